@@ -1,0 +1,191 @@
+package models
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// AuditEvent is one row of the append-only, hash-chained audit log. Seq is
+// global (1, 2, 3, ... over all tenants) and Hash is an HMAC over the row and
+// PrevHash, the previous row's Hash; see VerifyAudit.
+type AuditEvent struct {
+	Seq        int64
+	TenantID   string // "" for provider-wide events
+	Actor      string
+	Action     string
+	TargetType string
+	TargetID   string
+	Details    string // JSON object with sorted keys
+	RequestID  string
+	CreatedAt  time.Time
+	PrevHash   []byte
+	Hash       []byte
+}
+
+// AuditInput is what callers supply for an audit event; the store fills Seq,
+// CreatedAt, PrevHash and Hash.
+type AuditInput struct {
+	TenantID   string
+	Actor      string
+	Action     string
+	TargetType string
+	TargetID   string
+	RequestID  string
+	Details    map[string]string
+}
+
+// ErrNoAuditKey is returned when audit events are appended or verified before
+// SetAuditKey: an unkeyed chain could be rewritten by anyone with write access.
+var ErrNoAuditKey = errors.New("models: audit key is not set")
+
+// auditKeySize is the HMAC-SHA256 key size we insist on.
+const auditKeySize = 32
+
+// Limits keep one event from bloating the log; they are far above real use.
+const (
+	maxAuditField   = 512
+	maxAuditDetails = 16 << 10
+)
+
+// SetAuditKey sets the HMAC key of the audit chain (32 bytes). The store keeps
+// its own copy.
+func (db *DB) SetAuditKey(key []byte) {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	db.auditKey = bytes.Clone(key)
+}
+
+// key returns the audit key or why it cannot be used.
+func (db *DB) key() ([]byte, error) {
+	db.mu.RLock()
+	defer db.mu.RUnlock()
+	switch {
+	case len(db.auditKey) == 0:
+		return nil, ErrNoAuditKey
+	case len(db.auditKey) != auditKeySize:
+		return nil, fmt.Errorf("models: audit key is %d bytes, want %d", len(db.auditKey), auditKeySize)
+	}
+	return db.auditKey, nil
+}
+
+// AppendAudit appends one event to the audit log and returns it as stored.
+func (db *DB) AppendAudit(ctx context.Context, in AuditInput) (*AuditEvent, error) {
+	var ev *AuditEvent
+	var err error
+	// On SQLite appends are serialized by the write lock taken at BEGIN. A
+	// backend without it can see two appends pick the same seq; the loser hits
+	// the primary key and retries on the new head.
+	for attempt := 0; attempt < 3; attempt++ {
+		err = db.g.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+			var err error
+			ev, err = db.appendAuditTx(tx, in)
+			return err
+		})
+		if !errors.Is(mapErr(err), ErrConflict) {
+			break
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("append audit event: %w", mapErr(err))
+	}
+	return ev, nil
+}
+
+// appendAuditTx appends an event inside the caller's transaction, so that a
+// change and its audit record commit or fail together. It is unexported to keep
+// gorm out of other packages' reach.
+func (db *DB) appendAuditTx(tx *gorm.DB, in AuditInput) (*AuditEvent, error) {
+	key, err := db.key()
+	if err != nil {
+		return nil, err
+	}
+	if err := validateAuditInput(in); err != nil {
+		return nil, err
+	}
+	details, err := encodeDetails(in.Details)
+	if err != nil {
+		return nil, err
+	}
+	var head struct {
+		Seq  int64
+		Hash []byte
+	}
+	seq, prev := int64(1), make([]byte, auditKeySize)
+	err = tx.Table("audit_events").Select("seq, hash").Order("seq DESC").Limit(1).Take(&head).Error
+	switch {
+	case err == nil:
+		seq, prev = head.Seq+1, head.Hash
+	case !errors.Is(err, gorm.ErrRecordNotFound):
+		return nil, err
+	}
+	ev := &AuditEvent{
+		Seq: seq, TenantID: in.TenantID, Actor: in.Actor, Action: in.Action,
+		TargetType: in.TargetType, TargetID: in.TargetID, Details: details,
+		RequestID: in.RequestID, CreatedAt: db.now(), PrevHash: prev,
+	}
+	ev.Hash = auditHash(key, ev)
+	if err := tx.Table("audit_events").Create(ev).Error; err != nil {
+		return nil, err
+	}
+	return ev, nil
+}
+
+// validateAuditInput checks required fields and sizes.
+func validateAuditInput(in AuditInput) error {
+	if in.Action == "" {
+		return invalid("action", "is required")
+	}
+	for field, v := range map[string]string{
+		"tenant_id": in.TenantID, "actor": in.Actor, "action": in.Action,
+		"target_type": in.TargetType, "target_id": in.TargetID, "request_id": in.RequestID,
+	} {
+		if len(v) > maxAuditField {
+			return invalid(field, "is too long")
+		}
+	}
+	return nil
+}
+
+// encodeDetails renders details as a JSON object. encoding/json sorts map keys,
+// so equal maps always give equal text; HTML escaping is off because the text
+// is data, escaped wherever it is displayed.
+func encodeDetails(details map[string]string) (string, error) {
+	if details == nil {
+		details = map[string]string{}
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(details); err != nil {
+		return "", fmt.Errorf("encode audit details: %w", err)
+	}
+	if buf.Len() > maxAuditDetails {
+		return "", invalid("details", "are too large")
+	}
+	return string(bytes.TrimSuffix(buf.Bytes(), []byte("\n"))), nil
+}
+
+// ListAudit returns the newest events of one tenant, newest first; tenantID ""
+// lists provider-wide events. limit is capped to 1000 (default 100).
+func (db *DB) ListAudit(ctx context.Context, tenantID string, limit int) ([]AuditEvent, error) {
+	if limit <= 0 {
+		limit = 100
+	}
+	limit = min(limit, 1000)
+	var evs []AuditEvent
+	err := db.g.WithContext(ctx).Table("audit_events").
+		Where("tenant_id = ?", tenantID).Order("seq DESC").Limit(limit).Find(&evs).Error
+	if err != nil {
+		return nil, fmt.Errorf("list audit events: %w", err)
+	}
+	for i := range evs {
+		evs[i].CreatedAt = evs[i].CreatedAt.UTC()
+	}
+	return evs, nil
+}

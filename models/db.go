@@ -1,0 +1,180 @@
+// Package models is keyport's store: the gorm models, the migrations and the
+// queries over them. It is the only package that talks SQL; it knows nothing of
+// HTTP, pages or KMS, and it never sees secret plaintext (sealed secrets are
+// opaque blobs sealed by keysvc).
+package models
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"gorm.io/driver/sqlite"
+	"gorm.io/gorm"
+)
+
+// DB is keyport's store.
+type DB struct {
+	g      *gorm.DB
+	logger *slog.Logger
+
+	verifyPage int // rows per page in VerifyAudit; tests lower it to cross pages cheaply
+
+	mu       sync.RWMutex // guards nowFn and auditKey, which tests and startup set late
+	nowFn    func() time.Time
+	auditKey []byte
+}
+
+// sqliteParams are forced on every SQLite connection. WAL lets readers run
+// beside the writer; _txlock=immediate makes every transaction take the write
+// lock at BEGIN, so a read-then-write transaction (audit append, migrations)
+// cannot fail half way with SQLITE_BUSY on lock upgrade.
+var sqliteParams = map[string]string{
+	"_journal_mode": "WAL",
+	"_foreign_keys": "on",
+	"_busy_timeout": "5000",
+	"_synchronous":  "NORMAL",
+	"_txlock":       "immediate",
+}
+
+// Open opens (creating if needed) the SQLite database at dsn, a file path or a
+// "file:" URI, and checks that it answers. Call Migrate before use.
+func Open(ctx context.Context, dsn string, logger *slog.Logger) (*DB, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	full, err := sqliteDSN(dsn)
+	if err != nil {
+		return nil, err
+	}
+	db := &DB{logger: logger, nowFn: time.Now, verifyPage: verifyPageSize}
+	g, err := gorm.Open(sqlite.Open(full), &gorm.Config{
+		Logger:                 newGormLogger(logger),
+		TranslateError:         true,
+		SkipDefaultTransaction: true, // single statements need no wrapping transaction
+		NowFunc:                db.now,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	sqlDB, err := g.DB()
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	// One connection = one writer. SQLite serializes writers anyway; doing it in
+	// the pool avoids busy waits and keeps ":memory:" databases on one handle.
+	sqlDB.SetMaxOpenConns(1)
+	sqlDB.SetMaxIdleConns(1)
+	sqlDB.SetConnMaxLifetime(0)
+	sqlDB.SetConnMaxIdleTime(0)
+	db.g = g
+	if err := db.Ping(ctx); err != nil {
+		_ = sqlDB.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// sqliteDSN adds sqliteParams to a path or "file:" URI, overriding any value
+// the caller gave for them.
+func sqliteDSN(dsn string) (string, error) {
+	if dsn == "" {
+		return "", &ValidationError{Field: "dsn", Message: "is empty"}
+	}
+	if strings.Contains(dsn, "://") && !strings.HasPrefix(dsn, "file:") {
+		// A postgres:// URL would otherwise become a strangely named SQLite file.
+		return "", &ValidationError{Field: "dsn", Message: "only SQLite is supported so far: give a file path or a file: URI"}
+	}
+	base, rawQuery, hasQuery := strings.Cut(dsn, "?")
+	if hasQuery && !strings.HasPrefix(dsn, "file:") {
+		// The driver would silently drop everything after '?' from a plain path.
+		return "", &ValidationError{Field: "dsn", Message: "a plain path cannot contain '?'; use a file: URI for options"}
+	}
+	q, err := url.ParseQuery(rawQuery)
+	if err != nil {
+		return "", &ValidationError{Field: "dsn", Message: "has an invalid query string"}
+	}
+	for k, v := range sqliteParams {
+		q.Set(k, v)
+	}
+	return base + "?" + q.Encode(), nil
+}
+
+// Close closes the database.
+func (db *DB) Close() error {
+	sqlDB, err := db.g.DB()
+	if err != nil {
+		return fmt.Errorf("close database: %w", err)
+	}
+	if err := sqlDB.Close(); err != nil {
+		return fmt.Errorf("close database: %w", err)
+	}
+	return nil
+}
+
+// Ping checks that the database answers.
+func (db *DB) Ping(ctx context.Context) error {
+	sqlDB, err := db.g.DB()
+	if err != nil {
+		return fmt.Errorf("ping database: %w", err)
+	}
+	if err := sqlDB.PingContext(ctx); err != nil {
+		return fmt.Errorf("ping database: %w", err)
+	}
+	return nil
+}
+
+// SetNow replaces the clock the store uses for timestamps and expiry checks.
+// Tests inject a fixed clock; nil restores time.Now.
+func (db *DB) SetNow(now func() time.Time) {
+	if now == nil {
+		now = time.Now
+	}
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	db.nowFn = now
+}
+
+// now is the store's clock, in UTC and truncated to microseconds: PostgreSQL
+// keeps microseconds only, and audit hashes cover timestamps, so a value must
+// read back exactly as it was hashed on every backend.
+func (db *DB) now() time.Time {
+	db.mu.RLock()
+	fn := db.nowFn
+	db.mu.RUnlock()
+	return ts(fn())
+}
+
+// ts normalizes a time for storage. SQLite compares timestamps as text, which is
+// only correct when every stored value has the same zone.
+func ts(t time.Time) time.Time {
+	return t.UTC().Truncate(time.Microsecond)
+}
+
+// tsPtr is ts for optional times.
+func tsPtr(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	v := ts(*t)
+	return &v
+}
+
+// mapErr turns driver errors into the store's sentinel errors.
+func mapErr(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, gorm.ErrRecordNotFound):
+		return ErrNotFound
+	case errors.Is(err, gorm.ErrDuplicatedKey):
+		return ErrConflict
+	default:
+		return err
+	}
+}
