@@ -1,0 +1,223 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// config is keyport's configuration, read from KEYPORT_* environment
+// variables. Every variable is documented in README.md; keep the two in step.
+type config struct {
+	Dev bool // set by the `dev` subcommand, never by the environment
+
+	Addr    string // listen address
+	BaseURL string // public URL users reach keyport at
+
+	DataDir     string
+	DatabaseURL string
+	KEKFile     string
+
+	OIDCIssuer       string
+	OIDCClientID     string
+	OIDCClientSecret string
+	OIDCRequireMFA   bool
+
+	Signup string // "open" or "invite-only"
+
+	SessionIdleTimeout time.Duration
+	SessionMaxAge      time.Duration
+
+	LogLevel  string
+	LogFormat string // "text" or "json"
+}
+
+// configError names the variable at fault, so the one line the program
+// prints on a bad value tells the operator exactly what to fix.
+type configError struct {
+	Var     string
+	Problem string
+}
+
+func (e *configError) Error() string { return e.Var + ": " + e.Problem }
+
+// loadConfig reads and validates the configuration. dev selects the
+// development defaults of `keyport dev`: loopback address, a data directory in
+// the working directory, and stand-ins for the IdP (filled in by the caller).
+func loadConfig(getenv func(string) string, dev bool) (*config, error) {
+	r := envReader{getenv: getenv}
+	c := &config{Dev: dev}
+
+	defAddr, defData := ":8080", "/var/lib/keyport"
+	if dev {
+		defAddr, defData = "127.0.0.1:8080", "data"
+	}
+	c.Addr = r.str("KEYPORT_ADDR", defAddr)
+	c.DataDir = r.str("KEYPORT_DATA_DIR", defData)
+	c.DatabaseURL = r.str("KEYPORT_DATABASE_URL", filepath.Join(c.DataDir, "keyport.db"))
+	c.KEKFile = r.str("KEYPORT_KEK_FILE", "")
+	if c.KEKFile == "" && dev {
+		c.KEKFile = filepath.Join(c.DataDir, "kek.key")
+	}
+	c.BaseURL = strings.TrimRight(r.str("KEYPORT_BASE_URL", ""), "/")
+	c.OIDCIssuer = r.str("KEYPORT_OIDC_ISSUER", "")
+	c.OIDCClientID = r.str("KEYPORT_OIDC_CLIENT_ID", "")
+	c.OIDCClientSecret = r.secret("KEYPORT_OIDC_CLIENT_SECRET")
+	c.OIDCRequireMFA = r.boolean("KEYPORT_OIDC_REQUIRE_MFA", false)
+	c.Signup = r.oneOf("KEYPORT_SIGNUP", "open", "open", "invite-only")
+	c.SessionIdleTimeout = r.duration("KEYPORT_SESSION_IDLE_TIMEOUT", 30*time.Minute, time.Minute, 24*time.Hour)
+	c.SessionMaxAge = r.duration("KEYPORT_SESSION_MAX_AGE", 12*time.Hour, 5*time.Minute, 30*24*time.Hour)
+	c.LogLevel = r.oneOf("KEYPORT_LOG_LEVEL", "info", "debug", "info", "warn", "error")
+	defFormat := "json"
+	if dev {
+		defFormat = "text"
+	}
+	c.LogFormat = r.oneOf("KEYPORT_LOG_FORMAT", defFormat, "text", "json")
+	if r.err != nil {
+		return nil, r.err
+	}
+
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		return nil, &configError{"KEYPORT_ADDR", "must be host:port, for example 127.0.0.1:8080"}
+	}
+	if c.SessionIdleTimeout > c.SessionMaxAge {
+		return nil, &configError{"KEYPORT_SESSION_IDLE_TIMEOUT", "must not be longer than KEYPORT_SESSION_MAX_AGE"}
+	}
+	if dev {
+		// The development IdP and the printed URL fill in the rest.
+		return c, nil
+	}
+	required := []struct{ name, val string }{
+		{"KEYPORT_BASE_URL", c.BaseURL},
+		{"KEYPORT_KEK_FILE", c.KEKFile},
+		{"KEYPORT_OIDC_ISSUER", c.OIDCIssuer},
+		{"KEYPORT_OIDC_CLIENT_ID", c.OIDCClientID},
+		{"KEYPORT_OIDC_CLIENT_SECRET", c.OIDCClientSecret},
+	}
+	for _, v := range required {
+		if v.val == "" {
+			return nil, &configError{v.name, "is required outside development mode"}
+		}
+	}
+	if err := checkHTTPSURL(c.BaseURL); err != nil {
+		return nil, &configError{"KEYPORT_BASE_URL", err.Error()}
+	}
+	if err := checkHTTPSURL(c.OIDCIssuer); err != nil {
+		return nil, &configError{"KEYPORT_OIDC_ISSUER", err.Error()}
+	}
+	return c, nil
+}
+
+// checkHTTPSURL accepts an absolute https URL without query or fragment.
+// Session cookies are Secure outside development, so plain http cannot work.
+func checkHTTPSURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return errors.New("must be an absolute URL, for example https://keyport.example.com")
+	}
+	if u.Scheme != "https" {
+		return errors.New("must use https outside development mode")
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return errors.New("must not have a query or fragment")
+	}
+	return nil
+}
+
+// envReader reads variables and keeps the first error, so loadConfig reads
+// top to bottom without an if after every line.
+type envReader struct {
+	getenv func(string) string
+	err    error
+}
+
+func (r *envReader) fail(name, problem string) {
+	if r.err == nil {
+		r.err = &configError{name, problem}
+	}
+}
+
+func (r *envReader) str(name, def string) string {
+	if v := strings.TrimSpace(r.getenv(name)); v != "" {
+		return v
+	}
+	return def
+}
+
+// secret reads NAME, or the file named by NAME_FILE (one of the two, not both),
+// so secrets can come from a mounted file rather than the environment.
+func (r *envReader) secret(name string) string {
+	v, file := r.getenv(name), strings.TrimSpace(r.getenv(name+"_FILE"))
+	if v != "" && file != "" {
+		r.fail(name, "set either "+name+" or "+name+"_FILE, not both")
+		return ""
+	}
+	if file == "" {
+		return v
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		r.fail(name+"_FILE", "cannot read "+file+": "+describeFileError(err))
+		return ""
+	}
+	s := strings.TrimSpace(string(b))
+	if s == "" {
+		r.fail(name+"_FILE", file+" is empty")
+	}
+	return s
+}
+
+func describeFileError(err error) string {
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return "no such file"
+	case errors.Is(err, os.ErrPermission):
+		return "permission denied"
+	}
+	return "read failed"
+}
+
+func (r *envReader) boolean(name string, def bool) bool {
+	v := r.str(name, "")
+	if v == "" {
+		return def
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		r.fail(name, fmt.Sprintf("must be true or false, got %q", v))
+	}
+	return b
+}
+
+func (r *envReader) oneOf(name, def string, allowed ...string) string {
+	v := r.str(name, def)
+	for _, a := range allowed {
+		if v == a {
+			return v
+		}
+	}
+	r.fail(name, fmt.Sprintf("must be one of %s, got %q", strings.Join(allowed, ", "), v))
+	return def
+}
+
+func (r *envReader) duration(name string, def, min, max time.Duration) time.Duration {
+	v := r.str(name, "")
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		r.fail(name, fmt.Sprintf("must be a duration such as 30m or 12h, got %q", v))
+		return def
+	}
+	if d < min || d > max {
+		r.fail(name, fmt.Sprintf("must be between %s and %s, got %s", min, max, d))
+	}
+	return d
+}

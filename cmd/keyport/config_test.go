@@ -1,0 +1,112 @@
+package main
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func envOf(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+// prodEnv is a complete production configuration; tests break one value.
+func prodEnv() map[string]string {
+	return map[string]string{
+		"KEYPORT_BASE_URL":           "https://keyport.example.com",
+		"KEYPORT_KEK_FILE":           "/etc/keyport/kek",
+		"KEYPORT_OIDC_ISSUER":        "https://idp.example.com",
+		"KEYPORT_OIDC_CLIENT_ID":     "keyport",
+		"KEYPORT_OIDC_CLIENT_SECRET": "s3cret-value",
+	}
+}
+
+func TestLoadConfigProduction(t *testing.T) {
+	c, err := loadConfig(envOf(prodEnv()), false)
+	if err != nil {
+		t.Fatalf("loadConfig: %v", err)
+	}
+	if c.Addr != ":8080" || c.Signup != "open" || c.SessionIdleTimeout != 30*time.Minute || c.LogFormat != "json" {
+		t.Errorf("defaults = %+v", c)
+	}
+}
+
+func TestLoadConfigDevDefaults(t *testing.T) {
+	c, err := loadConfig(envOf(nil), true)
+	if err != nil {
+		t.Fatalf("loadConfig: %v", err)
+	}
+	if c.Addr != "127.0.0.1:8080" || c.KEKFile != filepath.Join("data", "kek.key") || c.LogFormat != "text" {
+		t.Errorf("dev defaults = %+v", c)
+	}
+}
+
+func TestLoadConfigErrorsNameTheVariable(t *testing.T) {
+	tests := []struct {
+		name    string
+		set     map[string]string
+		unset   string
+		wantVar string
+		wantMsg string
+	}{
+		{name: "missing issuer", unset: "KEYPORT_OIDC_ISSUER", wantVar: "KEYPORT_OIDC_ISSUER", wantMsg: "required"},
+		{name: "missing secret", unset: "KEYPORT_OIDC_CLIENT_SECRET", wantVar: "KEYPORT_OIDC_CLIENT_SECRET", wantMsg: "required"},
+		{name: "http base url", set: map[string]string{"KEYPORT_BASE_URL": "http://keyport.example.com"}, wantVar: "KEYPORT_BASE_URL", wantMsg: "https"},
+		{name: "relative base url", set: map[string]string{"KEYPORT_BASE_URL": "keyport"}, wantVar: "KEYPORT_BASE_URL", wantMsg: "absolute"},
+		{name: "bad bool", set: map[string]string{"KEYPORT_OIDC_REQUIRE_MFA": "yes please"}, wantVar: "KEYPORT_OIDC_REQUIRE_MFA", wantMsg: "true or false"},
+		{name: "bad signup", set: map[string]string{"KEYPORT_SIGNUP": "closed"}, wantVar: "KEYPORT_SIGNUP", wantMsg: "invite-only"},
+		{name: "bad duration", set: map[string]string{"KEYPORT_SESSION_IDLE_TIMEOUT": "soon"}, wantVar: "KEYPORT_SESSION_IDLE_TIMEOUT", wantMsg: "duration"},
+		{name: "duration out of bounds", set: map[string]string{"KEYPORT_SESSION_MAX_AGE": "1s"}, wantVar: "KEYPORT_SESSION_MAX_AGE", wantMsg: "between"},
+		{name: "idle longer than max", set: map[string]string{"KEYPORT_SESSION_IDLE_TIMEOUT": "10h", "KEYPORT_SESSION_MAX_AGE": "1h"}, wantVar: "KEYPORT_SESSION_IDLE_TIMEOUT", wantMsg: "longer"},
+		{name: "bad addr", set: map[string]string{"KEYPORT_ADDR": "8080"}, wantVar: "KEYPORT_ADDR", wantMsg: "host:port"},
+		{name: "bad log level", set: map[string]string{"KEYPORT_LOG_LEVEL": "loud"}, wantVar: "KEYPORT_LOG_LEVEL", wantMsg: "one of"},
+		{name: "secret and file both", set: map[string]string{"KEYPORT_OIDC_CLIENT_SECRET_FILE": "/x"}, wantVar: "KEYPORT_OIDC_CLIENT_SECRET", wantMsg: "not both"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := prodEnv()
+			delete(env, tt.unset)
+			for k, v := range tt.set {
+				env[k] = v
+			}
+			_, err := loadConfig(envOf(env), false)
+			var ce *configError
+			if !errors.As(err, &ce) {
+				t.Fatalf("err = %v, want a configError", err)
+			}
+			if ce.Var != tt.wantVar || !strings.Contains(ce.Error(), tt.wantMsg) {
+				t.Errorf("err = %q, want variable %s and %q", ce.Error(), tt.wantVar, tt.wantMsg)
+			}
+			if strings.Contains(ce.Error(), "s3cret-value") {
+				t.Errorf("error leaks the client secret: %q", ce.Error())
+			}
+		})
+	}
+}
+
+func TestSecretFromFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "secret")
+	if err := os.WriteFile(path, []byte("from-file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := prodEnv()
+	delete(env, "KEYPORT_OIDC_CLIENT_SECRET")
+	env["KEYPORT_OIDC_CLIENT_SECRET_FILE"] = path
+	c, err := loadConfig(envOf(env), false)
+	if err != nil {
+		t.Fatalf("loadConfig: %v", err)
+	}
+	if c.OIDCClientSecret != "from-file" {
+		t.Errorf("secret = %q, want the trimmed file content", c.OIDCClientSecret)
+	}
+
+	env["KEYPORT_OIDC_CLIENT_SECRET_FILE"] = filepath.Join(dir, "missing")
+	_, err = loadConfig(envOf(env), false)
+	if err == nil || !strings.Contains(err.Error(), "KEYPORT_OIDC_CLIENT_SECRET_FILE: cannot read") {
+		t.Errorf("missing file err = %v", err)
+	}
+}

@@ -1,0 +1,67 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"keyport/views"
+	"keyport/web/devidp"
+	"keyport/web/mailcatcher"
+)
+
+// devStandIns are the local replacements for the IdP and the SMTP server
+// that `keyport dev` runs, so nothing outside the machine is needed.
+type devStandIns struct {
+	idp  *devidp.IdP
+	mail *mailcatcher.Catcher
+}
+
+// startDevStandIns starts them on loopback ports and points cfg at them.
+func startDevStandIns(ctx context.Context, cfg *config) (*devStandIns, error) {
+	idp, err := devidp.Start(ctx, "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("start development identity provider: %w", err)
+	}
+	mail, err := mailcatcher.Start(ctx, "127.0.0.1:0")
+	if err != nil {
+		idp.Close()
+		return nil, fmt.Errorf("start development mail catcher: %w", err)
+	}
+	cfg.OIDCIssuer, cfg.OIDCClientID, cfg.OIDCClientSecret = idp.Issuer(), idp.ClientID(), idp.ClientSecret()
+	return &devStandIns{idp: idp, mail: mail}, nil
+}
+
+func (d *devStandIns) Close() {
+	d.mail.Close()
+	d.idp.Close()
+}
+
+func (d *devStandIns) mailbox() catcherBox { return catcherBox{d.mail} }
+
+// catcherBox shows the mail catcher's messages as the views want them.
+type catcherBox struct{ c *mailcatcher.Catcher }
+
+func (b catcherBox) List() []views.Mail {
+	msgs := b.c.Messages()
+	out := make([]views.Mail, 0, len(msgs))
+	for _, m := range msgs {
+		out = append(out, toViewMail(m))
+	}
+	return out
+}
+
+func (b catcherBox) Get(id string) (views.Mail, bool) {
+	m, ok := b.c.Message(id)
+	if !ok {
+		return views.Mail{}, false
+	}
+	return toViewMail(m), true
+}
+
+func toViewMail(m mailcatcher.Message) views.Mail {
+	return views.Mail{
+		MailSummary: views.MailSummary{ID: m.ID, ReceivedAt: m.ReceivedAt, From: m.From, To: strings.Join(m.To, ", "), Subject: m.Subject},
+		Text:        m.Text, HTML: m.HTML,
+	}
+}

@@ -1,0 +1,84 @@
+// Command keyport runs the keyport BYOK portal and key service.
+//
+//	keyport serve          run the server (production configuration)
+//	keyport dev            run with local stand-ins: dev IdP, mail catcher
+//	keyport migrate        apply database migrations and exit
+//	keyport audit verify   verify the audit log's hash chain
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "keyport: "+err.Error())
+		os.Exit(1)
+	}
+}
+
+const usage = `usage: keyport <command>
+
+commands:
+  serve          run the server (configuration from KEYPORT_* variables)
+  dev            run with local stand-ins for the IdP and mail (make run)
+  migrate        apply database migrations and exit
+  audit verify   verify the audit log's hash chain and print the first broken row
+`
+
+// run is main without the process: tests call it with their own arguments,
+// environment and output.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	cmd := "serve"
+	if len(args) > 0 {
+		cmd = args[0]
+	}
+	switch cmd {
+	case "serve", "dev":
+		cfg, err := loadConfig(getenv, cmd == "dev")
+		if err != nil {
+			return err
+		}
+		return serve(ctx, cfg, stdout)
+	case "migrate":
+		cfg, err := loadConfig(getenv, getenv("KEYPORT_DEV") == "true")
+		if err != nil {
+			return err
+		}
+		return migrate(ctx, cfg, stdout)
+	case "audit":
+		if len(args) < 2 || args[1] != "verify" {
+			return errors.New("usage: keyport audit verify")
+		}
+		cfg, err := loadConfig(getenv, getenv("KEYPORT_DEV") == "true")
+		if err != nil {
+			return err
+		}
+		return auditVerify(ctx, cfg, stdout)
+	case "help", "-h", "--help":
+		_, err := io.WriteString(stdout, usage)
+		return err
+	}
+	return fmt.Errorf("unknown command %q; run 'keyport help'", cmd)
+}
+
+// newLogger writes structured logs: text in development, JSON otherwise.
+func newLogger(cfg *config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel)) // validated in loadConfig
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}

@@ -1,0 +1,169 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"keyport/handlers"
+	"keyport/keysvc"
+	"keyport/models"
+	"keyport/web"
+)
+
+// openStore opens and migrates the database and installs the audit key,
+// which is kept sealed under the KEK in the database itself.
+func openStore(ctx context.Context, cfg *config, log *slog.Logger) (*models.DB, error) {
+	if cfg.Dev {
+		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+			return nil, &configError{"KEYPORT_DATA_DIR", "cannot create " + cfg.DataDir + ": " + describeFileError(err)}
+		}
+	} else if dir := filepath.Dir(cfg.DatabaseURL); !strings.Contains(cfg.DatabaseURL, "://") {
+		if _, err := os.Stat(dir); err != nil {
+			return nil, &configError{"KEYPORT_DATABASE_URL", "directory " + dir + " does not exist"}
+		}
+	}
+	kek, err := keysvc.LoadOrCreateKEKFile(cfg.KEKFile, cfg.Dev)
+	if err != nil {
+		return nil, &configError{"KEYPORT_KEK_FILE", err.Error()}
+	}
+	sealer, err := keysvc.NewSealer(kek)
+	clear(kek)
+	if err != nil {
+		return nil, &configError{"KEYPORT_KEK_FILE", err.Error()}
+	}
+	defer sealer.Close()
+
+	db, err := models.Open(ctx, cfg.DatabaseURL, log)
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	if err := db.Migrate(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("migrate database: %w", err)
+	}
+	key, err := keysvc.AuditKey(ctx, db, sealer)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("load audit key: %w", err)
+	}
+	db.SetAuditKey(key)
+	clear(key)
+	return db, nil
+}
+
+// serve runs the server until ctx ends, then shuts down gracefully.
+func serve(ctx context.Context, cfg *config, stdout io.Writer) error {
+	log := newLogger(cfg, stdout)
+	db, err := openStore(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return &configError{"KEYPORT_ADDR", "cannot listen on " + cfg.Addr + " (is another program using it?)"}
+	}
+	defer ln.Close()
+	baseURL := cfg.BaseURL
+	if baseURL == "" {
+		baseURL = "http://" + ln.Addr().String()
+	}
+
+	hcfg := handlers.Config{
+		Dev: cfg.Dev, SessionIdle: cfg.SessionIdleTimeout, SessionMaxAge: cfg.SessionMaxAge,
+		RequireMFA: cfg.OIDCRequireMFA, InviteOnly: cfg.Signup == "invite-only", SecureCookies: !cfg.Dev,
+	}
+	deps := handlers.Deps{DB: db, Logger: log, Config: hcfg}
+	if cfg.Dev {
+		stand, err := startDevStandIns(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		defer stand.Close()
+		deps.Mailbox = stand.mailbox()
+		log.Info("development stand-ins running", "oidc_issuer", cfg.OIDCIssuer, "smtp", stand.mail.Addr())
+	}
+	deps.OIDC, err = handlers.NewOIDC(ctx, cfg.OIDCIssuer, cfg.OIDCClientID, cfg.OIDCClientSecret, baseURL+"/auth/callback")
+	if err != nil {
+		return &configError{"KEYPORT_OIDC_ISSUER", "cannot reach the identity provider: " + err.Error()}
+	}
+
+	h := handlers.New(deps)
+	srv := web.NewHTTPServer(cfg.Addr, web.New(web.Deps{Handlers: h, Logger: log, Dev: cfg.Dev}))
+	srv.ErrorLog = slog.NewLogLogger(log.Handler(), slog.LevelWarn)
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	go sweepSessions(ctx, db, cfg.SessionIdleTimeout, log)
+	fmt.Fprintf(stdout, "keyport is running at %s\n", baseURL)
+
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve http: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	shutCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("shut down: %w", err)
+	}
+	return nil
+}
+
+// sweepSessions deletes expired sessions now and then, so the table holds
+// only live ones.
+func sweepSessions(ctx context.Context, db *models.DB, idle time.Duration, log *slog.Logger) {
+	t := time.NewTicker(10 * time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			if _, err := db.DeleteExpiredSessions(ctx, now, idle); err != nil && ctx.Err() == nil {
+				log.Warn("sweep sessions", "err", err)
+			}
+		}
+	}
+}
+
+// migrate applies migrations and exits.
+func migrate(ctx context.Context, cfg *config, stdout io.Writer) error {
+	db, err := openStore(ctx, cfg, newLogger(cfg, stdout))
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	_, err = fmt.Fprintln(stdout, "migrations applied")
+	return err
+}
+
+// auditVerify checks the audit chain and prints the result.
+func auditVerify(ctx context.Context, cfg *config, stdout io.Writer) error {
+	db, err := openStore(ctx, cfg, newLogger(cfg, io.Discard))
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	v, err := db.VerifyAudit(ctx)
+	if err != nil {
+		return fmt.Errorf("verify audit log: %w", err)
+	}
+	if !v.OK {
+		fmt.Fprintf(stdout, "audit chain BROKEN at seq %d: %s (%d rows checked)\n", v.FirstBrokenSeq, v.Reason, v.Checked)
+		return errors.New("audit chain verification failed")
+	}
+	_, err = fmt.Fprintf(stdout, "audit chain OK: %d rows, head %x\n", v.Checked, v.Head)
+	return err
+}

@@ -1,0 +1,233 @@
+package handlers
+
+import (
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"keyport/models"
+	"keyport/views"
+)
+
+// SignInPage is the front door: anonymous visitors see the sign-in button,
+// signed-in users go to their dashboard.
+func (h *Handler) SignInPage(c echo.Context) error {
+	if viewerFrom(c) != nil {
+		return c.Redirect(http.StatusSeeOther, "/dashboard")
+	}
+	s := views.SignIn{ReturnTo: safeReturnTo(c.QueryParam("return_to")), Dev: h.cfg.Dev}
+	return render(c, http.StatusOK, views.SignInPage(h.page(c, "Sign in", ""), s))
+}
+
+// Login starts an OIDC authorization-code flow with PKCE. The state, nonce
+// and a secret bound to a short-lived pre-login cookie are recorded; the PKCE
+// verifier is derived from that secret, so the database never holds it.
+func (h *Handler) Login(c echo.Context) error {
+	secret, err := newSecret()
+	if err != nil {
+		return err
+	}
+	state, err := newSecret()
+	if err != nil {
+		return err
+	}
+	nonce, err := newSecret()
+	if err != nil {
+		return err
+	}
+	now := h.now()
+	f := &models.LoginFlow{
+		ID: models.NewID("lgn_"), SecretHash: hashSecret(secret), State: state, Nonce: nonce,
+		ReturnTo: safeReturnTo(c.QueryParam("return_to")), CreatedAt: now, ExpiresAt: now.Add(h.cfg.LoginFlowTTL),
+	}
+	if err := h.db.CreateLoginFlow(c.Request().Context(), f); err != nil {
+		return fmt.Errorf("record login flow: %w", err)
+	}
+	h.setCookie(c, "keyport_login", f.ID+"."+secret, h.cfg.LoginFlowTTL)
+	return c.Redirect(http.StatusSeeOther, h.oidc.authURL(state, nonce, derive(secret, "pkce-verifier")))
+}
+
+// signInRefused is a failed sign-in: the reason code goes to the audit log,
+// the problem to the user.
+type signInRefused struct {
+	reason  string
+	problem *PublicError
+}
+
+func (e *signInRefused) Error() string { return "sign-in refused: " + e.reason }
+func (e *signInRefused) Unwrap() error { return e.problem }
+
+func refuse(reason string, status int, heading, message string) *signInRefused {
+	return &signInRefused{reason: reason, problem: &PublicError{Status: status, Heading: heading, Message: message,
+		Action: &views.Link{Label: "Start again", Href: "/"}}}
+}
+
+var errFlowExpired = refuse("login_flow_missing", http.StatusBadRequest, "Sign-in expired",
+	"This sign-in attempt expired, was already used, or was started in another browser. Start again from the sign-in page.")
+
+// Callback completes the flow: single-use flow, state, PKCE, ID token, nonce,
+// then MFA and membership rules, then a fresh session.
+func (h *Handler) Callback(c echo.Context) error {
+	err := h.callback(c)
+	var refused *signInRefused
+	if errors.As(err, &refused) {
+		if aerr := h.audit(c, models.AuditInput{Action: "auth.sign_in_failed", Actor: "anonymous",
+			Details: map[string]string{"reason": refused.reason}}); aerr != nil {
+			return aerr
+		}
+		h.log.Info("sign-in refused", "request_id", requestID(c), "reason", refused.reason)
+		return refused.problem
+	}
+	return err
+}
+
+func (h *Handler) callback(c echo.Context) error {
+	ctx := c.Request().Context()
+	ck, err := c.Cookie(h.cookieName("keyport_login"))
+	h.clearCookie(c, "keyport_login")
+	if err != nil {
+		return errFlowExpired
+	}
+	id, secret, ok := splitCookie(ck.Value)
+	if !ok {
+		return errFlowExpired
+	}
+	flow, err := h.db.TakeLoginFlow(ctx, id)
+	if errors.Is(err, models.ErrNotFound) {
+		return errFlowExpired
+	}
+	if err != nil {
+		return fmt.Errorf("take login flow: %w", err)
+	}
+	if subtle.ConstantTimeCompare(flow.SecretHash, hashSecret(secret)) != 1 {
+		return errFlowExpired
+	}
+	if e := c.QueryParam("error"); e != "" {
+		return refuse("idp_error", http.StatusForbidden, "Sign-in was not completed",
+			"Your identity provider did not complete the sign-in. Start again, or ask your administrator if it keeps happening.")
+	}
+	if !constantTimeEqual(c.QueryParam("state"), flow.State) {
+		return refuse("state_mismatch", http.StatusBadRequest, "Sign-in could not be verified",
+			"The answer from your identity provider did not match this sign-in attempt. Start again.")
+	}
+	code := c.QueryParam("code")
+	if code == "" {
+		return refuse("code_missing", http.StatusBadRequest, "Sign-in could not be verified",
+			"The answer from your identity provider was incomplete. Start again.")
+	}
+	ident, err := h.oidc.exchange(ctx, code, derive(secret, "pkce-verifier"), flow.Nonce)
+	if err != nil {
+		h.log.Warn("oidc exchange failed", "request_id", requestID(c), "err", err)
+		reason := "token_invalid"
+		if errors.Is(err, errNonceMismatch) {
+			reason = "nonce_mismatch"
+		}
+		return refuse(reason, http.StatusBadRequest, "Sign-in could not be verified",
+			"keyport could not verify the sign-in with your identity provider. Start again.")
+	}
+	if ident.Email == "" || !ident.EmailVerified {
+		return refuse("email_unverified", http.StatusForbidden, "Verified email required",
+			"Your identity provider did not confirm your email address. keyport needs a verified email to know who you are.")
+	}
+	mfa := ident.hasSecondFactor()
+	if h.cfg.RequireMFA && !mfa {
+		return refuse("mfa_required", http.StatusForbidden, "Second factor required",
+			"This keyport requires multi-factor sign-in, and your identity provider did not confirm a second factor. Sign in again with your second factor, or ask your administrator to enable it for your account.")
+	}
+	return h.finishSignIn(c, ident, flow.ReturnTo, mfa)
+}
+
+// finishSignIn records the user, makes sure they have a tenant (creating one
+// on first sign-in when signup is open), and starts their session.
+func (h *Handler) finishSignIn(c echo.Context, ident *identity, returnTo string, mfa bool) error {
+	ctx := c.Request().Context()
+	u, _, err := h.db.UpsertOIDCUser(ctx, ident.Issuer, ident.Subject, ident.Email, ident.Name)
+	if err != nil {
+		return fmt.Errorf("record user: %w", err)
+	}
+	tenants, err := h.db.TenantsForUser(ctx, u.ID)
+	if err != nil {
+		return fmt.Errorf("load tenants: %w", err)
+	}
+	var tenantID string
+	switch {
+	case len(tenants) > 0:
+		tenantID = tenants[0].Tenant.ID
+	case h.cfg.InviteOnly:
+		return refuse("no_membership", http.StatusForbidden, "No access yet",
+			"You signed in, but you are not a member of any keyport tenant. Ask an owner of your organisation's tenant to invite "+ident.Email+".")
+	default:
+		t, err := h.db.CreateTenantWithOwner(ctx, tenantNameFor(ident.Email), u.ID, models.AuditInput{
+			Actor: u.ID, Action: "tenant.created", RequestID: requestID(c),
+			Details: map[string]string{"email": u.Email},
+		})
+		if err != nil {
+			return fmt.Errorf("create tenant: %w", err)
+		}
+		tenantID = t.ID
+	}
+	if err := h.startSession(c, u.ID, tenantID, ident.AuthTime, mfa); err != nil {
+		return err
+	}
+	if err := h.audit(c, models.AuditInput{TenantID: tenantID, Actor: u.ID, Action: "auth.sign_in",
+		TargetType: "user", TargetID: u.ID, Details: map[string]string{"email": u.Email, "mfa": fmt.Sprint(mfa)}}); err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, returnTo)
+}
+
+// Logout ends the session on the server, not just in the browser.
+func (h *Handler) Logout(c echo.Context) error {
+	v := viewerFrom(c)
+	if v != nil {
+		if err := h.db.DeleteSession(c.Request().Context(), v.Session.ID); err != nil && !errors.Is(err, models.ErrNotFound) {
+			return fmt.Errorf("end session: %w", err)
+		}
+		tenantID := ""
+		if v.Tenant != nil {
+			tenantID = v.Tenant.ID
+		}
+		if err := h.audit(c, models.AuditInput{TenantID: tenantID, Actor: v.User.ID, Action: "auth.sign_out",
+			TargetType: "user", TargetID: v.User.ID}); err != nil {
+			return err
+		}
+	}
+	h.clearCookie(c, "keyport_session")
+	c.Set(viewerKey, nil)
+	return render(c, http.StatusOK, views.SignedOutPage(h.page(c, "Signed out", "")))
+}
+
+// audit appends an event stamped with the request id.
+func (h *Handler) audit(c echo.Context, in models.AuditInput) error {
+	in.RequestID = requestID(c)
+	if _, err := h.db.AppendAudit(c.Request().Context(), in); err != nil {
+		return fmt.Errorf("write audit event %s: %w", in.Action, err)
+	}
+	return nil
+}
+
+// safeReturnTo keeps only local paths, so the sign-in flow cannot be used
+// to send someone to another site.
+func safeReturnTo(p string) string {
+	if p == "" || len(p) > 512 || !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") ||
+		strings.ContainsAny(p, "\\\r\n") || strings.HasPrefix(p, "/auth/") {
+		return "/dashboard"
+	}
+	return p
+}
+
+// tenantNameFor names a new tenant after the email's domain.
+func tenantNameFor(email string) string {
+	if _, domain, ok := strings.Cut(email, "@"); ok && domain != "" {
+		return strings.ToLower(domain)
+	}
+	return email
+}
+
+func constantTimeEqual(a, b string) bool {
+	return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1
+}

@@ -1,0 +1,99 @@
+package handlers
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"keyport/models"
+	"keyport/views"
+)
+
+// PublicError is an error whose heading and message are safe to show to the
+// user. Any other error is logged in full and shown as a plain message with
+// the request id: only errors marked this way reach a page.
+type PublicError struct {
+	Status  int
+	Heading string
+	Message string
+	Action  *views.Link
+	Err     error // the cause, for the log only
+}
+
+func (e *PublicError) Error() string {
+	if e.Err != nil {
+		return e.Message + ": " + e.Err.Error()
+	}
+	return e.Message
+}
+
+func (e *PublicError) Unwrap() error { return e.Err }
+
+// problemFor decides what the user is shown for err.
+func problemFor(err error) views.Problem {
+	var pe *PublicError
+	var he *echo.HTTPError
+	switch {
+	case errors.As(err, &pe):
+		return views.Problem{Status: pe.Status, Heading: pe.Heading, Message: pe.Message, Action: pe.Action}
+	case errors.Is(err, models.ErrNotFound):
+		return notFoundProblem()
+	case errors.As(err, &he):
+		switch he.Code {
+		case http.StatusNotFound:
+			return notFoundProblem()
+		case http.StatusForbidden:
+			return forbiddenProblem()
+		case http.StatusRequestEntityTooLarge:
+			return views.Problem{Status: he.Code, Heading: "Request too large", Message: "What you sent is larger than keyport accepts."}
+		case http.StatusMethodNotAllowed:
+			return views.Problem{Status: he.Code, Heading: "Not allowed", Message: "This address does not accept that kind of request."}
+		}
+		if he.Code < 500 {
+			return views.Problem{Status: he.Code, Heading: http.StatusText(he.Code), Message: "The request could not be handled."}
+		}
+	}
+	return views.Problem{
+		Status:  http.StatusInternalServerError,
+		Heading: "Something went wrong",
+		Message: "keyport could not complete this request. Nothing was changed that you were not told about. If it happens again, quote the request id below.",
+	}
+}
+
+func notFoundProblem() views.Problem {
+	return views.Problem{Status: http.StatusNotFound, Heading: "Not found", Message: "There is nothing at this address, or you do not have access to it.", Action: &views.Link{Label: "Go to the dashboard", Href: "/dashboard"}}
+}
+
+func forbiddenProblem() views.Problem {
+	return views.Problem{Status: http.StatusForbidden, Heading: "Not allowed", Message: "You do not have permission to do this."}
+}
+
+// HandleError is echo's one error handler: it picks the status, logs what
+// the user must not see, and renders a page (or JSON under /api/) that
+// carries only safe words and the request id.
+func (h *Handler) HandleError(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	pr := problemFor(err)
+	pr.RequestID = requestID(c)
+	if pr.Status >= 500 {
+		h.log.Error("request failed", "request_id", pr.RequestID, "method", c.Request().Method,
+			"path", c.Request().URL.Path, "err", err)
+	}
+	if strings.HasPrefix(c.Request().URL.Path, "/api/") {
+		_ = c.JSON(pr.Status, map[string]any{"error": map[string]string{
+			"code": strings.ToLower(strings.ReplaceAll(http.StatusText(pr.Status), " ", "_")), "message": pr.Message}})
+		return
+	}
+	if c.Request().Method == http.MethodHead {
+		_ = c.NoContent(pr.Status)
+		return
+	}
+	if rerr := render(c, pr.Status, views.ProblemPage(h.page(c, pr.Heading, ""), pr)); rerr != nil {
+		h.log.Error("render error page", "request_id", pr.RequestID, "err", rerr)
+		_ = c.String(pr.Status, pr.Heading)
+	}
+}

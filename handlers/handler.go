@@ -1,0 +1,105 @@
+// Package handlers holds keyport's HTTP handlers: thin functions that parse
+// input, authorize, call a service or store, and render a page or redirect.
+package handlers
+
+import (
+	"bytes"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/a-h/templ"
+	"github.com/labstack/echo/v4"
+
+	"keyport/models"
+	"keyport/views"
+)
+
+// Config is what the handlers need to know about the deployment.
+type Config struct {
+	Dev            bool
+	SessionIdle    time.Duration
+	SessionMaxAge  time.Duration
+	RequireMFA     bool
+	InviteOnly     bool // first sign-in without a membership is refused instead of creating a tenant
+	SecureCookies  bool // Secure + __Host- prefix; false only in development over plain http
+	LoginFlowTTL   time.Duration
+	SessionTouchAt time.Duration // how stale last_seen_at may get before a request refreshes it
+}
+
+// Deps are the collaborators of the handlers.
+type Deps struct {
+	DB      *models.DB
+	OIDC    *OIDC
+	Mailbox Mailbox // development mail catcher; nil outside development
+	Logger  *slog.Logger
+	Config  Config
+	Now     func() time.Time // injected clock; time.Now when nil
+}
+
+// Handler serves every page and form of the portal.
+type Handler struct {
+	db   *models.DB
+	oidc *OIDC
+	mail Mailbox
+	log  *slog.Logger
+	cfg  Config
+	now  func() time.Time
+}
+
+// New builds the handlers.
+func New(d Deps) *Handler {
+	h := &Handler{db: d.DB, oidc: d.OIDC, mail: d.Mailbox, log: d.Logger, cfg: d.Config, now: d.Now}
+	if h.now == nil {
+		h.now = time.Now
+	}
+	if h.log == nil {
+		h.log = slog.Default()
+	}
+	if h.cfg.LoginFlowTTL == 0 {
+		h.cfg.LoginFlowTTL = 10 * time.Minute
+	}
+	if h.cfg.SessionTouchAt == 0 {
+		h.cfg.SessionTouchAt = time.Minute
+	}
+	return h
+}
+
+var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// render renders a component into a pooled buffer first, so a failed render
+// never sends half a page, then writes it with the given status.
+func render(c echo.Context, status int, comp templ.Component) error {
+	buf := bufPool.Get().(*bytes.Buffer)
+	buf.Reset()
+	defer bufPool.Put(buf)
+	if err := comp.Render(c.Request().Context(), buf); err != nil {
+		return fmt.Errorf("render page: %w", err)
+	}
+	return c.HTMLBlob(status, buf.Bytes())
+}
+
+// page builds the layout data for the current request.
+func (h *Handler) page(c echo.Context, title, nav string) views.Page {
+	p := views.Page{Title: title, Nav: nav, Dev: h.cfg.Dev}
+	v := viewerFrom(c)
+	if v == nil {
+		return p
+	}
+	p.User = &views.UserInfo{Name: v.User.Name, Email: v.User.Email}
+	p.CSRFToken = v.CSRFToken
+	for _, tm := range v.Tenants {
+		t := views.TenantInfo{ID: tm.Tenant.ID, Name: tm.Tenant.Name, Role: string(tm.Role)}
+		p.Tenants = append(p.Tenants, t)
+		if v.Tenant != nil && v.Tenant.ID == t.ID {
+			p.Tenant = &t
+		}
+	}
+	return p
+}
+
+// requestID is the id the request-id middleware gave this request.
+func requestID(c echo.Context) string {
+	return c.Response().Header().Get(echo.HeaderXRequestID)
+}

@@ -1,0 +1,291 @@
+package web_test
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"keyport/handlers"
+	"keyport/web/devidp"
+)
+
+var alice = devidp.Identity{Email: "alice@example.com", Name: "Alice Admin", EmailVerified: true}
+
+func TestSignInCreatesTenantAndSession(t *testing.T) {
+	s := newStack(t, nil)
+	b := newBrowser(t)
+
+	res, body := b.get(t, s.URL+"/")
+	if res.StatusCode != http.StatusOK || !strings.Contains(body, "Sign in with single sign-on") {
+		t.Fatalf("front page: %d", res.StatusCode)
+	}
+
+	res, body = s.signIn(t, b, alice)
+	if res.StatusCode != http.StatusOK || res.Request.URL.Path != "/dashboard" {
+		t.Fatalf("after sign-in: %d at %s", res.StatusCode, res.Request.URL)
+	}
+	for _, want := range []string{`data-testid="dashboard"`, "example.com", "Alice Admin", "owner"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("dashboard lacks %q", want)
+		}
+	}
+	ck := s.cookie(b, "keyport_session")
+	if ck == nil {
+		t.Fatal("no session cookie")
+	}
+	// The login cookie is single-use and cleared at the callback.
+	if s.cookie(b, "keyport_login") != nil {
+		t.Error("pre-login cookie still set after the callback")
+	}
+
+	u, _, err := s.DB.UpsertOIDCUser(context.Background(), s.IdP.Issuer(), devidp.Subject(alice.Email), alice.Email, alice.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tenants, err := s.DB.TenantsForUser(context.Background(), u.ID)
+	if err != nil || len(tenants) != 1 || tenants[0].Tenant.Name != "example.com" || tenants[0].Role != "owner" {
+		t.Fatalf("tenants = %+v, %v", tenants, err)
+	}
+	got := strings.Join(s.auditActions(t, tenants[0].Tenant.ID), "\n")
+	for _, want := range []string{"tenant.created", "auth.sign_in:"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("audit lacks %s; have:\n%s", want, got)
+		}
+	}
+
+	// A second sign-in of the same person reuses the tenant.
+	b2 := newBrowser(t)
+	s.signIn(t, b2, alice)
+	tenants, _ = s.DB.TenantsForUser(context.Background(), u.ID)
+	if len(tenants) != 1 {
+		t.Errorf("second sign-in made %d tenants", len(tenants))
+	}
+}
+
+func TestSignInCookieAttributes(t *testing.T) {
+	for _, secure := range []bool{false, true} {
+		s := newStack(t, func(c *handlers.Config) { c.SecureCookies = secure })
+		b := newBrowser(t)
+		res, err := b.noFollow().Get(s.URL + "/auth/login")
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		set := res.Header.Get("Set-Cookie")
+		want := []string{"HttpOnly", "SameSite=Lax", "Path=/", "Max-Age=600"}
+		if secure {
+			want = append(want, "__Host-keyport_login=", "Secure")
+		}
+		for _, w := range want {
+			if !strings.Contains(set, w) {
+				t.Errorf("secure=%v: Set-Cookie %q lacks %q", secure, set, w)
+			}
+		}
+		if strings.Contains(set, "Domain=") {
+			t.Errorf("cookie has a Domain: %q", set)
+		}
+	}
+}
+
+func TestSessionRotatedAtSignIn(t *testing.T) {
+	s := newStack(t, nil)
+	b := newBrowser(t)
+	s.signIn(t, b, alice)
+	first := s.cookie(b, "keyport_session").Value
+
+	// Signing in again in the same browser replaces the session; the old
+	// cookie value no longer opens anything.
+	s.signIn(t, b, alice)
+	second := s.cookie(b, "keyport_session").Value
+	if first == second || strings.Split(first, ".")[0] == strings.Split(second, ".")[0] {
+		t.Fatal("session id was not rotated at sign-in")
+	}
+	old := newBrowser(t)
+	u, _ := url.Parse(s.URL)
+	old.Jar.SetCookies(u, []*http.Cookie{{Name: "keyport_session", Value: first, Path: "/"}})
+	res, _ := old.get(t, s.URL+"/dashboard")
+	if res.Request.URL.Path != "/" {
+		t.Errorf("old session still reaches %s", res.Request.URL.Path)
+	}
+}
+
+// authorize starts a login without following redirects and returns the IdP
+// authorization URL keyport sent the browser to.
+func authorize(t *testing.T, s *stack, b *browser) *url.URL {
+	t.Helper()
+	res, err := b.noFollow().Get(s.URL + "/auth/login")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("login: %d", res.StatusCode)
+	}
+	u, err := url.Parse(res.Header.Get("Location"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	if q.Get("code_challenge_method") != "S256" || len(q.Get("code_challenge")) != 43 || q.Get("state") == "" || q.Get("nonce") == "" {
+		t.Fatalf("authorization request lacks PKCE/state/nonce: %s", u.RawQuery)
+	}
+	return u
+}
+
+func TestCallbackRefusesTampering(t *testing.T) {
+	tests := []struct {
+		name   string
+		tamper func(q url.Values) // applied to the authorization request
+		status int
+		reason string
+	}{
+		{"state changed", func(q url.Values) { q.Set("state", "forged-state-value") }, http.StatusBadRequest, "state_mismatch"},
+		{"nonce changed", func(q url.Values) { q.Set("nonce", "forged-nonce-value") }, http.StatusBadRequest, "nonce_mismatch"},
+		{"pkce challenge changed", func(q url.Values) {
+			q.Set("code_challenge", "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM")
+		}, http.StatusBadRequest, "token_invalid"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newStack(t, nil)
+			b := newBrowser(t)
+			u := authorize(t, s, b)
+			q := u.Query()
+			tt.tamper(q)
+			u.RawQuery = q.Encode()
+			s.IdP.Queue(alice)
+			res, body := b.get(t, u.String())
+			if res.StatusCode != tt.status || res.Request.URL.Path != "/auth/callback" {
+				t.Fatalf("got %d at %s, want %d at the callback", res.StatusCode, res.Request.URL.Path, tt.status)
+			}
+			if !strings.Contains(body, `data-testid="problem"`) {
+				t.Error("refusal is not the problem page")
+			}
+			if s.cookie(b, "keyport_session") != nil {
+				t.Error("a session was created")
+			}
+			if got := strings.Join(s.auditActions(t, ""), "\n"); !strings.Contains(got, `auth.sign_in_failed:{"reason":"`+tt.reason+`"}`) {
+				t.Errorf("audit lacks the refusal %s; have:\n%s", tt.reason, got)
+			}
+		})
+	}
+}
+
+func TestCallbackIsSingleUse(t *testing.T) {
+	s := newStack(t, nil)
+	b := newBrowser(t)
+	u := authorize(t, s, b)
+	login := s.cookie(b, "keyport_login")
+	s.IdP.Queue(alice)
+	res, err := b.noFollow().Get(u.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	callback := res.Header.Get("Location")
+	if !strings.Contains(callback, "/auth/callback?") {
+		t.Fatalf("idp redirected to %q", callback)
+	}
+	if res, _ := b.get(t, callback); res.Request.URL.Path != "/dashboard" {
+		t.Fatalf("first callback ended at %s", res.Request.URL.Path)
+	}
+
+	// Replaying the same callback with the same pre-login cookie fails: the
+	// flow was consumed.
+	replay := newBrowser(t)
+	base, _ := url.Parse(s.URL)
+	replay.Jar.SetCookies(base, []*http.Cookie{{Name: login.Name, Value: login.Value, Path: "/"}})
+	res, body := replay.get(t, callback)
+	if res.StatusCode != http.StatusBadRequest || !strings.Contains(body, "Sign-in expired") {
+		t.Errorf("replay: %d", res.StatusCode)
+	}
+	// And without the cookie at all.
+	res, _ = newBrowser(t).get(t, callback)
+	if res.StatusCode != http.StatusBadRequest {
+		t.Errorf("callback without pre-login cookie: %d", res.StatusCode)
+	}
+}
+
+func TestLoginFlowExpires(t *testing.T) {
+	s := newStack(t, nil)
+	b := newBrowser(t)
+	u := authorize(t, s, b)
+	s.Clock.Advance(11 * time.Minute)
+	s.IdP.Queue(alice)
+	res, _ := b.get(t, u.String())
+	if res.StatusCode != http.StatusBadRequest {
+		t.Errorf("expired flow: %d", res.StatusCode)
+	}
+}
+
+func TestSignInPolicies(t *testing.T) {
+	tests := []struct {
+		name   string
+		cfg    func(*handlers.Config)
+		id     devidp.Identity
+		status int
+		text   string
+	}{
+		{"mfa required, none asserted", func(c *handlers.Config) { c.RequireMFA = true }, alice, http.StatusForbidden, "Second factor required"},
+		{"mfa required and asserted", func(c *handlers.Config) { c.RequireMFA = true },
+			devidp.Identity{Email: "bob@example.com", EmailVerified: true, MFA: true}, http.StatusOK, `data-testid="dashboard"`},
+		{"unverified email", nil, devidp.Identity{Email: "eve@example.com"}, http.StatusForbidden, "Verified email required"},
+		{"invite-only without membership", func(c *handlers.Config) { c.InviteOnly = true }, alice, http.StatusForbidden, "ask an owner"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newStack(t, tt.cfg)
+			res, body := s.signIn(t, newBrowser(t), tt.id)
+			if res.StatusCode != tt.status || !strings.Contains(strings.ToLower(body), strings.ToLower(tt.text)) {
+				t.Errorf("got %d, want %d with %q", res.StatusCode, tt.status, tt.text)
+			}
+		})
+	}
+}
+
+func TestSessionTimeouts(t *testing.T) {
+	tests := []struct {
+		name  string
+		steps []time.Duration // clock advances, each followed by a request
+		alive bool
+	}{
+		{"active within idle timeout", []time.Duration{20 * time.Minute, 20 * time.Minute, 20 * time.Minute}, true},
+		{"idle too long", []time.Duration{31 * time.Minute}, false},
+		{"absolute age reached despite activity", []time.Duration{25 * time.Minute, 25 * time.Minute, 25 * time.Minute, 25 * time.Minute}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newStack(t, func(c *handlers.Config) { c.SessionIdle = 30 * time.Minute; c.SessionMaxAge = 90 * time.Minute })
+			b := newBrowser(t)
+			s.signIn(t, b, alice)
+			var res *http.Response
+			for _, d := range tt.steps {
+				s.Clock.Advance(d)
+				res, _ = b.get(t, s.URL+"/dashboard")
+			}
+			if alive := res.Request.URL.Path == "/dashboard"; alive != tt.alive {
+				t.Errorf("session alive = %v, want %v", alive, tt.alive)
+			}
+		})
+	}
+}
+
+func TestSafeReturnTo(t *testing.T) {
+	s := newStack(t, nil)
+	for _, rt := range []string{"https://evil.example/", "//evil.example/x", "/\\evil.example", "/auth/logout"} {
+		b := newBrowser(t)
+		s.IdP.Queue(alice)
+		res, _ := b.get(t, s.URL+"/auth/login?return_to="+url.QueryEscape(rt))
+		if res.Request.URL.Host != strings.TrimPrefix(s.URL, "http://") || res.Request.URL.Path != "/dashboard" {
+			t.Errorf("return_to %q ended at %s", rt, res.Request.URL)
+		}
+	}
+	b := newBrowser(t)
+	res, _ := b.get(t, s.URL+"/dashboard?x=1")
+	if res.Request.URL.Path != "/" || res.Request.URL.Query().Get("return_to") != "/dashboard?x=1" {
+		t.Fatalf("anonymous dashboard went to %s", res.Request.URL)
+	}
+}

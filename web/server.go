@@ -1,0 +1,68 @@
+// Package web builds keyport's echo server: middleware in a fixed order,
+// every route in routes.go, the one error handler, security headers and the
+// embedded static files.
+package web
+
+import (
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+
+	"keyport/handlers"
+)
+
+// Deps is what the server is built from.
+type Deps struct {
+	Handlers *handlers.Handler
+	Logger   *slog.Logger
+	Dev      bool // development routes and relaxed transport rules
+	// BodyLimit caps request bodies (echo size syntax, e.g. "1M").
+	BodyLimit string
+}
+
+// New builds the echo server.
+func New(d Deps) *echo.Echo {
+	e := echo.New()
+	e.HideBanner = true
+	e.HidePort = true
+	e.HTTPErrorHandler = d.Handlers.HandleError
+	if d.BodyLimit == "" {
+		d.BodyLimit = "1M"
+	}
+
+	// Order matters: the request id first so every later line carries it;
+	// the access log wraps recovery so a panic is still logged as a 500;
+	// headers go on before any handler can write.
+	e.Use(middleware.RequestID())
+	e.Use(accessLog(d.Logger))
+	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{
+		DisableStackAll: true,
+		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
+			d.Logger.Error("panic", "request_id", c.Response().Header().Get(echo.HeaderXRequestID), "err", err, "stack", string(stack))
+			return err
+		},
+	}))
+	e.Use(securityHeaders(d.Dev))
+	e.Use(middleware.BodyLimit(d.BodyLimit))
+	e.Use(crossOriginProtection())
+
+	routes(e, d)
+	return e
+}
+
+// NewHTTPServer wraps the echo server with timeouts, so a slow client cannot
+// hold a connection open forever.
+func NewHTTPServer(addr string, h http.Handler) *http.Server {
+	return &http.Server{
+		Addr:              addr,
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+	}
+}

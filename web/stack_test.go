@@ -1,0 +1,226 @@
+package web_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"keyport/handlers"
+	"keyport/keysvc"
+	"keyport/models"
+	"keyport/web"
+	"keyport/web/devidp"
+)
+
+// stack is a whole keyport over real HTTP: a SQLite store, the development
+// IdP speaking real OIDC, and the echo server on a loopback port.
+type stack struct {
+	URL   string
+	DB    *models.DB
+	IdP   *devidp.IdP
+	Clock *clock
+	Logs  *syncBuffer
+}
+
+// clock is an injectable clock tests move forward.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// syncBuffer collects log output from concurrent requests.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func newStack(tb testing.TB, edit func(*handlers.Config)) *stack {
+	tb.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	tb.Cleanup(cancel)
+	logs := &syncBuffer{}
+	tb.Cleanup(func() {
+		if tb.Failed() {
+			tb.Logf("server log:\n%s", logs.String())
+		}
+	})
+	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+
+	db, err := models.Open(ctx, filepath.Join(tb.TempDir(), "keyport.db"), log)
+	if err != nil {
+		tb.Fatalf("open db: %v", err)
+	}
+	tb.Cleanup(func() { db.Close() })
+	if err := db.Migrate(ctx); err != nil {
+		tb.Fatalf("migrate: %v", err)
+	}
+	kek := make([]byte, 32)
+	rand.Read(kek)
+	sealer, err := keysvc.NewSealer(kek)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	key, err := keysvc.AuditKey(ctx, db, sealer)
+	if err != nil {
+		tb.Fatalf("audit key: %v", err)
+	}
+	db.SetAuditKey(key)
+
+	idp, err := devidp.Start(ctx, "127.0.0.1:0")
+	if err != nil {
+		tb.Fatalf("start idp: %v", err)
+	}
+	tb.Cleanup(func() { idp.Close() })
+
+	ts := httptest.NewUnstartedServer(nil)
+	base := "http://" + ts.Listener.Addr().String()
+	oidc, err := handlers.NewOIDC(ctx, idp.Issuer(), idp.ClientID(), idp.ClientSecret(), base+"/auth/callback")
+	if err != nil {
+		tb.Fatalf("oidc: %v", err)
+	}
+	clk := &clock{now: time.Now()}
+	db.SetNow(clk.Now)
+	cfg := handlers.Config{SessionIdle: 30 * time.Minute, SessionMaxAge: 12 * time.Hour}
+	if edit != nil {
+		edit(&cfg)
+	}
+	h := handlers.New(handlers.Deps{DB: db, OIDC: oidc, Logger: log, Config: cfg, Now: clk.Now})
+	ts.Config.Handler = web.New(web.Deps{Handlers: h, Logger: log, Dev: cfg.Dev})
+	ts.Start()
+	tb.Cleanup(ts.Close)
+	return &stack{URL: base, DB: db, IdP: idp, Clock: clk, Logs: logs}
+}
+
+// browser is an HTTP client with a cookie jar that records every response
+// it sees, so tests can look at the redirects of a flow.
+type browser struct {
+	*http.Client
+	seen []*http.Response
+}
+
+func newBrowser(tb testing.TB) *browser {
+	tb.Helper()
+	jar, _ := cookiejar.New(nil)
+	b := &browser{}
+	b.Client = &http.Client{Jar: jar, Timeout: 10 * time.Second,
+		CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			b.seen = append(b.seen, req.Response)
+			return nil
+		}}
+	return b
+}
+
+// noFollow returns a copy of the browser that stops at the first redirect.
+func (b *browser) noFollow() *http.Client {
+	c := *b.Client
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &c
+}
+
+// get fetches a URL and returns status and body.
+func (b *browser) get(tb testing.TB, u string) (*http.Response, string) {
+	tb.Helper()
+	res, err := b.Get(u)
+	if err != nil {
+		tb.Fatalf("GET %s: %v", u, err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	return res, string(body)
+}
+
+// post submits a form and returns status and body.
+func (b *browser) post(tb testing.TB, u string, form url.Values, header map[string]string) (*http.Response, string) {
+	tb.Helper()
+	req, _ := http.NewRequest(http.MethodPost, u, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	res, err := b.Do(req)
+	if err != nil {
+		tb.Fatalf("POST %s: %v", u, err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	return res, string(body)
+}
+
+// signIn runs the whole OIDC flow as id and returns the final page.
+func (s *stack) signIn(tb testing.TB, b *browser, id devidp.Identity) (*http.Response, string) {
+	tb.Helper()
+	s.IdP.Queue(id)
+	return b.get(tb, s.URL+"/auth/login")
+}
+
+// cookie returns the named cookie the browser holds for keyport.
+func (s *stack) cookie(b *browser, name string) *http.Cookie {
+	u, _ := url.Parse(s.URL)
+	for _, c := range b.Jar.Cookies(u) {
+		if c.Name == name {
+			return c
+		}
+	}
+	return nil
+}
+
+// csrfToken reads the CSRF token from a page's forms.
+func csrfToken(tb testing.TB, page string) string {
+	tb.Helper()
+	const marker = `name="csrf_token" value="`
+	i := strings.Index(page, marker)
+	if i < 0 {
+		tb.Fatalf("page has no csrf token")
+	}
+	rest := page[i+len(marker):]
+	return rest[:strings.IndexByte(rest, '"')]
+}
+
+// auditActions lists a tenant's audit actions, oldest first ("" = all).
+func (s *stack) auditActions(tb testing.TB, tenantID string) []string {
+	tb.Helper()
+	events, err := s.DB.ListAudit(context.Background(), tenantID, 1000)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var out []string
+	for i := len(events) - 1; i >= 0; i-- {
+		out = append(out, events[i].Action+":"+events[i].Details)
+	}
+	return out
+}
