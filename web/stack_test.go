@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/labstack/echo/v4"
+
 	"keyport/handlers"
 	"keyport/keysvc"
 	"keyport/models"
@@ -26,6 +28,7 @@ import (
 // stack is a whole keyport over real HTTP: a SQLite store, the development
 // IdP speaking real OIDC, and the echo server on a loopback port.
 type stack struct {
+	Echo  *echo.Echo
 	URL   string
 	DB    *models.DB
 	IdP   *devidp.IdP
@@ -120,10 +123,11 @@ func newStack(tb testing.TB, edit func(*handlers.Config)) *stack {
 		edit(&cfg)
 	}
 	h := handlers.New(handlers.Deps{DB: db, OIDC: oidc, Logger: log, Config: cfg, Now: clk.Now})
-	ts.Config.Handler = web.New(web.Deps{Handlers: h, Logger: log, Dev: cfg.Dev})
+	e := web.New(web.Deps{Handlers: h, Logger: log, Dev: cfg.Dev})
+	ts.Config.Handler = e
 	ts.Start()
 	tb.Cleanup(ts.Close)
-	return &stack{URL: base, DB: db, IdP: idp, Clock: clk, Logs: logs}
+	return &stack{Echo: e, URL: base, DB: db, IdP: idp, Clock: clk, Logs: logs}
 }
 
 // browser is an HTTP client with a cookie jar that records every response

@@ -1,10 +1,17 @@
 package web_test
 
 import (
+	"context"
+	"errors"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/labstack/echo/v4"
+
+	"keyport/models"
+	"keyport/web/devidp"
 )
 
 func TestCSRF(t *testing.T) {
@@ -143,5 +150,67 @@ func TestBodyLimit(t *testing.T) {
 	res, _ := b.post(t, s.URL+"/auth/logout", big, nil)
 	if res.StatusCode != http.StatusRequestEntityTooLarge {
 		t.Errorf("2 MiB form: %d", res.StatusCode)
+	}
+}
+
+func TestTenantSwitcher(t *testing.T) {
+	s := newStack(t, nil)
+	b := newBrowser(t)
+	_, page := s.signIn(t, b, alice)
+	if strings.Contains(page, `data-testid="tenant-switcher"`) {
+		t.Fatal("switcher shown with one tenant")
+	}
+	ctx := context.Background()
+	u, _, _ := s.DB.UpsertOIDCUser(ctx, s.IdP.Issuer(), devidp.Subject(alice.Email), alice.Email, alice.Name)
+	second, err := s.DB.CreateTenantWithOwner(ctx, "Second Corp", u.ID, models.AuditInput{Actor: u.ID, Action: "tenant.created"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Someone else's tenant, which alice must not be able to switch to.
+	mallory, _, _ := s.DB.UpsertOIDCUser(ctx, s.IdP.Issuer(), "mallory", "mallory@evil.example", "")
+	foreign, err := s.DB.CreateTenantWithOwner(ctx, "Evil Corp", mallory.ID, models.AuditInput{Actor: mallory.ID, Action: "tenant.created"})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	_, page = b.get(t, s.URL+"/dashboard")
+	if !strings.Contains(page, `data-testid="tenant-switcher"`) || !strings.Contains(page, "Second Corp") {
+		t.Fatal("switcher missing with two tenants")
+	}
+	token := csrfToken(t, page)
+	res, page := b.post(t, s.URL+"/tenants/switch", url.Values{"csrf_token": {token}, "tenant_id": {second.ID}}, nil)
+	if res.StatusCode != http.StatusOK || !strings.Contains(page, "<h1>Second Corp</h1>") {
+		t.Errorf("after switching: %d", res.StatusCode)
+	}
+	res, page = b.post(t, s.URL+"/tenants/switch", url.Values{"csrf_token": {token}, "tenant_id": {foreign.ID}}, nil)
+	if res.StatusCode != http.StatusNotFound || strings.Contains(page, "Evil Corp") {
+		t.Errorf("switching to a foreign tenant: %d", res.StatusCode)
+	}
+	// A missing id gives the same answer as a foreign one.
+	if res, _ := b.post(t, s.URL+"/tenants/switch", url.Values{"csrf_token": {token}, "tenant_id": {"tnt_nosuchtenant"}}, nil); res.StatusCode != http.StatusNotFound {
+		t.Errorf("switching to a missing tenant: %d", res.StatusCode)
+	}
+}
+
+func TestInternalErrorsShowOnlyTheRequestID(t *testing.T) {
+	s := newStack(t, nil)
+	s.Echo.GET("/test/boom", func(echo.Context) error { return errors.New("db password=hunter2 refused") })
+	s.Echo.GET("/test/panic", func(echo.Context) error { panic("secret-panic-detail") })
+	b := newBrowser(t)
+	for path, secret := range map[string]string{"/test/boom": "hunter2", "/test/panic": "secret-panic-detail"} {
+		res, body := b.get(t, s.URL+path)
+		if res.StatusCode != http.StatusInternalServerError {
+			t.Errorf("%s: %d", path, res.StatusCode)
+		}
+		if strings.Contains(body, secret) || !strings.Contains(body, "Something went wrong") {
+			t.Errorf("%s: page leaks the cause or lacks the plain message", path)
+		}
+		id := res.Header.Get("X-Request-Id")
+		if id == "" || !strings.Contains(body, id) {
+			t.Errorf("%s: page lacks the request id %q", path, id)
+		}
+		if logs := s.Logs.String(); !strings.Contains(logs, secret) || !strings.Contains(logs, id) {
+			t.Errorf("%s: the cause and request id did not reach the log", path)
+		}
 	}
 }

@@ -42,6 +42,9 @@ func openStore(ctx context.Context, cfg *config, log *slog.Logger) (*models.DB, 
 	}
 	defer sealer.Close()
 
+	if err := createPrivateFile(cfg.DatabaseURL); err != nil {
+		return nil, &configError{"KEYPORT_DATABASE_URL", err.Error()}
+	}
 	db, err := models.Open(ctx, cfg.DatabaseURL, log)
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
@@ -58,6 +61,23 @@ func openStore(ctx context.Context, cfg *config, log *slog.Logger) (*models.DB, 
 	db.SetAuditKey(key)
 	clear(key)
 	return db, nil
+}
+
+// createPrivateFile creates the SQLite file with mode 0600 before SQLite
+// does (it would use 0644): it holds sealed secrets and session hashes, and
+// SQLite gives its -wal and -shm files the same mode as the database.
+func createPrivateFile(path string) error {
+	if strings.HasPrefix(path, "file:") || strings.Contains(path, "://") {
+		return nil // a URI: the operator controls the file
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("cannot create %s: %s", path, describeFileError(err))
+	}
+	return f.Close()
 }
 
 // serve runs the server until ctx ends, then shuts down gracefully.
