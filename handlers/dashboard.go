@@ -12,10 +12,6 @@ import (
 // Dashboard is the tenant's home page.
 func (h *Handler) Dashboard(c echo.Context) error {
 	v := viewerFrom(c)
-	if v.Tenant == nil {
-		return &PublicError{Status: http.StatusForbidden, Heading: "No tenant",
-			Message: "You are not a member of any keyport tenant. Ask an owner of your organisation's tenant to invite " + v.User.Email + "."}
-	}
 	ctx := c.Request().Context()
 	members, err := h.db.CountMembers(ctx, v.Tenant.ID)
 	if err != nil {

@@ -26,6 +26,7 @@ type Config struct {
 	SecureCookies  bool // Secure + __Host- prefix; false only in development over plain http
 	LoginFlowTTL   time.Duration
 	SessionTouchAt time.Duration // how stale last_seen_at may get before a request refreshes it
+	Operators      []string      // lowercased emails of provider operators
 }
 
 // Deps are the collaborators of the handlers.

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -29,6 +30,7 @@ type Viewer struct {
 	Role      models.Role
 	Tenants   []models.TenantMembership
 	CSRFToken string
+	Operator  bool // provider-wide operator, granted by configuration
 }
 
 const viewerKey = "keyport.viewer"
@@ -182,7 +184,8 @@ func (h *Handler) viewerForCookie(ctx context.Context, value string) (*Viewer, e
 	if err != nil {
 		return nil, fmt.Errorf("load tenants: %w", err)
 	}
-	v := &Viewer{Session: s, User: u, Tenants: tenants, CSRFToken: derive(secret, "csrf")}
+	v := &Viewer{Session: s, User: u, Tenants: tenants, CSRFToken: derive(secret, "csrf"),
+		Operator: slices.Contains(h.cfg.Operators, strings.ToLower(u.Email))}
 	// The session names the tenant last chosen; membership is re-read on
 	// every request, so a removed member loses the tenant at once.
 	for i := range tenants {

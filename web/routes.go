@@ -3,6 +3,8 @@ package web
 import (
 	"github.com/labstack/echo/v4"
 
+	"keyport/handlers"
+
 	"keyport/static"
 )
 
@@ -23,7 +25,7 @@ func routes(e *echo.Echo, d Deps) {
 
 	// Signed-in routes.
 	s := b.Group("", h.RequireViewer)
-	s.GET("/dashboard", h.Dashboard)
+	s.GET("/dashboard", h.Dashboard, h.Require(handlers.ActViewTenant))
 	s.POST("/tenants/switch", h.SwitchTenant)
 
 	if d.Dev {

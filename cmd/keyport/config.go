@@ -29,7 +29,8 @@ type config struct {
 	OIDCClientSecret string
 	OIDCRequireMFA   bool
 
-	Signup string // "open" or "invite-only"
+	Signup    string   // "open" or "invite-only"
+	Operators []string // lowercased emails of provider operators
 
 	SessionIdleTimeout time.Duration
 	SessionMaxAge      time.Duration
@@ -70,6 +71,7 @@ func loadConfig(getenv func(string) string, dev bool) (*config, error) {
 	c.OIDCClientID = r.str("KEYPORT_OIDC_CLIENT_ID", "")
 	c.OIDCClientSecret = r.secret("KEYPORT_OIDC_CLIENT_SECRET")
 	c.OIDCRequireMFA = r.boolean("KEYPORT_OIDC_REQUIRE_MFA", false)
+	c.Operators = r.emails("KEYPORT_OPERATORS")
 	c.Signup = r.oneOf("KEYPORT_SIGNUP", "open", "open", "invite-only")
 	c.SessionIdleTimeout = r.duration("KEYPORT_SESSION_IDLE_TIMEOUT", 30*time.Minute, time.Minute, 24*time.Hour)
 	c.SessionMaxAge = r.duration("KEYPORT_SESSION_MAX_AGE", 12*time.Hour, 5*time.Minute, 30*24*time.Hour)
@@ -181,6 +183,23 @@ func describeFileError(err error) string {
 		return "permission denied"
 	}
 	return "read failed"
+}
+
+// emails reads a comma-separated list of email addresses, lowercased.
+func (r *envReader) emails(name string) []string {
+	var out []string
+	for _, e := range strings.Split(r.str(name, ""), ",") {
+		e = strings.ToLower(strings.TrimSpace(e))
+		if e == "" {
+			continue
+		}
+		if at := strings.IndexByte(e, '@'); at < 1 || at == len(e)-1 || strings.ContainsAny(e, " <>") {
+			r.fail(name, fmt.Sprintf("%q is not an email address", e))
+			return nil
+		}
+		out = append(out, e)
+	}
+	return out
 }
 
 func (r *envReader) boolean(name string, def bool) bool {

@@ -63,6 +63,7 @@ func TestLoadConfigErrorsNameTheVariable(t *testing.T) {
 		{name: "idle longer than max", set: map[string]string{"KEYPORT_SESSION_IDLE_TIMEOUT": "10h", "KEYPORT_SESSION_MAX_AGE": "1h"}, wantVar: "KEYPORT_SESSION_IDLE_TIMEOUT", wantMsg: "longer"},
 		{name: "bad addr", set: map[string]string{"KEYPORT_ADDR": "8080"}, wantVar: "KEYPORT_ADDR", wantMsg: "host:port"},
 		{name: "bad log level", set: map[string]string{"KEYPORT_LOG_LEVEL": "loud"}, wantVar: "KEYPORT_LOG_LEVEL", wantMsg: "one of"},
+		{name: "bad operator email", set: map[string]string{"KEYPORT_OPERATORS": "ops@example.com, nobody"}, wantVar: "KEYPORT_OPERATORS", wantMsg: "not an email"},
 		{name: "secret and file both", set: map[string]string{"KEYPORT_OIDC_CLIENT_SECRET_FILE": "/x"}, wantVar: "KEYPORT_OIDC_CLIENT_SECRET", wantMsg: "not both"},
 	}
 	for _, tt := range tests {
