@@ -1,0 +1,82 @@
+package keysvc
+
+import (
+	"crypto/rand"
+	"io"
+	"log/slog"
+	"time"
+
+	"keyport/models"
+)
+
+// Service is keyport's key service: connections, key registration and
+// validation, and the data path (envelope encryption through the data-key
+// cache). It knows nothing of HTTP.
+type Service struct {
+	db     *models.DB
+	sealer *Sealer
+	log    *slog.Logger
+	now    func() time.Time
+	rand   io.Reader
+	cfg    Config
+}
+
+// Config tunes the service.
+type Config struct {
+	CacheTTL        time.Duration // data keys stay cached at most this long after fetch (default 5m, max 60m)
+	CacheMaxEntries int           // bound on cached data keys (default 100,000)
+	MessageLimit    int64         // messages per data-key version before it is retired from encryption (default 2^30)
+	RefreshEvery    time.Duration // how often the in-memory key table polls for other replicas' changes (default 500ms)
+}
+
+// Deps are the service's collaborators.
+type Deps struct {
+	DB     *models.DB
+	Sealer *Sealer
+	Logger *slog.Logger
+	Now    func() time.Time // injected clock; time.Now when nil
+	Rand   io.Reader        // crypto/rand when nil
+	Config Config
+}
+
+// KMSContext is the KMS encryption context of every data key keyport wraps:
+// it names the tenant and the key (never a secret: it appears in the
+// tenant's CloudTrail), and KMS refuses to unwrap under any other.
+func KMSContext(tenantID, keyID string) map[string]string {
+	return map[string]string{"keyport:tenant": tenantID, "keyport:key": keyID}
+}
+
+func (d *Deps) defaults() {
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Rand == nil {
+		d.Rand = rand.Reader
+	}
+	if d.Logger == nil {
+		d.Logger = slog.Default()
+	}
+	c := &d.Config
+	if c.CacheTTL <= 0 {
+		c.CacheTTL = 5 * time.Minute
+	}
+	if c.CacheTTL > time.Hour {
+		c.CacheTTL = time.Hour
+	}
+	if c.CacheMaxEntries <= 0 {
+		c.CacheMaxEntries = 100_000
+	}
+	if c.MessageLimit <= 0 {
+		c.MessageLimit = 1 << 30
+	}
+	if c.RefreshEvery <= 0 {
+		c.RefreshEvery = 500 * time.Millisecond
+	}
+}
+
+// NewService builds the key service.
+func NewService(d Deps) *Service {
+	d.defaults()
+	s := &Service{db: d.DB, sealer: d.Sealer, log: d.Logger, now: d.Now, rand: d.Rand, cfg: d.Config}
+	return s
+}

@@ -1,0 +1,401 @@
+package models
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"gorm.io/gorm"
+)
+
+// Key modes (DESIGN.md's three BYOK modes).
+const (
+	ModeCMK       = "cmk"       // customer-managed KMS key, registered by ARN
+	ModeGenerated = "generated" // keyport-generated material imported into the tenant's KMS
+	ModeImported  = "imported"  // tenant-supplied material
+)
+
+// Key states.
+const (
+	StatePending         = "PENDING"
+	StateEnabled         = "ENABLED"
+	StateDisabled        = "DISABLED"
+	StatePendingDeletion = "PENDING_DELETION"
+	StateDeleted         = "DELETED"
+)
+
+// Key is one of a tenant's logical keys. Its KMS keys (one per region, for
+// DR) are KeyRegions; its data keys are DataKeyVersions.
+type Key struct {
+	ID             string
+	TenantID       string
+	ConnectionID   string
+	Name           string
+	Mode           string
+	State          string
+	Health         string
+	HealthDetail   string
+	CurrentVersion int64
+	CacheEpoch     int64
+	CreatedBy      string
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+	ValidatedAt    *time.Time
+	Revision       int64
+}
+
+// KeyRegion is the KMS key that wraps a key's data keys in one region.
+// Priority 0 is the primary; decrypt falls back in priority order.
+type KeyRegion struct {
+	KeyID     string
+	Region    string
+	KMSKeyARN string `gorm:"column:kms_key_arn"`
+	Priority  int
+}
+
+// DataKeyVersion is one data key of a key. Its plaintext never reaches the
+// database: only KMS-wrapped copies (DataKeyWrap), one per region.
+type DataKeyVersion struct {
+	KeyID            string
+	Version          int64
+	Reason           string // "register", "manual", "scheduled", "retired"
+	CreatedBy        string
+	CreatedAt        time.Time
+	MessagesReserved int64
+}
+
+// DataKeyWrap is a data key version wrapped by one region's KMS key.
+type DataKeyWrap struct {
+	KeyID      string
+	Version    int64
+	Region     string
+	KMSKeyARN  string `gorm:"column:kms_key_arn"`
+	Ciphertext []byte
+}
+
+// nextRevision bumps the provider-wide change counter inside tx and returns
+// the new value; every change that replicas must notice carries one.
+func nextRevision(tx *gorm.DB) (int64, error) {
+	if err := tx.Exec(`UPDATE change_counter SET revision = revision + 1 WHERE id = 1`).Error; err != nil {
+		return 0, err
+	}
+	var rev int64
+	err := tx.Table("change_counter").Select("revision").Where("id = 1").Scan(&rev).Error
+	return rev, err
+}
+
+// NewKey is what registering or creating a key records in one transaction.
+type NewKey struct {
+	Key     Key
+	Regions []KeyRegion
+	Version *DataKeyVersion // the first data key, if there is one yet
+	Wraps   []DataKeyWrap
+}
+
+// CreateKey records a new key, its regions and its first data-key version,
+// with the audit event, in one transaction. ID and times are filled in.
+func (db *DB) CreateKey(ctx context.Context, nk *NewKey, audit AuditInput) error {
+	k := &nk.Key
+	if k.ID == "" {
+		k.ID = NewID("key_")
+	}
+	name, err := validateName("name", k.Name, 100)
+	if err != nil {
+		return err
+	}
+	k.Name = name
+	now := db.now()
+	k.CreatedAt, k.UpdatedAt = now, now
+	if k.Health == "" {
+		k.Health = "UNKNOWN"
+	}
+	if len(nk.Regions) == 0 {
+		return invalid("regions", "a key needs at least one KMS key")
+	}
+	audit.TenantID, audit.TargetType, audit.TargetID = k.TenantID, "key", k.ID
+	err = db.g.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		rev, err := nextRevision(tx)
+		if err != nil {
+			return err
+		}
+		k.Revision = rev
+		if nk.Version != nil {
+			k.CurrentVersion = nk.Version.Version
+		}
+		if err := tx.Table("keys").Create(k).Error; err != nil {
+			return err
+		}
+		for i := range nk.Regions {
+			nk.Regions[i].KeyID = k.ID
+		}
+		if err := tx.Table("key_regions").Create(&nk.Regions).Error; err != nil {
+			return err
+		}
+		if nk.Version != nil {
+			if err := insertVersion(tx, k.ID, nk.Version, nk.Wraps, now); err != nil {
+				return err
+			}
+		}
+		_, err = db.appendAuditTx(tx, audit)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("create key: %w", mapErr(err))
+	}
+	return nil
+}
+
+func insertVersion(tx *gorm.DB, keyID string, v *DataKeyVersion, wraps []DataKeyWrap, now time.Time) error {
+	if len(wraps) == 0 {
+		return invalid("wraps", "a data key version needs at least one wrapped copy")
+	}
+	v.KeyID, v.CreatedAt = keyID, now
+	if err := tx.Table("data_key_versions").Create(v).Error; err != nil {
+		return err
+	}
+	for i := range wraps {
+		wraps[i].KeyID, wraps[i].Version = keyID, v.Version
+	}
+	return tx.Table("data_key_wraps").Create(&wraps).Error
+}
+
+// AddDataKeyVersion records the next data-key version of a key and makes it
+// current, with the audit event. The version number must be current+1, so
+// two concurrent rotations cannot both succeed (the loser gets ErrConflict).
+func (db *DB) AddDataKeyVersion(ctx context.Context, tenantID, keyID string, v *DataKeyVersion, wraps []DataKeyWrap, audit AuditInput) error {
+	audit.TenantID, audit.TargetType, audit.TargetID = tenantID, "key", keyID
+	err := db.g.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		rev, err := nextRevision(tx)
+		if err != nil {
+			return err
+		}
+		now := db.now()
+		res := tx.Table("keys").Where("tenant_id = ? AND id = ? AND current_version = ?", tenantID, keyID, v.Version-1).
+			Updates(map[string]any{"current_version": v.Version, "updated_at": now, "revision": rev})
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			if _, err := getKeyTx(tx, tenantID, keyID); err != nil {
+				return err
+			}
+			return ErrConflict
+		}
+		if err := insertVersion(tx, keyID, v, wraps, now); err != nil {
+			return err
+		}
+		_, err = db.appendAuditTx(tx, audit)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("add data key version: %w", mapErr(err))
+	}
+	return nil
+}
+
+func getKeyTx(tx *gorm.DB, tenantID, keyID string) (*Key, error) {
+	var k Key
+	if err := tx.Table("keys").Where("tenant_id = ? AND id = ?", tenantID, keyID).Take(&k).Error; err != nil {
+		return nil, err
+	}
+	fixKeyTimes(&k)
+	return &k, nil
+}
+
+func fixKeyTimes(k *Key) {
+	k.CreatedAt, k.UpdatedAt, k.ValidatedAt = k.CreatedAt.UTC(), k.UpdatedAt.UTC(), tsPtr(k.ValidatedAt)
+}
+
+// GetKey returns a tenant's key, or ErrNotFound (also for another tenant's).
+func (db *DB) GetKey(ctx context.Context, tenantID, keyID string) (*Key, error) {
+	k, err := getKeyTx(db.g.WithContext(ctx), tenantID, keyID)
+	if err != nil {
+		return nil, fmt.Errorf("get key: %w", mapErr(err))
+	}
+	return k, nil
+}
+
+// ListKeys lists a tenant's keys by name.
+func (db *DB) ListKeys(ctx context.Context, tenantID string) ([]Key, error) {
+	var ks []Key
+	if err := db.g.WithContext(ctx).Table("keys").Where("tenant_id = ?", tenantID).Order("lower(name), id").Find(&ks).Error; err != nil {
+		return nil, fmt.Errorf("list keys: %w", mapErr(err))
+	}
+	for i := range ks {
+		fixKeyTimes(&ks[i])
+	}
+	return ks, nil
+}
+
+// KeysChangedSince returns every key (of every tenant) whose revision is
+// above rev, for the replicas' in-memory key table.
+func (db *DB) KeysChangedSince(ctx context.Context, rev int64) ([]Key, error) {
+	var ks []Key
+	if err := db.g.WithContext(ctx).Table("keys").Where("revision > ?", rev).Order("revision").Find(&ks).Error; err != nil {
+		return nil, fmt.Errorf("keys changed since %d: %w", rev, mapErr(err))
+	}
+	for i := range ks {
+		fixKeyTimes(&ks[i])
+	}
+	return ks, nil
+}
+
+// KeyRegions lists a key's KMS keys, primary first.
+func (db *DB) KeyRegions(ctx context.Context, tenantID, keyID string) ([]KeyRegion, error) {
+	var rs []KeyRegion
+	err := db.g.WithContext(ctx).Table("key_regions AS r").Select("r.*").
+		Joins("JOIN keys k ON k.id = r.key_id").Where("k.tenant_id = ? AND r.key_id = ?", tenantID, keyID).
+		Order("r.priority").Find(&rs).Error
+	if err != nil {
+		return nil, fmt.Errorf("key regions: %w", mapErr(err))
+	}
+	return rs, nil
+}
+
+// DataKeyWraps returns the wrapped copies of one data-key version, primary
+// region first; ErrNotFound when the version does not exist for the tenant.
+func (db *DB) DataKeyWraps(ctx context.Context, tenantID, keyID string, version int64) ([]DataKeyWrap, error) {
+	var ws []DataKeyWrap
+	err := db.g.WithContext(ctx).Table("data_key_wraps AS w").Select("w.*").
+		Joins("JOIN keys k ON k.id = w.key_id").
+		Joins("LEFT JOIN key_regions r ON r.key_id = w.key_id AND r.region = w.region").
+		Where("k.tenant_id = ? AND w.key_id = ? AND w.version = ?", tenantID, keyID, version).
+		Order("COALESCE(r.priority, 1000), w.region").Find(&ws).Error
+	if err != nil {
+		return nil, fmt.Errorf("data key wraps: %w", mapErr(err))
+	}
+	if len(ws) == 0 {
+		return nil, fmt.Errorf("data key wraps: %w", ErrNotFound)
+	}
+	return ws, nil
+}
+
+// DataKeyVersions lists a key's data-key versions, newest first.
+func (db *DB) DataKeyVersions(ctx context.Context, tenantID, keyID string) ([]DataKeyVersion, error) {
+	var vs []DataKeyVersion
+	err := db.g.WithContext(ctx).Table("data_key_versions AS v").Select("v.*").
+		Joins("JOIN keys k ON k.id = v.key_id").Where("k.tenant_id = ? AND v.key_id = ?", tenantID, keyID).
+		Order("v.version DESC").Find(&vs).Error
+	if err != nil {
+		return nil, fmt.Errorf("data key versions: %w", mapErr(err))
+	}
+	for i := range vs {
+		vs[i].CreatedAt = vs[i].CreatedAt.UTC()
+	}
+	return vs, nil
+}
+
+// ReserveMessages reserves n more messages of a data-key version's budget,
+// refusing (ErrConflict) past limit: each replica encrypts only within the
+// blocks it reserved, so the total across replicas never exceeds limit.
+func (db *DB) ReserveMessages(ctx context.Context, keyID string, version, n, limit int64) error {
+	res := db.g.WithContext(ctx).Exec(`UPDATE data_key_versions SET messages_reserved = messages_reserved + ?
+		WHERE key_id = ? AND version = ? AND messages_reserved + ? <= ?`, n, keyID, version, n, limit)
+	if res.Error != nil {
+		return fmt.Errorf("reserve messages: %w", mapErr(res.Error))
+	}
+	if res.RowsAffected == 0 {
+		return fmt.Errorf("reserve messages: %w", ErrConflict)
+	}
+	return nil
+}
+
+// KeyUpdate is a change to a key's state or health.
+type KeyUpdate struct {
+	State        *string
+	Health       *string
+	HealthDetail *string
+	Validated    bool // stamp validated_at with now
+	BumpEpoch    bool // invalidate every replica's cached data keys of this key
+}
+
+// UpdateKey applies u to a tenant's key with a new revision; audit is
+// written in the same transaction unless its Action is empty (health
+// changes seen on the data path are recorded by the caller's own event).
+func (db *DB) UpdateKey(ctx context.Context, tenantID, keyID string, u KeyUpdate, audit AuditInput) (*Key, error) {
+	var out *Key
+	err := db.g.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		rev, err := nextRevision(tx)
+		if err != nil {
+			return err
+		}
+		now := db.now()
+		set := map[string]any{"updated_at": now, "revision": rev}
+		if u.State != nil {
+			set["state"] = *u.State
+		}
+		if u.Health != nil {
+			set["health"] = *u.Health
+		}
+		if u.HealthDetail != nil {
+			set["health_detail"] = *u.HealthDetail
+		}
+		if u.Validated {
+			set["validated_at"] = now
+		}
+		if u.BumpEpoch {
+			set["cache_epoch"] = gorm.Expr("cache_epoch + 1")
+		}
+		res := tx.Table("keys").Where("tenant_id = ? AND id = ?", tenantID, keyID).Updates(set)
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			return ErrNotFound
+		}
+		if audit.Action != "" {
+			audit.TenantID, audit.TargetType, audit.TargetID = tenantID, "key", keyID
+			if _, err := db.appendAuditTx(tx, audit); err != nil {
+				return err
+			}
+		}
+		out, err = getKeyTx(tx, tenantID, keyID)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("update key: %w", mapErr(err))
+	}
+	return out, nil
+}
+
+// PurgeTenantKeys bumps the cache epoch of every key of a tenant, with one
+// audit event.
+func (db *DB) PurgeTenantKeys(ctx context.Context, tenantID string, audit AuditInput) error {
+	audit.TenantID, audit.TargetType, audit.TargetID = tenantID, "tenant", tenantID
+	err := db.g.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		rev, err := nextRevision(tx)
+		if err != nil {
+			return err
+		}
+		if err := tx.Table("keys").Where("tenant_id = ?", tenantID).
+			Updates(map[string]any{"cache_epoch": gorm.Expr("cache_epoch + 1"), "revision": rev, "updated_at": db.now()}).Error; err != nil {
+			return err
+		}
+		_, err = db.appendAuditTx(tx, audit)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("purge tenant keys: %w", mapErr(err))
+	}
+	return nil
+}
+
+// validateName trims a display name and checks it: valid text, not empty,
+// at most max characters, no control characters.
+func validateName(field, name string, max int) (string, error) {
+	name = strings.TrimSpace(name)
+	switch {
+	case !utf8.ValidString(name):
+		return "", invalid(field, "is not valid text")
+	case name == "":
+		return "", invalid(field, "is required")
+	case utf8.RuneCountInString(name) > max:
+		return "", invalid(field, fmt.Sprintf("must be at most %d characters", max))
+	case strings.ContainsFunc(name, unicode.IsControl):
+		return "", invalid(field, "must not contain control characters")
+	}
+	return name, nil
+}

@@ -1,0 +1,119 @@
+package models
+
+// The key and data-plane schema: AWS connections, keys with one KMS key per
+// region, data-key versions and their wrapped copies, validations, service
+// tokens. Registered from its own file so that work on other areas appends
+// to the migration list without touching these lines.
+func init() {
+	migrations = append(migrations, migration{6, "create connections, keys, data keys and service tokens", []string{
+		// revision is a provider-wide change counter: replicas poll for rows
+		// with a revision above the last one they saw, so a purge, a
+		// revocation or a state change reaches every replica's memory
+		// without a database read per data-API request.
+		`CREATE TABLE change_counter (
+			id integer PRIMARY KEY CHECK (id = 1),
+			revision bigint NOT NULL
+		)`,
+		`INSERT INTO change_counter (id, revision) VALUES (1, 0)`,
+		`CREATE TABLE aws_connections (
+			id varchar(64) PRIMARY KEY,
+			tenant_id varchar(64) NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+			name text NOT NULL,
+			account_id varchar(12) NOT NULL,
+			default_region varchar(32) NOT NULL,
+			kind varchar(16) NOT NULL CHECK (kind IN ('access_key', 'assume_role')),
+			access_key_id varchar(128) NOT NULL DEFAULT '',
+			secret_sealed {{bytes}} NULL,
+			role_arn text NOT NULL DEFAULT '',
+			external_id varchar(128) NOT NULL DEFAULT '',
+			created_by varchar(64) NOT NULL DEFAULT '',
+			created_at {{time}} NOT NULL,
+			last_test_at {{time}} NULL,
+			last_test_ok boolean NOT NULL DEFAULT FALSE,
+			last_test_summary text NOT NULL DEFAULT '',
+			revision bigint NOT NULL DEFAULT 0,
+			CONSTRAINT aws_connections_tenant_name_key UNIQUE (tenant_id, name)
+		)`,
+		`CREATE TABLE keys (
+			id varchar(64) PRIMARY KEY,
+			tenant_id varchar(64) NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+			connection_id varchar(64) NOT NULL REFERENCES aws_connections (id),
+			name text NOT NULL,
+			mode varchar(16) NOT NULL CHECK (mode IN ('cmk', 'generated', 'imported')),
+			state varchar(24) NOT NULL CHECK (state IN ('PENDING', 'ENABLED', 'DISABLED', 'PENDING_DELETION', 'DELETED')),
+			health varchar(32) NOT NULL DEFAULT 'UNKNOWN',
+			health_detail text NOT NULL DEFAULT '',
+			current_version bigint NOT NULL DEFAULT 0,
+			cache_epoch bigint NOT NULL DEFAULT 0,
+			created_by varchar(64) NOT NULL DEFAULT '',
+			created_at {{time}} NOT NULL,
+			updated_at {{time}} NOT NULL,
+			validated_at {{time}} NULL,
+			revision bigint NOT NULL DEFAULT 0,
+			CONSTRAINT keys_tenant_name_key UNIQUE (tenant_id, name)
+		)`,
+		`CREATE INDEX keys_revision_idx ON keys (revision)`,
+		`CREATE TABLE key_regions (
+			key_id varchar(64) NOT NULL REFERENCES keys (id) ON DELETE CASCADE,
+			region varchar(32) NOT NULL,
+			kms_key_arn text NOT NULL,
+			priority integer NOT NULL,
+			PRIMARY KEY (key_id, region)
+		)`,
+		`CREATE TABLE data_key_versions (
+			key_id varchar(64) NOT NULL REFERENCES keys (id) ON DELETE CASCADE,
+			version bigint NOT NULL,
+			reason varchar(32) NOT NULL,
+			created_by varchar(64) NOT NULL DEFAULT '',
+			created_at {{time}} NOT NULL,
+			messages_reserved bigint NOT NULL DEFAULT 0,
+			PRIMARY KEY (key_id, version)
+		)`,
+		`CREATE TABLE data_key_wraps (
+			key_id varchar(64) NOT NULL,
+			version bigint NOT NULL,
+			region varchar(32) NOT NULL,
+			kms_key_arn text NOT NULL,
+			ciphertext {{bytes}} NOT NULL,
+			PRIMARY KEY (key_id, version, region),
+			FOREIGN KEY (key_id, version) REFERENCES data_key_versions (key_id, version) ON DELETE CASCADE
+		)`,
+		`CREATE TABLE key_validations (
+			id varchar(64) PRIMARY KEY,
+			key_id varchar(64) NOT NULL REFERENCES keys (id) ON DELETE CASCADE,
+			tenant_id varchar(64) NOT NULL,
+			ok boolean NOT NULL,
+			checks text NOT NULL,
+			created_at {{time}} NOT NULL
+		)`,
+		`CREATE INDEX key_validations_key_idx ON key_validations (key_id, created_at)`,
+		`CREATE TABLE service_tokens (
+			id varchar(64) PRIMARY KEY,
+			tenant_id varchar(64) NOT NULL DEFAULT '',
+			name text NOT NULL,
+			secret_hash {{bytes}} NOT NULL,
+			created_by varchar(64) NOT NULL DEFAULT '',
+			created_at {{time}} NOT NULL,
+			revoked_at {{time}} NULL,
+			last_used_at {{time}} NULL,
+			revision bigint NOT NULL DEFAULT 0
+		)`,
+		`CREATE INDEX service_tokens_revision_idx ON service_tokens (revision)`,
+		`CREATE TABLE key_usage (
+			key_id varchar(64) NOT NULL REFERENCES keys (id) ON DELETE CASCADE,
+			period varchar(16) NOT NULL,
+			encrypts bigint NOT NULL DEFAULT 0,
+			decrypts bigint NOT NULL DEFAULT 0,
+			datakeys bigint NOT NULL DEFAULT 0,
+			kms_calls bigint NOT NULL DEFAULT 0,
+			cache_hits bigint NOT NULL DEFAULT 0,
+			PRIMARY KEY (key_id, period)
+		)`,
+		`CREATE TABLE provider_settings (
+			name varchar(64) PRIMARY KEY,
+			value text NOT NULL,
+			updated_by varchar(64) NOT NULL DEFAULT '',
+			updated_at {{time}} NOT NULL
+		)`,
+	}})
+}
