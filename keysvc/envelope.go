@@ -98,10 +98,6 @@ func NewDataKey(keyID string, version uint32, raw []byte) (*DataKey, error) {
 // crypto/aes cannot be reached; it goes with the garbage collector.)
 func (k *DataKey) Destroy() { clear(k.raw) }
 
-// Plaintext returns a copy of the raw data key, for the data API's datakey
-// call (services that encrypt locally). Callers must zero it when done.
-func (k *DataKey) Plaintext() []byte { return slices.Clone(k.raw) }
-
 // header writes the ciphertext header for nonce.
 func (k *DataKey) header(nonce []byte) []byte {
 	h := make([]byte, 0, 2+len(k.KeyID)+4+commitSize+nonceSize)
