@@ -19,6 +19,7 @@ type Service struct {
 	now    func() time.Time
 	rand   io.Reader
 	cfg    Config
+	tokens *tokenTable
 }
 
 // Config tunes the service.
@@ -77,6 +78,7 @@ func (d *Deps) defaults() {
 // NewService builds the key service.
 func NewService(d Deps) *Service {
 	d.defaults()
-	s := &Service{db: d.DB, sealer: d.Sealer, log: d.Logger, now: d.Now, rand: d.Rand, cfg: d.Config}
+	s := &Service{db: d.DB, sealer: d.Sealer, log: d.Logger, now: d.Now, rand: d.Rand, cfg: d.Config,
+		tokens: newTokenTable(d.DB)}
 	return s
 }

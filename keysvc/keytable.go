@@ -1,0 +1,113 @@
+package keysvc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"keyport/models"
+)
+
+// keyMeta is what the data path needs to know about a key on every request.
+type keyMeta struct {
+	TenantID       string
+	ID             string
+	ConnectionID   string
+	State          string
+	Health         string
+	CurrentVersion int64
+	Epoch          int64
+	Revision       int64
+}
+
+// keyTable is an in-memory copy of every key's state, so the data path
+// answers without a database read. It follows the database by polling for
+// rows with a revision above the last one seen (every change bumps a
+// provider-wide counter), which is how a purge, a disable or a revocation on
+// one replica reaches the others.
+type keyTable struct {
+	db *models.DB
+
+	mu   sync.RWMutex
+	byID map[string]keyMeta
+	rev  int64
+}
+
+func newKeyTable(db *models.DB) *keyTable {
+	return &keyTable{db: db, byID: make(map[string]keyMeta)}
+}
+
+func metaOf(k *models.Key) keyMeta {
+	return keyMeta{TenantID: k.TenantID, ID: k.ID, ConnectionID: k.ConnectionID, State: k.State, Health: k.Health,
+		CurrentVersion: k.CurrentVersion, Epoch: k.CacheEpoch, Revision: k.Revision}
+}
+
+// apply records a key's latest row; an older row never overwrites a newer.
+func (t *keyTable) apply(k *models.Key) keyMeta {
+	m := metaOf(k)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if cur, ok := t.byID[k.ID]; ok && cur.Revision > m.Revision {
+		return cur
+	}
+	t.byID[k.ID] = m
+	return m
+}
+
+// refresh loads every key changed since the last refresh.
+func (t *keyTable) refresh(ctx context.Context) error {
+	t.mu.RLock()
+	rev := t.rev
+	t.mu.RUnlock()
+	ks, err := t.db.KeysChangedSince(ctx, rev)
+	if err != nil {
+		return err
+	}
+	for i := range ks {
+		t.apply(&ks[i])
+	}
+	if len(ks) > 0 {
+		t.mu.Lock()
+		if last := ks[len(ks)-1].Revision; last > t.rev {
+			t.rev = last
+		}
+		t.mu.Unlock()
+	}
+	return nil
+}
+
+// get returns the tenant's key. A key not yet in memory (created on another
+// replica since the last poll) is read from the database once.
+func (t *keyTable) get(ctx context.Context, tenantID, keyID string) (keyMeta, error) {
+	t.mu.RLock()
+	m, ok := t.byID[keyID]
+	t.mu.RUnlock()
+	if ok {
+		if m.TenantID != tenantID {
+			return keyMeta{}, ErrKeyNotFound // another tenant's key looks like no key
+		}
+		return m, nil
+	}
+	k, err := t.db.GetKey(ctx, tenantID, keyID)
+	if errors.Is(err, models.ErrNotFound) {
+		return keyMeta{}, ErrKeyNotFound
+	}
+	if err != nil {
+		return keyMeta{}, fmt.Errorf("load key: %w", err)
+	}
+	return t.apply(k), nil
+}
+
+// usable maps a key's state onto the data path's errors.
+func (m keyMeta) usable() error {
+	switch m.State {
+	case models.StateEnabled:
+		return nil
+	case models.StateDisabled:
+		return ErrKeyDisabled
+	case models.StatePendingDeletion, models.StateDeleted:
+		return ErrKeyPendingDeletion
+	}
+	return ErrKeyNotUsable
+}

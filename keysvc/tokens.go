@@ -1,0 +1,192 @@
+package keysvc
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	"keyport/models"
+)
+
+// Service tokens look like "kpt_<token id>_<secret>": the id finds the row,
+// the 256-bit secret is checked against its SHA-256 in constant time.
+const tokenPrefix = "kpt_"
+
+var (
+	// ErrTokenInvalid: no such token, a wrong secret, or a revoked token.
+	// The three look alike to the caller on purpose.
+	ErrTokenInvalid = errors.New("keysvc: service token is missing, invalid or revoked")
+	// ErrTokenScope: the token may not act for this tenant.
+	ErrTokenScope = errors.New("keysvc: service token is not allowed for this tenant")
+)
+
+// TokenInfo is an authenticated service token.
+type TokenInfo struct {
+	ID       string
+	TenantID string // "" = provider-wide
+	Name     string
+}
+
+// NewServiceToken creates a token and returns it in full, the only time it
+// is ever shown. tenantID "" makes a provider-wide token.
+func (s *Service) NewServiceToken(ctx context.Context, tenantID, name, actor string) (string, *models.ServiceToken, error) {
+	secret := make([]byte, 32)
+	if _, err := io.ReadFull(s.rand, secret); err != nil {
+		return "", nil, fmt.Errorf("keysvc: read random: %w", err)
+	}
+	enc := base64.RawURLEncoding.EncodeToString(secret)
+	clear(secret)
+	sum := sha256.Sum256([]byte(enc))
+	t := &models.ServiceToken{ID: models.NewID("tok_"), TenantID: tenantID, Name: name, SecretHash: sum[:], CreatedBy: actor}
+	details := map[string]string{"name": name, "scope": "tenant"}
+	if tenantID == "" {
+		details["scope"] = "provider-wide"
+	}
+	if err := s.db.CreateServiceToken(ctx, t, models.AuditInput{Actor: actor, Action: "service_token.created", Details: details}); err != nil {
+		return "", nil, err
+	}
+	s.tokens.apply(t)
+	return tokenPrefix + t.ID + "_" + enc, t, nil
+}
+
+// RevokeServiceToken revokes a token on every replica (within one refresh).
+func (s *Service) RevokeServiceToken(ctx context.Context, id, actor string) error {
+	if err := s.db.RevokeServiceToken(ctx, id, models.AuditInput{Actor: actor, Action: "service_token.revoked"}); err != nil {
+		return err
+	}
+	t, err := s.db.GetServiceToken(ctx, id)
+	if err != nil {
+		return err
+	}
+	s.tokens.apply(t)
+	return nil
+}
+
+// Authenticate checks a presented token.
+func (s *Service) Authenticate(ctx context.Context, presented string) (TokenInfo, error) {
+	rest, ok := strings.CutPrefix(presented, tokenPrefix)
+	if !ok || len(presented) > 200 {
+		return TokenInfo{}, ErrTokenInvalid
+	}
+	// The id itself contains an underscore ("tok_..."); the secret does not
+	// (base64url may contain "_" though), so split at the id's known shape.
+	id, secret, ok := splitToken(rest)
+	if !ok {
+		return TokenInfo{}, ErrTokenInvalid
+	}
+	t, err := s.tokens.get(ctx, id)
+	if err != nil {
+		return TokenInfo{}, err
+	}
+	sum := sha256.Sum256([]byte(secret))
+	if subtle.ConstantTimeCompare(sum[:], t.SecretHash) != 1 || t.RevokedAt != nil {
+		return TokenInfo{}, ErrTokenInvalid
+	}
+	s.tokens.used(id, s.now())
+	return TokenInfo{ID: t.ID, TenantID: t.TenantID, Name: t.Name}, nil
+}
+
+// splitToken splits "tok_<id>_<secret>": ids are "tok_" plus a fixed-alphabet
+// random part without underscores.
+func splitToken(rest string) (id, secret string, ok bool) {
+	if !strings.HasPrefix(rest, "tok_") {
+		return "", "", false
+	}
+	i := strings.IndexByte(rest[len("tok_"):], '_')
+	if i < 0 {
+		return "", "", false
+	}
+	id, secret = rest[:len("tok_")+i], rest[len("tok_")+i+1:]
+	return id, secret, len(secret) == 43
+}
+
+// TenantFor decides which tenant a request acts for: a tenant token acts
+// for its own tenant (a request may repeat it, never name another); a
+// provider-wide token must name one.
+func (t TokenInfo) TenantFor(requested string) (string, error) {
+	if t.TenantID != "" {
+		if requested != "" && requested != t.TenantID {
+			return "", ErrTokenScope
+		}
+		return t.TenantID, nil
+	}
+	if requested == "" {
+		return "", &ValidationError{Field: "tenant", Message: "a provider-wide token must name the tenant"}
+	}
+	return requested, nil
+}
+
+// tokenTable keeps every token in memory, following the database by
+// revision like keyTable, and batches last-used times.
+type tokenTable struct {
+	db   *models.DB
+	mu   sync.RWMutex
+	byID map[string]models.ServiceToken
+	rev  int64
+	seen map[string]time.Time
+}
+
+func newTokenTable(db *models.DB) *tokenTable {
+	return &tokenTable{db: db, byID: make(map[string]models.ServiceToken), seen: make(map[string]time.Time)}
+}
+
+func (t *tokenTable) apply(tok *models.ServiceToken) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if cur, ok := t.byID[tok.ID]; ok && cur.Revision > tok.Revision {
+		return
+	}
+	t.byID[tok.ID] = *tok
+}
+
+func (t *tokenTable) get(ctx context.Context, id string) (models.ServiceToken, error) {
+	t.mu.RLock()
+	tok, ok := t.byID[id]
+	t.mu.RUnlock()
+	if ok {
+		return tok, nil
+	}
+	dbTok, err := t.db.GetServiceToken(ctx, id)
+	if errors.Is(err, models.ErrNotFound) {
+		return models.ServiceToken{}, ErrTokenInvalid
+	}
+	if err != nil {
+		return models.ServiceToken{}, fmt.Errorf("keysvc: load service token: %w", err)
+	}
+	t.apply(dbTok)
+	return *dbTok, nil
+}
+
+func (t *tokenTable) used(id string, at time.Time) {
+	t.mu.Lock()
+	t.seen[id] = at
+	t.mu.Unlock()
+}
+
+func (t *tokenTable) refresh(ctx context.Context) error {
+	t.mu.RLock()
+	rev := t.rev
+	t.mu.RUnlock()
+	ts, err := t.db.TokensChangedSince(ctx, rev)
+	if err != nil {
+		return err
+	}
+	for i := range ts {
+		t.apply(&ts[i])
+	}
+	t.mu.Lock()
+	if len(ts) > 0 && ts[len(ts)-1].Revision > t.rev {
+		t.rev = ts[len(ts)-1].Revision
+	}
+	seen := t.seen
+	t.seen = make(map[string]time.Time)
+	t.mu.Unlock()
+	return t.db.TouchServiceTokens(ctx, seen)
+}

@@ -1,0 +1,90 @@
+package keysvc
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestServiceTokens(t *testing.T) {
+	ctx := context.Background()
+	db, tenant, owner := testStore(t)
+	s := NewService(Deps{DB: db})
+	replica := NewService(Deps{DB: db}) // a second process on the same database
+
+	tok, row, err := s.NewServiceToken(ctx, tenant.ID, "billing service", owner.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(tok, "kpt_tok_") || len(tok) < 60 {
+		t.Fatalf("token shape %q", tok[:12])
+	}
+	for _, svc := range []*Service{s, replica} {
+		info, err := svc.Authenticate(ctx, tok)
+		if err != nil || info.TenantID != tenant.ID || info.ID != row.ID {
+			t.Fatalf("authenticate: %+v %v", info, err)
+		}
+	}
+
+	bad := []string{"", "kpt_", "Bearer " + tok, tok[:len(tok)-1] + "x", strings.Replace(tok, row.ID, "tok_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 1), tok + "extra"}
+	for _, b := range bad {
+		if _, err := s.Authenticate(ctx, b); !errors.Is(err, ErrTokenInvalid) {
+			t.Errorf("authenticate(%.20q…) = %v, want ErrTokenInvalid", b, err)
+		}
+	}
+
+	if err := s.RevokeServiceToken(ctx, row.ID, owner.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Authenticate(ctx, tok); !errors.Is(err, ErrTokenInvalid) {
+		t.Errorf("revoked token on the revoking replica: %v", err)
+	}
+	// The other replica learns of it at its next refresh.
+	if err := replica.tokens.refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := replica.Authenticate(ctx, tok); !errors.Is(err, ErrTokenInvalid) {
+		t.Errorf("revoked token on the other replica: %v", err)
+	}
+
+	events, _ := db.ListAudit(ctx, tenant.ID, 10)
+	var actions []string
+	for _, e := range events {
+		actions = append(actions, e.Action)
+	}
+	if got := strings.Join(actions, ","); !strings.Contains(got, "service_token.created") || !strings.Contains(got, "service_token.revoked") {
+		t.Errorf("audit = %s", got)
+	}
+	for _, e := range events {
+		if strings.Contains(e.Details, tok[len(tok)-43:]) {
+			t.Error("token secret in the audit log")
+		}
+	}
+}
+
+func TestTokenTenantScope(t *testing.T) {
+	tenantTok := TokenInfo{ID: "tok_a", TenantID: "tnt_a"}
+	providerTok := TokenInfo{ID: "tok_p"}
+	tests := []struct {
+		tok     TokenInfo
+		req     string
+		want    string
+		wantErr error
+	}{
+		{tenantTok, "", "tnt_a", nil},
+		{tenantTok, "tnt_a", "tnt_a", nil},
+		{tenantTok, "tnt_b", "", ErrTokenScope},
+		{providerTok, "tnt_b", "tnt_b", nil},
+	}
+	for _, tt := range tests {
+		got, err := tt.tok.TenantFor(tt.req)
+		if got != tt.want || !errors.Is(err, tt.wantErr) {
+			t.Errorf("%+v.TenantFor(%q) = %q, %v", tt.tok, tt.req, got, err)
+		}
+	}
+	var ve *ValidationError
+	if _, err := providerTok.TenantFor(""); !errors.As(err, &ve) {
+		t.Errorf("provider-wide token without tenant: %v", err)
+	}
+}

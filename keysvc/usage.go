@@ -1,0 +1,89 @@
+package keysvc
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"keyport/models"
+)
+
+// usageCounter counts data-path operations per key in memory and writes them
+// in batches: a write per request would make the database the bottleneck of
+// every encrypt and decrypt.
+type usageCounter struct {
+	mu     sync.Mutex
+	counts map[usageKey]*models.KeyUsage
+}
+
+type usageKey struct{ keyID, period string }
+
+type usageKind int
+
+const (
+	useEncrypt usageKind = iota
+	useDecrypt
+	useDatakey
+	useKMSCall
+	useCacheHit
+)
+
+func newUsageCounter() *usageCounter {
+	return &usageCounter{counts: make(map[usageKey]*models.KeyUsage)}
+}
+
+func (u *usageCounter) add(keyID string, at time.Time, kind usageKind) {
+	k := usageKey{keyID, at.UTC().Format("2006-01-02T15")}
+	u.mu.Lock()
+	c, ok := u.counts[k]
+	if !ok {
+		c = &models.KeyUsage{KeyID: k.keyID, Period: k.period}
+		u.counts[k] = c
+	}
+	switch kind {
+	case useEncrypt:
+		c.Encrypts++
+	case useDecrypt:
+		c.Decrypts++
+	case useDatakey:
+		c.Datakeys++
+	case useKMSCall:
+		c.KMSCalls++
+	case useCacheHit:
+		c.CacheHits++
+	}
+	u.mu.Unlock()
+}
+
+// flush writes the counts gathered since the last flush. On failure they are
+// added back, so a database hiccup loses nothing.
+func (u *usageCounter) flush(ctx context.Context, db *models.DB) error {
+	u.mu.Lock()
+	batch := u.counts
+	u.counts = make(map[usageKey]*models.KeyUsage)
+	u.mu.Unlock()
+	if len(batch) == 0 {
+		return nil
+	}
+	list := make([]models.KeyUsage, 0, len(batch))
+	for _, c := range batch {
+		list = append(list, *c)
+	}
+	if err := db.AddKeyUsage(ctx, list); err != nil {
+		u.mu.Lock()
+		for k, c := range batch {
+			if cur, ok := u.counts[k]; ok {
+				cur.Encrypts += c.Encrypts
+				cur.Decrypts += c.Decrypts
+				cur.Datakeys += c.Datakeys
+				cur.KMSCalls += c.KMSCalls
+				cur.CacheHits += c.CacheHits
+			} else {
+				u.counts[k] = c
+			}
+		}
+		u.mu.Unlock()
+		return err
+	}
+	return nil
+}
