@@ -13,13 +13,15 @@ import (
 // validation, and the data path (envelope encryption through the data-key
 // cache). It knows nothing of HTTP.
 type Service struct {
-	db     *models.DB
-	sealer *Sealer
-	log    *slog.Logger
-	now    func() time.Time
-	rand   io.Reader
-	cfg    Config
-	tokens *tokenTable
+	db      *models.DB
+	sealer  *Sealer
+	log     *slog.Logger
+	now     func() time.Time
+	rand    io.Reader
+	cfg     Config
+	tokens  *tokenTable
+	dp      *dataPlane
+	clients *Clients // KMS and STS clients per AWS connection and region
 }
 
 // Config tunes the service.
@@ -38,6 +40,13 @@ type Deps struct {
 	Now    func() time.Time // injected clock; time.Now when nil
 	Rand   io.Reader        // crypto/rand when nil
 	Config Config
+	// KMSFor overrides how the data path gets a KMS client for a tenant's
+	// connection (tests point it at kmslocal); by default it comes from the
+	// connection's stored credentials.
+	KMSFor KMSFor
+	// Clients builds KMS and STS clients for connections; nil means one
+	// from the default AWS configuration, loaded on first use.
+	Clients *Clients
 }
 
 // KMSContext is the KMS encryption context of every data key keyport wraps:
@@ -80,5 +89,19 @@ func NewService(d Deps) *Service {
 	d.defaults()
 	s := &Service{db: d.DB, sealer: d.Sealer, log: d.Logger, now: d.Now, rand: d.Rand, cfg: d.Config,
 		tokens: newTokenTable(d.DB)}
+	s.clients = d.Clients
+	if s.clients == nil {
+		s.clients = NewClients(ClientOptions{Sealer: d.Sealer, Logger: d.Logger})
+	}
+	s.dp = &dataPlane{
+		cache:   NewCache(d.Config.CacheTTL, d.Config.CacheMaxEntries, d.Now),
+		keys:    newKeyTable(d.DB),
+		usage:   newUsageCounter(),
+		kmsFor:  d.KMSFor,
+		budgets: make(map[CacheKey]int64),
+	}
+	if s.dp.kmsFor == nil {
+		s.dp.kmsFor = s.kmsForConnection
+	}
 	return s
 }

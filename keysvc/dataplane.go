@@ -1,0 +1,389 @@
+package keysvc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+
+	"keyport/models"
+)
+
+// KMSFor returns a KMS client acting for a tenant's connection in a region.
+type KMSFor func(ctx context.Context, tenantID, connectionID, region string) (*kms.Client, error)
+
+// dataPlane is the part of the service the data API drives.
+type dataPlane struct {
+	cache  *Cache
+	keys   *keyTable
+	usage  *usageCounter
+	kmsFor KMSFor
+
+	budgetMu sync.Mutex
+	budgets  map[CacheKey]int64 // messages this replica may still encrypt per data-key version
+}
+
+// messageBlock is how many messages a replica reserves at a time from a
+// data-key version's budget.
+const messageBlock = 1 << 16
+
+// Encrypted is the result of an encryption.
+type Encrypted struct {
+	Ciphertext []byte
+	KeyID      string
+	Version    int64
+}
+
+// Encrypt encrypts plaintext under the tenant's key with its newest data key.
+func (s *Service) Encrypt(ctx context.Context, tenantID, keyID string, plaintext []byte, context map[string]string) (*Encrypted, error) {
+	if err := CheckContext(context); err != nil {
+		return nil, err
+	}
+	m, err := s.dp.keys.get(ctx, tenantID, keyID)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.usable(); err != nil {
+		return nil, err
+	}
+	if m.CurrentVersion < 1 {
+		return nil, ErrKeyNotUsable
+	}
+	if err := s.takeBudget(ctx, m); errors.Is(err, ErrVersionExhausted) {
+		// Retire the exhausted data key and carry on with a new one.
+		if _, err := s.RotateDataKey(ctx, tenantID, keyID, "keyport:data-api", "retired"); err != nil && !errors.Is(err, ErrRotationRaced) {
+			return nil, err
+		}
+		if m, err = s.dp.keys.get(ctx, tenantID, keyID); err != nil {
+			return nil, err
+		}
+		if err := s.takeBudget(ctx, m); err != nil {
+			return nil, err
+		}
+	} else if err != nil {
+		return nil, err
+	}
+	dk, err := s.dataKey(ctx, m, m.CurrentVersion)
+	if err != nil {
+		return nil, err
+	}
+	ct, err := dk.Seal(s.rand, tenantID, context, plaintext)
+	if err != nil {
+		return nil, err
+	}
+	s.dp.usage.add(keyID, s.now(), useEncrypt)
+	return &Encrypted{Ciphertext: ct, KeyID: keyID, Version: m.CurrentVersion}, nil
+}
+
+// Decrypted is the result of a decryption.
+type Decrypted struct {
+	Plaintext []byte
+	KeyID     string
+	Version   int64
+}
+
+// Decrypt opens a ciphertext made by Encrypt for the same tenant and context.
+func (s *Service) Decrypt(ctx context.Context, tenantID string, ciphertext []byte, context map[string]string) (*Decrypted, error) {
+	if err := CheckContext(context); err != nil {
+		return nil, err
+	}
+	h, err := ParseCiphertext(ciphertext)
+	if err != nil {
+		return nil, err
+	}
+	m, err := s.dp.keys.get(ctx, tenantID, h.KeyID)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.usable(); err != nil {
+		return nil, err
+	}
+	v := int64(h.Version)
+	if v < 1 || v > m.CurrentVersion {
+		return nil, ErrDecrypt
+	}
+	dk, err := s.dataKey(ctx, m, v)
+	if err != nil {
+		return nil, err
+	}
+	pt, err := dk.Open(tenantID, context, ciphertext)
+	if err != nil {
+		return nil, err
+	}
+	s.dp.usage.add(m.ID, s.now(), useDecrypt)
+	return &Decrypted{Plaintext: pt, KeyID: m.ID, Version: v}, nil
+}
+
+// GeneratedDataKey is a fresh 256-bit key for a service that encrypts
+// locally, and the same key encrypted under the tenant's key (opened later
+// with Decrypt).
+type GeneratedDataKey struct {
+	Plaintext  []byte
+	Ciphertext []byte
+	KeyID      string
+	Version    int64
+}
+
+// GenerateDataKey makes a fresh data key for local encryption. The caller
+// must zero Plaintext when done with it.
+func (s *Service) GenerateDataKey(ctx context.Context, tenantID, keyID string, context map[string]string) (*GeneratedDataKey, error) {
+	pt := make([]byte, 32)
+	if _, err := io.ReadFull(s.rand, pt); err != nil {
+		return nil, fmt.Errorf("keysvc: read random: %w", err)
+	}
+	enc, err := s.Encrypt(ctx, tenantID, keyID, pt, context)
+	if err != nil {
+		clear(pt)
+		return nil, err
+	}
+	s.dp.usage.add(keyID, s.now(), useDatakey)
+	return &GeneratedDataKey{Plaintext: pt, Ciphertext: enc.Ciphertext, KeyID: keyID, Version: enc.Version}, nil
+}
+
+// KeyStatus is what the data API says about a key.
+type KeyStatus struct {
+	KeyID          string
+	State          string
+	Health         string
+	CurrentVersion int64
+}
+
+// Status returns a tenant key's state, health and current version.
+func (s *Service) Status(ctx context.Context, tenantID, keyID string) (*KeyStatus, error) {
+	m, err := s.dp.keys.get(ctx, tenantID, keyID)
+	if err != nil {
+		return nil, err
+	}
+	return &KeyStatus{KeyID: m.ID, State: m.State, Health: m.Health, CurrentVersion: m.CurrentVersion}, nil
+}
+
+// dataKey returns the plaintext data key of one version, from the cache or
+// from KMS.
+func (s *Service) dataKey(ctx context.Context, m keyMeta, version int64) (*DataKey, error) {
+	ck := CacheKey{TenantID: m.TenantID, KeyID: m.ID, Version: uint32(version)}
+	dk, hit, err := s.dp.cache.Get(ctx, ck, m.Epoch, func(ctx context.Context) (*DataKey, error) {
+		return s.fetchDataKey(ctx, m, version)
+	})
+	if err != nil {
+		return nil, err
+	}
+	if hit {
+		s.dp.usage.add(m.ID, s.now(), useCacheHit)
+	}
+	return dk, nil
+}
+
+// fetchDataKey unwraps a data-key version with KMS, trying each region in
+// priority order, and records the fetch in the audit log. It fails closed:
+// if the audit event cannot be written, the key is not used.
+func (s *Service) fetchDataKey(ctx context.Context, m keyMeta, version int64) (*DataKey, error) {
+	wraps, err := s.db.DataKeyWraps(ctx, m.TenantID, m.ID, version)
+	if errors.Is(err, models.ErrNotFound) {
+		return nil, ErrDecrypt
+	}
+	if err != nil {
+		return nil, fmt.Errorf("keysvc: load wrapped data key: %w", err)
+	}
+	var firstErr error
+	for _, w := range wraps {
+		raw, err := s.unwrap(ctx, m, w)
+		if err != nil {
+			if firstErr == nil {
+				firstErr = err
+			}
+			if ctx.Err() != nil {
+				break
+			}
+			continue // DR: the next region may still answer
+		}
+		dk, err := NewDataKey(m.ID, uint32(version), raw)
+		if err != nil {
+			clear(raw)
+			return nil, err
+		}
+		if _, err := s.db.AppendAudit(ctx, models.AuditInput{TenantID: m.TenantID, Actor: "keyport:data-api",
+			Action: "key.datakey_fetched", TargetType: "key", TargetID: m.ID,
+			Details: map[string]string{"version": strconv.FormatInt(version, 10), "region": w.Region}}); err != nil {
+			dk.Destroy()
+			return nil, fmt.Errorf("keysvc: audit data-key fetch: %w", err)
+		}
+		if m.Health != "OK" {
+			s.setHealth(ctx, m, "OK", "", false)
+		}
+		return dk, nil
+	}
+	s.reactToKMSError(ctx, m, firstErr)
+	return nil, firstErr
+}
+
+// unwrap asks one region's KMS for a data key's plaintext.
+func (s *Service) unwrap(ctx context.Context, m keyMeta, w models.DataKeyWrap) ([]byte, error) {
+	client, err := s.dp.kmsFor(ctx, m.TenantID, m.ConnectionID, w.Region)
+	if err != nil {
+		return nil, err
+	}
+	s.dp.usage.add(m.ID, s.now(), useKMSCall)
+	out, err := client.Decrypt(ctx, &kms.DecryptInput{
+		CiphertextBlob:    w.Ciphertext,
+		KeyId:             &w.KMSKeyARN,
+		EncryptionContext: KMSContext(m.TenantID, m.ID),
+	})
+	if err != nil {
+		return nil, ClassifyKMSError(err)
+	}
+	if len(out.Plaintext) != 32 {
+		clear(out.Plaintext)
+		return nil, fmt.Errorf("keysvc: KMS returned a %d-byte data key", len(out.Plaintext))
+	}
+	return out.Plaintext, nil
+}
+
+// reactToKMSError records what a failed fetch says about the key. Revoked
+// access purges every replica's cached data keys of the key at once (the
+// tenant meant to cut keyport off); a disabled KMS key is shown as such.
+func (s *Service) reactToKMSError(ctx context.Context, m keyMeta, err error) {
+	switch {
+	case errors.Is(err, ErrAccessDenied):
+		s.setHealth(ctx, m, "ACCESS_DENIED", "KMS refused keyport: the key policy or IAM no longer allows it.", true)
+	case errors.Is(err, ErrKeyDisabled):
+		s.setHealth(ctx, m, "KMS_DISABLED", "The KMS key is disabled in the tenant's AWS account.", true)
+	case errors.Is(err, ErrKeyPendingDeletion):
+		s.setHealth(ctx, m, "PENDING_DELETION", "The KMS key is scheduled for deletion in the tenant's AWS account.", true)
+	}
+}
+
+func (s *Service) setHealth(ctx context.Context, m keyMeta, health, detail string, purge bool) {
+	audit := models.AuditInput{}
+	if purge {
+		audit = models.AuditInput{Actor: "keyport:data-api", Action: "key.health_changed",
+			Details: map[string]string{"health": health, "cache": "purged"}}
+	}
+	k, err := s.db.UpdateKey(context.WithoutCancel(ctx), m.TenantID, m.ID,
+		models.KeyUpdate{Health: &health, HealthDetail: &detail, BumpEpoch: purge}, audit)
+	if err != nil {
+		s.log.Warn("record key health", "key_id", m.ID, "health", health, "err", err)
+		return
+	}
+	s.dp.keys.apply(k)
+	if purge {
+		s.dp.cache.Purge(m.TenantID, m.ID)
+	}
+}
+
+// takeBudget spends one message of the current data-key version's budget,
+// reserving another block from the database when this replica's runs out.
+// A version whose budget is spent is retired from encryption.
+func (s *Service) takeBudget(ctx context.Context, m keyMeta) error {
+	ck := CacheKey{TenantID: m.TenantID, KeyID: m.ID, Version: uint32(m.CurrentVersion)}
+	s.dp.budgetMu.Lock()
+	defer s.dp.budgetMu.Unlock()
+	if s.dp.budgets[ck] > 0 {
+		s.dp.budgets[ck]--
+		return nil
+	}
+	block := min(messageBlock, s.cfg.MessageLimit)
+	err := s.db.ReserveMessages(ctx, m.ID, m.CurrentVersion, block, s.cfg.MessageLimit)
+	if errors.Is(err, models.ErrConflict) {
+		return ErrVersionExhausted
+	}
+	if err != nil {
+		return fmt.Errorf("keysvc: reserve message budget: %w", err)
+	}
+	s.dp.budgets[ck] = block - 1
+	return nil
+}
+
+// ErrVersionExhausted: the current data key has encrypted as many messages
+// as one key safely may; a new data-key version is needed.
+var ErrVersionExhausted = errors.New("keysvc: the current data key has reached its message limit and must be rotated")
+
+// Purge drops the cached data keys of one key (keyID set) or of all the
+// tenant's keys, on every replica: the epoch is bumped in the database, and
+// this replica's cache is purged before Purge returns.
+func (s *Service) Purge(ctx context.Context, tenantID, keyID, actor string) error {
+	if keyID == "" {
+		if err := s.db.PurgeTenantKeys(ctx, tenantID, models.AuditInput{Actor: actor, Action: "keys.cache_purged"}); err != nil {
+			return err
+		}
+		if err := s.dp.keys.refresh(ctx); err != nil {
+			return err
+		}
+		s.dp.cache.Purge(tenantID, "")
+		return nil
+	}
+	k, err := s.db.UpdateKey(ctx, tenantID, keyID, models.KeyUpdate{BumpEpoch: true},
+		models.AuditInput{Actor: actor, Action: "key.cache_purged"})
+	if errors.Is(err, models.ErrNotFound) {
+		return ErrKeyNotFound
+	}
+	if err != nil {
+		return err
+	}
+	s.dp.keys.apply(k)
+	s.dp.cache.Purge(tenantID, keyID)
+	return nil
+}
+
+// Run keeps the data plane current until ctx ends: it follows other
+// replicas' key changes, zeroes expired cache entries and writes usage
+// counts.
+func (s *Service) Run(ctx context.Context) {
+	tick := time.NewTicker(s.cfg.RefreshEvery)
+	defer tick.Stop()
+	flushEvery := 0
+	for {
+		select {
+		case <-ctx.Done():
+			_ = s.dp.usage.flush(context.WithoutCancel(ctx), s.db)
+			return
+		case <-tick.C:
+		}
+		if err := s.dp.keys.refresh(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("refresh key table", "err", err)
+		}
+		if err := s.tokens.refresh(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("refresh service tokens", "err", err)
+		}
+		s.dp.cache.Sweep()
+		if flushEvery++; flushEvery%10 == 0 {
+			if err := s.dp.usage.flush(ctx, s.db); err != nil && ctx.Err() == nil {
+				s.log.Warn("write key usage", "err", err)
+			}
+		}
+	}
+}
+
+// CacheStats reports the data-key cache's counters.
+func (s *Service) CacheStats() CacheStats { return s.dp.cache.Stats() }
+
+// FlushUsage writes pending usage counts now (tests, shutdown).
+func (s *Service) FlushUsage(ctx context.Context) error { return s.dp.usage.flush(ctx, s.db) }
+
+// kmsForConnection is the default KMSFor until the service is given
+// Clients; it refuses, so a misconfigured process fails loudly.
+func (s *Service) kmsForConnection(ctx context.Context, tenantID, connectionID, region string) (*kms.Client, error) {
+	return nil, fmt.Errorf("keysvc: no KMS clients configured for connection %s: %w", connectionID, ErrUnavailable)
+}
+
+// KMSForStore returns the KMSFor that loads a tenant's connection from the
+// store and asks clients for a KMS client with its credentials.
+func KMSForStore(db *models.DB, clients *Clients) KMSFor {
+	return func(ctx context.Context, tenantID, connectionID, region string) (*kms.Client, error) {
+		c, err := db.GetConnection(ctx, tenantID, connectionID)
+		if err != nil {
+			return nil, fmt.Errorf("keysvc: load connection: %w", err)
+		}
+		return clients.KMS(ctx, ConnectionFromModel(c), region)
+	}
+}
+
+// ConnectionFromModel is the keysvc view of a stored connection.
+func ConnectionFromModel(c *models.Connection) Connection {
+	return Connection{ID: c.ID, TenantID: c.TenantID, AccountID: c.AccountID, DefaultRegion: c.DefaultRegion,
+		Kind: c.Kind, AccessKeyID: c.AccessKeyID, SecretSealed: c.SecretSealed, RoleARN: c.RoleARN, ExternalID: c.ExternalID}
+}

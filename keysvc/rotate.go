@@ -1,0 +1,86 @@
+package keysvc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/kms/types"
+
+	"keyport/models"
+)
+
+// RotateDataKey makes the key's next data-key version and sends new
+// encryptions to it; older versions keep decrypting. It is safe to retry:
+// nothing is recorded until every region holds a wrapped copy, and when two
+// rotations race, one wins and the other reports ErrRotationRaced.
+func (s *Service) RotateDataKey(ctx context.Context, tenantID, keyID, actor, reason string) (int64, error) {
+	m, err := s.dp.keys.get(ctx, tenantID, keyID)
+	if err != nil {
+		return 0, err
+	}
+	if err := m.usable(); err != nil {
+		return 0, err
+	}
+	regions, err := s.db.KeyRegions(ctx, tenantID, keyID)
+	if err != nil {
+		return 0, fmt.Errorf("keysvc: load key regions: %w", err)
+	}
+	wraps, err := s.wrapNewDataKey(ctx, m, regions)
+	if err != nil {
+		return 0, err
+	}
+	next := m.CurrentVersion + 1
+	err = s.db.AddDataKeyVersion(ctx, tenantID, keyID, &models.DataKeyVersion{Version: next, Reason: reason, CreatedBy: actor}, wraps,
+		models.AuditInput{Actor: actor, Action: "key.data_key_rotated", Details: map[string]string{"version": strconv.FormatInt(next, 10), "reason": reason}})
+	if errors.Is(err, models.ErrConflict) {
+		return 0, ErrRotationRaced
+	}
+	if err != nil {
+		return 0, err
+	}
+	k, err := s.db.GetKey(ctx, tenantID, keyID)
+	if err != nil {
+		return 0, err
+	}
+	s.dp.keys.apply(k)
+	return next, nil
+}
+
+// ErrRotationRaced: another rotation of the same key finished first.
+var ErrRotationRaced = errors.New("keysvc: another rotation of this key finished first")
+
+// wrapNewDataKey has the primary region's KMS generate a data key and the
+// other regions' KMS wrap the same plaintext, so any region can unwrap it.
+// The plaintext is zeroed before returning.
+func (s *Service) wrapNewDataKey(ctx context.Context, m keyMeta, regions []models.KeyRegion) ([]models.DataKeyWrap, error) {
+	if len(regions) == 0 {
+		return nil, ErrKeyNotUsable
+	}
+	ec := KMSContext(m.TenantID, m.ID)
+	primary := regions[0]
+	client, err := s.dp.kmsFor(ctx, m.TenantID, m.ConnectionID, primary.Region)
+	if err != nil {
+		return nil, err
+	}
+	out, err := client.GenerateDataKey(ctx, &kms.GenerateDataKeyInput{KeyId: &primary.KMSKeyARN, KeySpec: types.DataKeySpecAes256, EncryptionContext: ec})
+	if err != nil {
+		return nil, ClassifyKMSError(err)
+	}
+	defer clear(out.Plaintext)
+	wraps := []models.DataKeyWrap{{Region: primary.Region, KMSKeyARN: primary.KMSKeyARN, Ciphertext: out.CiphertextBlob}}
+	for _, r := range regions[1:] {
+		rc, err := s.dp.kmsFor(ctx, m.TenantID, m.ConnectionID, r.Region)
+		if err != nil {
+			return nil, err
+		}
+		enc, err := rc.Encrypt(ctx, &kms.EncryptInput{KeyId: &r.KMSKeyARN, Plaintext: out.Plaintext, EncryptionContext: ec})
+		if err != nil {
+			return nil, fmt.Errorf("keysvc: wrap data key in %s: %w", r.Region, ClassifyKMSError(err))
+		}
+		wraps = append(wraps, models.DataKeyWrap{Region: r.Region, KMSKeyARN: r.KMSKeyARN, Ciphertext: enc.CiphertextBlob})
+	}
+	return wraps, nil
+}
