@@ -84,8 +84,7 @@ func (h *Handler) HandleError(err error, c echo.Context) {
 			"path", c.Request().URL.Path, "err", err)
 	}
 	if strings.HasPrefix(c.Request().URL.Path, "/api/") {
-		_ = c.JSON(pr.Status, map[string]any{"error": map[string]string{
-			"code": strings.ToLower(strings.ReplaceAll(http.StatusText(pr.Status), " ", "_")), "message": pr.Message}})
+		_ = c.JSON(pr.Status, apiErrorBody{apiErrorDetail{apiCodeForStatus(pr.Status), pr.Message}})
 		return
 	}
 	if c.Request().Method == http.MethodHead {
@@ -96,4 +95,22 @@ func (h *Handler) HandleError(err error, c echo.Context) {
 		h.log.Error("render error page", "request_id", pr.RequestID, "err", rerr)
 		_ = c.String(pr.Status, pr.Heading)
 	}
+}
+
+// apiCodeForStatus names the errors the data API answers before any of its
+// handlers runs (routing, body limits, panics), in the API's own codes.
+func apiCodeForStatus(status int) string {
+	switch status {
+	case http.StatusRequestEntityTooLarge:
+		return "request_too_large"
+	case http.StatusNotFound:
+		return "not_found"
+	case http.StatusMethodNotAllowed:
+		return "method_not_allowed"
+	case http.StatusForbidden:
+		return "forbidden"
+	case http.StatusInternalServerError:
+		return "internal_error"
+	}
+	return strings.ToLower(strings.ReplaceAll(http.StatusText(status), " ", "_"))
 }

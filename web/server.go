@@ -17,6 +17,7 @@ import (
 // Deps is what the server is built from.
 type Deps struct {
 	Handlers *handlers.Handler
+	API      *handlers.API // data API; nil serves none
 	Logger   *slog.Logger
 	Dev      bool // development routes and relaxed transport rules
 	// BodyLimit caps request bodies (echo size syntax, e.g. "1M").
@@ -30,7 +31,7 @@ func New(d Deps) *echo.Echo {
 	e.HidePort = true
 	e.HTTPErrorHandler = d.Handlers.HandleError
 	if d.BodyLimit == "" {
-		d.BodyLimit = "1M"
+		d.BodyLimit = "4M" // a data API batch; browser forms get 1M in routes.go
 	}
 
 	// Order matters: the request id first so every later line carries it;

@@ -1,0 +1,225 @@
+package handlers
+
+import (
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"keyport/keysvc"
+)
+
+// EncryptItem is one encryption request (a body of POST /api/v1/encrypt,
+// or an item of the batch form). Plaintext is standard base64 in JSON.
+type EncryptItem struct {
+	Tenant    string            `json:"tenant,omitempty"`
+	KeyID     string            `json:"key_id"`
+	Plaintext []byte            `json:"plaintext"`
+	Context   map[string]string `json:"context,omitempty"`
+}
+
+// EncryptResult is the answer to one encryption.
+type EncryptResult struct {
+	Ciphertext []byte          `json:"ciphertext,omitempty"`
+	KeyID      string          `json:"key_id,omitempty"`
+	KeyVersion int64           `json:"key_version,omitempty"`
+	Error      *apiErrorDetail `json:"error,omitempty"`
+}
+
+// DecryptItem is one decryption request.
+type DecryptItem struct {
+	Tenant     string            `json:"tenant,omitempty"`
+	Ciphertext []byte            `json:"ciphertext"`
+	Context    map[string]string `json:"context,omitempty"`
+}
+
+// DecryptResult is the answer to one decryption.
+type DecryptResult struct {
+	Plaintext  []byte          `json:"plaintext,omitempty"`
+	KeyID      string          `json:"key_id,omitempty"`
+	KeyVersion int64           `json:"key_version,omitempty"`
+	Error      *apiErrorDetail `json:"error,omitempty"`
+}
+
+func (a *API) encryptOne(c echo.Context, it EncryptItem) (EncryptResult, error) {
+	tenantID, err := tenant(c, it.Tenant)
+	if err != nil {
+		return EncryptResult{}, err
+	}
+	if it.KeyID == "" {
+		return EncryptResult{}, &keysvc.ValidationError{Field: "key_id", Message: "is required"}
+	}
+	if len(it.Plaintext) > MaxAPIPlaintext {
+		return EncryptResult{}, &keysvc.ValidationError{Field: "plaintext", Message: "must be at most 256 KiB"}
+	}
+	enc, err := a.keys.Encrypt(c.Request().Context(), tenantID, it.KeyID, it.Plaintext, it.Context)
+	if err != nil {
+		return EncryptResult{}, err
+	}
+	return EncryptResult{Ciphertext: enc.Ciphertext, KeyID: enc.KeyID, KeyVersion: enc.Version}, nil
+}
+
+func (a *API) decryptOne(c echo.Context, it DecryptItem) (DecryptResult, error) {
+	tenantID, err := tenant(c, it.Tenant)
+	if err != nil {
+		return DecryptResult{}, err
+	}
+	if len(it.Ciphertext) == 0 {
+		return DecryptResult{}, &keysvc.ValidationError{Field: "ciphertext", Message: "is required"}
+	}
+	dec, err := a.keys.Decrypt(c.Request().Context(), tenantID, it.Ciphertext, it.Context)
+	if err != nil {
+		return DecryptResult{}, err
+	}
+	return DecryptResult{Plaintext: dec.Plaintext, KeyID: dec.KeyID, KeyVersion: dec.Version}, nil
+}
+
+// Encrypt is POST /api/v1/encrypt.
+func (a *API) Encrypt(c echo.Context) error {
+	var it EncryptItem
+	if err := decodeJSON(c, &it); err != nil {
+		return a.writeAPIError(c, err)
+	}
+	res, err := a.encryptOne(c, it)
+	if err != nil {
+		return a.writeAPIError(c, err)
+	}
+	return c.JSON(http.StatusOK, res)
+}
+
+// Decrypt is POST /api/v1/decrypt.
+func (a *API) Decrypt(c echo.Context) error {
+	var it DecryptItem
+	if err := decodeJSON(c, &it); err != nil {
+		return a.writeAPIError(c, err)
+	}
+	res, err := a.decryptOne(c, it)
+	if err != nil {
+		return a.writeAPIError(c, err)
+	}
+	defer clear(res.Plaintext)
+	return c.JSON(http.StatusOK, res)
+}
+
+type encryptBatch struct {
+	Items []EncryptItem `json:"items"`
+}
+
+type decryptBatch struct {
+	Items []DecryptItem `json:"items"`
+}
+
+func checkBatch(n int) error {
+	if n == 0 || n > MaxBatchItems {
+		return &keysvc.ValidationError{Field: "items", Message: "must hold 1 to 100 items"}
+	}
+	return nil
+}
+
+// EncryptBatch is POST /api/v1/encrypt/batch: each item answers on its own.
+func (a *API) EncryptBatch(c echo.Context) error {
+	var b encryptBatch
+	if err := decodeJSON(c, &b); err != nil {
+		return a.writeAPIError(c, err)
+	}
+	if err := checkBatch(len(b.Items)); err != nil {
+		return a.writeAPIError(c, err)
+	}
+	out := make([]EncryptResult, len(b.Items))
+	for i, it := range b.Items {
+		res, err := a.encryptOne(c, it)
+		if err != nil {
+			res = EncryptResult{Error: a.itemError(c, err)}
+		}
+		out[i] = res
+	}
+	return c.JSON(http.StatusOK, map[string][]EncryptResult{"items": out})
+}
+
+// DecryptBatch is POST /api/v1/decrypt/batch: each item answers on its own.
+func (a *API) DecryptBatch(c echo.Context) error {
+	var b decryptBatch
+	if err := decodeJSON(c, &b); err != nil {
+		return a.writeAPIError(c, err)
+	}
+	if err := checkBatch(len(b.Items)); err != nil {
+		return a.writeAPIError(c, err)
+	}
+	out := make([]DecryptResult, len(b.Items))
+	for i, it := range b.Items {
+		res, err := a.decryptOne(c, it)
+		if err != nil {
+			res = DecryptResult{Error: a.itemError(c, err)}
+		}
+		out[i] = res
+	}
+	defer func() {
+		for _, r := range out {
+			clear(r.Plaintext)
+		}
+	}()
+	return c.JSON(http.StatusOK, map[string][]DecryptResult{"items": out})
+}
+
+func (a *API) itemError(c echo.Context, err error) *apiErrorDetail {
+	ae := apiErrorFor(err)
+	if ae.Status >= 500 {
+		a.log.Error("data api item failed", "request_id", requestID(c), "err", err)
+	}
+	return &apiErrorDetail{ae.Code, ae.Message}
+}
+
+type datakeyRequest struct {
+	Tenant  string            `json:"tenant,omitempty"`
+	KeyID   string            `json:"key_id"`
+	Context map[string]string `json:"context,omitempty"`
+}
+
+type datakeyResponse struct {
+	Plaintext  []byte `json:"plaintext"`
+	Ciphertext []byte `json:"ciphertext"`
+	KeyID      string `json:"key_id"`
+	KeyVersion int64  `json:"key_version"`
+}
+
+// DataKey is POST /api/v1/datakey: a fresh 256-bit key for local
+// encryption, and the same key encrypted under the tenant's key (give it
+// to /decrypt later to get the key back).
+func (a *API) DataKey(c echo.Context) error {
+	var r datakeyRequest
+	if err := decodeJSON(c, &r); err != nil {
+		return a.writeAPIError(c, err)
+	}
+	tenantID, err := tenant(c, r.Tenant)
+	if err != nil {
+		return a.writeAPIError(c, err)
+	}
+	if r.KeyID == "" {
+		return a.writeAPIError(c, &keysvc.ValidationError{Field: "key_id", Message: "is required"})
+	}
+	dk, err := a.keys.GenerateDataKey(c.Request().Context(), tenantID, r.KeyID, r.Context)
+	if err != nil {
+		return a.writeAPIError(c, err)
+	}
+	defer clear(dk.Plaintext)
+	return c.JSON(http.StatusOK, datakeyResponse{Plaintext: dk.Plaintext, Ciphertext: dk.Ciphertext, KeyID: dk.KeyID, KeyVersion: dk.Version})
+}
+
+type keyStatusResponse struct {
+	KeyID          string `json:"key_id"`
+	State          string `json:"state"`
+	Health         string `json:"health"`
+	CurrentVersion int64  `json:"current_version"`
+}
+
+// KeyStatus is GET /api/v1/keys/:key_id (?tenant= for provider-wide tokens).
+func (a *API) KeyStatus(c echo.Context) error {
+	tenantID, err := tenant(c, c.QueryParam("tenant"))
+	if err != nil {
+		return a.writeAPIError(c, err)
+	}
+	st, err := a.keys.Status(c.Request().Context(), tenantID, c.Param("key_id"))
+	if err != nil {
+		return a.writeAPIError(c, err)
+	}
+	return c.JSON(http.StatusOK, keyStatusResponse{KeyID: st.KeyID, State: st.State, Health: st.Health, CurrentVersion: st.CurrentVersion})
+}
