@@ -142,7 +142,8 @@ func (h *Handler) callback(c echo.Context) error {
 }
 
 // finishSignIn records the user, makes sure they have a tenant (creating one
-// on first sign-in when signup is open), and starts their session.
+// on first sign-in when signup is open, unless the browser carries a pending
+// invitation), and starts their session.
 func (h *Handler) finishSignIn(c echo.Context, ident *identity, returnTo string, mfa bool) error {
 	ctx := c.Request().Context()
 	u, _, err := h.db.UpsertOIDCUser(ctx, ident.Issuer, ident.Subject, ident.Email, ident.Name)
@@ -153,10 +154,17 @@ func (h *Handler) finishSignIn(c echo.Context, ident *identity, returnTo string,
 	if err != nil {
 		return fmt.Errorf("load tenants: %w", err)
 	}
+	invited, err := h.hasPendingInvitation(c)
+	if err != nil {
+		return err
+	}
 	var tenantID string
 	switch {
 	case len(tenants) > 0:
 		tenantID = tenants[0].Tenant.ID
+	case invited:
+		// Neither refused nor given a tenant of their own: the invitation
+		// page checks the email and joins them to the inviting tenant.
 	case h.cfg.InviteOnly:
 		return refuse("no_membership", http.StatusForbidden, "No access yet",
 			"You signed in, but you are not a member of any keyport tenant. Ask an owner of your organisation's tenant to invite "+ident.Email+".")
@@ -176,6 +184,9 @@ func (h *Handler) finishSignIn(c echo.Context, ident *identity, returnTo string,
 	if err := h.audit(c, models.AuditInput{TenantID: tenantID, Actor: u.ID, Action: "auth.sign_in",
 		TargetType: "user", TargetID: u.ID, Details: map[string]string{"email": u.Email, "mfa": fmt.Sprint(mfa)}}); err != nil {
 		return err
+	}
+	if invited && returnTo == safeReturnTo("") {
+		returnTo = "/invite"
 	}
 	return c.Redirect(http.StatusSeeOther, returnTo)
 }

@@ -20,6 +20,7 @@ const (
 	ActViewTenant        Action = "tenant.view"        // dashboard, keys, connections (read)
 	ActViewMembers       Action = "members.view"       // members and invitations (read)
 	ActManageMembers     Action = "members.manage"     // invite, change roles, remove
+	ActLeaveTenant       Action = "members.leave"      // end one's own membership
 	ActManageConnections Action = "connections.manage" // AWS connections
 	ActManageKeys        Action = "keys.manage"        // register, create, rotate, enable, disable, delete keys
 	ActExportKeys        Action = "keys.export"        // export key material
@@ -37,6 +38,7 @@ var permissions = map[Action][]models.Role{
 	ActViewTenant:        {models.RoleOwner, models.RoleAdmin, models.RoleAuditor},
 	ActViewMembers:       {models.RoleOwner, models.RoleAdmin, models.RoleAuditor},
 	ActManageMembers:     {models.RoleOwner},
+	ActLeaveTenant:       {models.RoleOwner, models.RoleAdmin, models.RoleAuditor},
 	ActManageConnections: {models.RoleOwner, models.RoleAdmin},
 	ActManageKeys:        {models.RoleOwner, models.RoleAdmin},
 	ActExportKeys:        {models.RoleOwner, models.RoleAdmin},

@@ -27,6 +27,15 @@ type Config struct {
 	LoginFlowTTL   time.Duration
 	SessionTouchAt time.Duration // how stale last_seen_at may get before a request refreshes it
 	Operators      []string      // lowercased emails of provider operators
+	// BaseURL is keyport's public URL without a trailing slash; links in
+	// emails start with it (never with the request's Host header).
+	BaseURL string
+	// InviteTTL is how long an invitation link works (default 7 days).
+	InviteTTL time.Duration
+	// InviteRateLimit is how many invitations (and resends) one tenant may
+	// send per InviteRateWindow (defaults 20 per hour).
+	InviteRateLimit  int
+	InviteRateWindow time.Duration
 }
 
 // Deps are the collaborators of the handlers.
@@ -34,6 +43,7 @@ type Deps struct {
 	DB      *models.DB
 	OIDC    *OIDC
 	Mailbox Mailbox // development mail catcher; nil outside development
+	Mailer  Mailer  // sends invitations; nil when mail is not configured
 	Logger  *slog.Logger
 	Config  Config
 	Now     func() time.Time // injected clock; time.Now when nil
@@ -41,17 +51,18 @@ type Deps struct {
 
 // Handler serves every page and form of the portal.
 type Handler struct {
-	db   *models.DB
-	oidc *OIDC
-	mail Mailbox
-	log  *slog.Logger
-	cfg  Config
-	now  func() time.Time
+	db     *models.DB
+	oidc   *OIDC
+	mail   Mailbox
+	mailer Mailer
+	log    *slog.Logger
+	cfg    Config
+	now    func() time.Time
 }
 
 // New builds the handlers.
 func New(d Deps) *Handler {
-	h := &Handler{db: d.DB, oidc: d.OIDC, mail: d.Mailbox, log: d.Logger, cfg: d.Config, now: d.Now}
+	h := &Handler{db: d.DB, oidc: d.OIDC, mail: d.Mailbox, mailer: d.Mailer, log: d.Logger, cfg: d.Config, now: d.Now}
 	if h.now == nil {
 		h.now = time.Now
 	}
@@ -63,6 +74,15 @@ func New(d Deps) *Handler {
 	}
 	if h.cfg.SessionTouchAt == 0 {
 		h.cfg.SessionTouchAt = time.Minute
+	}
+	if h.cfg.InviteTTL == 0 {
+		h.cfg.InviteTTL = 7 * 24 * time.Hour
+	}
+	if h.cfg.InviteRateLimit == 0 {
+		h.cfg.InviteRateLimit = 20
+	}
+	if h.cfg.InviteRateWindow == 0 {
+		h.cfg.InviteRateWindow = time.Hour
 	}
 	return h
 }

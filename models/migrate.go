@@ -105,6 +105,26 @@ var migrations = []migration{
 			created_at {{time}} NOT NULL
 		)`,
 	}},
+	{5, "create invitations", []string{
+		// token_hash is SHA-256 of the emailed token: the table never holds a
+		// usable link. email is stored lowercased so matching is exact.
+		`CREATE TABLE invitations (
+			id varchar(64) PRIMARY KEY,
+			tenant_id varchar(64) NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+			email text NOT NULL,
+			role varchar(16) NOT NULL CHECK (role IN ('owner', 'admin', 'auditor')),
+			token_hash {{bytes}} NOT NULL,
+			invited_by varchar(64) NOT NULL,
+			created_at {{time}} NOT NULL,
+			expires_at {{time}} NOT NULL,
+			accepted_at {{time}} NULL,
+			accepted_by varchar(64) NOT NULL DEFAULT '',
+			revoked_at {{time}} NULL,
+			CONSTRAINT invitations_token_hash_key UNIQUE (token_hash)
+		)`,
+		`CREATE INDEX invitations_tenant_created_idx ON invitations (tenant_id, created_at)`,
+		`CREATE INDEX invitations_tenant_email_idx ON invitations (tenant_id, email)`,
+	}},
 }
 
 // schemaMigration is a row of schema_migrations.

@@ -6,11 +6,13 @@ import (
 	"crypto/rand"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -20,9 +22,11 @@ import (
 
 	"keyport/handlers"
 	"keyport/keysvc"
+	"keyport/keysvc/mailer"
 	"keyport/models"
 	"keyport/web"
 	"keyport/web/devidp"
+	"keyport/web/mailcatcher"
 )
 
 // stack is a whole keyport over real HTTP: a SQLite store, the development
@@ -34,6 +38,7 @@ type stack struct {
 	IdP   *devidp.IdP
 	Clock *clock
 	Logs  *syncBuffer
+	Mail  *mailcatcher.Catcher // every email keyport sends in the test
 }
 
 // clock is an injectable clock tests move forward.
@@ -116,18 +121,30 @@ func newStack(tb testing.TB, edit func(*handlers.Config)) *stack {
 	if err != nil {
 		tb.Fatalf("oidc: %v", err)
 	}
+	mc, err := mailcatcher.Start(ctx, "127.0.0.1:0")
+	if err != nil {
+		tb.Fatalf("start mail catcher: %v", err)
+	}
+	tb.Cleanup(func() { mc.Close() })
+	mhost, mport, _ := net.SplitHostPort(mc.Addr())
+	port, _ := strconv.Atoi(mport)
+	ml, err := mailer.New(mailer.Config{Host: mhost, Port: port, TLS: mailer.NoTLS, From: "keyport <keyport@keyport.test>"})
+	if err != nil {
+		tb.Fatalf("mailer: %v", err)
+	}
+
 	clk := &clock{now: time.Now()}
 	db.SetNow(clk.Now)
-	cfg := handlers.Config{SessionIdle: 30 * time.Minute, SessionMaxAge: 12 * time.Hour}
+	cfg := handlers.Config{SessionIdle: 30 * time.Minute, SessionMaxAge: 12 * time.Hour, BaseURL: base}
 	if edit != nil {
 		edit(&cfg)
 	}
-	h := handlers.New(handlers.Deps{DB: db, OIDC: oidc, Logger: log, Config: cfg, Now: clk.Now})
+	h := handlers.New(handlers.Deps{DB: db, OIDC: oidc, Logger: log, Config: cfg, Now: clk.Now, Mailer: ml})
 	e := web.New(web.Deps{Handlers: h, Logger: log, Dev: cfg.Dev})
 	ts.Config.Handler = e
 	ts.Start()
 	tb.Cleanup(ts.Close)
-	return &stack{Echo: e, URL: base, DB: db, IdP: idp, Clock: clk, Logs: logs}
+	return &stack{Echo: e, URL: base, DB: db, IdP: idp, Clock: clk, Logs: logs, Mail: mc}
 }
 
 // browser is an HTTP client with a cookie jar that records every response

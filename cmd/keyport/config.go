@@ -4,12 +4,15 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/mail"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
+
+	"keyport/keysvc/mailer"
 )
 
 // config is keyport's configuration, read from KEYPORT_* environment
@@ -34,6 +37,14 @@ type config struct {
 
 	SessionIdleTimeout time.Duration
 	SessionMaxAge      time.Duration
+
+	// Outgoing mail. In development the mail catcher replaces the relay.
+	SMTPHost     string
+	SMTPPort     int
+	SMTPTLS      mailer.TLSMode
+	SMTPUsername string
+	SMTPPassword string
+	MailFrom     string
 
 	LogLevel  string
 	LogFormat string // "text" or "json"
@@ -81,6 +92,7 @@ func loadConfig(getenv func(string) string, dev bool) (*config, error) {
 		defFormat = "text"
 	}
 	c.LogFormat = r.oneOf("KEYPORT_LOG_FORMAT", defFormat, "text", "json")
+	r.smtp(c, dev)
 	if r.err != nil {
 		return nil, r.err
 	}
@@ -101,6 +113,8 @@ func loadConfig(getenv func(string) string, dev bool) (*config, error) {
 		{"KEYPORT_OIDC_ISSUER", c.OIDCIssuer},
 		{"KEYPORT_OIDC_CLIENT_ID", c.OIDCClientID},
 		{"KEYPORT_OIDC_CLIENT_SECRET", c.OIDCClientSecret},
+		{"KEYPORT_SMTP_HOST", c.SMTPHost},
+		{"KEYPORT_MAIL_FROM", c.MailFrom},
 	}
 	for _, v := range required {
 		if v.val == "" {
@@ -239,4 +253,51 @@ func (r *envReader) duration(name string, def, min, max time.Duration) time.Dura
 		r.fail(name, fmt.Sprintf("must be between %s and %s, got %s", min, max, d))
 	}
 	return d
+}
+
+// devMailFrom is the sender in development, where mail goes to the catcher.
+const devMailFrom = "keyport <keyport@keyport.localhost>"
+
+// smtp reads the outgoing mail settings. Plain-text SMTP ("none") exists
+// for the development catcher only: outside development the relay must
+// speak TLS, because the mail carries invitation links.
+func (r *envReader) smtp(c *config, dev bool) {
+	c.SMTPHost = r.str("KEYPORT_SMTP_HOST", "")
+	mode, err := mailer.ParseTLSMode(r.str("KEYPORT_SMTP_TLS", string(mailer.STARTTLSMandatory)))
+	if err != nil {
+		r.fail("KEYPORT_SMTP_TLS", "must be starttls-mandatory, tls or none")
+	}
+	if mode == mailer.NoTLS && !dev {
+		r.fail("KEYPORT_SMTP_TLS", "none sends mail in plain text and is only for the development mail catcher; use starttls-mandatory or tls")
+	}
+	c.SMTPTLS = mode
+	c.SMTPPort = r.port("KEYPORT_SMTP_PORT", mailer.DefaultPort(mode))
+	c.SMTPUsername = r.str("KEYPORT_SMTP_USERNAME", "")
+	c.SMTPPassword = r.secret("KEYPORT_SMTP_PASSWORD")
+	if (c.SMTPUsername == "") != (c.SMTPPassword == "") {
+		r.fail("KEYPORT_SMTP_USERNAME", "set both KEYPORT_SMTP_USERNAME and KEYPORT_SMTP_PASSWORD, or neither")
+	}
+	def := ""
+	if dev {
+		def = devMailFrom
+	}
+	c.MailFrom = r.str("KEYPORT_MAIL_FROM", def)
+	if c.MailFrom != "" {
+		if _, err := mail.ParseAddress(c.MailFrom); err != nil {
+			r.fail("KEYPORT_MAIL_FROM", fmt.Sprintf("%q is not an email address (use keyport@example.com or \"keyport <keyport@example.com>\")", c.MailFrom))
+		}
+	}
+}
+
+func (r *envReader) port(name string, def int) int {
+	v := r.str(name, "")
+	if v == "" {
+		return def
+	}
+	p, err := strconv.Atoi(v)
+	if err != nil || p < 1 || p > 65535 {
+		r.fail(name, fmt.Sprintf("must be a port number from 1 to 65535, got %q", v))
+		return def
+	}
+	return p
 }

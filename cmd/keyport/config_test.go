@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,6 +22,8 @@ func prodEnv() map[string]string {
 		"KEYPORT_OIDC_ISSUER":        "https://idp.example.com",
 		"KEYPORT_OIDC_CLIENT_ID":     "keyport",
 		"KEYPORT_OIDC_CLIENT_SECRET": "s3cret-value",
+		"KEYPORT_SMTP_HOST":          "smtp.example.com",
+		"KEYPORT_MAIL_FROM":          "keyport <keyport@example.com>",
 	}
 }
 
@@ -65,6 +68,13 @@ func TestLoadConfigErrorsNameTheVariable(t *testing.T) {
 		{name: "bad log level", set: map[string]string{"KEYPORT_LOG_LEVEL": "loud"}, wantVar: "KEYPORT_LOG_LEVEL", wantMsg: "one of"},
 		{name: "bad operator email", set: map[string]string{"KEYPORT_OPERATORS": "ops@example.com, nobody"}, wantVar: "KEYPORT_OPERATORS", wantMsg: "not an email"},
 		{name: "secret and file both", set: map[string]string{"KEYPORT_OIDC_CLIENT_SECRET_FILE": "/x"}, wantVar: "KEYPORT_OIDC_CLIENT_SECRET", wantMsg: "not both"},
+		{name: "missing smtp host", unset: "KEYPORT_SMTP_HOST", wantVar: "KEYPORT_SMTP_HOST", wantMsg: "required"},
+		{name: "missing mail from", unset: "KEYPORT_MAIL_FROM", wantVar: "KEYPORT_MAIL_FROM", wantMsg: "required"},
+		{name: "plain smtp in production", set: map[string]string{"KEYPORT_SMTP_TLS": "none"}, wantVar: "KEYPORT_SMTP_TLS", wantMsg: "development"},
+		{name: "bad smtp tls", set: map[string]string{"KEYPORT_SMTP_TLS": "ssl3"}, wantVar: "KEYPORT_SMTP_TLS", wantMsg: "starttls-mandatory"},
+		{name: "bad smtp port", set: map[string]string{"KEYPORT_SMTP_PORT": "99999"}, wantVar: "KEYPORT_SMTP_PORT", wantMsg: "1 to 65535"},
+		{name: "smtp user without password", set: map[string]string{"KEYPORT_SMTP_USERNAME": "keyport"}, wantVar: "KEYPORT_SMTP_USERNAME", wantMsg: "both"},
+		{name: "bad mail from", set: map[string]string{"KEYPORT_MAIL_FROM": "keyport at example"}, wantVar: "KEYPORT_MAIL_FROM", wantMsg: "not an email"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -109,5 +119,39 @@ func TestSecretFromFile(t *testing.T) {
 	_, err = loadConfig(envOf(env), false)
 	if err == nil || !strings.Contains(err.Error(), "KEYPORT_OIDC_CLIENT_SECRET_FILE: cannot read") {
 		t.Errorf("missing file err = %v", err)
+	}
+}
+
+func TestSMTPConfig(t *testing.T) {
+	c, err := loadConfig(envOf(prodEnv()), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.SMTPTLS != "starttls-mandatory" || c.SMTPPort != 587 || c.SMTPUsername != "" {
+		t.Errorf("smtp defaults = %s %d %q", c.SMTPTLS, c.SMTPPort, c.SMTPUsername)
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "smtp-password")
+	if err := os.WriteFile(path, []byte("smtp-secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := prodEnv()
+	env["KEYPORT_SMTP_TLS"], env["KEYPORT_SMTP_USERNAME"], env["KEYPORT_SMTP_PASSWORD_FILE"] = "tls", "keyport", path
+	c, err = loadConfig(envOf(env), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.SMTPTLS != "tls" || c.SMTPPort != 465 || c.SMTPPassword != "smtp-secret" {
+		t.Errorf("smtp = %s %d, password read = %v", c.SMTPTLS, c.SMTPPort, c.SMTPPassword == "smtp-secret")
+	}
+	m, err := newMailer(c)
+	if err != nil || strings.Contains(fmt.Sprint(m.Config()), "smtp-secret") {
+		t.Errorf("newMailer = %v, %v", m, err)
+	}
+
+	// Development: plain text is allowed (the catcher), and a sender is filled in.
+	c, err = loadConfig(envOf(map[string]string{"KEYPORT_SMTP_TLS": "none"}), true)
+	if err != nil || c.MailFrom != devMailFrom {
+		t.Errorf("dev smtp: %+v, %v", c, err)
 	}
 }

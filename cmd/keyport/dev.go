@@ -3,8 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
+	"strconv"
 	"strings"
 
+	"keyport/keysvc/mailer"
 	"keyport/views"
 	"keyport/web/devidp"
 	"keyport/web/mailcatcher"
@@ -29,6 +32,15 @@ func startDevStandIns(ctx context.Context, cfg *config) (*devStandIns, error) {
 		return nil, fmt.Errorf("start development mail catcher: %w", err)
 	}
 	cfg.OIDCIssuer, cfg.OIDCClientID, cfg.OIDCClientSecret = idp.Issuer(), idp.ClientID(), idp.ClientSecret()
+	// Mail goes to the catcher in plain text; it has no TLS and no login.
+	host, port, err := net.SplitHostPort(mail.Addr())
+	if err != nil {
+		mail.Close()
+		idp.Close()
+		return nil, fmt.Errorf("development mail catcher address: %w", err)
+	}
+	cfg.SMTPHost, cfg.SMTPTLS, cfg.SMTPUsername, cfg.SMTPPassword = host, mailer.NoTLS, "", ""
+	cfg.SMTPPort, _ = strconv.Atoi(port)
 	return &devStandIns{idp: idp, mail: mail}, nil
 }
 

@@ -15,6 +15,7 @@ import (
 
 	"keyport/handlers"
 	"keyport/keysvc"
+	"keyport/keysvc/mailer"
 	"keyport/models"
 	"keyport/web"
 )
@@ -102,7 +103,7 @@ func serve(ctx context.Context, cfg *config, stdout io.Writer) error {
 	hcfg := handlers.Config{
 		Dev: cfg.Dev, SessionIdle: cfg.SessionIdleTimeout, SessionMaxAge: cfg.SessionMaxAge,
 		RequireMFA: cfg.OIDCRequireMFA, InviteOnly: cfg.Signup == "invite-only", SecureCookies: !cfg.Dev,
-		Operators: cfg.Operators,
+		Operators: cfg.Operators, BaseURL: baseURL,
 	}
 	deps := handlers.Deps{DB: db, Logger: log, Config: hcfg}
 	if cfg.Dev {
@@ -113,6 +114,10 @@ func serve(ctx context.Context, cfg *config, stdout io.Writer) error {
 		defer stand.Close()
 		deps.Mailbox = stand.mailbox()
 		log.Info("development stand-ins running", "oidc_issuer", cfg.OIDCIssuer, "smtp", stand.mail.Addr())
+	}
+	deps.Mailer, err = newMailer(cfg)
+	if err != nil {
+		return err
 	}
 	deps.OIDC, err = handlers.NewOIDC(ctx, cfg.OIDCIssuer, cfg.OIDCClientID, cfg.OIDCClientSecret, baseURL+"/auth/callback")
 	if err != nil {
@@ -140,6 +145,17 @@ func serve(ctx context.Context, cfg *config, stdout io.Writer) error {
 		return fmt.Errorf("shut down: %w", err)
 	}
 	return nil
+}
+
+// newMailer builds the SMTP sender from the configuration (in development,
+// already pointed at the mail catcher).
+func newMailer(cfg *config) (*mailer.Mailer, error) {
+	m, err := mailer.New(mailer.Config{Host: cfg.SMTPHost, Port: cfg.SMTPPort, TLS: cfg.SMTPTLS,
+		Username: cfg.SMTPUsername, Password: cfg.SMTPPassword, From: cfg.MailFrom})
+	if err != nil {
+		return nil, &configError{"KEYPORT_SMTP_HOST", err.Error()}
+	}
+	return m, nil
 }
 
 // sweepSessions deletes expired sessions now and then, so the table holds

@@ -1,0 +1,144 @@
+package main
+
+import (
+	"context"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"keyport/web/webtest"
+)
+
+type actions = []chromedp.Action[chromedp.Void]
+
+// idpSignIn fills the development IdP's form.
+func idpSignIn(email, name string) actions {
+	return actions{
+		chromedp.WaitVisible(chromedp.CSS(`#email`)),
+		chromedp.SendKeys(chromedp.CSS(`#email`), email),
+		chromedp.SendKeys(chromedp.CSS(`#name`), name),
+		chromedp.Click(chromedp.CSS(`#signin`)),
+	}
+}
+
+// then joins action lists.
+func then(parts ...actions) actions {
+	var out actions
+	for _, p := range parts {
+		out = append(out, p...)
+	}
+	return out
+}
+
+// TestBrowserInviteAuditor is the issue's story: an owner invites a
+// colleague as auditor, the email reaches the mail catcher, the link is
+// refused to someone signed in with another email, the colleague signs in
+// and sees the tenant read-only, and when the owner removes them their open
+// session ends.
+func TestBrowserInviteAuditor(t *testing.T) {
+	owner := webtest.Browser(t, 150*time.Second)
+	base := startDev(t, nil)
+	// Separate browser contexts: separate cookie jars in one Chromium.
+	newPerson := func() context.Context {
+		ctx, cancel := chromedp.NewContext(owner, chromedp.WithNewBrowserContext())
+		t.Cleanup(cancel)
+		if err := chromedp.Do(ctx); err != nil {
+			t.Fatalf("new browser context: %v", err)
+		}
+		return ctx
+	}
+	step := func(ctx context.Context, name string, actions ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(ctx, actions...); err != nil {
+			webtest.Screenshot(t, ctx, "members-"+name)
+			t.Fatalf("%s: %v", name, err)
+		}
+	}
+
+	step(owner, "owner signs in", then(
+		actions{chromedp.Navigate(base), chromedp.Click(chromedp.CSS(`[data-testid="signin"]`))},
+		idpSignIn("carol@acme.test", "Carol Owner"),
+		actions{chromedp.WaitVisible(chromedp.CSS(`[data-testid="dashboard"]`))},
+	)...)
+	step(owner, "owner invites an auditor",
+		chromedp.Navigate(base+"/members"),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="invite"]`)),
+		chromedp.SendKeys(chromedp.CSS(`#invite-email`), "dave@partner.test"),
+		chromedp.SetValue(chromedp.CSS(`#invite-role`), "auditor"),
+		chromedp.Click(chromedp.CSS(`[data-testid="invite-submit"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`tr[data-testid="invitation-row"][data-email="dave@partner.test"]`)),
+	)
+	step(owner, "the email arrives at the mail catcher",
+		chromedp.Navigate(base+"/dev/mail"),
+		chromedp.Click(chromedp.CSS(`a[href^="/dev/mail/"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="mail-text"]`)),
+	)
+	text, err := chromedp.Run(owner, chromedp.Text(chromedp.CSS(`[data-testid="mail-text"]`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"Carol Owner", "acme.test", "auditor", "changes nothing", "expires on"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("invitation email lacks %q:\n%s", want, text)
+		}
+	}
+	link := regexp.MustCompile(`http://\S+/invite\?token=[A-Za-z0-9_-]+`).FindString(text)
+	if link == "" {
+		t.Fatalf("no link in the email:\n%s", text)
+	}
+
+	// Someone else with the link is refused, whatever they sign in as.
+	eve := newPerson()
+	step(eve, "another email is refused", then(
+		actions{chromedp.Navigate(link),
+			chromedp.WaitVisible(chromedp.CSS(`[data-testid="invitation-signin"]`)),
+			chromedp.Click(chromedp.CSS(`[data-testid="invitation-signin"]`))},
+		idpSignIn("eve@elsewhere.test", "Eve"),
+		actions{chromedp.WaitVisible(chromedp.CSS(`[data-testid="problem"][data-status="403"]`))},
+	)...)
+	if heading, _ := chromedp.Run(eve, chromedp.Text(chromedp.CSS(`[data-testid="problem"] h1`))); heading != "This invitation is for someone else" {
+		t.Errorf("eve sees %q", heading)
+	}
+
+	// The colleague accepts; the token is gone from the address bar.
+	dave := newPerson()
+	step(dave, "the colleague opens the link",
+		chromedp.Navigate(link),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="invitation"]`)),
+	)
+	if loc, _ := chromedp.Run(dave, chromedp.Location()); loc != base+"/invite" {
+		t.Errorf("after the link the address is %s", loc)
+	}
+	step(dave, "the colleague signs in and accepts", then(
+		actions{chromedp.Click(chromedp.CSS(`[data-testid="invitation-signin"]`))},
+		idpSignIn("Dave@Partner.test", "Dave Auditor"),
+		actions{chromedp.WaitVisible(chromedp.CSS(`[data-testid="invitation-accept"]`)),
+			chromedp.Click(chromedp.CSS(`[data-testid="invitation-accept"]`)),
+			chromedp.WaitVisible(chromedp.CSS(`[data-testid="dashboard"]`))},
+	)...)
+	if tenant, _ := chromedp.Run(dave, chromedp.Text(chromedp.CSS(`[data-testid="tenant-name"]`))); tenant != "acme.test" {
+		t.Errorf("colleague's tenant = %q", tenant)
+	}
+	step(dave, "the colleague sees members read-only",
+		chromedp.Navigate(base+"/members"),
+		chromedp.WaitVisible(chromedp.CSS(`tr[data-email="carol@acme.test"]`)),
+	)
+	if n, _ := chromedp.Run(dave, chromedp.Evaluate[int](`document.querySelectorAll('[data-testid="invite"], [data-testid="remove-member"], [data-testid="change-role"]').length`)); n != 0 {
+		t.Errorf("auditor sees %d management controls", n)
+	}
+	webtest.Screenshot(t, dave, "members-auditor")
+
+	step(owner, "the owner removes the colleague",
+		chromedp.Navigate(base+"/members"),
+		chromedp.WaitVisible(chromedp.CSS(`tr[data-email="dave@partner.test"]`)),
+		chromedp.Click(chromedp.CSS(`tr[data-email="dave@partner.test"] [data-testid="remove-member"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`p.flash`)),
+	)
+	step(dave, "the colleague's open session has ended",
+		chromedp.Navigate(base+"/members"),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="signin-page"]`)),
+	)
+}

@@ -1,0 +1,279 @@
+package handlers
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"keyport/keysvc/mailer"
+	"keyport/models"
+	"keyport/views"
+)
+
+// Mailer sends one email; *mailer.Mailer is the real one.
+type Mailer interface {
+	Send(ctx context.Context, m mailer.Message) error
+}
+
+// The invitation link's token moves from the URL into this cookie at once,
+// so it is left neither in the history nor in a Referer. An hour is long
+// enough to sign in (and to sign out and in again with the right account).
+const (
+	inviteCookie    = "keyport_invite"
+	inviteCookieTTL = time.Hour
+)
+
+// InviteMember invites an email address to the tenant with a role, then
+// emails the link. Older open invitations of the same address are revoked.
+func (h *Handler) InviteMember(c echo.Context) error {
+	v := viewerFrom(c)
+	f := views.InviteForm{Email: strings.TrimSpace(c.FormValue("email")), Role: c.FormValue("role"), Errors: map[string]string{}}
+	if _, err := models.NormalizeEmail(f.Email); err != nil {
+		f.Errors["email"] = "Enter one email address, like name@example.com."
+	}
+	if !models.Role(f.Role).Valid() {
+		f.Errors["role"] = "Choose owner, admin or auditor."
+	}
+	if len(f.Errors) > 0 {
+		return h.renderMembers(c, http.StatusUnprocessableEntity, f)
+	}
+	token, err := newSecret()
+	if err != nil {
+		return err
+	}
+	inv, err := h.db.CreateInvitation(c.Request().Context(), h.newInvitation(v, token, f.Email, models.Role(f.Role)),
+		models.AuditInput{Actor: v.User.ID, RequestID: requestID(c)})
+	switch {
+	case errors.Is(err, models.ErrAlreadyMember):
+		f.Errors["email"] = "This person is already a member of this tenant."
+		return h.renderMembers(c, http.StatusUnprocessableEntity, f)
+	case errors.Is(err, models.ErrRateLimited):
+		f.Error = "This tenant has sent too many invitations in the last hour. Wait a while, then try again."
+		return h.renderMembers(c, http.StatusTooManyRequests, f)
+	case err != nil:
+		return fmt.Errorf("create invitation: %w", err)
+	}
+	return c.Redirect(http.StatusSeeOther, "/members?done="+h.mailInvitation(c, v, inv, token, "invited"))
+}
+
+// newInvitation fills what every invitation and resend shares.
+func (h *Handler) newInvitation(v *Viewer, token, email string, role models.Role) models.NewInvitation {
+	return models.NewInvitation{TenantID: v.Tenant.ID, Email: email, Role: role, TokenHash: hashSecret(token),
+		InvitedBy: v.User.ID, TTL: h.cfg.InviteTTL, Limit: h.cfg.InviteRateLimit, Window: h.cfg.InviteRateWindow}
+}
+
+// ResendInvitation replaces an open invitation with a fresh link and
+// expiry, and emails it.
+func (h *Handler) ResendInvitation(c echo.Context) error {
+	v := viewerFrom(c)
+	token, err := newSecret()
+	if err != nil {
+		return err
+	}
+	inv, err := h.db.ResendInvitation(c.Request().Context(), v.Tenant.ID, c.Param("id"), h.newInvitation(v, token, "", ""),
+		models.AuditInput{Actor: v.User.ID, RequestID: requestID(c)})
+	switch {
+	case errors.Is(err, models.ErrRateLimited):
+		return &PublicError{Status: http.StatusTooManyRequests, Heading: "Too many invitations",
+			Message: "This tenant has sent too many invitations in the last hour. Wait a while, then try again.",
+			Action:  &views.Link{Label: "Back to members", Href: "/members"}}
+	case err != nil:
+		return fmt.Errorf("resend invitation: %w", err)
+	}
+	return c.Redirect(http.StatusSeeOther, "/members?done="+h.mailInvitation(c, v, inv, token, "resent"))
+}
+
+// RevokeInvitation withdraws an open invitation.
+func (h *Handler) RevokeInvitation(c echo.Context) error {
+	v := viewerFrom(c)
+	err := h.db.RevokeInvitation(c.Request().Context(), v.Tenant.ID, c.Param("id"),
+		models.AuditInput{Actor: v.User.ID, RequestID: requestID(c)})
+	if err != nil {
+		return fmt.Errorf("revoke invitation: %w", err)
+	}
+	return c.Redirect(http.StatusSeeOther, "/members?done=revoked")
+}
+
+// mailInvitation sends the invitation email after the invitation is
+// committed and returns the flash code: ok when sent, "mail_failed" when
+// not (the invitation exists and can be resent). The error is logged
+// without the message, whose link holds the token.
+func (h *Handler) mailInvitation(c echo.Context, v *Viewer, inv *models.Invitation, token, ok string) string {
+	err := h.sendInvitation(c.Request().Context(), v, inv, token)
+	if err == nil {
+		return ok
+	}
+	h.log.Warn("invitation email not sent", "request_id", requestID(c), "tenant_id", inv.TenantID,
+		"invitation_id", inv.ID, "err", err)
+	return "mail_failed"
+}
+
+func (h *Handler) sendInvitation(ctx context.Context, v *Viewer, inv *models.Invitation, token string) error {
+	if h.mailer == nil {
+		return errors.New("no mail server is configured")
+	}
+	base, err := url.Parse(h.cfg.BaseURL)
+	if err != nil || base.Host == "" {
+		return errors.New("no base url is configured for links")
+	}
+	e := views.InviteEmail{TenantName: v.Tenant.Name, InviterName: personLabel(v.User.Name, v.User.Email), InviterEmail: v.User.Email,
+		Role: string(inv.Role), Link: h.cfg.BaseURL + "/invite?token=" + url.QueryEscape(token), ExpiresAt: inv.ExpiresAt}
+	var html, text bytes.Buffer
+	if err := views.InviteEmailHTML(e).Render(ctx, &html); err != nil {
+		return fmt.Errorf("render invitation email: %w", err)
+	}
+	if err := views.InviteEmailText(e).Render(ctx, &text); err != nil {
+		return fmt.Errorf("render invitation email: %w", err)
+	}
+	return h.mailer.Send(ctx, mailer.Message{To: []string{inv.Email}, Subject: views.InviteEmailSubject(e),
+		Text: text.String(), HTML: html.String(), MessageID: inv.ID + "@" + base.Hostname()})
+}
+
+// Problems of the invitation link, for the person holding it.
+var (
+	errNoInvitation = &PublicError{Status: http.StatusBadRequest, Heading: "No invitation here",
+		Message: "keyport found no invitation in this browser. Open the link from your invitation email again; it works for an hour in the browser you open it in.",
+		Action:  &views.Link{Label: "Go to keyport", Href: "/"}}
+	errInvitationUnknown = &PublicError{Status: http.StatusNotFound, Heading: "Invitation not found",
+		Message: "This invitation link is not valid. Check that you opened the whole link from the email, or ask for a new invitation.",
+		Action:  &views.Link{Label: "Go to keyport", Href: "/"}}
+	errInvitationUsed = &PublicError{Status: http.StatusGone, Heading: "Invitation no longer valid",
+		Message: "This invitation was already accepted, or it was replaced or withdrawn. Ask the person who invited you for a new one.",
+		Action:  &views.Link{Label: "Go to keyport", Href: "/"}}
+	errInvitationExpired = &PublicError{Status: http.StatusGone, Heading: "Invitation expired",
+		Message: "This invitation has expired. Ask the person who invited you to send it again.",
+		Action:  &views.Link{Label: "Go to keyport", Href: "/"}}
+)
+
+// wrongEmail refuses an invitation to a user signed in with another email.
+func wrongEmail(signedInAs string) *PublicError {
+	return &PublicError{Status: http.StatusForbidden, Heading: "This invitation is for someone else",
+		Message: "You are signed in as " + signedInAs + ", but this invitation was sent to a different email address. " +
+			"Sign out, open the invitation link again, and sign in with the address it was sent to."}
+}
+
+// inviteToken returns the token the browser carries, if it looks like one.
+func (h *Handler) inviteToken(c echo.Context) (string, bool) {
+	ck, err := c.Cookie(h.cookieName(inviteCookie))
+	if err != nil || !plausibleToken(ck.Value) {
+		return "", false
+	}
+	return ck.Value, true
+}
+
+// plausibleToken accepts what newSecret makes (base64url, no padding)
+// with room to spare, and nothing that could upset a cookie.
+func plausibleToken(t string) bool {
+	if len(t) < 22 || len(t) > 128 {
+		return false
+	}
+	for _, r := range t {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// InvitationLanding is where the emailed link points. With ?token= it moves
+// the token into a cookie and redirects to the same page without it; without,
+// it shows the invitation: sign in, accept, or a refusal.
+func (h *Handler) InvitationLanding(c echo.Context) error {
+	if tok := c.QueryParam("token"); tok != "" {
+		if !plausibleToken(tok) {
+			return errInvitationUnknown
+		}
+		h.setCookie(c, inviteCookie, tok, inviteCookieTTL)
+		return c.Redirect(http.StatusSeeOther, "/invite")
+	}
+	tok, ok := h.inviteToken(c)
+	if !ok {
+		return errNoInvitation
+	}
+	inv, err := h.db.InvitationByToken(c.Request().Context(), hashSecret(tok))
+	if err != nil {
+		return h.invitationProblem(c, err)
+	}
+	land := views.InvitationLanding{TenantName: inv.TenantName, InviterName: personLabel(inv.InviterName, inv.InviterEmail),
+		Role: string(inv.Role), ExpiresAt: inv.ExpiresAt}
+	if v := viewerFrom(c); v != nil {
+		// The same check as on accept, so the refusal comes before the button.
+		if !strings.EqualFold(strings.TrimSpace(v.User.Email), inv.Email) {
+			return wrongEmail(v.User.Email)
+		}
+		land.SignedInAs = v.User.Email
+	}
+	return render(c, http.StatusOK, views.InvitationPage(h.page(c, "Invitation", ""), land))
+}
+
+// AcceptInvitation joins the signed-in user to the invitation's tenant if
+// their IdP-verified email is the invited one, and switches them to it.
+func (h *Handler) AcceptInvitation(c echo.Context) error {
+	v := viewerFrom(c) // CheckCSRF lets no anonymous POST through
+	tok, ok := h.inviteToken(c)
+	if !ok {
+		return errNoInvitation
+	}
+	ctx := c.Request().Context()
+	inv, err := h.db.AcceptInvitation(ctx, hashSecret(tok), v.User.ID, v.User.Email,
+		models.AuditInput{Actor: v.User.ID, RequestID: requestID(c)})
+	if errors.Is(err, models.ErrEmailMismatch) {
+		if aerr := h.audit(c, models.AuditInput{TenantID: inv.TenantID, Actor: v.User.ID, Action: "member.invite_refused",
+			TargetType: "invitation", TargetID: inv.ID, Details: map[string]string{"reason": "email_mismatch", "email": v.User.Email}}); aerr != nil {
+			return aerr
+		}
+		return wrongEmail(v.User.Email)
+	}
+	if err != nil {
+		return h.invitationProblem(c, err)
+	}
+	h.clearCookie(c, inviteCookie)
+	if err := h.db.SetSessionTenant(ctx, v.Session.ID, inv.TenantID); err != nil {
+		return fmt.Errorf("switch to the new tenant: %w", err)
+	}
+	return c.Redirect(http.StatusSeeOther, "/dashboard")
+}
+
+// invitationProblem maps a lookup or accept error to what the link holder
+// sees; a link that can never work again is dropped from the browser.
+func (h *Handler) invitationProblem(c echo.Context, err error) error {
+	var pe *PublicError
+	switch {
+	case errors.Is(err, models.ErrNotFound):
+		pe = errInvitationUnknown
+	case errors.Is(err, models.ErrInvitationUsed):
+		pe = errInvitationUsed
+	case errors.Is(err, models.ErrInvitationExpired):
+		pe = errInvitationExpired
+	default:
+		return fmt.Errorf("look up invitation: %w", err)
+	}
+	h.clearCookie(c, inviteCookie)
+	return pe
+}
+
+// hasPendingInvitation reports whether the browser carries the link of an
+// invitation that can still be accepted. Sign-in then neither refuses an
+// invite-only newcomer nor creates a tenant for them: the invitation page
+// decides, after checking the email.
+func (h *Handler) hasPendingInvitation(c echo.Context) (bool, error) {
+	tok, ok := h.inviteToken(c)
+	if !ok {
+		return false, nil
+	}
+	_, err := h.db.InvitationByToken(c.Request().Context(), hashSecret(tok))
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, models.ErrNotFound), errors.Is(err, models.ErrInvitationUsed), errors.Is(err, models.ErrInvitationExpired):
+		return false, nil
+	}
+	return false, fmt.Errorf("look up pending invitation: %w", err)
+}

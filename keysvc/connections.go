@@ -1,0 +1,303 @@
+package keysvc
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/aws/smithy-go"
+
+	"keyport/models"
+)
+
+// ConnectionInput is the "add AWS connection" form as typed. Secret is the
+// IAM secret access key: sealed at once, never returned or logged.
+type ConnectionInput struct {
+	Name          string
+	AccountID     string
+	DefaultRegion string
+	Kind          string
+	AccessKeyID   string
+	Secret        string
+	RoleARN       string
+}
+
+// String redacts the secret.
+func (in ConnectionInput) String() string {
+	return fmt.Sprintf("keysvc.ConnectionInput{name: %q, account: %s, kind: %s}", in.Name, in.AccountID, in.Kind)
+}
+
+var (
+	accessKeyIDRE = regexp.MustCompile(`^AKIA[A-Z0-9]{16}$`)
+	secretKeyRE   = regexp.MustCompile(`^[A-Za-z0-9/+=]{40}$`)
+)
+
+// Last4 is what keyport shows of an access key id once it is stored.
+func Last4(akid string) string {
+	if len(akid) < 4 {
+		return ""
+	}
+	return akid[len(akid)-4:]
+}
+
+// newExternalID makes an external id for a role connection: 128 random
+// bits, so no other keyport tenant (or other customer of any service) can
+// guess it and make keyport a confused deputy.
+func (c *Clients) newExternalID() string {
+	if c.opts.NewExternalID != nil {
+		return c.opts.NewExternalID()
+	}
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
+	return "keyport-" + hex.EncodeToString(b[:])
+}
+
+// CreateConnection validates and stores a tenant's AWS connection. The IAM
+// secret is sealed (purpose SecretPurpose(id)) before it reaches the store;
+// a role connection gets an external id keyport generates.
+func (s *Service) CreateConnection(ctx context.Context, tenantID string, by RequestBy, in ConnectionInput) (*models.Connection, error) {
+	ps, err := s.ProviderSettings(ctx)
+	if err != nil {
+		return nil, err
+	}
+	acct := strings.TrimSpace(in.AccountID)
+	region := strings.TrimSpace(in.DefaultRegion)
+	switch {
+	case !ValidAccountID(acct):
+		return nil, &ValidationError{Field: "account_id", Message: "must be the 12-digit AWS account id (no dashes)"}
+	case !KnownRegion(region):
+		return nil, &ValidationError{Field: "default_region", Message: "must be an AWS region of the standard partition, such as us-east-1"}
+	case !ps.RegionAllowed(region):
+		return nil, &ValidationError{Field: "default_region", Message: "is not one of the regions your provider allows: " + strings.Join(ps.AllowedRegions, ", ")}
+	}
+	c := &models.Connection{ID: models.NewID(models.PrefixConnection), TenantID: tenantID, Name: in.Name,
+		AccountID: acct, DefaultRegion: region, Kind: in.Kind, CreatedBy: by.UserID}
+	details := map[string]string{"name": strings.TrimSpace(in.Name), "account_id": acct, "region": region, "kind": in.Kind}
+	switch in.Kind {
+	case KindAccessKey:
+		akid, secret := strings.TrimSpace(in.AccessKeyID), strings.TrimSpace(in.Secret)
+		if !accessKeyIDRE.MatchString(akid) {
+			return nil, &ValidationError{Field: "access_key_id", Message: "must be an IAM user's access key id: 20 characters starting with AKIA"}
+		}
+		if !secretKeyRE.MatchString(secret) {
+			return nil, &ValidationError{Field: "secret_access_key", Message: "must be the 40-character secret access key shown when the access key was created"}
+		}
+		c.AccessKeyID = akid
+		c.SecretSealed, err = s.sealer.Seal(SecretPurpose(c.ID), []byte(secret))
+		if err != nil {
+			return nil, fmt.Errorf("seal connection secret: %w", err)
+		}
+		details["access_key_last4"] = Last4(akid)
+	case KindAssumeRole:
+		roleAcct, err := ParseRoleARN("role_arn", in.RoleARN)
+		if err != nil {
+			return nil, err
+		}
+		if roleAcct != acct {
+			return nil, &ValidationError{Field: "role_arn", Message: "is in account " + roleAcct + ", not in this connection's account " + acct}
+		}
+		c.RoleARN = strings.TrimSpace(in.RoleARN)
+		c.ExternalID = s.clients.newExternalID()
+		details["role_arn"] = c.RoleARN
+	default:
+		return nil, &ValidationError{Field: "kind", Message: "choose an access key or a role to assume"}
+	}
+	if err := s.db.CreateConnection(ctx, c, by.audit("connection.created", details)); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// DeleteConnection deletes a tenant's connection (refused while keys use
+// it) and drops its cached clients.
+func (s *Service) DeleteConnection(ctx context.Context, tenantID string, by RequestBy, id string) error {
+	c, err := s.db.GetConnection(ctx, tenantID, id)
+	if err != nil {
+		return err
+	}
+	if err := s.db.DeleteConnection(ctx, tenantID, id, by.audit("connection.deleted", map[string]string{"name": c.Name, "account_id": c.AccountID})); err != nil {
+		return err
+	}
+	s.clients.Forget(id)
+	return nil
+}
+
+// Check is the outcome of one step of a connection test or key validation,
+// in words a tenant can act on.
+type Check struct {
+	Name     string `json:"name"`
+	OK       bool   `json:"ok"`
+	Required bool   `json:"required"`
+	Skipped  bool   `json:"skipped,omitempty"`
+	Detail   string `json:"detail"`
+	Health   string `json:"health,omitempty"` // the key health a failure means
+}
+
+// ConnectionTest is the outcome of testing a connection.
+type ConnectionTest struct {
+	OK     bool
+	Checks []Check
+}
+
+// Summary is one line for the connections list.
+func (t *ConnectionTest) Summary() string {
+	for _, c := range t.Checks {
+		if !c.OK && c.Required {
+			return c.Name + ": " + c.Detail
+		}
+	}
+	return fmt.Sprintf("All %d checks passed", len(t.Checks))
+}
+
+// TestConnection calls STS and KMS with the connection's credentials and
+// reports each step, then records the outcome with an audit event.
+func (s *Service) TestConnection(ctx context.Context, tenantID string, by RequestBy, id string) (*ConnectionTest, error) {
+	mc, err := s.db.GetConnection(ctx, tenantID, id)
+	if err != nil {
+		return nil, err
+	}
+	ps, err := s.ProviderSettings(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn := ConnectionFromModel(mc)
+	t := &ConnectionTest{}
+	add := func(c Check) bool { c.Required = true; t.Checks = append(t.Checks, c); return c.OK }
+	var prov aws.CredentialsProvider
+	if conn.Kind == KindAssumeRole {
+		prov, err = s.testAssumeRole(ctx, conn, ps, add)
+	} else {
+		prov, err = s.clients.credentials(ctx, conn)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if prov != nil && s.testIdentity(ctx, conn, prov, add) {
+		s.testKMS(ctx, conn, prov, add)
+	}
+	t.OK = true
+	for _, c := range t.Checks {
+		t.OK = t.OK && (c.OK || !c.Required)
+	}
+	details := map[string]string{"ok": fmt.Sprint(t.OK)}
+	if err := s.db.RecordConnectionTest(ctx, tenantID, id, t.OK, t.Summary(), by.audit("connection.tested", details)); err != nil {
+		return nil, err
+	}
+	s.clients.Forget(id) // the next data-path call starts from what was just proven
+	return t, nil
+}
+
+// testAssumeRole checks keyport's own identity, then assumes the role.
+func (s *Service) testAssumeRole(ctx context.Context, conn Connection, ps ProviderSettings, add func(Check) bool) (aws.CredentialsProvider, error) {
+	own, err := s.clients.stsClient(ctx, nil, conn.DefaultRegion)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := own.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{}); err != nil {
+		s.log.Warn("provider aws identity failed", "err", err)
+		add(Check{Name: "keyport's AWS identity", Detail: "keyport's own AWS credentials did not work (" + errCode(err) + "). This is on the provider's side: tell your provider."})
+		return nil, nil
+	}
+	add(Check{Name: "keyport's AWS identity", OK: true, Detail: "keyport signed in to AWS as itself."})
+	prov, err := s.clients.credentials(ctx, conn)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := prov.Retrieve(ctx); err != nil {
+		acct := ps.AccountID
+		if acct == "" {
+			acct = "the provider's account"
+		}
+		msg := "AWS refused to let keyport assume the role (" + errCode(err) + "). Either the role's trust policy does not allow keyport's account (" +
+			acct + "), or it requires another external id than " + conn.ExternalID + " (external id mismatch). Fix the trust policy as shown on this page and test again."
+		if ClassifyKMSError(err) != nil && !errors.Is(ClassifyKMSError(err), ErrAccessDenied) {
+			msg = "keyport could not reach AWS STS to assume the role (" + errCode(err) + "). Try again in a minute."
+		}
+		add(Check{Name: "Assume the role", Detail: msg})
+		return nil, nil
+	}
+	add(Check{Name: "Assume the role", OK: true, Detail: "keyport assumed " + conn.RoleARN + " with the external id."})
+	return prov, nil
+}
+
+// testIdentity asks STS who the credentials are and checks the account.
+func (s *Service) testIdentity(ctx context.Context, conn Connection, prov aws.CredentialsProvider, add func(Check) bool) bool {
+	name := "Sign in to AWS"
+	if conn.Kind == KindAssumeRole {
+		name = "Use the role's credentials"
+	}
+	client, err := s.clients.stsClient(ctx, prov, conn.DefaultRegion)
+	if err != nil {
+		return add(Check{Name: name, Detail: "keyport could not build an STS client."})
+	}
+	out, err := client.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+	if err != nil {
+		return add(Check{Name: name, Detail: identityFailure(err)})
+	}
+	if got := aws.ToString(out.Account); got != conn.AccountID {
+		return add(Check{Name: name, Detail: "The credentials belong to account " + got + ", not to this connection's account " + conn.AccountID + ". Create the connection again with the right account id."})
+	}
+	return add(Check{Name: name, OK: true, Detail: "AWS accepted the credentials as " + aws.ToString(out.Arn) + "."})
+}
+
+// identityFailure explains a failed GetCallerIdentity.
+func identityFailure(err error) string {
+	switch errCode(err) {
+	case "InvalidClientTokenId", "UnrecognizedClientException":
+		return "AWS does not recognise the access key id: the access key is disabled or wrong (deleted, deactivated or mistyped). Create a new access key and add the connection again."
+	case "SignatureDoesNotMatch", "InvalidSignatureException":
+		return "The secret access key does not match the access key id: the access key is disabled or wrong. Add the connection again with the secret shown when the key was created."
+	case "ExpiredToken", "ExpiredTokenException":
+		return "The credentials have expired. Test again; if it keeps failing, tell your provider."
+	case "AccessDenied", "AccessDeniedException":
+		return "AWS refused the request (" + errCode(err) + "): an IAM policy denies sts:GetCallerIdentity to these credentials."
+	}
+	if errors.Is(ClassifyKMSError(err), ErrThrottled) || errors.Is(ClassifyKMSError(err), ErrUnavailable) {
+		return "keyport could not reach AWS STS (" + errCode(err) + "). Try again in a minute."
+	}
+	return "AWS STS refused the credentials (" + errCode(err) + ")."
+}
+
+// testKMS lists keys in the default region: proof that KMS answers these
+// credentials there. Refusal of ListKeys alone is not fatal, since the key
+// policy, checked at registration, is what matters.
+func (s *Service) testKMS(ctx context.Context, conn Connection, prov aws.CredentialsProvider, add func(Check) bool) {
+	name := "Reach KMS in " + conn.DefaultRegion
+	client, err := s.clients.newKMS(ctx, prov, conn.DefaultRegion)
+	if err == nil {
+		_, err = client.ListKeys(ctx, &kms.ListKeysInput{Limit: aws.Int32(1)})
+	}
+	switch c := ClassifyKMSError(err); {
+	case err == nil:
+		add(Check{Name: name, OK: true, Detail: "KMS answered in " + conn.DefaultRegion + "."})
+	case errors.Is(c, ErrAccessDenied):
+		t := Check{Name: name, OK: true, Detail: "KMS answered, but these credentials may not list keys (kms:ListKeys). That is fine: each key's policy is checked when you register it."}
+		add(t)
+	default:
+		add(Check{Name: name, Detail: "keyport could not reach KMS in " + conn.DefaultRegion + " (" + errCode(err) + "). Try again in a minute."})
+	}
+}
+
+// errCode is the AWS error code of err, or a plain word for other failures;
+// never AWS's message text.
+func errCode(err error) string {
+	var api smithy.APIError
+	if errors.As(err, &api) {
+		return api.ErrorCode()
+	}
+	c := ClassifyKMSError(err)
+	switch {
+	case errors.Is(c, ErrUnavailable):
+		return "network error"
+	case errors.Is(c, ErrThrottled):
+		return "throttled"
+	}
+	return "error"
+}

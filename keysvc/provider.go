@@ -1,0 +1,163 @@
+package keysvc
+
+import (
+	"context"
+	"slices"
+	"strconv"
+	"strings"
+
+	"keyport/models"
+)
+
+// Names of the provider_settings rows.
+const (
+	settingAccountID       = "aws_account_id"
+	settingPrincipalARN    = "principal_arn"
+	settingAllowedRegions  = "allowed_regions"
+	settingReplicaRegions  = "replica_regions"
+	settingDRRegions       = "dr_regions"
+	settingOneKeyPerTenant = "one_key_per_tenant"
+)
+
+// ProviderSettings are the provider-wide rules an operator sets.
+type ProviderSettings struct {
+	AccountID       string   // the provider's AWS account, shown in trust and key policies
+	PrincipalARN    string   // the IAM principal keyport runs as, shown in key policy snippets
+	AllowedRegions  []string // regions tenants may use; empty means every known region
+	ReplicaRegions  []string // regions a multi-region key must have replicas in
+	DRRegions       int      // regions beyond the primary each key must be registered in
+	OneKeyPerTenant bool     // a tenant may register one key only
+}
+
+// RegionAllowed reports whether tenants may use region.
+func (p ProviderSettings) RegionAllowed(region string) bool {
+	return KnownRegion(region) && (len(p.AllowedRegions) == 0 || slices.Contains(p.AllowedRegions, region))
+}
+
+// RequestBy says who asked for a change, for the audit event.
+type RequestBy struct {
+	UserID    string
+	RequestID string
+}
+
+func (b RequestBy) audit(action string, details map[string]string) models.AuditInput {
+	return models.AuditInput{Action: action, Actor: b.UserID, RequestID: b.RequestID, Details: details}
+}
+
+// ProviderSettings reads the provider settings.
+func (s *Service) ProviderSettings(ctx context.Context) (ProviderSettings, error) {
+	m, err := s.db.ProviderSettings(ctx)
+	if err != nil {
+		return ProviderSettings{}, err
+	}
+	p := ProviderSettings{
+		AccountID:       m[settingAccountID],
+		PrincipalARN:    m[settingPrincipalARN],
+		AllowedRegions:  splitList(m[settingAllowedRegions]),
+		ReplicaRegions:  splitList(m[settingReplicaRegions]),
+		OneKeyPerTenant: m[settingOneKeyPerTenant] == "true",
+	}
+	p.DRRegions, _ = strconv.Atoi(m[settingDRRegions])
+	return p, nil
+}
+
+// ProviderSettingsInput is the settings form as typed.
+type ProviderSettingsInput struct {
+	AccountID       string
+	PrincipalARN    string
+	AllowedRegions  string // comma or space separated
+	ReplicaRegions  string
+	DRRegions       string
+	OneKeyPerTenant bool
+}
+
+// UpdateProviderSettings validates and stores the provider settings, with an
+// audit event naming what changed. It returns the names of the changed
+// settings.
+func (s *Service) UpdateProviderSettings(ctx context.Context, by RequestBy, in ProviderSettingsInput) ([]string, error) {
+	vals, err := validateProviderSettings(in)
+	if err != nil {
+		return nil, err
+	}
+	return s.db.SetProviderSettings(ctx, vals, by.audit("provider.settings_updated", nil))
+}
+
+func validateProviderSettings(in ProviderSettingsInput) (map[string]string, error) {
+	acct := strings.TrimSpace(in.AccountID)
+	if acct != "" && !ValidAccountID(acct) {
+		return nil, &ValidationError{Field: "account_id", Message: "must be the provider's 12-digit AWS account id"}
+	}
+	principal := strings.TrimSpace(in.PrincipalARN)
+	if principal != "" {
+		a, err := parsePrincipalARN(principal)
+		if err != nil {
+			return nil, err
+		}
+		if acct != "" && a != acct {
+			return nil, &ValidationError{Field: "principal_arn", Message: "must be in the provider account " + acct}
+		}
+	}
+	allowed, err := regionList("allowed_regions", in.AllowedRegions)
+	if err != nil {
+		return nil, err
+	}
+	replicas, err := regionList("replica_regions", in.ReplicaRegions)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range replicas {
+		if len(allowed) > 0 && !slices.Contains(allowed, r) {
+			return nil, &ValidationError{Field: "replica_regions", Message: r + " is not among the allowed regions"}
+		}
+	}
+	dr := 0
+	if v := strings.TrimSpace(in.DRRegions); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > 5 {
+			return nil, &ValidationError{Field: "dr_regions", Message: "must be a whole number from 0 to 5"}
+		}
+		dr = n
+	}
+	return map[string]string{
+		settingAccountID: acct, settingPrincipalARN: principal,
+		settingAllowedRegions: strings.Join(allowed, ","), settingReplicaRegions: strings.Join(replicas, ","),
+		settingDRRegions: strconv.Itoa(dr), settingOneKeyPerTenant: strconv.FormatBool(in.OneKeyPerTenant),
+	}, nil
+}
+
+// parsePrincipalARN accepts an IAM user, role or account root of the
+// standard partition and returns its account.
+func parsePrincipalARN(s string) (string, error) {
+	bad := &ValidationError{Field: "principal_arn", Message: "must be an IAM user, role or root ARN such as arn:aws:iam::999988887777:user/keyport"}
+	parts := strings.SplitN(s, ":", 6)
+	if len(parts) != 6 || parts[0] != "arn" || parts[2] != "iam" || parts[3] != "" || !ValidAccountID(parts[4]) {
+		return "", bad
+	}
+	if msg := partitionMessage(parts[1]); msg != "" {
+		return "", &ValidationError{Field: "principal_arn", Message: strings.Replace(msg, "arn:aws:kms:", "arn:aws:iam:", 1)}
+	}
+	res := parts[5]
+	if res != "root" && !strings.HasPrefix(res, "user/") && !strings.HasPrefix(res, "role/") || !roleNameRE.MatchString(res) {
+		return "", bad
+	}
+	return parts[4], nil
+}
+
+// regionList parses a comma- or space-separated list of known regions,
+// without duplicates, in the order given.
+func regionList(field, s string) ([]string, error) {
+	var out []string
+	for _, r := range splitList(s) {
+		if !KnownRegion(r) {
+			return nil, &ValidationError{Field: field, Message: "names a region" + quoted(r) + " that is not a known AWS region"}
+		}
+		if !slices.Contains(out, r) {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+func splitList(s string) []string {
+	return strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == '\n' || r == '\r' || r == '\t' })
+}

@@ -1,0 +1,275 @@
+package keysvc
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"slices"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/kms/types"
+)
+
+// Key health, kept per key from validations and from data-path failures.
+const (
+	HealthUnknown         = "UNKNOWN"
+	HealthOK              = "OK"
+	HealthAccessDenied    = "ACCESS_DENIED"
+	HealthKMSDisabled     = "KMS_DISABLED"
+	HealthPendingDeletion = "PENDING_DELETION"
+	HealthPendingImport   = "PENDING_IMPORT"
+	HealthMaterialExpired = "MATERIAL_EXPIRED"
+	HealthDrift           = "DRIFT"
+	HealthUnreachable     = "UNREACHABLE"
+)
+
+// HealthAdvice says in a tenant's words what a health means and what to do
+// about it.
+func HealthAdvice(health string) (label, advice string) {
+	switch health {
+	case HealthOK:
+		return "Healthy", "keyport can use the key in every registered region."
+	case HealthAccessDenied:
+		return "Access denied", "KMS refuses keyport: the key policy or IAM no longer allows it. If you revoked access on purpose, nothing to do; otherwise restore the key policy statement for keyport and press Check now."
+	case HealthKMSDisabled:
+		return "Disabled in KMS", "The KMS key is disabled in your AWS account. Enable it (aws kms enable-key) and press Check now."
+	case HealthPendingDeletion:
+		return "Pending deletion in KMS", "The KMS key is scheduled for deletion. Cancel the deletion (aws kms cancel-key-deletion), enable the key, and press Check now, or data it protects will be lost."
+	case HealthPendingImport:
+		return "Waiting for key material", "The KMS key has no key material. Import the key material into KMS and press Check now."
+	case HealthMaterialExpired:
+		return "Key material expired", "The imported key material expired or was deleted. Re-import the same material and press Check now."
+	case HealthDrift:
+		return "Does not match", "The key in KMS no longer matches what keyport registered (type, account or replicas). See the failed checks below."
+	case HealthUnreachable:
+		return "Unreachable", "keyport could not reach KMS or KMS was throttling. keyport retries; if it lasts, tell your provider."
+	}
+	return "Not checked yet", "keyport has not validated this key yet. Press Check now."
+}
+
+// regionKey is one region's KMS key of a logical key.
+type regionKey struct {
+	Region string
+	ARN    string // as registered: key or alias ARN
+}
+
+// validation is the outcome of a validation run: the checks and, per
+// region, the key ARN the registered ARN resolved to.
+type validation struct {
+	Checks   []Check
+	Resolved map[string]string
+}
+
+// OK reports whether every required check passed.
+func (v *validation) OK() bool {
+	return checksOK(v.Checks)
+}
+
+func checksOK(cs []Check) bool {
+	for _, c := range cs {
+		if c.Required && !c.OK {
+			return false
+		}
+	}
+	return true
+}
+
+// health is the health the checks mean: the first failed required
+// check's, or OK.
+func healthOf(cs []Check) (string, string) {
+	for _, c := range cs {
+		if c.Required && !c.OK {
+			h := c.Health
+			if h == "" {
+				h = HealthDrift
+			}
+			return h, c.Name + ": " + c.Detail
+		}
+	}
+	return HealthOK, ""
+}
+
+// ActingPrincipals are the principals KMS sees when keyport uses a key
+// through conn: the assumed role, or the IAM user of the tenant's account
+// (allowed through the account root's delegation to IAM).
+func ActingPrincipals(conn Connection) []string {
+	if conn.Kind == KindAssumeRole {
+		return []string{conn.RoleARN}
+	}
+	return []string{"arn:aws:iam::" + conn.AccountID + ":root"}
+}
+
+// runChecks validates a key's KMS keys: DescribeKey (enabled, symmetric,
+// encrypt/decrypt, customer managed, right account), replicas when the
+// provider requires them, a GenerateDataKey + Decrypt round trip under the
+// key's encryption context, and a lint of the key policy when keyport may
+// read it.
+func (s *Service) runChecks(ctx context.Context, tenantID, keyID string, conn Connection, regions []regionKey, ps ProviderSettings) *validation {
+	v := &validation{Resolved: map[string]string{}}
+	for i, rk := range regions {
+		client, err := s.clients.KMS(ctx, conn, rk.Region)
+		if err != nil {
+			v.Checks = append(v.Checks, Check{Name: "Key in " + rk.Region, Required: true, Health: HealthUnreachable, Detail: "keyport could not build a KMS client for this connection."})
+			continue
+		}
+		md, c := describeCheck(ctx, client, conn, rk)
+		v.Checks = append(v.Checks, c)
+		if md == nil || !c.OK {
+			continue
+		}
+		v.Resolved[rk.Region] = aws.ToString(md.Arn)
+		if i == 0 && len(ps.ReplicaRegions) > 0 {
+			v.Checks = append(v.Checks, replicaCheck(md, rk.Region, ps.ReplicaRegions))
+		}
+		v.Checks = append(v.Checks, roundTripCheck(ctx, client, rk, KMSContext(tenantID, keyID)))
+		v.Checks = append(v.Checks, policyCheck(ctx, client, aws.ToString(md.Arn), rk.Region, ActingPrincipals(conn)))
+	}
+	return v
+}
+
+// describeCheck runs DescribeKey and judges the key's metadata.
+func describeCheck(ctx context.Context, client *kms.Client, conn Connection, rk regionKey) (*types.KeyMetadata, Check) {
+	c := Check{Name: "Key in " + rk.Region, Required: true}
+	out, err := client.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String(rk.ARN)})
+	if err != nil {
+		c.Health, c.Detail = kmsFailure(err, "kms:DescribeKey", rk)
+		return nil, c
+	}
+	md := out.KeyMetadata
+	fail := func(health, detail string) (*types.KeyMetadata, Check) {
+		c.Health, c.Detail = health, detail
+		return md, c
+	}
+	switch {
+	case md == nil:
+		return fail(HealthUnreachable, "KMS answered without key metadata; try again.")
+	case md.AWSAccountId != nil && aws.ToString(md.AWSAccountId) != conn.AccountID:
+		return fail(HealthDrift, "The key belongs to account "+aws.ToString(md.AWSAccountId)+", not to the connection's account "+conn.AccountID+".")
+	case md.KeyManager != types.KeyManagerTypeCustomer:
+		return fail(HealthDrift, "This is an AWS managed key; its policy cannot grant keyport access. Create a customer managed key.")
+	case md.KeySpec != types.KeySpecSymmetricDefault || md.KeyUsage != types.KeyUsageTypeEncryptDecrypt:
+		return fail(HealthDrift, "The key is "+string(md.KeySpec)+" for "+string(md.KeyUsage)+"; keyport needs a symmetric key (SYMMETRIC_DEFAULT) for ENCRYPT_DECRYPT.")
+	}
+	switch md.KeyState {
+	case types.KeyStateEnabled:
+	case types.KeyStateDisabled:
+		return fail(HealthKMSDisabled, "The key is disabled in KMS. Enable it (aws kms enable-key) and check again.")
+	case types.KeyStatePendingDeletion, types.KeyStatePendingReplicaDeletion:
+		return fail(HealthPendingDeletion, "The key is scheduled for deletion. Cancel the deletion (aws kms cancel-key-deletion) and enable it, or choose another key.")
+	case types.KeyStatePendingImport:
+		return fail(HealthPendingImport, "The key has no key material (origin "+string(md.Origin)+", pending import). Import the key material, then check again.")
+	case types.KeyStateUnavailable:
+		return fail(HealthUnreachable, "KMS reports the key as unavailable (its custom key store is disconnected).")
+	default:
+		return fail(HealthUnreachable, "The key is "+string(md.KeyState)+"; wait until it is Enabled and check again.")
+	}
+	c.OK = true
+	c.Detail = "Enabled, symmetric, for encrypt and decrypt"
+	if md.MultiRegion != nil && *md.MultiRegion {
+		c.Detail += ", multi-region"
+	}
+	c.Detail += "."
+	return md, c
+}
+
+// replicaCheck requires replicas of a multi-region primary in the regions
+// the provider names.
+func replicaCheck(md *types.KeyMetadata, region string, want []string) Check {
+	c := Check{Name: "Replicas", Required: true, Health: HealthDrift}
+	if md.MultiRegion == nil || !*md.MultiRegion || md.MultiRegionConfiguration == nil {
+		c.Detail = "Your provider requires a multi-region key with replicas in " + strings.Join(want, ", ") + "; this key is single-region. Create a multi-region key (an mrk- id) and its replicas."
+		return c
+	}
+	have := []string{}
+	if p := md.MultiRegionConfiguration.PrimaryKey; p != nil {
+		have = append(have, aws.ToString(p.Region))
+	}
+	for _, r := range md.MultiRegionConfiguration.ReplicaKeys {
+		have = append(have, aws.ToString(r.Region))
+	}
+	var missing []string
+	for _, r := range want {
+		if r != region && !slices.Contains(have, r) {
+			missing = append(missing, r)
+		}
+	}
+	if len(missing) > 0 {
+		c.Detail = "The key has no replica in " + strings.Join(missing, ", ") + ". Replicate it there (aws kms replicate-key) and check again."
+		return c
+	}
+	c.OK, c.Health = true, ""
+	c.Detail = "Replicas exist in " + strings.Join(want, ", ") + "."
+	return c
+}
+
+// roundTripCheck generates a data key and decrypts it again, under the
+// encryption context keyport will use.
+func roundTripCheck(ctx context.Context, client *kms.Client, rk regionKey, ec map[string]string) Check {
+	c := Check{Name: "Encrypt and decrypt in " + rk.Region, Required: true}
+	gen, err := client.GenerateDataKey(ctx, &kms.GenerateDataKeyInput{KeyId: aws.String(rk.ARN), KeySpec: types.DataKeySpecAes256, EncryptionContext: ec})
+	if err != nil {
+		c.Health, c.Detail = kmsFailure(err, "kms:GenerateDataKey", rk)
+		return c
+	}
+	defer clear(gen.Plaintext)
+	dec, err := client.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: gen.CiphertextBlob, KeyId: aws.String(rk.ARN), EncryptionContext: ec})
+	if err != nil {
+		c.Health, c.Detail = kmsFailure(err, "kms:Decrypt", rk)
+		return c
+	}
+	defer clear(dec.Plaintext)
+	if !bytes.Equal(dec.Plaintext, gen.Plaintext) || len(dec.Plaintext) != 32 {
+		c.Health, c.Detail = HealthDrift, "KMS decrypted a test data key to different bytes; keyport will not use this key."
+		return c
+	}
+	c.OK, c.Detail = true, "A test data key was generated and decrypted under keyport's encryption context."
+	return c
+}
+
+// policyCheck lints the key policy. It is advisory: keyport may not be
+// allowed to read the policy (GetKeyPolicy is never allowed across
+// accounts), and the round trip already proved the actions that matter now.
+func policyCheck(ctx context.Context, client *kms.Client, keyARN, region string, principals []string) Check {
+	c := Check{Name: "Key policy in " + region}
+	out, err := client.GetKeyPolicy(ctx, &kms.GetKeyPolicyInput{KeyId: aws.String(keyARN), PolicyName: aws.String("default")})
+	if err != nil {
+		c.OK, c.Skipped = true, true
+		c.Detail = "keyport may not read the key policy (kms:GetKeyPolicy), so it was not linted. That is fine; the checks above prove access."
+		return c
+	}
+	missing, err := LintPolicy(aws.ToString(out.Policy), principals)
+	if err != nil {
+		c.Detail = "keyport could not read the key policy document."
+		return c
+	}
+	if len(missing) > 0 {
+		c.Detail = "The key policy does not allow " + strings.Join(missing, ", ") + " to " + strings.Join(principals, ", ") + ". Add them with the statement below, or later operations (re-encryption, rotation) will fail."
+		return c
+	}
+	c.OK, c.Detail = true, "The key policy allows every action keyport needs."
+	return c
+}
+
+// kmsFailure explains a failed KMS call in a tenant's words, with the
+// health it means.
+func kmsFailure(err error, action string, rk regionKey) (health, detail string) {
+	cl := ClassifyKMSError(err)
+	code := errCode(err)
+	switch {
+	case errors.Is(cl, ErrAccessDenied):
+		return HealthAccessDenied, "KMS refused " + action + " (" + code + "): the key policy does not allow keyport. Add the statement below to the key policy and check again."
+	case errors.Is(cl, ErrKeyDisabled):
+		return HealthKMSDisabled, "The key is disabled in KMS. Enable it and check again."
+	case errors.Is(cl, ErrKeyPendingDeletion):
+		return HealthPendingDeletion, "The key is scheduled for deletion. Cancel the deletion and check again."
+	case errors.Is(cl, ErrThrottled), errors.Is(cl, ErrUnavailable):
+		return HealthUnreachable, "keyport could not reach KMS in " + rk.Region + " (" + code + "). Try again in a minute."
+	case code == "NotFoundException":
+		return HealthDrift, "KMS has no key or alias with this ARN in " + rk.Region + " (it may have been deleted, or the ARN is mistyped)."
+	case errors.Is(cl, ErrKeyNotUsable):
+		return HealthPendingImport, "KMS cannot use the key now (" + code + "); it may be waiting for key material."
+	}
+	return HealthDrift, "KMS refused " + action + " (" + code + ")."
+}

@@ -1,0 +1,164 @@
+package models
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// PrefixConnection starts every AWS connection id.
+const PrefixConnection = "con_"
+
+// Connection is a tenant's AWS connection: how keyport reaches KMS in one
+// AWS account. SecretSealed is the IAM secret access key sealed under the
+// provider KEK by keysvc; the store never sees it in the clear.
+type Connection struct {
+	ID              string
+	TenantID        string
+	Name            string
+	AccountID       string
+	DefaultRegion   string
+	Kind            string // "access_key" or "assume_role"
+	AccessKeyID     string
+	SecretSealed    []byte
+	RoleARN         string `gorm:"column:role_arn"`
+	ExternalID      string
+	CreatedBy       string
+	CreatedAt       time.Time
+	LastTestAt      *time.Time
+	LastTestOK      bool `gorm:"column:last_test_ok"`
+	LastTestSummary string
+	Revision        int64
+}
+
+// CreateConnection records a new connection with its audit event in one
+// transaction; ID and CreatedAt are filled in. A name already used in the
+// tenant gives a *ValidationError on "name".
+func (db *DB) CreateConnection(ctx context.Context, c *Connection, audit AuditInput) error {
+	if c.ID == "" {
+		c.ID = NewID(PrefixConnection)
+	}
+	name, err := validateName("name", c.Name, 100)
+	if err != nil {
+		return err
+	}
+	c.Name = name
+	c.CreatedAt = db.now()
+	audit.TenantID, audit.TargetType, audit.TargetID = c.TenantID, "connection", c.ID
+	err = db.g.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var n int64
+		if err := tx.Table("aws_connections").Where("tenant_id = ? AND lower(name) = lower(?)", c.TenantID, c.Name).Count(&n).Error; err != nil {
+			return err
+		}
+		if n > 0 {
+			return invalid("name", "is already used by another connection of this tenant")
+		}
+		rev, err := nextRevision(tx)
+		if err != nil {
+			return err
+		}
+		c.Revision = rev
+		if err := tx.Table("aws_connections").Create(c).Error; err != nil {
+			return err
+		}
+		_, err = db.appendAuditTx(tx, audit)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("create connection: %w", mapErr(err))
+	}
+	return nil
+}
+
+func fixConnTimes(c *Connection) {
+	c.CreatedAt, c.LastTestAt = c.CreatedAt.UTC(), tsPtr(c.LastTestAt)
+}
+
+// GetConnection returns a tenant's connection, or ErrNotFound (also for
+// another tenant's).
+func (db *DB) GetConnection(ctx context.Context, tenantID, id string) (*Connection, error) {
+	var c Connection
+	if err := db.g.WithContext(ctx).Table("aws_connections").Where("tenant_id = ? AND id = ?", tenantID, id).Take(&c).Error; err != nil {
+		return nil, fmt.Errorf("get connection: %w", mapErr(err))
+	}
+	fixConnTimes(&c)
+	return &c, nil
+}
+
+// ListConnections lists a tenant's connections by name.
+func (db *DB) ListConnections(ctx context.Context, tenantID string) ([]Connection, error) {
+	var cs []Connection
+	if err := db.g.WithContext(ctx).Table("aws_connections").Where("tenant_id = ?", tenantID).Order("lower(name), id").Find(&cs).Error; err != nil {
+		return nil, fmt.Errorf("list connections: %w", mapErr(err))
+	}
+	for i := range cs {
+		fixConnTimes(&cs[i])
+	}
+	return cs, nil
+}
+
+// CountConnectionKeys counts the keys (not deleted) that use a connection.
+func (db *DB) CountConnectionKeys(ctx context.Context, tenantID, id string) (int64, error) {
+	var n int64
+	err := db.g.WithContext(ctx).Table("keys").Where("tenant_id = ? AND connection_id = ? AND state <> ?", tenantID, id, StateDeleted).Count(&n).Error
+	if err != nil {
+		return 0, fmt.Errorf("count connection keys: %w", mapErr(err))
+	}
+	return n, nil
+}
+
+// RecordConnectionTest stores the outcome of a connection test, with its
+// audit event.
+func (db *DB) RecordConnectionTest(ctx context.Context, tenantID, id string, ok bool, summary string, audit AuditInput) error {
+	audit.TenantID, audit.TargetType, audit.TargetID = tenantID, "connection", id
+	err := db.g.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		res := tx.Table("aws_connections").Where("tenant_id = ? AND id = ?", tenantID, id).
+			Updates(map[string]any{"last_test_at": db.now(), "last_test_ok": ok, "last_test_summary": summary})
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			return ErrNotFound
+		}
+		_, err := db.appendAuditTx(tx, audit)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("record connection test: %w", mapErr(err))
+	}
+	return nil
+}
+
+// DeleteConnection deletes a tenant's connection, with its audit event. A
+// connection that keys still use is refused with a *ValidationError: the
+// keys would lose their way to KMS.
+func (db *DB) DeleteConnection(ctx context.Context, tenantID, id string, audit AuditInput) error {
+	audit.TenantID, audit.TargetType, audit.TargetID = tenantID, "connection", id
+	err := db.g.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var n int64
+		if err := tx.Table("keys").Where("tenant_id = ? AND connection_id = ?", tenantID, id).Count(&n).Error; err != nil {
+			return err
+		}
+		if n > 0 {
+			return invalid("connection", fmt.Sprintf("is used by %d key(s); delete or move them first", n))
+		}
+		if _, err := nextRevision(tx); err != nil {
+			return err
+		}
+		res := tx.Exec(`DELETE FROM aws_connections WHERE tenant_id = ? AND id = ?`, tenantID, id)
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			return ErrNotFound
+		}
+		_, err := db.appendAuditTx(tx, audit)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("delete connection: %w", mapErr(err))
+	}
+	return nil
+}

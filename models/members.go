@@ -1,0 +1,241 @@
+package models
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// ErrLastOwner is returned when a change would leave a tenant without an
+// owner: nobody could then invite, change roles or delete the tenant.
+var ErrLastOwner = errors.New("models: a tenant must keep at least one owner")
+
+// Member is one member of a tenant with what the members page shows.
+type Member struct {
+	UserID         string
+	Email          string
+	Name           string
+	Role           Role
+	InvitedBy      string // user id; "" for the tenant's creator
+	InvitedByName  string // "" when the inviter is gone or there was none
+	InvitedByEmail string
+	JoinedAt       time.Time
+	LastSignInAt   *time.Time
+}
+
+// rank orders roles by power, so callers can tell a demotion from a
+// promotion without listing pairs.
+func (r Role) rank() int {
+	switch r {
+	case RoleOwner:
+		return 3
+	case RoleAdmin:
+		return 2
+	case RoleAuditor:
+		return 1
+	}
+	return 0
+}
+
+// ListMembers lists a tenant's members, owners first, then by email.
+func (db *DB) ListMembers(ctx context.Context, tenantID string) ([]Member, error) {
+	var rows []struct {
+		UserID, Email, Name, InvitedBy, InvitedByName, InvitedByEmail string
+		Role                                                          Role
+		JoinedAt                                                      time.Time
+		LastSignInAt                                                  *time.Time
+	}
+	err := db.g.WithContext(ctx).Table("memberships AS m").
+		Select(`m.user_id AS user_id, u.email AS email, u.name AS name, m.role AS role,
+			m.invited_by AS invited_by, COALESCE(i.name, '') AS invited_by_name, COALESCE(i.email, '') AS invited_by_email,
+			m.created_at AS joined_at, u.last_sign_in_at AS last_sign_in_at`).
+		Joins("JOIN users AS u ON u.id = m.user_id").
+		Joins("LEFT JOIN users AS i ON i.id = m.invited_by").
+		Where("m.tenant_id = ?", tenantID).
+		Order("CASE m.role WHEN 'owner' THEN 0 WHEN 'admin' THEN 1 ELSE 2 END, lower(u.email), m.user_id").
+		Scan(&rows).Error
+	if err != nil {
+		return nil, fmt.Errorf("list members: %w", err)
+	}
+	out := make([]Member, len(rows))
+	for i, r := range rows {
+		out[i] = Member{UserID: r.UserID, Email: r.Email, Name: r.Name, Role: r.Role, InvitedBy: r.InvitedBy,
+			InvitedByName: r.InvitedByName, InvitedByEmail: r.InvitedByEmail, JoinedAt: r.JoinedAt.UTC(), LastSignInAt: tsPtr(r.LastSignInAt)}
+	}
+	return out, nil
+}
+
+// AddMember gives userID role in tenantID and appends the audit event in
+// the same transaction. A user who is already a member gives ErrConflict.
+// Action defaults to "member.added".
+func (db *DB) AddMember(ctx context.Context, tenantID, userID string, role Role, invitedBy string, audit AuditInput) error {
+	if !role.Valid() {
+		return invalid("role", "must be owner, admin or auditor")
+	}
+	audit.TenantID, audit.TargetType, audit.TargetID = tenantID, "user", userID
+	if audit.Action == "" {
+		audit.Action = "member.added"
+	}
+	err := db.g.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		m := Membership{TenantID: tenantID, UserID: userID, Role: role, InvitedBy: invitedBy, CreatedAt: db.now()}
+		if err := tx.Table("memberships").Create(&m).Error; err != nil {
+			return err
+		}
+		_, err := db.appendAuditTx(tx, audit)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("add member: %w", mapErr(err))
+	}
+	return nil
+}
+
+// RoleChange is the outcome of ChangeMemberRole.
+type RoleChange struct {
+	From, To      Role
+	SessionsEnded bool // the member was demoted and signed out everywhere
+}
+
+// ChangeMemberRole sets userID's role in tenantID. The membership is looked
+// up with the tenant id, so a member of another tenant is ErrNotFound. The
+// last owner cannot be demoted (ErrLastOwner). A demotion deletes all the
+// member's sessions in the same transaction as the change and its audit
+// event, so there is no moment where the new role is stored but an old
+// session still runs. Setting the current role again changes nothing and
+// writes no event. Action defaults to "member.role_changed".
+func (db *DB) ChangeMemberRole(ctx context.Context, tenantID, userID string, role Role, audit AuditInput) (*RoleChange, error) {
+	if !role.Valid() {
+		return nil, invalid("role", "must be owner, admin or auditor")
+	}
+	var ch RoleChange
+	err := db.g.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		m, err := membershipTx(tx, tenantID, userID)
+		if err != nil {
+			return err
+		}
+		ch = RoleChange{From: m.Role, To: role}
+		if m.Role == role {
+			return nil
+		}
+		if m.Role == RoleOwner {
+			if err := keepAnOwner(tx, tenantID); err != nil {
+				return err
+			}
+		}
+		if err := tx.Table("memberships").Where("tenant_id = ? AND user_id = ?", tenantID, userID).
+			Update("role", role).Error; err != nil {
+			return err
+		}
+		if role.rank() < m.Role.rank() {
+			if err := tx.Exec("DELETE FROM sessions WHERE user_id = ?", userID).Error; err != nil {
+				return err
+			}
+			ch.SessionsEnded = true
+		}
+		audit.TenantID, audit.TargetType, audit.TargetID = tenantID, "user", userID
+		if audit.Action == "" {
+			audit.Action = "member.role_changed"
+		}
+		audit.Details = withDetails(audit.Details, "from", string(m.Role), "to", string(role), "sessions_ended", fmt.Sprint(ch.SessionsEnded))
+		_, err = db.appendAuditTx(tx, audit)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("change member role: %w", mapErr(err))
+	}
+	return &ch, nil
+}
+
+// RemoveMember ends userID's membership of tenantID (ErrNotFound if there is
+// none in this tenant; ErrLastOwner for the last owner). With endSessions
+// every session of the user is deleted in the same transaction; a member
+// leaving on their own keeps their sessions, which fall back to their other
+// tenants. Action defaults to "member.removed".
+func (db *DB) RemoveMember(ctx context.Context, tenantID, userID string, endSessions bool, audit AuditInput) error {
+	err := db.g.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		m, err := membershipTx(tx, tenantID, userID)
+		if err != nil {
+			return err
+		}
+		if m.Role == RoleOwner {
+			if err := keepAnOwner(tx, tenantID); err != nil {
+				return err
+			}
+		}
+		if err := tx.Exec("DELETE FROM memberships WHERE tenant_id = ? AND user_id = ?", tenantID, userID).Error; err != nil {
+			return err
+		}
+		if endSessions {
+			if err := tx.Exec("DELETE FROM sessions WHERE user_id = ?", userID).Error; err != nil {
+				return err
+			}
+		}
+		audit.TenantID, audit.TargetType, audit.TargetID = tenantID, "user", userID
+		if audit.Action == "" {
+			audit.Action = "member.removed"
+		}
+		audit.Details = withDetails(audit.Details, "role", string(m.Role), "sessions_ended", fmt.Sprint(endSessions))
+		_, err = db.appendAuditTx(tx, audit)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("remove member: %w", mapErr(err))
+	}
+	return nil
+}
+
+// IsMemberEmail reports whether a member of tenantID has this email
+// (case-insensitive), so the same person is not invited twice.
+func (db *DB) IsMemberEmail(ctx context.Context, tenantID, email string) (bool, error) {
+	return isMemberEmailTx(db.g.WithContext(ctx), tenantID, email)
+}
+
+func isMemberEmailTx(tx *gorm.DB, tenantID, email string) (bool, error) {
+	var n int64
+	err := tx.Table("memberships AS m").Joins("JOIN users AS u ON u.id = m.user_id").
+		Where("m.tenant_id = ? AND lower(u.email) = ?", tenantID, strings.ToLower(strings.TrimSpace(email))).Count(&n).Error
+	if err != nil {
+		return false, fmt.Errorf("find member by email: %w", err)
+	}
+	return n > 0, nil
+}
+
+// membershipTx loads one membership inside a transaction, tenant-scoped.
+func membershipTx(tx *gorm.DB, tenantID, userID string) (*Membership, error) {
+	var m Membership
+	if err := tx.Table("memberships").Where("tenant_id = ? AND user_id = ?", tenantID, userID).Take(&m).Error; err != nil {
+		return nil, mapErr(err)
+	}
+	return &m, nil
+}
+
+// keepAnOwner refuses a change to an owner's membership when that owner is
+// the only one. On SQLite the transaction already holds the write lock, so
+// two owners cannot demote each other at once; a backend without it needs
+// the owner rows locked (SELECT ... FOR UPDATE) here.
+func keepAnOwner(tx *gorm.DB, tenantID string) error {
+	var owners int64
+	if err := tx.Table("memberships").Where("tenant_id = ? AND role = ?", tenantID, RoleOwner).Count(&owners).Error; err != nil {
+		return err
+	}
+	if owners <= 1 {
+		return ErrLastOwner
+	}
+	return nil
+}
+
+// withDetails returns a copy of details with the key/value pairs added.
+func withDetails(details map[string]string, kv ...string) map[string]string {
+	out := make(map[string]string, len(details)+len(kv)/2)
+	for k, v := range details {
+		out[k] = v
+	}
+	for i := 0; i+1 < len(kv); i += 2 {
+		out[kv[i]] = kv[i+1]
+	}
+	return out
+}
