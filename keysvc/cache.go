@@ -1,7 +1,6 @@
 package keysvc
 
 import (
-	"container/list"
 	"context"
 	"math/rand/v2"
 	"sync"
@@ -18,12 +17,14 @@ type CacheKey struct {
 	Version  uint32
 }
 
+// cacheEntry is also its own node in the LRU list: a separate list element
+// per entry would cost ~50 bytes of the 1 KiB budget per cached key.
 type cacheEntry struct {
-	ck      CacheKey
-	key     *DataKey
-	epoch   int64
-	expires time.Time
-	elem    *list.Element
+	ck         CacheKey
+	key        *DataKey
+	epoch      int64
+	expires    int64 // Unix nanoseconds: 8 bytes where a time.Time takes 24
+	prev, next *cacheEntry
 }
 
 type flight struct {
@@ -49,7 +50,7 @@ type Cache struct {
 
 	mu      sync.Mutex
 	entries map[CacheKey]*cacheEntry
-	lru     *list.List // front = most recently used
+	lru     cacheEntry // sentinel: lru.next is the most recently used, lru.prev the least
 	flights map[CacheKey]*flight
 
 	hits, misses, evictions, purged atomic.Int64
@@ -57,8 +58,22 @@ type Cache struct {
 
 // NewCache makes a cache of at most max entries, each kept at most ttl.
 func NewCache(ttl time.Duration, max int, now func() time.Time) *Cache {
-	return &Cache{ttl: ttl, max: max, now: now,
-		entries: make(map[CacheKey]*cacheEntry), lru: list.New(), flights: make(map[CacheKey]*flight)}
+	c := &Cache{ttl: ttl, max: max, now: now, entries: make(map[CacheKey]*cacheEntry), flights: make(map[CacheKey]*flight)}
+	c.lru.next, c.lru.prev = &c.lru, &c.lru
+	return c
+}
+
+// pushFront links e as the most recently used entry.
+func (c *Cache) pushFront(e *cacheEntry) {
+	e.prev, e.next = &c.lru, c.lru.next
+	c.lru.next.prev = e
+	c.lru.next = e
+}
+
+// unlink takes e out of the LRU list.
+func (c *Cache) unlink(e *cacheEntry) {
+	e.prev.next, e.next.prev = e.next, e.prev
+	e.prev, e.next = nil, nil
 }
 
 // Loader fetches a data key on a miss (a KMS Decrypt, in the service).
@@ -70,8 +85,9 @@ type Loader func(ctx context.Context) (*DataKey, error)
 func (c *Cache) Get(ctx context.Context, ck CacheKey, epoch int64, load Loader) (key *DataKey, hit bool, err error) {
 	c.mu.Lock()
 	if e, ok := c.entries[ck]; ok {
-		if e.epoch >= epoch && c.now().Before(e.expires) {
-			c.lru.MoveToFront(e.elem)
+		if e.epoch >= epoch && c.now().UnixNano() < e.expires {
+			c.unlink(e)
+			c.pushFront(e)
 			c.mu.Unlock()
 			c.hits.Add(1)
 			return e.key, true, nil
@@ -112,11 +128,11 @@ func (c *Cache) fetch(ctx context.Context, ck CacheKey, f *flight, load Loader) 
 		if old, ok := c.entries[ck]; ok {
 			c.removeLocked(old)
 		}
-		e := &cacheEntry{ck: ck, key: f.key, epoch: f.epoch, expires: c.now().Add(c.jitteredTTL())}
-		e.elem = c.lru.PushFront(e)
+		e := &cacheEntry{ck: ck, key: f.key, epoch: f.epoch, expires: c.now().Add(c.jitteredTTL()).UnixNano()}
+		c.pushFront(e)
 		c.entries[ck] = e
-		for c.lru.Len() > c.max {
-			c.removeLocked(c.lru.Back().Value.(*cacheEntry))
+		for len(c.entries) > c.max {
+			c.removeLocked(c.lru.prev)
 			c.evictions.Add(1)
 		}
 	}
@@ -124,17 +140,18 @@ func (c *Cache) fetch(ctx context.Context, ck CacheKey, f *flight, load Loader) 
 	close(f.done)
 }
 
-// jitteredTTL shortens the TTL by up to 10%, never lengthens it: the TTL is
-// a promise to the tenant about how long revoked access can last.
+// jitteredTTL shortens the TTL by up to 5%, never lengthens it: the TTL is
+// a promise to the tenant about how long revoked access can last. 5% spreads
+// expiries enough to avoid a stampede while costing only ~2.5% more KMS
+// calls than the ideal of one per key per TTL.
 func (c *Cache) jitteredTTL() time.Duration {
-	return c.ttl - time.Duration(rand.Int64N(int64(c.ttl)/10+1))
+	return c.ttl - time.Duration(rand.Int64N(int64(c.ttl)/20+1))
 }
 
-// removeLocked drops an entry and zeroes its key. A caller still holding
-// the key keeps a working cipher (the AEAD has its own key schedule); only
-// the raw bytes are wiped.
+// removeLocked drops an entry and destroys its key. A request still holding
+// the key finishes with it (its cipher is its own); new requests fetch anew.
 func (c *Cache) removeLocked(e *cacheEntry) {
-	c.lru.Remove(e.elem)
+	c.unlink(e)
 	delete(c.entries, e.ck)
 	e.key.Destroy()
 }
@@ -160,9 +177,9 @@ func (c *Cache) Purge(tenantID, keyID string) int {
 func (c *Cache) Sweep() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	now, n := c.now(), 0
+	now, n := c.now().UnixNano(), 0
 	for _, e := range c.entries {
-		if !now.Before(e.expires) {
+		if now >= e.expires {
 			c.removeLocked(e)
 			n++
 		}

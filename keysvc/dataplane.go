@@ -22,6 +22,7 @@ type dataPlane struct {
 	cache  *Cache
 	keys   *keyTable
 	usage  *usageCounter
+	audit  *auditBatcher
 	kmsFor KMSFor
 
 	budgetMu sync.Mutex
@@ -206,7 +207,7 @@ func (s *Service) fetchDataKey(ctx context.Context, m keyMeta, version int64) (*
 			clear(raw)
 			return nil, err
 		}
-		if _, err := s.db.AppendAudit(ctx, models.AuditInput{TenantID: m.TenantID, Actor: "keyport:data-api",
+		if err := s.dp.audit.append(ctx, models.AuditInput{TenantID: m.TenantID, Actor: "keyport:data-api",
 			Action: "key.datakey_fetched", TargetType: "key", TargetID: m.ID,
 			Details: map[string]string{"version": strconv.FormatInt(version, 10), "region": w.Region}}); err != nil {
 			dk.Destroy()
@@ -329,10 +330,25 @@ func (s *Service) Purge(ctx context.Context, tenantID, keyID, actor string) erro
 	return nil
 }
 
+// Warm loads every key and service token into memory, so the first
+// requests after a start do not each read them from the database.
+func (s *Service) Warm(ctx context.Context) error {
+	if err := s.dp.keys.refresh(ctx); err != nil {
+		return fmt.Errorf("keysvc: load keys: %w", err)
+	}
+	if err := s.tokens.refresh(ctx); err != nil {
+		return fmt.Errorf("keysvc: load service tokens: %w", err)
+	}
+	return nil
+}
+
 // Run keeps the data plane current until ctx ends: it follows other
 // replicas' key changes, zeroes expired cache entries and writes usage
 // counts.
 func (s *Service) Run(ctx context.Context) {
+	if err := s.Warm(ctx); err != nil && ctx.Err() == nil {
+		s.log.Warn("warm key tables", "err", err)
+	}
 	tick := time.NewTicker(s.cfg.RefreshEvery)
 	defer tick.Stop()
 	flushEvery := 0
@@ -371,14 +387,33 @@ func (s *Service) kmsForConnection(ctx context.Context, tenantID, connectionID, 
 }
 
 // KMSForStore returns the KMSFor that loads a tenant's connection from the
-// store and asks clients for a KMS client with its credentials.
+// store and asks clients for a KMS client with its credentials. Connections
+// are kept for a few seconds: a burst of cache misses after a restart should
+// not read the same row once per key. (A connection is never edited in
+// place, only created or deleted, so a short-lived copy cannot go stale in
+// a way that matters.)
 func KMSForStore(db *models.DB, clients *Clients) KMSFor {
+	type cached struct {
+		conn Connection
+		at   time.Time
+	}
+	var mu sync.Mutex
+	conns := map[string]cached{}
 	return func(ctx context.Context, tenantID, connectionID, region string) (*kms.Client, error) {
-		c, err := db.GetConnection(ctx, tenantID, connectionID)
-		if err != nil {
-			return nil, fmt.Errorf("keysvc: load connection: %w", err)
+		mu.Lock()
+		c, ok := conns[connectionID]
+		mu.Unlock()
+		if !ok || c.conn.TenantID != tenantID || time.Since(c.at) > 10*time.Second {
+			mc, err := db.GetConnection(ctx, tenantID, connectionID)
+			if err != nil {
+				return nil, fmt.Errorf("keysvc: load connection: %w", err)
+			}
+			c = cached{conn: ConnectionFromModel(mc), at: time.Now()}
+			mu.Lock()
+			conns[connectionID] = c
+			mu.Unlock()
 		}
-		return clients.KMS(ctx, ConnectionFromModel(c), region)
+		return clients.KMS(ctx, c.conn, region)
 	}
 }
 

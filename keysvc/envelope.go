@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"sync/atomic"
 )
 
 // Record ciphertext format, version 1. Every field is fixed-size or
@@ -58,13 +59,14 @@ var (
 type DataKey struct {
 	KeyID   string
 	Version uint32
-	raw     []byte
 	aead    cipher.AEAD
 	commit  [commitSize]byte
+	retired atomic.Bool
 }
 
-// NewDataKey prepares a 32-byte data key for use. It keeps raw (the caller
-// must not reuse it) and zeroes it in Destroy.
+// NewDataKey prepares a 32-byte data key for use and zeroes raw once the
+// record key and commitment are derived from it: the plaintext data key
+// itself is never held longer than that.
 func NewDataKey(keyID string, version uint32, raw []byte) (*DataKey, error) {
 	if len(raw) != 32 {
 		return nil, fmt.Errorf("keysvc: data key must be 32 bytes, got %d", len(raw))
@@ -89,14 +91,22 @@ func NewDataKey(keyID string, version uint32, raw []byte) (*DataKey, error) {
 	if err != nil {
 		return nil, fmt.Errorf("keysvc: record cipher: %w", err)
 	}
-	k := &DataKey{KeyID: keyID, Version: version, raw: raw, aead: aead}
+	k := &DataKey{KeyID: keyID, Version: version, aead: aead}
 	copy(k.commit[:], commit)
+	clear(raw)
 	return k, nil
 }
 
-// Destroy zeroes the plaintext key bytes. (The AES key schedule inside
-// crypto/aes cannot be reached; it goes with the garbage collector.)
-func (k *DataKey) Destroy() { clear(k.raw) }
+// Destroy marks the key retired when it leaves the cache. There is nothing
+// left to wipe: the raw key bytes were zeroed in NewDataKey, and the AES key
+// schedule inside crypto/aes cannot be reached (it goes with the garbage
+// collector). Destroy deliberately changes nothing a request still holding
+// the key uses: sealing with a half-wiped key would write records that never
+// decrypt.
+func (k *DataKey) Destroy() { k.retired.Store(true) }
+
+// destroyed reports whether Destroy ran (tests).
+func (k *DataKey) destroyed() bool { return k.retired.Load() }
 
 // header writes the ciphertext header for nonce.
 func (k *DataKey) header(nonce []byte) []byte {

@@ -154,3 +154,19 @@ func FuzzParseCiphertext(f *testing.F) {
 		_, _ = k.Open("t", nil, b)
 	})
 }
+
+func TestNewDataKeyZeroesRawKey(t *testing.T) {
+	raw := bytes.Repeat([]byte{0x5a}, 32)
+	k, err := NewDataKey("key_a", 1, raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(raw, make([]byte, 32)) {
+		t.Error("the raw data key outlived the derivation")
+	}
+	ct, _ := k.Seal(rand.Reader, "t", nil, []byte("still works"))
+	k.Destroy() // a request holding the key while it is evicted must still finish correctly
+	if pt, err := k.Open("t", nil, ct); err != nil || string(pt) != "still works" {
+		t.Errorf("key evicted mid-request: %q %v", pt, err)
+	}
+}

@@ -97,6 +97,7 @@ func NewService(d Deps) *Service {
 		cache:   NewCache(d.Config.CacheTTL, d.Config.CacheMaxEntries, d.Now),
 		keys:    newKeyTable(d.DB),
 		usage:   newUsageCounter(),
+		audit:   newAuditBatcher(d.DB),
 		kmsFor:  d.KMSFor,
 		budgets: make(map[CacheKey]int64),
 	}

@@ -16,7 +16,12 @@ type usageCounter struct {
 	counts map[usageKey]*models.KeyUsage
 }
 
-type usageKey struct{ keyID, period string }
+// usageKey counts per key and hour; the hour is a number here and becomes
+// "2006-01-02T15" only when written, so counting costs no formatting.
+type usageKey struct {
+	keyID string
+	hour  int64
+}
 
 type usageKind int
 
@@ -33,11 +38,11 @@ func newUsageCounter() *usageCounter {
 }
 
 func (u *usageCounter) add(keyID string, at time.Time, kind usageKind) {
-	k := usageKey{keyID, at.UTC().Format("2006-01-02T15")}
+	k := usageKey{keyID, at.Unix() / 3600}
 	u.mu.Lock()
 	c, ok := u.counts[k]
 	if !ok {
-		c = &models.KeyUsage{KeyID: k.keyID, Period: k.period}
+		c = &models.KeyUsage{KeyID: k.keyID, Period: time.Unix(k.hour*3600, 0).UTC().Format("2006-01-02T15")}
 		u.counts[k] = c
 	}
 	switch kind {
