@@ -15,6 +15,8 @@ type Page struct {
 	CSRFToken string
 	Dev       bool
 	Flash     string
+	Operator  bool     // provider operator: the Provider page is in the navigation
+	DemoAWS   *DemoAWS // development only: the kmslocal demo account
 }
 
 // UserInfo is the signed-in user as the layout shows them.
@@ -59,6 +61,7 @@ type Dashboard struct {
 	MemberCount int
 	Steps       []Step
 	Activity    []ActivityRow
+	KeyHealth   []HealthCount // keys by health, worst first; empty when there are no keys
 }
 
 // Step is one of the "getting started" steps on the dashboard.
@@ -150,4 +153,178 @@ type InviteEmail struct {
 	Role         string
 	Link         string
 	ExpiresAt    time.Time
+}
+
+// DemoAWS is the development stand-in AWS account (kmslocal) a new user can
+// connect and register a key from. Its credentials are the stand-in's, not
+// secrets.
+type DemoAWS struct {
+	AccountID       string
+	Region          string
+	AccessKeyID     string
+	SecretAccessKey string
+	RoleARN         string
+	KeyARN          string
+}
+
+// HealthCount is how many keys have one health, with what it means.
+type HealthCount struct {
+	Health string
+	Label  string
+	Advice string
+	Count  int
+	OK     bool
+}
+
+// CheckRow is one connection-test or key-validation check.
+type CheckRow struct {
+	Name     string
+	Detail   string
+	OK       bool
+	Required bool
+	Skipped  bool
+}
+
+// Option is one choice of a select box.
+type Option struct {
+	Value string
+	Label string
+}
+
+// Connections is the AWS connections page.
+type Connections struct {
+	CanManage bool
+	Rows      []ConnectionRow
+}
+
+// ConnectionRow is one connection in the list.
+type ConnectionRow struct {
+	ID         string
+	Name       string
+	AccountID  string
+	Region     string
+	Credential string // "access key …ABCD" or the role ARN
+	Tested     bool
+	TestOK     bool
+	TestAt     time.Time
+	Summary    string
+}
+
+// ConnectionForm is the "add AWS connection" form with what was typed (never
+// the secret) and what was wrong.
+type ConnectionForm struct {
+	Name            string
+	AccountID       string
+	DefaultRegion   string
+	Kind            string
+	AccessKeyID     string
+	RoleARN         string
+	Regions         []string
+	ProviderAccount string
+	Errors          map[string]string
+}
+
+// ConnectionDetail is one connection's page.
+type ConnectionDetail struct {
+	ID          string
+	Name        string
+	AccountID   string
+	Region      string
+	Kind        string // "access_key" or "assume_role"
+	AccessKey   string // "…ABCD"
+	RoleARN     string
+	ExternalID  string
+	TrustPolicy string // for role connections
+	CreatedAt   time.Time
+	Tested      bool
+	TestOK      bool
+	TestAt      time.Time
+	Summary     string
+	Checks      []CheckRow // of the test just run, if any
+	KeyCount    int
+	CanManage   bool
+}
+
+// Keys is the keys page.
+type Keys struct {
+	CanManage      bool
+	HasConnections bool
+	Rows           []KeyRow
+}
+
+// KeyRow is one key in the list.
+type KeyRow struct {
+	ID          string
+	Name        string
+	State       string
+	Health      string
+	HealthLabel string
+	HealthOK    bool
+	Regions     string
+	Version     int64
+}
+
+// KeyDetail is one key's page.
+type KeyDetail struct {
+	ID           string
+	Name         string
+	State        string
+	Health       string
+	HealthLabel  string
+	HealthAdvice string
+	HealthDetail string
+	HealthOK     bool
+	Connection   Link
+	Regions      []KeyRegionRow
+	Versions     []KeyVersionRow
+	ValidatedAt  *time.Time
+	Checks       []CheckRow
+	Policy       string // the key policy statement keyport needs
+	CanManage    bool
+}
+
+// KeyRegionRow is one region's KMS key of a key.
+type KeyRegionRow struct {
+	Region  string
+	ARN     string
+	Primary bool
+}
+
+// KeyVersionRow is one data-key version.
+type KeyVersionRow struct {
+	Version   int64
+	Reason    string
+	CreatedAt time.Time
+	Current   bool
+}
+
+// RegisterForm is the guided "register a customer-managed key" page.
+type RegisterForm struct {
+	Connections      []Option
+	ConnectionID     string
+	Name             string
+	KeyARN           string
+	ExtraARNs        string
+	EncryptedDataKey string
+	KeyID            string // reserved id, named in the encryption context
+	Errors           map[string]string
+	Checks           []CheckRow // of a refused attempt
+	PolicyStatement  string
+	KeyPolicy        string
+	CLI              string
+	DataKeyCommand   string
+	ReplicaRegions   []string
+	DRRegions        int
+	OneKeyPerTenant  bool
+}
+
+// ProviderForm is the operator's provider settings page.
+type ProviderForm struct {
+	AccountID       string
+	PrincipalARN    string
+	AllowedRegions  string
+	ReplicaRegions  string
+	DRRegions       string
+	OneKeyPerTenant bool
+	Errors          map[string]string
 }
