@@ -28,9 +28,11 @@ lint:
 generate:
 	$(GO) tool templ generate
 
-## bench: benchmarks, printing METRIC lines
+## bench: benchmarks and load tests; every figure prints as one METRIC line
 bench:
-	$(GO) test -run '^$$' -bench . -benchtime 2s ./... | tee /dev/stderr | grep -E '^(METRIC|Benchmark)' || true
+	KEYPORT_BENCH=1 $(GO) test -count=1 -v -run 'TestMetric|TestKMSEconomy' ./... | grep -E '^(METRIC|--- FAIL|FAIL|ok)' || true
+	$(GO) test -run '^$$' -bench . -benchtime 1s ./keysvc/ | grep -E '^Benchmark'
+	$(GO) run ./cmd/kpbench
 
 ## build: the keyport and kmslocal binaries into bin/
 build:

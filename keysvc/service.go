@@ -30,6 +30,10 @@ type Config struct {
 	CacheMaxEntries int           // bound on cached data keys (default 100,000)
 	MessageLimit    int64         // messages per data-key version before it is retired from encryption (default 2^30)
 	RefreshEvery    time.Duration // how often the in-memory key table polls for other replicas' changes (default 500ms)
+	// DisableUsageCounts turns off the per-key use counts (the record of
+	// cached decrypts). Only the load test sets it, to measure what
+	// counting costs; keyport itself never does.
+	DisableUsageCounts bool
 }
 
 // Deps are the service's collaborators.
@@ -96,7 +100,7 @@ func NewService(d Deps) *Service {
 	s.dp = &dataPlane{
 		cache:   NewCache(d.Config.CacheTTL, d.Config.CacheMaxEntries, d.Now),
 		keys:    newKeyTable(d.DB),
-		usage:   newUsageCounter(),
+		usage:   newUsageCounter(d.Config.DisableUsageCounts),
 		audit:   newAuditBatcher(d.DB),
 		kmsFor:  d.KMSFor,
 		budgets: make(map[CacheKey]int64),

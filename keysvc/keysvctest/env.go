@@ -64,61 +64,88 @@ func (c *Clock) Advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
-// New builds an Env with its own SQLite database in a temporary directory.
+// New builds an Env with its own SQLite database in a temporary directory,
+// closed at the end of the test.
 func New(tb testing.TB, cfg keysvc.Config) *Env {
 	tb.Helper()
-	ctx := context.Background()
-	db, err := models.Open(ctx, filepath.Join(tb.TempDir(), "keyport.db"), nil)
+	e, err := Build(tb.TempDir(), cfg)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(func() { db.Close() })
+	tb.Cleanup(e.Close)
+	return e
+}
+
+// Build makes an Env in dir (for programs such as the load test, which have
+// no testing.TB). Close releases it.
+func Build(dir string, cfg keysvc.Config) (*Env, error) {
+	ctx := context.Background()
+	db, err := models.Open(ctx, filepath.Join(dir, "keyport.db"), nil)
+	if err != nil {
+		return nil, err
+	}
+	e := &Env{DB: db, Clock: &Clock{now: time.Now()}}
+	if err := e.build(ctx, cfg); err != nil {
+		e.Close()
+		return nil, err
+	}
+	return e, nil
+}
+
+// Close stops kmslocal and closes the database.
+func (e *Env) Close() {
+	if e.KMS != nil {
+		e.KMS.Close()
+	}
+	e.DB.Close()
+}
+
+func (e *Env) build(ctx context.Context, cfg keysvc.Config) error {
+	db := e.DB
 	if err := db.Migrate(ctx); err != nil {
-		tb.Fatal(err)
+		return err
 	}
 	auditKey := make([]byte, 32)
 	rand.Read(auditKey)
 	db.SetAuditKey(auditKey)
 	owner, _, err := db.UpsertOIDCUser(ctx, "https://idp.test", "owner", "owner@tenant.test", "Owner")
 	if err != nil {
-		tb.Fatal(err)
+		return err
 	}
 	tenant, err := db.CreateTenantWithOwner(ctx, "tenant.test", owner.ID, models.AuditInput{Actor: owner.ID, Action: "tenant.created"})
 	if err != nil {
-		tb.Fatal(err)
+		return err
 	}
-	clock := &Clock{now: time.Now()}
-	srv, err := kmslocal.New(kmslocal.Config{Clock: clock.Now, Principals: []kmslocal.Principal{
+	srv, err := kmslocal.New(kmslocal.Config{Clock: e.Clock.Now, Principals: []kmslocal.Principal{
 		{AccessKeyID: adminAKID, SecretAccessKey: adminKey, ARN: "arn:aws:iam::" + Account + ":user/admin"},
 		{AccessKeyID: kpAKID, SecretAccessKey: kpSecret, ARN: "arn:aws:iam::" + Account + ":user/keyport-access"},
 	}})
 	if err != nil {
-		tb.Fatal(err)
+		return err
 	}
 	if err := srv.Start("127.0.0.1:0"); err != nil {
-		tb.Fatal(err)
+		return err
 	}
-	tb.Cleanup(func() { srv.Close() })
-
+	e.KMS = srv
 	kek := make([]byte, 32)
 	rand.Read(kek)
 	sealer, err := keysvc.NewSealer(kek)
 	if err != nil {
-		tb.Fatal(err)
+		return err
 	}
 	conn := &models.Connection{ID: models.NewID(models.PrefixConnection), TenantID: tenant.ID, Name: "production",
 		AccountID: Account, DefaultRegion: Region, Kind: keysvc.KindAccessKey, AccessKeyID: kpAKID}
 	if conn.SecretSealed, err = sealer.Seal(keysvc.SecretPurpose(conn.ID), []byte(kpSecret)); err != nil {
-		tb.Fatal(err)
+		return err
 	}
 	if err := db.CreateConnection(ctx, conn, models.AuditInput{Actor: owner.ID, Action: "connection.created"}); err != nil {
-		tb.Fatal(err)
+		return err
 	}
 	adminCfg := srv.AWSConfig(Region, adminAKID, adminKey)
 	adminCfg.RetryMaxAttempts = 1
-	e := &Env{DB: db, Tenant: tenant, Owner: owner, KMS: srv, Admin: kms.NewFromConfig(adminCfg), Conn: conn, Sealer: sealer, Clock: clock}
+	e.Tenant, e.Owner, e.Admin, e.Conn, e.Sealer = tenant, owner, kms.NewFromConfig(adminCfg), conn, sealer
 	e.Service = e.NewService(cfg)
-	return e
+	return nil
 }
 
 // NewService is another key service on the same database: a replica, or
@@ -144,10 +171,18 @@ func Policy(revoked bool) string {
 // over it with data-key version 1.
 func (e *Env) Key(tb testing.TB, name string) *models.Key {
 	tb.Helper()
-	ctx := context.Background()
-	out, err := e.Admin.CreateKey(ctx, &kms.CreateKeyInput{Policy: aws.String(Policy(false))})
+	k, err := e.NewKey(context.Background(), name)
 	if err != nil {
 		tb.Fatal(err)
+	}
+	return k
+}
+
+// NewKey is Key without a testing.TB.
+func (e *Env) NewKey(ctx context.Context, name string) (*models.Key, error) {
+	out, err := e.Admin.CreateKey(ctx, &kms.CreateKeyInput{Policy: aws.String(Policy(false))})
+	if err != nil {
+		return nil, err
 	}
 	nk := &models.NewKey{
 		Key: models.Key{TenantID: e.Tenant.ID, ConnectionID: e.Conn.ID, Name: name, Mode: models.ModeCMK,
@@ -155,16 +190,12 @@ func (e *Env) Key(tb testing.TB, name string) *models.Key {
 		Regions: []models.KeyRegion{{Region: Region, KMSKeyARN: *out.KeyMetadata.Arn}},
 	}
 	if err := e.DB.CreateKey(ctx, nk, models.AuditInput{Actor: e.Owner.ID, Action: "key.registered"}); err != nil {
-		tb.Fatal(err)
+		return nil, err
 	}
 	if _, err := e.Service.RotateDataKey(ctx, e.Tenant.ID, nk.Key.ID, e.Owner.ID, "register"); err != nil {
-		tb.Fatal(fmt.Errorf("first data key: %w", err))
+		return nil, fmt.Errorf("first data key: %w", err)
 	}
-	k, err := e.DB.GetKey(ctx, e.Tenant.ID, nk.Key.ID)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return k
+	return e.DB.GetKey(ctx, e.Tenant.ID, nk.Key.ID)
 }
 
 // Revoke sets the key policy of k's KMS key to deny keyport (or allow it

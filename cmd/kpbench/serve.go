@@ -1,0 +1,133 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"runtime/pprof"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/labstack/echo/v4"
+
+	"keyport/handlers"
+	"keyport/keysvc"
+	"keyport/keysvc/keysvctest"
+	"keyport/web"
+)
+
+// serverInfo is what the server tells the load generator, on one line.
+type serverInfo struct {
+	URL        string
+	Token      string
+	KeyID      string
+	Ciphertext string // base64 of a ciphertext of size bytes, for decrypt
+}
+
+func parseInfo(line string) (serverInfo, error) {
+	f := strings.Fields(line)
+	if len(f) != 5 || f[0] != "READY" {
+		return serverInfo{}, fmt.Errorf("unexpected server line %q", line)
+	}
+	return serverInfo{URL: f[1], Token: f[2], KeyID: f[3], Ciphertext: f[4]}, nil
+}
+
+// serve runs the real data API (token authentication, the key service, the
+// cache, use counting) in front of a kmslocal AWS account, plus a baseline
+// handler of the same JSON shape without crypto, until SIGTERM.
+func serve(args []string) error {
+	size := 256
+	if len(args) > 0 {
+		size, _ = strconv.Atoi(args[0])
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	if path := os.Getenv("KPBENCH_CPUPROFILE"); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	dir, err := os.MkdirTemp("", "kpbench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	env, err := keysvctest.Build(dir, keysvc.Config{})
+	if err != nil {
+		return err
+	}
+	defer env.Close()
+	go env.Service.Run(ctx)
+	k, err := env.NewKey(ctx, "bench")
+	if err != nil {
+		return err
+	}
+	token, _, err := env.Service.NewServiceToken(ctx, env.Tenant.ID, "kpbench", env.Owner.ID)
+	if err != nil {
+		return err
+	}
+	enc, err := env.Service.Encrypt(ctx, env.Tenant.ID, k.ID, make([]byte, size), map[string]string{"field": "bench"})
+	if err != nil {
+		return err
+	}
+	noCount := env.NewService(keysvc.Config{DisableUsageCounts: true})
+
+	// Logs are formatted as in production and then dropped: both sides of
+	// every comparison pay for them.
+	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	e := web.New(web.Deps{Handlers: handlers.New(handlers.Deps{DB: env.DB, Logger: log}), API: handlers.NewAPI(env.Service, log), Logger: log})
+	nc := handlers.NewAPI(noCount, log)
+	g := e.Group("/nocount/api/v1", nc.Authenticate)
+	g.POST("/encrypt", nc.Encrypt)
+	overhead := 66 + len(k.ID) // header and tag of a real ciphertext
+	e.POST("/baseline/encrypt", baselineEncrypt(overhead))
+	e.POST("/baseline/decrypt", baselineDecrypt(overhead))
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	srv := web.NewHTTPServer(ln.Addr().String(), e)
+	go srv.Serve(ln)
+	fmt.Printf("READY http://%s %s %s %s\n", ln.Addr(), token, k.ID, b64(enc.Ciphertext))
+	<-ctx.Done()
+	return srv.Shutdown(context.Background())
+}
+
+// The baseline handlers decode and encode the same JSON as the data API and
+// return answers of the same size, with no token check and no crypto.
+func baselineEncrypt(overhead int) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		var in handlers.EncryptItem
+		if err := json.NewDecoder(c.Request().Body).Decode(&in); err != nil {
+			return c.JSON(http.StatusBadRequest, map[string]string{"error": "bad json"})
+		}
+		ct := make([]byte, len(in.Plaintext)+overhead)
+		copy(ct, in.Plaintext)
+		return c.JSON(http.StatusOK, handlers.EncryptResult{Ciphertext: ct, KeyID: in.KeyID, KeyVersion: 1})
+	}
+}
+
+func baselineDecrypt(overhead int) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		var in handlers.DecryptItem
+		if err := json.NewDecoder(c.Request().Body).Decode(&in); err != nil {
+			return c.JSON(http.StatusBadRequest, map[string]string{"error": "bad json"})
+		}
+		pt := in.Ciphertext[:max(0, len(in.Ciphertext)-overhead)]
+		return c.JSON(http.StatusOK, handlers.DecryptResult{Plaintext: pt, KeyID: "key_baseline", KeyVersion: 1})
+	}
+}
