@@ -96,3 +96,47 @@ func TestDatabaseFileIsPrivate(t *testing.T) {
 		}
 	}
 }
+
+func TestTokenCommand(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	env := envOf(map[string]string{"KEYPORT_DEV": "true", "KEYPORT_DATA_DIR": dir})
+	cfg, _ := loadConfig(env, true)
+	db, err := openStore(ctx, cfg, newLogger(cfg, io.Discard))
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, _, _ := db.UpsertOIDCUser(ctx, "https://idp", "s", "a@b.test", "")
+	tenant, err := db.CreateTenantWithOwner(ctx, "b.test", u.ID, models.AuditInput{Actor: u.ID, Action: "tenant.created"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	var out bytes.Buffer
+	if err := run(ctx, []string{"token", "create", "--tenant", tenant.ID, "--name", "billing"}, env, &out); err != nil {
+		t.Fatalf("token create: %v", err)
+	}
+	tok, _, _ := strings.Cut(out.String(), "\n")
+	if !strings.HasPrefix(tok, "kpt_tok_") || !strings.Contains(out.String(), "cannot show it again") {
+		t.Fatalf("output = %q", out.String())
+	}
+	for _, bad := range [][]string{
+		{"token", "create", "--name", "x"},
+		{"token", "create", "--tenant", tenant.ID},
+		{"token", "create", "--tenant", tenant.ID, "--provider-wide", "--name", "x"},
+		{"token", "create", "--tenant", "tnt_nosuch", "--name", "x"},
+	} {
+		if err := run(ctx, bad, env, io.Discard); err == nil {
+			t.Errorf("%v: accepted", bad)
+		}
+	}
+	out.Reset()
+	if err := run(ctx, []string{"token", "create", "--provider-wide", "--name", "platform"}, env, &out); err != nil {
+		t.Fatal(err)
+	}
+	parts := strings.SplitN(strings.TrimPrefix(tok, "kpt_"), "_", 3)
+	if err := run(ctx, []string{"token", "revoke", parts[0] + "_" + parts[1]}, env, io.Discard); err != nil {
+		t.Errorf("token revoke: %v", err)
+	}
+}

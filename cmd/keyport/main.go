@@ -4,6 +4,7 @@
 //	keyport dev            run with local stand-ins: dev IdP, mail catcher
 //	keyport migrate        apply database migrations and exit
 //	keyport audit verify   verify the audit log's hash chain
+//	keyport token create   create a data-API service token
 package main
 
 import (
@@ -34,6 +35,9 @@ commands:
   dev            run with local stand-ins for the IdP and mail (make run)
   migrate        apply database migrations and exit
   audit verify   verify the audit log's hash chain and print the first broken row
+  token create --tenant ID --name NAME [--provider-wide]
+                 create a data-API service token (printed once)
+  token revoke TOKEN_ID
 `
 
 // run is main without the process: tests call it with their own arguments,
@@ -65,6 +69,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			return err
 		}
 		return auditVerify(ctx, cfg, stdout)
+	case "token":
+		return tokenCommand(ctx, args[1:], getenv, stdout)
 	case "help", "-h", "--help":
 		_, err := io.WriteString(stdout, usage)
 		return err
