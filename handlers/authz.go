@@ -27,6 +27,7 @@ const (
 	ActPurgeCache        Action = "keys.purge"         // drop cached data keys
 	ActViewAudit         Action = "audit.view"         // audit log and reports
 	ActManageSettings    Action = "tenant.settings"    // tenant-wide settings, rotation defaults
+	ActManageNotices     Action = "notices.manage"     // acknowledge rotation notices, postpone rotations
 	ActDeleteTenant      Action = "tenant.delete"
 	ActOperate           Action = "provider.operate" // operator: all tenants' health, service tokens, provider settings
 )
@@ -45,6 +46,7 @@ var permissions = map[Action][]models.Role{
 	ActPurgeCache:        {models.RoleOwner, models.RoleAdmin},
 	ActViewAudit:         {models.RoleOwner, models.RoleAdmin, models.RoleAuditor},
 	ActManageSettings:    {models.RoleOwner, models.RoleAdmin},
+	ActManageNotices:     {models.RoleOwner, models.RoleAdmin},
 	ActDeleteTenant:      {models.RoleOwner},
 }
 

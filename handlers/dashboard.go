@@ -21,16 +21,27 @@ func (h *Handler) Dashboard(c echo.Context) error {
 	if err != nil {
 		return fmt.Errorf("list activity: %w", err)
 	}
+	conns, err := h.db.ListConnections(ctx, v.Tenant.ID)
+	if err != nil {
+		return fmt.Errorf("list connections: %w", err)
+	}
+	keys, err := h.db.ListKeys(ctx, v.Tenant.ID)
+	if err != nil {
+		return fmt.Errorf("list keys: %w", err)
+	}
 	d := views.Dashboard{
 		TenantName:  v.Tenant.Name,
 		Role:        string(v.Role),
 		MemberCount: int(members),
 		Steps: []views.Step{
 			{Title: "Sign in", Detail: "Done: your tenant was set up and you are its " + string(v.Role) + ".", Done: true},
-			{Title: "Connect your AWS account", Detail: "Give keyport an IAM role to assume (with an external id keyport generates) or an IAM user's access key. Connections arrive with the next release of this portal."},
-			{Title: "Register a key", Detail: "Register a customer-managed KMS key by its ARN, or let keyport generate key material and import it into your KMS. Available once an AWS connection exists."},
+			{Title: "Connect your AWS account", Detail: "Give keyport an IAM role to assume (with an external id keyport generates) or an IAM user's access key.",
+				Done: len(conns) > 0, Link: &views.Link{Label: "AWS connections", Href: "/connections"}},
+			{Title: "Register a key", Detail: "Register a customer-managed KMS key by its ARN; keyport checks it before use. Available once an AWS connection exists.",
+				Done: len(keys) > 0, Link: &views.Link{Label: "Keys", Href: "/keys"}},
 			{Title: "Invite your team", Detail: "Add admins and auditors so that no key depends on one person."},
 		},
+		KeyHealth: keyHealthCounts(keys),
 	}
 	for _, e := range events {
 		d.Activity = append(d.Activity, views.ActivityRow{At: e.CreatedAt, Actor: actorLabel(v, e.Actor), Action: e.Action, Target: e.TargetType})

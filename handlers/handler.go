@@ -12,6 +12,7 @@ import (
 	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
 
+	"keyport/keysvc"
 	"keyport/models"
 	"keyport/views"
 )
@@ -36,17 +37,26 @@ type Config struct {
 	// send per InviteRateWindow (defaults 20 per hour).
 	InviteRateLimit  int
 	InviteRateWindow time.Duration
+	// DemoAWS is the development stand-in AWS account, shown to new users
+	// in development; nil otherwise.
+	DemoAWS *views.DemoAWS
 }
 
 // Deps are the collaborators of the handlers.
 type Deps struct {
 	DB      *models.DB
 	OIDC    *OIDC
-	Mailbox Mailbox // development mail catcher; nil outside development
-	Mailer  Mailer  // sends invitations; nil when mail is not configured
-	Logger  *slog.Logger
-	Config  Config
-	Now     func() time.Time // injected clock; time.Now when nil
+	Mailbox Mailbox         // development mail catcher; nil outside development
+	Mailer  Mailer          // sends invitations; nil when mail is not configured
+	Keys    *keysvc.Service // connections, keys and provider settings
+	// Rotation schedules rotations and notices (issue 6); Outbox queues
+	// email in the transaction of the event that causes it. With no
+	// Outbox, invitations are sent directly by Mailer.
+	Rotation *keysvc.Scheduler
+	Outbox   *keysvc.Outbox
+	Logger   *slog.Logger
+	Config   Config
+	Now      func() time.Time // injected clock; time.Now when nil
 }
 
 // Handler serves every page and form of the portal.
@@ -55,6 +65,9 @@ type Handler struct {
 	oidc   *OIDC
 	mail   Mailbox
 	mailer Mailer
+	keys   *keysvc.Service
+	rot    *keysvc.Scheduler
+	outbox *keysvc.Outbox
 	log    *slog.Logger
 	cfg    Config
 	now    func() time.Time
@@ -62,7 +75,7 @@ type Handler struct {
 
 // New builds the handlers.
 func New(d Deps) *Handler {
-	h := &Handler{db: d.DB, oidc: d.OIDC, mail: d.Mailbox, mailer: d.Mailer, log: d.Logger, cfg: d.Config, now: d.Now}
+	h := &Handler{db: d.DB, oidc: d.OIDC, mail: d.Mailbox, mailer: d.Mailer, keys: d.Keys, rot: d.Rotation, outbox: d.Outbox, log: d.Logger, cfg: d.Config, now: d.Now}
 	if h.now == nil {
 		h.now = time.Now
 	}
@@ -110,6 +123,8 @@ func (h *Handler) page(c echo.Context, title, nav string) views.Page {
 	}
 	p.User = &views.UserInfo{Name: v.User.Name, Email: v.User.Email}
 	p.CSRFToken = v.CSRFToken
+	p.Operator = v.Operator
+	p.DemoAWS = h.cfg.DemoAWS
 	for _, tm := range v.Tenants {
 		t := views.TenantInfo{ID: tm.Tenant.ID, Name: tm.Tenant.Name, Role: string(tm.Role)}
 		p.Tenants = append(p.Tenants, t)

@@ -48,8 +48,11 @@ func (h *Handler) InviteMember(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	inv, err := h.db.CreateInvitation(c.Request().Context(), h.newInvitation(v, token, f.Email, models.Role(f.Role)),
-		models.AuditInput{Actor: v.User.ID, RequestID: requestID(c)})
+	in := h.newInvitation(v, token, f.Email, models.Role(f.Role))
+	if err := h.queueInvitation(c, v, &in, token); err != nil {
+		return err
+	}
+	inv, err := h.db.CreateInvitation(c.Request().Context(), in, models.AuditInput{Actor: v.User.ID, RequestID: requestID(c)})
 	switch {
 	case errors.Is(err, models.ErrAlreadyMember):
 		f.Errors["email"] = "This person is already a member of this tenant."
@@ -77,7 +80,15 @@ func (h *Handler) ResendInvitation(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	inv, err := h.db.ResendInvitation(c.Request().Context(), v.Tenant.ID, c.Param("id"), h.newInvitation(v, token, "", ""),
+	old, err := h.db.GetInvitation(c.Request().Context(), v.Tenant.ID, c.Param("id"))
+	if err != nil {
+		return fmt.Errorf("resend invitation: %w", err)
+	}
+	in := h.newInvitation(v, token, old.Email, old.Role)
+	if err := h.queueInvitation(c, v, &in, token); err != nil {
+		return err
+	}
+	inv, err := h.db.ResendInvitation(c.Request().Context(), v.Tenant.ID, c.Param("id"), in,
 		models.AuditInput{Actor: v.User.ID, RequestID: requestID(c)})
 	switch {
 	case errors.Is(err, models.ErrRateLimited):
@@ -106,6 +117,10 @@ func (h *Handler) RevokeInvitation(c echo.Context) error {
 // not (the invitation exists and can be resent). The error is logged
 // without the message, whose link holds the token.
 func (h *Handler) mailInvitation(c echo.Context, v *Viewer, inv *models.Invitation, token, ok string) string {
+	if h.outbox != nil {
+		h.wakeWorker() // queued with the invitation (queueInvitation)
+		return ok
+	}
 	err := h.sendInvitation(c.Request().Context(), v, inv, token)
 	if err == nil {
 		return ok
@@ -123,17 +138,46 @@ func (h *Handler) sendInvitation(ctx context.Context, v *Viewer, inv *models.Inv
 	if err != nil || base.Host == "" {
 		return errors.New("no base url is configured for links")
 	}
+	msg, err := h.invitationMessage(ctx, v, inv.Email, inv.Role, token, inv.ExpiresAt)
+	if err != nil {
+		return err
+	}
+	msg.MessageID = inv.ID + "@" + base.Hostname()
+	return h.mailer.Send(ctx, msg)
+}
+
+// queueInvitation renders the invitation email into in.Mail, so that it
+// enters the outbox in the invitation's own transaction. Without an
+// outbox it does nothing and mailInvitation sends after the commit.
+func (h *Handler) queueInvitation(c echo.Context, v *Viewer, in *models.NewInvitation, token string) error {
+	if h.outbox == nil {
+		return nil
+	}
+	// The store stamps the expiry with the same clock a moment later.
+	msg, err := h.invitationMessage(c.Request().Context(), v, in.Email, in.Role, token, h.now().Add(in.TTL))
+	if err != nil {
+		return err
+	}
+	nm, err := h.outbox.Compose(v.Tenant.ID, "invitation", "", msg)
+	if err != nil {
+		return fmt.Errorf("queue invitation email: %w", err)
+	}
+	in.Mail = &nm
+	return nil
+}
+
+// invitationMessage renders the invitation email.
+func (h *Handler) invitationMessage(ctx context.Context, v *Viewer, email string, role models.Role, token string, expires time.Time) (mailer.Message, error) {
 	e := views.InviteEmail{TenantName: v.Tenant.Name, InviterName: personLabel(v.User.Name, v.User.Email), InviterEmail: v.User.Email,
-		Role: string(inv.Role), Link: h.cfg.BaseURL + "/invite?token=" + url.QueryEscape(token), ExpiresAt: inv.ExpiresAt}
+		Role: string(role), Link: h.cfg.BaseURL + "/invite?token=" + url.QueryEscape(token), ExpiresAt: expires.UTC()}
 	var html, text bytes.Buffer
 	if err := views.InviteEmailHTML(e).Render(ctx, &html); err != nil {
-		return fmt.Errorf("render invitation email: %w", err)
+		return mailer.Message{}, fmt.Errorf("render invitation email: %w", err)
 	}
 	if err := views.InviteEmailText(e).Render(ctx, &text); err != nil {
-		return fmt.Errorf("render invitation email: %w", err)
+		return mailer.Message{}, fmt.Errorf("render invitation email: %w", err)
 	}
-	return h.mailer.Send(ctx, mailer.Message{To: []string{inv.Email}, Subject: views.InviteEmailSubject(e),
-		Text: text.String(), HTML: html.String(), MessageID: inv.ID + "@" + base.Hostname()})
+	return mailer.Message{To: []string{email}, Subject: views.InviteEmailSubject(e), Text: text.String(), HTML: html.String()}, nil
 }
 
 // Problems of the invitation link, for the person holding it.

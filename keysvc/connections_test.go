@@ -204,7 +204,9 @@ func TestCreateConnectionRefusesBadInput(t *testing.T) {
 		{"govcloud role", func(in *ConnectionInput) {
 			in.Kind, in.RoleARN = KindAssumeRole, "arn:aws-us-gov:iam::"+cpTenantAcct+":role/x"
 		}, "role_arn", "GovCloud"},
-		{"china role", func(in *ConnectionInput) { in.Kind, in.RoleARN = KindAssumeRole, "arn:aws-cn:iam::"+cpTenantAcct+":role/x" }, "role_arn", "China"},
+		{"china role", func(in *ConnectionInput) {
+			in.Kind, in.RoleARN = KindAssumeRole, "arn:aws-cn:iam::"+cpTenantAcct+":role/x"
+		}, "role_arn", "China"},
 		{"role in other account", func(in *ConnectionInput) {
 			in.Kind, in.RoleARN = KindAssumeRole, "arn:aws:iam::"+cpOtherAcct+":role/x"
 		}, "role_arn", "not in this connection's account"},

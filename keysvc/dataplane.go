@@ -380,12 +380,6 @@ func (s *Service) CacheStats() CacheStats { return s.dp.cache.Stats() }
 // FlushUsage writes pending usage counts now (tests, shutdown).
 func (s *Service) FlushUsage(ctx context.Context) error { return s.dp.usage.flush(ctx, s.db) }
 
-// kmsForConnection is the default KMSFor until the service is given
-// Clients; it refuses, so a misconfigured process fails loudly.
-func (s *Service) kmsForConnection(ctx context.Context, tenantID, connectionID, region string) (*kms.Client, error) {
-	return nil, fmt.Errorf("keysvc: no KMS clients configured for connection %s: %w", connectionID, ErrUnavailable)
-}
-
 // KMSForStore returns the KMSFor that loads a tenant's connection from the
 // store and asks clients for a KMS client with its credentials. Connections
 // are kept for a few seconds: a burst of cache misses after a restart should

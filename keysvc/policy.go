@@ -29,9 +29,23 @@ func Principals(conn Connection, ps ProviderSettings) []string {
 	return out
 }
 
-// PolicyStatement is the key policy statement for keyport, as indented JSON
-// to paste into the key policy's Statement list.
-func PolicyStatement(principals []string) string {
+// policyStatement is one IAM policy statement, in the order people write
+// them (a map would sort the keys).
+type policyStatement struct {
+	Sid       string         `json:"Sid,omitempty"`
+	Effect    string         `json:"Effect"`
+	Principal map[string]any `json:"Principal"`
+	Action    any            `json:"Action"`
+	Resource  string         `json:"Resource"`
+	Condition map[string]any `json:"Condition,omitempty"`
+}
+
+type policyDoc struct {
+	Version   string            `json:"Version"`
+	Statement []policyStatement `json:"Statement"`
+}
+
+func keyportStatement(principals []string) policyStatement {
 	if len(principals) == 0 {
 		principals = []string{"arn:aws:iam::PROVIDER_ACCOUNT_ID:root"}
 	}
@@ -39,14 +53,14 @@ func PolicyStatement(principals []string) string {
 	if len(principals) == 1 {
 		who = principals[0]
 	}
-	st := map[string]any{
-		"Sid":       "AllowKeyportUseOfTheKey",
-		"Effect":    "Allow",
-		"Principal": map[string]any{"AWS": who},
-		"Action":    UsageActions,
-		"Resource":  "*",
-	}
-	b, _ := json.MarshalIndent(st, "", "  ") // a map of strings always marshals
+	return policyStatement{Sid: "AllowKeyportUseOfTheKey", Effect: "Allow", Principal: map[string]any{"AWS": who},
+		Action: UsageActions, Resource: "*"}
+}
+
+// PolicyStatement is the key policy statement for keyport, as indented JSON
+// to paste into the key policy's Statement list.
+func PolicyStatement(principals []string) string {
+	b, _ := json.MarshalIndent(keyportStatement(principals), "", "  ") // plain strings always marshal
 	return string(b)
 }
 
@@ -57,19 +71,11 @@ func KeyPolicy(account string, principals []string) string {
 	if account == "" {
 		account = "YOUR_ACCOUNT_ID"
 	}
-	var stmt map[string]any
-	_ = json.Unmarshal([]byte(PolicyStatement(principals)), &stmt)
-	doc := map[string]any{
-		"Version": "2012-10-17",
-		"Statement": []any{
-			map[string]any{
-				"Sid": "EnableIAMUserPermissions", "Effect": "Allow",
-				"Principal": map[string]any{"AWS": "arn:aws:iam::" + account + ":root"},
-				"Action":    "kms:*", "Resource": "*",
-			},
-			stmt,
-		},
-	}
+	doc := policyDoc{Version: "2012-10-17", Statement: []policyStatement{
+		{Sid: "EnableIAMUserPermissions", Effect: "Allow", Principal: map[string]any{"AWS": "arn:aws:iam::" + account + ":root"},
+			Action: "kms:*", Resource: "*"},
+		keyportStatement(principals),
+	}}
 	b, _ := json.MarshalIndent(doc, "", "  ")
 	return string(b)
 }
@@ -267,4 +273,22 @@ func principalAccount(arn string) string {
 		return parts[4]
 	}
 	return ""
+}
+
+// TrustPolicy is the trust policy for a role connection: keyport's account
+// (or principal) may assume the role only with the connection's external id.
+func TrustPolicy(ps ProviderSettings, externalID string) string {
+	who := "arn:aws:iam::PROVIDER_ACCOUNT_ID:root"
+	switch {
+	case ps.PrincipalARN != "":
+		who = ps.PrincipalARN
+	case ps.AccountID != "":
+		who = "arn:aws:iam::" + ps.AccountID + ":root"
+	}
+	doc := policyDoc{Version: "2012-10-17", Statement: []policyStatement{{
+		Effect: "Allow", Principal: map[string]any{"AWS": who}, Action: "sts:AssumeRole",
+		Condition: map[string]any{"StringEquals": map[string]any{"sts:ExternalId": externalID}},
+	}}}
+	b, _ := json.MarshalIndent(doc, "", "  ")
+	return string(b)
 }

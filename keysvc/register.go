@@ -37,6 +37,8 @@ type RegisterError struct {
 	Checks []Check
 }
 
+// Error names the health the first failed check means; the checks carry
+// the reasons.
 func (e *RegisterError) Error() string {
 	h, detail := healthOf(e.Checks)
 	return "keysvc: key validation failed (" + h + "): " + detail

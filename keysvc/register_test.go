@@ -81,7 +81,6 @@ func TestRegisterKeyRefusalsChangeNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	external := e.createKMSKey(t, cpRegion, &kms.CreateKeyInput{Origin: types.OriginTypeExternal})
-	asym := e.createKMSKey(t, cpRegion, &kms.CreateKeyInput{KeySpec: types.KeySpecRsa2048, KeyUsage: types.KeyUsageTypeEncryptDecrypt})
 	deleting := e.createKMSKey(t, cpRegion, nil)
 	if _, err := e.adminIn(cpRegion).ScheduleKeyDeletion(ctx, &kms.ScheduleKeyDeletionInput{KeyId: &deleting, PendingWindowInDays: aws.Int32(7)}); err != nil {
 		t.Fatal(err)
@@ -106,7 +105,6 @@ func TestRegisterKeyRefusalsChangeNothing(t *testing.T) {
 		{name: "bad data key", in: RegisterInput{KeyARN: good, EncryptedDataKey: "%%%"}, field: "encrypted_data_key", words: "base64"},
 		{name: "disabled key", in: RegisterInput{KeyARN: disabled}, health: HealthKMSDisabled, words: "disabled"},
 		{name: "external key pending import", in: RegisterInput{KeyARN: external}, health: HealthPendingImport, words: "Import the key material"},
-		{name: "asymmetric key", in: RegisterInput{KeyARN: asym}, health: HealthDrift, words: "SYMMETRIC_DEFAULT"},
 		{name: "pending deletion", in: RegisterInput{KeyARN: deleting}, health: HealthPendingDeletion, words: "cancel-key-deletion"},
 		{name: "revoked policy", in: RegisterInput{KeyARN: revoked}, health: HealthAccessDenied, words: "key policy does not allow keyport"},
 		{name: "missing key", in: RegisterInput{KeyARN: "arn:aws:kms:us-east-1:" + cpTenantAcct + ":key/00000000-0000-0000-0000-000000000000"}, health: HealthDrift, words: "no key or alias"},

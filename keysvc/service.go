@@ -106,7 +106,7 @@ func NewService(d Deps) *Service {
 		budgets: make(map[CacheKey]int64),
 	}
 	if s.dp.kmsFor == nil {
-		s.dp.kmsFor = s.kmsForConnection
+		s.dp.kmsFor = KMSForStore(d.DB, s.clients)
 	}
 	return s
 }

@@ -65,6 +65,9 @@ type NewInvitation struct {
 	TTL       time.Duration
 	Limit     int
 	Window    time.Duration
+	// Mail is the invitation email, put in the outbox in the same
+	// transaction as the invitation (nil sends none).
+	Mail *NewMail
 }
 
 // NormalizeEmail checks that email is one plain address and returns it
@@ -151,6 +154,11 @@ func (db *DB) createInvitationTx(tx *gorm.DB, in NewInvitation, audit AuditInput
 		"expires_at", inv.ExpiresAt.Format(time.RFC3339), "revoked_older", fmt.Sprint(res.RowsAffected))
 	if _, err := db.appendAuditTx(tx, audit); err != nil {
 		return nil, err
+	}
+	if in.Mail != nil {
+		if err := db.enqueueMailTx(tx, []NewMail{*in.Mail}); err != nil {
+			return nil, err
+		}
 	}
 	return inv, nil
 }

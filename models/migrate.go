@@ -1,8 +1,10 @@
 package models
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -127,6 +129,15 @@ var migrations = []migration{
 	}},
 }
 
+// sortedMigrations is the history in version order. Files register their
+// migrations from init functions, which run in file-name order, not version
+// order (migrate_jobs.go, version 8, runs before migrate_keys.go, version 6).
+func sortedMigrations() []migration {
+	out := slices.Clone(migrations)
+	slices.SortFunc(out, func(a, b migration) int { return cmp.Compare(a.version, b.version) })
+	return out
+}
+
 // schemaMigration is a row of schema_migrations.
 type schemaMigration struct {
 	Version   int64
@@ -156,7 +167,7 @@ func (db *DB) Migrate(ctx context.Context) error {
 	if err := db.checkMigrationHistory(ctx); err != nil {
 		return err
 	}
-	for _, m := range migrations {
+	for _, m := range sortedMigrations() {
 		applied := false
 		err := g.Transaction(func(tx *gorm.DB) error {
 			var n int64

@@ -172,3 +172,15 @@ func (db *DB) CountMembers(ctx context.Context, tenantID string) (int64, error) 
 	}
 	return n, nil
 }
+
+// ListTenants lists every tenant by name (operators' views).
+func (db *DB) ListTenants(ctx context.Context) ([]Tenant, error) {
+	var ts []Tenant
+	if err := db.g.WithContext(ctx).Table("tenants").Order("lower(name), id").Find(&ts).Error; err != nil {
+		return nil, fmt.Errorf("list tenants: %w", mapErr(err))
+	}
+	for i := range ts {
+		ts[i].CreatedAt = ts[i].CreatedAt.UTC()
+	}
+	return ts, nil
+}

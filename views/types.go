@@ -328,3 +328,401 @@ type ProviderForm struct {
 	OneKeyPerTenant bool
 	Errors          map[string]string
 }
+
+// TokensPage is the operator's service-token page.
+type TokensPage struct {
+	Form    TokenForm
+	Created string // the new token, shown once
+	Tenants []TenantInfo
+	Tokens  []TokenRow
+}
+
+// TokenForm is the new-token form with its field errors.
+type TokenForm struct {
+	Name     string
+	TenantID string
+	Errors   map[string]string
+}
+
+// TokenRow is one service token in the list (never its secret).
+type TokenRow struct {
+	ID         string
+	Name       string
+	Scope      string
+	CreatedAt  time.Time
+	LastUsedAt *time.Time
+	Revoked    bool
+}
+
+// AuditLog is the audit page of a tenant, or of every tenant for operators.
+type AuditLog struct {
+	Operator     bool   // the all-tenants view: tenant column, no links into tenants
+	Base         string // the page's path, where the filter form goes
+	Filter       AuditFilterForm
+	Actors       []Option // filter choices ("" = anyone)
+	Actions      []Option
+	Keys         []Option
+	Tenants      []Option // operator view only
+	Rows         []AuditRow
+	Newest       string             // href of the first page with the same filters
+	Older        string             // href of the next older page, "" when none
+	Newer        string             // href of the next newer page, "" when none
+	Verification *ChainVerification // after "Verify chain"
+	VerifyAction string             // where the verify button posts
+}
+
+// AuditFilterForm is the audit page's filter form as typed, with errors.
+type AuditFilterForm struct {
+	From     string // YYYY-MM-DD, UTC
+	To       string // YYYY-MM-DD, inclusive
+	Actor    string
+	Action   string
+	KeyID    string
+	TenantID string // operator view only
+	Errors   map[string]string
+}
+
+// AuditRow is one audit event on the audit page.
+type AuditRow struct {
+	Seq        int64
+	At         time.Time
+	TenantName string // operator view only
+	Actor      string
+	ActorHref  string // "" when the actor is not a member to link to
+	Action     string
+	Target     string
+	TargetHref string
+	Details    string
+	RequestID  string
+}
+
+// ChainVerification is the outcome of verifying the whole audit chain.
+type ChainVerification struct {
+	OK             bool   `json:"ok"`
+	Checked        int64  `json:"rows_checked"`
+	FirstBrokenSeq int64  `json:"first_broken_seq,omitempty"`
+	Reason         string `json:"reason,omitempty"`
+	Head           string `json:"verified_head,omitempty"` // hex hash of the last row that verified
+}
+
+// ChainHead anchors a report to the audit chain: the newest row's seq and
+// hash when the report was made.
+type ChainHead struct {
+	Seq  int64     `json:"seq"`
+	Hash string    `json:"hash"`
+	At   time.Time `json:"at"`
+}
+
+// ReportMeta heads every report.
+type ReportMeta struct {
+	Report      string    `json:"report"` // key_inventory, activity, configuration_validation
+	Title       string    `json:"title"`
+	Scope       string    `json:"scope"` // the tenant's name, or "all tenants"
+	TenantID    string    `json:"tenant_id,omitempty"`
+	GeneratedAt time.Time `json:"generated_at"`
+	GeneratedBy string    `json:"generated_by"`
+	ChainHead   ChainHead `json:"audit_chain_head"`
+}
+
+// Reports is the page that lists the downloadable reports.
+type Reports struct {
+	Base    string // "/reports" or "/operator/reports"
+	Scope   string
+	From    string // default activity period, YYYY-MM-DD
+	To      string
+	Reports []ReportLink
+}
+
+// ReportLink is one report with what it holds.
+type ReportLink struct {
+	Name        string // URL segment: inventory, activity, validation
+	Title       string
+	Description string
+	Period      bool // takes from/to
+}
+
+// InventoryReport is the key inventory: every key as keyport knows it.
+type InventoryReport struct {
+	Meta ReportMeta     `json:"meta"`
+	Keys []InventoryKey `json:"keys"`
+}
+
+// InventoryKey is one key of the inventory. It never holds key material.
+type InventoryKey struct {
+	TenantID           string             `json:"tenant_id"`
+	TenantName         string             `json:"tenant_name"`
+	ID                 string             `json:"id"`
+	Name               string             `json:"name"`
+	Store              string             `json:"store"` // the AWS connection the key is used through
+	AccountID          string             `json:"aws_account_id"`
+	Mode               string             `json:"mode"`
+	Origin             string             `json:"origin"`
+	State              string             `json:"state"`
+	Health             string             `json:"health"`
+	HealthDetail       string             `json:"health_detail,omitempty"`
+	Aliases            []string           `json:"aliases"`
+	Regions            []InventoryRegion  `json:"regions"`
+	MaterialExpiresAt  *time.Time         `json:"material_expires_at"`
+	RotationPeriodDays int                `json:"rotation_period_days"`
+	LastRotation       *time.Time         `json:"last_rotation"`
+	NextRotation       *time.Time         `json:"next_rotation"`
+	Versions           []InventoryVersion `json:"versions"`
+	LastValidation     *time.Time         `json:"last_validation"`
+	ValidationOK       *bool              `json:"last_validation_ok"`
+	Checks             []ReportCheck      `json:"last_validation_checks"`
+}
+
+// InventoryRegion is a key's KMS key in one region.
+type InventoryRegion struct {
+	Region  string `json:"region"`
+	ARN     string `json:"kms_key_arn"`
+	Primary bool   `json:"primary"`
+}
+
+// InventoryVersion is one data-key version: dates and fingerprint only.
+type InventoryVersion struct {
+	Version     int64     `json:"version"`
+	Reason      string    `json:"reason"`
+	CreatedAt   time.Time `json:"created_at"`
+	CreatedBy   string    `json:"created_by"`
+	Fingerprint string    `json:"fingerprint_sha256"`
+	Current     bool      `json:"current"`
+}
+
+// ReportCheck is one check of a key's last validation.
+type ReportCheck struct {
+	Name     string `json:"name"`
+	Result   string `json:"result"` // pass, fail, skipped
+	Required bool   `json:"required"`
+	Detail   string `json:"detail"`
+}
+
+// ActivityReport is the audit events of a period, verified.
+type ActivityReport struct {
+	Meta         ReportMeta        `json:"meta"`
+	From         time.Time         `json:"from"`
+	To           time.Time         `json:"to"`
+	Verification ChainVerification `json:"chain_verification"`
+	Events       []ActivityEvent   `json:"events"`
+	Usage        []UsageRow        `json:"key_usage"`
+}
+
+// ActivityEvent is one audit event in the activity report.
+type ActivityEvent struct {
+	Seq        int64             `json:"seq"`
+	At         time.Time         `json:"at"`
+	TenantID   string            `json:"tenant_id"`
+	Actor      string            `json:"actor"`
+	Action     string            `json:"action"`
+	TargetType string            `json:"target_type"`
+	TargetID   string            `json:"target_id"`
+	Details    map[string]string `json:"details"`
+	RequestID  string            `json:"request_id"`
+	Hash       string            `json:"hash"`
+}
+
+// UsageRow is one key's use in one hour. Cached decrypts never reach AWS
+// CloudTrail, so these counts are their record.
+type UsageRow struct {
+	Period    string `json:"hour"` // 2006-01-02T15, UTC
+	TenantID  string `json:"tenant_id"`
+	KeyID     string `json:"key_id"`
+	KeyName   string `json:"key_name"`
+	Encrypts  int64  `json:"encrypts"`
+	Decrypts  int64  `json:"decrypts"`
+	DataKeys  int64  `json:"data_keys"`
+	KMSCalls  int64  `json:"kms_calls"`
+	CacheHits int64  `json:"cache_hits"`
+}
+
+// ValidationReport is the configuration validation: each key's expected
+// properties with pass, fail or not verified, and a verdict.
+type ValidationReport struct {
+	Meta    ReportMeta     `json:"meta"`
+	Verdict string         `json:"verdict"` // PASS, FAIL, INCOMPLETE, NO_KEYS
+	Keys    []ValidatedKey `json:"keys"`
+}
+
+// ValidatedKey is one key's properties and verdict.
+type ValidatedKey struct {
+	TenantID    string           `json:"tenant_id"`
+	TenantName  string           `json:"tenant_name"`
+	KeyID       string           `json:"key_id"`
+	KeyName     string           `json:"key_name"`
+	ValidatedAt *time.Time       `json:"validated_at"`
+	Verdict     string           `json:"verdict"`
+	Properties  []PropertyResult `json:"properties"`
+}
+
+// PropertyResult is one expected property of a key.
+type PropertyResult struct {
+	Property  string `json:"property"`
+	Expected  string `json:"expected"`
+	Result    string `json:"result"` // pass, fail, not_verified
+	Deviation string `json:"deviation,omitempty"`
+	Detail    string `json:"detail,omitempty"`
+}
+
+// Operator is the provider's overview of every tenant.
+type Operator struct {
+	Tenants   []OperatorTenant
+	Attention []AttentionKey
+}
+
+// OperatorTenant is one tenant with its keys counted by health.
+type OperatorTenant struct {
+	ID       string
+	Name     string
+	Keys     int
+	Healthy  int
+	ByHealth []HealthCount // the unhealthy ones, worst first
+}
+
+// AttentionKey is a key that needs someone to act, with why.
+type AttentionKey struct {
+	TenantName string
+	KeyID      string
+	KeyName    string
+	State      string
+	Health     string
+	Reasons    []string
+}
+
+// NoticeEmail is the content of an email about a key: a rotation coming
+// up, one that needs confirming, one that happened, or bad health.
+type NoticeEmail struct {
+	Kind         string // before_rotation, confirm_rotation, rotated, health
+	TenantName   string
+	KeyName      string
+	ScheduleURL  string
+	RotationAt   time.Time
+	LeadDays     int
+	Automatic    bool
+	PeriodDays   int
+	FromVersion  int64
+	NewVersion   int64
+	Manual       bool // the rotation was asked for, not scheduled
+	RotatedAt    time.Time
+	KMSDetail    string
+	Health       string
+	HealthDetail string
+}
+
+// RotationSchedule is a key's rotation schedule: what the RotationPanel
+// partial (included by the key page) and the rotation page show.
+type RotationSchedule struct {
+	KeyID           string
+	KeyName         string
+	CanManage       bool // owners and admins: change the policy, rotate, postpone, acknowledge
+	CanRotate       bool // the key's mode can be rotated from keyport
+	CurrentVersion  int64
+	NextRotationAt  time.Time
+	Overdue         bool // the date passed and the rotation waits (for confirmation, or a retry)
+	Automatic       bool
+	PeriodDays      int
+	NoticeDays      []int
+	WindowStartHour int
+	WindowHours     int
+	OnDemand        bool // KMS RotateKeyOnDemand too
+	PostponedDays   int
+	MaxPostpone     int // days still allowed for this rotation
+	Planned         []NoticeRow
+	Sent            []NoticeRow
+}
+
+// NoticeRow is one notice on the schedule.
+type NoticeRow struct {
+	ID             string
+	Label          string
+	DueAt          time.Time
+	SentAt         *time.Time
+	AcknowledgedBy string
+	Acknowledged   bool
+}
+
+// PolicyForm is the rotation policy form with what was typed.
+type PolicyForm struct {
+	PeriodDays      string
+	NoticeDays      string
+	WindowStartHour string
+	WindowHours     string
+	Automatic       bool
+	OnDemand        bool
+	Errors          map[string]string
+}
+
+// RotationPage is a key's rotation page.
+type RotationPage struct {
+	Panel    RotationSchedule
+	Form     PolicyForm
+	Versions []KeyVersionRow
+	Flash    string
+	Error    string
+}
+
+// UpcomingRow is one key on the upcoming-rotations page.
+type UpcomingRow struct {
+	TenantName     string
+	KeyID          string
+	KeyName        string
+	NextRotationAt time.Time
+	Automatic      bool
+	Overdue        bool
+	Health         string
+	PeriodDays     int
+}
+
+// Upcoming is the upcoming-rotations page.
+type Upcoming struct {
+	AllTenants bool // the operator's view across tenants
+	CanManage  bool
+	Rows       []UpcomingRow
+	Defaults   PolicyForm
+	Feed       CalendarFeedInfo
+	Flash      string
+	// MaxPostpone is the provider's bound on postponing one rotation, in
+	// days (operator's view); MaxPostponeError says why a new value was refused.
+	MaxPostpone      int
+	MaxPostponeError string
+}
+
+// CalendarFeedInfo is the state of a tenant's calendar feed. URL is set
+// only right after the feed was made: it is a capability, shown once.
+type CalendarFeedInfo struct {
+	Exists    bool
+	CreatedAt time.Time
+	URL       string
+}
+
+// OutboxPage is the operator's page of email that is stuck or failed.
+type OutboxPage struct {
+	Counts []Option // state -> count, as label/value
+	Rows   []OutboxRow
+}
+
+// OutboxRow is one message on the outbox page; never its body.
+type OutboxRow struct {
+	ID        string
+	TenantID  string
+	Kind      string
+	Recipient string
+	Subject   string
+	State     string
+	Attempts  int
+	LastError string
+	CreatedAt time.Time
+}
+
+// NotificationPrefs is a member's email preferences in one tenant.
+type NotificationPrefs struct {
+	Kinds []PrefRow
+	Saved bool
+}
+
+// PrefRow is one kind of optional email.
+type PrefRow struct {
+	Kind     string
+	Label    string
+	Detail   string
+	Receives bool
+}

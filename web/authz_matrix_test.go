@@ -78,6 +78,78 @@ var expected = map[string]map[persona]bool{
 	"POST /invite/accept":                  signedIn,
 	"GET /dev/mail":                        public, // development mode only
 	"GET /dev/mail/:id":                    public,
+	// Connections, keys and provider settings (issue 4): reading is for
+	// every member; changes for owners and admins, each in their own tenant
+	// where no id is named; provider settings for operators only.
+	"GET /connections":                  anyMember,
+	"GET /connections/new":              allow(admin, owner, outsider),
+	"POST /connections":                 allow(admin, owner, outsider),
+	"GET /connections/:conn_id":         tenantTeam,
+	"POST /connections/:conn_id/test":   allow(admin, owner),
+	"GET /connections/:conn_id/delete":  allow(admin, owner),
+	"POST /connections/:conn_id/delete": allow(admin, owner), // refused while a key uses it: 409
+	"GET /keys":                         anyMember,
+	"GET /keys/new":                     allow(admin, owner, outsider),
+	"POST /keys":                        allow(admin, owner, outsider),
+	"GET /keys/:key_id":                 tenantTeam,
+	"POST /keys/:key_id/check":          allow(admin, owner),
+	"GET /provider":                     allow(operator),
+	"POST /provider/settings":           allow(operator),
+	// Service tokens are the operator's; purges are for a tenant's owners
+	// and admins (a purge names a key: the outsider's is someone else's).
+	"GET /provider/tokens":                   allow(operator),
+	"POST /provider/tokens":                  allow(operator),
+	"POST /provider/tokens/:token_id/revoke": allow(operator),
+	"POST /keys/:key_id/purge":               allow(admin, owner),
+	"POST /keys/purge":                       allow(admin, owner, outsider),
+	// Audit log and reports (issue 8): every member, in their own tenant
+	// (no route names a tenant); the all-tenant views for operators only.
+	"GET /audit":                    anyMember,
+	"POST /audit/verify":            anyMember,
+	"GET /reports":                  anyMember,
+	"GET /reports/:report":          anyMember,
+	"GET /operator":                 allow(operator),
+	"GET /operator/audit":           allow(operator),
+	"POST /operator/audit/verify":   allow(operator),
+	"GET /operator/reports":         allow(operator),
+	"GET /operator/reports/:report": allow(operator),
+	// Rotation schedules, notices and the outbox (issue 6): reading for
+	// every member; rotating, policies, postponing and acknowledging for
+	// owners and admins; tenant defaults and the calendar feed for owners
+	// and admins of their own tenant. The calendar feed answers only its
+	// capability token, for nobody with a made-up one.
+	"GET /keys/:key_id/rotation":                tenantTeam,
+	"POST /keys/:key_id/rotation":               allow(admin, owner),
+	"POST /keys/:key_id/rotate":                 allow(admin, owner),
+	"POST /keys/:key_id/rotation/postpone":      allow(admin, owner),
+	"POST /keys/:key_id/notices/:notice_id/ack": allow(admin, owner),
+	"GET /rotations":                            anyMember,
+	"POST /rotations/defaults":                  allow(admin, owner, outsider),
+	"POST /rotations/calendar":                  allow(admin, owner, outsider),
+	"POST /rotations/calendar/revoke":           allow(admin, owner, outsider),
+	"GET /profile/notifications":                anyMember,
+	"POST /profile/notifications":               anyMember,
+	"GET /operator/rotations":                   allow(operator),
+	"POST /operator/rotations/settings":         allow(operator),
+	"GET /operator/outbox":                      allow(operator),
+	"POST /operator/outbox/:id/retry":           allow(operator),
+	"GET /calendar/:feed_token/rotations.ics":   allow(),
+}
+
+// operatorDirectory are operator pages that list every tenant by name and
+// id (never secrets): for the operator they are not a cross-tenant read.
+var operatorDirectory = map[string]bool{
+	"GET /provider/tokens":  true,
+	"POST /provider/tokens": true,
+	// The operator's views across tenants (issue 8): key health, every
+	// tenant's audit log and the reports across tenants.
+	"GET /operator":                 true,
+	"GET /operator/audit":           true,
+	"POST /operator/audit/verify":   true,
+	"GET /operator/reports":         true,
+	"GET /operator/reports/:report": true,
+	"GET /operator/rotations":       true,
+	"GET /operator/outbox":          true,
 }
 
 // matrixWorld is the data the matrix runs against: tenant A (under test)
@@ -153,7 +225,19 @@ func (w *matrixWorld) reset(t *testing.T) map[string]string {
 	} else {
 		w.invitation = invs[0].ID
 	}
-	return map[string]string{":user_id": w.victim, ":id": w.invitation}
+	// A live service token for the revoke route (each revoke uses it up).
+	// (Its own id: listing tokens by creation time is ambiguous, the stack's
+	// clock stands still.)
+	_, live, err := w.s.Keys.NewServiceToken(ctx, w.tenantA, "matrix", w.users[owner])
+	if err != nil {
+		t.Fatal(err)
+	}
+	params := map[string]string{":user_id": w.victim, ":id": w.invitation, ":token_id": live.ID, ":report": "inventory"}
+	for k, v := range w.keyParams(t) {
+		params[k] = v
+	}
+	params[":notice_id"], params[":feed_token"] = w.noticeParam(t, params[":key_id"]), "no-such-feed-token-0123456789"
+	return params
 }
 
 // stateOfA is tenant A's membership and invitation state, to detect a
@@ -280,6 +364,9 @@ func TestAuthorizationMatrix(t *testing.T) {
 			}
 			if p == anonymous || p == operator || p == outsider {
 				for _, m := range w.secretMarkers {
+					if p == operator && operatorDirectory[key] {
+						break // operators are provider-wide: these pages list every tenant by name
+					}
 					if strings.Contains(string(page), m) || strings.Contains(res.Header.Get("Location"), m) {
 						crossTenant++
 						t.Errorf("CROSS-TENANT READ: %s as %s shows %q of tenant A", key, p, m)

@@ -40,6 +40,66 @@ func routes(e *echo.Echo, d Deps) {
 	b.GET("/invite", h.InvitationLanding)
 	s.POST("/invite/accept", h.AcceptInvitation)
 
+	// AWS connections, customer-managed keys and provider settings (issue 4).
+	s.GET("/connections", h.Connections, h.Require(handlers.ActViewTenant))
+	s.GET("/connections/new", h.NewConnection, h.Require(handlers.ActManageConnections))
+	s.POST("/connections", h.CreateConnection, h.Require(handlers.ActManageConnections))
+	s.GET("/connections/:conn_id", h.Connection, h.Require(handlers.ActViewTenant))
+	s.POST("/connections/:conn_id/test", h.TestConnection, h.Require(handlers.ActManageConnections))
+	s.GET("/connections/:conn_id/delete", h.ConfirmDeleteConnection, h.Require(handlers.ActManageConnections))
+	s.POST("/connections/:conn_id/delete", h.DeleteConnection, h.Require(handlers.ActManageConnections))
+	s.GET("/keys", h.Keys, h.Require(handlers.ActViewTenant))
+	s.GET("/keys/new", h.NewKey, h.Require(handlers.ActManageKeys))
+	s.POST("/keys", h.RegisterKey, h.Require(handlers.ActManageKeys))
+	s.GET("/keys/:key_id", h.Key, h.Require(handlers.ActViewTenant))
+	s.POST("/keys/:key_id/check", h.CheckKey, h.Require(handlers.ActManageKeys))
+	s.GET("/provider", h.ProviderSettings, h.Require(handlers.ActOperate))
+	s.POST("/provider/settings", h.SaveProviderSettings, h.Require(handlers.ActOperate))
+
+	// Data-API service tokens (operators) and cache purges (issue 4).
+	s.GET("/provider/tokens", h.ServiceTokens, h.Require(handlers.ActOperate))
+	s.POST("/provider/tokens", h.CreateServiceToken, h.Require(handlers.ActOperate))
+	s.POST("/provider/tokens/:token_id/revoke", h.RevokeServiceToken, h.Require(handlers.ActOperate))
+	s.POST("/keys/:key_id/purge", h.PurgeKeyCache, h.Require(handlers.ActPurgeCache))
+	s.POST("/keys/purge", h.PurgeTenantCache, h.Require(handlers.ActPurgeCache))
+
+	// Audit log, compliance reports and the operator's view (issue 8). A
+	// tenant's pages read the tenant from the session only; the operator's
+	// pages are the only ones that span tenants.
+	s.GET("/audit", h.AuditLog, h.Require(handlers.ActViewAudit))
+	s.POST("/audit/verify", h.VerifyAuditChain, h.Require(handlers.ActViewAudit))
+	s.GET("/reports", h.Reports, h.Require(handlers.ActViewAudit))
+	s.GET("/reports/:report", h.Report, h.Require(handlers.ActViewAudit))
+	s.GET("/operator", h.Operator, h.Require(handlers.ActOperate))
+	s.GET("/operator/audit", h.OperatorAudit, h.Require(handlers.ActOperate))
+	s.POST("/operator/audit/verify", h.OperatorVerifyAudit, h.Require(handlers.ActOperate))
+	s.GET("/operator/reports", h.OperatorReports, h.Require(handlers.ActOperate))
+	s.GET("/operator/reports/:report", h.OperatorReport, h.Require(handlers.ActOperate))
+
+	// Rotation schedules, notices, calendar feed and the mail outbox
+	// (issue 6). The calendar feed has no session: the token in its path is
+	// a capability (see handlers.CreateCalendarFeed), so it sits outside
+	// the browser group and sets no cookie.
+	s.GET("/keys/:key_id/rotation", h.RotationPage, h.Require(handlers.ActViewTenant))
+	s.POST("/keys/:key_id/rotation", h.SaveRotationPolicy, h.Require(handlers.ActManageKeys))
+	s.POST("/keys/:key_id/rotate", h.RotateNow, h.Require(handlers.ActManageKeys))
+	s.POST("/keys/:key_id/rotation/postpone", h.PostponeRotation, h.Require(handlers.ActManageNotices))
+	s.POST("/keys/:key_id/notices/:notice_id/ack", h.AcknowledgeNotice, h.Require(handlers.ActManageNotices))
+	s.GET("/rotations", h.UpcomingRotations, h.Require(handlers.ActViewTenant))
+	s.POST("/rotations/defaults", h.SaveRotationDefaults, h.Require(handlers.ActManageSettings))
+	s.POST("/rotations/calendar", h.CreateCalendarFeed, h.Require(handlers.ActManageSettings))
+	s.POST("/rotations/calendar/revoke", h.RevokeCalendarFeed, h.Require(handlers.ActManageSettings))
+	s.GET("/profile/notifications", h.NotificationSettings, h.Require(handlers.ActViewTenant))
+	s.POST("/profile/notifications", h.SaveNotificationSettings, h.Require(handlers.ActViewTenant))
+	s.GET("/operator/rotations", h.OperatorRotations, h.Require(handlers.ActOperate))
+	s.POST("/operator/rotations/settings", h.SaveMaxPostpone, h.Require(handlers.ActOperate))
+	s.GET("/operator/outbox", h.OperatorOutbox, h.Require(handlers.ActOperate))
+	s.POST("/operator/outbox/:id/retry", h.RetryOutboxMessage, h.Require(handlers.ActOperate))
+	e.GET("/calendar/:feed_token/rotations.ics", h.CalendarFeed, noStore)
+	if a := d.API; a != nil {
+		e.POST("/api/v1/keys/:key_id/rotate", h.APIRotateKey, a.Authenticate)
+	}
+
 	// Data API for the provider's services: service tokens, JSON, no
 	// cookies and so no CSRF. Absent when the process runs no key service.
 	if a := d.API; a != nil {

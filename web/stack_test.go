@@ -22,6 +22,7 @@ import (
 
 	"keyport/handlers"
 	"keyport/keysvc"
+	"keyport/keysvc/kmslocal"
 	"keyport/keysvc/mailer"
 	"keyport/models"
 	"keyport/web"
@@ -39,6 +40,10 @@ type stack struct {
 	Clock *clock
 	Logs  *syncBuffer
 	Mail  *mailcatcher.Catcher // every email keyport sends in the test
+	KMS   *kmslocal.Server     // the tenants' AWS accounts (see keys_stack_test.go)
+	Keys  *keysvc.Service
+	Jobs  *keysvc.Worker    // runs only when a test calls it (see rotation_test.go)
+	Rot   *keysvc.Scheduler // rotation schedules and notices
 }
 
 // clock is an injectable clock tests move forward.
@@ -139,12 +144,15 @@ func newStack(tb testing.TB, edit func(*handlers.Config)) *stack {
 	if edit != nil {
 		edit(&cfg)
 	}
-	h := handlers.New(handlers.Deps{DB: db, OIDC: oidc, Logger: log, Config: cfg, Now: clk.Now, Mailer: ml})
+	kmsSrv, keys := newKeyService(tb, db, sealer, log)
+	jobs, rot := newScheduler(db, sealer, keys, ml, base, clk.Now, log)
+	h := handlers.New(handlers.Deps{DB: db, OIDC: oidc, Logger: log, Config: cfg, Now: clk.Now, Mailer: ml, Keys: keys, Rotation: rot})
 	e := web.New(web.Deps{Handlers: h, Logger: log, Dev: cfg.Dev})
 	ts.Config.Handler = e
 	ts.Start()
 	tb.Cleanup(ts.Close)
-	return &stack{Echo: e, URL: base, DB: db, IdP: idp, Clock: clk, Logs: logs, Mail: mc}
+	return &stack{Echo: e, URL: base, DB: db, IdP: idp, Clock: clk, Logs: logs, Mail: mc, KMS: kmsSrv, Keys: keys,
+		Jobs: jobs, Rot: rot}
 }
 
 // browser is an HTTP client with a cookie jar that records every response

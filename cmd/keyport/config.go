@@ -26,6 +26,17 @@ type config struct {
 	DataDir     string
 	DatabaseURL string
 	KEKFile     string
+	// KEKKMSKeyARN names the provider's AWS KMS key that wraps the KEK;
+	// when set, no plaintext KEK file is used.
+	KEKKMSKeyARN string
+	// ValidationInterval is how often every key is re-validated in the
+	// background (0 turns the sweep off).
+	ValidationInterval time.Duration
+
+	// CacheTTL is how long a plaintext data key stays cached after it was
+	// fetched from KMS: the longest a tenant's revocation can take to bite
+	// without a purge.
+	CacheTTL time.Duration
 
 	OIDCIssuer       string
 	OIDCClientID     string
@@ -74,7 +85,13 @@ func loadConfig(getenv func(string) string, dev bool) (*config, error) {
 	c.DataDir = r.str("KEYPORT_DATA_DIR", defData)
 	c.DatabaseURL = r.str("KEYPORT_DATABASE_URL", filepath.Join(c.DataDir, "keyport.db"))
 	c.KEKFile = r.str("KEYPORT_KEK_FILE", "")
-	if c.KEKFile == "" && dev {
+	c.KEKKMSKeyARN = r.str("KEYPORT_KEK_KMS_KEY_ARN", "")
+	c.ValidationInterval = r.duration("KEYPORT_VALIDATION_INTERVAL", time.Hour, 0, 7*24*time.Hour)
+	c.CacheTTL = r.duration("KEYPORT_CACHE_TTL", 5*time.Minute, time.Second, time.Hour)
+	if c.KEKFile != "" && c.KEKKMSKeyARN != "" {
+		r.fail("KEYPORT_KEK_KMS_KEY_ARN", "set either KEYPORT_KEK_FILE or KEYPORT_KEK_KMS_KEY_ARN, not both")
+	}
+	if c.KEKFile == "" && c.KEKKMSKeyARN == "" && dev {
 		c.KEKFile = filepath.Join(c.DataDir, "kek.key")
 	}
 	c.BaseURL = strings.TrimRight(r.str("KEYPORT_BASE_URL", ""), "/")
@@ -109,7 +126,7 @@ func loadConfig(getenv func(string) string, dev bool) (*config, error) {
 	}
 	required := []struct{ name, val string }{
 		{"KEYPORT_BASE_URL", c.BaseURL},
-		{"KEYPORT_KEK_FILE", c.KEKFile},
+		{"KEYPORT_KEK_FILE", c.KEKFile + c.KEKKMSKeyARN}, // or KEYPORT_KEK_KMS_KEY_ARN
 		{"KEYPORT_OIDC_ISSUER", c.OIDCIssuer},
 		{"KEYPORT_OIDC_CLIENT_ID", c.OIDCClientID},
 		{"KEYPORT_OIDC_CLIENT_SECRET", c.OIDCClientSecret},

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"keyport/keysvc/kmslocal"
 	"keyport/keysvc/mailer"
 	"keyport/views"
 	"keyport/web/devidp"
@@ -18,6 +19,8 @@ import (
 type devStandIns struct {
 	idp  *devidp.IdP
 	mail *mailcatcher.Catcher
+	kms  *kmslocal.Server
+	demo *views.DemoAWS
 }
 
 // startDevStandIns starts them on loopback ports and points cfg at them.
@@ -41,10 +44,17 @@ func startDevStandIns(ctx context.Context, cfg *config) (*devStandIns, error) {
 	}
 	cfg.SMTPHost, cfg.SMTPTLS, cfg.SMTPUsername, cfg.SMTPPassword = host, mailer.NoTLS, "", ""
 	cfg.SMTPPort, _ = strconv.Atoi(port)
-	return &devStandIns{idp: idp, mail: mail}, nil
+	kms, demo, err := startDevKMS(ctx, cfg)
+	if err != nil {
+		mail.Close()
+		idp.Close()
+		return nil, err
+	}
+	return &devStandIns{idp: idp, mail: mail, kms: kms, demo: demo}, nil
 }
 
 func (d *devStandIns) Close() {
+	d.kms.Close()
 	d.mail.Close()
 	d.idp.Close()
 }

@@ -23,45 +23,79 @@ import (
 // openStore opens and migrates the database and installs the audit key,
 // which is kept sealed under the KEK in the database itself.
 func openStore(ctx context.Context, cfg *config, log *slog.Logger) (*models.DB, error) {
+	db, sealer, err := openStoreWithSealer(ctx, cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	sealer.Close()
+	return db, nil
+}
+
+// openStoreWithSealer is openStore that also hands back the Sealer under
+// the KEK, which the key service needs for connection secrets. The caller
+// closes it.
+func openStoreWithSealer(ctx context.Context, cfg *config, log *slog.Logger) (*models.DB, *keysvc.Sealer, error) {
 	if cfg.Dev {
 		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-			return nil, &configError{"KEYPORT_DATA_DIR", "cannot create " + cfg.DataDir + ": " + describeFileError(err)}
+			return nil, nil, &configError{"KEYPORT_DATA_DIR", "cannot create " + cfg.DataDir + ": " + describeFileError(err)}
 		}
 	} else if dir := filepath.Dir(cfg.DatabaseURL); !strings.Contains(cfg.DatabaseURL, "://") {
 		if _, err := os.Stat(dir); err != nil {
-			return nil, &configError{"KEYPORT_DATABASE_URL", "directory " + dir + " does not exist"}
+			return nil, nil, &configError{"KEYPORT_DATABASE_URL", "directory " + dir + " does not exist"}
 		}
 	}
-	kek, err := keysvc.LoadOrCreateKEKFile(cfg.KEKFile, cfg.Dev)
-	if err != nil {
-		return nil, &configError{"KEYPORT_KEK_FILE", err.Error()}
+	var sealer *keysvc.Sealer
+	if cfg.KEKKMSKeyARN == "" {
+		// A bad KEK file stops keyport before it touches the database.
+		kek, err := keysvc.LoadOrCreateKEKFile(cfg.KEKFile, cfg.Dev)
+		if err != nil {
+			return nil, nil, &configError{"KEYPORT_KEK_FILE", err.Error()}
+		}
+		sealer, err = keysvc.NewSealer(kek)
+		clear(kek)
+		if err != nil {
+			return nil, nil, &configError{"KEYPORT_KEK_FILE", err.Error()}
+		}
 	}
-	sealer, err := keysvc.NewSealer(kek)
-	clear(kek)
-	if err != nil {
-		return nil, &configError{"KEYPORT_KEK_FILE", err.Error()}
-	}
-	defer sealer.Close()
 
 	if err := createPrivateFile(cfg.DatabaseURL); err != nil {
-		return nil, &configError{"KEYPORT_DATABASE_URL", err.Error()}
+		return nil, nil, &configError{"KEYPORT_DATABASE_URL", err.Error()}
 	}
 	db, err := models.Open(ctx, cfg.DatabaseURL, log)
 	if err != nil {
-		return nil, fmt.Errorf("open database: %w", err)
+		return nil, nil, fmt.Errorf("open database: %w", err)
+	}
+	fail := func(err error) (*models.DB, *keysvc.Sealer, error) {
+		if sealer != nil {
+			sealer.Close()
+		}
+		db.Close()
+		return nil, nil, err
 	}
 	if err := db.Migrate(ctx); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("migrate database: %w", err)
+		return fail(fmt.Errorf("migrate database: %w", err))
+	}
+	if sealer == nil {
+		// The KEK is a data key wrapped by the provider's KMS key, kept in
+		// the database and unwrapped through the same SDK path as tenant
+		// keys: no plaintext KEK on disk.
+		kek, err := keysvc.LoadKMSKEK(ctx, db, keysvc.NewClients(keysvc.ClientOptions{Logger: log}), cfg.KEKKMSKeyARN)
+		if err != nil {
+			return fail(&configError{"KEYPORT_KEK_KMS_KEY_ARN", err.Error()})
+		}
+		sealer, err = keysvc.NewSealer(kek)
+		clear(kek)
+		if err != nil {
+			return fail(&configError{"KEYPORT_KEK_KMS_KEY_ARN", err.Error()})
+		}
 	}
 	key, err := keysvc.AuditKey(ctx, db, sealer)
 	if err != nil {
-		db.Close()
-		return nil, fmt.Errorf("load audit key: %w", err)
+		return fail(fmt.Errorf("load audit key: %w", err))
 	}
 	db.SetAuditKey(key)
 	clear(key)
-	return db, nil
+	return db, sealer, nil
 }
 
 // createPrivateFile creates the SQLite file with mode 0600 before SQLite
@@ -84,11 +118,12 @@ func createPrivateFile(path string) error {
 // serve runs the server until ctx ends, then shuts down gracefully.
 func serve(ctx context.Context, cfg *config, stdout io.Writer) error {
 	log := newLogger(cfg, stdout)
-	db, err := openStore(ctx, cfg, log)
+	db, sealer, err := openStoreWithSealer(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
+	defer sealer.Close()
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
@@ -106,6 +141,7 @@ func serve(ctx context.Context, cfg *config, stdout io.Writer) error {
 		Operators: cfg.Operators, BaseURL: baseURL,
 	}
 	deps := handlers.Deps{DB: db, Logger: log, Config: hcfg}
+	var clientOpts keysvc.ClientOptions
 	if cfg.Dev {
 		stand, err := startDevStandIns(ctx, cfg)
 		if err != nil {
@@ -113,19 +149,39 @@ func serve(ctx context.Context, cfg *config, stdout io.Writer) error {
 		}
 		defer stand.Close()
 		deps.Mailbox = stand.mailbox()
-		log.Info("development stand-ins running", "oidc_issuer", cfg.OIDCIssuer, "smtp", stand.mail.Addr())
+		log.Info("development stand-ins running", "oidc_issuer", cfg.OIDCIssuer, "smtp", stand.mail.Addr(), "kms", stand.kms.URL())
+		clientOpts, deps.Config.DemoAWS = stand.awsClients(sealer, log)
+		if err := stand.seedProviderSettings(ctx, db, log); err != nil {
+			return err
+		}
+	} else {
+		clientOpts = keysvc.ClientOptions{Sealer: sealer, Logger: log}
 	}
+	// KMS and STS clients: in production the default AWS chain gives the
+	// provider's credentials, and AWS_ENDPOINT_URL_KMS / _STS may point the
+	// whole process at another endpoint; in development, kmslocal.
+	clients := keysvc.NewClients(clientOpts)
+	deps.Keys = keysvc.NewService(keysvc.Deps{DB: db, Sealer: sealer, Logger: log, Clients: clients,
+		Config: keysvc.Config{CacheTTL: cfg.CacheTTL}})
+	if err := deps.Keys.Warm(ctx); err != nil {
+		return err
+	}
+	go deps.Keys.Run(ctx) // follows other replicas' key and token changes, sweeps the cache, writes use counts
+	go deps.Keys.RunValidationSweep(ctx, cfg.ValidationInterval)
 	deps.Mailer, err = newMailer(cfg)
 	if err != nil {
 		return err
 	}
+	var waitJobs func()
+	deps.Rotation, deps.Outbox, waitJobs = startJobs(ctx, db, sealer, deps.Keys, deps.Mailer, baseURL, log)
+	defer waitJobs()
 	deps.OIDC, err = handlers.NewOIDC(ctx, cfg.OIDCIssuer, cfg.OIDCClientID, cfg.OIDCClientSecret, baseURL+"/auth/callback")
 	if err != nil {
 		return &configError{"KEYPORT_OIDC_ISSUER", "cannot reach the identity provider: " + err.Error()}
 	}
 
 	h := handlers.New(deps)
-	srv := web.NewHTTPServer(cfg.Addr, web.New(web.Deps{Handlers: h, Logger: log, Dev: cfg.Dev}))
+	srv := web.NewHTTPServer(cfg.Addr, web.New(web.Deps{Handlers: h, API: handlers.NewAPI(deps.Keys, log), Logger: log, Dev: cfg.Dev}))
 	srv.ErrorLog = slog.NewLogLogger(log.Handler(), slog.LevelWarn)
 
 	errc := make(chan error, 1)

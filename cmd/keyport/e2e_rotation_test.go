@@ -1,0 +1,126 @@
+package main
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"keyport/web/webtest"
+)
+
+// TestBrowserRotation is issue 6's story in a real browser against
+// `keyport dev`: register the demo key, set a rotation policy, see the next
+// date and the planned notices, rotate now, see the new version, and find
+// the "rotated" email on the mail catcher page (delivered by the job
+// worker through the outbox over SMTP).
+func TestBrowserRotation(t *testing.T) {
+	ctx := webtest.Browser(t, 150*time.Second)
+	base := startDev(t, nil)
+	step := func(name string, acts ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		if err := chromedp.Do(sctx, acts...); err != nil {
+			webtest.Screenshot(t, ctx, "rotation-"+name)
+			t.Fatalf("%s: %v", name, err)
+		}
+	}
+	text := func(sel string) string {
+		t.Helper()
+		s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
+		if err != nil {
+			t.Fatalf("read %s: %v", sel, err)
+		}
+		return strings.TrimSpace(s)
+	}
+	count := func(sel string) int {
+		t.Helper()
+		n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('`+sel+`').length`))
+		if err != nil {
+			t.Fatalf("count %s: %v", sel, err)
+		}
+		return n
+	}
+
+	step("sign in", then(actions{chromedp.Navigate(base), chromedp.Click(chromedp.CSS(`[data-testid="signin"]`))},
+		idpSignIn("erin@rotate.test", "Erin Owner"),
+		actions{chromedp.WaitVisible(chromedp.CSS(`[data-testid="devbar-aws"]`))})...)
+	step("open the connection form",
+		chromedp.Navigate(base+"/connections/new"),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="demo-aws"]`)),
+	)
+	account, akid, secret := text(`[data-testid="demo-account"]`), text(`[data-testid="demo-akid"]`), text(`[data-testid="demo-secret"]`)
+	step("connect the demo account and register the demo key",
+		chromedp.SendKeys(chromedp.CSS(`#name`), "demo account"),
+		chromedp.SendKeys(chromedp.CSS(`#account_id`), account),
+		chromedp.Click(chromedp.CSS(`[data-testid="kind-access-key"]`)),
+		chromedp.SendKeys(chromedp.CSS(`#access_key_id`), akid),
+		chromedp.SendKeys(chromedp.CSS(`#secret_access_key`), secret),
+		chromedp.Click(chromedp.CSS(`[data-testid="save-connection"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="connection"]`)),
+		chromedp.Click(chromedp.CSS(`[data-testid="register-with"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="policy-statement"]`)),
+		chromedp.SetValue(chromedp.CSS(`#name`), "billing"),
+		chromedp.Click(chromedp.CSS(`[data-testid="submit-register"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="key"]`)),
+	)
+	keyURL, err := chromedp.Run(ctx, chromedp.Location())
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyURL, _, _ = strings.Cut(keyURL, "?")
+
+	step("set a policy",
+		chromedp.Navigate(keyURL+"/rotation"),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="policy-form"]`)),
+		chromedp.SetValue(chromedp.CSS(`#period_days`), "90"),
+		chromedp.SetValue(chromedp.CSS(`#notice_days`), "14, 2"),
+		chromedp.SetValue(chromedp.CSS(`#window_start_hour`), "4"),
+		chromedp.Click(chromedp.CSS(`[data-testid="save-policy"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="rotation-flash"]`)),
+	)
+	want := time.Now().UTC().AddDate(0, 0, 90)
+	if next := text(`[data-testid="next-rotation"]`); next != want.Format("2006-01-02")+" 04:00 UTC" &&
+		next != want.AddDate(0, 0, -1).Format("2006-01-02")+" 04:00 UTC" { // the key may have been made just before midnight
+		t.Errorf("next rotation shown %q, want %s at 04:00 UTC", next, want.Format("2006-01-02"))
+	}
+	if n := count(`[data-testid="planned-notice"]`); n != 2 {
+		t.Errorf("planned notices = %d; want 2 (14 and 2 days before)", n)
+	}
+	if got := text(`[data-testid="current-version"]`); got != "1" {
+		t.Errorf("current version before rotating = %q", got)
+	}
+	webtest.Screenshot(t, ctx, "rotation-policy")
+
+	step("rotate now",
+		chromedp.Click(chromedp.CSS(`[data-testid="rotate-now"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`tbody tr:nth-child(2)[data-testid="version-row"]`)),
+	)
+	if got := text(`[data-testid="current-version"]`); got != "2" {
+		t.Errorf("current version after rotating = %q, want 2", got)
+	}
+	if flash := text(`[data-testid="rotation-flash"]`); !strings.Contains(flash, "Key rotated") {
+		t.Errorf("flash = %q", flash)
+	}
+	if n := count(`[data-testid="version-row"]`); n != 2 {
+		t.Errorf("version rows = %d, want 2", n)
+	}
+
+	// The worker delivers the outbox within its poll interval.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		step("mail page", chromedp.Navigate(base+"/dev/mail"), chromedp.WaitVisible(chromedp.CSS(`[data-testid="dev-mail"]`)))
+		if strings.Contains(text(`[data-testid="dev-mail"]`), "Key billing was rotated to version 2") {
+			break
+		}
+		if time.Now().After(deadline) {
+			webtest.Screenshot(t, ctx, "rotation-mail")
+			t.Fatal("the rotated email did not reach the mail catcher in 20s")
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	webtest.Screenshot(t, ctx, "rotation-mail")
+}

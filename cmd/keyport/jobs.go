@@ -1,0 +1,36 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"net/url"
+	"sync"
+
+	"keyport/handlers"
+	"keyport/keysvc"
+	"keyport/models"
+)
+
+// startJobs starts the durable job worker of this process: scheduled
+// rotations, their notices and the mail outbox (issue 6). Every replica
+// runs one; leases keep them from running a job twice. The returned
+// function waits for the worker to stop after ctx ends, so that the
+// database is closed only when no job is using it.
+func startJobs(ctx context.Context, db *models.DB, sealer *keysvc.Sealer, keys *keysvc.Service, send keysvc.MailSender,
+	baseURL string, log *slog.Logger) (*keysvc.Scheduler, *keysvc.Outbox, func()) {
+	domain := "keyport.localhost"
+	if u, err := url.Parse(baseURL); err == nil && u.Hostname() != "" {
+		domain = u.Hostname()
+	}
+	w := keysvc.NewWorker(db, log, keysvc.WorkerConfig{})
+	ob := keysvc.NewOutbox(db, sealer, send, domain)
+	s := keysvc.NewScheduler(keysvc.SchedulerDeps{DB: db, Keys: keys, Outbox: ob, Worker: w, Render: handlers.RenderNotice,
+		Logger: log, BaseURL: baseURL})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		w.Run(ctx)
+	}()
+	return s, ob, wg.Wait
+}

@@ -1,0 +1,228 @@
+package handlers
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"keyport/keysvc"
+	"keyport/models"
+	"keyport/views"
+)
+
+// connectionFlashes are the fixed texts a "done" query parameter may
+// select: the URL never carries text that is shown as is.
+var connectionFlashes = map[string]string{
+	"created": "Connection saved. Test it to see that keyport can reach your account.",
+	"deleted": "Connection deleted.",
+}
+
+// connectionForm is the "add AWS connection" form.
+type connectionForm struct {
+	Name          string `form:"name"`
+	AccountID     string `form:"account_id"`
+	DefaultRegion string `form:"default_region"`
+	Kind          string `form:"kind"`
+	AccessKeyID   string `form:"access_key_id"`
+	Secret        string `form:"secret_access_key"`
+	RoleARN       string `form:"role_arn"`
+}
+
+// Connections lists the tenant's AWS connections.
+func (h *Handler) Connections(c echo.Context) error {
+	v := viewerFrom(c)
+	cs, err := h.db.ListConnections(c.Request().Context(), v.Tenant.ID)
+	if err != nil {
+		return err
+	}
+	m := views.Connections{CanManage: v.can(ActManageConnections)}
+	for _, mc := range cs {
+		r := views.ConnectionRow{ID: mc.ID, Name: mc.Name, AccountID: mc.AccountID, Region: mc.DefaultRegion,
+			Credential: credentialLabel(&mc), Tested: mc.LastTestAt != nil, TestOK: mc.LastTestOK, Summary: mc.LastTestSummary}
+		if mc.LastTestAt != nil {
+			r.TestAt = *mc.LastTestAt
+		}
+		m.Rows = append(m.Rows, r)
+	}
+	p := h.page(c, "AWS connections", "connections")
+	p.Flash = connectionFlashes[c.QueryParam("done")]
+	return render(c, http.StatusOK, views.ConnectionsPage(p, m))
+}
+
+func credentialLabel(mc *models.Connection) string {
+	if mc.Kind == keysvc.KindAssumeRole {
+		return "role " + mc.RoleARN
+	}
+	return "access key …" + keysvc.Last4(mc.AccessKeyID)
+}
+
+// NewConnection shows the form to add a connection.
+func (h *Handler) NewConnection(c echo.Context) error {
+	f := views.ConnectionForm{Kind: keysvc.KindAssumeRole, DefaultRegion: "us-east-1"}
+	if d := h.cfg.DemoAWS; d != nil {
+		f.DefaultRegion = d.Region
+	}
+	return h.renderConnectionForm(c, http.StatusOK, f)
+}
+
+func (h *Handler) renderConnectionForm(c echo.Context, status int, f views.ConnectionForm) error {
+	ps, err := h.keys.ProviderSettings(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	f.ProviderAccount = ps.AccountID
+	for _, r := range keysvc.Regions {
+		if ps.RegionAllowed(r) {
+			f.Regions = append(f.Regions, r)
+		}
+	}
+	return render(c, status, views.NewConnectionPage(h.page(c, "Add an AWS connection", "connections"), f))
+}
+
+// CreateConnection saves a new connection; bad input re-renders the form
+// (never with the secret filled back in).
+func (h *Handler) CreateConnection(c echo.Context) error {
+	v := viewerFrom(c)
+	var f connectionForm
+	if err := c.Bind(&f); err != nil {
+		return &PublicError{Status: http.StatusBadRequest, Heading: "Bad request", Message: "The form could not be read.", Err: err}
+	}
+	in := keysvc.ConnectionInput{Name: f.Name, AccountID: f.AccountID, DefaultRegion: f.DefaultRegion, Kind: f.Kind,
+		AccessKeyID: f.AccessKeyID, Secret: f.Secret, RoleARN: f.RoleARN}
+	mc, err := h.keys.CreateConnection(c.Request().Context(), v.Tenant.ID, h.by(c), in)
+	if errs := fieldErrors(err); errs != nil {
+		form := views.ConnectionForm{Name: f.Name, AccountID: f.AccountID, DefaultRegion: f.DefaultRegion, Kind: f.Kind,
+			AccessKeyID: f.AccessKeyID, RoleARN: f.RoleARN, Errors: errs}
+		return h.renderConnectionForm(c, http.StatusUnprocessableEntity, form)
+	}
+	if err != nil {
+		return fmt.Errorf("create connection: %w", err)
+	}
+	return c.Redirect(http.StatusSeeOther, "/connections/"+mc.ID+"?done=created")
+}
+
+// Connection shows one connection.
+func (h *Handler) Connection(c echo.Context) error {
+	d, err := h.connectionDetail(c)
+	if err != nil {
+		return err
+	}
+	p := h.page(c, d.Name, "connections")
+	p.Flash = connectionFlashes[c.QueryParam("done")]
+	return render(c, http.StatusOK, views.ConnectionPage(p, *d))
+}
+
+// connectionDetail loads the connection named in the path, in the viewer's
+// tenant only.
+func (h *Handler) connectionDetail(c echo.Context) (*views.ConnectionDetail, error) {
+	v := viewerFrom(c)
+	ctx := c.Request().Context()
+	mc, err := h.db.GetConnection(ctx, v.Tenant.ID, c.Param("conn_id"))
+	if err != nil {
+		return nil, err
+	}
+	n, err := h.db.CountConnectionKeys(ctx, v.Tenant.ID, mc.ID)
+	if err != nil {
+		return nil, err
+	}
+	d := &views.ConnectionDetail{ID: mc.ID, Name: mc.Name, AccountID: mc.AccountID, Region: mc.DefaultRegion, Kind: mc.Kind,
+		AccessKey: "…" + keysvc.Last4(mc.AccessKeyID), RoleARN: mc.RoleARN, ExternalID: mc.ExternalID, CreatedAt: mc.CreatedAt,
+		Tested: mc.LastTestAt != nil, TestOK: mc.LastTestOK, Summary: mc.LastTestSummary, KeyCount: int(n),
+		CanManage: v.can(ActManageConnections)}
+	if mc.LastTestAt != nil {
+		d.TestAt = *mc.LastTestAt
+	}
+	if mc.Kind == keysvc.KindAssumeRole {
+		ps, err := h.keys.ProviderSettings(ctx)
+		if err != nil {
+			return nil, err
+		}
+		d.TrustPolicy = keysvc.TrustPolicy(ps, mc.ExternalID)
+	}
+	return d, nil
+}
+
+// TestConnection tests a connection and shows every check on its page.
+func (h *Handler) TestConnection(c echo.Context) error {
+	v := viewerFrom(c)
+	res, err := h.keys.TestConnection(c.Request().Context(), v.Tenant.ID, h.by(c), c.Param("conn_id"))
+	if err != nil {
+		return fmt.Errorf("test connection: %w", err)
+	}
+	d, err := h.connectionDetail(c)
+	if err != nil {
+		return err
+	}
+	d.Checks = checkRows(res.Checks)
+	p := h.page(c, d.Name, "connections")
+	if res.OK {
+		p.Flash = "Every check passed: keyport can reach KMS with this connection."
+	}
+	return render(c, http.StatusOK, views.ConnectionPage(p, *d))
+}
+
+// ConfirmDeleteConnection asks before deleting.
+func (h *Handler) ConfirmDeleteConnection(c echo.Context) error {
+	d, err := h.connectionDetail(c)
+	if err != nil {
+		return err
+	}
+	return render(c, http.StatusOK, views.DeleteConnectionPage(h.page(c, "Delete "+d.Name, "connections"), *d))
+}
+
+// DeleteConnection deletes a connection no key uses.
+func (h *Handler) DeleteConnection(c echo.Context) error {
+	v := viewerFrom(c)
+	err := h.keys.DeleteConnection(c.Request().Context(), v.Tenant.ID, h.by(c), c.Param("conn_id"))
+	var ve *models.ValidationError
+	if errors.As(err, &ve) {
+		return &PublicError{Status: http.StatusConflict, Heading: "Connection in use", Message: "This connection " + ve.Message + ".",
+			Action: &views.Link{Label: "Back to the connection", Href: "/connections/" + c.Param("conn_id")}, Err: err}
+	}
+	if err != nil {
+		return fmt.Errorf("delete connection: %w", err)
+	}
+	return c.Redirect(http.StatusSeeOther, "/connections?done=deleted")
+}
+
+// by names the viewer and request for audit events.
+func (h *Handler) by(c echo.Context) keysvc.RequestBy {
+	return keysvc.RequestBy{UserID: viewerFrom(c).User.ID, RequestID: requestID(c)}
+}
+
+// fieldErrors turns a validation error of keysvc or models into messages
+// by field, or nil for any other error.
+func fieldErrors(err error) map[string]string {
+	var kv *keysvc.ValidationError
+	var mv *models.ValidationError
+	switch {
+	case errors.As(err, &kv):
+		return map[string]string{kv.Field: kv.Message}
+	case errors.As(err, &mv):
+		return map[string]string{mv.Field: mv.Message}
+	}
+	return nil
+}
+
+func checkRows(cs []keysvc.Check) []views.CheckRow {
+	out := make([]views.CheckRow, 0, len(cs))
+	for _, c := range cs {
+		out = append(out, views.CheckRow{Name: c.Name, Detail: c.Detail, OK: c.OK, Required: c.Required, Skipped: c.Skipped})
+	}
+	return out
+}
+
+// kmsProblem explains a KMS failure that is not about the input.
+func kmsProblem(err error) error {
+	switch {
+	case errors.Is(err, keysvc.ErrThrottled), errors.Is(err, keysvc.ErrUnavailable):
+		return &PublicError{Status: http.StatusServiceUnavailable, Heading: "KMS is not answering",
+			Message: "keyport could not reach AWS KMS just now. Nothing was saved; try again in a minute.", Err: err}
+	case errors.Is(err, keysvc.ErrAccessDenied):
+		return &PublicError{Status: http.StatusUnprocessableEntity, Heading: "KMS refused keyport",
+			Message: "KMS refused keyport part way through. Nothing was saved; check the key policy in every region and try again.", Err: err}
+	}
+	return err
+}

@@ -1,0 +1,212 @@
+package handlers
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"keyport/keysvc"
+	"keyport/models"
+	"keyport/views"
+)
+
+// keyFlashes are the fixed texts a "done" query parameter may select.
+var keyFlashes = map[string]string{
+	"registered": "Key registered: every check passed and data-key version 1 is wrapped in every region.",
+	"checked":    "Checked just now.",
+}
+
+// registerForm is the "register a customer-managed key" form.
+type registerForm struct {
+	ConnectionID     string `form:"connection_id"`
+	Name             string `form:"name"`
+	KeyARN           string `form:"key_arn"`
+	ExtraARNs        string `form:"extra_arns"`
+	KeyID            string `form:"key_id"`
+	EncryptedDataKey string `form:"encrypted_data_key"`
+}
+
+// Keys lists the tenant's keys with their health.
+func (h *Handler) Keys(c echo.Context) error {
+	v := viewerFrom(c)
+	ctx := c.Request().Context()
+	ks, err := h.db.ListKeys(ctx, v.Tenant.ID)
+	if err != nil {
+		return err
+	}
+	cs, err := h.db.ListConnections(ctx, v.Tenant.ID)
+	if err != nil {
+		return err
+	}
+	m := views.Keys{CanManage: v.can(ActManageKeys), HasConnections: len(cs) > 0}
+	for _, k := range ks {
+		rs, err := h.db.KeyRegions(ctx, v.Tenant.ID, k.ID)
+		if err != nil {
+			return err
+		}
+		regions := make([]string, 0, len(rs))
+		for _, r := range rs {
+			regions = append(regions, r.Region)
+		}
+		label, _ := keysvc.HealthAdvice(k.Health)
+		m.Rows = append(m.Rows, views.KeyRow{ID: k.ID, Name: k.Name, State: k.State, Health: k.Health, HealthLabel: label,
+			HealthOK: k.Health == keysvc.HealthOK, Regions: strings.Join(regions, ", "), Version: k.CurrentVersion})
+	}
+	return render(c, http.StatusOK, views.KeysPage(h.page(c, "Keys", "keys"), m))
+}
+
+// NewKey shows the guided registration page.
+func (h *Handler) NewKey(c echo.Context) error {
+	f := registerForm{ConnectionID: c.QueryParam("connection_id")}
+	if d := h.cfg.DemoAWS; d != nil {
+		f.Name = "demo key"
+	}
+	return h.renderRegisterForm(c, http.StatusOK, f, nil, nil)
+}
+
+// renderRegisterForm fills in the policy snippet, CLI commands and the
+// encryption context for the chosen connection and the reserved key id.
+func (h *Handler) renderRegisterForm(c echo.Context, status int, in registerForm, errs map[string]string, checks []keysvc.Check) error {
+	v := viewerFrom(c)
+	ctx := c.Request().Context()
+	cs, err := h.db.ListConnections(ctx, v.Tenant.ID)
+	if err != nil {
+		return err
+	}
+	if len(cs) == 0 {
+		return &PublicError{Status: http.StatusConflict, Heading: "No AWS connection yet",
+			Message: "Connect an AWS account first; keys are registered through a connection.", Action: &views.Link{Label: "Add a connection", Href: "/connections/new"}}
+	}
+	ps, err := h.keys.ProviderSettings(ctx)
+	if err != nil {
+		return err
+	}
+	f := views.RegisterForm{ConnectionID: in.ConnectionID, Name: in.Name, KeyARN: in.KeyARN, ExtraARNs: in.ExtraARNs,
+		EncryptedDataKey: in.EncryptedDataKey, KeyID: in.KeyID, Errors: errs, Checks: checkRows(checks),
+		ReplicaRegions: ps.ReplicaRegions, DRRegions: ps.DRRegions, OneKeyPerTenant: ps.OneKeyPerTenant}
+	if f.KeyID == "" {
+		f.KeyID = keysvc.NewKeyID()
+	}
+	chosen := &cs[0]
+	for i := range cs {
+		f.Connections = append(f.Connections, views.Option{Value: cs[i].ID, Label: cs[i].Name + " (" + cs[i].AccountID + ")"})
+		if cs[i].ID == in.ConnectionID {
+			chosen = &cs[i]
+		}
+	}
+	f.ConnectionID = chosen.ID
+	conn := keysvc.ConnectionFromModel(chosen)
+	principals := keysvc.Principals(conn, ps)
+	f.PolicyStatement = keysvc.PolicyStatement(principals)
+	f.KeyPolicy = keysvc.KeyPolicy(conn.AccountID, principals)
+	f.CLI = keysvc.CLICommands(conn.DefaultRegion, ps.ReplicaRegions, "keyport")
+	f.DataKeyCommand = keysvc.DataKeyCommand(in.KeyARN, keysvc.KMSContext(v.Tenant.ID, f.KeyID))
+	if f.KeyARN == "" && h.cfg.DemoAWS != nil {
+		f.KeyARN = h.cfg.DemoAWS.KeyARN
+	}
+	return render(c, status, views.RegisterKeyPage(h.page(c, "Register a key", "keys"), f))
+}
+
+// RegisterKey validates and registers a key. Bad input or failed checks
+// re-render the form (422) with the reasons; nothing is stored then.
+func (h *Handler) RegisterKey(c echo.Context) error {
+	v := viewerFrom(c)
+	var f registerForm
+	if err := c.Bind(&f); err != nil {
+		return &PublicError{Status: http.StatusBadRequest, Heading: "Bad request", Message: "The form could not be read.", Err: err}
+	}
+	reg, err := h.keys.RegisterKey(c.Request().Context(), v.Tenant.ID, h.by(c), keysvc.RegisterInput{
+		ConnectionID: f.ConnectionID, Name: f.Name, KeyARN: f.KeyARN, ExtraARNs: f.ExtraARNs, KeyID: f.KeyID, EncryptedDataKey: f.EncryptedDataKey})
+	var re *keysvc.RegisterError
+	switch errs := fieldErrors(err); {
+	case errs != nil:
+		return h.renderRegisterForm(c, http.StatusUnprocessableEntity, f, errs, nil)
+	case errors.As(err, &re):
+		return h.renderRegisterForm(c, http.StatusUnprocessableEntity, f, nil, re.Checks)
+	case err != nil:
+		return fmt.Errorf("register key: %w", kmsProblem(err))
+	}
+	return c.Redirect(http.StatusSeeOther, "/keys/"+reg.Key.ID+"?done=registered")
+}
+
+// Key shows one key.
+func (h *Handler) Key(c echo.Context) error {
+	v := viewerFrom(c)
+	ctx := c.Request().Context()
+	k, err := h.db.GetKey(ctx, v.Tenant.ID, c.Param("key_id"))
+	if err != nil {
+		return err
+	}
+	mc, err := h.db.GetConnection(ctx, v.Tenant.ID, k.ConnectionID)
+	if err != nil {
+		return err
+	}
+	rs, err := h.db.KeyRegions(ctx, v.Tenant.ID, k.ID)
+	if err != nil {
+		return err
+	}
+	vs, err := h.db.DataKeyVersions(ctx, v.Tenant.ID, k.ID)
+	if err != nil {
+		return err
+	}
+	ps, err := h.keys.ProviderSettings(ctx)
+	if err != nil {
+		return err
+	}
+	label, advice := keysvc.HealthAdvice(k.Health)
+	d := views.KeyDetail{ID: k.ID, Name: k.Name, State: k.State, Health: k.Health, HealthLabel: label, HealthAdvice: advice,
+		HealthDetail: k.HealthDetail, HealthOK: k.Health == keysvc.HealthOK, ValidatedAt: k.ValidatedAt,
+		Connection: views.Link{Label: mc.Name + " (" + mc.AccountID + ")", Href: "/connections/" + mc.ID},
+		Policy:     keysvc.PolicyStatement(keysvc.Principals(keysvc.ConnectionFromModel(mc), ps)), CanManage: v.can(ActManageKeys)}
+	for _, r := range rs {
+		d.Regions = append(d.Regions, views.KeyRegionRow{Region: r.Region, ARN: r.KMSKeyARN, Primary: r.Priority == 0})
+	}
+	for _, dv := range vs {
+		d.Versions = append(d.Versions, views.KeyVersionRow{Version: dv.Version, Reason: dv.Reason, CreatedAt: dv.CreatedAt, Current: dv.Version == k.CurrentVersion})
+	}
+	val, err := h.db.LatestKeyValidation(ctx, v.Tenant.ID, k.ID)
+	if err != nil && !errors.Is(err, models.ErrNotFound) {
+		return err
+	}
+	d.Checks = checkRows(keysvc.Checks(val))
+	p := h.page(c, k.Name, "keys")
+	p.Flash = keyFlashes[c.QueryParam("done")]
+	return render(c, http.StatusOK, views.KeyPage(p, d))
+}
+
+// CheckKey re-validates a key now.
+func (h *Handler) CheckKey(c echo.Context) error {
+	v := viewerFrom(c)
+	k, _, err := h.keys.CheckKey(c.Request().Context(), v.Tenant.ID, h.by(c), c.Param("key_id"))
+	if err != nil {
+		return fmt.Errorf("check key: %w", err)
+	}
+	return c.Redirect(http.StatusSeeOther, "/keys/"+k.ID+"?done=checked")
+}
+
+// keyHealthCounts counts a tenant's keys (not deleted) by health, worst
+// first, for the dashboard.
+func keyHealthCounts(ks []models.Key) []views.HealthCount {
+	counts := map[string]int{}
+	for _, k := range ks {
+		if k.State != models.StateDeleted {
+			counts[k.Health]++
+		}
+	}
+	out := make([]views.HealthCount, 0, len(counts))
+	for health, n := range counts {
+		label, advice := keysvc.HealthAdvice(health)
+		out = append(out, views.HealthCount{Health: health, Label: label, Advice: advice, Count: n, OK: health == keysvc.HealthOK})
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].OK != out[j].OK {
+			return !out[i].OK
+		}
+		return out[i].Health < out[j].Health
+	})
+	return out
+}

@@ -1,0 +1,187 @@
+package handlers
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"keyport/keysvc"
+	"keyport/models"
+	"keyport/views"
+)
+
+// RenderNotice renders a notice email from the views. keysvc sends notices
+// but knows nothing of templates; cmd hands it this function.
+func RenderNotice(ctx context.Context, m keysvc.NoticeMail) (keysvc.MailContent, error) {
+	e := views.NoticeEmail{Kind: m.Kind, TenantName: m.TenantName, KeyName: m.KeyName, ScheduleURL: m.ScheduleURL,
+		RotationAt: m.RotationAt, LeadDays: m.LeadDays, Automatic: m.Automatic, PeriodDays: m.PeriodDays, FromVersion: m.FromVersion,
+		NewVersion: m.NewVersion, Manual: m.Reason == "manual", RotatedAt: m.RotatedAt, KMSDetail: m.KMSDetail,
+		Health: m.Health, HealthDetail: m.HealthDetail}
+	var html, text bytes.Buffer
+	if err := views.NoticeEmailHTML(e).Render(ctx, &html); err != nil {
+		return keysvc.MailContent{}, fmt.Errorf("render notice email: %w", err)
+	}
+	if err := views.NoticeEmailText(e).Render(ctx, &text); err != nil {
+		return keysvc.MailContent{}, fmt.Errorf("render notice email: %w", err)
+	}
+	return keysvc.MailContent{Subject: views.NoticeEmailSubject(e), Text: text.String(), HTML: html.String()}, nil
+}
+
+// wakeWorker makes the job worker look for work now (mail just queued).
+func (h *Handler) wakeWorker() {
+	if h.rot != nil {
+		h.rot.Worker.Wake()
+	}
+}
+
+// stuckAfter is how long a message may wait before the operator sees it.
+const stuckAfter = 15 * time.Minute
+
+// OperatorOutbox lists email that is stuck or failed: recipients,
+// subjects and errors, never bodies.
+func (h *Handler) OperatorOutbox(c echo.Context) error {
+	ctx := c.Request().Context()
+	ms, err := h.db.OutboxProblems(ctx, h.now().Add(-stuckAfter), 200)
+	if err != nil {
+		return err
+	}
+	counts, err := h.db.OutboxCounts(ctx)
+	if err != nil {
+		return err
+	}
+	var m views.OutboxPage
+	for _, st := range []string{models.MailPending, models.MailSent, models.MailFailed} {
+		m.Counts = append(m.Counts, views.Option{Label: st, Value: strconv.FormatInt(counts[st], 10)})
+	}
+	for _, x := range ms {
+		m.Rows = append(m.Rows, views.OutboxRow{ID: x.ID, TenantID: x.TenantID, Kind: x.Kind, Recipient: x.Recipient, Subject: x.Subject,
+			State: x.State, Attempts: x.Attempts, LastError: x.LastError, CreatedAt: x.CreatedAt})
+	}
+	return render(c, http.StatusOK, views.OutboxOperatorPage(h.page(c, "Outgoing email", "operator"), m))
+}
+
+// RetryOutboxMessage puts a failed message back in the queue.
+func (h *Handler) RetryOutboxMessage(c echo.Context) error {
+	v := viewerFrom(c)
+	err := h.db.RetryMail(c.Request().Context(), c.Param("id"),
+		models.AuditInput{Actor: v.User.ID, RequestID: requestID(c), Action: "mail.retried"})
+	if err != nil && !errors.Is(err, models.ErrNotFound) { // gone or already pending: nothing to do
+		return fmt.Errorf("retry mail: %w", err)
+	}
+	h.wakeWorker()
+	return c.Redirect(http.StatusSeeOther, "/operator/outbox")
+}
+
+// optionalKinds describe the notices a member may turn off.
+var optionalKinds = map[string][2]string{
+	models.NoticeBeforeRotation: {"Before a scheduled rotation", "At each notice lead time of the key's policy."},
+	models.NoticeRotated:        {"After a rotation", "What changed, and when the next rotation is."},
+}
+
+// NotificationSettings shows the viewer's email preferences in the tenant.
+func (h *Handler) NotificationSettings(c echo.Context) error {
+	v := viewerFrom(c)
+	out, err := h.db.MailOptOuts(c.Request().Context(), v.Tenant.ID, v.User.ID)
+	if err != nil {
+		return err
+	}
+	m := views.NotificationPrefs{Saved: c.QueryParam("done") == "saved"}
+	for _, k := range keysvc.OptionalNoticeKinds {
+		d := optionalKinds[k]
+		m.Kinds = append(m.Kinds, views.PrefRow{Kind: k, Label: d[0], Detail: d[1], Receives: !slices.Contains(out, k)})
+	}
+	return render(c, http.StatusOK, views.NotificationsPage(h.page(c, "Email notifications", ""), m))
+}
+
+// SaveNotificationSettings stores which optional notices the viewer gets.
+func (h *Handler) SaveNotificationSettings(c echo.Context) error {
+	v := viewerFrom(c)
+	form, err := c.FormParams()
+	if err != nil {
+		return err
+	}
+	receive := form["receive"]
+	var out []string
+	for _, k := range keysvc.OptionalNoticeKinds {
+		if !slices.Contains(receive, k) {
+			out = append(out, k)
+		}
+	}
+	if err := h.db.SetMailOptOuts(c.Request().Context(), v.Tenant.ID, v.User.ID, out); err != nil {
+		return fmt.Errorf("save notification settings: %w", err)
+	}
+	return c.Redirect(http.StatusSeeOther, "/profile/notifications?done=saved")
+}
+
+// tokenID is the id of the service token a data API request came with.
+func tokenID(c echo.Context) string {
+	info, _ := c.Get(tokenKey).(keysvc.TokenInfo)
+	return info.ID
+}
+
+// rotateRequest is the body of POST /api/v1/keys/:key_id/rotate.
+type rotateRequest struct {
+	Tenant      string `json:"tenant,omitempty"`
+	FromVersion int64  `json:"from_version,omitempty"` // the version the caller saw; 0: the current one
+}
+
+// rotateResponse is its answer.
+type rotateResponse struct {
+	KeyID   string `json:"key_id"`
+	Version int64  `json:"key_version"`
+	State   string `json:"state"` // "rotated", "already_rotated" or "in_progress"
+}
+
+// APIRotateKey is POST /api/v1/keys/:key_id/rotate for the provider's
+// services: a forced rotation, collapsed with any other request to rotate
+// away from the same version. It runs behind API.Authenticate.
+func (h *Handler) APIRotateKey(c echo.Context) error {
+	writeErr := func(err error) error {
+		ae := apiErrorFor(err)
+		if ae.Status >= 500 {
+			h.log.Error("data api failed", "request_id", requestID(c), "path", c.Request().URL.Path, "err", err)
+		}
+		if ae.RetryAfter != "" {
+			c.Response().Header().Set("Retry-After", ae.RetryAfter)
+		}
+		return c.JSON(ae.Status, apiErrorBody{apiErrorDetail{ae.Code, ae.Message}})
+	}
+	var req rotateRequest
+	if c.Request().ContentLength != 0 { // an empty body means "the current version"
+		if err := decodeJSON(c, &req); err != nil {
+			return writeErr(err)
+		}
+	}
+	tenantID, err := tenant(c, req.Tenant)
+	if err != nil {
+		return writeErr(err)
+	}
+	s, err := h.scheduler()
+	if err != nil {
+		return writeErr(keysvc.ErrUnavailable)
+	}
+	res, err := s.RequestRotation(c.Request().Context(), tenantID, c.Param("key_id"),
+		keysvc.RequestBy{UserID: "service_token:" + tokenID(c), RequestID: requestID(c)}, max(req.FromVersion, 0))
+	if err != nil {
+		return writeErr(err)
+	}
+	out := rotateResponse{KeyID: c.Param("key_id"), Version: res.Version, State: "in_progress"}
+	switch {
+	case res.Already:
+		out.State = "already_rotated"
+	case res.State == models.JobDone:
+		out.State = "rotated"
+	}
+	status := http.StatusOK
+	if out.State == "in_progress" {
+		status = http.StatusAccepted
+	}
+	return c.JSON(status, out)
+}

@@ -1,0 +1,218 @@
+package handlers
+
+import (
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"keyport/views"
+)
+
+// csvCell neutralises a cell a spreadsheet would run as a formula: one that
+// begins with =, +, -, @ (or a tab or carriage return, which some
+// spreadsheets skip before looking) gets a leading apostrophe, which shows
+// the text as typed.
+func csvCell(s string) string {
+	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		return "'" + s
+	}
+	return s
+}
+
+// csvDoc builds a CSV document: metadata lines first (the chain head among
+// them), then one or more tables separated by a blank line. Every cell goes
+// through csvCell.
+type csvDoc struct {
+	buf bytes.Buffer
+	w   *csv.Writer
+}
+
+func newCSV(meta views.ReportMeta) *csvDoc {
+	d := &csvDoc{}
+	d.w = csv.NewWriter(&d.buf)
+	d.row("report", meta.Report)
+	d.row("scope", meta.Scope)
+	if meta.TenantID != "" {
+		d.row("tenant_id", meta.TenantID)
+	}
+	d.row("generated_at", stamp(meta.GeneratedAt))
+	d.row("generated_by", meta.GeneratedBy)
+	d.row("audit_chain_head_seq", strconv.FormatInt(meta.ChainHead.Seq, 10))
+	d.row("audit_chain_head_hash", meta.ChainHead.Hash)
+	return d
+}
+
+func (d *csvDoc) row(cells ...string) {
+	for i := range cells {
+		cells[i] = csvCell(cells[i])
+	}
+	_ = d.w.Write(cells) // writes to a bytes.Buffer cannot fail
+}
+
+// table starts a new table: a blank line, then its header.
+func (d *csvDoc) table(header ...string) {
+	d.w.Flush()
+	d.buf.WriteString("\n")
+	d.row(header...)
+}
+
+func (d *csvDoc) bytes() ([]byte, error) {
+	d.w.Flush()
+	if err := d.w.Error(); err != nil {
+		return nil, fmt.Errorf("write csv: %w", err)
+	}
+	return d.buf.Bytes(), nil
+}
+
+func stamp(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+func stampPtr(t *time.Time) string {
+	if t == nil {
+		return ""
+	}
+	return stamp(*t)
+}
+
+func inventoryCSV(r *views.InventoryReport) ([]byte, error) {
+	d := newCSV(r.Meta)
+	d.table("tenant_id", "tenant_name", "key_id", "name", "store", "aws_account_id", "mode", "origin", "state", "health", "health_detail",
+		"aliases", "regions", "material_expires_at", "rotation_period_days", "last_rotation", "next_rotation",
+		"versions", "last_validation", "last_validation_ok", "last_validation_checks")
+	for _, k := range r.Keys {
+		var regions, versions, checks []string
+		for _, rg := range k.Regions {
+			regions = append(regions, rg.Region+"="+rg.ARN)
+		}
+		for _, v := range k.Versions {
+			versions = append(versions, fmt.Sprintf("v%d %s %s %s sha256:%s", v.Version, v.Reason, stamp(v.CreatedAt), v.CreatedBy, v.Fingerprint))
+		}
+		for _, c := range k.Checks {
+			checks = append(checks, c.Result+": "+c.Name+": "+c.Detail)
+		}
+		ok := ""
+		if k.ValidationOK != nil {
+			ok = strconv.FormatBool(*k.ValidationOK)
+		}
+		d.row(k.TenantID, k.TenantName, k.ID, k.Name, k.Store, k.AccountID, k.Mode, k.Origin, k.State, k.Health, k.HealthDetail,
+			strings.Join(k.Aliases, "; "), strings.Join(regions, "; "), stampPtr(k.MaterialExpiresAt), strconv.Itoa(k.RotationPeriodDays),
+			stampPtr(k.LastRotation), stampPtr(k.NextRotation), strings.Join(versions, "; "), stampPtr(k.LastValidation), ok, strings.Join(checks, " | "))
+	}
+	return d.bytes()
+}
+
+func activityCSV(r *views.ActivityReport) ([]byte, error) {
+	d := newCSV(r.Meta)
+	d.row("period_from", stamp(r.From))
+	d.row("period_to", stamp(r.To))
+	v := r.Verification
+	d.row("chain_verified", strconv.FormatBool(v.OK))
+	d.row("chain_rows_checked", strconv.FormatInt(v.Checked, 10))
+	d.row("chain_verified_head", v.Head)
+	if !v.OK {
+		d.row("chain_first_broken_seq", strconv.FormatInt(v.FirstBrokenSeq, 10))
+		d.row("chain_broken_reason", v.Reason)
+	}
+	d.table("seq", "at", "tenant_id", "actor", "action", "target_type", "target_id", "details", "request_id", "hash")
+	for _, e := range r.Events {
+		d.row(strconv.FormatInt(e.Seq, 10), stamp(e.At), e.TenantID, e.Actor, e.Action, e.TargetType, e.TargetID,
+			detailsText(e.Details), e.RequestID, e.Hash)
+	}
+	d.table("hour", "tenant_id", "key_id", "key_name", "encrypts", "decrypts", "data_keys", "kms_calls", "cache_hits")
+	for _, u := range r.Usage {
+		d.row(u.Period, u.TenantID, u.KeyID, u.KeyName, itoa(u.Encrypts), itoa(u.Decrypts), itoa(u.DataKeys), itoa(u.KMSCalls), itoa(u.CacheHits))
+	}
+	return d.bytes()
+}
+
+func validationCSV(r *views.ValidationReport) ([]byte, error) {
+	d := newCSV(r.Meta)
+	d.row("verdict", r.Verdict)
+	d.table("tenant_id", "tenant_name", "key_id", "key_name", "validated_at", "key_verdict", "property", "expected", "result", "deviation", "detail")
+	for _, k := range r.Keys {
+		for _, p := range k.Properties {
+			d.row(k.TenantID, k.TenantName, k.KeyID, k.KeyName, stampPtr(k.ValidatedAt), k.Verdict, p.Property, p.Expected, p.Result, p.Deviation, p.Detail)
+		}
+	}
+	return d.bytes()
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// detailsText writes details as "k=v; k=v", keys sorted.
+func detailsText(m map[string]string) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = k + "=" + m[k]
+	}
+	return strings.Join(parts, "; ")
+}
+
+// reportFileName is "keyport-<scope>-<report>-<time>.<ext>" in lowercase
+// ASCII letters, digits and hyphens only, so no name a tenant chose can
+// smuggle quotes, path separators or header syntax into the download.
+func reportFileName(scope, report string, at time.Time, ext string) string {
+	return "keyport-" + slug(scope, 40) + "-" + slug(report, 40) + "-" + at.UTC().Format("20060102T150405Z") + "." + ext
+}
+
+// slug keeps [a-z0-9] and turns every other run into one hyphen.
+func slug(s string, max int) string {
+	var b strings.Builder
+	hyphen := false
+	for _, r := range strings.ToLower(s) {
+		if (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9') {
+			b.WriteRune(r)
+			hyphen = false
+		} else if !hyphen && b.Len() > 0 {
+			b.WriteByte('-')
+			hyphen = true
+		}
+		if b.Len() >= max {
+			break
+		}
+	}
+	out := strings.Trim(b.String(), "-")
+	if out == "" {
+		return "report"
+	}
+	return out
+}
+
+// sendDownload sends a report file as an attachment that no cache keeps.
+func sendDownload(c echo.Context, name, contentType string, body []byte) error {
+	h := c.Response().Header()
+	h.Set(echo.HeaderContentDisposition, `attachment; filename="`+name+`"`)
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	return c.Blob(http.StatusOK, contentType, body)
+}
+
+// jsonReport encodes a report, indented, without HTML escaping (the file is
+// data, not a page).
+func jsonReport(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		return nil, fmt.Errorf("encode report: %w", err)
+	}
+	return buf.Bytes(), nil
+}

@@ -1,0 +1,162 @@
+package handlers
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"keyport/models"
+	"keyport/views"
+)
+
+// reportKinds are the reports, by URL segment.
+var reportKinds = []views.ReportLink{
+	{Name: "inventory", Title: "Key inventory",
+		Description: "Every key: store, mode, KMS key ARNs per region, state, health, data-key versions with dates and fingerprints (never material), rotation and the last validation with its checks."},
+	{Name: "activity", Title: "Activity", Period: true,
+		Description: "The audit events of a period with the whole chain verified, and each key's hourly usage counts (cached decrypts never reach AWS CloudTrail; these counts are their record)."},
+	{Name: "validation", Title: "Configuration validation",
+		Description: "For each key, every expected property (enabled, symmetric, key policy, replicas, rotation, material expiry, no drift) with pass, fail or not verified, the deviation, and an overall verdict."},
+}
+
+// reportIDs name the reports inside files.
+var reportIDs = map[string]string{"inventory": "key_inventory", "activity": "activity", "validation": "configuration_validation"}
+
+// Reports lists the tenant's downloadable reports.
+func (h *Handler) Reports(c echo.Context) error {
+	v := viewerFrom(c)
+	return h.renderReports(c, "/reports", v.Tenant.Name)
+}
+
+// OperatorReports lists the same reports across every tenant.
+func (h *Handler) OperatorReports(c echo.Context) error {
+	return h.renderReports(c, "/operator/reports", "all tenants")
+}
+
+func (h *Handler) renderReports(c echo.Context, base, scope string) error {
+	from, to := defaultPeriod(h.now())
+	m := views.Reports{Base: base, Scope: scope, From: from, To: to, Reports: reportKinds}
+	nav := "reports"
+	if base != "/reports" {
+		nav = "operator"
+	}
+	return render(c, http.StatusOK, views.ReportsPage(h.page(c, "Reports", nav), m))
+}
+
+// Report sends one report of the viewer's tenant, as csv, json or html.
+// The tenant comes from the session only: no parameter can name another.
+func (h *Handler) Report(c echo.Context) error {
+	v := viewerFrom(c)
+	return h.sendReport(c, reportScope{tenantID: v.Tenant.ID, tenantName: v.Tenant.Name})
+}
+
+// OperatorReport sends one report across every tenant.
+func (h *Handler) OperatorReport(c echo.Context) error {
+	return h.sendReport(c, reportScope{all: true})
+}
+
+func (h *Handler) sendReport(c echo.Context, s reportScope) error {
+	v := viewerFrom(c)
+	ctx := c.Request().Context()
+	name := c.Param("report")
+	id, ok := reportIDs[name]
+	if !ok {
+		return echo.ErrNotFound
+	}
+	format := c.QueryParam("format")
+	if format == "" {
+		format = "html"
+	}
+	if format != "html" && format != "csv" && format != "json" {
+		return &PublicError{Status: http.StatusBadRequest, Heading: "Unknown format", Message: "Reports come as html, csv or json."}
+	}
+	from, to, errs := parsePeriod(c.QueryParam("from"), c.QueryParam("to"))
+	if errs != nil {
+		return &PublicError{Status: http.StatusUnprocessableEntity, Heading: "Check the period", Message: "Give the period's dates as YYYY-MM-DD, the end not before the start."}
+	}
+	if name == "activity" && from.IsZero() && to.IsZero() {
+		f, t := defaultPeriod(h.now())
+		from, to, _ = parsePeriod(f, t)
+	}
+	// Downloading a report is recorded first, so the head the report
+	// prints already includes its own download.
+	details := map[string]string{"report": id, "format": format}
+	if name == "activity" {
+		details["from"], details["to"] = stamp(from), stamp(to)
+	}
+	if err := h.audit(c, models.AuditInput{TenantID: s.tenantID, Actor: v.User.ID, Action: "report.downloaded",
+		TargetType: "report", TargetID: id, Details: details}); err != nil {
+		return err
+	}
+	var title string
+	for _, r := range reportKinds {
+		if r.Name == name {
+			title = r.Title
+		}
+	}
+	meta, err := h.reportMeta(ctx, s, id, title, v.User.Email)
+	if err != nil {
+		return fmt.Errorf("report %s: %w", id, err)
+	}
+	var doc any
+	switch name {
+	case "inventory":
+		doc, err = h.inventoryReport(ctx, s, meta)
+	case "validation":
+		doc, err = h.validationReport(ctx, s, meta)
+	case "activity":
+		doc, err = h.activityReport(ctx, s, meta, from, to)
+	}
+	if errors.Is(err, models.ErrTooManyEvents) {
+		return &PublicError{Status: http.StatusUnprocessableEntity, Heading: "Period too long",
+			Message: "This period holds more than 100,000 events, more than one report may hold. Choose a shorter period.", Err: err}
+	}
+	if err != nil {
+		return fmt.Errorf("report %s: %w", id, err)
+	}
+	return h.writeReport(c, doc, meta, format)
+}
+
+// writeReport renders a report in the asked format.
+func (h *Handler) writeReport(c echo.Context, doc any, meta views.ReportMeta, format string) error {
+	scope := meta.Scope
+	if meta.TenantID != "" {
+		scope = meta.Scope + "-" + meta.TenantID
+	}
+	file := func(ext string) string { return reportFileName(scope, meta.Report, meta.GeneratedAt, ext) }
+	switch format {
+	case "json":
+		body, err := jsonReport(doc)
+		if err != nil {
+			return err
+		}
+		return sendDownload(c, file("json"), "application/json; charset=utf-8", body)
+	case "csv":
+		var body []byte
+		var err error
+		switch r := doc.(type) {
+		case *views.InventoryReport:
+			body, err = inventoryCSV(r)
+		case *views.ActivityReport:
+			body, err = activityCSV(r)
+		case *views.ValidationReport:
+			body, err = validationCSV(r)
+		}
+		if err != nil {
+			return err
+		}
+		return sendDownload(c, file("csv"), "text/csv; charset=utf-8", body)
+	}
+	// The printable page is shown, not downloaded: printing it is the point.
+	switch r := doc.(type) {
+	case *views.InventoryReport:
+		return render(c, http.StatusOK, views.InventoryReportPage(r))
+	case *views.ActivityReport:
+		return render(c, http.StatusOK, views.ActivityReportPage(r))
+	case *views.ValidationReport:
+		return render(c, http.StatusOK, views.ValidationReportPage(r))
+	}
+	return fmt.Errorf("write report: unknown document %T", doc)
+}

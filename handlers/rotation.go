@@ -1,0 +1,245 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+
+	"github.com/labstack/echo/v4"
+
+	"keyport/keysvc"
+	"keyport/models"
+	"keyport/views"
+)
+
+// rotationFlashes are the fixed texts a "done" query parameter may select.
+var rotationFlashes = map[string]string{
+	"policy":     "Rotation policy saved; the next rotation and its notices are planned.",
+	"rotated":    "Key rotated: new encryptions use the new data-key version.",
+	"already":    "This key was already rotated from that version; nothing more was done.",
+	"queued":     "The rotation is under way; reload in a moment to see the new version.",
+	"postponed":  "Rotation postponed; its notices moved with it.",
+	"ack":        "Notice acknowledged.",
+	"defaults":   "Default rotation policy saved; it applies to keys that get a policy from now on.",
+	"calendar":   "New calendar feed address made; the old one, if any, no longer works.",
+	"calrevoked": "Calendar feed stopped.",
+	"bound":      "Postponement bound saved.",
+}
+
+// errNoScheduler answers rotation routes in a process without a scheduler.
+var errNoScheduler = &PublicError{Status: http.StatusServiceUnavailable, Heading: "Rotation unavailable",
+	Message: "Rotation scheduling is not running in this keyport process."}
+
+// scheduler returns the rotation scheduler or the error to show.
+func (h *Handler) scheduler() (*keysvc.Scheduler, error) {
+	if h.rot == nil {
+		return nil, errNoScheduler
+	}
+	return h.rot, nil
+}
+
+// RotationSchedule builds the rotation partial of a tenant's key, for the
+// key page (views.RotationPanel) and the rotation page.
+func (h *Handler) RotationSchedule(ctx context.Context, v *Viewer, keyID string) (views.RotationSchedule, error) {
+	s, err := h.scheduler()
+	if err != nil {
+		return views.RotationSchedule{}, err
+	}
+	k, err := h.db.GetKey(ctx, v.Tenant.ID, keyID)
+	if err != nil {
+		return views.RotationSchedule{}, err
+	}
+	p, err := s.Policy(ctx, v.Tenant.ID, keyID)
+	if err != nil {
+		return views.RotationSchedule{}, err
+	}
+	r := views.RotationSchedule{KeyID: k.ID, KeyName: k.Name, CanManage: v.can(ActManageNotices) && v.can(ActManageKeys),
+		CanRotate: k.Mode == models.ModeCMK && k.State == models.StateEnabled, CurrentVersion: k.CurrentVersion,
+		NextRotationAt: p.NextRotationAt, Overdue: !p.NextRotationAt.After(h.now()), Automatic: p.Automatic, PeriodDays: p.PeriodDays,
+		NoticeDays: keysvc.ParseNoticeList(p.NoticeDays), WindowStartHour: p.WindowStartHour, WindowHours: p.WindowHours,
+		OnDemand: p.KMSRotateOnDemand, PostponedDays: p.PostponedDays, MaxPostpone: max(s.MaxPostponeDays(ctx)-p.PostponedDays, 0)}
+	ns, err := h.db.KeyNotices(ctx, v.Tenant.ID, keyID, 50)
+	if err != nil {
+		return r, err
+	}
+	names := map[string]string{}
+	for _, n := range ns {
+		row := views.NoticeRow{ID: n.ID, Label: noticeLabel(n), DueAt: n.DueAt, SentAt: n.SentAt, Acknowledged: n.AcknowledgedAt != nil}
+		if n.AcknowledgedBy != "" {
+			row.AcknowledgedBy = h.userLabel(ctx, v.Tenant.ID, n.AcknowledgedBy, names)
+		}
+		if n.State == models.NoticePlanned {
+			r.Planned = append([]views.NoticeRow{row}, r.Planned...) // soonest first
+		} else {
+			r.Sent = append(r.Sent, row)
+		}
+	}
+	return r, nil
+}
+
+// userLabel names a member for the schedule, caching per page.
+func (h *Handler) userLabel(ctx context.Context, tenantID, userID string, cache map[string]string) string {
+	if l, ok := cache[userID]; ok {
+		return l
+	}
+	l := "a former member"
+	if ms, err := h.db.ListMembers(ctx, tenantID); err == nil {
+		for _, m := range ms {
+			cache[m.UserID] = personLabel(m.Name, m.Email)
+		}
+		if got, ok := cache[userID]; ok {
+			l = got
+		}
+	}
+	cache[userID] = l
+	return l
+}
+
+// noticeLabel says what a notice is about, for the schedule.
+func noticeLabel(n models.Notice) string {
+	switch n.Kind {
+	case models.NoticeBeforeRotation:
+		return "notice " + strconv.Itoa(n.LeadDays) + " days before the rotation"
+	case models.NoticeConfirm:
+		return "rotation due: confirmation requested"
+	case models.NoticeRotated:
+		return "key rotated"
+	case models.NoticeHealth:
+		return "key cannot be used: " + n.Detail
+	}
+	return n.Kind
+}
+
+// RotationPage is a key's rotation page: schedule, policy form, versions.
+func (h *Handler) RotationPage(c echo.Context) error {
+	v := viewerFrom(c)
+	m := views.RotationPage{Flash: rotationFlashes[c.QueryParam("done")]}
+	return h.renderRotation(c, v, http.StatusOK, m, nil)
+}
+
+func (h *Handler) renderRotation(c echo.Context, v *Viewer, status int, m views.RotationPage, form *views.PolicyForm) error {
+	ctx := c.Request().Context()
+	var err error
+	if m.Panel, err = h.RotationSchedule(ctx, v, c.Param("key_id")); err != nil {
+		return err
+	}
+	if form != nil {
+		m.Form = *form
+	} else {
+		r := m.Panel
+		m.Form = views.PolicyForm{PeriodDays: strconv.Itoa(r.PeriodDays), NoticeDays: keysvc.NoticeList(r.NoticeDays),
+			WindowStartHour: strconv.Itoa(r.WindowStartHour), WindowHours: strconv.Itoa(r.WindowHours), Automatic: r.Automatic, OnDemand: r.OnDemand}
+	}
+	vs, err := h.db.DataKeyVersions(ctx, v.Tenant.ID, m.Panel.KeyID)
+	if err != nil {
+		return err
+	}
+	for _, dv := range vs {
+		m.Versions = append(m.Versions, views.KeyVersionRow{Version: dv.Version, Reason: dv.Reason, CreatedAt: dv.CreatedAt,
+			Current: dv.Version == m.Panel.CurrentVersion})
+	}
+	return render(c, status, views.RotationKeyPage(h.page(c, "Rotation of "+m.Panel.KeyName, "rotations"), m))
+}
+
+// policyForm reads the policy form.
+func policyForm(c echo.Context) (views.PolicyForm, keysvc.PolicyInput) {
+	f := views.PolicyForm{PeriodDays: c.FormValue("period_days"), NoticeDays: c.FormValue("notice_days"),
+		WindowStartHour: c.FormValue("window_start_hour"), WindowHours: c.FormValue("window_hours"),
+		Automatic: c.FormValue("automatic") == "true", OnDemand: c.FormValue("kms_rotate_on_demand") == "true", Errors: map[string]string{}}
+	return f, keysvc.PolicyInput{PeriodDays: f.PeriodDays, NoticeDays: f.NoticeDays, Automatic: f.Automatic,
+		WindowStartHour: f.WindowStartHour, WindowHours: f.WindowHours, KMSRotateOnDemand: f.OnDemand}
+}
+
+// SaveRotationPolicy replaces a key's rotation policy.
+func (h *Handler) SaveRotationPolicy(c echo.Context) error {
+	v := viewerFrom(c)
+	s, err := h.scheduler()
+	if err != nil {
+		return err
+	}
+	f, in := policyForm(c)
+	_, err = s.SetPolicy(c.Request().Context(), v.Tenant.ID, c.Param("key_id"), h.by(c), in)
+	var ve *keysvc.ValidationError
+	if errors.As(err, &ve) {
+		f.Errors[ve.Field] = ve.Message
+		return h.renderRotation(c, v, http.StatusUnprocessableEntity, views.RotationPage{}, &f)
+	}
+	if err != nil {
+		return fmt.Errorf("save rotation policy: %w", err)
+	}
+	return c.Redirect(http.StatusSeeOther, "/keys/"+c.Param("key_id")+"/rotation?done=policy")
+}
+
+// RotateNow rotates a key now. The form carries the version the page
+// showed, so a double click (or a click racing the schedule) is one
+// rotation.
+func (h *Handler) RotateNow(c echo.Context) error {
+	v := viewerFrom(c)
+	s, err := h.scheduler()
+	if err != nil {
+		return err
+	}
+	from, _ := strconv.ParseInt(c.FormValue("from_version"), 10, 64)
+	res, err := s.RequestRotation(c.Request().Context(), v.Tenant.ID, c.Param("key_id"), h.by(c), max(from, 0))
+	if err != nil {
+		return rotationProblem(err, c.Param("key_id"))
+	}
+	done := "queued"
+	switch {
+	case res.Already:
+		done = "already"
+	case res.State == models.JobDone:
+		done = "rotated"
+	}
+	return c.Redirect(http.StatusSeeOther, "/keys/"+c.Param("key_id")+"/rotation?done="+done)
+}
+
+// rotationProblem maps the scheduler's errors to what the user sees.
+func rotationProblem(err error, keyID string) error {
+	var ve *keysvc.ValidationError
+	back := &views.Link{Label: "Back to the rotation schedule", Href: "/keys/" + keyID + "/rotation"}
+	switch {
+	case errors.Is(err, keysvc.ErrKeyNotFound):
+		return fmt.Errorf("rotate key: %w", models.ErrNotFound)
+	case errors.As(err, &ve):
+		return &PublicError{Status: http.StatusUnprocessableEntity, Heading: "Cannot do that", Message: ve.Message, Action: back, Err: err}
+	}
+	return fmt.Errorf("rotation: %w", err)
+}
+
+// PostponeRotation moves a key's next rotation (and its notices) later.
+func (h *Handler) PostponeRotation(c echo.Context) error {
+	v := viewerFrom(c)
+	s, err := h.scheduler()
+	if err != nil {
+		return err
+	}
+	days, err := strconv.Atoi(c.FormValue("days"))
+	if err != nil {
+		days = 0 // the scheduler refuses it with the allowed range
+	}
+	if _, err := s.Postpone(c.Request().Context(), v.Tenant.ID, c.Param("key_id"), h.by(c), days); err != nil {
+		return rotationProblem(err, c.Param("key_id"))
+	}
+	return c.Redirect(http.StatusSeeOther, "/keys/"+c.Param("key_id")+"/rotation?done=postponed")
+}
+
+// AcknowledgeNotice records that the viewer read a notice of the key.
+func (h *Handler) AcknowledgeNotice(c echo.Context) error {
+	v := viewerFrom(c)
+	s, err := h.scheduler()
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	n, err := h.db.GetNotice(ctx, v.Tenant.ID, c.Param("notice_id"))
+	if err != nil || n.KeyID != c.Param("key_id") {
+		return fmt.Errorf("acknowledge notice: %w", models.ErrNotFound)
+	}
+	if err := s.Acknowledge(ctx, v.Tenant.ID, n.ID, h.by(c)); err != nil {
+		return fmt.Errorf("acknowledge notice: %w", err)
+	}
+	return c.Redirect(http.StatusSeeOther, "/keys/"+n.KeyID+"/rotation?done=ack")
+}

@@ -1,0 +1,174 @@
+package keysvc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+)
+
+func TestClientsCacheAndAssumeRoleOnce(t *testing.T) {
+	e := newCPEnv(t)
+	ctx := context.Background()
+	mc := e.roleConn(t, "role", cpRoleARN)
+	conn := ConnectionFromModel(mc)
+	a, err := e.svc.clients.KMS(ctx, conn, cpRegion)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := e.svc.clients.KMS(ctx, conn, cpRegion)
+	w, _ := e.svc.clients.KMS(ctx, conn, "us-west-2")
+	if a != b || a == w {
+		t.Error("clients are not cached per connection and region")
+	}
+	for _, c := range []*kms.Client{a, w, a} {
+		if _, err := c.ListKeys(ctx, &kms.ListKeysInput{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := e.srv.Calls("AssumeRole"); n != 1 {
+		t.Errorf("AssumeRole called %d times for two regions, want 1 (credentials cached)", n)
+	}
+	edited := conn
+	edited.ExternalID = "keyport-other"
+	if c, _ := e.svc.clients.KMS(ctx, edited, cpRegion); c == a {
+		t.Error("a changed connection reused the old client")
+	}
+	e.svc.clients.Forget(conn.ID)
+	if c, _ := e.svc.clients.KMS(ctx, conn, cpRegion); c == a {
+		t.Error("Forget kept the client")
+	}
+	if _, err := e.svc.clients.KMS(ctx, conn, "us-gov-west-1"); err == nil {
+		t.Error("a GovCloud region got a client")
+	}
+}
+
+func TestClassifyKMSError(t *testing.T) {
+	e := newCPEnv(t)
+	ctx := context.Background()
+	mc := e.accessKeyConn(t, "user", cpUserAKID, cpUserSecret)
+	client, err := e.svc.clients.KMS(ctx, ConnectionFromModel(mc), cpRegion)
+	if err != nil {
+		t.Fatal(err)
+	}
+	arn := e.createKMSKey(t, cpRegion, nil)
+	gen := func() error {
+		_, err := client.GenerateDataKey(ctx, &kms.GenerateDataKeyInput{KeyId: &arn, NumberOfBytes: aws.Int32(32)})
+		return err
+	}
+	for code, want := range map[string]error{
+		"AccessDeniedException":       ErrAccessDenied,
+		"UnrecognizedClientException": ErrAccessDenied,
+		"InvalidSignatureException":   ErrAccessDenied,
+		"ExpiredTokenException":       ErrAccessDenied,
+		"DisabledException":           ErrKeyDisabled,
+		"ThrottlingException":         ErrThrottled,
+		"LimitExceededException":      ErrThrottled,
+		"KMSInternalException":        ErrUnavailable,
+		"DependencyTimeoutException":  ErrUnavailable,
+		"KMSInvalidStateException":    ErrKeyNotUsable,
+	} {
+		e.srv.FailNext("GenerateDataKey", 1, code)
+		got := ClassifyKMSError(gen())
+		if !errors.Is(got, want) || !strings.Contains(got.Error(), code) {
+			t.Errorf("%s -> %v, want %v", code, got, want)
+		}
+	}
+	// Real refusals, not injected ones.
+	if _, err := e.adminIn(cpRegion).ScheduleKeyDeletion(ctx, &kms.ScheduleKeyDeletionInput{KeyId: &arn, PendingWindowInDays: aws.Int32(7)}); err != nil {
+		t.Fatal(err)
+	}
+	got := ClassifyKMSError(gen())
+	if !errors.Is(got, ErrKeyPendingDeletion) {
+		t.Errorf("pending deletion -> %v", got)
+	}
+	if strings.Contains(got.Error(), "pending deletion.") || strings.Contains(got.Error(), arn) {
+		t.Errorf("classified error carries AWS's message: %v", got)
+	}
+	// A dead endpoint is "unavailable".
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	dead := "http://" + ln.Addr().String()
+	ln.Close()
+	base := e.srv.AWSConfig(cpRegion, cpProvAKID, cpProvSecret)
+	base.BaseEndpoint = &dead
+	down := NewClients(ClientOptions{Base: &base, Sealer: e.svc.sealer, MaxAttempts: 1})
+	dc, _ := down.KMS(ctx, ConnectionFromModel(mc), cpRegion)
+	_, err = dc.ListKeys(ctx, &kms.ListKeysInput{})
+	if got := ClassifyKMSError(err); !errors.Is(got, ErrUnavailable) {
+		t.Errorf("dead endpoint -> %v", got)
+	}
+	if ClassifyKMSError(nil) != nil || !errors.Is(ClassifyKMSError(fmt.Errorf("x: %w", ErrThrottled)), ErrThrottled) {
+		t.Error("nil or classified errors changed")
+	}
+	if errors.Is(ClassifyKMSError(errors.New("other")), ErrUnavailable) {
+		t.Error("an unknown error was classified")
+	}
+}
+
+// The process-wide endpoint override is the SDK's standard environment,
+// applied by LoadDefaultConfig.
+func TestClientsHonourEndpointEnvironment(t *testing.T) {
+	e := newCPEnv(t)
+	t.Setenv("AWS_ENDPOINT_URL_KMS", e.srv.URL())
+	t.Setenv("AWS_ENDPOINT_URL_STS", e.srv.URL())
+	t.Setenv("AWS_ACCESS_KEY_ID", cpProvAKID)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", cpProvSecret)
+	t.Setenv("AWS_REGION", cpRegion)
+	t.Setenv("AWS_CONFIG_FILE", "/nonexistent")
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+	clients := NewClients(ClientOptions{Sealer: e.svc.sealer, MaxAttempts: 1, NewExternalID: func() string { return cpExternalID }})
+	svc := NewService(Deps{DB: e.db, Sealer: e.svc.sealer, Clients: clients})
+	mc, err := svc.CreateConnection(context.Background(), e.tenant.ID, e.by, ConnectionInput{Name: "env", AccountID: cpTenantAcct,
+		DefaultRegion: cpRegion, Kind: KindAssumeRole, RoleARN: cpRoleARN})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := svc.TestConnection(context.Background(), e.tenant.ID, e.by, mc.ID)
+	if err != nil || !res.OK {
+		t.Fatalf("test through environment endpoints: %+v, %v", res, err)
+	}
+	if e.srv.Calls("AssumeRole") == 0 || e.srv.Calls("ListKeys") == 0 {
+		t.Error("calls did not reach kmslocal")
+	}
+}
+
+func TestLoadKMSKEK(t *testing.T) {
+	e := newCPEnv(t)
+	ctx := context.Background()
+	// The provider's own key, in the provider's account.
+	provCfg := e.srv.AWSConfig(cpRegion, cpProvAKID, cpProvSecret)
+	out, err := kms.NewFromConfig(provCfg).CreateKey(ctx, &kms.CreateKeyInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	arn := aws.ToString(out.KeyMetadata.Arn)
+	kek1, err := LoadKMSKEK(ctx, e.db, e.svc.clients, arn)
+	if err != nil || len(kek1) != 32 {
+		t.Fatalf("first start: %d bytes, %v", len(kek1), err)
+	}
+	blob, err := e.db.GetSealedSecret(ctx, KMSKEKSecret)
+	if err != nil || strings.Contains(string(blob), string(kek1)) {
+		t.Fatalf("stored blob: %v", err)
+	}
+	kek2, err := LoadKMSKEK(ctx, e.db, e.svc.clients, arn)
+	if err != nil || string(kek1) != string(kek2) {
+		t.Fatalf("second start got another KEK: %v", err)
+	}
+	if e.srv.Calls("GenerateDataKeyWithoutPlaintext") != 1 || e.srv.Calls("Decrypt") != 2 {
+		t.Errorf("calls = %v", e.srv.CallCounts())
+	}
+	if _, err := kms.NewFromConfig(provCfg).DisableKey(ctx, &kms.DisableKeyInput{KeyId: &arn}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadKMSKEK(ctx, e.db, e.svc.clients, arn); !errors.Is(err, ErrKeyDisabled) {
+		t.Errorf("disabled provider key: %v", err)
+	}
+	if _, err := LoadKMSKEK(ctx, e.db, e.svc.clients, "arn:aws-cn:kms:cn-north-1:999988887777:key/x"); err == nil {
+		t.Error("a China ARN was accepted")
+	}
+}

@@ -1,0 +1,135 @@
+package keysvc
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"keyport/keysvc/mailer"
+	"keyport/models"
+)
+
+// MailSender delivers one message; *mailer.Mailer is the real one.
+type MailSender interface {
+	Send(ctx context.Context, m mailer.Message) error
+}
+
+// Outbox turns messages into sealed outbox rows and delivers them from
+// jobs. Delivery is at least once, and exactly once except in one window:
+// after the relay accepted a message and before the "sent" mark commits. A
+// worker that dies (or loses its lease) there leaves the message pending,
+// and the next worker sends it again, with the same Message-ID so that
+// mail systems can drop the copy. No worker can know whether a send whose
+// answer it never got was accepted, so no design closes that window; this
+// one keeps it to a single database commit.
+type Outbox struct {
+	db     *models.DB
+	sealer *Sealer
+	send   MailSender
+	domain string // right-hand side of Message-IDs: keyport's host name
+	// afterSend, when set (tests), runs between a successful send and the
+	// sent mark; returning an error simulates a crash in that window.
+	afterSend func(id string) error
+}
+
+// NewOutbox builds the outbox. domain names keyport in Message-IDs
+// (the base URL's host). send may be nil when no relay is configured:
+// messages then wait in the outbox.
+func NewOutbox(db *models.DB, sealer *Sealer, send MailSender, domain string) *Outbox {
+	if domain == "" {
+		domain = "keyport.localhost"
+	}
+	return &Outbox{db: db, sealer: sealer, send: send, domain: domain}
+}
+
+// sealedBody is what the outbox seals: both bodies of one message.
+type sealedBody struct {
+	Text string `json:"text"`
+	HTML string `json:"html,omitempty"`
+}
+
+func outboxPurpose(id string) string { return "outbox:" + id }
+
+// Compose prepares a message to one recipient for the outbox: it seals
+// the bodies (an invitation carries a link with a token) and fixes the
+// Message-ID. dedupe names the event and recipient, so the same notice is
+// never queued twice ("" means the message is unique anyway). The caller
+// writes the result in the same transaction as the event that caused it.
+func (o *Outbox) Compose(tenantID, kind, dedupe string, m mailer.Message) (models.NewMail, error) {
+	if len(m.To) != 1 {
+		return models.NewMail{}, errors.New("keysvc: an outbox message has exactly one recipient")
+	}
+	id := models.NewID("msg_")
+	body, err := json.Marshal(sealedBody{Text: m.Text, HTML: m.HTML})
+	if err != nil {
+		return models.NewMail{}, fmt.Errorf("keysvc: encode mail body: %w", err)
+	}
+	sealed, err := o.sealer.Seal(outboxPurpose(id), body)
+	clear(body)
+	if err != nil {
+		return models.NewMail{}, fmt.Errorf("keysvc: seal mail body: %w", err)
+	}
+	return models.NewMail{ID: id, TenantID: tenantID, Kind: kind, DedupeKey: dedupe, Recipient: m.To[0],
+		Subject: m.Subject, BodySealed: sealed, MessageID: id + "@" + o.domain}, nil
+}
+
+// Deliver is the email.deliver job: send the message, then mark it sent
+// and complete the job in one transaction.
+func (o *Outbox) Deliver(ctx context.Context, j *models.Job, l models.Lease) error {
+	var p models.EmailPayload
+	if err := json.Unmarshal([]byte(j.Payload), &p); err != nil {
+		return Permanent(fmt.Errorf("keysvc: email job payload: %w", err))
+	}
+	m, err := o.db.GetOutboxMessage(ctx, p.OutboxID)
+	if errors.Is(err, models.ErrNotFound) {
+		return Permanent(err)
+	}
+	if err != nil {
+		return err
+	}
+	if m.State != models.MailPending {
+		return o.db.CompleteJob(ctx, l, "already "+m.State, nil)
+	}
+	if err := o.sendOnce(ctx, m); err != nil {
+		final := j.Attempts >= j.MaxAttempts
+		var pe *permanentError
+		if errors.As(err, &pe) {
+			final = true
+		}
+		if merr := o.db.MarkMailAttempt(ctx, m.ID, err.Error(), final); merr != nil {
+			return errors.Join(err, merr)
+		}
+		return err
+	}
+	if o.afterSend != nil {
+		if err := o.afterSend(m.ID); err != nil {
+			return err
+		}
+	}
+	return o.db.MarkMailSent(ctx, l, m.ID)
+}
+
+func (o *Outbox) sendOnce(ctx context.Context, m *models.OutboxMessage) error {
+	if o.send == nil {
+		return errors.New("keysvc: no mail relay is configured")
+	}
+	raw, err := o.sealer.Open(outboxPurpose(m.ID), m.BodySealed)
+	if err != nil {
+		return Permanent(fmt.Errorf("keysvc: open mail body: %w", err))
+	}
+	var b sealedBody
+	err = json.Unmarshal(raw, &b)
+	clear(raw)
+	if err != nil {
+		return Permanent(fmt.Errorf("keysvc: decode mail body: %w", err))
+	}
+	return o.send.Send(ctx, mailer.Message{To: []string{m.Recipient}, Subject: m.Subject, Text: b.Text, HTML: b.HTML,
+		MessageID: strings.Trim(m.MessageID, "<>")})
+}
+
+// Register makes w deliver the outbox.
+func (o *Outbox) Register(w *Worker) {
+	w.Handle(models.JobKindEmail, o.Deliver)
+}

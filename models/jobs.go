@@ -1,0 +1,368 @@
+package models
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+)
+
+// Job states.
+const (
+	JobPending   = "pending"
+	JobRunning   = "running"
+	JobDone      = "done"
+	JobFailed    = "failed" // out of attempts; an operator looks at it
+	JobCancelled = "cancelled"
+)
+
+// ErrLeaseLost is returned when a worker writes to a job whose lease it no
+// longer holds: the lease expired and another worker claimed the job (its
+// token moved on), or the job was cancelled. The write did not happen.
+var ErrLeaseLost = errors.New("models: job lease lost")
+
+// Job is one durable unit of background work.
+type Job struct {
+	ID             string
+	Kind           string
+	TenantID       string
+	RunKey         string
+	Payload        string // JSON, read by the job's kind
+	State          string
+	DueAt          time.Time
+	Attempts       int
+	MaxAttempts    int
+	LeaseOwner     string
+	LeaseExpiresAt *time.Time
+	LeaseToken     int64
+	LastError      string
+	Result         string
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+	FinishedAt     *time.Time
+}
+
+func (j *Job) normalize() {
+	j.DueAt, j.CreatedAt, j.UpdatedAt = j.DueAt.UTC(), j.CreatedAt.UTC(), j.UpdatedAt.UTC()
+	j.LeaseExpiresAt, j.FinishedAt = tsPtr(j.LeaseExpiresAt), tsPtr(j.FinishedAt)
+}
+
+// Lease is a worker's claim on a job: the job id and the token the claim
+// set. Every write the worker makes to the job names both.
+type Lease struct {
+	JobID string
+	Token int64
+}
+
+// NewJob is a job to enqueue. MaxAttempts defaults to 10; a zero DueAt
+// means now.
+type NewJob struct {
+	Kind        string
+	TenantID    string
+	RunKey      string
+	Payload     string
+	DueAt       time.Time
+	MaxAttempts int
+}
+
+// EnqueueJob adds a job unless one with the same run key exists, and
+// returns the job with that run key either way; created says which.
+func (db *DB) EnqueueJob(ctx context.Context, nj NewJob) (job *Job, created bool, err error) {
+	err = db.g.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		job, created, err = db.enqueueJobTx(tx, nj)
+		return err
+	})
+	if err != nil {
+		return nil, false, fmt.Errorf("enqueue job: %w", mapErr(err))
+	}
+	return job, created, nil
+}
+
+// enqueueJobTx inserts the job inside the caller's transaction, so that a
+// change and the work it causes commit together.
+func (db *DB) enqueueJobTx(tx *gorm.DB, nj NewJob) (*Job, bool, error) {
+	if nj.Kind == "" || nj.RunKey == "" {
+		return nil, false, invalid("job", "kind and run key are required")
+	}
+	now := db.now()
+	due := now
+	if !nj.DueAt.IsZero() {
+		due = ts(nj.DueAt)
+	}
+	if nj.MaxAttempts <= 0 {
+		nj.MaxAttempts = 10
+	}
+	if nj.Payload == "" {
+		nj.Payload = "{}"
+	}
+	j := &Job{ID: NewID("job_"), Kind: nj.Kind, TenantID: nj.TenantID, RunKey: nj.RunKey, Payload: nj.Payload,
+		State: JobPending, DueAt: due, MaxAttempts: nj.MaxAttempts, CreatedAt: now, UpdatedAt: now}
+	res := tx.Table("jobs").Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "run_key"}}, DoNothing: true}).Create(j)
+	if res.Error != nil {
+		return nil, false, res.Error
+	}
+	if res.RowsAffected == 1 {
+		return j, true, nil
+	}
+	var old Job
+	if err := tx.Table("jobs").Where("run_key = ?", nj.RunKey).Take(&old).Error; err != nil {
+		return nil, false, err
+	}
+	old.normalize()
+	return &old, false, nil
+}
+
+// ClaimJobs leases up to limit jobs that are due, or whose previous
+// worker's lease has expired, to owner for leaseFor, oldest due first. Each
+// claim bumps the job's lease token and attempts. A taken-over job that has
+// used all its attempts is marked failed instead of claimed.
+//
+// On SQLite the transaction holds the write lock from BEGIN (IMMEDIATE), so
+// two workers cannot pick the same rows; on PostgreSQL the candidate rows
+// are locked with FOR UPDATE SKIP LOCKED, so concurrent workers pass over
+// each other's rows instead of waiting, and the conditional update on the
+// old token is the final guard on both.
+func (db *DB) ClaimJobs(ctx context.Context, owner string, limit int, leaseFor time.Duration, kinds ...string) ([]Job, error) {
+	var out []Job
+	err := db.g.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		now := db.now()
+		q := tx.Table("jobs").Select("id, lease_token, attempts, max_attempts, state").
+			Where("(state = ? AND due_at <= ?) OR (state = ? AND lease_expires_at <= ?)", JobPending, now, JobRunning, now).
+			Order("due_at, id").Limit(limit)
+		if len(kinds) > 0 {
+			q = q.Where("kind IN ?", kinds)
+		}
+		if db.g.Dialector.Name() == "postgres" {
+			q = q.Clauses(clause.Locking{Strength: "UPDATE", Options: "SKIP LOCKED"})
+		}
+		var cands []Job
+		if err := q.Find(&cands).Error; err != nil {
+			return err
+		}
+		until := ts(now.Add(leaseFor))
+		for _, c := range cands {
+			if c.State == JobRunning && c.Attempts >= c.MaxAttempts {
+				// Its worker died on the last attempt: do not run it again.
+				if err := tx.Table("jobs").Where("id = ? AND lease_token = ?", c.ID, c.LeaseToken).Updates(map[string]any{
+					"state": JobFailed, "lease_owner": "", "lease_expires_at": nil, "updated_at": now, "finished_at": now,
+					"last_error": "worker stopped during the last attempt",
+				}).Error; err != nil {
+					return err
+				}
+				continue
+			}
+			res := tx.Table("jobs").Where("id = ? AND lease_token = ?", c.ID, c.LeaseToken).Updates(map[string]any{
+				"state": JobRunning, "lease_owner": owner, "lease_expires_at": until,
+				"lease_token": c.LeaseToken + 1, "attempts": c.Attempts + 1, "updated_at": now,
+			})
+			if res.Error != nil {
+				return res.Error
+			}
+			if res.RowsAffected == 1 {
+				var j Job
+				if err := tx.Table("jobs").Where("id = ?", c.ID).Take(&j).Error; err != nil {
+					return err
+				}
+				j.normalize()
+				out = append(out, j)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("claim jobs: %w", mapErr(err))
+	}
+	return out, nil
+}
+
+// ClaimJob leases one job by id if it is claimable now (pending and due, or
+// running under an expired lease), for work a request wants done at once;
+// ErrLeaseLost when it is not (done, or another worker holds it).
+func (db *DB) ClaimJob(ctx context.Context, id, owner string, leaseFor time.Duration) (*Job, error) {
+	var out *Job
+	err := db.g.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		now := db.now()
+		var c Job
+		err := tx.Table("jobs").Where("id = ? AND ((state = ? AND due_at <= ?) OR (state = ? AND lease_expires_at <= ?))",
+			id, JobPending, now, JobRunning, now).Take(&c).Error
+		if errors.Is(err, gorm.ErrRecordNotFound) {
+			return ErrLeaseLost
+		}
+		if err != nil {
+			return err
+		}
+		res := tx.Table("jobs").Where("id = ? AND lease_token = ?", c.ID, c.LeaseToken).Updates(map[string]any{
+			"state": JobRunning, "lease_owner": owner, "lease_expires_at": ts(now.Add(leaseFor)),
+			"lease_token": c.LeaseToken + 1, "attempts": c.Attempts + 1, "updated_at": now,
+		})
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected != 1 {
+			return ErrLeaseLost
+		}
+		var j Job
+		if err := tx.Table("jobs").Where("id = ?", id).Take(&j).Error; err != nil {
+			return err
+		}
+		j.normalize()
+		out = &j
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("claim job: %w", mapErr(err))
+	}
+	return out, nil
+}
+
+// fenced runs an update on the job held by l; ErrLeaseLost when the lease
+// is no longer l's.
+func fenced(tx *gorm.DB, l Lease, set map[string]any) error {
+	res := tx.Table("jobs").Where("id = ? AND lease_token = ? AND state = ?", l.JobID, l.Token, JobRunning).Updates(set)
+	if res.Error != nil {
+		return res.Error
+	}
+	if res.RowsAffected != 1 {
+		return ErrLeaseLost
+	}
+	return nil
+}
+
+// RenewLease extends the lease of a running job to now+leaseFor.
+func (db *DB) RenewLease(ctx context.Context, l Lease, leaseFor time.Duration) error {
+	now := db.now()
+	err := fenced(db.g.WithContext(ctx), l, map[string]any{"lease_expires_at": ts(now.Add(leaseFor)), "updated_at": now})
+	if err != nil {
+		return fmt.Errorf("renew lease: %w", mapErr(err))
+	}
+	return nil
+}
+
+// completeJobTx marks the job done inside the caller's transaction; the
+// caller's other writes commit only if the lease still holds.
+func (db *DB) completeJobTx(tx *gorm.DB, l Lease, result string) error {
+	now := db.now()
+	return fenced(tx, l, map[string]any{"state": JobDone, "result": result, "lease_owner": "",
+		"lease_expires_at": nil, "updated_at": now, "finished_at": now, "last_error": ""})
+}
+
+// CompleteJob marks a job done. With audit set (Action not empty) the audit
+// event commits in the same transaction, so a job's recorded effect and its
+// completion happen exactly once together.
+func (db *DB) CompleteJob(ctx context.Context, l Lease, result string, audit *AuditInput) error {
+	err := db.g.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := db.completeJobTx(tx, l, result); err != nil {
+			return err
+		}
+		if audit != nil && audit.Action != "" {
+			_, err := db.appendAuditTx(tx, *audit)
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("complete job: %w", mapErr(err))
+	}
+	return nil
+}
+
+// RetryJob records a failed attempt: the job becomes pending again after
+// delay (on the store's clock), or failed when it has used all its attempts
+// or final is set (retrying cannot help).
+func (db *DB) RetryJob(ctx context.Context, l Lease, delay time.Duration, lastError string, final bool) (failed bool, err error) {
+	err = db.g.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var j Job
+		if err := tx.Table("jobs").Where("id = ?", l.JobID).Take(&j).Error; err != nil {
+			return err
+		}
+		now := db.now()
+		set := map[string]any{"lease_owner": "", "lease_expires_at": nil, "updated_at": now, "last_error": truncate(lastError, 2000)}
+		if final || j.Attempts >= j.MaxAttempts {
+			failed = true
+			set["state"], set["finished_at"] = JobFailed, now
+		} else {
+			set["state"], set["due_at"] = JobPending, ts(now.Add(delay))
+		}
+		return fenced(tx, l, set)
+	})
+	if err != nil {
+		return false, fmt.Errorf("retry job: %w", mapErr(err))
+	}
+	return failed, nil
+}
+
+// GetJob returns a job by id (jobs are the system's, not a tenant's: callers
+// that show one to a tenant check its TenantID).
+func (db *DB) GetJob(ctx context.Context, id string) (*Job, error) {
+	var j Job
+	if err := db.g.WithContext(ctx).Table("jobs").Where("id = ?", id).Take(&j).Error; err != nil {
+		return nil, fmt.Errorf("get job: %w", mapErr(err))
+	}
+	j.normalize()
+	return &j, nil
+}
+
+// JobByRunKey returns the job with a run key.
+func (db *DB) JobByRunKey(ctx context.Context, runKey string) (*Job, error) {
+	var j Job
+	if err := db.g.WithContext(ctx).Table("jobs").Where("run_key = ?", runKey).Take(&j).Error; err != nil {
+		return nil, fmt.Errorf("job by run key: %w", mapErr(err))
+	}
+	j.normalize()
+	return &j, nil
+}
+
+// JobCounts counts jobs by state, optionally of some kinds only.
+func (db *DB) JobCounts(ctx context.Context, kinds ...string) (map[string]int64, error) {
+	var rows []struct {
+		State string
+		N     int64
+	}
+	q := db.g.WithContext(ctx).Table("jobs").Select("state, COUNT(*) AS n").Group("state")
+	if len(kinds) > 0 {
+		q = q.Where("kind IN ?", kinds)
+	}
+	if err := q.Scan(&rows).Error; err != nil {
+		return nil, fmt.Errorf("count jobs: %w", mapErr(err))
+	}
+	out := map[string]int64{}
+	for _, r := range rows {
+		out[r.State] = r.N
+	}
+	return out, nil
+}
+
+// NextJobDue is the due time of the earliest pending job, or nil.
+func (db *DB) NextJobDue(ctx context.Context) (*time.Time, error) {
+	var j Job
+	err := db.g.WithContext(ctx).Table("jobs").Select("due_at").Where("state = ?", JobPending).Order("due_at").Limit(1).Take(&j).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("next job due: %w", err)
+	}
+	t := j.DueAt.UTC()
+	return &t, nil
+}
+
+// cancelJobsTx cancels the pending jobs whose run keys are given (a
+// rescheduled rotation's old notices). A running job finishes; its own
+// transaction re-checks that its work is still wanted.
+func cancelJobsTx(tx *gorm.DB, now time.Time, runKeys []string) error {
+	if len(runKeys) == 0 {
+		return nil
+	}
+	return tx.Table("jobs").Where("run_key IN ? AND state = ?", runKeys, JobPending).
+		Updates(map[string]any{"state": JobCancelled, "updated_at": now, "finished_at": now}).Error
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}
