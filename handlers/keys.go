@@ -18,6 +18,7 @@ import (
 var keyFlashes = map[string]string{
 	"registered": "Key registered: every check passed and data-key version 1 is wrapped in every region.",
 	"checked":    "Checked just now.",
+	"purged":     "Cached data keys purged on every replica: the next use asks KMS again.",
 }
 
 // registerForm is the "register a customer-managed key" form.
@@ -173,6 +174,17 @@ func (h *Handler) Key(c echo.Context) error {
 		return err
 	}
 	d.Checks = checkRows(keysvc.Checks(val))
+	d.CanPurge = v.can(ActPurgeCache)
+	if sched, err := h.RotationSchedule(ctx, v, k.ID); err == nil {
+		d.Rotation = &sched
+	} else if !errors.Is(err, errNoScheduler) {
+		return err
+	}
+	u, err := h.db.KeyUsageTotals(ctx, v.Tenant.ID, k.ID)
+	if err != nil {
+		return err
+	}
+	d.Usage = views.KeyUsageSummary{Encrypts: u.Encrypts, Decrypts: u.Decrypts, Datakeys: u.Datakeys, KMSCalls: u.KMSCalls, CacheHits: u.CacheHits}
 	p := h.page(c, k.Name, "keys")
 	p.Flash = keyFlashes[c.QueryParam("done")]
 	return render(c, http.StatusOK, views.KeyPage(p, d))

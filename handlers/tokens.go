@@ -48,7 +48,7 @@ func (h *Handler) renderTokens(c echo.Context, status int, form views.TokenForm,
 		}
 		page.Tokens = append(page.Tokens, row)
 	}
-	return render(c, status, views.ServiceTokensPage(h.page(c, "Service tokens", "provider"), page))
+	return render(c, status, views.ServiceTokensPage(h.page(c, "Service tokens", "tokens"), page))
 }
 
 // CreateServiceToken makes a token and shows it once, on this response only.

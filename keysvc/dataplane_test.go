@@ -303,3 +303,21 @@ func testStoreTenant(tb testing.TB, db *models.DB, name string) (*models.DB, *mo
 	}
 	return db, t, u
 }
+
+// A rotation decided on version 1 never makes version 3, however late it
+// runs: a stalled job that lost its lease to another worker cannot rotate twice.
+func TestRotateDataKeyFromIsCompareAndSet(t *testing.T) {
+	ctx := context.Background()
+	e := newDPEnv(t, keysvc.Config{})
+	k := e.Key(t, "cas")
+	if v, err := e.Service.RotateDataKeyFrom(ctx, e.Tenant.ID, k.ID, 1, e.Owner.ID, "scheduled"); err != nil || v != 2 {
+		t.Fatalf("first rotation: %d %v", v, err)
+	}
+	if _, err := e.Service.RotateDataKeyFrom(ctx, e.Tenant.ID, k.ID, 1, e.Owner.ID, "scheduled"); !errors.Is(err, keysvc.ErrRotationRaced) {
+		t.Fatalf("second rotation from 1: %v, want ErrRotationRaced", err)
+	}
+	vs, _ := e.DB.DataKeyVersions(ctx, e.Tenant.ID, k.ID)
+	if len(vs) != 2 {
+		t.Errorf("versions = %d, want 2", len(vs))
+	}
+}

@@ -33,7 +33,7 @@ var DefaultNoticeDays = []int{30, 7, 1}
 // RotateFunc makes a key's next version for one key mode and returns it;
 // ErrRotationRaced when another rotation won. Modes 2 and 3 (renewal with
 // alias move) plug in here when they exist.
-type RotateFunc func(ctx context.Context, tenantID, keyID, actor, reason string) (int64, error)
+type RotateFunc func(ctx context.Context, tenantID, keyID string, from int64, actor, reason string) (int64, error)
 
 // SchedulerDeps are the scheduler's collaborators.
 type SchedulerDeps struct {
@@ -65,7 +65,7 @@ func NewScheduler(d SchedulerDeps) *Scheduler {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
-	s := &Scheduler{SchedulerDeps: d, rotators: map[string]RotateFunc{models.ModeCMK: d.Keys.RotateDataKey}}
+	s := &Scheduler{SchedulerDeps: d, rotators: map[string]RotateFunc{models.ModeCMK: d.Keys.RotateDataKeyFrom}}
 	d.Worker.Handle(models.JobKindRotate, s.runRotate)
 	d.Worker.Handle(models.JobKindNotice, s.runNotice)
 	d.Worker.Handle(jobKindSweep, s.runSweep)

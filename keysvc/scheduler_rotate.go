@@ -122,7 +122,7 @@ func (s *Scheduler) runRotate(ctx context.Context, j *models.Job, l models.Lease
 		if rotate == nil {
 			return Permanent(fmt.Errorf("keysvc: no rotation for %s keys yet", k.Mode))
 		}
-		_, err := rotate(ctx, k.TenantID, k.ID, p.Actor, p.Reason)
+		_, err := rotate(ctx, k.TenantID, k.ID, p.FromVersion, p.Actor, p.Reason)
 		if err != nil && !errors.Is(err, ErrRotationRaced) {
 			return fmt.Errorf("keysvc: rotate key: %w", err)
 		}

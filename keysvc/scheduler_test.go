@@ -147,8 +147,8 @@ func TestTwoYearSchedule(t *testing.T) {
 			}
 			return nil
 		})
-		s.SetRotator(models.ModeCMK, func(ctx context.Context, tenantID, keyID, actor, reason string) (int64, error) {
-			v, err := e.Service.RotateDataKey(ctx, tenantID, keyID, actor, reason)
+		s.SetRotator(models.ModeCMK, func(ctx context.Context, tenantID, keyID string, from int64, actor, reason string) (int64, error) {
+			v, err := e.Service.RotateDataKeyFrom(ctx, tenantID, keyID, from, actor, reason)
 			rotations++
 			if rotations == killRotation {
 				kill()

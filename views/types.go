@@ -281,6 +281,15 @@ type KeyDetail struct {
 	Checks       []CheckRow
 	Policy       string // the key policy statement keyport needs
 	CanManage    bool
+	CanPurge     bool
+	Rotation     *RotationSchedule // nil when the schedule cannot be shown
+	Usage        KeyUsageSummary
+}
+
+// KeyUsageSummary counts a key's use through keyport. Cached decrypts never
+// reach the tenant's CloudTrail, so these counts are their record.
+type KeyUsageSummary struct {
+	Encrypts, Decrypts, Datakeys, KMSCalls, CacheHits int64
 }
 
 // KeyRegionRow is one region's KMS key of a key.
