@@ -8,24 +8,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"keyport/keysvc/kmslocal"
 )
-
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
 
 // countingLoader returns fresh data keys and counts its calls.
 func countingLoader(tb testing.TB, calls *atomic.Int64, delay time.Duration) Loader {
@@ -39,7 +24,7 @@ func countingLoader(tb testing.TB, calls *atomic.Int64, delay time.Duration) Loa
 }
 
 func TestCacheCollapsesConcurrentMisses(t *testing.T) {
-	clk := &testClock{now: time.Unix(1_800_000_000, 0)}
+	clk := kmslocal.NewManualClock(time.Unix(1_800_000_000, 0))
 	c := NewCache(5*time.Minute, 100, clk.Now)
 	var calls atomic.Int64
 	load := countingLoader(t, &calls, 20*time.Millisecond)
@@ -73,7 +58,7 @@ func TestCacheCollapsesConcurrentMisses(t *testing.T) {
 }
 
 func TestCacheTTLIsAbsoluteAndJittered(t *testing.T) {
-	clk := &testClock{now: time.Unix(1_800_000_000, 0)}
+	clk := kmslocal.NewManualClock(time.Unix(1_800_000_000, 0))
 	c := NewCache(5*time.Minute, 100, clk.Now)
 	var calls atomic.Int64
 	load := countingLoader(t, &calls, 0)
@@ -181,7 +166,7 @@ func TestCacheBoundEvictsLeastRecentlyUsed(t *testing.T) {
 }
 
 func TestCacheSweepZeroesExpired(t *testing.T) {
-	clk := &testClock{now: time.Unix(1_800_000_000, 0)}
+	clk := kmslocal.NewManualClock(time.Unix(1_800_000_000, 0))
 	c := NewCache(time.Minute, 10, clk.Now)
 	var calls atomic.Int64
 	k, _, _ := c.Get(context.Background(), CacheKey{"t", "k", 1}, 0, countingLoader(t, &calls, 0))

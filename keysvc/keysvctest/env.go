@@ -9,7 +9,6 @@ import (
 	"crypto/rand"
 	"fmt"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -44,25 +43,9 @@ type Env struct {
 	Clock   *Clock
 }
 
-// Clock is a settable clock shared by the store, kmslocal and the service.
-type Clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-// Now returns the clock's time.
-func (c *Clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-// Advance moves the clock forward.
-func (c *Clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
+// Clock is the settable clock shared by the store, kmslocal and the
+// service.
+type Clock = kmslocal.ManualClock
 
 // New builds an Env with its own SQLite database in a temporary directory,
 // closed at the end of the test.
@@ -84,7 +67,7 @@ func Build(dir string, cfg keysvc.Config) (*Env, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &Env{DB: db, Clock: &Clock{now: time.Now()}}
+	e := &Env{DB: db, Clock: kmslocal.NewManualClock(time.Now())}
 	if err := e.build(ctx, cfg); err != nil {
 		e.Close()
 		return nil, err
