@@ -126,6 +126,20 @@ func (a *API) Authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
+// ServiceTokenID is the id of the service token that authenticated the
+// request ("" before Authenticate ran): the key of the per-token rate limit.
+func ServiceTokenID(c echo.Context) string {
+	info, _ := c.Get(tokenKey).(keysvc.TokenInfo)
+	return info.ID
+}
+
+// RateLimited answers 429 rate_limited in the API's error shape, asking the
+// caller to wait retryAfter seconds.
+func (a *API) RateLimited(c echo.Context, retryAfter string) error {
+	return a.writeAPIError(c, &APIError{http.StatusTooManyRequests, "rate_limited",
+		"This service token sent more requests than its rate limit allows; retry after the time in Retry-After.", retryAfter})
+}
+
 // tenant resolves the tenant a request acts for, from the token and the
 // tenant the body (or query) names.
 func tenant(c echo.Context, requested string) (string, error) {

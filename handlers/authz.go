@@ -24,6 +24,7 @@ const (
 	ActManageConnections Action = "connections.manage" // AWS connections
 	ActManageKeys        Action = "keys.manage"        // register, create, rotate, enable, disable, delete keys
 	ActExportKeys        Action = "keys.export"        // export key material
+	ActApproveKeys       Action = "keys.approve"       // approve another admin's export or deletion
 	ActPurgeCache        Action = "keys.purge"         // drop cached data keys
 	ActViewAudit         Action = "audit.view"         // audit log and reports
 	ActManageSettings    Action = "tenant.settings"    // tenant-wide settings, rotation defaults
@@ -43,6 +44,7 @@ var permissions = map[Action][]models.Role{
 	ActManageConnections: {models.RoleOwner, models.RoleAdmin},
 	ActManageKeys:        {models.RoleOwner, models.RoleAdmin},
 	ActExportKeys:        {models.RoleOwner, models.RoleAdmin},
+	ActApproveKeys:       {models.RoleOwner, models.RoleAdmin},
 	ActPurgeCache:        {models.RoleOwner, models.RoleAdmin},
 	ActViewAudit:         {models.RoleOwner, models.RoleAdmin, models.RoleAuditor},
 	ActManageSettings:    {models.RoleOwner, models.RoleAdmin},

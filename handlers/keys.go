@@ -185,8 +185,14 @@ func (h *Handler) Key(c echo.Context) error {
 		return err
 	}
 	d.Usage = views.KeyUsageSummary{Encrypts: u.Encrypts, Decrypts: u.Decrypts, Datakeys: u.Datakeys, KMSCalls: u.KMSCalls, CacheHits: u.CacheHits}
+	if d.Lifecycle, err = h.keyLifecycle(ctx, v, k); err != nil {
+		return err
+	}
 	p := h.page(c, k.Name, "keys")
 	p.Flash = keyFlashes[c.QueryParam("done")]
+	if p.Flash == "" {
+		p.Flash = lifecycleFlashes[c.QueryParam("done")]
+	}
 	return render(c, http.StatusOK, views.KeyPage(p, d))
 }
 

@@ -56,7 +56,7 @@ func (h *Handler) RotationSchedule(ctx context.Context, v *Viewer, keyID string)
 		return views.RotationSchedule{}, err
 	}
 	r := views.RotationSchedule{KeyID: k.ID, KeyName: k.Name, CanManage: v.can(ActManageNotices) && v.can(ActManageKeys),
-		CanRotate: k.Mode == models.ModeCMK && k.State == models.StateEnabled, CurrentVersion: k.CurrentVersion,
+		CanRotate: s.CanRotate(k.Mode) && k.State == models.StateEnabled, CurrentVersion: k.CurrentVersion,
 		NextRotationAt: p.NextRotationAt, Overdue: !p.NextRotationAt.After(h.now()), Automatic: p.Automatic, PeriodDays: p.PeriodDays,
 		NoticeDays: keysvc.ParseNoticeList(p.NoticeDays), WindowStartHour: p.WindowStartHour, WindowHours: p.WindowHours,
 		OnDemand: p.KMSRotateOnDemand, PostponedDays: p.PostponedDays, MaxPostpone: max(s.MaxPostponeDays(ctx)-p.PostponedDays, 0)}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	mrand "math/rand/v2"
 	"net"
 	"strings"
 	"sync"
@@ -86,6 +87,13 @@ type ClientOptions struct {
 	// draws 128 random bits; tests and the development stand-ins inject it.
 	NewExternalID func() string
 	Logger        *slog.Logger
+	// Observer, when set, hears of every KMS and STS call (metrics).
+	Observer Observer
+	// LogMode is the SDK's client log mode (KEYPORT_AWS_LOG). The body
+	// modes are dropped unless AllowBodyLogging is set, which only
+	// development mode does: bodies carry key material and credentials.
+	LogMode          aws.ClientLogMode
+	AllowBodyLogging bool
 }
 
 // Clients hands out KMS clients per AWS connection and region, with the
@@ -155,16 +163,36 @@ func (c *Clients) baseConfig(ctx context.Context) (aws.Config, error) {
 	return c.base, c.baseErr
 }
 
-// retryer is the SDK's standard retryer (exponential backoff with jitter on
-// throttling, 5xx and network errors) with bounded attempts. The client-side
-// retry quota is off: attempts are already bounded per call, and a quota
-// shared by every tenant would let one failing tenant starve the others.
+// retryer is the SDK's standard retryer (retries on throttling, 5xx and
+// network errors) with bounded attempts and full-jitter backoff. The
+// client-side retry quota is off: attempts are already bounded per call, and
+// a quota shared by every tenant would let one failing tenant starve the
+// others.
 func (c *Clients) retryer() aws.Retryer {
 	return retry.NewStandard(func(o *retry.StandardOptions) {
 		o.MaxAttempts = c.opts.MaxAttempts
 		o.MaxBackoff = c.opts.MaxBackoff
+		o.Backoff = fullJitter{max: c.opts.MaxBackoff}
 		o.RateLimiter = ratelimit.None
 	})
+}
+
+// fullJitter waits a uniformly random time in [0, min(MaxBackoff, 2^attempt
+// s)). The SDK's default backoff waits exactly MaxBackoff, unjittered, once
+// 2^attempt seconds exceeds it (from the second retry on with the default
+// 2s), so every caller throttled together would retry in step.
+type fullJitter struct{ max time.Duration }
+
+// BackoffDelay implements retry.BackoffDelayer.
+func (j fullJitter) BackoffDelay(attempt int, _ error) (time.Duration, error) {
+	ceiling := j.max
+	if attempt >= 0 && attempt < 30 && time.Second<<attempt < ceiling {
+		ceiling = time.Second << attempt
+	}
+	if ceiling <= 0 {
+		return 0, nil
+	}
+	return time.Duration(mrand.Int64N(int64(ceiling))), nil
 }
 
 // KMS returns the KMS client for conn in region, built once per connection
@@ -218,6 +246,7 @@ func (c *Clients) newKMS(ctx context.Context, prov aws.CredentialsProvider, regi
 		o.Credentials = prov
 		o.Retryer = c.retryer()
 		o.HTTPClient = c.http
+		c.instrument(&o.APIOptions, &o.ClientLogMode, &o.Logger, "kms")
 	}), nil
 }
 
@@ -234,6 +263,7 @@ func (c *Clients) stsClient(ctx context.Context, prov aws.CredentialsProvider, r
 		}
 		o.Retryer = c.retryer()
 		o.HTTPClient = c.http
+		c.instrument(&o.APIOptions, &o.ClientLogMode, &o.Logger, "sts")
 	}), nil
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -13,6 +12,7 @@ import (
 
 	"keyport/keysvc/kmslocal"
 	"keyport/models"
+	"keyport/models/modelstest"
 )
 
 // The control-plane tests' AWS world in kmslocal: a tenant account with an
@@ -50,7 +50,7 @@ type cpEnv struct {
 func newCPEnv(tb testing.TB) *cpEnv {
 	tb.Helper()
 	ctx := context.Background()
-	db, err := models.Open(ctx, filepath.Join(tb.TempDir(), "cp.db"), nil)
+	db, err := models.Open(ctx, modelstest.DSN(tb), nil)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -351,12 +351,16 @@ func (s *Service) Run(ctx context.Context) {
 	}
 	tick := time.NewTicker(s.cfg.RefreshEvery)
 	defer tick.Stop()
+	changed := s.watchChanges(ctx) // PostgreSQL: another replica committed a change
 	flushEvery := 0
 	for {
 		select {
 		case <-ctx.Done():
 			_ = s.dp.usage.flush(context.WithoutCancel(ctx), s.db)
 			return
+		case <-changed:
+			s.refreshNow(ctx)
+			continue
 		case <-tick.C:
 		}
 		if err := s.dp.keys.refresh(ctx); err != nil && ctx.Err() == nil {

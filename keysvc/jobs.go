@@ -53,6 +53,7 @@ type Worker struct {
 	ticks []func(context.Context)
 	wake  chan struct{}
 	mu    sync.Mutex
+	obs   Observer // nil: none (see SetObserver)
 }
 
 // NewWorker builds a worker; register job kinds with Handle before Run.
@@ -220,7 +221,9 @@ func (w *Worker) run(ctx context.Context, j *models.Job) {
 			}
 		}
 	}()
+	claimed := time.Now()
 	err := runSafely(jctx, f, j, l)
+	w.observeJob(j, claimed, err)
 	if err == nil {
 		return
 	}

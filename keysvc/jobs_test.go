@@ -7,13 +7,13 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
 
 	"keyport/keysvc"
 	"keyport/models"
+	"keyport/models/modelstest"
 )
 
 const (
@@ -58,18 +58,15 @@ func TestHelperWorker(t *testing.T) {
 	}
 }
 
-// TestTwoWorkerProcesses: two worker processes share one SQLite database
-// and 500 due jobs; one is killed with SIGKILL mid-way. Every job must be
+// TestTwoWorkerProcesses: two worker processes share one database (SQLite,
+// or PostgreSQL with KEYPORT_TEST_POSTGRES) and 500 due jobs; one is killed with SIGKILL mid-way. Every job must be
 // done exactly once (one committed effect each) and none missed.
 func TestTwoWorkerProcesses(t *testing.T) {
 	if os.Getenv(helperDBEnv) != "" {
 		t.Skip("inside a helper process")
 	}
-	if os.Getenv("KEYPORT_TEST_POSTGRES") != "" {
-		t.Log("KEYPORT_TEST_POSTGRES is set, but the store speaks SQLite only so far: this runs the SQLite variant (ClaimJobs already uses FOR UPDATE SKIP LOCKED on PostgreSQL)")
-	}
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "jobs.db")
+	path := modelstest.DSN(t) // a SQLite file, or a PostgreSQL schema (KEYPORT_TEST_POSTGRES)
 	db, err := models.Open(ctx, path, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -142,7 +139,7 @@ func TestTwoWorkerProcesses(t *testing.T) {
 		dups += n - 1
 	}
 	missed := jobs - len(effects)
-	fmt.Printf("METRIC jobs_two_workers jobs=%d duplicates=%d missed=%d killed=1 killed_after_done=%d\n", jobs, dups, missed, killedAt)
+	fmt.Printf("METRIC jobs_two_workers db=%s jobs=%d duplicates=%d missed=%d killed=1 killed_after_done=%d\n", modelstest.Backend(), jobs, dups, missed, killedAt)
 	if c[models.JobDone] != jobs || dups != 0 || missed != 0 {
 		t.Errorf("states %v, duplicates %d, missed %d", c, dups, missed)
 	}

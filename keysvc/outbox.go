@@ -32,6 +32,7 @@ type Outbox struct {
 	// afterSend, when set (tests), runs between a successful send and the
 	// sent mark; returning an error simulates a crash in that window.
 	afterSend func(id string) error
+	obs       Observer // nil: none (see SetObserver)
 }
 
 // NewOutbox builds the outbox. domain names keyport in Message-IDs
@@ -90,9 +91,12 @@ func (o *Outbox) Deliver(ctx context.Context, j *models.Job, l models.Lease) err
 		return err
 	}
 	if m.State != models.MailPending {
+		o.observeDelivery(j, m.State, nil)
 		return o.db.CompleteJob(ctx, l, "already "+m.State, nil)
 	}
-	if err := o.sendOnce(ctx, m); err != nil {
+	err = o.sendOnce(ctx, m)
+	o.observeDelivery(j, "", err)
+	if err != nil {
 		final := j.Attempts >= j.MaxAttempts
 		var pe *permanentError
 		if errors.As(err, &pe) {

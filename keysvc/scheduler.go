@@ -387,3 +387,11 @@ func (s *Scheduler) runSweep(ctx context.Context, j *models.Job, l models.Lease)
 	s.Keys.SweepOnce(ctx)
 	return s.DB.CompleteJob(ctx, l, "swept", nil)
 }
+
+// CanRotate reports whether keys of this mode have a rotation (a data-key
+// rotation for customer-managed keys, a renewal for keyport-held material).
+// Rotators are set while wiring, before requests arrive.
+func (s *Scheduler) CanRotate(mode string) bool {
+	_, ok := s.rotators[mode]
+	return ok
+}

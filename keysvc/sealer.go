@@ -62,12 +62,23 @@ func (e *wrongKEKError) Is(target error) bool {
 }
 
 // Sealer encrypts secrets at rest under the provider key-encryption key (KEK).
-// It is safe for concurrent use.
+// During a KEK rotation it also holds previous KEKs, which only open: every
+// blob names its KEK by id, so a blob opens under whichever key sealed it
+// while new blobs are always sealed under the current one. It is safe for
+// concurrent use.
 type Sealer struct {
 	rand io.Reader
 	kid  [kekIDSize]byte
 
-	mu   sync.RWMutex // Close vs Seal/Open
+	mu       sync.RWMutex // Close and AddPrevious vs Seal/Open
+	key      []byte
+	aead     cipher.AEAD
+	previous []openKey // open-only KEKs, see AddPrevious
+}
+
+// openKey is a previous KEK: it opens blobs that name it and seals nothing.
+type openKey struct {
+	kid  [kekIDSize]byte
 	key  []byte
 	aead cipher.AEAD
 }
@@ -88,6 +99,16 @@ func NewSealerWithRand(kek []byte, random io.Reader) (*Sealer, error) {
 		return nil, errors.New("keysvc: sealer random source is nil")
 	}
 	key := bytes.Clone(kek)
+	aead, err := newSealAEAD(key)
+	if err != nil {
+		return nil, err
+	}
+	s := &Sealer{rand: random, key: key, aead: aead}
+	s.kid = kekID(key)
+	return s, nil
+}
+
+func newSealAEAD(key []byte) (cipher.AEAD, error) {
 	block, err := aes.NewCipher(key)
 	if err != nil {
 		return nil, fmt.Errorf("create sealer cipher: %w", err)
@@ -96,9 +117,73 @@ func NewSealerWithRand(kek []byte, random io.Reader) (*Sealer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create sealer cipher: %w", err)
 	}
-	s := &Sealer{rand: random, key: key, aead: aead}
-	s.kid = kekID(key)
-	return s, nil
+	return aead, nil
+}
+
+// AddPrevious lets the Sealer open blobs sealed under kek, an earlier KEK,
+// while it keeps sealing under its current one: the state of every replica
+// during a KEK rotation (see RotateKEK). kek must be 32 bytes and differ
+// from the current KEK; the Sealer keeps its own copy.
+func (s *Sealer) AddPrevious(kek []byte) error {
+	if len(kek) != kekSize {
+		return fmt.Errorf("keysvc: previous key-encryption key is %d bytes, want %d", len(kek), kekSize)
+	}
+	kid := kekID(kek)
+	if kid == s.kid {
+		// Almost always the old file copied over the new one, or the two
+		// variables naming the same file: a rotation would change nothing.
+		return errors.New("keysvc: the previous key-encryption key is the same as the current one")
+	}
+	key := bytes.Clone(kek)
+	aead, err := newSealAEAD(key)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.aead == nil {
+		clear(key)
+		return ErrSealerClosed
+	}
+	for _, p := range s.previous {
+		if p.kid == kid {
+			clear(key)
+			return nil
+		}
+	}
+	s.previous = append(s.previous, openKey{kid: kid, key: key, aead: aead})
+	return nil
+}
+
+// PreviousKeyIDs returns the ids of the open-only KEKs (see AddPrevious).
+func (s *Sealer) PreviousKeyIDs() []string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]string, 0, len(s.previous))
+	for _, p := range s.previous {
+		out = append(out, hex.EncodeToString(p.kid[:]))
+	}
+	return out
+}
+
+// IsCurrent reports whether sealed is a blob naming the current KEK, that is
+// one a KEK rotation has nothing left to do for. It does not authenticate
+// the blob.
+func (s *Sealer) IsCurrent(sealed []byte) bool {
+	return len(sealed) >= sealOverhead && sealed[0] == sealVersion1 &&
+		subtle.ConstantTimeCompare(sealed[1:1+kekIDSize], s.kid[:]) == 1
+}
+
+// Reseal opens a blob sealed for purpose under any KEK the Sealer holds and
+// seals its plaintext again under the current KEK. The plaintext never
+// leaves the Sealer.
+func (s *Sealer) Reseal(purpose string, sealed []byte) ([]byte, error) {
+	plaintext, err := s.Open(purpose, sealed)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(plaintext)
+	return s.Seal(purpose, plaintext)
 }
 
 // kekID is the fingerprint of a KEK: SHA-256 over a fixed label and the key,
@@ -150,15 +235,30 @@ func (s *Sealer) Open(purpose string, sealed []byte) ([]byte, error) {
 	if len(sealed) < sealOverhead || sealed[0] != sealVersion1 {
 		return nil, ErrSealedCorrupt
 	}
-	if subtle.ConstantTimeCompare(sealed[1:1+kekIDSize], s.kid[:]) != 1 {
+	aead := s.aeadFor(sealed[1 : 1+kekIDSize])
+	if aead == nil {
 		return nil, &wrongKEKError{blob: hex.EncodeToString(sealed[1 : 1+kekIDSize]), ours: s.KeyID()}
 	}
 	nonce := sealed[1+kekIDSize : sealHeader]
-	plaintext, err := s.aead.Open(nil, nonce, sealed[sealHeader:], sealAD(purpose))
+	plaintext, err := aead.Open(nil, nonce, sealed[sealHeader:], sealAD(purpose))
 	if err != nil {
 		return nil, ErrSealedCorrupt
 	}
 	return plaintext, nil
+}
+
+// aeadFor picks the KEK a blob names: the current one or a previous one.
+// The caller holds s.mu.
+func (s *Sealer) aeadFor(kid []byte) cipher.AEAD {
+	if subtle.ConstantTimeCompare(kid, s.kid[:]) == 1 {
+		return s.aead
+	}
+	for _, p := range s.previous {
+		if subtle.ConstantTimeCompare(kid, p.kid[:]) == 1 {
+			return p.aead
+		}
+	}
+	return nil
 }
 
 // sealAD is the associated data for purpose.
@@ -174,6 +274,10 @@ func (s *Sealer) Close() {
 	defer s.mu.Unlock()
 	clear(s.key)
 	s.key, s.aead = nil, nil
+	for _, p := range s.previous {
+		clear(p.key)
+	}
+	s.previous = nil
 }
 
 // String redacts: a Sealer printed by accident shows only its KEK id.

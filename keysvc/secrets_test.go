@@ -4,11 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"path/filepath"
 	"sync"
 	"testing"
 
 	"keyport/models"
+	"keyport/models/modelstest"
 )
 
 // openStore opens a migrated store on path.
@@ -27,7 +27,7 @@ func openStore(tb testing.TB, path string) *models.DB {
 
 func TestAuditKeyStable(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "keyport.db")
+	path := modelstest.DSN(t)
 	store := openStore(t, path)
 	s := newTestSealer(t, testKEK())
 
@@ -60,7 +60,7 @@ func TestAuditKeyStable(t *testing.T) {
 }
 
 func TestAuditKeyConcurrentFirstStart(t *testing.T) {
-	store := openStore(t, filepath.Join(t.TempDir(), "keyport.db"))
+	store := openStore(t, modelstest.DSN(t))
 	s := newTestSealer(t, testKEK())
 	keys := make([][]byte, 8)
 	var wg sync.WaitGroup

@@ -3,10 +3,10 @@ package keysvc
 import (
 	"context"
 	"crypto/rand"
-	"path/filepath"
 	"testing"
 
 	"keyport/models"
+	"keyport/models/modelstest"
 )
 
 // testStore opens a migrated SQLite store with an audit key, and a tenant
@@ -14,7 +14,7 @@ import (
 func testStore(tb testing.TB) (*models.DB, *models.Tenant, *models.User) {
 	tb.Helper()
 	ctx := context.Background()
-	db, err := models.Open(ctx, filepath.Join(tb.TempDir(), "k.db"), nil)
+	db, err := models.Open(ctx, modelstest.DSN(tb), nil)
 	if err != nil {
 		tb.Fatal(err)
 	}

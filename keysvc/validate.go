@@ -159,6 +159,11 @@ func describeCheck(ctx context.Context, client *kms.Client, conn Connection, rk 
 	case types.KeyStatePendingDeletion, types.KeyStatePendingReplicaDeletion:
 		return fail(HealthPendingDeletion, "The key is scheduled for deletion. Cancel the deletion (aws kms cancel-key-deletion) and enable it, or choose another key.")
 	case types.KeyStatePendingImport:
+		if md.Origin == types.OriginTypeExternal && md.CurrentKeyMaterialId != nil {
+			// Imported material that expired (ValidTo) or that KMS lost:
+			// the same material must be imported again.
+			return fail(HealthMaterialExpired, "The key's imported material expired or was lost in KMS. Re-upload it (keyport-managed keys: Re-upload on the key page), then check again.")
+		}
 		return fail(HealthPendingImport, "The key has no key material (origin "+string(md.Origin)+", pending import). Import the key material, then check again.")
 	case types.KeyStateUnavailable:
 		return fail(HealthUnreachable, "KMS reports the key as unavailable (its custom key store is disconnected).")

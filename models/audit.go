@@ -78,9 +78,9 @@ func (db *DB) key() ([]byte, error) {
 func (db *DB) AppendAudit(ctx context.Context, in AuditInput) (*AuditEvent, error) {
 	var ev *AuditEvent
 	var err error
-	// On SQLite appends are serialized by the write lock taken at BEGIN. A
-	// backend without it can see two appends pick the same seq; the loser hits
-	// the primary key and retries on the new head.
+	// Appends are serialized (see appendAuditTx); the retry is a last guard
+	// should two ever pick the same seq: the loser hits the primary key and
+	// tries again on the new head.
 	for attempt := 0; attempt < 3; attempt++ {
 		err = db.g.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 			var err error
@@ -110,6 +110,14 @@ func (db *DB) appendAuditTx(tx *gorm.DB, in AuditInput) (*AuditEvent, error) {
 	}
 	details, err := encodeDetails(in.Details)
 	if err != nil {
+		return nil, err
+	}
+	// The head is read and the next row written under a lock held until the
+	// caller's transaction ends, so concurrent appends form one chain in
+	// commit order. SQLite holds its write lock from BEGIN already; on
+	// PostgreSQL an advisory lock does it (a row lock on the head would not:
+	// after the wait, the statement's snapshot still shows the old head).
+	if err := db.xactLock(tx, "audit"); err != nil {
 		return nil, err
 	}
 	var head struct {

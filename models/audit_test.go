@@ -6,11 +6,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"keyport/models/modelstest"
 )
 
 // appendEvents appends n provider-wide events, one second apart.
@@ -220,11 +221,12 @@ func TestAuditHashVector(t *testing.T) {
 }
 
 // TestAppendAuditTwoHandles appends through two independent handles on one
-// file, as two processes would: only SQLite's locking (immediate transactions
-// and the busy timeout) keeps the chain straight.
+// database, as two processes would: only the database's locking keeps the
+// chain straight (SQLite's immediate transactions and busy timeout, or the
+// advisory lock on PostgreSQL).
 func TestAppendAuditTwoHandles(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "keyport.db")
-	handles := []*DB{openTestDBAt(t, path), openTestDBAt(t, path)}
+	dsn := modelstest.DSN(t)
+	handles := []*DB{openTestDBAt(t, dsn), openTestDBAt(t, dsn)}
 	const perHandle = 10
 	var wg sync.WaitGroup
 	for h, db := range handles {

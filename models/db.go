@@ -42,18 +42,30 @@ var sqliteParams = map[string]string{
 	"_txlock":       "immediate",
 }
 
-// Open opens (creating if needed) the SQLite database at dsn, a file path or a
-// "file:" URI, and checks that it answers. Call Migrate before use.
+// Open opens the database and checks that it answers: a PostgreSQL server
+// when dsn is a postgres:// (or postgresql://) URL, otherwise the SQLite
+// database at dsn, a file path or a "file:" URI, created if needed. Call
+// Migrate before use.
 func Open(ctx context.Context, dsn string, logger *slog.Logger) (*DB, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	full, err := sqliteDSN(dsn)
-	if err != nil {
-		return nil, err
+	var dialector gorm.Dialector
+	if IsPostgresURL(dsn) {
+		d, err := postgresDialector(dsn)
+		if err != nil {
+			return nil, err
+		}
+		dialector = d
+	} else {
+		full, err := sqliteDSN(dsn)
+		if err != nil {
+			return nil, err
+		}
+		dialector = sqlite.Open(full)
 	}
 	db := &DB{logger: logger, nowFn: time.Now, verifyPage: verifyPageSize}
-	g, err := gorm.Open(sqlite.Open(full), &gorm.Config{
+	g, err := gorm.Open(dialector, &gorm.Config{
 		Logger:                 newGormLogger(logger),
 		TranslateError:         true,
 		SkipDefaultTransaction: true, // single statements need no wrapping transaction
@@ -66,13 +78,18 @@ func Open(ctx context.Context, dsn string, logger *slog.Logger) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
-	// One connection = one writer. SQLite serializes writers anyway; doing it in
-	// the pool avoids busy waits and keeps ":memory:" databases on one handle.
-	sqlDB.SetMaxOpenConns(1)
-	sqlDB.SetMaxIdleConns(1)
-	sqlDB.SetConnMaxLifetime(0)
-	sqlDB.SetConnMaxIdleTime(0)
 	db.g = g
+	if db.isPostgres() {
+		configurePostgresPool(sqlDB)
+	} else {
+		// One connection = one writer. SQLite serializes writers anyway;
+		// doing it in the pool avoids busy waits and keeps ":memory:"
+		// databases on one handle.
+		sqlDB.SetMaxOpenConns(1)
+		sqlDB.SetMaxIdleConns(1)
+		sqlDB.SetConnMaxLifetime(0)
+		sqlDB.SetConnMaxIdleTime(0)
+	}
 	if err := db.Ping(ctx); err != nil {
 		_ = sqlDB.Close()
 		return nil, err
@@ -87,8 +104,8 @@ func sqliteDSN(dsn string) (string, error) {
 		return "", &ValidationError{Field: "dsn", Message: "is empty"}
 	}
 	if strings.Contains(dsn, "://") && !strings.HasPrefix(dsn, "file:") {
-		// A postgres:// URL would otherwise become a strangely named SQLite file.
-		return "", &ValidationError{Field: "dsn", Message: "only SQLite is supported so far: give a file path or a file: URI"}
+		// A mysql:// URL would otherwise become a strangely named SQLite file.
+		return "", &ValidationError{Field: "dsn", Message: "give a SQLite file path, a file: URI or a postgres:// URL"}
 	}
 	base, rawQuery, hasQuery := strings.Cut(dsn, "?")
 	if hasQuery && !strings.HasPrefix(dsn, "file:") {

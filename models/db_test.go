@@ -3,11 +3,12 @@ package models
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"keyport/models/modelstest"
 )
 
 // testAuditKey is a fixed audit key for tests.
@@ -35,20 +36,22 @@ func (c *testClock) Advance(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
-// openTestDB opens a fresh migrated database in a temporary directory, with
-// the audit key set and the clock fixed.
+// openTestDB opens a fresh migrated database (SQLite, or PostgreSQL when
+// KEYPORT_TEST_POSTGRES is set; see modelstest), with the audit key set and
+// the clock fixed.
 func openTestDB(tb testing.TB) (*DB, *testClock) {
 	tb.Helper()
-	db := openTestDBAt(tb, filepath.Join(tb.TempDir(), "keyport.db"))
+	db := openTestDBAt(tb, modelstest.DSN(tb))
 	clock := newTestClock()
 	db.SetNow(clock.Now)
 	return db, clock
 }
 
-// openTestDBAt opens and migrates the database at path, with the audit key set.
-func openTestDBAt(tb testing.TB, path string) *DB {
+// openTestDBAt opens and migrates the database at dsn, with the audit key
+// set. Opening one dsn twice gives two handles, as two processes would have.
+func openTestDBAt(tb testing.TB, dsn string) *DB {
 	tb.Helper()
-	db, err := Open(context.Background(), path, nil)
+	db, err := Open(context.Background(), dsn, nil)
 	if err != nil {
 		tb.Fatalf("Open: %v", err)
 	}
@@ -85,6 +88,7 @@ func mustTenant(tb testing.TB, db *DB, name string, owner *User) *Tenant {
 }
 
 func TestOpenAppliesPragmas(t *testing.T) {
+	modelstest.SQLiteOnly(t)
 	db, _ := openTestDB(t)
 	for _, tc := range []struct {
 		pragma string

@@ -77,14 +77,19 @@ type DataKeyWrap struct {
 }
 
 // nextRevision bumps the provider-wide change counter inside tx and returns
-// the new value; every change that replicas must notice carries one.
+// the new value; every change that replicas must notice carries one. The
+// UPDATE locks the counter row until tx ends (on PostgreSQL as on SQLite),
+// so revisions commit in the order they are handed out and a replica that
+// polls "revision > last seen" never skips one committed late.
 func nextRevision(tx *gorm.DB) (int64, error) {
 	if err := tx.Exec(`UPDATE change_counter SET revision = revision + 1 WHERE id = 1`).Error; err != nil {
 		return 0, err
 	}
 	var rev int64
-	err := tx.Table("change_counter").Select("revision").Where("id = 1").Scan(&rev).Error
-	return rev, err
+	if err := tx.Table("change_counter").Select("revision").Where("id = 1").Scan(&rev).Error; err != nil {
+		return 0, err
+	}
+	return rev, notifyChange(tx, rev)
 }
 
 // NewKey is what registering or creating a key records in one transaction.

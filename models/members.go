@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 )
 
 // ErrLastOwner is returned when a change would leave a tenant without an
@@ -214,15 +215,19 @@ func membershipTx(tx *gorm.DB, tenantID, userID string) (*Membership, error) {
 }
 
 // keepAnOwner refuses a change to an owner's membership when that owner is
-// the only one. On SQLite the transaction already holds the write lock, so
-// two owners cannot demote each other at once; a backend without it needs
-// the owner rows locked (SELECT ... FOR UPDATE) here.
+// the only one. The owner rows are locked until the transaction ends, so two
+// owners cannot demote or remove each other at once: on SQLite the write lock
+// taken at BEGIN does it (gorm drops FOR UPDATE there); on PostgreSQL the
+// second transaction waits on FOR UPDATE, then no longer sees the first
+// owner as an owner and is refused.
 func keepAnOwner(tx *gorm.DB, tenantID string) error {
-	var owners int64
-	if err := tx.Table("memberships").Where("tenant_id = ? AND role = ?", tenantID, RoleOwner).Count(&owners).Error; err != nil {
+	var owners []string
+	err := tx.Table("memberships").Clauses(clause.Locking{Strength: "UPDATE"}).
+		Where("tenant_id = ? AND role = ?", tenantID, RoleOwner).Order("user_id").Pluck("user_id", &owners).Error
+	if err != nil {
 		return err
 	}
-	if owners <= 1 {
+	if len(owners) <= 1 {
 		return ErrLastOwner
 	}
 	return nil

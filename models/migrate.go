@@ -148,19 +148,26 @@ type schemaMigration struct {
 // Migrate brings the schema up to date. Each migration runs in its own
 // transaction together with its schema_migrations row, so a crash leaves
 // either all or none of it; versions already recorded are skipped, which makes
-// Migrate idempotent and safe to run from two processes at once (the write
-// lock is taken at BEGIN).
+// Migrate idempotent and safe to run from several processes at once: on
+// SQLite the write lock is taken at BEGIN, on PostgreSQL every step first
+// takes an advisory lock (DDL there is transactional, but two replicas
+// creating the same table at once would otherwise collide in the catalog).
 func (db *DB) Migrate(ctx context.Context) error {
 	repl, ok := ddlTypes[db.g.Dialector.Name()]
 	if !ok {
 		return fmt.Errorf("migrate schema: unsupported database %q", db.g.Dialector.Name())
 	}
 	g := db.g.WithContext(ctx)
-	err := g.Exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
-		version bigint PRIMARY KEY,
-		name text NOT NULL,
-		applied_at ` + repl.Replace("{{time}}") + ` NOT NULL
-	)`).Error
+	err := g.Transaction(func(tx *gorm.DB) error {
+		if err := db.xactLock(tx, "migrate"); err != nil {
+			return err
+		}
+		return tx.Exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
+			version bigint PRIMARY KEY,
+			name text NOT NULL,
+			applied_at ` + repl.Replace("{{time}}") + ` NOT NULL
+		)`).Error
+	})
 	if err != nil {
 		return fmt.Errorf("create schema_migrations: %w", err)
 	}
@@ -170,6 +177,9 @@ func (db *DB) Migrate(ctx context.Context) error {
 	for _, m := range sortedMigrations() {
 		applied := false
 		err := g.Transaction(func(tx *gorm.DB) error {
+			if err := db.xactLock(tx, "migrate"); err != nil {
+				return err
+			}
 			var n int64
 			if err := tx.Table("schema_migrations").Where("version = ?", m.version).Count(&n).Error; err != nil {
 				return err

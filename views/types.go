@@ -284,6 +284,7 @@ type KeyDetail struct {
 	CanPurge     bool
 	Rotation     *RotationSchedule // nil when the schedule cannot be shown
 	Usage        KeyUsageSummary
+	Lifecycle    *KeyLifecycle // keys whose material keyport holds (issue 5); nil otherwise
 }
 
 // KeyUsageSummary counts a key's use through keyport. Cached decrypts never
@@ -734,4 +735,162 @@ type PrefRow struct {
 	Label    string
 	Detail   string
 	Receives bool
+}
+
+// Key stores and the key lifecycle (issue 5): keyport-generated and
+// tenant-imported keys, their versions, operations, drift, export,
+// approvals and import requests.
+
+// StoresPage lists the tenant's key stores with the form for a new one.
+type StoresPage struct {
+	Stores      []StoreRow
+	Connections []Option
+	Form        StoreForm
+	CanManage   bool
+}
+
+// StoreForm is the new-store form as typed.
+type StoreForm struct {
+	Name, ConnectionID, Region string
+	Errors                     map[string]string
+}
+
+// StoreRow is one key store with its keys counted by state.
+type StoreRow struct {
+	ID, Name, Connection, Region, Counts string
+}
+
+// StoreDetail is one store: its keys, the create-key form, rename and
+// delete (with the keys that block it).
+type StoreDetail struct {
+	ID, Name, Connection, Region string
+	Keys                         []StoreKeyRow
+	Blocking                     []StoreKeyRow
+	CanManage                    bool
+	Create                       CreateKeyForm
+	RenameErrors                 map[string]string
+}
+
+// StoreKeyRow is a key of a store.
+type StoreKeyRow struct {
+	ID, Name, State string
+}
+
+// CreateKeyForm is the "create a key with keyport-generated material" form.
+type CreateKeyForm struct {
+	Name, Alias, ValidDays string
+	AutoReupload           bool
+	Errors                 map[string]string
+	Failed                 string // why the last attempt's operation failed
+}
+
+// KeyLifecycle is the key page's section for keys whose material keyport
+// holds; nil for customer-managed keys.
+type KeyLifecycle struct {
+	Mode, State, StoreID, StoreName, Alias string
+	ValidDays                              int
+	AutoReupload                           bool
+	DeletionAt                             *time.Time
+	Materials                              []MaterialRow
+	Operations                             []OperationRow
+	Drift                                  []DriftRow
+	Approvals                              []ApprovalRow
+	CanManage, CanExport, CanUndo          bool
+}
+
+// MaterialRow is one version of a key's material: never the material,
+// only its fingerprint and where it lives.
+type MaterialRow struct {
+	ID, Source, Fingerprint, KMSKeyARN, State string
+	Seq                                       int
+	DataKeyVersion                            int64
+	ValidTo                                   *time.Time
+}
+
+// OperationRow is a recorded lifecycle operation.
+type OperationRow struct {
+	ID, Kind, Step, State, Detail string
+	At                            time.Time
+}
+
+// DriftRow is one difference between keyport's record and KMS, with the
+// reconciliations it offers ("" = not offered).
+type DriftRow struct {
+	Field, Recorded, Actual, Adopt, Restore string
+}
+
+// ApprovalRow is a second-admin approval request.
+type ApprovalRow struct {
+	ID, Action, State, RequestedBy string
+	Mine                           bool
+	ExpiresAt                      time.Time
+}
+
+// DeleteKeyConfirm is the confirmation before a key's deletion.
+type DeleteKeyConfirm struct {
+	KeyID, KeyName, Alias string
+	Versions              int64
+	KMSKeys               []string
+	WindowDays            string
+	Errors                map[string]string
+	NeedApproval          bool
+	Approvals             []ApprovalRow
+}
+
+// ExportPage is the export form of a key.
+type ExportPage struct {
+	KeyID, KeyName, Fingerprint string
+	Version                     int
+	Materials                   []MaterialRow
+	PublicKeyPEM, Algorithm     string
+	Errors                      map[string]string
+	NeedApproval                bool
+	Approvals                   []ApprovalRow
+	RSAOpen, JWEOpen, FPCommand string
+}
+
+// ImportRequestsPage lists import requests (mode 3), with the form for a
+// new one and, once, the new one's token.
+type ImportRequestsPage struct {
+	Requests  []ImportRequestRow
+	Stores    []Option
+	StoreID   string
+	KeyName   string
+	Errors    map[string]string
+	CanManage bool
+	New       *NewImportShown
+}
+
+// ImportRequestRow is one import request.
+type ImportRequestRow struct {
+	ID, KeyName, State, KeyID string
+	ExpiresAt                 time.Time
+}
+
+// NewImportShown is a new import request shown once: the token is never
+// shown again.
+type NewImportShown struct {
+	ID, PublicKeyPEM, Token, Commands string
+	ExpiresAt                         time.Time
+}
+
+// ImportUploadPage is the upload form of an import request.
+type ImportUploadPage struct {
+	ID, KeyName, State, PublicKeyPEM, Commands string
+	ExpiresAt                                  time.Time
+	Alias, ValidDays                           string
+	Errors                                     map[string]string
+}
+
+// OperatorLifecycle is the operator's list of drifted keys across
+// tenants (ids only, never secrets) and the approval settings.
+type OperatorLifecycle struct {
+	Drift                        []OperatorDriftRow
+	ApproveExport, ApproveDelete bool
+}
+
+// OperatorDriftRow is one difference of one tenant's key.
+type OperatorDriftRow struct {
+	TenantID, KeyID, Field, Recorded, Actual string
+	DetectedAt                               time.Time
 }

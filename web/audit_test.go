@@ -2,11 +2,9 @@ package web_test
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"net/http"
 	"net/url"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -175,17 +173,6 @@ func TestAuditPageFiltersPagesAndLinks(t *testing.T) {
 	}
 }
 
-// dbFile finds the stack's database: newStack put it in the test's first
-// temporary directory, a sibling of any later one.
-func dbFile(t *testing.T) string {
-	t.Helper()
-	m, _ := filepath.Glob(filepath.Join(filepath.Dir(t.TempDir()), "*", "keyport.db"))
-	if len(m) != 1 {
-		t.Fatalf("found %d database files", len(m))
-	}
-	return m[0]
-}
-
 func TestVerifyChainButtonReportsFirstBrokenRow(t *testing.T) {
 	w := newAuditWorld(t)
 	s := w.s
@@ -207,11 +194,7 @@ func TestVerifyChainButtonReportsFirstBrokenRow(t *testing.T) {
 		t.Errorf("verification not recorded: %v", acts[len(acts)-1])
 	}
 
-	raw, err := sql.Open("sqlite3", dbFile(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer raw.Close()
+	raw := s.rawSQL(t)
 	// Each tampering is older than the one before, so each becomes the
 	// first broken row.
 	for _, tc := range []struct {

@@ -59,6 +59,7 @@ var (
 var expected = map[string]map[persona]bool{
 	"GET /healthz":                         public,
 	"GET /readyz":                          public,
+	"GET /metrics":                         allow(), // only with the metrics token, never a session (when configured)
 	"GET /static/*":                        public,
 	"GET /static*":                         public, // echo's StaticFS registers both
 	"GET /":                                public,
@@ -134,6 +135,36 @@ var expected = map[string]map[persona]bool{
 	"GET /operator/outbox":                      allow(operator),
 	"POST /operator/outbox/:id/retry":           allow(operator),
 	"GET /calendar/:feed_token/rotations.ics":   allow(),
+	// Key stores and the key lifecycle (issue 5): reading for every member;
+	// changes, exports and approvals for owners and admins, each in their
+	// own tenant where no id is named; the drift list for operators.
+	"GET /stores":                                      anyMember,
+	"POST /stores":                                     allow(admin, owner, outsider),
+	"GET /stores/:store_id":                            tenantTeam,
+	"POST /stores/:store_id/rename":                    allow(admin, owner),
+	"POST /stores/:store_id/delete":                    allow(admin, owner),
+	"POST /stores/:store_id/keys":                      allow(admin, owner),
+	"POST /keys/:key_id/renew":                         allow(admin, owner),
+	"POST /keys/:key_id/undo":                          allow(admin, owner),
+	"POST /keys/:key_id/rotate-material":               allow(admin, owner),
+	"POST /keys/:key_id/reupload":                      allow(admin, owner),
+	"POST /keys/:key_id/deactivate":                    allow(admin, owner),
+	"POST /keys/:key_id/activate":                      allow(admin, owner),
+	"GET /keys/:key_id/delete":                         allow(admin, owner),
+	"POST /keys/:key_id/delete":                        allow(admin, owner),
+	"POST /keys/:key_id/delete/cancel":                 allow(admin, owner),
+	"POST /keys/:key_id/drift":                         allow(admin, owner),
+	"POST /keys/:key_id/drift/reconcile":               allow(admin, owner),
+	"GET /keys/:key_id/export":                         allow(admin, owner), // then recent sign-in
+	"POST /keys/:key_id/export":                        allow(admin, owner),
+	"POST /keys/:key_id/approvals":                     allow(admin, owner),
+	"POST /keys/:key_id/approvals/:approval_id/decide": allow(admin, owner),
+	"GET /import-requests":                             anyMember,
+	"POST /import-requests":                            allow(admin, owner, outsider),
+	"GET /import-requests/:request_id":                 allow(admin, owner),
+	"POST /import-requests/:request_id/upload":         allow(admin, owner),
+	"GET /operator/lifecycle":                          allow(operator),
+	"POST /operator/lifecycle/settings":                allow(operator),
 }
 
 // operatorDirectory are operator pages that list every tenant by name and
@@ -150,6 +181,7 @@ var operatorDirectory = map[string]bool{
 	"GET /operator/reports/:report": true,
 	"GET /operator/rotations":       true,
 	"GET /operator/outbox":          true,
+	"GET /operator/lifecycle":       true, // tenant and key ids of drifted keys, never secrets
 }
 
 // matrixWorld is the data the matrix runs against: tenant A (under test)
@@ -237,6 +269,9 @@ func (w *matrixWorld) reset(t *testing.T) map[string]string {
 		params[k] = v
 	}
 	params[":notice_id"], params[":feed_token"] = w.noticeParam(t, params[":key_id"]), "no-such-feed-token-0123456789"
+	for k, v := range w.lifecycleParams(t, params[":conn_id"], params[":key_id"]) {
+		params[k] = v
+	}
 	return params
 }
 

@@ -14,13 +14,19 @@ func routes(e *echo.Echo, d Deps) {
 
 	e.GET("/healthz", h.Healthz)
 	e.GET("/readyz", h.Readyz)
+	if d.Metrics != nil && d.MetricsToken != "" {
+		// Only with a token: a separate listener (cmd/keyport) is the
+		// other way to reach the metrics.
+		e.GET("/metrics", echo.WrapHandler(d.Metrics.Handler(d.MetricsToken)), noStore)
+	}
 	e.StaticFS("/static", static.Files)
 
 	// Browser routes: session, then CSRF on every state-changing request.
 	b := e.Group("", middleware.BodyLimit("1M"), h.LoadViewer, h.CheckCSRF, noStore)
 	b.GET("/", h.SignInPage)
-	b.GET("/auth/login", h.Login)
-	b.GET("/auth/callback", h.Callback)
+	signIn := loginRateLimit(d.LoginRate, d.Now) // one bucket per client for both
+	b.GET("/auth/login", h.Login, signIn)
+	b.GET("/auth/callback", h.Callback, signIn)
 	b.POST("/auth/logout", h.Logout)
 
 	// Signed-in routes.
@@ -96,19 +102,51 @@ func routes(e *echo.Echo, d Deps) {
 	s.GET("/operator/outbox", h.OperatorOutbox, h.Require(handlers.ActOperate))
 	s.POST("/operator/outbox/:id/retry", h.RetryOutboxMessage, h.Require(handlers.ActOperate))
 	e.GET("/calendar/:feed_token/rotations.ics", h.CalendarFeed, noStore)
-	if a := d.API; a != nil {
-		e.POST("/api/v1/keys/:key_id/rotate", h.APIRotateKey, a.Authenticate)
-	}
 
+	// Key stores and the key lifecycle (issue 5): keyport-generated and
+	// tenant-imported keys, renewal, export (recent sign-in, optional
+	// approval), deletion, drift; import requests; the operator's list.
+	s.GET("/stores", h.Stores, h.Require(handlers.ActViewTenant))
+	s.POST("/stores", h.CreateStore, h.Require(handlers.ActManageKeys))
+	s.GET("/stores/:store_id", h.Store, h.Require(handlers.ActViewTenant))
+	s.POST("/stores/:store_id/rename", h.RenameStore, h.Require(handlers.ActManageKeys))
+	s.POST("/stores/:store_id/delete", h.DeleteStore, h.Require(handlers.ActManageKeys))
+	s.POST("/stores/:store_id/keys", h.CreateManagedKey, h.Require(handlers.ActManageKeys))
+	s.POST("/keys/:key_id/renew", h.RenewKey, h.Require(handlers.ActManageKeys))
+	s.POST("/keys/:key_id/undo", h.UndoRenewal, h.Require(handlers.ActManageKeys))
+	s.POST("/keys/:key_id/rotate-material", h.RotateMaterial, h.Require(handlers.ActManageKeys))
+	s.POST("/keys/:key_id/reupload", h.ReuploadKey, h.Require(handlers.ActManageKeys))
+	s.POST("/keys/:key_id/deactivate", h.DeactivateKey, h.Require(handlers.ActManageKeys))
+	s.POST("/keys/:key_id/activate", h.ActivateKey, h.Require(handlers.ActManageKeys))
+	s.GET("/keys/:key_id/delete", h.ConfirmDeleteKey, h.Require(handlers.ActManageKeys))
+	s.POST("/keys/:key_id/delete", h.DeleteKey, h.Require(handlers.ActManageKeys))
+	s.POST("/keys/:key_id/delete/cancel", h.CancelKeyDeletion, h.Require(handlers.ActManageKeys))
+	s.POST("/keys/:key_id/drift", h.CheckKeyDrift, h.Require(handlers.ActManageKeys))
+	s.POST("/keys/:key_id/drift/reconcile", h.ReconcileKeyDrift, h.Require(handlers.ActManageKeys))
+	s.GET("/keys/:key_id/export", h.ExportPage, h.Require(handlers.ActExportKeys))
+	s.POST("/keys/:key_id/export", h.ExportKey, h.Require(handlers.ActExportKeys))
+	s.POST("/keys/:key_id/approvals", h.RequestApproval, h.Require(handlers.ActManageKeys))
+	s.POST("/keys/:key_id/approvals/:approval_id/decide", h.DecideApproval, h.Require(handlers.ActApproveKeys))
+	s.GET("/import-requests", h.ImportRequests, h.Require(handlers.ActViewTenant))
+	s.POST("/import-requests", h.CreateImportRequest, h.Require(handlers.ActManageKeys))
+	s.GET("/import-requests/:request_id", h.ImportRequest, h.Require(handlers.ActManageKeys))
+	s.POST("/import-requests/:request_id/upload", h.UploadImport, h.Require(handlers.ActManageKeys))
+	s.GET("/operator/lifecycle", h.OperatorLifecycle, h.Require(handlers.ActOperate))
+	s.POST("/operator/lifecycle/settings", h.SaveApprovalSettings, h.Require(handlers.ActOperate))
 	// Data API for the provider's services: service tokens, JSON, no
-	// cookies and so no CSRF. Absent when the process runs no key service.
+	// cookies and so no CSRF, a rate limit per token. Absent when the
+	// process runs no key service.
 	if a := d.API; a != nil {
-		api := e.Group("/api/v1", a.Authenticate)
+		perToken := apiRateLimit(a, d.APIRate, d.Now)
+		e.POST("/api/v1/keys/:key_id/rotate", h.APIRotateKey, a.Authenticate, perToken)
+		api := e.Group("/api/v1", a.Authenticate, perToken)
 		api.POST("/encrypt", a.Encrypt)
 		api.POST("/decrypt", a.Decrypt)
 		api.POST("/encrypt/batch", a.EncryptBatch)
 		api.POST("/decrypt/batch", a.DecryptBatch)
 		api.POST("/datakey", a.DataKey)
+		api.POST("/import-requests", a.CreateImportRequest)
+		api.POST("/import-requests/:request_id/upload", a.UploadImport)
 		api.GET("/keys/:key_id", a.KeyStatus)
 	}
 

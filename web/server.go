@@ -22,6 +22,16 @@ type Deps struct {
 	Dev      bool // development routes and relaxed transport rules
 	// BodyLimit caps request bodies (echo size syntax, e.g. "1M").
 	BodyLimit string
+	// Metrics, when set, counts every request; with MetricsToken it is
+	// also served at /metrics to requests bearing that token (never
+	// without one: the public listener is reachable by anyone).
+	Metrics      *Metrics
+	MetricsToken string
+	// LoginRate limits sign-in starts per client address; APIRate limits
+	// data API requests per service token. Zero turns a limit off.
+	LoginRate, APIRate RateLimit
+	// Now is the rate limiters' clock (tests); nil is time.Now.
+	Now func() time.Time
 }
 
 // New builds the echo server.
@@ -38,6 +48,9 @@ func New(d Deps) *echo.Echo {
 	// the access log wraps recovery so a panic is still logged as a 500;
 	// headers go on before any handler can write.
 	e.Use(middleware.RequestID())
+	if d.Metrics != nil {
+		e.Use(d.Metrics.middleware())
+	}
 	e.Use(accessLog(d.Logger))
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{
 		DisableStackAll: true,

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"io"
 	"log/slog"
 	"net"
@@ -11,7 +12,6 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -25,17 +25,20 @@ import (
 	"keyport/keysvc/kmslocal"
 	"keyport/keysvc/mailer"
 	"keyport/models"
+	"keyport/models/modelstest"
 	"keyport/web"
 	"keyport/web/devidp"
 	"keyport/web/mailcatcher"
 )
 
-// stack is a whole keyport over real HTTP: a SQLite store, the development
-// IdP speaking real OIDC, and the echo server on a loopback port.
+// stack is a whole keyport over real HTTP: a store (SQLite, or PostgreSQL
+// with KEYPORT_TEST_POSTGRES; see modelstest), the development IdP speaking
+// real OIDC, and the echo server on a loopback port.
 type stack struct {
 	Echo  *echo.Echo
 	URL   string
 	DB    *models.DB
+	DSN   string // the store's database, for tests that go around the store
 	IdP   *devidp.IdP
 	Clock *clock
 	Logs  *syncBuffer
@@ -94,7 +97,8 @@ func newStack(tb testing.TB, edit func(*handlers.Config)) *stack {
 	})
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 
-	db, err := models.Open(ctx, filepath.Join(tb.TempDir(), "keyport.db"), log)
+	dsn := modelstest.DSN(tb)
+	db, err := models.Open(ctx, dsn, log)
 	if err != nil {
 		tb.Fatalf("open db: %v", err)
 	}
@@ -151,8 +155,24 @@ func newStack(tb testing.TB, edit func(*handlers.Config)) *stack {
 	ts.Config.Handler = e
 	ts.Start()
 	tb.Cleanup(ts.Close)
-	return &stack{Echo: e, URL: base, DB: db, IdP: idp, Clock: clk, Logs: logs, Mail: mc, KMS: kmsSrv, Keys: keys,
+	return &stack{Echo: e, URL: base, DB: db, DSN: dsn, IdP: idp, Clock: clk, Logs: logs, Mail: mc, KMS: kmsSrv, Keys: keys,
 		Jobs: jobs, Rot: rot}
+}
+
+// rawSQL opens the stack's database around the store, for tests that
+// tamper with rows as an attacker with database access would.
+func (s *stack) rawSQL(tb testing.TB) *sql.DB {
+	tb.Helper()
+	driver := "sqlite3"
+	if models.IsPostgresURL(s.DSN) {
+		driver = "pgx" // registered by modelstest
+	}
+	raw, err := sql.Open(driver, s.DSN)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { raw.Close() })
+	return raw
 }
 
 // browser is an HTTP client with a cookie jar that records every response

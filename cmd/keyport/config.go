@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/mail"
 	"net/url"
@@ -12,6 +13,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"keyport/keysvc"
 	"keyport/keysvc/mailer"
 )
 
@@ -59,6 +63,15 @@ type config struct {
 
 	LogLevel  string
 	LogFormat string // "text" or "json"
+
+	// Operations (issue 9): read by envReader.operations.
+	KEKPreviousFile string            // previous KEK during a rotation: opens, never seals
+	MetricsAddr     string            // separate metrics listener, "" = none
+	MetricsToken    string            // bearer token for /metrics
+	APIRate         float64           // data API requests per second per token, 0 = no limit
+	APIBurst        int               // data API burst per token
+	LoginRate       float64           // sign-in starts per minute per client address, 0 = no limit
+	AWSLogMode      aws.ClientLogMode // AWS SDK client log mode (never bodies outside dev)
 }
 
 // configError names the variable at fault, so the one line the program
@@ -110,6 +123,7 @@ func loadConfig(getenv func(string) string, dev bool) (*config, error) {
 	}
 	c.LogFormat = r.oneOf("KEYPORT_LOG_FORMAT", defFormat, "text", "json")
 	r.smtp(c, dev)
+	r.operations(c, dev)
 	if r.err != nil {
 		return nil, r.err
 	}
@@ -317,4 +331,53 @@ func (r *envReader) port(name string, def int) int {
 		return def
 	}
 	return p
+}
+
+// operations reads the operations settings: the previous KEK of a
+// rotation, metrics, rate limits and AWS SDK logging.
+func (r *envReader) operations(c *config, dev bool) {
+	c.KEKPreviousFile = r.str("KEYPORT_KEK_PREVIOUS_FILE", "")
+	if c.KEKPreviousFile != "" && c.KEKPreviousFile == c.KEKFile {
+		r.fail("KEYPORT_KEK_PREVIOUS_FILE", "names the same file as KEYPORT_KEK_FILE; it must be the KEK being replaced")
+	}
+	c.MetricsAddr = r.str("KEYPORT_METRICS_ADDR", "")
+	if c.MetricsAddr != "" {
+		if _, port, err := net.SplitHostPort(c.MetricsAddr); err != nil {
+			r.fail("KEYPORT_METRICS_ADDR", "must be host:port, for example 127.0.0.1:9090")
+		} else if c.MetricsAddr == c.Addr && port != "0" {
+			r.fail("KEYPORT_METRICS_ADDR", "must differ from KEYPORT_ADDR: it is a separate, private listener")
+		}
+	}
+	c.MetricsToken = r.secret("KEYPORT_METRICS_TOKEN")
+	if c.MetricsToken != "" && len(c.MetricsToken) < 16 {
+		r.fail("KEYPORT_METRICS_TOKEN", "must be at least 16 characters (for example: openssl rand -hex 32)")
+	}
+	c.APIRate = r.number("KEYPORT_API_RATE", 1000, 0, 1e6)
+	c.APIBurst = int(r.number("KEYPORT_API_BURST", max(1, math.Ceil(2*c.APIRate)), 0, 1e7))
+	if c.APIRate > 0 && c.APIBurst < 1 {
+		r.fail("KEYPORT_API_BURST", "must be at least 1 while KEYPORT_API_RATE is set")
+	}
+	c.LoginRate = r.number("KEYPORT_LOGIN_RATE", 60, 0, 1e5)
+	mode, err := keysvc.ParseAWSLogMode(r.str("KEYPORT_AWS_LOG", ""), dev)
+	if err != nil {
+		r.fail("KEYPORT_AWS_LOG", err.Error())
+	}
+	c.AWSLogMode = mode
+}
+
+// number reads a decimal number between min and max.
+func (r *envReader) number(name string, def, min, max float64) float64 {
+	v := r.str(name, "")
+	if v == "" {
+		return def
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || math.IsNaN(f) {
+		r.fail(name, fmt.Sprintf("must be a number, got %q", v))
+		return def
+	}
+	if f < min || f > max {
+		r.fail(name, fmt.Sprintf("must be between %g and %g, got %g", min, max, f))
+	}
+	return f
 }

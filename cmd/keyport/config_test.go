@@ -75,6 +75,18 @@ func TestLoadConfigErrorsNameTheVariable(t *testing.T) {
 		{name: "bad smtp port", set: map[string]string{"KEYPORT_SMTP_PORT": "99999"}, wantVar: "KEYPORT_SMTP_PORT", wantMsg: "1 to 65535"},
 		{name: "smtp user without password", set: map[string]string{"KEYPORT_SMTP_USERNAME": "keyport"}, wantVar: "KEYPORT_SMTP_USERNAME", wantMsg: "both"},
 		{name: "bad mail from", set: map[string]string{"KEYPORT_MAIL_FROM": "keyport at example"}, wantVar: "KEYPORT_MAIL_FROM", wantMsg: "not an email"},
+		// Operations (issue 9).
+		{name: "aws body logging in production", set: map[string]string{"KEYPORT_AWS_LOG": "retries,request_with_body"}, wantVar: "KEYPORT_AWS_LOG", wantMsg: "refused outside development"},
+		{name: "aws response body logging", set: map[string]string{"KEYPORT_AWS_LOG": "response_with_body"}, wantVar: "KEYPORT_AWS_LOG", wantMsg: "refused outside development"},
+		{name: "unknown aws log mode", set: map[string]string{"KEYPORT_AWS_LOG": "everything"}, wantVar: "KEYPORT_AWS_LOG", wantMsg: "unknown aws log mode"},
+		{name: "bad metrics addr", set: map[string]string{"KEYPORT_METRICS_ADDR": "9090"}, wantVar: "KEYPORT_METRICS_ADDR", wantMsg: "host:port"},
+		{name: "metrics on the public addr", set: map[string]string{"KEYPORT_METRICS_ADDR": ":8080"}, wantVar: "KEYPORT_METRICS_ADDR", wantMsg: "differ"},
+		{name: "short metrics token", set: map[string]string{"KEYPORT_METRICS_TOKEN": "s3cret-value"}, wantVar: "KEYPORT_METRICS_TOKEN", wantMsg: "at least 16"},
+		{name: "bad api rate", set: map[string]string{"KEYPORT_API_RATE": "fast"}, wantVar: "KEYPORT_API_RATE", wantMsg: "number"},
+		{name: "negative api rate", set: map[string]string{"KEYPORT_API_RATE": "-1"}, wantVar: "KEYPORT_API_RATE", wantMsg: "between"},
+		{name: "zero api burst", set: map[string]string{"KEYPORT_API_BURST": "0"}, wantVar: "KEYPORT_API_BURST", wantMsg: "at least 1"},
+		{name: "bad login rate", set: map[string]string{"KEYPORT_LOGIN_RATE": "NaN"}, wantVar: "KEYPORT_LOGIN_RATE", wantMsg: "number"},
+		{name: "previous kek is the kek", set: map[string]string{"KEYPORT_KEK_PREVIOUS_FILE": "/etc/keyport/kek"}, wantVar: "KEYPORT_KEK_PREVIOUS_FILE", wantMsg: "same file"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -153,5 +165,37 @@ func TestSMTPConfig(t *testing.T) {
 	c, err = loadConfig(envOf(map[string]string{"KEYPORT_SMTP_TLS": "none"}), true)
 	if err != nil || c.MailFrom != devMailFrom {
 		t.Errorf("dev smtp: %+v, %v", c, err)
+	}
+}
+
+func TestOperationsConfig(t *testing.T) {
+	c, err := loadConfig(envOf(prodEnv()), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.APIRate != 1000 || c.APIBurst != 2000 || c.LoginRate != 60 || c.MetricsAddr != "" || c.MetricsToken != "" || c.AWSLogMode != 0 {
+		t.Errorf("operations defaults = rate %v burst %d login %v metrics %q/%v aws log %v",
+			c.APIRate, c.APIBurst, c.LoginRate, c.MetricsAddr, c.MetricsToken != "", c.AWSLogMode)
+	}
+	if newMetrics(c) != nil {
+		t.Error("metrics are on without a listener or token")
+	}
+	env := prodEnv()
+	env["KEYPORT_API_RATE"], env["KEYPORT_AWS_LOG"], env["KEYPORT_METRICS_ADDR"] = "0", "retries, request", "127.0.0.1:9090"
+	env["KEYPORT_METRICS_TOKEN"] = "0123456789abcdef0123"
+	if c, err = loadConfig(envOf(env), false); err != nil {
+		t.Fatal(err)
+	}
+	if c.APIRate != 0 || c.AWSLogMode == 0 || newMetrics(c) == nil || publicMetricsToken(c) != "" {
+		t.Errorf("rate %v, aws log %v, public token %q: want the limit off, SDK logging, metrics on the separate listener only",
+			c.APIRate, c.AWSLogMode, publicMetricsToken(c))
+	}
+	delete(env, "KEYPORT_METRICS_ADDR")
+	if c, _ = loadConfig(envOf(env), false); publicMetricsToken(c) == "" {
+		t.Error("a token without a listener should serve /metrics on the public listener")
+	}
+	// Development may log bodies (kmslocal, demo keys only).
+	if c, err = loadConfig(envOf(map[string]string{"KEYPORT_AWS_LOG": "request_with_body,response_with_body"}), true); err != nil || c.AWSLogMode == 0 {
+		t.Errorf("dev body logging: %v", err)
 	}
 }

@@ -15,17 +15,25 @@ import (
 // rotations, their notices and the mail outbox (issue 6). Every replica
 // runs one; leases keep them from running a job twice. The returned
 // function waits for the worker to stop after ctx ends, so that the
-// database is closed only when no job is using it.
+// database is closed only when no job is using it. obs, when not nil, hears
+// of every job run and email delivery (metrics).
 func startJobs(ctx context.Context, db *models.DB, sealer *keysvc.Sealer, keys *keysvc.Service, send keysvc.MailSender,
-	baseURL string, log *slog.Logger) (*keysvc.Scheduler, *keysvc.Outbox, func()) {
+	baseURL string, log *slog.Logger, obs keysvc.Observer) (*keysvc.Scheduler, *keysvc.Outbox, func()) {
 	domain := "keyport.localhost"
 	if u, err := url.Parse(baseURL); err == nil && u.Hostname() != "" {
 		domain = u.Hostname()
 	}
 	w := keysvc.NewWorker(db, log, keysvc.WorkerConfig{})
 	ob := keysvc.NewOutbox(db, sealer, send, domain)
+	if obs != nil {
+		w.SetObserver(obs)
+		ob.SetObserver(obs)
+	}
 	s := keysvc.NewScheduler(keysvc.SchedulerDeps{DB: db, Keys: keys, Outbox: ob, Worker: w, Render: handlers.RenderNotice,
 		Logger: log, BaseURL: baseURL})
+	// Key lifecycle (modes 2 and 3): renewal as the rotation of those keys,
+	// resumption of crashed operations, re-uploads, deletion windows, drift.
+	keys.AttachScheduler(s)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {

@@ -4,6 +4,9 @@
 //	keyport dev            run with local stand-ins: dev IdP, mail catcher
 //	keyport migrate        apply database migrations and exit
 //	keyport audit verify   verify the audit log's hash chain
+//	keyport kek rotate     re-seal every sealed secret under the current KEK
+//	keyport backup PATH    write a consistent SQLite snapshot to PATH
+//	keyport healthcheck    exit 0 if the local keyport answers /healthz
 //	keyport token create   create a data-API service token
 package main
 
@@ -35,6 +38,10 @@ commands:
   dev            run with local stand-ins for the IdP and mail (make run)
   migrate        apply database migrations and exit
   audit verify   verify the audit log's hash chain and print the first broken row
+  kek rotate     re-seal every sealed secret under KEYPORT_KEK_FILE, opening old
+                 ones with KEYPORT_KEK_PREVIOUS_FILE (see docs/operations.md)
+  backup PATH    write a consistent snapshot of the SQLite database to PATH
+  healthcheck    exit 0 if the keyport at KEYPORT_ADDR answers /healthz (containers)
   token create --tenant ID --name NAME [--provider-wide]
                  create a data-API service token (printed once)
   token revoke TOKEN_ID
@@ -71,6 +78,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return auditVerify(ctx, cfg, stdout)
 	case "token":
 		return tokenCommand(ctx, args[1:], getenv, stdout)
+	case "kek":
+		return kekCommand(ctx, args[1:], getenv, stdout)
+	case "backup":
+		return backupCommand(ctx, args[1:], getenv, stdout)
+	case "healthcheck":
+		return healthcheck(ctx, getenv, stdout)
 	case "help", "-h", "--help":
 		_, err := io.WriteString(stdout, usage)
 		return err

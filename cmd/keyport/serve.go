@@ -89,6 +89,9 @@ func openStoreWithSealer(ctx context.Context, cfg *config, log *slog.Logger) (*m
 			return fail(&configError{"KEYPORT_KEK_KMS_KEY_ARN", err.Error()})
 		}
 	}
+	if err := addPreviousKEK(sealer, cfg); err != nil {
+		return fail(err)
+	}
 	key, err := keysvc.AuditKey(ctx, db, sealer)
 	if err != nil {
 		return fail(fmt.Errorf("load audit key: %w", err))
@@ -118,12 +121,18 @@ func createPrivateFile(path string) error {
 // serve runs the server until ctx ends, then shuts down gracefully.
 func serve(ctx context.Context, cfg *config, stdout io.Writer) error {
 	log := newLogger(cfg, stdout)
+	unlock, err := lockSQLite(cfg.DatabaseURL, cfg.Dev) // one server per SQLite file
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	db, sealer, err := openStoreWithSealer(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
 	defer sealer.Close()
+	metrics := newMetrics(cfg) // nil unless a metrics listener or token is configured
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
@@ -159,13 +168,16 @@ func serve(ctx context.Context, cfg *config, stdout io.Writer) error {
 	}
 	// KMS and STS clients: in production the default AWS chain gives the
 	// provider's credentials, and AWS_ENDPOINT_URL_KMS / _STS may point the
-	// whole process at another endpoint; in development, kmslocal.
+	// whole process at another endpoint; in development, kmslocal. SDK
+	// body logging exists only in development.
+	clientOpts.Observer, clientOpts.LogMode, clientOpts.AllowBodyLogging = observer(metrics), cfg.AWSLogMode, cfg.Dev
 	clients := keysvc.NewClients(clientOpts)
 	deps.Keys = keysvc.NewService(keysvc.Deps{DB: db, Sealer: sealer, Logger: log, Clients: clients,
 		Config: keysvc.Config{CacheTTL: cfg.CacheTTL}})
 	if err := deps.Keys.Warm(ctx); err != nil {
 		return err
 	}
+	watchStore(metrics, deps.Keys, db, log)
 	go deps.Keys.Run(ctx) // follows other replicas' key and token changes, sweeps the cache, writes use counts
 	go deps.Keys.RunValidationSweep(ctx, cfg.ValidationInterval)
 	deps.Mailer, err = newMailer(cfg)
@@ -173,7 +185,7 @@ func serve(ctx context.Context, cfg *config, stdout io.Writer) error {
 		return err
 	}
 	var waitJobs func()
-	deps.Rotation, deps.Outbox, waitJobs = startJobs(ctx, db, sealer, deps.Keys, deps.Mailer, baseURL, log)
+	deps.Rotation, deps.Outbox, waitJobs = startJobs(ctx, db, sealer, deps.Keys, deps.Mailer, baseURL, log, observer(metrics))
 	defer waitJobs()
 	deps.OIDC, err = handlers.NewOIDC(ctx, cfg.OIDCIssuer, cfg.OIDCClientID, cfg.OIDCClientSecret, baseURL+"/auth/callback")
 	if err != nil {
@@ -181,12 +193,22 @@ func serve(ctx context.Context, cfg *config, stdout io.Writer) error {
 	}
 
 	h := handlers.New(deps)
-	srv := web.NewHTTPServer(cfg.Addr, web.New(web.Deps{Handlers: h, API: handlers.NewAPI(deps.Keys, log), Logger: log, Dev: cfg.Dev}))
+	srv := web.NewHTTPServer(cfg.Addr, web.New(web.Deps{Handlers: h, API: handlers.NewAPI(deps.Keys, log), Logger: log, Dev: cfg.Dev,
+		Metrics: metrics, MetricsToken: publicMetricsToken(cfg),
+		LoginRate: web.RateLimit{Rate: cfg.LoginRate / 60, Burst: int(cfg.LoginRate)},
+		APIRate:   web.RateLimit{Rate: cfg.APIRate, Burst: cfg.APIBurst}}))
 	srv.ErrorLog = slog.NewLogLogger(log.Handler(), slog.LevelWarn)
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	go sweepSessions(ctx, db, cfg.SessionIdleTimeout, log)
+	metricsAddr, stopMetrics, err := serveMetrics(cfg, metrics, log)
+	if err != nil {
+		return err
+	}
+	if metricsAddr != "" {
+		fmt.Fprintf(stdout, "keyport metrics at http://%s/metrics\n", metricsAddr)
+	}
 	fmt.Fprintf(stdout, "keyport is running at %s\n", baseURL)
 
 	select {
@@ -197,6 +219,7 @@ func serve(ctx context.Context, cfg *config, stdout io.Writer) error {
 	log.Info("shutting down")
 	shutCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
+	stopMetrics(shutCtx)
 	if err := srv.Shutdown(shutCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("shut down: %w", err)
 	}

@@ -11,6 +11,10 @@
 // Each comparison prints one METRIC line with medians over the blocks.
 //
 //	go run ./cmd/kpbench [-blocks 8] [-block 2s] [-conns 64] [-size 256]
+//
+// "kpbench soak" is the long run instead (see soak.go): many tenants, a
+// short cache TTL, minutes of load, and the server's heap, goroutines and
+// cache sampled to show they level off.
 package main
 
 import (
@@ -32,6 +36,20 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "serve" {
 		if err := serve(os.Args[2:]); err != nil {
 			fmt.Fprintln(os.Stderr, "kpbench serve:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if len(os.Args) > 1 && os.Args[1] == "serve-soak" {
+		if err := serveSoak(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "kpbench serve-soak:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if len(os.Args) > 1 && os.Args[1] == "soak" {
+		if err := soak(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "kpbench soak:", err)
 			os.Exit(1)
 		}
 		return

@@ -18,6 +18,7 @@ import (
 	"keyport/keysvc"
 	"keyport/keysvc/kmslocal"
 	"keyport/models"
+	"keyport/models/modelstest"
 )
 
 // The tenant's AWS account in kmslocal.
@@ -47,11 +48,12 @@ type Env struct {
 // service.
 type Clock = kmslocal.ManualClock
 
-// New builds an Env with its own SQLite database in a temporary directory,
-// closed at the end of the test.
+// New builds an Env with its own fresh database (SQLite in a temporary
+// directory, or a PostgreSQL schema when KEYPORT_TEST_POSTGRES is set; see
+// modelstest), closed at the end of the test.
 func New(tb testing.TB, cfg keysvc.Config) *Env {
 	tb.Helper()
-	e, err := Build(tb.TempDir(), cfg)
+	e, err := BuildDSN(modelstest.DSN(tb), cfg)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -59,11 +61,17 @@ func New(tb testing.TB, cfg keysvc.Config) *Env {
 	return e
 }
 
-// Build makes an Env in dir (for programs such as the load test, which have
-// no testing.TB). Close releases it.
+// Build makes an Env with a SQLite database in dir (for programs such as
+// the load test, which have no testing.TB). Close releases it.
 func Build(dir string, cfg keysvc.Config) (*Env, error) {
+	return BuildDSN(filepath.Join(dir, "keyport.db"), cfg)
+}
+
+// BuildDSN makes an Env on the empty database dsn (a SQLite path or a
+// postgres:// URL). Close releases it.
+func BuildDSN(dsn string, cfg keysvc.Config) (*Env, error) {
 	ctx := context.Background()
-	db, err := models.Open(ctx, filepath.Join(dir, "keyport.db"), nil)
+	db, err := models.Open(ctx, dsn, nil)
 	if err != nil {
 		return nil, err
 	}

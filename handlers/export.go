@@ -1,0 +1,74 @@
+package handlers
+
+import (
+	"net/http"
+	"net/url"
+
+	"github.com/labstack/echo/v4"
+
+	"keyport/keysvc"
+	"keyport/models"
+	"keyport/views"
+)
+
+// ExportPage shows the export forms of a keyport-managed key. It needs a
+// recent sign-in: an export hands out the key itself.
+func (h *Handler) ExportPage(c echo.Context) error {
+	v := viewerFrom(c)
+	k, err := h.db.GetKey(c.Request().Context(), v.Tenant.ID, c.Param("key_id"))
+	if err != nil {
+		return err
+	}
+	if err := h.requireRecentSignIn(c, url.QueryEscape("/keys/"+k.ID+"/export")); err != nil || c.Response().Committed {
+		return err
+	}
+	return h.renderExport(c, http.StatusOK, k, views.ExportPage{})
+}
+
+func (h *Handler) renderExport(c echo.Context, status int, k *models.Key, d views.ExportPage) error {
+	v := viewerFrom(c)
+	ctx := c.Request().Context()
+	active, err := h.db.ActiveMaterial(ctx, v.Tenant.ID, k.ID)
+	if err != nil {
+		return lifecycleErr(keysvc.ErrNotManaged)
+	}
+	d.KeyID, d.KeyName, d.Fingerprint, d.Version = k.ID, k.Name, active.Fingerprint, active.Seq
+	d.RSAOpen, d.JWEOpen, d.FPCommand = keysvc.RSAOpenCommand, keysvc.JWEOpenCommand, keysvc.FingerprintCommand
+	if d.NeedApproval, err = h.keys.ApprovalRequired(ctx, models.ApprovalExport); err != nil {
+		return err
+	}
+	if d.Approvals, err = h.approvalRows(ctx, v, k.ID); err != nil {
+		return err
+	}
+	return render(c, status, views.ExportKeyPage(h.page(c, "Export "+k.Name, "keys"), d))
+}
+
+// ExportKey makes the export file and sends it as a download. The
+// passphrase and the public key are never echoed back: a refused form is
+// shown again without the passphrase.
+func (h *Handler) ExportKey(c echo.Context) error {
+	v := viewerFrom(c)
+	ctx := c.Request().Context()
+	k, err := h.db.GetKey(ctx, v.Tenant.ID, c.Param("key_id"))
+	if err != nil {
+		return err
+	}
+	if err := h.requireRecentSignIn(c, url.QueryEscape("/keys/"+k.ID+"/export")); err != nil || c.Response().Committed {
+		return err
+	}
+	in := keysvc.ExportInput{Format: c.FormValue("format"), PublicKeyPEM: c.FormValue("public_key"), Algorithm: c.FormValue("algorithm"),
+		Passphrase: c.FormValue("passphrase"), ApprovalID: c.FormValue("approval_id")}
+	f, err := h.keys.Export(ctx, v.Tenant.ID, h.by(c), k.ID, in)
+	if errs := fieldErrors(err); errs != nil {
+		return h.renderExport(c, http.StatusUnprocessableEntity, k, views.ExportPage{PublicKeyPEM: in.PublicKeyPEM, Algorithm: in.Algorithm, Errors: errs})
+	}
+	if err != nil {
+		return lifecycleErr(err)
+	}
+	defer clear(f.Body)
+	h2 := c.Response().Header()
+	h2.Set(echo.HeaderContentDisposition, `attachment; filename="`+f.Name+`"`)
+	h2.Set("X-Keyport-Fingerprint", f.Fingerprint)
+	h2.Set(echo.HeaderCacheControl, "no-store")
+	return c.Blob(http.StatusOK, f.ContentType, f.Body)
+}

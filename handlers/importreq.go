@@ -1,0 +1,179 @@
+package handlers
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"keyport/keysvc"
+	"keyport/models"
+	"keyport/views"
+)
+
+// ImportRequests lists the tenant's import requests (mode 3).
+func (h *Handler) ImportRequests(c echo.Context) error {
+	return h.renderImportRequests(c, http.StatusOK, views.ImportRequestsPage{})
+}
+
+func (h *Handler) renderImportRequests(c echo.Context, status int, m views.ImportRequestsPage) error {
+	v := viewerFrom(c)
+	ctx := c.Request().Context()
+	sts, err := h.db.ListKeyStores(ctx, v.Tenant.ID)
+	if err != nil {
+		return err
+	}
+	for _, st := range sts {
+		m.Stores = append(m.Stores, views.Option{Value: st.ID, Label: st.Name + " (" + st.Region + ")"})
+	}
+	rs, err := h.db.ListImportRequests(ctx, v.Tenant.ID)
+	if err != nil {
+		return err
+	}
+	for _, r := range rs {
+		m.Requests = append(m.Requests, views.ImportRequestRow{ID: r.ID, KeyName: r.KeyName, State: r.State, KeyID: r.KeyID, ExpiresAt: r.ExpiresAt})
+	}
+	m.CanManage = v.can(ActManageKeys) && len(sts) > 0
+	return render(c, status, views.ImportRequestsList(h.page(c, "Import your own key", "stores"), m))
+}
+
+// CreateImportRequest makes an import request and shows its token once.
+func (h *Handler) CreateImportRequest(c echo.Context) error {
+	v := viewerFrom(c)
+	storeID, name := c.FormValue("store_id"), c.FormValue("key_name")
+	nr, err := h.keys.CreateImportRequest(c.Request().Context(), v.Tenant.ID, h.by(c), storeID, name)
+	if errs := fieldErrors(err); errs != nil {
+		return h.renderImportRequests(c, http.StatusUnprocessableEntity, views.ImportRequestsPage{StoreID: storeID, KeyName: name, Errors: errs})
+	}
+	if err != nil {
+		return err
+	}
+	return h.renderImportRequests(c, http.StatusOK, views.ImportRequestsPage{New: &views.NewImportShown{ID: nr.Request.ID,
+		PublicKeyPEM: nr.Request.PublicKeyPEM, Token: nr.Token, Commands: keysvc.ImportCommands, ExpiresAt: nr.Request.ExpiresAt}})
+}
+
+// ImportRequest shows the upload form of one import request.
+func (h *Handler) ImportRequest(c echo.Context) error {
+	return h.renderImportUpload(c, http.StatusOK, views.ImportUploadPage{ValidDays: "0"})
+}
+
+func (h *Handler) renderImportUpload(c echo.Context, status int, d views.ImportUploadPage) error {
+	v := viewerFrom(c)
+	r, err := h.db.GetImportRequest(c.Request().Context(), v.Tenant.ID, c.Param("request_id"))
+	if err != nil {
+		return err
+	}
+	d.ID, d.KeyName, d.State, d.PublicKeyPEM, d.Commands, d.ExpiresAt = r.ID, r.KeyName, r.State, r.PublicKeyPEM, keysvc.ImportCommands, r.ExpiresAt
+	return render(c, status, views.ImportUploadForm(h.page(c, "Upload "+r.KeyName, "stores"), d))
+}
+
+// UploadImport takes the wrapped key of an import request; a refusal says
+// exactly why and leaves nothing behind. The token and the wrapped key are
+// never shown again.
+func (h *Handler) UploadImport(c echo.Context) error {
+	v := viewerFrom(c)
+	days, _ := strconv.Atoi(strings.TrimSpace(c.FormValue("valid_days")))
+	res, err := h.keys.CompleteImport(c.Request().Context(), v.Tenant.ID, h.by(c), c.Param("request_id"), keysvc.ImportUpload{
+		Token: c.FormValue("import_token"), WrappedB64: c.FormValue("wrapped_key"), Alias: c.FormValue("alias"), ValidDays: days})
+	if errors.Is(err, keysvc.ErrKeyNotFound) {
+		return models.ErrNotFound
+	}
+	if errs := fieldErrors(err); errs != nil {
+		return h.renderImportUpload(c, http.StatusUnprocessableEntity, views.ImportUploadPage{Alias: c.FormValue("alias"), ValidDays: c.FormValue("valid_days"), Errors: errs})
+	}
+	if err != nil {
+		return lifecycleErr(err)
+	}
+	return opRedirect(c, res)
+}
+
+// OperatorLifecycle lists drifted keys across tenants and the approval
+// settings.
+func (h *Handler) OperatorLifecycle(c echo.Context) error {
+	ctx := c.Request().Context()
+	ds, err := h.db.KeyDrifts(ctx, "", "")
+	if err != nil {
+		return err
+	}
+	m := views.OperatorLifecycle{}
+	for _, d := range ds {
+		m.Drift = append(m.Drift, views.OperatorDriftRow{TenantID: d.TenantID, KeyID: d.KeyID, Field: d.Field, Recorded: d.Recorded, Actual: d.Actual, DetectedAt: d.DetectedAt})
+	}
+	if m.ApproveExport, err = h.keys.ApprovalRequired(ctx, models.ApprovalExport); err != nil {
+		return err
+	}
+	if m.ApproveDelete, err = h.keys.ApprovalRequired(ctx, models.ApprovalDelete); err != nil {
+		return err
+	}
+	return render(c, http.StatusOK, views.OperatorLifecyclePage(h.page(c, "Key lifecycle", "operator-lifecycle"), m))
+}
+
+// SaveApprovalSettings stores whether exports and deletions need a second
+// admin's approval.
+func (h *Handler) SaveApprovalSettings(c echo.Context) error {
+	if err := h.keys.SetApprovalSettings(c.Request().Context(), h.by(c), c.FormValue("approve_export") == "true", c.FormValue("approve_delete") == "true"); err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, "/operator/lifecycle")
+}
+
+// apiImportRequest is the data API's import request.
+type apiImportRequest struct {
+	Tenant  string `json:"tenant,omitempty"`
+	StoreID string `json:"store_id"`
+	KeyName string `json:"key_name"`
+}
+
+// apiImportUpload is the data API's upload of a wrapped key.
+type apiImportUpload struct {
+	Tenant      string `json:"tenant,omitempty"`
+	ImportToken string `json:"import_token"`
+	WrappedKey  string `json:"wrapped_key"`
+	Alias       string `json:"alias,omitempty"`
+	ValidDays   int    `json:"valid_days,omitempty"`
+}
+
+// CreateImportRequest is POST /api/v1/import-requests: keyport's public key
+// (PEM) and a one-time import token, valid 24 hours.
+func (a *API) CreateImportRequest(c echo.Context) error {
+	var in apiImportRequest
+	if err := decodeJSON(c, &in); err != nil {
+		return a.writeAPIError(c, err)
+	}
+	tenantID, err := tenant(c, in.Tenant)
+	if err != nil {
+		return a.writeAPIError(c, err)
+	}
+	nr, err := a.keys.CreateImportRequest(c.Request().Context(), tenantID, keysvc.RequestBy{UserID: "keyport:data-api", RequestID: requestID(c)}, in.StoreID, in.KeyName)
+	if err != nil {
+		return a.writeAPIError(c, err)
+	}
+	return c.JSON(http.StatusCreated, map[string]any{"id": nr.Request.ID, "public_key": nr.Request.PublicKeyPEM, "import_token": nr.Token,
+		"expires_at": nr.Request.ExpiresAt, "wrapping": "RSAES_OAEP_SHA_256"})
+}
+
+// UploadImport is POST /api/v1/import-requests/{id}/upload: the wrapped key
+// (base64) with its token; the answer names the new key and fingerprint.
+func (a *API) UploadImport(c echo.Context) error {
+	var in apiImportUpload
+	if err := decodeJSON(c, &in); err != nil {
+		return a.writeAPIError(c, err)
+	}
+	tenantID, err := tenant(c, in.Tenant)
+	if err != nil {
+		return a.writeAPIError(c, err)
+	}
+	ctx := c.Request().Context()
+	res, err := a.keys.CompleteImport(ctx, tenantID, keysvc.RequestBy{UserID: "keyport:data-api", RequestID: requestID(c)}, c.Param("request_id"),
+		keysvc.ImportUpload{Token: in.ImportToken, WrappedB64: in.WrappedKey, Alias: in.Alias, ValidDays: in.ValidDays})
+	if err != nil {
+		return a.writeAPIError(c, err)
+	}
+	out := map[string]any{"key_id": res.Op.KeyID, "state": res.Key.State, "operation": res.Op.State}
+	if m, err := a.keys.ActiveFingerprint(ctx, tenantID, res.Op.KeyID); err == nil {
+		out["fingerprint"] = m
+	}
+	return c.JSON(http.StatusCreated, out)
+}

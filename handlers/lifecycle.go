@@ -1,0 +1,250 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"keyport/keysvc"
+	"keyport/models"
+	"keyport/views"
+)
+
+// lifecycleFlashes are the fixed texts a "done" query parameter may select
+// on the key page after a lifecycle action.
+var lifecycleFlashes = map[string]string{
+	"create":     "Key created: new material imported into a new KMS key in your account, the alias points at it, and it passed validation.",
+	"renew":      "Key renewed: new material in a new KMS key, the alias moved to it. The previous KMS key stays enabled, so older data still decrypts.",
+	"undo":       "Renewal undone: the alias points at the previous KMS key again (checked first), and new data is encrypted under it.",
+	"rotate":     "Material rotated in place: KMS now uses the new material under the same key ARN and alias; the earlier material still decrypts.",
+	"reupload":   "Material re-uploaded into its KMS key and checked.",
+	"running":    "The operation is under way or waiting to retry (KMS did not answer); it resumes by itself. Reload in a moment.",
+	"failed":     "The operation failed and was rolled back: see Operations below for why. Nothing half-done was left in KMS.",
+	"off":        "Key deactivated: keyport stopped using it at once on every replica, and its KMS keys are disabled.",
+	"on":         "Key activated: its KMS keys are enabled and keyport uses it again.",
+	"scheduled":  "Deletion scheduled: keyport no longer uses the key. You can cancel until the date shown.",
+	"cancelled":  "Deletion cancelled: the key is deactivated; activate it to use it again.",
+	"drift":      "Compared with KMS just now.",
+	"reconciled": "Difference reconciled and compared with KMS again.",
+	"requested":  "Approval requested: another admin of this tenant can approve it on this key's page within 24 hours.",
+	"decided":    "Decision recorded.",
+}
+
+// recentSignIn is how long after signing in a user may export key material.
+const recentSignIn = 15 * time.Minute
+
+// requireRecentSignIn sends a user who signed in too long ago through the
+// identity provider again, back to the page they were on.
+func (h *Handler) requireRecentSignIn(c echo.Context, back string) error {
+	v := viewerFrom(c)
+	if v.Session != nil && h.now().Sub(v.Session.AuthTime) <= recentSignIn {
+		return nil
+	}
+	return c.Redirect(http.StatusSeeOther, "/auth/login?return_to="+back)
+}
+
+// lifecycleErr turns the lifecycle's errors into what the user is told.
+func lifecycleErr(err error) error {
+	var ve *keysvc.ValidationError
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, keysvc.ErrKeyNotFound):
+		return models.ErrNotFound
+	case errors.Is(err, keysvc.ErrNotManaged):
+		return &PublicError{Status: http.StatusConflict, Heading: "Not a keyport-managed key",
+			Message: "This key's material lives only in your KMS; keyport cannot renew, export or delete it. Manage it in AWS KMS.", Err: err}
+	case errors.Is(err, keysvc.ErrOperationRunning):
+		return &PublicError{Status: http.StatusConflict, Heading: "Another operation is under way",
+			Message: "Another change to this key is still running or waiting to retry. Wait for it to finish, then try again.", Err: err}
+	case errors.Is(err, keysvc.ErrApprovalRequired):
+		return &PublicError{Status: http.StatusConflict, Heading: "Approval needed",
+			Message: "Your provider requires another admin's approval for this. Ask for it on the key's page, then choose the approval.", Err: err}
+	case errors.As(err, &ve):
+		return &PublicError{Status: http.StatusUnprocessableEntity, Heading: "Not possible", Message: ve.Message, Err: err}
+	}
+	return kmsProblem(err)
+}
+
+// opRedirect sends the user to the key page with the operation's outcome.
+func opRedirect(c echo.Context, res *keysvc.OperationResult) error {
+	done := "running"
+	switch {
+	case res.Done():
+		done = res.Op.Kind
+	case res.Op.State == models.OpFailed:
+		done = "failed"
+	}
+	return c.Redirect(http.StatusSeeOther, "/keys/"+res.Op.KeyID+"?done="+done)
+}
+
+// keyOp runs a lifecycle operation named by the route on the tenant's key.
+func (h *Handler) keyOp(c echo.Context, f func(ctx context.Context, tenantID string, by keysvc.RequestBy, keyID string) (*keysvc.OperationResult, error)) error {
+	res, err := f(c.Request().Context(), viewerFrom(c).Tenant.ID, h.by(c), c.Param("key_id"))
+	if err != nil {
+		return lifecycleErr(err)
+	}
+	return opRedirect(c, res)
+}
+
+// RenewKey renews a keyport-managed key.
+func (h *Handler) RenewKey(c echo.Context) error { return h.keyOp(c, h.keys.Renew) }
+
+// UndoRenewal moves the alias back to the previous KMS key.
+func (h *Handler) UndoRenewal(c echo.Context) error { return h.keyOp(c, h.keys.UndoRenewal) }
+
+// RotateMaterial rotates a key's material in place.
+func (h *Handler) RotateMaterial(c echo.Context) error {
+	return h.keyOp(c, h.keys.RotateMaterialInPlace)
+}
+
+// ReuploadKey re-imports a key's material into its KMS key.
+func (h *Handler) ReuploadKey(c echo.Context) error {
+	return h.keyOp(c, func(ctx context.Context, t string, by keysvc.RequestBy, k string) (*keysvc.OperationResult, error) {
+		return h.keys.Reupload(ctx, t, by, k, c.FormValue("material_id"))
+	})
+}
+
+// keyAction runs a one-step lifecycle action and shows the outcome.
+func (h *Handler) keyAction(c echo.Context, done string, f func(ctx context.Context, tenantID string, by keysvc.RequestBy, keyID string) error) error {
+	if err := f(c.Request().Context(), viewerFrom(c).Tenant.ID, h.by(c), c.Param("key_id")); err != nil {
+		return lifecycleErr(err)
+	}
+	return c.Redirect(http.StatusSeeOther, "/keys/"+c.Param("key_id")+"?done="+done)
+}
+
+// DeactivateKey disables a key in keyport and KMS.
+func (h *Handler) DeactivateKey(c echo.Context) error {
+	return h.keyAction(c, "off", h.keys.Deactivate)
+}
+
+// ActivateKey enables a key again.
+func (h *Handler) ActivateKey(c echo.Context) error { return h.keyAction(c, "on", h.keys.Activate) }
+
+// CancelKeyDeletion cancels a scheduled deletion.
+func (h *Handler) CancelKeyDeletion(c echo.Context) error {
+	return h.keyAction(c, "cancelled", func(ctx context.Context, t string, by keysvc.RequestBy, k string) error {
+		_, err := h.keys.CancelDeletion(ctx, t, by, k)
+		return err
+	})
+}
+
+// CheckKeyDrift compares a key with KMS now.
+func (h *Handler) CheckKeyDrift(c echo.Context) error {
+	return h.keyAction(c, "drift", func(ctx context.Context, t string, by keysvc.RequestBy, k string) error {
+		_, err := h.keys.CheckDrift(ctx, t, by, k)
+		return err
+	})
+}
+
+// ReconcileKeyDrift applies one reconciliation of a difference.
+func (h *Handler) ReconcileKeyDrift(c echo.Context) error {
+	return h.keyAction(c, "reconciled", func(ctx context.Context, t string, by keysvc.RequestBy, k string) error {
+		return h.keys.ReconcileDrift(ctx, t, by, k, c.FormValue("field"), c.FormValue("action"))
+	})
+}
+
+// RequestApproval asks another admin to approve an export or deletion.
+func (h *Handler) RequestApproval(c echo.Context) error {
+	return h.keyAction(c, "requested", func(ctx context.Context, t string, by keysvc.RequestBy, k string) error {
+		_, err := h.keys.RequestApproval(ctx, t, by, k, c.FormValue("action"))
+		return err
+	})
+}
+
+// DecideApproval approves or denies another admin's request.
+func (h *Handler) DecideApproval(c echo.Context) error {
+	v := viewerFrom(c)
+	if _, err := h.db.GetKey(c.Request().Context(), v.Tenant.ID, c.Param("key_id")); err != nil {
+		return err
+	}
+	_, err := h.keys.DecideApproval(c.Request().Context(), v.Tenant.ID, h.by(c), c.Param("approval_id"), c.FormValue("decision") == "approve")
+	if err != nil {
+		return lifecycleErr(err)
+	}
+	return c.Redirect(http.StatusSeeOther, "/keys/"+c.Param("key_id")+"?done=decided")
+}
+
+// ConfirmDeleteKey shows what deleting the key means before it happens.
+func (h *Handler) ConfirmDeleteKey(c echo.Context) error {
+	return h.renderDeleteKey(c, http.StatusOK, "30", nil)
+}
+
+func (h *Handler) renderDeleteKey(c echo.Context, status int, window string, errs map[string]string) error {
+	v := viewerFrom(c)
+	ctx := c.Request().Context()
+	k, err := h.db.GetKey(ctx, v.Tenant.ID, c.Param("key_id"))
+	if err != nil {
+		return err
+	}
+	mk, err := h.db.GetManagedKey(ctx, v.Tenant.ID, k.ID)
+	if err != nil {
+		return lifecycleErr(keysvc.ErrNotManaged)
+	}
+	n, err := h.db.CountDataKeyVersions(ctx, v.Tenant.ID, k.ID)
+	if err != nil {
+		return err
+	}
+	d := views.DeleteKeyConfirm{KeyID: k.ID, KeyName: k.Name, Alias: mk.AliasName, Versions: n, WindowDays: window, Errors: errs}
+	if d.NeedApproval, err = h.keys.ApprovalRequired(ctx, models.ApprovalDelete); err != nil {
+		return err
+	}
+	ms, err := h.db.KeyMaterials(ctx, v.Tenant.ID, k.ID)
+	if err != nil {
+		return err
+	}
+	for _, m := range ms {
+		if m.State == models.MaterialActive || m.State == models.MaterialPrevious {
+			d.KMSKeys = append(d.KMSKeys, m.KMSKeyARN)
+		}
+	}
+	if d.Approvals, err = h.approvalRows(ctx, v, k.ID); err != nil {
+		return err
+	}
+	return render(c, status, views.DeleteKeyPage(h.page(c, "Delete "+k.Name, "keys"), d))
+}
+
+// DeleteKey schedules a key's deletion after its confirmation.
+func (h *Handler) DeleteKey(c echo.Context) error {
+	v := viewerFrom(c)
+	days, _ := strconv.Atoi(c.FormValue("window_days"))
+	_, err := h.keys.ScheduleDeletion(c.Request().Context(), v.Tenant.ID, h.by(c), c.Param("key_id"), keysvc.DeleteInput{
+		WindowDays: days, Acknowledge: c.FormValue("acknowledge") == "true", ApprovalID: c.FormValue("approval_id")})
+	var dep *keysvc.DependencyError
+	switch errs := fieldErrors(err); {
+	case errors.As(err, &dep):
+		return h.renderDeleteKey(c, http.StatusUnprocessableEntity, c.FormValue("window_days"), map[string]string{"acknowledge": fmt.Sprintf(
+			"%d data-key version(s) depend on this key: data under them becomes unreadable. Tick the box to confirm you accept that.", dep.Versions)})
+	case errs != nil:
+		return h.renderDeleteKey(c, http.StatusUnprocessableEntity, c.FormValue("window_days"), errs)
+	case err != nil:
+		return lifecycleErr(err)
+	}
+	return c.Redirect(http.StatusSeeOther, "/keys/"+c.Param("key_id")+"?done=scheduled")
+}
+
+// approvalRows lists a key's approvals for the viewer.
+func (h *Handler) approvalRows(ctx context.Context, v *Viewer, keyID string) ([]views.ApprovalRow, error) {
+	as, err := h.db.KeyApprovals(ctx, v.Tenant.ID, keyID)
+	if err != nil {
+		return nil, err
+	}
+	names := map[string]string{}
+	out := make([]views.ApprovalRow, 0, len(as))
+	for _, a := range as {
+		state := a.State
+		if state == models.ApprovalPending || state == models.ApprovalApproved {
+			if !h.now().Before(a.ExpiresAt) {
+				state = "expired"
+			}
+		}
+		out = append(out, views.ApprovalRow{ID: a.ID, Action: a.Action, State: state, RequestedBy: h.userLabel(ctx, v.Tenant.ID, a.RequestedBy, names),
+			Mine: a.RequestedBy == v.User.ID, ExpiresAt: a.ExpiresAt})
+	}
+	return out, nil
+}

@@ -1,0 +1,235 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"keyport/keysvc"
+	"keyport/models"
+	"keyport/views"
+)
+
+// storeForm is the new-store form.
+type storeForm struct {
+	Name         string `form:"name"`
+	ConnectionID string `form:"connection_id"`
+	Region       string `form:"region"`
+}
+
+// createKeyForm is the create-key form of a store.
+type createKeyForm struct {
+	Name         string `form:"name"`
+	Alias        string `form:"alias"`
+	ValidDays    string `form:"valid_days"`
+	AutoReupload bool   `form:"auto_reupload"`
+}
+
+// Stores lists the tenant's key stores.
+func (h *Handler) Stores(c echo.Context) error {
+	return h.renderStores(c, http.StatusOK, views.StoreForm{})
+}
+
+func (h *Handler) renderStores(c echo.Context, status int, f views.StoreForm) error {
+	v := viewerFrom(c)
+	ctx := c.Request().Context()
+	sums, err := h.keys.Stores(ctx, v.Tenant.ID)
+	if err != nil {
+		return err
+	}
+	cs, err := h.db.ListConnections(ctx, v.Tenant.ID)
+	if err != nil {
+		return err
+	}
+	names := map[string]string{}
+	m := views.StoresPage{Form: f, CanManage: v.can(ActManageKeys)}
+	for _, cn := range cs {
+		names[cn.ID] = cn.Name + " (" + cn.AccountID + ")"
+		m.Connections = append(m.Connections, views.Option{Value: cn.ID, Label: names[cn.ID]})
+	}
+	for _, s := range sums {
+		m.Stores = append(m.Stores, views.StoreRow{ID: s.Store.ID, Name: s.Store.Name, Connection: names[s.Store.ConnectionID],
+			Region: s.Store.Region, Counts: stateCounts(s.Counts)})
+	}
+	return render(c, status, views.StoresList(h.page(c, "Key stores", "stores"), m))
+}
+
+// stateCounts says "2 ENABLED, 1 DELETED", or "no keys".
+func stateCounts(counts map[string]int) string {
+	if len(counts) == 0 {
+		return "no keys"
+	}
+	var parts []string
+	for st, n := range counts {
+		parts = append(parts, strconv.Itoa(n)+" "+st)
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, ", ")
+}
+
+// CreateStore creates a key store.
+func (h *Handler) CreateStore(c echo.Context) error {
+	var f storeForm
+	if err := c.Bind(&f); err != nil {
+		return &PublicError{Status: http.StatusBadRequest, Heading: "Bad request", Message: "The form could not be read.", Err: err}
+	}
+	st, err := h.keys.CreateStore(c.Request().Context(), viewerFrom(c).Tenant.ID, h.by(c), keysvc.StoreInput{Name: f.Name, ConnectionID: f.ConnectionID, Region: f.Region})
+	if errs := fieldErrors(err); errs != nil {
+		return h.renderStores(c, http.StatusUnprocessableEntity, views.StoreForm{Name: f.Name, ConnectionID: f.ConnectionID, Region: f.Region, Errors: errs})
+	}
+	if err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, "/stores/"+st.ID)
+}
+
+// Store shows one key store.
+func (h *Handler) Store(c echo.Context) error {
+	return h.renderStore(c, http.StatusOK, views.CreateKeyForm{ValidDays: "0"}, nil, nil)
+}
+
+func (h *Handler) renderStore(c echo.Context, status int, f views.CreateKeyForm, rename map[string]string, blocking []models.StoreKey) error {
+	v := viewerFrom(c)
+	ctx := c.Request().Context()
+	st, err := h.db.GetKeyStore(ctx, v.Tenant.ID, c.Param("store_id"))
+	if err != nil {
+		return err
+	}
+	mc, err := h.db.GetConnection(ctx, v.Tenant.ID, st.ConnectionID)
+	if err != nil {
+		return err
+	}
+	ks, err := h.db.StoreKeys(ctx, v.Tenant.ID, st.ID)
+	if err != nil {
+		return err
+	}
+	d := views.StoreDetail{ID: st.ID, Name: st.Name, Connection: mc.Name + " (" + mc.AccountID + ")", Region: st.Region,
+		CanManage: v.can(ActManageKeys), Create: f, RenameErrors: rename}
+	for _, k := range ks {
+		d.Keys = append(d.Keys, views.StoreKeyRow{ID: k.KeyID, Name: k.Name, State: k.State})
+	}
+	for _, k := range blocking {
+		d.Blocking = append(d.Blocking, views.StoreKeyRow{ID: k.KeyID, Name: k.Name, State: k.State})
+	}
+	return render(c, status, views.StorePage(h.page(c, st.Name, "stores"), d))
+}
+
+// RenameStore renames a key store.
+func (h *Handler) RenameStore(c echo.Context) error {
+	v := viewerFrom(c)
+	err := h.keys.RenameStore(c.Request().Context(), v.Tenant.ID, h.by(c), c.Param("store_id"), c.FormValue("name"))
+	if errs := fieldErrors(err); errs != nil {
+		return h.renderStore(c, http.StatusUnprocessableEntity, views.CreateKeyForm{ValidDays: "0"}, errs, nil)
+	}
+	if err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, "/stores/"+c.Param("store_id"))
+}
+
+// DeleteStore deletes a key store whose keys are all DELETED; otherwise
+// the page names the keys in the way.
+func (h *Handler) DeleteStore(c echo.Context) error {
+	v := viewerFrom(c)
+	err := h.keys.DeleteStore(c.Request().Context(), v.Tenant.ID, h.by(c), c.Param("store_id"))
+	var ne *models.StoreNotEmptyError
+	if errors.As(err, &ne) {
+		return h.renderStore(c, http.StatusConflict, views.CreateKeyForm{ValidDays: "0"}, nil, ne.Blocking)
+	}
+	if err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, "/stores")
+}
+
+// CreateManagedKey creates a key with keyport-generated material in a
+// store (mode 2).
+func (h *Handler) CreateManagedKey(c echo.Context) error {
+	v := viewerFrom(c)
+	var f createKeyForm
+	if err := c.Bind(&f); err != nil {
+		return &PublicError{Status: http.StatusBadRequest, Heading: "Bad request", Message: "The form could not be read.", Err: err}
+	}
+	if _, err := h.db.GetKeyStore(c.Request().Context(), v.Tenant.ID, c.Param("store_id")); err != nil {
+		return err
+	}
+	form := views.CreateKeyForm{Name: f.Name, Alias: f.Alias, ValidDays: f.ValidDays, AutoReupload: f.AutoReupload}
+	days, err := strconv.Atoi(strings.TrimSpace(f.ValidDays))
+	if err != nil && strings.TrimSpace(f.ValidDays) != "" {
+		form.Errors = map[string]string{"valid_days": "must be a number of days"}
+		return h.renderStore(c, http.StatusUnprocessableEntity, form, nil, nil)
+	}
+	res, err := h.keys.CreateGeneratedKey(c.Request().Context(), v.Tenant.ID, h.by(c), keysvc.CreateKeyInput{StoreID: c.Param("store_id"),
+		Name: f.Name, Alias: f.Alias, ValidDays: days, AutoReupload: f.AutoReupload})
+	if errs := fieldErrors(err); errs != nil {
+		form.Errors = errs
+		return h.renderStore(c, http.StatusUnprocessableEntity, form, nil, nil)
+	}
+	if err != nil {
+		return lifecycleErr(err)
+	}
+	if res.Op.State == models.OpFailed {
+		form.Failed = "The key could not be created and everything was rolled back: " + res.Error
+		return h.renderStore(c, http.StatusUnprocessableEntity, form, nil, nil)
+	}
+	return opRedirect(c, res)
+}
+
+// keyLifecycle builds the key page's lifecycle section; nil for a key
+// whose material keyport does not hold.
+func (h *Handler) keyLifecycle(ctx context.Context, v *Viewer, k *models.Key) (*views.KeyLifecycle, error) {
+	mk, err := h.db.GetManagedKey(ctx, v.Tenant.ID, k.ID)
+	if errors.Is(err, models.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	l := &views.KeyLifecycle{Mode: k.Mode, State: k.State, StoreID: mk.StoreID, Alias: mk.AliasName, ValidDays: mk.ValidDays,
+		AutoReupload: mk.AutoReupload, CanManage: v.can(ActManageKeys), CanExport: v.can(ActExportKeys)}
+	if k.State == models.StatePendingDeletion {
+		l.DeletionAt = mk.DeletionAt
+	}
+	if st, err := h.db.GetKeyStore(ctx, v.Tenant.ID, mk.StoreID); err == nil {
+		l.StoreName = st.Name
+	}
+	ms, err := h.db.KeyMaterials(ctx, v.Tenant.ID, k.ID)
+	if err != nil {
+		return nil, err
+	}
+	var active *models.KeyMaterial
+	for i, m := range ms {
+		l.Materials = append(l.Materials, views.MaterialRow{ID: m.ID, Source: m.Source, Fingerprint: m.Fingerprint, KMSKeyARN: m.KMSKeyARN,
+			State: m.State, Seq: m.Seq, DataKeyVersion: m.DataKeyVersion, ValidTo: m.ValidTo})
+		if m.State == models.MaterialActive {
+			active = &ms[i]
+		}
+	}
+	for _, m := range ms {
+		l.CanUndo = l.CanUndo || (active != nil && m.State == models.MaterialPrevious && m.Seq < active.Seq && m.KMSKeyARN != active.KMSKeyARN)
+	}
+	ops, err := h.db.KeyOperations(ctx, v.Tenant.ID, k.ID, 10)
+	if err != nil {
+		return nil, err
+	}
+	for _, o := range ops {
+		l.Operations = append(l.Operations, views.OperationRow{ID: o.ID, Kind: o.Kind, Step: o.Step, State: o.State, Detail: o.Detail, At: o.CreatedAt})
+	}
+	ds, err := h.db.KeyDrifts(ctx, v.Tenant.ID, k.ID)
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range ds {
+		adopt, restore := keysvc.DriftActions(d.Field)
+		l.Drift = append(l.Drift, views.DriftRow{Field: d.Field, Recorded: d.Recorded, Actual: d.Actual, Adopt: adopt, Restore: restore})
+	}
+	if l.Approvals, err = h.approvalRows(ctx, v, k.ID); err != nil {
+		return nil, err
+	}
+	return l, nil
+}

@@ -1,0 +1,242 @@
+package keysvc
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/kms/types"
+
+	"keyport/models"
+)
+
+// Drift fields: what keyport compares with KMS.
+const (
+	DriftAlias    = "alias"    // the alias names the active material's KMS key
+	DriftState    = "state"    // the active KMS key is enabled exactly when the key is
+	DriftMaterial = "material" // the active KMS key has its material
+	DriftExpiry   = "expiry"   // the material's expiry in KMS is the one recorded
+	DriftOrigin   = "origin"   // the KMS key is EXTERNAL
+	DriftTags     = "tags"     // the KMS key carries keyport's key tag
+)
+
+// Drift reconciliations.
+const (
+	ReconcileAdopt   = "adopt"   // keyport takes KMS's value
+	ReconcileRestore = "restore" // KMS gets keyport's value back
+)
+
+// DriftActions says which reconciliations a field offers, in a tenant's
+// words ("" = not offered).
+func DriftActions(field string) (adopt, restore string) {
+	switch field {
+	case DriftAlias:
+		return "", "Point the alias back at keyport's current KMS key"
+	case DriftState:
+		return "Make keyport's state match KMS", "Set the KMS key back to keyport's state"
+	case DriftMaterial:
+		return "", "Re-upload the material"
+	case DriftExpiry:
+		return "Record the expiry KMS has", "Re-upload with keyport's expiry policy"
+	case DriftTags:
+		return "", "Tag the KMS key again"
+	}
+	return "", ""
+}
+
+// CheckDrift compares a managed key with KMS, stores the differences (an
+// audit event when they change) and sets the key's health to DRIFT while
+// there are any.
+func (s *Service) CheckDrift(ctx context.Context, tenantID string, by RequestBy, keyID string) ([]models.KeyDrift, error) {
+	k, mk, err := s.managedKey(ctx, tenantID, keyID, models.StateEnabled, models.StateDisabled)
+	if err != nil {
+		return nil, err
+	}
+	active, err := s.db.ActiveMaterial(ctx, tenantID, keyID)
+	if err != nil {
+		return nil, err
+	}
+	client, err := s.storeClient(ctx, tenantID, mk)
+	if err != nil {
+		return nil, err
+	}
+	var ds []models.KeyDrift
+	add := func(field, recorded, actual string) {
+		if recorded != actual {
+			ds = append(ds, models.KeyDrift{Field: field, Recorded: recorded, Actual: actual})
+		}
+	}
+	alias, err := client.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String(mk.AliasName)})
+	switch {
+	case err == nil:
+		add(DriftAlias, active.KMSKeyARN, aws.ToString(alias.KeyMetadata.Arn))
+	case awsCode(err) == "NotFoundException":
+		add(DriftAlias, active.KMSKeyARN, "no such alias")
+	default:
+		return nil, ClassifyKMSError(err)
+	}
+	out, err := client.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String(active.KMSKeyARN)})
+	if awsCode(err) == "NotFoundException" {
+		add(DriftState, kmsStateFor(k.State), "deleted")
+	} else if err != nil {
+		return nil, ClassifyKMSError(err)
+	} else {
+		md := out.KeyMetadata
+		if md.KeyState == types.KeyStatePendingImport {
+			add(DriftMaterial, "imported", "missing (pending import)")
+		} else {
+			add(DriftState, kmsStateFor(k.State), string(md.KeyState))
+			add(DriftExpiry, timeWord(active.ValidTo), timeWord(md.ValidTo))
+		}
+		add(DriftOrigin, string(types.OriginTypeExternal), string(md.Origin))
+		tags, err := client.ListResourceTags(ctx, &kms.ListResourceTagsInput{KeyId: aws.String(active.KMSKeyARN)})
+		if err == nil {
+			got := "missing"
+			for _, t := range tags.Tags {
+				if aws.ToString(t.TagKey) == tagKey {
+					got = aws.ToString(t.TagValue)
+				}
+			}
+			add(DriftTags, keyID, got)
+		}
+	}
+	fields := make([]string, len(ds))
+	for i, d := range ds {
+		fields[i] = d.Field
+	}
+	if _, err := s.db.ReplaceKeyDrift(ctx, tenantID, keyID, ds, by.audit("key.drift_checked",
+		map[string]string{"differences": strings.Join(fields, ",")})); err != nil {
+		return nil, err
+	}
+	health, detail := k.Health, k.HealthDetail
+	if len(ds) > 0 {
+		health, detail = HealthDrift, "KMS differs from what keyport recorded: "+strings.Join(fields, ", ")+"."
+	} else if k.Health == HealthDrift {
+		health, detail = HealthOK, ""
+	}
+	if health != k.Health || detail != k.HealthDetail {
+		k2, err := s.db.UpdateKey(ctx, tenantID, keyID, models.KeyUpdate{Health: &health, HealthDetail: &detail}, models.AuditInput{})
+		if err != nil {
+			return nil, err
+		}
+		s.dp.keys.apply(k2)
+	}
+	return ds, nil
+}
+
+func kmsStateFor(state string) string {
+	if state == models.StateDisabled {
+		return string(types.KeyStateDisabled)
+	}
+	return string(types.KeyStateEnabled)
+}
+
+func timeWord(t *time.Time) string {
+	if t == nil {
+		return "never"
+	}
+	return t.UTC().Truncate(time.Second).Format(time.RFC3339)
+}
+
+// ReconcileDrift applies one reconciliation to one field, then checks
+// again.
+func (s *Service) ReconcileDrift(ctx context.Context, tenantID string, by RequestBy, keyID, field, action string) error {
+	k, mk, err := s.managedKey(ctx, tenantID, keyID, models.StateEnabled, models.StateDisabled)
+	if err != nil {
+		return err
+	}
+	adopt, restore := DriftActions(field)
+	if (action == ReconcileAdopt && adopt == "") || (action == ReconcileRestore && restore == "") || (action != ReconcileAdopt && action != ReconcileRestore) {
+		return &ValidationError{Field: "action", Message: "this difference cannot be reconciled that way"}
+	}
+	active, err := s.db.ActiveMaterial(ctx, tenantID, keyID)
+	if err != nil {
+		return err
+	}
+	client, err := s.storeClient(ctx, tenantID, mk)
+	if err != nil {
+		return err
+	}
+	arn := aws.String(active.KMSKeyARN)
+	switch field + "/" + action {
+	case DriftAlias + "/" + ReconcileRestore:
+		_, err = client.UpdateAlias(ctx, &kms.UpdateAliasInput{AliasName: aws.String(mk.AliasName), TargetKeyId: arn})
+		if awsCode(err) == "NotFoundException" {
+			_, err = client.CreateAlias(ctx, &kms.CreateAliasInput{AliasName: aws.String(mk.AliasName), TargetKeyId: arn})
+		}
+	case DriftState + "/" + ReconcileRestore:
+		if k.State == models.StateEnabled {
+			_, err = client.EnableKey(ctx, &kms.EnableKeyInput{KeyId: arn})
+		} else {
+			_, err = client.DisableKey(ctx, &kms.DisableKeyInput{KeyId: arn})
+		}
+	case DriftState + "/" + ReconcileAdopt:
+		md, derr := client.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: arn})
+		if derr != nil {
+			return ClassifyKMSError(derr)
+		}
+		st := map[types.KeyState]string{types.KeyStateEnabled: models.StateEnabled, types.KeyStateDisabled: models.StateDisabled}[md.KeyMetadata.KeyState]
+		if st == "" {
+			return &ValidationError{Field: "action", Message: "KMS's state " + string(md.KeyMetadata.KeyState) + " has no keyport equivalent to adopt"}
+		}
+		k2, uerr := s.db.UpdateKey(ctx, tenantID, keyID, models.KeyUpdate{State: &st, BumpEpoch: true}, by.audit("key.drift_adopted", map[string]string{"field": field, "state": st}))
+		if uerr != nil {
+			return uerr
+		}
+		s.dp.keys.apply(k2)
+		s.dp.cache.Purge(tenantID, keyID)
+	case DriftMaterial + "/" + ReconcileRestore, DriftExpiry + "/" + ReconcileRestore:
+		res, rerr := s.Reupload(ctx, tenantID, by, keyID, active.ID)
+		if rerr == nil && !res.Done() {
+			rerr = errors.New("keysvc: re-upload did not finish: " + res.Error)
+		}
+		err = rerr
+	case DriftExpiry + "/" + ReconcileAdopt:
+		md, derr := client.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: arn})
+		if derr != nil {
+			return ClassifyKMSError(derr)
+		}
+		err = s.db.MaterialImported(ctx, tenantID, active.ID, md.KeyMetadata.ValidTo, &models.AuditInput{TenantID: tenantID, Actor: by.UserID,
+			Action: "key.drift_adopted", TargetType: "key", TargetID: keyID, Details: map[string]string{"field": field, "valid_to": timeWord(md.KeyMetadata.ValidTo)}})
+	case DriftTags + "/" + ReconcileRestore:
+		_, err = client.TagResource(ctx, &kms.TagResourceInput{KeyId: arn, Tags: []types.Tag{{TagKey: aws.String(tagKey), TagValue: aws.String(keyID)}}})
+	}
+	if err != nil {
+		return ClassifyKMSError(err)
+	}
+	if _, err := s.db.AppendAudit(ctx, models.AuditInput{TenantID: tenantID, Actor: by.UserID, RequestID: by.RequestID, Action: "key.drift_reconciled",
+		TargetType: "key", TargetID: keyID, Details: map[string]string{"field": field, "action": action}}); err != nil {
+		return err
+	}
+	_, err = s.CheckDrift(ctx, tenantID, by, keyID)
+	return err
+}
+
+var driftSweeps sync.Map // *Service -> time.Time of the last sweep
+
+// driftSweep compares every live managed key with KMS, at most hourly per
+// process.
+func (s *Service) driftSweep(ctx context.Context) error {
+	now := s.now()
+	if last, ok := driftSweeps.Load(s); ok && now.Sub(last.(time.Time)) < time.Hour {
+		return nil
+	}
+	driftSweeps.Store(s, now)
+	if err := s.db.ExpireImportRequests(ctx); err != nil {
+		return err
+	}
+	ids, err := s.db.ManagedKeyIDs(ctx)
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if _, err := s.CheckDrift(ctx, id[0], RequestBy{UserID: "keyport:drift"}, id[1]); err != nil && ctx.Err() == nil {
+			s.log.Warn("drift check", "key_id", id[1], "err", err)
+		}
+	}
+	return nil
+}

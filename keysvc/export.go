@@ -1,0 +1,233 @@
+package keysvc
+
+import (
+	"context"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	jose "github.com/go-jose/go-jose/v4"
+
+	"keyport/models"
+)
+
+// Export formats.
+const (
+	ExportRSA = "rsa" // wrapped to the tenant's RSA public key
+	ExportJWE = "jwe" // a JWE (RFC 7516) protected by a passphrase
+)
+
+// Export limits: RSA keys below 2048 bits are refused (3072+ is
+// recommended on the page); passphrases are at least 16 characters, and
+// the PBKDF2 count is OWASP's figure for PBKDF2-HMAC-SHA512 with margin
+// (go-jose and jwcrypto accept it).
+const (
+	MinExportRSABits  = 2048
+	MinPassphraseLen  = 16
+	exportPBES2Count  = 310000
+	jweContentTypeJWK = "jwk+json"
+)
+
+// ExportInput is the export form.
+type ExportInput struct {
+	Format       string
+	MaterialID   string // "" = the active material
+	PublicKeyPEM string // ExportRSA: PEM "PUBLIC KEY" (or "RSA PUBLIC KEY")
+	Algorithm    string // ExportRSA: WrapOAEPSHA256 (default) or WrapRSAAESKWP256
+	Passphrase   string // ExportJWE
+	ApprovalID   string // when the provider requires a second admin's approval
+}
+
+// String leaves the passphrase out of logs.
+func (in ExportInput) String() string {
+	return "keysvc.ExportInput{format: " + in.Format + ", material: " + in.MaterialID + "}"
+}
+
+// ExportFile is an exported material, ready to download. Body is the only
+// place keyport ever puts key material outside its seal.
+type ExportFile struct {
+	Name        string
+	ContentType string
+	Body        []byte
+	Fingerprint string
+	Version     int
+}
+
+// Export hands a key's material to an admin: wrapped to their RSA public
+// key, or as a passphrase-protected JWE (PBES2-HS512+A256KW, A256GCM)
+// whose payload is the material as a JWK. Recent sign-in and the role are
+// checked by the caller; a required approval is consumed here.
+func (s *Service) Export(ctx context.Context, tenantID string, by RequestBy, keyID string, in ExportInput) (*ExportFile, error) {
+	k, _, err := s.managedKey(ctx, tenantID, keyID, models.StateEnabled, models.StateDisabled, models.StatePendingDeletion)
+	if err != nil {
+		return nil, err
+	}
+	mat, err := s.exportMaterial(ctx, tenantID, keyID, in.MaterialID)
+	if err != nil {
+		return nil, err
+	}
+	var pub *rsa.PublicKey
+	switch in.Format {
+	case ExportRSA:
+		if pub, err = ParseExportPublicKey(in.PublicKeyPEM); err != nil {
+			return nil, err
+		}
+		if in.Algorithm == "" {
+			in.Algorithm = WrapOAEPSHA256
+		}
+		if in.Algorithm != WrapOAEPSHA256 && in.Algorithm != WrapRSAAESKWP256 {
+			return nil, &ValidationError{Field: "algorithm", Message: "choose RSAES-OAEP-SHA-256 or RSA-OAEP + AES-KWP"}
+		}
+	case ExportJWE:
+		if utf8.RuneCountInString(in.Passphrase) < MinPassphraseLen {
+			return nil, &ValidationError{Field: "passphrase", Message: "must be at least 16 characters"}
+		}
+	default:
+		return nil, &ValidationError{Field: "format", Message: "choose RSA-wrapped or passphrase-protected"}
+	}
+	if err := s.consumeApproval(ctx, tenantID, by, keyID, models.ApprovalExport, in.ApprovalID); err != nil {
+		return nil, err
+	}
+	plain, err := s.openMaterial(mat.ID, mat.Sealed, mat.Fingerprint)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(plain)
+	base := "keyport-" + strings.TrimPrefix(k.ID, "key_") + "-v" + strconv.Itoa(mat.Seq)
+	f := &ExportFile{Fingerprint: mat.Fingerprint, Version: mat.Seq}
+	details := map[string]string{"format": in.Format, "material": mat.ID, "fingerprint": mat.Fingerprint}
+	if pub != nil {
+		if f.Body, err = s.wrapMaterial(pub, in.Algorithm, plain); err != nil {
+			return nil, err
+		}
+		der, _ := x509.MarshalPKIXPublicKey(pub)
+		sum := sha256.Sum256(der)
+		details["algorithm"], details["public_key_sha256"] = in.Algorithm, hex.EncodeToString(sum[:])
+		f.Name, f.ContentType = base+".bin", "application/octet-stream"
+	} else {
+		if f.Body, err = sealJWE(k.ID, mat, plain, in.Passphrase); err != nil {
+			return nil, err
+		}
+		details["algorithm"] = string(jose.PBES2_HS512_A256KW) + "/" + string(jose.A256GCM)
+		f.Name, f.ContentType = base+".jwe", "application/jose"
+	}
+	if _, err := s.db.AppendAudit(ctx, models.AuditInput{TenantID: tenantID, Actor: by.UserID, RequestID: by.RequestID,
+		Action: "key.exported", TargetType: "key", TargetID: keyID, Details: details}); err != nil {
+		clear(f.Body)
+		return nil, err // an export that is not on the record does not happen
+	}
+	return f, nil
+}
+
+// exportMaterial picks the material to export: the active one by default,
+// any committed one on request.
+func (s *Service) exportMaterial(ctx context.Context, tenantID, keyID, materialID string) (*models.KeyMaterial, error) {
+	var mat *models.KeyMaterial
+	var err error
+	if materialID == "" {
+		mat, err = s.db.ActiveMaterial(ctx, tenantID, keyID)
+	} else {
+		mat, err = s.db.GetKeyMaterial(ctx, tenantID, materialID)
+	}
+	if errors.Is(err, models.ErrNotFound) || (err == nil && (mat.KeyID != keyID || len(mat.Sealed) == 0 || mat.State == models.MaterialDiscarded)) {
+		return nil, &ValidationError{Field: "material_id", Message: "choose a version of this key"}
+	}
+	return mat, err
+}
+
+// ParseExportPublicKey reads the tenant's RSA public key (PEM) and checks
+// its size.
+func ParseExportPublicKey(text string) (*rsa.PublicKey, error) {
+	bad := &ValidationError{Field: "public_key", Message: "paste an RSA public key in PEM (-----BEGIN PUBLIC KEY-----)"}
+	block, _ := pem.Decode([]byte(strings.TrimSpace(text)))
+	if block == nil {
+		return nil, bad
+	}
+	var pub *rsa.PublicKey
+	switch block.Type {
+	case "PUBLIC KEY":
+		k, err := x509.ParsePKIXPublicKey(block.Bytes)
+		if err != nil {
+			return nil, bad
+		}
+		var ok bool
+		if pub, ok = k.(*rsa.PublicKey); !ok {
+			return nil, bad
+		}
+	case "RSA PUBLIC KEY":
+		k, err := x509.ParsePKCS1PublicKey(block.Bytes)
+		if err != nil {
+			return nil, bad
+		}
+		pub = k
+	default:
+		return nil, bad
+	}
+	if pub.N.BitLen() < MinExportRSABits {
+		return nil, &ValidationError{Field: "public_key", Message: "is " + strconv.Itoa(pub.N.BitLen()) + " bits; keyport needs at least 2048 (3072 or more recommended)"}
+	}
+	return pub, nil
+}
+
+// jwk is the exported material as a JSON Web Key (RFC 7517, kty "oct").
+type jwk struct {
+	Kty string `json:"kty"`
+	K   string `json:"k"`
+	Alg string `json:"alg"`
+	Kid string `json:"kid"`
+}
+
+// sealJWE makes the passphrase-protected export: compact JWE, key
+// management PBES2-HS512+A256KW (p2c 310000, random 16-byte salt), content
+// A256GCM, cty jwk+json. The JSON holding the material is zeroed after.
+func sealJWE(keyID string, mat *models.KeyMaterial, plain []byte, passphrase string) ([]byte, error) {
+	enc, err := jose.NewEncrypter(jose.A256GCM, jose.Recipient{Algorithm: jose.PBES2_HS512_A256KW, Key: []byte(passphrase), PBES2Count: exportPBES2Count},
+		(&jose.EncrypterOptions{}).WithContentType(jweContentTypeJWK))
+	if err != nil {
+		return nil, err
+	}
+	payload, err := json.Marshal(jwk{Kty: "oct", K: base64.RawURLEncoding.EncodeToString(plain), Alg: "A256GCM",
+		Kid: keyID + "/v" + strconv.Itoa(mat.Seq) + "/kcv-" + mat.Fingerprint})
+	if err != nil {
+		return nil, err
+	}
+	defer clear(payload)
+	obj, err := enc.Encrypt(payload)
+	if err != nil {
+		return nil, err
+	}
+	out, err := obj.CompactSerialize()
+	return []byte(out), err
+}
+
+// JWEOpenCommand is the documented way to open a passphrase export with a
+// common tool (Python's jwcrypto); it prints the material as hex.
+const JWEOpenCommand = `pip install jwcrypto
+python3 - keyport-export.jwe <<'EOF'
+import sys, json, base64, getpass
+from jwcrypto import jwe, jwk
+jwe.default_max_pbkdf2_iterations = 1000000  # keyport uses 310000
+t = jwe.JWE()
+t.allowed_algs = ["PBES2-HS512+A256KW", "A256GCM"]
+t.deserialize(open(sys.argv[1]).read())
+t.decrypt(jwk.JWK.from_password(getpass.getpass("passphrase: ")))
+k = json.loads(t.payload)["k"]
+print(base64.urlsafe_b64decode(k + "=" * (-len(k) % 4)).hex())
+EOF`
+
+// RSAOpenCommand opens an RSAES-OAEP-SHA-256 export with openssl.
+const RSAOpenCommand = `openssl pkeyutl -decrypt -inkey private.pem -in keyport-export.bin -out material.bin \
+  -pkeyopt rsa_padding_mode:oaep -pkeyopt rsa_oaep_md:sha256 -pkeyopt rsa_mgf1_md:sha256
+xxd -p -c 64 material.bin   # 32 bytes; shred material.bin when done`
+
+// FingerprintCommand computes the fingerprint of opened material with
+// openssl, to compare with the one keyport shows.
+const FingerprintCommand = `head -c 16 /dev/zero | openssl enc -aes-256-ecb -nopad -K "$(xxd -p -c 64 material.bin)" | head -c 3 | xxd -p | tr a-f A-F`

@@ -1,0 +1,126 @@
+package keysvc
+
+import (
+	"context"
+	"errors"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+
+	"keyport/models"
+)
+
+// CreateKeyInput is the "create a key" form: keyport makes the material
+// (mode 2), or the tenant uploaded it through an import request (mode 3).
+type CreateKeyInput struct {
+	StoreID      string
+	Name         string
+	Alias        string // "alias/..." in KMS; empty: alias/keyport/<name>
+	ValidDays    int    // 0: the material does not expire in KMS; else 1-365
+	AutoReupload bool   // re-import the same material before it expires
+}
+
+var aliasRE = regexp.MustCompile(`^alias/[a-zA-Z0-9/_-]{1,200}$`)
+
+// DefaultAlias is the alias keyport proposes for a key name.
+func DefaultAlias(name string) string {
+	slug := strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '-', r == '_':
+			return r
+		case r >= 'A' && r <= 'Z':
+			return r + 'a' - 'A'
+		case r == ' ' || r == '.':
+			return '-'
+		}
+		return -1
+	}, strings.TrimSpace(name))
+	if slug == "" {
+		slug = "key"
+	}
+	return "alias/keyport/" + slug
+}
+
+// CreateGeneratedKey creates a key with keyport-generated material (mode
+// 2): 256 bits from crypto/rand, sealed at once under the provider KEK,
+// its fingerprint recorded, then (as a recorded operation) an EXTERNAL
+// KMS key in the store's account, the import, validation, the alias and
+// data-key version 1.
+func (s *Service) CreateGeneratedKey(ctx context.Context, tenantID string, by RequestBy, in CreateKeyInput) (*OperationResult, error) {
+	matID := models.NewID("mat_")
+	plain, sealed, fp, err := s.newMaterial(matID)
+	if err != nil {
+		return nil, err
+	}
+	clear(plain) // sealed from here on; opened again only to import or export
+	return s.startCreate(ctx, tenantID, by, in, models.ModeGenerated, models.KeyMaterial{ID: matID, Source: models.SourceGenerated,
+		Sealed: sealed, Fingerprint: fp, CreatedBy: by.UserID})
+}
+
+// startCreate checks the input, records the key and its create operation,
+// and drives the operation.
+func (s *Service) startCreate(ctx context.Context, tenantID string, by RequestBy, in CreateKeyInput, mode string, mat models.KeyMaterial) (*OperationResult, error) {
+	st, err := s.db.GetKeyStore(ctx, tenantID, in.StoreID)
+	if errors.Is(err, models.ErrNotFound) {
+		return nil, &ValidationError{Field: "store_id", Message: "choose one of your key stores"}
+	}
+	if err != nil {
+		return nil, err
+	}
+	name := strings.TrimSpace(in.Name)
+	if name == "" || len([]rune(name)) > 100 {
+		return nil, &ValidationError{Field: "name", Message: "is required, at most 100 characters"}
+	}
+	alias := strings.TrimSpace(in.Alias)
+	if alias == "" {
+		alias = DefaultAlias(name)
+	}
+	if !aliasRE.MatchString(alias) || strings.HasPrefix(alias, "alias/aws/") {
+		return nil, &ValidationError{Field: "alias", Message: "must look like alias/keyport/orders: letters, digits, /, _ and -, not alias/aws/"}
+	}
+	if in.ValidDays < 0 || in.ValidDays > MaxValidDays {
+		return nil, &ValidationError{Field: "valid_days", Message: "must be 0 (no expiry) or 1 to 365 days"}
+	}
+	if err := s.checkAliasFree(ctx, tenantID, st, alias); err != nil {
+		return nil, err
+	}
+	nk := &models.NewManagedKey{
+		Key:      models.Key{TenantID: tenantID, ConnectionID: st.ConnectionID, Name: name, Mode: mode, CreatedBy: by.UserID},
+		Managed:  models.ManagedKey{StoreID: st.ID, AliasName: alias, ValidDays: in.ValidDays, AutoReupload: in.AutoReupload},
+		Material: mat,
+		Op:       models.KeyOperation{Kind: models.OpCreate, Step: stepStart, Actor: by.UserID},
+	}
+	audit := by.audit("key.create_started", map[string]string{"name": name, "store_id": st.ID, "alias": alias, "mode": mode,
+		"fingerprint": mat.Fingerprint, "valid_days": strconv.Itoa(in.ValidDays)})
+	if err := s.db.StartManagedKey(ctx, nk, audit); err != nil {
+		if errors.Is(err, models.ErrConflict) {
+			return nil, &ValidationError{Field: "name", Message: "is already used by another key of this tenant"}
+		}
+		return nil, err
+	}
+	return s.drive(ctx, &nk.Op)
+}
+
+// checkAliasFree refuses an alias that already names a key in the store's
+// account and region: keyport never takes over an alias it did not make.
+func (s *Service) checkAliasFree(ctx context.Context, tenantID string, st *models.KeyStore, alias string) error {
+	mc, err := s.db.GetConnection(ctx, tenantID, st.ConnectionID)
+	if err != nil {
+		return err
+	}
+	client, err := s.clients.KMS(ctx, ConnectionFromModel(mc), st.Region)
+	if err != nil {
+		return err
+	}
+	_, err = client.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String(alias)})
+	switch {
+	case err == nil:
+		return &ValidationError{Field: "alias", Message: "already names a KMS key in your account; choose another alias"}
+	case awsCode(err) == "NotFoundException":
+		return nil
+	}
+	return ClassifyKMSError(err)
+}

@@ -1,0 +1,199 @@
+package keysvc
+
+import (
+	"context"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/subtle"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
+	"errors"
+	"io"
+	"strings"
+	"time"
+
+	"keyport/models"
+)
+
+// Import request parameters: the wrapping key is RSA-3072 (the tenant
+// wraps with RSA-OAEP-SHA-256), the token works once, for 24 hours.
+const (
+	importRequestBits = 3072
+	importRequestTTL  = 24 * time.Hour
+	importTokenPrefix = "kpi_"
+)
+
+// Errors of an upload, each with its own message for the tenant.
+var (
+	ErrImportTokenUsed    = &ValidationError{Field: "import_token", Message: "this import request was already used; make a new one"}
+	ErrImportTokenExpired = &ValidationError{Field: "import_token", Message: "this import request expired (24 hours); make a new one"}
+	ErrImportTokenInvalid = &ValidationError{Field: "import_token", Message: "is not the import token of this request"}
+	ErrImportBadWrapping  = &ValidationError{Field: "wrapped_key", Message: "did not unwrap with this request's key: wrap it with RSA-OAEP, SHA-256, with the public key of this request, and base64 it"}
+	ErrImportBadLength    = &ValidationError{Field: "wrapped_key", Message: "unwrapped to the wrong length: the key must be exactly 32 bytes (256 bits)"}
+	ErrImportBadBase64    = &ValidationError{Field: "wrapped_key", Message: "is not base64"}
+)
+
+// NewImportRequest is what creating an import request returns: the token
+// is shown this once.
+type NewImportRequest struct {
+	Request *models.ImportRequest
+	Token   string
+}
+
+// CreateImportRequest makes an RSA key pair (the private key sealed under
+// the KEK), a one-time import token valid 24 hours, and records them; the
+// tenant wraps its 256-bit key to the public key and uploads it with the
+// token.
+func (s *Service) CreateImportRequest(ctx context.Context, tenantID string, by RequestBy, storeID, keyName string) (*NewImportRequest, error) {
+	if _, err := s.db.GetKeyStore(ctx, tenantID, storeID); err != nil {
+		return nil, &ValidationError{Field: "store_id", Message: "choose one of your key stores"}
+	}
+	if n := strings.TrimSpace(keyName); n == "" || len([]rune(n)) > 100 {
+		return nil, &ValidationError{Field: "key_name", Message: "is required, at most 100 characters"}
+	}
+	priv, err := rsa.GenerateKey(s.rand, importRequestBits)
+	if err != nil {
+		return nil, err
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(der)
+	pubDER, err := x509.MarshalPKIXPublicKey(&priv.PublicKey)
+	if err != nil {
+		return nil, err
+	}
+	raw := make([]byte, 32)
+	if _, err := io.ReadFull(s.rand, raw); err != nil {
+		return nil, err
+	}
+	token := importTokenPrefix + base64.RawURLEncoding.EncodeToString(raw)
+	h := sha256.Sum256([]byte(token))
+	r := &models.ImportRequest{ID: models.NewID("imp_"), TenantID: tenantID, StoreID: storeID, KeyName: strings.TrimSpace(keyName),
+		TokenHash: h[:], PublicKeyPEM: string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER})), CreatedBy: by.UserID}
+	if r.PrivateSealed, err = s.sealer.Seal(importPurpose(r.ID), der); err != nil {
+		return nil, err
+	}
+	if err := s.db.CreateImportRequest(ctx, r, importRequestTTL, by.audit("import_request.created",
+		map[string]string{"store_id": storeID, "key_name": r.KeyName})); err != nil {
+		return nil, err
+	}
+	return &NewImportRequest{Request: r, Token: token}, nil
+}
+
+func importPurpose(id string) string { return "import-request/" + id }
+
+// ImportUpload is an upload of wrapped key material.
+type ImportUpload struct {
+	Token      string
+	WrappedB64 string
+	Alias      string
+	ValidDays  int
+}
+
+// String leaves the token out of logs.
+func (u ImportUpload) String() string { return "keysvc.ImportUpload{}" }
+
+// CompleteImport checks the token, unwraps the tenant's key, checks it is
+// 256 bits, seals it and creates a key with it (mode 3) like a
+// keyport-generated one. Every refusal leaves nothing behind.
+func (s *Service) CompleteImport(ctx context.Context, tenantID string, by RequestBy, requestID string, up ImportUpload) (*OperationResult, error) {
+	r, err := s.db.GetImportRequest(ctx, tenantID, requestID)
+	if errors.Is(err, models.ErrNotFound) {
+		return nil, ErrKeyNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	h := sha256.Sum256([]byte(strings.TrimSpace(up.Token)))
+	switch {
+	case subtle.ConstantTimeCompare(h[:], r.TokenHash) != 1:
+		return nil, ErrImportTokenInvalid
+	case r.State == models.ImportUsed:
+		return nil, ErrImportTokenUsed
+	case r.State == models.ImportExpired || len(r.PrivateSealed) == 0:
+		return nil, ErrImportTokenExpired
+	}
+	wrapped, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(up.WrappedB64), ""))
+	if err != nil || len(wrapped) == 0 {
+		return nil, ErrImportBadBase64
+	}
+	plain, err := s.unwrapImport(r, wrapped)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(plain)
+	if err := s.db.ClaimImportRequest(ctx, tenantID, r.ID); err != nil {
+		if errors.Is(err, models.ErrConflict) {
+			return nil, ErrImportTokenUsed
+		}
+		return nil, err
+	}
+	matID := models.NewID("mat_")
+	sealed, fp, err := s.sealMaterial(matID, plain)
+	if err != nil {
+		_ = s.db.ReopenImportRequest(ctx, tenantID, r.ID)
+		return nil, err
+	}
+	res, err := s.startCreate(ctx, tenantID, by, CreateKeyInput{StoreID: r.StoreID, Name: r.KeyName, Alias: up.Alias, ValidDays: up.ValidDays},
+		models.ModeImported, models.KeyMaterial{ID: matID, Source: models.SourceTenant, Sealed: sealed, Fingerprint: fp, CreatedBy: by.UserID})
+	if err != nil {
+		_ = s.db.ReopenImportRequest(ctx, tenantID, r.ID) // nothing was created: the token still works
+		return nil, err
+	}
+	if err := s.db.CompleteImportRequest(ctx, tenantID, r.ID, res.Op.KeyID, by.audit("import_request.used",
+		map[string]string{"key_id": res.Op.KeyID, "fingerprint": fp})); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// unwrapImport opens the request's private key and unwraps the upload
+// with RSA-OAEP-SHA-256.
+func (s *Service) unwrapImport(r *models.ImportRequest, wrapped []byte) ([]byte, error) {
+	der, err := s.sealer.Open(importPurpose(r.ID), r.PrivateSealed)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(der)
+	k, err := x509.ParsePKCS8PrivateKey(der)
+	if err != nil {
+		return nil, err
+	}
+	priv, ok := k.(*rsa.PrivateKey)
+	if !ok {
+		return nil, errors.New("keysvc: import request key is not RSA")
+	}
+	plain, err := rsa.DecryptOAEP(sha256.New(), nil, priv, wrapped, nil)
+	if err != nil {
+		return nil, ErrImportBadWrapping
+	}
+	if len(plain) != MaterialSize {
+		clear(plain)
+		return nil, ErrImportBadLength
+	}
+	return plain, nil
+}
+
+// ImportCommands are the openssl commands that wrap a 32-byte key for an
+// import request, as the tenant runs them (after saving the public key as
+// import-public.pem).
+const ImportCommands = `# 1. Your 32-byte key (from your HSM or key manager; here freshly generated).
+openssl rand 32 > key.bin
+# 2. Wrap it with RSA-OAEP, SHA-256, to this request's public key, and base64 it.
+openssl pkeyutl -encrypt -pubin -inkey import-public.pem -in key.bin \
+  -pkeyopt rsa_padding_mode:oaep -pkeyopt rsa_oaep_md:sha256 -pkeyopt rsa_mgf1_md:sha256 | base64 -w0 > wrapped.b64
+# 3. Its fingerprint, to compare with the one keyport shows after the upload.
+head -c 16 /dev/zero | openssl enc -aes-256-ecb -nopad -K "$(xxd -p -c 64 key.bin)" | head -c 3 | xxd -p | tr a-f A-F
+# 4. Keep key.bin safe (you may need to re-import it), or shred it: shred -u key.bin`
+
+// ActiveFingerprint is the fingerprint of a managed key's active material.
+func (s *Service) ActiveFingerprint(ctx context.Context, tenantID, keyID string) (string, error) {
+	m, err := s.db.ActiveMaterial(ctx, tenantID, keyID)
+	if err != nil {
+		return "", err
+	}
+	return m.Fingerprint, nil
+}

@@ -1,0 +1,216 @@
+package keysvc
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+
+	"keyport/models"
+)
+
+// lifecycle is the per-service state of the key lifecycle (modes 2 and 3).
+// It lives beside the Service rather than in it so that this area owns its
+// files; lifecycleOf finds it.
+type lifecycle struct {
+	once   sync.Once
+	worker *Worker // runs operation jobs for requests; the scheduler's once attached
+	// hook, when set (tests), runs after each step's side effect and
+	// before the next step is recorded: the worst moment to crash.
+	hook func(op *models.KeyOperation, step string) error
+	// beforeRun, when set (tests), runs before an operation's steps.
+	beforeRun func(op *models.KeyOperation)
+	// wrapSpecs are the wrapping key specs and algorithms to ask KMS for,
+	// in order of preference.
+	wrapSpecs []wrapSpec
+}
+
+type wrapSpec struct{ KeySpec, Algorithm string }
+
+// defaultWrapSpecs prefer RSA_4096 with RSAES_OAEP_SHA_256 and fall back
+// where a KMS does not offer it.
+var defaultWrapSpecs = []wrapSpec{
+	{"RSA_4096", WrapOAEPSHA256}, {"RSA_4096", WrapRSAAESKWP256}, {"RSA_3072", WrapOAEPSHA256}, {"RSA_2048", WrapOAEPSHA256},
+}
+
+var lifecycles sync.Map // *Service -> *lifecycle
+
+func (s *Service) lifecycle() *lifecycle {
+	v, _ := lifecycles.LoadOrStore(s, &lifecycle{})
+	lc := v.(*lifecycle)
+	lc.once.Do(func() {
+		lc.wrapSpecs = defaultWrapSpecs
+		lc.worker = NewWorker(s.db, s.log, WorkerConfig{Concurrency: 1})
+		lc.worker.Handle(models.JobKindLifecycle, s.runLifecycleJob)
+	})
+	return lc
+}
+
+// AttachScheduler plugs the key lifecycle into the job scheduler: renewal
+// is the rotation of keyport-generated and tenant-imported keys, operation
+// jobs that a crashed process left behind are resumed by the scheduler's
+// worker once their lease expires, and the background passes (deletion
+// windows, expiring material, drift) run on its ticks.
+func (s *Service) AttachScheduler(sched *Scheduler) {
+	lc := s.lifecycle()
+	sched.SetRotator(models.ModeGenerated, s.renewFrom)
+	sched.SetRotator(models.ModeImported, s.renewFrom)
+	sched.Worker.Handle(models.JobKindLifecycle, s.runLifecycleJob)
+	sched.Worker.Handle(jobKindReupload, s.runReuploadJob)
+	sched.Worker.OnTick(s.lifecycleTick)
+	lc.worker = sched.Worker
+}
+
+// OperationResult is what a lifecycle request came to.
+type OperationResult struct {
+	Op  *models.KeyOperation
+	Key *models.Key
+	// Error is the last attempt's error when the operation is still
+	// running (it is retried) or failed.
+	Error string
+}
+
+// Done reports whether the operation finished successfully.
+func (r *OperationResult) Done() bool { return r.Op != nil && r.Op.State == models.OpDone }
+
+// drive runs a just-recorded operation's job now, under its lease, and
+// reports where it got. A failed attempt leaves the job to be retried by
+// the scheduler's worker (or ResumeOperations).
+func (s *Service) drive(ctx context.Context, op *models.KeyOperation) (*OperationResult, error) {
+	lc := s.lifecycle()
+	j, err := lc.worker.RunJob(ctx, op.JobID)
+	if err != nil && !errors.Is(err, models.ErrLeaseLost) {
+		return nil, err
+	}
+	cur, err := s.db.GetKeyOperation(ctx, op.ID)
+	if err != nil {
+		return nil, err
+	}
+	res := &OperationResult{Op: cur}
+	if cur.State == models.OpFailed {
+		res.Error = cur.Detail
+	} else if j != nil && cur.State == models.OpRunning {
+		res.Error = j.LastError
+	}
+	res.Key, err = s.db.GetKey(ctx, cur.TenantID, cur.KeyID)
+	if err != nil {
+		return nil, err
+	}
+	s.dp.keys.apply(res.Key)
+	return res, nil
+}
+
+// ResumeOperations runs every due lifecycle job now (the same work the
+// scheduler's worker does in the background): a restarted process uses it
+// to finish what its predecessor left half done.
+func (s *Service) ResumeOperations(ctx context.Context) (int, error) {
+	return s.lifecycle().worker.RunDue(ctx)
+}
+
+type lifecyclePayload struct {
+	OpID string `json:"op_id"`
+}
+
+// runLifecycleJob drives one operation to its end: done, or failed and
+// rolled back. A transient failure (KMS throttling or unreachable, a
+// crash) returns the error so the job is retried from the recorded step.
+func (s *Service) runLifecycleJob(ctx context.Context, j *models.Job, l models.Lease) error {
+	var p lifecyclePayload
+	if err := json.Unmarshal([]byte(j.Payload), &p); err != nil {
+		return Permanent(fmt.Errorf("keysvc: lifecycle job payload: %w", err))
+	}
+	op, err := s.db.GetKeyOperation(ctx, p.OpID)
+	if errors.Is(err, models.ErrNotFound) {
+		return s.db.CompleteJob(ctx, l, "operation gone", nil)
+	}
+	if err != nil {
+		return err
+	}
+	fence := func() error { return s.db.RenewLease(ctx, l, time.Minute) }
+	if op.State == models.OpRunning {
+		if f := s.lifecycle().beforeRun; f != nil {
+			f(op)
+		}
+		err = s.runOp(ctx, op, fence)
+		// A transient failure is retried, but not for ever: on the last
+		// attempt the operation is rolled back instead of left running,
+		// which would block every later change of the key.
+		if err != nil && (!transient(err) || (j.Attempts >= j.MaxAttempts && !errors.Is(err, models.ErrLeaseLost))) {
+			err = s.rollback(ctx, op, err)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return s.db.CompleteJob(ctx, l, "operation "+op.ID, nil)
+}
+
+// transient reports whether an operation failed for a reason that a later
+// attempt may not meet: KMS throttling or unavailable, a lost lease, a
+// crash injected by a test, a cancelled request.
+func transient(err error) bool {
+	return errors.Is(err, ErrThrottled) || errors.Is(err, ErrUnavailable) || errors.Is(err, models.ErrLeaseLost) ||
+		errors.Is(err, errCrash) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// errCrash is what a test's hook returns to stand for a process that died
+// between a step's side effect and the record of the next.
+var errCrash = errors.New("keysvc: injected crash")
+
+// afterStep calls the test hook, if any.
+func (s *Service) afterStep(op *models.KeyOperation, step string) error {
+	if h := s.lifecycle().hook; h != nil {
+		return h(op, step)
+	}
+	return nil
+}
+
+// opContext is what the steps of an operation need: the key, its store's
+// connection and region, and a KMS client acting as the tenant.
+type opContext struct {
+	op      *models.KeyOperation
+	key     *models.Key
+	managed *models.ManagedKey
+	store   *models.KeyStore
+	conn    Connection
+	client  *kms.Client
+	fence   func() error
+}
+
+func (s *Service) loadOpContext(ctx context.Context, op *models.KeyOperation, fence func() error) (*opContext, error) {
+	k, err := s.db.GetKey(ctx, op.TenantID, op.KeyID)
+	if err != nil {
+		return nil, err
+	}
+	mk, err := s.db.GetManagedKey(ctx, op.TenantID, op.KeyID)
+	if err != nil {
+		return nil, err
+	}
+	st, err := s.db.GetKeyStore(ctx, op.TenantID, mk.StoreID)
+	if err != nil {
+		return nil, err
+	}
+	mc, err := s.db.GetConnection(ctx, op.TenantID, st.ConnectionID)
+	if err != nil {
+		return nil, err
+	}
+	conn := ConnectionFromModel(mc)
+	client, err := s.clients.KMS(ctx, conn, st.Region)
+	if err != nil {
+		return nil, err
+	}
+	return &opContext{op: op, key: k, managed: mk, store: st, conn: conn, client: client, fence: fence}, nil
+}
+
+// PreferWrappingKeySpec makes imports ask KMS for an RSA wrapping key of
+// spec (RSA_2048, RSA_3072, RSA_4096) first. keyport asks for RSA_4096 by
+// default; development mode and tests against kmslocal, where generating
+// that key dominates every import, may prefer a smaller one.
+func (s *Service) PreferWrappingKeySpec(spec string) {
+	lc := s.lifecycle()
+	lc.wrapSpecs = append([]wrapSpec{{spec, WrapOAEPSHA256}}, defaultWrapSpecs...)
+}

@@ -1,0 +1,145 @@
+package keysvc
+
+import (
+	"crypto/aes"
+	"crypto/rsa"
+	"crypto/sha1"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"strings"
+
+	"keyport/keysvc/kwp"
+)
+
+// MaterialSize is the size of every key material keyport holds: AES-256,
+// the only symmetric material AWS KMS imports.
+const MaterialSize = 32
+
+// MaterialPurpose is the seal purpose of a material, which binds the
+// sealed blob to its material id (a blob copied onto another row does not
+// open).
+func MaterialPurpose(materialID string) string { return "key-material/" + materialID }
+
+// Fingerprint is the key check value of AES material: the first three
+// bytes of AES-256-ECB of a zero block, as hex. It identifies the material
+// (for comparing an export with what keyport holds) and reveals nothing
+// usable about it. With openssl:
+//
+//	head -c 16 /dev/zero | openssl enc -aes-256-ecb -nopad -K <64 hex digits> | head -c 3 | xxd -p
+func Fingerprint(material []byte) (string, error) {
+	if len(material) != MaterialSize {
+		return "", fmt.Errorf("keysvc: material is %d bytes, want %d", len(material), MaterialSize)
+	}
+	b, err := aes.NewCipher(material)
+	if err != nil {
+		return "", err
+	}
+	var zero, out [aes.BlockSize]byte
+	b.Encrypt(out[:], zero[:])
+	return strings.ToUpper(hex.EncodeToString(out[:3])), nil
+}
+
+// newMaterial draws 256 bits from r and returns them with the sealed copy
+// and fingerprint. The caller zeroes the plaintext when done with it.
+func (s *Service) newMaterial(materialID string) (plain, sealed []byte, fp string, err error) {
+	plain = make([]byte, MaterialSize)
+	if _, err := io.ReadFull(s.rand, plain); err != nil {
+		return nil, nil, "", fmt.Errorf("keysvc: generate key material: %w", err)
+	}
+	sealed, fp, err = s.sealMaterial(materialID, plain)
+	if err != nil {
+		clear(plain)
+		return nil, nil, "", err
+	}
+	return plain, sealed, fp, nil
+}
+
+// sealMaterial seals material under the KEK for its material id.
+func (s *Service) sealMaterial(materialID string, plain []byte) ([]byte, string, error) {
+	fp, err := Fingerprint(plain)
+	if err != nil {
+		return nil, "", err
+	}
+	sealed, err := s.sealer.Seal(MaterialPurpose(materialID), plain)
+	if err != nil {
+		return nil, "", fmt.Errorf("keysvc: seal key material: %w", err)
+	}
+	return sealed, fp, nil
+}
+
+// openMaterial opens sealed material and checks it against its recorded
+// fingerprint, so a corrupted or swapped blob is never imported or
+// exported. The caller zeroes the result.
+func (s *Service) openMaterial(materialID string, sealed []byte, fingerprint string) ([]byte, error) {
+	plain, err := s.sealer.Open(MaterialPurpose(materialID), sealed)
+	if err != nil {
+		return nil, fmt.Errorf("keysvc: open key material: %w", err)
+	}
+	if fp, err := Fingerprint(plain); err != nil || fp != fingerprint {
+		clear(plain)
+		return nil, errors.New("keysvc: key material does not match its recorded fingerprint")
+	}
+	return plain, nil
+}
+
+// Wrapping algorithms keyport uses for import into KMS and for export.
+const (
+	WrapOAEPSHA256    = "RSAES_OAEP_SHA_256"       // RSA-OAEP with SHA-256 (and MGF1-SHA-256) of the material
+	WrapRSAAESKWP256  = "RSA_AES_KEY_WRAP_SHA_256" // RSA-OAEP-SHA-256 of a fresh AES-256 key, then AES-KWP (RFC 5649) of the material
+	wrapOAEPSHA1      = "RSAES_OAEP_SHA_1"
+	wrapRSAAESKWPSHA1 = "RSA_AES_KEY_WRAP_SHA_1"
+)
+
+// wrapMaterial wraps material to an RSA public key with one of the AWS
+// import algorithms. For the combined wrap the output is the RSA-OAEP
+// block followed by the AES-KWP ciphertext, as KMS expects.
+func (s *Service) wrapMaterial(pub *rsa.PublicKey, algorithm string, material []byte) ([]byte, error) {
+	var h hash.Hash
+	switch algorithm {
+	case WrapOAEPSHA256, WrapRSAAESKWP256:
+		h = sha256.New()
+	case wrapOAEPSHA1, wrapRSAAESKWPSHA1:
+		h = sha1.New()
+	default:
+		return nil, fmt.Errorf("keysvc: unsupported wrapping algorithm %q", algorithm)
+	}
+	if algorithm == WrapOAEPSHA256 || algorithm == wrapOAEPSHA1 {
+		out, err := rsa.EncryptOAEP(h, s.rand, pub, material, nil)
+		if err != nil {
+			return nil, fmt.Errorf("keysvc: wrap key material: %w", err)
+		}
+		return out, nil
+	}
+	aesKey := make([]byte, 32)
+	defer clear(aesKey)
+	if _, err := io.ReadFull(s.rand, aesKey); err != nil {
+		return nil, fmt.Errorf("keysvc: generate wrapping key: %w", err)
+	}
+	head, err := rsa.EncryptOAEP(h, s.rand, pub, aesKey, nil)
+	if err != nil {
+		return nil, fmt.Errorf("keysvc: wrap key material: %w", err)
+	}
+	tail, err := kwp.Wrap(aesKey, material)
+	if err != nil {
+		return nil, fmt.Errorf("keysvc: wrap key material: %w", err)
+	}
+	return append(head, tail...), nil
+}
+
+// parseRSAPublicDER parses the DER SubjectPublicKeyInfo KMS returns.
+func parseRSAPublicDER(der []byte) (*rsa.PublicKey, error) {
+	k, err := x509.ParsePKIXPublicKey(der)
+	if err != nil {
+		return nil, fmt.Errorf("keysvc: parse wrapping key: %w", err)
+	}
+	pub, ok := k.(*rsa.PublicKey)
+	if !ok {
+		return nil, errors.New("keysvc: wrapping key is not RSA")
+	}
+	return pub, nil
+}

@@ -1,0 +1,159 @@
+package keysvc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"keyport/models"
+)
+
+// ErrNotManaged: the key's material is not keyport's (a customer-managed
+// key, mode 1), so lifecycle actions on its material do not apply.
+var ErrNotManaged = errors.New("keysvc: keyport does not hold this key's material")
+
+// ErrOperationRunning: another operation on the key is under way.
+var ErrOperationRunning = errors.New("keysvc: another operation on this key is under way")
+
+// managedKey loads a tenant's managed key and checks its state.
+func (s *Service) managedKey(ctx context.Context, tenantID, keyID string, states ...string) (*models.Key, *models.ManagedKey, error) {
+	k, err := s.db.GetKey(ctx, tenantID, keyID)
+	if errors.Is(err, models.ErrNotFound) {
+		return nil, nil, ErrKeyNotFound
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	mk, err := s.db.GetManagedKey(ctx, tenantID, keyID)
+	if errors.Is(err, models.ErrNotFound) {
+		return nil, nil, ErrNotManaged
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, st := range states {
+		if k.State == st {
+			return k, mk, nil
+		}
+	}
+	if len(states) > 0 {
+		return nil, nil, &ValidationError{Field: "state", Message: "this cannot be done while the key is " + k.State}
+	}
+	return k, mk, nil
+}
+
+// startOp records an operation (with new material, if any) and drives it.
+func (s *Service) startOp(ctx context.Context, op *models.KeyOperation, mat *models.KeyMaterial, by RequestBy, details map[string]string) (*OperationResult, error) {
+	op.Step, op.Actor = stepStart, by.UserID
+	err := s.db.StartKeyOperation(ctx, op, mat, by.audit("key."+op.Kind+"_started", details))
+	if errors.Is(err, models.ErrConflict) {
+		return nil, ErrOperationRunning
+	}
+	if err != nil {
+		return nil, err
+	}
+	return s.drive(ctx, op)
+}
+
+// Renew gives a key new material in a new EXTERNAL KMS key and moves the
+// alias to it (AWS's manual rotation). The old KMS key stays enabled, so
+// data under earlier versions decrypts; a new data-key version under the
+// new KMS key becomes current.
+func (s *Service) Renew(ctx context.Context, tenantID string, by RequestBy, keyID string) (*OperationResult, error) {
+	k, _, err := s.managedKey(ctx, tenantID, keyID, models.StateEnabled)
+	if err != nil {
+		return nil, err
+	}
+	matID := models.NewID("mat_")
+	plain, sealed, fp, err := s.newMaterial(matID)
+	if err != nil {
+		return nil, err
+	}
+	clear(plain)
+	op := &models.KeyOperation{TenantID: tenantID, KeyID: keyID, Kind: models.OpRenew, FromVersion: k.CurrentVersion}
+	mat := &models.KeyMaterial{ID: matID, Source: models.SourceGenerated, Sealed: sealed, Fingerprint: fp, CreatedBy: by.UserID}
+	return s.startOp(ctx, op, mat, by, map[string]string{"from_version": strconv.FormatInt(k.CurrentVersion, 10), "fingerprint": fp})
+}
+
+// renewFrom is the scheduler's rotation of modes 2 and 3: a renewal, only
+// while the key is still on version from.
+func (s *Service) renewFrom(ctx context.Context, tenantID, keyID string, from int64, actor, reason string) (int64, error) {
+	k, err := s.db.GetKey(ctx, tenantID, keyID)
+	if err != nil {
+		return 0, err
+	}
+	if k.CurrentVersion != from {
+		return 0, ErrRotationRaced
+	}
+	res, err := s.Renew(ctx, tenantID, RequestBy{UserID: actor}, keyID)
+	if err != nil {
+		return 0, err
+	}
+	if !res.Done() {
+		return 0, fmt.Errorf("keysvc: renewal %s did not finish: %s", res.Op.ID, res.Error)
+	}
+	return res.Key.CurrentVersion, nil
+}
+
+// UndoRenewal moves the alias back to the KMS key of the material before
+// the active one (after checking that it still works) and makes it active
+// again, with a new data-key version under it.
+func (s *Service) UndoRenewal(ctx context.Context, tenantID string, by RequestBy, keyID string) (*OperationResult, error) {
+	if _, _, err := s.managedKey(ctx, tenantID, keyID, models.StateEnabled); err != nil {
+		return nil, err
+	}
+	prev, active, err := s.previousMaterial(ctx, tenantID, keyID)
+	if err != nil {
+		return nil, err
+	}
+	op := &models.KeyOperation{TenantID: tenantID, KeyID: keyID, Kind: models.OpUndo, MaterialID: prev.ID, KMSKeyARN: prev.KMSKeyARN}
+	return s.startOp(ctx, op, nil, by, map[string]string{"from_kms_key_arn": active.KMSKeyARN, "to_kms_key_arn": prev.KMSKeyARN,
+		"to_fingerprint": prev.Fingerprint})
+}
+
+// previousMaterial is the newest committed material older than the active
+// one with its own KMS key (the one an undo returns to), and the active one.
+func (s *Service) previousMaterial(ctx context.Context, tenantID, keyID string) (prev, active *models.KeyMaterial, err error) {
+	ms, err := s.db.KeyMaterials(ctx, tenantID, keyID)
+	if err != nil {
+		return nil, nil, err
+	}
+	for i := range ms {
+		if ms[i].State == models.MaterialActive {
+			active = &ms[i]
+		}
+	}
+	for i := range ms { // newest first: the first earlier one wins
+		if active != nil && prev == nil && ms[i].State == models.MaterialPrevious && ms[i].Seq < active.Seq && ms[i].KMSKeyARN != active.KMSKeyARN {
+			prev = &ms[i]
+		}
+	}
+	if prev == nil || active == nil {
+		return nil, nil, &ValidationError{Field: "key", Message: "there is no earlier KMS key to return to"}
+	}
+	return prev, active, nil
+}
+
+// RotateMaterialInPlace imports new keyport-generated material into the
+// key's current KMS key (ImportKeyMaterial with NEW_KEY_MATERIAL) and has
+// KMS rotate to it (RotateKeyOnDemand): the key ARN and alias stay, KMS
+// keeps the earlier material for decryption. Recorded as a new version.
+func (s *Service) RotateMaterialInPlace(ctx context.Context, tenantID string, by RequestBy, keyID string) (*OperationResult, error) {
+	if _, _, err := s.managedKey(ctx, tenantID, keyID, models.StateEnabled); err != nil {
+		return nil, err
+	}
+	active, err := s.db.ActiveMaterial(ctx, tenantID, keyID)
+	if err != nil {
+		return nil, err
+	}
+	matID := models.NewID("mat_")
+	plain, sealed, fp, err := s.newMaterial(matID)
+	if err != nil {
+		return nil, err
+	}
+	clear(plain)
+	op := &models.KeyOperation{TenantID: tenantID, KeyID: keyID, Kind: models.OpRotate, KMSKeyARN: active.KMSKeyARN}
+	mat := &models.KeyMaterial{ID: matID, Source: models.SourceGenerated, Sealed: sealed, Fingerprint: fp, KMSKeyARN: active.KMSKeyARN, CreatedBy: by.UserID}
+	return s.startOp(ctx, op, mat, by, map[string]string{"kms_key_arn": active.KMSKeyARN, "fingerprint": fp})
+}

@@ -1,0 +1,117 @@
+package keysvc
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"keyport/models"
+)
+
+// jobKindReupload re-imports expiring material before its ValidTo.
+const jobKindReupload = "key.reupload"
+
+// reuploadLead is how long before a material's expiry in KMS keyport
+// re-imports it (when the key asks for automatic re-upload).
+const reuploadLead = 7 * 24 * time.Hour
+
+// Reupload imports the same sealed material again into its own KMS key,
+// after it expired there or KMS lost it, with fresh import parameters and
+// the key's expiry, then validates. materialID "" means the active one.
+func (s *Service) Reupload(ctx context.Context, tenantID string, by RequestBy, keyID, materialID string) (*OperationResult, error) {
+	if _, _, err := s.managedKey(ctx, tenantID, keyID, models.StateEnabled, models.StateDisabled); err != nil {
+		return nil, err
+	}
+	var mat *models.KeyMaterial
+	var err error
+	if materialID == "" {
+		mat, err = s.db.ActiveMaterial(ctx, tenantID, keyID)
+	} else {
+		mat, err = s.db.GetKeyMaterial(ctx, tenantID, materialID)
+	}
+	if errors.Is(err, models.ErrNotFound) || (err == nil && (mat.KeyID != keyID || mat.KMSKeyARN == "" ||
+		(mat.State != models.MaterialActive && mat.State != models.MaterialPrevious))) {
+		return nil, &ValidationError{Field: "material_id", Message: "choose a version of this key that was imported into KMS"}
+	}
+	if err != nil {
+		return nil, err
+	}
+	op := &models.KeyOperation{TenantID: tenantID, KeyID: keyID, Kind: models.OpReupload, MaterialID: mat.ID, KMSKeyARN: mat.KMSKeyARN}
+	return s.startOp(ctx, op, nil, by, map[string]string{"material": mat.ID, "fingerprint": mat.Fingerprint, "kms_key_arn": mat.KMSKeyARN})
+}
+
+// finishReupload ends a re-upload: the key is healthy again when it was
+// the active material that came back.
+func (s *Service) finishReupload(ctx context.Context, oc *opContext) error {
+	op := oc.op
+	if err := s.db.FinishOperation(ctx, op, models.AuditInput{Actor: op.Actor, Action: "key.reupload_completed",
+		Details: map[string]string{"operation_id": op.ID, "material": op.MaterialID, "kms_key_arn": op.KMSKeyARN}}); err != nil {
+		return err
+	}
+	op.State = models.OpDone
+	active, err := s.db.ActiveMaterial(ctx, op.TenantID, op.KeyID)
+	if err != nil || active.ID != op.MaterialID {
+		return err
+	}
+	ok, none := HealthOK, ""
+	k, err := s.db.UpdateKey(ctx, op.TenantID, op.KeyID, models.KeyUpdate{Health: &ok, HealthDetail: &none, Validated: true}, models.AuditInput{})
+	if err != nil {
+		return err
+	}
+	s.dp.keys.apply(k)
+	return nil
+}
+
+type reuploadPayload struct {
+	TenantID   string `json:"tenant_id"`
+	KeyID      string `json:"key_id"`
+	MaterialID string `json:"material_id"`
+}
+
+// planReuploads enqueues, for every key that asks for it, the re-upload
+// of its active material a week before it expires in KMS. The run key
+// names the expiry, so each expiry gets one job whatever the replicas do.
+func (s *Service) planReuploads(ctx context.Context) error {
+	ids, err := s.db.ManagedKeyIDs(ctx)
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		mk, err := s.db.GetManagedKey(ctx, id[0], id[1])
+		if err != nil || !mk.AutoReupload || mk.ValidDays == 0 {
+			continue
+		}
+		mat, err := s.db.ActiveMaterial(ctx, id[0], id[1])
+		if err != nil || mat.ValidTo == nil {
+			continue
+		}
+		payload, _ := json.Marshal(reuploadPayload{TenantID: id[0], KeyID: id[1], MaterialID: mat.ID})
+		if _, _, err := s.db.EnqueueJob(ctx, models.NewJob{Kind: jobKindReupload, TenantID: id[0], Payload: string(payload),
+			RunKey: "reupload:" + mat.ID + ":" + mat.ValidTo.UTC().Format(time.RFC3339), DueAt: mat.ValidTo.Add(-reuploadLead)}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// runReuploadJob re-imports a material on schedule.
+func (s *Service) runReuploadJob(ctx context.Context, j *models.Job, l models.Lease) error {
+	var p reuploadPayload
+	if err := json.Unmarshal([]byte(j.Payload), &p); err != nil {
+		return Permanent(fmt.Errorf("keysvc: reupload job payload: %w", err))
+	}
+	res, err := s.Reupload(ctx, p.TenantID, RequestBy{UserID: "keyport:scheduler"}, p.KeyID, p.MaterialID)
+	var ve *ValidationError
+	if errors.As(err, &ve) || errors.Is(err, ErrKeyNotFound) {
+		return s.db.CompleteJob(ctx, l, "skipped: "+err.Error(), nil)
+	}
+	if err != nil {
+		return err
+	}
+	if res.Op.State == models.OpFailed {
+		return Permanent(errors.New("keysvc: scheduled re-upload failed: " + res.Error))
+	}
+	return s.db.CompleteJob(ctx, l, "operation "+res.Op.ID, nil)
+}

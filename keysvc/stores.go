@@ -1,0 +1,97 @@
+package keysvc
+
+import (
+	"context"
+	"errors"
+	"strings"
+
+	"keyport/models"
+)
+
+// StoreInput is the "new key store" form as typed.
+type StoreInput struct {
+	Name         string
+	ConnectionID string
+	Region       string // empty: the connection's default region
+}
+
+// StoreSummary is a store with its keys counted by state.
+type StoreSummary struct {
+	Store  models.KeyStore
+	Counts map[string]int
+	Keys   []models.StoreKey
+}
+
+// CreateStore records a key store bound to one of the tenant's connections
+// and a region the provider allows.
+func (s *Service) CreateStore(ctx context.Context, tenantID string, by RequestBy, in StoreInput) (*models.KeyStore, error) {
+	mc, err := s.db.GetConnection(ctx, tenantID, in.ConnectionID)
+	if errors.Is(err, models.ErrNotFound) {
+		return nil, &ValidationError{Field: "connection_id", Message: "choose one of your AWS connections"}
+	}
+	if err != nil {
+		return nil, err
+	}
+	region := strings.TrimSpace(in.Region)
+	if region == "" {
+		region = mc.DefaultRegion
+	}
+	ps, err := s.ProviderSettings(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !ps.RegionAllowed(region) {
+		return nil, &ValidationError{Field: "region", Message: "is not a region your provider allows"}
+	}
+	st := &models.KeyStore{TenantID: tenantID, ConnectionID: mc.ID, Region: region, Name: in.Name, CreatedBy: by.UserID}
+	err = s.db.CreateKeyStore(ctx, st, by.audit("key_store.created", map[string]string{"name": strings.TrimSpace(in.Name),
+		"connection_id": mc.ID, "region": region}))
+	return st, storeErr(err)
+}
+
+// RenameStore renames a tenant's key store.
+func (s *Service) RenameStore(ctx context.Context, tenantID string, by RequestBy, id, name string) error {
+	err := s.db.RenameKeyStore(ctx, tenantID, id, name, by.audit("key_store.renamed", map[string]string{"name": strings.TrimSpace(name)}))
+	return storeErr(err)
+}
+
+// DeleteStore deletes a key store whose keys are all DELETED; otherwise
+// the *models.StoreNotEmptyError names the keys in the way.
+func (s *Service) DeleteStore(ctx context.Context, tenantID string, by RequestBy, id string) error {
+	return s.db.DeleteKeyStore(ctx, tenantID, id, by.audit("key_store.deleted", nil))
+}
+
+// Stores lists a tenant's key stores with their keys counted by state.
+func (s *Service) Stores(ctx context.Context, tenantID string) ([]StoreSummary, error) {
+	sts, err := s.db.ListKeyStores(ctx, tenantID)
+	if err != nil {
+		return nil, err
+	}
+	keys, err := s.db.StoreKeys(ctx, tenantID, "")
+	if err != nil {
+		return nil, err
+	}
+	out := make([]StoreSummary, len(sts))
+	for i, st := range sts {
+		out[i] = StoreSummary{Store: st, Counts: map[string]int{}}
+		for _, k := range keys {
+			if k.StoreID == st.ID {
+				out[i].Counts[k.State]++
+				out[i].Keys = append(out[i].Keys, k)
+			}
+		}
+	}
+	return out, nil
+}
+
+// storeErr turns the store's conflict into the form's message.
+func storeErr(err error) error {
+	if errors.Is(err, models.ErrConflict) {
+		return &ValidationError{Field: "name", Message: "is already used by another key store of this tenant"}
+	}
+	var ve *models.ValidationError
+	if errors.As(err, &ve) {
+		return &ValidationError{Field: ve.Field, Message: ve.Message}
+	}
+	return err
+}

@@ -1,0 +1,307 @@
+package models
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// Material states. Exactly one material of a live key is active: the one
+// whose KMS key the alias names and new data keys are wrapped under.
+// Previous materials' KMS keys stay enabled so old data decrypts.
+const (
+	MaterialPending   = "pending"   // generated or uploaded, not yet imported and committed
+	MaterialActive    = "active"    // the alias target
+	MaterialPrevious  = "previous"  // replaced by a renewal; its KMS key still decrypts
+	MaterialDiscarded = "discarded" // an operation that made it was rolled back
+)
+
+// Material sources.
+const (
+	SourceGenerated = "generated" // keyport's crypto/rand (mode 2)
+	SourceTenant    = "tenant"    // uploaded by the tenant through an import request (mode 3)
+)
+
+// ManagedKey is what keyport records about a key whose material it holds.
+type ManagedKey struct {
+	KeyID        string
+	TenantID     string
+	StoreID      string
+	AliasName    string // "alias/keyport/..." in the store's account and region
+	ValidDays    int    // material expiry in KMS, days after each import; 0 = never
+	AutoReupload bool   // re-import before ValidTo instead of only reminding
+	DeletionAt   *time.Time
+	UpdatedAt    time.Time
+}
+
+// KeyMaterial is one version of a key's material. Sealed is the material
+// under the provider KEK; it is opened only to import or export.
+type KeyMaterial struct {
+	ID             string
+	KeyID          string
+	TenantID       string
+	Seq            int
+	Source         string
+	Sealed         []byte
+	Fingerprint    string
+	KMSKeyARN      string `gorm:"column:kms_key_arn"`
+	State          string
+	DataKeyVersion int64
+	ValidTo        *time.Time
+	ImportedAt     *time.Time
+	CreatedBy      string
+	CreatedAt      time.Time
+}
+
+// String leaves the sealed material out of logs.
+func (m KeyMaterial) String() string {
+	return fmt.Sprintf("models.KeyMaterial{id: %s, key: %s, seq: %d, state: %s}", m.ID, m.KeyID, m.Seq, m.State)
+}
+
+func fixMaterial(m *KeyMaterial) {
+	m.CreatedAt, m.ValidTo, m.ImportedAt = m.CreatedAt.UTC(), tsPtr(m.ValidTo), tsPtr(m.ImportedAt)
+}
+
+// GetManagedKey returns the lifecycle record of a tenant's key; ErrNotFound
+// for a customer-managed key (mode 1) or another tenant's.
+func (db *DB) GetManagedKey(ctx context.Context, tenantID, keyID string) (*ManagedKey, error) {
+	var m ManagedKey
+	if err := db.g.WithContext(ctx).Table("managed_keys").Where("tenant_id = ? AND key_id = ?", tenantID, keyID).Take(&m).Error; err != nil {
+		return nil, fmt.Errorf("get managed key: %w", mapErr(err))
+	}
+	m.DeletionAt = tsPtr(m.DeletionAt)
+	return &m, nil
+}
+
+// ManagedKeysPendingDeletion lists every tenant's managed keys whose
+// deletion date has passed, for the background pass that marks them DELETED.
+func (db *DB) ManagedKeysPendingDeletion(ctx context.Context, before time.Time) ([]ManagedKey, error) {
+	var out []ManagedKey
+	err := db.g.WithContext(ctx).Table("managed_keys AS m").Select("m.*").Joins("JOIN keys k ON k.id = m.key_id").
+		Where("k.state = ? AND m.deletion_at IS NOT NULL AND m.deletion_at <= ?", StatePendingDeletion, ts(before)).Find(&out).Error
+	if err != nil {
+		return nil, fmt.Errorf("managed keys pending deletion: %w", mapErr(err))
+	}
+	return out, nil
+}
+
+// ManagedKeyIDs lists the ids of every live managed key of every tenant
+// (tenant id, key id), for the drift and expiry passes.
+func (db *DB) ManagedKeyIDs(ctx context.Context) ([][2]string, error) {
+	var rows []struct{ TenantID, KeyID string }
+	err := db.g.WithContext(ctx).Table("managed_keys AS m").Select("m.tenant_id, m.key_id").Joins("JOIN keys k ON k.id = m.key_id").
+		Where("k.state IN ?", []string{StateEnabled, StateDisabled}).Order("m.key_id").Find(&rows).Error
+	if err != nil {
+		return nil, fmt.Errorf("managed key ids: %w", mapErr(err))
+	}
+	out := make([][2]string, len(rows))
+	for i, r := range rows {
+		out[i] = [2]string{r.TenantID, r.KeyID}
+	}
+	return out, nil
+}
+
+// KeyMaterials lists a tenant key's materials, newest first.
+func (db *DB) KeyMaterials(ctx context.Context, tenantID, keyID string) ([]KeyMaterial, error) {
+	var out []KeyMaterial
+	err := db.g.WithContext(ctx).Table("key_materials").Where("tenant_id = ? AND key_id = ?", tenantID, keyID).Order("seq DESC").Find(&out).Error
+	if err != nil {
+		return nil, fmt.Errorf("key materials: %w", mapErr(err))
+	}
+	for i := range out {
+		fixMaterial(&out[i])
+	}
+	return out, nil
+}
+
+// GetKeyMaterial returns one material of a tenant's key.
+func (db *DB) GetKeyMaterial(ctx context.Context, tenantID, id string) (*KeyMaterial, error) {
+	var m KeyMaterial
+	if err := db.g.WithContext(ctx).Table("key_materials").Where("tenant_id = ? AND id = ?", tenantID, id).Take(&m).Error; err != nil {
+		return nil, fmt.Errorf("get key material: %w", mapErr(err))
+	}
+	fixMaterial(&m)
+	return &m, nil
+}
+
+// ActiveMaterial returns the active material of a tenant's key.
+func (db *DB) ActiveMaterial(ctx context.Context, tenantID, keyID string) (*KeyMaterial, error) {
+	var m KeyMaterial
+	err := db.g.WithContext(ctx).Table("key_materials").Where("tenant_id = ? AND key_id = ? AND state = ?", tenantID, keyID, MaterialActive).
+		Take(&m).Error
+	if err != nil {
+		return nil, fmt.Errorf("active material: %w", mapErr(err))
+	}
+	fixMaterial(&m)
+	return &m, nil
+}
+
+// MaterialImported records a successful import of a material into its KMS
+// key (first import or re-upload) with its expiry, and the audit event.
+func (db *DB) MaterialImported(ctx context.Context, tenantID, materialID string, validTo *time.Time, audit *AuditInput) error {
+	err := db.g.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var vt any
+		if validTo != nil {
+			vt = ts(*validTo)
+		}
+		res := tx.Table("key_materials").Where("tenant_id = ? AND id = ?", tenantID, materialID).
+			Updates(map[string]any{"valid_to": vt, "imported_at": db.now()})
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			return ErrNotFound
+		}
+		if audit != nil && audit.Action != "" {
+			_, err := db.appendAuditTx(tx, *audit)
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("record material import: %w", mapErr(err))
+	}
+	return nil
+}
+
+// CountDataKeyVersions is how many data-key versions a tenant's key has:
+// each one is data that only this key's KMS keys can unwrap.
+func (db *DB) CountDataKeyVersions(ctx context.Context, tenantID, keyID string) (int64, error) {
+	var n int64
+	err := db.g.WithContext(ctx).Table("data_key_versions AS v").Joins("JOIN keys k ON k.id = v.key_id").
+		Where("k.tenant_id = ? AND v.key_id = ?", tenantID, keyID).Count(&n).Error
+	if err != nil {
+		return 0, fmt.Errorf("count data key versions: %w", mapErr(err))
+	}
+	return n, nil
+}
+
+// SetKeyDeletion moves a managed key into or out of its deletion window:
+// with at set the key is PENDING_DELETION until at, with at nil it is
+// back to DISABLED (a cancelled deletion leaves the KMS keys disabled).
+func (db *DB) SetKeyDeletion(ctx context.Context, tenantID, keyID string, at *time.Time, state string, audit AuditInput) (*Key, error) {
+	var out *Key
+	audit.TenantID, audit.TargetType, audit.TargetID = tenantID, "key", keyID
+	err := db.g.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		rev, err := nextRevision(tx)
+		if err != nil {
+			return err
+		}
+		var da any
+		if at != nil {
+			da = ts(*at)
+		}
+		res := tx.Table("managed_keys").Where("tenant_id = ? AND key_id = ?", tenantID, keyID).
+			Updates(map[string]any{"deletion_at": da, "updated_at": db.now()})
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			return ErrNotFound
+		}
+		if err := tx.Table("keys").Where("tenant_id = ? AND id = ?", tenantID, keyID).Updates(map[string]any{
+			"state": state, "revision": rev, "updated_at": db.now(), "cache_epoch": gorm.Expr("cache_epoch + 1")}).Error; err != nil {
+			return err
+		}
+		if _, err := db.appendAuditTx(tx, audit); err != nil {
+			return err
+		}
+		out, err = getKeyTx(tx, tenantID, keyID)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("set key deletion: %w", mapErr(err))
+	}
+	return out, nil
+}
+
+// MarkKeyDeleted ends a managed key whose deletion window passed: the key
+// is DELETED and every sealed copy of its material is erased, so nothing
+// keyport holds can bring it back.
+func (db *DB) MarkKeyDeleted(ctx context.Context, tenantID, keyID string, audit AuditInput) error {
+	audit.TenantID, audit.TargetType, audit.TargetID = tenantID, "key", keyID
+	err := db.g.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		rev, err := nextRevision(tx)
+		if err != nil {
+			return err
+		}
+		res := tx.Table("keys").Where("tenant_id = ? AND id = ? AND state = ?", tenantID, keyID, StatePendingDeletion).
+			Updates(map[string]any{"state": StateDeleted, "revision": rev, "updated_at": db.now(), "cache_epoch": gorm.Expr("cache_epoch + 1")})
+		if err := errIfNone(res); err != nil {
+			return err
+		}
+		if err := tx.Table("key_materials").Where("tenant_id = ? AND key_id = ?", tenantID, keyID).
+			Update("sealed", []byte{}).Error; err != nil {
+			return err
+		}
+		_, err = db.appendAuditTx(tx, audit)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("mark key deleted: %w", mapErr(err))
+	}
+	return nil
+}
+
+// KeyDrift is one difference between what keyport recorded about a key
+// and what KMS says.
+type KeyDrift struct {
+	KeyID      string
+	TenantID   string
+	Field      string
+	Recorded   string
+	Actual     string
+	DetectedAt time.Time
+}
+
+// ReplaceKeyDrift stores a key's differences as found now, replacing the
+// previous finding; the audit event is written only when they changed.
+func (db *DB) ReplaceKeyDrift(ctx context.Context, tenantID, keyID string, ds []KeyDrift, audit AuditInput) (changed bool, err error) {
+	err = db.g.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var old []KeyDrift
+		if err := tx.Table("key_drift").Where("tenant_id = ? AND key_id = ?", tenantID, keyID).Order("field").Find(&old).Error; err != nil {
+			return err
+		}
+		same := len(old) == len(ds)
+		for i := 0; same && i < len(ds); i++ {
+			same = old[i].Field == ds[i].Field && old[i].Actual == ds[i].Actual && old[i].Recorded == ds[i].Recorded
+		}
+		if same {
+			return nil
+		}
+		changed = true
+		if err := tx.Exec(`DELETE FROM key_drift WHERE tenant_id = ? AND key_id = ?`, tenantID, keyID).Error; err != nil {
+			return err
+		}
+		now := db.now()
+		for i := range ds {
+			ds[i].KeyID, ds[i].TenantID, ds[i].DetectedAt = keyID, tenantID, now
+			if err := tx.Table("key_drift").Create(&ds[i]).Error; err != nil {
+				return err
+			}
+		}
+		audit.TenantID, audit.TargetType, audit.TargetID = tenantID, "key", keyID
+		_, err := db.appendAuditTx(tx, audit)
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("replace key drift: %w", mapErr(err))
+	}
+	return changed, nil
+}
+
+// KeyDrifts lists a tenant key's differences (tenantID "" and keyID ""
+// list every tenant's, for the operator).
+func (db *DB) KeyDrifts(ctx context.Context, tenantID, keyID string) ([]KeyDrift, error) {
+	q := db.g.WithContext(ctx).Table("key_drift")
+	if tenantID != "" {
+		q = q.Where("tenant_id = ? AND key_id = ?", tenantID, keyID)
+	}
+	var out []KeyDrift
+	if err := q.Order("tenant_id, key_id, field").Limit(1000).Find(&out).Error; err != nil {
+		return nil, fmt.Errorf("key drift: %w", mapErr(err))
+	}
+	return out, nil
+}

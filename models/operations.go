@@ -1,0 +1,343 @@
+package models
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// Operation kinds and states.
+const (
+	OpCreate   = "create"   // new key: new KMS key, import, alias, first data key
+	OpRenew    = "renew"    // new material in a new KMS key, alias moved
+	OpUndo     = "undo"     // alias moved back to the previous material's KMS key
+	OpReupload = "reupload" // the same material imported again into its KMS key
+	OpRotate   = "rotate"   // new material imported into the same KMS key (NEW_KEY_MATERIAL)
+
+	OpRunning = "running"
+	OpDone    = "done"
+	OpFailed  = "failed"
+)
+
+// JobKindLifecycle is the job that drives a key operation to its end.
+const JobKindLifecycle = "key.lifecycle"
+
+// KeyOperation is a recorded multi-step change of a managed key. Step is
+// the step about to run or running: it is written before the step's side
+// effect, so a restart knows what may have happened.
+type KeyOperation struct {
+	ID          string
+	TenantID    string
+	KeyID       string
+	Kind        string
+	Step        string
+	State       string
+	MaterialID  string
+	KMSKeyARN   string `gorm:"column:kms_key_arn"`
+	FromVersion int64
+	JobID       string
+	Detail      string
+	Actor       string
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+}
+
+// NewManagedKey is a key keyport is about to create with its own (or the
+// tenant's uploaded) material: the key row (PENDING, no KMS key yet), its
+// lifecycle row, its first material and the create operation, recorded
+// together before anything happens in KMS.
+type NewManagedKey struct {
+	Key      Key
+	Managed  ManagedKey
+	Material KeyMaterial
+	Op       KeyOperation
+}
+
+// StartManagedKey records a new managed key and the job that creates it in
+// KMS, with the audit event, in one transaction. Ids and times are filled.
+func (db *DB) StartManagedKey(ctx context.Context, nk *NewManagedKey, audit AuditInput) error {
+	k := &nk.Key
+	name, err := validateName("name", k.Name, 100)
+	if err != nil {
+		return err
+	}
+	k.Name, k.ID, k.State, k.Health = name, NewID("key_"), StatePending, "UNKNOWN"
+	now := db.now()
+	k.CreatedAt, k.UpdatedAt = now, now
+	nk.Managed.KeyID, nk.Managed.TenantID, nk.Managed.UpdatedAt = k.ID, k.TenantID, now
+	err = db.g.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var n int64
+		if err := tx.Table("keys").Where("tenant_id = ? AND lower(name) = lower(?)", k.TenantID, name).Count(&n).Error; err != nil {
+			return err
+		}
+		if n > 0 {
+			return ErrConflict
+		}
+		rev, err := nextRevision(tx)
+		if err != nil {
+			return err
+		}
+		k.Revision = rev
+		if err := tx.Table("keys").Create(k).Error; err != nil {
+			return err
+		}
+		if err := tx.Table("managed_keys").Create(&nk.Managed).Error; err != nil {
+			return err
+		}
+		return db.startOpTx(tx, &nk.Op, &nk.Material, k.TenantID, k.ID, audit)
+	})
+	if err != nil {
+		return fmt.Errorf("start managed key: %w", mapErr(err))
+	}
+	return nil
+}
+
+// StartKeyOperation records an operation on a managed key (and the new
+// material it brings, if any) with its job and audit event. Only one
+// operation per key runs at a time: ErrConflict while another does.
+func (db *DB) StartKeyOperation(ctx context.Context, op *KeyOperation, mat *KeyMaterial, audit AuditInput) error {
+	err := db.g.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if _, err := getKeyTx(tx, op.TenantID, op.KeyID); err != nil {
+			return err
+		}
+		return db.startOpTx(tx, op, mat, op.TenantID, op.KeyID, audit)
+	})
+	if err != nil {
+		return fmt.Errorf("start key operation: %w", mapErr(err))
+	}
+	return nil
+}
+
+func (db *DB) startOpTx(tx *gorm.DB, op *KeyOperation, mat *KeyMaterial, tenantID, keyID string, audit AuditInput) error {
+	var running int64
+	if err := tx.Table("key_operations").Where("key_id = ? AND state = ?", keyID, OpRunning).Count(&running).Error; err != nil {
+		return err
+	}
+	if running > 0 {
+		return ErrConflict
+	}
+	now := db.now()
+	if mat != nil && len(mat.Sealed) > 0 {
+		var seq int
+		if err := tx.Table("key_materials").Select("COALESCE(MAX(seq), 0)").Where("key_id = ?", keyID).Scan(&seq).Error; err != nil {
+			return err
+		}
+		if mat.ID == "" {
+			mat.ID = NewID("mat_")
+		}
+		mat.KeyID, mat.TenantID, mat.Seq, mat.State, mat.CreatedAt = keyID, tenantID, seq+1, MaterialPending, now
+		if err := tx.Table("key_materials").Create(mat).Error; err != nil {
+			return err
+		}
+		op.MaterialID = mat.ID
+	}
+	op.ID, op.TenantID, op.KeyID, op.State, op.CreatedAt, op.UpdatedAt = NewID("kop_"), tenantID, keyID, OpRunning, now, now
+	j, _, err := db.enqueueJobTx(tx, NewJob{Kind: JobKindLifecycle, TenantID: tenantID, RunKey: "lifecycle:" + op.ID,
+		Payload: `{"op_id":"` + op.ID + `"}`, MaxAttempts: 20})
+	if err != nil {
+		return err
+	}
+	op.JobID = j.ID
+	if err := tx.Table("key_operations").Create(op).Error; err != nil {
+		return err
+	}
+	audit.TenantID, audit.TargetType, audit.TargetID = tenantID, "key", keyID
+	if audit.Details == nil {
+		audit.Details = map[string]string{}
+	}
+	audit.Details["operation_id"] = op.ID
+	_, err = db.appendAuditTx(tx, audit)
+	return err
+}
+
+// GetKeyOperation returns an operation by id (the job that drives it has
+// only the id); tenant pages use KeyOperations, which filter on the tenant.
+func (db *DB) GetKeyOperation(ctx context.Context, id string) (*KeyOperation, error) {
+	var op KeyOperation
+	if err := db.g.WithContext(ctx).Table("key_operations").Where("id = ?", id).Take(&op).Error; err != nil {
+		return nil, fmt.Errorf("get key operation: %w", mapErr(err))
+	}
+	op.CreatedAt, op.UpdatedAt = op.CreatedAt.UTC(), op.UpdatedAt.UTC()
+	return &op, nil
+}
+
+// KeyOperations lists a tenant key's operations, newest first.
+func (db *DB) KeyOperations(ctx context.Context, tenantID, keyID string, limit int) ([]KeyOperation, error) {
+	var out []KeyOperation
+	err := db.g.WithContext(ctx).Table("key_operations").Where("tenant_id = ? AND key_id = ?", tenantID, keyID).
+		Order("created_at DESC, id DESC").Limit(limit).Find(&out).Error
+	if err != nil {
+		return nil, fmt.Errorf("key operations: %w", mapErr(err))
+	}
+	return out, nil
+}
+
+// OperationStep records that op is about to run step (and, when arn is not
+// empty, the KMS key it works on). It is written before the step's side
+// effect.
+func (db *DB) OperationStep(ctx context.Context, opID, step, arn string) error {
+	set := map[string]any{"step": step, "updated_at": db.now()}
+	if arn != "" {
+		set["kms_key_arn"] = arn
+	}
+	err := db.g.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		res := tx.Table("key_operations").Where("id = ? AND state = ?", opID, OpRunning).Updates(set)
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			return ErrConflict
+		}
+		if arn != "" {
+			return tx.Exec(`UPDATE key_materials SET kms_key_arn = ? WHERE id = (SELECT material_id FROM key_operations WHERE id = ?) AND kms_key_arn = ''`,
+				arn, opID).Error
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("record operation step: %w", mapErr(err))
+	}
+	return nil
+}
+
+// FailOperation ends an operation that cannot complete: its new material,
+// if any, is discarded (its KMS key, tagged with the operation, is already
+// scheduled for deletion by the caller), a created key that never worked
+// is marked DELETED, and the audit event says why.
+func (db *DB) FailOperation(ctx context.Context, op *KeyOperation, detail string, audit AuditInput) error {
+	audit.TenantID, audit.TargetType, audit.TargetID = op.TenantID, "key", op.KeyID
+	err := db.g.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		res := tx.Table("key_operations").Where("id = ? AND state = ?", op.ID, OpRunning).
+			Updates(map[string]any{"state": OpFailed, "detail": truncate(detail, 1000), "updated_at": db.now()})
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			return ErrConflict
+		}
+		if op.MaterialID != "" && (op.Kind == OpCreate || op.Kind == OpRenew || op.Kind == OpRotate) {
+			if err := tx.Table("key_materials").Where("id = ? AND state = ?", op.MaterialID, MaterialPending).
+				Update("state", MaterialDiscarded).Error; err != nil {
+				return err
+			}
+		}
+		if op.Kind == OpCreate {
+			rev, err := nextRevision(tx)
+			if err != nil {
+				return err
+			}
+			if err := tx.Table("keys").Where("id = ? AND state = ?", op.KeyID, StatePending).
+				Updates(map[string]any{"state": StateDeleted, "health_detail": truncate(detail, 1000), "revision": rev, "updated_at": db.now()}).Error; err != nil {
+				return err
+			}
+		}
+		_, err := db.appendAuditTx(tx, audit)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("fail key operation: %w", mapErr(err))
+	}
+	return nil
+}
+
+// VersionCommit is the last step of create, renew, undo and rotate: the
+// key's KMS key in its region becomes KMSKeyARN, a new data-key version
+// wrapped under it becomes current (compare-and-set on FromVersion), the
+// material becomes active (the previous active one previous), the key is
+// ENABLED and the operation done, all in one transaction.
+type VersionCommit struct {
+	Op          *KeyOperation
+	Region      string
+	KMSKeyARN   string
+	MaterialID  string
+	FromVersion int64
+	Version     DataKeyVersion
+	Wraps       []DataKeyWrap
+	Audit       AuditInput
+}
+
+// CommitKeyVersion applies c; ErrConflict when the key moved on meanwhile
+// or the operation is no longer running.
+func (db *DB) CommitKeyVersion(ctx context.Context, c VersionCommit) (*Key, error) {
+	op := c.Op
+	c.Audit.TenantID, c.Audit.TargetType, c.Audit.TargetID = op.TenantID, "key", op.KeyID
+	var out *Key
+	err := db.g.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		rev, err := nextRevision(tx)
+		if err != nil {
+			return err
+		}
+		now := db.now()
+		res := tx.Table("key_operations").Where("id = ? AND state = ?", op.ID, OpRunning).
+			Updates(map[string]any{"state": OpDone, "step": "done", "updated_at": now})
+		if err := errIfNone(res); err != nil {
+			return err
+		}
+		set := map[string]any{"current_version": c.Version.Version, "updated_at": now, "revision": rev,
+			"health": "OK", "health_detail": "", "validated_at": now}
+		if op.Kind == OpCreate {
+			set["state"] = StateEnabled
+		}
+		res = tx.Table("keys").Where("tenant_id = ? AND id = ? AND current_version = ?", op.TenantID, op.KeyID, c.FromVersion).Updates(set)
+		if err := errIfNone(res); err != nil {
+			return err
+		}
+		if err := tx.Exec(`DELETE FROM key_regions WHERE key_id = ? AND region = ?`, op.KeyID, c.Region).Error; err != nil {
+			return err
+		}
+		if err := tx.Table("key_regions").Create(&KeyRegion{KeyID: op.KeyID, Region: c.Region, KMSKeyARN: c.KMSKeyARN, Priority: 0}).Error; err != nil {
+			return err
+		}
+		if err := insertVersion(tx, op.KeyID, &c.Version, c.Wraps, now); err != nil {
+			return err
+		}
+		if err := tx.Table("key_materials").Where("key_id = ? AND state = ? AND id <> ?", op.KeyID, MaterialActive, c.MaterialID).
+			Update("state", MaterialPrevious).Error; err != nil {
+			return err
+		}
+		if err := tx.Table("key_materials").Where("key_id = ? AND id = ?", op.KeyID, c.MaterialID).
+			Updates(map[string]any{"state": MaterialActive, "data_key_version": c.Version.Version}).Error; err != nil {
+			return err
+		}
+		if _, err := db.appendAuditTx(tx, c.Audit); err != nil {
+			return err
+		}
+		out, err = getKeyTx(tx, op.TenantID, op.KeyID)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("commit key version: %w", mapErr(err))
+	}
+	return out, nil
+}
+
+// FinishOperation marks an operation without a new version (re-upload)
+// done, with its audit event.
+func (db *DB) FinishOperation(ctx context.Context, op *KeyOperation, audit AuditInput) error {
+	audit.TenantID, audit.TargetType, audit.TargetID = op.TenantID, "key", op.KeyID
+	err := db.g.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		res := tx.Table("key_operations").Where("id = ? AND state = ?", op.ID, OpRunning).
+			Updates(map[string]any{"state": OpDone, "step": "done", "updated_at": db.now()})
+		if err := errIfNone(res); err != nil {
+			return err
+		}
+		_, err := db.appendAuditTx(tx, audit)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("finish key operation: %w", mapErr(err))
+	}
+	return nil
+}
+
+func errIfNone(res *gorm.DB) error {
+	if res.Error != nil {
+		return res.Error
+	}
+	if res.RowsAffected == 0 {
+		return ErrConflict
+	}
+	return nil
+}

@@ -1,0 +1,72 @@
+package models
+
+import (
+	"database/sql"
+	"net/url"
+	"strings"
+	"time"
+
+	"gorm.io/driver/postgres"
+	"gorm.io/gorm"
+)
+
+// Dialect names as gorm reports them.
+const (
+	dialectSQLite   = "sqlite"
+	dialectPostgres = "postgres"
+)
+
+// IsPostgresURL reports whether dsn names a PostgreSQL server
+// (postgres:// or postgresql://) rather than a SQLite file.
+func IsPostgresURL(dsn string) bool {
+	return strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")
+}
+
+// postgresDialector checks a postgres:// URL and adds the session settings
+// keyport relies on. Timestamps are stored as timestamptz and compared as
+// instants, so the session zone only matters for text output; UTC keeps
+// logs and psql sessions readable the same way on every replica.
+func postgresDialector(dsn string) (gorm.Dialector, error) {
+	u, err := url.Parse(dsn)
+	if err != nil || u.Host == "" && u.Query().Get("host") == "" {
+		// url.Parse errors quote the whole URL, password included.
+		return nil, &ValidationError{Field: "dsn", Message: "is not a valid postgres:// URL (postgres://user:password@host:5432/database?sslmode=...)"}
+	}
+	q := u.Query()
+	if q.Get("application_name") == "" {
+		q.Set("application_name", "keyport")
+	}
+	if q.Get("timezone") == "" {
+		q.Set("timezone", "UTC")
+	}
+	u.RawQuery = q.Encode()
+	return postgres.New(postgres.Config{DSN: u.String()}), nil
+}
+
+// configurePostgresPool sizes the pool for a server that, unlike SQLite,
+// runs transactions side by side. Connections are recycled now and then so
+// a replica follows a failover or a pgbouncer restart without a restart of
+// its own.
+func configurePostgresPool(sqlDB *sql.DB) {
+	sqlDB.SetMaxOpenConns(20)
+	sqlDB.SetMaxIdleConns(5)
+	sqlDB.SetConnMaxLifetime(30 * time.Minute)
+	sqlDB.SetConnMaxIdleTime(5 * time.Minute)
+}
+
+// isPostgres reports whether the store runs on PostgreSQL.
+func (db *DB) isPostgres() bool {
+	return db.g.Dialector.Name() == dialectPostgres
+}
+
+// xactLock serializes, on PostgreSQL, every transaction that takes the lock
+// called name until it commits or rolls back. SQLite needs nothing: its
+// transactions take the database write lock at BEGIN (_txlock=immediate).
+// The lock is keyed by the current schema as well, so databases that share
+// a server in separate schemas (the tests do) do not wait for each other.
+func (db *DB) xactLock(tx *gorm.DB, name string) error {
+	if !db.isPostgres() {
+		return nil
+	}
+	return tx.Exec("SELECT pg_advisory_xact_lock(hashtext(?), hashtext(current_schema()))", "keyport."+name).Error
+}

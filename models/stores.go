@@ -1,0 +1,172 @@
+package models
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// PrefixKeyStore starts every key store id.
+const PrefixKeyStore = "kst_"
+
+// KeyStore is a named collection of a tenant's keys, bound to one AWS
+// connection and region: keys keyport creates in it live in that account
+// and region.
+type KeyStore struct {
+	ID           string
+	TenantID     string
+	ConnectionID string
+	Region       string
+	Name         string
+	CreatedBy    string
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+}
+
+// StoreKey is one key of a store with its state, for counts and for naming
+// the keys that block a store's deletion.
+type StoreKey struct {
+	StoreID string
+	KeyID   string
+	Name    string
+	State   string
+}
+
+// StoreNotEmptyError refuses to delete a store whose keys are not all
+// DELETED; Blocking names them.
+type StoreNotEmptyError struct {
+	Blocking []StoreKey
+}
+
+func (e *StoreNotEmptyError) Error() string {
+	return fmt.Sprintf("models: key store has %d key(s) that are not deleted", len(e.Blocking))
+}
+
+// CreateKeyStore records a new key store with its audit event.
+func (db *DB) CreateKeyStore(ctx context.Context, st *KeyStore, audit AuditInput) error {
+	name, err := validateName("name", st.Name, 100)
+	if err != nil {
+		return err
+	}
+	st.Name, st.ID = name, NewID(PrefixKeyStore)
+	now := db.now()
+	st.CreatedAt, st.UpdatedAt = now, now
+	audit.TenantID, audit.TargetType, audit.TargetID = st.TenantID, "key_store", st.ID
+	err = db.g.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var n int64
+		if err := tx.Table("key_stores").Where("tenant_id = ? AND lower(name) = lower(?)", st.TenantID, name).Count(&n).Error; err != nil {
+			return err
+		}
+		if n > 0 {
+			return ErrConflict
+		}
+		if err := tx.Table("key_stores").Create(st).Error; err != nil {
+			return err
+		}
+		_, err := db.appendAuditTx(tx, audit)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("create key store: %w", mapErr(err))
+	}
+	return nil
+}
+
+// RenameKeyStore renames a tenant's store.
+func (db *DB) RenameKeyStore(ctx context.Context, tenantID, id, name string, audit AuditInput) error {
+	name, err := validateName("name", name, 100)
+	if err != nil {
+		return err
+	}
+	audit.TenantID, audit.TargetType, audit.TargetID = tenantID, "key_store", id
+	err = db.g.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var n int64
+		if err := tx.Table("key_stores").Where("tenant_id = ? AND lower(name) = lower(?) AND id <> ?", tenantID, name, id).Count(&n).Error; err != nil {
+			return err
+		}
+		if n > 0 {
+			return ErrConflict
+		}
+		res := tx.Table("key_stores").Where("tenant_id = ? AND id = ?", tenantID, id).
+			Updates(map[string]any{"name": name, "updated_at": db.now()})
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			return ErrNotFound
+		}
+		_, err := db.appendAuditTx(tx, audit)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("rename key store: %w", mapErr(err))
+	}
+	return nil
+}
+
+// GetKeyStore returns a tenant's store, or ErrNotFound.
+func (db *DB) GetKeyStore(ctx context.Context, tenantID, id string) (*KeyStore, error) {
+	var st KeyStore
+	if err := db.g.WithContext(ctx).Table("key_stores").Where("tenant_id = ? AND id = ?", tenantID, id).Take(&st).Error; err != nil {
+		return nil, fmt.Errorf("get key store: %w", mapErr(err))
+	}
+	st.CreatedAt, st.UpdatedAt = st.CreatedAt.UTC(), st.UpdatedAt.UTC()
+	return &st, nil
+}
+
+// ListKeyStores lists a tenant's stores by name.
+func (db *DB) ListKeyStores(ctx context.Context, tenantID string) ([]KeyStore, error) {
+	var out []KeyStore
+	if err := db.g.WithContext(ctx).Table("key_stores").Where("tenant_id = ?", tenantID).Order("lower(name), id").Find(&out).Error; err != nil {
+		return nil, fmt.Errorf("list key stores: %w", mapErr(err))
+	}
+	return out, nil
+}
+
+// StoreKeys lists the keys of a tenant's stores (storeID "" for every
+// store), by name.
+func (db *DB) StoreKeys(ctx context.Context, tenantID, storeID string) ([]StoreKey, error) {
+	q := db.g.WithContext(ctx).Table("managed_keys AS m").Select("m.store_id, k.id AS key_id, k.name, k.state").
+		Joins("JOIN keys k ON k.id = m.key_id").Where("m.tenant_id = ? AND k.tenant_id = ?", tenantID, tenantID)
+	if storeID != "" {
+		q = q.Where("m.store_id = ?", storeID)
+	}
+	var out []StoreKey
+	if err := q.Order("lower(k.name), k.id").Find(&out).Error; err != nil {
+		return nil, fmt.Errorf("store keys: %w", mapErr(err))
+	}
+	return out, nil
+}
+
+// DeleteKeyStore deletes a store whose keys are all DELETED; otherwise a
+// *StoreNotEmptyError names the keys in the way.
+func (db *DB) DeleteKeyStore(ctx context.Context, tenantID, id string, audit AuditInput) error {
+	audit.TenantID, audit.TargetType, audit.TargetID = tenantID, "key_store", id
+	err := db.g.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var blocking []StoreKey
+		err := tx.Table("managed_keys AS m").Select("m.store_id, k.id AS key_id, k.name, k.state").
+			Joins("JOIN keys k ON k.id = m.key_id").
+			Where("m.tenant_id = ? AND m.store_id = ? AND k.state <> ?", tenantID, id, StateDeleted).Order("lower(k.name)").Find(&blocking).Error
+		if err != nil {
+			return err
+		}
+		if len(blocking) > 0 {
+			return &StoreNotEmptyError{Blocking: blocking}
+		}
+		res := tx.Table("key_stores").Where("tenant_id = ? AND id = ?", tenantID, id).Delete(&KeyStore{})
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			return ErrNotFound
+		}
+		_, err = db.appendAuditTx(tx, audit)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("delete key store: %w", mapErr(err))
+	}
+	return nil
+}

@@ -1,0 +1,143 @@
+package web
+
+import (
+	"math"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"golang.org/x/time/rate"
+
+	"keyport/handlers"
+)
+
+// RateLimit is a token bucket: Rate requests per second on average, Burst
+// at once. A zero Rate turns the limit off. Limits are kept in each
+// process's memory, so with several replicas a client gets the limit once
+// per replica it reaches.
+type RateLimit struct {
+	Rate  float64
+	Burst int
+}
+
+// maxBuckets bounds a limiter's memory: keys are client addresses or token
+// ids, and a flood of new addresses must not grow the map without end.
+const maxBuckets = 100_000
+
+// limiter holds one token bucket per key (a client address, a token id).
+type limiter struct {
+	limit rate.Limit
+	burst int
+	now   func() time.Time
+
+	mu      sync.Mutex
+	buckets map[string]*bucket
+}
+
+type bucket struct {
+	lim  *rate.Limiter
+	seen time.Time
+}
+
+func newLimiter(l RateLimit, now func() time.Time) *limiter {
+	burst := l.Burst
+	if burst < 1 {
+		burst = max(1, int(math.Ceil(l.Rate)))
+	}
+	if now == nil {
+		now = time.Now
+	}
+	return &limiter{limit: rate.Limit(l.Rate), burst: burst, now: now, buckets: map[string]*bucket{}}
+}
+
+// allow takes a token from key's bucket, or says how long until one is
+// there.
+func (l *limiter) allow(key string) (bool, time.Duration) {
+	now := l.now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b, ok := l.buckets[key]
+	if !ok {
+		if len(l.buckets) >= maxBuckets {
+			l.sweep(now)
+		}
+		b = &bucket{lim: rate.NewLimiter(l.limit, l.burst)}
+		l.buckets[key] = b
+	}
+	b.seen = now
+	r := b.lim.ReserveN(now, 1)
+	if d := r.DelayFrom(now); d > 0 {
+		r.CancelAt(now) // a refused request does not use up a token
+		return false, d
+	}
+	return true, 0
+}
+
+// sweep drops buckets idle long enough to have refilled: forgetting them
+// changes nothing. If the map is still full (a flood of distinct keys), it
+// starts over rather than grow: memory stays bounded, at the price of
+// resetting the limits of that moment.
+func (l *limiter) sweep(now time.Time) {
+	full := time.Duration(float64(l.burst) / float64(l.limit) * float64(time.Second))
+	for k, b := range l.buckets {
+		if now.Sub(b.seen) > full {
+			delete(l.buckets, k)
+		}
+	}
+	if len(l.buckets) >= maxBuckets {
+		clear(l.buckets)
+	}
+}
+
+// retryAfter is a Retry-After value in whole seconds, at least 1.
+func retryAfter(d time.Duration) string {
+	return strconv.Itoa(max(1, int(math.Ceil(d.Seconds()))))
+}
+
+// clientIP is the address a request came from. X-Forwarded-For is believed
+// only from loopback, link-local and private addresses (a load balancer in
+// front of keyport), so a client on the internet cannot pick its own
+// address to escape the limit.
+var clientIP = echo.ExtractIPFromXFFHeader()
+
+// loginRateLimit limits sign-in starts and callbacks per client address:
+// each one costs a round trip to the identity provider.
+func loginRateLimit(l RateLimit, now func() time.Time) echo.MiddlewareFunc {
+	if l.Rate <= 0 {
+		return passThrough
+	}
+	lim := newLimiter(l, now)
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			ok, wait := lim.allow(clientIP(c.Request()))
+			if ok {
+				return next(c)
+			}
+			c.Response().Header().Set("Retry-After", retryAfter(wait))
+			return &handlers.PublicError{Status: http.StatusTooManyRequests, Heading: "Too many sign-in attempts",
+				Message: "There were too many sign-in attempts from your network. Wait a minute, then try again."}
+		}
+	}
+}
+
+// apiRateLimit limits data API requests per service token. It runs after
+// authentication, so only real tokens get a bucket.
+func apiRateLimit(a *handlers.API, l RateLimit, now func() time.Time) echo.MiddlewareFunc {
+	if l.Rate <= 0 {
+		return passThrough
+	}
+	lim := newLimiter(l, now)
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			ok, wait := lim.allow(handlers.ServiceTokenID(c))
+			if ok {
+				return next(c)
+			}
+			return a.RateLimited(c, retryAfter(wait))
+		}
+	}
+}
+
+func passThrough(next echo.HandlerFunc) echo.HandlerFunc { return next }
