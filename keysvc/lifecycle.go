@@ -37,11 +37,9 @@ var defaultWrapSpecs = []wrapSpec{
 	{"RSA_4096", WrapOAEPSHA256}, {"RSA_4096", WrapRSAAESKWP256}, {"RSA_3072", WrapOAEPSHA256}, {"RSA_2048", WrapOAEPSHA256},
 }
 
-var lifecycles sync.Map // *Service -> *lifecycle
-
+// lifecycle returns the service's lifecycle state, made on first use.
 func (s *Service) lifecycle() *lifecycle {
-	v, _ := lifecycles.LoadOrStore(s, &lifecycle{})
-	lc := v.(*lifecycle)
+	lc := &s.lc
 	lc.once.Do(func() {
 		lc.wrapSpecs = defaultWrapSpecs
 		lc.worker = NewWorker(s.db, s.log, WorkerConfig{Concurrency: 1})

@@ -21,7 +21,8 @@ type Service struct {
 	cfg     Config
 	tokens  *tokenTable
 	dp      *dataPlane
-	clients *Clients // KMS and STS clients per AWS connection and region
+	clients *Clients  // KMS and STS clients per AWS connection and region
+	lc      lifecycle // modes 2 and 3: wrapping preferences, the operation worker
 }
 
 // Config tunes the service.
