@@ -162,7 +162,7 @@ func decodeJSON(c echo.Context, v any) error {
 		}
 		return &APIError{http.StatusBadRequest, "invalid_json", "The request body is not valid JSON for this call: " + jsonProblem(err), ""}
 	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+	if !onlySpaceLeft(io.MultiReader(dec.Buffered(), c.Request().Body)) {
 		return &APIError{http.StatusBadRequest, "invalid_json", "The request body has data after the JSON object.", ""}
 	}
 	return nil
@@ -183,4 +183,21 @@ func jsonProblem(err error) string {
 		return "empty body"
 	}
 	return "malformed"
+}
+
+// onlySpaceLeft reports whether r holds nothing but JSON whitespace, reading
+// through a small stack buffer (the body is usually already buffered).
+func onlySpaceLeft(r io.Reader) bool {
+	var buf [64]byte
+	for {
+		n, err := r.Read(buf[:])
+		for _, b := range buf[:n] {
+			if b != ' ' && b != '\t' && b != '\n' && b != '\r' {
+				return false
+			}
+		}
+		if err != nil {
+			return errors.Is(err, io.EOF)
+		}
+	}
 }

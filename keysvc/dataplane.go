@@ -69,7 +69,7 @@ func (s *Service) Encrypt(ctx context.Context, tenantID, keyID string, plaintext
 	} else if err != nil {
 		return nil, err
 	}
-	dk, err := s.dataKey(ctx, m, m.CurrentVersion)
+	dk, hit, err := s.dataKey(ctx, m, m.CurrentVersion)
 	if err != nil {
 		return nil, err
 	}
@@ -77,7 +77,7 @@ func (s *Service) Encrypt(ctx context.Context, tenantID, keyID string, plaintext
 	if err != nil {
 		return nil, err
 	}
-	s.dp.usage.add(keyID, s.now(), useEncrypt)
+	s.dp.usage.add(keyID, s.now(), useEncrypt, hit)
 	return &Encrypted{Ciphertext: ct, KeyID: keyID, Version: m.CurrentVersion}, nil
 }
 
@@ -108,7 +108,7 @@ func (s *Service) Decrypt(ctx context.Context, tenantID string, ciphertext []byt
 	if v < 1 || v > m.CurrentVersion {
 		return nil, ErrDecrypt
 	}
-	dk, err := s.dataKey(ctx, m, v)
+	dk, hit, err := s.dataKey(ctx, m, v)
 	if err != nil {
 		return nil, err
 	}
@@ -116,7 +116,7 @@ func (s *Service) Decrypt(ctx context.Context, tenantID string, ciphertext []byt
 	if err != nil {
 		return nil, err
 	}
-	s.dp.usage.add(m.ID, s.now(), useDecrypt)
+	s.dp.usage.add(m.ID, s.now(), useDecrypt, hit)
 	return &Decrypted{Plaintext: pt, KeyID: m.ID, Version: v}, nil
 }
 
@@ -142,7 +142,7 @@ func (s *Service) GenerateDataKey(ctx context.Context, tenantID, keyID string, c
 		clear(pt)
 		return nil, err
 	}
-	s.dp.usage.add(keyID, s.now(), useDatakey)
+	s.dp.usage.add(keyID, s.now(), useDatakey, false)
 	return &GeneratedDataKey{Plaintext: pt, Ciphertext: enc.Ciphertext, KeyID: keyID, Version: enc.Version}, nil
 }
 
@@ -164,19 +164,12 @@ func (s *Service) Status(ctx context.Context, tenantID, keyID string) (*KeyStatu
 }
 
 // dataKey returns the plaintext data key of one version, from the cache or
-// from KMS.
-func (s *Service) dataKey(ctx context.Context, m keyMeta, version int64) (*DataKey, error) {
+// from KMS; hit reports the cache served it.
+func (s *Service) dataKey(ctx context.Context, m keyMeta, version int64) (dk *DataKey, hit bool, err error) {
 	ck := CacheKey{TenantID: m.TenantID, KeyID: m.ID, Version: uint32(version)}
-	dk, hit, err := s.dp.cache.Get(ctx, ck, m.Epoch, func(ctx context.Context) (*DataKey, error) {
+	return s.dp.cache.Get(ctx, ck, m.Epoch, func(ctx context.Context) (*DataKey, error) {
 		return s.fetchDataKey(ctx, m, version)
 	})
-	if err != nil {
-		return nil, err
-	}
-	if hit {
-		s.dp.usage.add(m.ID, s.now(), useCacheHit)
-	}
-	return dk, nil
 }
 
 // fetchDataKey unwraps a data-key version with KMS, trying each region in
@@ -228,7 +221,7 @@ func (s *Service) unwrap(ctx context.Context, m keyMeta, w models.DataKeyWrap) (
 	if err != nil {
 		return nil, err
 	}
-	s.dp.usage.add(m.ID, s.now(), useKMSCall)
+	s.dp.usage.add(m.ID, s.now(), useKMSCall, false)
 	out, err := client.Decrypt(ctx, &kms.DecryptInput{
 		CiphertextBlob:    w.Ciphertext,
 		KeyId:             &w.KMSKeyARN,

@@ -10,6 +10,7 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"keyport/models"
@@ -81,15 +82,16 @@ func (s *Service) Authenticate(ctx context.Context, presented string) (TokenInfo
 	if !ok {
 		return TokenInfo{}, ErrTokenInvalid
 	}
-	t, err := s.tokens.get(ctx, id)
+	e, err := s.tokens.get(ctx, id)
 	if err != nil {
 		return TokenInfo{}, err
 	}
+	t := e.tok.Load()
 	sum := sha256.Sum256([]byte(secret))
 	if subtle.ConstantTimeCompare(sum[:], t.SecretHash) != 1 || t.RevokedAt != nil {
 		return TokenInfo{}, ErrTokenInvalid
 	}
-	s.tokens.used(id, s.now())
+	e.lastUsed.Store(s.now().UnixNano())
 	return TokenInfo{ID: t.ID, TenantID: t.TenantID, Name: t.Name}, nil
 }
 
@@ -124,50 +126,59 @@ func (t TokenInfo) TenantFor(requested string) (string, error) {
 }
 
 // tokenTable keeps every token in memory, following the database by
-// revision like keyTable, and batches last-used times.
+// revision like keyTable. Last-used times are atomics on each entry and are
+// written in batches: recording a use must not take a lock every request
+// would contend on.
 type tokenTable struct {
 	db   *models.DB
 	mu   sync.RWMutex
-	byID map[string]models.ServiceToken
+	byID map[string]*tokenEntry
 	rev  int64
-	seen map[string]time.Time
+}
+
+type tokenEntry struct {
+	tok      atomic.Pointer[models.ServiceToken] // replaced whole on change: requests read it without a lock
+	lastUsed atomic.Int64                        // Unix nanoseconds of the latest use; 0 = none since start
+	flushed  atomic.Int64                        // the lastUsed value last written to the database
 }
 
 func newTokenTable(db *models.DB) *tokenTable {
-	return &tokenTable{db: db, byID: make(map[string]models.ServiceToken), seen: make(map[string]time.Time)}
+	return &tokenTable{db: db, byID: make(map[string]*tokenEntry)}
 }
 
 func (t *tokenTable) apply(tok *models.ServiceToken) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if cur, ok := t.byID[tok.ID]; ok && cur.Revision > tok.Revision {
+	c := *tok
+	if cur, ok := t.byID[tok.ID]; ok {
+		if cur.tok.Load().Revision <= c.Revision {
+			cur.tok.Store(&c)
+		}
 		return
 	}
-	t.byID[tok.ID] = *tok
+	e := &tokenEntry{}
+	e.tok.Store(&c)
+	t.byID[tok.ID] = e
 }
 
-func (t *tokenTable) get(ctx context.Context, id string) (models.ServiceToken, error) {
+func (t *tokenTable) get(ctx context.Context, id string) (*tokenEntry, error) {
 	t.mu.RLock()
-	tok, ok := t.byID[id]
+	e, ok := t.byID[id]
 	t.mu.RUnlock()
 	if ok {
-		return tok, nil
+		return e, nil
 	}
 	dbTok, err := t.db.GetServiceToken(ctx, id)
 	if errors.Is(err, models.ErrNotFound) {
-		return models.ServiceToken{}, ErrTokenInvalid
+		return nil, ErrTokenInvalid
 	}
 	if err != nil {
-		return models.ServiceToken{}, fmt.Errorf("keysvc: load service token: %w", err)
+		return nil, fmt.Errorf("keysvc: load service token: %w", err)
 	}
 	t.apply(dbTok)
-	return *dbTok, nil
-}
-
-func (t *tokenTable) used(id string, at time.Time) {
-	t.mu.Lock()
-	t.seen[id] = at
-	t.mu.Unlock()
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return t.byID[id], nil
 }
 
 func (t *tokenTable) refresh(ctx context.Context) error {
@@ -181,12 +192,17 @@ func (t *tokenTable) refresh(ctx context.Context) error {
 	for i := range ts {
 		t.apply(&ts[i])
 	}
+	seen := map[string]time.Time{}
 	t.mu.Lock()
 	if len(ts) > 0 && ts[len(ts)-1].Revision > t.rev {
 		t.rev = ts[len(ts)-1].Revision
 	}
-	seen := t.seen
-	t.seen = make(map[string]time.Time)
+	for id, e := range t.byID {
+		if last := e.lastUsed.Load(); last > e.flushed.Load() {
+			seen[id] = time.Unix(0, last)
+			e.flushed.Store(last)
+		}
+	}
 	t.mu.Unlock()
 	return t.db.TouchServiceTokens(ctx, seen)
 }

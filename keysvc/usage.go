@@ -31,14 +31,15 @@ const (
 	useDecrypt
 	useDatakey
 	useKMSCall
-	useCacheHit
 )
 
 func newUsageCounter(off bool) *usageCounter {
 	return &usageCounter{off: off, counts: make(map[usageKey]*models.KeyUsage)}
 }
 
-func (u *usageCounter) add(keyID string, at time.Time, kind usageKind) {
+// add counts one operation of kind, and a cache hit with it when hit is
+// true: one lock per request, not one per thing counted.
+func (u *usageCounter) add(keyID string, at time.Time, kind usageKind, hit bool) {
 	if u.off {
 		return
 	}
@@ -58,7 +59,8 @@ func (u *usageCounter) add(keyID string, at time.Time, kind usageKind) {
 		c.Datakeys++
 	case useKMSCall:
 		c.KMSCalls++
-	case useCacheHit:
+	}
+	if hit {
 		c.CacheHits++
 	}
 	u.mu.Unlock()

@@ -215,6 +215,7 @@ func TestDataAPIErrors(t *testing.T) {
 		{"unknown field", "/api/v1/encrypt", s.TenantToken, `{"key_id": "k", "plaintxt": "eA=="}`, 400, "invalid_json"},
 		{"not json", "/api/v1/encrypt", s.TenantToken, `key_id=k`, 400, "invalid_json"},
 		{"trailing data", "/api/v1/encrypt", s.TenantToken, `{"key_id": "k"} {}`, 400, "invalid_json"},
+		{"trailing brace", "/api/v1/encrypt", s.TenantToken, `{"key_id": "k"} }`, 400, "invalid_json"},
 		{"plaintext too large", "/api/v1/encrypt", s.TenantToken, map[string]any{"key_id": k.ID, "plaintext": make([]byte, handlers.MaxAPIPlaintext+1)}, 400, "invalid_request"},
 		{"body too large", "/api/v1/encrypt", s.TenantToken, map[string]any{"key_id": k.ID, "plaintext": make([]byte, 5<<20)}, 413, "request_too_large"},
 	}
