@@ -101,18 +101,34 @@ func (db *DB) AppendAudit(ctx context.Context, in AuditInput) (*AuditEvent, erro
 // change and its audit record commit or fail together. It is unexported to keep
 // gorm out of other packages' reach.
 func (db *DB) appendAuditTx(tx *gorm.DB, in AuditInput) (*AuditEvent, error) {
+	evs, err := db.appendAuditEventsTx(tx, []AuditInput{in})
+	if err != nil {
+		return nil, err
+	}
+	return evs[0], nil
+}
+
+// appendAuditEventsTx appends events in order inside the caller's
+// transaction: the head is read once and the new rows are chained in memory
+// and written with one statement.
+func (db *DB) appendAuditEventsTx(tx *gorm.DB, ins []AuditInput) ([]*AuditEvent, error) {
 	key, err := db.key()
 	if err != nil {
 		return nil, err
 	}
-	if err := validateAuditInput(in); err != nil {
-		return nil, err
+	evs := make([]*AuditEvent, len(ins))
+	for i, in := range ins {
+		if err := validateAuditInput(in); err != nil {
+			return nil, err
+		}
+		details, err := encodeDetails(in.Details)
+		if err != nil {
+			return nil, err
+		}
+		evs[i] = &AuditEvent{TenantID: in.TenantID, Actor: in.Actor, Action: in.Action,
+			TargetType: in.TargetType, TargetID: in.TargetID, Details: details, RequestID: in.RequestID}
 	}
-	details, err := encodeDetails(in.Details)
-	if err != nil {
-		return nil, err
-	}
-	// The head is read and the next row written under a lock held until the
+	// The head is read and the next rows written under a lock held until the
 	// caller's transaction ends, so concurrent appends form one chain in
 	// commit order. SQLite holds its write lock from BEGIN already; on
 	// PostgreSQL an advisory lock does it (a row lock on the head would not:
@@ -132,16 +148,16 @@ func (db *DB) appendAuditTx(tx *gorm.DB, in AuditInput) (*AuditEvent, error) {
 	case !errors.Is(err, gorm.ErrRecordNotFound):
 		return nil, err
 	}
-	ev := &AuditEvent{
-		Seq: seq, TenantID: in.TenantID, Actor: in.Actor, Action: in.Action,
-		TargetType: in.TargetType, TargetID: in.TargetID, Details: details,
-		RequestID: in.RequestID, CreatedAt: db.now(), PrevHash: prev,
+	now := db.now()
+	for _, ev := range evs {
+		ev.Seq, ev.CreatedAt, ev.PrevHash = seq, now, prev
+		ev.Hash = auditHash(key, ev)
+		seq, prev = seq+1, ev.Hash
 	}
-	ev.Hash = auditHash(key, ev)
-	if err := tx.Table("audit_events").Create(ev).Error; err != nil {
+	if err := tx.Table("audit_events").Create(evs).Error; err != nil {
 		return nil, err
 	}
-	return ev, nil
+	return evs, nil
 }
 
 // validateAuditInput checks required fields and sizes.

@@ -15,12 +15,8 @@ func (db *DB) AppendAuditBatch(ctx context.Context, ins []AuditInput) error {
 		return nil
 	}
 	err := db.g.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		for _, in := range ins {
-			if _, err := db.appendAuditTx(tx, in); err != nil {
-				return err
-			}
-		}
-		return nil
+		_, err := db.appendAuditEventsTx(tx, ins)
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("append audit batch: %w", mapErr(err))
