@@ -4,10 +4,14 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
 	"database/sql"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"log/slog"
@@ -179,7 +183,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 		}
 		defer res.Body.Close()
 		var out map[string]any
-		if err := json.NewDecoder(res.Body).Decode(&out); err != nil || res.StatusCode != 200 {
+		if err := json.NewDecoder(res.Body).Decode(&out); err != nil || res.StatusCode/100 != 2 {
 			t.Fatalf("%s: %d %v", path, res.StatusCode, out)
 		}
 		return out
@@ -192,6 +196,18 @@ func TestSecretsNeverLeak(t *testing.T) {
 	dkPlain, _ := base64.StdEncoding.DecodeString(dk["plaintext"].(string))
 	api("/api/v1/decrypt", map[string]any{"ciphertext": dk["ciphertext"]})
 	rawDataKey := unwrapDataKey(t, s, tenant, keyID)
+
+	// Mode 3: a key store on the connection, an import request over the
+	// data API, and 32 bytes of the test's choosing wrapped to its public
+	// key and uploaded: keyport must seal them and never show them.
+	imp := importCanaryKey(t, s, b, tenant, api)
+	// The imported key exported as a passphrase-protected JWE file.
+	passphrase := "canary-passphrase-" + randHex(12)
+	_, page = b.get(t, s.URL+"/keys/"+imp.keyID+"/export")
+	if res, body := b.post(t, s.URL+"/keys/"+imp.keyID+"/export", url.Values{"csrf_token": {csrfToken(t, page)}, "format": {"jwe"},
+		"passphrase": {passphrase}}, nil); res.StatusCode != 200 || strings.Count(body, ".") != 4 {
+		t.Fatalf("JWE export: %d", res.StatusCode)
+	}
 
 	// Rotation, a purge, the calendar feed, reports, the audit log.
 	_, page = b.get(t, s.URL+"/keys/"+keyID+"/rotation")
@@ -272,6 +288,12 @@ func TestSecretsNeverLeak(t *testing.T) {
 			return where == "header:Location" && strings.Contains(ex.url, "/invite?token=")
 		})},
 		{"session_dana", []byte(danaSession), setCookie},
+		{"tenant_key_material", imp.material, nowhere},
+		{"import_wrapped_key", imp.wrapped, nowhere}, // sent in the upload, never echoed
+		{"import_token", []byte(imp.token), only("POST", "/api/v1/import-requests", "body")},
+		{"import_rsa_private_key", imp.privDER, nowhere},
+		{"import_rsa_private_exponent", imp.privD, nowhere},
+		{"export_passphrase", []byte(passphrase), nowhere},
 		{"session_erin", []byte(erinSession), setCookie},
 	}
 	for i, c := range codes {
@@ -345,11 +367,72 @@ func TestSecretsNeverLeak(t *testing.T) {
 	if cells == 0 {
 		t.Error("the database dump found nothing")
 	}
-	for _, name := range []string{"data_key_handed_out", "plaintext", "service_token", "calendar_feed_token", "invitation_token", "session_dana", "session_erin"} {
+	for _, name := range []string{"data_key_handed_out", "plaintext", "service_token", "calendar_feed_token", "invitation_token", "session_dana", "session_erin", "import_token"} {
 		if shown[name] == 0 {
 			t.Errorf("the search never found %s where it is handed over: the search itself is broken", name)
 		}
 	}
+}
+
+// importedCanary is what a mode-3 import planted: the tenant's material,
+// its wrapped upload, the one-time token and the import request's RSA
+// private key (read, while it exists, by opening its sealed column).
+type importedCanary struct {
+	keyID, token      string
+	material, wrapped []byte
+	privDER, privD    []byte
+}
+
+func importCanaryKey(t *testing.T, s *stack, b *browser, tenant string, api func(string, any) map[string]any) importedCanary {
+	t.Helper()
+	ctx := context.Background()
+	s.Keys.PreferWrappingKeySpec("RSA_2048") // kmslocal's wrapping key, fast under -race
+	conns, err := s.DB.ListConnections(ctx, tenant)
+	if err != nil || len(conns) == 0 {
+		t.Fatalf("connections: %v", err)
+	}
+	_, page := b.get(t, s.URL+"/stores")
+	b.post(t, s.URL+"/stores", url.Values{"csrf_token": {csrfToken(t, page)}, "name": {"canary store"}, "connection_id": {conns[0].ID}}, nil)
+	sts, err := s.DB.ListKeyStores(ctx, tenant)
+	if err != nil || len(sts) != 1 {
+		t.Fatalf("key store: %v (%d)", err, len(sts))
+	}
+	req := api("/api/v1/import-requests", map[string]any{"store_id": sts[0].ID, "key_name": "canary import"})
+	id, _ := req["id"].(string)
+	token, _ := req["import_token"].(string)
+	block, _ := pem.Decode([]byte(fmt.Sprint(req["public_key"])))
+	if block == nil || token == "" {
+		t.Fatalf("import request: %v", req)
+	}
+	pub, err := x509.ParsePKIXPublicKey(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := s.DB.GetImportRequest(ctx, tenant, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := s.Seal.Open("import-request/"+id, r.PrivateSealed) // keysvc's purpose for it
+	if err != nil {
+		t.Fatalf("open the import request's private key: %v", err)
+	}
+	priv, err := x509.ParsePKCS8PrivateKey(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	material := make([]byte, 32)
+	rand.Read(material)
+	wrapped, err := rsa.EncryptOAEP(sha256.New(), rand.Reader, pub.(*rsa.PublicKey), material, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	up := api("/api/v1/import-requests/"+id+"/upload", map[string]any{"import_token": token, "wrapped_key": base64.StdEncoding.EncodeToString(wrapped)})
+	fp, _ := keysvc.Fingerprint(material)
+	keyID, _ := up["key_id"].(string)
+	if keyID == "" || up["fingerprint"] != fp {
+		t.Fatalf("upload: %v (fingerprint %s)", up, fp)
+	}
+	return importedCanary{keyID: keyID, token: token, material: material, wrapped: wrapped, privDER: der, privD: priv.(*rsa.PrivateKey).D.Bytes()}
 }
 
 // unwrapDataKey asks the tenant's KMS, as the tenant's admin, for the

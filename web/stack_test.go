@@ -45,6 +45,7 @@ type stack struct {
 	Mail  *mailcatcher.Catcher // every email keyport sends in the test
 	KMS   *kmslocal.Server     // the tenants' AWS accounts (see keys_stack_test.go)
 	Keys  *keysvc.Service
+	Seal  *keysvc.Sealer    // the KEK, for tests that open what keyport sealed
 	Jobs  *keysvc.Worker    // runs only when a test calls it (see rotation_test.go)
 	Rot   *keysvc.Scheduler // rotation schedules and notices
 }
@@ -156,7 +157,7 @@ func newStack(tb testing.TB, edit func(*handlers.Config)) *stack {
 	ts.Start()
 	tb.Cleanup(ts.Close)
 	return &stack{Echo: e, URL: base, DB: db, DSN: dsn, IdP: idp, Clock: clk, Logs: logs, Mail: mc, KMS: kmsSrv, Keys: keys,
-		Jobs: jobs, Rot: rot}
+		Seal: sealer, Jobs: jobs, Rot: rot}
 }
 
 // rawSQL opens the stack's database around the store, for tests that

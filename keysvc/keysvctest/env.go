@@ -34,6 +34,7 @@ const (
 // Env is one tenant with its own AWS account and a key service.
 type Env struct {
 	DB      *models.DB
+	DSN     string // the database, for tests that look around the store
 	Tenant  *models.Tenant
 	Owner   *models.User
 	KMS     *kmslocal.Server
@@ -44,8 +45,8 @@ type Env struct {
 	Clock   *Clock
 }
 
-// Clock is the settable clock shared by the store, kmslocal and the
-// service.
+// Clock is the settable clock shared by kmslocal and the service. The
+// store keeps real time unless a test also calls DB.SetNow(Clock.Now).
 type Clock = kmslocal.ManualClock
 
 // New builds an Env with its own fresh database (SQLite in a temporary
@@ -75,7 +76,7 @@ func BuildDSN(dsn string, cfg keysvc.Config) (*Env, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &Env{DB: db, Clock: kmslocal.NewManualClock(time.Now())}
+	e := &Env{DB: db, DSN: dsn, Clock: kmslocal.NewManualClock(time.Now())}
 	if err := e.build(ctx, cfg); err != nil {
 		e.Close()
 		return nil, err
@@ -144,7 +145,7 @@ func (e *Env) build(ctx context.Context, cfg keysvc.Config) error {
 func (e *Env) NewService(cfg keysvc.Config) *keysvc.Service {
 	base := e.KMS.AWSConfig(Region, "AKIAPROVIDERUNUSED01", "unused")
 	clients := keysvc.NewClients(keysvc.ClientOptions{Base: &base, Sealer: e.Sealer, MaxAttempts: 1})
-	return keysvc.NewService(keysvc.Deps{DB: e.DB, Sealer: e.Sealer, Now: e.Clock.Now, Config: cfg,
+	return keysvc.NewService(keysvc.Deps{DB: e.DB, Sealer: e.Sealer, Now: e.Clock.Now, Config: cfg, Clients: clients,
 		KMSFor: keysvc.KMSForStore(e.DB, clients)})
 }
 
