@@ -23,7 +23,8 @@ func RenderNotice(ctx context.Context, m keysvc.NoticeMail) (keysvc.MailContent,
 	e := views.NoticeEmail{Kind: m.Kind, TenantName: m.TenantName, KeyName: m.KeyName, ScheduleURL: m.ScheduleURL,
 		RotationAt: m.RotationAt, LeadDays: m.LeadDays, Automatic: m.Automatic, PeriodDays: m.PeriodDays, FromVersion: m.FromVersion,
 		NewVersion: m.NewVersion, Manual: m.Reason == "manual", RotatedAt: m.RotatedAt, KMSDetail: m.KMSDetail,
-		Health: m.Health, HealthDetail: m.HealthDetail}
+		Health: m.Health, HealthDetail: m.HealthDetail, ValidTo: m.ValidTo, MaterialVersion: m.MaterialVersion,
+		Fingerprint: m.Fingerprint, MaterialActive: m.MaterialActive, AutoReupload: m.AutoReupload, KeyURL: m.KeyURL}
 	var html, text bytes.Buffer
 	if err := views.NoticeEmailHTML(e).Render(ctx, &html); err != nil {
 		return keysvc.MailContent{}, fmt.Errorf("render notice email: %w", err)
@@ -83,6 +84,8 @@ func (h *Handler) RetryOutboxMessage(c echo.Context) error {
 var optionalKinds = map[string][2]string{
 	models.NoticeBeforeRotation: {"Before a scheduled rotation", "At each notice lead time of the key's policy."},
 	models.NoticeRotated:        {"After a rotation", "What changed, and when the next rotation is."},
+	models.NoticeMaterialExpiring: {"Before key material expires", "30, 7 and 1 days before material keyport imported into AWS KMS expires. " +
+		"The notice that it expired always comes."},
 }
 
 // NotificationSettings shows the viewer's email preferences in the tenant.

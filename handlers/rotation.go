@@ -106,7 +106,12 @@ func noticeLabel(n models.Notice) string {
 		return "rotation due: confirmation requested"
 	case models.NoticeRotated:
 		return "key rotated"
+	case models.NoticeMaterialExpiring:
+		return "key material expires in " + strconv.Itoa(n.LeadDays) + " days"
 	case models.NoticeHealth:
+		if n.Detail == keysvc.HealthMaterialExpired && n.RotationAt != nil {
+			return "key material expired"
+		}
 		return "key cannot be used: " + n.Detail
 	}
 	return n.Kind

@@ -32,6 +32,15 @@ type NoticeMail struct {
 	KMSDetail    string
 	Health       string
 	HealthDetail string
+	// Material expiry (reminders and the expired notice): the KMS expiry,
+	// which material (version, fingerprint, still the active one), and
+	// whether keyport re-uploads it by itself.
+	ValidTo         time.Time
+	MaterialVersion int
+	Fingerprint     string
+	MaterialActive  bool
+	AutoReupload    bool
+	KeyURL          string // the key's page
 }
 
 // MailContent is a rendered email.
@@ -52,7 +61,7 @@ func criticalNotice(kind string) bool {
 }
 
 // OptionalNoticeKinds are the kinds members may opt out of.
-var OptionalNoticeKinds = []string{models.NoticeBeforeRotation, models.NoticeRotated}
+var OptionalNoticeKinds = []string{models.NoticeBeforeRotation, models.NoticeRotated, models.NoticeMaterialExpiring}
 
 // badHealth is health that stops keyport from using a key, or soon will.
 func badHealth(h string) bool {
@@ -79,6 +88,7 @@ func (s *Scheduler) noticeMail(ctx context.Context, k *models.Key, p *models.Rot
 	}
 	m.Kind, m.TenantName, m.KeyName, m.KeyID = n.Kind, t.Name, k.Name, k.ID
 	m.ScheduleURL = s.BaseURL + "/keys/" + k.ID + "/rotation"
+	m.KeyURL = s.BaseURL + "/keys/" + k.ID
 	if p != nil {
 		m.Automatic, m.PeriodDays = p.Automatic, p.PeriodDays
 		if m.RotationAt.IsZero() {
@@ -156,7 +166,7 @@ func (s *Scheduler) notifyHealth(ctx context.Context) {
 		r := &rows[i]
 		var sent []models.Notice
 		var mail []models.NewMail
-		if badHealth(r.KeyHealth) {
+		if badHealth(r.KeyHealth) && !s.expiryToldFor(ctx, r.TenantID, r.KeyID, r.KeyHealth) {
 			k, err := s.DB.GetKey(ctx, r.TenantID, r.KeyID)
 			if err != nil {
 				s.Logger.Warn("scheduler: health notice", "key_id", r.KeyID, "err", err)

@@ -35,6 +35,9 @@ func (s *Service) RotateDataKeyFrom(ctx context.Context, tenantID, keyID string,
 	if err := m.usable(); err != nil {
 		return 0, err
 	}
+	if from < m.CurrentVersion {
+		return 0, ErrRotationRaced // already rotated past from: no KMS call for a lost race
+	}
 	m.CurrentVersion = from
 	regions, err := s.db.KeyRegions(ctx, tenantID, keyID)
 	if err != nil {

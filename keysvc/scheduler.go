@@ -357,7 +357,8 @@ func (s *Scheduler) Defaults(ctx context.Context, tenantID string) (models.Rotat
 }
 
 // Tick is the scheduler's planning pass, run by every replica's worker:
-// default policies for new keys, health notices, and the sweep job. Each
+// default policies for new keys, health notices, material-expiry notices,
+// and the validation sweep job (KEYPORT_VALIDATION_INTERVAL). Each
 // step is idempotent (unique run keys, conditional updates).
 func (s *Scheduler) Tick(ctx context.Context) {
 	keys, err := s.DB.KeysWithoutPolicy(ctx, 100)
@@ -370,13 +371,22 @@ func (s *Scheduler) Tick(ctx context.Context) {
 		}
 	}
 	s.notifyHealth(ctx)
+	s.notifyExpiry(ctx)
 	if s.SweepEvery > 0 {
-		bucket := s.Now().UTC().Truncate(s.SweepEvery)
-		if _, _, err := s.DB.EnqueueJob(ctx, models.NewJob{Kind: jobKindSweep, RunKey: "sweep:" + bucket.Format(time.RFC3339),
-			DueAt: bucket, MaxAttempts: 1}); err != nil {
+		// One job per interval slot, whichever replica enqueues it first;
+		// the slot starts are the same on every replica.
+		slot := s.Now().UTC().Truncate(s.SweepEvery)
+		if _, _, err := s.DB.EnqueueJob(ctx, models.NewJob{Kind: jobKindSweep, RunKey: SweepRunKey(slot),
+			DueAt: slot, MaxAttempts: 1}); err != nil {
 			s.Logger.Warn("scheduler: enqueue sweep", "err", err)
 		}
 	}
+}
+
+// SweepRunKey is the run key of the validation sweep of the interval slot
+// starting at slot.
+func SweepRunKey(slot time.Time) string {
+	return "validate:" + strconv.FormatInt(slot.Unix(), 10)
 }
 
 const jobKindSweep = "validation.sweep"

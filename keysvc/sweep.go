@@ -2,7 +2,6 @@ package keysvc
 
 import (
 	"context"
-	"time"
 
 	"keyport/models"
 )
@@ -76,26 +75,10 @@ func boolWord(b bool) string {
 	return "false"
 }
 
-// RunValidationSweep re-validates every enabled or pending customer-managed
-// key each interval until ctx ends, one key at a time so a provider with
-// many tenants does not burst KMS. Durable, leased jobs replace it later.
-func (s *Service) RunValidationSweep(ctx context.Context, interval time.Duration) {
-	if interval <= 0 {
-		return
-	}
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			s.SweepOnce(ctx)
-		}
-	}
-}
-
-// SweepOnce validates every enabled or pending customer-managed key once.
+// SweepOnce validates every enabled or pending customer-managed key once,
+// one key at a time so a provider with many tenants does not burst KMS. The
+// scheduler runs it as a job, once per KEYPORT_VALIDATION_INTERVAL across
+// all replicas.
 func (s *Service) SweepOnce(ctx context.Context) {
 	keys, err := s.db.KeysChangedSince(ctx, 0)
 	if err != nil {

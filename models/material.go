@@ -305,3 +305,37 @@ func (db *DB) KeyDrifts(ctx context.Context, tenantID, keyID string) ([]KeyDrift
 	}
 	return out, nil
 }
+
+// ExpiringMaterial is a material imported into KMS with an expiry, of a
+// live managed key, with what a reminder about it says.
+type ExpiringMaterial struct {
+	ID           string
+	KeyID        string
+	TenantID     string
+	Seq          int
+	Fingerprint  string
+	State        string
+	ValidTo      time.Time
+	KeyHealth    string
+	AutoReupload bool
+}
+
+// MaterialsExpiring lists the active and previous materials of every
+// tenant's live managed keys whose expiry in KMS is in [from, to], soonest
+// first: the reminders' pass.
+func (db *DB) MaterialsExpiring(ctx context.Context, from, to time.Time, limit int) ([]ExpiringMaterial, error) {
+	var out []ExpiringMaterial
+	err := db.g.WithContext(ctx).Table("key_materials AS m").
+		Select("m.id, m.key_id, m.tenant_id, m.seq, m.fingerprint, m.state, m.valid_to, k.health AS key_health, mk.auto_reupload").
+		Joins("JOIN keys k ON k.id = m.key_id").Joins("JOIN managed_keys mk ON mk.key_id = m.key_id").
+		Where("k.state IN ? AND m.state IN ? AND m.kms_key_arn <> '' AND m.valid_to IS NOT NULL AND m.valid_to >= ? AND m.valid_to <= ?",
+			[]string{StateEnabled, StateDisabled}, []string{MaterialActive, MaterialPrevious}, ts(from), ts(to)).
+		Order("m.valid_to, m.id").Limit(max(limit, 1)).Find(&out).Error
+	if err != nil {
+		return nil, fmt.Errorf("materials expiring: %w", mapErr(err))
+	}
+	for i := range out {
+		out[i].ValidTo = out[i].ValidTo.UTC()
+	}
+	return out, nil
+}

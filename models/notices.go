@@ -16,6 +16,9 @@ const (
 	NoticeConfirm        = "confirm_rotation"
 	NoticeRotated        = "rotated"
 	NoticeHealth         = "health"
+	// NoticeMaterialExpiring reminds that key material keyport imported
+	// expires in KMS in a few days (its expiry itself is a health notice).
+	NoticeMaterialExpiring = "material_expiring"
 )
 
 // Notice states.
@@ -271,6 +274,54 @@ func (db *DB) RecordHealthNotified(ctx context.Context, keyID, old, health strin
 	}
 	if err != nil {
 		return false, fmt.Errorf("record health notice: %w", mapErr(err))
+	}
+	return true, nil
+}
+
+// AnyNotice reports whether a notice exists with one of the dedupe keys.
+func (db *DB) AnyNotice(ctx context.Context, dedupe []string) (bool, error) {
+	if len(dedupe) == 0 {
+		return false, nil
+	}
+	var n int64
+	if err := db.g.WithContext(ctx).Table("notices").Where("dedupe_key IN ?", dedupe).Count(&n).Error; err != nil {
+		return false, fmt.Errorf("find notice: %w", mapErr(err))
+	}
+	return n > 0, nil
+}
+
+// RecordNotice records a notice that goes out now, with its mail, in one
+// transaction, unless a notice with n's dedupe key or one of superseded
+// exists (a later stage of the same reminder, say). It reports whether it
+// wrote anything; of replicas racing for the same notice, one does.
+func (db *DB) RecordNotice(ctx context.Context, n Notice, superseded []string, mail []NewMail) (bool, error) {
+	errDone := errors.New("done")
+	err := db.g.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if len(superseded) > 0 {
+			var c int64
+			if err := tx.Table("notices").Where("dedupe_key IN ?", superseded).Count(&c).Error; err != nil {
+				return err
+			}
+			if c > 0 {
+				return errDone
+			}
+		}
+		now := db.now()
+		n.ID, n.State, n.CreatedAt, n.SentAt, n.DueAt = NewID("ntc_"), NoticeSent, now, &now, now
+		res := tx.Table("notices").Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "dedupe_key"}}, DoNothing: true}).Create(&n)
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected != 1 {
+			return errDone
+		}
+		return db.enqueueMailTx(tx, mail)
+	})
+	if errors.Is(err, errDone) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("record notice: %w", mapErr(err))
 	}
 	return true, nil
 }

@@ -52,10 +52,62 @@ func NoticeEmailSubject(m NoticeEmail) string {
 		return "Key " + m.KeyName + " is due for rotation: confirm it in keyport"
 	case "rotated":
 		return "Key " + m.KeyName + " was rotated to version " + strconv.FormatInt(m.NewVersion, 10)
+	case "material_expiring":
+		return "Key material of " + m.KeyName + materialVersion(m) + " expires in " + days(m.LeadDays)
 	case "health":
+		if !m.ValidTo.IsZero() {
+			return "Action needed: key material of " + m.KeyName + materialVersion(m) + " expired"
+		}
 		return "Action needed: key " + m.KeyName + " cannot be used"
 	}
 	return "About key " + m.KeyName
+}
+
+// materialVersion names an earlier material in a subject ("" for the
+// active one).
+func materialVersion(m NoticeEmail) string {
+	if m.MaterialActive {
+		return ""
+	}
+	return " (version " + strconv.Itoa(m.MaterialVersion) + ")"
+}
+
+// materialWhich says which material a notice is about.
+func materialWhich(m NoticeEmail) string {
+	w := " (version " + strconv.Itoa(m.MaterialVersion)
+	if m.Fingerprint != "" {
+		w += ", fingerprint " + m.Fingerprint
+	}
+	if !m.MaterialActive {
+		w += ", an earlier version kept so older data decrypts"
+	}
+	return w + ")"
+}
+
+// materialConsequence says what an expired material stops.
+func materialConsequence(m NoticeEmail, when string) string {
+	if m.MaterialActive {
+		return when + "AWS KMS refuses to use it: the provider's services cannot encrypt or decrypt with this key once cached data keys expire."
+	}
+	return when + "AWS KMS refuses to use it: data encrypted before the key's last renewal cannot be decrypted. New encryptions are not affected."
+}
+
+// noticeLink is the page a notice links to, and its label.
+func noticeLink(m NoticeEmail) (string, string) {
+	if m.Kind == "material_expiring" || (m.Kind == "health" && !m.ValidTo.IsZero()) {
+		return "Key page", m.KeyURL
+	}
+	return "Rotation schedule", m.ScheduleURL
+}
+
+// noticeFooter says why the recipient got the notice and what they can
+// turn off.
+func noticeFooter(m NoticeEmail) string {
+	what := "Notices before and after rotations"
+	if m.Kind == "material_expiring" || (m.Kind == "health" && !m.ValidTo.IsZero()) {
+		what = "Reminders before key material expires"
+	}
+	return "You receive this as an owner or admin of " + m.TenantName + " on keyport. " + what + " can be turned off in your notification settings; notices about keys that cannot be used cannot."
 }
 
 // noticeParagraphs are the body of a notice, shared by the text and HTML
@@ -89,7 +141,21 @@ func noticeParagraphs(m NoticeEmail) []string {
 		if m.PeriodDays > 0 && m.Automatic {
 			p = append(p, "The next rotation is planned for "+noticeDate(m.RotationAt)+" (every "+days(m.PeriodDays)+").")
 		}
+	case "material_expiring":
+		p = append(p, "The key material"+materialWhich(m)+" of the key "+m.KeyName+" of "+m.TenantName+" expires in AWS KMS on "+noticeDate(m.ValidTo)+", in "+days(m.LeadDays)+".",
+			materialConsequence(m, "After that date, "))
+		if m.AutoReupload {
+			p = append(p, "This key re-uploads its material by itself a week before it expires: keyport imports the same material again with a new expiry. You will hear from keyport again only if that did not happen.")
+		} else {
+			p = append(p, "To keep it usable, use Re-upload on the key's page before that date: keyport imports the same material again into the same KMS key with a new expiry. Nothing changes for your applications.")
+		}
 	case "health":
+		if !m.ValidTo.IsZero() {
+			p = append(p, "The key material"+materialWhich(m)+" of the key "+m.KeyName+" of "+m.TenantName+" expired in AWS KMS on "+noticeDate(m.ValidTo)+".",
+				materialConsequence(m, "Since then, "),
+				"Use Re-upload on the key's page: keyport still holds the material sealed and imports the same material again into the same KMS key, so nothing is lost.")
+			break
+		}
 		p = append(p, "keyport can no longer use the key "+m.KeyName+" of "+m.TenantName+": "+HealthPhrase(m.Health)+".")
 		if m.HealthDetail != "" {
 			p = append(p, m.HealthDetail)
@@ -107,8 +173,9 @@ func NoticeEmailText(m NoticeEmail) templ.Component {
 		for _, para := range noticeParagraphs(m) {
 			b.WriteString(para + "\n\n")
 		}
-		b.WriteString("Rotation schedule of " + m.KeyName + ":\n" + m.ScheduleURL + "\n\n")
-		b.WriteString("You receive this as an owner or admin of " + m.TenantName + " on keyport. Notices before and after rotations can be turned off in your notification settings; notices about keys that cannot be used cannot.\n")
+		label, url := noticeLink(m)
+		b.WriteString(label + " of " + m.KeyName + ":\n" + url + "\n\n")
+		b.WriteString(noticeFooter(m) + "\n")
 		_, err := io.WriteString(w, b.String())
 		return err
 	})
@@ -144,7 +211,7 @@ func NoticeEmailHTML(m NoticeEmail) templ.Component {
 		var templ_7745c5c3_Var2 string
 		templ_7745c5c3_Var2, templ_7745c5c3_Err = templ.JoinStringErrs(NoticeEmailSubject(m))
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/email_notice.templ`, Line: 114, Col: 61}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/email_notice.templ`, Line: 181, Col: 61}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var2))
 		if templ_7745c5c3_Err != nil {
@@ -162,7 +229,7 @@ func NoticeEmailHTML(m NoticeEmail) templ.Component {
 			var templ_7745c5c3_Var3 string
 			templ_7745c5c3_Var3, templ_7745c5c3_Err = templ.JoinStringErrs(para)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/email_notice.templ`, Line: 117, Col: 13}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/email_notice.templ`, Line: 184, Col: 13}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var3))
 			if templ_7745c5c3_Err != nil {
@@ -173,33 +240,47 @@ func NoticeEmailHTML(m NoticeEmail) templ.Component {
 				return templ_7745c5c3_Err
 			}
 		}
+		label, url := noticeLink(m)
 		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 5, "<p><a href=\"")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
 		var templ_7745c5c3_Var4 templ.SafeURL
-		templ_7745c5c3_Var4, templ_7745c5c3_Err = templ.JoinURLErrs(templ.SafeURL(m.ScheduleURL))
+		templ_7745c5c3_Var4, templ_7745c5c3_Err = templ.JoinURLErrs(templ.SafeURL(url))
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/email_notice.templ`, Line: 119, Col: 44}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/email_notice.templ`, Line: 187, Col: 34}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var4))
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 6, "\" style=\"display: inline-block; padding: 8px 16px; background: #1f5fbf; color: #fff; text-decoration: none; border-radius: 6px;\">Open the rotation schedule</a></p><p style=\"color: #5b6675; font-size: 0.875em;\">You receive this as an owner or admin of ")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 6, "\" style=\"display: inline-block; padding: 8px 16px; background: #1f5fbf; color: #fff; text-decoration: none; border-radius: 6px;\">Open the ")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
 		var templ_7745c5c3_Var5 string
-		templ_7745c5c3_Var5, templ_7745c5c3_Err = templ.JoinStringErrs(m.TenantName)
+		templ_7745c5c3_Var5, templ_7745c5c3_Err = templ.JoinStringErrs(strings.ToLower(label))
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/email_notice.templ`, Line: 120, Col: 105}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/email_notice.templ`, Line: 187, Col: 197}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var5))
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 7, " on keyport. Notices before and after rotations can be turned off in your notification settings; notices about keys that cannot be used cannot.</p></body></html>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 7, "</a></p><p style=\"color: #5b6675; font-size: 0.875em;\">")
+		if templ_7745c5c3_Err != nil {
+			return templ_7745c5c3_Err
+		}
+		var templ_7745c5c3_Var6 string
+		templ_7745c5c3_Var6, templ_7745c5c3_Err = templ.JoinStringErrs(noticeFooter(m))
+		if templ_7745c5c3_Err != nil {
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/email_notice.templ`, Line: 188, Col: 67}
+		}
+		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var6))
+		if templ_7745c5c3_Err != nil {
+			return templ_7745c5c3_Err
+		}
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 8, "</p></body></html>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}

@@ -601,7 +601,7 @@ type AttentionKey struct {
 // NoticeEmail is the content of an email about a key: a rotation coming
 // up, one that needs confirming, one that happened, or bad health.
 type NoticeEmail struct {
-	Kind         string // before_rotation, confirm_rotation, rotated, health
+	Kind         string // before_rotation, confirm_rotation, rotated, health, material_expiring
 	TenantName   string
 	KeyName      string
 	ScheduleURL  string
@@ -616,6 +616,14 @@ type NoticeEmail struct {
 	KMSDetail    string
 	Health       string
 	HealthDetail string
+	// Material expiry: the reminders (material_expiring) and the expired
+	// health notice, which has ValidTo set.
+	ValidTo         time.Time
+	MaterialVersion int
+	Fingerprint     string
+	MaterialActive  bool
+	AutoReupload    bool
+	KeyURL          string
 }
 
 // RotationSchedule is a key's rotation schedule: what the RotationPanel

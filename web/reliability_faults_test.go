@@ -149,6 +149,16 @@ func TestKMSFaultsUnderLoad(t *testing.T) {
 		for runCtx.Err() == nil {
 			time.Sleep(100 * time.Millisecond)
 			rounds.Add(1)
+			// Every rotation of the round names the version it rotates
+			// from, read once before the round, so "at most one wins" is
+			// what the round claims (RotateDataKey alone reads the version
+			// late, and a goroutine scheduled after the winner would
+			// rightly rotate the next version).
+			k, err := s.DB.GetKey(ctx, s.Tenant.ID, keys[0].ID)
+			if err != nil {
+				t.Error(err)
+				return
+			}
 			var won atomic.Int64
 			var wg sync.WaitGroup
 			for range 4 {
@@ -156,7 +166,7 @@ func TestKMSFaultsUnderLoad(t *testing.T) {
 				attempts.Add(1)
 				go func() {
 					defer wg.Done()
-					_, err := s.Service.RotateDataKey(ctx, s.Tenant.ID, keys[0].ID, s.Owner.ID, "fault test")
+					_, err := s.Service.RotateDataKeyFrom(ctx, s.Tenant.ID, keys[0].ID, k.CurrentVersion, s.Owner.ID, "fault test")
 					switch {
 					case err == nil:
 						won.Add(1)

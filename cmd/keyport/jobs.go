@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/url"
 	"sync"
+	"time"
 
 	"keyport/handlers"
 	"keyport/keysvc"
@@ -12,13 +13,15 @@ import (
 )
 
 // startJobs starts the durable job worker of this process: scheduled
-// rotations, their notices and the mail outbox (issue 6). Every replica
+// rotations, their notices, material-expiry notices, the validation sweep
+// (once per sweepEvery across replicas; 0: off) and the mail outbox
+// (issue 6). Every replica
 // runs one; leases keep them from running a job twice. The returned
 // function waits for the worker to stop after ctx ends, so that the
 // database is closed only when no job is using it. obs, when not nil, hears
 // of every job run and email delivery (metrics).
 func startJobs(ctx context.Context, db *models.DB, sealer *keysvc.Sealer, keys *keysvc.Service, send keysvc.MailSender,
-	baseURL string, log *slog.Logger, obs keysvc.Observer) (*keysvc.Scheduler, *keysvc.Outbox, func()) {
+	baseURL string, sweepEvery time.Duration, log *slog.Logger, obs keysvc.Observer) (*keysvc.Scheduler, *keysvc.Outbox, func()) {
 	domain := "keyport.localhost"
 	if u, err := url.Parse(baseURL); err == nil && u.Hostname() != "" {
 		domain = u.Hostname()
@@ -30,7 +33,7 @@ func startJobs(ctx context.Context, db *models.DB, sealer *keysvc.Sealer, keys *
 		ob.SetObserver(obs)
 	}
 	s := keysvc.NewScheduler(keysvc.SchedulerDeps{DB: db, Keys: keys, Outbox: ob, Worker: w, Render: handlers.RenderNotice,
-		Logger: log, BaseURL: baseURL})
+		Logger: log, BaseURL: baseURL, SweepEvery: sweepEvery})
 	// Key lifecycle (modes 2 and 3): renewal as the rotation of those keys,
 	// resumption of crashed operations, re-uploads, deletion windows, drift.
 	keys.AttachScheduler(s)

@@ -179,13 +179,13 @@ func serve(ctx context.Context, cfg *config, stdout io.Writer) error {
 	}
 	watchStore(metrics, deps.Keys, db, log)
 	go deps.Keys.Run(ctx) // follows other replicas' key and token changes, sweeps the cache, writes use counts
-	go deps.Keys.RunValidationSweep(ctx, cfg.ValidationInterval)
 	deps.Mailer, err = newMailer(cfg)
 	if err != nil {
 		return err
 	}
 	var waitJobs func()
-	deps.Rotation, deps.Outbox, waitJobs = startJobs(ctx, db, sealer, deps.Keys, deps.Mailer, baseURL, log, observer(metrics))
+	deps.Rotation, deps.Outbox, waitJobs = startJobs(ctx, db, sealer, deps.Keys, deps.Mailer, baseURL, cfg.ValidationInterval, log,
+		observer(metrics))
 	defer waitJobs()
 	deps.OIDC, err = handlers.NewOIDC(ctx, cfg.OIDCIssuer, cfg.OIDCClientID, cfg.OIDCClientSecret, baseURL+"/auth/callback")
 	if err != nil {
