@@ -225,8 +225,11 @@ func TestKMSFaultsUnderLoad(t *testing.T) {
 	if multiWin.Load() != 0 {
 		t.Errorf("%d rotation rounds had more than one winner", multiWin.Load())
 	}
-	if gdk := calls["GenerateDataKey"]; gdk != int(attempts.Load()) {
-		t.Errorf("%d rotation attempts made %d KMS GenerateDataKey calls, want one each", attempts.Load(), gdk)
+	// Each attempt asks KMS for a data key at most once, and one that has
+	// already lost its race (its version is behind) asks none.
+	if gdk := calls["GenerateDataKey"]; gdk > int(attempts.Load()) || gdk < int(wins.Load()) {
+		t.Errorf("%d rotation attempts (%d won) made %d KMS GenerateDataKey calls, want between %d and %d",
+			attempts.Load(), wins.Load(), gdk, wins.Load(), attempts.Load())
 	}
 	if kmsKeysAfter != kmsKeysBefore || aliasesAfter != aliasesBefore {
 		t.Errorf("rotations changed the tenant's KMS keys %d -> %d, aliases %d -> %d", kmsKeysBefore, kmsKeysAfter, aliasesBefore, aliasesAfter)
