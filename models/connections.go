@@ -116,11 +116,8 @@ func (db *DB) RecordConnectionTest(ctx context.Context, tenantID, id string, ok 
 	err := db.g.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		res := tx.Table("aws_connections").Where("tenant_id = ? AND id = ?", tenantID, id).
 			Updates(map[string]any{"last_test_at": db.now(), "last_test_ok": ok, "last_test_summary": summary})
-		if res.Error != nil {
-			return res.Error
-		}
-		if res.RowsAffected == 0 {
-			return ErrNotFound
+		if err := oneRow(res); err != nil {
+			return err
 		}
 		_, err := db.appendAuditTx(tx, audit)
 		return err
@@ -148,11 +145,8 @@ func (db *DB) DeleteConnection(ctx context.Context, tenantID, id string, audit A
 			return err
 		}
 		res := tx.Exec(`DELETE FROM aws_connections WHERE tenant_id = ? AND id = ?`, tenantID, id)
-		if res.Error != nil {
-			return res.Error
-		}
-		if res.RowsAffected == 0 {
-			return ErrNotFound
+		if err := oneRow(res); err != nil {
+			return err
 		}
 		_, err := db.appendAuditTx(tx, audit)
 		return err

@@ -195,3 +195,15 @@ func mapErr(err error) error {
 		return err
 	}
 }
+
+// oneRow checks a statement meant to touch one row: its error, or
+// ErrNotFound when it touched none (a missing row or another tenant's).
+func oneRow(res *gorm.DB) error {
+	if res.Error != nil {
+		return res.Error
+	}
+	if res.RowsAffected == 0 {
+		return ErrNotFound
+	}
+	return nil
+}

@@ -345,11 +345,8 @@ func (db *DB) UpdateKey(ctx context.Context, tenantID, keyID string, u KeyUpdate
 			set["cache_epoch"] = gorm.Expr("cache_epoch + 1")
 		}
 		res := tx.Table("keys").Where("tenant_id = ? AND id = ?", tenantID, keyID).Updates(set)
-		if res.Error != nil {
-			return res.Error
-		}
-		if res.RowsAffected == 0 {
-			return ErrNotFound
+		if err := oneRow(res); err != nil {
+			return err
 		}
 		if audit.Action != "" {
 			audit.TenantID, audit.TargetType, audit.TargetID = tenantID, "key", keyID

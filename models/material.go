@@ -148,11 +148,8 @@ func (db *DB) MaterialImported(ctx context.Context, tenantID, materialID string,
 		}
 		res := tx.Table("key_materials").Where("tenant_id = ? AND id = ?", tenantID, materialID).
 			Updates(map[string]any{"valid_to": vt, "imported_at": db.now()})
-		if res.Error != nil {
-			return res.Error
-		}
-		if res.RowsAffected == 0 {
-			return ErrNotFound
+		if err := oneRow(res); err != nil {
+			return err
 		}
 		if audit != nil && audit.Action != "" {
 			_, err := db.appendAuditTx(tx, *audit)
@@ -195,11 +192,8 @@ func (db *DB) SetKeyDeletion(ctx context.Context, tenantID, keyID string, at *ti
 		}
 		res := tx.Table("managed_keys").Where("tenant_id = ? AND key_id = ?", tenantID, keyID).
 			Updates(map[string]any{"deletion_at": da, "updated_at": db.now()})
-		if res.Error != nil {
-			return res.Error
-		}
-		if res.RowsAffected == 0 {
-			return ErrNotFound
+		if err := oneRow(res); err != nil {
+			return err
 		}
 		if err := tx.Table("keys").Where("tenant_id = ? AND id = ?", tenantID, keyID).Updates(map[string]any{
 			"state": state, "revision": rev, "updated_at": db.now(), "cache_epoch": gorm.Expr("cache_epoch + 1")}).Error; err != nil {

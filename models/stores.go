@@ -91,11 +91,8 @@ func (db *DB) RenameKeyStore(ctx context.Context, tenantID, id, name string, aud
 		}
 		res := tx.Table("key_stores").Where("tenant_id = ? AND id = ?", tenantID, id).
 			Updates(map[string]any{"name": name, "updated_at": db.now()})
-		if res.Error != nil {
-			return res.Error
-		}
-		if res.RowsAffected == 0 {
-			return ErrNotFound
+		if err := oneRow(res); err != nil {
+			return err
 		}
 		_, err := db.appendAuditTx(tx, audit)
 		return err
@@ -156,11 +153,8 @@ func (db *DB) DeleteKeyStore(ctx context.Context, tenantID, id string, audit Aud
 			return &StoreNotEmptyError{Blocking: blocking}
 		}
 		res := tx.Table("key_stores").Where("tenant_id = ? AND id = ?", tenantID, id).Delete(&KeyStore{})
-		if res.Error != nil {
-			return res.Error
-		}
-		if res.RowsAffected == 0 {
-			return ErrNotFound
+		if err := oneRow(res); err != nil {
+			return err
 		}
 		_, err = db.appendAuditTx(tx, audit)
 		return err
