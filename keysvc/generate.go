@@ -51,11 +51,10 @@ func DefaultAlias(name string) string {
 // data-key version 1.
 func (s *Service) CreateGeneratedKey(ctx context.Context, tenantID string, by RequestBy, in CreateKeyInput) (*OperationResult, error) {
 	matID := models.NewID("mat_")
-	plain, sealed, fp, err := s.newMaterial(matID)
+	sealed, fp, err := s.newMaterial(matID)
 	if err != nil {
 		return nil, err
 	}
-	clear(plain) // sealed from here on; opened again only to import or export
 	return s.startCreate(ctx, tenantID, by, in, models.ModeGenerated, models.KeyMaterial{ID: matID, Source: models.SourceGenerated,
 		Sealed: sealed, Fingerprint: fp, CreatedBy: by.UserID})
 }

@@ -44,19 +44,15 @@ func Fingerprint(material []byte) (string, error) {
 	return strings.ToUpper(hex.EncodeToString(out[:3])), nil
 }
 
-// newMaterial draws 256 bits from r and returns them with the sealed copy
-// and fingerprint. The caller zeroes the plaintext when done with it.
-func (s *Service) newMaterial(materialID string) (plain, sealed []byte, fp string, err error) {
-	plain = make([]byte, MaterialSize)
+// newMaterial draws 256 bits of key material and returns only its sealed
+// copy and fingerprint: the plaintext is zeroed before it returns.
+func (s *Service) newMaterial(materialID string) (sealed []byte, fp string, err error) {
+	plain := make([]byte, MaterialSize)
+	defer clear(plain) // sealed from here on; opened again only to import or export
 	if _, err := io.ReadFull(s.rand, plain); err != nil {
-		return nil, nil, "", fmt.Errorf("keysvc: generate key material: %w", err)
+		return nil, "", fmt.Errorf("keysvc: generate key material: %w", err)
 	}
-	sealed, fp, err = s.sealMaterial(materialID, plain)
-	if err != nil {
-		clear(plain)
-		return nil, nil, "", err
-	}
-	return plain, sealed, fp, nil
+	return s.sealMaterial(materialID, plain)
 }
 
 // sealMaterial seals material under the KEK for its material id.

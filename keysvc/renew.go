@@ -66,11 +66,10 @@ func (s *Service) Renew(ctx context.Context, tenantID string, by RequestBy, keyI
 		return nil, err
 	}
 	matID := models.NewID("mat_")
-	plain, sealed, fp, err := s.newMaterial(matID)
+	sealed, fp, err := s.newMaterial(matID)
 	if err != nil {
 		return nil, err
 	}
-	clear(plain)
 	op := &models.KeyOperation{TenantID: tenantID, KeyID: keyID, Kind: models.OpRenew, FromVersion: k.CurrentVersion}
 	mat := &models.KeyMaterial{ID: matID, Source: models.SourceGenerated, Sealed: sealed, Fingerprint: fp, CreatedBy: by.UserID}
 	return s.startOp(ctx, op, mat, by, map[string]string{"from_version": strconv.FormatInt(k.CurrentVersion, 10), "fingerprint": fp})
@@ -148,11 +147,10 @@ func (s *Service) RotateMaterialInPlace(ctx context.Context, tenantID string, by
 		return nil, err
 	}
 	matID := models.NewID("mat_")
-	plain, sealed, fp, err := s.newMaterial(matID)
+	sealed, fp, err := s.newMaterial(matID)
 	if err != nil {
 		return nil, err
 	}
-	clear(plain)
 	op := &models.KeyOperation{TenantID: tenantID, KeyID: keyID, Kind: models.OpRotate, KMSKeyARN: active.KMSKeyARN}
 	mat := &models.KeyMaterial{ID: matID, Source: models.SourceGenerated, Sealed: sealed, Fingerprint: fp, KMSKeyARN: active.KMSKeyARN, CreatedBy: by.UserID}
 	return s.startOp(ctx, op, mat, by, map[string]string{"kms_key_arn": active.KMSKeyARN, "fingerprint": fp})
