@@ -81,7 +81,7 @@ func (h *Handler) HandleError(err error, c echo.Context) {
 	pr.RequestID = requestID(c)
 	if pr.Status >= 500 {
 		h.log.Error("request failed", "request_id", pr.RequestID, "method", c.Request().Method,
-			"path", c.Request().URL.Path, "err", err)
+			"path", LoggablePath(c), "err", err)
 	}
 	if strings.HasPrefix(c.Request().URL.Path, "/api/") {
 		_ = c.JSON(pr.Status, apiErrorBody{apiErrorDetail{apiCodeForStatus(pr.Status), pr.Message}})
@@ -95,6 +95,18 @@ func (h *Handler) HandleError(err error, c echo.Context) {
 		h.log.Error("render error page", "request_id", pr.RequestID, "err", rerr)
 		_ = c.String(pr.Status, pr.Heading)
 	}
+}
+
+// LoggablePath is the request path, unless the route carries a capability
+// token in the path (the calendar feed): then only the route pattern, so the
+// token never reaches a log line. The access log uses it too.
+func LoggablePath(c echo.Context) string {
+	for _, name := range c.ParamNames() {
+		if strings.HasSuffix(name, "token") {
+			return c.Path()
+		}
+	}
+	return c.Request().URL.Path
 }
 
 // apiCodeForStatus names the errors the data API answers before any of its

@@ -186,16 +186,19 @@ func (h *Handler) viewerForCookie(ctx context.Context, value string) (*Viewer, e
 	}
 	v := &Viewer{Session: s, User: u, Tenants: tenants, CSRFToken: derive(secret, "csrf"),
 		Operator: slices.Contains(h.cfg.Operators, strings.ToLower(u.Email))}
-	// The session names the tenant last chosen; membership is re-read on
-	// every request, so a removed member loses the tenant at once.
+	// The session names the tenant last chosen, or the first one when that
+	// is gone. Membership is re-read on every request, so a removed member
+	// loses the tenant at once.
+	if len(tenants) == 0 {
+		return v, nil
+	}
+	pick := 0
 	for i := range tenants {
-		if tenants[i].Tenant.ID == s.TenantID || (v.Tenant == nil && s.TenantID == "") {
-			v.Tenant, v.Role = &tenants[i].Tenant, tenants[i].Role
+		if tenants[i].Tenant.ID == s.TenantID {
+			pick = i
 		}
 	}
-	if v.Tenant == nil && len(tenants) > 0 {
-		v.Tenant, v.Role = &tenants[0].Tenant, tenants[0].Role
-	}
+	v.Tenant, v.Role = &tenants[pick].Tenant, tenants[pick].Role
 	return v, nil
 }
 

@@ -3,7 +3,6 @@ package web
 import (
 	"log/slog"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -77,7 +76,7 @@ func accessLog(log *slog.Logger) echo.MiddlewareFunc {
 			log.Log(req.Context(), level, "request",
 				"request_id", res.Header().Get(echo.HeaderXRequestID),
 				"method", req.Method,
-				"path", loggablePath(c),
+				"path", handlers.LoggablePath(c), // no capability token in the path
 				"route", c.Path(),
 				"status", res.Status,
 				"bytes", res.Size,
@@ -86,16 +85,4 @@ func accessLog(log *slog.Logger) echo.MiddlewareFunc {
 			return nil
 		}
 	}
-}
-
-// loggablePath is the request path, unless the route carries a capability
-// token in the path (the calendar feed): then only the route pattern is
-// logged, so the token never reaches a log line.
-func loggablePath(c echo.Context) string {
-	for _, name := range c.ParamNames() {
-		if strings.HasSuffix(name, "token") {
-			return c.Path()
-		}
-	}
-	return c.Request().URL.Path
 }

@@ -65,11 +65,8 @@ func TestBrowserAuditorDownloadsReports(t *testing.T) {
 		}
 	}
 
-	step(owner, "owner signs in", then(
-		actions{chromedp.Navigate(base), chromedp.Click(chromedp.CSS(`[data-testid="signin"]`))},
-		idpSignIn("carol@acme.test", "Carol Owner"),
-		actions{chromedp.WaitVisible(chromedp.CSS(`[data-testid="dashboard"]`))},
-	)...)
+	step(owner, "owner signs in", then(signIn(base, "carol@acme.test", "Carol Owner"),
+		actions{chromedp.WaitVisible(chromedp.CSS(`[data-testid="dashboard"]`))})...)
 	tenantID, keyNames := seedKeys(t, dir)
 
 	step(owner, "owner invites an auditor",

@@ -21,36 +21,15 @@ import (
 func TestBrowserDataAPIWalkthrough(t *testing.T) {
 	ctx := webtest.Browser(t, 150*time.Second)
 	base := startDev(t, map[string]string{"KEYPORT_OPERATORS": "ops@demo.test"})
-	step := func(name string, acts ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		defer cancel()
-		if err := chromedp.Do(sctx, acts...); err != nil {
-			webtest.Screenshot(t, ctx, "dataapi-"+name)
-			t.Fatalf("%s: %v", name, err)
-		}
-	}
-	text := func(sel string) string {
-		t.Helper()
-		s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
-		if err != nil {
-			t.Fatalf("read %s: %v", sel, err)
-		}
-		return strings.TrimSpace(s)
-	}
+	p := page{t, ctx, "dataapi-"}
 
-	step("sign in as operator",
-		chromedp.Navigate(base),
-		chromedp.Click(chromedp.CSS(`[data-testid="signin"]`)),
-		chromedp.WaitVisible(chromedp.CSS(`#email`)),
-		chromedp.SendKeys(chromedp.CSS(`#email`), "ops@demo.test"),
-		chromedp.Click(chromedp.CSS(`#signin`)),
+	p.step("sign in as operator", then(signIn(base, "ops@demo.test", ""), actions{
 		chromedp.WaitVisible(chromedp.CSS(`a[href="/provider/tokens"]`)),
-		chromedp.Navigate(base+"/connections/new"),
+		chromedp.Navigate(base + "/connections/new"),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="demo-aws"]`)),
-	)
-	account, akid, secret := text(`[data-testid="demo-account"]`), text(`[data-testid="demo-akid"]`), text(`[data-testid="demo-secret"]`)
-	step("connect and register the demo key",
+	})...)
+	account, akid, secret := p.text(`[data-testid="demo-account"]`), p.text(`[data-testid="demo-akid"]`), p.text(`[data-testid="demo-secret"]`)
+	p.step("connect and register the demo key",
 		chromedp.SendKeys(chromedp.CSS(`#name`), "demo"),
 		chromedp.SendKeys(chromedp.CSS(`#account_id`), account),
 		chromedp.Click(chromedp.CSS(`[data-testid="kind-access-key"]`)),
@@ -64,24 +43,24 @@ func TestBrowserDataAPIWalkthrough(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="key-id"]`)),
 	)
 	keyURL, _ := chromedp.Run(ctx, chromedp.Location())
-	keyID := text(`[data-testid="key-id"]`)
+	keyID := p.text(`[data-testid="key-id"]`)
 
-	step("open the token page",
+	p.step("open the token page",
 		chromedp.Navigate(base+"/provider/tokens"),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="tokens-empty"]`)),
 	)
-	step("create a service token",
+	p.step("create a service token",
 		chromedp.SendKeys(chromedp.CSS(`#token-name`), "walkthrough"),
 		chromedp.SetValue(chromedp.CSS(`#token-tenant`), tenantOption(t, ctx)),
 		chromedp.Click(chromedp.CSS(`[data-testid="create-token"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="token-value"]`)),
 	)
-	token := text(`[data-testid="token-value"]`)
+	token := p.text(`[data-testid="token-value"]`)
 	if !strings.HasPrefix(token, "kpt_") {
 		t.Fatalf("token shown = %.12q…", token)
 	}
 	// Shown once: the list afterwards never carries it.
-	step("reload the token list", chromedp.Navigate(base+"/provider/tokens"), chromedp.WaitVisible(chromedp.CSS(`[data-testid="tokens"]`)))
+	p.step("reload the token list", chromedp.Navigate(base+"/provider/tokens"), chromedp.WaitVisible(chromedp.CSS(`[data-testid="tokens"]`)))
 	if html, _ := chromedp.Run(ctx, chromedp.OuterHTML(chromedp.CSS(`body`))); strings.Contains(html, token) {
 		t.Error("the token is shown again after creation")
 	}
@@ -95,14 +74,14 @@ func TestBrowserDataAPIWalkthrough(t *testing.T) {
 	// Use counts are written in batches every few seconds.
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		step("open the key page", chromedp.Navigate(keyURL), chromedp.WaitVisible(chromedp.CSS(`[data-testid="key-usage"]`)))
-		usage := strings.Join(strings.Fields(text(`[data-testid="key-usage"]`)), " ")
+		p.step("open the key page", chromedp.Navigate(keyURL), chromedp.WaitVisible(chromedp.CSS(`[data-testid="key-usage"]`)))
+		usage := strings.Join(strings.Fields(p.text(`[data-testid="key-usage"]`)), " ")
 		if strings.Contains(usage, "Encrypts 1 Decrypts 1") {
 			break
 		}
 		if time.Now().After(deadline) {
 			webtest.Screenshot(t, ctx, "dataapi-usage")
-			t.Fatalf("the key page never counted the encrypt: %q", text(`[data-testid="key-usage"]`))
+			t.Fatalf("the key page never counted the encrypt: %q", p.text(`[data-testid="key-usage"]`))
 		}
 		time.Sleep(time.Second)
 	}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"strings"
 	"testing"
 	"time"
@@ -18,23 +17,7 @@ import (
 func TestBrowserRegisterDemoKey(t *testing.T) {
 	ctx := webtest.Browser(t, 150*time.Second)
 	base := startDev(t, nil)
-	step := func(name string, acts ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		defer cancel()
-		if err := chromedp.Do(sctx, acts...); err != nil {
-			webtest.Screenshot(t, ctx, "keys-"+name)
-			t.Fatalf("%s: %v", name, err)
-		}
-	}
-	text := func(sel string) string {
-		t.Helper()
-		s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
-		if err != nil {
-			t.Fatalf("read %s: %v", sel, err)
-		}
-		return strings.TrimSpace(s)
-	}
+	p := page{t, ctx, "keys-"}
 	failing := func() int {
 		t.Helper()
 		nodes, err := chromedp.Run(ctx, chromedp.Nodes(chromedp.CSS(`[data-testid="check"][data-ok="false"]`), chromedp.AtLeast(0)))
@@ -44,27 +27,21 @@ func TestBrowserRegisterDemoKey(t *testing.T) {
 		return len(nodes)
 	}
 
-	step("sign in",
-		chromedp.Navigate(base),
-		chromedp.Click(chromedp.CSS(`[data-testid="signin"]`)),
-		chromedp.WaitVisible(chromedp.CSS(`#email`)),
-		chromedp.SendKeys(chromedp.CSS(`#email`), "dana@demo.test"),
-		chromedp.SendKeys(chromedp.CSS(`#name`), "Dana Admin"),
-		chromedp.Click(chromedp.CSS(`#signin`)),
+	p.step("sign in", then(signIn(base, "dana@demo.test", "Dana Admin"), actions{
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="dashboard"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="devbar-aws"]`)),
-	)
-	step("open the connection form",
+	})...)
+	p.step("open the connection form",
 		chromedp.Click(chromedp.CSS(`a[href="/connections"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="connections-empty"]`)),
 		chromedp.Click(chromedp.CSS(`[data-testid="add-connection"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="demo-aws"]`)),
 	)
-	account, akid, secret := text(`[data-testid="demo-account"]`), text(`[data-testid="demo-akid"]`), text(`[data-testid="demo-secret"]`)
+	account, akid, secret := p.text(`[data-testid="demo-account"]`), p.text(`[data-testid="demo-akid"]`), p.text(`[data-testid="demo-secret"]`)
 	if account != "111122223333" || !strings.HasPrefix(akid, "AKIA") || len(secret) != 40 {
 		t.Fatalf("demo account shown: %q %q (%d-character secret)", account, akid, len(secret))
 	}
-	step("connect the demo account",
+	p.step("connect the demo account",
 		chromedp.SendKeys(chromedp.CSS(`#name`), "demo account"),
 		chromedp.SendKeys(chromedp.CSS(`#account_id`), account),
 		chromedp.Click(chromedp.CSS(`[data-testid="kind-access-key"]`)),
@@ -79,10 +56,10 @@ func TestBrowserRegisterDemoKey(t *testing.T) {
 		webtest.Screenshot(t, ctx, "keys-connection-test")
 		t.Fatalf("%d connection checks failed", n)
 	}
-	if got := text(`[data-testid="access-key-last4"]`); got != "…"+akid[len(akid)-4:] {
+	if got := p.text(`[data-testid="access-key-last4"]`); got != "…"+akid[len(akid)-4:] {
 		t.Errorf("access key shown as %q", got)
 	}
-	step("register the demo key",
+	p.step("register the demo key",
 		chromedp.Click(chromedp.CSS(`[data-testid="register-with"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="policy-statement"]`)),
 		chromedp.Click(chromedp.CSS(`[data-testid="submit-register"]`)),
@@ -93,11 +70,11 @@ func TestBrowserRegisterDemoKey(t *testing.T) {
 		webtest.Screenshot(t, ctx, "keys-validation")
 		t.Fatalf("%d validation checks failed", n)
 	}
-	if h := text(`[data-testid="key"] [data-testid="health"]`); h != "Healthy" {
+	if h := p.text(`[data-testid="key"] [data-testid="health"]`); h != "Healthy" {
 		t.Errorf("health shown = %q", h)
 	}
 	webtest.Screenshot(t, ctx, "key-registered")
-	step("dashboard shows key health",
+	p.step("dashboard shows key health",
 		chromedp.Navigate(base+"/dashboard"),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="key-health"]`)),
 	)

@@ -12,27 +12,6 @@ import (
 	"keyport/web/webtest"
 )
 
-type actions = []chromedp.Action[chromedp.Void]
-
-// idpSignIn fills the development IdP's form.
-func idpSignIn(email, name string) actions {
-	return actions{
-		chromedp.WaitVisible(chromedp.CSS(`#email`)),
-		chromedp.SendKeys(chromedp.CSS(`#email`), email),
-		chromedp.SendKeys(chromedp.CSS(`#name`), name),
-		chromedp.Click(chromedp.CSS(`#signin`)),
-	}
-}
-
-// then joins action lists.
-func then(parts ...actions) actions {
-	var out actions
-	for _, p := range parts {
-		out = append(out, p...)
-	}
-	return out
-}
-
 // TestBrowserInviteAuditor is the issue's story: an owner invites a
 // colleague as auditor, the email reaches the mail catcher, the link is
 // refused to someone signed in with another email, the colleague signs in
@@ -50,21 +29,13 @@ func TestBrowserInviteAuditor(t *testing.T) {
 		}
 		return ctx
 	}
-	step := func(ctx context.Context, name string, actions ...chromedp.Action[chromedp.Void]) {
+	step := func(ctx context.Context, name string, acts ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
-		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		defer cancel()
-		if err := chromedp.Do(sctx, actions...); err != nil {
-			webtest.Screenshot(t, ctx, "members-"+name)
-			t.Fatalf("%s: %v", name, err)
-		}
+		page{t, ctx, "members-"}.step(name, acts...)
 	}
 
-	step(owner, "owner signs in", then(
-		actions{chromedp.Navigate(base), chromedp.Click(chromedp.CSS(`[data-testid="signin"]`))},
-		idpSignIn("carol@acme.test", "Carol Owner"),
-		actions{chromedp.WaitVisible(chromedp.CSS(`[data-testid="dashboard"]`))},
-	)...)
+	step(owner, "owner signs in", then(signIn(base, "carol@acme.test", "Carol Owner"),
+		actions{chromedp.WaitVisible(chromedp.CSS(`[data-testid="dashboard"]`))})...)
 	step(owner, "owner invites an auditor",
 		chromedp.Navigate(base+"/members"),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="invite"]`)),

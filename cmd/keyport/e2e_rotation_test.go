@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"strings"
 	"testing"
 	"time"
@@ -19,23 +18,7 @@ import (
 func TestBrowserRotation(t *testing.T) {
 	ctx := webtest.Browser(t, 150*time.Second)
 	base := startDev(t, nil)
-	step := func(name string, acts ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		defer cancel()
-		if err := chromedp.Do(sctx, acts...); err != nil {
-			webtest.Screenshot(t, ctx, "rotation-"+name)
-			t.Fatalf("%s: %v", name, err)
-		}
-	}
-	text := func(sel string) string {
-		t.Helper()
-		s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
-		if err != nil {
-			t.Fatalf("read %s: %v", sel, err)
-		}
-		return strings.TrimSpace(s)
-	}
+	p := page{t, ctx, "rotation-"}
 	count := func(sel string) int {
 		t.Helper()
 		n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('`+sel+`').length`))
@@ -45,15 +28,14 @@ func TestBrowserRotation(t *testing.T) {
 		return n
 	}
 
-	step("sign in", then(actions{chromedp.Navigate(base), chromedp.Click(chromedp.CSS(`[data-testid="signin"]`))},
-		idpSignIn("erin@rotate.test", "Erin Owner"),
+	p.step("sign in", then(signIn(base, "erin@rotate.test", "Erin Owner"),
 		actions{chromedp.WaitVisible(chromedp.CSS(`[data-testid="devbar-aws"]`))})...)
-	step("open the connection form",
+	p.step("open the connection form",
 		chromedp.Navigate(base+"/connections/new"),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="demo-aws"]`)),
 	)
-	account, akid, secret := text(`[data-testid="demo-account"]`), text(`[data-testid="demo-akid"]`), text(`[data-testid="demo-secret"]`)
-	step("connect the demo account and register the demo key",
+	account, akid, secret := p.text(`[data-testid="demo-account"]`), p.text(`[data-testid="demo-akid"]`), p.text(`[data-testid="demo-secret"]`)
+	p.step("connect the demo account and register the demo key",
 		chromedp.SendKeys(chromedp.CSS(`#name`), "demo account"),
 		chromedp.SendKeys(chromedp.CSS(`#account_id`), account),
 		chromedp.Click(chromedp.CSS(`[data-testid="kind-access-key"]`)),
@@ -73,7 +55,7 @@ func TestBrowserRotation(t *testing.T) {
 	}
 	keyURL, _, _ = strings.Cut(keyURL, "?")
 
-	step("set a policy",
+	p.step("set a policy",
 		chromedp.Navigate(keyURL+"/rotation"),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="policy-form"]`)),
 		chromedp.SetValue(chromedp.CSS(`#period_days`), "90"),
@@ -83,26 +65,26 @@ func TestBrowserRotation(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="rotation-flash"]`)),
 	)
 	want := time.Now().UTC().AddDate(0, 0, 90)
-	if next := text(`[data-testid="next-rotation"]`); next != want.Format("2006-01-02")+" 04:00 UTC" &&
+	if next := p.text(`[data-testid="next-rotation"]`); next != want.Format("2006-01-02")+" 04:00 UTC" &&
 		next != want.AddDate(0, 0, -1).Format("2006-01-02")+" 04:00 UTC" { // the key may have been made just before midnight
 		t.Errorf("next rotation shown %q, want %s at 04:00 UTC", next, want.Format("2006-01-02"))
 	}
 	if n := count(`[data-testid="planned-notice"]`); n != 2 {
 		t.Errorf("planned notices = %d; want 2 (14 and 2 days before)", n)
 	}
-	if got := text(`[data-testid="current-version"]`); got != "1" {
+	if got := p.text(`[data-testid="current-version"]`); got != "1" {
 		t.Errorf("current version before rotating = %q", got)
 	}
 	webtest.Screenshot(t, ctx, "rotation-policy")
 
-	step("rotate now",
+	p.step("rotate now",
 		chromedp.Click(chromedp.CSS(`[data-testid="rotate-now"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`tbody tr:nth-child(2)[data-testid="version-row"]`)),
 	)
-	if got := text(`[data-testid="current-version"]`); got != "2" {
+	if got := p.text(`[data-testid="current-version"]`); got != "2" {
 		t.Errorf("current version after rotating = %q, want 2", got)
 	}
-	if flash := text(`[data-testid="rotation-flash"]`); !strings.Contains(flash, "Key rotated") {
+	if flash := p.text(`[data-testid="rotation-flash"]`); !strings.Contains(flash, "Key rotated") {
 		t.Errorf("flash = %q", flash)
 	}
 	if n := count(`[data-testid="version-row"]`); n != 2 {
@@ -112,8 +94,8 @@ func TestBrowserRotation(t *testing.T) {
 	// The worker delivers the outbox within its poll interval.
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		step("mail page", chromedp.Navigate(base+"/dev/mail"), chromedp.WaitVisible(chromedp.CSS(`[data-testid="dev-mail"]`)))
-		if strings.Contains(text(`[data-testid="dev-mail"]`), "Key billing was rotated to version 2") {
+		p.step("mail page", chromedp.Navigate(base+"/dev/mail"), chromedp.WaitVisible(chromedp.CSS(`[data-testid="dev-mail"]`)))
+		if strings.Contains(p.text(`[data-testid="dev-mail"]`), "Key billing was rotated to version 2") {
 			break
 		}
 		if time.Now().After(deadline) {

@@ -19,8 +19,16 @@ import (
 // free port with its own data directory, and returns the printed URL.
 func startDev(t *testing.T, env map[string]string) string {
 	t.Helper()
-	dir := t.TempDir()
-	vars := map[string]string{"KEYPORT_ADDR": "127.0.0.1:0", "KEYPORT_DATA_DIR": dir, "KEYPORT_LOG_LEVEL": "warn"}
+	return startDevLines(t, env)[runningAt]
+}
+
+const runningAt = "keyport is running at "
+
+// startDevLines is startDev returning the lines it printed up to and
+// including runningAt, by prefix ("keyport metrics at ", runningAt).
+func startDevLines(t *testing.T, env map[string]string) map[string]string {
+	t.Helper()
+	vars := map[string]string{"KEYPORT_ADDR": "127.0.0.1:0", "KEYPORT_DATA_DIR": t.TempDir(), "KEYPORT_LOG_LEVEL": "warn"}
 	for k, v := range env {
 		vars[k] = v
 	}
@@ -37,24 +45,32 @@ func startDev(t *testing.T, env map[string]string) string {
 			t.Errorf("keyport dev stopped with: %v", err)
 		}
 	})
-	urls := make(chan string, 1)
+	found := make(chan map[string]string, 1)
 	go func() {
+		lines := map[string]string{}
 		sc := bufio.NewScanner(pr)
 		for sc.Scan() {
-			if u, ok := strings.CutPrefix(sc.Text(), "keyport is running at "); ok {
-				urls <- u
+			for _, prefix := range []string{"keyport metrics at ", runningAt} {
+				if v, ok := strings.CutPrefix(sc.Text(), prefix); ok {
+					lines[prefix] = v
+				}
+			}
+			if lines[runningAt] != "" {
+				found <- lines
+				break
 			}
 		}
+		io.Copy(io.Discard, pr)
 	}()
 	select {
-	case u := <-urls:
-		return u
+	case l := <-found:
+		return l
 	case err := <-done:
 		t.Fatalf("keyport dev exited before serving: %v", err)
 	case <-time.After(30 * time.Second):
 		t.Fatal("keyport dev did not print its URL within 30s")
 	}
-	return ""
+	return nil
 }
 
 func TestBrowserSignIn(t *testing.T) {

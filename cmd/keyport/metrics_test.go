@@ -1,63 +1,11 @@
 package main
 
 import (
-	"bufio"
-	"context"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 )
-
-// startDevLines runs `keyport dev` and returns the lines it printed up to
-// and including "keyport is running at".
-func startDevLines(t *testing.T, env map[string]string) map[string]string {
-	t.Helper()
-	vars := map[string]string{"KEYPORT_ADDR": "127.0.0.1:0", "KEYPORT_DATA_DIR": t.TempDir(), "KEYPORT_LOG_LEVEL": "warn"}
-	for k, v := range env {
-		vars[k] = v
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	pr, pw := io.Pipe()
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"dev"}, envOf(vars), pw)
-		pw.Close()
-	}()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("keyport dev stopped with: %v", err)
-		}
-	})
-	found := make(chan map[string]string, 1)
-	go func() {
-		lines := map[string]string{}
-		sc := bufio.NewScanner(pr)
-		for sc.Scan() {
-			for _, prefix := range []string{"keyport metrics at ", "keyport is running at "} {
-				if v, ok := strings.CutPrefix(sc.Text(), prefix); ok {
-					lines[prefix] = v
-				}
-			}
-			if lines["keyport is running at "] != "" {
-				found <- lines
-				break
-			}
-		}
-		io.Copy(io.Discard, pr)
-	}()
-	select {
-	case l := <-found:
-		return l
-	case err := <-done:
-		t.Fatalf("keyport dev exited before serving: %v", err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("keyport dev did not print its URL within 30s")
-	}
-	return nil
-}
 
 func scrape(t *testing.T, url, token string) (int, string) {
 	t.Helper()
@@ -81,7 +29,7 @@ func TestServeMetrics(t *testing.T) {
 	const token = "metrics-token-for-tests-0123456789"
 	t.Run("separate listener", func(t *testing.T) {
 		lines := startDevLines(t, map[string]string{"KEYPORT_METRICS_ADDR": "127.0.0.1:0", "KEYPORT_METRICS_TOKEN": token})
-		base, metrics := lines["keyport is running at "], lines["keyport metrics at "]
+		base, metrics := lines[runningAt], lines["keyport metrics at "]
 		if metrics == "" {
 			t.Fatal("no metrics address printed")
 		}
@@ -99,7 +47,7 @@ func TestServeMetrics(t *testing.T) {
 		}
 	})
 	t.Run("token on the public listener", func(t *testing.T) {
-		base := startDevLines(t, map[string]string{"KEYPORT_METRICS_TOKEN": token})["keyport is running at "]
+		base := startDev(t, map[string]string{"KEYPORT_METRICS_TOKEN": token})
 		if code, _ := scrape(t, base+"/metrics", ""); code != http.StatusUnauthorized {
 			t.Errorf("public /metrics without the token = %d", code)
 		}
@@ -108,7 +56,7 @@ func TestServeMetrics(t *testing.T) {
 		}
 	})
 	t.Run("off", func(t *testing.T) {
-		base := startDevLines(t, nil)["keyport is running at "]
+		base := startDev(t, nil)
 		if code, _ := scrape(t, base+"/metrics", token); code != http.StatusNotFound {
 			t.Errorf("/metrics with metrics off = %d, want 404", code)
 		}
