@@ -121,15 +121,7 @@ func TestKMSEconomy(t *testing.T) {
 	)
 	env := keysvctest.New(t, keysvc.Config{CacheTTL: ttl})
 	ctx := context.Background()
-	var cts [][]byte
-	for i := range keys {
-		k := env.Key(t, fmt.Sprintf("k%d", i))
-		enc, err := env.Service.Encrypt(ctx, env.Tenant.ID, k.ID, []byte("x"), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cts = append(cts, enc.Ciphertext)
-	}
+	cts := encryptedUnderKeys(t, env, keys, "k%d")
 	svc := env.NewService(keysvc.Config{CacheTTL: ttl}) // cold, like a fresh replica
 	for _, ct := range cts {                            // warm-up: the first fetch of each key is not steady state
 		if _, err := svc.Decrypt(ctx, env.Tenant.ID, ct, nil); err != nil {
@@ -162,15 +154,7 @@ func TestMetricColdMiss(t *testing.T) {
 	const latency = 50 * time.Millisecond
 	env := keysvctest.New(t, keysvc.Config{})
 	ctx := context.Background()
-	var cts [][]byte
-	for i := range 100 {
-		k := env.Key(t, fmt.Sprintf("k%d", i))
-		enc, err := env.Service.Encrypt(ctx, env.Tenant.ID, k.ID, []byte("x"), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cts = append(cts, enc.Ciphertext)
-	}
+	cts := encryptedUnderKeys(t, env, 100, "k%d")
 	cold := env.NewService(keysvc.Config{})
 	if err := cold.Warm(ctx); err != nil { // what a restarted replica does before serving
 		t.Fatal(err)

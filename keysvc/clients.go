@@ -23,6 +23,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"keyport/models"
 )
 
 // Connection kinds, as stored in aws_connections.kind.
@@ -48,6 +50,12 @@ func (c Connection) String() string {
 
 // LogValue implements slog.LogValuer with the same redacted form.
 func (c Connection) LogValue() slog.Value { return slog.StringValue(c.String()) }
+
+// ConnectionFromModel is the keysvc view of a stored connection.
+func ConnectionFromModel(c *models.Connection) Connection {
+	return Connection{ID: c.ID, TenantID: c.TenantID, AccountID: c.AccountID, DefaultRegion: c.DefaultRegion,
+		Kind: c.Kind, AccessKeyID: c.AccessKeyID, SecretSealed: c.SecretSealed, RoleARN: c.RoleARN, ExternalID: c.ExternalID}
+}
 
 // SecretPurpose is the seal purpose of a connection's IAM secret, which
 // binds the blob to its connection.

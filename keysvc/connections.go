@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"regexp"
 	"strings"
 
@@ -33,6 +34,9 @@ type ConnectionInput struct {
 func (in ConnectionInput) String() string {
 	return fmt.Sprintf("keysvc.ConnectionInput{name: %q, account: %s, kind: %s}", in.Name, in.AccountID, in.Kind)
 }
+
+// LogValue redacts for slog too (its JSON handler ignores String).
+func (in ConnectionInput) LogValue() slog.Value { return slog.StringValue(in.String()) }
 
 var (
 	accessKeyIDRE = regexp.MustCompile(`^AKIA[A-Z0-9]{16}$`)

@@ -12,7 +12,6 @@ import (
 
 	"keyport/keysvc/kmslocal"
 	"keyport/models"
-	"keyport/models/modelstest"
 )
 
 // The control-plane tests' AWS world in kmslocal: a tenant account with an
@@ -49,26 +48,7 @@ type cpEnv struct {
 
 func newCPEnv(tb testing.TB) *cpEnv {
 	tb.Helper()
-	ctx := context.Background()
-	db, err := models.Open(ctx, modelstest.DSN(tb), nil)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { db.Close() })
-	if err := db.Migrate(ctx); err != nil {
-		tb.Fatal(err)
-	}
-	akey := make([]byte, 32)
-	rand.Read(akey)
-	db.SetAuditKey(akey)
-	u, _, err := db.UpsertOIDCUser(ctx, "https://idp.test", "cp-owner", "owner@cp.test", "Owner")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tenant, err := db.CreateTenantWithOwner(ctx, "cp.test", u.ID, models.AuditInput{Actor: u.ID, Action: "tenant.created"})
-	if err != nil {
-		tb.Fatal(err)
-	}
+	db, tenant, u := testStore(tb)
 	srv, err := kmslocal.New(kmslocal.Config{
 		Principals: []kmslocal.Principal{
 			{AccessKeyID: cpAdminAKID, SecretAccessKey: cpAdminSecret, ARN: "arn:aws:iam::" + cpTenantAcct + ":user/admin"},

@@ -407,9 +407,3 @@ func KMSForStore(db *models.DB, clients *Clients) KMSFor {
 		return clients.KMS(ctx, c.conn, region)
 	}
 }
-
-// ConnectionFromModel is the keysvc view of a stored connection.
-func ConnectionFromModel(c *models.Connection) Connection {
-	return Connection{ID: c.ID, TenantID: c.TenantID, AccountID: c.AccountID, DefaultRegion: c.DefaultRegion,
-		Kind: c.Kind, AccessKeyID: c.AccessKeyID, SecretSealed: c.SecretSealed, RoleARN: c.RoleARN, ExternalID: c.ExternalID}
-}

@@ -18,6 +18,22 @@ import (
 // newDPEnv is a tenant with a kmslocal AWS account and a key service.
 func newDPEnv(tb testing.TB, cfg keysvc.Config) *keysvctest.Env { return keysvctest.New(tb, cfg) }
 
+// encryptedUnderKeys registers n keys named by nameFmt and returns one
+// ciphertext of "x" under each.
+func encryptedUnderKeys(tb testing.TB, e *keysvctest.Env, n int, nameFmt string) [][]byte {
+	tb.Helper()
+	var cts [][]byte
+	for i := range n {
+		k := e.Key(tb, fmt.Sprintf(nameFmt, i))
+		enc, err := e.Service.Encrypt(context.Background(), e.Tenant.ID, k.ID, []byte("x"), nil)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		cts = append(cts, enc.Ciphertext)
+	}
+	return cts
+}
+
 var fieldSSN = map[string]string{"field": "ssn"}
 
 func TestDataPlaneRoundTripUsesCache(t *testing.T) {
@@ -61,15 +77,7 @@ func TestDataPlaneRoundTripUsesCache(t *testing.T) {
 func TestDataPlaneColdMissesCollapse(t *testing.T) {
 	ctx := context.Background()
 	e := newDPEnv(t, keysvc.Config{})
-	var cts [][]byte
-	for i := range 10 {
-		k := e.Key(t, fmt.Sprintf("key %d", i))
-		enc, err := e.Service.Encrypt(ctx, e.Tenant.ID, k.ID, []byte("x"), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cts = append(cts, enc.Ciphertext)
-	}
+	cts := encryptedUnderKeys(t, e, 10, "key %d")
 	cold := e.NewService(keysvc.Config{})
 	e.KMS.SetLatency(30 * time.Millisecond)
 	e.KMS.ResetCalls()

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"log/slog"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -50,6 +51,10 @@ type ExportInput struct {
 func (in ExportInput) String() string {
 	return "keysvc.ExportInput{format: " + in.Format + ", material: " + in.MaterialID + "}"
 }
+
+// LogValue keeps the passphrase out of slog too: the JSON handler would
+// otherwise marshal every field, ignoring String.
+func (in ExportInput) LogValue() slog.Value { return slog.StringValue(in.String()) }
 
 // ExportFile is an exported material, ready to download. Body is the only
 // place keyport ever puts key material outside its seal.

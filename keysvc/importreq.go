@@ -10,6 +10,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"io"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -95,6 +96,10 @@ type ImportUpload struct {
 
 // String leaves the token out of logs.
 func (u ImportUpload) String() string { return "keysvc.ImportUpload{}" }
+
+// LogValue leaves the token and wrapped key out of slog too (its JSON
+// handler ignores String).
+func (u ImportUpload) LogValue() slog.Value { return slog.StringValue(u.String()) }
 
 // CompleteImport checks the token, unwraps the tenant's key, checks it is
 // 256 bits, seals it and creates a key with it (mode 3) like a
