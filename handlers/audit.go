@@ -78,7 +78,7 @@ func (h *Handler) renderAudit(c echo.Context, operator bool, cv *views.ChainVeri
 
 	m := views.AuditLog{Operator: operator, Verification: cv, VerifyAction: "/audit/verify"}
 	base := "/audit"
-	scope := models.TenantScope("")
+	var scope models.AuditScope
 	actorNames := map[string]string{}
 	keyNames := map[string]string{}
 	tenantNames := map[string]string{"": "provider"}

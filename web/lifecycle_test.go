@@ -172,7 +172,7 @@ func TestKeyLifecycleOverHTTP(t *testing.T) {
 
 	// Mode 3: an import request, wrapped with its public key, uploaded.
 	_, ip := b.get(t, s.URL+"/import-requests")
-	res, ip = b.post(t, s.URL+"/import-requests", url.Values{"csrf_token": {csrfToken(t, ip)}, "store_id": {storeID}, "key_name": {"their key"}}, nil)
+	_, ip = b.post(t, s.URL+"/import-requests", url.Values{"csrf_token": {csrfToken(t, ip)}, "store_id": {storeID}, "key_name": {"their key"}}, nil)
 	token := regexp.MustCompile(`data-testid="import-token">(kpi_[A-Za-z0-9_-]+)<`).FindStringSubmatch(ip)
 	pubPEM := regexp.MustCompile(`(?s)data-testid="import-public-key">(.*?)</pre>`).FindStringSubmatch(ip)
 	link := regexp.MustCompile(`href="/import-requests/(imp_[a-z2-7]+)"`).FindStringSubmatch(ip)
