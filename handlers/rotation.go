@@ -18,6 +18,7 @@ import (
 var rotationFlashes = map[string]string{
 	"policy":     "Rotation policy saved; the next rotation and its notices are planned.",
 	"rotated":    "Key rotated: new encryptions use the new data-key version.",
+	"kms":        "KMS key material rotated: new encryptions use a new data-key version wrapped under it.",
 	"already":    "This key was already rotated from that version; nothing more was done.",
 	"queued":     "The rotation is under way; reload in a moment to see the new version.",
 	"postponed":  "Rotation postponed; its notices moved with it.",
@@ -43,17 +44,23 @@ func (h *Handler) scheduler() (*keysvc.Scheduler, error) {
 // RotationSchedule builds the rotation partial of a tenant's key, for the
 // key page (views.RotationPanel) and the rotation page.
 func (h *Handler) RotationSchedule(ctx context.Context, v *Viewer, keyID string) (views.RotationSchedule, error) {
+	r, _, err := h.rotationSchedule(ctx, v, keyID)
+	return r, err
+}
+
+// rotationSchedule is RotationSchedule with the key it describes.
+func (h *Handler) rotationSchedule(ctx context.Context, v *Viewer, keyID string) (views.RotationSchedule, *models.Key, error) {
 	s, err := h.scheduler()
 	if err != nil {
-		return views.RotationSchedule{}, err
+		return views.RotationSchedule{}, nil, err
 	}
 	k, err := h.db.GetKey(ctx, v.Tenant.ID, keyID)
 	if err != nil {
-		return views.RotationSchedule{}, err
+		return views.RotationSchedule{}, nil, err
 	}
 	p, err := s.Policy(ctx, v.Tenant.ID, keyID)
 	if err != nil {
-		return views.RotationSchedule{}, err
+		return views.RotationSchedule{}, nil, err
 	}
 	r := views.RotationSchedule{KeyID: k.ID, KeyName: k.Name, CanManage: v.can(ActManageNotices) && v.can(ActManageKeys),
 		CanRotate: s.CanRotate(k.Mode) && k.State == models.StateEnabled, CurrentVersion: k.CurrentVersion,
@@ -62,7 +69,7 @@ func (h *Handler) RotationSchedule(ctx context.Context, v *Viewer, keyID string)
 		OnDemand: p.KMSRotateOnDemand, PostponedDays: p.PostponedDays, MaxPostpone: max(s.MaxPostponeDays(ctx)-p.PostponedDays, 0)}
 	ns, err := h.db.KeyNotices(ctx, v.Tenant.ID, keyID, 50)
 	if err != nil {
-		return r, err
+		return r, nil, err
 	}
 	names := map[string]string{}
 	for _, n := range ns {
@@ -76,7 +83,7 @@ func (h *Handler) RotationSchedule(ctx context.Context, v *Viewer, keyID string)
 			r.Sent = append(r.Sent, row)
 		}
 	}
-	return r, nil
+	return r, k, nil
 }
 
 // userLabel names a member for the schedule, caching per page.
@@ -121,15 +128,22 @@ func noticeLabel(n models.Notice) string {
 func (h *Handler) RotationPage(c echo.Context) error {
 	v := viewerFrom(c)
 	m := views.RotationPage{Flash: rotationFlashes[c.QueryParam("done")]}
+	if n, err := strconv.ParseInt(c.QueryParam("version"), 10, 64); err == nil && n > 0 && c.QueryParam("done") == "kms" {
+		m.Flash = "KMS key material rotated: data-key version " + strconv.FormatInt(n, 10) +
+			" is now current, wrapped under the new material; earlier versions still decrypt."
+	}
 	return h.renderRotation(c, v, http.StatusOK, m, nil)
 }
 
 func (h *Handler) renderRotation(c echo.Context, v *Viewer, status int, m views.RotationPage, form *views.PolicyForm) error {
 	ctx := c.Request().Context()
 	var err error
-	if m.Panel, err = h.RotationSchedule(ctx, v, c.Param("key_id")); err != nil {
+	var k *models.Key
+	if m.Panel, k, err = h.rotationSchedule(ctx, v, c.Param("key_id")); err != nil {
 		return err
 	}
+	// Modes 2 and 3 rotate their KMS material in place from the key page.
+	m.Panel.CanRotateKMS = m.Panel.CanManage && m.Panel.CanRotate && k.Mode == models.ModeCMK
 	if form != nil {
 		m.Form = *form
 	} else {
@@ -197,6 +211,39 @@ func (h *Handler) RotateNow(c echo.Context) error {
 		done = "already"
 	case res.State == models.JobDone:
 		done = "rotated"
+	}
+	return c.Redirect(http.StatusSeeOther, "/keys/"+c.Param("key_id")+"/rotation?done="+done)
+}
+
+// RotateKMSMaterial has KMS rotate a customer-managed key's material on
+// demand and starts a new data-key version under it. Like RotateNow, the
+// form carries the version the page showed, so a double click is one
+// rotation. A refusal by KMS is shown on the rotation page in keyport's
+// words (keysvc.KMSMaterialError); no new data-key version was made then.
+func (h *Handler) RotateKMSMaterial(c echo.Context) error {
+	v := viewerFrom(c)
+	s, err := h.scheduler()
+	if err != nil {
+		return err
+	}
+	from, _ := strconv.ParseInt(c.FormValue("from_version"), 10, 64)
+	res, err := s.RequestKMSRotation(c.Request().Context(), v.Tenant.ID, c.Param("key_id"), h.by(c), max(from, 0))
+	var ke *keysvc.KMSMaterialError
+	if errors.As(err, &ke) {
+		m := views.RotationPage{Error: "KMS did not rotate the key material, and keyport made no new data-key version. " + ke.Message}
+		return h.renderRotation(c, v, http.StatusUnprocessableEntity, m, nil)
+	}
+	if err != nil {
+		return rotationProblem(err, c.Param("key_id"))
+	}
+	done := "queued"
+	switch {
+	case res.Already:
+		done = "already"
+	case res.State == models.JobDone:
+		done = "kms&version=" + strconv.FormatInt(res.Version, 10)
+	case res.State == models.JobFailed:
+		return fmt.Errorf("rotate kms material: job %s failed: %s", res.JobID, res.Error)
 	}
 	return c.Redirect(http.StatusSeeOther, "/keys/"+c.Param("key_id")+"/rotation?done="+done)
 }

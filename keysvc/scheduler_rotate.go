@@ -6,9 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/service/kms"
 
 	"keyport/models"
 )
@@ -28,6 +27,31 @@ type RotationResult struct {
 // API call and a scheduled run at the same moment make one rotation. The
 // job runs here when no other worker has it.
 func (s *Scheduler) RequestRotation(ctx context.Context, tenantID, keyID string, by RequestBy, from int64) (*RotationResult, error) {
+	return s.requestRotation(ctx, tenantID, keyID, by, from, false)
+}
+
+// RequestKMSRotation rotates a customer-managed key's KMS key material now
+// ("Rotate KMS key material now"): KMS RotateKeyOnDemand on the key of
+// each region (the ARN and alias stay, KMS keeps the earlier material for
+// decryption), then a new data-key version wrapped under the new material.
+// from works as in RequestRotation. A refusal by KMS fails the request with
+// a *KMSMaterialError and no new data-key version: the user asked for new
+// KMS material, so a data key under the old one would not be what they
+// asked for (a policy with KMSRotateOnDemand, by contrast, still rotates
+// the data key and reports the refusal in the "rotated" notice).
+//
+// Its job has a run key of its own (the rotation's plus ":kms"): were it
+// the scheduled rotation's job, a refusal would fail that job and the
+// key's next scheduled rotation with it, and a request arriving while that
+// job waits for a retry would not reach its payload. The data-key step
+// still compares and sets the version, so it and a scheduled run or a
+// "Rotate now" at the same moment make one new version (wrapped under the
+// earlier material if the other one made it first).
+func (s *Scheduler) RequestKMSRotation(ctx context.Context, tenantID, keyID string, by RequestBy, from int64) (*RotationResult, error) {
+	return s.requestRotation(ctx, tenantID, keyID, by, from, true)
+}
+
+func (s *Scheduler) requestRotation(ctx context.Context, tenantID, keyID string, by RequestBy, from int64, kmsMaterial bool) (*RotationResult, error) {
 	k, err := s.DB.GetKey(ctx, tenantID, keyID)
 	if errors.Is(err, models.ErrNotFound) {
 		return nil, ErrKeyNotFound
@@ -38,6 +62,13 @@ func (s *Scheduler) RequestRotation(ctx context.Context, tenantID, keyID string,
 	if _, ok := s.rotators[k.Mode]; !ok {
 		return nil, &ValidationError{Field: "key", Message: "keys of this kind cannot be rotated from keyport yet"}
 	}
+	if kmsMaterial && k.Mode != models.ModeCMK {
+		return nil, &ValidationError{Field: "key", Message: "only a customer-managed KMS key's material is rotated here; " +
+			"a key in a key store rotates its material in place from the key's page"}
+	}
+	if kmsMaterial && k.State != models.StateEnabled {
+		return nil, &ValidationError{Field: "key", Message: "the key is not enabled in keyport; enable it before rotating its KMS key material"}
+	}
 	if from == 0 {
 		from = k.CurrentVersion
 	}
@@ -47,10 +78,18 @@ func (s *Scheduler) RequestRotation(ctx context.Context, tenantID, keyID string,
 	if from > k.CurrentVersion {
 		return nil, &ValidationError{Field: "from_version", Message: "names a version the key does not have yet"}
 	}
-	payload, _ := json.Marshal(rotatePayload{KeyID: keyID, FromVersion: from, Reason: "manual", Actor: by.UserID})
-	audit := by.audit("key.rotation_requested", map[string]string{"from_version": strconv.FormatInt(from, 10)})
+	now := s.Now().UTC()
+	payload, _ := json.Marshal(rotateJob{rotatePayload: rotatePayload{KeyID: keyID, FromVersion: from, Reason: "manual", Actor: by.UserID},
+		KMSMaterial: kmsMaterial, RequestedAt: &now})
+	details := map[string]string{"from_version": strconv.FormatInt(from, 10)}
+	runKey := models.RotateRunKey(keyID, from)
+	if kmsMaterial {
+		details["kms_material"] = "true"
+		runKey += ":kms"
+	}
+	audit := by.audit("key.rotation_requested", details)
 	audit.TenantID, audit.TargetType, audit.TargetID = tenantID, "key", keyID
-	j, err := s.DB.RequestJob(ctx, models.NewJob{Kind: models.JobKindRotate, TenantID: tenantID, RunKey: models.RotateRunKey(keyID, from),
+	j, err := s.DB.RequestJob(ctx, models.NewJob{Kind: models.JobKindRotate, TenantID: tenantID, RunKey: runKey,
 		Payload: string(payload), MaxAttempts: 10}, &audit)
 	if err != nil {
 		return nil, err
@@ -67,6 +106,9 @@ func (s *Scheduler) RequestRotation(ctx context.Context, tenantID, keyID string,
 		// Another request (or a worker) is running this very rotation:
 		// wait a little for it, so every caller learns the outcome.
 		j = s.awaitJob(ctx, j, 10*time.Second)
+	}
+	if msg, ok := strings.CutPrefix(j.LastError, kmsRefusedPrefix); ok && j.State == models.JobFailed {
+		return nil, &KMSMaterialError{Message: msg}
 	}
 	k, err = s.DB.GetKey(ctx, tenantID, keyID)
 	if err != nil {
@@ -97,13 +139,27 @@ func (s *Scheduler) awaitJob(ctx context.Context, j *models.Job, wait time.Durat
 	return j
 }
 
+// rotateJob is a key.rotate job's payload: what every rotation carries
+// (rotatePayload, all a scheduled job has) and what a request adds. The
+// embedded struct keeps the JSON flat, so both read alike.
+type rotateJob struct {
+	rotatePayload
+	// KMSMaterial: the request asked for new KMS key material too.
+	KMSMaterial bool `json:"kms_material,omitempty"`
+	// RequestedAt: when the request came. On a later attempt, a KMS key
+	// rotated on demand at or after it (or, without it, after the job was
+	// made) counts as rotated by an earlier attempt.
+	RequestedAt *time.Time `json:"requested_at,omitempty"`
+}
+
 // runRotate is the key.rotate job. It rotates only while the key is still
 // on the version the job names: a retry after a crash, or a job that lost a
 // race, finds the rotation done and goes on to plan the next cycle, so
-// each rotation happens once. The next cycle, the "rotated" notice and the
-// job's completion commit together.
+// each rotation happens once. The KMS key material, when asked for, is
+// rotated first, so that the new data key is wrapped under it. The next
+// cycle, the "rotated" notice and the job's completion commit together.
 func (s *Scheduler) runRotate(ctx context.Context, j *models.Job, l models.Lease) error {
-	var p rotatePayload
+	var p rotateJob
 	if err := json.Unmarshal([]byte(j.Payload), &p); err != nil {
 		return Permanent(fmt.Errorf("keysvc: rotate job payload: %w", err))
 	}
@@ -116,6 +172,23 @@ func (s *Scheduler) runRotate(ctx context.Context, j *models.Job, l models.Lease
 	}
 	if k.State == models.StateDeleted || k.State == models.StatePendingDeletion {
 		return s.DB.CompleteJob(ctx, l, "key "+k.State, nil)
+	}
+	pol, err := s.Policy(ctx, k.TenantID, k.ID)
+	if err != nil {
+		return err
+	}
+	detail := ""
+	wantKMS := k.Mode == models.ModeCMK && (p.KMSMaterial || pol.KMSRotateOnDemand)
+	if wantKMS && k.State != models.StateEnabled && p.KMSMaterial {
+		return Permanent(&KMSMaterialError{Message: "The key is not enabled in keyport."})
+	}
+	if wantKMS && k.State == models.StateEnabled {
+		// Also when the key has moved past FromVersion: after a crash
+		// that followed this job's data-key rotation the KMS step finds
+		// its own rotation and only reports it.
+		if detail, err = s.kmsMaterialStep(ctx, j, k, p); err != nil {
+			return err
+		}
 	}
 	if k.CurrentVersion == p.FromVersion {
 		rotate := s.rotators[k.Mode]
@@ -133,22 +206,19 @@ func (s *Scheduler) runRotate(ctx context.Context, j *models.Job, l models.Lease
 			return errors.New("keysvc: rotation raced but the key did not change; retrying")
 		}
 	}
-	return s.afterRotation(ctx, k, p, &l)
+	return s.afterRotation(ctx, k, p.rotatePayload, &l, detail)
 }
 
 // afterRotation plans the next cycle of a key that moved past
-// p.FromVersion and queues the "rotated" notice.
-func (s *Scheduler) afterRotation(ctx context.Context, k *models.Key, p rotatePayload, l *models.Lease) error {
+// p.FromVersion and queues the "rotated" notice, with what KMS did to the
+// key material (kmsDetail) if it was asked.
+func (s *Scheduler) afterRotation(ctx context.Context, k *models.Key, p rotatePayload, l *models.Lease, kmsDetail string) error {
 	pol, err := s.Policy(ctx, k.TenantID, k.ID)
 	if err != nil {
 		return err
 	}
 	newVersion := p.FromVersion + 1
 	rotatedAt := s.versionTime(ctx, k, newVersion)
-	detail := ""
-	if pol.KMSRotateOnDemand && k.Mode == models.ModeCMK {
-		detail = s.kmsRotateOnDemand(ctx, k)
-	}
 	if pol.FromVersion <= p.FromVersion {
 		pol.FromVersion = k.CurrentVersion
 		pol.LastRotatedAt = &rotatedAt
@@ -156,9 +226,9 @@ func (s *Scheduler) afterRotation(ctx context.Context, k *models.Key, p rotatePa
 		pol.NextRotationAt = nextRotation(rotatedAt, pol.PeriodDays, pol.WindowStartHour, s.Now())
 	}
 	n := models.Notice{TenantID: k.TenantID, KeyID: k.ID, Kind: models.NoticeRotated,
-		DedupeKey: "rotated:" + k.ID + ":v" + strconv.FormatInt(newVersion, 10), Detail: detail}
+		DedupeKey: "rotated:" + k.ID + ":v" + strconv.FormatInt(newVersion, 10), Detail: kmsDetail}
 	mail, err := s.noticeMail(ctx, k, pol, n, NoticeMail{Kind: models.NoticeRotated, FromVersion: p.FromVersion, NewVersion: newVersion,
-		Reason: p.Reason, RotatedAt: rotatedAt, KMSDetail: detail})
+		Reason: p.Reason, RotatedAt: rotatedAt, KMSDetail: kmsDetail})
 	if err != nil {
 		return err
 	}
@@ -176,26 +246,4 @@ func (s *Scheduler) versionTime(ctx context.Context, k *models.Key, v int64) tim
 		}
 	}
 	return s.Now()
-}
-
-// kmsRotateOnDemand asks the tenant's KMS to rotate the key material of
-// each region's key too, where the tenant opted in. KMS limits on-demand
-// rotations, so a refusal is reported in the notice, not retried.
-func (s *Scheduler) kmsRotateOnDemand(ctx context.Context, k *models.Key) string {
-	regions, err := s.DB.KeyRegions(ctx, k.TenantID, k.ID)
-	if err != nil {
-		return "KMS key material was not rotated: keyport could not read the key's regions."
-	}
-	for _, r := range regions {
-		client, err := s.Keys.dp.kmsFor(ctx, k.TenantID, k.ConnectionID, r.Region)
-		if err == nil {
-			arn := r.KMSKeyARN
-			_, err = client.RotateKeyOnDemand(ctx, &kms.RotateKeyOnDemandInput{KeyId: &arn})
-		}
-		if err != nil {
-			s.Logger.Warn("kms rotate on demand", "key_id", k.ID, "region", r.Region, "err", ClassifyKMSError(err))
-			return "KMS did not rotate the key material in " + r.Region + " (" + ClassifyKMSError(err).Error() + "); the data key was rotated."
-		}
-	}
-	return "KMS also rotated the KMS key material on demand."
 }

@@ -633,6 +633,7 @@ type RotationSchedule struct {
 	KeyName         string
 	CanManage       bool // owners and admins: change the policy, rotate, postpone, acknowledge
 	CanRotate       bool // the key's mode can be rotated from keyport
+	CanRotateKMS    bool // a customer-managed key on its rotation page: "Rotate KMS key material now"
 	CurrentVersion  int64
 	NextRotationAt  time.Time
 	Overdue         bool // the date passed and the rotation waits (for confirmation, or a retry)

@@ -122,6 +122,7 @@ var expected = map[string]map[persona]bool{
 	"GET /keys/:key_id/rotation":                tenantTeam,
 	"POST /keys/:key_id/rotation":               allow(admin, owner),
 	"POST /keys/:key_id/rotate":                 allow(admin, owner),
+	"POST /keys/:key_id/rotation/kms":           allow(admin, owner),
 	"POST /keys/:key_id/rotation/postpone":      allow(admin, owner),
 	"POST /keys/:key_id/notices/:notice_id/ack": allow(admin, owner),
 	"GET /rotations":                            anyMember,

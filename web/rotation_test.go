@@ -13,6 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
+
 	"keyport/handlers"
 	"keyport/keysvc"
 	"keyport/keysvc/keysvctest"
@@ -191,6 +195,78 @@ func TestRotationOverHTTP(t *testing.T) {
 	}
 	if strings.Contains(s.Logs.String(), strings.Split(second, "/")[4]) {
 		t.Error("the feed token reached the logs")
+	}
+}
+
+// TestKMSRotationOverHTTP: on a customer-managed key's rotation page
+// an owner rotates the KMS key material (after opening the confirmation)
+// and sees which data-key version is now current; a refusal by KMS is
+// shown in keyport's words; keys in a key store have no such button.
+func TestKMSRotationOverHTTP(t *testing.T) {
+	s := lifecycleStack(t)
+	ctx := context.Background()
+	b := newBrowser(t)
+	s.signIn(t, b, dana)
+	keyID := s.registerKey(t, b, "ledger")
+	rotURL := s.URL + "/keys/" + keyID + "/rotation"
+	tenant := s.tenantOf(t, dana)
+	regions, err := s.DB.KeyRegions(ctx, tenant, keyID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := kms.NewFromConfig(s.KMS.AWSConfig(awsRegion, awsAdminAKID, awsAdminSecret))
+	rotations := func() []kmstypes.RotationsListEntry {
+		out, err := admin.ListKeyRotations(ctx, &kms.ListKeyRotationsInput{KeyId: aws.String(regions[0].KMSKeyARN)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out.Rotations
+	}
+
+	_, page := b.get(t, rotURL)
+	action := `action="/keys/` + keyID + `/rotation/kms"`
+	if !strings.Contains(page, `data-testid="rotate-kms"`) || !strings.Contains(page, action) || !strings.Contains(page, "RotateKeyOnDemand") {
+		t.Fatalf("the rotation page offers no KMS material rotation:\n%s", page)
+	}
+	if _, keyPage := b.get(t, s.URL+"/keys/"+keyID); strings.Contains(keyPage, `data-testid="rotate-kms"`) {
+		t.Error("the key page offers the KMS material rotation; it belongs on the rotation page")
+	}
+	res, page := b.post(t, s.URL+"/keys/"+keyID+"/rotation/kms", url.Values{"csrf_token": {csrfToken(t, page)}, "from_version": {"1"}}, nil)
+	if res.StatusCode != http.StatusOK || !strings.Contains(page, "KMS key material rotated: data-key version 2 is now current") ||
+		!strings.Contains(page, `data-testid="current-version">2<`) {
+		t.Fatalf("rotate KMS material: %d\n%s", res.StatusCode, page)
+	}
+	if rots := rotations(); len(rots) != 1 || rots[0].RotationType != kmstypes.RotationTypeOnDemand {
+		t.Fatalf("KMS rotations = %+v, want one ON_DEMAND", rots)
+	}
+	if acts := strings.Join(s.auditActions(t, tenant), " "); !strings.Contains(acts, "key.kms_material_rotated") {
+		t.Errorf("no key.kms_material_rotated audit event in %s", acts)
+	}
+
+	// KMS refuses (its quota of on-demand rotations): the page says so in
+	// keyport's words and nothing changes.
+	s.KMS.FailNext("RotateKeyOnDemand", 1, "LimitExceededException")
+	res, page = b.post(t, s.URL+"/keys/"+keyID+"/rotation/kms", url.Values{"csrf_token": {csrfToken(t, page)}, "from_version": {"2"}}, nil)
+	if res.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(page, `data-testid="rotation-error"`) ||
+		!strings.Contains(page, "used all the on-demand rotations AWS allows") || strings.Contains(page, "LimitExceeded") {
+		t.Fatalf("refused rotation: %d\n%s", res.StatusCode, page)
+	}
+	if len(rotations()) != 1 || !strings.Contains(page, `data-testid="current-version">2<`) {
+		t.Error("a refused KMS rotation changed something")
+	}
+
+	// A key in a key store (mode 2) rotates in place from its key page.
+	b2 := newBrowser(t)
+	s.signIn(t, b2, erin)
+	_, managed := s.newStoreAndKey(t, b2, "managed")
+	_, page = b2.get(t, s.URL+"/keys/"+managed+"/rotation")
+	if !strings.Contains(page, `data-testid="rotate-now"`) || strings.Contains(page, `data-testid="rotate-kms"`) {
+		t.Fatalf("a mode-2 key's rotation page: rotate-now %v, rotate-kms %v", strings.Contains(page, `data-testid="rotate-now"`),
+			strings.Contains(page, `data-testid="rotate-kms"`))
+	}
+	res, _ = b2.post(t, s.URL+"/keys/"+managed+"/rotation/kms", url.Values{"csrf_token": {csrfToken(t, page)}}, nil)
+	if res.StatusCode != http.StatusUnprocessableEntity {
+		t.Errorf("KMS material rotation of a mode-2 key: %d, want 422", res.StatusCode)
 	}
 }
 

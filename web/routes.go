@@ -89,6 +89,7 @@ func routes(e *echo.Echo, d Deps) {
 	s.GET("/keys/:key_id/rotation", h.RotationPage, h.Require(handlers.ActViewTenant))
 	s.POST("/keys/:key_id/rotation", h.SaveRotationPolicy, h.Require(handlers.ActManageKeys))
 	s.POST("/keys/:key_id/rotate", h.RotateNow, h.Require(handlers.ActManageKeys))
+	s.POST("/keys/:key_id/rotation/kms", h.RotateKMSMaterial, h.Require(handlers.ActManageKeys))
 	s.POST("/keys/:key_id/rotation/postpone", h.PostponeRotation, h.Require(handlers.ActManageNotices))
 	s.POST("/keys/:key_id/notices/:notice_id/ack", h.AcknowledgeNotice, h.Require(handlers.ActManageNotices))
 	s.GET("/rotations", h.UpcomingRotations, h.Require(handlers.ActViewTenant))
