@@ -223,6 +223,9 @@ func (s *Service) fetchDataKey(ctx context.Context, m keyMeta, version int64) (*
 
 // unwrap asks one region's KMS for a data key's plaintext.
 func (s *Service) unwrap(ctx context.Context, m keyMeta, w models.DataKeyWrap) ([]byte, error) {
+	if w.Region == HeldRegion {
+		return s.unwrapHeld(ctx, m, w)
+	}
 	client, err := s.dp.kmsFor(ctx, m.TenantID, m.ConnectionID, w.Region)
 	if err != nil {
 		return nil, err
