@@ -36,6 +36,11 @@ func (h *Handler) renderImportRequests(c echo.Context, status int, m views.Impor
 		m.Requests = append(m.Requests, views.ImportRequestRow{ID: r.ID, KeyName: r.KeyName, State: r.State, KeyID: r.KeyID, ExpiresAt: r.ExpiresAt})
 	}
 	m.CanManage = v.can(ActManageKeys) && len(sts) > 0
+	ps, err := h.keys.ProviderSettings(ctx)
+	if err != nil {
+		return err
+	}
+	m.Held = ps.ImportedKeyUse == keysvc.ImportedHeld
 	return render(c, status, views.ImportRequestsList(h.page(c, "Import your own key", "stores"), m))
 }
 
@@ -66,6 +71,11 @@ func (h *Handler) renderImportUpload(c echo.Context, status int, d views.ImportU
 		return err
 	}
 	d.ID, d.KeyName, d.State, d.PublicKeyPEM, d.Commands, d.ExpiresAt = r.ID, r.KeyName, r.State, r.PublicKeyPEM, keysvc.ImportCommands, r.ExpiresAt
+	ps, err := h.keys.ProviderSettings(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	d.Held = ps.ImportedKeyUse == keysvc.ImportedHeld
 	return render(c, status, views.ImportUploadForm(h.page(c, "Upload "+r.KeyName, "stores"), d))
 }
 

@@ -20,6 +20,7 @@ type providerForm struct {
 	ReplicaRegions  string `form:"replica_regions"`
 	DRRegions       string `form:"dr_regions"`
 	OneKeyPerTenant bool   `form:"one_key_per_tenant"`
+	ImportedKeyUse  string `form:"imported_key_use"`
 }
 
 // ProviderSettings shows the provider-wide settings (operators only).
@@ -29,7 +30,8 @@ func (h *Handler) ProviderSettings(c echo.Context) error {
 		return err
 	}
 	f := views.ProviderForm{AccountID: ps.AccountID, PrincipalARN: ps.PrincipalARN, AllowedRegions: strings.Join(ps.AllowedRegions, ", "),
-		ReplicaRegions: strings.Join(ps.ReplicaRegions, ", "), DRRegions: strconv.Itoa(ps.DRRegions), OneKeyPerTenant: ps.OneKeyPerTenant}
+		ReplicaRegions: strings.Join(ps.ReplicaRegions, ", "), DRRegions: strconv.Itoa(ps.DRRegions), OneKeyPerTenant: ps.OneKeyPerTenant,
+		ImportedKeyUse: ps.ImportedKeyUse}
 	p := h.page(c, "Provider settings", "provider")
 	if c.QueryParam("done") == "saved" {
 		p.Flash = "Settings saved."
@@ -46,10 +48,10 @@ func (h *Handler) SaveProviderSettings(c echo.Context) error {
 	}
 	_, err := h.keys.UpdateProviderSettings(c.Request().Context(), h.by(c), keysvc.ProviderSettingsInput{
 		AccountID: f.AccountID, PrincipalARN: f.PrincipalARN, AllowedRegions: f.AllowedRegions,
-		ReplicaRegions: f.ReplicaRegions, DRRegions: f.DRRegions, OneKeyPerTenant: f.OneKeyPerTenant})
+		ReplicaRegions: f.ReplicaRegions, DRRegions: f.DRRegions, OneKeyPerTenant: f.OneKeyPerTenant, ImportedKeyUse: f.ImportedKeyUse})
 	if errs := fieldErrors(err); errs != nil {
 		form := views.ProviderForm{AccountID: f.AccountID, PrincipalARN: f.PrincipalARN, AllowedRegions: f.AllowedRegions,
-			ReplicaRegions: f.ReplicaRegions, DRRegions: f.DRRegions, OneKeyPerTenant: f.OneKeyPerTenant, Errors: errs}
+			ReplicaRegions: f.ReplicaRegions, DRRegions: f.DRRegions, OneKeyPerTenant: f.OneKeyPerTenant, ImportedKeyUse: f.ImportedKeyUse, Errors: errs}
 		return render(c, http.StatusUnprocessableEntity, views.ProviderPage(h.page(c, "Provider settings", "provider"), form))
 	}
 	if err != nil {

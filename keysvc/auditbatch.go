@@ -29,14 +29,35 @@ func newAuditBatcher(db *models.DB) *auditBatcher {
 
 // append writes ev and returns once it is committed (or failed).
 func (b *auditBatcher) append(ctx context.Context, ev models.AuditInput) error {
+	return b.start(ctx, ev).wait(ctx)
+}
+
+// pendingAudit is an event handed to the batcher, not yet known committed.
+type pendingAudit struct {
+	done chan error
+	err  error // set when the event never reached the batcher
+}
+
+// start hands ev to the batcher and returns at once, so the caller can do
+// other work (a KMS call) while the event is committed; wait before
+// relying on it.
+func (b *auditBatcher) start(ctx context.Context, ev models.AuditInput) pendingAudit {
 	req := auditReq{ev: ev, done: make(chan error, 1)}
 	select {
 	case b.in <- req:
+		return pendingAudit{done: req.done}
 	case <-ctx.Done():
-		return ctx.Err()
+		return pendingAudit{err: ctx.Err()}
+	}
+}
+
+// wait returns once the event is committed (or failed).
+func (p pendingAudit) wait(ctx context.Context) error {
+	if p.err != nil {
+		return p.err
 	}
 	select {
-	case err := <-req.done:
+	case err := <-p.done:
 		return err
 	case <-ctx.Done():
 		// The event may still be committed; the caller gives up on the

@@ -23,6 +23,7 @@ type dataPlane struct {
 	keys   *keyTable
 	usage  *usageCounter
 	audit  *auditBatcher
+	wraps  *wrapReader
 	kmsFor KMSFor
 
 	budgetMu sync.Mutex
@@ -173,10 +174,14 @@ func (s *Service) dataKey(ctx context.Context, m keyMeta, version int64) (dk *Da
 }
 
 // fetchDataKey unwraps a data-key version with KMS, trying each region in
-// priority order, and records the fetch in the audit log. It fails closed:
-// if the audit event cannot be written, the key is not used.
+// priority order. Each KMS call is recorded in the audit log as
+// key.datakey_fetch (written while the call is in flight, so the audit
+// commit does not add to the latency of a miss) and it fails closed: the
+// key is not used until the event is committed, and not at all if the
+// event cannot be written. A failed call is followed by key.health_changed
+// when the failure says something about the key.
 func (s *Service) fetchDataKey(ctx context.Context, m keyMeta, version int64) (*DataKey, error) {
-	wraps, err := s.db.DataKeyWraps(ctx, m.TenantID, m.ID, version)
+	wraps, err := s.dp.wraps.read(ctx, models.WrapRef{TenantID: m.TenantID, KeyID: m.ID, Version: version})
 	if errors.Is(err, models.ErrNotFound) {
 		return nil, ErrDecrypt
 	}
@@ -185,7 +190,14 @@ func (s *Service) fetchDataKey(ctx context.Context, m keyMeta, version int64) (*
 	}
 	var firstErr error
 	for _, w := range wraps {
+		audited := s.dp.audit.start(ctx, models.AuditInput{TenantID: m.TenantID, Actor: "keyport:data-api",
+			Action: "key.datakey_fetch", TargetType: "key", TargetID: m.ID,
+			Details: map[string]string{"version": strconv.FormatInt(version, 10), "region": w.Region}})
 		raw, err := s.unwrap(ctx, m, w)
+		if aerr := audited.wait(ctx); aerr != nil {
+			clear(raw)
+			return nil, fmt.Errorf("keysvc: audit data-key fetch: %w", aerr)
+		}
 		if err != nil {
 			if firstErr == nil {
 				firstErr = err
@@ -200,12 +212,6 @@ func (s *Service) fetchDataKey(ctx context.Context, m keyMeta, version int64) (*
 			clear(raw)
 			return nil, err
 		}
-		if err := s.dp.audit.append(ctx, models.AuditInput{TenantID: m.TenantID, Actor: "keyport:data-api",
-			Action: "key.datakey_fetched", TargetType: "key", TargetID: m.ID,
-			Details: map[string]string{"version": strconv.FormatInt(version, 10), "region": w.Region}}); err != nil {
-			dk.Destroy()
-			return nil, fmt.Errorf("keysvc: audit data-key fetch: %w", err)
-		}
 		if m.Health != "OK" {
 			s.setHealth(ctx, m, "OK", "", false)
 		}
@@ -217,6 +223,9 @@ func (s *Service) fetchDataKey(ctx context.Context, m keyMeta, version int64) (*
 
 // unwrap asks one region's KMS for a data key's plaintext.
 func (s *Service) unwrap(ctx context.Context, m keyMeta, w models.DataKeyWrap) ([]byte, error) {
+	if w.Region == HeldRegion {
+		return s.unwrapHeld(ctx, m, w)
+	}
 	client, err := s.dp.kmsFor(ctx, m.TenantID, m.ConnectionID, w.Region)
 	if err != nil {
 		return nil, err
@@ -323,11 +332,15 @@ func (s *Service) Purge(ctx context.Context, tenantID, keyID, actor string) erro
 	return nil
 }
 
-// Warm loads every key and service token into memory, so the first
-// requests after a start do not each read them from the database.
+// Warm loads every key and service token into memory, and reads ahead the
+// wrapped data keys of the keys' current versions, so the first requests
+// after a start do not each read them from the database.
 func (s *Service) Warm(ctx context.Context) error {
 	if err := s.dp.keys.refresh(ctx); err != nil {
 		return fmt.Errorf("keysvc: load keys: %w", err)
+	}
+	if err := s.dp.wraps.readAhead(ctx, s.dp.keys.currentVersions(), s.cfg.CacheMaxEntries); err != nil {
+		return fmt.Errorf("keysvc: read wrapped data keys: %w", err)
 	}
 	if err := s.tokens.refresh(ctx); err != nil {
 		return fmt.Errorf("keysvc: load service tokens: %w", err)
@@ -379,31 +392,57 @@ func (s *Service) FlushUsage(ctx context.Context) error { return s.dp.usage.flus
 
 // KMSForStore returns the KMSFor that loads a tenant's connection from the
 // store and asks clients for a KMS client with its credentials. Connections
-// are kept for a few seconds: a burst of cache misses after a restart should
-// not read the same row once per key. (A connection is never edited in
-// place, only created or deleted, so a short-lived copy cannot go stale in
-// a way that matters.)
+// are kept for a few seconds, and concurrent loads of one connection are one
+// read: a burst of cache misses after a restart should not read the same
+// row once per key. (A connection is never edited in place, only created or
+// deleted, so a short-lived copy cannot go stale in a way that matters.)
 func KMSForStore(db *models.DB, clients *Clients) KMSFor {
-	type cached struct {
-		conn Connection
-		at   time.Time
+	type loaded struct {
+		ready chan struct{} // closed when conn and err are set
+		conn  Connection
+		err   error
+		at    time.Time
 	}
 	var mu sync.Mutex
-	conns := map[string]cached{}
+	conns := map[string]*loaded{}
 	return func(ctx context.Context, tenantID, connectionID, region string) (*kms.Client, error) {
 		mu.Lock()
-		c, ok := conns[connectionID]
-		mu.Unlock()
-		if !ok || c.conn.TenantID != tenantID || time.Since(c.at) > 10*time.Second {
-			mc, err := db.GetConnection(ctx, tenantID, connectionID)
-			if err != nil {
-				return nil, fmt.Errorf("keysvc: load connection: %w", err)
+		l, ok := conns[connectionID]
+		if ok {
+			select {
+			case <-l.ready:
+				if l.err != nil || time.Since(l.at) > 10*time.Second {
+					ok = false // failed loads are not kept; old copies are reread
+				}
+			default: // another caller is loading it: wait for that read
 			}
-			c = cached{conn: ConnectionFromModel(mc), at: time.Now()}
-			mu.Lock()
-			conns[connectionID] = c
+		}
+		if !ok {
+			l = &loaded{ready: make(chan struct{})}
+			conns[connectionID] = l
+			mu.Unlock()
+			mc, err := db.GetConnection(context.WithoutCancel(ctx), tenantID, connectionID)
+			if err != nil {
+				l.err = fmt.Errorf("keysvc: load connection: %w", err)
+			} else {
+				l.conn = ConnectionFromModel(mc)
+			}
+			l.at = time.Now()
+			close(l.ready)
+		} else {
 			mu.Unlock()
 		}
-		return clients.KMS(ctx, c.conn, region)
+		select {
+		case <-l.ready:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		if l.err != nil {
+			return nil, l.err
+		}
+		if l.conn.TenantID != tenantID {
+			return nil, fmt.Errorf("keysvc: load connection: %w", models.ErrNotFound)
+		}
+		return clients.KMS(ctx, l.conn, region)
 	}
 }

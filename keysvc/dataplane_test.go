@@ -69,7 +69,7 @@ func TestDataPlaneRoundTripUsesCache(t *testing.T) {
 		t.Errorf("usage = %+v, %v", u, err)
 	}
 	events, _ := e.DB.ListAudit(ctx, e.Tenant.ID, 50)
-	if !hasAction(events, "key.datakey_fetched") {
+	if !hasAction(events, "key.datakey_fetch") {
 		t.Error("no audit event for the KMS data-key fetch")
 	}
 }

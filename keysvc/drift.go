@@ -56,6 +56,9 @@ func (s *Service) CheckDrift(ctx context.Context, tenantID string, by RequestBy,
 	if err != nil {
 		return nil, err
 	}
+	if mk.Held {
+		return nil, nil // nothing in KMS to drift from
+	}
 	active, err := s.db.ActiveMaterial(ctx, tenantID, keyID)
 	if err != nil {
 		return nil, err
@@ -145,7 +148,7 @@ func timeWord(t *time.Time) string {
 // ReconcileDrift applies one reconciliation to one field, then checks
 // again.
 func (s *Service) ReconcileDrift(ctx context.Context, tenantID string, by RequestBy, keyID, field, action string) error {
-	k, mk, err := s.managedKey(ctx, tenantID, keyID, models.StateEnabled, models.StateDisabled)
+	k, mk, err := s.kmsManagedKey(ctx, tenantID, keyID, models.StateEnabled, models.StateDisabled)
 	if err != nil {
 		return err
 	}

@@ -21,6 +21,8 @@ type CreateKeyInput struct {
 	Alias        string // "alias/..." in KMS; empty: alias/keyport/<name>
 	ValidDays    int    // 0: the material does not expire in KMS; else 1-365
 	AutoReupload bool   // re-import the same material before it expires
+
+	held bool // keyport keeps the material (mode 3, as the provider says): no KMS key, no alias
 }
 
 var aliasRE = regexp.MustCompile(`^alias/[a-zA-Z0-9/_-]{1,200}$`)
@@ -74,26 +76,30 @@ func (s *Service) startCreate(ctx context.Context, tenantID string, by RequestBy
 		return nil, &ValidationError{Field: "name", Message: "is required, at most 100 characters"}
 	}
 	alias := strings.TrimSpace(in.Alias)
-	if alias == "" {
-		alias = DefaultAlias(name)
-	}
-	if !aliasRE.MatchString(alias) || strings.HasPrefix(alias, "alias/aws/") {
-		return nil, &ValidationError{Field: "alias", Message: "must look like alias/keyport/orders: letters, digits, /, _ and -, not alias/aws/"}
-	}
-	if in.ValidDays < 0 || in.ValidDays > MaxValidDays {
-		return nil, &ValidationError{Field: "valid_days", Message: "must be 0 (no expiry) or 1 to 365 days"}
-	}
-	if err := s.checkAliasFree(ctx, tenantID, st, alias); err != nil {
-		return nil, err
+	if in.held {
+		alias, in.ValidDays, in.AutoReupload = "", 0, false // nothing goes into KMS
+	} else {
+		if alias == "" {
+			alias = DefaultAlias(name)
+		}
+		if !aliasRE.MatchString(alias) || strings.HasPrefix(alias, "alias/aws/") {
+			return nil, &ValidationError{Field: "alias", Message: "must look like alias/keyport/orders: letters, digits, /, _ and -, not alias/aws/"}
+		}
+		if in.ValidDays < 0 || in.ValidDays > MaxValidDays {
+			return nil, &ValidationError{Field: "valid_days", Message: "must be 0 (no expiry) or 1 to 365 days"}
+		}
+		if err := s.checkAliasFree(ctx, tenantID, st, alias); err != nil {
+			return nil, err
+		}
 	}
 	nk := &models.NewManagedKey{
 		Key:      models.Key{TenantID: tenantID, ConnectionID: st.ConnectionID, Name: name, Mode: mode, CreatedBy: by.UserID},
-		Managed:  models.ManagedKey{StoreID: st.ID, AliasName: alias, ValidDays: in.ValidDays, AutoReupload: in.AutoReupload},
+		Managed:  models.ManagedKey{StoreID: st.ID, AliasName: alias, ValidDays: in.ValidDays, AutoReupload: in.AutoReupload, Held: in.held},
 		Material: mat,
 		Op:       models.KeyOperation{Kind: models.OpCreate, Step: stepStart, Actor: by.UserID},
 	}
 	audit := by.audit("key.create_started", map[string]string{"name": name, "store_id": st.ID, "alias": alias, "mode": mode,
-		"fingerprint": mat.Fingerprint, "valid_days": strconv.Itoa(in.ValidDays)})
+		"fingerprint": mat.Fingerprint, "valid_days": strconv.Itoa(in.ValidDays), "held": strconv.FormatBool(in.held)})
 	if err := s.db.StartManagedKey(ctx, nk, audit); err != nil {
 		if errors.Is(err, models.ErrConflict) {
 			return nil, &ValidationError{Field: "name", Message: "is already used by another key of this tenant"}

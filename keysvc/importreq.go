@@ -102,8 +102,10 @@ func (u ImportUpload) String() string { return "keysvc.ImportUpload{}" }
 func (u ImportUpload) LogValue() slog.Value { return slog.StringValue(u.String()) }
 
 // CompleteImport checks the token, unwraps the tenant's key, checks it is
-// 256 bits, seals it and creates a key with it (mode 3) like a
-// keyport-generated one. Every refusal leaves nothing behind.
+// 256 bits, seals it and creates a key with it (mode 3): imported into the
+// tenant's KMS like a keyport-generated one, or, when the provider keeps
+// imported keys for its own use, a held key with no KMS key. Every refusal
+// leaves nothing behind.
 func (s *Service) CompleteImport(ctx context.Context, tenantID string, by RequestBy, requestID string, up ImportUpload) (*OperationResult, error) {
 	r, err := s.db.GetImportRequest(ctx, tenantID, requestID)
 	if errors.Is(err, models.ErrNotFound) {
@@ -125,6 +127,10 @@ func (s *Service) CompleteImport(ctx context.Context, tenantID string, by Reques
 	if err != nil || len(wrapped) == 0 {
 		return nil, ErrImportBadBase64
 	}
+	ps, err := s.ProviderSettings(ctx)
+	if err != nil {
+		return nil, err
+	}
 	plain, err := s.unwrapImport(r, wrapped)
 	if err != nil {
 		return nil, err
@@ -142,7 +148,8 @@ func (s *Service) CompleteImport(ctx context.Context, tenantID string, by Reques
 		_ = s.db.ReopenImportRequest(ctx, tenantID, r.ID)
 		return nil, err
 	}
-	res, err := s.startCreate(ctx, tenantID, by, CreateKeyInput{StoreID: r.StoreID, Name: r.KeyName, Alias: up.Alias, ValidDays: up.ValidDays},
+	res, err := s.startCreate(ctx, tenantID, by, CreateKeyInput{StoreID: r.StoreID, Name: r.KeyName, Alias: up.Alias, ValidDays: up.ValidDays,
+		held: ps.ImportedKeyUse == ImportedHeld},
 		models.ModeImported, models.KeyMaterial{ID: matID, Source: models.SourceTenant, Sealed: sealed, Fingerprint: fp, CreatedBy: by.UserID})
 	if err != nil {
 		_ = s.db.ReopenImportRequest(ctx, tenantID, r.ID) // nothing was created: the token still works

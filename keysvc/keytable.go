@@ -99,6 +99,19 @@ func (t *keyTable) get(ctx context.Context, tenantID, keyID string) (keyMeta, er
 	return t.apply(k), nil
 }
 
+// currentVersions names the current data-key version of every usable key.
+func (t *keyTable) currentVersions() []models.WrapRef {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	refs := make([]models.WrapRef, 0, len(t.byID))
+	for _, m := range t.byID {
+		if m.CurrentVersion > 0 && m.usable() == nil {
+			refs = append(refs, models.WrapRef{TenantID: m.TenantID, KeyID: m.ID, Version: m.CurrentVersion})
+		}
+	}
+	return refs
+}
+
 // usable maps a key's state onto the data path's errors.
 func (m keyMeta) usable() error {
 	switch m.State {

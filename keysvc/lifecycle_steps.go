@@ -14,6 +14,12 @@ import (
 	"keyport/models"
 )
 
+// Steps of the operations a held key has (its material is not in KMS):
+// only its creation; renewal and the rest are refused before they start.
+var heldOpSteps = map[string][]string{
+	models.OpCreate: {stepHeldCommit},
+}
+
 // Steps of each operation kind, in order. An operation's recorded step is
 // the one about to run or running; every step is safe to run again after
 // a crash in the middle of it.
@@ -36,6 +42,7 @@ const (
 	stepCommit       = "commit"
 	stepFinish       = "finish"
 	stepRollback     = "rollback"
+	stepHeldCommit   = "commit_held"
 )
 
 // Tags keyport puts on every KMS key it creates, so none is ever an
@@ -57,6 +64,9 @@ func (s *Service) runOp(ctx context.Context, op *models.KeyOperation, fence func
 		return err
 	}
 	steps := opSteps[op.Kind]
+	if oc.managed.Held {
+		steps = heldOpSteps[op.Kind]
+	}
 	i := slices.Index(steps, op.Step)
 	resumed := i >= 0 // the recorded step may have run, in part or whole
 	if i < 0 {
@@ -120,6 +130,8 @@ func (s *Service) runStep(ctx context.Context, oc *opContext, step string, resum
 		return "", s.commitVersion(ctx, oc)
 	case stepFinish:
 		return "", s.finishReupload(ctx, oc)
+	case stepHeldCommit:
+		return "", s.commitHeld(ctx, oc)
 	}
 	return "", fmt.Errorf("keysvc: unknown step %q", step)
 }

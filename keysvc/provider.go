@@ -17,6 +17,18 @@ const (
 	settingReplicaRegions  = "replica_regions"
 	settingDRRegions       = "dr_regions"
 	settingOneKeyPerTenant = "one_key_per_tenant"
+	settingImportedKeyUse  = "imported_key_use"
+)
+
+// Where a tenant's imported key material goes (mode 3), as the provider
+// decides.
+const (
+	// ImportedIntoKMS: keyport imports it into the tenant's KMS, like the
+	// material it generates (the default).
+	ImportedIntoKMS = "kms"
+	// ImportedHeld: keyport keeps it, sealed, for the provider's own use and
+	// wraps the key's data keys under it itself; nothing goes into KMS.
+	ImportedHeld = "provider"
 )
 
 // ProviderSettings are the provider-wide rules an operator sets.
@@ -27,6 +39,7 @@ type ProviderSettings struct {
 	ReplicaRegions  []string // regions a multi-region key must have replicas in
 	DRRegions       int      // regions beyond the primary each key must be registered in
 	OneKeyPerTenant bool     // a tenant may register one key only
+	ImportedKeyUse  string   // ImportedIntoKMS or ImportedHeld
 }
 
 // RegionAllowed reports whether tenants may use region.
@@ -56,6 +69,10 @@ func (s *Service) ProviderSettings(ctx context.Context) (ProviderSettings, error
 		AllowedRegions:  splitList(m[settingAllowedRegions]),
 		ReplicaRegions:  splitList(m[settingReplicaRegions]),
 		OneKeyPerTenant: m[settingOneKeyPerTenant] == "true",
+		ImportedKeyUse:  ImportedIntoKMS,
+	}
+	if m[settingImportedKeyUse] == ImportedHeld {
+		p.ImportedKeyUse = ImportedHeld
 	}
 	p.DRRegions, _ = strconv.Atoi(m[settingDRRegions])
 	return p, nil
@@ -69,6 +86,7 @@ type ProviderSettingsInput struct {
 	ReplicaRegions  string
 	DRRegions       string
 	OneKeyPerTenant bool
+	ImportedKeyUse  string // ImportedIntoKMS (or empty) or ImportedHeld
 }
 
 // UpdateProviderSettings validates and stores the provider settings, with an
@@ -118,8 +136,17 @@ func validateProviderSettings(in ProviderSettingsInput) (map[string]string, erro
 		}
 		dr = n
 	}
+	use := strings.TrimSpace(in.ImportedKeyUse)
+	switch use {
+	case "":
+		use = ImportedIntoKMS
+	case ImportedIntoKMS, ImportedHeld:
+	default:
+		return nil, &ValidationError{Field: "imported_key_use", Message: "choose whether imported keys go into the tenant's KMS or stay with keyport"}
+	}
 	return map[string]string{
-		settingAccountID: acct, settingPrincipalARN: principal,
+		settingImportedKeyUse: use,
+		settingAccountID:      acct, settingPrincipalARN: principal,
 		settingAllowedRegions: strings.Join(allowed, ","), settingReplicaRegions: strings.Join(replicas, ","),
 		settingDRRegions: strconv.Itoa(dr), settingOneKeyPerTenant: strconv.FormatBool(in.OneKeyPerTenant),
 	}, nil

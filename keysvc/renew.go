@@ -43,6 +43,16 @@ func (s *Service) managedKey(ctx context.Context, tenantID, keyID string, states
 	return k, mk, nil
 }
 
+// kmsManagedKey is managedKey for the actions that work on the key's KMS
+// key: a held key has none.
+func (s *Service) kmsManagedKey(ctx context.Context, tenantID, keyID string, states ...string) (*models.Key, *models.ManagedKey, error) {
+	k, mk, err := s.managedKey(ctx, tenantID, keyID, states...)
+	if err == nil && mk.Held {
+		return nil, nil, ErrHeldMaterial
+	}
+	return k, mk, err
+}
+
 // startOp records an operation (with new material, if any) and drives it.
 func (s *Service) startOp(ctx context.Context, op *models.KeyOperation, mat *models.KeyMaterial, by RequestBy, details map[string]string) (*OperationResult, error) {
 	op.Step, op.Actor = stepStart, by.UserID
@@ -61,7 +71,7 @@ func (s *Service) startOp(ctx context.Context, op *models.KeyOperation, mat *mod
 // data under earlier versions decrypts; a new data-key version under the
 // new KMS key becomes current.
 func (s *Service) Renew(ctx context.Context, tenantID string, by RequestBy, keyID string) (*OperationResult, error) {
-	k, _, err := s.managedKey(ctx, tenantID, keyID, models.StateEnabled)
+	k, _, err := s.kmsManagedKey(ctx, tenantID, keyID, models.StateEnabled)
 	if err != nil {
 		return nil, err
 	}
@@ -85,6 +95,11 @@ func (s *Service) renewFrom(ctx context.Context, tenantID, keyID string, from in
 	if k.CurrentVersion != from {
 		return 0, ErrRotationRaced
 	}
+	if mk, err := s.db.GetManagedKey(ctx, tenantID, keyID); err == nil && mk.Held {
+		// No KMS key to renew: the scheduled rotation of a held key is a
+		// new data key under the same material.
+		return s.RotateDataKeyFrom(ctx, tenantID, keyID, from, actor, reason)
+	}
 	res, err := s.Renew(ctx, tenantID, RequestBy{UserID: actor}, keyID)
 	if err != nil {
 		return 0, err
@@ -99,7 +114,7 @@ func (s *Service) renewFrom(ctx context.Context, tenantID, keyID string, from in
 // the active one (after checking that it still works) and makes it active
 // again, with a new data-key version under it.
 func (s *Service) UndoRenewal(ctx context.Context, tenantID string, by RequestBy, keyID string) (*OperationResult, error) {
-	if _, _, err := s.managedKey(ctx, tenantID, keyID, models.StateEnabled); err != nil {
+	if _, _, err := s.kmsManagedKey(ctx, tenantID, keyID, models.StateEnabled); err != nil {
 		return nil, err
 	}
 	prev, active, err := s.previousMaterial(ctx, tenantID, keyID)
@@ -139,7 +154,7 @@ func (s *Service) previousMaterial(ctx context.Context, tenantID, keyID string) 
 // KMS rotate to it (RotateKeyOnDemand): the key ARN and alias stay, KMS
 // keeps the earlier material for decryption. Recorded as a new version.
 func (s *Service) RotateMaterialInPlace(ctx context.Context, tenantID string, by RequestBy, keyID string) (*OperationResult, error) {
-	if _, _, err := s.managedKey(ctx, tenantID, keyID, models.StateEnabled); err != nil {
+	if _, _, err := s.kmsManagedKey(ctx, tenantID, keyID, models.StateEnabled); err != nil {
 		return nil, err
 	}
 	active, err := s.db.ActiveMaterial(ctx, tenantID, keyID)

@@ -21,7 +21,7 @@ const reuploadLead = 7 * 24 * time.Hour
 // after it expired there or KMS lost it, with fresh import parameters and
 // the key's expiry, then validates. materialID "" means the active one.
 func (s *Service) Reupload(ctx context.Context, tenantID string, by RequestBy, keyID, materialID string) (*OperationResult, error) {
-	if _, _, err := s.managedKey(ctx, tenantID, keyID, models.StateEnabled, models.StateDisabled); err != nil {
+	if _, _, err := s.kmsManagedKey(ctx, tenantID, keyID, models.StateEnabled, models.StateDisabled); err != nil {
 		return nil, err
 	}
 	var mat *models.KeyMaterial

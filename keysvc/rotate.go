@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
@@ -73,6 +74,13 @@ var ErrRotationRaced = errors.New("keysvc: another rotation of this key finished
 func (s *Service) wrapNewDataKey(ctx context.Context, m keyMeta, regions []models.KeyRegion) ([]models.DataKeyWrap, error) {
 	if len(regions) == 0 {
 		return nil, ErrKeyNotUsable
+	}
+	if materialID, held := strings.CutPrefix(regions[0].KMSKeyARN, heldNamePrefix); held && regions[0].Region == HeldRegion {
+		w, err := s.wrapHeld(ctx, m.TenantID, m.ID, m.CurrentVersion+1, materialID)
+		if err != nil {
+			return nil, err
+		}
+		return []models.DataKeyWrap{w}, nil
 	}
 	ec := KMSContext(m.TenantID, m.ID)
 	primary := regions[0]

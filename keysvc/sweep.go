@@ -38,6 +38,11 @@ func (s *Service) validateKey(ctx context.Context, k *models.Key) ([]Check, erro
 	if err != nil {
 		return nil, err
 	}
+	if len(rs) > 0 && rs[0].Region == HeldRegion {
+		checks := s.heldChecks(ctx, k)
+		s.recordValidation(ctx, k.TenantID, k.ID, checks)
+		return checks, nil
+	}
 	regions := make([]regionKey, 0, len(rs))
 	for _, r := range rs {
 		regions = append(regions, regionKey{Region: r.Region, ARN: r.KMSKeyARN})

@@ -32,6 +32,7 @@ type ManagedKey struct {
 	AliasName    string // "alias/keyport/..." in the store's account and region
 	ValidDays    int    // material expiry in KMS, days after each import; 0 = never
 	AutoReupload bool   // re-import before ValidTo instead of only reminding
+	Held         bool   // keyport keeps the material for the provider's use; nothing is imported into KMS
 	DeletionAt   *time.Time
 	UpdatedAt    time.Time
 }

@@ -336,6 +336,7 @@ type ProviderForm struct {
 	ReplicaRegions  string
 	DRRegions       string
 	OneKeyPerTenant bool
+	ImportedKeyUse  string // "kms" or "provider"
 	Errors          map[string]string
 }
 
@@ -799,6 +800,7 @@ type KeyLifecycle struct {
 	Mode, State, StoreID, StoreName, Alias string
 	ValidDays                              int
 	AutoReupload                           bool
+	Held                                   bool // keyport keeps the material; there is no KMS key
 	DeletionAt                             *time.Time
 	Materials                              []MaterialRow
 	Operations                             []OperationRow
@@ -868,6 +870,7 @@ type ImportRequestsPage struct {
 	Errors    map[string]string
 	CanManage bool
 	New       *NewImportShown
+	Held      bool // the provider keeps imported keys with keyport instead of importing them into KMS
 }
 
 // ImportRequestRow is one import request.
@@ -889,6 +892,7 @@ type ImportUploadPage struct {
 	ExpiresAt                                  time.Time
 	Alias, ValidDays                           string
 	Errors                                     map[string]string
+	Held                                       bool // as on ImportRequestsPage
 }
 
 // OperatorLifecycle is the operator's list of drifted keys across

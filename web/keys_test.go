@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"keyport/handlers"
+	"keyport/keysvc"
 	"keyport/web/devidp"
 )
 
@@ -161,5 +162,19 @@ func TestProviderSettingsForOperators(t *testing.T) {
 		"replica_regions": {"us-west-2"}, "dr_regions": {"1"}, "one_key_per_tenant": {"true"}}, nil)
 	if n := len(s.auditActions(t, "")); n != len(acts) {
 		t.Errorf("unchanged save wrote %d events", n-len(acts))
+	}
+
+	// Where tenants' imported keys go: a radio choice, checked.
+	if !strings.Contains(page, `name="imported_key_use" value="kms" checked`) {
+		t.Error("imported keys do not default to the tenant's KMS on the page")
+	}
+	res, page = b.post(t, s.URL+"/provider/settings", url.Values{"csrf_token": {token}, "imported_key_use": {"elsewhere"}}, nil)
+	if res.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(page, `data-testid="error-imported_key_use"`) {
+		t.Errorf("bad imported_key_use: %d", res.StatusCode)
+	}
+	res, page = b.post(t, s.URL+"/provider/settings", url.Values{"csrf_token": {token}, "imported_key_use": {"provider"}}, nil)
+	if ps, _ := s.Keys.ProviderSettings(context.Background()); res.StatusCode != http.StatusOK || ps.ImportedKeyUse != keysvc.ImportedHeld ||
+		!strings.Contains(page, `value="provider" checked`) {
+		t.Errorf("keep imported keys with keyport: %d %q", res.StatusCode, ps.ImportedKeyUse)
 	}
 }

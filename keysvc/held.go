@@ -1,0 +1,167 @@
+package keysvc
+
+import (
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"keyport/models"
+)
+
+// A held key (mode 3 when the provider keeps imported material for its own
+// use) has no KMS key: keyport wraps each data key itself, with AES-256-GCM
+// under the key's sealed material, and records the wrap in region
+// HeldRegion with a KMSKeyARN naming the material ("keyport:material/ID").
+// The data path unwraps it like a KMS wrap, without a KMS call.
+const (
+	HeldRegion     = "keyport"
+	heldNamePrefix = "keyport:material/"
+)
+
+// ErrHeldMaterial: the action works on a KMS key, and this key has none.
+var ErrHeldMaterial = &ValidationError{Field: "key", Message: "keyport keeps this key's material for the provider's use and it has no KMS key; " +
+	"rotate its data key, export, deactivate or delete it instead"}
+
+// heldName is what a held wrap records in place of a KMS key ARN.
+func heldName(materialID string) string { return heldNamePrefix + materialID }
+
+// heldAAD binds a held wrap to its tenant, key, version and material.
+func heldAAD(tenantID, keyID string, version int64, materialID string) []byte {
+	return []byte("keyport held data key v1\x00" + tenantID + "\x00" + keyID + "\x00" + strconv.FormatInt(version, 10) + "\x00" + materialID)
+}
+
+// wrapHeld draws a new data key and wraps it under a held key's material.
+// The plaintext is zeroed before returning.
+func (s *Service) wrapHeld(ctx context.Context, tenantID, keyID string, version int64, materialID string) (models.DataKeyWrap, error) {
+	mat, err := s.db.GetKeyMaterial(ctx, tenantID, materialID)
+	if err != nil {
+		return models.DataKeyWrap{}, fmt.Errorf("keysvc: load held material: %w", err)
+	}
+	kek, err := s.openMaterial(mat.ID, mat.Sealed, mat.Fingerprint)
+	if err != nil {
+		return models.DataKeyWrap{}, err
+	}
+	defer clear(kek)
+	dk := make([]byte, 32)
+	defer clear(dk)
+	if _, err := io.ReadFull(s.rand, dk); err != nil {
+		return models.DataKeyWrap{}, fmt.Errorf("keysvc: read random: %w", err)
+	}
+	aead, err := heldAEAD(kek)
+	if err != nil {
+		return models.DataKeyWrap{}, err
+	}
+	nonce := make([]byte, aead.NonceSize(), aead.NonceSize()+len(dk)+aead.Overhead())
+	if _, err := io.ReadFull(s.rand, nonce); err != nil {
+		return models.DataKeyWrap{}, fmt.Errorf("keysvc: read random: %w", err)
+	}
+	ct := aead.Seal(nonce, nonce, dk, heldAAD(tenantID, keyID, version, materialID))
+	return models.DataKeyWrap{Region: HeldRegion, KMSKeyARN: heldName(materialID), Ciphertext: ct}, nil
+}
+
+// unwrapHeld opens a held wrap of key m. The caller zeroes the result.
+func (s *Service) unwrapHeld(ctx context.Context, m keyMeta, w models.DataKeyWrap) ([]byte, error) {
+	materialID, ok := strings.CutPrefix(w.KMSKeyARN, heldNamePrefix)
+	if !ok {
+		return nil, errors.New("keysvc: held wrap does not name its material")
+	}
+	mat, err := s.db.GetKeyMaterial(ctx, m.TenantID, materialID)
+	if errors.Is(err, models.ErrNotFound) || (err == nil && (mat.KeyID != m.ID || len(mat.Sealed) == 0)) {
+		return nil, ErrKeyPendingDeletion // the material was erased with the key
+	}
+	if err != nil {
+		return nil, fmt.Errorf("keysvc: load held material: %w", err)
+	}
+	kek, err := s.openMaterial(mat.ID, mat.Sealed, mat.Fingerprint)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(kek)
+	aead, err := heldAEAD(kek)
+	if err != nil {
+		return nil, err
+	}
+	if len(w.Ciphertext) < aead.NonceSize()+aead.Overhead() {
+		return nil, ErrDecrypt
+	}
+	ns := aead.NonceSize()
+	dk, err := aead.Open(nil, w.Ciphertext[:ns], w.Ciphertext[ns:], heldAAD(m.TenantID, m.ID, w.Version, materialID))
+	if err != nil || len(dk) != 32 {
+		clear(dk)
+		return nil, ErrDecrypt
+	}
+	return dk, nil
+}
+
+func heldAEAD(kek []byte) (cipher.AEAD, error) {
+	b, err := aes.NewCipher(kek)
+	if err != nil {
+		return nil, err
+	}
+	return cipher.NewGCM(b)
+}
+
+// commitHeld is the one step of creating a held key: data-key version 1,
+// wrapped under the material, committed with the material active and the
+// key ENABLED. Safe to run again: the commit compares and sets.
+func (s *Service) commitHeld(ctx context.Context, oc *opContext) error {
+	op := oc.op
+	k, err := s.db.GetKey(ctx, op.TenantID, op.KeyID)
+	if err != nil {
+		return err
+	}
+	next := k.CurrentVersion + 1
+	w, err := s.wrapHeld(ctx, op.TenantID, op.KeyID, next, op.MaterialID)
+	if err != nil {
+		return err
+	}
+	k, err = s.db.CommitKeyVersion(ctx, models.VersionCommit{Op: op, Region: HeldRegion, KMSKeyARN: heldName(op.MaterialID),
+		MaterialID: op.MaterialID, FromVersion: k.CurrentVersion,
+		Version: models.DataKeyVersion{Version: next, Reason: "create", CreatedBy: op.Actor},
+		Wraps:   []models.DataKeyWrap{w},
+		Audit: models.AuditInput{Actor: op.Actor, Action: "key." + op.Kind + "_completed", Details: map[string]string{
+			"operation_id": op.ID, "version": strconv.FormatInt(next, 10), "held": "true"}}})
+	if err != nil {
+		return err
+	}
+	s.dp.keys.apply(k)
+	op.State = models.OpDone
+	return nil
+}
+
+// heldChecks validate a held key without KMS: its active material opens
+// and matches its fingerprint, and the current data key unwraps under it.
+func (s *Service) heldChecks(ctx context.Context, k *models.Key) []Check {
+	open := Check{Name: "Material", Required: true}
+	trip := Check{Name: "Data key", Required: true}
+	mat, err := s.db.ActiveMaterial(ctx, k.TenantID, k.ID)
+	if err == nil {
+		var plain []byte
+		if plain, err = s.openMaterial(mat.ID, mat.Sealed, mat.Fingerprint); err == nil {
+			clear(plain)
+			open.OK, open.Detail = true, "keyport holds the material (fingerprint "+mat.Fingerprint+"); it is not in any KMS"
+		}
+	}
+	if !open.OK {
+		open.Detail, open.Health = "keyport cannot open the key's material", HealthUnreachable
+		trip.Skipped, trip.Detail = true, "skipped: the material did not open"
+		return []Check{open, trip}
+	}
+	ws, err := s.db.DataKeyWraps(ctx, k.TenantID, k.ID, k.CurrentVersion)
+	if err == nil && len(ws) > 0 {
+		var dk []byte
+		if dk, err = s.unwrapHeld(ctx, metaOf(k), ws[0]); err == nil {
+			clear(dk)
+			trip.OK, trip.Detail = true, "data-key version "+strconv.FormatInt(k.CurrentVersion, 10)+" unwraps under the material"
+		}
+	}
+	if !trip.OK {
+		trip.Detail, trip.Health = "the current data key does not unwrap under the material", HealthUnreachable
+	}
+	return []Check{open, trip}
+}

@@ -1,0 +1,125 @@
+package keysvc
+
+import (
+	"context"
+	"sync"
+
+	"keyport/models"
+)
+
+// wrapReader reads the wrapped data keys of cache misses. After a restart
+// many requests miss at once; with SQLite's single connection their reads
+// would queue one behind another before any KMS call could start. Instead,
+// whoever asks while a read is running joins the next one, which fetches
+// every waiting version in a single query (as auditBatcher does for writes).
+//
+// A restarted replica also reads ahead: Warm preloads the wraps of every
+// key's current data-key version, so the misses of the first requests make
+// no database read at all. Each preloaded entry is used once and dropped
+// (the data key is cached from then on), so the read-ahead costs memory
+// only until the first requests have come.
+type wrapReader struct {
+	db  *models.DB
+	in  chan wrapReq
+	max int
+
+	mu    sync.Mutex
+	ahead map[models.WrapRef][]models.DataKeyWrap
+}
+
+type wrapReq struct {
+	ref  models.WrapRef
+	done chan wrapResult
+}
+
+type wrapResult struct {
+	wraps []models.DataKeyWrap
+	err   error
+}
+
+func newWrapReader(db *models.DB) *wrapReader {
+	r := &wrapReader{db: db, in: make(chan wrapReq, 1024), max: 256}
+	go r.loop()
+	return r
+}
+
+// read returns the wraps of one data-key version, primary region first;
+// models.ErrNotFound when the tenant's key has no such version.
+func (r *wrapReader) read(ctx context.Context, ref models.WrapRef) ([]models.DataKeyWrap, error) {
+	r.mu.Lock()
+	ws, ok := r.ahead[ref]
+	if ok {
+		delete(r.ahead, ref)
+	}
+	r.mu.Unlock()
+	if ok {
+		return ws, nil
+	}
+	req := wrapReq{ref: ref, done: make(chan wrapResult, 1)}
+	select {
+	case r.in <- req:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	select {
+	case res := <-req.done:
+		return res.wraps, res.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// readAhead preloads the wraps of refs (at most limit of them), in
+// chunks of one query each.
+func (r *wrapReader) readAhead(ctx context.Context, refs []models.WrapRef, limit int) error {
+	refs = refs[:min(len(refs), limit)]
+	const chunk = 500
+	for len(refs) > 0 {
+		n := min(len(refs), chunk)
+		found, err := r.db.DataKeyWrapsMany(ctx, refs[:n])
+		if err != nil {
+			return err
+		}
+		r.mu.Lock()
+		if r.ahead == nil {
+			r.ahead = make(map[models.WrapRef][]models.DataKeyWrap, len(found))
+		}
+		for ref, ws := range found {
+			r.ahead[ref] = ws
+		}
+		r.mu.Unlock()
+		refs = refs[n:]
+	}
+	return nil
+}
+
+// loop runs for the life of the process, like the audit batcher.
+func (r *wrapReader) loop() {
+	for first := range r.in {
+		batch := []wrapReq{first}
+	gather:
+		for len(batch) < r.max {
+			select {
+			case q := <-r.in:
+				batch = append(batch, q)
+			default:
+				break gather
+			}
+		}
+		refs := make([]models.WrapRef, len(batch))
+		for i, q := range batch {
+			refs[i] = q.ref
+		}
+		found, err := r.db.DataKeyWrapsMany(context.Background(), refs)
+		for _, q := range batch {
+			switch ws, ok := found[q.ref]; {
+			case err != nil:
+				q.done <- wrapResult{err: err}
+			case !ok:
+				q.done <- wrapResult{err: models.ErrNotFound}
+			default:
+				q.done <- wrapResult{wraps: ws}
+			}
+		}
+	}
+}
