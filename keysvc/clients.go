@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	mrand "math/rand/v2"
 	"net"
+	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -72,6 +73,9 @@ func (c Connection) fingerprint() string {
 	h.Write(c.SecretSealed)
 	return string(h.Sum(nil))
 }
+
+// maxIdleKMSConns bounds the idle connections kept per KMS or STS host.
+const maxIdleKMSConns = 64
 
 // ClientOptions configure Clients.
 type ClientOptions struct {
@@ -149,8 +153,14 @@ func NewClients(o ClientOptions) *Clients {
 		o.Logger = slog.Default()
 	}
 	c := &Clients{
-		opts:  o,
-		http:  awshttp.NewBuildableClient().WithTimeout(o.Timeout),
+		opts: o,
+		http: awshttp.NewBuildableClient().WithTimeout(o.Timeout).WithTransportOptions(func(t *http.Transport) {
+			// KMS is one host per region. The SDK keeps 10 idle connections
+			// per host; a burst of concurrent misses (a restart, keys
+			// expiring together) would then close the rest and open (and
+			// TLS-handshake) them again on the next burst.
+			t.MaxIdleConnsPerHost = maxIdleKMSConns
+		}),
 		creds: map[string]credEntry{},
 		kms:   map[string]kmsEntry{},
 	}
