@@ -1,15 +1,21 @@
 package keysvc_test
 
 import (
+	"bufio"
 	"context"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
+	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -149,18 +155,41 @@ func TestKMSEconomy(t *testing.T) {
 
 // TestMetricColdMiss measures cold-miss latency with 50 ms of KMS latency:
 // 100 keys, 64 concurrent clients, a cold service. Target p99 <= L + 10 ms.
+// It runs twice: with kmslocal in this process (its CPU competes with
+// keyport's, as nothing in production does) and with kmslocal in a second
+// process, as KMS is a remote service; the target is judged on the second.
+// Both share the machine's cores, unpinned.
 func TestMetricColdMiss(t *testing.T) {
 	benchMetrics(t)
 	const latency = 50 * time.Millisecond
+	target := latency + 10*time.Millisecond
 	env := keysvctest.New(t, keysvc.Config{})
-	ctx := context.Background()
 	cts := encryptedUnderKeys(t, env, 100, "k%d")
+
 	cold := env.NewService(keysvc.Config{})
-	if err := cold.Warm(ctx); err != nil { // what a restarted replica does before serving
-		t.Fatal(err)
-	}
 	env.KMS.SetLatency(latency)
 	env.KMS.ResetCalls()
+	p50, p99 := coldMisses(t, cold, env.Tenant.ID, cts)
+	env.KMS.SetLatency(0)
+	fmt.Printf("METRIC cold_miss kms=in_process kms_latency_ms=%d clients=64 keys=100 kms_decrypts=%d p50_ms=%.1f p99_ms=%.1f target_p99_ms=%d target_met=%v\n",
+		latency.Milliseconds(), env.KMS.Calls("Decrypt"), ms(p50), ms(p99), target.Milliseconds(), p99 <= target)
+
+	url := startKMSProcess(t, env, latency)
+	remote := env.NewServiceAt(url, keysvc.Config{})
+	p50, p99 = coldMisses(t, remote, env.Tenant.ID, cts)
+	fmt.Printf("METRIC cold_miss kms=second_process kms_latency_ms=%d clients=64 keys=100 kms_fetches=%d p50_ms=%.1f p99_ms=%.1f target_p99_ms=%d target_met=%v\n",
+		latency.Milliseconds(), remote.CacheStats().Misses, ms(p50), ms(p99), target.Milliseconds(), p99 <= target)
+}
+
+// coldMisses warms svc as a restarted replica does, then has 64 clients
+// decrypt under 100 keys, each starting at its own key; it returns the
+// p50 and p99 of the clients' first request, a cold miss each.
+func coldMisses(t *testing.T, svc *keysvc.Service, tenantID string, cts [][]byte) (p50, p99 time.Duration) {
+	t.Helper()
+	ctx := context.Background()
+	if err := svc.Warm(ctx); err != nil { // what a restarted replica does before serving
+		t.Fatal(err)
+	}
 	var mu sync.Mutex
 	var lat []time.Duration
 	var wg sync.WaitGroup
@@ -168,10 +197,10 @@ func TestMetricColdMiss(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := range 100 { // every client touches every key, starting at its own offset
-				ct := cts[(c+i)%100]
+			for i := range len(cts) { // every client touches every key, starting at its own offset
+				ct := cts[(c+i)%len(cts)]
 				start := time.Now()
-				if _, err := cold.Decrypt(ctx, env.Tenant.ID, ct, nil); err != nil {
+				if _, err := svc.Decrypt(ctx, tenantID, ct, nil); err != nil {
 					t.Error(err)
 					return
 				}
@@ -184,10 +213,51 @@ func TestMetricColdMiss(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+	if len(lat) == 0 {
+		t.Fatal("no request succeeded")
+	}
 	slices.Sort(lat)
-	p50, p99 := lat[len(lat)/2], lat[len(lat)*99/100]
-	fmt.Printf("METRIC cold_miss kms_latency_ms=%d clients=64 keys=100 kms_decrypts=%d p50_ms=%.1f p99_ms=%.1f target_p99_ms=%d target_met=%v\n",
-		latency.Milliseconds(), env.KMS.Calls("Decrypt"), ms(p50), ms(p99), (latency + 10*time.Millisecond).Milliseconds(), p99 <= latency+10*time.Millisecond)
+	return lat[len(lat)/2], lat[len(lat)*99/100]
+}
+
+// startKMSProcess starts cmd/kmslocal in a second process with env's KMS
+// state and principals and the given latency, and returns its URL.
+func startKMSProcess(t *testing.T, env *keysvctest.Env, latency time.Duration) string {
+	t.Helper()
+	dir := t.TempDir()
+	state, conf, bin := filepath.Join(dir, "state.json"), filepath.Join(dir, "config.json"), filepath.Join(dir, "kmslocal")
+	if err := env.KMS.SaveTo(state); err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(env.KMSConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(conf, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("go", "build", "-o", bin, "keyport/cmd/kmslocal").CombinedOutput(); err != nil {
+		t.Fatalf("build kmslocal: %v\n%s", err, out)
+	}
+	cmd := exec.Command(bin, "-addr", "127.0.0.1:0", "-config", conf, "-data", state, "-latency", latency.String())
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+	})
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	url, ok := strings.CutPrefix(strings.TrimSpace(line), "kmslocal listening on ")
+	if err != nil || !ok {
+		t.Fatalf("kmslocal did not start: %q %v", line, err)
+	}
+	return url
 }
 
 // TestMetricCacheMemory fills the cache with 100,000 data keys and reports

@@ -4,7 +4,7 @@
 //
 // Usage:
 //
-//	kmslocal -addr 127.0.0.1:4599 [-config FILE] [-data FILE] [-allow-remote]
+//	kmslocal -addr 127.0.0.1:4599 [-config FILE] [-data FILE] [-latency D] [-allow-remote]
 //
 // It prints "kmslocal listening on http://ADDR" once ready and stops
 // cleanly on SIGTERM or interrupt.
@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"keyport/keysvc/kmslocal"
 )
@@ -41,6 +42,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	configFile := fs.String("config", "", "JSON file with defaultAccount, principals and roles; without it any credentials act as the root of account "+kmslocal.DefaultAccount)
 	dataFile := fs.String("data", "", "JSON file to keep keys in across restarts (key material in the clear: development only)")
 	allowRemote := fs.Bool("allow-remote", false, "allow a non-loopback -addr; anyone who can reach it can use every key")
+	latency := fs.Duration("latency", 0, "delay every request by this much (e.g. 50ms), to try keyport against a distant KMS")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -58,10 +60,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg.DataFile = *dataFile
 	cfg.AllowRemote = *allowRemote
 
+	if *latency < 0 || *latency > time.Minute {
+		return fmt.Errorf("-latency must be between 0 and 1m, not %s", *latency)
+	}
 	srv, err := kmslocal.New(cfg)
 	if err != nil {
 		return err
 	}
+	srv.SetLatency(*latency)
 	// Register for signals before announcing readiness, so a supervisor that
 	// sends SIGTERM right after the line never kills us mid-startup.
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, os.Interrupt)

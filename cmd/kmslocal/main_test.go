@@ -30,6 +30,8 @@ func TestRunRejectsBadInvocations(t *testing.T) {
 		{"unknown flag", []string{"-port", "1"}, nil},
 		{"stray argument", []string{"serve"}, nil},
 		{"missing config file", []string{"-config", filepath.Join(t.TempDir(), "none.json")}, nil},
+		{"negative latency", []string{"-addr", "127.0.0.1:0", "-latency", "-1s"}, nil},
+		{"latency over a minute", []string{"-addr", "127.0.0.1:0", "-latency", "2m"}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -59,7 +61,7 @@ func TestRunServesUntilSIGTERM(t *testing.T) {
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
-		done <- run(context.Background(), []string{"-addr", "127.0.0.1:0", "-config", configFile, "-data", dataFile}, pw, io.Discard)
+		done <- run(context.Background(), []string{"-addr", "127.0.0.1:0", "-config", configFile, "-data", dataFile, "-latency", "30ms"}, pw, io.Discard)
 		pw.Close()
 	}()
 	line, err := bufio.NewReader(pr).ReadString('\n')
@@ -77,9 +79,13 @@ func TestRunServesUntilSIGTERM(t *testing.T) {
 		Credentials:  credentials.NewStaticCredentialsProvider("AKIAEXAMPLEALICE", "alice-secret", ""),
 		BaseEndpoint: aws.String(url),
 	})
+	began := time.Now()
 	out, err := client.CreateKey(context.Background(), &kms.CreateKeyInput{})
 	if err != nil {
 		t.Fatalf("CreateKey through the binary: %v", err)
+	}
+	if took := time.Since(began); took < 30*time.Millisecond {
+		t.Errorf("CreateKey answered in %s despite -latency 30ms", took)
 	}
 	if !strings.HasPrefix(*out.KeyMetadata.Arn, "arn:aws:kms:eu-west-1:111122223333:key/") {
 		t.Fatalf("key ARN = %s", *out.KeyMetadata.Arn)

@@ -33,16 +33,19 @@ const (
 
 // Env is one tenant with its own AWS account and a key service.
 type Env struct {
-	DB      *models.DB
-	DSN     string // the database, for tests that look around the store
-	Tenant  *models.Tenant
-	Owner   *models.User
-	KMS     *kmslocal.Server
-	Admin   *kms.Client // the tenant's own admin: controls key policies
-	Conn    *models.Connection
-	Sealer  *keysvc.Sealer
-	Service *keysvc.Service
-	Clock   *Clock
+	DB     *models.DB
+	DSN    string // the database, for tests that look around the store
+	Tenant *models.Tenant
+	Owner  *models.User
+	KMS    *kmslocal.Server
+	// KMSConfig is KMS's configuration (its principals), for a kmslocal
+	// started in another process over the same state (KMS.SaveTo).
+	KMSConfig kmslocal.Config
+	Admin     *kms.Client // the tenant's own admin: controls key policies
+	Conn      *models.Connection
+	Sealer    *keysvc.Sealer
+	Service   *keysvc.Service
+	Clock     *Clock
 }
 
 // Clock is the settable clock shared by kmslocal and the service. The
@@ -108,10 +111,11 @@ func (e *Env) build(ctx context.Context, cfg keysvc.Config) error {
 	if err != nil {
 		return err
 	}
-	srv, err := kmslocal.New(kmslocal.Config{Clock: e.Clock.Now, Principals: []kmslocal.Principal{
+	e.KMSConfig = kmslocal.Config{Clock: e.Clock.Now, Principals: []kmslocal.Principal{
 		{AccessKeyID: adminAKID, SecretAccessKey: adminKey, ARN: "arn:aws:iam::" + Account + ":user/admin"},
 		{AccessKeyID: kpAKID, SecretAccessKey: kpSecret, ARN: "arn:aws:iam::" + Account + ":user/keyport-access"},
-	}})
+	}}
+	srv, err := kmslocal.New(e.KMSConfig)
 	if err != nil {
 		return err
 	}
@@ -143,7 +147,14 @@ func (e *Env) build(ctx context.Context, cfg keysvc.Config) error {
 // NewService is another key service on the same database: a replica, or
 // the same process after a restart (cold cache).
 func (e *Env) NewService(cfg keysvc.Config) *keysvc.Service {
+	return e.NewServiceAt(e.KMS.URL(), cfg)
+}
+
+// NewServiceAt is NewService talking to the KMS at url: a kmslocal in
+// another process, started from this one's state (KMS.SaveTo).
+func (e *Env) NewServiceAt(url string, cfg keysvc.Config) *keysvc.Service {
 	base := e.KMS.AWSConfig(Region, "AKIAPROVIDERUNUSED01", "unused")
+	base.BaseEndpoint = &url
 	clients := keysvc.NewClients(keysvc.ClientOptions{Base: &base, Sealer: e.Sealer, MaxAttempts: 1})
 	return keysvc.NewService(keysvc.Deps{DB: e.DB, Sealer: e.Sealer, Now: e.Clock.Now, Config: cfg, Clients: clients,
 		KMSFor: keysvc.KMSForStore(e.DB, clients)})

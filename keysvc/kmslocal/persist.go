@@ -59,6 +59,21 @@ func (s *Server) saveLocked() error {
 	if s.cfg.DataFile == "" {
 		return nil
 	}
+	return s.writeStateLocked(s.cfg.DataFile)
+}
+
+// SaveTo writes the server's keys, aliases and sessions to path in the
+// -data file format of cmd/kmslocal, so another kmslocal (a second process,
+// say) can start from them. Key material is in the clear in that file.
+func (s *Server) SaveTo(path string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.writeStateLocked(path)
+}
+
+// writeStateLocked writes the state to path through a temp file and a
+// rename. Called with s.mu held.
+func (s *Server) writeStateLocked(path string) error {
 	b, err := json.MarshalIndent(persisted{
 		Version: persistedVersion,
 		Warning: "kmslocal development state: key material below is NOT protected; never use for production data",
@@ -67,7 +82,7 @@ func (s *Server) saveLocked() error {
 	if err != nil {
 		return fmt.Errorf("encode state: %w", err)
 	}
-	dir := filepath.Dir(s.cfg.DataFile)
+	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, ".kmslocal-*.tmp")
 	if err != nil {
 		return fmt.Errorf("create temp file: %w", err)
@@ -85,7 +100,7 @@ func (s *Server) saveLocked() error {
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("close state: %w", err)
 	}
-	if err := os.Rename(tmp, s.cfg.DataFile); err != nil {
+	if err := os.Rename(tmp, path); err != nil {
 		return fmt.Errorf("rename state: %w", err)
 	}
 	return nil

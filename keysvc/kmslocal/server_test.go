@@ -100,6 +100,28 @@ func TestPersistence(t *testing.T) {
 	}
 }
 
+// TestSaveTo copies a server kept only in memory to a data file another
+// kmslocal starts from (the cold-miss benchmark's second process does).
+func TestSaveTo(t *testing.T) {
+	clock := kmslocal.NewManualClock(t0)
+	first := startServer(t, kmslocal.Config{Clock: clock.Now})
+	c := anyClient(t, first)
+	k := createKey(t, c, &kms.CreateKeyInput{})
+	ec := map[string]string{"tenant": "t1"}
+	blob := encrypt(t, c, *k.KeyId, []byte("copied"), ec)
+	file := filepath.Join(t.TempDir(), "copy.json")
+	if err := first.SaveTo(file); err != nil {
+		t.Fatal(err)
+	}
+	second := startServer(t, kmslocal.Config{Clock: clock.Now, DataFile: file})
+	if got := decrypt(t, anyClient(t, second), blob, ec); string(got) != "copied" {
+		t.Fatalf("in the copy = %q", got)
+	}
+	if info, err := os.Stat(file); err != nil || info.Mode().Perm() != 0o600 {
+		t.Fatalf("copy: %v %v", info, err)
+	}
+}
+
 func TestLoadConfigFile(t *testing.T) {
 	dir := t.TempDir()
 	good := filepath.Join(dir, "good.json")
