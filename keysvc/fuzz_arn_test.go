@@ -74,7 +74,25 @@ func checkRefusal(t testing.TB, in string, err error) {
 	if len(ve.Message) > maxReflected {
 		t.Fatalf("%q: %d-byte message", in, len(ve.Message))
 	}
-	if trimmed := strings.TrimSpace(in); len(trimmed) > 40 && strings.Contains(ve.Message, trimmed) {
+	if trimmed := strings.TrimSpace(in); len(trimmed) > 40 && strings.Contains(ve.Message, trimmed) && !ownExample(trimmed) {
 		t.Fatalf("the message echoes the input: %q", ve.Message)
 	}
+}
+
+// ownExample reports whether s is part of an example ARN that keyport's
+// messages show (arn.go): input that happens to match keyport's own words
+// is not an echo of what was typed.
+func ownExample(s string) bool {
+	for _, ex := range []string{
+		"arn:aws:iam::111122223333:role/keyport-access",
+		"arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+		"arn:aws:kms:REGION:ACCOUNT:key/KEY-ID",
+		"arn:aws:kms:REGION:ACCOUNT:alias/NAME",
+		"arn:aws:iam::ACCOUNT:role/NAME",
+	} {
+		if strings.Contains(ex, s) {
+			return true
+		}
+	}
+	return false
 }
