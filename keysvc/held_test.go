@@ -187,3 +187,64 @@ func TestHeldImportedKey(t *testing.T) {
 		t.Errorf("a held key called KMS: %v", e.srv.CallCounts())
 	}
 }
+
+// TestHeldCreateResumesAfterCrash: a process that dies before or after the
+// held key's one step leaves a key that a restarted process finishes, with
+// exactly one data-key version and the tenant's material.
+func TestHeldCreateResumesAfterCrash(t *testing.T) {
+	for _, when := range []string{"before", "after"} {
+		t.Run(when, func(t *testing.T) {
+			e := newLCEnv(t)
+			ctx := context.Background()
+			if _, err := e.svc.UpdateProviderSettings(ctx, e.by, ProviderSettingsInput{ImportedKeyUse: ImportedHeld}); err != nil {
+				t.Fatal(err)
+			}
+			if when == "before" {
+				e.svc.lifecycle().beforeRun = func(*models.KeyOperation) { panic(errCrash) }
+			} else {
+				e.svc.lifecycle().hook = func(_ *models.KeyOperation, step string) error {
+					if step == stepHeldCommit {
+						return errCrash
+					}
+					return nil
+				}
+			}
+			material := make([]byte, 32)
+			rand.Read(material)
+			nr, err := e.svc.CreateImportRequest(ctx, e.tenant.ID, e.by, e.store.ID, "crashing")
+			if err != nil {
+				t.Fatal(err)
+			}
+			block, _ := pem.Decode([]byte(nr.Request.PublicKeyPEM))
+			pk, _ := x509.ParsePKIXPublicKey(block.Bytes)
+			wrapped, _ := rsa.EncryptOAEP(sha256.New(), rand.Reader, pk.(*rsa.PublicKey), material, nil)
+			func() {
+				defer func() { _ = recover() }() // the "crash"
+				_, _ = e.svc.CompleteImport(ctx, e.tenant.ID, e.by, nr.Request.ID, ImportUpload{Token: nr.Token,
+					WrappedB64: base64.StdEncoding.EncodeToString(wrapped)})
+			}()
+			ks, _ := e.db.ListKeys(ctx, e.tenant.ID)
+			if len(ks) != 1 {
+				t.Fatalf("%d keys after the crash", len(ks))
+			}
+			op := e.lastOp(t, ks[0].ID)
+			if wantVersion := map[string]int64{"before": 0, "after": 1}[when]; ks[0].CurrentVersion != wantVersion {
+				t.Fatalf("crash %s the step left version %d (operation %s at %s)", when, ks[0].CurrentVersion, op.State, op.Step)
+			}
+			e.resume(t)
+			k, _ := e.db.GetKey(ctx, e.tenant.ID, ks[0].ID)
+			vs, _ := e.db.DataKeyVersions(ctx, e.tenant.ID, k.ID)
+			active, err := e.db.ActiveMaterial(ctx, e.tenant.ID, k.ID)
+			fp, _ := Fingerprint(material)
+			if k.State != models.StateEnabled || k.CurrentVersion != 1 || len(vs) != 1 || err != nil || active.Fingerprint != fp {
+				t.Fatalf("after resume: key %s v%d, %d versions, material %v %v", k.State, k.CurrentVersion, len(vs), active, err)
+			}
+			if err := e.roundTrip(t, k.ID); err != nil {
+				t.Fatal(err)
+			}
+			if n := len(e.srv.CallCounts()); n != 0 {
+				t.Errorf("KMS was called: %v", e.srv.CallCounts())
+			}
+		})
+	}
+}
