@@ -188,8 +188,14 @@ func (h *Handler) Key(c echo.Context) error {
 	if d.Lifecycle, err = h.keyLifecycle(ctx, v, k); err != nil {
 		return err
 	}
+	if d.Lifecycle != nil && d.Lifecycle.Held && k.Health == keysvc.HealthOK {
+		d.HealthAdvice = "keyport can use the key; its material is kept by keyport, not in any KMS."
+	}
 	p := h.page(c, k.Name, "keys")
 	p.Flash = keyFlashes[c.QueryParam("done")]
+	if p.Flash == "" && d.Lifecycle != nil && d.Lifecycle.Held {
+		p.Flash = heldFlashes[c.QueryParam("done")]
+	}
 	if p.Flash == "" {
 		p.Flash = lifecycleFlashes[c.QueryParam("done")]
 	}

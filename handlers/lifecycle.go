@@ -35,6 +35,14 @@ var lifecycleFlashes = map[string]string{
 	"decided":    "Decision recorded.",
 }
 
+// heldFlashes replace lifecycleFlashes for a key whose material keyport
+// keeps (it has no KMS key to speak of).
+var heldFlashes = map[string]string{
+	"create": "Key created: keyport sealed your key and wraps this key's data keys under it; nothing was imported into KMS.",
+	"off":    "Key deactivated: keyport stopped using it at once on every replica.",
+	"on":     "Key activated: keyport uses it again.",
+}
+
 // recentSignIn is how long after signing in a user may export key material.
 const recentSignIn = 15 * time.Minute
 
