@@ -91,6 +91,21 @@ func TestBrowserRotation(t *testing.T) {
 		t.Errorf("version rows = %d, want 2", n)
 	}
 
+	// The demo key is AWS-generated (mode 1): its KMS material rotates on
+	// demand, after a confirmation, and a new data-key version follows.
+	p.step("rotate the KMS key material",
+		chromedp.Click(chromedp.CSS(`[data-testid="rotate-kms-open"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="rotate-kms-confirm"]`)),
+	)
+	webtest.Screenshot(t, ctx, "rotation-kms-confirm")
+	p.step("confirm",
+		chromedp.Click(chromedp.CSS(`[data-testid="rotate-kms-confirm"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`tbody tr:nth-child(3)[data-testid="version-row"]`)),
+	)
+	if flash := p.text(`[data-testid="rotation-flash"]`); !strings.Contains(flash, "KMS key material rotated: data-key version 3") {
+		t.Errorf("flash after the KMS rotation = %q", flash)
+	}
+
 	// The worker delivers the outbox within its poll interval.
 	deadline := time.Now().Add(20 * time.Second)
 	for {
