@@ -144,6 +144,7 @@ func (h *Handler) renderRotation(c echo.Context, v *Viewer, status int, m views.
 	}
 	// Modes 2 and 3 rotate their KMS material in place from the key page.
 	m.Panel.CanRotateKMS = m.Panel.CanManage && m.Panel.CanRotate && k.Mode == models.ModeCMK
+	m.KMSOnDemand = k.Mode == models.ModeCMK
 	if form != nil {
 		m.Form = *form
 	} else {

@@ -673,11 +673,15 @@ type PolicyForm struct {
 
 // RotationPage is a key's rotation page.
 type RotationPage struct {
-	Panel    RotationSchedule
-	Form     PolicyForm
-	Versions []KeyVersionRow
-	Flash    string
-	Error    string
+	Panel RotationSchedule
+	Form  PolicyForm
+	// KMSOnDemand: the key is a customer-managed KMS key, whose policy may
+	// also rotate the KMS material (keys in a key store rotate theirs from
+	// the key page).
+	KMSOnDemand bool
+	Versions    []KeyVersionRow
+	Flash       string
+	Error       string
 }
 
 // UpcomingRow is one key on the upcoming-rotations page.

@@ -74,6 +74,11 @@ func TestHeldImportOverHTTP(t *testing.T) {
 	if !strings.Contains(page, `action="/keys/`+keyID+`/deactivate"`) || !strings.Contains(page, `data-testid="export-link"`) {
 		t.Error("the key page lacks deactivate or export")
 	}
+	// Its rotation is a new data key: no KMS options on the rotation page.
+	if _, rp := b.get(t, s.URL+"/keys/"+keyID+"/rotation"); !strings.Contains(rp, `data-testid="rotate-now"`) ||
+		strings.Contains(rp, `name="kms_rotate_on_demand"`) || strings.Contains(rp, `data-testid="rotate-kms"`) {
+		t.Error("the held key's rotation page offers KMS rotation, or no rotation at all")
+	}
 	// A hand-made POST of a KMS action is refused with the reason.
 	res, page = b.post(t, s.URL+"/keys/"+keyID+"/renew", url.Values{"csrf_token": {csrfToken(t, page)}}, nil)
 	if res.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(page, "has no KMS key") {

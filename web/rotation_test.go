@@ -225,7 +225,8 @@ func TestKMSRotationOverHTTP(t *testing.T) {
 
 	_, page := b.get(t, rotURL)
 	action := `action="/keys/` + keyID + `/rotation/kms"`
-	if !strings.Contains(page, `data-testid="rotate-kms"`) || !strings.Contains(page, action) || !strings.Contains(page, "RotateKeyOnDemand") {
+	if !strings.Contains(page, `data-testid="rotate-kms"`) || !strings.Contains(page, action) || !strings.Contains(page, "RotateKeyOnDemand") ||
+		!strings.Contains(page, `name="kms_rotate_on_demand"`) {
 		t.Fatalf("the rotation page offers no KMS material rotation:\n%s", page)
 	}
 	if _, keyPage := b.get(t, s.URL+"/keys/"+keyID); strings.Contains(keyPage, `data-testid="rotate-kms"`) {
