@@ -25,26 +25,10 @@ import (
 func TestBrowserHeldImport(t *testing.T) {
 	ctx := webtest.Browser(t, 120*time.Second)
 	s := lifecycleStack(t)
-	step := func(name string, acts ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		defer cancel()
-		if err := chromedp.Do(sctx, acts...); err != nil {
-			webtest.Screenshot(t, ctx, "held-"+name)
-			t.Fatalf("%s: %v", name, err)
-		}
-	}
-	text := func(sel string) string {
-		t.Helper()
-		v, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
-		if err != nil {
-			t.Fatalf("read %s: %v", sel, err)
-		}
-		return strings.TrimSpace(v)
-	}
+	p := webtest.Page{T: t, Ctx: ctx, Prefix: "held-"}
 
 	s.IdP.Queue(erin)
-	step("sign in", chromedp.Navigate(s.URL+"/auth/login"), chromedp.WaitVisible(chromedp.CSS(`[data-testid="dashboard"]`)))
+	p.Step("sign in", chromedp.Navigate(s.URL+"/auth/login"), chromedp.WaitVisible(chromedp.CSS(`[data-testid="dashboard"]`)))
 	ctxb, by, tenant := context.Background(), keysvc.RequestBy{UserID: "setup"}, s.tenantOf(t, erin)
 	conn, err := s.Keys.CreateConnection(ctxb, tenant, by, keysvc.ConnectionInput{
 		Name: "tenant role", AccountID: awsTenantAcct, DefaultRegion: awsRegion, Kind: keysvc.KindAssumeRole, RoleARN: awsRoleARN})
@@ -58,15 +42,15 @@ func TestBrowserHeldImport(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	step("ask for an import request",
+	p.Step("ask for an import request",
 		chromedp.Navigate(s.URL+"/import-requests"),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="import-held"]`)),
 		chromedp.SendKeys(chromedp.CSS(`#key_name`), "tenant payments key"),
 		chromedp.Click(chromedp.CSS(`[data-testid="create-import-request"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="new-import"]`)),
 	)
-	token := text(`[data-testid="import-token"]`)
-	block, _ := pem.Decode([]byte(text(`[data-testid="import-public-key"]`)))
+	token := p.Text(`[data-testid="import-token"]`)
+	block, _ := pem.Decode([]byte(p.Text(`[data-testid="import-public-key"]`)))
 	if block == nil || !strings.HasPrefix(token, "kpi_") {
 		t.Fatalf("import request page: token %q, public key %v", token, block)
 	}
@@ -78,7 +62,7 @@ func TestBrowserHeldImport(t *testing.T) {
 	rand.Read(material)
 	wrapped, _ := rsa.EncryptOAEP(sha256.New(), rand.Reader, pk.(*rsa.PublicKey), material, nil)
 
-	step("upload the wrapped key",
+	p.Step("upload the wrapped key",
 		chromedp.Click(chromedp.CSS(`[data-testid="upload-link"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="import-upload"] ~ form [data-testid="import-held"]`)),
 		chromedp.SendKeys(chromedp.CSS(`#import_token`), token),
@@ -88,16 +72,15 @@ func TestBrowserHeldImport(t *testing.T) {
 	)
 	webtest.Screenshot(t, ctx, "held-key")
 	want, _ := keysvc.Fingerprint(material)
-	if got := text(`[data-testid="material-row"] [data-testid="fingerprint"]`); got != want {
+	if got := p.Text(`[data-testid="material-row"] [data-testid="fingerprint"]`); got != want {
 		t.Fatalf("key page fingerprint %q, uploaded %q", got, want)
 	}
-	if got := text(`.flash`); !strings.Contains(got, "nothing was imported into KMS") {
+	if got := p.Text(`.flash`); !strings.Contains(got, "nothing was imported into KMS") {
 		t.Errorf("flash after the upload = %q", got)
 	}
 	for _, absent := range []string{"renew", "rotate-material", "reupload", "check-drift", "key-regions"} {
-		n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('[data-testid="`+absent+`"]').length`))
-		if err != nil || n != 0 {
-			t.Errorf("the held key's page shows %s (%d, %v)", absent, n, err)
+		if n := p.Count(`[data-testid="` + absent + `"]`); n != 0 {
+			t.Errorf("the held key's page shows %s (%d)", absent, n)
 		}
 	}
 }

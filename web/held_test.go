@@ -3,15 +3,9 @@ package web_test
 import (
 	"context"
 	"crypto/rand"
-	"crypto/rsa"
-	"crypto/sha256"
-	"crypto/x509"
 	"encoding/base64"
-	"encoding/pem"
-	"html"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strings"
 	"testing"
 
@@ -36,28 +30,18 @@ func TestHeldImportOverHTTP(t *testing.T) {
 	}
 	s.KMS.ResetCalls()
 
-	_, ip := b.get(t, s.URL+"/import-requests")
-	if !strings.Contains(ip, `data-testid="import-held"`) || strings.Contains(ip, `data-testid="import-kms"`) {
+	imp := s.newImportOnPages(t, b, storeID, "held key")
+	if !strings.Contains(imp.List, `data-testid="import-held"`) || strings.Contains(imp.List, `data-testid="import-kms"`) {
 		t.Fatal("the import page does not say the key stays with keyport")
 	}
-	_, ip = b.post(t, s.URL+"/import-requests", url.Values{"csrf_token": {csrfToken(t, ip)}, "store_id": {storeID}, "key_name": {"held key"}}, nil)
-	token := regexp.MustCompile(`data-testid="import-token">(kpi_[A-Za-z0-9_-]+)<`).FindStringSubmatch(ip)
-	pubPEM := regexp.MustCompile(`(?s)data-testid="import-public-key">(.*?)</pre>`).FindStringSubmatch(ip)
-	link := regexp.MustCompile(`href="/import-requests/(imp_[a-z2-7]+)"`).FindStringSubmatch(ip)
-	if token == nil || pubPEM == nil || link == nil {
-		t.Fatalf("import request page:\n%s", ip)
-	}
-	block, _ := pem.Decode([]byte(html.UnescapeString(pubPEM[1])))
-	pk, _ := x509.ParsePKIXPublicKey(block.Bytes)
 	theirs := make([]byte, 32)
 	rand.Read(theirs)
-	wrapped, _ := rsa.EncryptOAEP(sha256.New(), rand.Reader, pk.(*rsa.PublicKey), theirs, nil)
-	_, up := b.get(t, s.URL+"/import-requests/"+link[1])
+	_, up := b.get(t, s.URL+"/import-requests/"+imp.ID)
 	if !strings.Contains(up, `data-testid="import-held"`) || strings.Contains(up, `name="alias"`) {
 		t.Fatal("the upload form asks for KMS settings of a key that stays with keyport")
 	}
-	res, page := b.post(t, s.URL+"/import-requests/"+link[1]+"/upload", url.Values{"csrf_token": {csrfToken(t, up)}, "import_token": {token[1]},
-		"wrapped_key": {base64.StdEncoding.EncodeToString(wrapped)}}, nil)
+	res, page := b.post(t, s.URL+"/import-requests/"+imp.ID+"/upload", url.Values{"csrf_token": {csrfToken(t, up)}, "import_token": {imp.Token},
+		"wrapped_key": {imp.wrap(theirs)}}, nil)
 	fp, _ := keysvc.Fingerprint(theirs)
 	if res.StatusCode != http.StatusOK || res.Request.URL.Query().Get("done") != "create" || !strings.Contains(page, fp) {
 		t.Fatalf("upload: %d %s", res.StatusCode, res.Request.URL)
@@ -104,7 +88,7 @@ func TestHeldImportOverHTTP(t *testing.T) {
 	if k, _ := s.DB.GetKey(ctx, tenant, keyID); !mk.Held || k.Mode != models.ModeImported || k.State != models.StateEnabled {
 		t.Errorf("key %+v, managed %+v", k, mk)
 	}
-	if strings.Contains(s.Logs.String(), base64.StdEncoding.EncodeToString(theirs)) || strings.Contains(s.Logs.String(), token[1]) {
+	if strings.Contains(s.Logs.String(), base64.StdEncoding.EncodeToString(theirs)) || strings.Contains(s.Logs.String(), imp.Token) {
 		t.Error("the log holds the tenant's key or the import token")
 	}
 }

@@ -26,51 +26,35 @@ import (
 func TestBrowserCreateRenewExport(t *testing.T) {
 	ctx := webtest.Browser(t, 150*time.Second)
 	s := lifecycleStack(t)
-	step := func(name string, acts ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		defer cancel()
-		if err := chromedp.Do(sctx, acts...); err != nil {
-			webtest.Screenshot(t, ctx, "lifecycle-"+name)
-			t.Fatalf("%s: %v", name, err)
-		}
-	}
-	text := func(sel string) string {
-		t.Helper()
-		v, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
-		if err != nil {
-			t.Fatalf("read %s: %v", sel, err)
-		}
-		return strings.TrimSpace(v)
-	}
+	p := webtest.Page{T: t, Ctx: ctx, Prefix: "lifecycle-"}
 
 	s.IdP.Queue(erin)
-	step("sign in", chromedp.Navigate(s.URL+"/auth/login"), chromedp.WaitVisible(chromedp.CSS(`[data-testid="dashboard"]`)))
+	p.Step("sign in", chromedp.Navigate(s.URL+"/auth/login"), chromedp.WaitVisible(chromedp.CSS(`[data-testid="dashboard"]`)))
 	if _, err := s.Keys.CreateConnection(context.Background(), s.tenantOf(t, erin), keysvc.RequestBy{UserID: "setup"}, keysvc.ConnectionInput{
 		Name: "tenant role", AccountID: awsTenantAcct, DefaultRegion: awsRegion, Kind: keysvc.KindAssumeRole, RoleARN: awsRoleARN}); err != nil {
 		t.Fatal(err)
 	}
-	step("create a key store",
+	p.Step("create a key store",
 		chromedp.Navigate(s.URL+"/stores"),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="store-form"]`)),
 		chromedp.SendKeys(chromedp.CSS(`#name`), "production"),
 		chromedp.Click(chromedp.CSS(`[data-testid="create-store"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="create-key-form"]`)),
 	)
-	step("create a key",
+	p.Step("create a key",
 		chromedp.SendKeys(chromedp.CSS(`#key_name`), "orders"),
 		chromedp.Click(chromedp.CSS(`[data-testid="create-key"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="lifecycle"]`)),
 	)
-	first := text(`[data-testid="material-row"] [data-testid="fingerprint"]`)
-	step("renew", chromedp.Click(chromedp.CSS(`[data-testid="renew"]`)), chromedp.WaitVisible(chromedp.CSS(`[data-testid="undo"]`)))
-	current := text(`[data-testid="material-row"][data-state="active"] [data-testid="fingerprint"]`)
+	first := p.Text(`[data-testid="material-row"] [data-testid="fingerprint"]`)
+	p.Step("renew", chromedp.Click(chromedp.CSS(`[data-testid="renew"]`)), chromedp.WaitVisible(chromedp.CSS(`[data-testid="undo"]`)))
+	current := p.Text(`[data-testid="material-row"][data-state="active"] [data-testid="fingerprint"]`)
 	if current == first || len(current) != 6 {
 		t.Fatalf("fingerprints: first %q, after renewal %q", first, current)
 	}
 	webtest.Screenshot(t, ctx, "key-renewed")
-	step("open export", chromedp.Click(chromedp.CSS(`[data-testid="export-link"]`)), chromedp.WaitVisible(chromedp.CSS(`[data-testid="export-rsa-form"]`)))
-	if got := text(`[data-testid="export-fingerprint"]`); got != current {
+	p.Step("open export", chromedp.Click(chromedp.CSS(`[data-testid="export-link"]`)), chromedp.WaitVisible(chromedp.CSS(`[data-testid="export-rsa-form"]`)))
+	if got := p.Text(`[data-testid="export-fingerprint"]`); got != current {
 		t.Fatalf("export page fingerprint %q, key page %q", got, current)
 	}
 	priv, _ := rsa.GenerateKey(rand.Reader, 3072)

@@ -37,6 +37,45 @@ func lifecycleStack(t *testing.T) *stack {
 	return s
 }
 
+// pageImport is an import request made on the pages: its id and token as
+// the page showed them once, its public key, and the import page before
+// the request (List) and with it (Made).
+type pageImport struct {
+	ID, Token  string
+	Public     *rsa.PublicKey
+	List, Made string
+}
+
+// newImportOnPages asks for an import request on the import page and reads
+// what the page shows of it.
+func (s *stack) newImportOnPages(t *testing.T, b *browser, storeID, keyName string) pageImport {
+	t.Helper()
+	_, list := b.get(t, s.URL+"/import-requests")
+	_, made := b.post(t, s.URL+"/import-requests", url.Values{"csrf_token": {csrfToken(t, list)}, "store_id": {storeID}, "key_name": {keyName}}, nil)
+	token := regexp.MustCompile(`data-testid="import-token">(kpi_[A-Za-z0-9_-]+)<`).FindStringSubmatch(made)
+	pubPEM := regexp.MustCompile(`(?s)data-testid="import-public-key">(.*?)</pre>`).FindStringSubmatch(made)
+	link := regexp.MustCompile(`href="/import-requests/(imp_[a-z2-7]+)"`).FindStringSubmatch(made)
+	if token == nil || pubPEM == nil || link == nil {
+		t.Fatalf("import request page:\n%s", made)
+	}
+	block, _ := pem.Decode([]byte(html.UnescapeString(pubPEM[1])))
+	pk, err := x509.ParsePKIXPublicKey(block.Bytes)
+	if err != nil {
+		t.Fatalf("public key on the page: %v", err)
+	}
+	return pageImport{ID: link[1], Token: token[1], Public: pk.(*rsa.PublicKey), List: list, Made: made}
+}
+
+// wrap wraps key to the request's public key with RSA-OAEP-SHA-256 and
+// base64s it, as the page's openssl commands do.
+func (r pageImport) wrap(key []byte) string {
+	w, err := rsa.EncryptOAEP(sha256.New(), rand.Reader, r.Public, key, nil)
+	if err != nil {
+		panic(err)
+	}
+	return base64.StdEncoding.EncodeToString(w)
+}
+
 // newStoreAndKey connects the tenant's account with its role, makes a key
 // store and creates a key in it through the pages; it returns the store and
 // key ids.
@@ -171,36 +210,26 @@ func TestKeyLifecycleOverHTTP(t *testing.T) {
 	}
 
 	// Mode 3: an import request, wrapped with its public key, uploaded.
-	_, ip := b.get(t, s.URL+"/import-requests")
-	_, ip = b.post(t, s.URL+"/import-requests", url.Values{"csrf_token": {csrfToken(t, ip)}, "store_id": {storeID}, "key_name": {"their key"}}, nil)
-	token := regexp.MustCompile(`data-testid="import-token">(kpi_[A-Za-z0-9_-]+)<`).FindStringSubmatch(ip)
-	pubPEM := regexp.MustCompile(`(?s)data-testid="import-public-key">(.*?)</pre>`).FindStringSubmatch(ip)
-	link := regexp.MustCompile(`href="/import-requests/(imp_[a-z2-7]+)"`).FindStringSubmatch(ip)
-	if token == nil || pubPEM == nil || link == nil {
-		t.Fatalf("import request page:\n%s", ip)
-	}
-	block, _ := pem.Decode([]byte(html.UnescapeString(pubPEM[1])))
-	pk, _ := x509.ParsePKIXPublicKey(block.Bytes)
+	imp := s.newImportOnPages(t, b, storeID, "their key")
 	theirs := make([]byte, 32)
 	rand.Read(theirs)
-	wrapped, _ := rsa.EncryptOAEP(sha256.New(), rand.Reader, pk.(*rsa.PublicKey), theirs, nil)
-	_, up := b.get(t, s.URL+"/import-requests/"+link[1])
-	res, page = b.post(t, s.URL+"/import-requests/"+link[1]+"/upload", url.Values{"csrf_token": {csrfToken(t, up)}, "import_token": {token[1]},
-		"wrapped_key": {base64.StdEncoding.EncodeToString(wrapped)}, "valid_days": {"0"}}, nil)
+	_, up := b.get(t, s.URL+"/import-requests/"+imp.ID)
+	res, page = b.post(t, s.URL+"/import-requests/"+imp.ID+"/upload", url.Values{"csrf_token": {csrfToken(t, up)}, "import_token": {imp.Token},
+		"wrapped_key": {imp.wrap(theirs)}, "valid_days": {"0"}}, nil)
 	fp, _ := keysvc.Fingerprint(theirs)
 	if res.Request.URL.Query().Get("done") != "create" || !strings.Contains(page, fp) {
 		t.Fatalf("upload: %d %s", res.StatusCode, res.Request.URL)
 	}
-	res, page = b.post(t, s.URL+"/import-requests/"+link[1]+"/upload", url.Values{"csrf_token": {csrfToken(t, up)}, "import_token": {token[1]},
-		"wrapped_key": {base64.StdEncoding.EncodeToString(wrapped)}}, nil)
-	if res.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(page, "already used") || strings.Contains(page, token[1]) {
+	res, page = b.post(t, s.URL+"/import-requests/"+imp.ID+"/upload", url.Values{"csrf_token": {csrfToken(t, up)}, "import_token": {imp.Token},
+		"wrapped_key": {imp.wrap(theirs)}}, nil)
+	if res.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(page, "already used") || strings.Contains(page, imp.Token) {
 		t.Errorf("reused token: %d", res.StatusCode)
 	}
 
 	// Secrets appear nowhere but in the export bodies and the one page
 	// that shows the token.
 	logs := s.Logs.String()
-	for _, secret := range []string{pass, token[1], base64.StdEncoding.EncodeToString(material), j.K, base64.StdEncoding.EncodeToString(theirs)} {
+	for _, secret := range []string{pass, imp.Token, base64.StdEncoding.EncodeToString(material), j.K, base64.StdEncoding.EncodeToString(theirs)} {
 		if strings.Contains(logs, secret) {
 			t.Errorf("the log holds a secret")
 		}

@@ -21,15 +21,15 @@ import (
 func TestBrowserDataAPIWalkthrough(t *testing.T) {
 	ctx := webtest.Browser(t, 150*time.Second)
 	base := startDev(t, map[string]string{"KEYPORT_OPERATORS": "ops@demo.test"})
-	p := page{t, ctx, "dataapi-"}
+	p := webtest.Page{T: t, Ctx: ctx, Prefix: "dataapi-"}
 
-	p.step("sign in as operator", then(signIn(base, "ops@demo.test", ""), actions{
+	p.Step("sign in as operator", then(signIn(base, "ops@demo.test", ""), actions{
 		chromedp.WaitVisible(chromedp.CSS(`a[href="/provider/tokens"]`)),
 		chromedp.Navigate(base + "/connections/new"),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="demo-aws"]`)),
 	})...)
-	account, akid, secret := p.text(`[data-testid="demo-account"]`), p.text(`[data-testid="demo-akid"]`), p.text(`[data-testid="demo-secret"]`)
-	p.step("connect and register the demo key",
+	account, akid, secret := p.Text(`[data-testid="demo-account"]`), p.Text(`[data-testid="demo-akid"]`), p.Text(`[data-testid="demo-secret"]`)
+	p.Step("connect and register the demo key",
 		chromedp.SendKeys(chromedp.CSS(`#name`), "demo"),
 		chromedp.SendKeys(chromedp.CSS(`#account_id`), account),
 		chromedp.Click(chromedp.CSS(`[data-testid="kind-access-key"]`)),
@@ -43,24 +43,24 @@ func TestBrowserDataAPIWalkthrough(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="key-id"]`)),
 	)
 	keyURL, _ := chromedp.Run(ctx, chromedp.Location())
-	keyID := p.text(`[data-testid="key-id"]`)
+	keyID := p.Text(`[data-testid="key-id"]`)
 
-	p.step("open the token page",
+	p.Step("open the token page",
 		chromedp.Navigate(base+"/provider/tokens"),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="tokens-empty"]`)),
 	)
-	p.step("create a service token",
+	p.Step("create a service token",
 		chromedp.SendKeys(chromedp.CSS(`#token-name`), "walkthrough"),
 		chromedp.SetValue(chromedp.CSS(`#token-tenant`), tenantOption(t, ctx)),
 		chromedp.Click(chromedp.CSS(`[data-testid="create-token"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="token-value"]`)),
 	)
-	token := p.text(`[data-testid="token-value"]`)
+	token := p.Text(`[data-testid="token-value"]`)
 	if !strings.HasPrefix(token, "kpt_") {
 		t.Fatalf("token shown = %.12q…", token)
 	}
 	// Shown once: the list afterwards never carries it.
-	p.step("reload the token list", chromedp.Navigate(base+"/provider/tokens"), chromedp.WaitVisible(chromedp.CSS(`[data-testid="tokens"]`)))
+	p.Step("reload the token list", chromedp.Navigate(base+"/provider/tokens"), chromedp.WaitVisible(chromedp.CSS(`[data-testid="tokens"]`)))
 	if html, _ := chromedp.Run(ctx, chromedp.OuterHTML(chromedp.CSS(`body`))); strings.Contains(html, token) {
 		t.Error("the token is shown again after creation")
 	}
@@ -74,14 +74,14 @@ func TestBrowserDataAPIWalkthrough(t *testing.T) {
 	// Use counts are written in batches every few seconds.
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		p.step("open the key page", chromedp.Navigate(keyURL), chromedp.WaitVisible(chromedp.CSS(`[data-testid="key-usage"]`)))
-		usage := strings.Join(strings.Fields(p.text(`[data-testid="key-usage"]`)), " ")
+		p.Step("open the key page", chromedp.Navigate(keyURL), chromedp.WaitVisible(chromedp.CSS(`[data-testid="key-usage"]`)))
+		usage := strings.Join(strings.Fields(p.Text(`[data-testid="key-usage"]`)), " ")
 		if strings.Contains(usage, "Encrypts 1 Decrypts 1") {
 			break
 		}
 		if time.Now().After(deadline) {
 			webtest.Screenshot(t, ctx, "dataapi-usage")
-			t.Fatalf("the key page never counted the encrypt: %q", p.text(`[data-testid="key-usage"]`))
+			t.Fatalf("the key page never counted the encrypt: %q", p.Text(`[data-testid="key-usage"]`))
 		}
 		time.Sleep(time.Second)
 	}

@@ -17,7 +17,7 @@ import (
 func TestBrowserRegisterDemoKey(t *testing.T) {
 	ctx := webtest.Browser(t, 150*time.Second)
 	base := startDev(t, nil)
-	p := page{t, ctx, "keys-"}
+	p := webtest.Page{T: t, Ctx: ctx, Prefix: "keys-"}
 	failing := func() int {
 		t.Helper()
 		nodes, err := chromedp.Run(ctx, chromedp.Nodes(chromedp.CSS(`[data-testid="check"][data-ok="false"]`), chromedp.AtLeast(0)))
@@ -27,21 +27,21 @@ func TestBrowserRegisterDemoKey(t *testing.T) {
 		return len(nodes)
 	}
 
-	p.step("sign in", then(signIn(base, "dana@demo.test", "Dana Admin"), actions{
+	p.Step("sign in", then(signIn(base, "dana@demo.test", "Dana Admin"), actions{
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="dashboard"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="devbar-aws"]`)),
 	})...)
-	p.step("open the connection form",
+	p.Step("open the connection form",
 		chromedp.Click(chromedp.CSS(`a[href="/connections"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="connections-empty"]`)),
 		chromedp.Click(chromedp.CSS(`[data-testid="add-connection"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="demo-aws"]`)),
 	)
-	account, akid, secret := p.text(`[data-testid="demo-account"]`), p.text(`[data-testid="demo-akid"]`), p.text(`[data-testid="demo-secret"]`)
+	account, akid, secret := p.Text(`[data-testid="demo-account"]`), p.Text(`[data-testid="demo-akid"]`), p.Text(`[data-testid="demo-secret"]`)
 	if account != "111122223333" || !strings.HasPrefix(akid, "AKIA") || len(secret) != 40 {
 		t.Fatalf("demo account shown: %q %q (%d-character secret)", account, akid, len(secret))
 	}
-	p.step("connect the demo account",
+	p.Step("connect the demo account",
 		chromedp.SendKeys(chromedp.CSS(`#name`), "demo account"),
 		chromedp.SendKeys(chromedp.CSS(`#account_id`), account),
 		chromedp.Click(chromedp.CSS(`[data-testid="kind-access-key"]`)),
@@ -56,10 +56,10 @@ func TestBrowserRegisterDemoKey(t *testing.T) {
 		webtest.Screenshot(t, ctx, "keys-connection-test")
 		t.Fatalf("%d connection checks failed", n)
 	}
-	if got := p.text(`[data-testid="access-key-last4"]`); got != "…"+akid[len(akid)-4:] {
+	if got := p.Text(`[data-testid="access-key-last4"]`); got != "…"+akid[len(akid)-4:] {
 		t.Errorf("access key shown as %q", got)
 	}
-	p.step("register the demo key",
+	p.Step("register the demo key",
 		chromedp.Click(chromedp.CSS(`[data-testid="register-with"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="policy-statement"]`)),
 		chromedp.Click(chromedp.CSS(`[data-testid="submit-register"]`)),
@@ -70,11 +70,11 @@ func TestBrowserRegisterDemoKey(t *testing.T) {
 		webtest.Screenshot(t, ctx, "keys-validation")
 		t.Fatalf("%d validation checks failed", n)
 	}
-	if h := p.text(`[data-testid="key"] [data-testid="health"]`); h != "Healthy" {
+	if h := p.Text(`[data-testid="key"] [data-testid="health"]`); h != "Healthy" {
 		t.Errorf("health shown = %q", h)
 	}
 	webtest.Screenshot(t, ctx, "key-registered")
-	p.step("dashboard shows key health",
+	p.Step("dashboard shows key health",
 		chromedp.Navigate(base+"/dashboard"),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="key-health"]`)),
 	)

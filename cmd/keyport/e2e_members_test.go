@@ -31,7 +31,7 @@ func TestBrowserInviteAuditor(t *testing.T) {
 	}
 	step := func(ctx context.Context, name string, acts ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
-		page{t, ctx, "members-"}.step(name, acts...)
+		webtest.Page{T: t, Ctx: ctx, Prefix: "members-"}.Step(name, acts...)
 	}
 
 	step(owner, "owner signs in", then(signIn(base, "carol@acme.test", "Carol Owner"),

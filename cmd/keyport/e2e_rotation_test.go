@@ -18,24 +18,16 @@ import (
 func TestBrowserRotation(t *testing.T) {
 	ctx := webtest.Browser(t, 150*time.Second)
 	base := startDev(t, nil)
-	p := page{t, ctx, "rotation-"}
-	count := func(sel string) int {
-		t.Helper()
-		n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('`+sel+`').length`))
-		if err != nil {
-			t.Fatalf("count %s: %v", sel, err)
-		}
-		return n
-	}
+	p := webtest.Page{T: t, Ctx: ctx, Prefix: "rotation-"}
 
-	p.step("sign in", then(signIn(base, "erin@rotate.test", "Erin Owner"),
+	p.Step("sign in", then(signIn(base, "erin@rotate.test", "Erin Owner"),
 		actions{chromedp.WaitVisible(chromedp.CSS(`[data-testid="devbar-aws"]`))})...)
-	p.step("open the connection form",
+	p.Step("open the connection form",
 		chromedp.Navigate(base+"/connections/new"),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="demo-aws"]`)),
 	)
-	account, akid, secret := p.text(`[data-testid="demo-account"]`), p.text(`[data-testid="demo-akid"]`), p.text(`[data-testid="demo-secret"]`)
-	p.step("connect the demo account and register the demo key",
+	account, akid, secret := p.Text(`[data-testid="demo-account"]`), p.Text(`[data-testid="demo-akid"]`), p.Text(`[data-testid="demo-secret"]`)
+	p.Step("connect the demo account and register the demo key",
 		chromedp.SendKeys(chromedp.CSS(`#name`), "demo account"),
 		chromedp.SendKeys(chromedp.CSS(`#account_id`), account),
 		chromedp.Click(chromedp.CSS(`[data-testid="kind-access-key"]`)),
@@ -55,7 +47,7 @@ func TestBrowserRotation(t *testing.T) {
 	}
 	keyURL, _, _ = strings.Cut(keyURL, "?")
 
-	p.step("set a policy",
+	p.Step("set a policy",
 		chromedp.Navigate(keyURL+"/rotation"),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="policy-form"]`)),
 		chromedp.SetValue(chromedp.CSS(`#period_days`), "90"),
@@ -65,52 +57,52 @@ func TestBrowserRotation(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="rotation-flash"]`)),
 	)
 	want := time.Now().UTC().AddDate(0, 0, 90)
-	if next := p.text(`[data-testid="next-rotation"]`); next != want.Format("2006-01-02")+" 04:00 UTC" &&
+	if next := p.Text(`[data-testid="next-rotation"]`); next != want.Format("2006-01-02")+" 04:00 UTC" &&
 		next != want.AddDate(0, 0, -1).Format("2006-01-02")+" 04:00 UTC" { // the key may have been made just before midnight
 		t.Errorf("next rotation shown %q, want %s at 04:00 UTC", next, want.Format("2006-01-02"))
 	}
-	if n := count(`[data-testid="planned-notice"]`); n != 2 {
+	if n := p.Count(`[data-testid="planned-notice"]`); n != 2 {
 		t.Errorf("planned notices = %d; want 2 (14 and 2 days before)", n)
 	}
-	if got := p.text(`[data-testid="current-version"]`); got != "1" {
+	if got := p.Text(`[data-testid="current-version"]`); got != "1" {
 		t.Errorf("current version before rotating = %q", got)
 	}
 	webtest.Screenshot(t, ctx, "rotation-policy")
 
-	p.step("rotate now",
+	p.Step("rotate now",
 		chromedp.Click(chromedp.CSS(`[data-testid="rotate-now"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`tbody tr:nth-child(2)[data-testid="version-row"]`)),
 	)
-	if got := p.text(`[data-testid="current-version"]`); got != "2" {
+	if got := p.Text(`[data-testid="current-version"]`); got != "2" {
 		t.Errorf("current version after rotating = %q, want 2", got)
 	}
-	if flash := p.text(`[data-testid="rotation-flash"]`); !strings.Contains(flash, "Key rotated") {
+	if flash := p.Text(`[data-testid="rotation-flash"]`); !strings.Contains(flash, "Key rotated") {
 		t.Errorf("flash = %q", flash)
 	}
-	if n := count(`[data-testid="version-row"]`); n != 2 {
+	if n := p.Count(`[data-testid="version-row"]`); n != 2 {
 		t.Errorf("version rows = %d, want 2", n)
 	}
 
 	// The demo key is AWS-generated (mode 1): its KMS material rotates on
 	// demand, after a confirmation, and a new data-key version follows.
-	p.step("rotate the KMS key material",
+	p.Step("rotate the KMS key material",
 		chromedp.Click(chromedp.CSS(`[data-testid="rotate-kms-open"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="rotate-kms-confirm"]`)),
 	)
 	webtest.Screenshot(t, ctx, "rotation-kms-confirm")
-	p.step("confirm",
+	p.Step("confirm",
 		chromedp.Click(chromedp.CSS(`[data-testid="rotate-kms-confirm"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`tbody tr:nth-child(3)[data-testid="version-row"]`)),
 	)
-	if flash := p.text(`[data-testid="rotation-flash"]`); !strings.Contains(flash, "KMS key material rotated: data-key version 3") {
+	if flash := p.Text(`[data-testid="rotation-flash"]`); !strings.Contains(flash, "KMS key material rotated: data-key version 3") {
 		t.Errorf("flash after the KMS rotation = %q", flash)
 	}
 
 	// The worker delivers the outbox within its poll interval.
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		p.step("mail page", chromedp.Navigate(base+"/dev/mail"), chromedp.WaitVisible(chromedp.CSS(`[data-testid="dev-mail"]`)))
-		if strings.Contains(p.text(`[data-testid="dev-mail"]`), "Key billing was rotated to version 2") {
+		p.Step("mail page", chromedp.Navigate(base+"/dev/mail"), chromedp.WaitVisible(chromedp.CSS(`[data-testid="dev-mail"]`)))
+		if strings.Contains(p.Text(`[data-testid="dev-mail"]`), "Key billing was rotated to version 2") {
 			break
 		}
 		if time.Now().After(deadline) {
