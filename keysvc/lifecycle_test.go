@@ -78,7 +78,7 @@ func (e *lcEnv) world(tb testing.TB) kmsWorld {
 	tb.Helper()
 	ctx := context.Background()
 	w := kmsWorld{live: map[string][]string{}, deleting: map[string][]string{}}
-	admin := e.adminIn(cpRegion)
+	admin := e.inspectorIn(cpRegion)
 	out, err := admin.ListKeys(ctx, &kms.ListKeysInput{Limit: aws.Int32(1000)})
 	if err != nil {
 		tb.Fatal(err)
@@ -117,7 +117,7 @@ func (e *lcEnv) aliasTarget(tb testing.TB, keyID string) string {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	out, err := e.adminIn(cpRegion).DescribeKey(context.Background(), &kms.DescribeKeyInput{KeyId: aws.String(mk.AliasName)})
+	out, err := e.inspectorIn(cpRegion).DescribeKey(context.Background(), &kms.DescribeKeyInput{KeyId: aws.String(mk.AliasName)})
 	if err != nil {
 		return ""
 	}
