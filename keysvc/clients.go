@@ -391,7 +391,7 @@ func ClassifyKMSError(err error) error {
 		if errors.As(err, &re) && re.HTTPStatusCode() >= 500 {
 			return fmt.Errorf("%w (aws error %s, http %d)", ErrUnavailable, code, re.HTTPStatusCode())
 		}
-		return fmt.Errorf("kms call failed (aws error %s): %w", code, err)
+		return &awsCallError{code: code, err: err}
 	}
 	var quota ratelimit.QuotaExceededError
 	var send *smithyhttp.RequestSendError
@@ -407,6 +407,18 @@ func ClassifyKMSError(err error) error {
 	}
 	return fmt.Errorf("kms call failed: %w", err)
 }
+
+// awsCallError is an AWS error no sentinel covers. Its text names the AWS
+// error code only: AWS's message (which names ARNs and principals) stays out
+// of operation details, pages and logs, while errors.As still reaches the
+// SDK's error beneath.
+type awsCallError struct {
+	code string
+	err  error
+}
+
+func (e *awsCallError) Error() string { return "kms call failed (aws error " + e.code + ")" }
+func (e *awsCallError) Unwrap() error { return e.err }
 
 // sentinelForCode maps AWS error codes (KMS awsJson __type names and STS
 // query codes, which the SDK has no Go types for) onto sentinels. The

@@ -10,6 +10,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/smithy-go"
 )
 
 func TestClientsCacheAndAssumeRoleOnce(t *testing.T) {
@@ -89,6 +90,15 @@ func TestClassifyKMSError(t *testing.T) {
 	}
 	if strings.Contains(got.Error(), "pending deletion.") || strings.Contains(got.Error(), arn) {
 		t.Errorf("classified error carries AWS's message: %v", got)
+	}
+	// A code no sentinel covers keeps its code, and the SDK error beneath
+	// it, but not AWS's message.
+	e.srv.FailNext("GenerateDataKey", 1, "InvalidGrantTokenException")
+	raw := gen()
+	var api smithy.APIError
+	if got := ClassifyKMSError(raw); !strings.Contains(got.Error(), "InvalidGrantTokenException") ||
+		strings.Contains(got.Error(), awsMessage(raw)) || !errors.As(got, &api) || api.ErrorCode() != "InvalidGrantTokenException" {
+		t.Errorf("unmapped code -> %q", got)
 	}
 	// A dead endpoint is "unavailable".
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
@@ -171,4 +181,13 @@ func TestLoadKMSKEK(t *testing.T) {
 	if _, err := LoadKMSKEK(ctx, e.db, e.svc.clients, "arn:aws-cn:kms:cn-north-1:999988887777:key/x"); err == nil {
 		t.Error("a China ARN was accepted")
 	}
+}
+
+// awsMessage is the message of the AWS error in err.
+func awsMessage(err error) string {
+	var api smithy.APIError
+	if !errors.As(err, &api) || api.ErrorMessage() == "" {
+		panic("no AWS error message in " + err.Error())
+	}
+	return api.ErrorMessage()
 }
