@@ -70,16 +70,7 @@ func (p pendingAudit) wait(ctx context.Context) error {
 // request of the service.
 func (b *auditBatcher) loop() {
 	for first := range b.in {
-		batch := []auditReq{first}
-	gather:
-		for len(batch) < b.max {
-			select {
-			case r := <-b.in:
-				batch = append(batch, r)
-			default:
-				break gather
-			}
-		}
+		batch := gather(first, b.in, b.max)
 		evs := make([]models.AuditInput, len(batch))
 		for i, r := range batch {
 			evs[i] = r.ev
@@ -89,4 +80,19 @@ func (b *auditBatcher) loop() {
 			r.done <- err
 		}
 	}
+}
+
+// gather is first and whatever else already waits on in, up to max in all:
+// the next batch of a group commit (or group read).
+func gather[T any](first T, in <-chan T, max int) []T {
+	batch := []T{first}
+	for len(batch) < max {
+		select {
+		case r := <-in:
+			batch = append(batch, r)
+		default:
+			return batch
+		}
+	}
+	return batch
 }

@@ -376,6 +376,7 @@ func (s *Service) Run(ctx context.Context) {
 			s.log.Warn("refresh service tokens", "err", err)
 		}
 		s.dp.cache.Sweep()
+		s.dp.wraps.dropStale()
 		if flushEvery++; flushEvery%10 == 0 {
 			if err := s.dp.usage.flush(ctx, s.db); err != nil && ctx.Err() == nil {
 				s.log.Warn("write key usage", "err", err)

@@ -103,7 +103,7 @@ func NewService(d Deps) *Service {
 		keys:    newKeyTable(d.DB),
 		usage:   newUsageCounter(d.Config.DisableUsageCounts),
 		audit:   newAuditBatcher(d.DB),
-		wraps:   newWrapReader(d.DB),
+		wraps:   newWrapReader(d.DB, d.Now),
 		kmsFor:  d.KMSFor,
 		budgets: make(map[CacheKey]int64),
 	}

@@ -3,6 +3,7 @@ package keysvc
 import (
 	"context"
 	"sync"
+	"time"
 
 	"keyport/models"
 )
@@ -16,16 +17,22 @@ import (
 // A restarted replica also reads ahead: Warm preloads the wraps of every
 // key's current data-key version, so the misses of the first requests make
 // no database read at all. Each preloaded entry is used once and dropped
-// (the data key is cached from then on), so the read-ahead costs memory
-// only until the first requests have come.
+// (the data key is cached from then on), and whatever the first minutes of
+// traffic did not ask for is dropped with it (dropStale), so the read-ahead
+// costs memory only while a restart's first requests come in.
 type wrapReader struct {
 	db  *models.DB
+	now func() time.Time
 	in  chan wrapReq
 	max int
 
-	mu    sync.Mutex
-	ahead map[models.WrapRef][]models.DataKeyWrap
+	mu         sync.Mutex
+	ahead      map[models.WrapRef][]models.DataKeyWrap
+	aheadUntil time.Time
 }
+
+// readAheadFor is how long read-ahead wraps are kept for the first misses.
+const readAheadFor = 10 * time.Minute
 
 type wrapReq struct {
 	ref  models.WrapRef
@@ -37,8 +44,8 @@ type wrapResult struct {
 	err   error
 }
 
-func newWrapReader(db *models.DB) *wrapReader {
-	r := &wrapReader{db: db, in: make(chan wrapReq, 1024), max: 256}
+func newWrapReader(db *models.DB, now func() time.Time) *wrapReader {
+	r := &wrapReader{db: db, now: now, in: make(chan wrapReq, 1024), max: 256}
 	go r.loop()
 	return r
 }
@@ -47,6 +54,7 @@ func newWrapReader(db *models.DB) *wrapReader {
 // models.ErrNotFound when the tenant's key has no such version.
 func (r *wrapReader) read(ctx context.Context, ref models.WrapRef) ([]models.DataKeyWrap, error) {
 	r.mu.Lock()
+	r.dropStaleLocked()
 	ws, ok := r.ahead[ref]
 	if ok {
 		delete(r.ahead, ref)
@@ -84,6 +92,7 @@ func (r *wrapReader) readAhead(ctx context.Context, refs []models.WrapRef, limit
 		if r.ahead == nil {
 			r.ahead = make(map[models.WrapRef][]models.DataKeyWrap, len(found))
 		}
+		r.aheadUntil = r.now().Add(readAheadFor)
 		for ref, ws := range found {
 			r.ahead[ref] = ws
 		}
@@ -93,19 +102,23 @@ func (r *wrapReader) readAhead(ctx context.Context, refs []models.WrapRef, limit
 	return nil
 }
 
+// dropStale drops the read-ahead wraps once their time is over.
+func (r *wrapReader) dropStale() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.dropStaleLocked()
+}
+
+func (r *wrapReader) dropStaleLocked() {
+	if r.ahead != nil && !r.now().Before(r.aheadUntil) {
+		r.ahead = nil
+	}
+}
+
 // loop runs for the life of the process, like the audit batcher.
 func (r *wrapReader) loop() {
 	for first := range r.in {
-		batch := []wrapReq{first}
-	gather:
-		for len(batch) < r.max {
-			select {
-			case q := <-r.in:
-				batch = append(batch, q)
-			default:
-				break gather
-			}
-		}
+		batch := gather(first, r.in, r.max)
 		refs := make([]models.WrapRef, len(batch))
 		for i, q := range batch {
 			refs[i] = q.ref
