@@ -74,7 +74,7 @@ func (s *Service) Encrypt(ctx context.Context, tenantID, keyID string, plaintext
 	if err != nil {
 		return nil, err
 	}
-	ct, err := dk.Seal(s.rand, tenantID, context, plaintext)
+	ct, err := dk.seal(s.rand, tenantID, context, plaintext) // context checked above
 	if err != nil {
 		return nil, err
 	}
@@ -113,7 +113,7 @@ func (s *Service) Decrypt(ctx context.Context, tenantID string, ciphertext []byt
 	if err != nil {
 		return nil, err
 	}
-	pt, err := dk.Open(tenantID, context, ciphertext)
+	pt, err := dk.open(h, tenantID, context) // parsed and checked above
 	if err != nil {
 		return nil, err
 	}

@@ -124,6 +124,12 @@ func (k *DataKey) Seal(random io.Reader, tenantID string, context map[string]str
 	if err := CheckContext(context); err != nil {
 		return nil, err
 	}
+	return k.seal(random, tenantID, context, plaintext)
+}
+
+// seal is Seal for a context the caller has checked already (the data
+// path checks it before any cache or KMS work).
+func (k *DataKey) seal(random io.Reader, tenantID string, context map[string]string, plaintext []byte) ([]byte, error) {
 	var nonce [nonceSize]byte
 	if _, err := io.ReadFull(random, nonce[:]); err != nil {
 		return nil, fmt.Errorf("keysvc: read nonce: %w", err)
@@ -140,14 +146,20 @@ func (k *DataKey) Open(tenantID string, context map[string]string, ciphertext []
 	if err != nil {
 		return nil, err
 	}
+	if err := CheckContext(context); err != nil {
+		return nil, err
+	}
+	return k.open(h, tenantID, context)
+}
+
+// open is Open for a ciphertext the caller has parsed and a context it has
+// checked (the data path parses once to find the key).
+func (k *DataKey) open(h *CiphertextHeader, tenantID string, context map[string]string) ([]byte, error) {
 	if h.KeyID != k.KeyID || h.Version != k.Version {
 		return nil, ErrDecrypt
 	}
 	if !hmac.Equal(h.commit, k.commit[:]) {
 		return nil, ErrDecrypt
-	}
-	if err := CheckContext(context); err != nil {
-		return nil, err
 	}
 	pt, err := k.aead.Open(nil, h.nonce, h.sealed, associatedData(h.header, tenantID, context))
 	if err != nil {
