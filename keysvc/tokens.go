@@ -134,7 +134,18 @@ type tokenTable struct {
 	mu   sync.RWMutex
 	byID map[string]*tokenEntry
 	rev  int64
+
+	// unknown remembers, for a second, ids the database did not know: a
+	// flood of made-up tokens must not become a flood of database reads.
+	unknownMu sync.Mutex
+	unknown   map[string]time.Time
 }
+
+// Bounds on the memory of unknown token ids.
+const (
+	unknownTokenFor = time.Second
+	maxUnknownIDs   = 10_000
+)
 
 type tokenEntry struct {
 	tok      atomic.Pointer[models.ServiceToken] // replaced whole on change: requests read it without a lock
@@ -168,8 +179,12 @@ func (t *tokenTable) get(ctx context.Context, id string) (*tokenEntry, error) {
 	if ok {
 		return e, nil
 	}
+	if t.knownUnknown(id) {
+		return nil, ErrTokenInvalid
+	}
 	dbTok, err := t.db.GetServiceToken(ctx, id)
 	if errors.Is(err, models.ErrNotFound) {
+		t.rememberUnknown(id)
 		return nil, ErrTokenInvalid
 	}
 	if err != nil {
@@ -179,6 +194,23 @@ func (t *tokenTable) get(ctx context.Context, id string) (*tokenEntry, error) {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	return t.byID[id], nil
+}
+
+// knownUnknown reports whether the database did not know id a moment ago.
+func (t *tokenTable) knownUnknown(id string) bool {
+	t.unknownMu.Lock()
+	defer t.unknownMu.Unlock()
+	at, ok := t.unknown[id]
+	return ok && time.Since(at) < unknownTokenFor
+}
+
+func (t *tokenTable) rememberUnknown(id string) {
+	t.unknownMu.Lock()
+	defer t.unknownMu.Unlock()
+	if t.unknown == nil || len(t.unknown) >= maxUnknownIDs {
+		t.unknown = make(map[string]time.Time) // forgetting early only costs a read
+	}
+	t.unknown[id] = time.Now()
 }
 
 func (t *tokenTable) refresh(ctx context.Context) error {

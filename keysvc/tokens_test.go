@@ -88,3 +88,25 @@ func TestTokenTenantScope(t *testing.T) {
 		t.Errorf("provider-wide token without tenant: %v", err)
 	}
 }
+
+// TestUnknownTokenIDsAreRemembered: a made-up token id costs one database
+// read, not one per request (the second attempt below would otherwise fail
+// on the closed database instead of answering "invalid").
+func TestUnknownTokenIDsAreRemembered(t *testing.T) {
+	ctx := context.Background()
+	db, _, _ := testStore(t)
+	s := NewService(Deps{DB: db})
+	made := "kpt_tok_aaaaaaaaaaaaaaaaaaaaaaaaaa_" + strings.Repeat("b", 43)
+	if _, err := s.Authenticate(ctx, made); !errors.Is(err, ErrTokenInvalid) {
+		t.Fatalf("first: %v", err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Authenticate(ctx, made); !errors.Is(err, ErrTokenInvalid) {
+		t.Errorf("second: %v, want ErrTokenInvalid without a database read", err)
+	}
+	if _, err := s.Authenticate(ctx, strings.Replace(made, "aaaa", "cccc", 1)); errors.Is(err, ErrTokenInvalid) || err == nil {
+		t.Errorf("another unknown id did not reach the (closed) database: %v", err)
+	}
+}
