@@ -93,9 +93,15 @@ type apiErrorDetail struct {
 // writeAPIError sends an error response, logging only what is not the
 // caller's fault.
 func (a *API) writeAPIError(c echo.Context, err error) error {
+	return writeAPIError(c, a.log, err)
+}
+
+// writeAPIError is the data API's one error response, for API's handlers
+// and for the data API routes that Handler serves (APIRotateKey).
+func writeAPIError(c echo.Context, log *slog.Logger, err error) error {
 	ae := apiErrorFor(err)
 	if ae.Status >= 500 {
-		a.log.Error("data api failed", "request_id", requestID(c), "path", c.Request().URL.Path, "err", err)
+		log.Error("data api failed", "request_id", requestID(c), "path", c.Request().URL.Path, "err", err)
 	}
 	if ae.RetryAfter != "" {
 		c.Response().Header().Set("Retry-After", ae.RetryAfter)
@@ -107,6 +113,15 @@ func (a *API) writeAPIError(c echo.Context, err error) error {
 }
 
 const tokenKey = "keyport.service_token"
+
+// dataAPIActor is the audit actor of what the data API does; keysvc's
+// data plane records its events under the same name.
+const dataAPIActor = "keyport:data-api"
+
+// apiBy names a data API request for audit events.
+func apiBy(c echo.Context) keysvc.RequestBy {
+	return keysvc.RequestBy{UserID: dataAPIActor, RequestID: requestID(c)}
+}
 
 // Authenticate is middleware: a valid service token in the Authorization
 // header, or 401. Responses never go to a cache: they carry plaintext.

@@ -18,7 +18,7 @@ const auditPageSize = 50
 // systemActors are the actors that are not people, offered in the filter.
 var systemActors = []views.Option{
 	{Value: "system", Label: "keyport (background checks)"},
-	{Value: "keyport:data-api", Label: "keyport data API"},
+	{Value: dataAPIActor, Label: "keyport data API"},
 	{Value: "anonymous", Label: "anonymous (failed sign-ins)"},
 }
 
@@ -86,15 +86,13 @@ func (h *Handler) renderAudit(c echo.Context, operator bool, cv *views.ChainVeri
 		base, m.VerifyAction = "/operator/audit", "/operator/audit/verify"
 		form.TenantID = q.Get("tenant")
 		scope = models.AllTenants(form.TenantID)
-		counts, err := h.db.TenantKeyCounts(ctx)
+		tenants, err := h.db.ListTenants(ctx)
 		if err != nil {
 			return err
 		}
-		for _, t := range counts {
-			if _, seen := tenantNames[t.TenantID]; !seen {
-				tenantNames[t.TenantID] = t.TenantName
-				m.Tenants = append(m.Tenants, views.Option{Value: t.TenantID, Label: t.TenantName})
-			}
+		for _, t := range tenants {
+			tenantNames[t.ID] = t.Name
+			m.Tenants = append(m.Tenants, views.Option{Value: t.ID, Label: t.Name})
 		}
 	} else {
 		scope = models.TenantScope(v.Tenant.ID)
@@ -171,7 +169,7 @@ func (h *Handler) renderAudit(c echo.Context, operator bool, cv *views.ChainVeri
 // auditRow shows one event with links to its key or member. The operator
 // view links nowhere inside tenants: operators hold no tenant role.
 func auditRow(e models.AuditEvent, operator bool, actors, keys, tenants map[string]string) views.AuditRow {
-	r := views.AuditRow{Seq: e.Seq, At: e.CreatedAt, Actor: e.Actor, Action: e.Action, Details: detailsText(detailsOf(e.Details)), RequestID: e.RequestID}
+	r := views.AuditRow{Seq: e.Seq, At: e.CreatedAt, Actor: e.Actor, Action: e.Action, Details: views.DetailsText(detailsOf(e.Details)), RequestID: e.RequestID}
 	if e.TargetType != "" {
 		r.Target = e.TargetType + " " + e.TargetID
 	}

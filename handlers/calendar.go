@@ -217,10 +217,11 @@ func (h *Handler) ics(tenantName string, rows []models.UpcomingRotation) string 
 	return b.String()
 }
 
-// escapeICS escapes TEXT values (RFC 5545 3.3.11); names are user input.
-func escapeICS(s string) string {
-	return strings.NewReplacer(`\`, `\\`, ";", `\;`, ",", `\,`, "\r\n", `\n`, "\n", `\n`, "\r", `\n`).Replace(s)
-}
+// icsText escapes TEXT values (RFC 5545 3.3.11); names are user input.
+var icsText = strings.NewReplacer(`\`, `\\`, ";", `\;`, ",", `\,`, "\r\n", `\n`, "\n", `\n`, "\r", `\n`)
+
+// escapeICS escapes a TEXT value.
+func escapeICS(s string) string { return icsText.Replace(s) }
 
 // foldICS folds a content line at 75 octets without splitting a UTF-8
 // character.

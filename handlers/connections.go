@@ -51,6 +51,11 @@ func (h *Handler) Connections(c echo.Context) error {
 	return render(c, http.StatusOK, views.ConnectionsPage(p, m))
 }
 
+// connectionLabel names a connection in lists and links.
+func connectionLabel(mc *models.Connection) string {
+	return mc.Name + " (" + mc.AccountID + ")"
+}
+
 func credentialLabel(mc *models.Connection) string {
 	if mc.Kind == keysvc.KindAssumeRole {
 		return "role " + mc.RoleARN
@@ -72,7 +77,6 @@ func (h *Handler) renderConnectionForm(c echo.Context, status int, f views.Conne
 	if err != nil {
 		return err
 	}
-	f.ProviderAccount = ps.AccountID
 	for _, r := range keysvc.Regions {
 		if ps.RegionAllowed(r) {
 			f.Regions = append(f.Regions, r)
@@ -87,7 +91,7 @@ func (h *Handler) CreateConnection(c echo.Context) error {
 	v := viewerFrom(c)
 	var f connectionForm
 	if err := c.Bind(&f); err != nil {
-		return &PublicError{Status: http.StatusBadRequest, Heading: "Bad request", Message: "The form could not be read.", Err: err}
+		return badForm(err)
 	}
 	in := keysvc.ConnectionInput{Name: f.Name, AccountID: f.AccountID, DefaultRegion: f.DefaultRegion, Kind: f.Kind,
 		AccessKeyID: f.AccessKeyID, Secret: f.Secret, RoleARN: f.RoleARN}

@@ -62,6 +62,11 @@ func problemFor(err error) views.Problem {
 	}
 }
 
+// badForm answers a form that c.Bind could not read.
+func badForm(err error) error {
+	return &PublicError{Status: http.StatusBadRequest, Heading: "Bad request", Message: "The form could not be read.", Err: err}
+}
+
 func notFoundProblem() views.Problem {
 	return views.Problem{Status: http.StatusNotFound, Heading: "Not found", Message: "There is nothing at this address, or you do not have access to it.", Action: &views.Link{Label: "Go to the dashboard", Href: "/dashboard"}}
 }

@@ -3,6 +3,7 @@ package handlers
 import (
 	"net/http"
 	"net/url"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -10,6 +11,21 @@ import (
 	"keyport/models"
 	"keyport/views"
 )
+
+// recentSignIn is how long after signing in a user may export key material.
+const recentSignIn = 15 * time.Minute
+
+// signedInRecently reports whether the viewer signed in within recentSignIn.
+func (h *Handler) signedInRecently(c echo.Context) bool {
+	v := viewerFrom(c)
+	return v.Session != nil && h.now().Sub(v.Session.AuthTime) <= recentSignIn
+}
+
+// signInAgain sends the viewer through the identity provider again, back
+// to the page at back.
+func signInAgain(c echo.Context, back string) error {
+	return c.Redirect(http.StatusSeeOther, "/auth/login?return_to="+url.QueryEscape(back))
+}
 
 // ExportPage shows the export forms of a keyport-managed key. It needs a
 // recent sign-in: an export hands out the key itself.
@@ -19,8 +35,8 @@ func (h *Handler) ExportPage(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := h.requireRecentSignIn(c, url.QueryEscape("/keys/"+k.ID+"/export")); err != nil || c.Response().Committed {
-		return err
+	if !h.signedInRecently(c) {
+		return signInAgain(c, "/keys/"+k.ID+"/export")
 	}
 	return h.renderExport(c, http.StatusOK, k, views.ExportPage{})
 }
@@ -44,8 +60,8 @@ func (h *Handler) renderExport(c echo.Context, status int, k *models.Key, d view
 }
 
 // ExportKey makes the export file and sends it as a download. The
-// passphrase and the public key are never echoed back: a refused form is
-// shown again without the passphrase.
+// passphrase is never echoed back: a refused form is shown again with the
+// public key and algorithm only.
 func (h *Handler) ExportKey(c echo.Context) error {
 	v := viewerFrom(c)
 	ctx := c.Request().Context()
@@ -53,8 +69,8 @@ func (h *Handler) ExportKey(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := h.requireRecentSignIn(c, url.QueryEscape("/keys/"+k.ID+"/export")); err != nil || c.Response().Committed {
-		return err
+	if !h.signedInRecently(c) {
+		return signInAgain(c, "/keys/"+k.ID+"/export")
 	}
 	in := keysvc.ExportInput{Format: c.FormValue("format"), PublicKeyPEM: c.FormValue("public_key"), Algorithm: c.FormValue("algorithm"),
 		Passphrase: c.FormValue("passphrase"), ApprovalID: c.FormValue("approval_id")}

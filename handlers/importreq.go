@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strconv"
@@ -36,12 +37,17 @@ func (h *Handler) renderImportRequests(c echo.Context, status int, m views.Impor
 		m.Requests = append(m.Requests, views.ImportRequestRow{ID: r.ID, KeyName: r.KeyName, State: r.State, KeyID: r.KeyID, ExpiresAt: r.ExpiresAt})
 	}
 	m.CanManage = v.can(ActManageKeys) && len(sts) > 0
-	ps, err := h.keys.ProviderSettings(ctx)
-	if err != nil {
+	if m.Held, err = h.importsHeld(ctx); err != nil {
 		return err
 	}
-	m.Held = ps.ImportedKeyUse == keysvc.ImportedHeld
 	return render(c, status, views.ImportRequestsList(h.page(c, "Import your own key", "stores"), m))
+}
+
+// importsHeld reports whether the provider keeps imported keys in keyport
+// rather than importing them into the tenant's KMS.
+func (h *Handler) importsHeld(ctx context.Context) (bool, error) {
+	ps, err := h.keys.ProviderSettings(ctx)
+	return ps.ImportedKeyUse == keysvc.ImportedHeld, err
 }
 
 // CreateImportRequest makes an import request and shows its token once.
@@ -71,11 +77,9 @@ func (h *Handler) renderImportUpload(c echo.Context, status int, d views.ImportU
 		return err
 	}
 	d.ID, d.KeyName, d.State, d.PublicKeyPEM, d.Commands, d.ExpiresAt = r.ID, r.KeyName, r.State, r.PublicKeyPEM, keysvc.ImportCommands, r.ExpiresAt
-	ps, err := h.keys.ProviderSettings(c.Request().Context())
-	if err != nil {
+	if d.Held, err = h.importsHeld(c.Request().Context()); err != nil {
 		return err
 	}
-	d.Held = ps.ImportedKeyUse == keysvc.ImportedHeld
 	return render(c, status, views.ImportUploadForm(h.page(c, "Upload "+r.KeyName, "stores"), d))
 }
 
@@ -97,36 +101,6 @@ func (h *Handler) UploadImport(c echo.Context) error {
 		return lifecycleErr(err)
 	}
 	return opRedirect(c, res)
-}
-
-// OperatorLifecycle lists drifted keys across tenants and the approval
-// settings.
-func (h *Handler) OperatorLifecycle(c echo.Context) error {
-	ctx := c.Request().Context()
-	ds, err := h.db.KeyDrifts(ctx, "", "")
-	if err != nil {
-		return err
-	}
-	m := views.OperatorLifecycle{}
-	for _, d := range ds {
-		m.Drift = append(m.Drift, views.OperatorDriftRow{TenantID: d.TenantID, KeyID: d.KeyID, Field: d.Field, Recorded: d.Recorded, Actual: d.Actual, DetectedAt: d.DetectedAt})
-	}
-	if m.ApproveExport, err = h.keys.ApprovalRequired(ctx, models.ApprovalExport); err != nil {
-		return err
-	}
-	if m.ApproveDelete, err = h.keys.ApprovalRequired(ctx, models.ApprovalDelete); err != nil {
-		return err
-	}
-	return render(c, http.StatusOK, views.OperatorLifecyclePage(h.page(c, "Key lifecycle", "operator-lifecycle"), m))
-}
-
-// SaveApprovalSettings stores whether exports and deletions need a second
-// admin's approval.
-func (h *Handler) SaveApprovalSettings(c echo.Context) error {
-	if err := h.keys.SetApprovalSettings(c.Request().Context(), h.by(c), c.FormValue("approve_export") == "true", c.FormValue("approve_delete") == "true"); err != nil {
-		return err
-	}
-	return c.Redirect(http.StatusSeeOther, "/operator/lifecycle")
 }
 
 // apiImportRequest is the data API's import request.
@@ -156,7 +130,7 @@ func (a *API) CreateImportRequest(c echo.Context) error {
 	if err != nil {
 		return a.writeAPIError(c, err)
 	}
-	nr, err := a.keys.CreateImportRequest(c.Request().Context(), tenantID, keysvc.RequestBy{UserID: "keyport:data-api", RequestID: requestID(c)}, in.StoreID, in.KeyName)
+	nr, err := a.keys.CreateImportRequest(c.Request().Context(), tenantID, apiBy(c), in.StoreID, in.KeyName)
 	if err != nil {
 		return a.writeAPIError(c, err)
 	}
@@ -176,7 +150,7 @@ func (a *API) UploadImport(c echo.Context) error {
 		return a.writeAPIError(c, err)
 	}
 	ctx := c.Request().Context()
-	res, err := a.keys.CompleteImport(ctx, tenantID, keysvc.RequestBy{UserID: "keyport:data-api", RequestID: requestID(c)}, c.Param("request_id"),
+	res, err := a.keys.CompleteImport(ctx, tenantID, apiBy(c), c.Param("request_id"),
 		keysvc.ImportUpload{Token: in.ImportToken, WrappedB64: in.WrappedKey, Alias: in.Alias, ValidDays: in.ValidDays})
 	if err != nil {
 		return a.writeAPIError(c, err)

@@ -30,6 +30,10 @@ const (
 	inviteCookieTTL = time.Hour
 )
 
+// tooManyInvitations refuses an invitation or resend over the tenant's rate
+// limit (Config.InviteRateLimit).
+const tooManyInvitations = "This tenant has sent too many invitations in the last hour. Wait a while, then try again."
+
 // InviteMember invites an email address to the tenant with a role, then
 // emails the link. Older open invitations of the same address are revoked.
 func (h *Handler) InviteMember(c echo.Context) error {
@@ -58,7 +62,7 @@ func (h *Handler) InviteMember(c echo.Context) error {
 		f.Errors["email"] = "This person is already a member of this tenant."
 		return h.renderMembers(c, http.StatusUnprocessableEntity, f)
 	case errors.Is(err, models.ErrRateLimited):
-		f.Error = "This tenant has sent too many invitations in the last hour. Wait a while, then try again."
+		f.Error = tooManyInvitations
 		return h.renderMembers(c, http.StatusTooManyRequests, f)
 	case err != nil:
 		return fmt.Errorf("create invitation: %w", err)
@@ -93,7 +97,7 @@ func (h *Handler) ResendInvitation(c echo.Context) error {
 	switch {
 	case errors.Is(err, models.ErrRateLimited):
 		return &PublicError{Status: http.StatusTooManyRequests, Heading: "Too many invitations",
-			Message: "This tenant has sent too many invitations in the last hour. Wait a while, then try again.",
+			Message: tooManyInvitations,
 			Action:  &views.Link{Label: "Back to members", Href: "/members"}}
 	case err != nil:
 		return fmt.Errorf("resend invitation: %w", err)
@@ -182,18 +186,20 @@ func (h *Handler) invitationMessage(ctx context.Context, v *Viewer, email string
 
 // Problems of the invitation link, for the person holding it.
 var (
+	toKeyport = &views.Link{Label: "Go to keyport", Href: "/"}
+
 	errNoInvitation = &PublicError{Status: http.StatusBadRequest, Heading: "No invitation here",
 		Message: "keyport found no invitation in this browser. Open the link from your invitation email again; it works for an hour in the browser you open it in.",
-		Action:  &views.Link{Label: "Go to keyport", Href: "/"}}
+		Action:  toKeyport}
 	errInvitationUnknown = &PublicError{Status: http.StatusNotFound, Heading: "Invitation not found",
 		Message: "This invitation link is not valid. Check that you opened the whole link from the email, or ask for a new invitation.",
-		Action:  &views.Link{Label: "Go to keyport", Href: "/"}}
+		Action:  toKeyport}
 	errInvitationUsed = &PublicError{Status: http.StatusGone, Heading: "Invitation no longer valid",
 		Message: "This invitation was already accepted, or it was replaced or withdrawn. Ask the person who invited you for a new one.",
-		Action:  &views.Link{Label: "Go to keyport", Href: "/"}}
+		Action:  toKeyport}
 	errInvitationExpired = &PublicError{Status: http.StatusGone, Heading: "Invitation expired",
 		Message: "This invitation has expired. Ask the person who invited you to send it again.",
-		Action:  &views.Link{Label: "Go to keyport", Href: "/"}}
+		Action:  toKeyport}
 )
 
 // wrongEmail refuses an invitation to a user signed in with another email.

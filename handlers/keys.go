@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"sort"
 	"strings"
 
@@ -57,7 +58,11 @@ func (h *Handler) Keys(c echo.Context) error {
 		m.Rows = append(m.Rows, views.KeyRow{ID: k.ID, Name: k.Name, State: k.State, Health: k.Health, HealthLabel: label,
 			HealthOK: k.Health == keysvc.HealthOK, Regions: strings.Join(regions, ", "), Version: k.CurrentVersion})
 	}
-	return render(c, http.StatusOK, views.KeysPage(h.page(c, "Keys", "keys"), m))
+	p := h.page(c, "Keys", "keys")
+	if c.QueryParam("done") == "purged" { // PurgeTenantCache
+		p.Flash = keyFlashes["purged"]
+	}
+	return render(c, http.StatusOK, views.KeysPage(p, m))
 }
 
 // NewKey shows the guided registration page.
@@ -94,7 +99,7 @@ func (h *Handler) renderRegisterForm(c echo.Context, status int, in registerForm
 	}
 	chosen := &cs[0]
 	for i := range cs {
-		f.Connections = append(f.Connections, views.Option{Value: cs[i].ID, Label: cs[i].Name + " (" + cs[i].AccountID + ")"})
+		f.Connections = append(f.Connections, views.Option{Value: cs[i].ID, Label: connectionLabel(&cs[i])})
 		if cs[i].ID == in.ConnectionID {
 			chosen = &cs[i]
 		}
@@ -118,7 +123,7 @@ func (h *Handler) RegisterKey(c echo.Context) error {
 	v := viewerFrom(c)
 	var f registerForm
 	if err := c.Bind(&f); err != nil {
-		return &PublicError{Status: http.StatusBadRequest, Heading: "Bad request", Message: "The form could not be read.", Err: err}
+		return badForm(err)
 	}
 	reg, err := h.keys.RegisterKey(c.Request().Context(), v.Tenant.ID, h.by(c), keysvc.RegisterInput{
 		ConnectionID: f.ConnectionID, Name: f.Name, KeyARN: f.KeyARN, ExtraARNs: f.ExtraARNs, KeyID: f.KeyID, EncryptedDataKey: f.EncryptedDataKey})
@@ -161,7 +166,7 @@ func (h *Handler) Key(c echo.Context) error {
 	label, advice := keysvc.HealthAdvice(k.Health)
 	d := views.KeyDetail{ID: k.ID, Name: k.Name, State: k.State, Health: k.Health, HealthLabel: label, HealthAdvice: advice,
 		HealthDetail: k.HealthDetail, HealthOK: k.Health == keysvc.HealthOK, ValidatedAt: k.ValidatedAt,
-		Connection: views.Link{Label: mc.Name + " (" + mc.AccountID + ")", Href: "/connections/" + mc.ID},
+		Connection: views.Link{Label: connectionLabel(mc), Href: "/connections/" + mc.ID},
 		Policy:     keysvc.PolicyStatement(keysvc.Principals(keysvc.ConnectionFromModel(mc), ps)), CanManage: v.can(ActManageKeys)}
 	for _, r := range rs {
 		d.Regions = append(d.Regions, views.KeyRegionRow{Region: r.Region, ARN: r.KMSKeyARN, Primary: r.Priority == 0})
@@ -175,7 +180,7 @@ func (h *Handler) Key(c echo.Context) error {
 	}
 	d.Checks = checkRows(keysvc.Checks(val))
 	d.CanPurge = v.can(ActPurgeCache)
-	if sched, err := h.RotationSchedule(ctx, v, k.ID); err == nil {
+	if sched, err := h.rotationSchedule(ctx, v, k); err == nil {
 		d.Rotation = &sched
 	} else if !errors.Is(err, errNoScheduler) {
 		return err
@@ -233,4 +238,27 @@ func keyHealthCounts(ks []models.Key) []views.HealthCount {
 		return out[i].Health < out[j].Health
 	})
 	return out
+}
+
+// PurgeKeyCache drops every replica's cached data keys of one key: the
+// next use needs a fresh KMS call, so a revocation takes effect at once.
+func (h *Handler) PurgeKeyCache(c echo.Context) error {
+	v := viewerFrom(c)
+	err := h.keys.Purge(c.Request().Context(), v.Tenant.ID, c.Param("key_id"), v.User.ID)
+	if errors.Is(err, keysvc.ErrKeyNotFound) {
+		return echo.ErrNotFound
+	}
+	if err != nil {
+		return fmt.Errorf("purge key cache: %w", err)
+	}
+	return c.Redirect(http.StatusSeeOther, "/keys/"+url.PathEscape(c.Param("key_id"))+"?done=purged")
+}
+
+// PurgeTenantCache drops the cached data keys of all the tenant's keys.
+func (h *Handler) PurgeTenantCache(c echo.Context) error {
+	v := viewerFrom(c)
+	if err := h.keys.Purge(c.Request().Context(), v.Tenant.ID, "", v.User.ID); err != nil {
+		return fmt.Errorf("purge tenant cache: %w", err)
+	}
+	return c.Redirect(http.StatusSeeOther, "/keys?done=purged")
 }

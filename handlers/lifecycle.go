@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
-	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -41,19 +40,6 @@ var heldFlashes = map[string]string{
 	"create": "Key created: keyport sealed your key and wraps this key's data keys under it; nothing was imported into KMS.",
 	"off":    "Key deactivated: keyport stopped using it at once on every replica.",
 	"on":     "Key activated: keyport uses it again.",
-}
-
-// recentSignIn is how long after signing in a user may export key material.
-const recentSignIn = 15 * time.Minute
-
-// requireRecentSignIn sends a user who signed in too long ago through the
-// identity provider again, back to the page they were on.
-func (h *Handler) requireRecentSignIn(c echo.Context, back string) error {
-	v := viewerFrom(c)
-	if v.Session != nil && h.now().Sub(v.Session.AuthTime) <= recentSignIn {
-		return nil
-	}
-	return c.Redirect(http.StatusSeeOther, "/auth/login?return_to="+back)
 }
 
 // lifecycleErr turns the lifecycle's errors into what the user is told.
@@ -255,4 +241,88 @@ func (h *Handler) approvalRows(ctx context.Context, v *Viewer, keyID string) ([]
 			Mine: a.RequestedBy == v.User.ID, ExpiresAt: a.ExpiresAt})
 	}
 	return out, nil
+}
+
+// OperatorLifecycle lists drifted keys across tenants and the approval
+// settings.
+func (h *Handler) OperatorLifecycle(c echo.Context) error {
+	ctx := c.Request().Context()
+	ds, err := h.db.KeyDrifts(ctx, "", "")
+	if err != nil {
+		return err
+	}
+	m := views.OperatorLifecycle{}
+	for _, d := range ds {
+		m.Drift = append(m.Drift, views.OperatorDriftRow{TenantID: d.TenantID, KeyID: d.KeyID, Field: d.Field, Recorded: d.Recorded, Actual: d.Actual, DetectedAt: d.DetectedAt})
+	}
+	if m.ApproveExport, err = h.keys.ApprovalRequired(ctx, models.ApprovalExport); err != nil {
+		return err
+	}
+	if m.ApproveDelete, err = h.keys.ApprovalRequired(ctx, models.ApprovalDelete); err != nil {
+		return err
+	}
+	return render(c, http.StatusOK, views.OperatorLifecyclePage(h.page(c, "Key lifecycle", "operator-lifecycle"), m))
+}
+
+// SaveApprovalSettings stores whether exports and deletions need a second
+// admin's approval.
+func (h *Handler) SaveApprovalSettings(c echo.Context) error {
+	if err := h.keys.SetApprovalSettings(c.Request().Context(), h.by(c), c.FormValue("approve_export") == "true", c.FormValue("approve_delete") == "true"); err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, "/operator/lifecycle")
+}
+
+// keyLifecycle builds the key page's lifecycle section; nil for a key
+// whose material keyport does not hold.
+func (h *Handler) keyLifecycle(ctx context.Context, v *Viewer, k *models.Key) (*views.KeyLifecycle, error) {
+	mk, err := h.db.GetManagedKey(ctx, v.Tenant.ID, k.ID)
+	if errors.Is(err, models.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	l := &views.KeyLifecycle{Mode: k.Mode, State: k.State, StoreID: mk.StoreID, Alias: mk.AliasName, ValidDays: mk.ValidDays,
+		AutoReupload: mk.AutoReupload, Held: mk.Held, CanManage: v.can(ActManageKeys), CanExport: v.can(ActExportKeys)}
+	if k.State == models.StatePendingDeletion {
+		l.DeletionAt = mk.DeletionAt
+	}
+	if st, err := h.db.GetKeyStore(ctx, v.Tenant.ID, mk.StoreID); err == nil {
+		l.StoreName = st.Name
+	}
+	ms, err := h.db.KeyMaterials(ctx, v.Tenant.ID, k.ID)
+	if err != nil {
+		return nil, err
+	}
+	var active *models.KeyMaterial
+	for i, m := range ms {
+		l.Materials = append(l.Materials, views.MaterialRow{ID: m.ID, Source: m.Source, Fingerprint: m.Fingerprint, KMSKeyARN: m.KMSKeyARN,
+			State: m.State, Seq: m.Seq, ValidTo: m.ValidTo})
+		if m.State == models.MaterialActive {
+			active = &ms[i]
+		}
+	}
+	for _, m := range ms {
+		l.CanUndo = l.CanUndo || (active != nil && m.State == models.MaterialPrevious && m.Seq < active.Seq && m.KMSKeyARN != active.KMSKeyARN)
+	}
+	ops, err := h.db.KeyOperations(ctx, v.Tenant.ID, k.ID, 10)
+	if err != nil {
+		return nil, err
+	}
+	for _, o := range ops {
+		l.Operations = append(l.Operations, views.OperationRow{ID: o.ID, Kind: o.Kind, Step: o.Step, State: o.State, Detail: o.Detail, At: o.CreatedAt})
+	}
+	ds, err := h.db.KeyDrifts(ctx, v.Tenant.ID, k.ID)
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range ds {
+		adopt, restore := keysvc.DriftActions(d.Field)
+		l.Drift = append(l.Drift, views.DriftRow{Field: d.Field, Recorded: d.Recorded, Actual: d.Actual, Adopt: adopt, Restore: restore})
+	}
+	if l.Approvals, err = h.approvalRows(ctx, v, k.ID); err != nil {
+		return nil, err
+	}
+	return l, nil
 }

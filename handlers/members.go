@@ -52,7 +52,7 @@ func (h *Handler) renderMembers(c echo.Context, status int, form views.InviteFor
 	m := views.Members{CanManage: v.can(ActManageMembers), Invite: form}
 	for _, r := range members {
 		m.Members = append(m.Members, views.MemberRow{UserID: r.UserID, Name: r.Name, Email: r.Email, Role: string(r.Role),
-			InvitedBy: personLabel(r.InvitedByName, r.InvitedByEmail), JoinedAt: r.JoinedAt, LastSignIn: r.LastSignInAt, You: r.UserID == v.User.ID})
+			InvitedBy: personLabel(r.InvitedByName, r.InvitedByEmail), LastSignIn: r.LastSignInAt, You: r.UserID == v.User.ID})
 	}
 	now := h.now()
 	for _, inv := range invs {

@@ -27,6 +27,20 @@ var attentionRank = map[string]int{
 	"never validated":          8,
 }
 
+// healthReasons name the healths that need attention, in attentionRank's
+// words.
+var healthReasons = map[string]string{
+	keysvc.HealthAccessDenied:    "access revoked",
+	keysvc.HealthPendingDeletion: "pending deletion",
+	keysvc.HealthKMSDisabled:     "disabled",
+	keysvc.HealthMaterialExpired: "material expired",
+	keysvc.HealthDrift:           "drift",
+	keysvc.HealthUnreachable:     "unreachable",
+	keysvc.HealthPendingImport:   "waiting for key material",
+	keysvc.HealthUnknown:         "never validated",
+	"":                           "never validated",
+}
+
 // Operator is the provider's overview: every tenant with its keys counted
 // by health, and the keys that need attention, worst first. It shows names,
 // states and health only, never secrets.
@@ -87,23 +101,8 @@ func attentionReasons(kr models.KeyReport, now time.Time) []string {
 		return nil
 	}
 	var rs []string
-	switch k.Health {
-	case keysvc.HealthAccessDenied:
-		rs = append(rs, "access revoked")
-	case keysvc.HealthPendingDeletion:
-		rs = append(rs, "pending deletion")
-	case keysvc.HealthKMSDisabled:
-		rs = append(rs, "disabled")
-	case keysvc.HealthMaterialExpired:
-		rs = append(rs, "material expired")
-	case keysvc.HealthDrift:
-		rs = append(rs, "drift")
-	case keysvc.HealthUnreachable:
-		rs = append(rs, "unreachable")
-	case keysvc.HealthPendingImport:
-		rs = append(rs, "waiting for key material")
-	case keysvc.HealthUnknown, "":
-		rs = append(rs, "never validated")
+	if r, ok := healthReasons[k.Health]; ok {
+		rs = append(rs, r)
 	}
 	switch k.State {
 	case models.StateDisabled:

@@ -44,7 +44,7 @@ func (h *Handler) ProviderSettings(c echo.Context) error {
 func (h *Handler) SaveProviderSettings(c echo.Context) error {
 	var f providerForm
 	if err := c.Bind(&f); err != nil {
-		return &PublicError{Status: http.StatusBadRequest, Heading: "Bad request", Message: "The form could not be read.", Err: err}
+		return badForm(err)
 	}
 	_, err := h.keys.UpdateProviderSettings(c.Request().Context(), h.by(c), keysvc.ProviderSettingsInput{
 		AccountID: f.AccountID, PrincipalARN: f.PrincipalARN, AllowedRegions: f.AllowedRegions,

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -128,7 +127,7 @@ func activityCSV(r *views.ActivityReport) ([]byte, error) {
 	d.table("seq", "at", "tenant_id", "actor", "action", "target_type", "target_id", "details", "request_id", "hash")
 	for _, e := range r.Events {
 		d.row(strconv.FormatInt(e.Seq, 10), stamp(e.At), e.TenantID, e.Actor, e.Action, e.TargetType, e.TargetID,
-			detailsText(e.Details), e.RequestID, e.Hash)
+			views.DetailsText(e.Details), e.RequestID, e.Hash)
 	}
 	d.table("hour", "tenant_id", "key_id", "key_name", "encrypts", "decrypts", "data_keys", "kms_calls", "cache_hits")
 	for _, u := range r.Usage {
@@ -150,20 +149,6 @@ func validationCSV(r *views.ValidationReport) ([]byte, error) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
-
-// detailsText writes details as "k=v; k=v", keys sorted.
-func detailsText(m map[string]string) string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	parts := make([]string, len(keys))
-	for i, k := range keys {
-		parts[i] = k + "=" + m[k]
-	}
-	return strings.Join(parts, "; ")
-}
 
 // reportFileName is "keyport-<scope>-<report>-<time>.<ext>" in lowercase
 // ASCII letters, digits and hyphens only, so no name a tenant chose can

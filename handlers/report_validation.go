@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -80,18 +81,8 @@ func evaluateKey(kr models.KeyReport, ps keysvc.ProviderSettings, now time.Time)
 		if !validated {
 			return notValidated
 		}
-		for _, c := range cs.describe {
-			if !c.OK && (c.Health == keysvc.HealthKMSDisabled || c.Health == keysvc.HealthPendingDeletion) {
-				return fail(c.Name + ": " + c.Detail)
-			}
-		}
-		if c, bad := firstFailed(cs.describe); bad {
-			return notVerified(c.Name + ": " + c.Detail)
-		}
-		if len(cs.describe) == 0 {
-			return notVerified("no region's key was described")
-		}
-		return pass(fmt.Sprintf("enabled in KMS in %d region(s)", len(cs.describe)))
+		return described(cs.describe, fmt.Sprintf("enabled in KMS in %d region(s)", len(cs.describe)),
+			keysvc.HealthKMSDisabled, keysvc.HealthPendingDeletion)
 	}
 	add("enabled", "ENABLED in keyport and enabled in KMS in every region", enabled())
 
@@ -99,18 +90,7 @@ func evaluateKey(kr models.KeyReport, ps keysvc.ProviderSettings, now time.Time)
 		if !validated {
 			return notValidated
 		}
-		for _, c := range cs.describe {
-			if !c.OK && c.Health == keysvc.HealthDrift {
-				return fail(c.Name + ": " + c.Detail)
-			}
-		}
-		if c, bad := firstFailed(cs.describe); bad {
-			return notVerified(c.Name + ": " + c.Detail)
-		}
-		if len(cs.describe) == 0 {
-			return notVerified("no region's key was described")
-		}
-		return pass("SYMMETRIC_DEFAULT, ENCRYPT_DECRYPT, customer managed, in the connection's account")
+		return described(cs.describe, "SYMMETRIC_DEFAULT, ENCRYPT_DECRYPT, customer managed, in the connection's account", keysvc.HealthDrift)
 	}
 	add("symmetric", "a customer-managed symmetric key (SYMMETRIC_DEFAULT) for ENCRYPT_DECRYPT in the connection's account", symmetric())
 
@@ -163,6 +143,24 @@ func evaluateKey(kr models.KeyReport, ps keysvc.ProviderSettings, now time.Time)
 
 	out.Verdict = verdictOf(out.Properties)
 	return out
+}
+
+// described judges a property that the regions' describe checks show: it
+// fails on a failed check with one of the failOn healths, is not verified
+// when a check failed otherwise or none ran, and passes with passDetail.
+func described(describe []keysvc.Check, passDetail string, failOn ...string) views.PropertyResult {
+	for _, c := range describe {
+		if !c.OK && slices.Contains(failOn, c.Health) {
+			return fail(c.Name + ": " + c.Detail)
+		}
+	}
+	if c, bad := firstFailed(describe); bad {
+		return notVerified(c.Name + ": " + c.Detail)
+	}
+	if len(describe) == 0 {
+		return notVerified("no region's key was described")
+	}
+	return pass(passDetail)
 }
 
 func replicaExpectation(ps keysvc.ProviderSettings) string {

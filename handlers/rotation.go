@@ -41,35 +41,25 @@ func (h *Handler) scheduler() (*keysvc.Scheduler, error) {
 	return h.rot, nil
 }
 
-// RotationSchedule builds the rotation partial of a tenant's key, for the
-// key page (views.RotationPanel) and the rotation page.
-func (h *Handler) RotationSchedule(ctx context.Context, v *Viewer, keyID string) (views.RotationSchedule, error) {
-	r, _, err := h.rotationSchedule(ctx, v, keyID)
-	return r, err
-}
-
-// rotationSchedule is RotationSchedule with the key it describes.
-func (h *Handler) rotationSchedule(ctx context.Context, v *Viewer, keyID string) (views.RotationSchedule, *models.Key, error) {
+// rotationSchedule builds the rotation partial of the viewer's key k, for
+// the key page (views.RotationPanel) and the rotation page.
+func (h *Handler) rotationSchedule(ctx context.Context, v *Viewer, k *models.Key) (views.RotationSchedule, error) {
 	s, err := h.scheduler()
 	if err != nil {
-		return views.RotationSchedule{}, nil, err
+		return views.RotationSchedule{}, err
 	}
-	k, err := h.db.GetKey(ctx, v.Tenant.ID, keyID)
+	p, err := s.Policy(ctx, v.Tenant.ID, k.ID)
 	if err != nil {
-		return views.RotationSchedule{}, nil, err
-	}
-	p, err := s.Policy(ctx, v.Tenant.ID, keyID)
-	if err != nil {
-		return views.RotationSchedule{}, nil, err
+		return views.RotationSchedule{}, err
 	}
 	r := views.RotationSchedule{KeyID: k.ID, KeyName: k.Name, CanManage: v.can(ActManageNotices) && v.can(ActManageKeys),
 		CanRotate: s.CanRotate(k.Mode) && k.State == models.StateEnabled, CurrentVersion: k.CurrentVersion,
 		NextRotationAt: p.NextRotationAt, Overdue: !p.NextRotationAt.After(h.now()), Automatic: p.Automatic, PeriodDays: p.PeriodDays,
 		NoticeDays: keysvc.ParseNoticeList(p.NoticeDays), WindowStartHour: p.WindowStartHour, WindowHours: p.WindowHours,
 		OnDemand: p.KMSRotateOnDemand, PostponedDays: p.PostponedDays, MaxPostpone: max(s.MaxPostponeDays(ctx)-p.PostponedDays, 0)}
-	ns, err := h.db.KeyNotices(ctx, v.Tenant.ID, keyID, 50)
+	ns, err := h.db.KeyNotices(ctx, v.Tenant.ID, k.ID, 50)
 	if err != nil {
-		return r, nil, err
+		return r, err
 	}
 	names := map[string]string{}
 	for _, n := range ns {
@@ -83,7 +73,7 @@ func (h *Handler) rotationSchedule(ctx context.Context, v *Viewer, keyID string)
 			r.Sent = append(r.Sent, row)
 		}
 	}
-	return r, k, nil
+	return r, nil
 }
 
 // userLabel names a member for the schedule, caching per page.
@@ -137,9 +127,11 @@ func (h *Handler) RotationPage(c echo.Context) error {
 
 func (h *Handler) renderRotation(c echo.Context, v *Viewer, status int, m views.RotationPage, form *views.PolicyForm) error {
 	ctx := c.Request().Context()
-	var err error
-	var k *models.Key
-	if m.Panel, k, err = h.rotationSchedule(ctx, v, c.Param("key_id")); err != nil {
+	k, err := h.db.GetKey(ctx, v.Tenant.ID, c.Param("key_id"))
+	if err != nil {
+		return err
+	}
+	if m.Panel, err = h.rotationSchedule(ctx, v, k); err != nil {
 		return err
 	}
 	// Modes 2 and 3 rotate their KMS material in place from the key page.
@@ -206,14 +198,20 @@ func (h *Handler) RotateNow(c echo.Context) error {
 	if err != nil {
 		return rotationProblem(err, c.Param("key_id"))
 	}
-	done := "queued"
+	return c.Redirect(http.StatusSeeOther, "/keys/"+c.Param("key_id")+"/rotation?done="+rotationOutcome(res, "rotated"))
+}
+
+// rotationOutcome is the rotation page's "done" code for a rotation
+// request: rotated when the rotation ran now, "already" when it had run
+// before, "queued" while it is still running or waiting to retry.
+func rotationOutcome(res *keysvc.RotationResult, rotated string) string {
 	switch {
 	case res.Already:
-		done = "already"
+		return "already"
 	case res.State == models.JobDone:
-		done = "rotated"
+		return rotated
 	}
-	return c.Redirect(http.StatusSeeOther, "/keys/"+c.Param("key_id")+"/rotation?done="+done)
+	return "queued"
 }
 
 // RotateKMSMaterial has KMS rotate a customer-managed key's material on
@@ -237,15 +235,10 @@ func (h *Handler) RotateKMSMaterial(c echo.Context) error {
 	if err != nil {
 		return rotationProblem(err, c.Param("key_id"))
 	}
-	done := "queued"
-	switch {
-	case res.Already:
-		done = "already"
-	case res.State == models.JobDone:
-		done = "kms&version=" + strconv.FormatInt(res.Version, 10)
-	case res.State == models.JobFailed:
+	if res.State == models.JobFailed {
 		return fmt.Errorf("rotate kms material: job %s failed: %s", res.JobID, res.Error)
 	}
+	done := rotationOutcome(res, "kms&version="+strconv.FormatInt(res.Version, 10))
 	return c.Redirect(http.StatusSeeOther, "/keys/"+c.Param("key_id")+"/rotation?done="+done)
 }
 
@@ -295,4 +288,54 @@ func (h *Handler) AcknowledgeNotice(c echo.Context) error {
 		return fmt.Errorf("acknowledge notice: %w", err)
 	}
 	return c.Redirect(http.StatusSeeOther, "/keys/"+n.KeyID+"/rotation?done=ack")
+}
+
+// rotateRequest is the body of POST /api/v1/keys/:key_id/rotate.
+type rotateRequest struct {
+	Tenant      string `json:"tenant,omitempty"`
+	FromVersion int64  `json:"from_version,omitempty"` // the version the caller saw; 0: the current one
+}
+
+// rotateResponse is its answer.
+type rotateResponse struct {
+	KeyID   string `json:"key_id"`
+	Version int64  `json:"key_version"`
+	State   string `json:"state"` // "rotated", "already_rotated" or "in_progress"
+}
+
+// APIRotateKey is POST /api/v1/keys/:key_id/rotate for the provider's
+// services: a forced rotation, collapsed with any other request to rotate
+// away from the same version. It runs behind API.Authenticate.
+func (h *Handler) APIRotateKey(c echo.Context) error {
+	var req rotateRequest
+	if c.Request().ContentLength != 0 { // an empty body means "the current version"
+		if err := decodeJSON(c, &req); err != nil {
+			return writeAPIError(c, h.log, err)
+		}
+	}
+	tenantID, err := tenant(c, req.Tenant)
+	if err != nil {
+		return writeAPIError(c, h.log, err)
+	}
+	s, err := h.scheduler()
+	if err != nil {
+		return writeAPIError(c, h.log, keysvc.ErrUnavailable)
+	}
+	res, err := s.RequestRotation(c.Request().Context(), tenantID, c.Param("key_id"),
+		keysvc.RequestBy{UserID: "service_token:" + ServiceTokenID(c), RequestID: requestID(c)}, max(req.FromVersion, 0))
+	if err != nil {
+		return writeAPIError(c, h.log, err)
+	}
+	out := rotateResponse{KeyID: c.Param("key_id"), Version: res.Version, State: "in_progress"}
+	switch {
+	case res.Already:
+		out.State = "already_rotated"
+	case res.State == models.JobDone:
+		out.State = "rotated"
+	}
+	status := http.StatusOK
+	if out.State == "in_progress" {
+		status = http.StatusAccepted
+	}
+	return c.JSON(status, out)
 }

@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"context"
 	"errors"
 	"net/http"
 	"sort"
@@ -49,7 +48,7 @@ func (h *Handler) renderStores(c echo.Context, status int, f views.StoreForm) er
 	names := map[string]string{}
 	m := views.StoresPage{Form: f, CanManage: v.can(ActManageKeys)}
 	for _, cn := range cs {
-		names[cn.ID] = cn.Name + " (" + cn.AccountID + ")"
+		names[cn.ID] = connectionLabel(&cn)
 		m.Connections = append(m.Connections, views.Option{Value: cn.ID, Label: names[cn.ID]})
 	}
 	for _, s := range sums {
@@ -76,7 +75,7 @@ func stateCounts(counts map[string]int) string {
 func (h *Handler) CreateStore(c echo.Context) error {
 	var f storeForm
 	if err := c.Bind(&f); err != nil {
-		return &PublicError{Status: http.StatusBadRequest, Heading: "Bad request", Message: "The form could not be read.", Err: err}
+		return badForm(err)
 	}
 	st, err := h.keys.CreateStore(c.Request().Context(), viewerFrom(c).Tenant.ID, h.by(c), keysvc.StoreInput{Name: f.Name, ConnectionID: f.ConnectionID, Region: f.Region})
 	if errs := fieldErrors(err); errs != nil {
@@ -108,7 +107,7 @@ func (h *Handler) renderStore(c echo.Context, status int, f views.CreateKeyForm,
 	if err != nil {
 		return err
 	}
-	d := views.StoreDetail{ID: st.ID, Name: st.Name, Connection: mc.Name + " (" + mc.AccountID + ")", Region: st.Region,
+	d := views.StoreDetail{ID: st.ID, Name: st.Name, Connection: connectionLabel(mc), Region: st.Region,
 		CanManage: v.can(ActManageKeys), Create: f, RenameErrors: rename}
 	for _, k := range ks {
 		d.Keys = append(d.Keys, views.StoreKeyRow{ID: k.KeyID, Name: k.Name, State: k.State})
@@ -153,7 +152,7 @@ func (h *Handler) CreateManagedKey(c echo.Context) error {
 	v := viewerFrom(c)
 	var f createKeyForm
 	if err := c.Bind(&f); err != nil {
-		return &PublicError{Status: http.StatusBadRequest, Heading: "Bad request", Message: "The form could not be read.", Err: err}
+		return badForm(err)
 	}
 	if _, err := h.db.GetKeyStore(c.Request().Context(), v.Tenant.ID, c.Param("store_id")); err != nil {
 		return err
@@ -178,58 +177,4 @@ func (h *Handler) CreateManagedKey(c echo.Context) error {
 		return h.renderStore(c, http.StatusUnprocessableEntity, form, nil, nil)
 	}
 	return opRedirect(c, res)
-}
-
-// keyLifecycle builds the key page's lifecycle section; nil for a key
-// whose material keyport does not hold.
-func (h *Handler) keyLifecycle(ctx context.Context, v *Viewer, k *models.Key) (*views.KeyLifecycle, error) {
-	mk, err := h.db.GetManagedKey(ctx, v.Tenant.ID, k.ID)
-	if errors.Is(err, models.ErrNotFound) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	l := &views.KeyLifecycle{Mode: k.Mode, State: k.State, StoreID: mk.StoreID, Alias: mk.AliasName, ValidDays: mk.ValidDays,
-		AutoReupload: mk.AutoReupload, Held: mk.Held, CanManage: v.can(ActManageKeys), CanExport: v.can(ActExportKeys)}
-	if k.State == models.StatePendingDeletion {
-		l.DeletionAt = mk.DeletionAt
-	}
-	if st, err := h.db.GetKeyStore(ctx, v.Tenant.ID, mk.StoreID); err == nil {
-		l.StoreName = st.Name
-	}
-	ms, err := h.db.KeyMaterials(ctx, v.Tenant.ID, k.ID)
-	if err != nil {
-		return nil, err
-	}
-	var active *models.KeyMaterial
-	for i, m := range ms {
-		l.Materials = append(l.Materials, views.MaterialRow{ID: m.ID, Source: m.Source, Fingerprint: m.Fingerprint, KMSKeyARN: m.KMSKeyARN,
-			State: m.State, Seq: m.Seq, DataKeyVersion: m.DataKeyVersion, ValidTo: m.ValidTo})
-		if m.State == models.MaterialActive {
-			active = &ms[i]
-		}
-	}
-	for _, m := range ms {
-		l.CanUndo = l.CanUndo || (active != nil && m.State == models.MaterialPrevious && m.Seq < active.Seq && m.KMSKeyARN != active.KMSKeyARN)
-	}
-	ops, err := h.db.KeyOperations(ctx, v.Tenant.ID, k.ID, 10)
-	if err != nil {
-		return nil, err
-	}
-	for _, o := range ops {
-		l.Operations = append(l.Operations, views.OperationRow{ID: o.ID, Kind: o.Kind, Step: o.Step, State: o.State, Detail: o.Detail, At: o.CreatedAt})
-	}
-	ds, err := h.db.KeyDrifts(ctx, v.Tenant.ID, k.ID)
-	if err != nil {
-		return nil, err
-	}
-	for _, d := range ds {
-		adopt, restore := keysvc.DriftActions(d.Field)
-		l.Drift = append(l.Drift, views.DriftRow{Field: d.Field, Recorded: d.Recorded, Actual: d.Actual, Adopt: adopt, Restore: restore})
-	}
-	if l.Approvals, err = h.approvalRows(ctx, v, k.ID); err != nil {
-		return nil, err
-	}
-	return l, nil
 }

@@ -4,12 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strings"
 
 	"github.com/labstack/echo/v4"
 
-	"keyport/keysvc"
 	"keyport/models"
 	"keyport/views"
 )
@@ -48,14 +46,18 @@ func (h *Handler) renderTokens(c echo.Context, status int, form views.TokenForm,
 		}
 		page.Tokens = append(page.Tokens, row)
 	}
-	return render(c, status, views.ServiceTokensPage(h.page(c, "Service tokens", "tokens"), page))
+	p := h.page(c, "Service tokens", "tokens")
+	if c.Request().Method == http.MethodGet && c.QueryParam("done") == "revoked" {
+		p.Flash = "Token revoked: every replica refuses it within a second."
+	}
+	return render(c, status, views.ServiceTokensPage(p, page))
 }
 
 // CreateServiceToken makes a token and shows it once, on this response only.
 func (h *Handler) CreateServiceToken(c echo.Context) error {
 	var f tokenForm
 	if err := c.Bind(&f); err != nil {
-		return &PublicError{Status: http.StatusBadRequest, Heading: "Bad request", Message: "The form could not be read."}
+		return badForm(err)
 	}
 	form := views.TokenForm{Name: strings.TrimSpace(f.Name), TenantID: f.TenantID}
 	if f.TenantID != "" {
@@ -85,27 +87,4 @@ func (h *Handler) RevokeServiceToken(c echo.Context) error {
 		return fmt.Errorf("revoke service token: %w", err)
 	}
 	return c.Redirect(http.StatusSeeOther, "/provider/tokens?done=revoked")
-}
-
-// PurgeKeyCache drops every replica's cached data keys of one key: the
-// next use needs a fresh KMS call, so a revocation takes effect at once.
-func (h *Handler) PurgeKeyCache(c echo.Context) error {
-	v := viewerFrom(c)
-	err := h.keys.Purge(c.Request().Context(), v.Tenant.ID, c.Param("key_id"), v.User.ID)
-	if errors.Is(err, keysvc.ErrKeyNotFound) {
-		return echo.ErrNotFound
-	}
-	if err != nil {
-		return fmt.Errorf("purge key cache: %w", err)
-	}
-	return c.Redirect(http.StatusSeeOther, "/keys/"+url.PathEscape(c.Param("key_id"))+"?done=purged")
-}
-
-// PurgeTenantCache drops the cached data keys of all the tenant's keys.
-func (h *Handler) PurgeTenantCache(c echo.Context) error {
-	v := viewerFrom(c)
-	if err := h.keys.Purge(c.Request().Context(), v.Tenant.ID, "", v.User.ID); err != nil {
-		return fmt.Errorf("purge tenant cache: %w", err)
-	}
-	return c.Redirect(http.StatusSeeOther, "/keys?done=purged")
 }

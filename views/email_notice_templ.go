@@ -23,8 +23,8 @@ func noticeDate(t time.Time) string {
 
 func days(n int) string { return pluralize(n, "day", "days") }
 
-// HealthPhrase says what a key's health means, for people.
-func HealthPhrase(h string) string {
+// healthPhrase says what a key's health means, for people.
+func healthPhrase(h string) string {
 	switch h {
 	case "ACCESS_DENIED":
 		return "keyport's access to it was revoked in AWS KMS"
@@ -156,7 +156,7 @@ func noticeParagraphs(m NoticeEmail) []string {
 				"Use Re-upload on the key's page: keyport still holds the material sealed and imports the same material again into the same KMS key, so nothing is lost.")
 			break
 		}
-		p = append(p, "keyport can no longer use the key "+m.KeyName+" of "+m.TenantName+": "+HealthPhrase(m.Health)+".")
+		p = append(p, "keyport can no longer use the key "+m.KeyName+" of "+m.TenantName+": "+healthPhrase(m.Health)+".")
 		if m.HealthDetail != "" {
 			p = append(p, m.HealthDetail)
 		}

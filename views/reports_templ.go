@@ -1176,7 +1176,7 @@ func ActivityReportPage(r *ActivityReport) templ.Component {
 					return templ_7745c5c3_Err
 				}
 				var templ_7745c5c3_Var77 string
-				templ_7745c5c3_Var77, templ_7745c5c3_Err = templ.JoinStringErrs(detailsLine(e.Details))
+				templ_7745c5c3_Var77, templ_7745c5c3_Err = templ.JoinStringErrs(DetailsText(e.Details))
 				if templ_7745c5c3_Err != nil {
 					return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/reports.templ`, Line: 141, Col: 215}
 				}
@@ -1598,15 +1598,5 @@ func stampPtrText(t *time.Time) string {
 }
 
 func i64(n int64) string { return strconv.FormatInt(n, 10) }
-
-func detailsLine(m map[string]string) string {
-	var parts []string
-	for k, v := range m {
-		parts = append(parts, k+"="+v)
-	}
-	// Map order is random; the page must read the same every time.
-	sortStrings(parts)
-	return strings.Join(parts, "; ")
-}
 
 var _ = templruntime.GeneratedTemplate

@@ -112,7 +112,6 @@ type MemberRow struct {
 	Email      string
 	Role       string
 	InvitedBy  string // who invited them, "" for the tenant's creator
-	JoinedAt   time.Time
 	LastSignIn *time.Time
 	You        bool // the row is the viewer
 }
@@ -213,15 +212,14 @@ type ConnectionRow struct {
 // ConnectionForm is the "add AWS connection" form with what was typed (never
 // the secret) and what was wrong.
 type ConnectionForm struct {
-	Name            string
-	AccountID       string
-	DefaultRegion   string
-	Kind            string
-	AccessKeyID     string
-	RoleARN         string
-	Regions         []string
-	ProviderAccount string
-	Errors          map[string]string
+	Name          string
+	AccountID     string
+	DefaultRegion string
+	Kind          string
+	AccessKeyID   string
+	RoleARN       string
+	Regions       []string
+	Errors        map[string]string
 }
 
 // ConnectionDetail is one connection's page.
@@ -818,7 +816,6 @@ type KeyLifecycle struct {
 type MaterialRow struct {
 	ID, Source, Fingerprint, KMSKeyARN, State string
 	Seq                                       int
-	DataKeyVersion                            int64
 	ValidTo                                   *time.Time
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -176,5 +177,27 @@ func TestProviderSettingsForOperators(t *testing.T) {
 	if ps, _ := s.Keys.ProviderSettings(context.Background()); res.StatusCode != http.StatusOK || ps.ImportedKeyUse != keysvc.ImportedHeld ||
 		!strings.Contains(page, `value="provider" checked`) {
 		t.Errorf("keep imported keys with keyport: %d %q", res.StatusCode, ps.ImportedKeyUse)
+	}
+}
+
+// The tenant-wide purge and a token's revocation each confirm themselves on
+// the page they return to.
+func TestPurgeAndRevokeAreConfirmed(t *testing.T) {
+	s := newStack(t, func(c *handlers.Config) { c.Operators = []string{carol.Email} })
+	b := newBrowser(t)
+	_, page := s.signIn(t, b, carol)
+	res, page := b.post(t, s.URL+"/keys/purge", url.Values{"csrf_token": {csrfToken(t, page)}}, nil)
+	if res.Request.URL.RawQuery != "done=purged" || !strings.Contains(page, "Cached data keys purged on every replica") {
+		t.Errorf("tenant purge ended at %s without its confirmation", res.Request.URL)
+	}
+	_, page = b.get(t, s.URL+"/provider/tokens")
+	_, page = b.post(t, s.URL+"/provider/tokens", url.Values{"csrf_token": {csrfToken(t, page)}, "name": {"billing"}}, nil)
+	action := regexp.MustCompile(`action="(/provider/tokens/[^"/]+/revoke)"`).FindStringSubmatch(page)
+	if action == nil {
+		t.Fatal("no revoke form for the new token")
+	}
+	res, page = b.post(t, s.URL+action[1], url.Values{"csrf_token": {csrfToken(t, page)}}, nil)
+	if res.Request.URL.RawQuery != "done=revoked" || !strings.Contains(page, "Token revoked") {
+		t.Errorf("revocation ended at %s without its confirmation", res.Request.URL)
 	}
 }
