@@ -59,17 +59,7 @@ func (l *load) run(ctx context.Context, variant string, d time.Duration) blockRe
 			bad := 0
 			for time.Now().Before(deadline) && ctx.Err() == nil {
 				t0 := time.Now()
-				req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
-				req.Header.Set("Content-Type", "application/json")
-				req.Header.Set("Authorization", "Bearer "+l.info.Token)
-				res, err := l.client.Do(req)
-				if err != nil {
-					bad++
-					continue
-				}
-				io.Copy(io.Discard, res.Body)
-				res.Body.Close()
-				if res.StatusCode != http.StatusOK {
+				if !post(ctx, l.client, url, l.info.Token, body) {
 					bad++
 					continue
 				}
@@ -90,6 +80,20 @@ func (l *load) run(ctx context.Context, variant string, d time.Duration) blockRe
 		r.p99 = ms(lat[len(lat)*99/100])
 	}
 	return r
+}
+
+// post sends one data-API request and reports whether it was answered 200.
+func post(ctx context.Context, c *http.Client, url, token string, body []byte) bool {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+token)
+	res, err := c.Do(req)
+	if err != nil {
+		return false
+	}
+	io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	return res.StatusCode == http.StatusOK
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
@@ -118,20 +122,22 @@ func (l *load) compare(ctx context.Context, a, b string, blocks int, d time.Dura
 	return comparison{median(as), median(bs)}, nil
 }
 
+// medianOf is the median of f over xs.
+func medianOf[T any](xs []T, f func(T) float64) float64 {
+	v := make([]float64, len(xs))
+	for i, x := range xs {
+		v[i] = f(x)
+	}
+	slices.Sort(v)
+	return v[len(v)/2]
+}
+
 // median takes the median of each figure across blocks; errors are summed.
 func median(rs []blockResult) blockResult {
-	pick := func(f func(blockResult) float64) float64 {
-		v := make([]float64, len(rs))
-		for i, r := range rs {
-			v[i] = f(r)
-		}
-		slices.Sort(v)
-		return v[len(v)/2]
-	}
 	out := blockResult{
-		rps: pick(func(r blockResult) float64 { return r.rps }),
-		p50: pick(func(r blockResult) float64 { return r.p50 }),
-		p99: pick(func(r blockResult) float64 { return r.p99 }),
+		rps: medianOf(rs, func(r blockResult) float64 { return r.rps }),
+		p50: medianOf(rs, func(r blockResult) float64 { return r.p50 }),
+		p99: medianOf(rs, func(r blockResult) float64 { return r.p99 }),
 	}
 	for _, r := range rs {
 		out.errors += r.errors

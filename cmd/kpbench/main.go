@@ -32,30 +32,17 @@ import (
 	"time"
 )
 
+// subcommands are the modes other than the default comparison; "serve"
+// and "serve-soak" are the server processes the others start.
+var subcommands = map[string]func([]string) error{"serve": serve, "serve-soak": serveSoak, "soak": soak}
+
 func main() {
-	if len(os.Args) > 1 && os.Args[1] == "serve" {
-		if err := serve(os.Args[2:]); err != nil {
-			fmt.Fprintln(os.Stderr, "kpbench serve:", err)
-			os.Exit(1)
-		}
-		return
+	name, cmd, args := "kpbench", run, os.Args[1:]
+	if len(args) > 0 && subcommands[args[0]] != nil {
+		name, cmd, args = "kpbench "+args[0], subcommands[args[0]], args[1:]
 	}
-	if len(os.Args) > 1 && os.Args[1] == "serve-soak" {
-		if err := serveSoak(os.Args[2:]); err != nil {
-			fmt.Fprintln(os.Stderr, "kpbench serve-soak:", err)
-			os.Exit(1)
-		}
-		return
-	}
-	if len(os.Args) > 1 && os.Args[1] == "soak" {
-		if err := soak(os.Args[2:]); err != nil {
-			fmt.Fprintln(os.Stderr, "kpbench soak:", err)
-			os.Exit(1)
-		}
-		return
-	}
-	if err := run(os.Args[1:]); err != nil {
-		fmt.Fprintln(os.Stderr, "kpbench:", err)
+	if err := cmd(args); err != nil {
+		fmt.Fprintln(os.Stderr, name+":", err)
 		os.Exit(1)
 	}
 }
@@ -75,14 +62,18 @@ func run(args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	srv, err := startServer(ctx, *size)
+	srv, line, err := startChild(ctx, true, "serve", fmt.Sprint(*size))
 	if err != nil {
 		return err
 	}
 	defer srv.stop()
+	info, err := parseInfo(strings.TrimSpace(string(line)))
+	if err != nil {
+		return err
+	}
 	pinSelf()
 
-	lg := newLoad(srv.info, *conns, *size)
+	lg := newLoad(info, *conns, *size)
 	comparisons := []struct{ name, a, b string }{
 		{"dataapi_encrypt", "encrypt", "baseline_encrypt"},
 		{"dataapi_decrypt", "decrypt", "baseline_decrypt"},
@@ -103,52 +94,48 @@ func run(args []string) error {
 	return nil
 }
 
-// server is the child process serving the data API.
-type server struct {
+// child is this binary re-executed as a server process.
+type child struct {
 	cmd    *exec.Cmd
-	info   serverInfo
 	pinned bool
 }
 
-// startServer re-executes this binary as "kpbench serve", pinned to CPU 0
-// when taskset is available, and reads the line that says it is ready.
-func startServer(ctx context.Context, size int) (*server, error) {
+// startChild runs this binary with args (pinned to CPU 0 when pin is set
+// and taskset exists) and returns it with the first line it printed, which
+// says it is ready and how to reach it.
+func startChild(ctx context.Context, pin bool, args ...string) (*child, []byte, error) {
 	self, err := os.Executable()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	args := []string{self, "serve", fmt.Sprint(size)}
-	s := &server{}
-	if ts, err := exec.LookPath("taskset"); err == nil {
-		args = append([]string{ts, "-c", "0"}, args...)
-		s.pinned = true
+	argv := append([]string{self}, args...)
+	c := &child{}
+	if ts, err := exec.LookPath("taskset"); pin && err == nil {
+		argv = append([]string{ts, "-c", "0"}, argv...)
+		c.pinned = true
 	}
-	s.cmd = exec.CommandContext(ctx, args[0], args[1:]...)
-	s.cmd.Stderr = os.Stderr
-	out, err := s.cmd.StdoutPipe()
+	c.cmd = exec.CommandContext(ctx, argv[0], argv[1:]...)
+	c.cmd.Stderr = os.Stderr
+	out, err := c.cmd.StdoutPipe()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if err := s.cmd.Start(); err != nil {
-		return nil, err
+	if err := c.cmd.Start(); err != nil {
+		return nil, nil, err
 	}
-	line, err := bufio.NewReader(out).ReadString('\n')
+	line, err := bufio.NewReader(out).ReadBytes('\n')
 	if err != nil {
-		s.stop()
-		return nil, fmt.Errorf("server did not start: %w", err)
+		c.stop()
+		return nil, nil, fmt.Errorf("server did not start: %w", err)
 	}
 	go io.Copy(io.Discard, out)
-	if s.info, err = parseInfo(strings.TrimSpace(line)); err != nil {
-		s.stop()
-		return nil, err
-	}
-	return s, nil
+	return c, line, nil
 }
 
-func (s *server) stop() {
-	if s.cmd.Process != nil {
-		s.cmd.Process.Signal(syscall.SIGTERM)
-		s.cmd.Wait()
+func (c *child) stop() {
+	if c.cmd.Process != nil {
+		c.cmd.Process.Signal(syscall.SIGTERM)
+		c.cmd.Wait()
 	}
 }
 

@@ -60,16 +60,11 @@ func serve(args []string) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	dir, err := os.MkdirTemp("", "kpbench-")
+	env, cleanup, err := benchEnv("kpbench-")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	env, err := keysvctest.Build(dir, keysvc.Config{})
-	if err != nil {
-		return err
-	}
-	defer env.Close()
+	defer cleanup()
 	go env.Service.Run(ctx)
 	k, err := env.NewKey(ctx, "bench")
 	if err != nil {
@@ -95,14 +90,36 @@ func serve(args []string) error {
 	overhead := 66 + len(k.ID) // header and tag of a real ciphertext
 	e.POST("/baseline/encrypt", baselineEncrypt(overhead))
 	e.POST("/baseline/decrypt", baselineDecrypt(overhead))
+	return serveUntilDone(ctx, e, func(url string) string {
+		return fmt.Sprintf("READY %s %s %s %s", url, token, k.ID, b64(enc.Ciphertext))
+	})
+}
 
+// benchEnv builds a keysvctest.Env (kmslocal, a tenant, a key service) in
+// a fresh temporary directory; cleanup closes it and removes the directory.
+func benchEnv(prefix string) (env *keysvctest.Env, cleanup func(), err error) {
+	dir, err := os.MkdirTemp("", prefix)
+	if err != nil {
+		return nil, nil, err
+	}
+	if env, err = keysvctest.Build(dir, keysvc.Config{}); err != nil {
+		os.RemoveAll(dir)
+		return nil, nil, err
+	}
+	return env, func() { env.Close(); os.RemoveAll(dir) }, nil
+}
+
+// serveUntilDone serves e on a loopback port, prints the line ready makes
+// of its URL (the load generator waits for it), and shuts down when ctx
+// ends.
+func serveUntilDone(ctx context.Context, e *echo.Echo, ready func(url string) string) error {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
 	}
 	srv := web.NewHTTPServer(ln.Addr().String(), e)
 	go srv.Serve(ln)
-	fmt.Printf("READY http://%s %s %s %s\n", ln.Addr(), token, k.ID, b64(enc.Ciphertext))
+	fmt.Println(ready("http://" + ln.Addr().String()))
 	<-ctx.Done()
 	return srv.Shutdown(context.Background())
 }

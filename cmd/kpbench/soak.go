@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,26 +9,20 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"os/signal"
 	"runtime"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/labstack/echo/v4"
 
 	"keyport/handlers"
 	"keyport/keysvc"
 	"keyport/keysvc/keysvctest"
-	"keyport/models"
 	"keyport/web"
 )
 
@@ -82,28 +74,11 @@ func soak(args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	self, err := os.Executable()
+	srv, line, err := startChild(ctx, false, "serve-soak", fmt.Sprint(*tenants), fmt.Sprint(*keys), ttl.String(), fmt.Sprint(*maxEntries))
 	if err != nil {
 		return err
 	}
-	cmd := exec.CommandContext(ctx, self, "serve-soak", fmt.Sprint(*tenants), fmt.Sprint(*keys), ttl.String(), fmt.Sprint(*maxEntries))
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return err
-	}
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	defer func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		cmd.Wait()
-	}()
-	line, err := bufio.NewReader(out).ReadBytes('\n')
-	if err != nil {
-		return fmt.Errorf("soak server did not start: %w", err)
-	}
-	go io.Copy(io.Discard, out)
+	defer srv.stop()
 	var fx soakFixture
 	if err := json.Unmarshal(line, &fx); err != nil {
 		return fmt.Errorf("soak server line: %w", err)
@@ -150,7 +125,7 @@ func soak(args []string) error {
 		return ctx.Err()
 	}
 	return reportSoak(samples, soakRun{tenants: *tenants, keys: *keys, ttl: *ttl, maxEntries: *maxEntries, conns: *conns,
-		duration: *duration, requests: requests.Load(), failures: failures.Load(), pid: cmd.Process.Pid})
+		duration: *duration, requests: requests.Load(), failures: failures.Load(), pid: srv.cmd.Process.Pid})
 }
 
 type soakRun struct {
@@ -172,22 +147,14 @@ func reportSoak(samples []soakSample, r soakRun) error {
 		return errors.New("too few samples")
 	}
 	mid, last := samples[n:2*n], samples[len(samples)-n:]
-	median := func(ss []soakSample, f func(soakSample) float64) float64 {
-		v := make([]float64, len(ss))
-		for i, s := range ss {
-			v[i] = f(s)
-		}
-		slices.Sort(v)
-		return v[len(v)/2]
-	}
 	heap := func(s soakSample) float64 { return float64(s.LiveHeapBytes) }
 	gor := func(s soakSample) float64 { return float64(s.Goroutines) }
 	maxEntries := 0
 	for _, s := range samples {
 		maxEntries = max(maxEntries, s.CacheEntries)
 	}
-	heapMid, heapLast := median(mid, heap), median(last, heap)
-	gorMid, gorLast := median(mid, gor), median(last, gor)
+	heapMid, heapLast := medianOf(mid, heap), medianOf(last, heap)
+	gorMid, gorLast := medianOf(mid, gor), medianOf(last, gor)
 	final := samples[len(samples)-1]
 	leveled := heapLast <= heapMid*1.25 && gorLast <= gorMid*1.25+16
 	withinBound := maxEntries <= r.maxEntries
@@ -216,16 +183,7 @@ func soakRequest(ctx context.Context, c *http.Client, fx soakFixture, i int, dec
 		path, body = "/api/v1/decrypt", map[string]any{"ciphertext": b64(k.Ciphertext)}
 	}
 	buf, _ := json.Marshal(body)
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, fx.URL+path, bytes.NewReader(buf))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+k.Token)
-	res, err := c.Do(req)
-	if err != nil {
-		return false
-	}
-	io.Copy(io.Discard, res.Body)
-	res.Body.Close()
-	return res.StatusCode == http.StatusOK
+	return post(ctx, c, fx.URL+path, k.Token, buf)
 }
 
 func readSample(c *http.Client, url string) (soakSample, error) {
@@ -255,16 +213,11 @@ func serveSoak(args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
-	dir, err := os.MkdirTemp("", "kpbench-soak-")
+	env, cleanup, err := benchEnv("kpbench-soak-")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	env, err := keysvctest.Build(dir, keysvc.Config{})
-	if err != nil {
-		return err
-	}
-	defer env.Close()
+	defer cleanup()
 
 	// The service under test runs on the wall clock (the Env's clock is a
 	// manual one, so its TTL would never pass).
@@ -289,17 +242,11 @@ func serveSoak(args []string) error {
 		return c.JSON(http.StatusOK, soakSample{LiveHeapBytes: ms.HeapAlloc, SysBytes: ms.Sys, Goroutines: runtime.NumGoroutine(),
 			CacheEntries: st.Entries, CacheMisses: st.Misses, CacheHits: st.Hits, Evictions: st.Evictions})
 	})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return err
-	}
-	srv := web.NewHTTPServer(ln.Addr().String(), e)
-	go srv.Serve(ln)
-	fx.URL = "http://" + ln.Addr().String()
-	line, _ := json.Marshal(fx)
-	fmt.Printf("%s\n", line)
-	<-ctx.Done()
-	return srv.Shutdown(context.Background())
+	return serveUntilDone(ctx, e, func(url string) string {
+		fx.URL = url
+		line, _ := json.Marshal(fx)
+		return string(line)
+	})
 }
 
 // soakTenants makes the tenants (the Env's own first), each with an access
@@ -307,31 +254,14 @@ func serveSoak(args []string) error {
 // spreads nkeys keys over them, each with a record to decrypt.
 func soakTenants(ctx context.Context, env *keysvctest.Env, svc *keysvc.Service, tenants, nkeys int) (soakFixture, error) {
 	var fx soakFixture
-	secret, err := env.Sealer.Open(keysvc.SecretPurpose(env.Conn.ID), env.Conn.SecretSealed)
-	if err != nil {
-		return fx, err
-	}
 	type tenant struct{ id, conn, owner, token string }
 	ts := []tenant{{id: env.Tenant.ID, conn: env.Conn.ID, owner: env.Owner.ID}}
 	for i := 1; i < tenants; i++ {
-		name := fmt.Sprintf("soak%02d.test", i)
-		u, _, err := env.DB.UpsertOIDCUser(ctx, "https://idp.test", "owner-"+name, "owner@"+name, "Owner")
+		t, owner, conn, err := env.AddTenant(ctx, fmt.Sprintf("soak%02d.test", i))
 		if err != nil {
 			return fx, err
 		}
-		t, err := env.DB.CreateTenantWithOwner(ctx, name, u.ID, models.AuditInput{Actor: u.ID, Action: "tenant.created"})
-		if err != nil {
-			return fx, err
-		}
-		conn := &models.Connection{ID: models.NewID(models.PrefixConnection), TenantID: t.ID, Name: "production",
-			AccountID: env.Conn.AccountID, DefaultRegion: env.Conn.DefaultRegion, Kind: keysvc.KindAccessKey, AccessKeyID: env.Conn.AccessKeyID}
-		if conn.SecretSealed, err = env.Sealer.Seal(keysvc.SecretPurpose(conn.ID), secret); err != nil {
-			return fx, err
-		}
-		if err := env.DB.CreateConnection(ctx, conn, models.AuditInput{Actor: u.ID, Action: "connection.created"}); err != nil {
-			return fx, err
-		}
-		ts = append(ts, tenant{id: t.ID, conn: conn.ID, owner: u.ID})
+		ts = append(ts, tenant{id: t.ID, conn: conn.ID, owner: owner.ID})
 	}
 	for i := range ts {
 		tok, _, err := svc.NewServiceToken(ctx, ts[i].id, "soak", ts[i].owner)
@@ -342,26 +272,15 @@ func soakTenants(ctx context.Context, env *keysvctest.Env, svc *keysvc.Service, 
 	}
 	for i := range nkeys {
 		t := ts[i%len(ts)]
-		out, err := env.Admin.CreateKey(ctx, &kms.CreateKeyInput{Policy: aws.String(keysvctest.Policy(false))})
+		k, err := env.NewKeyIn(ctx, t.id, t.conn, t.owner, fmt.Sprintf("soak key %d", i))
 		if err != nil {
 			return fx, err
 		}
-		nk := &models.NewKey{
-			Key: models.Key{TenantID: t.id, ConnectionID: t.conn, Name: fmt.Sprintf("soak key %d", i), Mode: models.ModeCMK,
-				State: models.StateEnabled, Health: "OK"},
-			Regions: []models.KeyRegion{{Region: keysvctest.Region, KMSKeyARN: *out.KeyMetadata.Arn}},
-		}
-		if err := env.DB.CreateKey(ctx, nk, models.AuditInput{Actor: t.owner, Action: "key.registered"}); err != nil {
-			return fx, err
-		}
-		if _, err := svc.RotateDataKey(ctx, t.id, nk.Key.ID, t.owner, "register"); err != nil {
-			return fx, err
-		}
-		enc, err := svc.Encrypt(ctx, t.id, nk.Key.ID, []byte("soak record"), nil)
+		enc, err := svc.Encrypt(ctx, t.id, k.ID, []byte("soak record"), nil)
 		if err != nil {
 			return fx, err
 		}
-		fx.Keys = append(fx.Keys, soakTarget{Token: t.token, KeyID: nk.Key.ID, Ciphertext: enc.Ciphertext})
+		fx.Keys = append(fx.Keys, soakTarget{Token: t.token, KeyID: k.ID, Ciphertext: enc.Ciphertext})
 	}
 	return fx, nil
 }

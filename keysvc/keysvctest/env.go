@@ -103,14 +103,6 @@ func (e *Env) build(ctx context.Context, cfg keysvc.Config) error {
 	auditKey := make([]byte, 32)
 	rand.Read(auditKey)
 	db.SetAuditKey(auditKey)
-	owner, _, err := db.UpsertOIDCUser(ctx, "https://idp.test", "owner", "owner@tenant.test", "Owner")
-	if err != nil {
-		return err
-	}
-	tenant, err := db.CreateTenantWithOwner(ctx, "tenant.test", owner.ID, models.AuditInput{Actor: owner.ID, Action: "tenant.created"})
-	if err != nil {
-		return err
-	}
 	e.KMSConfig = kmslocal.Config{Clock: e.Clock.Now, Principals: []kmslocal.Principal{
 		{AccessKeyID: adminAKID, SecretAccessKey: adminKey, ARN: "arn:aws:iam::" + Account + ":user/admin"},
 		{AccessKeyID: kpAKID, SecretAccessKey: kpSecret, ARN: "arn:aws:iam::" + Account + ":user/keyport-access"},
@@ -125,23 +117,44 @@ func (e *Env) build(ctx context.Context, cfg keysvc.Config) error {
 	e.KMS = srv
 	kek := make([]byte, 32)
 	rand.Read(kek)
-	sealer, err := keysvc.NewSealer(kek)
-	if err != nil {
+	if e.Sealer, err = keysvc.NewSealer(kek); err != nil {
 		return err
 	}
-	conn := &models.Connection{ID: models.NewID(models.PrefixConnection), TenantID: tenant.ID, Name: "production",
-		AccountID: Account, DefaultRegion: Region, Kind: keysvc.KindAccessKey, AccessKeyID: kpAKID}
-	if conn.SecretSealed, err = sealer.Seal(keysvc.SecretPurpose(conn.ID), []byte(kpSecret)); err != nil {
-		return err
-	}
-	if err := db.CreateConnection(ctx, conn, models.AuditInput{Actor: owner.ID, Action: "connection.created"}); err != nil {
+	if e.Tenant, e.Owner, e.Conn, err = e.addTenant(ctx, "tenant.test", "owner"); err != nil {
 		return err
 	}
 	adminCfg := srv.AWSConfig(Region, adminAKID, adminKey)
 	adminCfg.RetryMaxAttempts = 1
-	e.Tenant, e.Owner, e.Admin, e.Conn, e.Sealer = tenant, owner, kms.NewFromConfig(adminCfg), conn, sealer
+	e.Admin = kms.NewFromConfig(adminCfg)
 	e.Service = e.NewService(cfg)
 	return nil
+}
+
+// AddTenant makes another tenant, named domain, with an owner and an
+// access-key connection into the Env's AWS account as keyport's IAM user,
+// for programs that spread keys over many tenants (NewKeyIn).
+func (e *Env) AddTenant(ctx context.Context, domain string) (*models.Tenant, *models.User, *models.Connection, error) {
+	return e.addTenant(ctx, domain, "owner-"+domain)
+}
+
+func (e *Env) addTenant(ctx context.Context, domain, subject string) (*models.Tenant, *models.User, *models.Connection, error) {
+	owner, _, err := e.DB.UpsertOIDCUser(ctx, "https://idp.test", subject, "owner@"+domain, "Owner")
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	tenant, err := e.DB.CreateTenantWithOwner(ctx, domain, owner.ID, models.AuditInput{Actor: owner.ID, Action: "tenant.created"})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	conn := &models.Connection{ID: models.NewID(models.PrefixConnection), TenantID: tenant.ID, Name: "production",
+		AccountID: Account, DefaultRegion: Region, Kind: keysvc.KindAccessKey, AccessKeyID: kpAKID}
+	if conn.SecretSealed, err = e.Sealer.Seal(keysvc.SecretPurpose(conn.ID), []byte(kpSecret)); err != nil {
+		return nil, nil, nil, err
+	}
+	if err := e.DB.CreateConnection(ctx, conn, models.AuditInput{Actor: owner.ID, Action: "connection.created"}); err != nil {
+		return nil, nil, nil, err
+	}
+	return tenant, owner, conn, nil
 }
 
 // NewService is another key service on the same database: a replica, or
@@ -183,22 +196,28 @@ func (e *Env) Key(tb testing.TB, name string) *models.Key {
 
 // NewKey is Key without a testing.TB.
 func (e *Env) NewKey(ctx context.Context, name string) (*models.Key, error) {
+	return e.NewKeyIn(ctx, e.Tenant.ID, e.Conn.ID, e.Owner.ID, name)
+}
+
+// NewKeyIn is NewKey in another tenant of the Env (see AddTenant): a KMS
+// key in the account, registered over conn by the tenant's owner.
+func (e *Env) NewKeyIn(ctx context.Context, tenantID, connID, ownerID, name string) (*models.Key, error) {
 	out, err := e.Admin.CreateKey(ctx, &kms.CreateKeyInput{Policy: aws.String(Policy(false))})
 	if err != nil {
 		return nil, err
 	}
 	nk := &models.NewKey{
-		Key: models.Key{TenantID: e.Tenant.ID, ConnectionID: e.Conn.ID, Name: name, Mode: models.ModeCMK,
+		Key: models.Key{TenantID: tenantID, ConnectionID: connID, Name: name, Mode: models.ModeCMK,
 			State: models.StateEnabled, Health: "OK"},
 		Regions: []models.KeyRegion{{Region: Region, KMSKeyARN: *out.KeyMetadata.Arn}},
 	}
-	if err := e.DB.CreateKey(ctx, nk, models.AuditInput{Actor: e.Owner.ID, Action: "key.registered"}); err != nil {
+	if err := e.DB.CreateKey(ctx, nk, models.AuditInput{Actor: ownerID, Action: "key.registered"}); err != nil {
 		return nil, err
 	}
-	if _, err := e.Service.RotateDataKey(ctx, e.Tenant.ID, nk.Key.ID, e.Owner.ID, "register"); err != nil {
+	if _, err := e.Service.RotateDataKey(ctx, tenantID, nk.Key.ID, ownerID, "register"); err != nil {
 		return nil, fmt.Errorf("first data key: %w", err)
 	}
-	return e.DB.GetKey(ctx, e.Tenant.ID, nk.Key.ID)
+	return e.DB.GetKey(ctx, tenantID, nk.Key.ID)
 }
 
 // Revoke sets the key policy of k's KMS key to deny keyport (or allow it

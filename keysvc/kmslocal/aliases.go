@@ -155,8 +155,5 @@ func (s *Server) listAliases(c *call, body []byte) (any, *apiError) {
 	if aerr != nil {
 		return nil, aerr
 	}
-	if items == nil {
-		items = []entry{}
-	}
 	return listOutput("Aliases", items, next, more), nil
 }

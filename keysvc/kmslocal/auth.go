@@ -119,10 +119,8 @@ func (s *Server) authenticate(r *http.Request, body []byte, service string, now 
 // lookupCredentials returns the secret for an access key (empty when the
 // server accepts any signature) and the principal it stands for.
 func (s *Server) lookupCredentials(r *http.Request, akid string, now time.Time) (string, principal, *apiError) {
-	if p, ok := s.principals[akid]; ok {
-		who, _ := parsePrincipalARN(p.ARN)
-		who.AccessKeyID = akid
-		return p.SecretAccessKey, who, nil
+	if cred, ok := s.principals[akid]; ok {
+		return cred.secret, cred.who, nil
 	}
 	s.mu.Lock()
 	sess, ok := s.st.Sessions[akid]

@@ -163,10 +163,8 @@ func (s *Server) importKeyMaterial(c *call, body []byte) (any, *apiError) {
 		if k.isReplica() {
 			return nil, errUnsupported("import new key material into the primary key %s first", keyARN(k.PrimaryRegion, k.Account, k.ID))
 		}
-		for _, old := range k.Materials {
-			if old.State == matPendingRotation {
-				return nil, errInvalidState("%s already has key material pending rotation (%s).", k.ARN, old.ID)
-			}
+		if old := k.pendingRotation(); old != nil {
+			return nil, errInvalidState("%s already has key material pending rotation (%s).", k.ARN, old.ID)
 		}
 		m = &material{ID: id, State: matPendingRotation, Created: c.now}
 		k.Materials = append(k.Materials, m)

@@ -197,11 +197,7 @@ func (s *Server) newMaterial(keyID string, now time.Time) *material {
 }
 
 func (s *Server) describeKey(c *call, body []byte) (any, *apiError) {
-	var in struct{ KeyId string }
-	if aerr := decode(body, &in); aerr != nil {
-		return nil, aerr
-	}
-	k, aerr := s.resolveKey(c, in.KeyId, "kms:DescribeKey")
+	k, aerr := s.keyFromBody(c, body, "kms:DescribeKey")
 	if aerr != nil {
 		return nil, aerr
 	}
@@ -236,7 +232,12 @@ func paginate[T any](items []T, p page) ([]T, string, bool, *apiError) {
 	return items[start:end], "", false, nil
 }
 
+// listOutput is the body of a List* answer; an empty page is [], never
+// null, as in AWS.
 func listOutput[T any](field string, items []T, next string, truncated bool) map[string]any {
+	if items == nil {
+		items = []T{}
+	}
 	out := map[string]any{field: items, "Truncated": truncated}
 	if truncated {
 		out["NextMarker"] = next
@@ -261,9 +262,6 @@ func (s *Server) listKeys(c *call, body []byte) (any, *apiError) {
 	if aerr != nil {
 		return nil, aerr
 	}
-	if items == nil {
-		items = []entry{}
-	}
 	return listOutput("Keys", items, next, more), nil
 }
 
@@ -276,11 +274,7 @@ func (s *Server) disableKey(c *call, body []byte) (any, *apiError) {
 }
 
 func (s *Server) setEnabled(c *call, body []byte, action, to string) (any, *apiError) {
-	var in struct{ KeyId string }
-	if aerr := decode(body, &in); aerr != nil {
-		return nil, aerr
-	}
-	k, aerr := s.resolveKey(c, in.KeyId, action)
+	k, aerr := s.keyFromBody(c, body, action)
 	if aerr != nil {
 		return nil, aerr
 	}

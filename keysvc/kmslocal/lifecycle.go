@@ -6,6 +6,18 @@ import (
 
 const day = 24 * time.Hour
 
+// daysParam reads an optional number of days with AWS's default and bounds.
+func daysParam(v *int32, def, lo, hi int32, field string) (int32, *apiError) {
+	d := def
+	if v != nil {
+		d = *v
+	}
+	if d < lo || d > hi {
+		return 0, errValidation("1 validation error detected: Value '%d' at '%s' failed to satisfy constraint: Member must have value between %d and %d", d, field, lo, hi)
+	}
+	return d, nil
+}
+
 func (s *Server) scheduleKeyDeletion(c *call, body []byte) (any, *apiError) {
 	var in struct {
 		KeyId               string
@@ -18,12 +30,9 @@ func (s *Server) scheduleKeyDeletion(c *call, body []byte) (any, *apiError) {
 	if aerr != nil {
 		return nil, aerr
 	}
-	w := int32(30)
-	if in.PendingWindowInDays != nil {
-		w = *in.PendingWindowInDays
-	}
-	if w < 7 || w > 30 {
-		return nil, errValidation("1 validation error detected: Value '%d' at 'pendingWindowInDays' failed to satisfy constraint: Member must have value between 7 and 30", w)
+	w, aerr := daysParam(in.PendingWindowInDays, 30, 7, 30, "pendingWindowInDays")
+	if aerr != nil {
+		return nil, aerr
 	}
 	if aerr := checkNotDeleting(k); aerr != nil {
 		return nil, aerr
@@ -46,11 +55,7 @@ func (s *Server) scheduleKeyDeletion(c *call, body []byte) (any, *apiError) {
 }
 
 func (s *Server) cancelKeyDeletion(c *call, body []byte) (any, *apiError) {
-	var in struct{ KeyId string }
-	if aerr := decode(body, &in); aerr != nil {
-		return nil, aerr
-	}
-	k, aerr := s.resolveKey(c, in.KeyId, "kms:CancelKeyDeletion")
+	k, aerr := s.keyFromBody(c, body, "kms:CancelKeyDeletion")
 	if aerr != nil {
 		return nil, aerr
 	}

@@ -13,7 +13,7 @@ type policyDoc struct {
 type statement struct {
 	Effect       string
 	Principals   []string // "*" or ARNs / account ids
-	Actions      []string
+	Actions      []string // lowercased, as IAM matches actions case-insensitively
 	HasCondition bool
 }
 
@@ -77,7 +77,10 @@ func parsePolicy(text string) (*policyDoc, *apiError) {
 		if len(rs.Action) == 0 {
 			return nil, malformed("Action is required")
 		}
-		st := statement{Effect: rs.Effect, Actions: rs.Action, HasCondition: len(rs.Condition) > 0 && string(rs.Condition) != "{}"}
+		st := statement{Effect: rs.Effect, HasCondition: len(rs.Condition) > 0 && string(rs.Condition) != "{}"}
+		for _, a := range rs.Action {
+			st.Actions = append(st.Actions, strings.ToLower(a))
+		}
 		var star string
 		if err := json.Unmarshal(rs.Principal, &star); err == nil && star == "*" {
 			st.Principals = []string{"*"}
@@ -109,6 +112,7 @@ func (s *Server) allowed(k *key, p principal, action string) bool {
 }
 
 func (d *policyDoc) allows(p principal, action string) bool {
+	action = strings.ToLower(action)
 	allow := false
 	for _, st := range d.Statements {
 		if !st.matches(p, action) {
@@ -124,10 +128,11 @@ func (d *policyDoc) allows(p principal, action string) bool {
 	return allow
 }
 
+// matches takes action lowercased.
 func (st statement) matches(p principal, action string) bool {
 	actionOK := false
 	for _, a := range st.Actions {
-		if globMatch(strings.ToLower(a), strings.ToLower(action)) {
+		if globMatch(a, action) {
 			actionOK = true
 			break
 		}
@@ -268,11 +273,7 @@ func (s *Server) putKeyPolicy(c *call, body []byte) (any, *apiError) {
 }
 
 func (s *Server) listKeyPolicies(c *call, body []byte) (any, *apiError) {
-	var in struct{ KeyId string }
-	if aerr := decode(body, &in); aerr != nil {
-		return nil, aerr
-	}
-	if _, aerr := s.resolveKey(c, in.KeyId, "kms:ListKeyPolicies"); aerr != nil {
+	if _, aerr := s.keyFromBody(c, body, "kms:ListKeyPolicies"); aerr != nil {
 		return nil, aerr
 	}
 	return map[string]any{"PolicyNames": []string{"default"}, "Truncated": false}, nil

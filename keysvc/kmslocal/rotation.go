@@ -14,12 +14,7 @@ const maxOnDemandRotations = 25
 func (s *Server) rotateLocked(k *key, when time.Time, how string) {
 	var next *material
 	if k.Origin == originExternal {
-		for _, m := range k.Materials {
-			if m.State == matPendingRotation {
-				next = m
-			}
-		}
-		if next == nil {
+		if next = k.pendingRotation(); next == nil {
 			return
 		}
 	} else {
@@ -60,6 +55,20 @@ func (s *Server) rotatableKey(c *call, id, action string) (*key, *apiError) {
 	return k, nil
 }
 
+// autoRotatingKey resolves a key for Enable/DisableKeyRotation: a primary
+// key whose material KMS generated (imported material never rotates by
+// itself).
+func (s *Server) autoRotatingKey(c *call, id, action string) (*key, *apiError) {
+	k, aerr := s.rotatableKey(c, id, action)
+	if aerr != nil {
+		return nil, aerr
+	}
+	if k.Origin == originExternal {
+		return nil, errUnsupported("automatic rotation is not supported for keys with imported material (%s)", k.ARN)
+	}
+	return k, nil
+}
+
 func (s *Server) enableKeyRotation(c *call, body []byte) (any, *apiError) {
 	var in struct {
 		KeyId                string
@@ -68,19 +77,13 @@ func (s *Server) enableKeyRotation(c *call, body []byte) (any, *apiError) {
 	if aerr := decode(body, &in); aerr != nil {
 		return nil, aerr
 	}
-	k, aerr := s.rotatableKey(c, in.KeyId, "kms:EnableKeyRotation")
+	k, aerr := s.autoRotatingKey(c, in.KeyId, "kms:EnableKeyRotation")
 	if aerr != nil {
 		return nil, aerr
 	}
-	if k.Origin == originExternal {
-		return nil, errUnsupported("automatic rotation is not supported for keys with imported material (%s)", k.ARN)
-	}
-	period := int32(365)
-	if in.RotationPeriodInDays != nil {
-		period = *in.RotationPeriodInDays
-	}
-	if period < 90 || period > 2560 {
-		return nil, errValidation("1 validation error detected: Value '%d' at 'rotationPeriodInDays' failed to satisfy constraint: Member must have value between 90 and 2560", period)
+	period, aerr := daysParam(in.RotationPeriodInDays, 365, 90, 2560, "rotationPeriodInDays")
+	if aerr != nil {
+		return nil, aerr
 	}
 	if aerr := checkNotDeleting(k); aerr != nil {
 		return nil, aerr
@@ -96,12 +99,9 @@ func (s *Server) disableKeyRotation(c *call, body []byte) (any, *apiError) {
 	if aerr := decode(body, &in); aerr != nil {
 		return nil, aerr
 	}
-	k, aerr := s.rotatableKey(c, in.KeyId, "kms:DisableKeyRotation")
+	k, aerr := s.autoRotatingKey(c, in.KeyId, "kms:DisableKeyRotation")
 	if aerr != nil {
 		return nil, aerr
-	}
-	if k.Origin == originExternal {
-		return nil, errUnsupported("automatic rotation is not supported for keys with imported material (%s)", k.ARN)
 	}
 	if aerr := checkNotDeleting(k); aerr != nil {
 		return nil, aerr
@@ -112,11 +112,7 @@ func (s *Server) disableKeyRotation(c *call, body []byte) (any, *apiError) {
 }
 
 func (s *Server) getKeyRotationStatus(c *call, body []byte) (any, *apiError) {
-	var in struct{ KeyId string }
-	if aerr := decode(body, &in); aerr != nil {
-		return nil, aerr
-	}
-	k, aerr := s.resolveKey(c, in.KeyId, "kms:GetKeyRotationStatus")
+	k, aerr := s.keyFromBody(c, body, "kms:GetKeyRotationStatus")
 	if aerr != nil {
 		return nil, aerr
 	}
@@ -144,12 +140,7 @@ func (s *Server) rotateKeyOnDemand(c *call, body []byte) (any, *apiError) {
 		return nil, newError("LimitExceededException", "%s has reached the limit of %d on-demand rotations", k.ARN, maxOnDemandRotations)
 	}
 	if k.Origin == originExternal {
-		var pending *material
-		for _, m := range k.Materials {
-			if m.State == matPendingRotation {
-				pending = m
-			}
-		}
+		pending := k.pendingRotation()
 		if pending == nil {
 			return nil, errInvalidState("%s has no key material pending rotation; import NEW_KEY_MATERIAL first", k.ARN)
 		}
@@ -209,9 +200,6 @@ func (s *Server) listKeyRotations(c *call, body []byte) (any, *apiError) {
 	items, next, more, aerr := paginate(out, in.page)
 	if aerr != nil {
 		return nil, aerr
-	}
-	if items == nil {
-		items = []entry{}
 	}
 	return listOutput("Rotations", items, next, more), nil
 }

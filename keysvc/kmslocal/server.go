@@ -72,6 +72,14 @@ func (p Principal) LogValue() slog.Value {
 	return slog.GroupValue(slog.String("arn", p.ARN), slog.String("access_key_id", p.AccessKeyID))
 }
 
+// credential is a configured access key: the secret that verifies its
+// signatures and the principal it acts as, parsed once in New rather than on
+// every request.
+type credential struct {
+	secret string
+	who    principal
+}
+
 // Role is an IAM role that STS AssumeRole may hand out.
 type Role struct {
 	// ARN is arn:aws:iam::ACCOUNT:role/NAME.
@@ -107,7 +115,7 @@ func LoadConfigFile(path string) (Config, error) {
 // concurrent use; Start serves it on a loopback port.
 type Server struct {
 	cfg        Config
-	principals map[string]Principal
+	principals map[string]credential // by access key id
 	roles      map[string]Role
 	strict     bool
 	rand       io.Reader
@@ -144,7 +152,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{
 		cfg:        cfg,
-		principals: map[string]Principal{},
+		principals: map[string]credential{},
 		roles:      map[string]Role{},
 		strict:     len(cfg.Principals) > 0,
 		rand:       &lockedReader{r: cfg.Rand},
@@ -155,13 +163,15 @@ func New(cfg Config) (*Server, error) {
 		if p.AccessKeyID == "" || p.SecretAccessKey == "" {
 			return nil, fmt.Errorf("kmslocal: principal %q needs an access key id and secret", p.ARN)
 		}
-		if _, err := parsePrincipalARN(p.ARN); err != nil {
+		who, err := parsePrincipalARN(p.ARN)
+		if err != nil {
 			return nil, err
 		}
 		if _, dup := s.principals[p.AccessKeyID]; dup {
 			return nil, fmt.Errorf("kmslocal: access key %s configured twice", p.AccessKeyID)
 		}
-		s.principals[p.AccessKeyID] = p
+		who.AccessKeyID = p.AccessKeyID
+		s.principals[p.AccessKeyID] = credential{secret: p.SecretAccessKey, who: who}
 	}
 	for _, r := range cfg.Roles {
 		if _, _, err := parseRoleARN(r.ARN); err != nil {

@@ -140,6 +140,17 @@ func (k *key) materialByID(id string) *material {
 	return nil
 }
 
+// pendingRotation is the imported material waiting to become current
+// (imported as NEW_KEY_MATERIAL), or nil; a key holds at most one.
+func (k *key) pendingRotation() *material {
+	for _, m := range k.Materials {
+		if m.State == matPendingRotation {
+			return m
+		}
+	}
+	return nil
+}
+
 // missingMaterial reports whether any material that ciphertexts may use is
 // absent, which is what keeps an EXTERNAL key in PendingImport.
 func (k *key) missingMaterial() bool {
@@ -172,6 +183,15 @@ func (s *Server) resolveKey(c *call, id, action string) (*key, *apiError) {
 	}
 	s.stats.countKey(k.ID, c.op)
 	return k, nil
+}
+
+// keyFromBody resolves the key of a request whose only parameter is KeyId.
+func (s *Server) keyFromBody(c *call, body []byte, action string) (*key, *apiError) {
+	var in struct{ KeyId string }
+	if aerr := decode(body, &in); aerr != nil {
+		return nil, aerr
+	}
+	return s.resolveKey(c, in.KeyId, action)
 }
 
 // crossAccountActions are the operations AWS allows on another account's key.

@@ -1,17 +1,21 @@
 package kmslocal
 
 import (
+	"encoding/base32"
 	"encoding/base64"
 	"encoding/xml"
 	"net/http"
 	"net/url"
 	"regexp"
 	"strconv"
-	"strings"
 	"time"
 )
 
 var sessionNameRE = regexp.MustCompile(`^[\w+=,.@-]{2,64}$`)
+
+// idEncoding spells the random part of access key and role ids in upper
+// case letters and digits, as AWS's do.
+var idEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
 
 func (s *Server) serveSTS(w http.ResponseWriter, r *http.Request, reqID string, form url.Values, body []byte) {
 	op := form.Get("Action")
@@ -112,7 +116,7 @@ func (s *Server) assumeRole(c *call, form url.Values) (any, *apiError) {
 		return nil, errValidation("The requested DurationSeconds exceeds the MaxSessionDuration set for this role (%d) or is below 900.", maxDur)
 	}
 	sess := &session{
-		AccessKeyID:     "ASIA" + strings.ToUpper(base32(s.randBytes(10))),
+		AccessKeyID:     "ASIA" + idEncoding.EncodeToString(s.randBytes(10)),
 		SecretAccessKey: base64.RawStdEncoding.EncodeToString(s.randBytes(30)),
 		SessionToken:    base64.StdEncoding.EncodeToString(append([]byte("kmslocal-session:"), s.randBytes(64)...)),
 		ARN:             "arn:aws:sts::" + account + ":assumed-role/" + roleName + "/" + sessName,
@@ -132,7 +136,7 @@ func (s *Server) assumeRole(c *call, form url.Values) (any, *apiError) {
 	out.Credentials.SecretAccessKey = sess.SecretAccessKey
 	out.Credentials.SessionToken = sess.SessionToken
 	out.Credentials.Expiration = sess.Expiration.UTC().Format(time.RFC3339)
-	out.AssumedRoleUser.AssumedRoleId = "AROA" + strings.ToUpper(base32([]byte(roleARN))[:16]) + ":" + sessName
+	out.AssumedRoleUser.AssumedRoleId = "AROA" + idEncoding.EncodeToString([]byte(roleARN))[:16] + ":" + sessName
 	out.AssumedRoleUser.Arn = sess.ARN
 	return out, nil
 }
@@ -146,20 +150,4 @@ func trusts(role Role, p principal) bool {
 		}
 	}
 	return false
-}
-
-func base32(b []byte) string {
-	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
-	var out strings.Builder
-	var acc uint32
-	bits := 0
-	for _, c := range b {
-		acc = acc<<8 | uint32(c)
-		bits += 8
-		for bits >= 5 {
-			out.WriteByte(alphabet[(acc>>(bits-5))&31])
-			bits -= 5
-		}
-	}
-	return out.String()
 }

@@ -63,10 +63,11 @@ func (s *Server) tagResource(c *call, body []byte) (any, *apiError) {
 	if aerr := validateTags(in.Tags); aerr != nil {
 		return nil, aerr
 	}
-	if len(mergeTags(k.Tags, in.Tags)) > 50 {
+	tags := mergeTags(k.Tags, in.Tags)
+	if len(tags) > 50 {
 		return nil, newError("LimitExceededException", "a key can have at most 50 tags")
 	}
-	k.Tags = mergeTags(k.Tags, in.Tags)
+	k.Tags = tags
 	s.dirty = true
 	return struct{}{}, nil
 }
@@ -117,5 +118,5 @@ func (s *Server) listResourceTags(c *call, body []byte) (any, *apiError) {
 	if aerr != nil {
 		return nil, aerr
 	}
-	return listOutput("Tags", nonNilTags(items), next, more), nil
+	return listOutput("Tags", items, next, more), nil
 }
