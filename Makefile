@@ -7,6 +7,11 @@ GO ?= go
 run:
 	$(GO) run ./cmd/keyport dev
 
+# metrics runs a verbose go test ($(1): its environment and arguments) and
+# prints only the METRIC, test result and ok lines, or everything if it fails.
+metrics = out=$$(mktemp); $(1) >$$out 2>&1; rc=$$?; \
+  if [ $$rc -eq 0 ]; then grep -E '^(METRIC|--- |ok)' $$out; else cat $$out; fi; rm -f $$out; exit $$rc
+
 # The suites that run a second time on PostgreSQL when KEYPORT_TEST_POSTGRES
 # is set: the store, the key service and jobs, and the end-to-end web stack;
 # then the replica tests, which need PostgreSQL and skip without it.
@@ -21,8 +26,7 @@ test: lint
 	@if [ -n "$$KEYPORT_TEST_POSTGRES" ]; then \
 	  echo "make test: again on PostgreSQL: $(PG_PACKAGES), and $(PG_ONLY_RUN) in ./cmd/keyport/"; \
 	  $(GO) test -race -count=1 $(PG_PACKAGES) || exit 1; \
-	  out=$$(mktemp); $(GO) test -race -count=1 -v -run '$(PG_ONLY_RUN)' ./cmd/keyport/ >$$out 2>&1; rc=$$?; \
-	  if [ $$rc -eq 0 ]; then grep -E '^(METRIC|--- |ok)' $$out; else cat $$out; fi; rm -f $$out; exit $$rc; \
+	  $(call metrics,$(GO) test -race -count=1 -v -run '$(PG_ONLY_RUN)' ./cmd/keyport/); \
 	else echo "make test: KEYPORT_TEST_POSTGRES is not set, PostgreSQL suites skipped"; fi
 
 ## soak: the long variants: SQLite kill -9 during writes 200 times (20 in make
@@ -30,10 +34,8 @@ test: lint
 ## load for 60s (5s in make test); the 5-minute data-API soak (kpbench soak:
 ## 200 keys in 20 tenants, 2s cache TTL, heap/goroutines/cache sampled)
 soak:
-	@out=$$(mktemp); KEYPORT_SOAK=1 $(GO) test -count=1 -v -timeout 30m -run '^(TestSQLiteKill9|TestReplicas)$$' ./cmd/keyport/ >$$out 2>&1; rc=$$?; \
-	  if [ $$rc -eq 0 ]; then grep -E '^(METRIC|--- |ok)' $$out; else cat $$out; fi; rm -f $$out; exit $$rc
-	@out=$$(mktemp); KEYPORT_SOAK=1 $(GO) test -count=1 -v -timeout 10m -run '^TestKMSFaultsUnderLoad$$' ./web/ >$$out 2>&1; rc=$$?; \
-	  if [ $$rc -eq 0 ]; then grep -E '^(METRIC|--- |ok)' $$out; else cat $$out; fi; rm -f $$out; exit $$rc
+	@$(call metrics,KEYPORT_SOAK=1 $(GO) test -count=1 -v -timeout 30m -run '^(TestSQLiteKill9|TestReplicas)$$' ./cmd/keyport/)
+	@$(call metrics,KEYPORT_SOAK=1 $(GO) test -count=1 -v -timeout 10m -run '^TestKMSFaultsUnderLoad$$' ./web/)
 	$(GO) run ./cmd/kpbench soak
 
 # Every fuzz target, as package:Name. Crashers land in the package's

@@ -21,7 +21,7 @@ func backupCommand(ctx context.Context, args []string, getenv func(string) strin
 	if len(args) != 1 || args[0] == "" || args[0][0] == '-' {
 		return errors.New(backupUsage)
 	}
-	cfg, err := loadConfig(getenv, getenv("KEYPORT_DEV") == "true")
+	cfg, err := loadCommandConfig(getenv)
 	if err != nil {
 		return err
 	}

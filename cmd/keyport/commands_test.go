@@ -15,6 +15,21 @@ import (
 	"keyport/models"
 )
 
+// openDevStore opens the store of a development configuration as the
+// one-shot commands do; the caller closes it.
+func openDevStore(t *testing.T, getenv func(string) string) *models.DB {
+	t.Helper()
+	cfg, err := loadConfig(getenv, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := openStore(context.Background(), cfg, newLogger(cfg, io.Discard))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
 func TestAuditVerifyCommand(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -24,14 +39,7 @@ func TestAuditVerifyCommand(t *testing.T) {
 	if err := run(ctx, []string{"migrate"}, env, &out); err != nil {
 		t.Fatalf("migrate: %v", err)
 	}
-	cfg, err := loadConfig(env, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := openStore(ctx, cfg, newLogger(cfg, io.Discard))
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := openDevStore(t, env)
 	for _, action := range []string{"tenant.created", "auth.sign_in", "auth.sign_out"} {
 		if _, err := db.AppendAudit(ctx, models.AuditInput{Actor: "usr_test", Action: action}); err != nil {
 			t.Fatal(err)
@@ -101,11 +109,7 @@ func TestTokenCommand(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	env := envOf(map[string]string{"KEYPORT_DEV": "true", "KEYPORT_DATA_DIR": dir})
-	cfg, _ := loadConfig(env, true)
-	db, err := openStore(ctx, cfg, newLogger(cfg, io.Discard))
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := openDevStore(t, env)
 	u, _, _ := db.UpsertOIDCUser(ctx, "https://idp", "s", "a@b.test", "")
 	tenant, err := db.CreateTenantWithOwner(ctx, "b.test", u.ID, models.AuditInput{Actor: u.ID, Action: "tenant.created"})
 	if err != nil {
@@ -138,5 +142,27 @@ func TestTokenCommand(t *testing.T) {
 	parts := strings.SplitN(strings.TrimPrefix(tok, "kpt_"), "_", 3)
 	if err := run(ctx, []string{"token", "revoke", parts[0] + "_" + parts[1]}, env, io.Discard); err != nil {
 		t.Errorf("token revoke: %v", err)
+	}
+}
+
+// TestMigrateFileURI: KEYPORT_DATABASE_URL may be a SQLite file: URI
+// outside development too; the directory that must exist is the file's.
+func TestMigrateFileURI(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	vars := prodEnv()
+	vars["KEYPORT_KEK_FILE"] = filepath.Join(dir, "kek.key")
+	writeKEK(t, vars["KEYPORT_KEK_FILE"])
+	vars["KEYPORT_DATABASE_URL"] = "file:" + filepath.Join(dir, "keyport.db") + "?_busy_timeout=5000"
+	if err := run(ctx, []string{"migrate"}, envOf(vars), io.Discard); err != nil {
+		t.Fatalf("migrate on a file: URI: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "keyport.db")); err != nil {
+		t.Errorf("no database file: %v", err)
+	}
+	missing := filepath.Join(dir, "missing")
+	vars["KEYPORT_DATABASE_URL"] = "file:" + filepath.Join(missing, "keyport.db")
+	if err := run(ctx, []string{"migrate"}, envOf(vars), io.Discard); err == nil || !strings.Contains(err.Error(), "directory "+missing+" does not exist") {
+		t.Errorf("migrate into a missing directory: %v", err)
 	}
 }

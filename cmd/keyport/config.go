@@ -161,6 +161,13 @@ func loadConfig(getenv func(string) string, dev bool) (*config, error) {
 	return c, nil
 }
 
+// loadCommandConfig is the configuration of a one-shot command (migrate,
+// audit verify, token, kek rotate, backup): with KEYPORT_DEV=true the
+// development defaults, so the commands work on `keyport dev`'s data.
+func loadCommandConfig(getenv func(string) string) (*config, error) {
+	return loadConfig(getenv, getenv("KEYPORT_DEV") == "true")
+}
+
 // checkHTTPSURL accepts an absolute https URL without query or fragment.
 // Session cookies are Secure outside development, so plain http cannot work.
 func checkHTTPSURL(raw string) error {

@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
-	"io"
-	"log/slog"
 	"regexp"
 	"strings"
 	"testing"
@@ -51,58 +49,21 @@ func strconvQuote(s string) string {
 func TestBrowserAuditorDownloadsReports(t *testing.T) {
 	owner := webtest.Browser(t, 150*time.Second)
 	dir := t.TempDir()
-	env := map[string]string{"KEYPORT_DATA_DIR": dir}
-	base := startDev(t, env)
+	base := startDev(t, map[string]string{"KEYPORT_DATA_DIR": dir})
 	step := func(ctx context.Context, name string, acts ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
-		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		defer cancel()
-		if err := chromedp.Do(sctx, acts...); err != nil {
-			hctx, hcancel := context.WithTimeout(ctx, 5*time.Second)
-			defer hcancel()
-			text, _ := chromedp.Run(hctx, chromedp.Evaluate[string](`location.href + "\n" + (document.body ? document.body.innerText.slice(0, 1500) : "")`))
-			t.Fatalf("%s: %v\npage:\n%s", name, err, text)
-		}
+		webtest.Page{T: t, Ctx: ctx, Prefix: "audit-"}.Step(name, acts...)
 	}
 
 	step(owner, "owner signs in", then(signIn(base, "carol@acme.test", "Carol Owner"),
 		actions{chromedp.WaitVisible(chromedp.CSS(`[data-testid="dashboard"]`))})...)
 	tenantID, keyNames := seedKeys(t, dir)
 
-	step(owner, "owner invites an auditor",
-		chromedp.Navigate(base+"/members"),
-		chromedp.WaitVisible(chromedp.CSS(`[data-testid="invite"]`)),
-		chromedp.SendKeys(chromedp.CSS(`#invite-email`), "dave@partner.test"),
-		chromedp.SetValue(chromedp.CSS(`#invite-role`), "auditor"),
-		chromedp.Click(chromedp.CSS(`[data-testid="invite-submit"]`)),
-		chromedp.WaitVisible(chromedp.CSS(`tr[data-testid="invitation-row"][data-email="dave@partner.test"]`)),
-		chromedp.Navigate(base+"/dev/mail"),
-		chromedp.Click(chromedp.CSS(`a[href^="/dev/mail/"]`)),
-		chromedp.WaitVisible(chromedp.CSS(`[data-testid="mail-text"]`)),
-	)
-	text, err := chromedp.Run(owner, chromedp.Text(chromedp.CSS(`[data-testid="mail-text"]`)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	link := regexp.MustCompile(`http://\S+/invite\?token=[A-Za-z0-9_-]+`).FindString(text)
-	if link == "" {
-		t.Fatalf("no invitation link in the email")
-	}
-	dave, cancel := chromedp.NewContext(owner, chromedp.WithNewBrowserContext())
-	t.Cleanup(cancel)
-	// Start the tab on dave's own context: a tab first used under a step's
-	// timeout would close when that step ends.
-	if err := chromedp.Do(dave); err != nil {
-		t.Fatal(err)
-	}
+	_, link := inviteByEmail(webtest.Page{T: t, Ctx: owner, Prefix: "audit-"}, base, "dave@partner.test", "auditor")
+	dave := newPerson(t, owner)
 	step(dave, "the auditor accepts", then(
-		actions{chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS(`[data-testid="invitation"]`)),
-			chromedp.Click(chromedp.CSS(`[data-testid="invitation-signin"]`))},
-		idpSignIn("dave@partner.test", "Dave Auditor"),
-		actions{chromedp.WaitVisible(chromedp.CSS(`[data-testid="invitation-accept"]`)),
-			chromedp.Click(chromedp.CSS(`[data-testid="invitation-accept"]`)),
-			chromedp.WaitVisible(chromedp.CSS(`[data-testid="dashboard"]`))},
-	)...)
+		actions{chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS(`[data-testid="invitation"]`))},
+		signInAndAccept("dave@partner.test", "Dave Auditor"))...)
 
 	step(dave, "the auditor opens the audit log",
 		chromedp.Click(chromedp.CSS(`nav.mainnav a[href="/audit"]`)),
@@ -162,7 +123,7 @@ func TestBrowserAuditorDownloadsReports(t *testing.T) {
 		chromedp.Click(chromedp.CSS(`[data-testid="html-inventory"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="report-head"]`)),
 	)
-	if n, _ := chromedp.Run(dave, chromedp.Evaluate[int](`document.querySelectorAll('[data-testid="inventory-key"]').length`)); n != len(keyNames) {
+	if n := (webtest.Page{T: t, Ctx: dave}).Count(`[data-testid="inventory-key"]`); n != len(keyNames) {
 		t.Errorf("printable inventory shows %d keys", n)
 	}
 	webtest.Screenshot(t, dave, "report-inventory")
@@ -174,14 +135,7 @@ func TestBrowserAuditorDownloadsReports(t *testing.T) {
 func seedKeys(t *testing.T, dir string) (string, []string) {
 	t.Helper()
 	ctx := context.Background()
-	cfg, err := loadConfig(envOf(map[string]string{"KEYPORT_DATA_DIR": dir}), true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := openStore(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := openDevStore(t, envOf(map[string]string{"KEYPORT_DATA_DIR": dir}))
 	defer db.Close()
 	tenants, err := db.TenantKeyCounts(ctx)
 	if err != nil || len(tenants) != 1 {

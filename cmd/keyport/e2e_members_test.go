@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -20,15 +19,6 @@ import (
 func TestBrowserInviteAuditor(t *testing.T) {
 	owner := webtest.Browser(t, 150*time.Second)
 	base := startDev(t, nil)
-	// Separate browser contexts: separate cookie jars in one Chromium.
-	newPerson := func() context.Context {
-		ctx, cancel := chromedp.NewContext(owner, chromedp.WithNewBrowserContext())
-		t.Cleanup(cancel)
-		if err := chromedp.Do(ctx); err != nil {
-			t.Fatalf("new browser context: %v", err)
-		}
-		return ctx
-	}
 	step := func(ctx context.Context, name string, acts ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
 		webtest.Page{T: t, Ctx: ctx, Prefix: "members-"}.Step(name, acts...)
@@ -36,35 +26,16 @@ func TestBrowserInviteAuditor(t *testing.T) {
 
 	step(owner, "owner signs in", then(signIn(base, "carol@acme.test", "Carol Owner"),
 		actions{chromedp.WaitVisible(chromedp.CSS(`[data-testid="dashboard"]`))})...)
-	step(owner, "owner invites an auditor",
-		chromedp.Navigate(base+"/members"),
-		chromedp.WaitVisible(chromedp.CSS(`[data-testid="invite"]`)),
-		chromedp.SendKeys(chromedp.CSS(`#invite-email`), "dave@partner.test"),
-		chromedp.SetValue(chromedp.CSS(`#invite-role`), "auditor"),
-		chromedp.Click(chromedp.CSS(`[data-testid="invite-submit"]`)),
-		chromedp.WaitVisible(chromedp.CSS(`tr[data-testid="invitation-row"][data-email="dave@partner.test"]`)),
-	)
-	step(owner, "the email arrives at the mail catcher",
-		chromedp.Navigate(base+"/dev/mail"),
-		chromedp.Click(chromedp.CSS(`a[href^="/dev/mail/"]`)),
-		chromedp.WaitVisible(chromedp.CSS(`[data-testid="mail-text"]`)),
-	)
-	text, err := chromedp.Run(owner, chromedp.Text(chromedp.CSS(`[data-testid="mail-text"]`)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	text, link := inviteByEmail(webtest.Page{T: t, Ctx: owner, Prefix: "members-"}, base, "dave@partner.test", "auditor")
 	for _, want := range []string{"Carol Owner", "acme.test", "auditor", "changes nothing", "expires on"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("invitation email lacks %q:\n%s", want, text)
 		}
 	}
-	link := regexp.MustCompile(`http://\S+/invite\?token=[A-Za-z0-9_-]+`).FindString(text)
-	if link == "" {
-		t.Fatalf("no link in the email:\n%s", text)
-	}
 
 	// Someone else with the link is refused, whatever they sign in as.
-	eve := newPerson()
+	// Separate browser contexts: separate cookie jars in one Chromium.
+	eve := newPerson(t, owner)
 	step(eve, "another email is refused", then(
 		actions{chromedp.Navigate(link),
 			chromedp.WaitVisible(chromedp.CSS(`[data-testid="invitation-signin"]`)),
@@ -77,7 +48,7 @@ func TestBrowserInviteAuditor(t *testing.T) {
 	}
 
 	// The colleague accepts; the token is gone from the address bar.
-	dave := newPerson()
+	dave := newPerson(t, owner)
 	step(dave, "the colleague opens the link",
 		chromedp.Navigate(link),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="invitation"]`)),
@@ -85,13 +56,7 @@ func TestBrowserInviteAuditor(t *testing.T) {
 	if loc, _ := chromedp.Run(dave, chromedp.Location()); loc != base+"/invite" {
 		t.Errorf("after the link the address is %s", loc)
 	}
-	step(dave, "the colleague signs in and accepts", then(
-		actions{chromedp.Click(chromedp.CSS(`[data-testid="invitation-signin"]`))},
-		idpSignIn("Dave@Partner.test", "Dave Auditor"),
-		actions{chromedp.WaitVisible(chromedp.CSS(`[data-testid="invitation-accept"]`)),
-			chromedp.Click(chromedp.CSS(`[data-testid="invitation-accept"]`)),
-			chromedp.WaitVisible(chromedp.CSS(`[data-testid="dashboard"]`))},
-	)...)
+	step(dave, "the colleague signs in and accepts", signInAndAccept("Dave@Partner.test", "Dave Auditor")...)
 	if tenant, _ := chromedp.Run(dave, chromedp.Text(chromedp.CSS(`[data-testid="tenant-name"]`))); tenant != "acme.test" {
 		t.Errorf("colleague's tenant = %q", tenant)
 	}

@@ -36,7 +36,7 @@ func kekCommand(ctx context.Context, args []string, getenv func(string) string, 
 	if len(args) != 1 || args[0] != "rotate" {
 		return errors.New(kekUsage)
 	}
-	cfg, err := loadConfig(getenv, getenv("KEYPORT_DEV") == "true")
+	cfg, err := loadCommandConfig(getenv)
 	if err != nil {
 		return err
 	}

@@ -62,7 +62,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		}
 		return serve(ctx, cfg, stdout)
 	case "migrate":
-		cfg, err := loadConfig(getenv, getenv("KEYPORT_DEV") == "true")
+		cfg, err := loadCommandConfig(getenv)
 		if err != nil {
 			return err
 		}
@@ -71,7 +71,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		if len(args) < 2 || args[1] != "verify" {
 			return errors.New("usage: keyport audit verify")
 		}
-		cfg, err := loadConfig(getenv, getenv("KEYPORT_DEV") == "true")
+		cfg, err := loadCommandConfig(getenv)
 		if err != nil {
 			return err
 		}

@@ -41,11 +41,7 @@ func TestKEKRotateCommand(t *testing.T) {
 		t.Fatalf("migrate: %v", err)
 	}
 	// A mail body sealed under the old KEK, as the outbox writes it.
-	cfg, _ := loadConfig(envOf(vars), true)
-	db, err := openStore(ctx, cfg, newLogger(cfg, io.Discard))
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := openDevStore(t, envOf(vars))
 	old, _ := keysvc.NewSealer(oldKEK)
 	m, err := keysvc.NewOutbox(db, old, nil, "").Compose("", "test", "", mailer.Message{To: []string{"a@b.test"}, Subject: "s", Text: "invite link"})
 	if err == nil {
@@ -86,11 +82,7 @@ func TestKEKRotateCommand(t *testing.T) {
 	if err := run(ctx, []string{"audit", "verify"}, envOf(vars), &out); err != nil {
 		t.Fatalf("audit verify with the new KEK alone: %v", err)
 	}
-	cfg, _ = loadConfig(envOf(vars), true)
-	db, err = openStore(ctx, cfg, newLogger(cfg, io.Discard))
-	if err != nil {
-		t.Fatal(err)
-	}
+	db = openDevStore(t, envOf(vars))
 	defer db.Close()
 	events, _ := db.ListAudit(ctx, "", 10)
 	found := false
@@ -171,11 +163,7 @@ func TestBackupCommand(t *testing.T) {
 	if err := run(ctx, []string{"migrate"}, env, io.Discard); err != nil {
 		t.Fatal(err)
 	}
-	cfg, _ := loadConfig(env, true)
-	db, err := openStore(ctx, cfg, newLogger(cfg, io.Discard))
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := openDevStore(t, env)
 	for range 50 {
 		if _, err := db.AppendAudit(ctx, models.AuditInput{Actor: "usr_backup", Action: "test.event"}); err != nil {
 			t.Fatal(err)

@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"crypto/rand"
 	"fmt"
 	"log/slog"
 	"os"
@@ -100,11 +99,7 @@ func newReplicaWorld(t *testing.T, dsn string) *replicaWorld {
 	ctx := context.Background()
 	w := &replicaWorld{dir: t.TempDir(), dsn: dsn}
 	w.kekFile = filepath.Join(w.dir, "kek.key")
-	kek := make([]byte, 32)
-	rand.Read(kek)
-	if err := os.WriteFile(w.kekFile, kek, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	writeKEK(t, w.kekFile)
 	cfg := &config{DatabaseURL: dsn, KEKFile: w.kekFile}
 	db, sealer, err := openStoreWithSealer(ctx, cfg, slog.New(slog.DiscardHandler))
 	if err != nil {

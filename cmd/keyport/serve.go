@@ -39,7 +39,9 @@ func openStoreWithSealer(ctx context.Context, cfg *config, log *slog.Logger) (*m
 		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 			return nil, nil, &configError{"KEYPORT_DATA_DIR", "cannot create " + cfg.DataDir + ": " + describeFileError(err)}
 		}
-	} else if dir := filepath.Dir(cfg.DatabaseURL); !strings.Contains(cfg.DatabaseURL, "://") {
+	} else if path, ok := sqliteFile(cfg.DatabaseURL); ok {
+		// The file's own path: a file: URI's directory is not the URI's.
+		dir := filepath.Dir(path)
 		if _, err := os.Stat(dir); err != nil {
 			return nil, nil, &configError{"KEYPORT_DATABASE_URL", "directory " + dir + " does not exist"}
 		}

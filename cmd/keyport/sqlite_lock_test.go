@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -28,14 +27,13 @@ var kill9AuditKey = []byte("kill9-test-audit-key-32-bytes!!!")
 
 func TestSQLiteLockRefusesSecondServer(t *testing.T) {
 	dir := t.TempDir()
-	vars := map[string]string{"KEYPORT_ADDR": "127.0.0.1:0", "KEYPORT_DATA_DIR": dir, "KEYPORT_LOG_LEVEL": "warn"}
-	startDevIn(t, vars)
+	startDev(t, map[string]string{"KEYPORT_DATA_DIR": dir})
 	// A second server on the same data directory stops at once, naming the
 	// file and the process holding it (this one: the lock is per open file,
 	// so it holds within one process too).
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	vars["KEYPORT_ADDR"] = "127.0.0.1:0"
+	vars := map[string]string{"KEYPORT_ADDR": "127.0.0.1:0", "KEYPORT_DATA_DIR": dir, "KEYPORT_LOG_LEVEL": "warn"}
 	err := run(ctx, []string{"dev"}, envOf(vars), &strings.Builder{})
 	db := filepath.Join(dir, "keyport.db")
 	if err == nil {
@@ -72,55 +70,6 @@ func TestSQLiteFileOfDSN(t *testing.T) {
 			t.Errorf("sqliteFile(%q) = %q, %v; want %q, %v", tc.dsn, got, ok, tc.want, tc.ok)
 		}
 	}
-}
-
-// startDevIn runs `keyport dev` in-process with vars until the test ends.
-func startDevIn(t *testing.T, vars map[string]string) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	started := make(chan struct{})
-	done := make(chan error, 1)
-	w := &lineWatcher{prefix: "keyport is running at ", seen: started}
-	go func() { done <- run(ctx, []string{"dev"}, envOf(vars), w) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("keyport dev stopped with: %v", err)
-		}
-	})
-	select {
-	case <-started:
-	case err := <-done:
-		t.Fatalf("keyport dev exited before serving: %v", err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("keyport dev did not start within 30s")
-	}
-}
-
-// lineWatcher closes seen once a written line starts with prefix. Logs
-// and the start line may be written from different goroutines.
-type lineWatcher struct {
-	prefix string
-	seen   chan struct{}
-	mu     sync.Mutex
-	buf    strings.Builder
-	closed bool
-}
-
-func (w *lineWatcher) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if !w.closed {
-		w.buf.Write(p)
-		for _, line := range strings.Split(w.buf.String(), "\n") {
-			if strings.HasPrefix(line, w.prefix) {
-				close(w.seen)
-				w.closed = true
-				break
-			}
-		}
-	}
-	return len(p), nil
 }
 
 // TestHelperSQLiteWriter is not a test: it is the writer process that

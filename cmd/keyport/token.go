@@ -17,7 +17,7 @@ func tokenCommand(ctx context.Context, args []string, getenv func(string) string
 	if len(args) == 0 {
 		return errors.New("usage: keyport token create --tenant ID --name NAME [--provider-wide] | keyport token revoke TOKEN_ID")
 	}
-	cfg, err := loadConfig(getenv, getenv("KEYPORT_DEV") == "true")
+	cfg, err := loadCommandConfig(getenv)
 	if err != nil {
 		return err
 	}
