@@ -292,9 +292,8 @@ func (s *Service) testKMS(ctx context.Context, conn Connection, prov aws.Credent
 // errCode is the AWS error code of err, or a plain word for other failures;
 // never AWS's message text.
 func errCode(err error) string {
-	var api smithy.APIError
-	if errors.As(err, &api) {
-		return api.ErrorCode()
+	if code := apiCode(err); code != "" {
+		return code
 	}
 	c := ClassifyKMSError(err)
 	switch {
@@ -304,4 +303,14 @@ func errCode(err error) string {
 		return "throttled"
 	}
 	return "error"
+}
+
+// apiCode is the AWS error code of err, or "" when err is nil or no AWS
+// API error (a network failure, a cancelled context).
+func apiCode(err error) string {
+	var api smithy.APIError
+	if errors.As(err, &api) {
+		return api.ErrorCode()
+	}
+	return ""
 }

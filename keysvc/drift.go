@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -77,13 +76,13 @@ func (s *Service) CheckDrift(ctx context.Context, tenantID string, by RequestBy,
 	switch {
 	case err == nil:
 		add(DriftAlias, active.KMSKeyARN, aws.ToString(alias.KeyMetadata.Arn))
-	case awsCode(err) == "NotFoundException":
+	case apiCode(err) == "NotFoundException":
 		add(DriftAlias, active.KMSKeyARN, "no such alias")
 	default:
 		return nil, ClassifyKMSError(err)
 	}
 	out, err := client.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String(active.KMSKeyARN)})
-	if awsCode(err) == "NotFoundException" {
+	if apiCode(err) == "NotFoundException" {
 		add(DriftState, kmsStateFor(k.State), "deleted")
 	} else if err != nil {
 		return nil, ClassifyKMSError(err)
@@ -167,10 +166,7 @@ func (s *Service) ReconcileDrift(ctx context.Context, tenantID string, by Reques
 	arn := aws.String(active.KMSKeyARN)
 	switch field + "/" + action {
 	case DriftAlias + "/" + ReconcileRestore:
-		_, err = client.UpdateAlias(ctx, &kms.UpdateAliasInput{AliasName: aws.String(mk.AliasName), TargetKeyId: arn})
-		if awsCode(err) == "NotFoundException" {
-			_, err = client.CreateAlias(ctx, &kms.CreateAliasInput{AliasName: aws.String(mk.AliasName), TargetKeyId: arn})
-		}
+		err = moveAlias(ctx, client, mk.AliasName, active.KMSKeyARN)
 	case DriftState + "/" + ReconcileRestore:
 		if k.State == models.StateEnabled {
 			_, err = client.EnableKey(ctx, &kms.EnableKeyInput{KeyId: arn})
@@ -219,16 +215,20 @@ func (s *Service) ReconcileDrift(ctx context.Context, tenantID string, by Reques
 	return err
 }
 
-var driftSweeps sync.Map // *Service -> time.Time of the last sweep
-
 // driftSweep compares every live managed key with KMS, at most hourly per
 // process.
 func (s *Service) driftSweep(ctx context.Context) error {
 	now := s.now()
-	if last, ok := driftSweeps.Load(s); ok && now.Sub(last.(time.Time)) < time.Hour {
+	lc := s.lifecycle()
+	lc.mu.Lock()
+	due := lc.lastDriftSweep.IsZero() || now.Sub(lc.lastDriftSweep) >= time.Hour
+	if due {
+		lc.lastDriftSweep = now
+	}
+	lc.mu.Unlock()
+	if !due {
 		return nil
 	}
-	driftSweeps.Store(s, now)
 	if err := s.db.ExpireImportRequests(ctx); err != nil {
 		return err
 	}

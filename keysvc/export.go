@@ -66,6 +66,13 @@ type ExportFile struct {
 	Version     int
 }
 
+// String leaves the body out of logs: wrapped as it is, a passphrase file
+// in a log could be attacked offline.
+func (f ExportFile) String() string { return "keysvc.ExportFile{name: " + f.Name + "}" }
+
+// LogValue leaves the body out of slog too.
+func (f ExportFile) LogValue() slog.Value { return slog.StringValue(f.String()) }
+
 // Export hands a key's material to an admin: wrapped to their RSA public
 // key, or as a passphrase-protected JWE (PBES2-HS512+A256KW, A256GCM)
 // whose payload is the material as a JWK. Recent sign-in and the role are
@@ -135,14 +142,8 @@ func (s *Service) Export(ctx context.Context, tenantID string, by RequestBy, key
 // exportMaterial picks the material to export: the active one by default,
 // any committed one on request.
 func (s *Service) exportMaterial(ctx context.Context, tenantID, keyID, materialID string) (*models.KeyMaterial, error) {
-	var mat *models.KeyMaterial
-	var err error
-	if materialID == "" {
-		mat, err = s.db.ActiveMaterial(ctx, tenantID, keyID)
-	} else {
-		mat, err = s.db.GetKeyMaterial(ctx, tenantID, materialID)
-	}
-	if errors.Is(err, models.ErrNotFound) || (err == nil && (mat.KeyID != keyID || len(mat.Sealed) == 0 || mat.State == models.MaterialDiscarded)) {
+	mat, err := s.materialOf(ctx, tenantID, keyID, materialID)
+	if errors.Is(err, models.ErrNotFound) || (err == nil && (len(mat.Sealed) == 0 || mat.State == models.MaterialDiscarded)) {
 		return nil, &ValidationError{Field: "material_id", Message: "choose a version of this key"}
 	}
 	return mat, err
@@ -194,7 +195,9 @@ type jwk struct {
 // management PBES2-HS512+A256KW (p2c 310000, random 16-byte salt), content
 // A256GCM, cty jwk+json. The JSON holding the material is zeroed after.
 func sealJWE(keyID string, mat *models.KeyMaterial, plain []byte, passphrase string) ([]byte, error) {
-	enc, err := jose.NewEncrypter(jose.A256GCM, jose.Recipient{Algorithm: jose.PBES2_HS512_A256KW, Key: []byte(passphrase), PBES2Count: exportPBES2Count},
+	pw := []byte(passphrase)
+	defer clear(pw)
+	enc, err := jose.NewEncrypter(jose.A256GCM, jose.Recipient{Algorithm: jose.PBES2_HS512_A256KW, Key: pw, PBES2Count: exportPBES2Count},
 		(&jose.EncrypterOptions{}).WithContentType(jweContentTypeJWK))
 	if err != nil {
 		return nil, err

@@ -52,13 +52,11 @@ func DefaultAlias(name string) string {
 // KMS key in the store's account, the import, validation, the alias and
 // data-key version 1.
 func (s *Service) CreateGeneratedKey(ctx context.Context, tenantID string, by RequestBy, in CreateKeyInput) (*OperationResult, error) {
-	matID := models.NewID("mat_")
-	sealed, fp, err := s.newMaterial(matID)
+	mat, err := s.newMaterial(by)
 	if err != nil {
 		return nil, err
 	}
-	return s.startCreate(ctx, tenantID, by, in, models.ModeGenerated, models.KeyMaterial{ID: matID, Source: models.SourceGenerated,
-		Sealed: sealed, Fingerprint: fp, CreatedBy: by.UserID})
+	return s.startCreate(ctx, tenantID, by, in, models.ModeGenerated, *mat)
 }
 
 // startCreate checks the input, records the key and its create operation,
@@ -112,11 +110,7 @@ func (s *Service) startCreate(ctx context.Context, tenantID string, by RequestBy
 // checkAliasFree refuses an alias that already names a key in the store's
 // account and region: keyport never takes over an alias it did not make.
 func (s *Service) checkAliasFree(ctx context.Context, tenantID string, st *models.KeyStore, alias string) error {
-	mc, err := s.db.GetConnection(ctx, tenantID, st.ConnectionID)
-	if err != nil {
-		return err
-	}
-	client, err := s.clients.KMS(ctx, ConnectionFromModel(mc), st.Region)
+	_, client, err := s.storeKMS(ctx, tenantID, st)
 	if err != nil {
 		return err
 	}
@@ -124,7 +118,7 @@ func (s *Service) checkAliasFree(ctx context.Context, tenantID string, st *model
 	switch {
 	case err == nil:
 		return &ValidationError{Field: "alias", Message: "already names a KMS key in your account; choose another alias"}
-	case awsCode(err) == "NotFoundException":
+	case apiCode(err) == "NotFoundException":
 		return nil
 	}
 	return ClassifyKMSError(err)

@@ -42,13 +42,27 @@ type NewImportRequest struct {
 	Token   string
 }
 
+// String leaves the token out of logs.
+func (r NewImportRequest) String() string {
+	if r.Request == nil {
+		return "keysvc.NewImportRequest{}"
+	}
+	return "keysvc.NewImportRequest{id: " + r.Request.ID + "}"
+}
+
+// LogValue leaves the token out of slog too (its JSON handler ignores
+// String).
+func (r NewImportRequest) LogValue() slog.Value { return slog.StringValue(r.String()) }
+
 // CreateImportRequest makes an RSA key pair (the private key sealed under
 // the KEK), a one-time import token valid 24 hours, and records them; the
 // tenant wraps its 256-bit key to the public key and uploads it with the
 // token.
 func (s *Service) CreateImportRequest(ctx context.Context, tenantID string, by RequestBy, storeID, keyName string) (*NewImportRequest, error) {
-	if _, err := s.db.GetKeyStore(ctx, tenantID, storeID); err != nil {
+	if _, err := s.db.GetKeyStore(ctx, tenantID, storeID); errors.Is(err, models.ErrNotFound) {
 		return nil, &ValidationError{Field: "store_id", Message: "choose one of your key stores"}
+	} else if err != nil {
+		return nil, err
 	}
 	if n := strings.TrimSpace(keyName); n == "" || len([]rune(n)) > 100 {
 		return nil, &ValidationError{Field: "key_name", Message: "is required, at most 100 characters"}
@@ -142,21 +156,19 @@ func (s *Service) CompleteImport(ctx context.Context, tenantID string, by Reques
 		}
 		return nil, err
 	}
-	matID := models.NewID("mat_")
-	sealed, fp, err := s.sealMaterial(matID, plain)
+	mat, err := s.sealMaterial(models.SourceTenant, by, plain)
 	if err != nil {
 		_ = s.db.ReopenImportRequest(ctx, tenantID, r.ID)
 		return nil, err
 	}
 	res, err := s.startCreate(ctx, tenantID, by, CreateKeyInput{StoreID: r.StoreID, Name: r.KeyName, Alias: up.Alias, ValidDays: up.ValidDays,
-		held: ps.ImportedKeyUse == ImportedHeld},
-		models.ModeImported, models.KeyMaterial{ID: matID, Source: models.SourceTenant, Sealed: sealed, Fingerprint: fp, CreatedBy: by.UserID})
+		held: ps.ImportedKeyUse == ImportedHeld}, models.ModeImported, *mat)
 	if err != nil {
 		_ = s.db.ReopenImportRequest(ctx, tenantID, r.ID) // nothing was created: the token still works
 		return nil, err
 	}
 	if err := s.db.CompleteImportRequest(ctx, tenantID, r.ID, res.Op.KeyID, by.audit("import_request.used",
-		map[string]string{"key_id": res.Op.KeyID, "fingerprint": fp})); err != nil {
+		map[string]string{"key_id": res.Op.KeyID, "fingerprint": mat.Fingerprint})); err != nil {
 		return nil, err
 	}
 	return res, nil

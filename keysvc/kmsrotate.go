@@ -14,7 +14,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
-	"github.com/aws/smithy-go"
 
 	"keyport/models"
 )
@@ -196,11 +195,7 @@ func refusal(region, action string, err error) error {
 	}
 	c := ClassifyKMSError(err)
 	r := &kmsRefusal{Region: region, Err: c}
-	code := ""
-	var api smithy.APIError
-	if errors.As(err, &api) {
-		code = api.ErrorCode()
-	}
+	code := apiCode(err)
 	switch {
 	case code == "LimitExceededException":
 		r.Reason = "the KMS key has used all the on-demand rotations AWS allows it"

@@ -27,6 +27,9 @@ type lifecycle struct {
 	// wrapSpecs are the wrapping key specs and algorithms to ask KMS for,
 	// in order of preference.
 	wrapSpecs []wrapSpec
+
+	mu             sync.Mutex
+	lastDriftSweep time.Time // guarded by mu
 }
 
 type wrapSpec struct{ KeySpec, Algorithm string }
@@ -192,12 +195,7 @@ func (s *Service) loadOpContext(ctx context.Context, op *models.KeyOperation, fe
 	if err != nil {
 		return nil, err
 	}
-	mc, err := s.db.GetConnection(ctx, op.TenantID, st.ConnectionID)
-	if err != nil {
-		return nil, err
-	}
-	conn := ConnectionFromModel(mc)
-	client, err := s.clients.KMS(ctx, conn, st.Region)
+	conn, client, err := s.storeKMS(ctx, op.TenantID, st)
 	if err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package keysvc
 import (
 	"context"
 	"errors"
+	"strconv"
 	"time"
 
 	"keyport/models"
@@ -32,9 +33,9 @@ func (s *Service) ApprovalRequired(ctx context.Context, action string) (bool, er
 
 // SetApprovalSettings stores the operator's approval settings.
 func (s *Service) SetApprovalSettings(ctx context.Context, by RequestBy, export, del bool) error {
-	b := map[bool]string{true: "true", false: "false"}
-	_, err := s.db.SetProviderSettings(ctx, map[string]string{SettingApproveExport: b[export], SettingApproveDelete: b[del]},
-		by.audit("provider.approval_settings_changed", map[string]string{"export": b[export], "delete": b[del]}))
+	e, d := strconv.FormatBool(export), strconv.FormatBool(del)
+	_, err := s.db.SetProviderSettings(ctx, map[string]string{SettingApproveExport: e, SettingApproveDelete: d},
+		by.audit("provider.approval_settings_changed", map[string]string{"export": e, "delete": d}))
 	return err
 }
 

@@ -75,6 +75,18 @@ type crashStats struct {
 	scenarios, resumed, rolledBack, secondKeys, orphans, aliasWrong, lost int
 }
 
+// checkResumed checks that the key's newest operation finished after the
+// restart, then checks it as checkDone does.
+func (e *lcEnv) checkResumed(t *testing.T, st *crashStats, label, keyID string, wantKeys int) {
+	t.Helper()
+	if op := e.lastOp(t, keyID); op.State != models.OpDone {
+		t.Errorf("%s: operation %s at %s: %s", label, op.State, op.Step, op.Detail)
+		return
+	}
+	st.resumed++
+	e.checkDone(t, st, label, keyID, wantKeys)
+}
+
 // checkDone checks a finished operation: one live KMS key per committed
 // material (no second key), none pending deletion, nothing untagged, the
 // alias on the newest usable key, the data path working and the material
@@ -125,12 +137,7 @@ func TestLifecycleCrashAfterEachStep(t *testing.T) {
 			}
 			keyID := e.startKind(t, kind, fmt.Sprintf("kill-%s-%s", kind, step))
 			e.resume(t)
-			if op := e.lastOp(t, keyID); op.State != models.OpDone {
-				t.Errorf("%s: operation %s at %s: %s", label, op.State, op.Step, op.Detail)
-				continue
-			}
-			st.resumed++
-			e.checkDone(t, &st, label, keyID, want)
+			e.checkResumed(t, &st, label, keyID, want)
 		}
 	}
 
@@ -163,12 +170,7 @@ func TestLifecycleCrashAfterEachStep(t *testing.T) {
 				e.srv.ClearFaults()
 				e.svc.lifecycle().hook = nil
 				e.resume(t)
-				if op := e.lastOp(t, keyID); op.State != models.OpDone {
-					t.Errorf("%s: operation %s at %s: %s", label, op.State, op.Step, op.Detail)
-					continue
-				}
-				st.resumed++
-				e.checkDone(t, &st, label, keyID, want)
+				e.checkResumed(t, &st, label, keyID, want)
 			}
 		}
 	}

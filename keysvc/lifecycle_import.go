@@ -59,7 +59,7 @@ func (s *Service) importMaterial(ctx context.Context, oc *opContext, arn, materi
 			return err
 		}
 		_, err = oc.client.ImportKeyMaterial(ctx, in)
-		if code := awsCode(err); (code == "ExpiredImportTokenException" || code == "InvalidImportTokenException") && attempt < 2 {
+		if code := apiCode(err); (code == "ExpiredImportTokenException" || code == "InvalidImportTokenException") && attempt < 2 {
 			continue // the token lapsed between the two calls: fetch new parameters, never reuse a stale public key
 		}
 		if err != nil {
@@ -82,9 +82,10 @@ func (s *Service) importParameters(ctx context.Context, client *kms.Client, arn 
 	for _, spec := range s.lifecycle().wrapSpecs {
 		out, err := client.GetParametersForImport(ctx, &kms.GetParametersForImportInput{KeyId: aws.String(arn),
 			WrappingAlgorithm: types.AlgorithmSpec(spec.Algorithm), WrappingKeySpec: types.WrappingKeySpec(spec.KeySpec)})
-		switch awsCode(err) {
-		case "":
+		if err == nil {
 			return spec, out, nil
+		}
+		switch apiCode(err) {
 		case "ValidationException", "UnsupportedOperationException":
 			last = err
 			continue
@@ -144,7 +145,7 @@ func (s *Service) rollback(ctx context.Context, op *models.KeyOperation, cause e
 func (s *Service) restoreAlias(ctx context.Context, oc *opContext, arn string) error {
 	name := aws.String(oc.managed.AliasName)
 	cur, err := oc.client.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: name})
-	if awsCode(err) == "NotFoundException" {
+	if apiCode(err) == "NotFoundException" {
 		return nil
 	}
 	if err != nil {
@@ -155,12 +156,12 @@ func (s *Service) restoreAlias(ctx context.Context, oc *opContext, arn string) e
 	}
 	if oc.op.Kind == models.OpCreate {
 		_, err = oc.client.DeleteAlias(ctx, &kms.DeleteAliasInput{AliasName: name})
-		return classifyStep(err)
+		return ClassifyKMSError(err)
 	}
 	active, err := s.db.ActiveMaterial(ctx, oc.op.TenantID, oc.op.KeyID)
 	if err != nil {
 		return err
 	}
 	_, err = oc.client.UpdateAlias(ctx, &kms.UpdateAliasInput{AliasName: name, TargetKeyId: aws.String(active.KMSKeyARN)})
-	return classifyStep(err)
+	return ClassifyKMSError(err)
 }

@@ -56,11 +56,20 @@ func (s *Service) storeClient(ctx context.Context, tenantID string, mk *models.M
 	if err != nil {
 		return nil, err
 	}
+	_, client, err := s.storeKMS(ctx, tenantID, st)
+	return client, err
+}
+
+// storeKMS is a store's connection and a KMS client acting through it in
+// the store's region.
+func (s *Service) storeKMS(ctx context.Context, tenantID string, st *models.KeyStore) (Connection, *kms.Client, error) {
 	mc, err := s.db.GetConnection(ctx, tenantID, st.ConnectionID)
 	if err != nil {
-		return nil, err
+		return Connection{}, nil, err
 	}
-	return s.clients.KMS(ctx, ConnectionFromModel(mc), st.Region)
+	conn := ConnectionFromModel(mc)
+	client, err := s.clients.KMS(ctx, conn, st.Region)
+	return conn, client, err
 }
 
 // Deactivate disables a key: keyport stops using it at once (every
@@ -202,7 +211,7 @@ func (s *Service) CancelDeletion(ctx context.Context, tenantID string, by Reques
 func (s *Service) cancelKMSDeletion(ctx context.Context, tenantID, keyID string, mk *models.ManagedKey) error {
 	return s.eachKMSKey(ctx, tenantID, keyID, mk, func(c *kms.Client, arn string) error {
 		_, err := c.CancelKeyDeletion(ctx, &kms.CancelKeyDeletionInput{KeyId: aws.String(arn)})
-		if awsCode(err) == "KMSInvalidStateException" {
+		if apiCode(err) == "KMSInvalidStateException" {
 			return nil // not pending deletion (never scheduled, or cancelled before)
 		}
 		return err

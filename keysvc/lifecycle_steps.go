@@ -112,16 +112,16 @@ func (s *Service) runStep(ctx context.Context, oc *opContext, step string, resum
 		return "", s.importMaterial(ctx, oc, op.KMSKeyARN, op.MaterialID, types.ImportTypeExistingKeyMaterial)
 	case stepImportNew:
 		err := s.importMaterial(ctx, oc, op.KMSKeyARN, op.MaterialID, types.ImportTypeNewKeyMaterial)
-		if resumed && awsCode(err) == "IncorrectKeyMaterialException" {
+		if resumed && apiCode(err) == "IncorrectKeyMaterialException" {
 			return "", nil // imported before the crash
 		}
 		return "", err
 	case stepRotateKMS:
 		_, err := oc.client.RotateKeyOnDemand(ctx, &kms.RotateKeyOnDemandInput{KeyId: aws.String(op.KMSKeyARN)})
-		if resumed && awsCode(err) == "KMSInvalidStateException" {
+		if resumed && apiCode(err) == "KMSInvalidStateException" {
 			return "", nil // rotated before the crash: nothing is pending any more
 		}
-		return "", classifyStep(err)
+		return "", ClassifyKMSError(err)
 	case stepValidate:
 		return "", s.validateKMSKey(ctx, oc, op.KMSKeyARN)
 	case stepAlias:
@@ -159,7 +159,7 @@ func (s *Service) createKMSKey(ctx context.Context, oc *opContext, resumed bool)
 			{TagKey: aws.String(tagTenant), TagValue: aws.String(op.TenantID)}, {TagKey: aws.String(tagMaterial), TagValue: aws.String(op.MaterialID)}},
 	})
 	if err != nil {
-		return "", classifyStep(err)
+		return "", ClassifyKMSError(err)
 	}
 	return aws.ToString(out.KeyMetadata.Arn), nil
 }
@@ -170,7 +170,7 @@ func findTaggedKey(ctx context.Context, client *kms.Client, opID string) (string
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {
-			return "", classifyStep(err)
+			return "", ClassifyKMSError(err)
 		}
 		for _, k := range page.Keys {
 			tags, err := client.ListResourceTags(ctx, &kms.ListResourceTagsInput{KeyId: k.KeyArn})
@@ -219,23 +219,29 @@ func (s *Service) pointAlias(ctx context.Context, oc *opContext, arn string) err
 	name := aws.String(oc.managed.AliasName)
 	if oc.op.Kind == models.OpCreate {
 		_, err := oc.client.CreateAlias(ctx, &kms.CreateAliasInput{AliasName: name, TargetKeyId: aws.String(arn)})
-		if awsCode(err) != "AlreadyExistsException" {
-			return classifyStep(err)
+		if apiCode(err) != "AlreadyExistsException" {
+			return ClassifyKMSError(err)
 		}
 		cur, derr := oc.client.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: name})
 		if derr != nil {
-			return classifyStep(derr)
+			return ClassifyKMSError(derr)
 		}
 		if aws.ToString(cur.KeyMetadata.Arn) != arn {
 			return fmt.Errorf("keysvc: the alias %s already names another KMS key in your account", oc.managed.AliasName)
 		}
 		return nil
 	}
-	_, err := oc.client.UpdateAlias(ctx, &kms.UpdateAliasInput{AliasName: name, TargetKeyId: aws.String(arn)})
-	if awsCode(err) == "NotFoundException" {
-		_, err = oc.client.CreateAlias(ctx, &kms.CreateAliasInput{AliasName: name, TargetKeyId: aws.String(arn)})
+	return moveAlias(ctx, oc.client, oc.managed.AliasName, arn)
+}
+
+// moveAlias points an alias keyport made at arn, creating it again if it
+// was deleted in KMS.
+func moveAlias(ctx context.Context, client *kms.Client, alias, arn string) error {
+	_, err := client.UpdateAlias(ctx, &kms.UpdateAliasInput{AliasName: aws.String(alias), TargetKeyId: aws.String(arn)})
+	if apiCode(err) == "NotFoundException" {
+		_, err = client.CreateAlias(ctx, &kms.CreateAliasInput{AliasName: aws.String(alias), TargetKeyId: aws.String(arn)})
 	}
-	return classifyStep(err)
+	return ClassifyKMSError(err)
 }
 
 // commitVersion makes a data key under the new KMS key and commits the
@@ -245,7 +251,7 @@ func (s *Service) commitVersion(ctx context.Context, oc *opContext) error {
 	out, err := oc.client.GenerateDataKey(ctx, &kms.GenerateDataKeyInput{KeyId: aws.String(op.KMSKeyARN),
 		KeySpec: types.DataKeySpecAes256, EncryptionContext: KMSContext(op.TenantID, op.KeyID)})
 	if err != nil {
-		return classifyStep(err)
+		return ClassifyKMSError(err)
 	}
 	clear(out.Plaintext) // only the wrapped copy is kept; the data path unwraps it when needed
 	reason := map[string]string{models.OpCreate: "create", models.OpRenew: "renewal", models.OpUndo: "undo renewal", models.OpRotate: "rotate material"}[op.Kind]
@@ -271,20 +277,4 @@ func (s *Service) commitVersion(ctx context.Context, oc *opContext) error {
 		op.State = models.OpDone
 		return nil
 	}
-}
-
-// awsCode is the AWS error code of err, or "".
-func awsCode(err error) string {
-	if err == nil {
-		return ""
-	}
-	return errCode(err)
-}
-
-// classifyStep classifies a KMS error (nil stays nil).
-func classifyStep(err error) error {
-	if err == nil {
-		return nil
-	}
-	return ClassifyKMSError(err)
 }

@@ -1,6 +1,7 @@
 package keysvc
 
 import (
+	"context"
 	"crypto/aes"
 	"crypto/rsa"
 	"crypto/sha1"
@@ -14,6 +15,7 @@ import (
 	"strings"
 
 	"keyport/keysvc/kwp"
+	"keyport/models"
 )
 
 // MaterialSize is the size of every key material keyport holds: AES-256,
@@ -45,27 +47,42 @@ func Fingerprint(material []byte) (string, error) {
 }
 
 // newMaterial draws 256 bits of key material and returns only its sealed
-// copy and fingerprint: the plaintext is zeroed before it returns.
-func (s *Service) newMaterial(materialID string) (sealed []byte, fp string, err error) {
+// record: the plaintext is zeroed before it returns.
+func (s *Service) newMaterial(by RequestBy) (*models.KeyMaterial, error) {
 	plain := make([]byte, MaterialSize)
 	defer clear(plain) // sealed from here on; opened again only to import or export
 	if _, err := io.ReadFull(s.rand, plain); err != nil {
-		return nil, "", fmt.Errorf("keysvc: generate key material: %w", err)
+		return nil, fmt.Errorf("keysvc: generate key material: %w", err)
 	}
-	return s.sealMaterial(materialID, plain)
+	return s.sealMaterial(models.SourceGenerated, by, plain)
 }
 
-// sealMaterial seals material under the KEK for its material id.
-func (s *Service) sealMaterial(materialID string, plain []byte) ([]byte, string, error) {
+// sealMaterial seals material under the KEK as a new material record (a
+// fresh id, which the seal is bound to, and the fingerprint).
+func (s *Service) sealMaterial(source string, by RequestBy, plain []byte) (*models.KeyMaterial, error) {
 	fp, err := Fingerprint(plain)
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
-	sealed, err := s.sealer.Seal(MaterialPurpose(materialID), plain)
+	id := models.NewID("mat_")
+	sealed, err := s.sealer.Seal(MaterialPurpose(id), plain)
 	if err != nil {
-		return nil, "", fmt.Errorf("keysvc: seal key material: %w", err)
+		return nil, fmt.Errorf("keysvc: seal key material: %w", err)
 	}
-	return sealed, fp, nil
+	return &models.KeyMaterial{ID: id, Source: source, Sealed: sealed, Fingerprint: fp, CreatedBy: by.UserID}, nil
+}
+
+// materialOf is a key's material by id, or its active one for id "". An
+// id naming another key's material is models.ErrNotFound too.
+func (s *Service) materialOf(ctx context.Context, tenantID, keyID, materialID string) (*models.KeyMaterial, error) {
+	if materialID == "" {
+		return s.db.ActiveMaterial(ctx, tenantID, keyID)
+	}
+	m, err := s.db.GetKeyMaterial(ctx, tenantID, materialID)
+	if err == nil && m.KeyID != keyID {
+		return nil, models.ErrNotFound
+	}
+	return m, err
 }
 
 // openMaterial opens sealed material and checks it against its recorded

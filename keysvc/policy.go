@@ -20,13 +20,22 @@ func Principals(conn Connection, ps ProviderSettings) []string {
 	if conn.Kind == KindAssumeRole && conn.RoleARN != "" {
 		out = append(out, conn.RoleARN)
 	}
-	switch {
-	case ps.PrincipalARN != "":
-		out = append(out, ps.PrincipalARN)
-	case ps.AccountID != "":
-		out = append(out, "arn:aws:iam::"+ps.AccountID+":root")
+	if p := providerPrincipal(ps); p != "" {
+		out = append(out, p)
 	}
 	return out
+}
+
+// providerPrincipal is the principal keyport runs as, as the operator set
+// it (the principal, or else the account's root), or "".
+func providerPrincipal(ps ProviderSettings) string {
+	switch {
+	case ps.PrincipalARN != "":
+		return ps.PrincipalARN
+	case ps.AccountID != "":
+		return "arn:aws:iam::" + ps.AccountID + ":root"
+	}
+	return ""
 }
 
 // policyStatement is one IAM policy statement, in the order people write
@@ -278,12 +287,9 @@ func principalAccount(arn string) string {
 // TrustPolicy is the trust policy for a role connection: keyport's account
 // (or principal) may assume the role only with the connection's external id.
 func TrustPolicy(ps ProviderSettings, externalID string) string {
-	who := "arn:aws:iam::PROVIDER_ACCOUNT_ID:root"
-	switch {
-	case ps.PrincipalARN != "":
-		who = ps.PrincipalARN
-	case ps.AccountID != "":
-		who = "arn:aws:iam::" + ps.AccountID + ":root"
+	who := providerPrincipal(ps)
+	if who == "" {
+		who = "arn:aws:iam::PROVIDER_ACCOUNT_ID:root"
 	}
 	doc := policyDoc{Version: "2012-10-17", Statement: []policyStatement{{
 		Effect: "Allow", Principal: map[string]any{"AWS": who}, Action: "sts:AssumeRole",

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 
 	"keyport/models"
@@ -32,15 +33,18 @@ func (s *Service) managedKey(ctx context.Context, tenantID, keyID string, states
 	if err != nil {
 		return nil, nil, err
 	}
-	for _, st := range states {
-		if k.State == st {
-			return k, mk, nil
-		}
-	}
-	if len(states) > 0 {
-		return nil, nil, &ValidationError{Field: "state", Message: "this cannot be done while the key is " + k.State}
+	if err := inState(k, states...); err != nil {
+		return nil, nil, err
 	}
 	return k, mk, nil
+}
+
+// inState refuses a key in none of states (none given: every state will do).
+func inState(k *models.Key, states ...string) error {
+	if len(states) == 0 || slices.Contains(states, k.State) {
+		return nil
+	}
+	return &ValidationError{Field: "state", Message: "this cannot be done while the key is " + k.State}
 }
 
 // kmsManagedKey is managedKey for the actions that work on the key's KMS
@@ -75,32 +79,39 @@ func (s *Service) Renew(ctx context.Context, tenantID string, by RequestBy, keyI
 	if err != nil {
 		return nil, err
 	}
-	matID := models.NewID("mat_")
-	sealed, fp, err := s.newMaterial(matID)
+	return s.renew(ctx, k, by)
+}
+
+// renew starts the renewal of a loaded key, checked to be enabled and to
+// have a KMS key.
+func (s *Service) renew(ctx context.Context, k *models.Key, by RequestBy) (*OperationResult, error) {
+	mat, err := s.newMaterial(by)
 	if err != nil {
 		return nil, err
 	}
-	op := &models.KeyOperation{TenantID: tenantID, KeyID: keyID, Kind: models.OpRenew, FromVersion: k.CurrentVersion}
-	mat := &models.KeyMaterial{ID: matID, Source: models.SourceGenerated, Sealed: sealed, Fingerprint: fp, CreatedBy: by.UserID}
-	return s.startOp(ctx, op, mat, by, map[string]string{"from_version": strconv.FormatInt(k.CurrentVersion, 10), "fingerprint": fp})
+	op := &models.KeyOperation{TenantID: k.TenantID, KeyID: k.ID, Kind: models.OpRenew, FromVersion: k.CurrentVersion}
+	return s.startOp(ctx, op, mat, by, map[string]string{"from_version": strconv.FormatInt(k.CurrentVersion, 10), "fingerprint": mat.Fingerprint})
 }
 
 // renewFrom is the scheduler's rotation of modes 2 and 3: a renewal, only
 // while the key is still on version from.
 func (s *Service) renewFrom(ctx context.Context, tenantID, keyID string, from int64, actor, reason string) (int64, error) {
-	k, err := s.db.GetKey(ctx, tenantID, keyID)
+	k, mk, err := s.managedKey(ctx, tenantID, keyID)
 	if err != nil {
 		return 0, err
 	}
 	if k.CurrentVersion != from {
 		return 0, ErrRotationRaced
 	}
-	if mk, err := s.db.GetManagedKey(ctx, tenantID, keyID); err == nil && mk.Held {
+	if mk.Held {
 		// No KMS key to renew: the scheduled rotation of a held key is a
 		// new data key under the same material.
 		return s.RotateDataKeyFrom(ctx, tenantID, keyID, from, actor, reason)
 	}
-	res, err := s.Renew(ctx, tenantID, RequestBy{UserID: actor}, keyID)
+	if err := inState(k, models.StateEnabled); err != nil {
+		return 0, err
+	}
+	res, err := s.renew(ctx, k, RequestBy{UserID: actor})
 	if err != nil {
 		return 0, err
 	}
@@ -161,12 +172,11 @@ func (s *Service) RotateMaterialInPlace(ctx context.Context, tenantID string, by
 	if err != nil {
 		return nil, err
 	}
-	matID := models.NewID("mat_")
-	sealed, fp, err := s.newMaterial(matID)
+	mat, err := s.newMaterial(by)
 	if err != nil {
 		return nil, err
 	}
+	mat.KMSKeyARN = active.KMSKeyARN // in place: the new material goes into the same KMS key
 	op := &models.KeyOperation{TenantID: tenantID, KeyID: keyID, Kind: models.OpRotate, KMSKeyARN: active.KMSKeyARN}
-	mat := &models.KeyMaterial{ID: matID, Source: models.SourceGenerated, Sealed: sealed, Fingerprint: fp, KMSKeyARN: active.KMSKeyARN, CreatedBy: by.UserID}
-	return s.startOp(ctx, op, mat, by, map[string]string{"kms_key_arn": active.KMSKeyARN, "fingerprint": fp})
+	return s.startOp(ctx, op, mat, by, map[string]string{"kms_key_arn": active.KMSKeyARN, "fingerprint": mat.Fingerprint})
 }

@@ -24,14 +24,8 @@ func (s *Service) Reupload(ctx context.Context, tenantID string, by RequestBy, k
 	if _, _, err := s.kmsManagedKey(ctx, tenantID, keyID, models.StateEnabled, models.StateDisabled); err != nil {
 		return nil, err
 	}
-	var mat *models.KeyMaterial
-	var err error
-	if materialID == "" {
-		mat, err = s.db.ActiveMaterial(ctx, tenantID, keyID)
-	} else {
-		mat, err = s.db.GetKeyMaterial(ctx, tenantID, materialID)
-	}
-	if errors.Is(err, models.ErrNotFound) || (err == nil && (mat.KeyID != keyID || mat.KMSKeyARN == "" ||
+	mat, err := s.materialOf(ctx, tenantID, keyID, materialID)
+	if errors.Is(err, models.ErrNotFound) || (err == nil && (mat.KMSKeyARN == "" ||
 		(mat.State != models.MaterialActive && mat.State != models.MaterialPrevious))) {
 		return nil, &ValidationError{Field: "material_id", Message: "choose a version of this key that was imported into KMS"}
 	}

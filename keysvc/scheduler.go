@@ -215,15 +215,20 @@ func (s *Scheduler) defaultsFor(ctx context.Context, tenantID string) (models.Ro
 
 // lastRotation is when the key's current version was made.
 func (s *Scheduler) lastRotation(ctx context.Context, k *models.Key) time.Time {
+	return s.versionTime(ctx, k, k.CurrentVersion, k.CreatedAt)
+}
+
+// versionTime is when a data-key version was made (fallback if unknown).
+func (s *Scheduler) versionTime(ctx context.Context, k *models.Key, v int64, fallback time.Time) time.Time {
 	vs, err := s.DB.DataKeyVersions(ctx, k.TenantID, k.ID)
 	if err == nil {
-		for _, v := range vs {
-			if v.Version == k.CurrentVersion {
-				return v.CreatedAt
+		for _, dv := range vs {
+			if dv.Version == v {
+				return dv.CreatedAt
 			}
 		}
 	}
-	return k.CreatedAt
+	return fallback
 }
 
 // ensurePolicy gives a key without a policy the tenant's default one.
@@ -279,8 +284,8 @@ func (s *Scheduler) SetPolicy(ctx context.Context, tenantID, keyID string, by Re
 	p.WindowStartHour, p.WindowHours, p.FromVersion, p.PostponedDays, p.UpdatedBy = pp.start, pp.hours, k.CurrentVersion, 0, by.UserID
 	p.NextRotationAt = nextRotation(last, p.PeriodDays, p.WindowStartHour, s.Now())
 	audit := by.audit("key.rotation_policy_set", map[string]string{"period_days": strconv.Itoa(p.PeriodDays), "notice_days": p.NoticeDays,
-		"automatic": boolWord(p.Automatic), "window_start_hour": strconv.Itoa(p.WindowStartHour), "window_hours": strconv.Itoa(p.WindowHours),
-		"kms_rotate_on_demand": boolWord(p.KMSRotateOnDemand), "next_rotation_at": p.NextRotationAt.Format(time.RFC3339)})
+		"automatic": strconv.FormatBool(p.Automatic), "window_start_hour": strconv.Itoa(p.WindowStartHour), "window_hours": strconv.Itoa(p.WindowHours),
+		"kms_rotate_on_demand": strconv.FormatBool(p.KMSRotateOnDemand), "next_rotation_at": p.NextRotationAt.Format(time.RFC3339)})
 	if err := s.DB.SaveRotationPlan(ctx, s.plan(p), models.PlanWrite{Replace: true, Audit: &audit}); err != nil {
 		return nil, err
 	}
@@ -348,7 +353,7 @@ func (s *Scheduler) SetDefaults(ctx context.Context, tenantID string, by Request
 	d := models.RotationDefaults{TenantID: tenantID, PeriodDays: pp.period, NoticeDays: NoticeList(pp.notices), Automatic: pp.auto,
 		WindowStartHour: pp.start, WindowHours: pp.hours, UpdatedBy: by.UserID}
 	return s.DB.SetRotationDefaults(ctx, d, by.audit("tenant.rotation_defaults_set", map[string]string{
-		"period_days": strconv.Itoa(d.PeriodDays), "notice_days": d.NoticeDays, "automatic": boolWord(d.Automatic)}))
+		"period_days": strconv.Itoa(d.PeriodDays), "notice_days": d.NoticeDays, "automatic": strconv.FormatBool(d.Automatic)}))
 }
 
 // Defaults returns the tenant's default policy (built-in if never set).

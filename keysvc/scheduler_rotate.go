@@ -59,7 +59,7 @@ func (s *Scheduler) requestRotation(ctx context.Context, tenantID, keyID string,
 	if err != nil {
 		return nil, err
 	}
-	if _, ok := s.rotators[k.Mode]; !ok {
+	if !s.CanRotate(k.Mode) {
 		return nil, &ValidationError{Field: "key", Message: "keys of this kind cannot be rotated from keyport yet"}
 	}
 	if kmsMaterial && k.Mode != models.ModeCMK {
@@ -114,9 +114,7 @@ func (s *Scheduler) requestRotation(ctx context.Context, tenantID, keyID string,
 	if err != nil {
 		return nil, err
 	}
-	res := &RotationResult{JobID: j.ID, State: j.State, Version: k.CurrentVersion, Error: j.LastError}
-	res.Already = already
-	return res, nil
+	return &RotationResult{JobID: j.ID, State: j.State, Version: k.CurrentVersion, Already: already, Error: j.LastError}, nil
 }
 
 // awaitJob polls a job until it is done or failed, or wait has passed.
@@ -218,7 +216,7 @@ func (s *Scheduler) afterRotation(ctx context.Context, k *models.Key, p rotatePa
 		return err
 	}
 	newVersion := p.FromVersion + 1
-	rotatedAt := s.versionTime(ctx, k, newVersion)
+	rotatedAt := s.versionTime(ctx, k, newVersion, s.Now())
 	if pol.FromVersion <= p.FromVersion {
 		pol.FromVersion = k.CurrentVersion
 		pol.LastRotatedAt = &rotatedAt
@@ -233,17 +231,4 @@ func (s *Scheduler) afterRotation(ctx context.Context, k *models.Key, p rotatePa
 		return err
 	}
 	return s.DB.SaveRotationPlan(ctx, s.plan(*pol), models.PlanWrite{Lease: l, Replace: true, Sent: []models.Notice{n}, Mail: mail})
-}
-
-// versionTime is when a data-key version was made (now if unknown).
-func (s *Scheduler) versionTime(ctx context.Context, k *models.Key, v int64) time.Time {
-	vs, err := s.DB.DataKeyVersions(ctx, k.TenantID, k.ID)
-	if err == nil {
-		for _, dv := range vs {
-			if dv.Version == v {
-				return dv.CreatedAt
-			}
-		}
-	}
-	return s.Now()
 }

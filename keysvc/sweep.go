@@ -2,6 +2,7 @@ package keysvc
 
 import (
 	"context"
+	"strconv"
 
 	"keyport/models"
 )
@@ -26,28 +27,28 @@ func (s *Service) CheckKey(ctx context.Context, tenantID string, by RequestBy, k
 
 // validateKey runs the checks of a stored key and records them.
 func (s *Service) validateKey(ctx context.Context, k *models.Key) ([]Check, error) {
-	mc, err := s.db.GetConnection(ctx, k.TenantID, k.ConnectionID)
-	if err != nil {
-		return nil, err
-	}
 	rs, err := s.db.KeyRegions(ctx, k.TenantID, k.ID)
 	if err != nil {
 		return nil, err
 	}
-	ps, err := s.ProviderSettings(ctx)
-	if err != nil {
-		return nil, err
-	}
+	var checks []Check
 	if len(rs) > 0 && rs[0].Region == HeldRegion {
-		checks := s.heldChecks(ctx, k)
-		s.recordValidation(ctx, k.TenantID, k.ID, checks)
-		return checks, nil
+		checks = s.heldChecks(ctx, k) // no KMS key: no connection or provider rules to check against
+	} else {
+		mc, err := s.db.GetConnection(ctx, k.TenantID, k.ConnectionID)
+		if err != nil {
+			return nil, err
+		}
+		ps, err := s.ProviderSettings(ctx)
+		if err != nil {
+			return nil, err
+		}
+		regions := make([]regionKey, 0, len(rs))
+		for _, r := range rs {
+			regions = append(regions, regionKey{Region: r.Region, ARN: r.KMSKeyARN})
+		}
+		checks = s.runChecks(ctx, k.TenantID, k.ID, ConnectionFromModel(mc), regions, ps).Checks
 	}
-	regions := make([]regionKey, 0, len(rs))
-	for _, r := range rs {
-		regions = append(regions, regionKey{Region: r.Region, ARN: r.KMSKeyARN})
-	}
-	checks := s.runChecks(ctx, k.TenantID, k.ID, ConnectionFromModel(mc), regions, ps).Checks
 	s.recordValidation(ctx, k.TenantID, k.ID, checks)
 	return checks, nil
 }
@@ -69,15 +70,8 @@ func (s *Service) applyHealth(ctx context.Context, k *models.Key, checks []Check
 	case HealthAccessDenied, HealthKMSDisabled, HealthPendingDeletion:
 		u.BumpEpoch = k.Health != health // stop serving cached data keys at once
 	}
-	audit.Details = map[string]string{"ok": boolWord(health == HealthOK), "health": health, "previous_health": k.Health}
+	audit.Details = map[string]string{"ok": strconv.FormatBool(health == HealthOK), "health": health, "previous_health": k.Health}
 	return s.db.UpdateKey(ctx, k.TenantID, k.ID, u, audit)
-}
-
-func boolWord(b bool) string {
-	if b {
-		return "true"
-	}
-	return "false"
 }
 
 // SweepOnce validates every enabled or pending customer-managed key once,
