@@ -108,6 +108,16 @@ func (db *DB) appendAuditTx(tx *gorm.DB, in AuditInput) (*AuditEvent, error) {
 	return evs[0], nil
 }
 
+// appendOptionalAuditTx is appendAuditTx for an event that is optional:
+// nothing is written when audit is nil or has no Action.
+func (db *DB) appendOptionalAuditTx(tx *gorm.DB, audit *AuditInput) error {
+	if audit == nil || audit.Action == "" {
+		return nil
+	}
+	_, err := db.appendAuditTx(tx, *audit)
+	return err
+}
+
 // appendAuditEventsTx appends events in order inside the caller's
 // transaction: the head is read once and the new rows are chained in memory
 // and written with one statement.
@@ -201,15 +211,6 @@ func (db *DB) ListAudit(ctx context.Context, tenantID string, limit int) ([]Audi
 	if limit <= 0 {
 		limit = 100
 	}
-	limit = min(limit, 1000)
-	var evs []AuditEvent
-	err := db.g.WithContext(ctx).Table("audit_events").
-		Where("tenant_id = ?", tenantID).Order("seq DESC").Limit(limit).Find(&evs).Error
-	if err != nil {
-		return nil, fmt.Errorf("list audit events: %w", err)
-	}
-	for i := range evs {
-		evs[i].CreatedAt = evs[i].CreatedAt.UTC()
-	}
-	return evs, nil
+	p, err := db.QueryAudit(ctx, TenantScope(tenantID), AuditFilter{Limit: limit})
+	return p.Events, err
 }

@@ -142,11 +142,10 @@ var ErrTooManyEvents = errors.New("models: too many audit events for one report"
 // ignored), oldest first, for reports; ErrTooManyEvents past 100,000.
 func (db *DB) AuditEvents(ctx context.Context, scope AuditScope, f AuditFilter) ([]AuditEvent, error) {
 	var out []AuditEvent
-	page := f
-	page.After, page.Limit = 0, maxAuditPage
+	var after int64
 	for {
 		var evs []AuditEvent
-		err := db.auditWhere(ctx, scope, f).Where("seq > ?", page.After).Order("seq ASC").Limit(page.Limit).Find(&evs).Error
+		err := db.auditWhere(ctx, scope, f).Where("seq > ?", after).Order("seq ASC").Limit(maxAuditPage).Find(&evs).Error
 		if err != nil {
 			return nil, fmt.Errorf("read audit events: %w", mapErr(err))
 		}
@@ -157,10 +156,10 @@ func (db *DB) AuditEvents(ctx context.Context, scope AuditScope, f AuditFilter) 
 		if len(out) > maxAuditExport {
 			return nil, ErrTooManyEvents
 		}
-		if len(evs) < page.Limit {
+		if len(evs) < maxAuditPage {
 			return out, nil
 		}
-		page.After = evs[len(evs)-1].Seq
+		after = evs[len(evs)-1].Seq
 	}
 }
 

@@ -3,6 +3,7 @@ package models
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"gorm.io/gorm"
@@ -32,6 +33,14 @@ type Connection struct {
 	LastTestSummary string
 	Revision        int64
 }
+
+// String leaves the sealed secret out of logs.
+func (c Connection) String() string {
+	return fmt.Sprintf("models.Connection{id: %s, tenant: %s, account: %s, kind: %s}", c.ID, c.TenantID, c.AccountID, c.Kind)
+}
+
+// LogValue redacts for slog too (its JSON handler ignores String).
+func (c Connection) LogValue() slog.Value { return slog.StringValue(c.String()) }
 
 // CreateConnection records a new connection with its audit event in one
 // transaction; ID and CreatedAt are filled in. A name already used in the

@@ -136,3 +136,28 @@ func TestKeyValidationsLatestAndPrune(t *testing.T) {
 		t.Errorf("after prune %d rows, want 2", n)
 	}
 }
+
+// TestRevisionsCountUp: every change replicas follow gets the next
+// revision, and TokensChangedSince finds what changed after one.
+func TestRevisionsCountUp(t *testing.T) {
+	db, _ := openTestDB(t)
+	ctx := context.Background()
+	tn := connTenant(t, db, "rev.test")
+	a := &ServiceToken{TenantID: tn.ID, Name: "a", SecretHash: make([]byte, 32)}
+	b := &ServiceToken{Name: "b", SecretHash: make([]byte, 32)}
+	for _, tok := range []*ServiceToken{a, b} {
+		if err := db.CreateServiceToken(ctx, tok, AuditInput{Action: "token.created"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.RevokeServiceToken(ctx, a.ID, AuditInput{Action: "token.revoked"}); err != nil {
+		t.Fatal(err)
+	}
+	if a.Revision != 1 || b.Revision != 2 {
+		t.Errorf("revisions = %d, %d; want 1, 2", a.Revision, b.Revision)
+	}
+	changed, err := db.TokensChangedSince(ctx, 1)
+	if err != nil || len(changed) != 2 || changed[0].ID != b.ID || changed[1].ID != a.ID || changed[1].Revision != 3 || changed[1].RevokedAt == nil {
+		t.Errorf("TokensChangedSince(1) = %+v, %v; want b at 2, then revoked a at 3", changed, err)
+	}
+}

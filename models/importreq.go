@@ -3,6 +3,7 @@ package models
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"gorm.io/gorm"
@@ -39,6 +40,18 @@ func (r ImportRequest) String() string {
 	return fmt.Sprintf("models.ImportRequest{id: %s, tenant: %s, state: %s}", r.ID, r.TenantID, r.State)
 }
 
+// LogValue redacts for slog too (its JSON handler ignores String).
+func (r ImportRequest) LogValue() slog.Value { return slog.StringValue(r.String()) }
+
+// normalize puts times in UTC and reports an open request past its expiry
+// at now as expired (ExpireImportRequests records that later).
+func (r *ImportRequest) normalize(now time.Time) {
+	r.CreatedAt, r.ExpiresAt, r.UsedAt = r.CreatedAt.UTC(), r.ExpiresAt.UTC(), tsPtr(r.UsedAt)
+	if r.State == ImportOpen && !now.Before(r.ExpiresAt) {
+		r.State = ImportExpired
+	}
+}
+
 // CreateImportRequest records an import request with its audit event. ID
 // must be set (the private key is sealed for it before).
 func (db *DB) CreateImportRequest(ctx context.Context, r *ImportRequest, ttl time.Duration, audit AuditInput) error {
@@ -65,10 +78,7 @@ func (db *DB) GetImportRequest(ctx context.Context, tenantID, id string) (*Impor
 	if err := db.g.WithContext(ctx).Table("import_requests").Where("tenant_id = ? AND id = ?", tenantID, id).Take(&r).Error; err != nil {
 		return nil, fmt.Errorf("get import request: %w", mapErr(err))
 	}
-	r.CreatedAt, r.ExpiresAt, r.UsedAt = r.CreatedAt.UTC(), r.ExpiresAt.UTC(), tsPtr(r.UsedAt)
-	if r.State == ImportOpen && !db.now().Before(r.ExpiresAt) {
-		r.State = ImportExpired
-	}
+	r.normalize(db.now())
 	return &r, nil
 }
 
@@ -81,9 +91,7 @@ func (db *DB) ListImportRequests(ctx context.Context, tenantID string) ([]Import
 	}
 	now := db.now()
 	for i := range out {
-		if out[i].State == ImportOpen && !now.Before(out[i].ExpiresAt) {
-			out[i].State = ImportExpired
-		}
+		out[i].normalize(now)
 	}
 	return out, nil
 }

@@ -202,7 +202,7 @@ func (db *DB) RevokeInvitation(ctx context.Context, tenantID, id string, audit A
 			return err
 		}
 		res := tx.Table("invitations").Where("id = ? AND revoked_at IS NULL AND accepted_at IS NULL", id).Update("revoked_at", db.now())
-		if err := rowsOrNotFound(res, "revoke invitation"); err != nil {
+		if err := oneRow(res); err != nil {
 			return err
 		}
 		audit.TenantID, audit.TargetType, audit.TargetID = tenantID, "invitation", id

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"unicode/utf8"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
@@ -122,28 +123,25 @@ func (db *DB) enqueueJobTx(tx *gorm.DB, nj NewJob) (*Job, bool, error) {
 //
 // On SQLite the transaction holds the write lock from BEGIN (IMMEDIATE), so
 // two workers cannot pick the same rows; on PostgreSQL the candidate rows
-// are locked with FOR UPDATE SKIP LOCKED, so concurrent workers pass over
-// each other's rows instead of waiting, and the conditional update on the
-// old token is the final guard on both.
+// are locked with FOR UPDATE SKIP LOCKED (gorm leaves the clause out on
+// SQLite), so concurrent workers pass over each other's rows instead of
+// waiting, and the conditional update on the old token is the final guard
+// on both.
 func (db *DB) ClaimJobs(ctx context.Context, owner string, limit int, leaseFor time.Duration, kinds ...string) ([]Job, error) {
 	var out []Job
 	err := db.g.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		now := db.now()
-		q := tx.Table("jobs").Select("id, lease_token, attempts, max_attempts, state").
-			Where("(state = ? AND due_at <= ?) OR (state = ? AND lease_expires_at <= ?)", JobPending, now, JobRunning, now).
-			Order("due_at, id").Limit(limit)
+		q := tx.Table("jobs").Where(claimable, JobPending, now, JobRunning, now).Order("due_at, id").Limit(limit).
+			Clauses(clause.Locking{Strength: "UPDATE", Options: "SKIP LOCKED"})
 		if len(kinds) > 0 {
 			q = q.Where("kind IN ?", kinds)
-		}
-		if db.g.Dialector.Name() == "postgres" {
-			q = q.Clauses(clause.Locking{Strength: "UPDATE", Options: "SKIP LOCKED"})
 		}
 		var cands []Job
 		if err := q.Find(&cands).Error; err != nil {
 			return err
 		}
-		until := ts(now.Add(leaseFor))
-		for _, c := range cands {
+		for i := range cands {
+			c := &cands[i]
 			if c.State == JobRunning && c.Attempts >= c.MaxAttempts {
 				// Its worker died on the last attempt: do not run it again.
 				if err := tx.Table("jobs").Where("id = ? AND lease_token = ?", c.ID, c.LeaseToken).Updates(map[string]any{
@@ -154,20 +152,12 @@ func (db *DB) ClaimJobs(ctx context.Context, owner string, limit int, leaseFor t
 				}
 				continue
 			}
-			res := tx.Table("jobs").Where("id = ? AND lease_token = ?", c.ID, c.LeaseToken).Updates(map[string]any{
-				"state": JobRunning, "lease_owner": owner, "lease_expires_at": until,
-				"lease_token": c.LeaseToken + 1, "attempts": c.Attempts + 1, "updated_at": now,
-			})
-			if res.Error != nil {
-				return res.Error
+			claimed, err := claimTx(tx, c, owner, now, leaseFor)
+			if err != nil {
+				return err
 			}
-			if res.RowsAffected == 1 {
-				var j Job
-				if err := tx.Table("jobs").Where("id = ?", c.ID).Take(&j).Error; err != nil {
-					return err
-				}
-				j.normalize()
-				out = append(out, j)
+			if claimed {
+				out = append(out, *c)
 			}
 		}
 		return nil
@@ -178,44 +168,57 @@ func (db *DB) ClaimJobs(ctx context.Context, owner string, limit int, leaseFor t
 	return out, nil
 }
 
+// claimable selects the jobs a worker may claim at a time (given twice):
+// pending and due, or running under an expired lease.
+const claimable = "(state = ? AND due_at <= ?) OR (state = ? AND lease_expires_at <= ?)"
+
 // ClaimJob leases one job by id if it is claimable now (pending and due, or
 // running under an expired lease), for work a request wants done at once;
 // ErrLeaseLost when it is not (done, or another worker holds it).
 func (db *DB) ClaimJob(ctx context.Context, id, owner string, leaseFor time.Duration) (*Job, error) {
-	var out *Job
+	var j Job
 	err := db.g.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		now := db.now()
-		var c Job
-		err := tx.Table("jobs").Where("id = ? AND ((state = ? AND due_at <= ?) OR (state = ? AND lease_expires_at <= ?))",
-			id, JobPending, now, JobRunning, now).Take(&c).Error
+		// Locked (on PostgreSQL) so that the row claimTx returns is the
+		// row as written.
+		err := tx.Table("jobs").Clauses(clause.Locking{Strength: "UPDATE"}).
+			Where("id = ?", id).Where(claimable, JobPending, now, JobRunning, now).Take(&j).Error
 		if errors.Is(err, gorm.ErrRecordNotFound) {
 			return ErrLeaseLost
 		}
 		if err != nil {
 			return err
 		}
-		res := tx.Table("jobs").Where("id = ? AND lease_token = ?", c.ID, c.LeaseToken).Updates(map[string]any{
-			"state": JobRunning, "lease_owner": owner, "lease_expires_at": ts(now.Add(leaseFor)),
-			"lease_token": c.LeaseToken + 1, "attempts": c.Attempts + 1, "updated_at": now,
-		})
-		if res.Error != nil {
-			return res.Error
+		claimed, err := claimTx(tx, &j, owner, now, leaseFor)
+		if err == nil && !claimed {
+			err = ErrLeaseLost
 		}
-		if res.RowsAffected != 1 {
-			return ErrLeaseLost
-		}
-		var j Job
-		if err := tx.Table("jobs").Where("id = ?", id).Take(&j).Error; err != nil {
-			return err
-		}
-		j.normalize()
-		out = &j
-		return nil
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("claim job: %w", mapErr(err))
 	}
-	return out, nil
+	return &j, nil
+}
+
+// claimTx leases j, read and locked in tx, to owner for leaseFor: its
+// token and attempts move on, fenced on the token it was read with. It
+// reports false when the token had moved on already (another worker
+// claimed it); otherwise j is updated to the row as written, which saves
+// reading it back.
+func claimTx(tx *gorm.DB, j *Job, owner string, now time.Time, leaseFor time.Duration) (bool, error) {
+	until := ts(now.Add(leaseFor))
+	res := tx.Table("jobs").Where("id = ? AND lease_token = ?", j.ID, j.LeaseToken).Updates(map[string]any{
+		"state": JobRunning, "lease_owner": owner, "lease_expires_at": until,
+		"lease_token": j.LeaseToken + 1, "attempts": j.Attempts + 1, "updated_at": now,
+	})
+	if res.Error != nil || res.RowsAffected != 1 {
+		return false, res.Error
+	}
+	j.State, j.LeaseOwner, j.LeaseExpiresAt = JobRunning, owner, &until
+	j.LeaseToken, j.Attempts, j.UpdatedAt = j.LeaseToken+1, j.Attempts+1, now
+	j.normalize()
+	return true, nil
 }
 
 // fenced runs an update on the job held by l; ErrLeaseLost when the lease
@@ -257,11 +260,7 @@ func (db *DB) CompleteJob(ctx context.Context, l Lease, result string, audit *Au
 		if err := db.completeJobTx(tx, l, result); err != nil {
 			return err
 		}
-		if audit != nil && audit.Action != "" {
-			_, err := db.appendAuditTx(tx, *audit)
-			return err
-		}
-		return nil
+		return db.appendOptionalAuditTx(tx, audit)
 	})
 	if err != nil {
 		return fmt.Errorf("complete job: %w", mapErr(err))
@@ -360,9 +359,15 @@ func cancelJobsTx(tx *gorm.DB, now time.Time, runKeys []string) error {
 		Updates(map[string]any{"state": JobCancelled, "updated_at": now, "finished_at": now}).Error
 }
 
+// truncate cuts s to at most n bytes, at a character boundary: PostgreSQL
+// refuses text that is not valid UTF-8 (SQLite would store it), and a
+// refused write would lose the failure it records.
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
 	}
 	return s[:n]
 }

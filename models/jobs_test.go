@@ -3,8 +3,10 @@ package models
 import (
 	"context"
 	"errors"
+	"reflect"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 func TestJobRunKeyIsUnique(t *testing.T) {
@@ -111,5 +113,60 @@ func TestRequestJobExpeditesAndRevives(t *testing.T) {
 	c, err := db.RequestJob(ctx, NewJob{Kind: "test", RunKey: "x"}, nil)
 	if err != nil || c.State != JobPending || c.Attempts != 0 {
 		t.Fatalf("revive failed job: %v %+v", err, c)
+	}
+}
+
+// TestClaimReturnsStoredRow: the claimed job is built in memory, not read
+// back; it must be exactly what GetJob then reads.
+func TestClaimReturnsStoredRow(t *testing.T) {
+	db, _ := openTestDB(t)
+	ctx := context.Background()
+	for _, rk := range []string{"batch", "single"} {
+		if _, _, err := db.EnqueueJob(ctx, NewJob{Kind: "test." + rk, RunKey: rk, Payload: `{"p":1}`}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	js, err := db.ClaimJobs(ctx, "w1", 10, time.Minute, "test.batch")
+	if err != nil || len(js) != 1 {
+		t.Fatalf("ClaimJobs = %+v, %v; want the one job of its kind", js, err)
+	}
+	single, _ := db.JobByRunKey(ctx, "single")
+	one, err := db.ClaimJob(ctx, single.ID, "w2", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ClaimJob(ctx, single.ID, "w3", time.Minute); !errors.Is(err, ErrLeaseLost) {
+		t.Fatalf("second ClaimJob: %v, want ErrLeaseLost", err)
+	}
+	for _, claimed := range []Job{js[0], *one} {
+		stored, err := db.GetJob(ctx, claimed.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(claimed, *stored) {
+			t.Errorf("claimed job\n%+v\nstored as\n%+v", claimed, *stored)
+		}
+		if claimed.State != JobRunning || claimed.Attempts != 1 || claimed.LeaseToken != 1 || claimed.LeaseExpiresAt == nil {
+			t.Errorf("claimed job = %+v, want running, first attempt, token 1, with a lease", claimed)
+		}
+	}
+}
+
+func TestTruncateKeepsUTF8(t *testing.T) {
+	for _, tc := range []struct {
+		s    string
+		n    int
+		want string
+	}{
+		{"short", 10, "short"},
+		{"abcdef", 3, "abc"},
+		{"aé", 2, "a"},   // é is 2 bytes: not cut in half
+		{"€uro", 2, ""},  // € is 3 bytes
+		{"a€", 4, "a€"},  // fits exactly
+		{"ab€", 4, "ab"}, // would end inside €
+	} {
+		if got := truncate(tc.s, tc.n); got != tc.want || !utf8.ValidString(got) {
+			t.Errorf("truncate(%q, %d) = %q, want %q", tc.s, tc.n, got, tc.want)
+		}
 	}
 }

@@ -82,11 +82,8 @@ type DataKeyWrap struct {
 // so revisions commit in the order they are handed out and a replica that
 // polls "revision > last seen" never skips one committed late.
 func nextRevision(tx *gorm.DB) (int64, error) {
-	if err := tx.Exec(`UPDATE change_counter SET revision = revision + 1 WHERE id = 1`).Error; err != nil {
-		return 0, err
-	}
 	var rev int64
-	if err := tx.Table("change_counter").Select("revision").Where("id = 1").Scan(&rev).Error; err != nil {
+	if err := tx.Raw(`UPDATE change_counter SET revision = revision + 1 WHERE id = 1 RETURNING revision`).Scan(&rev).Error; err != nil {
 		return 0, err
 	}
 	return rev, notifyChange(tx, rev)
@@ -373,6 +370,7 @@ type KeyUpdate struct {
 // changes seen on the data path are recorded by the caller's own event).
 func (db *DB) UpdateKey(ctx context.Context, tenantID, keyID string, u KeyUpdate, audit AuditInput) (*Key, error) {
 	var out *Key
+	audit.TenantID, audit.TargetType, audit.TargetID = tenantID, "key", keyID
 	err := db.g.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		rev, err := nextRevision(tx)
 		if err != nil {
@@ -399,11 +397,8 @@ func (db *DB) UpdateKey(ctx context.Context, tenantID, keyID string, u KeyUpdate
 		if err := oneRow(res); err != nil {
 			return err
 		}
-		if audit.Action != "" {
-			audit.TenantID, audit.TargetType, audit.TargetID = tenantID, "key", keyID
-			if _, err := db.appendAuditTx(tx, audit); err != nil {
-				return err
-			}
+		if err := db.appendOptionalAuditTx(tx, &audit); err != nil {
+			return err
 		}
 		out, err = getKeyTx(tx, tenantID, keyID)
 		return err

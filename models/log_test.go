@@ -3,7 +3,9 @@ package models
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
@@ -27,5 +29,28 @@ func TestGormLoggerNeverLogsParameters(t *testing.T) {
 	out := buf.String()
 	if !strings.Contains(out, "slow query") || strings.Contains(out, secret) {
 		t.Errorf("log = %q, want a slow query line and no parameter values", out)
+	}
+}
+
+// TestSealedFieldsStayOutOfLogs: a type holding a sealed blob prints and
+// logs (text and JSON) without it.
+func TestSealedFieldsStayOutOfLogs(t *testing.T) {
+	const canary = "SEALED-CANARY"
+	blob := []byte(canary)
+	for _, v := range []any{
+		Connection{ID: "con_x", Kind: "access_key", SecretSealed: blob},
+		KeyMaterial{ID: "mat_x", Sealed: blob},
+		ImportRequest{ID: "imp_x", PrivateSealed: blob, TokenHash: blob},
+		OutboxMessage{ID: "out_x", BodySealed: blob},
+		NewMail{ID: "out_y", BodySealed: blob},
+	} {
+		var logs bytes.Buffer
+		slog.New(slog.NewJSONHandler(&logs, nil)).Info("x", "v", v)
+		slog.New(slog.NewTextHandler(&logs, nil)).Info("x", "v", v)
+		for _, out := range []string{fmt.Sprint(v), fmt.Sprintf("%+v", v), logs.String()} {
+			if strings.Contains(out, canary) || strings.Contains(out, base64.StdEncoding.EncodeToString(blob)) || strings.Contains(out, fmt.Sprint(blob)) {
+				t.Errorf("%T leaks its sealed field: %s", v, out)
+			}
+		}
 	}
 }

@@ -3,6 +3,7 @@ package models
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"gorm.io/gorm"
@@ -60,6 +61,9 @@ type KeyMaterial struct {
 func (m KeyMaterial) String() string {
 	return fmt.Sprintf("models.KeyMaterial{id: %s, key: %s, seq: %d, state: %s}", m.ID, m.KeyID, m.Seq, m.State)
 }
+
+// LogValue redacts for slog too (its JSON handler ignores String).
+func (m KeyMaterial) LogValue() slog.Value { return slog.StringValue(m.String()) }
 
 func fixMaterial(m *KeyMaterial) {
 	m.CreatedAt, m.ValidTo, m.ImportedAt = m.CreatedAt.UTC(), tsPtr(m.ValidTo), tsPtr(m.ImportedAt)
@@ -152,11 +156,7 @@ func (db *DB) MaterialImported(ctx context.Context, tenantID, materialID string,
 		if err := oneRow(res); err != nil {
 			return err
 		}
-		if audit != nil && audit.Action != "" {
-			_, err := db.appendAuditTx(tx, *audit)
-			return err
-		}
-		return nil
+		return db.appendOptionalAuditTx(tx, audit)
 	})
 	if err != nil {
 		return fmt.Errorf("record material import: %w", mapErr(err))
@@ -191,13 +191,14 @@ func (db *DB) SetKeyDeletion(ctx context.Context, tenantID, keyID string, at *ti
 		if at != nil {
 			da = ts(*at)
 		}
+		now := db.now()
 		res := tx.Table("managed_keys").Where("tenant_id = ? AND key_id = ?", tenantID, keyID).
-			Updates(map[string]any{"deletion_at": da, "updated_at": db.now()})
+			Updates(map[string]any{"deletion_at": da, "updated_at": now})
 		if err := oneRow(res); err != nil {
 			return err
 		}
 		if err := tx.Table("keys").Where("tenant_id = ? AND id = ?", tenantID, keyID).Updates(map[string]any{
-			"state": state, "revision": rev, "updated_at": db.now(), "cache_epoch": gorm.Expr("cache_epoch + 1")}).Error; err != nil {
+			"state": state, "revision": rev, "updated_at": now, "cache_epoch": gorm.Expr("cache_epoch + 1")}).Error; err != nil {
 			return err
 		}
 		if _, err := db.appendAuditTx(tx, audit); err != nil {
@@ -273,7 +274,9 @@ func (db *DB) ReplaceKeyDrift(ctx context.Context, tenantID, keyID string, ds []
 		now := db.now()
 		for i := range ds {
 			ds[i].KeyID, ds[i].TenantID, ds[i].DetectedAt = keyID, tenantID, now
-			if err := tx.Table("key_drift").Create(&ds[i]).Error; err != nil {
+		}
+		if len(ds) > 0 {
+			if err := tx.Table("key_drift").Create(&ds).Error; err != nil {
 				return err
 			}
 		}

@@ -55,11 +55,7 @@ func (n *Notice) normalize() {
 // GetNotice returns a tenant's notice by id, or ErrNotFound.
 func (db *DB) GetNotice(ctx context.Context, tenantID, id string) (*Notice, error) {
 	var n Notice
-	q := db.g.WithContext(ctx).Table("notices").Where("id = ?", id)
-	if tenantID != "" {
-		q = q.Where("tenant_id = ?", tenantID)
-	}
-	if err := q.Take(&n).Error; err != nil {
+	if err := db.g.WithContext(ctx).Table("notices").Where("tenant_id = ? AND id = ?", tenantID, id).Take(&n).Error; err != nil {
 		return nil, fmt.Errorf("get notice: %w", mapErr(err))
 	}
 	n.normalize()
@@ -192,7 +188,7 @@ func (db *DB) SetCalendarFeed(ctx context.Context, tenantID string, tokenHash []
 func (db *DB) RevokeCalendarFeed(ctx context.Context, tenantID string, audit AuditInput) error {
 	err := db.g.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		res := tx.Exec("DELETE FROM calendar_feeds WHERE tenant_id = ?", tenantID)
-		if err := rowsOrNotFound(res, "revoke calendar feed"); err != nil {
+		if err := oneRow(res); err != nil {
 			return err
 		}
 		audit.TenantID, audit.TargetType, audit.TargetID = tenantID, "calendar_feed", tenantID
@@ -232,16 +228,9 @@ func (db *DB) CalendarFeedByToken(ctx context.Context, tokenHash []byte) (string
 // HealthToNotify returns policies whose key's health differs from the one
 // last notified, with the key.
 func (db *DB) HealthToNotify(ctx context.Context, limit int) ([]UpcomingRotation, error) {
-	var rows []UpcomingRotation
-	err := db.g.WithContext(ctx).Table("rotation_policies AS p").
-		Select("p.*, t.name AS tenant_name, k.name AS key_name, k.state AS key_state, k.health AS key_health").
-		Joins("JOIN keys AS k ON k.id = p.key_id").Joins("JOIN tenants AS t ON t.id = p.tenant_id").
-		Where("k.health <> p.health_notified AND k.state <> ?", StateDeleted).Order("p.key_id").Limit(max(limit, 1)).Scan(&rows).Error
+	rows, err := policyRows(db.g.WithContext(ctx).Where("k.health <> p.health_notified").Order("p.key_id").Limit(max(limit, 1)))
 	if err != nil {
 		return nil, fmt.Errorf("health to notify: %w", mapErr(err))
-	}
-	for i := range rows {
-		rows[i].normalize()
 	}
 	return rows, nil
 }
@@ -261,9 +250,7 @@ func (db *DB) RecordHealthNotified(ctx context.Context, keyID, old, health strin
 		}
 		now := db.now()
 		for _, n := range sent {
-			n.ID, n.State, n.CreatedAt, n.SentAt, n.DueAt = NewID("ntc_"), NoticeSent, now, &now, now
-			if err := tx.Table("notices").Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "dedupe_key"}}, DoNothing: true}).
-				Create(&n).Error; err != nil {
+			if _, err := insertSentNoticeTx(tx, n, now); err != nil {
 				return err
 			}
 		}
@@ -276,6 +263,15 @@ func (db *DB) RecordHealthNotified(ctx context.Context, keyID, old, health strin
 		return false, fmt.Errorf("record health notice: %w", mapErr(err))
 	}
 	return true, nil
+}
+
+// insertSentNoticeTx records n as sent at now, unless a notice with its
+// dedupe key exists already (a notice goes out at most once); created says
+// which.
+func insertSentNoticeTx(tx *gorm.DB, n Notice, now time.Time) (created bool, err error) {
+	n.ID, n.State, n.CreatedAt, n.SentAt, n.DueAt = NewID("ntc_"), NoticeSent, now, &now, now
+	res := tx.Table("notices").Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "dedupe_key"}}, DoNothing: true}).Create(&n)
+	return res.RowsAffected == 1, res.Error
 }
 
 // AnyNotice reports whether a notice exists with one of the dedupe keys.
@@ -306,13 +302,11 @@ func (db *DB) RecordNotice(ctx context.Context, n Notice, superseded []string, m
 				return errDone
 			}
 		}
-		now := db.now()
-		n.ID, n.State, n.CreatedAt, n.SentAt, n.DueAt = NewID("ntc_"), NoticeSent, now, &now, now
-		res := tx.Table("notices").Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "dedupe_key"}}, DoNothing: true}).Create(&n)
-		if res.Error != nil {
-			return res.Error
+		created, err := insertSentNoticeTx(tx, n, db.now())
+		if err != nil {
+			return err
 		}
-		if res.RowsAffected != 1 {
+		if !created {
 			return errDone
 		}
 		return db.enqueueMailTx(tx, mail)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"gorm.io/gorm"
@@ -38,6 +39,14 @@ type OutboxMessage struct {
 	SentAt     *time.Time
 }
 
+// String leaves the sealed body out of logs.
+func (m OutboxMessage) String() string {
+	return fmt.Sprintf("models.OutboxMessage{id: %s, tenant: %s, kind: %s, state: %s}", m.ID, m.TenantID, m.Kind, m.State)
+}
+
+// LogValue redacts for slog too (its JSON handler ignores String).
+func (m OutboxMessage) LogValue() slog.Value { return slog.StringValue(m.String()) }
+
 func (m *OutboxMessage) normalize() {
 	m.CreatedAt, m.SentAt = m.CreatedAt.UTC(), tsPtr(m.SentAt)
 }
@@ -55,6 +64,14 @@ type NewMail struct {
 	BodySealed []byte
 	MessageID  string
 }
+
+// String leaves the sealed body out of logs.
+func (m NewMail) String() string {
+	return fmt.Sprintf("models.NewMail{id: %s, tenant: %s, kind: %s}", m.ID, m.TenantID, m.Kind)
+}
+
+// LogValue redacts for slog too (its JSON handler ignores String).
+func (m NewMail) LogValue() slog.Value { return slog.StringValue(m.String()) }
 
 // EmailPayload is the payload of an email delivery job.
 type EmailPayload struct {

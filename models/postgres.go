@@ -1,11 +1,16 @@
 package models
 
 import (
+	"context"
 	"database/sql"
+	"fmt"
 	"net/url"
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/stdlib"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
 )
@@ -25,7 +30,9 @@ func IsPostgresURL(dsn string) bool {
 // postgresDialector checks a postgres:// URL and adds the session settings
 // keyport relies on. Timestamps are stored as timestamptz and compared as
 // instants, so the session zone only matters for text output; UTC keeps
-// logs and psql sessions readable the same way on every replica.
+// logs and psql sessions readable the same way on every replica. The
+// driver reads timestamptz back in UTC, as SQLite does, instead of in the
+// process's local zone, so no query has to remember to convert.
 func postgresDialector(dsn string) (gorm.Dialector, error) {
 	u, err := url.Parse(dsn)
 	if err != nil || u.Host == "" && u.Query().Get("host") == "" {
@@ -40,7 +47,16 @@ func postgresDialector(dsn string) (gorm.Dialector, error) {
 		q.Set("timezone", "UTC")
 	}
 	u.RawQuery = q.Encode()
-	return postgres.New(postgres.Config{DSN: u.String()}), nil
+	cfg, err := pgx.ParseConfig(u.String()) // its errors redact the password
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	pool := stdlib.OpenDB(*cfg, stdlib.OptionAfterConnect(func(_ context.Context, c *pgx.Conn) error {
+		c.TypeMap().RegisterType(&pgtype.Type{Name: "timestamptz", OID: pgtype.TimestamptzOID,
+			Codec: &pgtype.TimestamptzCodec{ScanLocation: time.UTC}})
+		return nil
+	}))
+	return postgres.New(postgres.Config{Conn: pool}), nil
 }
 
 // configurePostgresPool sizes the pool for a server that, unlike SQLite,

@@ -157,6 +157,23 @@ func TestTimesKeepMicroseconds(t *testing.T) {
 	}
 }
 
+// TestTimesReadBackInUTC: the driver itself returns UTC on both backends,
+// so a query that does not normalize its times (a raw read here) gives the
+// same values as SQLite whatever the process's local zone.
+func TestTimesReadBackInUTC(t *testing.T) {
+	db, _ := openTestDB(t)
+	if _, err := db.AppendAudit(context.Background(), AuditInput{Action: "time.check"}); err != nil {
+		t.Fatal(err)
+	}
+	var at time.Time
+	if err := db.g.Raw("SELECT created_at FROM audit_events").Scan(&at).Error; err != nil {
+		t.Fatal(err)
+	}
+	if at.Location() != time.UTC {
+		t.Errorf("created_at read back in %v, want UTC", at.Location())
+	}
+}
+
 func TestWatchChangesWakesOtherReplicas(t *testing.T) {
 	modelstest.PostgresOnly(t) // SQLite: one process, nothing to announce
 	dsn := modelstest.DSN(t)

@@ -158,23 +158,19 @@ func (db *DB) saveRotationPlanTx(tx *gorm.DB, plan RotationPlan, w PlanWrite) er
 		}
 	}
 	for _, n := range w.Sent {
-		n.ID, n.State, n.CreatedAt, n.SentAt, n.DueAt = NewID("ntc_"), NoticeSent, now, &now, now
-		res := tx.Table("notices").Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "dedupe_key"}}, DoNothing: true}).Create(&n)
-		if res.Error != nil {
-			return res.Error
+		if _, err := insertSentNoticeTx(tx, n, now); err != nil {
+			return err
 		}
 	}
 	if err := db.enqueueMailTx(tx, w.Mail); err != nil {
 		return err
 	}
-	if w.Audit != nil && w.Audit.Action != "" {
-		a := *w.Audit
-		a.TenantID, a.TargetType, a.TargetID = p.TenantID, "key", p.KeyID
-		if _, err := db.appendAuditTx(tx, a); err != nil {
-			return err
-		}
+	if w.Audit == nil {
+		return nil
 	}
-	return nil
+	a := *w.Audit
+	a.TenantID, a.TargetType, a.TargetID = p.TenantID, "key", p.KeyID
+	return db.appendOptionalAuditTx(tx, &a)
 }
 
 // planNoticeTx records a planned notice (or revives it if a postponement
@@ -267,10 +263,7 @@ func (db *DB) RequestJob(ctx context.Context, nj NewJob, audit *AuditInput) (*Jo
 		if j, err = db.upsertJobTx(tx, nj, true); err != nil {
 			return err
 		}
-		if audit != nil && audit.Action != "" {
-			_, err = db.appendAuditTx(tx, *audit)
-		}
-		return err
+		return db.appendOptionalAuditTx(tx, audit)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("request job: %w", mapErr(err))
@@ -347,16 +340,27 @@ type UpcomingRotation struct {
 // every tenant's when tenantID is "" (the operator's view; callers decide
 // who may ask for that).
 func (db *DB) UpcomingRotations(ctx context.Context, tenantID string, limit int) ([]UpcomingRotation, error) {
-	var rows []UpcomingRotation
-	q := db.g.WithContext(ctx).Table("rotation_policies AS p").
-		Select("p.*, t.name AS tenant_name, k.name AS key_name, k.state AS key_state, k.health AS key_health").
-		Joins("JOIN keys AS k ON k.id = p.key_id").Joins("JOIN tenants AS t ON t.id = p.tenant_id").
-		Where("k.state <> ?", StateDeleted).Order("p.next_rotation_at, p.key_id").Limit(max(limit, 1))
+	q := db.g.WithContext(ctx).Order("p.next_rotation_at, p.key_id").Limit(max(limit, 1))
 	if tenantID != "" {
 		q = q.Where("p.tenant_id = ?", tenantID)
 	}
-	if err := q.Scan(&rows).Error; err != nil {
+	rows, err := policyRows(q)
+	if err != nil {
 		return nil, fmt.Errorf("upcoming rotations: %w", mapErr(err))
+	}
+	return rows, nil
+}
+
+// policyRows reads the rotation policies of keys that are not deleted,
+// with their key and tenant, narrowed and ordered by q.
+func policyRows(q *gorm.DB) ([]UpcomingRotation, error) {
+	var rows []UpcomingRotation
+	err := q.Table("rotation_policies AS p").
+		Select("p.*, t.name AS tenant_name, k.name AS key_name, k.state AS key_state, k.health AS key_health").
+		Joins("JOIN keys AS k ON k.id = p.key_id").Joins("JOIN tenants AS t ON t.id = p.tenant_id").
+		Where("k.state <> ?", StateDeleted).Scan(&rows).Error
+	if err != nil {
+		return nil, err
 	}
 	for i := range rows {
 		rows[i].normalize()

@@ -131,13 +131,11 @@ func (db *DB) DeleteExpiredSessions(ctx context.Context, now time.Time, idle tim
 	return res.RowsAffected, nil
 }
 
-// rowsOrNotFound turns an update of no rows into ErrNotFound.
+// rowsOrNotFound is oneRow for a statement outside a transaction: its
+// error mapped and prefixed with op.
 func rowsOrNotFound(res *gorm.DB, op string) error {
-	if res.Error != nil {
-		return fmt.Errorf("%s: %w", op, mapErr(res.Error))
-	}
-	if res.RowsAffected == 0 {
-		return fmt.Errorf("%s: %w", op, ErrNotFound)
+	if err := oneRow(res); err != nil {
+		return fmt.Errorf("%s: %w", op, mapErr(err))
 	}
 	return nil
 }

@@ -125,16 +125,24 @@ func (db *DB) ListKeyStores(ctx context.Context, tenantID string) ([]KeyStore, e
 // StoreKeys lists the keys of a tenant's stores (storeID "" for every
 // store), by name.
 func (db *DB) StoreKeys(ctx context.Context, tenantID, storeID string) ([]StoreKey, error) {
-	q := db.g.WithContext(ctx).Table("managed_keys AS m").Select("m.store_id, k.id AS key_id, k.name, k.state").
-		Joins("JOIN keys k ON k.id = m.key_id").Where("m.tenant_id = ? AND k.tenant_id = ?", tenantID, tenantID)
+	q := db.g.WithContext(ctx)
 	if storeID != "" {
 		q = q.Where("m.store_id = ?", storeID)
 	}
-	var out []StoreKey
-	if err := q.Order("lower(k.name), k.id").Find(&out).Error; err != nil {
+	out, err := storeKeys(q, tenantID)
+	if err != nil {
 		return nil, fmt.Errorf("store keys: %w", mapErr(err))
 	}
 	return out, nil
+}
+
+// storeKeys reads a tenant's store keys that q selects, by name.
+func storeKeys(q *gorm.DB, tenantID string) ([]StoreKey, error) {
+	var out []StoreKey
+	err := q.Table("managed_keys AS m").Select("m.store_id, k.id AS key_id, k.name, k.state").
+		Joins("JOIN keys k ON k.id = m.key_id").Where("m.tenant_id = ? AND k.tenant_id = ?", tenantID, tenantID).
+		Order("lower(k.name), k.id").Find(&out).Error
+	return out, err
 }
 
 // DeleteKeyStore deletes a store whose keys are all DELETED; otherwise a
@@ -142,10 +150,7 @@ func (db *DB) StoreKeys(ctx context.Context, tenantID, storeID string) ([]StoreK
 func (db *DB) DeleteKeyStore(ctx context.Context, tenantID, id string, audit AuditInput) error {
 	audit.TenantID, audit.TargetType, audit.TargetID = tenantID, "key_store", id
 	err := db.g.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		var blocking []StoreKey
-		err := tx.Table("managed_keys AS m").Select("m.store_id, k.id AS key_id, k.name, k.state").
-			Joins("JOIN keys k ON k.id = m.key_id").
-			Where("m.tenant_id = ? AND m.store_id = ? AND k.state <> ?", tenantID, id, StateDeleted).Order("lower(k.name)").Find(&blocking).Error
+		blocking, err := storeKeys(tx.Where("m.store_id = ? AND k.state <> ?", id, StateDeleted), tenantID)
 		if err != nil {
 			return err
 		}

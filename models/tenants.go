@@ -3,10 +3,7 @@ package models
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"gorm.io/gorm"
 )
@@ -56,29 +53,13 @@ type TenantMembership struct {
 // maxTenantName is in characters; names appear in page titles and emails.
 const maxTenantName = 100
 
-// validateTenantName returns the trimmed name or a *ValidationError.
-func validateTenantName(name string) (string, error) {
-	name = strings.TrimSpace(name)
-	switch {
-	case !utf8.ValidString(name):
-		return "", invalid("name", "is not valid text")
-	case name == "":
-		return "", invalid("name", "is required")
-	case utf8.RuneCountInString(name) > maxTenantName:
-		return "", invalid("name", fmt.Sprintf("must be at most %d characters", maxTenantName))
-	case strings.ContainsFunc(name, unicode.IsControl):
-		return "", invalid("name", "must not contain control characters")
-	}
-	return name, nil
-}
-
 // CreateTenantWithOwner creates a tenant, makes ownerUserID its owner and
 // appends the audit event, all in one transaction: there is never a tenant
 // without an owner or without its audit record. The store fills audit.TenantID,
 // TargetType ("tenant") and TargetID with the new tenant; Action defaults to
 // "tenant.create".
 func (db *DB) CreateTenantWithOwner(ctx context.Context, name, ownerUserID string, audit AuditInput) (*Tenant, error) {
-	name, err := validateTenantName(name)
+	name, err := validateName("name", name, maxTenantName)
 	if err != nil {
 		return nil, err
 	}
