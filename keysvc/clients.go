@@ -25,6 +25,7 @@ import (
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
+	"keyport/keysvc/seal"
 	"keyport/models"
 )
 
@@ -58,10 +59,6 @@ func ConnectionFromModel(c *models.Connection) Connection {
 		Kind: c.Kind, AccessKeyID: c.AccessKeyID, SecretSealed: c.SecretSealed, RoleARN: c.RoleARN, ExternalID: c.ExternalID}
 }
 
-// SecretPurpose is the seal purpose of a connection's IAM secret, which
-// binds the blob to its connection.
-func SecretPurpose(connID string) string { return "iam-secret/" + connID }
-
 // fingerprint changes whenever anything that decides the credentials
 // changes, so a cached client is never used for an edited connection.
 func (c Connection) fingerprint() string {
@@ -85,7 +82,7 @@ type ClientOptions struct {
 	// honours AWS_ENDPOINT_URL_KMS and AWS_ENDPOINT_URL_STS.
 	Base *aws.Config
 	// Sealer opens the sealed IAM secrets of access-key connections.
-	Sealer *Sealer
+	Sealer *seal.Sealer
 	// Timeout bounds each HTTP attempt (default 10s).
 	Timeout time.Duration
 	// MaxAttempts bounds the SDK's attempts per call, first one included
@@ -313,7 +310,7 @@ func (c *Clients) credentials(ctx context.Context, conn Connection) (aws.Credent
 		if c.opts.Sealer == nil {
 			return nil, errors.New("keysvc: no sealer to open the connection's secret")
 		}
-		secret, err := c.opts.Sealer.Open(SecretPurpose(conn.ID), conn.SecretSealed)
+		secret, err := c.opts.Sealer.Open(seal.SecretPurpose(conn.ID), conn.SecretSealed)
 		if err != nil {
 			return nil, fmt.Errorf("open connection secret: %w", err)
 		}

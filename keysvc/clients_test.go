@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"keyport/keysvc/seal"
 	"net"
 	"strings"
 	"testing"
@@ -161,7 +162,7 @@ func TestLoadKMSKEK(t *testing.T) {
 	if err != nil || len(kek1) != 32 {
 		t.Fatalf("first start: %d bytes, %v", len(kek1), err)
 	}
-	blob, err := e.db.GetSealedSecret(ctx, KMSKEKSecret)
+	blob, err := e.db.GetSealedSecret(ctx, seal.KMSKEKSecret)
 	if err != nil || strings.Contains(string(blob), string(kek1)) {
 		t.Fatalf("stored blob: %v", err)
 	}

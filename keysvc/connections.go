@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go"
 
+	"keyport/keysvc/seal"
 	"keyport/models"
 )
 
@@ -94,7 +95,7 @@ func (s *Service) CreateConnection(ctx context.Context, tenantID string, by Requ
 			return nil, &ValidationError{Field: "secret_access_key", Message: "must be the 40-character secret access key shown when the access key was created"}
 		}
 		c.AccessKeyID = akid
-		c.SecretSealed, err = s.sealer.Seal(SecretPurpose(c.ID), []byte(secret))
+		c.SecretSealed, err = s.sealer.Seal(seal.SecretPurpose(c.ID), []byte(secret))
 		if err != nil {
 			return nil, fmt.Errorf("seal connection secret: %w", err)
 		}

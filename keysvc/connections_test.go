@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 
 	"keyport/keysvc/kmslocal"
+	"keyport/keysvc/seal"
 	"keyport/models"
 )
 
@@ -69,7 +70,7 @@ func newCPEnv(tb testing.TB) *cpEnv {
 	tb.Cleanup(func() { srv.Close() })
 	kek := make([]byte, 32)
 	rand.Read(kek)
-	sealer, err := NewSealer(kek)
+	sealer, err := seal.NewSealer(kek)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -158,11 +159,11 @@ func TestCreateConnectionSealsSecretAndAudits(t *testing.T) {
 	if strings.Contains(string(got.SecretSealed), cpUserSecret) || len(got.SecretSealed) == 0 {
 		t.Fatal("secret is not sealed at rest")
 	}
-	plain, err := e.svc.sealer.Open(SecretPurpose(c.ID), got.SecretSealed)
+	plain, err := e.svc.sealer.Open(seal.SecretPurpose(c.ID), got.SecretSealed)
 	if err != nil || string(plain) != cpUserSecret {
 		t.Fatalf("sealed secret does not open for its connection: %v", err)
 	}
-	if _, err := e.svc.sealer.Open(SecretPurpose("con_other"), got.SecretSealed); err == nil {
+	if _, err := e.svc.sealer.Open(seal.SecretPurpose("con_other"), got.SecretSealed); err == nil {
 		t.Error("sealed secret opens for another connection")
 	}
 	evs, _ := e.db.ListAudit(context.Background(), e.tenant.ID, 10)

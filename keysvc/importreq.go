@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"keyport/keysvc/seal"
 	"keyport/models"
 )
 
@@ -88,7 +89,7 @@ func (s *Service) CreateImportRequest(ctx context.Context, tenantID string, by R
 	h := sha256.Sum256([]byte(token))
 	r := &models.ImportRequest{ID: models.NewID("imp_"), TenantID: tenantID, StoreID: storeID, KeyName: strings.TrimSpace(keyName),
 		TokenHash: h[:], PublicKeyPEM: string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER})), CreatedBy: by.UserID}
-	if r.PrivateSealed, err = s.sealer.Seal(importPurpose(r.ID), der); err != nil {
+	if r.PrivateSealed, err = s.sealer.Seal(seal.ImportPurpose(r.ID), der); err != nil {
 		return nil, err
 	}
 	if err := s.db.CreateImportRequest(ctx, r, importRequestTTL, by.audit("import_request.created",
@@ -97,8 +98,6 @@ func (s *Service) CreateImportRequest(ctx context.Context, tenantID string, by R
 	}
 	return &NewImportRequest{Request: r, Token: token}, nil
 }
-
-func importPurpose(id string) string { return "import-request/" + id }
 
 // ImportUpload is an upload of wrapped key material.
 type ImportUpload struct {
@@ -177,7 +176,7 @@ func (s *Service) CompleteImport(ctx context.Context, tenantID string, by Reques
 // unwrapImport opens the request's private key and unwraps the upload
 // with RSA-OAEP-SHA-256.
 func (s *Service) unwrapImport(r *models.ImportRequest, wrapped []byte) ([]byte, error) {
-	der, err := s.sealer.Open(importPurpose(r.ID), r.PrivateSealed)
+	der, err := s.sealer.Open(seal.ImportPurpose(r.ID), r.PrivateSealed)
 	if err != nil {
 		return nil, err
 	}

@@ -9,13 +9,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 
+	"keyport/keysvc/seal"
 	"keyport/models"
 )
-
-// KMSKEKSecret is the sealed_secrets name under which the provider's KEK is
-// kept, wrapped by the provider's AWS KMS key: the database holds only KMS
-// ciphertext, and a stolen copy of it is useless without KMS.
-const KMSKEKSecret = "kek-kms-wrapped"
 
 // kekContext binds the wrapped KEK to its purpose in KMS (and CloudTrail).
 var kekContext = map[string]string{"keyport:purpose": "kek"}
@@ -25,7 +21,7 @@ var kekContext = map[string]string{"keyport:purpose": "kek"}
 // kms:GenerateDataKey and its ciphertext stored; when several replicas start
 // at once every one ends up with the KEK that was stored first. The caller
 // zeroes the returned key after building its Sealer.
-func LoadKMSKEK(ctx context.Context, store SecretStore, clients *Clients, keyARN string) ([]byte, error) {
+func LoadKMSKEK(ctx context.Context, store seal.SecretStore, clients *Clients, keyARN string) ([]byte, error) {
 	a, err := ParseKeyARN("KEYPORT_KEK_KMS_KEY_ARN", keyARN)
 	if err != nil {
 		return nil, err
@@ -34,7 +30,7 @@ func LoadKMSKEK(ctx context.Context, store SecretStore, clients *Clients, keyARN
 	if err != nil {
 		return nil, err
 	}
-	blob, err := store.GetSealedSecret(ctx, KMSKEKSecret)
+	blob, err := store.GetSealedSecret(ctx, seal.KMSKEKSecret)
 	if errors.Is(err, models.ErrNotFound) {
 		blob, err = createKMSKEK(ctx, store, client, a.ARN)
 	}
@@ -45,18 +41,18 @@ func LoadKMSKEK(ctx context.Context, store SecretStore, clients *Clients, keyARN
 	if err != nil {
 		return nil, fmt.Errorf("unwrap kek with %s: %w", a.ARN, ClassifyKMSError(err))
 	}
-	if len(out.Plaintext) != kekSize {
+	if len(out.Plaintext) != seal.KEKSize {
 		clear(out.Plaintext)
-		return nil, fmt.Errorf("unwrap kek: %w", ErrSealedCorrupt)
+		return nil, fmt.Errorf("unwrap kek: %w", seal.ErrSealedCorrupt)
 	}
 	return out.Plaintext, nil
 }
 
-func createKMSKEK(ctx context.Context, store SecretStore, client *kms.Client, keyARN string) ([]byte, error) {
+func createKMSKEK(ctx context.Context, store seal.SecretStore, client *kms.Client, keyARN string) ([]byte, error) {
 	out, err := client.GenerateDataKeyWithoutPlaintext(ctx, &kms.GenerateDataKeyWithoutPlaintextInput{
 		KeyId: aws.String(keyARN), KeySpec: types.DataKeySpecAes256, EncryptionContext: kekContext})
 	if err != nil {
 		return nil, fmt.Errorf("generate kek with %s: %w", keyARN, ClassifyKMSError(err))
 	}
-	return store.PutSealedSecretIfAbsent(ctx, KMSKEKSecret, out.CiphertextBlob)
+	return store.PutSealedSecretIfAbsent(ctx, seal.KMSKEKSecret, out.CiphertextBlob)
 }

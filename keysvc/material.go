@@ -15,17 +15,13 @@ import (
 	"strings"
 
 	"keyport/keysvc/kwp"
+	"keyport/keysvc/seal"
 	"keyport/models"
 )
 
 // MaterialSize is the size of every key material keyport holds: AES-256,
 // the only symmetric material AWS KMS imports.
 const MaterialSize = 32
-
-// MaterialPurpose is the seal purpose of a material, which binds the
-// sealed blob to its material id (a blob copied onto another row does not
-// open).
-func MaterialPurpose(materialID string) string { return "key-material/" + materialID }
 
 // Fingerprint is the key check value of AES material: the first three
 // bytes of AES-256-ECB of a zero block, as hex. It identifies the material
@@ -65,7 +61,7 @@ func (s *Service) sealMaterial(source string, by RequestBy, plain []byte) (*mode
 		return nil, err
 	}
 	id := models.NewID("mat_")
-	sealed, err := s.sealer.Seal(MaterialPurpose(id), plain)
+	sealed, err := s.sealer.Seal(seal.MaterialPurpose(id), plain)
 	if err != nil {
 		return nil, fmt.Errorf("keysvc: seal key material: %w", err)
 	}
@@ -89,7 +85,7 @@ func (s *Service) materialOf(ctx context.Context, tenantID, keyID, materialID st
 // fingerprint, so a corrupted or swapped blob is never imported or
 // exported. The caller zeroes the result.
 func (s *Service) openMaterial(materialID string, sealed []byte, fingerprint string) ([]byte, error) {
-	plain, err := s.sealer.Open(MaterialPurpose(materialID), sealed)
+	plain, err := s.sealer.Open(seal.MaterialPurpose(materialID), sealed)
 	if err != nil {
 		return nil, fmt.Errorf("keysvc: open key material: %w", err)
 	}

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"keyport/keysvc/mailer"
+	"keyport/keysvc/seal"
 	"keyport/models"
 )
 
@@ -26,7 +27,7 @@ type MailSender interface {
 // one keeps it to a single database commit.
 type Outbox struct {
 	db     *models.DB
-	sealer *Sealer
+	sealer *seal.Sealer
 	send   MailSender
 	domain string // right-hand side of Message-IDs: keyport's host name
 	// afterSend, when set (tests), runs between a successful send and the
@@ -38,7 +39,7 @@ type Outbox struct {
 // NewOutbox builds the outbox. domain names keyport in Message-IDs
 // (the base URL's host). send may be nil when no relay is configured:
 // messages then wait in the outbox.
-func NewOutbox(db *models.DB, sealer *Sealer, send MailSender, domain string) *Outbox {
+func NewOutbox(db *models.DB, sealer *seal.Sealer, send MailSender, domain string) *Outbox {
 	if domain == "" {
 		domain = "keyport.localhost"
 	}
@@ -50,8 +51,6 @@ type sealedBody struct {
 	Text string `json:"text"`
 	HTML string `json:"html,omitempty"`
 }
-
-func outboxPurpose(id string) string { return "outbox:" + id }
 
 // Compose prepares a message to one recipient for the outbox: it seals
 // the bodies (an invitation carries a link with a token) and fixes the
@@ -67,7 +66,7 @@ func (o *Outbox) Compose(tenantID, kind, dedupe string, m mailer.Message) (model
 	if err != nil {
 		return models.NewMail{}, fmt.Errorf("keysvc: encode mail body: %w", err)
 	}
-	sealed, err := o.sealer.Seal(outboxPurpose(id), body)
+	sealed, err := o.sealer.Seal(seal.OutboxPurpose(id), body)
 	clear(body)
 	if err != nil {
 		return models.NewMail{}, fmt.Errorf("keysvc: seal mail body: %w", err)
@@ -119,7 +118,7 @@ func (o *Outbox) sendOnce(ctx context.Context, m *models.OutboxMessage) error {
 	if o.send == nil {
 		return errors.New("keysvc: no mail relay is configured")
 	}
-	raw, err := o.sealer.Open(outboxPurpose(m.ID), m.BodySealed)
+	raw, err := o.sealer.Open(seal.OutboxPurpose(m.ID), m.BodySealed)
 	if err != nil {
 		return Permanent(fmt.Errorf("keysvc: open mail body: %w", err))
 	}

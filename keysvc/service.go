@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"time"
 
+	"keyport/keysvc/seal"
 	"keyport/models"
 )
 
@@ -14,7 +15,7 @@ import (
 // cache). It knows nothing of HTTP.
 type Service struct {
 	db      *models.DB
-	sealer  *Sealer
+	sealer  *seal.Sealer
 	log     *slog.Logger
 	now     func() time.Time
 	rand    io.Reader
@@ -40,7 +41,7 @@ type Config struct {
 // Deps are the service's collaborators.
 type Deps struct {
 	DB     *models.DB
-	Sealer *Sealer
+	Sealer *seal.Sealer
 	Logger *slog.Logger
 	Now    func() time.Time // injected clock; time.Now when nil
 	Rand   io.Reader        // crypto/rand when nil

@@ -10,6 +10,7 @@ import (
 
 	"keyport/keysvc"
 	"keyport/keysvc/kmslocal"
+	"keyport/keysvc/seal"
 	"keyport/models"
 )
 
@@ -30,7 +31,7 @@ const (
 
 // newKeyService starts kmslocal and the key service talking to it over
 // HTTP with the real SDK clients.
-func newKeyService(tb testing.TB, db *models.DB, sealer *keysvc.Sealer, log *slog.Logger) (*kmslocal.Server, *keysvc.Service) {
+func newKeyService(tb testing.TB, db *models.DB, sealer *seal.Sealer, log *slog.Logger) (*kmslocal.Server, *keysvc.Service) {
 	tb.Helper()
 	srv, err := kmslocal.New(kmslocal.Config{
 		Principals: []kmslocal.Principal{

@@ -20,6 +20,7 @@ import (
 	"keyport/handlers"
 	"keyport/keysvc"
 	"keyport/keysvc/keysvctest"
+	"keyport/keysvc/seal"
 	"keyport/models"
 	"keyport/web"
 	"keyport/web/devidp"
@@ -29,7 +30,7 @@ import (
 // newScheduler builds the stack's job worker and rotation scheduler. The
 // worker does not run by itself: tests call Tick and RunDue, so nothing
 // happens between their steps.
-func newScheduler(db *models.DB, sealer *keysvc.Sealer, keys *keysvc.Service, send keysvc.MailSender, base string,
+func newScheduler(db *models.DB, sealer *seal.Sealer, keys *keysvc.Service, send keysvc.MailSender, base string,
 	now func() time.Time, log *slog.Logger) (*keysvc.Worker, *keysvc.Scheduler) {
 	w := keysvc.NewWorker(db, log, keysvc.WorkerConfig{Concurrency: 1})
 	ob := keysvc.NewOutbox(db, sealer, send, "keyport.test")

@@ -24,6 +24,7 @@ import (
 	"keyport/keysvc"
 	"keyport/keysvc/kmslocal"
 	"keyport/keysvc/mailer"
+	"keyport/keysvc/seal"
 	"keyport/models"
 	"keyport/models/modelstest"
 	"keyport/web"
@@ -45,7 +46,7 @@ type stack struct {
 	Mail  *mailcatcher.Catcher // every email keyport sends in the test
 	KMS   *kmslocal.Server     // the tenants' AWS accounts (see keys_stack_test.go)
 	Keys  *keysvc.Service
-	Seal  *keysvc.Sealer    // the KEK, for tests that open what keyport sealed
+	Seal  *seal.Sealer      // the KEK, for tests that open what keyport sealed
 	Jobs  *keysvc.Worker    // runs only when a test calls it (see rotation_test.go)
 	Rot   *keysvc.Scheduler // rotation schedules and notices
 }
@@ -109,11 +110,11 @@ func newStack(tb testing.TB, edit func(*handlers.Config)) *stack {
 	}
 	kek := make([]byte, 32)
 	rand.Read(kek)
-	sealer, err := keysvc.NewSealer(kek)
+	sealer, err := seal.NewSealer(kek)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	key, err := keysvc.AuditKey(ctx, db, sealer)
+	key, err := seal.AuditKey(ctx, db, sealer)
 	if err != nil {
 		tb.Fatalf("audit key: %v", err)
 	}

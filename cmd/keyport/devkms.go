@@ -13,6 +13,7 @@ import (
 
 	"keyport/keysvc"
 	"keyport/keysvc/kmslocal"
+	"keyport/keysvc/seal"
 	"keyport/models"
 	"keyport/views"
 )
@@ -95,7 +96,7 @@ func ensureDemoKey(ctx context.Context, srv *kmslocal.Server) (string, error) {
 
 // awsClients are the key service's client options in development: every
 // call goes to kmslocal, signed as the provider principal.
-func (d *devStandIns) awsClients(sealer *keysvc.Sealer, log *slog.Logger) (keysvc.ClientOptions, *views.DemoAWS) {
+func (d *devStandIns) awsClients(sealer *seal.Sealer, log *slog.Logger) (keysvc.ClientOptions, *views.DemoAWS) {
 	base := d.kms.AWSConfig(devRegion, devProviderAKID, devProviderSecret)
 	return keysvc.ClientOptions{Base: &base, Sealer: sealer, Logger: log, NewExternalID: func() string { return devExternalID }}, d.demo
 }

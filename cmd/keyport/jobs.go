@@ -9,6 +9,7 @@ import (
 
 	"keyport/handlers"
 	"keyport/keysvc"
+	"keyport/keysvc/seal"
 	"keyport/models"
 )
 
@@ -20,7 +21,7 @@ import (
 // function waits for the worker to stop after ctx ends, so that the
 // database is closed only when no job is using it. obs, when not nil, hears
 // of every job run and email delivery (metrics).
-func startJobs(ctx context.Context, db *models.DB, sealer *keysvc.Sealer, keys *keysvc.Service, send keysvc.MailSender,
+func startJobs(ctx context.Context, db *models.DB, sealer *seal.Sealer, keys *keysvc.Service, send keysvc.MailSender,
 	baseURL string, sweepEvery time.Duration, log *slog.Logger, obs keysvc.Observer) (*keysvc.Scheduler, *keysvc.Outbox, func()) {
 	domain := "keyport.localhost"
 	if u, err := url.Parse(baseURL); err == nil && u.Hostname() != "" {

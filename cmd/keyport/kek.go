@@ -7,18 +7,18 @@ import (
 	"io"
 	"strconv"
 
-	"keyport/keysvc"
+	"keyport/keysvc/seal"
 	"keyport/models"
 )
 
 // addPreviousKEK gives the sealer the KEK being rotated away from
 // (KEYPORT_KEK_PREVIOUS_FILE), so that blobs still sealed under it open
 // while everything new is sealed under the current KEK.
-func addPreviousKEK(sealer *keysvc.Sealer, cfg *config) error {
+func addPreviousKEK(sealer *seal.Sealer, cfg *config) error {
 	if cfg.KEKPreviousFile == "" {
 		return nil
 	}
-	prev, err := keysvc.LoadOrCreateKEKFile(cfg.KEKPreviousFile, false)
+	prev, err := seal.LoadOrCreateKEKFile(cfg.KEKPreviousFile, false)
 	if err != nil {
 		return &configError{"KEYPORT_KEK_PREVIOUS_FILE", err.Error()}
 	}
@@ -62,7 +62,7 @@ func kekRotate(ctx context.Context, cfg *config, stdout io.Writer) error {
 		fmt.Fprintf(stdout, " (opening kek %s too)", prev[0])
 	}
 	fmt.Fprintln(stdout)
-	rep, err := keysvc.RotateKEK(ctx, db, sealer, nil)
+	rep, err := seal.RotateKEK(ctx, db, sealer, nil)
 	if rep != nil {
 		for _, c := range rep.Columns {
 			fmt.Fprintf(stdout, "  %-30s scanned %d, re-sealed %d, already current %d, skipped %d, failed %d\n",

@@ -13,6 +13,7 @@ import (
 
 	"keyport/keysvc"
 	"keyport/keysvc/mailer"
+	"keyport/keysvc/seal"
 	"keyport/models"
 )
 
@@ -33,7 +34,6 @@ func writeKEK(t *testing.T, path string) []byte {
 func TestKEKRotateCommand(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	registerPendingSealedColumns(t, dir)
 	oldPath, newPath := filepath.Join(dir, "kek-old.key"), filepath.Join(dir, "kek-new.key")
 	oldKEK := writeKEK(t, oldPath)
 	vars := map[string]string{"KEYPORT_DEV": "true", "KEYPORT_DATA_DIR": dir, "KEYPORT_KEK_FILE": oldPath}
@@ -42,7 +42,7 @@ func TestKEKRotateCommand(t *testing.T) {
 	}
 	// A mail body sealed under the old KEK, as the outbox writes it.
 	db := openDevStore(t, envOf(vars))
-	old, _ := keysvc.NewSealer(oldKEK)
+	old, _ := seal.NewSealer(oldKEK)
 	m, err := keysvc.NewOutbox(db, old, nil, "").Compose("", "test", "", mailer.Message{To: []string{"a@b.test"}, Subject: "s", Text: "invite link"})
 	if err == nil {
 		err = db.EnqueueMail(ctx, m)
@@ -93,38 +93,10 @@ func TestKEKRotateCommand(t *testing.T) {
 		t.Error("no kek.rotated audit event")
 	}
 	stored, _ := db.GetOutboxMessage(ctx, m.ID)
-	s, _ := keysvc.NewSealer(newKEK)
+	s, _ := seal.NewSealer(newKEK)
 	defer s.Close()
 	if !s.IsCurrent(stored.BodySealed) {
 		t.Error("the mail body is not under the new KEK")
-	}
-}
-
-// registerPendingSealedColumns registers a placeholder for a sealed column
-// of the schema whose owner has not registered it yet (its table is empty
-// here), so the test exercises the rotation rather than its refusal, which
-// keysvc's tests cover.
-func registerPendingSealedColumns(t *testing.T, dir string) {
-	t.Helper()
-	db, err := models.Open(context.Background(), filepath.Join(dir, "schema.db"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if err := db.Migrate(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	cols, _ := db.SealedColumnsInSchema(context.Background())
-	known := map[string]bool{}
-	for _, c := range keysvc.SealedColumns() {
-		known[c.String()] = true
-	}
-	for _, c := range cols {
-		if !known[c.String()] {
-			t.Logf("placeholder registration for %s", c)
-			c.IDColumn = "id"
-			keysvc.RegisterSealedColumn(keysvc.SealedColumn{SealedColumn: c, Purpose: func(id string) string { return "pending/" + id }})
-		}
 	}
 }
 
@@ -140,7 +112,7 @@ func TestKEKRotateRefusesBadInput(t *testing.T) {
 	}{
 		{[]string{"kek"}, nil, "usage: keyport kek rotate"},
 		{[]string{"kek", "rotate"}, map[string]string{"KEYPORT_KEK_FILE": kek, "KEYPORT_KEK_PREVIOUS_FILE": kek}, "KEYPORT_KEK_PREVIOUS_FILE: names the same file"},
-		{[]string{"kek", "rotate"}, map[string]string{"KEYPORT_KEK_FILE": kek, "KEYPORT_KEK_PREVIOUS_FILE": filepath.Join(dir, "none")}, "KEYPORT_KEK_PREVIOUS_FILE: keysvc: kek file"},
+		{[]string{"kek", "rotate"}, map[string]string{"KEYPORT_KEK_FILE": kek, "KEYPORT_KEK_PREVIOUS_FILE": filepath.Join(dir, "none")}, "KEYPORT_KEK_PREVIOUS_FILE: seal: kek file"},
 	} {
 		env := map[string]string{"KEYPORT_DEV": "true", "KEYPORT_DATA_DIR": dir}
 		for k, v := range tc.env {

@@ -20,6 +20,7 @@ import (
 	"keyport/keysvc"
 	"keyport/keysvc/kmslocal"
 	"keyport/keysvc/mailer"
+	"keyport/keysvc/seal"
 	"keyport/models"
 	"keyport/web/devidp"
 )
@@ -133,7 +134,7 @@ func newReplicaWorld(t *testing.T, dsn string) *replicaWorld {
 	}
 	conn := &models.Connection{ID: models.NewID(models.PrefixConnection), TenantID: w.tenant.ID, Name: "production",
 		AccountID: account, DefaultRegion: region, Kind: keysvc.KindAccessKey, AccessKeyID: "AKIAREPLICAKEYPORT01"}
-	if conn.SecretSealed, err = sealer.Seal(keysvc.SecretPurpose(conn.ID), []byte("keyport-secret")); err != nil {
+	if conn.SecretSealed, err = sealer.Seal(seal.SecretPurpose(conn.ID), []byte("keyport-secret")); err != nil {
 		t.Fatal(err)
 	}
 	if err := db.CreateConnection(ctx, conn, models.AuditInput{Actor: w.owner.ID, Action: "connection.created"}); err != nil {

@@ -16,6 +16,7 @@ import (
 	"keyport/handlers"
 	"keyport/keysvc"
 	"keyport/keysvc/mailer"
+	"keyport/keysvc/seal"
 	"keyport/models"
 	"keyport/web"
 )
@@ -34,7 +35,7 @@ func openStore(ctx context.Context, cfg *config, log *slog.Logger) (*models.DB, 
 // openStoreWithSealer is openStore that also hands back the Sealer under
 // the KEK, which the key service needs for connection secrets. The caller
 // closes it.
-func openStoreWithSealer(ctx context.Context, cfg *config, log *slog.Logger) (*models.DB, *keysvc.Sealer, error) {
+func openStoreWithSealer(ctx context.Context, cfg *config, log *slog.Logger) (*models.DB, *seal.Sealer, error) {
 	if cfg.Dev {
 		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 			return nil, nil, &configError{"KEYPORT_DATA_DIR", "cannot create " + cfg.DataDir + ": " + describeFileError(err)}
@@ -46,14 +47,14 @@ func openStoreWithSealer(ctx context.Context, cfg *config, log *slog.Logger) (*m
 			return nil, nil, &configError{"KEYPORT_DATABASE_URL", "directory " + dir + " does not exist"}
 		}
 	}
-	var sealer *keysvc.Sealer
+	var sealer *seal.Sealer
 	if cfg.KEKKMSKeyARN == "" {
 		// A bad KEK file stops keyport before it touches the database.
-		kek, err := keysvc.LoadOrCreateKEKFile(cfg.KEKFile, cfg.Dev)
+		kek, err := seal.LoadOrCreateKEKFile(cfg.KEKFile, cfg.Dev)
 		if err != nil {
 			return nil, nil, &configError{"KEYPORT_KEK_FILE", err.Error()}
 		}
-		sealer, err = keysvc.NewSealer(kek)
+		sealer, err = seal.NewSealer(kek)
 		clear(kek)
 		if err != nil {
 			return nil, nil, &configError{"KEYPORT_KEK_FILE", err.Error()}
@@ -67,7 +68,7 @@ func openStoreWithSealer(ctx context.Context, cfg *config, log *slog.Logger) (*m
 	if err != nil {
 		return nil, nil, fmt.Errorf("open database: %w", err)
 	}
-	fail := func(err error) (*models.DB, *keysvc.Sealer, error) {
+	fail := func(err error) (*models.DB, *seal.Sealer, error) {
 		if sealer != nil {
 			sealer.Close()
 		}
@@ -85,7 +86,7 @@ func openStoreWithSealer(ctx context.Context, cfg *config, log *slog.Logger) (*m
 		if err != nil {
 			return fail(&configError{"KEYPORT_KEK_KMS_KEY_ARN", err.Error()})
 		}
-		sealer, err = keysvc.NewSealer(kek)
+		sealer, err = seal.NewSealer(kek)
 		clear(kek)
 		if err != nil {
 			return fail(&configError{"KEYPORT_KEK_KMS_KEY_ARN", err.Error()})
@@ -94,7 +95,7 @@ func openStoreWithSealer(ctx context.Context, cfg *config, log *slog.Logger) (*m
 	if err := addPreviousKEK(sealer, cfg); err != nil {
 		return fail(err)
 	}
-	key, err := keysvc.AuditKey(ctx, db, sealer)
+	key, err := seal.AuditKey(ctx, db, sealer)
 	if err != nil {
 		return fail(fmt.Errorf("load audit key: %w", err))
 	}

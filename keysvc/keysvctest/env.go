@@ -17,6 +17,7 @@ import (
 
 	"keyport/keysvc"
 	"keyport/keysvc/kmslocal"
+	"keyport/keysvc/seal"
 	"keyport/models"
 	"keyport/models/modelstest"
 )
@@ -43,7 +44,7 @@ type Env struct {
 	KMSConfig kmslocal.Config
 	Admin     *kms.Client // the tenant's own admin: controls key policies
 	Conn      *models.Connection
-	Sealer    *keysvc.Sealer
+	Sealer    *seal.Sealer
 	Service   *keysvc.Service
 	Clock     *Clock
 }
@@ -117,7 +118,7 @@ func (e *Env) build(ctx context.Context, cfg keysvc.Config) error {
 	e.KMS = srv
 	kek := make([]byte, 32)
 	rand.Read(kek)
-	if e.Sealer, err = keysvc.NewSealer(kek); err != nil {
+	if e.Sealer, err = seal.NewSealer(kek); err != nil {
 		return err
 	}
 	if e.Tenant, e.Owner, e.Conn, err = e.addTenant(ctx, "tenant.test", "owner"); err != nil {
@@ -148,7 +149,7 @@ func (e *Env) addTenant(ctx context.Context, domain, subject string) (*models.Te
 	}
 	conn := &models.Connection{ID: models.NewID(models.PrefixConnection), TenantID: tenant.ID, Name: "production",
 		AccountID: Account, DefaultRegion: Region, Kind: keysvc.KindAccessKey, AccessKeyID: kpAKID}
-	if conn.SecretSealed, err = e.Sealer.Seal(keysvc.SecretPurpose(conn.ID), []byte(kpSecret)); err != nil {
+	if conn.SecretSealed, err = e.Sealer.Seal(seal.SecretPurpose(conn.ID), []byte(kpSecret)); err != nil {
 		return nil, nil, nil, err
 	}
 	if err := e.DB.CreateConnection(ctx, conn, models.AuditInput{Actor: owner.ID, Action: "connection.created"}); err != nil {

@@ -1,4 +1,4 @@
-package keysvc
+package seal
 
 import (
 	"context"
@@ -7,7 +7,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 
 	"keyport/models"
 )
@@ -24,42 +23,26 @@ type SealedColumn struct {
 	Skip func(id string) bool
 }
 
-var (
-	sealedMu      sync.Mutex
-	sealedColumns = []SealedColumn{
-		{SealedColumn: models.SealedColumn{Table: "sealed_secrets", IDColumn: "name", BlobColumn: "blob"},
-			Purpose: func(name string) string { return name }, // sealed_secrets rows are sealed with their name as purpose
-			Skip:    func(name string) bool { return name == KMSKEKSecret }},
-		{SealedColumn: models.SealedColumn{Table: "aws_connections", IDColumn: "id", BlobColumn: "secret_sealed"},
-			Purpose: SecretPurpose},
-		{SealedColumn: models.SealedColumn{Table: "outbox", IDColumn: "id", BlobColumn: "body_sealed"},
-			Purpose: outboxPurpose},
-		{SealedColumn: models.SealedColumn{Table: "key_materials", IDColumn: "id", BlobColumn: "sealed"},
-			Purpose: MaterialPurpose},
-	}
-)
-
-// RegisterSealedColumn adds a column for KEK rotation to re-seal. Code that
-// stores a new kind of sealed blob registers its column from an init
-// function; RotateKEK refuses to run while the schema has a sealed column
-// (named "sealed" or *_sealed) that nobody registered, so none is
-// forgotten.
-func RegisterSealedColumn(c SealedColumn) {
-	sealedMu.Lock()
-	defer sealedMu.Unlock()
-	for i, have := range sealedColumns {
-		if have.Table == c.Table && have.BlobColumn == c.BlobColumn {
-			sealedColumns[i] = c
-			return
-		}
-	}
-	sealedColumns = append(sealedColumns, c)
+// sealedColumns is every column of sealed blobs in the schema, with the
+// purpose each row is sealed for. RotateKEK refuses to run while the schema
+// has a sealed column (named "sealed" or *_sealed) missing here, so a new
+// one cannot be forgotten: add it to this list in the same change.
+var sealedColumns = []SealedColumn{
+	{SealedColumn: models.SealedColumn{Table: "sealed_secrets", IDColumn: "name", BlobColumn: "blob"},
+		Purpose: func(name string) string { return name }, // sealed_secrets rows are sealed with their name as purpose
+		Skip:    func(name string) bool { return name == KMSKEKSecret }},
+	{SealedColumn: models.SealedColumn{Table: "aws_connections", IDColumn: "id", BlobColumn: "secret_sealed"},
+		Purpose: SecretPurpose},
+	{SealedColumn: models.SealedColumn{Table: "outbox", IDColumn: "id", BlobColumn: "body_sealed"},
+		Purpose: OutboxPurpose},
+	{SealedColumn: models.SealedColumn{Table: "key_materials", IDColumn: "id", BlobColumn: "sealed"},
+		Purpose: MaterialPurpose},
+	{SealedColumn: models.SealedColumn{Table: "import_requests", IDColumn: "id", BlobColumn: "private_sealed"},
+		Purpose: ImportPurpose},
 }
 
-// SealedColumns returns the registered columns, sorted by table and column.
+// SealedColumns returns the sealed columns, sorted by table and column.
 func SealedColumns() []SealedColumn {
-	sealedMu.Lock()
-	defer sealedMu.Unlock()
 	out := append([]SealedColumn(nil), sealedColumns...)
 	sort.Slice(out, func(i, j int) bool { return out[i].String() < out[j].String() })
 	return out
@@ -111,7 +94,7 @@ func (r *KEKRotation) Done() bool { return r.Total().Failed == 0 }
 
 // ErrUnregisteredSealedColumn is returned by RotateKEK when the schema has a
 // sealed column no SealedColumn describes.
-var ErrUnregisteredSealedColumn = errors.New("keysvc: a sealed column is not registered for kek rotation")
+var ErrUnregisteredSealedColumn = errors.New("seal: a sealed column is not registered for kek rotation")
 
 // RotateKEK re-seals every registered sealed column under the sealer's
 // current KEK, row by row. Rows already under the current KEK are left
@@ -156,7 +139,7 @@ func checkSchemaCovered(ctx context.Context, store ResealStore, cols []SealedCol
 		}
 	}
 	if len(missing) > 0 {
-		return fmt.Errorf("%w: %s (register it with keysvc.RegisterSealedColumn)", ErrUnregisteredSealedColumn, strings.Join(missing, ", "))
+		return fmt.Errorf("%w: %s (add it to seal.sealedColumns)", ErrUnregisteredSealedColumn, strings.Join(missing, ", "))
 	}
 	return nil
 }
@@ -229,5 +212,5 @@ func resealRow(ctx context.Context, store ResealStore, s *Sealer, col SealedColu
 			return false, err
 		}
 	}
-	return false, fmt.Errorf("keysvc: row %q of %s keeps changing during re-seal", row.ID, col)
+	return false, fmt.Errorf("seal: row %q of %s keeps changing during re-seal", row.ID, col)
 }

@@ -1,4 +1,4 @@
-package keysvc
+package seal
 
 import (
 	"bytes"
@@ -25,7 +25,7 @@ import (
 // being used.
 const (
 	sealVersion1  = 1
-	kekSize       = 32
+	KEKSize       = 32
 	kekIDSize     = 8
 	sealNonceSize = 12
 	sealTagSize   = 16
@@ -38,22 +38,22 @@ const (
 // ErrSealedCorrupt is returned when a sealed blob is malformed, was altered,
 // or was sealed for another purpose. The causes are deliberately not told
 // apart beyond that.
-var ErrSealedCorrupt = errors.New("keysvc: sealed data is corrupt or was sealed for another purpose")
+var ErrSealedCorrupt = errors.New("seal: sealed data is corrupt or was sealed for another purpose")
 
 // ErrWrongKEK is returned (matching ErrSealedCorrupt too) when a blob names
 // another key-encryption key than the sealer's: usually a misconfigured KEK
 // file, which the operator can act on.
-var ErrWrongKEK = errors.New("keysvc: sealed with another key-encryption key")
+var ErrWrongKEK = errors.New("seal: sealed with another key-encryption key")
 
 // ErrSealerClosed is returned by a Sealer after Close.
-var ErrSealerClosed = errors.New("keysvc: sealer is closed")
+var ErrSealerClosed = errors.New("seal: sealer is closed")
 
 // wrongKEKError names both KEK ids (fingerprints, which reveal nothing).
 type wrongKEKError struct{ blob, ours string }
 
 // Error implements error.
 func (e *wrongKEKError) Error() string {
-	return fmt.Sprintf("keysvc: sealed with another key-encryption key (kek id %s, this key is %s)", e.blob, e.ours)
+	return fmt.Sprintf("seal: sealed with another key-encryption key (kek id %s, this key is %s)", e.blob, e.ours)
 }
 
 // Is lets callers test for either ErrWrongKEK or the broader ErrSealedCorrupt.
@@ -92,11 +92,11 @@ func NewSealer(kek []byte) (*Sealer, error) {
 // NewSealerWithRand is NewSealer with the source of nonces injected; tests use
 // it to pin the output. Production code uses NewSealer (crypto/rand).
 func NewSealerWithRand(kek []byte, random io.Reader) (*Sealer, error) {
-	if len(kek) != kekSize {
-		return nil, fmt.Errorf("keysvc: key-encryption key is %d bytes, want %d", len(kek), kekSize)
+	if len(kek) != KEKSize {
+		return nil, fmt.Errorf("seal: key-encryption key is %d bytes, want %d", len(kek), KEKSize)
 	}
 	if random == nil {
-		return nil, errors.New("keysvc: sealer random source is nil")
+		return nil, errors.New("seal: sealer random source is nil")
 	}
 	key := bytes.Clone(kek)
 	aead, err := newSealAEAD(key)
@@ -125,14 +125,14 @@ func newSealAEAD(key []byte) (cipher.AEAD, error) {
 // during a KEK rotation (see RotateKEK). kek must be 32 bytes and differ
 // from the current KEK; the Sealer keeps its own copy.
 func (s *Sealer) AddPrevious(kek []byte) error {
-	if len(kek) != kekSize {
-		return fmt.Errorf("keysvc: previous key-encryption key is %d bytes, want %d", len(kek), kekSize)
+	if len(kek) != KEKSize {
+		return fmt.Errorf("seal: previous key-encryption key is %d bytes, want %d", len(kek), KEKSize)
 	}
 	kid := kekID(kek)
 	if kid == s.kid {
 		// Almost always the old file copied over the new one, or the two
 		// variables naming the same file: a rotation would change nothing.
-		return errors.New("keysvc: the previous key-encryption key is the same as the current one")
+		return errors.New("seal: the previous key-encryption key is the same as the current one")
 	}
 	key := bytes.Clone(kek)
 	aead, err := newSealAEAD(key)
@@ -206,7 +206,7 @@ func (s *Sealer) KeyID() string {
 // Seal encrypts plaintext for purpose, which must not be empty.
 func (s *Sealer) Seal(purpose string, plaintext []byte) ([]byte, error) {
 	if purpose == "" {
-		return nil, errors.New("keysvc: seal: purpose is empty")
+		return nil, errors.New("seal: purpose is empty")
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()

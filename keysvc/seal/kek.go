@@ -1,4 +1,4 @@
-package keysvc
+package seal
 
 import (
 	"bytes"
@@ -18,7 +18,7 @@ import (
 // (mode & 0o077 != 0), with a clear error naming the path and the problem.
 func LoadOrCreateKEKFile(path string, create bool) ([]byte, error) {
 	if path == "" {
-		return nil, errors.New("keysvc: kek file path is empty")
+		return nil, errors.New("seal: kek file path is empty")
 	}
 	key, err := loadKEKFile(path)
 	if err == nil || !errors.Is(err, fs.ErrNotExist) || !create {
@@ -37,7 +37,7 @@ func LoadOrCreateKEKFile(path string, create bool) ([]byte, error) {
 func loadKEKFile(path string) ([]byte, error) {
 	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("keysvc: kek file %s does not exist: %w", path, fs.ErrNotExist)
+		return nil, fmt.Errorf("seal: kek file %s does not exist: %w", path, fs.ErrNotExist)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open kek file: %w", err)
@@ -49,24 +49,24 @@ func loadKEKFile(path string) ([]byte, error) {
 	}
 	switch {
 	case !fi.Mode().IsRegular():
-		return nil, fmt.Errorf("keysvc: kek file %s is not a regular file", path)
+		return nil, fmt.Errorf("seal: kek file %s is not a regular file", path)
 	// Windows has no Unix permission bits; os reports 0666 for every file.
 	case runtime.GOOS != "windows" && fi.Mode().Perm()&0o077 != 0:
-		return nil, fmt.Errorf("keysvc: kek file %s has mode %04o, which lets group or others read it; run chmod 600 %s",
+		return nil, fmt.Errorf("seal: kek file %s has mode %04o, which lets group or others read it; run chmod 600 %s",
 			path, fi.Mode().Perm(), path)
-	case fi.Size() != kekSize:
-		return nil, fmt.Errorf("keysvc: kek file %s is %d bytes, want exactly %d random bytes", path, fi.Size(), kekSize)
+	case fi.Size() != KEKSize:
+		return nil, fmt.Errorf("seal: kek file %s is %d bytes, want exactly %d random bytes", path, fi.Size(), KEKSize)
 	}
-	key := make([]byte, kekSize)
+	key := make([]byte, KEKSize)
 	if _, err := io.ReadFull(f, key); err != nil {
 		return nil, fmt.Errorf("read kek file: %w", err)
 	}
 	if n, _ := f.Read(make([]byte, 1)); n != 0 { // grew since Stat
 		clear(key)
-		return nil, fmt.Errorf("keysvc: kek file %s is longer than %d bytes", path, kekSize)
+		return nil, fmt.Errorf("seal: kek file %s is longer than %d bytes", path, KEKSize)
 	}
-	if bytes.Equal(key, make([]byte, kekSize)) {
-		return nil, fmt.Errorf("keysvc: kek file %s is all zero bytes, a placeholder, not a key", path)
+	if bytes.Equal(key, make([]byte, KEKSize)) {
+		return nil, fmt.Errorf("seal: kek file %s is all zero bytes, a placeholder, not a key", path)
 	}
 	return key, nil
 }
@@ -85,7 +85,7 @@ func createKEKFile(path string) error {
 		return fmt.Errorf("create kek file: %w", err)
 	}
 	defer os.Remove(tmp.Name())
-	key := make([]byte, kekSize)
+	key := make([]byte, KEKSize)
 	defer clear(key)
 	_, _ = rand.Read(key) // crypto/rand.Read never fails
 	_, err = tmp.Write(key)

@@ -1,4 +1,4 @@
-package keysvc
+package seal
 
 import (
 	"bytes"
@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"testing"
 
-	"keyport/keysvc/mailer"
 	"keyport/models"
 	"keyport/models/modelstest"
 )
@@ -28,7 +27,6 @@ type rotationWorld struct {
 
 func newRotationWorld(t *testing.T, mails int) *rotationWorld {
 	t.Helper()
-	ensureAllSealedColumnsRegistered(t)
 	ctx := context.Background()
 	db, err := models.Open(ctx, modelstest.DSN(t), nil)
 	if err != nil {
@@ -57,55 +55,25 @@ func newRotationWorld(t *testing.T, mails int) *rotationWorld {
 		t.Fatal(err)
 	}
 	conn := &models.Connection{ID: models.NewID(models.PrefixConnection), TenantID: tenant.ID, Name: "prod",
-		AccountID: "111122223333", DefaultRegion: "eu-west-1", Kind: KindAccessKey, AccessKeyID: "AKIAKEKROTATION00001"}
+		AccountID: "111122223333", DefaultRegion: "eu-west-1", Kind: "access_key", AccessKeyID: "AKIAKEKROTATION00001"}
 	conn.SecretSealed = mustSeal(t, w.old, SecretPurpose(conn.ID), []byte("iam secret access key"))
 	if err := db.CreateConnection(ctx, conn, models.AuditInput{Actor: u.ID, Action: "connection.created"}); err != nil {
 		t.Fatal(err)
 	}
 	w.tenantID, w.connID = tenant.ID, conn.ID
-	ob := NewOutbox(db, w.old, nil, "")
 	var batch []models.NewMail
 	for i := range mails {
-		m, err := ob.Compose(tenant.ID, "test", "", mailer.Message{To: []string{"x@kek.test"}, Subject: "s",
-			Text: fmt.Sprintf("body %d with a link token", i)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		batch = append(batch, m)
-		w.mailIDs = append(w.mailIDs, m.ID)
+		// What the outbox writes: a body sealed for its message id.
+		id := models.NewID("msg_")
+		body := mustSeal(t, w.old, OutboxPurpose(id), []byte(fmt.Sprintf(`{"text":"body %d with a link token"}`, i)))
+		batch = append(batch, models.NewMail{ID: id, TenantID: tenant.ID, Kind: "test", Recipient: "x@kek.test",
+			Subject: "s", BodySealed: body, MessageID: id + "@kek.test"})
+		w.mailIDs = append(w.mailIDs, id)
 	}
 	if err := db.EnqueueMail(ctx, batch...); err != nil {
 		t.Fatal(err)
 	}
 	return w
-}
-
-// ensureAllSealedColumnsRegistered registers a placeholder for any sealed
-// column of the schema that its owner has not registered yet, so these
-// tests exercise rotation rather than the (separately tested) refusal.
-// The placeholder is only used on empty tables.
-func ensureAllSealedColumnsRegistered(t *testing.T) {
-	t.Helper()
-	db, err := models.Open(context.Background(), t.TempDir()+"/schema.db", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if err := db.Migrate(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	cols, _ := db.SealedColumnsInSchema(context.Background())
-	known := map[string]bool{}
-	for _, c := range SealedColumns() {
-		known[c.String()] = true
-	}
-	for _, c := range cols {
-		if !known[c.String()] {
-			t.Logf("sealed column %s has no registration yet; registering a placeholder for this test", c)
-			c.IDColumn = "id"
-			RegisterSealedColumn(SealedColumn{SealedColumn: c, Purpose: func(id string) string { return "unregistered/" + id }})
-		}
-	}
 }
 
 // checkAllOpen proves that the KEK alone opens every sealed value.
@@ -129,7 +97,7 @@ func (w *rotationWorld) checkAllOpen(t *testing.T, kek []byte) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got, err := s.Open(outboxPurpose(id), m.BodySealed); err != nil || !bytes.Contains(got, []byte(fmt.Sprintf("body %d ", i))) {
+		if got, err := s.Open(OutboxPurpose(id), m.BodySealed); err != nil || !bytes.Contains(got, []byte(fmt.Sprintf("body %d ", i))) {
 			t.Fatalf("mail %d with the new KEK alone: %v", i, err)
 		}
 	}
@@ -206,7 +174,7 @@ type raceStore struct {
 func (r *raceStore) ReplaceSealedBlob(ctx context.Context, col models.SealedColumn, id string, old, new []byte) (bool, error) {
 	if col.Table == "outbox" && !r.raced[id] {
 		r.raced[id] = true
-		replica, _ := r.s.Reseal(outboxPurpose(id), old)
+		replica, _ := r.s.Reseal(OutboxPurpose(id), old)
 		if ok, err := r.DB.ReplaceSealedBlob(ctx, col, id, old, replica); !ok || err != nil {
 			return false, fmt.Errorf("simulated replica write: %v %v", ok, err)
 		}
@@ -252,5 +220,29 @@ func TestRotateKEKRefusesUnregisteredColumn(t *testing.T) {
 	// Nothing was touched.
 	if blob, _ := w.db.GetSealedSecret(context.Background(), AuditKeySecret); !w.old.IsCurrent(blob) {
 		t.Error("a refused rotation re-sealed the audit key")
+	}
+}
+
+// TestEverySealedColumnOfTheSchemaIsRegistered holds the real registry
+// against a freshly migrated schema: a sealed column that the list lacks
+// makes every `keyport kek rotate` refuse (import_requests.private_sealed
+// once did, on every database).
+func TestEverySealedColumnOfTheSchemaIsRegistered(t *testing.T) {
+	w := newRotationWorld(t, 0)
+	cols, err := w.db.SealedColumnsInSchema(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	known := map[string]bool{}
+	for _, c := range SealedColumns() {
+		known[c.String()] = true
+	}
+	for _, c := range cols {
+		if !known[c.String()] {
+			t.Errorf("sealed column %s is not in seal's registry", c)
+		}
+	}
+	if _, err := RotateKEK(context.Background(), w.db, newTestSealer(t, w.oldKEK), nil); err != nil {
+		t.Errorf("RotateKEK on a fresh schema: %v", err)
 	}
 }
