@@ -13,6 +13,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"keyport/keysvc"
+	"keyport/keysvc/envelope"
 )
 
 // API serves the data API under /api/v1 for the provider's services:
@@ -60,9 +61,9 @@ func apiErrorFor(err error) *APIError {
 		return &APIError{http.StatusForbidden, "forbidden", "This service token may not act for that tenant.", ""}
 	case errors.Is(err, keysvc.ErrKeyNotFound):
 		return &APIError{http.StatusNotFound, "key_not_found", "No such key for this tenant.", ""}
-	case errors.Is(err, keysvc.ErrMalformedCiphertext):
+	case errors.Is(err, envelope.ErrMalformedCiphertext):
 		return &APIError{http.StatusBadRequest, "ciphertext_malformed", "The ciphertext is not in keyport's format.", ""}
-	case errors.Is(err, keysvc.ErrDecrypt):
+	case errors.Is(err, envelope.ErrDecrypt):
 		return &APIError{http.StatusBadRequest, "ciphertext_invalid", "The ciphertext does not decrypt with this tenant, key and context: it was altered, or made for another tenant or context.", ""}
 	case errors.Is(err, keysvc.ErrKeyDisabled):
 		return &APIError{http.StatusConflict, "key_disabled", "The key is disabled.", ""}

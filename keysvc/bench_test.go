@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"keyport/keysvc"
+	"keyport/keysvc/envelope"
 	"keyport/keysvc/keysvctest"
 	"keyport/models"
 )
@@ -265,7 +266,7 @@ func startKMSProcess(t *testing.T, env *keysvctest.Env, latency time.Duration) s
 func TestMetricCacheMemory(t *testing.T) {
 	benchMetrics(t)
 	const n = 100_000
-	c := keysvc.NewCache(time.Hour, n, time.Now)
+	c := envelope.NewCache(time.Hour, n, time.Now)
 	ctx := context.Background()
 	// Key ids exist before the cache does (the in-memory key table holds
 	// them, and cache entries share their bytes), so they are made before
@@ -278,11 +279,11 @@ func TestMetricCacheMemory(t *testing.T) {
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
 	for i := range n {
-		ck := keysvc.CacheKey{TenantID: "tnt_aaaaaaaaaaaaaaaaaaaaaaaa", KeyID: ids[i], Version: 1}
-		_, _, err := c.Get(ctx, ck, 0, func(context.Context) (*keysvc.DataKey, error) {
+		ck := envelope.CacheKey{TenantID: "tnt_aaaaaaaaaaaaaaaaaaaaaaaa", KeyID: ids[i], Version: 1}
+		_, _, err := c.Get(ctx, ck, 0, func(context.Context) (*envelope.DataKey, error) {
 			raw := make([]byte, 32)
 			rand.Read(raw)
-			return keysvc.NewDataKey(ck.KeyID, 1, raw)
+			return envelope.NewDataKey(ck.KeyID, 1, raw)
 		})
 		if err != nil {
 			t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 
+	"keyport/keysvc/envelope"
 	"keyport/models"
 )
 
@@ -19,7 +20,7 @@ type KMSFor func(ctx context.Context, tenantID, connectionID, region string) (*k
 
 // dataPlane is the part of the service the data API drives.
 type dataPlane struct {
-	cache  *Cache
+	cache  *envelope.Cache
 	keys   *keyTable
 	usage  *usageCounter
 	audit  *auditBatcher
@@ -27,7 +28,7 @@ type dataPlane struct {
 	kmsFor KMSFor
 
 	budgetMu sync.Mutex
-	budgets  map[CacheKey]int64 // messages this replica may still encrypt per data-key version
+	budgets  map[envelope.CacheKey]int64 // messages this replica may still encrypt per data-key version
 }
 
 // messageBlock is how many messages a replica reserves at a time from a
@@ -43,7 +44,7 @@ type Encrypted struct {
 
 // Encrypt encrypts plaintext under the tenant's key with its newest data key.
 func (s *Service) Encrypt(ctx context.Context, tenantID, keyID string, plaintext []byte, context map[string]string) (*Encrypted, error) {
-	if err := CheckContext(context); err != nil {
+	if err := envelope.CheckContext(context); err != nil {
 		return nil, err
 	}
 	m, err := s.dp.keys.get(ctx, tenantID, keyID)
@@ -74,7 +75,7 @@ func (s *Service) Encrypt(ctx context.Context, tenantID, keyID string, plaintext
 	if err != nil {
 		return nil, err
 	}
-	ct, err := dk.seal(s.rand, tenantID, context, plaintext) // context checked above
+	ct, err := dk.SealChecked(s.rand, tenantID, context, plaintext) // context checked above
 	if err != nil {
 		return nil, err
 	}
@@ -91,10 +92,10 @@ type Decrypted struct {
 
 // Decrypt opens a ciphertext made by Encrypt for the same tenant and context.
 func (s *Service) Decrypt(ctx context.Context, tenantID string, ciphertext []byte, context map[string]string) (*Decrypted, error) {
-	if err := CheckContext(context); err != nil {
+	if err := envelope.CheckContext(context); err != nil {
 		return nil, err
 	}
-	h, err := ParseCiphertext(ciphertext)
+	h, err := envelope.ParseCiphertext(ciphertext)
 	if err != nil {
 		return nil, err
 	}
@@ -107,13 +108,13 @@ func (s *Service) Decrypt(ctx context.Context, tenantID string, ciphertext []byt
 	}
 	v := int64(h.Version)
 	if v < 1 || v > m.CurrentVersion {
-		return nil, ErrDecrypt
+		return nil, envelope.ErrDecrypt
 	}
 	dk, hit, err := s.dataKey(ctx, m, v)
 	if err != nil {
 		return nil, err
 	}
-	pt, err := dk.open(h, tenantID, context) // parsed and checked above
+	pt, err := dk.OpenParsed(h, tenantID, context) // parsed and checked above
 	if err != nil {
 		return nil, err
 	}
@@ -166,9 +167,9 @@ func (s *Service) Status(ctx context.Context, tenantID, keyID string) (*KeyStatu
 
 // dataKey returns the plaintext data key of one version, from the cache or
 // from KMS; hit reports the cache served it.
-func (s *Service) dataKey(ctx context.Context, m keyMeta, version int64) (dk *DataKey, hit bool, err error) {
-	ck := CacheKey{TenantID: m.TenantID, KeyID: m.ID, Version: uint32(version)}
-	return s.dp.cache.Get(ctx, ck, m.Epoch, func(ctx context.Context) (*DataKey, error) {
+func (s *Service) dataKey(ctx context.Context, m keyMeta, version int64) (dk *envelope.DataKey, hit bool, err error) {
+	ck := envelope.CacheKey{TenantID: m.TenantID, KeyID: m.ID, Version: uint32(version)}
+	return s.dp.cache.Get(ctx, ck, m.Epoch, func(ctx context.Context) (*envelope.DataKey, error) {
 		return s.fetchDataKey(ctx, m, version)
 	})
 }
@@ -180,10 +181,10 @@ func (s *Service) dataKey(ctx context.Context, m keyMeta, version int64) (dk *Da
 // key is not used until the event is committed, and not at all if the
 // event cannot be written. A failed call is followed by key.health_changed
 // when the failure says something about the key.
-func (s *Service) fetchDataKey(ctx context.Context, m keyMeta, version int64) (*DataKey, error) {
+func (s *Service) fetchDataKey(ctx context.Context, m keyMeta, version int64) (*envelope.DataKey, error) {
 	wraps, err := s.dp.wraps.read(ctx, models.WrapRef{TenantID: m.TenantID, KeyID: m.ID, Version: version})
 	if errors.Is(err, models.ErrNotFound) {
-		return nil, ErrDecrypt
+		return nil, envelope.ErrDecrypt
 	}
 	if err != nil {
 		return nil, fmt.Errorf("keysvc: load wrapped data key: %w", err)
@@ -207,7 +208,7 @@ func (s *Service) fetchDataKey(ctx context.Context, m keyMeta, version int64) (*
 			}
 			continue // DR: the next region may still answer
 		}
-		dk, err := NewDataKey(m.ID, uint32(version), raw)
+		dk, err := envelope.NewDataKey(m.ID, uint32(version), raw)
 		if err != nil {
 			clear(raw)
 			return nil, err
@@ -282,7 +283,7 @@ func (s *Service) setHealth(ctx context.Context, m keyMeta, health, detail strin
 // reserving another block from the database when this replica's runs out.
 // A version whose budget is spent is retired from encryption.
 func (s *Service) takeBudget(ctx context.Context, m keyMeta) error {
-	ck := CacheKey{TenantID: m.TenantID, KeyID: m.ID, Version: uint32(m.CurrentVersion)}
+	ck := envelope.CacheKey{TenantID: m.TenantID, KeyID: m.ID, Version: uint32(m.CurrentVersion)}
 	s.dp.budgetMu.Lock()
 	defer s.dp.budgetMu.Unlock()
 	if s.dp.budgets[ck] > 0 {
@@ -386,7 +387,7 @@ func (s *Service) Run(ctx context.Context) {
 }
 
 // CacheStats reports the data-key cache's counters.
-func (s *Service) CacheStats() CacheStats { return s.dp.cache.Stats() }
+func (s *Service) CacheStats() envelope.CacheStats { return s.dp.cache.Stats() }
 
 // FlushUsage writes pending usage counts now (tests, shutdown).
 func (s *Service) FlushUsage(ctx context.Context) error { return s.dp.usage.flush(ctx, s.db) }

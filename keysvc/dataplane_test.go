@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"keyport/keysvc"
+	"keyport/keysvc/envelope"
 	"keyport/keysvc/keysvctest"
 	"keyport/models"
 )
@@ -191,10 +192,10 @@ func TestDataPlaneRefusals(t *testing.T) {
 		ctx    map[string]string
 		want   error
 	}{
-		{"tampered", e.Tenant.ID, tampered, fieldSSN, keysvc.ErrDecrypt},
-		{"wrong context", e.Tenant.ID, enc.Ciphertext, map[string]string{"field": "dob"}, keysvc.ErrDecrypt},
+		{"tampered", e.Tenant.ID, tampered, fieldSSN, envelope.ErrDecrypt},
+		{"wrong context", e.Tenant.ID, enc.Ciphertext, map[string]string{"field": "dob"}, envelope.ErrDecrypt},
 		{"another tenant", otherTenant.ID, enc.Ciphertext, fieldSSN, keysvc.ErrKeyNotFound},
-		{"not ours", e.Tenant.ID, []byte("hello world, this is not a ciphertext at all, no no no"), nil, keysvc.ErrMalformedCiphertext},
+		{"not ours", e.Tenant.ID, []byte("hello world, this is not a ciphertext at all, no no no"), nil, envelope.ErrMalformedCiphertext},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

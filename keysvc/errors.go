@@ -1,6 +1,9 @@
 package keysvc
 
-import "errors"
+import (
+	"errors"
+	"keyport/models"
+)
 
 // Errors a caller acts on differently. "The tenant revoked access" is not
 // "the key is disabled" is not "KMS is throttling us": tenants and services
@@ -24,10 +27,7 @@ var (
 	ErrKeyNotFound = errors.New("keysvc: key not found")
 )
 
-// ValidationError is bad input, named by field, with a message safe to show.
-type ValidationError struct {
-	Field   string
-	Message string
-}
-
-func (e *ValidationError) Error() string { return "keysvc: " + e.Field + ": " + e.Message }
+// ValidationError is bad input, named by field, with a message safe to
+// show. It is the store's type: keyport has one validation error, so pages
+// and APIs place every field message the same way whichever layer found it.
+type ValidationError = models.ValidationError

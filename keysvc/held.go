@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"keyport/keysvc/envelope"
 	"keyport/models"
 )
 
@@ -87,13 +88,13 @@ func (s *Service) unwrapHeld(ctx context.Context, m keyMeta, w models.DataKeyWra
 		return nil, err
 	}
 	if len(w.Ciphertext) < aead.NonceSize()+aead.Overhead() {
-		return nil, ErrDecrypt
+		return nil, envelope.ErrDecrypt
 	}
 	ns := aead.NonceSize()
 	dk, err := aead.Open(nil, w.Ciphertext[:ns], w.Ciphertext[ns:], heldAAD(m.TenantID, m.ID, w.Version, materialID))
 	if err != nil || len(dk) != 32 {
 		clear(dk)
-		return nil, ErrDecrypt
+		return nil, envelope.ErrDecrypt
 	}
 	return dk, nil
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"keyport/keysvc/envelope"
 	"keyport/models"
 )
 
@@ -112,7 +113,7 @@ func TestHeldImportedKey(t *testing.T) {
 	if _, err := e.svc.unwrapHeld(ctx, keyMeta{TenantID: e.tenant.ID, ID: "key_other"}, ws[0]); err == nil {
 		t.Error("a held wrap opened under another key id")
 	}
-	if _, err := e.svc.unwrapHeld(ctx, keyMeta{TenantID: e.tenant.ID, ID: keyID}, models.DataKeyWrap{Version: 2, KMSKeyARN: ws[0].KMSKeyARN, Ciphertext: ws[0].Ciphertext}); !errors.Is(err, ErrDecrypt) {
+	if _, err := e.svc.unwrapHeld(ctx, keyMeta{TenantID: e.tenant.ID, ID: keyID}, models.DataKeyWrap{Version: 2, KMSKeyARN: ws[0].KMSKeyARN, Ciphertext: ws[0].Ciphertext}); !errors.Is(err, envelope.ErrDecrypt) {
 		t.Errorf("a held wrap opened as another version: %v", err)
 	}
 

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"time"
 
+	"keyport/keysvc/envelope"
 	"keyport/keysvc/seal"
 	"keyport/models"
 )
@@ -100,13 +101,13 @@ func NewService(d Deps) *Service {
 		s.clients = NewClients(ClientOptions{Sealer: d.Sealer, Logger: d.Logger})
 	}
 	s.dp = &dataPlane{
-		cache:   NewCache(d.Config.CacheTTL, d.Config.CacheMaxEntries, d.Now),
+		cache:   envelope.NewCache(d.Config.CacheTTL, d.Config.CacheMaxEntries, d.Now),
 		keys:    newKeyTable(d.DB),
 		usage:   newUsageCounter(d.Config.DisableUsageCounts),
 		audit:   newAuditBatcher(d.DB),
 		wraps:   newWrapReader(d.DB, d.Now),
 		kmsFor:  d.KMSFor,
-		budgets: make(map[CacheKey]int64),
+		budgets: make(map[envelope.CacheKey]int64),
 	}
 	if s.dp.kmsFor == nil {
 		s.dp.kmsFor = KMSForStore(d.DB, s.clients)

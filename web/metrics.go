@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"keyport/keysvc"
+	"keyport/keysvc/envelope"
 	"keyport/models"
 )
 
@@ -99,16 +100,16 @@ var _ keysvc.Observer = (*Metrics)(nil)
 
 // WatchCache exports the data-key cache's counters (keysvc
 // Service.CacheStats), read at scrape time.
-func (m *Metrics) WatchCache(stats func() keysvc.CacheStats) {
-	counter := func(name, help string, f func(keysvc.CacheStats) int64) prometheus.Collector {
+func (m *Metrics) WatchCache(stats func() envelope.CacheStats) {
+	counter := func(name, help string, f func(envelope.CacheStats) int64) prometheus.Collector {
 		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help},
 			func() float64 { return float64(f(stats())) })
 	}
 	m.reg.MustRegister(
-		counter("keyport_cache_hits_total", "Data-key cache hits.", func(s keysvc.CacheStats) int64 { return s.Hits }),
-		counter("keyport_cache_misses_total", "Data-key cache misses (each one a KMS fetch or a wait for one).", func(s keysvc.CacheStats) int64 { return s.Misses }),
-		counter("keyport_cache_purges_total", "Data keys dropped from the cache by a purge.", func(s keysvc.CacheStats) int64 { return s.Purged }),
-		counter("keyport_cache_evictions_total", "Data keys dropped from the cache by expiry or the size bound.", func(s keysvc.CacheStats) int64 { return s.Evictions }),
+		counter("keyport_cache_hits_total", "Data-key cache hits.", func(s envelope.CacheStats) int64 { return s.Hits }),
+		counter("keyport_cache_misses_total", "Data-key cache misses (each one a KMS fetch or a wait for one).", func(s envelope.CacheStats) int64 { return s.Misses }),
+		counter("keyport_cache_purges_total", "Data keys dropped from the cache by a purge.", func(s envelope.CacheStats) int64 { return s.Purged }),
+		counter("keyport_cache_evictions_total", "Data keys dropped from the cache by expiry or the size bound.", func(s envelope.CacheStats) int64 { return s.Evictions }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "keyport_cache_entries", Help: "Data keys in the cache now."},
 			func() float64 { return float64(stats().Entries) }),
 	)

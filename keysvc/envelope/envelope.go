@@ -1,4 +1,4 @@
-package keysvc
+package envelope
 
 import (
 	"crypto/aes"
@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"keyport/models"
 	"slices"
 	"sync/atomic"
 )
@@ -48,10 +49,10 @@ const (
 
 var (
 	// ErrMalformedCiphertext is a ciphertext that is not in keyport's format.
-	ErrMalformedCiphertext = errors.New("keysvc: malformed ciphertext")
+	ErrMalformedCiphertext = errors.New("envelope: malformed ciphertext")
 	// ErrDecrypt is a well-formed ciphertext that does not open with this
 	// key, tenant and context (tampered, or meant for someone else).
-	ErrDecrypt = errors.New("keysvc: ciphertext does not decrypt under this key, tenant and context")
+	ErrDecrypt = errors.New("envelope: ciphertext does not decrypt under this key, tenant and context")
 )
 
 // DataKey is a plaintext data key held in memory for record encryption. The
@@ -69,27 +70,27 @@ type DataKey struct {
 // itself is never held longer than that.
 func NewDataKey(keyID string, version uint32, raw []byte) (*DataKey, error) {
 	if len(raw) != 32 {
-		return nil, fmt.Errorf("keysvc: data key must be 32 bytes, got %d", len(raw))
+		return nil, fmt.Errorf("envelope: data key must be 32 bytes, got %d", len(raw))
 	}
 	if len(keyID) == 0 || len(keyID) > maxKeyIDLen {
-		return nil, fmt.Errorf("keysvc: key id must be 1 to %d bytes", maxKeyIDLen)
+		return nil, fmt.Errorf("envelope: key id must be 1 to %d bytes", maxKeyIDLen)
 	}
 	encKey, err := hkdf.Key(sha256.New, raw, nil, "keyport record v1 encrypt", 32)
 	if err != nil {
-		return nil, fmt.Errorf("keysvc: derive record key: %w", err)
+		return nil, fmt.Errorf("envelope: derive record key: %w", err)
 	}
 	defer clear(encKey)
 	commit, err := hkdf.Key(sha256.New, raw, nil, "keyport record v1 commit", commitSize)
 	if err != nil {
-		return nil, fmt.Errorf("keysvc: derive commitment: %w", err)
+		return nil, fmt.Errorf("envelope: derive commitment: %w", err)
 	}
 	block, err := aes.NewCipher(encKey)
 	if err != nil {
-		return nil, fmt.Errorf("keysvc: record cipher: %w", err)
+		return nil, fmt.Errorf("envelope: record cipher: %w", err)
 	}
 	aead, err := cipher.NewGCM(block)
 	if err != nil {
-		return nil, fmt.Errorf("keysvc: record cipher: %w", err)
+		return nil, fmt.Errorf("envelope: record cipher: %w", err)
 	}
 	k := &DataKey{KeyID: keyID, Version: version, aead: aead}
 	copy(k.commit[:], commit)
@@ -124,15 +125,15 @@ func (k *DataKey) Seal(random io.Reader, tenantID string, context map[string]str
 	if err := CheckContext(context); err != nil {
 		return nil, err
 	}
-	return k.seal(random, tenantID, context, plaintext)
+	return k.SealChecked(random, tenantID, context, plaintext)
 }
 
-// seal is Seal for a context the caller has checked already (the data
+// SealChecked is Seal for a context the caller has checked already (the data
 // path checks it before any cache or KMS work).
-func (k *DataKey) seal(random io.Reader, tenantID string, context map[string]string, plaintext []byte) ([]byte, error) {
+func (k *DataKey) SealChecked(random io.Reader, tenantID string, context map[string]string, plaintext []byte) ([]byte, error) {
 	var nonce [nonceSize]byte
 	if _, err := io.ReadFull(random, nonce[:]); err != nil {
-		return nil, fmt.Errorf("keysvc: read nonce: %w", err)
+		return nil, fmt.Errorf("envelope: read nonce: %w", err)
 	}
 	hdr := k.header(nonce[:])
 	out := make([]byte, len(hdr), len(hdr)+len(plaintext)+tagSize)
@@ -149,12 +150,12 @@ func (k *DataKey) Open(tenantID string, context map[string]string, ciphertext []
 	if err := CheckContext(context); err != nil {
 		return nil, err
 	}
-	return k.open(h, tenantID, context)
+	return k.OpenParsed(h, tenantID, context)
 }
 
-// open is Open for a ciphertext the caller has parsed and a context it has
+// OpenParsed is Open for a ciphertext the caller has parsed and a context it has
 // checked (the data path parses once to find the key).
-func (k *DataKey) open(h *CiphertextHeader, tenantID string, context map[string]string) ([]byte, error) {
+func (k *DataKey) OpenParsed(h *CiphertextHeader, tenantID string, context map[string]string) ([]byte, error) {
 	if h.KeyID != k.KeyID || h.Version != k.Version {
 		return nil, ErrDecrypt
 	}
@@ -209,14 +210,14 @@ func ParseCiphertext(b []byte) (*CiphertextHeader, error) {
 // CheckContext enforces the limits on an encryption context.
 func CheckContext(context map[string]string) error {
 	if len(context) > MaxContextPairs {
-		return &ValidationError{Field: "context", Message: fmt.Sprintf("at most %d entries", MaxContextPairs)}
+		return &models.ValidationError{Field: "context", Message: fmt.Sprintf("at most %d entries", MaxContextPairs)}
 	}
 	for k, v := range context {
 		if k == "" || len(k) > MaxContextKeyLen {
-			return &ValidationError{Field: "context", Message: fmt.Sprintf("keys must be 1 to %d bytes", MaxContextKeyLen)}
+			return &models.ValidationError{Field: "context", Message: fmt.Sprintf("keys must be 1 to %d bytes", MaxContextKeyLen)}
 		}
 		if len(v) > MaxContextValueLen {
-			return &ValidationError{Field: "context", Message: fmt.Sprintf("values must be at most %d bytes", MaxContextValueLen)}
+			return &models.ValidationError{Field: "context", Message: fmt.Sprintf("values must be at most %d bytes", MaxContextValueLen)}
 		}
 	}
 	return nil

@@ -1,4 +1,4 @@
-package keysvc
+package envelope
 
 import (
 	"context"
@@ -11,6 +11,9 @@ import (
 
 	"keyport/keysvc/kmslocal"
 )
+
+// errThrottled stands for a KMS failure that a loader returns.
+var errThrottled = errors.New("kms is throttling")
 
 // countingLoader returns fresh data keys and counts its calls.
 func countingLoader(tb testing.TB, calls *atomic.Int64, delay time.Duration) Loader {
@@ -92,9 +95,9 @@ func TestCacheFailuresAreNotCached(t *testing.T) {
 	c := NewCache(time.Minute, 10, time.Now)
 	ck := CacheKey{"tnt_a", "key_a", 1}
 	var calls atomic.Int64
-	fail := func(context.Context) (*DataKey, error) { calls.Add(1); return nil, ErrThrottled }
+	fail := func(context.Context) (*DataKey, error) { calls.Add(1); return nil, errThrottled }
 	for range 3 {
-		if _, _, err := c.Get(context.Background(), ck, 0, fail); !errors.Is(err, ErrThrottled) {
+		if _, _, err := c.Get(context.Background(), ck, 0, fail); !errors.Is(err, errThrottled) {
 			t.Fatalf("err = %v", err)
 		}
 	}

@@ -1,10 +1,11 @@
-package keysvc
+package envelope
 
 import (
 	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"keyport/models"
 	"strings"
 	"testing"
 )
@@ -134,7 +135,7 @@ func TestCheckContextLimits(t *testing.T) {
 		"long key":   {strings.Repeat("k", MaxContextKeyLen+1): "v"},
 		"long value": {"k": strings.Repeat("v", MaxContextValueLen+1)},
 	} {
-		var ve *ValidationError
+		var ve *models.ValidationError
 		if err := CheckContext(ctx); !errors.As(err, &ve) || ve.Field != "context" {
 			t.Errorf("%s: err = %v", name, err)
 		}
