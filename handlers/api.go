@@ -13,6 +13,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"keyport/keysvc"
+	"keyport/keysvc/awskms"
 	"keyport/keysvc/envelope"
 )
 
@@ -65,17 +66,17 @@ func apiErrorFor(err error) *APIError {
 		return &APIError{http.StatusBadRequest, "ciphertext_malformed", "The ciphertext is not in keyport's format.", ""}
 	case errors.Is(err, envelope.ErrDecrypt):
 		return &APIError{http.StatusBadRequest, "ciphertext_invalid", "The ciphertext does not decrypt with this tenant, key and context: it was altered, or made for another tenant or context.", ""}
-	case errors.Is(err, keysvc.ErrKeyDisabled):
+	case errors.Is(err, awskms.ErrKeyDisabled):
 		return &APIError{http.StatusConflict, "key_disabled", "The key is disabled.", ""}
-	case errors.Is(err, keysvc.ErrKeyPendingDeletion):
+	case errors.Is(err, awskms.ErrKeyPendingDeletion):
 		return &APIError{http.StatusConflict, "key_pending_deletion", "The key is pending deletion.", ""}
-	case errors.Is(err, keysvc.ErrKeyNotUsable):
+	case errors.Is(err, awskms.ErrKeyNotUsable):
 		return &APIError{http.StatusConflict, "key_not_usable", "The key is not usable yet or any more; its owner can see why in keyport.", ""}
-	case errors.Is(err, keysvc.ErrAccessDenied):
+	case errors.Is(err, awskms.ErrAccessDenied):
 		return &APIError{http.StatusFailedDependency, "key_access_revoked", "Access to the key was revoked by the key owner.", ""}
-	case errors.Is(err, keysvc.ErrThrottled):
+	case errors.Is(err, awskms.ErrThrottled):
 		return &APIError{http.StatusTooManyRequests, "kms_throttled", "The key owner's KMS is throttling requests; retry later.", "1"}
-	case errors.Is(err, keysvc.ErrUnavailable), errors.Is(err, keysvc.ErrRotationRaced), errors.Is(err, keysvc.ErrVersionExhausted),
+	case errors.Is(err, awskms.ErrUnavailable), errors.Is(err, keysvc.ErrRotationRaced), errors.Is(err, keysvc.ErrVersionExhausted),
 		errors.Is(err, context.DeadlineExceeded):
 		return &APIError{http.StatusServiceUnavailable, "unavailable", "The key service cannot complete this now; retry later.", "2"}
 	}

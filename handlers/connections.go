@@ -8,6 +8,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"keyport/keysvc"
+	"keyport/keysvc/awskms"
 	"keyport/models"
 	"keyport/views"
 )
@@ -57,7 +58,7 @@ func connectionLabel(mc *models.Connection) string {
 }
 
 func credentialLabel(mc *models.Connection) string {
-	if mc.Kind == keysvc.KindAssumeRole {
+	if mc.Kind == awskms.KindAssumeRole {
 		return "role " + mc.RoleARN
 	}
 	return "access key …" + keysvc.Last4(mc.AccessKeyID)
@@ -65,7 +66,7 @@ func credentialLabel(mc *models.Connection) string {
 
 // NewConnection shows the form to add a connection.
 func (h *Handler) NewConnection(c echo.Context) error {
-	f := views.ConnectionForm{Kind: keysvc.KindAssumeRole, DefaultRegion: "us-east-1"}
+	f := views.ConnectionForm{Kind: awskms.KindAssumeRole, DefaultRegion: "us-east-1"}
 	if d := h.cfg.DemoAWS; d != nil {
 		f.DefaultRegion = d.Region
 	}
@@ -77,7 +78,7 @@ func (h *Handler) renderConnectionForm(c echo.Context, status int, f views.Conne
 	if err != nil {
 		return err
 	}
-	for _, r := range keysvc.Regions {
+	for _, r := range awskms.Regions {
 		if ps.RegionAllowed(r) {
 			f.Regions = append(f.Regions, r)
 		}
@@ -138,7 +139,7 @@ func (h *Handler) connectionDetail(c echo.Context) (*views.ConnectionDetail, err
 	if mc.LastTestAt != nil {
 		d.TestAt = *mc.LastTestAt
 	}
-	if mc.Kind == keysvc.KindAssumeRole {
+	if mc.Kind == awskms.KindAssumeRole {
 		ps, err := h.keys.ProviderSettings(ctx)
 		if err != nil {
 			return nil, err
@@ -221,10 +222,10 @@ func checkRows(cs []keysvc.Check) []views.CheckRow {
 // kmsProblem explains a KMS failure that is not about the input.
 func kmsProblem(err error) error {
 	switch {
-	case errors.Is(err, keysvc.ErrThrottled), errors.Is(err, keysvc.ErrUnavailable):
+	case errors.Is(err, awskms.ErrThrottled), errors.Is(err, awskms.ErrUnavailable):
 		return &PublicError{Status: http.StatusServiceUnavailable, Heading: "KMS is not answering",
 			Message: "keyport could not reach AWS KMS just now. Nothing was saved; try again in a minute.", Err: err}
-	case errors.Is(err, keysvc.ErrAccessDenied):
+	case errors.Is(err, awskms.ErrAccessDenied):
 		return &PublicError{Status: http.StatusUnprocessableEntity, Heading: "KMS refused keyport",
 			Message: "KMS refused keyport part way through. Nothing was saved; check the key policy in every region and try again.", Err: err}
 	}

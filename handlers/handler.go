@@ -13,6 +13,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"keyport/keysvc"
+	"keyport/keysvc/mailer"
 	"keyport/models"
 	"keyport/views"
 )
@@ -53,7 +54,7 @@ type Deps struct {
 	// email in the transaction of the event that causes it. With no
 	// Outbox, invitations are sent directly by Mailer.
 	Rotation *keysvc.Scheduler
-	Outbox   *keysvc.Outbox
+	Outbox   *mailer.Outbox
 	Logger   *slog.Logger
 	Config   Config
 	Now      func() time.Time // injected clock; time.Now when nil
@@ -67,7 +68,7 @@ type Handler struct {
 	mailer Mailer
 	keys   *keysvc.Service
 	rot    *keysvc.Scheduler
-	outbox *keysvc.Outbox
+	outbox *mailer.Outbox
 	log    *slog.Logger
 	cfg    Config
 	now    func() time.Time

@@ -11,6 +11,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"keyport/keysvc"
+	"keyport/keysvc/awskms"
 	"keyport/models"
 	"keyport/views"
 )
@@ -105,7 +106,7 @@ func (h *Handler) renderRegisterForm(c echo.Context, status int, in registerForm
 		}
 	}
 	f.ConnectionID = chosen.ID
-	conn := keysvc.ConnectionFromModel(chosen)
+	conn := awskms.ConnectionFromModel(chosen)
 	principals := keysvc.Principals(conn, ps)
 	f.PolicyStatement = keysvc.PolicyStatement(principals)
 	f.KeyPolicy = keysvc.KeyPolicy(conn.AccountID, principals)
@@ -167,7 +168,7 @@ func (h *Handler) Key(c echo.Context) error {
 	d := views.KeyDetail{ID: k.ID, Name: k.Name, State: k.State, Health: k.Health, HealthLabel: label, HealthAdvice: advice,
 		HealthDetail: k.HealthDetail, HealthOK: k.Health == keysvc.HealthOK, ValidatedAt: k.ValidatedAt,
 		Connection: views.Link{Label: connectionLabel(mc), Href: "/connections/" + mc.ID},
-		Policy:     keysvc.PolicyStatement(keysvc.Principals(keysvc.ConnectionFromModel(mc), ps)), CanManage: v.can(ActManageKeys)}
+		Policy:     keysvc.PolicyStatement(keysvc.Principals(awskms.ConnectionFromModel(mc), ps)), CanManage: v.can(ActManageKeys)}
 	for _, r := range rs {
 		d.Regions = append(d.Regions, views.KeyRegionRow{Region: r.Region, ARN: r.KMSKeyARN, Primary: r.Priority == 0})
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"keyport/keysvc"
+	"keyport/keysvc/awskms"
 	"keyport/models"
 	"keyport/views"
 )
@@ -319,7 +320,7 @@ func (h *Handler) APIRotateKey(c echo.Context) error {
 	}
 	s, err := h.scheduler()
 	if err != nil {
-		return writeAPIError(c, h.log, keysvc.ErrUnavailable)
+		return writeAPIError(c, h.log, awskms.ErrUnavailable)
 	}
 	res, err := s.RequestRotation(c.Request().Context(), tenantID, c.Param("key_id"),
 		keysvc.RequestBy{UserID: "service_token:" + ServiceTokenID(c), RequestID: requestID(c)}, max(req.FromVersion, 0))

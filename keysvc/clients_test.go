@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"keyport/keysvc/awskms"
 	"keyport/keysvc/seal"
 	"net"
 	"strings"
@@ -18,7 +19,7 @@ func TestClientsCacheAndAssumeRoleOnce(t *testing.T) {
 	e := newCPEnv(t)
 	ctx := context.Background()
 	mc := e.roleConn(t, "role", cpRoleARN)
-	conn := ConnectionFromModel(mc)
+	conn := awskms.ConnectionFromModel(mc)
 	a, err := e.svc.clients.KMS(ctx, conn, cpRegion)
 	if err != nil {
 		t.Fatal(err)
@@ -54,7 +55,7 @@ func TestClassifyKMSError(t *testing.T) {
 	e := newCPEnv(t)
 	ctx := context.Background()
 	mc := e.accessKeyConn(t, "user", cpUserAKID, cpUserSecret)
-	client, err := e.svc.clients.KMS(ctx, ConnectionFromModel(mc), cpRegion)
+	client, err := e.svc.clients.KMS(ctx, awskms.ConnectionFromModel(mc), cpRegion)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,19 +65,19 @@ func TestClassifyKMSError(t *testing.T) {
 		return err
 	}
 	for code, want := range map[string]error{
-		"AccessDeniedException":       ErrAccessDenied,
-		"UnrecognizedClientException": ErrAccessDenied,
-		"InvalidSignatureException":   ErrAccessDenied,
-		"ExpiredTokenException":       ErrAccessDenied,
-		"DisabledException":           ErrKeyDisabled,
-		"ThrottlingException":         ErrThrottled,
-		"LimitExceededException":      ErrThrottled,
-		"KMSInternalException":        ErrUnavailable,
-		"DependencyTimeoutException":  ErrUnavailable,
-		"KMSInvalidStateException":    ErrKeyNotUsable,
+		"AccessDeniedException":       awskms.ErrAccessDenied,
+		"UnrecognizedClientException": awskms.ErrAccessDenied,
+		"InvalidSignatureException":   awskms.ErrAccessDenied,
+		"ExpiredTokenException":       awskms.ErrAccessDenied,
+		"DisabledException":           awskms.ErrKeyDisabled,
+		"ThrottlingException":         awskms.ErrThrottled,
+		"LimitExceededException":      awskms.ErrThrottled,
+		"KMSInternalException":        awskms.ErrUnavailable,
+		"DependencyTimeoutException":  awskms.ErrUnavailable,
+		"KMSInvalidStateException":    awskms.ErrKeyNotUsable,
 	} {
 		e.srv.FailNext("GenerateDataKey", 1, code)
-		got := ClassifyKMSError(gen())
+		got := awskms.ClassifyKMSError(gen())
 		if !errors.Is(got, want) || !strings.Contains(got.Error(), code) {
 			t.Errorf("%s -> %v, want %v", code, got, want)
 		}
@@ -85,8 +86,8 @@ func TestClassifyKMSError(t *testing.T) {
 	if _, err := e.adminIn(cpRegion).ScheduleKeyDeletion(ctx, &kms.ScheduleKeyDeletionInput{KeyId: &arn, PendingWindowInDays: aws.Int32(7)}); err != nil {
 		t.Fatal(err)
 	}
-	got := ClassifyKMSError(gen())
-	if !errors.Is(got, ErrKeyPendingDeletion) {
+	got := awskms.ClassifyKMSError(gen())
+	if !errors.Is(got, awskms.ErrKeyPendingDeletion) {
 		t.Errorf("pending deletion -> %v", got)
 	}
 	if strings.Contains(got.Error(), "pending deletion.") || strings.Contains(got.Error(), arn) {
@@ -97,7 +98,7 @@ func TestClassifyKMSError(t *testing.T) {
 	e.srv.FailNext("GenerateDataKey", 1, "InvalidGrantTokenException")
 	raw := gen()
 	var api smithy.APIError
-	if got := ClassifyKMSError(raw); !strings.Contains(got.Error(), "InvalidGrantTokenException") ||
+	if got := awskms.ClassifyKMSError(raw); !strings.Contains(got.Error(), "InvalidGrantTokenException") ||
 		strings.Contains(got.Error(), awsMessage(raw)) || !errors.As(got, &api) || api.ErrorCode() != "InvalidGrantTokenException" {
 		t.Errorf("unmapped code -> %q", got)
 	}
@@ -107,16 +108,16 @@ func TestClassifyKMSError(t *testing.T) {
 	ln.Close()
 	base := e.srv.AWSConfig(cpRegion, cpProvAKID, cpProvSecret)
 	base.BaseEndpoint = &dead
-	down := NewClients(ClientOptions{Base: &base, Sealer: e.svc.sealer, MaxAttempts: 1})
-	dc, _ := down.KMS(ctx, ConnectionFromModel(mc), cpRegion)
+	down := awskms.NewClients(awskms.ClientOptions{Base: &base, Sealer: e.svc.sealer, MaxAttempts: 1})
+	dc, _ := down.KMS(ctx, awskms.ConnectionFromModel(mc), cpRegion)
 	_, err = dc.ListKeys(ctx, &kms.ListKeysInput{})
-	if got := ClassifyKMSError(err); !errors.Is(got, ErrUnavailable) {
+	if got := awskms.ClassifyKMSError(err); !errors.Is(got, awskms.ErrUnavailable) {
 		t.Errorf("dead endpoint -> %v", got)
 	}
-	if ClassifyKMSError(nil) != nil || !errors.Is(ClassifyKMSError(fmt.Errorf("x: %w", ErrThrottled)), ErrThrottled) {
+	if awskms.ClassifyKMSError(nil) != nil || !errors.Is(awskms.ClassifyKMSError(fmt.Errorf("x: %w", awskms.ErrThrottled)), awskms.ErrThrottled) {
 		t.Error("nil or classified errors changed")
 	}
-	if errors.Is(ClassifyKMSError(errors.New("other")), ErrUnavailable) {
+	if errors.Is(awskms.ClassifyKMSError(errors.New("other")), awskms.ErrUnavailable) {
 		t.Error("an unknown error was classified")
 	}
 }
@@ -132,10 +133,10 @@ func TestClientsHonourEndpointEnvironment(t *testing.T) {
 	t.Setenv("AWS_REGION", cpRegion)
 	t.Setenv("AWS_CONFIG_FILE", "/nonexistent")
 	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
-	clients := NewClients(ClientOptions{Sealer: e.svc.sealer, MaxAttempts: 1, NewExternalID: func() string { return cpExternalID }})
+	clients := awskms.NewClients(awskms.ClientOptions{Sealer: e.svc.sealer, MaxAttempts: 1, NewExternalID: func() string { return cpExternalID }})
 	svc := NewService(Deps{DB: e.db, Sealer: e.svc.sealer, Clients: clients})
 	mc, err := svc.CreateConnection(context.Background(), e.tenant.ID, e.by, ConnectionInput{Name: "env", AccountID: cpTenantAcct,
-		DefaultRegion: cpRegion, Kind: KindAssumeRole, RoleARN: cpRoleARN})
+		DefaultRegion: cpRegion, Kind: awskms.KindAssumeRole, RoleARN: cpRoleARN})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +159,7 @@ func TestLoadKMSKEK(t *testing.T) {
 		t.Fatal(err)
 	}
 	arn := aws.ToString(out.KeyMetadata.Arn)
-	kek1, err := LoadKMSKEK(ctx, e.db, e.svc.clients, arn)
+	kek1, err := awskms.LoadKMSKEK(ctx, e.db, e.svc.clients, arn)
 	if err != nil || len(kek1) != 32 {
 		t.Fatalf("first start: %d bytes, %v", len(kek1), err)
 	}
@@ -166,7 +167,7 @@ func TestLoadKMSKEK(t *testing.T) {
 	if err != nil || strings.Contains(string(blob), string(kek1)) {
 		t.Fatalf("stored blob: %v", err)
 	}
-	kek2, err := LoadKMSKEK(ctx, e.db, e.svc.clients, arn)
+	kek2, err := awskms.LoadKMSKEK(ctx, e.db, e.svc.clients, arn)
 	if err != nil || string(kek1) != string(kek2) {
 		t.Fatalf("second start got another KEK: %v", err)
 	}
@@ -176,10 +177,10 @@ func TestLoadKMSKEK(t *testing.T) {
 	if _, err := kms.NewFromConfig(provCfg).DisableKey(ctx, &kms.DisableKeyInput{KeyId: &arn}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := LoadKMSKEK(ctx, e.db, e.svc.clients, arn); !errors.Is(err, ErrKeyDisabled) {
+	if _, err := awskms.LoadKMSKEK(ctx, e.db, e.svc.clients, arn); !errors.Is(err, awskms.ErrKeyDisabled) {
 		t.Errorf("disabled provider key: %v", err)
 	}
-	if _, err := LoadKMSKEK(ctx, e.db, e.svc.clients, "arn:aws-cn:kms:cn-north-1:999988887777:key/x"); err == nil {
+	if _, err := awskms.LoadKMSKEK(ctx, e.db, e.svc.clients, "arn:aws-cn:kms:cn-north-1:999988887777:key/x"); err == nil {
 		t.Error("a China ARN was accepted")
 	}
 }

@@ -2,8 +2,6 @@ package keysvc
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go"
 
+	"keyport/keysvc/awskms"
 	"keyport/keysvc/seal"
 	"keyport/models"
 )
@@ -52,18 +51,6 @@ func Last4(akid string) string {
 	return akid[len(akid)-4:]
 }
 
-// newExternalID makes an external id for a role connection: 128 random
-// bits, so no other keyport tenant (or other customer of any service) can
-// guess it and make keyport a confused deputy.
-func (c *Clients) newExternalID() string {
-	if c.opts.NewExternalID != nil {
-		return c.opts.NewExternalID()
-	}
-	var b [16]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
-	return "keyport-" + hex.EncodeToString(b[:])
-}
-
 // CreateConnection validates and stores a tenant's AWS connection. The IAM
 // secret is sealed (purpose SecretPurpose(id)) before it reaches the store;
 // a role connection gets an external id keyport generates.
@@ -75,9 +62,9 @@ func (s *Service) CreateConnection(ctx context.Context, tenantID string, by Requ
 	acct := strings.TrimSpace(in.AccountID)
 	region := strings.TrimSpace(in.DefaultRegion)
 	switch {
-	case !ValidAccountID(acct):
+	case !awskms.ValidAccountID(acct):
 		return nil, &ValidationError{Field: "account_id", Message: "must be the 12-digit AWS account id (no dashes)"}
-	case !KnownRegion(region):
+	case !awskms.KnownRegion(region):
 		return nil, &ValidationError{Field: "default_region", Message: "must be an AWS region of the standard partition, such as us-east-1"}
 	case !ps.RegionAllowed(region):
 		return nil, &ValidationError{Field: "default_region", Message: "is not one of the regions your provider allows: " + strings.Join(ps.AllowedRegions, ", ")}
@@ -86,7 +73,7 @@ func (s *Service) CreateConnection(ctx context.Context, tenantID string, by Requ
 		AccountID: acct, DefaultRegion: region, Kind: in.Kind, CreatedBy: by.UserID}
 	details := map[string]string{"name": strings.TrimSpace(in.Name), "account_id": acct, "region": region, "kind": in.Kind}
 	switch in.Kind {
-	case KindAccessKey:
+	case awskms.KindAccessKey:
 		akid, secret := strings.TrimSpace(in.AccessKeyID), strings.TrimSpace(in.Secret)
 		if !accessKeyIDRE.MatchString(akid) {
 			return nil, &ValidationError{Field: "access_key_id", Message: "must be an IAM user's access key id: 20 characters starting with AKIA"}
@@ -100,8 +87,8 @@ func (s *Service) CreateConnection(ctx context.Context, tenantID string, by Requ
 			return nil, fmt.Errorf("seal connection secret: %w", err)
 		}
 		details["access_key_last4"] = Last4(akid)
-	case KindAssumeRole:
-		roleAcct, err := ParseRoleARN("role_arn", in.RoleARN)
+	case awskms.KindAssumeRole:
+		roleAcct, err := awskms.ParseRoleARN("role_arn", in.RoleARN)
 		if err != nil {
 			return nil, err
 		}
@@ -109,7 +96,7 @@ func (s *Service) CreateConnection(ctx context.Context, tenantID string, by Requ
 			return nil, &ValidationError{Field: "role_arn", Message: "is in account " + roleAcct + ", not in this connection's account " + acct}
 		}
 		c.RoleARN = strings.TrimSpace(in.RoleARN)
-		c.ExternalID = s.clients.newExternalID()
+		c.ExternalID = s.clients.NewExternalID()
 		details["role_arn"] = c.RoleARN
 	default:
 		return nil, &ValidationError{Field: "kind", Message: "choose an access key or a role to assume"}
@@ -172,14 +159,14 @@ func (s *Service) TestConnection(ctx context.Context, tenantID string, by Reques
 	if err != nil {
 		return nil, err
 	}
-	conn := ConnectionFromModel(mc)
+	conn := awskms.ConnectionFromModel(mc)
 	t := &ConnectionTest{}
 	add := func(c Check) bool { c.Required = true; t.Checks = append(t.Checks, c); return c.OK }
 	var prov aws.CredentialsProvider
-	if conn.Kind == KindAssumeRole {
+	if conn.Kind == awskms.KindAssumeRole {
 		prov, err = s.testAssumeRole(ctx, conn, ps, add)
 	} else {
-		prov, err = s.clients.credentials(ctx, conn)
+		prov, err = s.clients.Credentials(ctx, conn)
 	}
 	if err != nil {
 		return nil, err
@@ -200,8 +187,8 @@ func (s *Service) TestConnection(ctx context.Context, tenantID string, by Reques
 }
 
 // testAssumeRole checks keyport's own identity, then assumes the role.
-func (s *Service) testAssumeRole(ctx context.Context, conn Connection, ps ProviderSettings, add func(Check) bool) (aws.CredentialsProvider, error) {
-	own, err := s.clients.stsClient(ctx, nil, conn.DefaultRegion)
+func (s *Service) testAssumeRole(ctx context.Context, conn awskms.Connection, ps ProviderSettings, add func(Check) bool) (aws.CredentialsProvider, error) {
+	own, err := s.clients.STS(ctx, nil, conn.DefaultRegion)
 	if err != nil {
 		return nil, err
 	}
@@ -211,7 +198,7 @@ func (s *Service) testAssumeRole(ctx context.Context, conn Connection, ps Provid
 		return nil, nil
 	}
 	add(Check{Name: "keyport's AWS identity", OK: true, Detail: "keyport signed in to AWS as itself."})
-	prov, err := s.clients.credentials(ctx, conn)
+	prov, err := s.clients.Credentials(ctx, conn)
 	if err != nil {
 		return nil, err
 	}
@@ -222,7 +209,7 @@ func (s *Service) testAssumeRole(ctx context.Context, conn Connection, ps Provid
 		}
 		msg := "AWS refused to let keyport assume the role (" + errCode(err) + "). Either the role's trust policy does not allow keyport's account (" +
 			acct + "), or it requires another external id than " + conn.ExternalID + " (external id mismatch). Fix the trust policy as shown on this page and test again."
-		if ClassifyKMSError(err) != nil && !errors.Is(ClassifyKMSError(err), ErrAccessDenied) {
+		if awskms.ClassifyKMSError(err) != nil && !errors.Is(awskms.ClassifyKMSError(err), awskms.ErrAccessDenied) {
 			msg = "keyport could not reach AWS STS to assume the role (" + errCode(err) + "). Try again in a minute."
 		}
 		add(Check{Name: "Assume the role", Detail: msg})
@@ -233,12 +220,12 @@ func (s *Service) testAssumeRole(ctx context.Context, conn Connection, ps Provid
 }
 
 // testIdentity asks STS who the credentials are and checks the account.
-func (s *Service) testIdentity(ctx context.Context, conn Connection, prov aws.CredentialsProvider, add func(Check) bool) bool {
+func (s *Service) testIdentity(ctx context.Context, conn awskms.Connection, prov aws.CredentialsProvider, add func(Check) bool) bool {
 	name := "Sign in to AWS"
-	if conn.Kind == KindAssumeRole {
+	if conn.Kind == awskms.KindAssumeRole {
 		name = "Use the role's credentials"
 	}
-	client, err := s.clients.stsClient(ctx, prov, conn.DefaultRegion)
+	client, err := s.clients.STS(ctx, prov, conn.DefaultRegion)
 	if err != nil {
 		return add(Check{Name: name, Detail: "keyport could not build an STS client."})
 	}
@@ -264,7 +251,7 @@ func identityFailure(err error) string {
 	case "AccessDenied", "AccessDeniedException":
 		return "AWS refused the request (" + errCode(err) + "): an IAM policy denies sts:GetCallerIdentity to these credentials."
 	}
-	if errors.Is(ClassifyKMSError(err), ErrThrottled) || errors.Is(ClassifyKMSError(err), ErrUnavailable) {
+	if errors.Is(awskms.ClassifyKMSError(err), awskms.ErrThrottled) || errors.Is(awskms.ClassifyKMSError(err), awskms.ErrUnavailable) {
 		return "keyport could not reach AWS STS (" + errCode(err) + "). Try again in a minute."
 	}
 	return "AWS STS refused the credentials (" + errCode(err) + ")."
@@ -273,16 +260,16 @@ func identityFailure(err error) string {
 // testKMS lists keys in the default region: proof that KMS answers these
 // credentials there. Refusal of ListKeys alone is not fatal, since the key
 // policy, checked at registration, is what matters.
-func (s *Service) testKMS(ctx context.Context, conn Connection, prov aws.CredentialsProvider, add func(Check) bool) {
+func (s *Service) testKMS(ctx context.Context, conn awskms.Connection, prov aws.CredentialsProvider, add func(Check) bool) {
 	name := "Reach KMS in " + conn.DefaultRegion
-	client, err := s.clients.newKMS(ctx, prov, conn.DefaultRegion)
+	client, err := s.clients.KMSWith(ctx, prov, conn.DefaultRegion)
 	if err == nil {
 		_, err = client.ListKeys(ctx, &kms.ListKeysInput{Limit: aws.Int32(1)})
 	}
-	switch c := ClassifyKMSError(err); {
+	switch c := awskms.ClassifyKMSError(err); {
 	case err == nil:
 		add(Check{Name: name, OK: true, Detail: "KMS answered in " + conn.DefaultRegion + "."})
-	case errors.Is(c, ErrAccessDenied):
+	case errors.Is(c, awskms.ErrAccessDenied):
 		t := Check{Name: name, OK: true, Detail: "KMS answered, but these credentials may not list keys (kms:ListKeys). That is fine: each key's policy is checked when you register it."}
 		add(t)
 	default:
@@ -296,11 +283,11 @@ func errCode(err error) string {
 	if code := apiCode(err); code != "" {
 		return code
 	}
-	c := ClassifyKMSError(err)
+	c := awskms.ClassifyKMSError(err)
 	switch {
-	case errors.Is(c, ErrUnavailable):
+	case errors.Is(c, awskms.ErrUnavailable):
 		return "network error"
-	case errors.Is(c, ErrThrottled):
+	case errors.Is(c, awskms.ErrThrottled):
 		return "throttled"
 	}
 	return "error"

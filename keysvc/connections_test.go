@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 
+	"keyport/keysvc/awskms"
 	"keyport/keysvc/kmslocal"
 	"keyport/keysvc/seal"
 	"keyport/models"
@@ -77,7 +78,7 @@ func newCPEnv(tb testing.TB) *cpEnv {
 	e := &cpEnv{db: db, tenant: tenant, owner: u, srv: srv, admin: map[string]*kms.Client{}, extID: cpExternalID,
 		by: RequestBy{UserID: u.ID, RequestID: "req-test"}}
 	base := srv.AWSConfig(cpRegion, cpProvAKID, cpProvSecret)
-	clients := NewClients(ClientOptions{Base: &base, Sealer: sealer, MaxAttempts: 1, NewExternalID: func() string { return e.extID }})
+	clients := awskms.NewClients(awskms.ClientOptions{Base: &base, Sealer: sealer, MaxAttempts: 1, NewExternalID: func() string { return e.extID }})
 	e.svc = NewService(Deps{DB: db, Sealer: sealer, Clients: clients})
 	return e
 }
@@ -118,7 +119,7 @@ func (e *cpEnv) createKMSKey(tb testing.TB, region string, in *kms.CreateKeyInpu
 func (e *cpEnv) accessKeyConn(tb testing.TB, name, akid, secret string) *models.Connection {
 	tb.Helper()
 	c, err := e.svc.CreateConnection(context.Background(), e.tenant.ID, e.by, ConnectionInput{
-		Name: name, AccountID: cpTenantAcct, DefaultRegion: cpRegion, Kind: KindAccessKey, AccessKeyID: akid, Secret: secret})
+		Name: name, AccountID: cpTenantAcct, DefaultRegion: cpRegion, Kind: awskms.KindAccessKey, AccessKeyID: akid, Secret: secret})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -128,7 +129,7 @@ func (e *cpEnv) accessKeyConn(tb testing.TB, name, akid, secret string) *models.
 func (e *cpEnv) roleConn(tb testing.TB, name, roleARN string) *models.Connection {
 	tb.Helper()
 	c, err := e.svc.CreateConnection(context.Background(), e.tenant.ID, e.by, ConnectionInput{
-		Name: name, AccountID: cpTenantAcct, DefaultRegion: cpRegion, Kind: KindAssumeRole, RoleARN: roleARN})
+		Name: name, AccountID: cpTenantAcct, DefaultRegion: cpRegion, Kind: awskms.KindAssumeRole, RoleARN: roleARN})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -178,7 +179,7 @@ func TestCreateConnectionSealsSecretAndAudits(t *testing.T) {
 
 func TestCreateConnectionRefusesBadInput(t *testing.T) {
 	e := newCPEnv(t)
-	ok := ConnectionInput{Name: "n", AccountID: cpTenantAcct, DefaultRegion: cpRegion, Kind: KindAccessKey, AccessKeyID: cpUserAKID, Secret: cpUserSecret}
+	ok := ConnectionInput{Name: "n", AccountID: cpTenantAcct, DefaultRegion: cpRegion, Kind: awskms.KindAccessKey, AccessKeyID: cpUserAKID, Secret: cpUserSecret}
 	tests := []struct {
 		name  string
 		edit  func(*ConnectionInput)
@@ -192,16 +193,16 @@ func TestCreateConnectionRefusesBadInput(t *testing.T) {
 		{"short secret", func(in *ConnectionInput) { in.Secret = "short" }, "secret_access_key", "40-character"},
 		{"no kind", func(in *ConnectionInput) { in.Kind = "" }, "kind", "choose"},
 		{"govcloud role", func(in *ConnectionInput) {
-			in.Kind, in.RoleARN = KindAssumeRole, "arn:aws-us-gov:iam::"+cpTenantAcct+":role/x"
+			in.Kind, in.RoleARN = awskms.KindAssumeRole, "arn:aws-us-gov:iam::"+cpTenantAcct+":role/x"
 		}, "role_arn", "GovCloud"},
 		{"china role", func(in *ConnectionInput) {
-			in.Kind, in.RoleARN = KindAssumeRole, "arn:aws-cn:iam::"+cpTenantAcct+":role/x"
+			in.Kind, in.RoleARN = awskms.KindAssumeRole, "arn:aws-cn:iam::"+cpTenantAcct+":role/x"
 		}, "role_arn", "China"},
 		{"role in other account", func(in *ConnectionInput) {
-			in.Kind, in.RoleARN = KindAssumeRole, "arn:aws:iam::"+cpOtherAcct+":role/x"
+			in.Kind, in.RoleARN = awskms.KindAssumeRole, "arn:aws:iam::"+cpOtherAcct+":role/x"
 		}, "role_arn", "not in this connection's account"},
 		{"user not role", func(in *ConnectionInput) {
-			in.Kind, in.RoleARN = KindAssumeRole, "arn:aws:iam::"+cpTenantAcct+":user/x"
+			in.Kind, in.RoleARN = awskms.KindAssumeRole, "arn:aws:iam::"+cpTenantAcct+":user/x"
 		}, "role_arn", "must name a role"},
 	}
 	for _, tt := range tests {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 
+	"keyport/keysvc/awskms"
 	"keyport/keysvc/envelope"
 	"keyport/models"
 )
@@ -55,7 +56,7 @@ func (s *Service) Encrypt(ctx context.Context, tenantID, keyID string, plaintext
 		return nil, err
 	}
 	if m.CurrentVersion < 1 {
-		return nil, ErrKeyNotUsable
+		return nil, awskms.ErrKeyNotUsable
 	}
 	if err := s.takeBudget(ctx, m); errors.Is(err, ErrVersionExhausted) {
 		// Retire the exhausted data key and carry on with a new one.
@@ -238,7 +239,7 @@ func (s *Service) unwrap(ctx context.Context, m keyMeta, w models.DataKeyWrap) (
 		EncryptionContext: KMSContext(m.TenantID, m.ID),
 	})
 	if err != nil {
-		return nil, ClassifyKMSError(err)
+		return nil, awskms.ClassifyKMSError(err)
 	}
 	if len(out.Plaintext) != 32 {
 		clear(out.Plaintext)
@@ -252,11 +253,11 @@ func (s *Service) unwrap(ctx context.Context, m keyMeta, w models.DataKeyWrap) (
 // tenant meant to cut keyport off); a disabled KMS key is shown as such.
 func (s *Service) reactToKMSError(ctx context.Context, m keyMeta, err error) {
 	switch {
-	case errors.Is(err, ErrAccessDenied):
+	case errors.Is(err, awskms.ErrAccessDenied):
 		s.setHealth(ctx, m, "ACCESS_DENIED", "KMS refused keyport: the key policy or IAM no longer allows it.", true)
-	case errors.Is(err, ErrKeyDisabled):
+	case errors.Is(err, awskms.ErrKeyDisabled):
 		s.setHealth(ctx, m, "KMS_DISABLED", "The KMS key is disabled in the tenant's AWS account.", true)
-	case errors.Is(err, ErrKeyPendingDeletion):
+	case errors.Is(err, awskms.ErrKeyPendingDeletion):
 		s.setHealth(ctx, m, "PENDING_DELETION", "The KMS key is scheduled for deletion in the tenant's AWS account.", true)
 	}
 }
@@ -398,10 +399,10 @@ func (s *Service) FlushUsage(ctx context.Context) error { return s.dp.usage.flus
 // read: a burst of cache misses after a restart should not read the same
 // row once per key. (A connection is never edited in place, only created or
 // deleted, so a short-lived copy cannot go stale in a way that matters.)
-func KMSForStore(db *models.DB, clients *Clients) KMSFor {
+func KMSForStore(db *models.DB, clients *awskms.Clients) KMSFor {
 	type loaded struct {
 		ready chan struct{} // closed when conn and err are set
-		conn  Connection
+		conn  awskms.Connection
 		err   error
 		at    time.Time
 	}
@@ -427,7 +428,7 @@ func KMSForStore(db *models.DB, clients *Clients) KMSFor {
 			if err != nil {
 				l.err = fmt.Errorf("keysvc: load connection: %w", err)
 			} else {
-				l.conn = ConnectionFromModel(mc)
+				l.conn = awskms.ConnectionFromModel(mc)
 			}
 			l.at = time.Now()
 			close(l.ready)

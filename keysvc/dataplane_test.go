@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"keyport/keysvc"
+	"keyport/keysvc/awskms"
 	"keyport/keysvc/envelope"
 	"keyport/keysvc/keysvctest"
 	"keyport/models"
@@ -119,7 +120,7 @@ func TestRevocationAfterTTLAndAtOnceWithPurge(t *testing.T) {
 	}
 	e.Clock.Advance(90 * time.Second) // 5m30s after the fetch
 	_, err = e.Service.Decrypt(ctx, e.Tenant.ID, enc.Ciphertext, nil)
-	if !errors.Is(err, keysvc.ErrAccessDenied) {
+	if !errors.Is(err, awskms.ErrAccessDenied) {
 		t.Fatalf("after the TTL: err = %v, want ErrAccessDenied", err)
 	}
 	got, _ := e.DB.GetKey(ctx, e.Tenant.ID, k.ID)
@@ -141,7 +142,7 @@ func TestRevocationAfterTTLAndAtOnceWithPurge(t *testing.T) {
 	if err := e.Service.Purge(ctx, e.Tenant.ID, k.ID, e.Owner.ID); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.Service.Decrypt(ctx, e.Tenant.ID, enc.Ciphertext, nil); !errors.Is(err, keysvc.ErrAccessDenied) {
+	if _, err := e.Service.Decrypt(ctx, e.Tenant.ID, enc.Ciphertext, nil); !errors.Is(err, awskms.ErrAccessDenied) {
 		t.Fatalf("after purge: err = %v, want ErrAccessDenied", err)
 	}
 	events, _ := e.DB.ListAudit(ctx, e.Tenant.ID, 100)
@@ -213,7 +214,7 @@ func TestDataPlaneRefusals(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.Service.Warm(ctx) // this replica's next poll
-	if _, err := e.Service.Decrypt(ctx, e.Tenant.ID, enc.Ciphertext, fieldSSN); !errors.Is(err, keysvc.ErrKeyDisabled) {
+	if _, err := e.Service.Decrypt(ctx, e.Tenant.ID, enc.Ciphertext, fieldSSN); !errors.Is(err, awskms.ErrKeyDisabled) {
 		t.Errorf("disabled key: %v", err)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 
+	"keyport/keysvc/awskms"
 	"keyport/models"
 )
 
@@ -79,13 +80,13 @@ func (s *Service) CheckDrift(ctx context.Context, tenantID string, by RequestBy,
 	case apiCode(err) == "NotFoundException":
 		add(DriftAlias, active.KMSKeyARN, "no such alias")
 	default:
-		return nil, ClassifyKMSError(err)
+		return nil, awskms.ClassifyKMSError(err)
 	}
 	out, err := client.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String(active.KMSKeyARN)})
 	if apiCode(err) == "NotFoundException" {
 		add(DriftState, kmsStateFor(k.State), "deleted")
 	} else if err != nil {
-		return nil, ClassifyKMSError(err)
+		return nil, awskms.ClassifyKMSError(err)
 	} else {
 		md := out.KeyMetadata
 		if md.KeyState == types.KeyStatePendingImport {
@@ -176,7 +177,7 @@ func (s *Service) ReconcileDrift(ctx context.Context, tenantID string, by Reques
 	case DriftState + "/" + ReconcileAdopt:
 		md, derr := client.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: arn})
 		if derr != nil {
-			return ClassifyKMSError(derr)
+			return awskms.ClassifyKMSError(derr)
 		}
 		st := map[types.KeyState]string{types.KeyStateEnabled: models.StateEnabled, types.KeyStateDisabled: models.StateDisabled}[md.KeyMetadata.KeyState]
 		if st == "" {
@@ -197,7 +198,7 @@ func (s *Service) ReconcileDrift(ctx context.Context, tenantID string, by Reques
 	case DriftExpiry + "/" + ReconcileAdopt:
 		md, derr := client.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: arn})
 		if derr != nil {
-			return ClassifyKMSError(derr)
+			return awskms.ClassifyKMSError(derr)
 		}
 		err = s.db.MaterialImported(ctx, tenantID, active.ID, md.KeyMetadata.ValidTo, &models.AuditInput{TenantID: tenantID, Actor: by.UserID,
 			Action: "key.drift_adopted", TargetType: "key", TargetID: keyID, Details: map[string]string{"field": field, "valid_to": timeWord(md.KeyMetadata.ValidTo)}})
@@ -205,7 +206,7 @@ func (s *Service) ReconcileDrift(ctx context.Context, tenantID string, by Reques
 		_, err = client.TagResource(ctx, &kms.TagResourceInput{KeyId: arn, Tags: []types.Tag{{TagKey: aws.String(tagKey), TagValue: aws.String(keyID)}}})
 	}
 	if err != nil {
-		return ClassifyKMSError(err)
+		return awskms.ClassifyKMSError(err)
 	}
 	if _, err := s.db.AppendAudit(ctx, models.AuditInput{TenantID: tenantID, Actor: by.UserID, RequestID: by.RequestID, Action: "key.drift_reconciled",
 		TargetType: "key", TargetID: keyID, Details: map[string]string{"field": field, "action": action}}); err != nil {

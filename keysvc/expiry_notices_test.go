@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"keyport/keysvc"
+	"keyport/keysvc/jobs"
 	"keyport/models"
 	"keyport/web/mailcatcher"
 )
@@ -72,7 +73,7 @@ func TestMaterialExpiryNotices(t *testing.T) {
 	w2, _, _ := e.process("p2")
 	step := func() {
 		var wg sync.WaitGroup
-		for _, w := range []*keysvc.Worker{w1, w2} {
+		for _, w := range []*jobs.Worker{w1, w2} {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -209,7 +210,7 @@ func TestValidationSweepJobOncePerInterval(t *testing.T) {
 	ctx := context.Background()
 	k := e.Key(t, "orders")
 	var runs sweepCounter
-	var ws []*keysvc.Worker
+	var ws []*jobs.Worker
 	for _, owner := range []string{"p1", "p2"} {
 		w, s, _ := e.process(owner)
 		s.SweepEvery = time.Hour

@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 
+	"keyport/keysvc/awskms"
 	"keyport/models"
 )
 
@@ -121,5 +122,5 @@ func (s *Service) checkAliasFree(ctx context.Context, tenantID string, st *model
 	case apiCode(err) == "NotFoundException":
 		return nil
 	}
-	return ClassifyKMSError(err)
+	return awskms.ClassifyKMSError(err)
 }

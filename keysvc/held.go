@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"keyport/keysvc/awskms"
 	"keyport/keysvc/envelope"
 	"keyport/models"
 )
@@ -73,7 +74,7 @@ func (s *Service) unwrapHeld(ctx context.Context, m keyMeta, w models.DataKeyWra
 	}
 	mat, err := s.db.GetKeyMaterial(ctx, m.TenantID, materialID)
 	if errors.Is(err, models.ErrNotFound) || (err == nil && (mat.KeyID != m.ID || len(mat.Sealed) == 0)) {
-		return nil, ErrKeyPendingDeletion // the material was erased with the key
+		return nil, awskms.ErrKeyPendingDeletion // the material was erased with the key
 	}
 	if err != nil {
 		return nil, fmt.Errorf("keysvc: load held material: %w", err)

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"keyport/keysvc/awskms"
 	"keyport/keysvc/envelope"
 	"keyport/models"
 )
@@ -160,7 +161,7 @@ func TestHeldImportedKey(t *testing.T) {
 	if err := e.svc.Deactivate(ctx, e.tenant.ID, e.by, keyID); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.svc.Decrypt(ctx, e.tenant.ID, enc.Ciphertext, map[string]string{"field": "pan"}); !errors.Is(err, ErrKeyDisabled) {
+	if _, err := e.svc.Decrypt(ctx, e.tenant.ID, enc.Ciphertext, map[string]string{"field": "pan"}); !errors.Is(err, awskms.ErrKeyDisabled) {
 		t.Errorf("decrypt while deactivated: %v", err)
 	}
 	if err := e.svc.Activate(ctx, e.tenant.ID, e.by, keyID); err != nil {

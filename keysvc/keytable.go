@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 
+	"keyport/keysvc/awskms"
 	"keyport/models"
 )
 
@@ -118,9 +119,9 @@ func (m keyMeta) usable() error {
 	case models.StateEnabled:
 		return nil
 	case models.StateDisabled:
-		return ErrKeyDisabled
+		return awskms.ErrKeyDisabled
 	case models.StatePendingDeletion, models.StateDeleted:
-		return ErrKeyPendingDeletion
+		return awskms.ErrKeyPendingDeletion
 	}
-	return ErrKeyNotUsable
+	return awskms.ErrKeyNotUsable
 }

@@ -15,6 +15,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 
+	"keyport/keysvc/awskms"
+	"keyport/keysvc/jobs"
 	"keyport/models"
 )
 
@@ -92,7 +94,7 @@ func (s *Scheduler) kmsMaterialStep(ctx context.Context, j *models.Job, k *model
 		return "", err
 	}
 	msg := r.text()
-	return "", Permanent(&KMSMaterialError{Message: strings.ToUpper(msg[:1]) + msg[1:] + "."})
+	return "", jobs.Permanent(&KMSMaterialError{Message: strings.ToUpper(msg[:1]) + msg[1:] + "."})
 }
 
 // rotateKMSMaterial has KMS rotate the material of each region's KMS key
@@ -193,7 +195,7 @@ func refusal(region, action string, err error) error {
 	if errors.Is(err, context.Canceled) {
 		return err
 	}
-	c := ClassifyKMSError(err)
+	c := awskms.ClassifyKMSError(err)
 	r := &kmsRefusal{Region: region, Err: c}
 	code := apiCode(err)
 	switch {
@@ -203,15 +205,15 @@ func refusal(region, action string, err error) error {
 		r.Reason = "KMS cannot rotate this KMS key on demand (for example an asymmetric, HMAC or custom key store key)"
 	case code == "NotFoundException":
 		r.Reason = "KMS does not know the KMS key any more"
-	case errors.Is(c, ErrAccessDenied):
+	case errors.Is(c, awskms.ErrAccessDenied):
 		r.Reason = "KMS refused keyport: the key policy or IAM does not grant keyport " + action
-	case errors.Is(c, ErrKeyDisabled):
+	case errors.Is(c, awskms.ErrKeyDisabled):
 		r.Reason = "the KMS key is disabled"
-	case errors.Is(c, ErrKeyPendingDeletion):
+	case errors.Is(c, awskms.ErrKeyPendingDeletion):
 		r.Reason = "the KMS key is pending deletion"
-	case errors.Is(c, ErrKeyNotUsable):
+	case errors.Is(c, awskms.ErrKeyNotUsable):
 		r.Reason = "the KMS key is not in a state KMS can rotate (a key with imported material needs new material imported first)"
-	case errors.Is(c, ErrThrottled), errors.Is(c, ErrUnavailable):
+	case errors.Is(c, awskms.ErrThrottled), errors.Is(c, awskms.ErrUnavailable):
 		r.Reason, r.Transient = "KMS is throttling keyport or could not be reached", true
 	case code != "":
 		r.Reason = "KMS did not accept the request (AWS error code " + code + ")"

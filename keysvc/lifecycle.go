@@ -10,6 +10,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 
+	"keyport/keysvc/awskms"
+	"keyport/keysvc/jobs"
 	"keyport/models"
 )
 
@@ -18,7 +20,7 @@ import (
 // files; lifecycleOf finds it.
 type lifecycle struct {
 	once   sync.Once
-	worker *Worker // runs operation jobs for requests; the scheduler's once attached
+	worker *jobs.Worker // runs operation jobs for requests; the scheduler's once attached
 	// hook, when set (tests), runs after each step's side effect and
 	// before the next step is recorded: the worst moment to crash.
 	hook func(op *models.KeyOperation, step string) error
@@ -45,7 +47,7 @@ func (s *Service) lifecycle() *lifecycle {
 	lc := &s.lc
 	lc.once.Do(func() {
 		lc.wrapSpecs = defaultWrapSpecs
-		lc.worker = NewWorker(s.db, s.log, WorkerConfig{Concurrency: 1})
+		lc.worker = jobs.NewWorker(s.db, s.log, jobs.WorkerConfig{Concurrency: 1})
 		lc.worker.Handle(models.JobKindLifecycle, s.runLifecycleJob)
 	})
 	return lc
@@ -122,7 +124,7 @@ type lifecyclePayload struct {
 func (s *Service) runLifecycleJob(ctx context.Context, j *models.Job, l models.Lease) error {
 	var p lifecyclePayload
 	if err := json.Unmarshal([]byte(j.Payload), &p); err != nil {
-		return Permanent(fmt.Errorf("keysvc: lifecycle job payload: %w", err))
+		return jobs.Permanent(fmt.Errorf("keysvc: lifecycle job payload: %w", err))
 	}
 	op, err := s.db.GetKeyOperation(ctx, p.OpID)
 	if errors.Is(err, models.ErrNotFound) {
@@ -154,7 +156,7 @@ func (s *Service) runLifecycleJob(ctx context.Context, j *models.Job, l models.L
 // attempt may not meet: KMS throttling or unavailable, a lost lease, a
 // crash injected by a test, a cancelled request.
 func transient(err error) bool {
-	return errors.Is(err, ErrThrottled) || errors.Is(err, ErrUnavailable) || errors.Is(err, models.ErrLeaseLost) ||
+	return errors.Is(err, awskms.ErrThrottled) || errors.Is(err, awskms.ErrUnavailable) || errors.Is(err, models.ErrLeaseLost) ||
 		errors.Is(err, errCrash) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 }
 
@@ -177,7 +179,7 @@ type opContext struct {
 	key     *models.Key
 	managed *models.ManagedKey
 	store   *models.KeyStore
-	conn    Connection
+	conn    awskms.Connection
 	client  *kms.Client
 	fence   func() error
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 
+	"keyport/keysvc/awskms"
 	"keyport/models"
 )
 
@@ -63,7 +64,7 @@ func (s *Service) importMaterial(ctx context.Context, oc *opContext, arn, materi
 			continue // the token lapsed between the two calls: fetch new parameters, never reuse a stale public key
 		}
 		if err != nil {
-			return ClassifyKMSError(err)
+			return awskms.ClassifyKMSError(err)
 		}
 		break
 	}
@@ -90,9 +91,9 @@ func (s *Service) importParameters(ctx context.Context, client *kms.Client, arn 
 			last = err
 			continue
 		}
-		return spec, nil, ClassifyKMSError(err)
+		return spec, nil, awskms.ClassifyKMSError(err)
 	}
-	return wrapSpec{}, nil, fmt.Errorf("keysvc: KMS offers none of keyport's wrapping algorithms: %w", ClassifyKMSError(last))
+	return wrapSpec{}, nil, fmt.Errorf("keysvc: KMS offers none of keyport's wrapping algorithms: %w", awskms.ClassifyKMSError(last))
 }
 
 // rollback undoes what a failed operation did in KMS, as far as it can,
@@ -127,8 +128,8 @@ func (s *Service) rollback(ctx context.Context, op *models.KeyOperation, cause e
 				leftover = " The alias could not be restored: " + err.Error()
 			}
 			_, err := oc.client.ScheduleKeyDeletion(ctx, &kms.ScheduleKeyDeletionInput{KeyId: aws.String(arn), PendingWindowInDays: aws.Int32(7)})
-			if err != nil && !errors.Is(ClassifyKMSError(err), ErrKeyPendingDeletion) {
-				if c := ClassifyKMSError(err); transient(c) {
+			if err != nil && !errors.Is(awskms.ClassifyKMSError(err), awskms.ErrKeyPendingDeletion) {
+				if c := awskms.ClassifyKMSError(err); transient(c) {
 					return c
 				}
 				leftover += " The new KMS key " + arn + " (tagged " + tagOperation + "=" + op.ID + ") could not be scheduled for deletion; delete it in KMS."
@@ -149,19 +150,19 @@ func (s *Service) restoreAlias(ctx context.Context, oc *opContext, arn string) e
 		return nil
 	}
 	if err != nil {
-		return ClassifyKMSError(err)
+		return awskms.ClassifyKMSError(err)
 	}
 	if aws.ToString(cur.KeyMetadata.Arn) != arn {
 		return nil
 	}
 	if oc.op.Kind == models.OpCreate {
 		_, err = oc.client.DeleteAlias(ctx, &kms.DeleteAliasInput{AliasName: name})
-		return ClassifyKMSError(err)
+		return awskms.ClassifyKMSError(err)
 	}
 	active, err := s.db.ActiveMaterial(ctx, oc.op.TenantID, oc.op.KeyID)
 	if err != nil {
 		return err
 	}
 	_, err = oc.client.UpdateAlias(ctx, &kms.UpdateAliasInput{AliasName: name, TargetKeyId: aws.String(active.KMSKeyARN)})
-	return ClassifyKMSError(err)
+	return awskms.ClassifyKMSError(err)
 }

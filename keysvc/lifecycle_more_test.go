@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	jose "github.com/go-jose/go-jose/v4"
 
+	"keyport/keysvc/awskms"
 	"keyport/keysvc/kwp"
 	"keyport/models"
 )
@@ -32,7 +33,7 @@ func TestLifecycleStatesAndDeletion(t *testing.T) {
 	if err := e.svc.Deactivate(ctx, e.tenant.ID, e.by, keyID); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.roundTrip(t, keyID); !errors.Is(err, ErrKeyDisabled) {
+	if err := e.roundTrip(t, keyID); !errors.Is(err, awskms.ErrKeyDisabled) {
 		t.Fatalf("data path on a deactivated key: %v", err)
 	}
 	if err := e.svc.Activate(ctx, e.tenant.ID, e.by, keyID); err != nil {

@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 
+	"keyport/keysvc/awskms"
 	"keyport/models"
 )
 
@@ -62,12 +63,12 @@ func (s *Service) storeClient(ctx context.Context, tenantID string, mk *models.M
 
 // storeKMS is a store's connection and a KMS client acting through it in
 // the store's region.
-func (s *Service) storeKMS(ctx context.Context, tenantID string, st *models.KeyStore) (Connection, *kms.Client, error) {
+func (s *Service) storeKMS(ctx context.Context, tenantID string, st *models.KeyStore) (awskms.Connection, *kms.Client, error) {
 	mc, err := s.db.GetConnection(ctx, tenantID, st.ConnectionID)
 	if err != nil {
-		return Connection{}, nil, err
+		return awskms.Connection{}, nil, err
 	}
-	conn := ConnectionFromModel(mc)
+	conn := awskms.ConnectionFromModel(mc)
 	client, err := s.clients.KMS(ctx, conn, st.Region)
 	return conn, client, err
 }
@@ -124,7 +125,7 @@ func (s *Service) eachKMSKey(ctx context.Context, tenantID, keyID string, mk *mo
 	}
 	for _, arn := range arns {
 		if err := f(client, arn); err != nil {
-			return fmt.Errorf("keysvc: %s: %w", arn, ClassifyKMSError(err))
+			return fmt.Errorf("keysvc: %s: %w", arn, awskms.ClassifyKMSError(err))
 		}
 	}
 	return nil
@@ -173,7 +174,7 @@ func (s *Service) ScheduleDeletion(ctx context.Context, tenantID string, by Requ
 	s.dp.cache.Purge(tenantID, keyID)
 	err = s.eachKMSKey(ctx, tenantID, keyID, mk, func(c *kms.Client, arn string) error {
 		_, err := c.ScheduleKeyDeletion(ctx, &kms.ScheduleKeyDeletionInput{KeyId: aws.String(arn), PendingWindowInDays: aws.Int32(int32(days))})
-		if errors.Is(ClassifyKMSError(err), ErrKeyPendingDeletion) {
+		if errors.Is(awskms.ClassifyKMSError(err), awskms.ErrKeyPendingDeletion) {
 			return nil // scheduled by an earlier attempt
 		}
 		return err

@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 
+	"keyport/keysvc/awskms"
 	"keyport/models"
 )
 
@@ -121,7 +122,7 @@ func (s *Service) runStep(ctx context.Context, oc *opContext, step string, resum
 		if resumed && apiCode(err) == "KMSInvalidStateException" {
 			return "", nil // rotated before the crash: nothing is pending any more
 		}
-		return "", ClassifyKMSError(err)
+		return "", awskms.ClassifyKMSError(err)
 	case stepValidate:
 		return "", s.validateKMSKey(ctx, oc, op.KMSKeyARN)
 	case stepAlias:
@@ -159,7 +160,7 @@ func (s *Service) createKMSKey(ctx context.Context, oc *opContext, resumed bool)
 			{TagKey: aws.String(tagTenant), TagValue: aws.String(op.TenantID)}, {TagKey: aws.String(tagMaterial), TagValue: aws.String(op.MaterialID)}},
 	})
 	if err != nil {
-		return "", ClassifyKMSError(err)
+		return "", awskms.ClassifyKMSError(err)
 	}
 	return aws.ToString(out.KeyMetadata.Arn), nil
 }
@@ -170,7 +171,7 @@ func findTaggedKey(ctx context.Context, client *kms.Client, opID string) (string
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {
-			return "", ClassifyKMSError(err)
+			return "", awskms.ClassifyKMSError(err)
 		}
 		for _, k := range page.Keys {
 			tags, err := client.ListResourceTags(ctx, &kms.ListResourceTagsInput{KeyId: k.KeyArn})
@@ -207,7 +208,7 @@ func (s *Service) validateKMSKey(ctx context.Context, oc *opContext, arn string)
 // checkErr turns a failed check into an error: unreachable is transient.
 func checkErr(c Check) error {
 	if c.Health == HealthUnreachable {
-		return fmt.Errorf("%w: %s", ErrUnavailable, c.Detail)
+		return fmt.Errorf("%w: %s", awskms.ErrUnavailable, c.Detail)
 	}
 	return errors.New("keysvc: " + c.Name + ": " + c.Detail)
 }
@@ -220,11 +221,11 @@ func (s *Service) pointAlias(ctx context.Context, oc *opContext, arn string) err
 	if oc.op.Kind == models.OpCreate {
 		_, err := oc.client.CreateAlias(ctx, &kms.CreateAliasInput{AliasName: name, TargetKeyId: aws.String(arn)})
 		if apiCode(err) != "AlreadyExistsException" {
-			return ClassifyKMSError(err)
+			return awskms.ClassifyKMSError(err)
 		}
 		cur, derr := oc.client.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: name})
 		if derr != nil {
-			return ClassifyKMSError(derr)
+			return awskms.ClassifyKMSError(derr)
 		}
 		if aws.ToString(cur.KeyMetadata.Arn) != arn {
 			return fmt.Errorf("keysvc: the alias %s already names another KMS key in your account", oc.managed.AliasName)
@@ -241,7 +242,7 @@ func moveAlias(ctx context.Context, client *kms.Client, alias, arn string) error
 	if apiCode(err) == "NotFoundException" {
 		_, err = client.CreateAlias(ctx, &kms.CreateAliasInput{AliasName: aws.String(alias), TargetKeyId: aws.String(arn)})
 	}
-	return ClassifyKMSError(err)
+	return awskms.ClassifyKMSError(err)
 }
 
 // commitVersion makes a data key under the new KMS key and commits the
@@ -251,7 +252,7 @@ func (s *Service) commitVersion(ctx context.Context, oc *opContext) error {
 	out, err := oc.client.GenerateDataKey(ctx, &kms.GenerateDataKeyInput{KeyId: aws.String(op.KMSKeyARN),
 		KeySpec: types.DataKeySpecAes256, EncryptionContext: KMSContext(op.TenantID, op.KeyID)})
 	if err != nil {
-		return ClassifyKMSError(err)
+		return awskms.ClassifyKMSError(err)
 	}
 	clear(out.Plaintext) // only the wrapped copy is kept; the data path unwraps it when needed
 	reason := map[string]string{models.OpCreate: "create", models.OpRenew: "renewal", models.OpUndo: "undo renewal", models.OpRotate: "rotate material"}[op.Kind]

@@ -3,7 +3,6 @@ package keysvc
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -14,26 +13,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 
+	"keyport/keysvc/awskms"
 	"keyport/keysvc/kmslocal"
 )
-
-func TestParseAWSLogMode(t *testing.T) {
-	m, err := ParseAWSLogMode(" retries, request ,response", false)
-	if err != nil || m != aws.LogRetries|aws.LogRequest|aws.LogResponse {
-		t.Errorf("production modes = %v, %v", m, err)
-	}
-	for _, body := range []string{"request_with_body", "response_with_body", "request_event_message", "response_event_message"} {
-		if _, err := ParseAWSLogMode("retries,"+body, false); err == nil || !strings.Contains(err.Error(), "refused outside development") {
-			t.Errorf("%s in production: err = %v", body, err)
-		}
-		if m, err := ParseAWSLogMode(body, true); err != nil || m&awsBodyModes == 0 {
-			t.Errorf("%s in development: %v, %v", body, m, err)
-		}
-	}
-	if m, err := ParseAWSLogMode("", false); err != nil || m != 0 {
-		t.Errorf("empty = %v, %v", m, err)
-	}
-}
 
 // recordingObserver keeps what it hears.
 type recordingObserver struct {
@@ -68,14 +50,14 @@ func TestClientsNeverLogBodies(t *testing.T) {
 			base.ClientLogMode = aws.LogRequestWithBody | aws.LogResponseWithBody | aws.LogRetries
 			var logs bytes.Buffer
 			obs := &recordingObserver{}
-			c := NewClients(ClientOptions{Base: &base, LogMode: aws.LogRetries | aws.LogRequestWithBody | aws.LogResponseWithBody,
+			c := awskms.NewClients(awskms.ClientOptions{Base: &base, LogMode: aws.LogRetries | aws.LogRequestWithBody | aws.LogResponseWithBody,
 				AllowBodyLogging: dev, Observer: obs, Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 			client, err := c.Provider(context.Background(), "eu-west-1")
 			if err != nil {
 				t.Fatal(err)
 			}
 			mode := client.Options().ClientLogMode
-			if got := mode&awsBodyModes != 0; got != dev {
+			if got := mode&(aws.LogRequestWithBody|aws.LogResponseWithBody|aws.LogRequestEventMessage|aws.LogResponseEventMessage) != 0; got != dev {
 				t.Fatalf("client log mode %b has body modes = %v, want %v", mode, got, dev)
 			}
 			out, err := client.CreateKey(context.Background(), &kms.CreateKeyInput{Description: aws.String("body-marker-description")})
@@ -96,19 +78,5 @@ func TestClientsNeverLogBodies(t *testing.T) {
 				t.Errorf("observed %v, want %v", obs.calls, want)
 			}
 		})
-	}
-}
-
-func TestCallOutcome(t *testing.T) {
-	for _, tc := range []struct {
-		err  error
-		want string
-	}{
-		{nil, "ok"}, {ErrThrottled, "throttled"}, {fmt.Errorf("x: %w", ErrAccessDenied), "access_denied"},
-		{ErrUnavailable, "unavailable"}, {context.Canceled, "canceled"}, {errors.New("odd"), "error"},
-	} {
-		if got := CallOutcome(tc.err); got != tc.want {
-			t.Errorf("CallOutcome(%v) = %s, want %s", tc.err, got, tc.want)
-		}
 	}
 }

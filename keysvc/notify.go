@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"keyport/keysvc/jobs"
 	"keyport/keysvc/mailer"
 	"keyport/models"
 )
@@ -118,7 +119,7 @@ func (s *Scheduler) noticeMail(ctx context.Context, k *models.Key, p *models.Rot
 func (s *Scheduler) runNotice(ctx context.Context, j *models.Job, l models.Lease) error {
 	var p models.NoticePayload
 	if err := json.Unmarshal([]byte(j.Payload), &p); err != nil {
-		return Permanent(fmt.Errorf("keysvc: notice job payload: %w", err))
+		return jobs.Permanent(fmt.Errorf("keysvc: notice job payload: %w", err))
 	}
 	n, err := s.DB.GetNotice(ctx, j.TenantID, p.NoticeID)
 	if errors.Is(err, models.ErrNotFound) {

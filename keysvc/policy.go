@@ -3,6 +3,7 @@ package keysvc
 import (
 	"encoding/json"
 	"fmt"
+	"keyport/keysvc/awskms"
 	"sort"
 	"strings"
 )
@@ -15,9 +16,9 @@ var UsageActions = []string{"kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms
 // and the provider's own principal (or account) when the operator set it.
 // An access-key connection's IAM user is allowed through its account's IAM
 // policies, which the default key policy delegates to.
-func Principals(conn Connection, ps ProviderSettings) []string {
+func Principals(conn awskms.Connection, ps ProviderSettings) []string {
 	var out []string
-	if conn.Kind == KindAssumeRole && conn.RoleARN != "" {
+	if conn.Kind == awskms.KindAssumeRole && conn.RoleARN != "" {
 		out = append(out, conn.RoleARN)
 	}
 	if p := providerPrincipal(ps); p != "" {
@@ -278,7 +279,7 @@ func principalListed(raw json.RawMessage, principals []string) bool {
 // principalAccount is the account of an IAM ARN, or "".
 func principalAccount(arn string) string {
 	parts := strings.SplitN(arn, ":", 6)
-	if len(parts) == 6 && ValidAccountID(parts[4]) {
+	if len(parts) == 6 && awskms.ValidAccountID(parts[4]) {
 		return parts[4]
 	}
 	return ""

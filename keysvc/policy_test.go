@@ -2,6 +2,7 @@ package keysvc
 
 import (
 	"encoding/json"
+	"keyport/keysvc/awskms"
 	"slices"
 	"strings"
 	"testing"
@@ -46,7 +47,7 @@ func TestLintPolicy(t *testing.T) {
 }
 
 func TestPolicySnippetAndCommands(t *testing.T) {
-	conn := Connection{Kind: KindAssumeRole, RoleARN: "arn:aws:iam::111122223333:role/keyport-access", AccountID: "111122223333"}
+	conn := awskms.Connection{Kind: awskms.KindAssumeRole, RoleARN: "arn:aws:iam::111122223333:role/keyport-access", AccountID: "111122223333"}
 	ps := ProviderSettings{AccountID: "999988887777", PrincipalARN: "arn:aws:iam::999988887777:user/keyport"}
 	var st struct {
 		Principal struct{ AWS []string }

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"keyport/keysvc/awskms"
 	"keyport/models"
 )
 
@@ -44,7 +45,7 @@ type ProviderSettings struct {
 
 // RegionAllowed reports whether tenants may use region.
 func (p ProviderSettings) RegionAllowed(region string) bool {
-	return KnownRegion(region) && (len(p.AllowedRegions) == 0 || slices.Contains(p.AllowedRegions, region))
+	return awskms.KnownRegion(region) && (len(p.AllowedRegions) == 0 || slices.Contains(p.AllowedRegions, region))
 }
 
 // RequestBy says who asked for a change, for the audit event.
@@ -102,7 +103,7 @@ func (s *Service) UpdateProviderSettings(ctx context.Context, by RequestBy, in P
 
 func validateProviderSettings(in ProviderSettingsInput) (map[string]string, error) {
 	acct := strings.TrimSpace(in.AccountID)
-	if acct != "" && !ValidAccountID(acct) {
+	if acct != "" && !awskms.ValidAccountID(acct) {
 		return nil, &ValidationError{Field: "account_id", Message: "must be the provider's 12-digit AWS account id"}
 	}
 	principal := strings.TrimSpace(in.PrincipalARN)
@@ -157,14 +158,14 @@ func validateProviderSettings(in ProviderSettingsInput) (map[string]string, erro
 func parsePrincipalARN(s string) (string, error) {
 	bad := &ValidationError{Field: "principal_arn", Message: "must be an IAM user, role or root ARN such as arn:aws:iam::999988887777:user/keyport"}
 	parts := strings.SplitN(s, ":", 6)
-	if len(parts) != 6 || parts[0] != "arn" || parts[2] != "iam" || parts[3] != "" || !ValidAccountID(parts[4]) {
+	if len(parts) != 6 || parts[0] != "arn" || parts[2] != "iam" || parts[3] != "" || !awskms.ValidAccountID(parts[4]) {
 		return "", bad
 	}
-	if msg := partitionMessage(parts[1]); msg != "" {
+	if msg := awskms.PartitionMessage(parts[1]); msg != "" {
 		return "", &ValidationError{Field: "principal_arn", Message: strings.Replace(msg, "arn:aws:kms:", "arn:aws:iam:", 1)}
 	}
 	res := parts[5]
-	if res != "root" && !strings.HasPrefix(res, "user/") && !strings.HasPrefix(res, "role/") || !roleNameRE.MatchString(res) {
+	if res != "root" && !strings.HasPrefix(res, "user/") && !strings.HasPrefix(res, "role/") || !awskms.RoleNameRE.MatchString(res) {
 		return "", bad
 	}
 	return parts[4], nil
@@ -175,8 +176,8 @@ func parsePrincipalARN(s string) (string, error) {
 func regionList(field, s string) ([]string, error) {
 	var out []string
 	for _, r := range splitList(s) {
-		if !KnownRegion(r) {
-			return nil, &ValidationError{Field: field, Message: "names a region" + quoted(r) + " that is not a known AWS region"}
+		if !awskms.KnownRegion(r) {
+			return nil, &ValidationError{Field: field, Message: "names a region" + awskms.Quoted(r) + " that is not a known AWS region"}
 		}
 		if !slices.Contains(out, r) {
 			out = append(out, r)

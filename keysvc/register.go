@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 
+	"keyport/keysvc/awskms"
 	"keyport/models"
 )
 
@@ -71,7 +72,7 @@ func (s *Service) RegisterKey(ctx context.Context, tenantID string, by RequestBy
 	if err != nil {
 		return nil, err
 	}
-	conn := ConnectionFromModel(mc)
+	conn := awskms.ConnectionFromModel(mc)
 	ps, err := s.ProviderSettings(ctx)
 	if err != nil {
 		return nil, err
@@ -133,7 +134,7 @@ func (s *Service) RegisterKey(ctx context.Context, tenantID string, by RequestBy
 
 // checkRegisterInput checks everything that needs no KMS call and returns
 // the regions, primary first.
-func (s *Service) checkRegisterInput(ctx context.Context, tenantID string, conn Connection, ps ProviderSettings, in RegisterInput) ([]regionKey, error) {
+func (s *Service) checkRegisterInput(ctx context.Context, tenantID string, conn awskms.Connection, ps ProviderSettings, in RegisterInput) ([]regionKey, error) {
 	name := strings.TrimSpace(in.Name)
 	if name == "" || len([]rune(name)) > 100 {
 		return nil, &ValidationError{Field: "name", Message: "is required, at most 100 characters"}
@@ -154,7 +155,7 @@ func (s *Service) checkRegisterInput(ctx context.Context, tenantID string, conn 
 	if ps.OneKeyPerTenant && live > 0 {
 		return nil, &ValidationError{Field: "key_arn", Message: "your provider allows one key per tenant, and this tenant has one already"}
 	}
-	primary, err := ParseKeyARN("key_arn", in.KeyARN)
+	primary, err := awskms.ParseKeyARN("key_arn", in.KeyARN)
 	if err != nil {
 		return nil, err
 	}
@@ -166,7 +167,7 @@ func (s *Service) checkRegisterInput(ctx context.Context, tenantID string, conn 
 		if strings.TrimSpace(line) == "" {
 			continue
 		}
-		a, err := ParseKeyARN("extra_arns", line)
+		a, err := awskms.ParseKeyARN("extra_arns", line)
 		if err != nil {
 			return nil, err
 		}
@@ -191,7 +192,7 @@ func (s *Service) checkRegisterInput(ctx context.Context, tenantID string, conn 
 
 // checkARNScope ties an ARN to the connection's account and the provider's
 // regions.
-func (s *Service) checkARNScope(field string, a KeyARN, conn Connection, ps ProviderSettings) error {
+func (s *Service) checkARNScope(field string, a awskms.KeyARN, conn awskms.Connection, ps ProviderSettings) error {
 	if a.Account != conn.AccountID {
 		return &ValidationError{Field: field, Message: "is in account " + a.Account + ", but the chosen connection is for account " + conn.AccountID + ": choose the connection for that account"}
 	}
@@ -207,7 +208,7 @@ func (s *Service) checkARNScope(field string, a KeyARN, conn Connection, ps Prov
 // under every other region's key, so each region holds a wrapped copy. The
 // plaintext is zeroed before returning. A refused tenant data key comes
 // back as a failed Check.
-func (s *Service) firstDataKey(ctx context.Context, tenantID, keyID string, conn Connection, regions []regionKey, resolved map[string]string, tenantDK []byte) ([]models.DataKeyWrap, *Check, error) {
+func (s *Service) firstDataKey(ctx context.Context, tenantID, keyID string, conn awskms.Connection, regions []regionKey, resolved map[string]string, tenantDK []byte) ([]models.DataKeyWrap, *Check, error) {
 	ec := KMSContext(tenantID, keyID)
 	primary := regions[0]
 	client, err := s.clients.KMS(ctx, conn, primary.Region)
@@ -233,7 +234,7 @@ func (s *Service) firstDataKey(ctx context.Context, tenantID, keyID string, conn
 	} else {
 		out, err := client.GenerateDataKey(ctx, &kms.GenerateDataKeyInput{KeyId: aws.String(primary.ARN), KeySpec: types.DataKeySpecAes256, EncryptionContext: ec})
 		if err != nil {
-			return nil, nil, fmt.Errorf("generate first data key: %w", ClassifyKMSError(err))
+			return nil, nil, fmt.Errorf("generate first data key: %w", awskms.ClassifyKMSError(err))
 		}
 		plaintext, wrapped = out.Plaintext, out.CiphertextBlob
 	}
@@ -246,7 +247,7 @@ func (s *Service) firstDataKey(ctx context.Context, tenantID, keyID string, conn
 		}
 		out, err := rc.Encrypt(ctx, &kms.EncryptInput{KeyId: aws.String(rk.ARN), Plaintext: plaintext, EncryptionContext: ec})
 		if err != nil {
-			return nil, nil, fmt.Errorf("wrap first data key in %s: %w", rk.Region, ClassifyKMSError(err))
+			return nil, nil, fmt.Errorf("wrap first data key in %s: %w", rk.Region, awskms.ClassifyKMSError(err))
 		}
 		wraps = append(wraps, models.DataKeyWrap{Region: rk.Region, KMSKeyARN: resolved[rk.Region], Ciphertext: out.CiphertextBlob})
 	}

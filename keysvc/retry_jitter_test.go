@@ -14,47 +14,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
-	"github.com/aws/smithy-go"
 
+	"keyport/keysvc/awskms"
 	"keyport/keysvc/kmslocal"
 )
-
-// TestRetryBackoffIsJittered inspects the retryer every KMS and STS client
-// gets: throttling is retried, every wait is random within its ceiling (the
-// SDK's default waits a flat MaxBackoff from the second retry on, which
-// puts every throttled caller's retries in step), and there is no shared
-// retry quota to run dry.
-func TestRetryBackoffIsJittered(t *testing.T) {
-	const draws = 200
-	r := NewClients(ClientOptions{}).retryer() // production defaults: 3 attempts, 2s cap
-	throttle := &smithy.GenericAPIError{Code: "ThrottlingException"}
-	if r.MaxAttempts() != 3 || !r.IsErrorRetryable(throttle) {
-		t.Fatalf("max attempts %d, throttling retryable %v", r.MaxAttempts(), r.IsErrorRetryable(throttle))
-	}
-	for _, tt := range []struct {
-		attempt int
-		ceiling time.Duration
-	}{{1, 2 * time.Second}, {2, 2 * time.Second}, {5, 2 * time.Second}} {
-		t.Run(fmt.Sprintf("attempt %d", tt.attempt), func(t *testing.T) {
-			distinct := map[time.Duration]bool{}
-			for range draws {
-				d, err := r.RetryDelay(tt.attempt, throttle)
-				if err != nil || d < 0 || d >= tt.ceiling {
-					t.Fatalf("delay %v, %v; want within [0, %v)", d, err, tt.ceiling)
-				}
-				distinct[d] = true
-			}
-			if len(distinct) < draws*9/10 {
-				t.Errorf("%d draws gave %d distinct delays: the backoff is not jittered", draws, len(distinct))
-			}
-		})
-	}
-	for range 1000 {
-		if _, err := r.GetRetryToken(context.Background(), throttle); err != nil {
-			t.Fatalf("retry quota ran dry: %v", err)
-		}
-	}
-}
 
 // TestRetriesOverTheWireAreJittered watches the attempts arrive at kmslocal
 // while it throttles everything: each call makes exactly MaxAttempts
@@ -79,7 +42,7 @@ func TestRetriesOverTheWireAreJittered(t *testing.T) {
 
 	base := aws.Config{Region: "eu-west-1", BaseEndpoint: aws.String(ts.URL),
 		Credentials: credentials.NewStaticCredentialsProvider("AKIAJITTERTEST000001", "secret", "")}
-	c := NewClients(ClientOptions{Base: &base, MaxAttempts: attempts, MaxBackoff: maxBackoff})
+	c := awskms.NewClients(awskms.ClientOptions{Base: &base, MaxAttempts: attempts, MaxBackoff: maxBackoff})
 	client, err := c.Provider(context.Background(), "eu-west-1")
 	if err != nil {
 		t.Fatal(err)
@@ -90,7 +53,7 @@ func TestRetriesOverTheWireAreJittered(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			_, err := client.ListKeys(context.Background(), &kms.ListKeysInput{})
-			if !errors.Is(ClassifyKMSError(err), ErrThrottled) {
+			if !errors.Is(awskms.ClassifyKMSError(err), awskms.ErrThrottled) {
 				t.Errorf("call under full throttling: %v", err)
 			}
 		}()

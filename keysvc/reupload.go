@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"keyport/keysvc/jobs"
 	"keyport/models"
 )
 
@@ -94,7 +95,7 @@ func (s *Service) planReuploads(ctx context.Context) error {
 func (s *Service) runReuploadJob(ctx context.Context, j *models.Job, l models.Lease) error {
 	var p reuploadPayload
 	if err := json.Unmarshal([]byte(j.Payload), &p); err != nil {
-		return Permanent(fmt.Errorf("keysvc: reupload job payload: %w", err))
+		return jobs.Permanent(fmt.Errorf("keysvc: reupload job payload: %w", err))
 	}
 	res, err := s.Reupload(ctx, p.TenantID, RequestBy{UserID: "keyport:scheduler"}, p.KeyID, p.MaterialID)
 	var ve *ValidationError
@@ -105,7 +106,7 @@ func (s *Service) runReuploadJob(ctx context.Context, j *models.Job, l models.Le
 		return err
 	}
 	if res.Op.State == models.OpFailed {
-		return Permanent(errors.New("keysvc: scheduled re-upload failed: " + res.Error))
+		return jobs.Permanent(errors.New("keysvc: scheduled re-upload failed: " + res.Error))
 	}
 	return s.db.CompleteJob(ctx, l, "operation "+res.Op.ID, nil)
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 
+	"keyport/keysvc/awskms"
 	"keyport/models"
 )
 
@@ -73,7 +74,7 @@ var ErrRotationRaced = errors.New("keysvc: another rotation of this key finished
 // The plaintext is zeroed before returning.
 func (s *Service) wrapNewDataKey(ctx context.Context, m keyMeta, regions []models.KeyRegion) ([]models.DataKeyWrap, error) {
 	if len(regions) == 0 {
-		return nil, ErrKeyNotUsable
+		return nil, awskms.ErrKeyNotUsable
 	}
 	if materialID, held := strings.CutPrefix(regions[0].KMSKeyARN, heldNamePrefix); held && regions[0].Region == HeldRegion {
 		w, err := s.wrapHeld(ctx, m.TenantID, m.ID, m.CurrentVersion+1, materialID)
@@ -90,7 +91,7 @@ func (s *Service) wrapNewDataKey(ctx context.Context, m keyMeta, regions []model
 	}
 	out, err := client.GenerateDataKey(ctx, &kms.GenerateDataKeyInput{KeyId: &primary.KMSKeyARN, KeySpec: types.DataKeySpecAes256, EncryptionContext: ec})
 	if err != nil {
-		return nil, ClassifyKMSError(err)
+		return nil, awskms.ClassifyKMSError(err)
 	}
 	defer clear(out.Plaintext)
 	wraps := []models.DataKeyWrap{{Region: primary.Region, KMSKeyARN: primary.KMSKeyARN, Ciphertext: out.CiphertextBlob}}
@@ -101,7 +102,7 @@ func (s *Service) wrapNewDataKey(ctx context.Context, m keyMeta, regions []model
 		}
 		enc, err := rc.Encrypt(ctx, &kms.EncryptInput{KeyId: &r.KMSKeyARN, Plaintext: out.Plaintext, EncryptionContext: ec})
 		if err != nil {
-			return nil, fmt.Errorf("keysvc: wrap data key in %s: %w", r.Region, ClassifyKMSError(err))
+			return nil, fmt.Errorf("keysvc: wrap data key in %s: %w", r.Region, awskms.ClassifyKMSError(err))
 		}
 		wraps = append(wraps, models.DataKeyWrap{Region: r.Region, KMSKeyARN: r.KMSKeyARN, Ciphertext: enc.CiphertextBlob})
 	}

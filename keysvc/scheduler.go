@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"keyport/keysvc/jobs"
+	"keyport/keysvc/mailer"
 	"keyport/models"
 )
 
@@ -39,8 +41,8 @@ type RotateFunc func(ctx context.Context, tenantID, keyID string, from int64, ac
 type SchedulerDeps struct {
 	DB      *models.DB
 	Keys    *Service
-	Outbox  *Outbox
-	Worker  *Worker
+	Outbox  *mailer.Outbox
+	Worker  *jobs.Worker
 	Render  Renderer // email bodies (views, through handlers); required for notices
 	Logger  *slog.Logger
 	Now     func() time.Time // the same clock as the store's

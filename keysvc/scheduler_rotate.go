@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"keyport/keysvc/jobs"
 	"keyport/models"
 )
 
@@ -159,7 +160,7 @@ type rotateJob struct {
 func (s *Scheduler) runRotate(ctx context.Context, j *models.Job, l models.Lease) error {
 	var p rotateJob
 	if err := json.Unmarshal([]byte(j.Payload), &p); err != nil {
-		return Permanent(fmt.Errorf("keysvc: rotate job payload: %w", err))
+		return jobs.Permanent(fmt.Errorf("keysvc: rotate job payload: %w", err))
 	}
 	k, err := s.DB.GetKey(ctx, j.TenantID, p.KeyID)
 	if errors.Is(err, models.ErrNotFound) {
@@ -178,7 +179,7 @@ func (s *Scheduler) runRotate(ctx context.Context, j *models.Job, l models.Lease
 	detail := ""
 	wantKMS := k.Mode == models.ModeCMK && (p.KMSMaterial || pol.KMSRotateOnDemand)
 	if wantKMS && k.State != models.StateEnabled && p.KMSMaterial {
-		return Permanent(&KMSMaterialError{Message: "The key is not enabled in keyport."})
+		return jobs.Permanent(&KMSMaterialError{Message: "The key is not enabled in keyport."})
 	}
 	if wantKMS && k.State == models.StateEnabled {
 		// Also when the key has moved past FromVersion: after a crash
@@ -191,7 +192,7 @@ func (s *Scheduler) runRotate(ctx context.Context, j *models.Job, l models.Lease
 	if k.CurrentVersion == p.FromVersion {
 		rotate := s.rotators[k.Mode]
 		if rotate == nil {
-			return Permanent(fmt.Errorf("keysvc: no rotation for %s keys yet", k.Mode))
+			return jobs.Permanent(fmt.Errorf("keysvc: no rotation for %s keys yet", k.Mode))
 		}
 		_, err := rotate(ctx, k.TenantID, k.ID, p.FromVersion, p.Actor, p.Reason)
 		if err != nil && !errors.Is(err, ErrRotationRaced) {

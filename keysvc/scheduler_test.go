@@ -13,6 +13,7 @@ import (
 
 	"keyport/handlers"
 	"keyport/keysvc"
+	"keyport/keysvc/jobs"
 	"keyport/keysvc/keysvctest"
 	"keyport/keysvc/mailer"
 	"keyport/models"
@@ -52,9 +53,9 @@ var quiet = slog.New(slog.DiscardHandler)
 
 // process builds what one keyport process runs: a worker with the
 // scheduler's and the outbox's job kinds.
-func (e *schedEnv) process(owner string) (*keysvc.Worker, *keysvc.Scheduler, *keysvc.Outbox) {
-	w := keysvc.NewWorker(e.DB, quiet, keysvc.WorkerConfig{Owner: owner, Concurrency: 1, LeaseFor: time.Minute, BackoffBase: time.Minute})
-	ob := keysvc.NewOutbox(e.DB, e.Sealer, e.sender, "keyport.test")
+func (e *schedEnv) process(owner string) (*jobs.Worker, *keysvc.Scheduler, *mailer.Outbox) {
+	w := jobs.NewWorker(e.DB, quiet, jobs.WorkerConfig{Owner: owner, Concurrency: 1, LeaseFor: time.Minute, BackoffBase: time.Minute})
+	ob := mailer.NewOutbox(e.DB, e.Sealer, e.sender, "keyport.test")
 	s := keysvc.NewScheduler(keysvc.SchedulerDeps{DB: e.DB, Keys: e.Service, Outbox: ob, Worker: w, Render: handlers.RenderNotice,
 		Logger: quiet, Now: e.Clock.Now, BaseURL: "https://keyport.test"})
 	return w, s, ob
@@ -131,14 +132,14 @@ func TestTwoYearSchedule(t *testing.T) {
 	const killRotation = 4
 	sends, rotations, killedSends := 0, 0, 0
 	var kill context.CancelFunc
-	var w *keysvc.Worker
+	var w *jobs.Worker
 	var s *keysvc.Scheduler
 	var wctx context.Context
 	restart := func(owner string) {
-		var ob *keysvc.Outbox
+		var ob *mailer.Outbox
 		w, s, ob = e.process(owner)
 		wctx, kill = context.WithCancel(ctx)
-		keysvc.SetAfterSend(ob, func(string) error {
+		ob.SetAfterSend(func(string) error {
 			sends++
 			if killSends[sends] {
 				killedSends++

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"time"
 
+	"keyport/keysvc/awskms"
 	"keyport/keysvc/envelope"
 	"keyport/keysvc/seal"
 	"keyport/models"
@@ -23,8 +24,8 @@ type Service struct {
 	cfg     Config
 	tokens  *tokenTable
 	dp      *dataPlane
-	clients *Clients  // KMS and STS clients per AWS connection and region
-	lc      lifecycle // modes 2 and 3: wrapping preferences, the operation worker
+	clients *awskms.Clients // KMS and STS clients per AWS connection and region
+	lc      lifecycle       // modes 2 and 3: wrapping preferences, the operation worker
 }
 
 // Config tunes the service.
@@ -53,7 +54,7 @@ type Deps struct {
 	KMSFor KMSFor
 	// Clients builds KMS and STS clients for connections; nil means one
 	// from the default AWS configuration, loaded on first use.
-	Clients *Clients
+	Clients *awskms.Clients
 }
 
 // KMSContext is the KMS encryption context of every data key keyport wraps:
@@ -98,7 +99,7 @@ func NewService(d Deps) *Service {
 		tokens: newTokenTable(d.DB)}
 	s.clients = d.Clients
 	if s.clients == nil {
-		s.clients = NewClients(ClientOptions{Sealer: d.Sealer, Logger: d.Logger})
+		s.clients = awskms.NewClients(awskms.ClientOptions{Sealer: d.Sealer, Logger: d.Logger})
 	}
 	s.dp = &dataPlane{
 		cache:   envelope.NewCache(d.Config.CacheTTL, d.Config.CacheMaxEntries, d.Now),

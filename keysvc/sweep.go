@@ -4,6 +4,7 @@ import (
 	"context"
 	"strconv"
 
+	"keyport/keysvc/awskms"
 	"keyport/models"
 )
 
@@ -47,7 +48,7 @@ func (s *Service) validateKey(ctx context.Context, k *models.Key) ([]Check, erro
 		for _, r := range rs {
 			regions = append(regions, regionKey{Region: r.Region, ARN: r.KMSKeyARN})
 		}
-		checks = s.runChecks(ctx, k.TenantID, k.ID, ConnectionFromModel(mc), regions, ps).Checks
+		checks = s.runChecks(ctx, k.TenantID, k.ID, awskms.ConnectionFromModel(mc), regions, ps).Checks
 	}
 	s.recordValidation(ctx, k.TenantID, k.ID, checks)
 	return checks, nil

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"keyport/keysvc/awskms"
 	"slices"
 	"strings"
 
@@ -94,8 +95,8 @@ func healthOf(cs []Check) (string, string) {
 // ActingPrincipals are the principals KMS sees when keyport uses a key
 // through conn: the assumed role, or the IAM user of the tenant's account
 // (allowed through the account root's delegation to IAM).
-func ActingPrincipals(conn Connection) []string {
-	if conn.Kind == KindAssumeRole {
+func ActingPrincipals(conn awskms.Connection) []string {
+	if conn.Kind == awskms.KindAssumeRole {
 		return []string{conn.RoleARN}
 	}
 	return []string{"arn:aws:iam::" + conn.AccountID + ":root"}
@@ -106,7 +107,7 @@ func ActingPrincipals(conn Connection) []string {
 // provider requires them, a GenerateDataKey + Decrypt round trip under the
 // key's encryption context, and a lint of the key policy when keyport may
 // read it.
-func (s *Service) runChecks(ctx context.Context, tenantID, keyID string, conn Connection, regions []regionKey, ps ProviderSettings) *validation {
+func (s *Service) runChecks(ctx context.Context, tenantID, keyID string, conn awskms.Connection, regions []regionKey, ps ProviderSettings) *validation {
 	v := &validation{Resolved: map[string]string{}}
 	for i, rk := range regions {
 		client, err := s.clients.KMS(ctx, conn, rk.Region)
@@ -130,7 +131,7 @@ func (s *Service) runChecks(ctx context.Context, tenantID, keyID string, conn Co
 }
 
 // describeCheck runs DescribeKey and judges the key's metadata.
-func describeCheck(ctx context.Context, client *kms.Client, conn Connection, rk regionKey) (*types.KeyMetadata, Check) {
+func describeCheck(ctx context.Context, client *kms.Client, conn awskms.Connection, rk regionKey) (*types.KeyMetadata, Check) {
 	c := Check{Name: "Key in " + rk.Region, Required: true}
 	out, err := client.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String(rk.ARN)})
 	if err != nil {
@@ -260,20 +261,20 @@ func policyCheck(ctx context.Context, client *kms.Client, keyARN, region string,
 // kmsFailure explains a failed KMS call in a tenant's words, with the
 // health it means.
 func kmsFailure(err error, action string, rk regionKey) (health, detail string) {
-	cl := ClassifyKMSError(err)
+	cl := awskms.ClassifyKMSError(err)
 	code := errCode(err)
 	switch {
-	case errors.Is(cl, ErrAccessDenied):
+	case errors.Is(cl, awskms.ErrAccessDenied):
 		return HealthAccessDenied, "KMS refused " + action + " (" + code + "): the key policy does not allow keyport. Add the statement below to the key policy and check again."
-	case errors.Is(cl, ErrKeyDisabled):
+	case errors.Is(cl, awskms.ErrKeyDisabled):
 		return HealthKMSDisabled, "The key is disabled in KMS. Enable it and check again."
-	case errors.Is(cl, ErrKeyPendingDeletion):
+	case errors.Is(cl, awskms.ErrKeyPendingDeletion):
 		return HealthPendingDeletion, "The key is scheduled for deletion. Cancel the deletion and check again."
-	case errors.Is(cl, ErrThrottled), errors.Is(cl, ErrUnavailable):
+	case errors.Is(cl, awskms.ErrThrottled), errors.Is(cl, awskms.ErrUnavailable):
 		return HealthUnreachable, "keyport could not reach KMS in " + rk.Region + " (" + code + "). Try again in a minute."
 	case code == "NotFoundException":
 		return HealthDrift, "KMS has no key or alias with this ARN in " + rk.Region + " (it may have been deleted, or the ARN is mistyped)."
-	case errors.Is(cl, ErrKeyNotUsable):
+	case errors.Is(cl, awskms.ErrKeyNotUsable):
 		return HealthPendingImport, "KMS cannot use the key now (" + code + "); it may be waiting for key material."
 	}
 	return HealthDrift, "KMS refused " + action + " (" + code + ")."

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"keyport/keysvc/awskms"
 	"keyport/models"
 )
 
@@ -14,7 +15,7 @@ import (
 func TestWrapReaderReadAhead(t *testing.T) {
 	db, tenant, _ := testStore(t)
 	ctx := context.Background()
-	c := &models.Connection{TenantID: tenant.ID, Name: "c", AccountID: "111122223333", DefaultRegion: "eu-west-1", Kind: KindAssumeRole}
+	c := &models.Connection{TenantID: tenant.ID, Name: "c", AccountID: "111122223333", DefaultRegion: "eu-west-1", Kind: awskms.KindAssumeRole}
 	if err := db.CreateConnection(ctx, c, models.AuditInput{Action: "connection.created"}); err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"keyport/keysvc"
+	"keyport/keysvc/awskms"
 	"keyport/web/webtest"
 )
 
@@ -31,7 +32,7 @@ func TestBrowserHeldImport(t *testing.T) {
 	p.Step("sign in", chromedp.Navigate(s.URL+"/auth/login"), chromedp.WaitVisible(chromedp.CSS(`[data-testid="dashboard"]`)))
 	ctxb, by, tenant := context.Background(), keysvc.RequestBy{UserID: "setup"}, s.tenantOf(t, erin)
 	conn, err := s.Keys.CreateConnection(ctxb, tenant, by, keysvc.ConnectionInput{
-		Name: "tenant role", AccountID: awsTenantAcct, DefaultRegion: awsRegion, Kind: keysvc.KindAssumeRole, RoleARN: awsRoleARN})
+		Name: "tenant role", AccountID: awsTenantAcct, DefaultRegion: awsRegion, Kind: awskms.KindAssumeRole, RoleARN: awsRoleARN})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 
 	"keyport/keysvc"
+	"keyport/keysvc/awskms"
 	"keyport/keysvc/kmslocal"
 	"keyport/keysvc/seal"
 	"keyport/models"
@@ -49,7 +50,7 @@ func newKeyService(tb testing.TB, db *models.DB, sealer *seal.Sealer, log *slog.
 	}
 	tb.Cleanup(func() { srv.Close() })
 	base := srv.AWSConfig(awsRegion, "AKIASTACKPROVIDER001", "stack-provider-secret")
-	clients := keysvc.NewClients(keysvc.ClientOptions{Base: &base, Sealer: sealer, MaxAttempts: 1, Logger: log,
+	clients := awskms.NewClients(awskms.ClientOptions{Base: &base, Sealer: sealer, MaxAttempts: 1, Logger: log,
 		NewExternalID: func() string { return awsExternalID }})
 	svc := keysvc.NewService(keysvc.Deps{DB: db, Sealer: sealer, Logger: log, Clients: clients, KMSFor: keysvc.KMSForStore(db, clients)})
 	return srv, svc
@@ -81,7 +82,7 @@ func (w *matrixWorld) keyParams(t *testing.T) map[string]string {
 	}
 	if len(cs) == 0 {
 		c := &models.Connection{TenantID: w.tenantA, Name: "Alpha Matrix Connection", AccountID: awsTenantAcct, DefaultRegion: awsRegion,
-			Kind: keysvc.KindAssumeRole, RoleARN: awsRoleARN, ExternalID: "keyport-matrix"}
+			Kind: awskms.KindAssumeRole, RoleARN: awsRoleARN, ExternalID: "keyport-matrix"}
 		if err := w.s.DB.CreateConnection(ctx, c, models.AuditInput{Actor: "matrix", Action: "connection.created"}); err != nil {
 			t.Fatal(err)
 		}

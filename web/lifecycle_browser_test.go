@@ -16,6 +16,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"keyport/keysvc"
+	"keyport/keysvc/awskms"
 	"keyport/web/webtest"
 )
 
@@ -31,7 +32,7 @@ func TestBrowserCreateRenewExport(t *testing.T) {
 	s.IdP.Queue(erin)
 	p.Step("sign in", chromedp.Navigate(s.URL+"/auth/login"), chromedp.WaitVisible(chromedp.CSS(`[data-testid="dashboard"]`)))
 	if _, err := s.Keys.CreateConnection(context.Background(), s.tenantOf(t, erin), keysvc.RequestBy{UserID: "setup"}, keysvc.ConnectionInput{
-		Name: "tenant role", AccountID: awsTenantAcct, DefaultRegion: awsRegion, Kind: keysvc.KindAssumeRole, RoleARN: awsRoleARN}); err != nil {
+		Name: "tenant role", AccountID: awsTenantAcct, DefaultRegion: awsRegion, Kind: awskms.KindAssumeRole, RoleARN: awsRoleARN}); err != nil {
 		t.Fatal(err)
 	}
 	p.Step("create a key store",

@@ -16,13 +16,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"keyport/keysvc"
+	"keyport/keysvc/awskms"
 	"keyport/keysvc/envelope"
 	"keyport/models"
 )
 
 // Metrics is keyport's Prometheus registry: HTTP requests, KMS and STS
-// calls, jobs, emails (it is the keysvc.Observer), the data-key cache and
+// calls, jobs, emails (it is the awskms.Observer), the data-key cache and
 // keys by health. Labels are route patterns, operation names and fixed
 // words, never paths, tenant ids or anything secret, so their number stays
 // bounded. Everything but the keys gauge is per replica.
@@ -80,23 +80,23 @@ func NewMetrics() *Metrics {
 // collectors.
 func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 
-// AWSCall implements keysvc.Observer.
+// AWSCall implements awskms.Observer.
 func (m *Metrics) AWSCall(service, operation, outcome string, took time.Duration) {
 	m.kmsCalls.WithLabelValues(service, operation, outcome).Inc()
 	m.kmsDuration.WithLabelValues(service, operation).Observe(took.Seconds())
 }
 
-// JobDone implements keysvc.Observer.
+// JobDone implements awskms.Observer.
 func (m *Metrics) JobDone(kind, outcome string, lag, took time.Duration) {
 	m.jobs.WithLabelValues(kind, outcome).Inc()
 	m.jobLag.WithLabelValues(kind).Observe(lag.Seconds())
 	m.jobDuration.WithLabelValues(kind).Observe(took.Seconds())
 }
 
-// EmailDelivery implements keysvc.Observer.
+// EmailDelivery implements awskms.Observer.
 func (m *Metrics) EmailDelivery(outcome string) { m.emails.WithLabelValues(outcome).Inc() }
 
-var _ keysvc.Observer = (*Metrics)(nil)
+var _ awskms.Observer = (*Metrics)(nil)
 
 // WatchCache exports the data-key cache's counters (keysvc
 // Service.CacheStats), read at scrape time.

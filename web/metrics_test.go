@@ -13,6 +13,8 @@ import (
 
 	"keyport/handlers"
 	"keyport/keysvc"
+	"keyport/keysvc/awskms"
+	"keyport/keysvc/jobs"
 	"keyport/keysvc/keysvctest"
 	"keyport/keysvc/mailer"
 	"keyport/models"
@@ -32,8 +34,8 @@ type metricsStack struct {
 	*keysvctest.Env
 	URL, Token string
 	Metrics    *web.Metrics
-	Worker     *keysvc.Worker
-	Outbox     *keysvc.Outbox
+	Worker     *jobs.Worker
+	Outbox     *mailer.Outbox
 }
 
 func newMetricsStack(t *testing.T, token string) *metricsStack {
@@ -41,12 +43,12 @@ func newMetricsStack(t *testing.T, token string) *metricsStack {
 	env := keysvctest.New(t, keysvc.Config{})
 	m := web.NewMetrics()
 	base := env.KMS.AWSConfig(keysvctest.Region, "AKIAPROVIDERUNUSED01", "unused")
-	clients := keysvc.NewClients(keysvc.ClientOptions{Base: &base, Sealer: env.Sealer, MaxAttempts: 1, Observer: m})
+	clients := awskms.NewClients(awskms.ClientOptions{Base: &base, Sealer: env.Sealer, MaxAttempts: 1, Observer: m})
 	svc := keysvc.NewService(keysvc.Deps{DB: env.DB, Sealer: env.Sealer, Now: env.Clock.Now, KMSFor: keysvc.KMSForStore(env.DB, clients)})
 	m.WatchCache(svc.CacheStats)
 	m.WatchKeys(env.DB.CountKeysByHealth, nil)
-	w := keysvc.NewWorker(env.DB, nil, keysvc.WorkerConfig{})
-	ob := keysvc.NewOutbox(env.DB, env.Sealer, okSender{}, "keyport.test")
+	w := jobs.NewWorker(env.DB, nil, jobs.WorkerConfig{})
+	ob := mailer.NewOutbox(env.DB, env.Sealer, okSender{}, "keyport.test")
 	ob.Register(w)
 	w.SetObserver(m)
 	ob.SetObserver(m)

@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 
 	"keyport/keysvc"
+	"keyport/keysvc/awskms"
 	"keyport/models"
 )
 
@@ -172,7 +173,7 @@ func TestKMSFaultsUnderLoad(t *testing.T) {
 						won.Add(1)
 					case errors.Is(err, keysvc.ErrRotationRaced):
 						raced.Add(1)
-					case errors.Is(err, keysvc.ErrThrottled), errors.Is(err, keysvc.ErrUnavailable):
+					case errors.Is(err, awskms.ErrThrottled), errors.Is(err, awskms.ErrUnavailable):
 						refused.Add(1)
 					default:
 						t.Errorf("rotation: unexpected error %v", err)

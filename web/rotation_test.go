@@ -19,7 +19,9 @@ import (
 
 	"keyport/handlers"
 	"keyport/keysvc"
+	"keyport/keysvc/jobs"
 	"keyport/keysvc/keysvctest"
+	"keyport/keysvc/mailer"
 	"keyport/keysvc/seal"
 	"keyport/models"
 	"keyport/web"
@@ -30,10 +32,10 @@ import (
 // newScheduler builds the stack's job worker and rotation scheduler. The
 // worker does not run by itself: tests call Tick and RunDue, so nothing
 // happens between their steps.
-func newScheduler(db *models.DB, sealer *seal.Sealer, keys *keysvc.Service, send keysvc.MailSender, base string,
-	now func() time.Time, log *slog.Logger) (*keysvc.Worker, *keysvc.Scheduler) {
-	w := keysvc.NewWorker(db, log, keysvc.WorkerConfig{Concurrency: 1})
-	ob := keysvc.NewOutbox(db, sealer, send, "keyport.test")
+func newScheduler(db *models.DB, sealer *seal.Sealer, keys *keysvc.Service, send mailer.MailSender, base string,
+	now func() time.Time, log *slog.Logger) (*jobs.Worker, *keysvc.Scheduler) {
+	w := jobs.NewWorker(db, log, jobs.WorkerConfig{Concurrency: 1})
+	ob := mailer.NewOutbox(db, sealer, send, "keyport.test")
 	s := keysvc.NewScheduler(keysvc.SchedulerDeps{DB: db, Keys: keys, Outbox: ob, Worker: w, Render: handlers.RenderNotice,
 		Logger: log, Now: now, BaseURL: base})
 	return w, s

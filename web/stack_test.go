@@ -22,6 +22,7 @@ import (
 
 	"keyport/handlers"
 	"keyport/keysvc"
+	"keyport/keysvc/jobs"
 	"keyport/keysvc/kmslocal"
 	"keyport/keysvc/mailer"
 	"keyport/keysvc/seal"
@@ -47,7 +48,7 @@ type stack struct {
 	KMS   *kmslocal.Server     // the tenants' AWS accounts (see keys_stack_test.go)
 	Keys  *keysvc.Service
 	Seal  *seal.Sealer      // the KEK, for tests that open what keyport sealed
-	Jobs  *keysvc.Worker    // runs only when a test calls it (see rotation_test.go)
+	Jobs  *jobs.Worker      // runs only when a test calls it (see rotation_test.go)
 	Rot   *keysvc.Scheduler // rotation schedules and notices
 }
 

@@ -15,7 +15,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
-	"keyport/keysvc"
+	"keyport/keysvc/awskms"
 	"keyport/keysvc/mailer"
 )
 
@@ -365,7 +365,7 @@ func (r *envReader) operations(c *config, dev bool) {
 		r.fail("KEYPORT_API_BURST", "must be at least 1 while KEYPORT_API_RATE is set")
 	}
 	c.LoginRate = r.number("KEYPORT_LOGIN_RATE", 60, 0, 1e5)
-	mode, err := keysvc.ParseAWSLogMode(r.str("KEYPORT_AWS_LOG", ""), dev)
+	mode, err := awskms.ParseAWSLogMode(r.str("KEYPORT_AWS_LOG", ""), dev)
 	if err != nil {
 		r.fail("KEYPORT_AWS_LOG", err.Error())
 	}

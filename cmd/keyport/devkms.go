@@ -12,6 +12,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"keyport/keysvc"
+	"keyport/keysvc/awskms"
 	"keyport/keysvc/kmslocal"
 	"keyport/keysvc/seal"
 	"keyport/models"
@@ -96,9 +97,9 @@ func ensureDemoKey(ctx context.Context, srv *kmslocal.Server) (string, error) {
 
 // awsClients are the key service's client options in development: every
 // call goes to kmslocal, signed as the provider principal.
-func (d *devStandIns) awsClients(sealer *seal.Sealer, log *slog.Logger) (keysvc.ClientOptions, *views.DemoAWS) {
+func (d *devStandIns) awsClients(sealer *seal.Sealer, log *slog.Logger) (awskms.ClientOptions, *views.DemoAWS) {
 	base := d.kms.AWSConfig(devRegion, devProviderAKID, devProviderSecret)
-	return keysvc.ClientOptions{Base: &base, Sealer: sealer, Logger: log, NewExternalID: func() string { return devExternalID }}, d.demo
+	return awskms.ClientOptions{Base: &base, Sealer: sealer, Logger: log, NewExternalID: func() string { return devExternalID }}, d.demo
 }
 
 // seedProviderSettings names the development provider account and

@@ -9,6 +9,8 @@ import (
 
 	"keyport/handlers"
 	"keyport/keysvc"
+	"keyport/keysvc/jobs"
+	"keyport/keysvc/mailer"
 	"keyport/keysvc/seal"
 	"keyport/models"
 )
@@ -21,14 +23,14 @@ import (
 // function waits for the worker to stop after ctx ends, so that the
 // database is closed only when no job is using it. obs, when not nil, hears
 // of every job run and email delivery (metrics).
-func startJobs(ctx context.Context, db *models.DB, sealer *seal.Sealer, keys *keysvc.Service, send keysvc.MailSender,
-	baseURL string, sweepEvery time.Duration, log *slog.Logger, obs keysvc.Observer) (*keysvc.Scheduler, *keysvc.Outbox, func()) {
+func startJobs(ctx context.Context, db *models.DB, sealer *seal.Sealer, keys *keysvc.Service, send mailer.MailSender,
+	baseURL string, sweepEvery time.Duration, log *slog.Logger, obs observers) (*keysvc.Scheduler, *mailer.Outbox, func()) {
 	domain := "keyport.localhost"
 	if u, err := url.Parse(baseURL); err == nil && u.Hostname() != "" {
 		domain = u.Hostname()
 	}
-	w := keysvc.NewWorker(db, log, keysvc.WorkerConfig{})
-	ob := keysvc.NewOutbox(db, sealer, send, domain)
+	w := jobs.NewWorker(db, log, jobs.WorkerConfig{})
+	ob := mailer.NewOutbox(db, sealer, send, domain)
 	if obs != nil {
 		w.SetObserver(obs)
 		ob.SetObserver(obs)

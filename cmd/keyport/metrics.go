@@ -8,6 +8,9 @@ import (
 	"net/http"
 
 	"keyport/keysvc"
+	"keyport/keysvc/awskms"
+	"keyport/keysvc/jobs"
+	"keyport/keysvc/mailer"
 	"keyport/models"
 	"keyport/web"
 )
@@ -21,9 +24,17 @@ func newMetrics(cfg *config) *web.Metrics {
 	return web.NewMetrics()
 }
 
-// observer is m as a keysvc.Observer: a nil interface, not a typed nil,
-// when metrics are off.
-func observer(m *web.Metrics) keysvc.Observer {
+// observers is what hears of AWS calls, job runs and email deliveries;
+// web's Metrics is all three.
+type observers interface {
+	awskms.Observer
+	jobs.Observer
+	mailer.Observer
+}
+
+// observer is m as observers: a nil interface, not a typed nil, when
+// metrics are off.
+func observer(m *web.Metrics) observers {
 	if m == nil {
 		return nil
 	}

@@ -11,7 +11,6 @@ import (
 	"strings"
 	"testing"
 
-	"keyport/keysvc"
 	"keyport/keysvc/mailer"
 	"keyport/keysvc/seal"
 	"keyport/models"
@@ -43,7 +42,7 @@ func TestKEKRotateCommand(t *testing.T) {
 	// A mail body sealed under the old KEK, as the outbox writes it.
 	db := openDevStore(t, envOf(vars))
 	old, _ := seal.NewSealer(oldKEK)
-	m, err := keysvc.NewOutbox(db, old, nil, "").Compose("", "test", "", mailer.Message{To: []string{"a@b.test"}, Subject: "s", Text: "invite link"})
+	m, err := mailer.NewOutbox(db, old, nil, "").Compose("", "test", "", mailer.Message{To: []string{"a@b.test"}, Subject: "s", Text: "invite link"})
 	if err == nil {
 		err = db.EnqueueMail(ctx, m)
 	}

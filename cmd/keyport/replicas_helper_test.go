@@ -18,6 +18,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 
 	"keyport/keysvc"
+	"keyport/keysvc/awskms"
+	"keyport/keysvc/jobs"
 	"keyport/keysvc/kmslocal"
 	"keyport/keysvc/mailer"
 	"keyport/keysvc/seal"
@@ -68,7 +70,7 @@ func TestHelperReplica(t *testing.T) {
 		fail(err)
 	}
 	sealer.Close()
-	w := keysvc.NewWorker(db, nil, keysvc.WorkerConfig{Owner: "replica-" + strconv.Itoa(os.Getpid()),
+	w := jobs.NewWorker(db, nil, jobs.WorkerConfig{Owner: "replica-" + strconv.Itoa(os.Getpid()),
 		Concurrency: 2, LeaseFor: 2 * time.Second, Poll: 20 * time.Millisecond})
 	w.Handle(replicaJobKind, func(ctx context.Context, j *models.Job, l models.Lease) error {
 		time.Sleep(40 * time.Millisecond) // work long enough for kills to land mid-job
@@ -133,7 +135,7 @@ func newReplicaWorld(t *testing.T, dsn string) *replicaWorld {
 		t.Fatal(err)
 	}
 	conn := &models.Connection{ID: models.NewID(models.PrefixConnection), TenantID: w.tenant.ID, Name: "production",
-		AccountID: account, DefaultRegion: region, Kind: keysvc.KindAccessKey, AccessKeyID: "AKIAREPLICAKEYPORT01"}
+		AccountID: account, DefaultRegion: region, Kind: awskms.KindAccessKey, AccessKeyID: "AKIAREPLICAKEYPORT01"}
 	if conn.SecretSealed, err = sealer.Seal(seal.SecretPurpose(conn.ID), []byte("keyport-secret")); err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +156,7 @@ func newReplicaWorld(t *testing.T, dsn string) *replicaWorld {
 	}
 	base := w.kms.AWSConfig(region, "AKIAPROVIDERUNUSED01", "unused")
 	svc := keysvc.NewService(keysvc.Deps{DB: db, Sealer: sealer,
-		Clients: keysvc.NewClients(keysvc.ClientOptions{Base: &base, Sealer: sealer, MaxAttempts: 1})})
+		Clients: awskms.NewClients(awskms.ClientOptions{Base: &base, Sealer: sealer, MaxAttempts: 1})})
 	if _, err := svc.RotateDataKey(ctx, w.tenant.ID, nk.Key.ID, w.owner.ID, "register"); err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 
 	"keyport/handlers"
 	"keyport/keysvc"
+	"keyport/keysvc/awskms"
 	"keyport/keysvc/mailer"
 	"keyport/keysvc/seal"
 	"keyport/models"
@@ -82,7 +83,7 @@ func openStoreWithSealer(ctx context.Context, cfg *config, log *slog.Logger) (*m
 		// The KEK is a data key wrapped by the provider's KMS key, kept in
 		// the database and unwrapped through the same SDK path as tenant
 		// keys: no plaintext KEK on disk.
-		kek, err := keysvc.LoadKMSKEK(ctx, db, keysvc.NewClients(keysvc.ClientOptions{Logger: log}), cfg.KEKKMSKeyARN)
+		kek, err := awskms.LoadKMSKEK(ctx, db, awskms.NewClients(awskms.ClientOptions{Logger: log}), cfg.KEKKMSKeyARN)
 		if err != nil {
 			return fail(&configError{"KEYPORT_KEK_KMS_KEY_ARN", err.Error()})
 		}
@@ -153,7 +154,7 @@ func serve(ctx context.Context, cfg *config, stdout io.Writer) error {
 		Operators: cfg.Operators, BaseURL: baseURL,
 	}
 	deps := handlers.Deps{DB: db, Logger: log, Config: hcfg}
-	var clientOpts keysvc.ClientOptions
+	var clientOpts awskms.ClientOptions
 	if cfg.Dev {
 		stand, err := startDevStandIns(ctx, cfg)
 		if err != nil {
@@ -167,14 +168,14 @@ func serve(ctx context.Context, cfg *config, stdout io.Writer) error {
 			return err
 		}
 	} else {
-		clientOpts = keysvc.ClientOptions{Sealer: sealer, Logger: log}
+		clientOpts = awskms.ClientOptions{Sealer: sealer, Logger: log}
 	}
 	// KMS and STS clients: in production the default AWS chain gives the
 	// provider's credentials, and AWS_ENDPOINT_URL_KMS / _STS may point the
 	// whole process at another endpoint; in development, kmslocal. SDK
 	// body logging exists only in development.
 	clientOpts.Observer, clientOpts.LogMode, clientOpts.AllowBodyLogging = observer(metrics), cfg.AWSLogMode, cfg.Dev
-	clients := keysvc.NewClients(clientOpts)
+	clients := awskms.NewClients(clientOpts)
 	deps.Keys = keysvc.NewService(keysvc.Deps{DB: db, Sealer: sealer, Logger: log, Clients: clients,
 		Config: keysvc.Config{CacheTTL: cfg.CacheTTL}})
 	if err := deps.Keys.Warm(ctx); err != nil {

@@ -22,6 +22,7 @@ import (
 
 	"keyport/handlers"
 	"keyport/keysvc"
+	"keyport/keysvc/awskms"
 	"keyport/keysvc/keysvctest"
 	"keyport/web"
 )
@@ -223,7 +224,7 @@ func serveSoak(args []string) error {
 	// manual one, so its TTL would never pass).
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
 	base := env.KMS.AWSConfig(keysvctest.Region, "AKIAPROVIDERUNUSED01", "unused")
-	clients := keysvc.NewClients(keysvc.ClientOptions{Base: &base, Sealer: env.Sealer, MaxAttempts: 1, Logger: log})
+	clients := awskms.NewClients(awskms.ClientOptions{Base: &base, Sealer: env.Sealer, MaxAttempts: 1, Logger: log})
 	svc := keysvc.NewService(keysvc.Deps{DB: env.DB, Sealer: env.Sealer, Logger: log,
 		Config: keysvc.Config{CacheTTL: ttl, CacheMaxEntries: maxEntries}, KMSFor: keysvc.KMSForStore(env.DB, clients)})
 

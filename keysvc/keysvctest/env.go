@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 
 	"keyport/keysvc"
+	"keyport/keysvc/awskms"
 	"keyport/keysvc/kmslocal"
 	"keyport/keysvc/seal"
 	"keyport/models"
@@ -148,7 +149,7 @@ func (e *Env) addTenant(ctx context.Context, domain, subject string) (*models.Te
 		return nil, nil, nil, err
 	}
 	conn := &models.Connection{ID: models.NewID(models.PrefixConnection), TenantID: tenant.ID, Name: "production",
-		AccountID: Account, DefaultRegion: Region, Kind: keysvc.KindAccessKey, AccessKeyID: kpAKID}
+		AccountID: Account, DefaultRegion: Region, Kind: awskms.KindAccessKey, AccessKeyID: kpAKID}
 	if conn.SecretSealed, err = e.Sealer.Seal(seal.SecretPurpose(conn.ID), []byte(kpSecret)); err != nil {
 		return nil, nil, nil, err
 	}
@@ -169,7 +170,7 @@ func (e *Env) NewService(cfg keysvc.Config) *keysvc.Service {
 func (e *Env) NewServiceAt(url string, cfg keysvc.Config) *keysvc.Service {
 	base := e.KMS.AWSConfig(Region, "AKIAPROVIDERUNUSED01", "unused")
 	base.BaseEndpoint = &url
-	clients := keysvc.NewClients(keysvc.ClientOptions{Base: &base, Sealer: e.Sealer, MaxAttempts: 1})
+	clients := awskms.NewClients(awskms.ClientOptions{Base: &base, Sealer: e.Sealer, MaxAttempts: 1})
 	return keysvc.NewService(keysvc.Deps{DB: e.DB, Sealer: e.Sealer, Now: e.Clock.Now, Config: cfg, Clients: clients,
 		KMSFor: keysvc.KMSForStore(e.DB, clients)})
 }

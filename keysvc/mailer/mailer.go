@@ -1,7 +1,11 @@
-// Package mailer sends keyport's email over SMTP. It knows nothing of HTTP or
-// pages: callers hand it a finished message (subject, text and HTML bodies)
-// and it delivers it to the configured relay, over TLS unless told
-// explicitly not to.
+// Package mailer sends keyport's email: the transactional outbox (a message
+// is composed, its body sealed, and enqueued in the same transaction as the
+// change it reports; a job delivers it, at least once and exactly once but
+// for one documented window) and SMTP delivery to the configured relay,
+// over TLS unless told explicitly not to. It knows nothing of HTTP or
+// pages: callers hand it a finished message (subject, text and HTML).
+//
+// It imports models, keysvc/seal and keysvc/jobs.
 package mailer
 
 import (

@@ -1,7 +1,8 @@
-package keysvc
+package awskms
 
 import (
 	"errors"
+	"keyport/models"
 	"strings"
 	"testing"
 )
@@ -67,7 +68,7 @@ func FuzzParseRoleARN(f *testing.F) {
 
 func checkRefusal(t testing.TB, in string, err error) {
 	t.Helper()
-	var ve *ValidationError
+	var ve *models.ValidationError
 	if !errors.As(err, &ve) {
 		t.Fatalf("%q: error is not a ValidationError: %v", in, err)
 	}

@@ -1,6 +1,7 @@
-package keysvc
+package awskms
 
 import (
+	"keyport/models"
 	"regexp"
 	"slices"
 	"strings"
@@ -48,8 +49,8 @@ var (
 // ValidAccountID reports whether s is a 12-digit AWS account id.
 func ValidAccountID(s string) bool { return accountRE.MatchString(s) }
 
-// partitionMessage explains a refused partition, or "" for the standard one.
-func partitionMessage(p string) string {
+// PartitionMessage explains a refused partition, or "" for the standard one.
+func PartitionMessage(p string) string {
 	switch p {
 	case "aws":
 		return ""
@@ -69,7 +70,7 @@ func partitionMessage(p string) string {
 // the *ValidationError it returns on bad input.
 func ParseKeyARN(field, s string) (KeyARN, error) {
 	s = strings.TrimSpace(s)
-	bad := func(msg string) (KeyARN, error) { return KeyARN{}, &ValidationError{Field: field, Message: msg} }
+	bad := func(msg string) (KeyARN, error) { return KeyARN{}, &models.ValidationError{Field: field, Message: msg} }
 	if s == "" {
 		return bad("is required: paste the key's ARN from the KMS console, for example arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab")
 	}
@@ -80,18 +81,18 @@ func ParseKeyARN(field, s string) (KeyARN, error) {
 	if len(parts) != 6 || parts[0] != "arn" {
 		return bad("is not an ARN: it must look like arn:aws:kms:REGION:ACCOUNT:key/KEY-ID")
 	}
-	if msg := partitionMessage(parts[1]); msg != "" {
+	if msg := PartitionMessage(parts[1]); msg != "" {
 		return bad(msg)
 	}
 	if parts[2] != "kms" {
-		return bad("names another AWS service than KMS" + quoted(parts[2]) + ": it must start with arn:aws:kms:")
+		return bad("names another AWS service than KMS" + Quoted(parts[2]) + ": it must start with arn:aws:kms:")
 	}
 	region, account, res := parts[3], parts[4], parts[5]
 	if region == "" {
 		return bad("has no region: it must look like arn:aws:kms:REGION:ACCOUNT:key/KEY-ID")
 	}
 	if !KnownRegion(region) {
-		return bad("names a region" + quoted(region) + " that is not a known AWS region (for example us-east-1)")
+		return bad("names a region" + Quoted(region) + " that is not a known AWS region (for example us-east-1)")
 	}
 	if !ValidAccountID(account) {
 		return bad("must contain the 12-digit AWS account id after the region")
@@ -123,7 +124,7 @@ func ParseKeyARN(field, s string) (KeyARN, error) {
 // returns its account.
 func ParseRoleARN(field, s string) (string, error) {
 	s = strings.TrimSpace(s)
-	bad := func(msg string) (string, error) { return "", &ValidationError{Field: field, Message: msg} }
+	bad := func(msg string) (string, error) { return "", &models.ValidationError{Field: field, Message: msg} }
 	parts := strings.SplitN(s, ":", 6)
 	if s == "" {
 		return bad("is required for a role connection")
@@ -131,7 +132,7 @@ func ParseRoleARN(field, s string) (string, error) {
 	if len(parts) != 6 || parts[0] != "arn" {
 		return bad("is not an ARN: it must look like arn:aws:iam::111122223333:role/keyport-access")
 	}
-	if msg := partitionMessage(parts[1]); msg != "" {
+	if msg := PartitionMessage(parts[1]); msg != "" {
 		if parts[1] == "aws" || strings.HasPrefix(parts[1], "aws-") {
 			return bad(strings.Replace(msg, "arn:aws:kms:", "arn:aws:iam:", 1))
 		}
@@ -144,20 +145,20 @@ func ParseRoleARN(field, s string) (string, error) {
 		return bad("must contain the 12-digit AWS account id")
 	}
 	name, ok := strings.CutPrefix(parts[5], "role/")
-	if !ok || name == "" || len(name) > 512 || !roleNameRE.MatchString(name) {
+	if !ok || name == "" || len(name) > 512 || !RoleNameRE.MatchString(name) {
 		return bad("must name a role: arn:aws:iam::ACCOUNT:role/NAME")
 	}
 	return parts[4], nil
 }
 
-var roleNameRE = regexp.MustCompile(`^[\w+=,.@/-]+$`)
+var RoleNameRE = regexp.MustCompile(`^[\w+=,.@/-]+$`)
 
 var plainWordRE = regexp.MustCompile(`^[a-zA-Z0-9-]{1,40}$`)
 
 // quoted echoes a short piece of the user's input back, as ` ("word")`,
 // only when it is plain enough to show: messages stay helpful without
 // reflecting arbitrary text.
-func quoted(s string) string {
+func Quoted(s string) string {
 	if !plainWordRE.MatchString(s) {
 		return ""
 	}

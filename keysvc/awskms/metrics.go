@@ -1,4 +1,4 @@
-package keysvc
+package awskms
 
 import (
 	"context"
@@ -12,25 +12,16 @@ import (
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/smithy-go/logging"
 	"github.com/aws/smithy-go/middleware"
-
-	"keyport/models"
 )
 
-// Observer receives what keysvc measures: KMS and STS calls, finished jobs
-// and email deliveries. web's Metrics turns them into Prometheus series;
-// keysvc itself knows nothing of Prometheus. Label values are bounded:
-// operation names, job kinds and fixed outcome words, never ids.
+// Observer receives every KMS and STS call the clients make. web's Metrics
+// turns them into Prometheus series; awskms knows nothing of Prometheus.
+// Label values are bounded: operation names and fixed outcome words, never
+// ids.
 type Observer interface {
 	// AWSCall is one SDK call (all its retries) to service ("kms" or
 	// "sts"), its operation name and outcome (see CallOutcome).
 	AWSCall(service, operation, outcome string, took time.Duration)
-	// JobDone is one job run: its kind, outcome ("ok", "retry", "failed",
-	// "lease_lost"), how late it was claimed after it fell due, and how
-	// long it ran.
-	JobDone(kind, outcome string, lag, took time.Duration)
-	// EmailDelivery is one delivery attempt of an outbox message: "sent",
-	// "retry", "failed" or "skipped" (already sent or failed).
-	EmailDelivery(outcome string)
 }
 
 // CallOutcome names the result of a KMS or STS call in one word, after
@@ -47,7 +38,7 @@ func CallOutcome(err error) string {
 	}{
 		{ErrThrottled, "throttled"}, {ErrAccessDenied, "access_denied"}, {ErrKeyDisabled, "key_disabled"},
 		{ErrKeyPendingDeletion, "key_pending_deletion"}, {ErrKeyNotUsable, "key_not_usable"},
-		{ErrKeyNotFound, "key_not_found"}, {ErrUnavailable, "unavailable"}, {context.Canceled, "canceled"},
+		{ErrUnavailable, "unavailable"}, {context.Canceled, "canceled"},
 	} {
 		if errors.Is(err, o.err) {
 			return o.name
@@ -136,58 +127,6 @@ func sdkLogger(log *slog.Logger) logging.Logger {
 		}
 		log.Log(context.Background(), level, fmt.Sprintf(format, v...), "component", "aws-sdk")
 	})
-}
-
-// SetObserver makes the worker report every job run to obs.
-func (w *Worker) SetObserver(obs Observer) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.obs = obs
-}
-
-// observeJob reports one job run; outcome is decided from its error.
-func (w *Worker) observeJob(j *models.Job, claimed time.Time, err error) {
-	w.mu.Lock()
-	obs := w.obs
-	w.mu.Unlock()
-	if obs == nil {
-		return
-	}
-	var pe *permanentError
-	outcome := "ok"
-	switch {
-	case err == nil:
-	case errors.Is(err, models.ErrLeaseLost):
-		outcome = "lease_lost"
-	case errors.As(err, &pe) || j.Attempts >= j.MaxAttempts:
-		outcome = "failed"
-	default:
-		outcome = "retry"
-	}
-	lag := max(claimed.Sub(j.DueAt), 0)
-	obs.JobDone(j.Kind, outcome, lag, time.Since(claimed))
-}
-
-// SetObserver makes the outbox report every delivery attempt to obs. Call
-// it before the outbox delivers anything.
-func (o *Outbox) SetObserver(obs Observer) { o.obs = obs }
-
-// observeDelivery reports one delivery attempt's outcome.
-func (o *Outbox) observeDelivery(j *models.Job, state string, err error) {
-	if o.obs == nil {
-		return
-	}
-	var pe *permanentError
-	switch {
-	case state != "":
-		o.obs.EmailDelivery("skipped")
-	case err == nil:
-		o.obs.EmailDelivery("sent")
-	case errors.As(err, &pe) || j.Attempts >= j.MaxAttempts:
-		o.obs.EmailDelivery("failed")
-	default:
-		o.obs.EmailDelivery("retry")
-	}
 }
 
 // instrument sets what every SDK client of Clients shares: the call

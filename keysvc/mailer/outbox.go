@@ -1,4 +1,4 @@
-package keysvc
+package mailer
 
 import (
 	"context"
@@ -7,14 +7,14 @@ import (
 	"fmt"
 	"strings"
 
-	"keyport/keysvc/mailer"
+	"keyport/keysvc/jobs"
 	"keyport/keysvc/seal"
 	"keyport/models"
 )
 
-// MailSender delivers one message; *mailer.Mailer is the real one.
+// MailSender delivers one message; *Mailer is the real one.
 type MailSender interface {
-	Send(ctx context.Context, m mailer.Message) error
+	Send(ctx context.Context, m Message) error
 }
 
 // Outbox turns messages into sealed outbox rows and delivers them from
@@ -57,19 +57,19 @@ type sealedBody struct {
 // Message-ID. dedupe names the event and recipient, so the same notice is
 // never queued twice ("" means the message is unique anyway). The caller
 // writes the result in the same transaction as the event that caused it.
-func (o *Outbox) Compose(tenantID, kind, dedupe string, m mailer.Message) (models.NewMail, error) {
+func (o *Outbox) Compose(tenantID, kind, dedupe string, m Message) (models.NewMail, error) {
 	if len(m.To) != 1 {
-		return models.NewMail{}, errors.New("keysvc: an outbox message has exactly one recipient")
+		return models.NewMail{}, errors.New("mailer: an outbox message has exactly one recipient")
 	}
 	id := models.NewID("msg_")
 	body, err := json.Marshal(sealedBody{Text: m.Text, HTML: m.HTML})
 	if err != nil {
-		return models.NewMail{}, fmt.Errorf("keysvc: encode mail body: %w", err)
+		return models.NewMail{}, fmt.Errorf("mailer: encode mail body: %w", err)
 	}
 	sealed, err := o.sealer.Seal(seal.OutboxPurpose(id), body)
 	clear(body)
 	if err != nil {
-		return models.NewMail{}, fmt.Errorf("keysvc: seal mail body: %w", err)
+		return models.NewMail{}, fmt.Errorf("mailer: seal mail body: %w", err)
 	}
 	return models.NewMail{ID: id, TenantID: tenantID, Kind: kind, DedupeKey: dedupe, Recipient: m.To[0],
 		Subject: m.Subject, BodySealed: sealed, MessageID: id + "@" + o.domain}, nil
@@ -80,11 +80,11 @@ func (o *Outbox) Compose(tenantID, kind, dedupe string, m mailer.Message) (model
 func (o *Outbox) Deliver(ctx context.Context, j *models.Job, l models.Lease) error {
 	var p models.EmailPayload
 	if err := json.Unmarshal([]byte(j.Payload), &p); err != nil {
-		return Permanent(fmt.Errorf("keysvc: email job payload: %w", err))
+		return jobs.Permanent(fmt.Errorf("mailer: email job payload: %w", err))
 	}
 	m, err := o.db.GetOutboxMessage(ctx, p.OutboxID)
 	if errors.Is(err, models.ErrNotFound) {
-		return Permanent(err)
+		return jobs.Permanent(err)
 	}
 	if err != nil {
 		return err
@@ -96,11 +96,7 @@ func (o *Outbox) Deliver(ctx context.Context, j *models.Job, l models.Lease) err
 	err = o.sendOnce(ctx, m)
 	o.observeDelivery(j, "", err)
 	if err != nil {
-		final := j.Attempts >= j.MaxAttempts
-		var pe *permanentError
-		if errors.As(err, &pe) {
-			final = true
-		}
+		final := j.Attempts >= j.MaxAttempts || jobs.IsPermanent(err)
 		if merr := o.db.MarkMailAttempt(ctx, m.ID, err.Error(), final); merr != nil {
 			return errors.Join(err, merr)
 		}
@@ -116,23 +112,56 @@ func (o *Outbox) Deliver(ctx context.Context, j *models.Job, l models.Lease) err
 
 func (o *Outbox) sendOnce(ctx context.Context, m *models.OutboxMessage) error {
 	if o.send == nil {
-		return errors.New("keysvc: no mail relay is configured")
+		return errors.New("mailer: no mail relay is configured")
 	}
 	raw, err := o.sealer.Open(seal.OutboxPurpose(m.ID), m.BodySealed)
 	if err != nil {
-		return Permanent(fmt.Errorf("keysvc: open mail body: %w", err))
+		return jobs.Permanent(fmt.Errorf("mailer: open mail body: %w", err))
 	}
 	var b sealedBody
 	err = json.Unmarshal(raw, &b)
 	clear(raw)
 	if err != nil {
-		return Permanent(fmt.Errorf("keysvc: decode mail body: %w", err))
+		return jobs.Permanent(fmt.Errorf("mailer: decode mail body: %w", err))
 	}
-	return o.send.Send(ctx, mailer.Message{To: []string{m.Recipient}, Subject: m.Subject, Text: b.Text, HTML: b.HTML,
+	return o.send.Send(ctx, Message{To: []string{m.Recipient}, Subject: m.Subject, Text: b.Text, HTML: b.HTML,
 		MessageID: strings.Trim(m.MessageID, "<>")})
 }
 
 // Register makes w deliver the outbox.
-func (o *Outbox) Register(w *Worker) {
+func (o *Outbox) Register(w *jobs.Worker) {
 	w.Handle(models.JobKindEmail, o.Deliver)
 }
+
+// Observer receives every delivery attempt of an outbox message: "sent",
+// "retry", "failed" or "skipped" (already sent or failed). web's Metrics
+// turns it into a Prometheus series.
+type Observer interface {
+	EmailDelivery(outcome string)
+}
+
+// SetObserver makes the outbox report every delivery attempt to obs. Call
+// it before the outbox delivers anything.
+func (o *Outbox) SetObserver(obs Observer) { o.obs = obs }
+
+// observeDelivery reports one delivery attempt's outcome.
+func (o *Outbox) observeDelivery(j *models.Job, state string, err error) {
+	if o.obs == nil {
+		return
+	}
+	switch {
+	case state != "":
+		o.obs.EmailDelivery("skipped")
+	case err == nil:
+		o.obs.EmailDelivery("sent")
+	case jobs.IsPermanent(err) || j.Attempts >= j.MaxAttempts:
+		o.obs.EmailDelivery("failed")
+	default:
+		o.obs.EmailDelivery("retry")
+	}
+}
+
+// SetAfterSend installs a hook between a successful send and the "sent"
+// mark. Only tests call it, to crash a worker inside the one window where
+// delivery can repeat.
+func (o *Outbox) SetAfterSend(f func(id string) error) { o.afterSend = f }

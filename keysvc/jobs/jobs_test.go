@@ -1,20 +1,23 @@
-package keysvc_test
+package jobs_test
 
 import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"strconv"
 	"testing"
 	"time"
 
-	"keyport/keysvc"
+	"keyport/keysvc/jobs"
 	"keyport/models"
 	"keyport/models/modelstest"
 )
+
+var quiet = slog.New(slog.DiscardHandler)
 
 const (
 	helperDBEnv  = "KEYPORT_TEST_WORKER_DB"
@@ -39,7 +42,7 @@ func TestHelperWorker(t *testing.T) {
 	}
 	key, _ := hex.DecodeString(os.Getenv(helperKeyEnv))
 	db.SetAuditKey(key)
-	w := keysvc.NewWorker(db, quiet, keysvc.WorkerConfig{Owner: "pid-" + strconv.Itoa(os.Getpid()), Concurrency: 2,
+	w := jobs.NewWorker(db, quiet, jobs.WorkerConfig{Owner: "pid-" + strconv.Itoa(os.Getpid()), Concurrency: 2,
 		LeaseFor: 2 * time.Second, Poll: 20 * time.Millisecond})
 	w.Handle(effectKind, func(ctx context.Context, j *models.Job, l models.Lease) error {
 		time.Sleep(3 * time.Millisecond) // some work, so the two workers interleave

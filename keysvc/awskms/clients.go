@@ -1,8 +1,10 @@
-package keysvc
+package awskms
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -214,7 +216,7 @@ func (j fullJitter) BackoffDelay(attempt int, _ error) (time.Duration, error) {
 // and region and reused until Forget or the connection changes.
 func (c *Clients) KMS(ctx context.Context, conn Connection, region string) (*kms.Client, error) {
 	if !KnownRegion(region) {
-		return nil, &ValidationError{Field: "region", Message: "is not a known AWS region"}
+		return nil, &models.ValidationError{Field: "region", Message: "is not a known AWS region"}
 	}
 	fp := conn.fingerprint()
 	key := conn.ID + "/" + region
@@ -228,7 +230,7 @@ func (c *Clients) KMS(ctx context.Context, conn Connection, region string) (*kms
 	if err != nil {
 		return nil, err
 	}
-	client, err := c.newKMS(ctx, prov, region)
+	client, err := c.KMSWith(ctx, prov, region)
 	if err != nil {
 		return nil, err
 	}
@@ -248,10 +250,10 @@ func (c *Clients) Provider(ctx context.Context, region string) (*kms.Client, err
 	if err != nil {
 		return nil, err
 	}
-	return c.newKMS(ctx, base.Credentials, region)
+	return c.KMSWith(ctx, base.Credentials, region)
 }
 
-func (c *Clients) newKMS(ctx context.Context, prov aws.CredentialsProvider, region string) (*kms.Client, error) {
+func (c *Clients) KMSWith(ctx context.Context, prov aws.CredentialsProvider, region string) (*kms.Client, error) {
 	base, err := c.baseConfig(ctx)
 	if err != nil {
 		return nil, err
@@ -265,8 +267,8 @@ func (c *Clients) newKMS(ctx context.Context, prov aws.CredentialsProvider, regi
 	}), nil
 }
 
-// stsClient is an STS client in region with the given credentials.
-func (c *Clients) stsClient(ctx context.Context, prov aws.CredentialsProvider, region string) (*sts.Client, error) {
+// STS is an STS client in region with the given credentials.
+func (c *Clients) STS(ctx context.Context, prov aws.CredentialsProvider, region string) (*sts.Client, error) {
 	base, err := c.baseConfig(ctx)
 	if err != nil {
 		return nil, err
@@ -291,7 +293,7 @@ func (c *Clients) cachedCredentials(ctx context.Context, conn Connection, fp str
 		return e.prov, nil
 	}
 	c.mu.Unlock()
-	prov, err := c.credentials(ctx, conn)
+	prov, err := c.Credentials(ctx, conn)
 	if err != nil {
 		return nil, err
 	}
@@ -301,10 +303,10 @@ func (c *Clients) cachedCredentials(ctx context.Context, conn Connection, fp str
 	return prov, nil
 }
 
-// credentials builds a fresh credentials provider for conn. For a role it
+// Credentials builds a fresh credentials provider for conn. For a role it
 // is an AssumeRole provider wrapped in the SDK's credentials cache, which
 // refreshes shortly before expiry and collapses concurrent refreshes.
-func (c *Clients) credentials(ctx context.Context, conn Connection) (aws.CredentialsProvider, error) {
+func (c *Clients) Credentials(ctx context.Context, conn Connection) (aws.CredentialsProvider, error) {
 	switch conn.Kind {
 	case KindAccessKey:
 		if c.opts.Sealer == nil {
@@ -322,7 +324,7 @@ func (c *Clients) credentials(ctx context.Context, conn Connection) (aws.Credent
 		if !KnownRegion(region) {
 			region = "us-east-1"
 		}
-		stsc, err := c.stsClient(ctx, nil, region)
+		stsc, err := c.STS(ctx, nil, region)
 		if err != nil {
 			return nil, err
 		}
@@ -370,7 +372,7 @@ func ClassifyKMSError(err error) error {
 	if err == nil {
 		return nil
 	}
-	for _, s := range []error{ErrAccessDenied, ErrKeyDisabled, ErrKeyPendingDeletion, ErrKeyNotUsable, ErrThrottled, ErrUnavailable, ErrKeyNotFound} {
+	for _, s := range []error{ErrAccessDenied, ErrKeyDisabled, ErrKeyPendingDeletion, ErrKeyNotUsable, ErrThrottled, ErrUnavailable} {
 		if errors.Is(err, s) {
 			return err // already classified
 		}
@@ -445,4 +447,16 @@ func sentinelForCode(code, message string) error {
 		return ErrUnavailable
 	}
 	return nil
+}
+
+// NewExternalID makes an external id for a role connection: 128 random
+// bits, so no other keyport tenant (or other customer of any service) can
+// guess it and make keyport a confused deputy.
+func (c *Clients) NewExternalID() string {
+	if c.opts.NewExternalID != nil {
+		return c.opts.NewExternalID()
+	}
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
+	return "keyport-" + hex.EncodeToString(b[:])
 }

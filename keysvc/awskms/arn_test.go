@@ -1,7 +1,8 @@
-package keysvc
+package awskms
 
 import (
 	"errors"
+	"keyport/models"
 	"strings"
 	"testing"
 )
@@ -42,7 +43,7 @@ func TestParseKeyARN(t *testing.T) {
 		t.Run(tt.in, func(t *testing.T) {
 			got, err := ParseKeyARN("key_arn", tt.in)
 			if tt.wantErr != "" {
-				var ve *ValidationError
+				var ve *models.ValidationError
 				if !errors.As(err, &ve) || ve.Field != "key_arn" || !strings.Contains(ve.Message, tt.wantErr) {
 					t.Fatalf("err = %v, want %q", err, tt.wantErr)
 				}
@@ -104,7 +105,7 @@ func FuzzParseKeyARN(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		a, err := ParseKeyARN("key_arn", s)
 		if err != nil {
-			var ve *ValidationError
+			var ve *models.ValidationError
 			if !errors.As(err, &ve) {
 				t.Fatalf("error is not a ValidationError: %v", err)
 			}

@@ -1,4 +1,4 @@
-package keysvc
+package awskms
 
 import (
 	"context"

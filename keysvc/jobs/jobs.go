@@ -1,4 +1,4 @@
-package keysvc
+package jobs
 
 import (
 	"context"
@@ -29,6 +29,13 @@ func (e *permanentError) Unwrap() error { return e.err }
 
 // Permanent marks err as not worth retrying: the job fails at once.
 func Permanent(err error) error { return &permanentError{err} }
+
+// IsPermanent reports whether err, or an error it wraps, was made by
+// Permanent: the job failed for good and is not retried.
+func IsPermanent(err error) bool {
+	var pe *permanentError
+	return errors.As(err, &pe)
+}
 
 // WorkerConfig tunes a worker; zero values take the defaults.
 type WorkerConfig struct {
@@ -198,7 +205,7 @@ func (w *Worker) run(ctx context.Context, j *models.Job) {
 	w.mu.Unlock()
 	l := models.Lease{JobID: j.ID, Token: j.LeaseToken}
 	if f == nil {
-		w.retry(ctx, j, l, Permanent(fmt.Errorf("keysvc: no handler for job kind %q", j.Kind)))
+		w.retry(ctx, j, l, Permanent(fmt.Errorf("jobs: no handler for job kind %q", j.Kind)))
 		return
 	}
 	jctx, cancel := context.WithCancel(ctx)
@@ -237,7 +244,7 @@ func (w *Worker) run(ctx context.Context, j *models.Job) {
 func runSafely(ctx context.Context, f JobFunc, j *models.Job, l models.Lease) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("keysvc: job panicked: %v", r)
+			err = fmt.Errorf("jobs: job panicked: %v", r)
 		}
 	}()
 	return f(ctx, j, l)
@@ -268,4 +275,42 @@ func (w *Worker) Backoff(n int) time.Duration {
 	_, _ = io.ReadFull(w.rand, b[:])
 	half := d / 2
 	return half + time.Duration(binary.LittleEndian.Uint64(b[:])%uint64(half+1))
+}
+
+// Observer receives every job run. web's Metrics turns it into Prometheus
+// series. Label values are bounded: job kinds and fixed outcome words.
+type Observer interface {
+	// JobDone is one job run: its kind, outcome ("ok", "retry", "failed",
+	// "lease_lost"), how late it was claimed after it fell due, and how
+	// long it ran.
+	JobDone(kind, outcome string, lag, took time.Duration)
+}
+
+// SetObserver makes the worker report every job run to obs.
+func (w *Worker) SetObserver(obs Observer) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.obs = obs
+}
+
+// observeJob reports one job run; outcome is decided from its error.
+func (w *Worker) observeJob(j *models.Job, claimed time.Time, err error) {
+	w.mu.Lock()
+	obs := w.obs
+	w.mu.Unlock()
+	if obs == nil {
+		return
+	}
+	outcome := "ok"
+	switch {
+	case err == nil:
+	case errors.Is(err, models.ErrLeaseLost):
+		outcome = "lease_lost"
+	case IsPermanent(err) || j.Attempts >= j.MaxAttempts:
+		outcome = "failed"
+	default:
+		outcome = "retry"
+	}
+	lag := max(claimed.Sub(j.DueAt), 0)
+	obs.JobDone(j.Kind, outcome, lag, time.Since(claimed))
 }
