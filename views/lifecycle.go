@@ -71,3 +71,23 @@ type OperatorDriftRow struct {
 	TenantID, KeyID, Field, Recorded, Actual string
 	DetectedAt                               time.Time
 }
+
+// DriftActions words the reconciliations a drifted field offers ("" = not
+// offered). field is keysvc's drift field (alias, state, material, expiry,
+// origin, tags); keysvc decides which reconciliations a field allows, and
+// this offers exactly those.
+func DriftActions(field string) (adopt, restore string) {
+	switch field {
+	case "alias":
+		return "", "Point the alias back at keyport's current KMS key"
+	case "state":
+		return "Make keyport's state match KMS", "Set the KMS key back to keyport's state"
+	case "material":
+		return "", "Re-upload the material"
+	case "expiry":
+		return "Record the expiry KMS has", "Re-upload with keyport's expiry policy"
+	case "tags":
+		return "", "Tag the KMS key again"
+	}
+	return "", ""
+}
