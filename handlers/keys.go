@@ -55,7 +55,7 @@ func (h *Handler) Keys(c echo.Context) error {
 		for _, r := range rs {
 			regions = append(regions, r.Region)
 		}
-		label, _ := keysvc.HealthAdvice(k.Health)
+		label, _ := views.HealthAdvice(k.Health)
 		m.Rows = append(m.Rows, views.KeyRow{ID: k.ID, Name: k.Name, State: k.State, Health: k.Health, HealthLabel: label,
 			HealthOK: k.Health == keysvc.HealthOK, Regions: strings.Join(regions, ", "), Version: k.CurrentVersion})
 	}
@@ -164,7 +164,7 @@ func (h *Handler) Key(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	label, advice := keysvc.HealthAdvice(k.Health)
+	label, advice := views.HealthAdvice(k.Health)
 	d := views.KeyDetail{ID: k.ID, Name: k.Name, State: k.State, Health: k.Health, HealthLabel: label, HealthAdvice: advice,
 		HealthDetail: k.HealthDetail, HealthOK: k.Health == keysvc.HealthOK, ValidatedAt: k.ValidatedAt,
 		Connection: views.Link{Label: connectionLabel(mc), Href: "/connections/" + mc.ID},
@@ -229,7 +229,7 @@ func keyHealthCounts(ks []models.Key) []views.HealthCount {
 	}
 	out := make([]views.HealthCount, 0, len(counts))
 	for health, n := range counts {
-		label, advice := keysvc.HealthAdvice(health)
+		label, advice := views.HealthAdvice(health)
 		out = append(out, views.HealthCount{Health: health, Label: label, Advice: advice, Count: n, OK: health == keysvc.HealthOK})
 	}
 	sort.Slice(out, func(i, j int) bool {

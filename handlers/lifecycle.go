@@ -318,7 +318,7 @@ func (h *Handler) keyLifecycle(ctx context.Context, v *Viewer, k *models.Key) (*
 		return nil, err
 	}
 	for _, d := range ds {
-		adopt, restore := keysvc.DriftActions(d.Field)
+		adopt, restore := views.DriftActions(d.Field)
 		l.Drift = append(l.Drift, views.DriftRow{Field: d.Field, Recorded: d.Recorded, Actual: d.Actual, Adopt: adopt, Restore: restore})
 	}
 	if l.Approvals, err = h.approvalRows(ctx, v, k.ID); err != nil {

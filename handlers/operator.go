@@ -85,7 +85,7 @@ func operatorTenants(counts []models.TenantKeyCount) []views.OperatorTenant {
 			t.Healthy += tc.Count
 			continue
 		}
-		label, advice := keysvc.HealthAdvice(tc.Health)
+		label, advice := views.HealthAdvice(tc.Health)
 		t.ByHealth = append(t.ByHealth, views.HealthCount{Health: tc.Health, Label: label, Advice: advice, Count: tc.Count})
 	}
 	// Tenants with unhealthy keys first, then by name (the query's order).

@@ -17,22 +17,39 @@ import (
 	"keyport/views"
 )
 
-// RenderNotice renders a notice email from the views. keysvc sends notices
-// but knows nothing of templates; cmd hands it this function.
+// RenderNotice renders a notice email from the views: the views compose
+// its words from the fields its kind shows. keysvc sends notices but knows
+// nothing of templates; cmd hands it this function.
 func RenderNotice(ctx context.Context, m keysvc.NoticeMail) (keysvc.MailContent, error) {
-	e := views.NoticeEmail{Kind: m.Kind, TenantName: m.TenantName, KeyName: m.KeyName, ScheduleURL: m.ScheduleURL,
-		RotationAt: m.RotationAt, LeadDays: m.LeadDays, Automatic: m.Automatic, PeriodDays: m.PeriodDays, FromVersion: m.FromVersion,
-		NewVersion: m.NewVersion, Manual: m.Reason == "manual", RotatedAt: m.RotatedAt, KMSDetail: m.KMSDetail,
-		Health: m.Health, HealthDetail: m.HealthDetail, ValidTo: m.ValidTo, MaterialVersion: m.MaterialVersion,
-		Fingerprint: m.Fingerprint, MaterialActive: m.MaterialActive, AutoReupload: m.AutoReupload, KeyURL: m.KeyURL}
+	var n views.Notice
+	switch m.Kind {
+	case models.NoticeBeforeRotation:
+		n = views.BeforeRotationNotice(m.TenantName, m.KeyName, m.ScheduleURL, m.RotationAt, m.LeadDays, m.Automatic)
+	case models.NoticeConfirm:
+		n = views.ConfirmRotationNotice(m.TenantName, m.KeyName, m.ScheduleURL, m.RotationAt)
+	case models.NoticeRotated:
+		n = views.RotatedNotice(m.TenantName, m.KeyName, m.ScheduleURL, m.Reason == "manual", m.RotatedAt, m.FromVersion, m.NewVersion,
+			m.KMSDetail, m.Automatic, m.PeriodDays, m.RotationAt)
+	case models.NoticeMaterialExpiring:
+		n = views.MaterialExpiringNotice(m.TenantName, m.KeyName, m.KeyURL, m.MaterialVersion, m.Fingerprint, m.MaterialActive, m.ValidTo,
+			m.LeadDays, m.AutoReupload)
+	case models.NoticeHealth:
+		if !m.ValidTo.IsZero() { // the material expired: the expiry reminders' last word
+			n = views.MaterialExpiredNotice(m.TenantName, m.KeyName, m.KeyURL, m.MaterialVersion, m.Fingerprint, m.MaterialActive, m.ValidTo)
+		} else {
+			n = views.HealthNotice(m.TenantName, m.KeyName, m.ScheduleURL, m.Health, m.HealthDetail)
+		}
+	default:
+		n = views.KeyNotice(m.TenantName, m.KeyName, m.ScheduleURL)
+	}
 	var html, text bytes.Buffer
-	if err := views.NoticeEmailHTML(e).Render(ctx, &html); err != nil {
+	if err := views.NoticeEmailHTML(n).Render(ctx, &html); err != nil {
 		return keysvc.MailContent{}, fmt.Errorf("render notice email: %w", err)
 	}
-	if err := views.NoticeEmailText(e).Render(ctx, &text); err != nil {
+	if err := views.NoticeEmailText(n).Render(ctx, &text); err != nil {
 		return keysvc.MailContent{}, fmt.Errorf("render notice email: %w", err)
 	}
-	return keysvc.MailContent{Subject: views.NoticeEmailSubject(e), Text: text.String(), HTML: html.String()}, nil
+	return keysvc.MailContent{Subject: views.NoticeEmailSubject(n), Text: text.String(), HTML: html.String()}, nil
 }
 
 // wakeWorker makes the job worker look for work now (mail just queued).

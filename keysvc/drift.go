@@ -30,22 +30,17 @@ const (
 	ReconcileRestore = "restore" // KMS gets keyport's value back
 )
 
-// DriftActions says which reconciliations a field offers, in a tenant's
-// words ("" = not offered).
-func DriftActions(field string) (adopt, restore string) {
-	switch field {
-	case DriftAlias:
-		return "", "Point the alias back at keyport's current KMS key"
-	case DriftState:
-		return "Make keyport's state match KMS", "Set the KMS key back to keyport's state"
-	case DriftMaterial:
-		return "", "Re-upload the material"
-	case DriftExpiry:
-		return "Record the expiry KMS has", "Re-upload with keyport's expiry policy"
-	case DriftTags:
-		return "", "Tag the KMS key again"
+// driftReconciles reports whether a field's difference can be reconciled
+// by action (ReconcileAdopt or ReconcileRestore). The key page words the
+// offers (views.DriftActions) and offers no more than this allows.
+func driftReconciles(field, action string) bool {
+	switch action {
+	case ReconcileAdopt:
+		return field == DriftState || field == DriftExpiry
+	case ReconcileRestore:
+		return field == DriftAlias || field == DriftState || field == DriftMaterial || field == DriftExpiry || field == DriftTags
 	}
-	return "", ""
+	return false
 }
 
 // CheckDrift compares a managed key with KMS, stores the differences (an
@@ -152,8 +147,7 @@ func (s *Service) ReconcileDrift(ctx context.Context, tenantID string, by Reques
 	if err != nil {
 		return err
 	}
-	adopt, restore := DriftActions(field)
-	if (action == ReconcileAdopt && adopt == "") || (action == ReconcileRestore && restore == "") || (action != ReconcileAdopt && action != ReconcileRestore) {
+	if !driftReconciles(field, action) {
 		return &ValidationError{Field: "action", Message: "this difference cannot be reconciled that way"}
 	}
 	active, err := s.db.ActiveMaterial(ctx, tenantID, keyID)

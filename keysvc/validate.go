@@ -26,30 +26,6 @@ const (
 	HealthUnreachable     = "UNREACHABLE"
 )
 
-// HealthAdvice says in a tenant's words what a health means and what to do
-// about it.
-func HealthAdvice(health string) (label, advice string) {
-	switch health {
-	case HealthOK:
-		return "Healthy", "keyport can use the key in every registered region."
-	case HealthAccessDenied:
-		return "Access denied", "KMS refuses keyport: the key policy or IAM no longer allows it. If you revoked access on purpose, nothing to do; otherwise restore the key policy statement for keyport and press Check now."
-	case HealthKMSDisabled:
-		return "Disabled in KMS", "The KMS key is disabled in your AWS account. Enable it (aws kms enable-key) and press Check now."
-	case HealthPendingDeletion:
-		return "Pending deletion in KMS", "The KMS key is scheduled for deletion. Cancel the deletion (aws kms cancel-key-deletion), enable the key, and press Check now, or data it protects will be lost."
-	case HealthPendingImport:
-		return "Waiting for key material", "The KMS key has no key material. Import the key material into KMS and press Check now."
-	case HealthMaterialExpired:
-		return "Key material expired", "The imported key material expired or was deleted. Re-import the same material and press Check now."
-	case HealthDrift:
-		return "Does not match", "The key in KMS no longer matches what keyport registered (type, account or replicas). See the failed checks below."
-	case HealthUnreachable:
-		return "Unreachable", "keyport could not reach KMS or KMS was throttling. keyport retries; if it lasts, tell your provider."
-	}
-	return "Not checked yet", "keyport has not validated this key yet. Press Check now."
-}
-
 // regionKey is one region's KMS key of a logical key.
 type regionKey struct {
 	Region string

@@ -11,171 +11,22 @@ import templruntime "github.com/a-h/templ/runtime"
 import (
 	"context"
 	"io"
-	"strconv"
 	"strings"
-	"time"
 )
 
-// noticeDate is how dates appear in notice emails: unambiguous in any locale.
-func noticeDate(t time.Time) string {
-	return t.UTC().Format("Monday 2 January 2006 at 15:04") + " UTC"
-}
-
-func days(n int) string { return pluralize(n, "day", "days") }
-
-// healthPhrase says what a key's health means, for people.
-func healthPhrase(h string) string {
-	switch h {
-	case "ACCESS_DENIED":
-		return "keyport's access to it was revoked in AWS KMS"
-	case "KMS_DISABLED":
-		return "it is disabled in AWS KMS"
-	case "PENDING_DELETION":
-		return "it is scheduled for deletion in AWS KMS"
-	case "MATERIAL_EXPIRED":
-		return "its key material expired"
-	case "DRIFT":
-		return "it no longer matches what keyport registered"
-	}
-	return "it cannot be used (" + h + ")"
-}
-
 // NoticeEmailSubject is the subject line of a notice email.
-func NoticeEmailSubject(m NoticeEmail) string {
-	switch m.Kind {
-	case "before_rotation":
-		if !m.Automatic {
-			return "Key " + m.KeyName + " is due for rotation in " + days(m.LeadDays) + " (needs your confirmation)"
-		}
-		return "Key " + m.KeyName + " rotates in " + days(m.LeadDays)
-	case "confirm_rotation":
-		return "Key " + m.KeyName + " is due for rotation: confirm it in keyport"
-	case "rotated":
-		return "Key " + m.KeyName + " was rotated to version " + strconv.FormatInt(m.NewVersion, 10)
-	case "material_expiring":
-		return "Key material of " + m.KeyName + materialVersion(m) + " expires in " + days(m.LeadDays)
-	case "health":
-		if !m.ValidTo.IsZero() {
-			return "Action needed: key material of " + m.KeyName + materialVersion(m) + " expired"
-		}
-		return "Action needed: key " + m.KeyName + " cannot be used"
-	}
-	return "About key " + m.KeyName
-}
-
-// materialVersion names an earlier material in a subject ("" for the
-// active one).
-func materialVersion(m NoticeEmail) string {
-	if m.MaterialActive {
-		return ""
-	}
-	return " (version " + strconv.Itoa(m.MaterialVersion) + ")"
-}
-
-// materialWhich says which material a notice is about.
-func materialWhich(m NoticeEmail) string {
-	w := " (version " + strconv.Itoa(m.MaterialVersion)
-	if m.Fingerprint != "" {
-		w += ", fingerprint " + m.Fingerprint
-	}
-	if !m.MaterialActive {
-		w += ", an earlier version kept so older data decrypts"
-	}
-	return w + ")"
-}
-
-// materialConsequence says what an expired material stops.
-func materialConsequence(m NoticeEmail, when string) string {
-	if m.MaterialActive {
-		return when + "AWS KMS refuses to use it: the provider's services cannot encrypt or decrypt with this key once cached data keys expire."
-	}
-	return when + "AWS KMS refuses to use it: data encrypted before the key's last renewal cannot be decrypted. New encryptions are not affected."
-}
-
-// noticeLink is the page a notice links to, and its label.
-func noticeLink(m NoticeEmail) (string, string) {
-	if m.Kind == "material_expiring" || (m.Kind == "health" && !m.ValidTo.IsZero()) {
-		return "Key page", m.KeyURL
-	}
-	return "Rotation schedule", m.ScheduleURL
-}
-
-// noticeFooter says why the recipient got the notice and what they can
-// turn off.
-func noticeFooter(m NoticeEmail) string {
-	what := "Notices before and after rotations"
-	if m.Kind == "material_expiring" || (m.Kind == "health" && !m.ValidTo.IsZero()) {
-		what = "Reminders before key material expires"
-	}
-	return "You receive this as an owner or admin of " + m.TenantName + " on keyport. " + what + " can be turned off in your notification settings; notices about keys that cannot be used cannot."
-}
-
-// noticeParagraphs are the body of a notice, shared by the text and HTML
-// versions so they never say different things.
-func noticeParagraphs(m NoticeEmail) []string {
-	var p []string
-	switch m.Kind {
-	case "before_rotation":
-		if m.Automatic {
-			p = append(p, "keyport will rotate the key "+m.KeyName+" of "+m.TenantName+" on "+noticeDate(m.RotationAt)+", in "+days(m.LeadDays)+".",
-				"Rotation makes a new data-key version for new encryptions; data encrypted before stays readable with the older versions. Nothing needs to change in your applications.")
-		} else {
-			p = append(p, "The key "+m.KeyName+" of "+m.TenantName+" is due for rotation on "+noticeDate(m.RotationAt)+", in "+days(m.LeadDays)+".",
-				"This key's policy asks an owner or admin to confirm each rotation: on the date, use Rotate now on the key's rotation page.")
-		}
-		p = append(p, "To move the date (within the limit your provider sets) or change the schedule, open the key's rotation page.")
-	case "confirm_rotation":
-		p = append(p, "The key "+m.KeyName+" of "+m.TenantName+" was due for rotation on "+noticeDate(m.RotationAt)+".",
-			"Its policy asks an owner or admin to confirm each rotation. Open the key's rotation page and use Rotate now, or postpone the rotation.")
-	case "rotated":
-		how := "as scheduled"
-		if m.Manual {
-			how = "on request"
-		}
-		p = append(p, "keyport rotated the key "+m.KeyName+" of "+m.TenantName+" "+how+" on "+noticeDate(m.RotatedAt)+
-			": new encryptions now use data-key version "+strconv.FormatInt(m.NewVersion, 10)+" instead of version "+strconv.FormatInt(m.FromVersion, 10)+".",
-			"Data encrypted under earlier versions stays readable; nothing needs to change in your applications. A data-key rotation cannot be undone, and does not need to be: every older version keeps decrypting.")
-		if m.KMSDetail != "" {
-			p = append(p, m.KMSDetail)
-		}
-		if m.PeriodDays > 0 && m.Automatic {
-			p = append(p, "The next rotation is planned for "+noticeDate(m.RotationAt)+" (every "+days(m.PeriodDays)+").")
-		}
-	case "material_expiring":
-		p = append(p, "The key material"+materialWhich(m)+" of the key "+m.KeyName+" of "+m.TenantName+" expires in AWS KMS on "+noticeDate(m.ValidTo)+", in "+days(m.LeadDays)+".",
-			materialConsequence(m, "After that date, "))
-		if m.AutoReupload {
-			p = append(p, "This key re-uploads its material by itself a week before it expires: keyport imports the same material again with a new expiry. You will hear from keyport again only if that did not happen.")
-		} else {
-			p = append(p, "To keep it usable, use Re-upload on the key's page before that date: keyport imports the same material again into the same KMS key with a new expiry. Nothing changes for your applications.")
-		}
-	case "health":
-		if !m.ValidTo.IsZero() {
-			p = append(p, "The key material"+materialWhich(m)+" of the key "+m.KeyName+" of "+m.TenantName+" expired in AWS KMS on "+noticeDate(m.ValidTo)+".",
-				materialConsequence(m, "Since then, "),
-				"Use Re-upload on the key's page: keyport still holds the material sealed and imports the same material again into the same KMS key, so nothing is lost.")
-			break
-		}
-		p = append(p, "keyport can no longer use the key "+m.KeyName+" of "+m.TenantName+": "+healthPhrase(m.Health)+".")
-		if m.HealthDetail != "" {
-			p = append(p, m.HealthDetail)
-		}
-		p = append(p, "Until this is fixed, the provider's services cannot encrypt or decrypt with this key once cached data keys expire. If you did this on purpose, no action is needed.")
-	}
-	return p
-}
+func NoticeEmailSubject(n Notice) string { return n.subject }
 
 // NoticeEmailText is the plain-text body of a notice email, written by
 // hand: a plain-text body must show "R&D" as "R&D".
-func NoticeEmailText(m NoticeEmail) templ.Component {
+func NoticeEmailText(n Notice) templ.Component {
 	return templ.ComponentFunc(func(_ context.Context, w io.Writer) error {
 		var b strings.Builder
-		for _, para := range noticeParagraphs(m) {
+		for _, para := range n.paragraphs {
 			b.WriteString(para + "\n\n")
 		}
-		label, url := noticeLink(m)
-		b.WriteString(label + " of " + m.KeyName + ":\n" + url + "\n\n")
-		b.WriteString(noticeFooter(m) + "\n")
+		b.WriteString(n.linkLabel + " of " + n.keyName + ":\n" + n.linkURL + "\n\n")
+		b.WriteString(n.footer + "\n")
 		_, err := io.WriteString(w, b.String())
 		return err
 	})
@@ -183,7 +34,7 @@ func NoticeEmailText(m NoticeEmail) templ.Component {
 
 // NoticeEmailHTML is the HTML body of a notice email; styles sit inline
 // because mail clients ignore stylesheets.
-func NoticeEmailHTML(m NoticeEmail) templ.Component {
+func NoticeEmailHTML(n Notice) templ.Component {
 	return templruntime.GeneratedTemplate(func(templ_7745c5c3_Input templruntime.GeneratedComponentInput) (templ_7745c5c3_Err error) {
 		templ_7745c5c3_W, ctx := templ_7745c5c3_Input.Writer, templ_7745c5c3_Input.Context
 		if templ_7745c5c3_CtxErr := ctx.Err(); templ_7745c5c3_CtxErr != nil {
@@ -209,9 +60,9 @@ func NoticeEmailHTML(m NoticeEmail) templ.Component {
 			return templ_7745c5c3_Err
 		}
 		var templ_7745c5c3_Var2 string
-		templ_7745c5c3_Var2, templ_7745c5c3_Err = templ.JoinStringErrs(NoticeEmailSubject(m))
+		templ_7745c5c3_Var2, templ_7745c5c3_Err = templ.JoinStringErrs(n.subject)
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/email_notice.templ`, Line: 181, Col: 61}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/email_notice.templ`, Line: 32, Col: 49}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var2))
 		if templ_7745c5c3_Err != nil {
@@ -221,7 +72,7 @@ func NoticeEmailHTML(m NoticeEmail) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		for _, para := range noticeParagraphs(m) {
+		for _, para := range n.paragraphs {
 			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 3, "<p>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
@@ -229,7 +80,7 @@ func NoticeEmailHTML(m NoticeEmail) templ.Component {
 			var templ_7745c5c3_Var3 string
 			templ_7745c5c3_Var3, templ_7745c5c3_Err = templ.JoinStringErrs(para)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/email_notice.templ`, Line: 184, Col: 13}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/email_notice.templ`, Line: 35, Col: 13}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var3))
 			if templ_7745c5c3_Err != nil {
@@ -240,15 +91,14 @@ func NoticeEmailHTML(m NoticeEmail) templ.Component {
 				return templ_7745c5c3_Err
 			}
 		}
-		label, url := noticeLink(m)
 		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 5, "<p><a href=\"")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
 		var templ_7745c5c3_Var4 templ.SafeURL
-		templ_7745c5c3_Var4, templ_7745c5c3_Err = templ.JoinURLErrs(templ.SafeURL(url))
+		templ_7745c5c3_Var4, templ_7745c5c3_Err = templ.JoinURLErrs(templ.SafeURL(n.linkURL))
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/email_notice.templ`, Line: 187, Col: 34}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/email_notice.templ`, Line: 37, Col: 40}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var4))
 		if templ_7745c5c3_Err != nil {
@@ -259,9 +109,9 @@ func NoticeEmailHTML(m NoticeEmail) templ.Component {
 			return templ_7745c5c3_Err
 		}
 		var templ_7745c5c3_Var5 string
-		templ_7745c5c3_Var5, templ_7745c5c3_Err = templ.JoinStringErrs(strings.ToLower(label))
+		templ_7745c5c3_Var5, templ_7745c5c3_Err = templ.JoinStringErrs(strings.ToLower(n.linkLabel))
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/email_notice.templ`, Line: 187, Col: 197}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/email_notice.templ`, Line: 37, Col: 209}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var5))
 		if templ_7745c5c3_Err != nil {
@@ -272,9 +122,9 @@ func NoticeEmailHTML(m NoticeEmail) templ.Component {
 			return templ_7745c5c3_Err
 		}
 		var templ_7745c5c3_Var6 string
-		templ_7745c5c3_Var6, templ_7745c5c3_Err = templ.JoinStringErrs(noticeFooter(m))
+		templ_7745c5c3_Var6, templ_7745c5c3_Err = templ.JoinStringErrs(n.footer)
 		if templ_7745c5c3_Err != nil {
-			return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/email_notice.templ`, Line: 188, Col: 67}
+			return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/email_notice.templ`, Line: 38, Col: 60}
 		}
 		_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var6))
 		if templ_7745c5c3_Err != nil {

@@ -1,0 +1,54 @@
+package views
+
+import "time"
+
+// AuditLog is the audit page of a tenant, or of every tenant for operators.
+type AuditLog struct {
+	Operator     bool   // the all-tenants view: tenant column, no links into tenants
+	Base         string // the page's path, where the filter form goes
+	Filter       AuditFilterForm
+	Actors       []Option // filter choices ("" = anyone)
+	Actions      []Option
+	Keys         []Option
+	Tenants      []Option // operator view only
+	Rows         []AuditRow
+	Newest       string             // href of the first page with the same filters
+	Older        string             // href of the next older page, "" when none
+	Newer        string             // href of the next newer page, "" when none
+	Verification *ChainVerification // after "Verify chain"
+	VerifyAction string             // where the verify button posts
+}
+
+// AuditFilterForm is the audit page's filter form as typed, with errors.
+type AuditFilterForm struct {
+	From     string // YYYY-MM-DD, UTC
+	To       string // YYYY-MM-DD, inclusive
+	Actor    string
+	Action   string
+	KeyID    string
+	TenantID string // operator view only
+	Errors   map[string]string
+}
+
+// AuditRow is one audit event on the audit page.
+type AuditRow struct {
+	Seq        int64
+	At         time.Time
+	TenantName string // operator view only
+	Actor      string
+	ActorHref  string // "" when the actor is not a member to link to
+	Action     string
+	Target     string
+	TargetHref string
+	Details    string
+	RequestID  string
+}
+
+// ChainVerification is the outcome of verifying the whole audit chain.
+type ChainVerification struct {
+	OK             bool   `json:"ok"`
+	Checked        int64  `json:"rows_checked"`
+	FirstBrokenSeq int64  `json:"first_broken_seq,omitempty"`
+	Reason         string `json:"reason,omitempty"`
+	Head           string `json:"verified_head,omitempty"` // hex hash of the last row that verified
+}

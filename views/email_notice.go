@@ -1,0 +1,197 @@
+package views
+
+import (
+	"strconv"
+	"time"
+)
+
+// Notice is the words of one email about a key: its subject, paragraphs,
+// link and footer. The constructors below compose it from the fields their
+// kind of notice shows, passed as parameters: the notice data itself is
+// keysvc's (NoticeMail), which views does not import, and this is not a
+// second copy of it.
+type Notice struct {
+	subject    string
+	paragraphs []string // shared by the text and HTML bodies so they never say different things
+	keyName    string   // names the link in the text body
+	linkLabel  string
+	linkURL    string
+	footer     string
+}
+
+// BeforeRotationNotice: the key rotates on at, leadDays from now; a key
+// that does not rotate automatically waits for an owner or admin to
+// confirm.
+func BeforeRotationNotice(tenant, key, scheduleURL string, at time.Time, leadDays int, automatic bool) Notice {
+	n := rotationNotice(tenant, key, scheduleURL)
+	if automatic {
+		n.subject = "Key " + key + " rotates in " + days(leadDays)
+		n.paragraphs = append(n.paragraphs, "keyport will rotate the key "+key+" of "+tenant+" on "+noticeDate(at)+", in "+days(leadDays)+".",
+			"Rotation makes a new data-key version for new encryptions; data encrypted before stays readable with the older versions. Nothing needs to change in your applications.")
+	} else {
+		n.subject = "Key " + key + " is due for rotation in " + days(leadDays) + " (needs your confirmation)"
+		n.paragraphs = append(n.paragraphs, "The key "+key+" of "+tenant+" is due for rotation on "+noticeDate(at)+", in "+days(leadDays)+".",
+			"This key's policy asks an owner or admin to confirm each rotation: on the date, use Rotate now on the key's rotation page.")
+	}
+	n.paragraphs = append(n.paragraphs, "To move the date (within the limit your provider sets) or change the schedule, open the key's rotation page.")
+	return n
+}
+
+// ConfirmRotationNotice: the rotation due on at waits for an owner or
+// admin to confirm it.
+func ConfirmRotationNotice(tenant, key, scheduleURL string, at time.Time) Notice {
+	n := rotationNotice(tenant, key, scheduleURL)
+	n.subject = "Key " + key + " is due for rotation: confirm it in keyport"
+	n.paragraphs = []string{"The key " + key + " of " + tenant + " was due for rotation on " + noticeDate(at) + ".",
+		"Its policy asks an owner or admin to confirm each rotation. Open the key's rotation page and use Rotate now, or postpone the rotation."}
+	return n
+}
+
+// RotatedNotice: the key rotated from version from to version to at
+// rotatedAt, on request (manual) or as scheduled; kmsDetail ("" = none)
+// says what happened to the KMS key material. An automatic policy of
+// periodDays (0 = none) names the next rotation, next.
+func RotatedNotice(tenant, key, scheduleURL string, manual bool, rotatedAt time.Time, from, to int64, kmsDetail string,
+	automatic bool, periodDays int, next time.Time) Notice {
+	n := rotationNotice(tenant, key, scheduleURL)
+	n.subject = "Key " + key + " was rotated to version " + strconv.FormatInt(to, 10)
+	how := "as scheduled"
+	if manual {
+		how = "on request"
+	}
+	n.paragraphs = []string{"keyport rotated the key " + key + " of " + tenant + " " + how + " on " + noticeDate(rotatedAt) +
+		": new encryptions now use data-key version " + strconv.FormatInt(to, 10) + " instead of version " + strconv.FormatInt(from, 10) + ".",
+		"Data encrypted under earlier versions stays readable; nothing needs to change in your applications. A data-key rotation cannot be undone, and does not need to be: every older version keeps decrypting."}
+	if kmsDetail != "" {
+		n.paragraphs = append(n.paragraphs, kmsDetail)
+	}
+	if periodDays > 0 && automatic {
+		n.paragraphs = append(n.paragraphs, "The next rotation is planned for "+noticeDate(next)+" (every "+days(periodDays)+").")
+	}
+	return n
+}
+
+// HealthNotice: keyport can no longer use the key; health is keysvc's
+// health value (ACCESS_DENIED, ...), detail ("" = none) what the last
+// check saw.
+func HealthNotice(tenant, key, scheduleURL, health, detail string) Notice {
+	n := rotationNotice(tenant, key, scheduleURL)
+	n.subject = "Action needed: key " + key + " cannot be used"
+	n.paragraphs = []string{"keyport can no longer use the key " + key + " of " + tenant + ": " + healthPhrase(health) + "."}
+	if detail != "" {
+		n.paragraphs = append(n.paragraphs, detail)
+	}
+	n.paragraphs = append(n.paragraphs, "Until this is fixed, the provider's services cannot encrypt or decrypt with this key once cached data keys expire. If you did this on purpose, no action is needed.")
+	return n
+}
+
+// MaterialExpiringNotice: the key material of version (fingerprint "" =
+// unknown; active: the key's current material) expires in KMS at validTo,
+// leadDays from now; autoReupload: keyport re-uploads it by itself.
+func MaterialExpiringNotice(tenant, key, keyURL string, version int, fingerprint string, active bool, validTo time.Time,
+	leadDays int, autoReupload bool) Notice {
+	n := materialNotice(tenant, key, keyURL)
+	n.subject = "Key material of " + key + materialVersion(version, active) + " expires in " + days(leadDays)
+	n.paragraphs = []string{"The key material" + materialWhich(version, fingerprint, active) + " of the key " + key + " of " + tenant +
+		" expires in AWS KMS on " + noticeDate(validTo) + ", in " + days(leadDays) + ".",
+		materialConsequence(active, "After that date, ")}
+	if autoReupload {
+		n.paragraphs = append(n.paragraphs, "This key re-uploads its material by itself a week before it expires: keyport imports the same material again with a new expiry. You will hear from keyport again only if that did not happen.")
+	} else {
+		n.paragraphs = append(n.paragraphs, "To keep it usable, use Re-upload on the key's page before that date: keyport imports the same material again into the same KMS key with a new expiry. Nothing changes for your applications.")
+	}
+	return n
+}
+
+// MaterialExpiredNotice: the key material of version (as in
+// MaterialExpiringNotice) expired in KMS at validTo.
+func MaterialExpiredNotice(tenant, key, keyURL string, version int, fingerprint string, active bool, validTo time.Time) Notice {
+	n := materialNotice(tenant, key, keyURL)
+	n.subject = "Action needed: key material of " + key + materialVersion(version, active) + " expired"
+	n.paragraphs = []string{"The key material" + materialWhich(version, fingerprint, active) + " of the key " + key + " of " + tenant +
+		" expired in AWS KMS on " + noticeDate(validTo) + ".",
+		materialConsequence(active, "Since then, "),
+		"Use Re-upload on the key's page: keyport still holds the material sealed and imports the same material again into the same KMS key, so nothing is lost."}
+	return n
+}
+
+// KeyNotice is a notice of a kind with no words of its own: a subject
+// naming the key and the link to its rotation schedule.
+func KeyNotice(tenant, key, scheduleURL string) Notice {
+	n := rotationNotice(tenant, key, scheduleURL)
+	n.subject = "About key " + key
+	return n
+}
+
+// rotationNotice starts a notice that links to the rotation schedule and
+// belongs with the rotation notices in the recipient's settings.
+func rotationNotice(tenant, key, scheduleURL string) Notice {
+	return Notice{keyName: key, linkLabel: "Rotation schedule", linkURL: scheduleURL,
+		footer: noticeFooter(tenant, "Notices before and after rotations")}
+}
+
+// materialNotice starts a notice about key material: it links to the
+// key's page and belongs with the expiry reminders.
+func materialNotice(tenant, key, keyURL string) Notice {
+	return Notice{keyName: key, linkLabel: "Key page", linkURL: keyURL,
+		footer: noticeFooter(tenant, "Reminders before key material expires")}
+}
+
+// noticeFooter says why the recipient got the notice and what they can
+// turn off.
+func noticeFooter(tenant, what string) string {
+	return "You receive this as an owner or admin of " + tenant + " on keyport. " + what + " can be turned off in your notification settings; notices about keys that cannot be used cannot."
+}
+
+// noticeDate is how dates appear in notice emails: unambiguous in any locale.
+func noticeDate(t time.Time) string {
+	return t.UTC().Format("Monday 2 January 2006 at 15:04") + " UTC"
+}
+
+func days(n int) string { return pluralize(n, "day", "days") }
+
+// healthPhrase says what a key's health means, for people.
+func healthPhrase(h string) string {
+	switch h {
+	case "ACCESS_DENIED":
+		return "keyport's access to it was revoked in AWS KMS"
+	case "KMS_DISABLED":
+		return "it is disabled in AWS KMS"
+	case "PENDING_DELETION":
+		return "it is scheduled for deletion in AWS KMS"
+	case "MATERIAL_EXPIRED":
+		return "its key material expired"
+	case "DRIFT":
+		return "it no longer matches what keyport registered"
+	}
+	return "it cannot be used (" + h + ")"
+}
+
+// materialVersion names an earlier material in a subject ("" for the
+// active one).
+func materialVersion(version int, active bool) string {
+	if active {
+		return ""
+	}
+	return " (version " + strconv.Itoa(version) + ")"
+}
+
+// materialWhich says which material a notice is about.
+func materialWhich(version int, fingerprint string, active bool) string {
+	w := " (version " + strconv.Itoa(version)
+	if fingerprint != "" {
+		w += ", fingerprint " + fingerprint
+	}
+	if !active {
+		w += ", an earlier version kept so older data decrypts"
+	}
+	return w + ")"
+}
+
+// materialConsequence says what an expired material stops.
+func materialConsequence(active bool, when string) string {
+	if active {
+		return when + "AWS KMS refuses to use it: the provider's services cannot encrypt or decrypt with this key once cached data keys expire."
+	}
+	return when + "AWS KMS refuses to use it: data encrypted before the key's last renewal cannot be decrypted. New encryptions are not affected."
+}

@@ -1,0 +1,38 @@
+package views
+
+import "time"
+
+// ImportRequestsPage lists import requests (mode 3), with the form for a
+// new one and, once, the new one's token.
+type ImportRequestsPage struct {
+	Requests  []ImportRequestRow
+	Stores    []Option
+	StoreID   string
+	KeyName   string
+	Errors    map[string]string
+	CanManage bool
+	New       *NewImportShown
+	Held      bool // the provider keeps imported keys with keyport instead of importing them into KMS
+}
+
+// ImportRequestRow is one import request.
+type ImportRequestRow struct {
+	ID, KeyName, State, KeyID string
+	ExpiresAt                 time.Time
+}
+
+// NewImportShown is a new import request shown once: the token is never
+// shown again.
+type NewImportShown struct {
+	ID, PublicKeyPEM, Token, Commands string
+	ExpiresAt                         time.Time
+}
+
+// ImportUploadPage is the upload form of an import request.
+type ImportUploadPage struct {
+	ID, KeyName, State, PublicKeyPEM, Commands string
+	ExpiresAt                                  time.Time
+	Alias, ValidDays                           string
+	Errors                                     map[string]string
+	Held                                       bool // as on ImportRequestsPage
+}

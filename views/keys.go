@@ -1,0 +1,86 @@
+package views
+
+import "time"
+
+// Keys is the keys page.
+type Keys struct {
+	CanManage      bool
+	HasConnections bool
+	Rows           []KeyRow
+}
+
+// KeyRow is one key in the list.
+type KeyRow struct {
+	ID          string
+	Name        string
+	State       string
+	Health      string
+	HealthLabel string
+	HealthOK    bool
+	Regions     string
+	Version     int64
+}
+
+// KeyDetail is one key's page.
+type KeyDetail struct {
+	ID           string
+	Name         string
+	State        string
+	Health       string
+	HealthLabel  string
+	HealthAdvice string
+	HealthDetail string
+	HealthOK     bool
+	Connection   Link
+	Regions      []KeyRegionRow
+	Versions     []KeyVersionRow
+	ValidatedAt  *time.Time
+	Checks       []CheckRow
+	Policy       string // the key policy statement keyport needs
+	CanManage    bool
+	CanPurge     bool
+	Rotation     *RotationSchedule // nil when the schedule cannot be shown
+	Usage        KeyUsageSummary
+	Lifecycle    *KeyLifecycle // keys whose material keyport holds (issue 5); nil otherwise
+}
+
+// KeyUsageSummary counts a key's use through keyport. Cached decrypts never
+// reach the tenant's CloudTrail, so these counts are their record.
+type KeyUsageSummary struct {
+	Encrypts, Decrypts, Datakeys, KMSCalls, CacheHits int64
+}
+
+// KeyRegionRow is one region's KMS key of a key.
+type KeyRegionRow struct {
+	Region  string
+	ARN     string
+	Primary bool
+}
+
+// KeyVersionRow is one data-key version.
+type KeyVersionRow struct {
+	Version   int64
+	Reason    string
+	CreatedAt time.Time
+	Current   bool
+}
+
+// RegisterForm is the guided "register a customer-managed key" page.
+type RegisterForm struct {
+	Connections      []Option
+	ConnectionID     string
+	Name             string
+	KeyARN           string
+	ExtraARNs        string
+	EncryptedDataKey string
+	KeyID            string // reserved id, named in the encryption context
+	Errors           map[string]string
+	Checks           []CheckRow // of a refused attempt
+	PolicyStatement  string
+	KeyPolicy        string
+	CLI              string
+	DataKeyCommand   string
+	ReplicaRegions   []string
+	DRRegions        int
+	OneKeyPerTenant  bool
+}

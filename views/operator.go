@@ -1,0 +1,26 @@
+package views
+
+// Operator is the provider's overview of every tenant.
+type Operator struct {
+	Tenants   []OperatorTenant
+	Attention []AttentionKey
+}
+
+// OperatorTenant is one tenant with its keys counted by health.
+type OperatorTenant struct {
+	ID       string
+	Name     string
+	Keys     int
+	Healthy  int
+	ByHealth []HealthCount // the unhealthy ones, worst first
+}
+
+// AttentionKey is a key that needs someone to act, with why.
+type AttentionKey struct {
+	TenantName string
+	KeyID      string
+	KeyName    string
+	State      string
+	Health     string
+	Reasons    []string
+}

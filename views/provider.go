@@ -1,0 +1,13 @@
+package views
+
+// ProviderForm is the operator's provider settings page.
+type ProviderForm struct {
+	AccountID       string
+	PrincipalARN    string
+	AllowedRegions  string
+	ReplicaRegions  string
+	DRRegions       string
+	OneKeyPerTenant bool
+	ImportedKeyUse  string // "kms" or "provider"
+	Errors          map[string]string
+}
