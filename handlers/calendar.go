@@ -11,6 +11,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"keyport/keysvc"
+	"keyport/keysvc/rotation"
 	"keyport/models"
 	"keyport/views"
 )
@@ -204,7 +205,7 @@ func (h *Handler) ics(tenantName string, rows []models.UpcomingRotation) string 
 		line("SUMMARY:" + escapeICS("Key rotation: "+r.KeyName+" ("+how+")"))
 		line("DESCRIPTION:" + escapeICS("keyport rotates the key "+r.KeyName+" of "+tenantName+" (every "+strconv.Itoa(r.PeriodDays)+" days)."))
 		line("URL:" + h.cfg.BaseURL + "/keys/" + r.KeyID + "/rotation")
-		for _, d := range keysvc.ParseNoticeList(r.NoticeDays) {
+		for _, d := range rotation.ParseNoticeList(r.NoticeDays) {
 			line("BEGIN:VALARM")
 			line("ACTION:DISPLAY")
 			line("DESCRIPTION:" + escapeICS("Key "+r.KeyName+" rotates in "+strconv.Itoa(d)+" days"))

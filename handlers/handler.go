@@ -14,6 +14,7 @@ import (
 
 	"keyport/keysvc"
 	"keyport/keysvc/mailer"
+	"keyport/keysvc/rotation"
 	"keyport/models"
 	"keyport/views"
 )
@@ -53,7 +54,7 @@ type Deps struct {
 	// Rotation schedules rotations and notices (issue 6); Outbox queues
 	// email in the transaction of the event that causes it. With no
 	// Outbox, invitations are sent directly by Mailer.
-	Rotation *keysvc.Scheduler
+	Rotation *rotation.Scheduler
 	Outbox   *mailer.Outbox
 	Logger   *slog.Logger
 	Config   Config
@@ -67,7 +68,7 @@ type Handler struct {
 	mail   Mailbox
 	mailer Mailer
 	keys   *keysvc.Service
-	rot    *keysvc.Scheduler
+	rot    *rotation.Scheduler
 	outbox *mailer.Outbox
 	log    *slog.Logger
 	cfg    Config

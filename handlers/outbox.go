@@ -12,15 +12,18 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"keyport/keysvc"
+	"keyport/keysvc/rotation"
 	"keyport/models"
 	"keyport/views"
 )
 
-// RenderNotice renders a notice email from the views: the views compose
-// its words from the fields its kind shows. keysvc sends notices but knows
-// nothing of templates; cmd hands it this function.
-func RenderNotice(ctx context.Context, m keysvc.NoticeMail) (keysvc.MailContent, error) {
+// NoticeRenderer renders notice emails from the views for the rotation
+// scheduler, which sends notices but knows nothing of templates.
+type NoticeRenderer struct{}
+
+// RenderNotice renders a notice email: the views compose its words from the
+// fields its kind shows.
+func (NoticeRenderer) RenderNotice(ctx context.Context, m rotation.NoticeMail) (rotation.MailContent, error) {
 	var n views.Notice
 	switch m.Kind {
 	case models.NoticeBeforeRotation:
@@ -44,12 +47,12 @@ func RenderNotice(ctx context.Context, m keysvc.NoticeMail) (keysvc.MailContent,
 	}
 	var html, text bytes.Buffer
 	if err := views.NoticeEmailHTML(n).Render(ctx, &html); err != nil {
-		return keysvc.MailContent{}, fmt.Errorf("render notice email: %w", err)
+		return rotation.MailContent{}, fmt.Errorf("render notice email: %w", err)
 	}
 	if err := views.NoticeEmailText(n).Render(ctx, &text); err != nil {
-		return keysvc.MailContent{}, fmt.Errorf("render notice email: %w", err)
+		return rotation.MailContent{}, fmt.Errorf("render notice email: %w", err)
 	}
-	return keysvc.MailContent{Subject: views.NoticeEmailSubject(n), Text: text.String(), HTML: html.String()}, nil
+	return rotation.MailContent{Subject: views.NoticeEmailSubject(n), Text: text.String(), HTML: html.String()}, nil
 }
 
 // wakeWorker makes the job worker look for work now (mail just queued).
@@ -113,7 +116,7 @@ func (h *Handler) NotificationSettings(c echo.Context) error {
 		return err
 	}
 	m := views.NotificationPrefs{Saved: c.QueryParam("done") == "saved"}
-	for _, k := range keysvc.OptionalNoticeKinds {
+	for _, k := range rotation.OptionalNoticeKinds {
 		d := optionalKinds[k]
 		m.Kinds = append(m.Kinds, views.PrefRow{Kind: k, Label: d[0], Detail: d[1], Receives: !slices.Contains(out, k)})
 	}
@@ -129,7 +132,7 @@ func (h *Handler) SaveNotificationSettings(c echo.Context) error {
 	}
 	receive := form["receive"]
 	var out []string
-	for _, k := range keysvc.OptionalNoticeKinds {
+	for _, k := range rotation.OptionalNoticeKinds {
 		if !slices.Contains(receive, k) {
 			out = append(out, k)
 		}

@@ -119,7 +119,7 @@ func evaluateKey(kr models.KeyReport, ps keysvc.ProviderSettings, now time.Time)
 	add("key_policy", "the key policy grants keyport the actions it needs ("+strings.Join(keysvc.UsageActions, ", ")+")", policy())
 
 	add("replicas", replicaExpectation(ps), replicas(kr, ps, cs, validated))
-	add("rotation", fmt.Sprintf("a new data key at least every %d days", int(defaultRotationPeriod.Hours()/24)), rotation(kr, now))
+	add("rotation", fmt.Sprintf("a new data key at least every %d days", int(defaultRotationPeriod.Hours()/24)), rotationResult(kr, now))
 	add("material_expiry", fmt.Sprintf("key material does not expire within %d days", int(expiryWarning.Hours()/24)), materialExpiry(kr))
 
 	drift := func() views.PropertyResult {
@@ -196,7 +196,7 @@ func replicas(kr models.KeyReport, ps keysvc.ProviderSettings, cs keyChecks, val
 	return pass(cs.replicas[0].Detail)
 }
 
-func rotation(kr models.KeyReport, now time.Time) views.PropertyResult {
+func rotationResult(kr models.KeyReport, now time.Time) views.PropertyResult {
 	if len(kr.Versions) == 0 {
 		return fail("the key has no data key yet")
 	}

@@ -11,6 +11,7 @@ import (
 
 	"keyport/keysvc"
 	"keyport/keysvc/awskms"
+	"keyport/keysvc/rotation"
 	"keyport/models"
 	"keyport/views"
 )
@@ -35,7 +36,7 @@ var errNoScheduler = &PublicError{Status: http.StatusServiceUnavailable, Heading
 	Message: "Rotation scheduling is not running in this keyport process."}
 
 // scheduler returns the rotation scheduler or the error to show.
-func (h *Handler) scheduler() (*keysvc.Scheduler, error) {
+func (h *Handler) scheduler() (*rotation.Scheduler, error) {
 	if h.rot == nil {
 		return nil, errNoScheduler
 	}
@@ -56,7 +57,7 @@ func (h *Handler) rotationSchedule(ctx context.Context, v *Viewer, k *models.Key
 	r := views.RotationSchedule{KeyID: k.ID, KeyName: k.Name, CanManage: v.can(ActManageNotices) && v.can(ActManageKeys),
 		CanRotate: s.CanRotate(k.Mode) && k.State == models.StateEnabled, CurrentVersion: k.CurrentVersion,
 		NextRotationAt: p.NextRotationAt, Overdue: !p.NextRotationAt.After(h.now()), Automatic: p.Automatic, PeriodDays: p.PeriodDays,
-		NoticeDays: keysvc.ParseNoticeList(p.NoticeDays), WindowStartHour: p.WindowStartHour, WindowHours: p.WindowHours,
+		NoticeDays: rotation.ParseNoticeList(p.NoticeDays), WindowStartHour: p.WindowStartHour, WindowHours: p.WindowHours,
 		OnDemand: p.KMSRotateOnDemand, PostponedDays: p.PostponedDays, MaxPostpone: max(s.MaxPostponeDays(ctx)-p.PostponedDays, 0)}
 	ns, err := h.db.KeyNotices(ctx, v.Tenant.ID, k.ID, 50)
 	if err != nil {
@@ -142,7 +143,7 @@ func (h *Handler) renderRotation(c echo.Context, v *Viewer, status int, m views.
 		m.Form = *form
 	} else {
 		r := m.Panel
-		m.Form = views.PolicyForm{PeriodDays: strconv.Itoa(r.PeriodDays), NoticeDays: keysvc.NoticeList(r.NoticeDays),
+		m.Form = views.PolicyForm{PeriodDays: strconv.Itoa(r.PeriodDays), NoticeDays: rotation.NoticeList(r.NoticeDays),
 			WindowStartHour: strconv.Itoa(r.WindowStartHour), WindowHours: strconv.Itoa(r.WindowHours), Automatic: r.Automatic, OnDemand: r.OnDemand}
 	}
 	vs, err := h.db.DataKeyVersions(ctx, v.Tenant.ID, m.Panel.KeyID)
@@ -157,11 +158,11 @@ func (h *Handler) renderRotation(c echo.Context, v *Viewer, status int, m views.
 }
 
 // policyForm reads the policy form.
-func policyForm(c echo.Context) (views.PolicyForm, keysvc.PolicyInput) {
+func policyForm(c echo.Context) (views.PolicyForm, rotation.PolicyInput) {
 	f := views.PolicyForm{PeriodDays: c.FormValue("period_days"), NoticeDays: c.FormValue("notice_days"),
 		WindowStartHour: c.FormValue("window_start_hour"), WindowHours: c.FormValue("window_hours"),
 		Automatic: c.FormValue("automatic") == "true", OnDemand: c.FormValue("kms_rotate_on_demand") == "true", Errors: map[string]string{}}
-	return f, keysvc.PolicyInput{PeriodDays: f.PeriodDays, NoticeDays: f.NoticeDays, Automatic: f.Automatic,
+	return f, rotation.PolicyInput{PeriodDays: f.PeriodDays, NoticeDays: f.NoticeDays, Automatic: f.Automatic,
 		WindowStartHour: f.WindowStartHour, WindowHours: f.WindowHours, KMSRotateOnDemand: f.OnDemand}
 }
 
@@ -205,7 +206,7 @@ func (h *Handler) RotateNow(c echo.Context) error {
 // rotationOutcome is the rotation page's "done" code for a rotation
 // request: rotated when the rotation ran now, "already" when it had run
 // before, "queued" while it is still running or waiting to retry.
-func rotationOutcome(res *keysvc.RotationResult, rotated string) string {
+func rotationOutcome(res *rotation.RotationResult, rotated string) string {
 	switch {
 	case res.Already:
 		return "already"
@@ -219,7 +220,7 @@ func rotationOutcome(res *keysvc.RotationResult, rotated string) string {
 // demand and starts a new data-key version under it. Like RotateNow, the
 // form carries the version the page showed, so a double click is one
 // rotation. A refusal by KMS is shown on the rotation page in keyport's
-// words (keysvc.KMSMaterialError); no new data-key version was made then.
+// words (rotation.KMSMaterialError); no new data-key version was made then.
 func (h *Handler) RotateKMSMaterial(c echo.Context) error {
 	v := viewerFrom(c)
 	s, err := h.scheduler()
@@ -228,7 +229,7 @@ func (h *Handler) RotateKMSMaterial(c echo.Context) error {
 	}
 	from, _ := strconv.ParseInt(c.FormValue("from_version"), 10, 64)
 	res, err := s.RequestKMSRotation(c.Request().Context(), v.Tenant.ID, c.Param("key_id"), h.by(c), max(from, 0))
-	var ke *keysvc.KMSMaterialError
+	var ke *rotation.KMSMaterialError
 	if errors.As(err, &ke) {
 		m := views.RotationPage{Error: "KMS did not rotate the key material, and keyport made no new data-key version. " + ke.Message}
 		return h.renderRotation(c, v, http.StatusUnprocessableEntity, m, nil)

@@ -11,7 +11,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
-	"github.com/aws/smithy-go"
 
 	"keyport/keysvc/awskms"
 	"keyport/keysvc/seal"
@@ -101,7 +100,7 @@ func (s *Service) CreateConnection(ctx context.Context, tenantID string, by Requ
 	default:
 		return nil, &ValidationError{Field: "kind", Message: "choose an access key or a role to assume"}
 	}
-	if err := s.db.CreateConnection(ctx, c, by.audit("connection.created", details)); err != nil {
+	if err := s.db.CreateConnection(ctx, c, by.Audit("connection.created", details)); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -114,7 +113,7 @@ func (s *Service) DeleteConnection(ctx context.Context, tenantID string, by Requ
 	if err != nil {
 		return err
 	}
-	if err := s.db.DeleteConnection(ctx, tenantID, id, by.audit("connection.deleted", map[string]string{"name": c.Name, "account_id": c.AccountID})); err != nil {
+	if err := s.db.DeleteConnection(ctx, tenantID, id, by.Audit("connection.deleted", map[string]string{"name": c.Name, "account_id": c.AccountID})); err != nil {
 		return err
 	}
 	s.clients.Forget(id)
@@ -179,7 +178,7 @@ func (s *Service) TestConnection(ctx context.Context, tenantID string, by Reques
 		t.OK = t.OK && (c.OK || !c.Required)
 	}
 	details := map[string]string{"ok": fmt.Sprint(t.OK)}
-	if err := s.db.RecordConnectionTest(ctx, tenantID, id, t.OK, t.Summary(), by.audit("connection.tested", details)); err != nil {
+	if err := s.db.RecordConnectionTest(ctx, tenantID, id, t.OK, t.Summary(), by.Audit("connection.tested", details)); err != nil {
 		return nil, err
 	}
 	s.clients.Forget(id) // the next data-path call starts from what was just proven
@@ -280,7 +279,7 @@ func (s *Service) testKMS(ctx context.Context, conn awskms.Connection, prov aws.
 // errCode is the AWS error code of err, or a plain word for other failures;
 // never AWS's message text.
 func errCode(err error) string {
-	if code := apiCode(err); code != "" {
+	if code := awskms.ErrorCode(err); code != "" {
 		return code
 	}
 	c := awskms.ClassifyKMSError(err)
@@ -291,14 +290,4 @@ func errCode(err error) string {
 		return "throttled"
 	}
 	return "error"
-}
-
-// apiCode is the AWS error code of err, or "" when err is nil or no AWS
-// API error (a network failure, a cancelled context).
-func apiCode(err error) string {
-	var api smithy.APIError
-	if errors.As(err, &api) {
-		return api.ErrorCode()
-	}
-	return ""
 }

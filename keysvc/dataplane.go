@@ -393,6 +393,12 @@ func (s *Service) CacheStats() envelope.CacheStats { return s.dp.cache.Stats() }
 // FlushUsage writes pending usage counts now (tests, shutdown).
 func (s *Service) FlushUsage(ctx context.Context) error { return s.dp.usage.flush(ctx, s.db) }
 
+// KMS is the KMS client the data path uses for a tenant's connection in
+// region.
+func (s *Service) KMS(ctx context.Context, tenantID, connectionID, region string) (*kms.Client, error) {
+	return s.dp.kmsFor(ctx, tenantID, connectionID, region)
+}
+
 // KMSForStore returns the KMSFor that loads a tenant's connection from the
 // store and asks clients for a KMS client with its credentials. Connections
 // are kept for a few seconds, and concurrent loads of one connection are one

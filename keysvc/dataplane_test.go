@@ -320,10 +320,10 @@ func TestRotateDataKeyFromIsCompareAndSet(t *testing.T) {
 	ctx := context.Background()
 	e := newDPEnv(t, keysvc.Config{})
 	k := e.Key(t, "cas")
-	if v, err := e.Service.RotateDataKeyFrom(ctx, e.Tenant.ID, k.ID, 1, e.Owner.ID, "scheduled"); err != nil || v != 2 {
+	if v, err := e.Service.RotateFrom(ctx, e.Tenant.ID, k.ID, 1, e.Owner.ID, "scheduled"); err != nil || v != 2 {
 		t.Fatalf("first rotation: %d %v", v, err)
 	}
-	if _, err := e.Service.RotateDataKeyFrom(ctx, e.Tenant.ID, k.ID, 1, e.Owner.ID, "scheduled"); !errors.Is(err, keysvc.ErrRotationRaced) {
+	if _, err := e.Service.RotateFrom(ctx, e.Tenant.ID, k.ID, 1, e.Owner.ID, "scheduled"); !errors.Is(err, keysvc.ErrRotationRaced) {
 		t.Fatalf("second rotation from 1: %v, want ErrRotationRaced", err)
 	}
 	vs, _ := e.DB.DataKeyVersions(ctx, e.Tenant.ID, k.ID)

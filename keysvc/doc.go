@@ -1,5 +1,10 @@
-// Package keysvc holds keyport's keys and crypto: the at-rest sealer under the
-// provider key-encryption key (KEK), and later the KMS clients, envelope
-// encryption, data-key cache and key lifecycle. It knows nothing of HTTP or
-// pages; from the store it uses only small interfaces it declares itself.
+// Package keysvc is keyport's key service: the Service facade, the data
+// plane (envelope encryption through the data-key cache, service tokens,
+// use counting), AWS connections, and the registration and validation of
+// customer-managed keys. It also still runs the lifecycle of keys whose
+// material keyport holds (modes 2 and 3). It knows nothing of HTTP or pages.
+//
+// It imports models and its leaf packages (envelope, seal, awskms, jobs,
+// mailer); the packages that build on it (rotation, compliance) import it,
+// never the reverse.
 package keysvc

@@ -72,13 +72,13 @@ func (s *Service) CheckDrift(ctx context.Context, tenantID string, by RequestBy,
 	switch {
 	case err == nil:
 		add(DriftAlias, active.KMSKeyARN, aws.ToString(alias.KeyMetadata.Arn))
-	case apiCode(err) == "NotFoundException":
+	case awskms.ErrorCode(err) == "NotFoundException":
 		add(DriftAlias, active.KMSKeyARN, "no such alias")
 	default:
 		return nil, awskms.ClassifyKMSError(err)
 	}
 	out, err := client.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String(active.KMSKeyARN)})
-	if apiCode(err) == "NotFoundException" {
+	if awskms.ErrorCode(err) == "NotFoundException" {
 		add(DriftState, kmsStateFor(k.State), "deleted")
 	} else if err != nil {
 		return nil, awskms.ClassifyKMSError(err)
@@ -106,7 +106,7 @@ func (s *Service) CheckDrift(ctx context.Context, tenantID string, by RequestBy,
 	for i, d := range ds {
 		fields[i] = d.Field
 	}
-	if _, err := s.db.ReplaceKeyDrift(ctx, tenantID, keyID, ds, by.audit("key.drift_checked",
+	if _, err := s.db.ReplaceKeyDrift(ctx, tenantID, keyID, ds, by.Audit("key.drift_checked",
 		map[string]string{"differences": strings.Join(fields, ",")})); err != nil {
 		return nil, err
 	}
@@ -177,7 +177,7 @@ func (s *Service) ReconcileDrift(ctx context.Context, tenantID string, by Reques
 		if st == "" {
 			return &ValidationError{Field: "action", Message: "KMS's state " + string(md.KeyMetadata.KeyState) + " has no keyport equivalent to adopt"}
 		}
-		k2, uerr := s.db.UpdateKey(ctx, tenantID, keyID, models.KeyUpdate{State: &st, BumpEpoch: true}, by.audit("key.drift_adopted", map[string]string{"field": field, "state": st}))
+		k2, uerr := s.db.UpdateKey(ctx, tenantID, keyID, models.KeyUpdate{State: &st, BumpEpoch: true}, by.Audit("key.drift_adopted", map[string]string{"field": field, "state": st}))
 		if uerr != nil {
 			return uerr
 		}

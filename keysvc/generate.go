@@ -97,7 +97,7 @@ func (s *Service) startCreate(ctx context.Context, tenantID string, by RequestBy
 		Material: mat,
 		Op:       models.KeyOperation{Kind: models.OpCreate, Step: stepStart, Actor: by.UserID},
 	}
-	audit := by.audit("key.create_started", map[string]string{"name": name, "store_id": st.ID, "alias": alias, "mode": mode,
+	audit := by.Audit("key.create_started", map[string]string{"name": name, "store_id": st.ID, "alias": alias, "mode": mode,
 		"fingerprint": mat.Fingerprint, "valid_days": strconv.Itoa(in.ValidDays), "held": strconv.FormatBool(in.held)})
 	if err := s.db.StartManagedKey(ctx, nk, audit); err != nil {
 		if errors.Is(err, models.ErrConflict) {
@@ -119,7 +119,7 @@ func (s *Service) checkAliasFree(ctx context.Context, tenantID string, st *model
 	switch {
 	case err == nil:
 		return &ValidationError{Field: "alias", Message: "already names a KMS key in your account; choose another alias"}
-	case apiCode(err) == "NotFoundException":
+	case awskms.ErrorCode(err) == "NotFoundException":
 		return nil
 	}
 	return awskms.ClassifyKMSError(err)

@@ -92,7 +92,7 @@ func (s *Service) CreateImportRequest(ctx context.Context, tenantID string, by R
 	if r.PrivateSealed, err = s.sealer.Seal(seal.ImportPurpose(r.ID), der); err != nil {
 		return nil, err
 	}
-	if err := s.db.CreateImportRequest(ctx, r, importRequestTTL, by.audit("import_request.created",
+	if err := s.db.CreateImportRequest(ctx, r, importRequestTTL, by.Audit("import_request.created",
 		map[string]string{"store_id": storeID, "key_name": r.KeyName})); err != nil {
 		return nil, err
 	}
@@ -166,7 +166,7 @@ func (s *Service) CompleteImport(ctx context.Context, tenantID string, by Reques
 		_ = s.db.ReopenImportRequest(ctx, tenantID, r.ID) // nothing was created: the token still works
 		return nil, err
 	}
-	if err := s.db.CompleteImportRequest(ctx, tenantID, r.ID, res.Op.KeyID, by.audit("import_request.used",
+	if err := s.db.CompleteImportRequest(ctx, tenantID, r.ID, res.Op.KeyID, by.Audit("import_request.used",
 		map[string]string{"key_id": res.Op.KeyID, "fingerprint": mat.Fingerprint})); err != nil {
 		return nil, err
 	}

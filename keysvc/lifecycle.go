@@ -53,19 +53,30 @@ func (s *Service) lifecycle() *lifecycle {
 	return lc
 }
 
-// AttachScheduler plugs the key lifecycle into the job scheduler: renewal
-// is the rotation of keyport-generated and tenant-imported keys, operation
-// jobs that a crashed process left behind are resumed by the scheduler's
-// worker once their lease expires, and the background passes (deletion
-// windows, expiring material, drift) run on its ticks.
-func (s *Service) AttachScheduler(sched *Scheduler) {
+// AttachWorker plugs the key lifecycle into the process's job worker:
+// operation jobs that a crashed process left behind are resumed once their
+// lease expires, and the background passes (deletion windows, expiring
+// material, drift) run on its ticks. Renewal, the rotation of
+// keyport-generated and tenant-imported keys, is Renewals, which the
+// caller gives the rotation scheduler.
+func (s *Service) AttachWorker(w *jobs.Worker) {
 	lc := s.lifecycle()
-	sched.SetRotator(models.ModeGenerated, s.renewFrom)
-	sched.SetRotator(models.ModeImported, s.renewFrom)
-	sched.Worker.Handle(models.JobKindLifecycle, s.runLifecycleJob)
-	sched.Worker.Handle(jobKindReupload, s.runReuploadJob)
-	sched.Worker.OnTick(s.lifecycleTick)
-	lc.worker = sched.Worker
+	w.Handle(models.JobKindLifecycle, s.runLifecycleJob)
+	w.Handle(jobKindReupload, s.runReuploadJob)
+	w.OnTick(s.lifecycleTick)
+	lc.worker = w
+}
+
+// Renewals is the rotation of keys whose material keyport holds: a
+// renewal (a new KMS key with new material, the alias moved).
+type Renewals struct{ s *Service }
+
+// Renewals returns the renewal rotator of s.
+func (s *Service) Renewals() Renewals { return Renewals{s} }
+
+// RotateFrom renews the key if its current version is from.
+func (r Renewals) RotateFrom(ctx context.Context, tenantID, keyID string, from int64, actor, reason string) (int64, error) {
+	return r.s.renewFrom(ctx, tenantID, keyID, from, actor, reason)
 }
 
 // OperationResult is what a lifecycle request came to.

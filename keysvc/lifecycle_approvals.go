@@ -35,7 +35,7 @@ func (s *Service) ApprovalRequired(ctx context.Context, action string) (bool, er
 func (s *Service) SetApprovalSettings(ctx context.Context, by RequestBy, export, del bool) error {
 	e, d := strconv.FormatBool(export), strconv.FormatBool(del)
 	_, err := s.db.SetProviderSettings(ctx, map[string]string{SettingApproveExport: e, SettingApproveDelete: d},
-		by.audit("provider.approval_settings_changed", map[string]string{"export": e, "delete": d}))
+		by.Audit("provider.approval_settings_changed", map[string]string{"export": e, "delete": d}))
 	return err
 }
 
@@ -49,12 +49,12 @@ func (s *Service) RequestApproval(ctx context.Context, tenantID string, by Reque
 		return nil, &ValidationError{Field: "action", Message: "choose export or delete"}
 	}
 	a := &models.Approval{TenantID: tenantID, KeyID: keyID, Action: action, RequestedBy: by.UserID}
-	return a, s.db.CreateApproval(ctx, a, approvalTTL, by.audit("key.approval_requested", nil))
+	return a, s.db.CreateApproval(ctx, a, approvalTTL, by.Audit("key.approval_requested", nil))
 }
 
 // DecideApproval approves or denies another admin's request.
 func (s *Service) DecideApproval(ctx context.Context, tenantID string, by RequestBy, id string, approve bool) (*models.Approval, error) {
-	a, err := s.db.DecideApproval(ctx, tenantID, id, by.UserID, approve, by.audit("key.approval_decided", nil))
+	a, err := s.db.DecideApproval(ctx, tenantID, id, by.UserID, approve, by.Audit("key.approval_decided", nil))
 	if errors.Is(err, models.ErrConflict) {
 		return nil, &ValidationError{Field: "approval", Message: "this request is not pending any more, has expired, or is your own"}
 	}

@@ -60,7 +60,7 @@ func (s *Service) importMaterial(ctx context.Context, oc *opContext, arn, materi
 			return err
 		}
 		_, err = oc.client.ImportKeyMaterial(ctx, in)
-		if code := apiCode(err); (code == "ExpiredImportTokenException" || code == "InvalidImportTokenException") && attempt < 2 {
+		if code := awskms.ErrorCode(err); (code == "ExpiredImportTokenException" || code == "InvalidImportTokenException") && attempt < 2 {
 			continue // the token lapsed between the two calls: fetch new parameters, never reuse a stale public key
 		}
 		if err != nil {
@@ -86,7 +86,7 @@ func (s *Service) importParameters(ctx context.Context, client *kms.Client, arn 
 		if err == nil {
 			return spec, out, nil
 		}
-		switch apiCode(err) {
+		switch awskms.ErrorCode(err) {
 		case "ValidationException", "UnsupportedOperationException":
 			last = err
 			continue
@@ -146,7 +146,7 @@ func (s *Service) rollback(ctx context.Context, op *models.KeyOperation, cause e
 func (s *Service) restoreAlias(ctx context.Context, oc *opContext, arn string) error {
 	name := aws.String(oc.managed.AliasName)
 	cur, err := oc.client.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: name})
-	if apiCode(err) == "NotFoundException" {
+	if awskms.ErrorCode(err) == "NotFoundException" {
 		return nil
 	}
 	if err != nil {

@@ -81,7 +81,7 @@ func (s *Service) Deactivate(ctx context.Context, tenantID string, by RequestBy,
 		return err
 	}
 	st := models.StateDisabled
-	k, err := s.db.UpdateKey(ctx, tenantID, keyID, models.KeyUpdate{State: &st, BumpEpoch: true}, by.audit("key.deactivated", nil))
+	k, err := s.db.UpdateKey(ctx, tenantID, keyID, models.KeyUpdate{State: &st, BumpEpoch: true}, by.Audit("key.deactivated", nil))
 	if err != nil {
 		return err
 	}
@@ -106,7 +106,7 @@ func (s *Service) Activate(ctx context.Context, tenantID string, by RequestBy, k
 		return err
 	}
 	st := models.StateEnabled
-	k, err := s.db.UpdateKey(ctx, tenantID, keyID, models.KeyUpdate{State: &st, BumpEpoch: true}, by.audit("key.activated", nil))
+	k, err := s.db.UpdateKey(ctx, tenantID, keyID, models.KeyUpdate{State: &st, BumpEpoch: true}, by.Audit("key.activated", nil))
 	if err != nil {
 		return err
 	}
@@ -165,7 +165,7 @@ func (s *Service) ScheduleDeletion(ctx context.Context, tenantID string, by Requ
 		return nil, err
 	}
 	at := s.now().Add(time.Duration(days) * 24 * time.Hour).UTC()
-	k2, err := s.db.SetKeyDeletion(ctx, tenantID, keyID, &at, models.StatePendingDeletion, by.audit("key.deletion_scheduled",
+	k2, err := s.db.SetKeyDeletion(ctx, tenantID, keyID, &at, models.StatePendingDeletion, by.Audit("key.deletion_scheduled",
 		map[string]string{"window_days": strconv.Itoa(days), "deletion_at": at.Format(time.RFC3339), "data_key_versions": strconv.FormatInt(n, 10)}))
 	if err != nil {
 		return nil, err
@@ -183,7 +183,7 @@ func (s *Service) ScheduleDeletion(ctx context.Context, tenantID string, by Requ
 		// Nothing is lost while the window runs: put the key back as it
 		// was and cancel whatever KMS already scheduled.
 		_ = s.cancelKMSDeletion(ctx, tenantID, keyID, mk)
-		if _, rerr := s.db.SetKeyDeletion(ctx, tenantID, keyID, nil, k.State, by.audit("key.deletion_failed", nil)); rerr != nil {
+		if _, rerr := s.db.SetKeyDeletion(ctx, tenantID, keyID, nil, k.State, by.Audit("key.deletion_failed", nil)); rerr != nil {
 			s.log.Warn("restore key after failed deletion", "key_id", keyID, "err", rerr)
 		}
 		return nil, err
@@ -201,7 +201,7 @@ func (s *Service) CancelDeletion(ctx context.Context, tenantID string, by Reques
 	if err := s.cancelKMSDeletion(ctx, tenantID, keyID, mk); err != nil {
 		return nil, err
 	}
-	k, err := s.db.SetKeyDeletion(ctx, tenantID, keyID, nil, models.StateDisabled, by.audit("key.deletion_cancelled", nil))
+	k, err := s.db.SetKeyDeletion(ctx, tenantID, keyID, nil, models.StateDisabled, by.Audit("key.deletion_cancelled", nil))
 	if err != nil {
 		return nil, err
 	}
@@ -212,7 +212,7 @@ func (s *Service) CancelDeletion(ctx context.Context, tenantID string, by Reques
 func (s *Service) cancelKMSDeletion(ctx context.Context, tenantID, keyID string, mk *models.ManagedKey) error {
 	return s.eachKMSKey(ctx, tenantID, keyID, mk, func(c *kms.Client, arn string) error {
 		_, err := c.CancelKeyDeletion(ctx, &kms.CancelKeyDeletionInput{KeyId: aws.String(arn)})
-		if apiCode(err) == "KMSInvalidStateException" {
+		if awskms.ErrorCode(err) == "KMSInvalidStateException" {
 			return nil // not pending deletion (never scheduled, or cancelled before)
 		}
 		return err

@@ -113,13 +113,13 @@ func (s *Service) runStep(ctx context.Context, oc *opContext, step string, resum
 		return "", s.importMaterial(ctx, oc, op.KMSKeyARN, op.MaterialID, types.ImportTypeExistingKeyMaterial)
 	case stepImportNew:
 		err := s.importMaterial(ctx, oc, op.KMSKeyARN, op.MaterialID, types.ImportTypeNewKeyMaterial)
-		if resumed && apiCode(err) == "IncorrectKeyMaterialException" {
+		if resumed && awskms.ErrorCode(err) == "IncorrectKeyMaterialException" {
 			return "", nil // imported before the crash
 		}
 		return "", err
 	case stepRotateKMS:
 		_, err := oc.client.RotateKeyOnDemand(ctx, &kms.RotateKeyOnDemandInput{KeyId: aws.String(op.KMSKeyARN)})
-		if resumed && apiCode(err) == "KMSInvalidStateException" {
+		if resumed && awskms.ErrorCode(err) == "KMSInvalidStateException" {
 			return "", nil // rotated before the crash: nothing is pending any more
 		}
 		return "", awskms.ClassifyKMSError(err)
@@ -220,7 +220,7 @@ func (s *Service) pointAlias(ctx context.Context, oc *opContext, arn string) err
 	name := aws.String(oc.managed.AliasName)
 	if oc.op.Kind == models.OpCreate {
 		_, err := oc.client.CreateAlias(ctx, &kms.CreateAliasInput{AliasName: name, TargetKeyId: aws.String(arn)})
-		if apiCode(err) != "AlreadyExistsException" {
+		if awskms.ErrorCode(err) != "AlreadyExistsException" {
 			return awskms.ClassifyKMSError(err)
 		}
 		cur, derr := oc.client.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: name})
@@ -239,7 +239,7 @@ func (s *Service) pointAlias(ctx context.Context, oc *opContext, arn string) err
 // was deleted in KMS.
 func moveAlias(ctx context.Context, client *kms.Client, alias, arn string) error {
 	_, err := client.UpdateAlias(ctx, &kms.UpdateAliasInput{AliasName: aws.String(alias), TargetKeyId: aws.String(arn)})
-	if apiCode(err) == "NotFoundException" {
+	if awskms.ErrorCode(err) == "NotFoundException" {
 		_, err = client.CreateAlias(ctx, &kms.CreateAliasInput{AliasName: aws.String(alias), TargetKeyId: aws.String(arn)})
 	}
 	return awskms.ClassifyKMSError(err)

@@ -54,7 +54,8 @@ type RequestBy struct {
 	RequestID string
 }
 
-func (b RequestBy) audit(action string, details map[string]string) models.AuditInput {
+// Audit is the audit event of action by b, with details.
+func (b RequestBy) Audit(action string, details map[string]string) models.AuditInput {
 	return models.AuditInput{Action: action, Actor: b.UserID, RequestID: b.RequestID, Details: details}
 }
 
@@ -98,7 +99,7 @@ func (s *Service) UpdateProviderSettings(ctx context.Context, by RequestBy, in P
 	if err != nil {
 		return nil, err
 	}
-	return s.db.SetProviderSettings(ctx, vals, by.audit("provider.settings_updated", nil))
+	return s.db.SetProviderSettings(ctx, vals, by.Audit("provider.settings_updated", nil))
 }
 
 func validateProviderSettings(in ProviderSettingsInput) (map[string]string, error) {

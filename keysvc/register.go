@@ -120,7 +120,7 @@ func (s *Service) RegisterKey(ctx context.Context, tenantID string, by RequestBy
 	if tenantDK != nil {
 		source = "tenant"
 	}
-	audit := by.audit("key.registered", map[string]string{"name": strings.TrimSpace(in.Name), "connection_id": conn.ID,
+	audit := by.Audit("key.registered", map[string]string{"name": strings.TrimSpace(in.Name), "connection_id": conn.ID,
 		"kms_key_arns": strings.Join(arns, ","), "data_key": source})
 	if err := s.db.CreateKey(ctx, nk, audit); err != nil {
 		if errors.Is(err, models.ErrConflict) {

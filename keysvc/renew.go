@@ -60,7 +60,7 @@ func (s *Service) kmsManagedKey(ctx context.Context, tenantID, keyID string, sta
 // startOp records an operation (with new material, if any) and drives it.
 func (s *Service) startOp(ctx context.Context, op *models.KeyOperation, mat *models.KeyMaterial, by RequestBy, details map[string]string) (*OperationResult, error) {
 	op.Step, op.Actor = stepStart, by.UserID
-	err := s.db.StartKeyOperation(ctx, op, mat, by.audit("key."+op.Kind+"_started", details))
+	err := s.db.StartKeyOperation(ctx, op, mat, by.Audit("key."+op.Kind+"_started", details))
 	if errors.Is(err, models.ErrConflict) {
 		return nil, ErrOperationRunning
 	}
@@ -106,7 +106,7 @@ func (s *Service) renewFrom(ctx context.Context, tenantID, keyID string, from in
 	if mk.Held {
 		// No KMS key to renew: the scheduled rotation of a held key is a
 		// new data key under the same material.
-		return s.RotateDataKeyFrom(ctx, tenantID, keyID, from, actor, reason)
+		return s.RotateFrom(ctx, tenantID, keyID, from, actor, reason)
 	}
 	if err := inState(k, models.StateEnabled); err != nil {
 		return 0, err

@@ -23,13 +23,13 @@ func (s *Service) RotateDataKey(ctx context.Context, tenantID, keyID, actor, rea
 	if err != nil {
 		return 0, err
 	}
-	return s.RotateDataKeyFrom(ctx, tenantID, keyID, m.CurrentVersion, actor, reason)
+	return s.RotateFrom(ctx, tenantID, keyID, m.CurrentVersion, actor, reason)
 }
 
-// RotateDataKeyFrom rotates only if the key's current data-key version is
+// RotateFrom rotates only if the key's current data-key version is
 // still from: a job that decided to rotate version N can never make N+2,
 // however stale this replica's view is (the store compares and sets).
-func (s *Service) RotateDataKeyFrom(ctx context.Context, tenantID, keyID string, from int64, actor, reason string) (int64, error) {
+func (s *Service) RotateFrom(ctx context.Context, tenantID, keyID string, from int64, actor, reason string) (int64, error) {
 	m, err := s.dp.keys.get(ctx, tenantID, keyID)
 	if err != nil {
 		return 0, err

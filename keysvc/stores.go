@@ -44,21 +44,21 @@ func (s *Service) CreateStore(ctx context.Context, tenantID string, by RequestBy
 		return nil, &ValidationError{Field: "region", Message: "is not a region your provider allows"}
 	}
 	st := &models.KeyStore{TenantID: tenantID, ConnectionID: mc.ID, Region: region, Name: in.Name, CreatedBy: by.UserID}
-	err = s.db.CreateKeyStore(ctx, st, by.audit("key_store.created", map[string]string{"name": strings.TrimSpace(in.Name),
+	err = s.db.CreateKeyStore(ctx, st, by.Audit("key_store.created", map[string]string{"name": strings.TrimSpace(in.Name),
 		"connection_id": mc.ID, "region": region}))
 	return st, storeErr(err)
 }
 
 // RenameStore renames a tenant's key store.
 func (s *Service) RenameStore(ctx context.Context, tenantID string, by RequestBy, id, name string) error {
-	err := s.db.RenameKeyStore(ctx, tenantID, id, name, by.audit("key_store.renamed", map[string]string{"name": strings.TrimSpace(name)}))
+	err := s.db.RenameKeyStore(ctx, tenantID, id, name, by.Audit("key_store.renamed", map[string]string{"name": strings.TrimSpace(name)}))
 	return storeErr(err)
 }
 
 // DeleteStore deletes a key store whose keys are all DELETED; otherwise
 // the *models.StoreNotEmptyError names the keys in the way.
 func (s *Service) DeleteStore(ctx context.Context, tenantID string, by RequestBy, id string) error {
-	return s.db.DeleteKeyStore(ctx, tenantID, id, by.audit("key_store.deleted", nil))
+	return s.db.DeleteKeyStore(ctx, tenantID, id, by.Audit("key_store.deleted", nil))
 }
 
 // Stores lists a tenant's key stores with their keys counted by state.

@@ -22,7 +22,7 @@ func (s *Service) CheckKey(ctx context.Context, tenantID string, by RequestBy, k
 	if err != nil {
 		return nil, nil, err
 	}
-	k, err = s.applyHealth(ctx, k, checks, by.audit("key.validated", nil), true)
+	k, err = s.applyHealth(ctx, k, checks, by.Audit("key.validated", nil), true)
 	return k, checks, err
 }
 

@@ -32,7 +32,9 @@ var erin = devidp.Identity{Email: "erin@lifecycle.test", Name: "Erin Owner", Ema
 func lifecycleStack(t *testing.T) *stack {
 	t.Helper()
 	s := newStack(t, nil)
-	s.Keys.AttachScheduler(s.Rot)
+	s.Keys.AttachWorker(s.Rot.Worker)
+	s.Rot.SetRotator(models.ModeGenerated, s.Keys.Renewals())
+	s.Rot.SetRotator(models.ModeImported, s.Keys.Renewals())
 	s.Keys.PreferWrappingKeySpec("RSA_2048")
 	return s
 }

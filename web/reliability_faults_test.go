@@ -167,7 +167,7 @@ func TestKMSFaultsUnderLoad(t *testing.T) {
 				attempts.Add(1)
 				go func() {
 					defer wg.Done()
-					_, err := s.Service.RotateDataKeyFrom(ctx, s.Tenant.ID, keys[0].ID, k.CurrentVersion, s.Owner.ID, "fault test")
+					_, err := s.Service.RotateFrom(ctx, s.Tenant.ID, keys[0].ID, k.CurrentVersion, s.Owner.ID, "fault test")
 					switch {
 					case err == nil:
 						won.Add(1)

@@ -22,6 +22,7 @@ import (
 	"keyport/keysvc/jobs"
 	"keyport/keysvc/keysvctest"
 	"keyport/keysvc/mailer"
+	"keyport/keysvc/rotation"
 	"keyport/keysvc/seal"
 	"keyport/models"
 	"keyport/web"
@@ -33,10 +34,10 @@ import (
 // worker does not run by itself: tests call Tick and RunDue, so nothing
 // happens between their steps.
 func newScheduler(db *models.DB, sealer *seal.Sealer, keys *keysvc.Service, send mailer.MailSender, base string,
-	now func() time.Time, log *slog.Logger) (*jobs.Worker, *keysvc.Scheduler) {
+	now func() time.Time, log *slog.Logger) (*jobs.Worker, *rotation.Scheduler) {
 	w := jobs.NewWorker(db, log, jobs.WorkerConfig{Concurrency: 1})
 	ob := mailer.NewOutbox(db, sealer, send, "keyport.test")
-	s := keysvc.NewScheduler(keysvc.SchedulerDeps{DB: db, Keys: keys, Outbox: ob, Worker: w, Render: handlers.RenderNotice,
+	s := rotation.NewScheduler(rotation.SchedulerDeps{DB: db, Keys: keys, Outbox: ob, Worker: w, Render: handlers.NoticeRenderer{},
 		Logger: log, Now: now, BaseURL: base})
 	return w, s
 }

@@ -25,6 +25,7 @@ import (
 	"keyport/keysvc/jobs"
 	"keyport/keysvc/kmslocal"
 	"keyport/keysvc/mailer"
+	"keyport/keysvc/rotation"
 	"keyport/keysvc/seal"
 	"keyport/models"
 	"keyport/models/modelstest"
@@ -47,9 +48,9 @@ type stack struct {
 	Mail  *mailcatcher.Catcher // every email keyport sends in the test
 	KMS   *kmslocal.Server     // the tenants' AWS accounts (see keys_stack_test.go)
 	Keys  *keysvc.Service
-	Seal  *seal.Sealer      // the KEK, for tests that open what keyport sealed
-	Jobs  *jobs.Worker      // runs only when a test calls it (see rotation_test.go)
-	Rot   *keysvc.Scheduler // rotation schedules and notices
+	Seal  *seal.Sealer        // the KEK, for tests that open what keyport sealed
+	Jobs  *jobs.Worker        // runs only when a test calls it (see rotation_test.go)
+	Rot   *rotation.Scheduler // rotation schedules and notices
 }
 
 // clock is an injectable clock tests move forward.

@@ -11,6 +11,7 @@ import (
 	"keyport/keysvc"
 	"keyport/keysvc/jobs"
 	"keyport/keysvc/mailer"
+	"keyport/keysvc/rotation"
 	"keyport/keysvc/seal"
 	"keyport/models"
 )
@@ -24,7 +25,7 @@ import (
 // database is closed only when no job is using it. obs, when not nil, hears
 // of every job run and email delivery (metrics).
 func startJobs(ctx context.Context, db *models.DB, sealer *seal.Sealer, keys *keysvc.Service, send mailer.MailSender,
-	baseURL string, sweepEvery time.Duration, log *slog.Logger, obs observers) (*keysvc.Scheduler, *mailer.Outbox, func()) {
+	baseURL string, sweepEvery time.Duration, log *slog.Logger, obs observers) (*rotation.Scheduler, *mailer.Outbox, func()) {
 	domain := "keyport.localhost"
 	if u, err := url.Parse(baseURL); err == nil && u.Hostname() != "" {
 		domain = u.Hostname()
@@ -35,11 +36,11 @@ func startJobs(ctx context.Context, db *models.DB, sealer *seal.Sealer, keys *ke
 		w.SetObserver(obs)
 		ob.SetObserver(obs)
 	}
-	s := keysvc.NewScheduler(keysvc.SchedulerDeps{DB: db, Keys: keys, Outbox: ob, Worker: w, Render: handlers.RenderNotice,
-		Logger: log, BaseURL: baseURL, SweepEvery: sweepEvery})
 	// Key lifecycle (modes 2 and 3): renewal as the rotation of those keys,
 	// resumption of crashed operations, re-uploads, deletion windows, drift.
-	keys.AttachScheduler(s)
+	s := rotation.NewScheduler(rotation.SchedulerDeps{DB: db, Keys: keys, Renewals: keys.Renewals(), Outbox: ob, Worker: w,
+		Render: handlers.NoticeRenderer{}, Logger: log, BaseURL: baseURL, SweepEvery: sweepEvery})
+	keys.AttachWorker(w)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {

@@ -460,3 +460,13 @@ func (c *Clients) NewExternalID() string {
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
 	return "keyport-" + hex.EncodeToString(b[:])
 }
+
+// ErrorCode is the AWS error code of err, or "" when err is nil or no AWS
+// API error (a network failure, a cancelled context).
+func ErrorCode(err error) string {
+	var api smithy.APIError
+	if errors.As(err, &api) {
+		return api.ErrorCode()
+	}
+	return ""
+}

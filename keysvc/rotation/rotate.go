@@ -1,4 +1,4 @@
-package keysvc
+package rotation
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"keyport/keysvc"
 	"keyport/keysvc/jobs"
 	"keyport/models"
 )
@@ -27,7 +28,7 @@ type RotationResult struct {
 // rotate away from the same version is the same job, so a double click, an
 // API call and a scheduled run at the same moment make one rotation. The
 // job runs here when no other worker has it.
-func (s *Scheduler) RequestRotation(ctx context.Context, tenantID, keyID string, by RequestBy, from int64) (*RotationResult, error) {
+func (s *Scheduler) RequestRotation(ctx context.Context, tenantID, keyID string, by keysvc.RequestBy, from int64) (*RotationResult, error) {
 	return s.requestRotation(ctx, tenantID, keyID, by, from, false)
 }
 
@@ -48,27 +49,27 @@ func (s *Scheduler) RequestRotation(ctx context.Context, tenantID, keyID string,
 // still compares and sets the version, so it and a scheduled run or a
 // "Rotate now" at the same moment make one new version (wrapped under the
 // earlier material if the other one made it first).
-func (s *Scheduler) RequestKMSRotation(ctx context.Context, tenantID, keyID string, by RequestBy, from int64) (*RotationResult, error) {
+func (s *Scheduler) RequestKMSRotation(ctx context.Context, tenantID, keyID string, by keysvc.RequestBy, from int64) (*RotationResult, error) {
 	return s.requestRotation(ctx, tenantID, keyID, by, from, true)
 }
 
-func (s *Scheduler) requestRotation(ctx context.Context, tenantID, keyID string, by RequestBy, from int64, kmsMaterial bool) (*RotationResult, error) {
+func (s *Scheduler) requestRotation(ctx context.Context, tenantID, keyID string, by keysvc.RequestBy, from int64, kmsMaterial bool) (*RotationResult, error) {
 	k, err := s.DB.GetKey(ctx, tenantID, keyID)
 	if errors.Is(err, models.ErrNotFound) {
-		return nil, ErrKeyNotFound
+		return nil, keysvc.ErrKeyNotFound
 	}
 	if err != nil {
 		return nil, err
 	}
 	if !s.CanRotate(k.Mode) {
-		return nil, &ValidationError{Field: "key", Message: "keys of this kind cannot be rotated from keyport yet"}
+		return nil, &keysvc.ValidationError{Field: "key", Message: "keys of this kind cannot be rotated from keyport yet"}
 	}
 	if kmsMaterial && k.Mode != models.ModeCMK {
-		return nil, &ValidationError{Field: "key", Message: "only a customer-managed KMS key's material is rotated here; " +
+		return nil, &keysvc.ValidationError{Field: "key", Message: "only a customer-managed KMS key's material is rotated here; " +
 			"a key in a key store rotates its material in place from the key's page"}
 	}
 	if kmsMaterial && k.State != models.StateEnabled {
-		return nil, &ValidationError{Field: "key", Message: "the key is not enabled in keyport; enable it before rotating its KMS key material"}
+		return nil, &keysvc.ValidationError{Field: "key", Message: "the key is not enabled in keyport; enable it before rotating its KMS key material"}
 	}
 	if from == 0 {
 		from = k.CurrentVersion
@@ -77,7 +78,7 @@ func (s *Scheduler) requestRotation(ctx context.Context, tenantID, keyID string,
 		return &RotationResult{State: models.JobDone, Version: k.CurrentVersion, Already: true}, nil
 	}
 	if from > k.CurrentVersion {
-		return nil, &ValidationError{Field: "from_version", Message: "names a version the key does not have yet"}
+		return nil, &keysvc.ValidationError{Field: "from_version", Message: "names a version the key does not have yet"}
 	}
 	now := s.Now().UTC()
 	payload, _ := json.Marshal(rotateJob{rotatePayload: rotatePayload{KeyID: keyID, FromVersion: from, Reason: "manual", Actor: by.UserID},
@@ -88,7 +89,7 @@ func (s *Scheduler) requestRotation(ctx context.Context, tenantID, keyID string,
 		details["kms_material"] = "true"
 		runKey += ":kms"
 	}
-	audit := by.audit("key.rotation_requested", details)
+	audit := by.Audit("key.rotation_requested", details)
 	audit.TenantID, audit.TargetType, audit.TargetID = tenantID, "key", keyID
 	j, err := s.DB.RequestJob(ctx, models.NewJob{Kind: models.JobKindRotate, TenantID: tenantID, RunKey: runKey,
 		Payload: string(payload), MaxAttempts: 10}, &audit)
@@ -194,8 +195,8 @@ func (s *Scheduler) runRotate(ctx context.Context, j *models.Job, l models.Lease
 		if rotate == nil {
 			return jobs.Permanent(fmt.Errorf("keysvc: no rotation for %s keys yet", k.Mode))
 		}
-		_, err := rotate(ctx, k.TenantID, k.ID, p.FromVersion, p.Actor, p.Reason)
-		if err != nil && !errors.Is(err, ErrRotationRaced) {
+		_, err := rotate.RotateFrom(ctx, k.TenantID, k.ID, p.FromVersion, p.Actor, p.Reason)
+		if err != nil && !errors.Is(err, keysvc.ErrRotationRaced) {
 			return fmt.Errorf("keysvc: rotate key: %w", err)
 		}
 		if k, err = s.DB.GetKey(ctx, j.TenantID, p.KeyID); err != nil {

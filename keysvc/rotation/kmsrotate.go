@@ -1,4 +1,4 @@
-package keysvc
+package rotation
 
 // Rotating a customer-managed key's KMS key material on demand, as part of
 // a rotation job (scheduler_rotate.go): KMS RotateKeyOnDemand per region,
@@ -115,7 +115,7 @@ func (s *Scheduler) rotateKMSMaterial(ctx context.Context, k *models.Key, since 
 	primaries := 0
 	for _, r := range regions {
 		arn := r.KMSKeyARN
-		client, err := s.Keys.dp.kmsFor(ctx, k.TenantID, k.ConnectionID, r.Region)
+		client, err := s.Keys.KMS(ctx, k.TenantID, k.ConnectionID, r.Region)
 		if err != nil {
 			return err
 		}
@@ -197,7 +197,7 @@ func refusal(region, action string, err error) error {
 	}
 	c := awskms.ClassifyKMSError(err)
 	r := &kmsRefusal{Region: region, Err: c}
-	code := apiCode(err)
+	code := awskms.ErrorCode(err)
 	switch {
 	case code == "LimitExceededException":
 		r.Reason = "the KMS key has used all the on-demand rotations AWS allows it"

@@ -1,4 +1,4 @@
-package keysvc_test
+package rotation_test
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 
 	"keyport/keysvc"
 	"keyport/keysvc/keysvctest"
+	"keyport/keysvc/rotation"
 	"keyport/models"
 )
 
@@ -169,7 +170,7 @@ func TestKMSRotationExplicit(t *testing.T) {
 		if gk.Mode != models.ModeGenerated {
 			continue
 		}
-		s.SetRotator(models.ModeGenerated, e.Service.RotateDataKeyFrom)
+		s.SetRotator(models.ModeGenerated, e.Service)
 		var ve *keysvc.ValidationError
 		if _, err := s.RequestKMSRotation(ctx, e.Tenant.ID, gk.ID, e.owner(), 0); !errors.As(err, &ve) {
 			t.Errorf("KMS rotation of a generated key: %v, want a validation error", err)
@@ -203,17 +204,17 @@ func TestKMSRotationRetriedOnce(t *testing.T) {
 			arn := keyARN(t, e.DB, k)
 			w, s, _ := e.process("p1")
 			attempts := 0
-			s.SetRotator(models.ModeCMK, func(ctx context.Context, tenantID, keyID string, from int64, actor, reason string) (int64, error) {
+			s.SetRotator(models.ModeCMK, rotation.RotatorFunc(func(ctx context.Context, tenantID, keyID string, from int64, actor, reason string) (int64, error) {
 				attempts++
 				rotate := func() error {
-					_, err := e.Service.RotateDataKeyFrom(ctx, tenantID, keyID, from, actor, reason)
+					_, err := e.Service.RotateFrom(ctx, tenantID, keyID, from, actor, reason)
 					return err
 				}
 				if attempts == 1 && tc.crash != nil {
 					return 0, tc.crash(rotate)
 				}
 				return 0, rotate()
-			})
+			}))
 			if tc.throttle {
 				e.KMS.FailNext("RotateKeyOnDemand", 1, "ThrottlingException")
 			}
@@ -282,7 +283,7 @@ func TestKMSRotationRefused(t *testing.T) {
 			arn := keyARN(t, e.DB, k)
 			tc.refuse(t, arn)
 			_, err := s.RequestKMSRotation(ctx, e.Tenant.ID, k.ID, e.owner(), 1)
-			var ke *keysvc.KMSMaterialError
+			var ke *rotation.KMSMaterialError
 			if !errors.As(err, &ke) || !strings.Contains(ke.Message, tc.want) || !strings.Contains(ke.Message, keysvctest.Region) {
 				t.Fatalf("refused rotation: %v, want a KMSMaterialError saying %q", err, tc.want)
 			}
@@ -320,7 +321,7 @@ func TestKMSRotationRefused(t *testing.T) {
 
 	t.Run("policy-driven rotation still rotates the data key", func(t *testing.T) {
 		k := e.Key(t, "policy-on-demand")
-		if _, err := s.SetPolicy(ctx, e.Tenant.ID, k.ID, e.owner(), keysvc.PolicyInput{PeriodDays: "90", NoticeDays: "7", Automatic: true,
+		if _, err := s.SetPolicy(ctx, e.Tenant.ID, k.ID, e.owner(), rotation.PolicyInput{PeriodDays: "90", NoticeDays: "7", Automatic: true,
 			KMSRotateOnDemand: true}); err != nil {
 			t.Fatal(err)
 		}
@@ -398,7 +399,7 @@ func TestKMSRotationMultiRegion(t *testing.T) {
 	}
 
 	only := newKey("replica-only", models.KeyRegion{Region: replicaRegion, KMSKeyARN: replicaARN})
-	var ke *keysvc.KMSMaterialError
+	var ke *rotation.KMSMaterialError
 	if _, err := s.RequestKMSRotation(ctx, e.Tenant.ID, only.ID, e.owner(), 1); !errors.As(err, &ke) || !strings.Contains(ke.Message, "replica") {
 		t.Errorf("replica-only key: %v, want a KMSMaterialError about replicas", err)
 	}

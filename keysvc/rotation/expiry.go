@@ -1,10 +1,11 @@
-package keysvc
+package rotation
 
 import (
 	"context"
 	"strconv"
 	"time"
 
+	"keyport/keysvc"
 	"keyport/models"
 )
 
@@ -109,13 +110,13 @@ func (s *Scheduler) sendExpiryNotice(ctx context.Context, m *models.ExpiringMate
 	n := models.Notice{TenantID: m.TenantID, KeyID: m.KeyID, Kind: models.NoticeMaterialExpiring, DedupeKey: done[0],
 		RotationAt: &validTo, LeadDays: lead, Detail: m.ID}
 	if lead == 0 {
-		n.Kind, n.Detail = models.NoticeHealth, HealthMaterialExpired
+		n.Kind, n.Detail = models.NoticeHealth, keysvc.HealthMaterialExpired
 	}
 	var mail []models.NewMail
 	active := m.State == models.MaterialActive
-	if !(lead == 0 && active && k.Health == HealthMaterialExpired && s.healthNotified(ctx, k)) {
+	if !(lead == 0 && active && k.Health == keysvc.HealthMaterialExpired && s.healthNotified(ctx, k)) {
 		mail, err = s.noticeMail(ctx, k, nil, n, NoticeMail{LeadDays: lead, ValidTo: validTo, MaterialVersion: m.Seq,
-			Fingerprint: m.Fingerprint, MaterialActive: active, AutoReupload: m.AutoReupload && active, Health: HealthMaterialExpired})
+			Fingerprint: m.Fingerprint, MaterialActive: active, AutoReupload: m.AutoReupload && active, Health: keysvc.HealthMaterialExpired})
 		if err != nil {
 			return false, err
 		}
@@ -134,7 +135,7 @@ func (s *Scheduler) healthNotified(ctx context.Context, k *models.Key) bool {
 // material was already told so by the expiry notice of its active
 // material, so that the health pass does not say it twice.
 func (s *Scheduler) expiryToldFor(ctx context.Context, tenantID, keyID, health string) bool {
-	if health != HealthMaterialExpired {
+	if health != keysvc.HealthMaterialExpired {
 		return false
 	}
 	mat, err := s.DB.ActiveMaterial(ctx, tenantID, keyID)

@@ -1,4 +1,4 @@
-package keysvc
+package rotation
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"keyport/keysvc"
 	"keyport/keysvc/jobs"
 	"keyport/keysvc/mailer"
 	"keyport/models"
@@ -51,9 +52,11 @@ type MailContent struct {
 	HTML    string
 }
 
-// Renderer renders a notice email. keysvc knows nothing of templates: the
-// views render, and cmd wires them in through handlers.RenderNotice.
-type Renderer func(ctx context.Context, m NoticeMail) (MailContent, error)
+// Renderer renders a notice email. rotation knows nothing of templates:
+// the views render, through handlers.NoticeRenderer.
+type Renderer interface {
+	RenderNotice(ctx context.Context, m NoticeMail) (MailContent, error)
+}
 
 // criticalNotice reports whether a kind of notice goes to every owner and
 // admin whatever their preferences: the key needs someone to act.
@@ -67,7 +70,7 @@ var OptionalNoticeKinds = []string{models.NoticeBeforeRotation, models.NoticeRot
 // badHealth is health that stops keyport from using a key, or soon will.
 func badHealth(h string) bool {
 	switch h {
-	case HealthAccessDenied, HealthKMSDisabled, HealthPendingDeletion, HealthMaterialExpired, HealthDrift:
+	case keysvc.HealthAccessDenied, keysvc.HealthKMSDisabled, keysvc.HealthPendingDeletion, keysvc.HealthMaterialExpired, keysvc.HealthDrift:
 		return true
 	}
 	return false
@@ -99,7 +102,7 @@ func (s *Scheduler) noticeMail(ctx context.Context, k *models.Key, p *models.Rot
 	var out []models.NewMail
 	for _, addr := range to {
 		m.To = addr
-		c, err := s.Render(ctx, m)
+		c, err := s.Render.RenderNotice(ctx, m)
 		if err != nil {
 			return nil, fmt.Errorf("keysvc: render %s notice: %w", n.Kind, err)
 		}

@@ -1,4 +1,4 @@
-package keysvc_test
+package rotation_test
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 
 	"keyport/keysvc"
 	"keyport/keysvc/jobs"
+	"keyport/keysvc/rotation"
 	"keyport/models"
 	"keyport/web/mailcatcher"
 )
@@ -258,7 +259,7 @@ func TestValidationSweepJobOncePerInterval(t *testing.T) {
 	if counts[models.JobDone] != int64(slots) || len(counts) != 1 {
 		t.Errorf("sweep jobs by state = %v, want %d done", counts, slots)
 	}
-	if _, err := e.DB.JobByRunKey(ctx, keysvc.SweepRunKey(start.Truncate(time.Hour))); err != nil {
+	if _, err := e.DB.JobByRunKey(ctx, rotation.SweepRunKey(start.Truncate(time.Hour))); err != nil {
 		t.Errorf("no sweep job for the first slot: %v", err)
 	}
 }

@@ -1,4 +1,4 @@
-package keysvc_test
+package rotation_test
 
 import (
 	"context"
@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"keyport/keysvc"
+	"keyport/keysvc/rotation"
 	"keyport/web/mailcatcher"
 )
 
@@ -44,7 +44,7 @@ func TestNoticeEmailsOverSMTP(t *testing.T) {
 	ctx := context.Background()
 	k := e.Key(t, "payments")
 	w, s, _ := e.process("p1")
-	if _, err := s.SetPolicy(ctx, e.Tenant.ID, k.ID, e.owner(), keysvc.PolicyInput{PeriodDays: "40", NoticeDays: "30", Automatic: true,
+	if _, err := s.SetPolicy(ctx, e.Tenant.ID, k.ID, e.owner(), rotation.PolicyInput{PeriodDays: "40", NoticeDays: "30", Automatic: true,
 		WindowStartHour: "2", WindowHours: "3"}); err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package keysvc_test
+package rotation_test
 
 import (
 	"context"
@@ -16,6 +16,7 @@ import (
 	"keyport/keysvc/jobs"
 	"keyport/keysvc/keysvctest"
 	"keyport/keysvc/mailer"
+	"keyport/keysvc/rotation"
 	"keyport/models"
 	"keyport/web/mailcatcher"
 )
@@ -53,10 +54,10 @@ var quiet = slog.New(slog.DiscardHandler)
 
 // process builds what one keyport process runs: a worker with the
 // scheduler's and the outbox's job kinds.
-func (e *schedEnv) process(owner string) (*jobs.Worker, *keysvc.Scheduler, *mailer.Outbox) {
+func (e *schedEnv) process(owner string) (*jobs.Worker, *rotation.Scheduler, *mailer.Outbox) {
 	w := jobs.NewWorker(e.DB, quiet, jobs.WorkerConfig{Owner: owner, Concurrency: 1, LeaseFor: time.Minute, BackoffBase: time.Minute})
 	ob := mailer.NewOutbox(e.DB, e.Sealer, e.sender, "keyport.test")
-	s := keysvc.NewScheduler(keysvc.SchedulerDeps{DB: e.DB, Keys: e.Service, Outbox: ob, Worker: w, Render: handlers.RenderNotice,
+	s := rotation.NewScheduler(rotation.SchedulerDeps{DB: e.DB, Keys: e.Service, Outbox: ob, Worker: w, Render: handlers.NoticeRenderer{},
 		Logger: quiet, Now: e.Clock.Now, BaseURL: "https://keyport.test"})
 	return w, s, ob
 }
@@ -73,7 +74,7 @@ func TestRotateNowCollapses(t *testing.T) {
 	k := e.Key(t, "orders")
 	_, s, _ := e.process("p1")
 	_, s2, _ := e.process("p2") // another replica
-	if _, err := s.SetPolicy(ctx, e.Tenant.ID, k.ID, e.owner(), keysvc.PolicyInput{PeriodDays: "30", NoticeDays: "7", Automatic: true}); err != nil {
+	if _, err := s.SetPolicy(ctx, e.Tenant.ID, k.ID, e.owner(), rotation.PolicyInput{PeriodDays: "30", NoticeDays: "7", Automatic: true}); err != nil {
 		t.Fatal(err)
 	}
 	// The scheduled rotation job (from version 1) is due now too.
@@ -133,7 +134,7 @@ func TestTwoYearSchedule(t *testing.T) {
 	sends, rotations, killedSends := 0, 0, 0
 	var kill context.CancelFunc
 	var w *jobs.Worker
-	var s *keysvc.Scheduler
+	var s *rotation.Scheduler
 	var wctx context.Context
 	restart := func(owner string) {
 		var ob *mailer.Outbox
@@ -148,18 +149,18 @@ func TestTwoYearSchedule(t *testing.T) {
 			}
 			return nil
 		})
-		s.SetRotator(models.ModeCMK, func(ctx context.Context, tenantID, keyID string, from int64, actor, reason string) (int64, error) {
-			v, err := e.Service.RotateDataKeyFrom(ctx, tenantID, keyID, from, actor, reason)
+		s.SetRotator(models.ModeCMK, rotation.RotatorFunc(func(ctx context.Context, tenantID, keyID string, from int64, actor, reason string) (int64, error) {
+			v, err := e.Service.RotateFrom(ctx, tenantID, keyID, from, actor, reason)
 			rotations++
 			if rotations == killRotation {
 				kill()
 				return v, errors.New("killed after rotating")
 			}
 			return v, err
-		})
+		}))
 	}
 	restart("worker-0")
-	if _, err := s.SetPolicy(ctx, e.Tenant.ID, k.ID, e.owner(), keysvc.PolicyInput{PeriodDays: "90", NoticeDays: "30, 7, 1", Automatic: true}); err != nil {
+	if _, err := s.SetPolicy(ctx, e.Tenant.ID, k.ID, e.owner(), rotation.PolicyInput{PeriodDays: "90", NoticeDays: "30, 7, 1", Automatic: true}); err != nil {
 		t.Fatal(err)
 	}
 

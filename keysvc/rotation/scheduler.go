@@ -1,4 +1,4 @@
-package keysvc
+package rotation
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"keyport/keysvc"
 	"keyport/keysvc/jobs"
 	"keyport/keysvc/mailer"
 	"keyport/models"
@@ -32,21 +33,35 @@ const (
 // DefaultNoticeDays are the default notice lead times.
 var DefaultNoticeDays = []int{30, 7, 1}
 
-// RotateFunc makes a key's next version for one key mode and returns it;
-// ErrRotationRaced when another rotation won. Modes 2 and 3 (renewal with
-// alias move) plug in here when they exist.
-type RotateFunc func(ctx context.Context, tenantID, keyID string, from int64, actor, reason string) (int64, error)
+// Rotator makes a key's next version for one key mode and returns it. It
+// rotates only if the key's current version is from, so a job that lost
+// its lease (or a retry) never makes two: keysvc.Service rotates the data
+// key of customer-managed keys; keys whose material keyport holds renew.
+type Rotator interface {
+	RotateFrom(ctx context.Context, tenantID, keyID string, from int64, actor, reason string) (int64, error)
+}
+
+// RotatorFunc is a function as a Rotator.
+type RotatorFunc func(ctx context.Context, tenantID, keyID string, from int64, actor, reason string) (int64, error)
+
+// RotateFrom calls f.
+func (f RotatorFunc) RotateFrom(ctx context.Context, tenantID, keyID string, from int64, actor, reason string) (int64, error) {
+	return f(ctx, tenantID, keyID, from, actor, reason)
+}
 
 // SchedulerDeps are the scheduler's collaborators.
 type SchedulerDeps struct {
-	DB      *models.DB
-	Keys    *Service
-	Outbox  *mailer.Outbox
-	Worker  *jobs.Worker
-	Render  Renderer // email bodies (views, through handlers); required for notices
-	Logger  *slog.Logger
-	Now     func() time.Time // the same clock as the store's
-	BaseURL string           // links in emails
+	DB   *models.DB
+	Keys *keysvc.Service // rotates the data key of customer-managed keys
+	// Renewals rotates keys whose material keyport holds (generated and
+	// imported keys); nil leaves them without scheduled rotation.
+	Renewals Rotator
+	Outbox   *mailer.Outbox
+	Worker   *jobs.Worker
+	Render   Renderer // email bodies (views, through handlers); required for notices
+	Logger   *slog.Logger
+	Now      func() time.Time // the same clock as the store's
+	BaseURL  string           // links in emails
 	// SweepEvery runs the validation sweep as a job this often (0: never).
 	SweepEvery time.Duration
 }
@@ -55,7 +70,7 @@ type SchedulerDeps struct {
 // durable jobs, and tells the tenant's owners and admins by email.
 type Scheduler struct {
 	SchedulerDeps
-	rotators map[string]RotateFunc
+	rotators map[string]Rotator
 }
 
 // NewScheduler builds the scheduler and registers its job kinds (and the
@@ -67,7 +82,11 @@ func NewScheduler(d SchedulerDeps) *Scheduler {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
-	s := &Scheduler{SchedulerDeps: d, rotators: map[string]RotateFunc{models.ModeCMK: d.Keys.RotateDataKeyFrom}}
+	s := &Scheduler{SchedulerDeps: d, rotators: map[string]Rotator{models.ModeCMK: d.Keys}}
+	if d.Renewals != nil {
+		s.rotators[models.ModeGenerated] = d.Renewals
+		s.rotators[models.ModeImported] = d.Renewals
+	}
 	d.Worker.Handle(models.JobKindRotate, s.runRotate)
 	d.Worker.Handle(models.JobKindNotice, s.runNotice)
 	d.Worker.Handle(jobKindSweep, s.runSweep)
@@ -77,7 +96,7 @@ func NewScheduler(d SchedulerDeps) *Scheduler {
 }
 
 // SetRotator plugs in the rotation of a key mode.
-func (s *Scheduler) SetRotator(mode string, f RotateFunc) { s.rotators[mode] = f }
+func (s *Scheduler) SetRotator(mode string, r Rotator) { s.rotators[mode] = r }
 
 // PolicyInput is the policy form as typed.
 type PolicyInput struct {
@@ -100,29 +119,29 @@ func parsePolicy(in PolicyInput) (parsedPolicy, error) {
 	p := parsedPolicy{auto: in.Automatic, onDemand: in.KMSRotateOnDemand, hours: 24}
 	var err error
 	if p.period, err = strconv.Atoi(strings.TrimSpace(in.PeriodDays)); err != nil || p.period < MinRotationDays || p.period > MaxRotationDays {
-		return p, &ValidationError{Field: "period_days", Message: fmt.Sprintf("must be a whole number of days from %d to %d", MinRotationDays, MaxRotationDays)}
+		return p, &keysvc.ValidationError{Field: "period_days", Message: fmt.Sprintf("must be a whole number of days from %d to %d", MinRotationDays, MaxRotationDays)}
 	}
 	for _, f := range splitList(in.NoticeDays) {
 		n, err := strconv.Atoi(f)
 		if err != nil || n < 1 || n >= p.period {
-			return p, &ValidationError{Field: "notice_days", Message: "must be days before the rotation, each at least 1 and less than the period"}
+			return p, &keysvc.ValidationError{Field: "notice_days", Message: "must be days before the rotation, each at least 1 and less than the period"}
 		}
 		if !slices.Contains(p.notices, n) {
 			p.notices = append(p.notices, n)
 		}
 	}
 	if len(p.notices) > 5 {
-		return p, &ValidationError{Field: "notice_days", Message: "may list at most 5 lead times"}
+		return p, &keysvc.ValidationError{Field: "notice_days", Message: "may list at most 5 lead times"}
 	}
 	slices.SortFunc(p.notices, func(a, b int) int { return b - a })
 	if v := strings.TrimSpace(in.WindowStartHour); v != "" {
 		if p.start, err = strconv.Atoi(v); err != nil || p.start < 0 || p.start > 23 {
-			return p, &ValidationError{Field: "window_start_hour", Message: "must be an hour from 0 to 23 (UTC)"}
+			return p, &keysvc.ValidationError{Field: "window_start_hour", Message: "must be an hour from 0 to 23 (UTC)"}
 		}
 	}
 	if v := strings.TrimSpace(in.WindowHours); v != "" {
 		if p.hours, err = strconv.Atoi(v); err != nil || p.hours < 1 || p.hours > 24 {
-			return p, &ValidationError{Field: "window_hours", Message: "must be from 1 to 24 hours"}
+			return p, &keysvc.ValidationError{Field: "window_hours", Message: "must be from 1 to 24 hours"}
 		}
 	}
 	return p, nil
@@ -267,7 +286,7 @@ func (s *Scheduler) Policy(ctx context.Context, tenantID, keyID string) (*models
 // SetPolicy replaces a key's policy and plans its next rotation from the
 // last one: period days after it, in the preferred window (or the next
 // window, if that date has passed). Postponements of the old plan end.
-func (s *Scheduler) SetPolicy(ctx context.Context, tenantID, keyID string, by RequestBy, in PolicyInput) (*models.RotationPolicy, error) {
+func (s *Scheduler) SetPolicy(ctx context.Context, tenantID, keyID string, by keysvc.RequestBy, in PolicyInput) (*models.RotationPolicy, error) {
 	pp, err := parsePolicy(in)
 	if err != nil {
 		return nil, err
@@ -285,7 +304,7 @@ func (s *Scheduler) SetPolicy(ctx context.Context, tenantID, keyID string, by Re
 	p.PeriodDays, p.NoticeDays, p.Automatic, p.KMSRotateOnDemand = pp.period, NoticeList(pp.notices), pp.auto, pp.onDemand
 	p.WindowStartHour, p.WindowHours, p.FromVersion, p.PostponedDays, p.UpdatedBy = pp.start, pp.hours, k.CurrentVersion, 0, by.UserID
 	p.NextRotationAt = nextRotation(last, p.PeriodDays, p.WindowStartHour, s.Now())
-	audit := by.audit("key.rotation_policy_set", map[string]string{"period_days": strconv.Itoa(p.PeriodDays), "notice_days": p.NoticeDays,
+	audit := by.Audit("key.rotation_policy_set", map[string]string{"period_days": strconv.Itoa(p.PeriodDays), "notice_days": p.NoticeDays,
 		"automatic": strconv.FormatBool(p.Automatic), "window_start_hour": strconv.Itoa(p.WindowStartHour), "window_hours": strconv.Itoa(p.WindowHours),
 		"kms_rotate_on_demand": strconv.FormatBool(p.KMSRotateOnDemand), "next_rotation_at": p.NextRotationAt.Format(time.RFC3339)})
 	if err := s.DB.SaveRotationPlan(ctx, s.plan(p), models.PlanWrite{Replace: true, Audit: &audit}); err != nil {
@@ -308,32 +327,32 @@ func (s *Scheduler) MaxPostponeDays(ctx context.Context) int {
 
 // SetMaxPostponeDays sets the provider's bound on postponing one rotation
 // (0 to 365 days; 0 turns postponing off).
-func (s *Scheduler) SetMaxPostponeDays(ctx context.Context, by RequestBy, days string) error {
+func (s *Scheduler) SetMaxPostponeDays(ctx context.Context, by keysvc.RequestBy, days string) error {
 	n, err := strconv.Atoi(strings.TrimSpace(days))
 	if err != nil || n < 0 || n > 365 {
-		return &ValidationError{Field: "max_postpone_days", Message: "must be a whole number of days from 0 to 365"}
+		return &keysvc.ValidationError{Field: "max_postpone_days", Message: "must be a whole number of days from 0 to 365"}
 	}
-	_, err = s.DB.SetProviderSettings(ctx, map[string]string{settingMaxPostpone: strconv.Itoa(n)}, by.audit("provider.settings_updated", nil))
+	_, err = s.DB.SetProviderSettings(ctx, map[string]string{settingMaxPostpone: strconv.Itoa(n)}, by.Audit("provider.settings_updated", nil))
 	return err
 }
 
 // Postpone moves a key's next rotation, and with it its remaining notices,
 // days later, within the provider's bound for one rotation.
-func (s *Scheduler) Postpone(ctx context.Context, tenantID, keyID string, by RequestBy, days int) (*models.RotationPolicy, error) {
+func (s *Scheduler) Postpone(ctx context.Context, tenantID, keyID string, by keysvc.RequestBy, days int) (*models.RotationPolicy, error) {
 	p, err := s.Policy(ctx, tenantID, keyID)
 	if err != nil {
 		return nil, err
 	}
 	bound := s.MaxPostponeDays(ctx)
 	if days < 1 || p.PostponedDays+days > bound {
-		return nil, &ValidationError{Field: "days", Message: fmt.Sprintf("can postpone this rotation by 1 to %d more days (at most %d in total)",
+		return nil, &keysvc.ValidationError{Field: "days", Message: fmt.Sprintf("can postpone this rotation by 1 to %d more days (at most %d in total)",
 			max(bound-p.PostponedDays, 0), bound)}
 	}
 	from := p.NextRotationAt
 	p.NextRotationAt = p.NextRotationAt.AddDate(0, 0, days)
 	p.PostponedDays += days
 	p.UpdatedBy = by.UserID
-	audit := by.audit("key.rotation_postponed", map[string]string{"days": strconv.Itoa(days), "from": from.Format(time.RFC3339),
+	audit := by.Audit("key.rotation_postponed", map[string]string{"days": strconv.Itoa(days), "from": from.Format(time.RFC3339),
 		"to": p.NextRotationAt.Format(time.RFC3339)})
 	if err := s.DB.SaveRotationPlan(ctx, s.plan(*p), models.PlanWrite{Replace: true, Audit: &audit}); err != nil {
 		return nil, err
@@ -342,19 +361,19 @@ func (s *Scheduler) Postpone(ctx context.Context, tenantID, keyID string, by Req
 }
 
 // Acknowledge records that a member read a notice.
-func (s *Scheduler) Acknowledge(ctx context.Context, tenantID, noticeID string, by RequestBy) error {
-	return s.DB.AcknowledgeNotice(ctx, tenantID, noticeID, by.UserID, by.audit("key.notice_acknowledged", nil))
+func (s *Scheduler) Acknowledge(ctx context.Context, tenantID, noticeID string, by keysvc.RequestBy) error {
+	return s.DB.AcknowledgeNotice(ctx, tenantID, noticeID, by.UserID, by.Audit("key.notice_acknowledged", nil))
 }
 
 // SetDefaults stores the tenant's default policy for new keys.
-func (s *Scheduler) SetDefaults(ctx context.Context, tenantID string, by RequestBy, in PolicyInput) error {
+func (s *Scheduler) SetDefaults(ctx context.Context, tenantID string, by keysvc.RequestBy, in PolicyInput) error {
 	pp, err := parsePolicy(in)
 	if err != nil {
 		return err
 	}
 	d := models.RotationDefaults{TenantID: tenantID, PeriodDays: pp.period, NoticeDays: NoticeList(pp.notices), Automatic: pp.auto,
 		WindowStartHour: pp.start, WindowHours: pp.hours, UpdatedBy: by.UserID}
-	return s.DB.SetRotationDefaults(ctx, d, by.audit("tenant.rotation_defaults_set", map[string]string{
+	return s.DB.SetRotationDefaults(ctx, d, by.Audit("tenant.rotation_defaults_set", map[string]string{
 		"period_days": strconv.Itoa(d.PeriodDays), "notice_days": d.NoticeDays, "automatic": strconv.FormatBool(d.Automatic)}))
 }
 
@@ -411,4 +430,9 @@ func (s *Scheduler) runSweep(ctx context.Context, j *models.Job, l models.Lease)
 func (s *Scheduler) CanRotate(mode string) bool {
 	_, ok := s.rotators[mode]
 	return ok
+}
+
+// splitList splits a list typed with commas, spaces or newlines.
+func splitList(s string) []string {
+	return strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == '\n' || r == '\r' || r == '\t' })
 }
