@@ -217,16 +217,3 @@ func checkRows(cs []keysvc.Check) []views.CheckRow {
 	}
 	return out
 }
-
-// kmsProblem explains a KMS failure that is not about the input.
-func kmsProblem(err error) error {
-	switch {
-	case errors.Is(err, keysvc.ErrThrottled), errors.Is(err, keysvc.ErrUnavailable):
-		return &PublicError{Status: http.StatusServiceUnavailable, Heading: "KMS is not answering",
-			Message: "keyport could not reach AWS KMS just now. Nothing was saved; try again in a minute.", Err: err}
-	case errors.Is(err, keysvc.ErrAccessDenied):
-		return &PublicError{Status: http.StatusUnprocessableEntity, Heading: "KMS refused keyport",
-			Message: "KMS refused keyport part way through. Nothing was saved; check the key policy in every region and try again.", Err: err}
-	}
-	return err
-}

@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -120,10 +119,6 @@ func (h *Handler) sendReport(c echo.Context, s compliance.Scope) error {
 		if r, err = reports.Activity(ctx, s, meta, from, to); err == nil {
 			doc = activityView(r)
 		}
-	}
-	if errors.Is(err, models.ErrTooManyEvents) {
-		return &PublicError{Status: http.StatusUnprocessableEntity, Heading: "Period too long",
-			Message: "This period holds more than 100,000 events, more than one report may hold. Choose a shorter period.", Err: err}
 	}
 	if err != nil {
 		return fmt.Errorf("report %s: %w", id, err)
