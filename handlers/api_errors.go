@@ -54,17 +54,11 @@ func apiErrorFor(err error) *APIError {
 }
 
 // apiCodeForStatus names the errors the data API answers before any of its
-// handlers runs (routing, body limits), in the API's own codes.
+// handlers runs (routing, body limits) after their status: not_found,
+// method_not_allowed, forbidden, and request_too_large for 413.
 func apiCodeForStatus(status int) string {
-	switch status {
-	case http.StatusRequestEntityTooLarge:
+	if status == http.StatusRequestEntityTooLarge {
 		return "request_too_large"
-	case http.StatusNotFound:
-		return "not_found"
-	case http.StatusMethodNotAllowed:
-		return "method_not_allowed"
-	case http.StatusForbidden:
-		return "forbidden"
 	}
 	return strings.ToLower(strings.ReplaceAll(http.StatusText(status), " ", "_"))
 }

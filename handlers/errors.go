@@ -91,6 +91,15 @@ var domainErrors = []domainError{
 		Message: "This period holds more than 100,000 events, more than one report may hold. Choose a shorter period."}},
 }
 
+// statusPages answer echo's own errors (routing, authorization, body
+// limits) by status.
+var statusPages = map[int]*PublicError{
+	http.StatusNotFound:              pageNotFound,
+	http.StatusForbidden:             {Status: http.StatusForbidden, Heading: "Not allowed", Message: "You do not have permission to do this."},
+	http.StatusRequestEntityTooLarge: {Status: http.StatusRequestEntityTooLarge, Heading: "Request too large", Message: "What you sent is larger than keyport accepts."},
+	http.StatusMethodNotAllowed:      {Status: http.StatusMethodNotAllowed, Heading: "Not allowed", Message: "This address does not accept that kind of request."},
+}
+
 // problemFor is the one place that decides what a page shows for err: a
 // PublicError as it says, a domain error by domainErrors, a keysvc
 // validation error that no form showed as 422 with its message, echo's own
@@ -111,15 +120,8 @@ func problemFor(err error) views.Problem {
 	case errors.As(err, &ve):
 		return views.Problem{Status: http.StatusUnprocessableEntity, Heading: "Not possible", Message: ve.Message}
 	case errors.As(err, &he):
-		switch he.Code {
-		case http.StatusNotFound:
-			return pageNotFound.problem()
-		case http.StatusForbidden:
-			return views.Problem{Status: he.Code, Heading: "Not allowed", Message: "You do not have permission to do this."}
-		case http.StatusRequestEntityTooLarge:
-			return views.Problem{Status: he.Code, Heading: "Request too large", Message: "What you sent is larger than keyport accepts."}
-		case http.StatusMethodNotAllowed:
-			return views.Problem{Status: he.Code, Heading: "Not allowed", Message: "This address does not accept that kind of request."}
+		if p, ok := statusPages[he.Code]; ok {
+			return p.problem()
 		}
 		if he.Code < 500 {
 			return views.Problem{Status: he.Code, Heading: http.StatusText(he.Code), Message: "The request could not be handled."}
@@ -148,27 +150,25 @@ func (h *Handler) HandleError(err error, c echo.Context) {
 	if c.Response().Committed {
 		return
 	}
-	logFailure := func(status int) {
-		if status >= 500 {
-			h.log.Error("request failed", "request_id", requestID(c), "method", c.Request().Method, "path", LoggablePath(c), "err", err)
-		}
+	pr, ae := problemFor(err), apiErrorFor(err)
+	api := strings.HasPrefix(c.Request().URL.Path, "/api/")
+	if api {
+		pr.Status = ae.Status
 	}
-	if strings.HasPrefix(c.Request().URL.Path, "/api/") {
-		ae := apiErrorFor(err)
-		logFailure(ae.Status)
-		_ = c.JSON(ae.Status, apiErrorBody{apiErrorDetail{ae.Code, ae.Message}})
-		return
-	}
-	pr := problemFor(err)
 	pr.RequestID = requestID(c)
-	logFailure(pr.Status)
-	if c.Request().Method == http.MethodHead {
-		_ = c.NoContent(pr.Status)
-		return
+	if pr.Status >= 500 {
+		h.log.Error("request failed", "request_id", pr.RequestID, "method", c.Request().Method, "path", LoggablePath(c), "err", err)
 	}
-	if rerr := render(c, pr.Status, views.ProblemPage(h.page(c, pr.Heading, ""), pr)); rerr != nil {
-		h.log.Error("render error page", "request_id", pr.RequestID, "err", rerr)
-		_ = c.String(pr.Status, pr.Heading)
+	switch {
+	case api:
+		_ = c.JSON(ae.Status, apiErrorBody{apiErrorDetail{ae.Code, ae.Message}})
+	case c.Request().Method == http.MethodHead:
+		_ = c.NoContent(pr.Status)
+	default:
+		if rerr := render(c, pr.Status, views.ProblemPage(h.page(c, pr.Heading, ""), pr)); rerr != nil {
+			h.log.Error("render error page", "request_id", pr.RequestID, "err", rerr)
+			_ = c.String(pr.Status, pr.Heading)
+		}
 	}
 }
 

@@ -314,11 +314,8 @@ func (h *Handler) hasPendingInvitation(c echo.Context) (bool, error) {
 		return false, nil
 	}
 	_, err := h.db.InvitationByToken(c.Request().Context(), hashSecret(tok))
-	switch {
-	case err == nil:
-		return true, nil
-	case deadInvitation(err):
-		return false, nil
+	if err == nil || deadInvitation(err) {
+		return err == nil, nil
 	}
 	return false, fmt.Errorf("look up pending invitation: %w", err)
 }

@@ -3,11 +3,20 @@ package handlers
 import (
 	"keyport/keysvc/compliance"
 	"keyport/views"
+
+	"github.com/a-h/templ"
 )
 
 // The reports' data comes from keysvc/compliance; the pages, CSV and JSON
 // files render views' types, which carry the files' field names. These
 // functions copy one into the other.
+
+// reportDoc is one report ready in every format.
+type reportDoc struct {
+	data any                    // encoded as the JSON file
+	csv  func() ([]byte, error) // the CSV file
+	page templ.Component        // the printable page
+}
 
 func metaView(m compliance.Meta) views.ReportMeta {
 	return views.ReportMeta{Report: m.Report, Title: m.Title, Scope: m.Scope, TenantID: m.TenantID,
@@ -24,8 +33,8 @@ func each[S, T any](xs []S, f func(S) T) []T {
 	return out
 }
 
-func inventoryView(r *compliance.Inventory) *views.InventoryReport {
-	return &views.InventoryReport{Meta: metaView(r.Meta), Keys: each(r.Keys, func(k compliance.InventoryKey) views.InventoryKey {
+func inventoryDoc(r *compliance.Inventory) reportDoc {
+	v := &views.InventoryReport{Meta: metaView(r.Meta), Keys: each(r.Keys, func(k compliance.InventoryKey) views.InventoryKey {
 		return views.InventoryKey{TenantID: k.TenantID, TenantName: k.TenantName, ID: k.ID, Name: k.Name, Store: k.Store,
 			AccountID: k.AccountID, Mode: k.Mode, Origin: k.Origin, State: k.State, Health: k.Health, HealthDetail: k.HealthDetail,
 			Aliases: k.Aliases, MaterialExpiresAt: k.MaterialExpiresAt,
@@ -35,18 +44,21 @@ func inventoryView(r *compliance.Inventory) *views.InventoryReport {
 			LastValidation: k.LastValidation, ValidationOK: k.ValidationOK,
 			Checks: each(k.Checks, func(c compliance.CheckResult) views.ReportCheck { return views.ReportCheck(c) })}
 	})}
+	return reportDoc{v, func() ([]byte, error) { return inventoryCSV(v) }, views.InventoryReportPage(v)}
 }
 
-func validationView(r *compliance.Validation) *views.ValidationReport {
-	return &views.ValidationReport{Meta: metaView(r.Meta), Verdict: r.Verdict, Keys: each(r.Keys, func(k compliance.ValidatedKey) views.ValidatedKey {
+func validationDoc(r *compliance.Validation) reportDoc {
+	v := &views.ValidationReport{Meta: metaView(r.Meta), Verdict: r.Verdict, Keys: each(r.Keys, func(k compliance.ValidatedKey) views.ValidatedKey {
 		return views.ValidatedKey{TenantID: k.TenantID, TenantName: k.TenantName, KeyID: k.KeyID, KeyName: k.KeyName,
 			ValidatedAt: k.ValidatedAt, Verdict: k.Verdict,
 			Properties: each(k.Properties, func(p compliance.PropertyResult) views.PropertyResult { return views.PropertyResult(p) })}
 	})}
+	return reportDoc{v, func() ([]byte, error) { return validationCSV(v) }, views.ValidationReportPage(v)}
 }
 
-func activityView(r *compliance.Activity) *views.ActivityReport {
-	return &views.ActivityReport{Meta: metaView(r.Meta), From: r.From, To: r.To, Verification: views.ChainVerification(r.Verification),
+func activityDoc(r *compliance.Activity) reportDoc {
+	v := &views.ActivityReport{Meta: metaView(r.Meta), From: r.From, To: r.To, Verification: views.ChainVerification(r.Verification),
 		Events: each(r.Events, func(e compliance.ActivityEvent) views.ActivityEvent { return views.ActivityEvent(e) }),
 		Usage:  each(r.Usage, func(u compliance.UsageRow) views.UsageRow { return views.UsageRow(u) })}
+	return reportDoc{v, func() ([]byte, error) { return activityCSV(v) }, views.ActivityReportPage(v)}
 }

@@ -3,6 +3,7 @@ package handlers
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -62,10 +63,11 @@ func (h *Handler) sendReport(c echo.Context, s compliance.Scope) error {
 	v := viewerFrom(c)
 	ctx := c.Request().Context()
 	name := c.Param("report")
-	id, ok := reportIDs[name]
-	if !ok {
+	kind := slices.IndexFunc(reportKinds, func(r views.ReportLink) bool { return r.Name == name })
+	if kind < 0 {
 		return echo.ErrNotFound
 	}
+	id, title := reportIDs[name], reportKinds[kind].Title
 	format := c.QueryParam("format")
 	if format == "" {
 		format = "html"
@@ -91,33 +93,27 @@ func (h *Handler) sendReport(c echo.Context, s compliance.Scope) error {
 		TargetType: "report", TargetID: id, Details: details}); err != nil {
 		return err
 	}
-	var title string
-	for _, r := range reportKinds {
-		if r.Name == name {
-			title = r.Title
-		}
-	}
 	reports := &compliance.Reports{Store: h.db, Settings: h.keys, Now: h.now}
 	meta, err := reports.Meta(ctx, s, id, title, v.User.Email)
 	if err != nil {
 		return fmt.Errorf("report %s: %w", id, err)
 	}
-	var doc any
+	var doc reportDoc
 	switch name {
 	case "inventory":
 		var r *compliance.Inventory
 		if r, err = reports.Inventory(ctx, s, meta); err == nil {
-			doc = inventoryView(r)
+			doc = inventoryDoc(r)
 		}
 	case "validation":
 		var r *compliance.Validation
 		if r, err = reports.Validation(ctx, s, meta); err == nil {
-			doc = validationView(r)
+			doc = validationDoc(r)
 		}
 	case "activity":
 		var r *compliance.Activity
 		if r, err = reports.Activity(ctx, s, meta, from, to); err == nil {
-			doc = activityView(r)
+			doc = activityDoc(r)
 		}
 	}
 	if err != nil {
@@ -126,8 +122,8 @@ func (h *Handler) sendReport(c echo.Context, s compliance.Scope) error {
 	return h.writeReport(c, doc, metaView(meta), format)
 }
 
-// writeReport renders a report in the asked format.
-func (h *Handler) writeReport(c echo.Context, doc any, meta views.ReportMeta, format string) error {
+// writeReport sends a report in the asked format.
+func (h *Handler) writeReport(c echo.Context, doc reportDoc, meta views.ReportMeta, format string) error {
 	scope := meta.Scope
 	if meta.TenantID != "" {
 		scope = meta.Scope + "-" + meta.TenantID
@@ -135,37 +131,20 @@ func (h *Handler) writeReport(c echo.Context, doc any, meta views.ReportMeta, fo
 	file := func(ext string) string { return reportFileName(scope, meta.Report, meta.GeneratedAt, ext) }
 	switch format {
 	case "json":
-		body, err := jsonReport(doc)
+		body, err := jsonReport(doc.data)
 		if err != nil {
 			return err
 		}
 		return sendDownload(c, file("json"), "application/json; charset=utf-8", body)
 	case "csv":
-		var body []byte
-		var err error
-		switch r := doc.(type) {
-		case *views.InventoryReport:
-			body, err = inventoryCSV(r)
-		case *views.ActivityReport:
-			body, err = activityCSV(r)
-		case *views.ValidationReport:
-			body, err = validationCSV(r)
-		}
+		body, err := doc.csv()
 		if err != nil {
 			return err
 		}
 		return sendDownload(c, file("csv"), "text/csv; charset=utf-8", body)
 	}
 	// The printable page is shown, not downloaded: printing it is the point.
-	switch r := doc.(type) {
-	case *views.InventoryReport:
-		return render(c, http.StatusOK, views.InventoryReportPage(r))
-	case *views.ActivityReport:
-		return render(c, http.StatusOK, views.ActivityReportPage(r))
-	case *views.ValidationReport:
-		return render(c, http.StatusOK, views.ValidationReportPage(r))
-	}
-	return fmt.Errorf("write report: unknown document %T", doc)
+	return render(c, http.StatusOK, doc.page)
 }
 
 // parsePeriod reads from/to (YYYY-MM-DD, UTC; to inclusive) with a default
