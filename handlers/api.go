@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,8 +12,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"keyport/keysvc"
-	"keyport/keysvc/awskms"
-	"keyport/keysvc/envelope"
 )
 
 // API serves the data API under /api/v1 for the provider's services:
@@ -34,85 +31,6 @@ const (
 	MaxAPIPlaintext = 256 << 10 // bytes per item
 	MaxBatchItems   = 100
 )
-
-// APIError is a data API error: a status, a stable code services can
-// branch on, and a message safe to show (never plaintext, key material or
-// AWS's own error text).
-type APIError struct {
-	Status     int
-	Code       string
-	Message    string
-	RetryAfter string
-}
-
-func (e *APIError) Error() string { return e.Code + ": " + e.Message }
-
-// apiErrorFor maps the service's errors onto the API's statuses and codes.
-func apiErrorFor(err error) *APIError {
-	var ae *APIError
-	var ve *keysvc.ValidationError
-	switch {
-	case errors.As(err, &ae):
-		return ae
-	case errors.As(err, &ve):
-		return &APIError{http.StatusBadRequest, "invalid_request", ve.Field + ": " + ve.Message, ""}
-	case errors.Is(err, keysvc.ErrTokenInvalid):
-		return &APIError{http.StatusUnauthorized, "unauthorized", "The service token is missing, invalid or revoked.", ""}
-	case errors.Is(err, keysvc.ErrTokenScope):
-		return &APIError{http.StatusForbidden, "forbidden", "This service token may not act for that tenant.", ""}
-	case errors.Is(err, keysvc.ErrKeyNotFound):
-		return &APIError{http.StatusNotFound, "key_not_found", "No such key for this tenant.", ""}
-	case errors.Is(err, envelope.ErrMalformedCiphertext):
-		return &APIError{http.StatusBadRequest, "ciphertext_malformed", "The ciphertext is not in keyport's format.", ""}
-	case errors.Is(err, envelope.ErrDecrypt):
-		return &APIError{http.StatusBadRequest, "ciphertext_invalid", "The ciphertext does not decrypt with this tenant, key and context: it was altered, or made for another tenant or context.", ""}
-	case errors.Is(err, awskms.ErrKeyDisabled):
-		return &APIError{http.StatusConflict, "key_disabled", "The key is disabled.", ""}
-	case errors.Is(err, awskms.ErrKeyPendingDeletion):
-		return &APIError{http.StatusConflict, "key_pending_deletion", "The key is pending deletion.", ""}
-	case errors.Is(err, awskms.ErrKeyNotUsable):
-		return &APIError{http.StatusConflict, "key_not_usable", "The key is not usable yet or any more; its owner can see why in keyport.", ""}
-	case errors.Is(err, awskms.ErrAccessDenied):
-		return &APIError{http.StatusFailedDependency, "key_access_revoked", "Access to the key was revoked by the key owner.", ""}
-	case errors.Is(err, awskms.ErrThrottled):
-		return &APIError{http.StatusTooManyRequests, "kms_throttled", "The key owner's KMS is throttling requests; retry later.", "1"}
-	case errors.Is(err, awskms.ErrUnavailable), errors.Is(err, keysvc.ErrRotationRaced), errors.Is(err, keysvc.ErrVersionExhausted),
-		errors.Is(err, context.DeadlineExceeded):
-		return &APIError{http.StatusServiceUnavailable, "unavailable", "The key service cannot complete this now; retry later.", "2"}
-	}
-	return &APIError{http.StatusInternalServerError, "internal_error", "The key service failed; the request id identifies this failure in keyport's logs.", ""}
-}
-
-type apiErrorBody struct {
-	Error apiErrorDetail `json:"error"`
-}
-
-type apiErrorDetail struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
-}
-
-// writeAPIError sends an error response, logging only what is not the
-// caller's fault.
-func (a *API) writeAPIError(c echo.Context, err error) error {
-	return writeAPIError(c, a.log, err)
-}
-
-// writeAPIError is the data API's one error response, for API's handlers
-// and for the data API routes that Handler serves (APIRotateKey).
-func writeAPIError(c echo.Context, log *slog.Logger, err error) error {
-	ae := apiErrorFor(err)
-	if ae.Status >= 500 {
-		log.Error("data api failed", "request_id", requestID(c), "path", c.Request().URL.Path, "err", err)
-	}
-	if ae.RetryAfter != "" {
-		c.Response().Header().Set("Retry-After", ae.RetryAfter)
-	}
-	if ae.Status == http.StatusUnauthorized {
-		c.Response().Header().Set("WWW-Authenticate", `Bearer realm="keyport"`)
-	}
-	return c.JSON(ae.Status, apiErrorBody{apiErrorDetail{ae.Code, ae.Message}})
-}
 
 const tokenKey = "keyport.service_token"
 

@@ -8,6 +8,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"keyport/keysvc/compliance"
 	"keyport/models"
 	"keyport/views"
 )
@@ -49,7 +50,7 @@ func (h *Handler) verifyChain(c echo.Context, operator bool) error {
 	if err != nil {
 		return fmt.Errorf("verify audit chain: %w", err)
 	}
-	cv := chainVerification(res)
+	cv := views.ChainVerification(compliance.Verification(res))
 	tenantID := ""
 	if !operator {
 		tenantID = v.Tenant.ID
@@ -169,7 +170,7 @@ func (h *Handler) renderAudit(c echo.Context, operator bool, cv *views.ChainVeri
 // auditRow shows one event with links to its key or member. The operator
 // view links nowhere inside tenants: operators hold no tenant role.
 func auditRow(e models.AuditEvent, operator bool, actors, keys, tenants map[string]string) views.AuditRow {
-	r := views.AuditRow{Seq: e.Seq, At: e.CreatedAt, Actor: e.Actor, Action: e.Action, Details: views.DetailsText(detailsOf(e.Details)), RequestID: e.RequestID}
+	r := views.AuditRow{Seq: e.Seq, At: e.CreatedAt, Actor: e.Actor, Action: e.Action, Details: views.DetailsText(compliance.Details(e.Details)), RequestID: e.RequestID}
 	if e.TargetType != "" {
 		r.Target = e.TargetType + " " + e.TargetID
 	}

@@ -6,12 +6,11 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/labstack/echo/v4"
 
+	"keyport/handlers/ical"
 	"keyport/keysvc"
-	"keyport/keysvc/rotation"
 	"keyport/models"
 	"keyport/views"
 )
@@ -169,77 +168,5 @@ func (h *Handler) CalendarFeed(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.Blob(http.StatusOK, "text/calendar; charset=utf-8", []byte(h.ics(t.Name, rows)))
-}
-
-// ics renders rotations as an iCalendar (RFC 5545) document: one event per
-// key at its next rotation, with a reminder at each notice lead time.
-func (h *Handler) ics(tenantName string, rows []models.UpcomingRotation) string {
-	host := "keyport"
-	if i := strings.Index(h.cfg.BaseURL, "://"); i >= 0 {
-		host = strings.SplitN(h.cfg.BaseURL[i+3:], "/", 2)[0]
-	}
-	stamp := h.now().UTC().Format("20060102T150405Z")
-	var b strings.Builder
-	line := func(s string) { b.WriteString(foldICS(s) + "\r\n") }
-	line("BEGIN:VCALENDAR")
-	line("VERSION:2.0")
-	line("PRODID:-//keyport//rotations//EN")
-	line("CALSCALE:GREGORIAN")
-	line("X-WR-CALNAME:" + escapeICS("keyport rotations: "+tenantName))
-	for _, r := range rows {
-		start := r.NextRotationAt.UTC()
-		hours := r.WindowHours
-		if hours <= 0 || hours > 24 {
-			hours = 1
-		}
-		line("BEGIN:VEVENT")
-		line("UID:rotation-" + r.KeyID + "-" + start.Format("20060102T150405Z") + "@" + host)
-		line("DTSTAMP:" + stamp)
-		line("DTSTART:" + start.Format("20060102T150405Z"))
-		line("DTEND:" + start.Add(time.Duration(hours)*time.Hour).Format("20060102T150405Z"))
-		how := "automatic"
-		if !r.Automatic {
-			how = "needs confirmation"
-		}
-		line("SUMMARY:" + escapeICS("Key rotation: "+r.KeyName+" ("+how+")"))
-		line("DESCRIPTION:" + escapeICS("keyport rotates the key "+r.KeyName+" of "+tenantName+" (every "+strconv.Itoa(r.PeriodDays)+" days)."))
-		line("URL:" + h.cfg.BaseURL + "/keys/" + r.KeyID + "/rotation")
-		for _, d := range rotation.ParseNoticeList(r.NoticeDays) {
-			line("BEGIN:VALARM")
-			line("ACTION:DISPLAY")
-			line("DESCRIPTION:" + escapeICS("Key "+r.KeyName+" rotates in "+strconv.Itoa(d)+" days"))
-			line("TRIGGER:-P" + strconv.Itoa(d) + "D")
-			line("END:VALARM")
-		}
-		line("END:VEVENT")
-	}
-	line("END:VCALENDAR")
-	return b.String()
-}
-
-// icsText escapes TEXT values (RFC 5545 3.3.11); names are user input.
-var icsText = strings.NewReplacer(`\`, `\\`, ";", `\;`, ",", `\,`, "\r\n", `\n`, "\n", `\n`, "\r", `\n`)
-
-// escapeICS escapes a TEXT value.
-func escapeICS(s string) string { return icsText.Replace(s) }
-
-// foldICS folds a content line at 75 octets without splitting a UTF-8
-// character.
-func foldICS(s string) string {
-	if len(s) <= 75 {
-		return s
-	}
-	var b strings.Builder
-	n := 0
-	for _, r := range s {
-		l := len(string(r))
-		if n+l > 75 {
-			b.WriteString("\r\n ")
-			n = 1
-		}
-		b.WriteRune(r)
-		n += l
-	}
-	return b.String()
+	return c.Blob(http.StatusOK, "text/calendar; charset=utf-8", ical.Rotations(t.Name, h.cfg.BaseURL, h.now(), rows).Encode())
 }

@@ -218,16 +218,3 @@ func checkRows(cs []keysvc.Check) []views.CheckRow {
 	}
 	return out
 }
-
-// kmsProblem explains a KMS failure that is not about the input.
-func kmsProblem(err error) error {
-	switch {
-	case errors.Is(err, awskms.ErrThrottled), errors.Is(err, awskms.ErrUnavailable):
-		return &PublicError{Status: http.StatusServiceUnavailable, Heading: "KMS is not answering",
-			Message: "keyport could not reach AWS KMS just now. Nothing was saved; try again in a minute.", Err: err}
-	case errors.Is(err, awskms.ErrAccessDenied):
-		return &PublicError{Status: http.StatusUnprocessableEntity, Heading: "KMS refused keyport",
-			Message: "KMS refused keyport part way through. Nothing was saved; check the key policy in every region and try again.", Err: err}
-	}
-	return err
-}

@@ -1,19 +1,24 @@
 package handlers
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strings"
 
 	"github.com/labstack/echo/v4"
 
+	"keyport/keysvc"
+	"keyport/keysvc/awskms"
+	"keyport/keysvc/envelope"
 	"keyport/models"
 	"keyport/views"
 )
 
 // PublicError is an error whose heading and message are safe to show to the
 // user. Any other error is logged in full and shown as a plain message with
-// the request id: only errors marked this way reach a page.
+// the request id: only errors marked this way, and the domain errors in
+// domainErrors, reach a page in their own words.
 type PublicError struct {
 	Status  int
 	Heading string
@@ -31,25 +36,94 @@ func (e *PublicError) Error() string {
 
 func (e *PublicError) Unwrap() error { return e.Err }
 
-// problemFor decides what the user is shown for err.
+// domainError is how keyport answers one domain error on each surface: on
+// a page (problemFor) and in the data API (apiErrorFor). A nil half means
+// that surface has no answer of its own for the error, and answers it as
+// any unexpected failure (500). The first row err matches wins.
+type domainError struct {
+	err  error
+	page *PublicError
+	api  *APIError
+}
+
+var (
+	pageNotFound = &PublicError{Status: http.StatusNotFound, Heading: "Not found", Message: "There is nothing at this address, or you do not have access to it.",
+		Action: &views.Link{Label: "Go to the dashboard", Href: "/dashboard"}}
+	kmsNotAnswering = &PublicError{Status: http.StatusServiceUnavailable, Heading: "KMS is not answering",
+		Message: "keyport could not reach AWS KMS just now. Nothing was saved; try again in a minute."}
+	apiUnavailable = &APIError{http.StatusServiceUnavailable, "unavailable", "The key service cannot complete this now; retry later.", "2"}
+)
+
+// domainErrors is the one table of domain errors and their answers.
+var domainErrors = []domainError{
+	{err: models.ErrNotFound, page: pageNotFound},
+	{err: keysvc.ErrTokenInvalid, api: &APIError{http.StatusUnauthorized, "unauthorized", "The service token is missing, invalid or revoked.", ""}},
+	{err: keysvc.ErrTokenScope, api: &APIError{http.StatusForbidden, "forbidden", "This service token may not act for that tenant.", ""}},
+	{err: keysvc.ErrKeyNotFound, page: pageNotFound, api: &APIError{http.StatusNotFound, "key_not_found", "No such key for this tenant.", ""}},
+	{err: envelope.ErrMalformedCiphertext, api: &APIError{http.StatusBadRequest, "ciphertext_malformed", "The ciphertext is not in keyport's format.", ""}},
+	{err: envelope.ErrDecrypt, api: &APIError{http.StatusBadRequest, "ciphertext_invalid", "The ciphertext does not decrypt with this tenant, key and context: it was altered, or made for another tenant or context.", ""}},
+	{err: awskms.ErrKeyDisabled, api: &APIError{http.StatusConflict, "key_disabled", "The key is disabled.", ""}},
+	{err: awskms.ErrKeyPendingDeletion, api: &APIError{http.StatusConflict, "key_pending_deletion", "The key is pending deletion.", ""}},
+	{err: awskms.ErrKeyNotUsable, api: &APIError{http.StatusConflict, "key_not_usable", "The key is not usable yet or any more; its owner can see why in keyport.", ""}},
+	// A page reaches KMS while changing a key, so a refusal there is about
+	// the key policy; a data API caller is told the owner revoked access.
+	{err: awskms.ErrAccessDenied,
+		page: &PublicError{Status: http.StatusUnprocessableEntity, Heading: "KMS refused keyport",
+			Message: "KMS refused keyport part way through. Nothing was saved; check the key policy in every region and try again."},
+		api: &APIError{http.StatusFailedDependency, "key_access_revoked", "Access to the key was revoked by the key owner.", ""}},
+	{err: awskms.ErrThrottled, page: kmsNotAnswering,
+		api: &APIError{http.StatusTooManyRequests, "kms_throttled", "The key owner's KMS is throttling requests; retry later.", "1"}},
+	{err: awskms.ErrUnavailable, page: kmsNotAnswering, api: apiUnavailable},
+	{err: keysvc.ErrRotationRaced, api: apiUnavailable},
+	{err: keysvc.ErrVersionExhausted, api: apiUnavailable},
+	{err: context.DeadlineExceeded, api: apiUnavailable},
+	{err: keysvc.ErrNotManaged, page: &PublicError{Status: http.StatusConflict, Heading: "Not a keyport-managed key",
+		Message: "This key's material lives only in your KMS; keyport cannot renew, export or delete it. Manage it in AWS KMS."}},
+	{err: keysvc.ErrOperationRunning, page: &PublicError{Status: http.StatusConflict, Heading: "Another operation is under way",
+		Message: "Another change to this key is still running or waiting to retry. Wait for it to finish, then try again."}},
+	{err: keysvc.ErrApprovalRequired, page: &PublicError{Status: http.StatusConflict, Heading: "Approval needed",
+		Message: "Your provider requires another admin's approval for this. Ask for it on the key's page, then choose the approval."}},
+	{err: models.ErrLastOwner, page: &PublicError{Status: http.StatusConflict, Heading: "A tenant needs an owner",
+		Message: "This is the tenant's only owner. Make another member an owner first.", Action: &views.Link{Label: "Back to members", Href: "/members"}}},
+	{err: models.ErrInvitationUsed, page: &PublicError{Status: http.StatusGone, Heading: "Invitation no longer valid",
+		Message: "This invitation was already accepted, or it was replaced or withdrawn. Ask the person who invited you for a new one.", Action: toKeyport}},
+	{err: models.ErrInvitationExpired, page: &PublicError{Status: http.StatusGone, Heading: "Invitation expired",
+		Message: "This invitation has expired. Ask the person who invited you to send it again.", Action: toKeyport}},
+	{err: models.ErrTooManyEvents, page: &PublicError{Status: http.StatusUnprocessableEntity, Heading: "Period too long",
+		Message: "This period holds more than 100,000 events, more than one report may hold. Choose a shorter period."}},
+}
+
+// statusPages answer echo's own errors (routing, authorization, body
+// limits) by status.
+var statusPages = map[int]*PublicError{
+	http.StatusNotFound:              pageNotFound,
+	http.StatusForbidden:             {Status: http.StatusForbidden, Heading: "Not allowed", Message: "You do not have permission to do this."},
+	http.StatusRequestEntityTooLarge: {Status: http.StatusRequestEntityTooLarge, Heading: "Request too large", Message: "What you sent is larger than keyport accepts."},
+	http.StatusMethodNotAllowed:      {Status: http.StatusMethodNotAllowed, Heading: "Not allowed", Message: "This address does not accept that kind of request."},
+}
+
+// problemFor is the one place that decides what a page shows for err: a
+// PublicError as it says, a domain error by domainErrors, a keysvc
+// validation error that no form showed as 422 with its message, echo's own
+// errors by status, anything else as a 500 that says nothing of the cause.
 func problemFor(err error) views.Problem {
 	var pe *PublicError
+	var ve *keysvc.ValidationError
 	var he *echo.HTTPError
+	if errors.As(err, &pe) {
+		return pe.problem()
+	}
+	for _, d := range domainErrors {
+		if d.page != nil && errors.Is(err, d.err) {
+			return d.page.problem()
+		}
+	}
 	switch {
-	case errors.As(err, &pe):
-		return views.Problem{Status: pe.Status, Heading: pe.Heading, Message: pe.Message, Action: pe.Action}
-	case errors.Is(err, models.ErrNotFound):
-		return notFoundProblem()
+	case errors.As(err, &ve):
+		return views.Problem{Status: http.StatusUnprocessableEntity, Heading: "Not possible", Message: ve.Message}
 	case errors.As(err, &he):
-		switch he.Code {
-		case http.StatusNotFound:
-			return notFoundProblem()
-		case http.StatusForbidden:
-			return forbiddenProblem()
-		case http.StatusRequestEntityTooLarge:
-			return views.Problem{Status: he.Code, Heading: "Request too large", Message: "What you sent is larger than keyport accepts."}
-		case http.StatusMethodNotAllowed:
-			return views.Problem{Status: he.Code, Heading: "Not allowed", Message: "This address does not accept that kind of request."}
+		if p, ok := statusPages[he.Code]; ok {
+			return p.problem()
 		}
 		if he.Code < 500 {
 			return views.Problem{Status: he.Code, Heading: http.StatusText(he.Code), Message: "The request could not be handled."}
@@ -62,43 +136,41 @@ func problemFor(err error) views.Problem {
 	}
 }
 
+func (e *PublicError) problem() views.Problem {
+	return views.Problem{Status: e.Status, Heading: e.Heading, Message: e.Message, Action: e.Action}
+}
+
 // badForm answers a form that c.Bind could not read.
 func badForm(err error) error {
 	return &PublicError{Status: http.StatusBadRequest, Heading: "Bad request", Message: "The form could not be read.", Err: err}
 }
 
-func notFoundProblem() views.Problem {
-	return views.Problem{Status: http.StatusNotFound, Heading: "Not found", Message: "There is nothing at this address, or you do not have access to it.", Action: &views.Link{Label: "Go to the dashboard", Href: "/dashboard"}}
-}
-
-func forbiddenProblem() views.Problem {
-	return views.Problem{Status: http.StatusForbidden, Heading: "Not allowed", Message: "You do not have permission to do this."}
-}
-
 // HandleError is echo's one error handler: it picks the status, logs what
-// the user must not see, and renders a page (or JSON under /api/) that
-// carries only safe words and the request id.
+// the user must not see, and renders a page (or the data API's JSON under
+// /api/) that carries only safe words and the request id.
 func (h *Handler) HandleError(err error, c echo.Context) {
 	if c.Response().Committed {
 		return
 	}
-	pr := problemFor(err)
+	pr, ae := problemFor(err), apiErrorFor(err)
+	api := strings.HasPrefix(c.Request().URL.Path, "/api/")
+	if api {
+		pr.Status = ae.Status
+	}
 	pr.RequestID = requestID(c)
 	if pr.Status >= 500 {
-		h.log.Error("request failed", "request_id", pr.RequestID, "method", c.Request().Method,
-			"path", LoggablePath(c), "err", err)
+		h.log.Error("request failed", "request_id", pr.RequestID, "method", c.Request().Method, "path", LoggablePath(c), "err", err)
 	}
-	if strings.HasPrefix(c.Request().URL.Path, "/api/") {
-		_ = c.JSON(pr.Status, apiErrorBody{apiErrorDetail{apiCodeForStatus(pr.Status), pr.Message}})
-		return
-	}
-	if c.Request().Method == http.MethodHead {
+	switch {
+	case api:
+		_ = c.JSON(ae.Status, apiErrorBody{apiErrorDetail{ae.Code, ae.Message}})
+	case c.Request().Method == http.MethodHead:
 		_ = c.NoContent(pr.Status)
-		return
-	}
-	if rerr := render(c, pr.Status, views.ProblemPage(h.page(c, pr.Heading, ""), pr)); rerr != nil {
-		h.log.Error("render error page", "request_id", pr.RequestID, "err", rerr)
-		_ = c.String(pr.Status, pr.Heading)
+	default:
+		if rerr := render(c, pr.Status, views.ProblemPage(h.page(c, pr.Heading, ""), pr)); rerr != nil {
+			h.log.Error("render error page", "request_id", pr.RequestID, "err", rerr)
+			_ = c.String(pr.Status, pr.Heading)
+		}
 	}
 }
 
@@ -112,22 +184,4 @@ func LoggablePath(c echo.Context) string {
 		}
 	}
 	return c.Request().URL.Path
-}
-
-// apiCodeForStatus names the errors the data API answers before any of its
-// handlers runs (routing, body limits, panics), in the API's own codes.
-func apiCodeForStatus(status int) string {
-	switch status {
-	case http.StatusRequestEntityTooLarge:
-		return "request_too_large"
-	case http.StatusNotFound:
-		return "not_found"
-	case http.StatusMethodNotAllowed:
-		return "method_not_allowed"
-	case http.StatusForbidden:
-		return "forbidden"
-	case http.StatusInternalServerError:
-		return "internal_error"
-	}
-	return strings.ToLower(strings.ReplaceAll(http.StatusText(status), " ", "_"))
 }

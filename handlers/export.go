@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"time"
@@ -46,7 +47,7 @@ func (h *Handler) renderExport(c echo.Context, status int, k *models.Key, d view
 	ctx := c.Request().Context()
 	active, err := h.db.ActiveMaterial(ctx, v.Tenant.ID, k.ID)
 	if err != nil {
-		return lifecycleErr(keysvc.ErrNotManaged)
+		return keysvc.ErrNotManaged
 	}
 	d.KeyID, d.KeyName, d.Fingerprint, d.Version = k.ID, k.Name, active.Fingerprint, active.Seq
 	d.RSAOpen, d.JWEOpen, d.FPCommand = keysvc.RSAOpenCommand, keysvc.JWEOpenCommand, keysvc.FingerprintCommand
@@ -79,7 +80,7 @@ func (h *Handler) ExportKey(c echo.Context) error {
 		return h.renderExport(c, http.StatusUnprocessableEntity, k, views.ExportPage{PublicKeyPEM: in.PublicKeyPEM, Algorithm: in.Algorithm, Errors: errs})
 	}
 	if err != nil {
-		return lifecycleErr(err)
+		return fmt.Errorf("export key: %w", err)
 	}
 	defer clear(f.Body)
 	h2 := c.Response().Header()

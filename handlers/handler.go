@@ -1,5 +1,11 @@
-// Package handlers holds keyport's HTTP handlers: thin functions that parse
-// input, authorize, call a service or store, and render a page or redirect.
+// Package handlers holds keyport's HTTP handlers, one file per area: thin
+// functions that parse input, authorize, call keysvc or the store, and render
+// a page, a report file or JSON, or redirect; the session, CSRF and
+// authorization middleware; the data API (api*.go); and the one mapping of
+// domain errors to HTTP per surface (errors.go for pages, api_errors.go for
+// the APIs). Domain logic lives in keysvc (report verdicts in
+// keysvc/compliance). It may import echo, templ, the OIDC libraries, views,
+// models, keysvc and its sub-packages and handlers/ical; never web.
 package handlers
 
 import (

@@ -2,7 +2,7 @@ package handlers
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -10,7 +10,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"keyport/keysvc"
-	"keyport/models"
 	"keyport/views"
 )
 
@@ -91,14 +90,11 @@ func (h *Handler) UploadImport(c echo.Context) error {
 	days, _ := strconv.Atoi(strings.TrimSpace(c.FormValue("valid_days")))
 	res, err := h.keys.CompleteImport(c.Request().Context(), v.Tenant.ID, h.by(c), c.Param("request_id"), keysvc.ImportUpload{
 		Token: c.FormValue("import_token"), WrappedB64: c.FormValue("wrapped_key"), Alias: c.FormValue("alias"), ValidDays: days})
-	if errors.Is(err, keysvc.ErrKeyNotFound) {
-		return models.ErrNotFound
-	}
 	if errs := fieldErrors(err); errs != nil {
 		return h.renderImportUpload(c, http.StatusUnprocessableEntity, views.ImportUploadPage{Alias: c.FormValue("alias"), ValidDays: c.FormValue("valid_days"), Errors: errs})
 	}
 	if err != nil {
-		return lifecycleErr(err)
+		return fmt.Errorf("complete import: %w", err)
 	}
 	return opRedirect(c, res)
 }

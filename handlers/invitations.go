@@ -194,12 +194,6 @@ var (
 	errInvitationUnknown = &PublicError{Status: http.StatusNotFound, Heading: "Invitation not found",
 		Message: "This invitation link is not valid. Check that you opened the whole link from the email, or ask for a new invitation.",
 		Action:  toKeyport}
-	errInvitationUsed = &PublicError{Status: http.StatusGone, Heading: "Invitation no longer valid",
-		Message: "This invitation was already accepted, or it was replaced or withdrawn. Ask the person who invited you for a new one.",
-		Action:  toKeyport}
-	errInvitationExpired = &PublicError{Status: http.StatusGone, Heading: "Invitation expired",
-		Message: "This invitation has expired. Ask the person who invited you to send it again.",
-		Action:  toKeyport}
 )
 
 // wrongEmail refuses an invitation to a user signed in with another email.
@@ -249,7 +243,7 @@ func (h *Handler) InvitationLanding(c echo.Context) error {
 	}
 	inv, err := h.db.InvitationByToken(c.Request().Context(), hashSecret(tok))
 	if err != nil {
-		return h.invitationProblem(c, err)
+		return h.invitationFailed(c, err)
 	}
 	land := views.InvitationLanding{TenantName: inv.TenantName, InviterName: personLabel(inv.InviterName, inv.InviterEmail),
 		Role: string(inv.Role), ExpiresAt: inv.ExpiresAt}
@@ -282,7 +276,7 @@ func (h *Handler) AcceptInvitation(c echo.Context) error {
 		return wrongEmail(v.User.Email)
 	}
 	if err != nil {
-		return h.invitationProblem(c, err)
+		return h.invitationFailed(c, err)
 	}
 	h.clearCookie(c, inviteCookie)
 	if err := h.db.SetSessionTenant(ctx, v.Session.ID, inv.TenantID); err != nil {
@@ -291,22 +285,23 @@ func (h *Handler) AcceptInvitation(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, "/dashboard")
 }
 
-// invitationProblem maps a lookup or accept error to what the link holder
-// sees; a link that can never work again is dropped from the browser.
-func (h *Handler) invitationProblem(c echo.Context, err error) error {
-	var pe *PublicError
-	switch {
-	case errors.Is(err, models.ErrNotFound):
-		pe = errInvitationUnknown
-	case errors.Is(err, models.ErrInvitationUsed):
-		pe = errInvitationUsed
-	case errors.Is(err, models.ErrInvitationExpired):
-		pe = errInvitationExpired
-	default:
-		return fmt.Errorf("look up invitation: %w", err)
+// invitationFailed drops a link that can never work again from the
+// browser. No invitation behind a link means the link is unknown, in this
+// page's own words; HandleError words used and expired links.
+func (h *Handler) invitationFailed(c echo.Context, err error) error {
+	if deadInvitation(err) {
+		h.clearCookie(c, inviteCookie)
 	}
-	h.clearCookie(c, inviteCookie)
-	return pe
+	if errors.Is(err, models.ErrNotFound) {
+		err = errInvitationUnknown
+	}
+	return fmt.Errorf("look up invitation: %w", err)
+}
+
+// deadInvitation reports whether err says an invitation link can never
+// work again.
+func deadInvitation(err error) bool {
+	return errors.Is(err, models.ErrNotFound) || errors.Is(err, models.ErrInvitationUsed) || errors.Is(err, models.ErrInvitationExpired)
 }
 
 // hasPendingInvitation reports whether the browser carries the link of an
@@ -319,11 +314,8 @@ func (h *Handler) hasPendingInvitation(c echo.Context) (bool, error) {
 		return false, nil
 	}
 	_, err := h.db.InvitationByToken(c.Request().Context(), hashSecret(tok))
-	switch {
-	case err == nil:
-		return true, nil
-	case errors.Is(err, models.ErrNotFound), errors.Is(err, models.ErrInvitationUsed), errors.Is(err, models.ErrInvitationExpired):
-		return false, nil
+	if err == nil || deadInvitation(err) {
+		return err == nil, nil
 	}
 	return false, fmt.Errorf("look up pending invitation: %w", err)
 }

@@ -135,7 +135,7 @@ func (h *Handler) RegisterKey(c echo.Context) error {
 	case errors.As(err, &re):
 		return h.renderRegisterForm(c, http.StatusUnprocessableEntity, f, nil, re.Checks)
 	case err != nil:
-		return fmt.Errorf("register key: %w", kmsProblem(err))
+		return fmt.Errorf("register key: %w", err)
 	}
 	return c.Redirect(http.StatusSeeOther, "/keys/"+reg.Key.ID+"?done=registered")
 }
@@ -246,9 +246,6 @@ func keyHealthCounts(ks []models.Key) []views.HealthCount {
 func (h *Handler) PurgeKeyCache(c echo.Context) error {
 	v := viewerFrom(c)
 	err := h.keys.Purge(c.Request().Context(), v.Tenant.ID, c.Param("key_id"), v.User.ID)
-	if errors.Is(err, keysvc.ErrKeyNotFound) {
-		return echo.ErrNotFound
-	}
 	if err != nil {
 		return fmt.Errorf("purge key cache: %w", err)
 	}

@@ -42,29 +42,6 @@ var heldFlashes = map[string]string{
 	"on":     "Key activated: keyport uses it again.",
 }
 
-// lifecycleErr turns the lifecycle's errors into what the user is told.
-func lifecycleErr(err error) error {
-	var ve *keysvc.ValidationError
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, keysvc.ErrKeyNotFound):
-		return models.ErrNotFound
-	case errors.Is(err, keysvc.ErrNotManaged):
-		return &PublicError{Status: http.StatusConflict, Heading: "Not a keyport-managed key",
-			Message: "This key's material lives only in your KMS; keyport cannot renew, export or delete it. Manage it in AWS KMS.", Err: err}
-	case errors.Is(err, keysvc.ErrOperationRunning):
-		return &PublicError{Status: http.StatusConflict, Heading: "Another operation is under way",
-			Message: "Another change to this key is still running or waiting to retry. Wait for it to finish, then try again.", Err: err}
-	case errors.Is(err, keysvc.ErrApprovalRequired):
-		return &PublicError{Status: http.StatusConflict, Heading: "Approval needed",
-			Message: "Your provider requires another admin's approval for this. Ask for it on the key's page, then choose the approval.", Err: err}
-	case errors.As(err, &ve):
-		return &PublicError{Status: http.StatusUnprocessableEntity, Heading: "Not possible", Message: ve.Message, Err: err}
-	}
-	return kmsProblem(err)
-}
-
 // opRedirect sends the user to the key page with the operation's outcome.
 func opRedirect(c echo.Context, res *keysvc.OperationResult) error {
 	done := "running"
@@ -81,7 +58,7 @@ func opRedirect(c echo.Context, res *keysvc.OperationResult) error {
 func (h *Handler) keyOp(c echo.Context, f func(ctx context.Context, tenantID string, by keysvc.RequestBy, keyID string) (*keysvc.OperationResult, error)) error {
 	res, err := f(c.Request().Context(), viewerFrom(c).Tenant.ID, h.by(c), c.Param("key_id"))
 	if err != nil {
-		return lifecycleErr(err)
+		return fmt.Errorf("key operation: %w", err)
 	}
 	return opRedirect(c, res)
 }
@@ -107,7 +84,7 @@ func (h *Handler) ReuploadKey(c echo.Context) error {
 // keyAction runs a one-step lifecycle action and shows the outcome.
 func (h *Handler) keyAction(c echo.Context, done string, f func(ctx context.Context, tenantID string, by keysvc.RequestBy, keyID string) error) error {
 	if err := f(c.Request().Context(), viewerFrom(c).Tenant.ID, h.by(c), c.Param("key_id")); err != nil {
-		return lifecycleErr(err)
+		return fmt.Errorf("key action: %w", err)
 	}
 	return c.Redirect(http.StatusSeeOther, "/keys/"+c.Param("key_id")+"?done="+done)
 }
@@ -159,7 +136,7 @@ func (h *Handler) DecideApproval(c echo.Context) error {
 	}
 	_, err := h.keys.DecideApproval(c.Request().Context(), v.Tenant.ID, h.by(c), c.Param("approval_id"), c.FormValue("decision") == "approve")
 	if err != nil {
-		return lifecycleErr(err)
+		return fmt.Errorf("decide approval: %w", err)
 	}
 	return c.Redirect(http.StatusSeeOther, "/keys/"+c.Param("key_id")+"?done=decided")
 }
@@ -178,7 +155,7 @@ func (h *Handler) renderDeleteKey(c echo.Context, status int, window string, err
 	}
 	mk, err := h.db.GetManagedKey(ctx, v.Tenant.ID, k.ID)
 	if err != nil {
-		return lifecycleErr(keysvc.ErrNotManaged)
+		return keysvc.ErrNotManaged
 	}
 	n, err := h.db.CountDataKeyVersions(ctx, v.Tenant.ID, k.ID)
 	if err != nil {
@@ -217,7 +194,7 @@ func (h *Handler) DeleteKey(c echo.Context) error {
 	case errs != nil:
 		return h.renderDeleteKey(c, http.StatusUnprocessableEntity, c.FormValue("window_days"), errs)
 	case err != nil:
-		return lifecycleErr(err)
+		return fmt.Errorf("schedule deletion: %w", err)
 	}
 	return c.Redirect(http.StatusSeeOther, "/keys/"+c.Param("key_id")+"?done=scheduled")
 }

@@ -27,10 +27,6 @@ var memberNotices = map[string]string{
 	"mail_failed": "The invitation was saved, but the email could not be sent. Check keyport's mail settings, then use Resend below.",
 }
 
-var errLastOwner = &PublicError{Status: http.StatusConflict, Heading: "A tenant needs an owner",
-	Message: "This is the tenant's only owner. Make another member an owner first.",
-	Action:  &views.Link{Label: "Back to members", Href: "/members"}}
-
 // Members lists the tenant's members and open invitations.
 func (h *Handler) Members(c echo.Context) error {
 	return h.renderMembers(c, http.StatusOK, views.InviteForm{Role: string(models.RoleAuditor)})
@@ -88,10 +84,7 @@ func (h *Handler) ChangeRole(c echo.Context) error {
 	userID := c.Param("user_id")
 	ch, err := h.db.ChangeMemberRole(c.Request().Context(), v.Tenant.ID, userID, role,
 		models.AuditInput{Actor: v.User.ID, RequestID: requestID(c)})
-	switch {
-	case errors.Is(err, models.ErrLastOwner):
-		return errLastOwner
-	case err != nil:
+	if err != nil {
 		return fmt.Errorf("change role: %w", err)
 	}
 	if ch.SessionsEnded && userID == v.User.ID {
@@ -111,10 +104,7 @@ func (h *Handler) RemoveMember(c echo.Context) error {
 	userID := c.Param("user_id")
 	err := h.db.RemoveMember(c.Request().Context(), v.Tenant.ID, userID, true,
 		models.AuditInput{Actor: v.User.ID, RequestID: requestID(c)})
-	switch {
-	case errors.Is(err, models.ErrLastOwner):
-		return errLastOwner
-	case err != nil:
+	if err != nil {
 		return fmt.Errorf("remove member: %w", err)
 	}
 	if userID == v.User.ID {

@@ -4,42 +4,14 @@ import (
 	"fmt"
 	"net/http"
 	"sort"
-	"time"
 
 	"github.com/labstack/echo/v4"
 
 	"keyport/keysvc"
+	"keyport/keysvc/compliance"
 	"keyport/models"
 	"keyport/views"
 )
-
-// attentionRank orders what needs attention: access revoked first (data
-// is unreadable now), then what stops use soon, then what is merely due.
-var attentionRank = map[string]int{
-	"access revoked":           0,
-	"pending deletion":         1,
-	"disabled":                 2,
-	"material expired":         3,
-	"drift":                    4,
-	"unreachable":              5,
-	"rotation overdue":         6,
-	"waiting for key material": 7,
-	"never validated":          8,
-}
-
-// healthReasons name the healths that need attention, in attentionRank's
-// words.
-var healthReasons = map[string]string{
-	keysvc.HealthAccessDenied:    "access revoked",
-	keysvc.HealthPendingDeletion: "pending deletion",
-	keysvc.HealthKMSDisabled:     "disabled",
-	keysvc.HealthMaterialExpired: "material expired",
-	keysvc.HealthDrift:           "drift",
-	keysvc.HealthUnreachable:     "unreachable",
-	keysvc.HealthPendingImport:   "waiting for key material",
-	keysvc.HealthUnknown:         "never validated",
-	"":                           "never validated",
-}
 
 // Operator is the provider's overview: every tenant with its keys counted
 // by health, and the keys that need attention, worst first. It shows names,
@@ -55,17 +27,10 @@ func (h *Handler) Operator(c echo.Context) error {
 		return fmt.Errorf("operator overview: %w", err)
 	}
 	m := views.Operator{Tenants: operatorTenants(counts)}
-	now := h.now()
-	for _, kr := range krs {
-		if reasons := attentionReasons(kr, now); len(reasons) > 0 {
-			k := kr.Key
-			m.Attention = append(m.Attention, views.AttentionKey{TenantName: kr.TenantName, KeyID: k.ID, KeyName: k.Name,
-				State: k.State, Health: k.Health, Reasons: reasons})
-		}
+	for _, a := range compliance.NeedsAttention(krs, h.now()) {
+		m.Attention = append(m.Attention, views.AttentionKey{TenantName: a.TenantName, KeyID: a.Key.ID, KeyName: a.Key.Name,
+			State: a.Key.State, Health: a.Key.Health, Reasons: a.Reasons})
 	}
-	sort.SliceStable(m.Attention, func(i, j int) bool {
-		return attentionRank[m.Attention[i].Reasons[0]] < attentionRank[m.Attention[j].Reasons[0]]
-	})
 	return render(c, http.StatusOK, views.OperatorPage(h.page(c, "Operator", "operator"), m))
 }
 
@@ -90,39 +55,5 @@ func operatorTenants(counts []models.TenantKeyCount) []views.OperatorTenant {
 	}
 	// Tenants with unhealthy keys first, then by name (the query's order).
 	sort.SliceStable(out, func(i, j int) bool { return len(out[i].ByHealth) > 0 && len(out[j].ByHealth) == 0 })
-	return out
-}
-
-// attentionReasons says why a key (not deleted) needs attention, worst
-// first; none for a healthy key.
-func attentionReasons(kr models.KeyReport, now time.Time) []string {
-	k := kr.Key
-	if k.State == models.StateDeleted {
-		return nil
-	}
-	var rs []string
-	if r, ok := healthReasons[k.Health]; ok {
-		rs = append(rs, r)
-	}
-	switch k.State {
-	case models.StateDisabled:
-		rs = append([]string{"disabled"}, rs...)
-	case models.StatePendingDeletion:
-		rs = append([]string{"pending deletion"}, rs...)
-	}
-	if len(kr.Versions) > 0 && now.Sub(kr.Versions[0].CreatedAt) > defaultRotationPeriod {
-		rs = append(rs, "rotation overdue")
-	}
-	sort.SliceStable(rs, func(i, j int) bool { return attentionRank[rs[i]] < attentionRank[rs[j]] })
-	return dedupe(rs)
-}
-
-func dedupe(ss []string) []string {
-	var out []string
-	for _, s := range ss {
-		if len(out) == 0 || out[len(out)-1] != s {
-			out = append(out, s)
-		}
-	}
 	return out
 }

@@ -1,12 +1,14 @@
 package handlers
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
+	"slices"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
+	"keyport/keysvc/compliance"
 	"keyport/models"
 	"keyport/views"
 )
@@ -49,22 +51,23 @@ func (h *Handler) renderReports(c echo.Context, base, scope string) error {
 // The tenant comes from the session only: no parameter can name another.
 func (h *Handler) Report(c echo.Context) error {
 	v := viewerFrom(c)
-	return h.sendReport(c, reportScope{tenantID: v.Tenant.ID, tenantName: v.Tenant.Name})
+	return h.sendReport(c, compliance.Scope{TenantID: v.Tenant.ID, TenantName: v.Tenant.Name})
 }
 
 // OperatorReport sends one report across every tenant.
 func (h *Handler) OperatorReport(c echo.Context) error {
-	return h.sendReport(c, reportScope{all: true})
+	return h.sendReport(c, compliance.Scope{All: true})
 }
 
-func (h *Handler) sendReport(c echo.Context, s reportScope) error {
+func (h *Handler) sendReport(c echo.Context, s compliance.Scope) error {
 	v := viewerFrom(c)
 	ctx := c.Request().Context()
 	name := c.Param("report")
-	id, ok := reportIDs[name]
-	if !ok {
+	kind := slices.IndexFunc(reportKinds, func(r views.ReportLink) bool { return r.Name == name })
+	if kind < 0 {
 		return echo.ErrNotFound
 	}
+	id, title := reportIDs[name], reportKinds[kind].Title
 	format := c.QueryParam("format")
 	if format == "" {
 		format = "html"
@@ -86,41 +89,41 @@ func (h *Handler) sendReport(c echo.Context, s reportScope) error {
 	if name == "activity" {
 		details["from"], details["to"] = stamp(from), stamp(to)
 	}
-	if err := h.audit(c, models.AuditInput{TenantID: s.tenantID, Actor: v.User.ID, Action: "report.downloaded",
+	if err := h.audit(c, models.AuditInput{TenantID: s.TenantID, Actor: v.User.ID, Action: "report.downloaded",
 		TargetType: "report", TargetID: id, Details: details}); err != nil {
 		return err
 	}
-	var title string
-	for _, r := range reportKinds {
-		if r.Name == name {
-			title = r.Title
-		}
-	}
-	meta, err := h.reportMeta(ctx, s, id, title, v.User.Email)
+	reports := &compliance.Reports{Store: h.db, Settings: h.keys, Now: h.now}
+	meta, err := reports.Meta(ctx, s, id, title, v.User.Email)
 	if err != nil {
 		return fmt.Errorf("report %s: %w", id, err)
 	}
-	var doc any
+	var doc reportDoc
 	switch name {
 	case "inventory":
-		doc, err = h.inventoryReport(ctx, s, meta)
+		var r *compliance.Inventory
+		if r, err = reports.Inventory(ctx, s, meta); err == nil {
+			doc = inventoryDoc(r)
+		}
 	case "validation":
-		doc, err = h.validationReport(ctx, s, meta)
+		var r *compliance.Validation
+		if r, err = reports.Validation(ctx, s, meta); err == nil {
+			doc = validationDoc(r)
+		}
 	case "activity":
-		doc, err = h.activityReport(ctx, s, meta, from, to)
-	}
-	if errors.Is(err, models.ErrTooManyEvents) {
-		return &PublicError{Status: http.StatusUnprocessableEntity, Heading: "Period too long",
-			Message: "This period holds more than 100,000 events, more than one report may hold. Choose a shorter period.", Err: err}
+		var r *compliance.Activity
+		if r, err = reports.Activity(ctx, s, meta, from, to); err == nil {
+			doc = activityDoc(r)
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("report %s: %w", id, err)
 	}
-	return h.writeReport(c, doc, meta, format)
+	return h.writeReport(c, doc, metaView(meta), format)
 }
 
-// writeReport renders a report in the asked format.
-func (h *Handler) writeReport(c echo.Context, doc any, meta views.ReportMeta, format string) error {
+// writeReport sends a report in the asked format.
+func (h *Handler) writeReport(c echo.Context, doc reportDoc, meta views.ReportMeta, format string) error {
 	scope := meta.Scope
 	if meta.TenantID != "" {
 		scope = meta.Scope + "-" + meta.TenantID
@@ -128,35 +131,51 @@ func (h *Handler) writeReport(c echo.Context, doc any, meta views.ReportMeta, fo
 	file := func(ext string) string { return reportFileName(scope, meta.Report, meta.GeneratedAt, ext) }
 	switch format {
 	case "json":
-		body, err := jsonReport(doc)
+		body, err := jsonReport(doc.data)
 		if err != nil {
 			return err
 		}
 		return sendDownload(c, file("json"), "application/json; charset=utf-8", body)
 	case "csv":
-		var body []byte
-		var err error
-		switch r := doc.(type) {
-		case *views.InventoryReport:
-			body, err = inventoryCSV(r)
-		case *views.ActivityReport:
-			body, err = activityCSV(r)
-		case *views.ValidationReport:
-			body, err = validationCSV(r)
-		}
+		body, err := doc.csv()
 		if err != nil {
 			return err
 		}
 		return sendDownload(c, file("csv"), "text/csv; charset=utf-8", body)
 	}
 	// The printable page is shown, not downloaded: printing it is the point.
-	switch r := doc.(type) {
-	case *views.InventoryReport:
-		return render(c, http.StatusOK, views.InventoryReportPage(r))
-	case *views.ActivityReport:
-		return render(c, http.StatusOK, views.ActivityReportPage(r))
-	case *views.ValidationReport:
-		return render(c, http.StatusOK, views.ValidationReportPage(r))
+	return render(c, http.StatusOK, doc.page)
+}
+
+// parsePeriod reads from/to (YYYY-MM-DD, UTC; to inclusive) with a default
+// of the last 30 days.
+func parsePeriod(fromS, toS string) (from, to time.Time, errs map[string]string) {
+	errs = map[string]string{}
+	day := func(field, s string) time.Time {
+		if s == "" {
+			return time.Time{}
+		}
+		t, err := time.Parse(time.DateOnly, s)
+		if err != nil {
+			errs[field] = "Give a date as YYYY-MM-DD."
+		}
+		return t
 	}
-	return fmt.Errorf("write report: unknown document %T", doc)
+	from, to = day("from", fromS), day("to", toS)
+	if !to.IsZero() {
+		to = to.Add(24 * time.Hour) // the whole last day
+	}
+	if !from.IsZero() && !to.IsZero() && !from.Before(to) {
+		errs["to"] = "The end date must not be before the start date."
+	}
+	if len(errs) == 0 {
+		errs = nil
+	}
+	return from, to, errs
+}
+
+// defaultPeriod is the last 30 days, as dates.
+func defaultPeriod(now time.Time) (from, to string) {
+	now = now.UTC()
+	return now.AddDate(0, 0, -29).Format(time.DateOnly), now.Format(time.DateOnly)
 }

@@ -198,7 +198,7 @@ func (h *Handler) RotateNow(c echo.Context) error {
 	from, _ := strconv.ParseInt(c.FormValue("from_version"), 10, 64)
 	res, err := s.RequestRotation(c.Request().Context(), v.Tenant.ID, c.Param("key_id"), h.by(c), max(from, 0))
 	if err != nil {
-		return rotationProblem(err, c.Param("key_id"))
+		return rotationRefused(err, c.Param("key_id"))
 	}
 	return c.Redirect(http.StatusSeeOther, "/keys/"+c.Param("key_id")+"/rotation?done="+rotationOutcome(res, "rotated"))
 }
@@ -235,7 +235,7 @@ func (h *Handler) RotateKMSMaterial(c echo.Context) error {
 		return h.renderRotation(c, v, http.StatusUnprocessableEntity, m, nil)
 	}
 	if err != nil {
-		return rotationProblem(err, c.Param("key_id"))
+		return rotationRefused(err, c.Param("key_id"))
 	}
 	if res.State == models.JobFailed {
 		return fmt.Errorf("rotate kms material: job %s failed: %s", res.JobID, res.Error)
@@ -244,15 +244,13 @@ func (h *Handler) RotateKMSMaterial(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, "/keys/"+c.Param("key_id")+"/rotation?done="+done)
 }
 
-// rotationProblem maps the scheduler's errors to what the user sees.
-func rotationProblem(err error, keyID string) error {
+// rotationRefused shows a request the scheduler refused (a validation
+// error) with a way back to the schedule; HandleError answers the rest.
+func rotationRefused(err error, keyID string) error {
 	var ve *keysvc.ValidationError
-	back := &views.Link{Label: "Back to the rotation schedule", Href: "/keys/" + keyID + "/rotation"}
-	switch {
-	case errors.Is(err, keysvc.ErrKeyNotFound):
-		return fmt.Errorf("rotate key: %w", models.ErrNotFound)
-	case errors.As(err, &ve):
-		return &PublicError{Status: http.StatusUnprocessableEntity, Heading: "Cannot do that", Message: ve.Message, Action: back, Err: err}
+	if errors.As(err, &ve) {
+		return &PublicError{Status: http.StatusUnprocessableEntity, Heading: "Cannot do that", Message: ve.Message, Err: err,
+			Action: &views.Link{Label: "Back to the rotation schedule", Href: "/keys/" + keyID + "/rotation"}}
 	}
 	return fmt.Errorf("rotation: %w", err)
 }
@@ -269,7 +267,7 @@ func (h *Handler) PostponeRotation(c echo.Context) error {
 		days = 0 // the scheduler refuses it with the allowed range
 	}
 	if _, err := s.Postpone(c.Request().Context(), v.Tenant.ID, c.Param("key_id"), h.by(c), days); err != nil {
-		return rotationProblem(err, c.Param("key_id"))
+		return rotationRefused(err, c.Param("key_id"))
 	}
 	return c.Redirect(http.StatusSeeOther, "/keys/"+c.Param("key_id")+"/rotation?done=postponed")
 }

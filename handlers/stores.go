@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"sort"
 	"strconv"
@@ -170,7 +171,7 @@ func (h *Handler) CreateManagedKey(c echo.Context) error {
 		return h.renderStore(c, http.StatusUnprocessableEntity, form, nil, nil)
 	}
 	if err != nil {
-		return lifecycleErr(err)
+		return fmt.Errorf("create key: %w", err)
 	}
 	if res.Op.State == models.OpFailed {
 		form.Failed = "The key could not be created and everything was rolled back: " + res.Error

@@ -123,13 +123,33 @@ func (s *Service) DeleteConnection(ctx context.Context, tenantID string, by Requ
 // Check is the outcome of one step of a connection test or key validation,
 // in words a tenant can act on.
 type Check struct {
-	Name     string `json:"name"`
-	OK       bool   `json:"ok"`
-	Required bool   `json:"required"`
-	Skipped  bool   `json:"skipped,omitempty"`
-	Detail   string `json:"detail"`
-	Health   string `json:"health,omitempty"` // the key health a failure means
+	Name     string    `json:"name"`
+	Kind     CheckKind `json:"kind,omitempty"` // what the step examined; Name is for people
+	OK       bool      `json:"ok"`
+	Required bool      `json:"required"`
+	Skipped  bool      `json:"skipped,omitempty"`
+	Detail   string    `json:"detail"`
+	Health   string    `json:"health,omitempty"` // the key health a failure means
 }
+
+// CheckKind says what a Check examined, so that code reading checks (the
+// compliance reports) never parses their display names.
+type CheckKind string
+
+// The kinds of check keyport runs.
+const (
+	CheckDescribe      CheckKind = "describe"        // a region's KMS key: enabled, symmetric, account
+	CheckRoundTrip     CheckKind = "round_trip"      // encrypt and decrypt in a region
+	CheckPolicy        CheckKind = "policy"          // a region's key policy grants keyport's actions
+	CheckReplicas      CheckKind = "replicas"        // the replicas the provider requires
+	CheckTenantDataKey CheckKind = "tenant_data_key" // the data key a tenant brought at registration
+	CheckMaterial      CheckKind = "material"        // a held key's material opens
+	CheckHeldDataKey   CheckKind = "held_data_key"   // a held key's data key unwraps
+	CheckProviderAWS   CheckKind = "provider_aws"    // keyport's own AWS identity
+	CheckAssumeRole    CheckKind = "assume_role"     // keyport assumes the tenant's role
+	CheckIdentity      CheckKind = "identity"        // the connection's credentials sign in to AWS
+	CheckReachKMS      CheckKind = "reach_kms"       // KMS answers the connection
+)
 
 // ConnectionTest is the outcome of testing a connection.
 type ConnectionTest struct {
@@ -193,10 +213,10 @@ func (s *Service) testAssumeRole(ctx context.Context, conn awskms.Connection, ps
 	}
 	if _, err := own.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{}); err != nil {
 		s.log.Warn("provider aws identity failed", "err", err)
-		add(Check{Name: "keyport's AWS identity", Detail: "keyport's own AWS credentials did not work (" + errCode(err) + "). This is on the provider's side: tell your provider."})
+		add(Check{Name: "keyport's AWS identity", Kind: CheckProviderAWS, Detail: "keyport's own AWS credentials did not work (" + errCode(err) + "). This is on the provider's side: tell your provider."})
 		return nil, nil
 	}
-	add(Check{Name: "keyport's AWS identity", OK: true, Detail: "keyport signed in to AWS as itself."})
+	add(Check{Name: "keyport's AWS identity", Kind: CheckProviderAWS, OK: true, Detail: "keyport signed in to AWS as itself."})
 	prov, err := s.clients.Credentials(ctx, conn)
 	if err != nil {
 		return nil, err
@@ -211,10 +231,10 @@ func (s *Service) testAssumeRole(ctx context.Context, conn awskms.Connection, ps
 		if awskms.ClassifyKMSError(err) != nil && !errors.Is(awskms.ClassifyKMSError(err), awskms.ErrAccessDenied) {
 			msg = "keyport could not reach AWS STS to assume the role (" + errCode(err) + "). Try again in a minute."
 		}
-		add(Check{Name: "Assume the role", Detail: msg})
+		add(Check{Name: "Assume the role", Kind: CheckAssumeRole, Detail: msg})
 		return nil, nil
 	}
-	add(Check{Name: "Assume the role", OK: true, Detail: "keyport assumed " + conn.RoleARN + " with the external id."})
+	add(Check{Name: "Assume the role", Kind: CheckAssumeRole, OK: true, Detail: "keyport assumed " + conn.RoleARN + " with the external id."})
 	return prov, nil
 }
 
@@ -226,16 +246,16 @@ func (s *Service) testIdentity(ctx context.Context, conn awskms.Connection, prov
 	}
 	client, err := s.clients.STS(ctx, prov, conn.DefaultRegion)
 	if err != nil {
-		return add(Check{Name: name, Detail: "keyport could not build an STS client."})
+		return add(Check{Name: name, Kind: CheckIdentity, Detail: "keyport could not build an STS client."})
 	}
 	out, err := client.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
 	if err != nil {
-		return add(Check{Name: name, Detail: identityFailure(err)})
+		return add(Check{Name: name, Kind: CheckIdentity, Detail: identityFailure(err)})
 	}
 	if got := aws.ToString(out.Account); got != conn.AccountID {
-		return add(Check{Name: name, Detail: "The credentials belong to account " + got + ", not to this connection's account " + conn.AccountID + ". Create the connection again with the right account id."})
+		return add(Check{Name: name, Kind: CheckIdentity, Detail: "The credentials belong to account " + got + ", not to this connection's account " + conn.AccountID + ". Create the connection again with the right account id."})
 	}
-	return add(Check{Name: name, OK: true, Detail: "AWS accepted the credentials as " + aws.ToString(out.Arn) + "."})
+	return add(Check{Name: name, Kind: CheckIdentity, OK: true, Detail: "AWS accepted the credentials as " + aws.ToString(out.Arn) + "."})
 }
 
 // identityFailure explains a failed GetCallerIdentity.
@@ -267,12 +287,12 @@ func (s *Service) testKMS(ctx context.Context, conn awskms.Connection, prov aws.
 	}
 	switch c := awskms.ClassifyKMSError(err); {
 	case err == nil:
-		add(Check{Name: name, OK: true, Detail: "KMS answered in " + conn.DefaultRegion + "."})
+		add(Check{Name: name, Kind: CheckReachKMS, OK: true, Detail: "KMS answered in " + conn.DefaultRegion + "."})
 	case errors.Is(c, awskms.ErrAccessDenied):
-		t := Check{Name: name, OK: true, Detail: "KMS answered, but these credentials may not list keys (kms:ListKeys). That is fine: each key's policy is checked when you register it."}
+		t := Check{Name: name, Kind: CheckReachKMS, OK: true, Detail: "KMS answered, but these credentials may not list keys (kms:ListKeys). That is fine: each key's policy is checked when you register it."}
 		add(t)
 	default:
-		add(Check{Name: name, Detail: "keyport could not reach KMS in " + conn.DefaultRegion + " (" + errCode(err) + "). Try again in a minute."})
+		add(Check{Name: name, Kind: CheckReachKMS, Detail: "keyport could not reach KMS in " + conn.DefaultRegion + " (" + errCode(err) + "). Try again in a minute."})
 	}
 }
 

@@ -139,8 +139,8 @@ func (s *Service) commitHeld(ctx context.Context, oc *opContext) error {
 // heldChecks validate a held key without KMS: its active material opens
 // and matches its fingerprint, and the current data key unwraps under it.
 func (s *Service) heldChecks(ctx context.Context, k *models.Key) []Check {
-	open := Check{Name: "Material", Required: true}
-	trip := Check{Name: "Data key", Required: true}
+	open := Check{Name: "Material", Kind: CheckMaterial, Required: true}
+	trip := Check{Name: "Data key", Kind: CheckHeldDataKey, Required: true}
 	mat, err := s.db.ActiveMaterial(ctx, k.TenantID, k.ID)
 	if err == nil {
 		var plain []byte

@@ -219,7 +219,7 @@ func (s *Service) firstDataKey(ctx context.Context, tenantID, keyID string, conn
 	var check *Check
 	if tenantDK != nil {
 		out, err := client.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: tenantDK, KeyId: aws.String(primary.ARN), EncryptionContext: ec})
-		check = &Check{Name: "Your data key", Required: true, Health: HealthDrift}
+		check = &Check{Name: "Your data key", Kind: CheckTenantDataKey, Required: true, Health: HealthDrift}
 		switch {
 		case err != nil:
 			check.Detail = "KMS did not decrypt your data key with this key under the encryption context shown (" + errCode(err) + "). Generate it again with the command shown, for this key."

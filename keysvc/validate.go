@@ -88,7 +88,7 @@ func (s *Service) runChecks(ctx context.Context, tenantID, keyID string, conn aw
 	for i, rk := range regions {
 		client, err := s.clients.KMS(ctx, conn, rk.Region)
 		if err != nil {
-			v.Checks = append(v.Checks, Check{Name: "Key in " + rk.Region, Required: true, Health: HealthUnreachable, Detail: "keyport could not build a KMS client for this connection."})
+			v.Checks = append(v.Checks, Check{Name: "Key in " + rk.Region, Kind: CheckDescribe, Required: true, Health: HealthUnreachable, Detail: "keyport could not build a KMS client for this connection."})
 			continue
 		}
 		md, c := describeCheck(ctx, client, conn, rk)
@@ -108,7 +108,7 @@ func (s *Service) runChecks(ctx context.Context, tenantID, keyID string, conn aw
 
 // describeCheck runs DescribeKey and judges the key's metadata.
 func describeCheck(ctx context.Context, client *kms.Client, conn awskms.Connection, rk regionKey) (*types.KeyMetadata, Check) {
-	c := Check{Name: "Key in " + rk.Region, Required: true}
+	c := Check{Name: "Key in " + rk.Region, Kind: CheckDescribe, Required: true}
 	out, err := client.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String(rk.ARN)})
 	if err != nil {
 		c.Health, c.Detail = kmsFailure(err, "kms:DescribeKey", rk)
@@ -159,7 +159,7 @@ func describeCheck(ctx context.Context, client *kms.Client, conn awskms.Connecti
 // replicaCheck requires replicas of a multi-region primary in the regions
 // the provider names.
 func replicaCheck(md *types.KeyMetadata, region string, want []string) Check {
-	c := Check{Name: "Replicas", Required: true, Health: HealthDrift}
+	c := Check{Name: "Replicas", Kind: CheckReplicas, Required: true, Health: HealthDrift}
 	if md.MultiRegion == nil || !*md.MultiRegion || md.MultiRegionConfiguration == nil {
 		c.Detail = "Your provider requires a multi-region key with replicas in " + strings.Join(want, ", ") + "; this key is single-region. Create a multi-region key (an mrk- id) and its replicas."
 		return c
@@ -189,7 +189,7 @@ func replicaCheck(md *types.KeyMetadata, region string, want []string) Check {
 // roundTripCheck generates a data key and decrypts it again, under the
 // encryption context keyport will use.
 func roundTripCheck(ctx context.Context, client *kms.Client, rk regionKey, ec map[string]string) Check {
-	c := Check{Name: "Encrypt and decrypt in " + rk.Region, Required: true}
+	c := Check{Name: "Encrypt and decrypt in " + rk.Region, Kind: CheckRoundTrip, Required: true}
 	gen, err := client.GenerateDataKey(ctx, &kms.GenerateDataKeyInput{KeyId: aws.String(rk.ARN), KeySpec: types.DataKeySpecAes256, EncryptionContext: ec})
 	if err != nil {
 		c.Health, c.Detail = kmsFailure(err, "kms:GenerateDataKey", rk)
@@ -214,7 +214,7 @@ func roundTripCheck(ctx context.Context, client *kms.Client, rk regionKey, ec ma
 // allowed to read the policy (GetKeyPolicy is never allowed across
 // accounts), and the round trip already proved the actions that matter now.
 func policyCheck(ctx context.Context, client *kms.Client, keyARN, region string, principals []string) Check {
-	c := Check{Name: "Key policy in " + region}
+	c := Check{Name: "Key policy in " + region, Kind: CheckPolicy}
 	out, err := client.GetKeyPolicy(ctx, &kms.GetKeyPolicyInput{KeyId: aws.String(keyARN), PolicyName: aws.String("default")})
 	if err != nil {
 		c.OK, c.Skipped = true, true

@@ -1,6 +1,7 @@
-package handlers
+package compliance
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strings"
@@ -8,32 +9,71 @@ import (
 
 	"keyport/keysvc"
 	"keyport/models"
-	"keyport/views"
 )
 
 // Results of one expected property, and verdicts.
 const (
-	resultPass        = "pass"
-	resultFail        = "fail"
-	resultNotVerified = "not_verified"
+	ResultPass        = "pass"
+	ResultFail        = "fail"
+	ResultNotVerified = "not_verified"
 
-	verdictPass       = "PASS"
-	verdictFail       = "FAIL"
-	verdictIncomplete = "INCOMPLETE" // nothing failed, but something could not be verified
-	verdictNoKeys     = "NO_KEYS"
+	VerdictPass       = "PASS"
+	VerdictFail       = "FAIL"
+	VerdictIncomplete = "INCOMPLETE" // nothing failed, but something could not be verified
+	VerdictNoKeys     = "NO_KEYS"
 )
 
-// Policy figures the validation holds keys to. Rotation periods per key
-// arrive with rotation schedules; until then DESIGN.md's default applies.
-const (
-	defaultRotationPeriod = 365 * 24 * time.Hour
-	expiryWarning         = 30 * 24 * time.Hour
-	staleValidation       = 7 * 24 * time.Hour
-)
+// Validation is the configuration validation: each key's expected
+// properties with pass, fail or not verified, and a verdict.
+type Validation struct {
+	Meta    Meta
+	Verdict string // PASS, FAIL, INCOMPLETE, NO_KEYS
+	Keys    []ValidatedKey
+}
 
-// keyChecks sorts a validation's checks by what they examined. keysvc names
-// each check after its step ("Key in eu-west-1", "Replicas", ...); Check has
-// no kind field, so the names are the contract here.
+// ValidatedKey is one key's properties and verdict.
+type ValidatedKey struct {
+	TenantID    string
+	TenantName  string
+	KeyID       string
+	KeyName     string
+	ValidatedAt *time.Time
+	Verdict     string
+	Properties  []PropertyResult
+}
+
+// PropertyResult is one expected property of a key.
+type PropertyResult struct {
+	Property  string
+	Expected  string
+	Result    string // pass, fail, not_verified
+	Deviation string
+	Detail    string
+}
+
+// Validation judges every key in scope that is not deleted.
+func (r *Reports) Validation(ctx context.Context, s Scope, meta Meta) (*Validation, error) {
+	krs, err := s.keyReports(ctx, r.Store)
+	if err != nil {
+		return nil, err
+	}
+	ps, err := r.Settings.ProviderSettings(ctx)
+	if err != nil {
+		return nil, err
+	}
+	v := &Validation{Meta: meta, Keys: []ValidatedKey{}}
+	now := r.Now()
+	for _, kr := range krs {
+		if kr.Key.State == models.StateDeleted {
+			continue
+		}
+		v.Keys = append(v.Keys, Evaluate(kr, ps, now))
+	}
+	v.Verdict = Overall(v.Keys)
+	return v, nil
+}
+
+// keyChecks sorts a validation's checks by what they examined.
 type keyChecks struct {
 	describe, roundTrip, policy, replicas []keysvc.Check
 }
@@ -41,25 +81,44 @@ type keyChecks struct {
 func sortChecks(cs []keysvc.Check) keyChecks {
 	var k keyChecks
 	for _, c := range cs {
-		switch {
-		case strings.HasPrefix(c.Name, "Key in "):
+		switch kindOf(c) {
+		case keysvc.CheckDescribe:
 			k.describe = append(k.describe, c)
-		case strings.HasPrefix(c.Name, "Encrypt and decrypt in "):
+		case keysvc.CheckRoundTrip:
 			k.roundTrip = append(k.roundTrip, c)
-		case strings.HasPrefix(c.Name, "Key policy in "):
+		case keysvc.CheckPolicy:
 			k.policy = append(k.policy, c)
-		case c.Name == "Replicas":
+		case keysvc.CheckReplicas:
 			k.replicas = append(k.replicas, c)
 		}
 	}
 	return k
 }
 
-// evaluateKey judges one key against every expected property. It is pure:
-// the store and the clock are read by the caller.
-func evaluateKey(kr models.KeyReport, ps keysvc.ProviderSettings, now time.Time) views.ValidatedKey {
+// kindOf is what a check examined. Validations recorded before checks had a
+// kind carry none; for them the kind follows from the name keysvc gave the
+// check then, so reports over old rows judge as they always did.
+func kindOf(c keysvc.Check) keysvc.CheckKind {
+	switch {
+	case c.Kind != "":
+		return c.Kind
+	case strings.HasPrefix(c.Name, "Key in "):
+		return keysvc.CheckDescribe
+	case strings.HasPrefix(c.Name, "Encrypt and decrypt in "):
+		return keysvc.CheckRoundTrip
+	case strings.HasPrefix(c.Name, "Key policy in "):
+		return keysvc.CheckPolicy
+	case c.Name == "Replicas":
+		return keysvc.CheckReplicas
+	}
+	return ""
+}
+
+// Evaluate judges one key against every expected property. It is pure: the
+// caller reads the store and the clock.
+func Evaluate(kr models.KeyReport, ps keysvc.ProviderSettings, now time.Time) ValidatedKey {
 	k := kr.Key
-	out := views.ValidatedKey{TenantID: k.TenantID, TenantName: kr.TenantName, KeyID: k.ID, KeyName: k.Name}
+	out := ValidatedKey{TenantID: k.TenantID, TenantName: kr.TenantName, KeyID: k.ID, KeyName: k.Name}
 	var cs keyChecks
 	validated := kr.Validation != nil
 	if validated {
@@ -67,14 +126,14 @@ func evaluateKey(kr models.KeyReport, ps keysvc.ProviderSettings, now time.Time)
 		out.ValidatedAt = &at
 		cs = sortChecks(keysvc.Checks(kr.Validation))
 	}
-	notValidated := views.PropertyResult{Result: resultNotVerified, Deviation: "the key was never validated"}
-	add := func(property, expected string, r views.PropertyResult) {
+	notValidated := PropertyResult{Result: ResultNotVerified, Deviation: "the key was never validated"}
+	add := func(property, expected string, r PropertyResult) {
 		r.Property, r.Expected = property, expected
 		out.Properties = append(out.Properties, r)
 	}
 
 	// Enabled, in keyport and in KMS.
-	enabled := func() views.PropertyResult {
+	enabled := func() PropertyResult {
 		if k.State != models.StateEnabled {
 			return fail("keyport's state is " + k.State)
 		}
@@ -86,7 +145,7 @@ func evaluateKey(kr models.KeyReport, ps keysvc.ProviderSettings, now time.Time)
 	}
 	add("enabled", "ENABLED in keyport and enabled in KMS in every region", enabled())
 
-	symmetric := func() views.PropertyResult {
+	symmetric := func() PropertyResult {
 		if !validated {
 			return notValidated
 		}
@@ -94,7 +153,7 @@ func evaluateKey(kr models.KeyReport, ps keysvc.ProviderSettings, now time.Time)
 	}
 	add("symmetric", "a customer-managed symmetric key (SYMMETRIC_DEFAULT) for ENCRYPT_DECRYPT in the connection's account", symmetric())
 
-	policy := func() views.PropertyResult {
+	policy := func() PropertyResult {
 		if !validated {
 			return notValidated
 		}
@@ -119,10 +178,10 @@ func evaluateKey(kr models.KeyReport, ps keysvc.ProviderSettings, now time.Time)
 	add("key_policy", "the key policy grants keyport the actions it needs ("+strings.Join(keysvc.UsageActions, ", ")+")", policy())
 
 	add("replicas", replicaExpectation(ps), replicas(kr, ps, cs, validated))
-	add("rotation", fmt.Sprintf("a new data key at least every %d days", int(defaultRotationPeriod.Hours()/24)), rotationResult(kr, now))
+	add("rotation", fmt.Sprintf("a new data key at least every %d days", int(RotationPeriod.Hours()/24)), rotation(kr, now))
 	add("material_expiry", fmt.Sprintf("key material does not expire within %d days", int(expiryWarning.Hours()/24)), materialExpiry(kr))
 
-	drift := func() views.PropertyResult {
+	drift := func() PropertyResult {
 		if !validated {
 			return notValidated
 		}
@@ -148,7 +207,7 @@ func evaluateKey(kr models.KeyReport, ps keysvc.ProviderSettings, now time.Time)
 // described judges a property that the regions' describe checks show: it
 // fails on a failed check with one of the failOn healths, is not verified
 // when a check failed otherwise or none ran, and passes with passDetail.
-func described(describe []keysvc.Check, passDetail string, failOn ...string) views.PropertyResult {
+func described(describe []keysvc.Check, passDetail string, failOn ...string) PropertyResult {
 	for _, c := range describe {
 		if !c.OK && slices.Contains(failOn, c.Health) {
 			return fail(c.Name + ": " + c.Detail)
@@ -177,7 +236,7 @@ func replicaExpectation(ps keysvc.ProviderSettings) string {
 	return strings.Join(parts, "; ")
 }
 
-func replicas(kr models.KeyReport, ps keysvc.ProviderSettings, cs keyChecks, validated bool) views.PropertyResult {
+func replicas(kr models.KeyReport, ps keysvc.ProviderSettings, cs keyChecks, validated bool) PropertyResult {
 	if extra := len(kr.Regions) - 1; ps.DRRegions > 0 && extra < ps.DRRegions {
 		return fail(fmt.Sprintf("registered in %d region(s) besides the primary; the provider requires %d", max(extra, 0), ps.DRRegions))
 	}
@@ -196,19 +255,19 @@ func replicas(kr models.KeyReport, ps keysvc.ProviderSettings, cs keyChecks, val
 	return pass(cs.replicas[0].Detail)
 }
 
-func rotationResult(kr models.KeyReport, now time.Time) views.PropertyResult {
+func rotation(kr models.KeyReport, now time.Time) PropertyResult {
 	if len(kr.Versions) == 0 {
 		return fail("the key has no data key yet")
 	}
 	last := kr.Versions[0].CreatedAt
 	days := int(now.Sub(last).Hours() / 24)
-	if now.Sub(last) > defaultRotationPeriod {
+	if now.Sub(last) > RotationPeriod {
 		return fail(fmt.Sprintf("the newest data key is %d days old (version %d, %s)", days, kr.Versions[0].Version, last.Format("2006-01-02")))
 	}
-	return pass(fmt.Sprintf("the newest data key is %d days old; next rotation due by %s", days, last.Add(defaultRotationPeriod).Format("2006-01-02")))
+	return pass(fmt.Sprintf("the newest data key is %d days old; next rotation due by %s", days, last.Add(RotationPeriod).Format("2006-01-02")))
 }
 
-func materialExpiry(kr models.KeyReport) views.PropertyResult {
+func materialExpiry(kr models.KeyReport) PropertyResult {
 	switch kr.Key.Health {
 	case keysvc.HealthMaterialExpired, keysvc.HealthPendingImport:
 		return fail(kr.Key.HealthDetail)
@@ -221,16 +280,16 @@ func materialExpiry(kr models.KeyReport) views.PropertyResult {
 	return notVerified("keyport does not record this key's material expiry yet")
 }
 
-func pass(detail string) views.PropertyResult {
-	return views.PropertyResult{Result: resultPass, Detail: detail}
+func pass(detail string) PropertyResult {
+	return PropertyResult{Result: ResultPass, Detail: detail}
 }
 
-func fail(deviation string) views.PropertyResult {
-	return views.PropertyResult{Result: resultFail, Deviation: deviation}
+func fail(deviation string) PropertyResult {
+	return PropertyResult{Result: ResultFail, Deviation: deviation}
 }
 
-func notVerified(why string) views.PropertyResult {
-	return views.PropertyResult{Result: resultNotVerified, Deviation: why}
+func notVerified(why string) PropertyResult {
+	return PropertyResult{Result: ResultNotVerified, Deviation: why}
 }
 
 func firstFailed(cs []keysvc.Check) (keysvc.Check, bool) {
@@ -245,31 +304,32 @@ func firstFailed(cs []keysvc.Check) (keysvc.Check, bool) {
 // verdictOf is FAIL when anything failed, INCOMPLETE when something could
 // not be verified, else PASS: a compliance verdict never passes what was not
 // examined.
-func verdictOf(props []views.PropertyResult) string {
-	v := verdictPass
+func verdictOf(props []PropertyResult) string {
+	v := VerdictPass
 	for _, p := range props {
 		switch p.Result {
-		case resultFail:
-			return verdictFail
-		case resultNotVerified:
-			v = verdictIncomplete
+		case ResultFail:
+			return VerdictFail
+		case ResultNotVerified:
+			v = VerdictIncomplete
 		}
 	}
 	return v
 }
 
-// overallVerdict combines the keys' verdicts the same way.
-func overallVerdict(keys []views.ValidatedKey) string {
+// Overall combines the keys' verdicts the same way; NO_KEYS when there are
+// none.
+func Overall(keys []ValidatedKey) string {
 	if len(keys) == 0 {
-		return verdictNoKeys
+		return VerdictNoKeys
 	}
-	v := verdictPass
+	v := VerdictPass
 	for _, k := range keys {
 		switch k.Verdict {
-		case verdictFail:
-			return verdictFail
-		case verdictIncomplete:
-			v = verdictIncomplete
+		case VerdictFail:
+			return VerdictFail
+		case VerdictIncomplete:
+			v = VerdictIncomplete
 		}
 	}
 	return v
