@@ -290,7 +290,7 @@ func (s *Service) takeBudget(ctx context.Context, m keyMeta) error {
 		return nil
 	}
 	block := min(messageBlock, s.cfg.MessageLimit)
-	err := s.db.ReserveMessages(ctx, m.ID, m.CurrentVersion, block, s.cfg.MessageLimit)
+	err := s.db.ReserveMessages(ctx, m.TenantID, m.ID, m.CurrentVersion, block, s.cfg.MessageLimit)
 	if errors.Is(err, models.ErrConflict) {
 		return ErrVersionExhausted
 	}

@@ -75,7 +75,7 @@ func (s *Service) runOp(ctx context.Context, op *models.KeyOperation, fence func
 	for ; i < len(steps); i++ {
 		step := steps[i]
 		if op.Step != step {
-			if err := s.db.OperationStep(ctx, op.ID, step, ""); err != nil {
+			if err := s.db.OperationStep(ctx, op.TenantID, op.ID, step, ""); err != nil {
 				return err
 			}
 			op.Step, resumed = step, false
@@ -89,7 +89,7 @@ func (s *Service) runOp(ctx context.Context, op *models.KeyOperation, fence func
 		}
 		if arn != "" && i+1 < len(steps) {
 			// The new KMS key is recorded with the next step, in one write.
-			if err := s.db.OperationStep(ctx, op.ID, steps[i+1], arn); err != nil {
+			if err := s.db.OperationStep(ctx, op.TenantID, op.ID, steps[i+1], arn); err != nil {
 				return err
 			}
 			op.Step, op.KMSKeyARN, resumed = steps[i+1], arn, false

@@ -146,7 +146,7 @@ func (s *Scheduler) runNotice(ctx context.Context, j *models.Job, l models.Lease
 	if err != nil {
 		return err
 	}
-	outcome, err := s.DB.SendNotice(ctx, l, n.ID, mail)
+	outcome, err := s.DB.SendNotice(ctx, l, n.TenantID, n.ID, mail)
 	if err == nil && outcome == "sent" {
 		s.Worker.Wake()
 	}
@@ -181,7 +181,7 @@ func (s *Scheduler) notifyHealth(ctx context.Context) {
 			}
 			sent = []models.Notice{n}
 		}
-		if _, err := s.DB.RecordHealthNotified(ctx, r.KeyID, r.HealthNotified, r.KeyHealth, sent, mail); err != nil {
+		if _, err := s.DB.RecordHealthNotified(ctx, r.TenantID, r.KeyID, r.HealthNotified, r.KeyHealth, sent, mail); err != nil {
 			s.Logger.Warn("scheduler: record health notice", "key_id", r.KeyID, "err", err)
 		}
 	}

@@ -262,7 +262,7 @@ func (s *Service) recordValidation(ctx context.Context, tenantID, keyID string, 
 		err = s.db.AddKeyValidation(ctx, &models.KeyValidation{KeyID: keyID, TenantID: tenantID, OK: checksOK(checks), Checks: string(b)})
 	}
 	if err == nil {
-		err = s.db.PruneKeyValidations(ctx, keyID, 50)
+		err = s.db.PruneKeyValidations(ctx, tenantID, keyID, 50)
 	}
 	if err != nil {
 		s.log.Warn("record key validation", "key_id", keyID, "err", err)

@@ -83,7 +83,7 @@ func (db *DB) DecideApproval(ctx context.Context, tenantID, id, decider string, 
 		if err := errIfNone(res); err != nil {
 			return err
 		}
-		if err := tx.Table("key_approvals").Where("id = ?", id).Take(&out).Error; err != nil {
+		if err := tx.Table("key_approvals").Where("tenant_id = ? AND id = ?", tenantID, id).Take(&out).Error; err != nil {
 			return err
 		}
 		audit.TenantID, audit.TargetType, audit.TargetID = tenantID, "key", out.KeyID

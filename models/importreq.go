@@ -137,8 +137,8 @@ func (db *DB) CompleteImportRequest(ctx context.Context, tenantID, id, keyID str
 	return nil
 }
 
-// ExpireImportRequests ends open requests past their expiry and erases
-// their sealed private keys.
+// ExpireImportRequests ends every tenant's open requests past their expiry
+// and erases their sealed private keys (a background sweep).
 func (db *DB) ExpireImportRequests(ctx context.Context) error {
 	err := db.g.WithContext(ctx).Table("import_requests").Where("state = ? AND expires_at <= ?", ImportOpen, ts(db.now())).
 		Updates(map[string]any{"state": ImportExpired, "private_sealed": nil}).Error

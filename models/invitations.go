@@ -201,7 +201,7 @@ func (db *DB) RevokeInvitation(ctx context.Context, tenantID, id string, audit A
 		if err := q.Take(&inv).Error; err != nil {
 			return err
 		}
-		res := tx.Table("invitations").Where("id = ? AND revoked_at IS NULL AND accepted_at IS NULL", id).Update("revoked_at", db.now())
+		res := tx.Table("invitations").Where("tenant_id = ? AND id = ? AND revoked_at IS NULL AND accepted_at IS NULL", tenantID, id).Update("revoked_at", db.now())
 		if err := oneRow(res); err != nil {
 			return err
 		}

@@ -304,7 +304,8 @@ func (db *DB) GetJob(ctx context.Context, id string) (*Job, error) {
 	return &j, nil
 }
 
-// JobByRunKey returns the job with a run key.
+// JobByRunKey returns the job with a run key, of any tenant (run keys are
+// unique across the system).
 func (db *DB) JobByRunKey(ctx context.Context, runKey string) (*Job, error) {
 	var j Job
 	if err := db.g.WithContext(ctx).Table("jobs").Where("run_key = ?", runKey).Take(&j).Error; err != nil {
@@ -314,7 +315,8 @@ func (db *DB) JobByRunKey(ctx context.Context, runKey string) (*Job, error) {
 	return &j, nil
 }
 
-// JobCounts counts jobs by state, optionally of some kinds only.
+// JobCounts counts every tenant's jobs by state, optionally of some kinds
+// only (the operator's view and metrics).
 func (db *DB) JobCounts(ctx context.Context, kinds ...string) (map[string]int64, error) {
 	var rows []struct {
 		State string

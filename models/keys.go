@@ -341,12 +341,14 @@ func (db *DB) DataKeyVersions(ctx context.Context, tenantID, keyID string) ([]Da
 	return vs, nil
 }
 
-// ReserveMessages reserves n more messages of a data-key version's budget,
-// refusing (ErrConflict) past limit: each replica encrypts only within the
-// blocks it reserved, so the total across replicas never exceeds limit.
-func (db *DB) ReserveMessages(ctx context.Context, keyID string, version, n, limit int64) error {
+// ReserveMessages reserves n more messages of the budget of a data-key
+// version of a tenant's key, refusing (ErrConflict) past limit: each replica
+// encrypts only within the blocks it reserved, so the total across replicas
+// never exceeds limit.
+func (db *DB) ReserveMessages(ctx context.Context, tenantID, keyID string, version, n, limit int64) error {
 	res := db.g.WithContext(ctx).Exec(`UPDATE data_key_versions SET messages_reserved = messages_reserved + ?
-		WHERE key_id = ? AND version = ? AND messages_reserved + ? <= ?`, n, keyID, version, n, limit)
+		WHERE key_id = (SELECT id FROM keys WHERE tenant_id = ? AND id = ?) AND version = ? AND messages_reserved + ? <= ?`,
+		n, tenantID, keyID, version, n, limit)
 	if res.Error != nil {
 		return fmt.Errorf("reserve messages: %w", mapErr(res.Error))
 	}

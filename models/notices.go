@@ -83,11 +83,11 @@ func (db *DB) KeyNotices(ctx context.Context, tenantID, keyID string, limit int)
 // cancelled (or left, if already sent). The job completes either way, all
 // in one transaction, so a notice goes out at most once. It returns what
 // happened: "sent", "stale" or "done".
-func (db *DB) SendNotice(ctx context.Context, l Lease, noticeID string, mail []NewMail) (string, error) {
+func (db *DB) SendNotice(ctx context.Context, l Lease, tenantID, noticeID string, mail []NewMail) (string, error) {
 	outcome := ""
 	err := db.g.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var n Notice
-		if err := tx.Table("notices").Where("id = ?", noticeID).Take(&n).Error; err != nil {
+		if err := tx.Table("notices").Where("tenant_id = ? AND id = ?", tenantID, noticeID).Take(&n).Error; err != nil {
 			return err
 		}
 		n.normalize()
@@ -125,7 +125,7 @@ func noticeCurrent(tx *gorm.DB, n *Notice) bool {
 		return true
 	}
 	var p RotationPolicy
-	if err := tx.Table("rotation_policies").Where("key_id = ?", n.KeyID).Take(&p).Error; err != nil {
+	if err := tx.Table("rotation_policies").Where("tenant_id = ? AND key_id = ?", n.TenantID, n.KeyID).Take(&p).Error; err != nil {
 		return false
 	}
 	return n.RotationAt != nil && p.NextRotationAt.UTC().Equal(*n.RotationAt)
@@ -225,8 +225,9 @@ func (db *DB) CalendarFeedByToken(ctx context.Context, tokenHash []byte) (string
 	return f.TenantID, nil
 }
 
-// HealthToNotify returns policies whose key's health differs from the one
-// last notified, with the key.
+// HealthToNotify returns policies of every tenant whose key's health
+// differs from the one last notified, with the key: the scheduler's pass,
+// across tenants by design.
 func (db *DB) HealthToNotify(ctx context.Context, limit int) ([]UpcomingRotation, error) {
 	rows, err := policyRows(db.g.WithContext(ctx).Where("k.health <> p.health_notified").Order("p.key_id").Limit(max(limit, 1)))
 	if err != nil {
@@ -235,13 +236,14 @@ func (db *DB) HealthToNotify(ctx context.Context, limit int) ([]UpcomingRotation
 	return rows, nil
 }
 
-// RecordHealthNotified moves a policy's notified health from old to health,
-// recording the notices and mail in the same transaction. It reports false
-// (and writes nothing) when another worker got there first.
-func (db *DB) RecordHealthNotified(ctx context.Context, keyID, old, health string, sent []Notice, mail []NewMail) (bool, error) {
+// RecordHealthNotified moves the notified health of a tenant key's policy
+// from old to health, recording the notices and mail in the same
+// transaction. It reports false (and writes nothing) when another worker got
+// there first.
+func (db *DB) RecordHealthNotified(ctx context.Context, tenantID, keyID, old, health string, sent []Notice, mail []NewMail) (bool, error) {
 	errRaced := errors.New("raced")
 	err := db.g.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		res := tx.Table("rotation_policies").Where("key_id = ? AND health_notified = ?", keyID, old).Update("health_notified", health)
+		res := tx.Table("rotation_policies").Where("tenant_id = ? AND key_id = ? AND health_notified = ?", tenantID, keyID, old).Update("health_notified", health)
 		if res.Error != nil {
 			return res.Error
 		}
@@ -274,7 +276,8 @@ func insertSentNoticeTx(tx *gorm.DB, n Notice, now time.Time) (created bool, err
 	return res.RowsAffected == 1, res.Error
 }
 
-// AnyNotice reports whether a notice exists with one of the dedupe keys.
+// AnyNotice reports whether a notice exists with one of the dedupe keys
+// (dedupe keys name their tenant's key, so they are unique across tenants).
 func (db *DB) AnyNotice(ctx context.Context, dedupe []string) (bool, error) {
 	if len(dedupe) == 0 {
 		return false, nil

@@ -152,11 +152,11 @@ func (db *DB) startOpTx(tx *gorm.DB, op *KeyOperation, mat *KeyMaterial, tenantI
 	return err
 }
 
-// GetKeyOperation returns an operation by id (the job that drives it has
-// only the id); tenant pages use KeyOperations, which filter on the tenant.
-func (db *DB) GetKeyOperation(ctx context.Context, id string) (*KeyOperation, error) {
+// GetKeyOperation returns a tenant's operation by id; ErrNotFound when it
+// does not exist for the tenant.
+func (db *DB) GetKeyOperation(ctx context.Context, tenantID, id string) (*KeyOperation, error) {
 	var op KeyOperation
-	if err := db.g.WithContext(ctx).Table("key_operations").Where("id = ?", id).Take(&op).Error; err != nil {
+	if err := db.g.WithContext(ctx).Table("key_operations").Where("tenant_id = ? AND id = ?", tenantID, id).Take(&op).Error; err != nil {
 		return nil, fmt.Errorf("get key operation: %w", mapErr(err))
 	}
 	op.CreatedAt, op.UpdatedAt = op.CreatedAt.UTC(), op.UpdatedAt.UTC()
@@ -174,16 +174,16 @@ func (db *DB) KeyOperations(ctx context.Context, tenantID, keyID string, limit i
 	return out, nil
 }
 
-// OperationStep records that op is about to run step (and, when arn is not
-// empty, the KMS key it works on). It is written before the step's side
-// effect.
-func (db *DB) OperationStep(ctx context.Context, opID, step, arn string) error {
+// OperationStep records that a tenant's operation is about to run step
+// (and, when arn is not empty, the KMS key it works on). It is written
+// before the step's side effect.
+func (db *DB) OperationStep(ctx context.Context, tenantID, opID, step, arn string) error {
 	set := map[string]any{"step": step, "updated_at": db.now()}
 	if arn != "" {
 		set["kms_key_arn"] = arn
 	}
 	err := db.g.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		res := tx.Table("key_operations").Where("id = ? AND state = ?", opID, OpRunning).Updates(set)
+		res := tx.Table("key_operations").Where("tenant_id = ? AND id = ? AND state = ?", tenantID, opID, OpRunning).Updates(set)
 		if res.Error != nil {
 			return res.Error
 		}
@@ -191,8 +191,8 @@ func (db *DB) OperationStep(ctx context.Context, opID, step, arn string) error {
 			return ErrConflict
 		}
 		if arn != "" {
-			return tx.Exec(`UPDATE key_materials SET kms_key_arn = ? WHERE id = (SELECT material_id FROM key_operations WHERE id = ?) AND kms_key_arn = ''`,
-				arn, opID).Error
+			return tx.Exec(`UPDATE key_materials SET kms_key_arn = ? WHERE tenant_id = ? AND id = (SELECT material_id FROM key_operations WHERE tenant_id = ? AND id = ?) AND kms_key_arn = ''`,
+				arn, tenantID, tenantID, opID).Error
 		}
 		return nil
 	})
@@ -209,7 +209,7 @@ func (db *DB) OperationStep(ctx context.Context, opID, step, arn string) error {
 func (db *DB) FailOperation(ctx context.Context, op *KeyOperation, detail string, audit AuditInput) error {
 	audit.TenantID, audit.TargetType, audit.TargetID = op.TenantID, "key", op.KeyID
 	err := db.g.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		res := tx.Table("key_operations").Where("id = ? AND state = ?", op.ID, OpRunning).
+		res := tx.Table("key_operations").Where("tenant_id = ? AND id = ? AND state = ?", op.TenantID, op.ID, OpRunning).
 			Updates(map[string]any{"state": OpFailed, "detail": truncate(detail, 1000), "updated_at": db.now()})
 		if res.Error != nil {
 			return res.Error
@@ -218,7 +218,7 @@ func (db *DB) FailOperation(ctx context.Context, op *KeyOperation, detail string
 			return ErrConflict
 		}
 		if op.MaterialID != "" && (op.Kind == OpCreate || op.Kind == OpRenew || op.Kind == OpRotate) {
-			if err := tx.Table("key_materials").Where("id = ? AND state = ?", op.MaterialID, MaterialPending).
+			if err := tx.Table("key_materials").Where("tenant_id = ? AND id = ? AND state = ?", op.TenantID, op.MaterialID, MaterialPending).
 				Update("state", MaterialDiscarded).Error; err != nil {
 				return err
 			}
@@ -228,7 +228,7 @@ func (db *DB) FailOperation(ctx context.Context, op *KeyOperation, detail string
 			if err != nil {
 				return err
 			}
-			if err := tx.Table("keys").Where("id = ? AND state = ?", op.KeyID, StatePending).
+			if err := tx.Table("keys").Where("tenant_id = ? AND id = ? AND state = ?", op.TenantID, op.KeyID, StatePending).
 				Updates(map[string]any{"state": StateDeleted, "health_detail": truncate(detail, 1000), "revision": rev, "updated_at": db.now()}).Error; err != nil {
 				return err
 			}
@@ -270,7 +270,7 @@ func (db *DB) CommitKeyVersion(ctx context.Context, c VersionCommit) (*Key, erro
 			return err
 		}
 		now := db.now()
-		res := tx.Table("key_operations").Where("id = ? AND state = ?", op.ID, OpRunning).
+		res := tx.Table("key_operations").Where("tenant_id = ? AND id = ? AND state = ?", op.TenantID, op.ID, OpRunning).
 			Updates(map[string]any{"state": OpDone, "step": "done", "updated_at": now})
 		if err := errIfNone(res); err != nil {
 			return err
@@ -318,7 +318,7 @@ func (db *DB) CommitKeyVersion(ctx context.Context, c VersionCommit) (*Key, erro
 func (db *DB) FinishOperation(ctx context.Context, op *KeyOperation, audit AuditInput) error {
 	audit.TenantID, audit.TargetType, audit.TargetID = op.TenantID, "key", op.KeyID
 	err := db.g.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		res := tx.Table("key_operations").Where("id = ? AND state = ?", op.ID, OpRunning).
+		res := tx.Table("key_operations").Where("tenant_id = ? AND id = ? AND state = ?", op.TenantID, op.ID, OpRunning).
 			Updates(map[string]any{"state": OpDone, "step": "done", "updated_at": db.now()})
 		if err := errIfNone(res); err != nil {
 			return err

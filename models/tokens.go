@@ -71,7 +71,8 @@ func (db *DB) CreateServiceToken(ctx context.Context, t *ServiceToken, audit Aud
 }
 
 // RevokeServiceToken revokes a token with its audit event; revoking twice
-// is not an error.
+// is not an error. Tokens are the provider's (the operator manages them),
+// so this works across tenants by design.
 func (db *DB) RevokeServiceToken(ctx context.Context, id string, audit AuditInput) error {
 	err := db.g.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var t ServiceToken
@@ -99,7 +100,8 @@ func (db *DB) RevokeServiceToken(ctx context.Context, id string, audit AuditInpu
 	return nil
 }
 
-// ListServiceTokens lists every token, newest first.
+// ListServiceTokens lists every token of every tenant, newest first (the
+// operator's view).
 func (db *DB) ListServiceTokens(ctx context.Context) ([]ServiceToken, error) {
 	var ts []ServiceToken
 	if err := db.g.WithContext(ctx).Table("service_tokens").Order("created_at DESC, id").Find(&ts).Error; err != nil {
@@ -111,7 +113,8 @@ func (db *DB) ListServiceTokens(ctx context.Context) ([]ServiceToken, error) {
 	return ts, nil
 }
 
-// GetServiceToken returns one token, or ErrNotFound.
+// GetServiceToken returns one token of any tenant (or provider-wide), or
+// ErrNotFound: tokens are the provider's, managed by the operator.
 func (db *DB) GetServiceToken(ctx context.Context, id string) (*ServiceToken, error) {
 	var t ServiceToken
 	if err := db.g.WithContext(ctx).Table("service_tokens").Where("id = ?", id).Take(&t).Error; err != nil {
