@@ -29,15 +29,15 @@ var attentionRank = map[string]int{
 
 // healthReasons name the healths that need attention, in attentionRank's
 // words.
-var healthReasons = map[string]string{
-	keysvc.HealthAccessDenied:    "access revoked",
-	keysvc.HealthPendingDeletion: "pending deletion",
-	keysvc.HealthKMSDisabled:     "disabled",
-	keysvc.HealthMaterialExpired: "material expired",
-	keysvc.HealthDrift:           "drift",
-	keysvc.HealthUnreachable:     "unreachable",
-	keysvc.HealthPendingImport:   "waiting for key material",
-	keysvc.HealthUnknown:         "never validated",
+var healthReasons = map[models.Health]string{
+	models.HealthAccessDenied:    "access revoked",
+	models.HealthPendingDeletion: "pending deletion",
+	models.HealthKMSDisabled:     "disabled",
+	models.HealthMaterialExpired: "material expired",
+	models.HealthDrift:           "drift",
+	models.HealthUnreachable:     "unreachable",
+	models.HealthPendingImport:   "waiting for key material",
+	models.HealthUnknown:         "never validated",
 	"":                           "never validated",
 }
 
@@ -60,7 +60,7 @@ func (h *Handler) Operator(c echo.Context) error {
 		if reasons := attentionReasons(kr, now); len(reasons) > 0 {
 			k := kr.Key
 			m.Attention = append(m.Attention, views.AttentionKey{TenantName: kr.TenantName, KeyID: k.ID, KeyName: k.Name,
-				State: k.State, Health: k.Health, Reasons: reasons})
+				State: string(k.State), Health: string(k.Health), Reasons: reasons})
 		}
 	}
 	sort.SliceStable(m.Attention, func(i, j int) bool {
@@ -81,12 +81,12 @@ func operatorTenants(counts []models.TenantKeyCount) []views.OperatorTenant {
 			continue
 		}
 		t.Keys += tc.Count
-		if tc.Health == keysvc.HealthOK {
+		if tc.Health == models.HealthOK {
 			t.Healthy += tc.Count
 			continue
 		}
 		label, advice := keysvc.HealthAdvice(tc.Health)
-		t.ByHealth = append(t.ByHealth, views.HealthCount{Health: tc.Health, Label: label, Advice: advice, Count: tc.Count})
+		t.ByHealth = append(t.ByHealth, views.HealthCount{Health: string(tc.Health), Label: label, Advice: advice, Count: tc.Count})
 	}
 	// Tenants with unhealthy keys first, then by name (the query's order).
 	sort.SliceStable(out, func(i, j int) bool { return len(out[i].ByHealth) > 0 && len(out[j].ByHealth) == 0 })

@@ -65,7 +65,7 @@ func (h *Handler) inventoryReport(ctx context.Context, s reportScope, meta views
 func inventoryKey(kr models.KeyReport) views.InventoryKey {
 	k := kr.Key
 	ik := views.InventoryKey{TenantID: k.TenantID, TenantName: kr.TenantName, ID: k.ID, Name: k.Name, Store: kr.Connection,
-		AccountID: kr.AccountID, Mode: k.Mode, Origin: originOf(k.Mode), State: k.State, Health: k.Health, HealthDetail: k.HealthDetail,
+		AccountID: kr.AccountID, Mode: string(k.Mode), Origin: originOf(k.Mode), State: string(k.State), Health: string(k.Health), HealthDetail: k.HealthDetail,
 		RotationPeriodDays: int(defaultRotationPeriod.Hours() / 24), Aliases: []string{}, Regions: []views.InventoryRegion{},
 		Versions: []views.InventoryVersion{}, Checks: []views.ReportCheck{}}
 	for _, r := range kr.Regions {
@@ -103,7 +103,7 @@ func inventoryKey(kr models.KeyReport) views.InventoryKey {
 }
 
 // originOf says where a mode's key material comes from.
-func originOf(mode string) string {
+func originOf(mode models.Mode) string {
 	switch mode {
 	case models.ModeCMK:
 		return "tenant's KMS key (customer managed)"
@@ -112,7 +112,7 @@ func originOf(mode string) string {
 	case models.ModeImported:
 		return "supplied by the tenant, imported into KMS (EXTERNAL)"
 	}
-	return mode
+	return string(mode)
 }
 
 // validationReport judges every key that is not deleted.

@@ -24,7 +24,7 @@ func cleanKey(checks ...keysvc.Check) models.KeyReport {
 	}
 	raw, _ := json.Marshal(checks)
 	return models.KeyReport{
-		Key:        models.Key{ID: "key_clean", TenantID: "tnt_a", Name: "orders", Mode: models.ModeCMK, State: models.StateEnabled, Health: keysvc.HealthOK, CurrentVersion: 1},
+		Key:        models.Key{ID: "key_clean", TenantID: "tnt_a", Name: "orders", Mode: models.ModeCMK, State: models.StateEnabled, Health: models.HealthOK, CurrentVersion: 1},
 		TenantName: "Acme",
 		Regions:    []models.KeyRegion{{Region: "eu-west-1", KMSKeyARN: "arn:aws:kms:eu-west-1:111122223333:key/k1"}},
 		Versions:   []models.KeyReportVersion{{DataKeyVersion: models.DataKeyVersion{Version: 1, CreatedAt: reportNow.AddDate(0, 0, -10)}}},
@@ -69,7 +69,7 @@ func TestValidationReportFlagsEachPlantedDeviation(t *testing.T) {
 			return cleanKey(append(cleanChecks(), keysvc.Check{Name: "Replicas", OK: true, Required: true, Detail: "Replicas exist in eu-central-1."})...)
 		}, replicas, "replicas", resultPass, verdictPass},
 		{"disabled in KMS", func() models.KeyReport {
-			return cleanKey(withCheck(keysvc.Check{Name: "Key in eu-west-1", Required: true, Health: keysvc.HealthKMSDisabled, Detail: "The key is disabled in KMS."})...)
+			return cleanKey(withCheck(keysvc.Check{Name: "Key in eu-west-1", Required: true, Health: models.HealthKMSDisabled, Detail: "The key is disabled in KMS."})...)
 		}, keysvc.ProviderSettings{}, "enabled", resultFail, verdictFail},
 		{"disabled in keyport", func() models.KeyReport {
 			kr := cleanKey()
@@ -77,20 +77,20 @@ func TestValidationReportFlagsEachPlantedDeviation(t *testing.T) {
 			return kr
 		}, keysvc.ProviderSettings{}, "enabled", resultFail, verdictFail},
 		{"asymmetric", func() models.KeyReport {
-			return cleanKey(withCheck(keysvc.Check{Name: "Key in eu-west-1", Required: true, Health: keysvc.HealthDrift,
+			return cleanKey(withCheck(keysvc.Check{Name: "Key in eu-west-1", Required: true, Health: models.HealthDrift,
 				Detail: "The key is RSA_2048 for SIGN_VERIFY; keyport needs a symmetric key (SYMMETRIC_DEFAULT) for ENCRYPT_DECRYPT."})...)
 		}, keysvc.ProviderSettings{}, "symmetric", resultFail, verdictFail},
 		{"policy lacks actions", func() models.KeyReport {
 			return cleanKey(withCheck(keysvc.Check{Name: "Key policy in eu-west-1", Detail: "The key policy does not allow kms:ReEncrypt*."})...)
 		}, keysvc.ProviderSettings{}, "key_policy", resultFail, verdictFail},
 		{"access revoked", func() models.KeyReport {
-			return cleanKey(withCheck(keysvc.Check{Name: "Encrypt and decrypt in eu-west-1", Required: true, Health: keysvc.HealthAccessDenied, Detail: "KMS refused kms:GenerateDataKey."})...)
+			return cleanKey(withCheck(keysvc.Check{Name: "Encrypt and decrypt in eu-west-1", Required: true, Health: models.HealthAccessDenied, Detail: "KMS refused kms:GenerateDataKey."})...)
 		}, keysvc.ProviderSettings{}, "key_policy", resultFail, verdictFail},
 		{"policy unreadable", func() models.KeyReport {
 			return cleanKey(withCheck(keysvc.Check{Name: "Key policy in eu-west-1", OK: true, Skipped: true, Detail: "keyport may not read the key policy."})...)
 		}, keysvc.ProviderSettings{}, "key_policy", resultNotVerified, verdictIncomplete},
 		{"replica missing", func() models.KeyReport {
-			return cleanKey(append(cleanChecks(), keysvc.Check{Name: "Replicas", Required: true, Health: keysvc.HealthDrift, Detail: "The key has no replica in eu-central-1."})...)
+			return cleanKey(append(cleanChecks(), keysvc.Check{Name: "Replicas", Required: true, Health: models.HealthDrift, Detail: "The key has no replica in eu-central-1."})...)
 		}, replicas, "replicas", resultFail, verdictFail},
 		{"too few DR regions", func() models.KeyReport { return cleanKey() }, keysvc.ProviderSettings{DRRegions: 1}, "replicas", resultFail, verdictFail},
 		{"rotation overdue", func() models.KeyReport {
@@ -105,12 +105,12 @@ func TestValidationReportFlagsEachPlantedDeviation(t *testing.T) {
 		}, keysvc.ProviderSettings{}, "rotation", resultFail, verdictFail},
 		{"material expired", func() models.KeyReport {
 			kr := cleanKey()
-			kr.Key.Health, kr.Key.HealthDetail = keysvc.HealthMaterialExpired, "Key in eu-west-1: material expired"
+			kr.Key.Health, kr.Key.HealthDetail = models.HealthMaterialExpired, "Key in eu-west-1: material expired"
 			return kr
 		}, keysvc.ProviderSettings{}, "material_expiry", resultFail, verdictFail},
 		{"drift", func() models.KeyReport {
 			kr := cleanKey()
-			kr.Key.Health, kr.Key.HealthDetail = keysvc.HealthDrift, "Key in eu-west-1: the key belongs to account 444455556666"
+			kr.Key.Health, kr.Key.HealthDetail = models.HealthDrift, "Key in eu-west-1: the key belongs to account 444455556666"
 			return kr
 		}, keysvc.ProviderSettings{}, "no_drift", resultFail, verdictFail},
 		{"stale validation", func() models.KeyReport {
@@ -199,7 +199,7 @@ func TestAttentionOrdersWorstFirst(t *testing.T) {
 		t.Errorf("a healthy key needs attention: %v", rs)
 	}
 	revoked := cleanKey()
-	revoked.Key.Health = keysvc.HealthAccessDenied
+	revoked.Key.Health = models.HealthAccessDenied
 	revoked.Versions[0].CreatedAt = reportNow.AddDate(-2, 0, 0)
 	if rs := attentionReasons(revoked, reportNow); strings.Join(rs, ",") != "access revoked,rotation overdue" {
 		t.Errorf("reasons = %v", rs)

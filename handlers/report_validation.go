@@ -76,13 +76,13 @@ func evaluateKey(kr models.KeyReport, ps keysvc.ProviderSettings, now time.Time)
 	// Enabled, in keyport and in KMS.
 	enabled := func() views.PropertyResult {
 		if k.State != models.StateEnabled {
-			return fail("keyport's state is " + k.State)
+			return fail("keyport's state is " + string(k.State))
 		}
 		if !validated {
 			return notValidated
 		}
 		return described(cs.describe, fmt.Sprintf("enabled in KMS in %d region(s)", len(cs.describe)),
-			keysvc.HealthKMSDisabled, keysvc.HealthPendingDeletion)
+			models.HealthKMSDisabled, models.HealthPendingDeletion)
 	}
 	add("enabled", "ENABLED in keyport and enabled in KMS in every region", enabled())
 
@@ -90,7 +90,7 @@ func evaluateKey(kr models.KeyReport, ps keysvc.ProviderSettings, now time.Time)
 		if !validated {
 			return notValidated
 		}
-		return described(cs.describe, "SYMMETRIC_DEFAULT, ENCRYPT_DECRYPT, customer managed, in the connection's account", keysvc.HealthDrift)
+		return described(cs.describe, "SYMMETRIC_DEFAULT, ENCRYPT_DECRYPT, customer managed, in the connection's account", models.HealthDrift)
 	}
 	add("symmetric", "a customer-managed symmetric key (SYMMETRIC_DEFAULT) for ENCRYPT_DECRYPT in the connection's account", symmetric())
 
@@ -99,7 +99,7 @@ func evaluateKey(kr models.KeyReport, ps keysvc.ProviderSettings, now time.Time)
 			return notValidated
 		}
 		for _, c := range cs.roundTrip {
-			if !c.OK && c.Health == keysvc.HealthAccessDenied {
+			if !c.OK && c.Health == models.HealthAccessDenied {
 				return fail(c.Name + ": " + c.Detail)
 			}
 		}
@@ -126,11 +126,11 @@ func evaluateKey(kr models.KeyReport, ps keysvc.ProviderSettings, now time.Time)
 		if !validated {
 			return notValidated
 		}
-		if k.Health == keysvc.HealthDrift {
+		if k.Health == models.HealthDrift {
 			return fail(k.HealthDetail)
 		}
 		for _, c := range keysvc.Checks(kr.Validation) {
-			if c.Required && !c.OK && c.Health == keysvc.HealthDrift {
+			if c.Required && !c.OK && c.Health == models.HealthDrift {
 				return fail(c.Name + ": " + c.Detail)
 			}
 		}
@@ -148,7 +148,7 @@ func evaluateKey(kr models.KeyReport, ps keysvc.ProviderSettings, now time.Time)
 // described judges a property that the regions' describe checks show: it
 // fails on a failed check with one of the failOn healths, is not verified
 // when a check failed otherwise or none ran, and passes with passDetail.
-func described(describe []keysvc.Check, passDetail string, failOn ...string) views.PropertyResult {
+func described(describe []keysvc.Check, passDetail string, failOn ...models.Health) views.PropertyResult {
 	for _, c := range describe {
 		if !c.OK && slices.Contains(failOn, c.Health) {
 			return fail(c.Name + ": " + c.Detail)
@@ -210,7 +210,7 @@ func rotation(kr models.KeyReport, now time.Time) views.PropertyResult {
 
 func materialExpiry(kr models.KeyReport) views.PropertyResult {
 	switch kr.Key.Health {
-	case keysvc.HealthMaterialExpired, keysvc.HealthPendingImport:
+	case models.HealthMaterialExpired, models.HealthPendingImport:
 		return fail(kr.Key.HealthDetail)
 	}
 	if kr.Key.Mode == models.ModeCMK {

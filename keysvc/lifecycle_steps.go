@@ -206,7 +206,7 @@ func (s *Service) validateKMSKey(ctx context.Context, oc *opContext, arn string)
 
 // checkErr turns a failed check into an error: unreachable is transient.
 func checkErr(c Check) error {
-	if c.Health == HealthUnreachable {
+	if c.Health == models.HealthUnreachable {
 		return fmt.Errorf("%w: %s", ErrUnavailable, c.Detail)
 	}
 	return errors.New("keysvc: " + c.Name + ": " + c.Detail)

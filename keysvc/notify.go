@@ -64,9 +64,9 @@ func criticalNotice(kind string) bool {
 var OptionalNoticeKinds = []string{models.NoticeBeforeRotation, models.NoticeRotated, models.NoticeMaterialExpiring}
 
 // badHealth is health that stops keyport from using a key, or soon will.
-func badHealth(h string) bool {
+func badHealth(h models.Health) bool {
 	switch h {
-	case HealthAccessDenied, HealthKMSDisabled, HealthPendingDeletion, HealthMaterialExpired, HealthDrift:
+	case models.HealthAccessDenied, models.HealthKMSDisabled, models.HealthPendingDeletion, models.HealthMaterialExpired, models.HealthDrift:
 		return true
 	}
 	return false
@@ -172,9 +172,9 @@ func (s *Scheduler) notifyHealth(ctx context.Context) {
 				s.Logger.Warn("scheduler: health notice", "key_id", r.KeyID, "err", err)
 				continue
 			}
-			n := models.Notice{TenantID: r.TenantID, KeyID: r.KeyID, Kind: models.NoticeHealth, Detail: r.KeyHealth,
-				DedupeKey: "health:" + r.KeyID + ":" + r.KeyHealth + ":" + strconv.FormatInt(s.Now().UnixMicro(), 10)}
-			mail, err = s.noticeMail(ctx, k, &r.RotationPolicy, n, NoticeMail{Health: r.KeyHealth, HealthDetail: k.HealthDetail})
+			n := models.Notice{TenantID: r.TenantID, KeyID: r.KeyID, Kind: models.NoticeHealth, Detail: string(r.KeyHealth),
+				DedupeKey: "health:" + r.KeyID + ":" + string(r.KeyHealth) + ":" + strconv.FormatInt(s.Now().UnixMicro(), 10)}
+			mail, err = s.noticeMail(ctx, k, &r.RotationPolicy, n, NoticeMail{Health: string(r.KeyHealth), HealthDetail: k.HealthDetail})
 			if err != nil {
 				s.Logger.Warn("scheduler: health notice", "key_id", r.KeyID, "err", err)
 				continue

@@ -53,7 +53,7 @@ type SchedulerDeps struct {
 // durable jobs, and tells the tenant's owners and admins by email.
 type Scheduler struct {
 	SchedulerDeps
-	rotators map[string]RotateFunc
+	rotators map[models.Mode]RotateFunc
 }
 
 // NewScheduler builds the scheduler and registers its job kinds (and the
@@ -65,7 +65,7 @@ func NewScheduler(d SchedulerDeps) *Scheduler {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
-	s := &Scheduler{SchedulerDeps: d, rotators: map[string]RotateFunc{models.ModeCMK: d.Keys.RotateDataKeyFrom}}
+	s := &Scheduler{SchedulerDeps: d, rotators: map[models.Mode]RotateFunc{models.ModeCMK: d.Keys.RotateDataKeyFrom}}
 	d.Worker.Handle(models.JobKindRotate, s.runRotate)
 	d.Worker.Handle(models.JobKindNotice, s.runNotice)
 	d.Worker.Handle(jobKindSweep, s.runSweep)
@@ -75,7 +75,7 @@ func NewScheduler(d SchedulerDeps) *Scheduler {
 }
 
 // SetRotator plugs in the rotation of a key mode.
-func (s *Scheduler) SetRotator(mode string, f RotateFunc) { s.rotators[mode] = f }
+func (s *Scheduler) SetRotator(mode models.Mode, f RotateFunc) { s.rotators[mode] = f }
 
 // PolicyInput is the policy form as typed.
 type PolicyInput struct {
@@ -406,7 +406,7 @@ func (s *Scheduler) runSweep(ctx context.Context, j *models.Job, l models.Lease)
 // CanRotate reports whether keys of this mode have a rotation (a data-key
 // rotation for customer-managed keys, a renewal for keyport-held material).
 // Rotators are set while wiring, before requests arrive.
-func (s *Scheduler) CanRotate(mode string) bool {
+func (s *Scheduler) CanRotate(mode models.Mode) bool {
 	_, ok := s.rotators[mode]
 	return ok
 }

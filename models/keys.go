@@ -11,22 +11,6 @@ import (
 	"gorm.io/gorm"
 )
 
-// Key modes (DESIGN.md's three BYOK modes).
-const (
-	ModeCMK       = "cmk"       // customer-managed KMS key, registered by ARN
-	ModeGenerated = "generated" // keyport-generated material imported into the tenant's KMS
-	ModeImported  = "imported"  // tenant-supplied material
-)
-
-// Key states.
-const (
-	StatePending         = "PENDING"
-	StateEnabled         = "ENABLED"
-	StateDisabled        = "DISABLED"
-	StatePendingDeletion = "PENDING_DELETION"
-	StateDeleted         = "DELETED"
-)
-
 // Key is one of a tenant's logical keys. Its KMS keys (one per region, for
 // DR) are KeyRegions; its data keys are DataKeyVersions.
 type Key struct {
@@ -34,9 +18,9 @@ type Key struct {
 	TenantID       string
 	ConnectionID   string
 	Name           string
-	Mode           string
-	State          string
-	Health         string
+	Mode           Mode
+	State          KeyState
+	Health         Health
 	HealthDetail   string
 	CurrentVersion int64
 	CacheEpoch     int64
@@ -112,7 +96,7 @@ func (db *DB) CreateKey(ctx context.Context, nk *NewKey, audit AuditInput) error
 	now := db.now()
 	k.CreatedAt, k.UpdatedAt = now, now
 	if k.Health == "" {
-		k.Health = "UNKNOWN"
+		k.Health = HealthUnknown
 	}
 	if len(nk.Regions) == 0 {
 		return invalid("regions", "a key needs at least one KMS key")
@@ -360,8 +344,8 @@ func (db *DB) ReserveMessages(ctx context.Context, tenantID, keyID string, versi
 
 // KeyUpdate is a change to a key's state or health.
 type KeyUpdate struct {
-	State        *string
-	Health       *string
+	State        *KeyState
+	Health       *Health
 	HealthDetail *string
 	Validated    bool // stamp validated_at with now
 	BumpEpoch    bool // invalidate every replica's cached data keys of this key

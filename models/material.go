@@ -97,7 +97,7 @@ func (db *DB) ManagedKeysPendingDeletion(ctx context.Context, before time.Time) 
 func (db *DB) ManagedKeyIDs(ctx context.Context) ([][2]string, error) {
 	var rows []struct{ TenantID, KeyID string }
 	err := db.g.WithContext(ctx).Table("managed_keys AS m").Select("m.tenant_id, m.key_id").Joins("JOIN keys k ON k.id = m.key_id").
-		Where("k.state IN ?", []string{StateEnabled, StateDisabled}).Order("m.key_id").Find(&rows).Error
+		Where("k.state IN ?", []KeyState{StateEnabled, StateDisabled}).Order("m.key_id").Find(&rows).Error
 	if err != nil {
 		return nil, fmt.Errorf("managed key ids: %w", mapErr(err))
 	}
@@ -179,7 +179,7 @@ func (db *DB) CountDataKeyVersions(ctx context.Context, tenantID, keyID string) 
 // SetKeyDeletion moves a managed key into or out of its deletion window:
 // with at set the key is PENDING_DELETION until at, with at nil it is
 // back to DISABLED (a cancelled deletion leaves the KMS keys disabled).
-func (db *DB) SetKeyDeletion(ctx context.Context, tenantID, keyID string, at *time.Time, state string, audit AuditInput) (*Key, error) {
+func (db *DB) SetKeyDeletion(ctx context.Context, tenantID, keyID string, at *time.Time, state KeyState, audit AuditInput) (*Key, error) {
 	var out *Key
 	audit.TenantID, audit.TargetType, audit.TargetID = tenantID, "key", keyID
 	err := db.g.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
@@ -327,7 +327,7 @@ func (db *DB) MaterialsExpiring(ctx context.Context, from, to time.Time, limit i
 		Select("m.id, m.key_id, m.tenant_id, m.seq, m.fingerprint, m.state, m.valid_to, k.health AS key_health, mk.auto_reupload").
 		Joins("JOIN keys k ON k.id = m.key_id").Joins("JOIN managed_keys mk ON mk.key_id = m.key_id").
 		Where("k.state IN ? AND m.state IN ? AND m.kms_key_arn <> '' AND m.valid_to IS NOT NULL AND m.valid_to >= ? AND m.valid_to <= ?",
-			[]string{StateEnabled, StateDisabled}, []string{MaterialActive, MaterialPrevious}, ts(from), ts(to)).
+			[]KeyState{StateEnabled, StateDisabled}, []string{MaterialActive, MaterialPrevious}, ts(from), ts(to)).
 		Order("m.valid_to, m.id").Limit(max(limit, 1)).Find(&out).Error
 	if err != nil {
 		return nil, fmt.Errorf("materials expiring: %w", mapErr(err))

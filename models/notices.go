@@ -240,7 +240,7 @@ func (db *DB) HealthToNotify(ctx context.Context, limit int) ([]UpcomingRotation
 // from old to health, recording the notices and mail in the same
 // transaction. It reports false (and writes nothing) when another worker got
 // there first.
-func (db *DB) RecordHealthNotified(ctx context.Context, tenantID, keyID, old, health string, sent []Notice, mail []NewMail) (bool, error) {
+func (db *DB) RecordHealthNotified(ctx context.Context, tenantID, keyID string, old, health Health, sent []Notice, mail []NewMail) (bool, error) {
 	errRaced := errors.New("raced")
 	err := db.g.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		res := tx.Table("rotation_policies").Where("tenant_id = ? AND key_id = ? AND health_notified = ?", tenantID, keyID, old).Update("health_notified", health)

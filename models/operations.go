@@ -63,7 +63,7 @@ func (db *DB) StartManagedKey(ctx context.Context, nk *NewManagedKey, audit Audi
 	if err != nil {
 		return err
 	}
-	k.Name, k.ID, k.State, k.Health = name, NewID("key_"), StatePending, "UNKNOWN"
+	k.Name, k.ID, k.State, k.Health = name, NewID("key_"), StatePending, HealthUnknown
 	now := db.now()
 	k.CreatedAt, k.UpdatedAt = now, now
 	nk.Managed.KeyID, nk.Managed.TenantID, nk.Managed.UpdatedAt = k.ID, k.TenantID, now
@@ -276,7 +276,7 @@ func (db *DB) CommitKeyVersion(ctx context.Context, c VersionCommit) (*Key, erro
 			return err
 		}
 		set := map[string]any{"current_version": c.Version.Version, "updated_at": now, "revision": rev,
-			"health": "OK", "health_detail": "", "validated_at": now}
+			"health": HealthOK, "health_detail": "", "validated_at": now}
 		if op.Kind == OpCreate {
 			set["state"] = StateEnabled
 		}

@@ -39,7 +39,7 @@ type RotationPolicy struct {
 	NextRotationAt    time.Time
 	FromVersion       int64 // the data-key version the next rotation replaces
 	PostponedDays     int   // postponement used in this cycle
-	HealthNotified    string
+	HealthNotified    Health
 	LastRotatedAt     *time.Time
 	UpdatedBy         string
 	UpdatedAt         time.Time
@@ -332,8 +332,8 @@ type UpcomingRotation struct {
 	RotationPolicy
 	TenantName string
 	KeyName    string
-	KeyState   string
-	KeyHealth  string
+	KeyState   KeyState
+	KeyHealth  Health
 }
 
 // UpcomingRotations lists policies by next rotation date: one tenant's, or
