@@ -256,16 +256,12 @@ func (db *DB) completeJobTx(tx *gorm.DB, l Lease, result string) error {
 // event commits in the same transaction, so a job's recorded effect and its
 // completion happen exactly once together.
 func (db *DB) CompleteJob(ctx context.Context, l Lease, result string, audit *AuditInput) error {
-	err := db.g.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	return db.change(ctx, "complete job", func(tx *gorm.DB) (*AuditInput, error) {
 		if err := db.completeJobTx(tx, l, result); err != nil {
-			return err
+			return nil, err
 		}
-		return db.appendOptionalAuditTx(tx, audit)
+		return optional(audit), nil
 	})
-	if err != nil {
-		return fmt.Errorf("complete job: %w", mapErr(err))
-	}
-	return nil
 }
 
 // RetryJob records a failed attempt: the job becomes pending again after

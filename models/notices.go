@@ -134,27 +134,22 @@ func noticeCurrent(tx *gorm.DB, n *Notice) bool {
 // AcknowledgeNotice records that userID read a tenant's notice. A second
 // acknowledgement changes nothing.
 func (db *DB) AcknowledgeNotice(ctx context.Context, tenantID, noticeID, userID string, audit AuditInput) error {
-	err := db.g.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	return db.change(ctx, "acknowledge notice", func(tx *gorm.DB) (*AuditInput, error) {
 		var n Notice
 		if err := tx.Table("notices").Where("tenant_id = ? AND id = ? AND state <> ?", tenantID, noticeID, NoticeCancelled).Take(&n).Error; err != nil {
-			return err
+			return nil, err
 		}
 		if n.AcknowledgedAt != nil {
-			return nil
+			return nil, nil
 		}
 		if err := tx.Table("notices").Where("id = ?", n.ID).
 			Updates(map[string]any{"acknowledged_by": userID, "acknowledged_at": db.now()}).Error; err != nil {
-			return err
+			return nil, err
 		}
 		audit.TenantID, audit.TargetType, audit.TargetID = tenantID, "key", n.KeyID
 		audit.Details = withDetails(audit.Details, "notice", n.ID, "kind", n.Kind)
-		_, err := db.appendAuditTx(tx, audit)
-		return err
+		return &audit, nil
 	})
-	if err != nil {
-		return fmt.Errorf("acknowledge notice: %w", mapErr(err))
-	}
-	return nil
 }
 
 // CalendarFeed is a tenant's calendar capability (only its hash is kept).
@@ -169,36 +164,26 @@ type CalendarFeed struct {
 // old URL stops working), with an audit event.
 func (db *DB) SetCalendarFeed(ctx context.Context, tenantID string, tokenHash []byte, audit AuditInput) error {
 	f := CalendarFeed{TenantID: tenantID, TokenHash: tokenHash, CreatedBy: audit.Actor, CreatedAt: db.now()}
-	err := db.g.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	return db.change(ctx, "set calendar feed", func(tx *gorm.DB) (*AuditInput, error) {
 		err := tx.Table("calendar_feeds").Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "tenant_id"}}, UpdateAll: true}).Create(&f).Error
 		if err != nil {
-			return err
+			return nil, err
 		}
 		audit.TenantID, audit.TargetType, audit.TargetID = tenantID, "calendar_feed", tenantID
-		_, err = db.appendAuditTx(tx, audit)
-		return err
+		return &audit, nil
 	})
-	if err != nil {
-		return fmt.Errorf("set calendar feed: %w", mapErr(err))
-	}
-	return nil
 }
 
 // RevokeCalendarFeed deletes a tenant's feed token, with an audit event.
 func (db *DB) RevokeCalendarFeed(ctx context.Context, tenantID string, audit AuditInput) error {
-	err := db.g.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	return db.change(ctx, "revoke calendar feed", func(tx *gorm.DB) (*AuditInput, error) {
 		res := tx.Exec("DELETE FROM calendar_feeds WHERE tenant_id = ?", tenantID)
 		if err := oneRow(res); err != nil {
-			return err
+			return nil, err
 		}
 		audit.TenantID, audit.TargetType, audit.TargetID = tenantID, "calendar_feed", tenantID
-		_, err := db.appendAuditTx(tx, audit)
-		return err
+		return &audit, nil
 	})
-	if err != nil {
-		return fmt.Errorf("revoke calendar feed: %w", mapErr(err))
-	}
-	return nil
 }
 
 // GetCalendarFeed returns a tenant's feed, or ErrNotFound.

@@ -203,28 +203,23 @@ func (db *DB) OutboxCounts(ctx context.Context) (map[string]int64, error) {
 // fresh set of attempts (the operator fixed the relay), with an audit event.
 // Across tenants by design: only the operator may call it.
 func (db *DB) RetryMail(ctx context.Context, id string, audit AuditInput) error {
-	err := db.g.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	return db.change(ctx, "retry mail", func(tx *gorm.DB) (*AuditInput, error) {
 		now := db.now()
 		res := tx.Table("outbox").Where("id = ? AND state = ?", id, MailFailed).Updates(map[string]any{"state": MailPending, "last_error": ""})
 		if res.Error != nil {
-			return res.Error
+			return nil, res.Error
 		}
 		if res.RowsAffected != 1 {
-			return ErrNotFound
+			return nil, ErrNotFound
 		}
 		if err := tx.Table("jobs").Where("run_key = ? AND state IN ?", "email:"+id, []string{JobFailed, JobCancelled}).Updates(map[string]any{
 			"state": JobPending, "attempts": 0, "due_at": now, "updated_at": now, "finished_at": nil, "last_error": "",
 		}).Error; err != nil {
-			return err
+			return nil, err
 		}
 		audit.TargetType, audit.TargetID = "mail", id
-		_, err := db.appendAuditTx(tx, audit)
-		return err
+		return &audit, nil
 	})
-	if err != nil {
-		return fmt.Errorf("retry mail: %w", mapErr(err))
-	}
-	return nil
 }
 
 // MailRecipients lists the emails of a tenant's owners and admins who have
