@@ -58,7 +58,7 @@ func (h *Handler) upcomingRows(rows []models.UpcomingRotation) []views.UpcomingR
 	out := make([]views.UpcomingRow, 0, len(rows))
 	for _, r := range rows {
 		out = append(out, views.UpcomingRow{TenantName: r.TenantName, KeyID: r.KeyID, KeyName: r.KeyName, NextRotationAt: r.NextRotationAt,
-			Automatic: r.Automatic, Overdue: !r.NextRotationAt.After(now), Health: r.KeyHealth, PeriodDays: r.PeriodDays})
+			Automatic: r.Automatic, Overdue: !r.NextRotationAt.After(now), Health: string(r.KeyHealth), PeriodDays: r.PeriodDays})
 	}
 	return out
 }

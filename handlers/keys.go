@@ -55,9 +55,9 @@ func (h *Handler) Keys(c echo.Context) error {
 		for _, r := range rs {
 			regions = append(regions, r.Region)
 		}
-		label, _ := views.HealthAdvice(k.Health)
-		m.Rows = append(m.Rows, views.KeyRow{ID: k.ID, Name: k.Name, State: k.State, Health: k.Health, HealthLabel: label,
-			HealthOK: k.Health == keysvc.HealthOK, Regions: strings.Join(regions, ", "), Version: k.CurrentVersion})
+		label, _ := views.HealthAdvice(string(k.Health))
+		m.Rows = append(m.Rows, views.KeyRow{ID: k.ID, Name: k.Name, State: string(k.State), Health: string(k.Health), HealthLabel: label,
+			HealthOK: k.Health == models.HealthOK, Regions: strings.Join(regions, ", "), Version: k.CurrentVersion})
 	}
 	p := h.page(c, "Keys", "keys")
 	if c.QueryParam("done") == "purged" { // PurgeTenantCache
@@ -164,9 +164,9 @@ func (h *Handler) Key(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	label, advice := views.HealthAdvice(k.Health)
-	d := views.KeyDetail{ID: k.ID, Name: k.Name, State: k.State, Health: k.Health, HealthLabel: label, HealthAdvice: advice,
-		HealthDetail: k.HealthDetail, HealthOK: k.Health == keysvc.HealthOK, ValidatedAt: k.ValidatedAt,
+	label, advice := views.HealthAdvice(string(k.Health))
+	d := views.KeyDetail{ID: k.ID, Name: k.Name, State: string(k.State), Health: string(k.Health), HealthLabel: label, HealthAdvice: advice,
+		HealthDetail: k.HealthDetail, HealthOK: k.Health == models.HealthOK, ValidatedAt: k.ValidatedAt,
 		Connection: views.Link{Label: connectionLabel(mc), Href: "/connections/" + mc.ID},
 		Policy:     keysvc.PolicyStatement(keysvc.Principals(awskms.ConnectionFromModel(mc), ps)), CanManage: v.can(ActManageKeys)}
 	for _, r := range rs {
@@ -194,7 +194,7 @@ func (h *Handler) Key(c echo.Context) error {
 	if d.Lifecycle, err = h.keyLifecycle(ctx, v, k); err != nil {
 		return err
 	}
-	if d.Lifecycle != nil && d.Lifecycle.Held && k.Health == keysvc.HealthOK {
+	if d.Lifecycle != nil && d.Lifecycle.Held && k.Health == models.HealthOK {
 		d.HealthAdvice = "keyport can use the key; its material is kept by keyport, not in any KMS."
 	}
 	p := h.page(c, k.Name, "keys")
@@ -221,7 +221,7 @@ func (h *Handler) CheckKey(c echo.Context) error {
 // keyHealthCounts counts a tenant's keys (not deleted) by health, worst
 // first, for the dashboard.
 func keyHealthCounts(ks []models.Key) []views.HealthCount {
-	counts := map[string]int{}
+	counts := map[models.Health]int{}
 	for _, k := range ks {
 		if k.State != models.StateDeleted {
 			counts[k.Health]++
@@ -229,8 +229,8 @@ func keyHealthCounts(ks []models.Key) []views.HealthCount {
 	}
 	out := make([]views.HealthCount, 0, len(counts))
 	for health, n := range counts {
-		label, advice := views.HealthAdvice(health)
-		out = append(out, views.HealthCount{Health: health, Label: label, Advice: advice, Count: n, OK: health == keysvc.HealthOK})
+		label, advice := views.HealthAdvice(string(health))
+		out = append(out, views.HealthCount{Health: string(health), Label: label, Advice: advice, Count: n, OK: health == models.HealthOK})
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].OK != out[j].OK {

@@ -260,7 +260,7 @@ func (h *Handler) keyLifecycle(ctx context.Context, v *Viewer, k *models.Key) (*
 	if err != nil {
 		return nil, err
 	}
-	l := &views.KeyLifecycle{Mode: k.Mode, State: k.State, StoreID: mk.StoreID, Alias: mk.AliasName, ValidDays: mk.ValidDays,
+	l := &views.KeyLifecycle{Mode: string(k.Mode), State: string(k.State), StoreID: mk.StoreID, Alias: mk.AliasName, ValidDays: mk.ValidDays,
 		AutoReupload: mk.AutoReupload, Held: mk.Held, CanManage: v.can(ActManageKeys), CanExport: v.can(ActExportKeys)}
 	if k.State == models.StatePendingDeletion {
 		l.DeletionAt = mk.DeletionAt

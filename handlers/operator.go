@@ -7,7 +7,6 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"keyport/keysvc"
 	"keyport/keysvc/compliance"
 	"keyport/models"
 	"keyport/views"
@@ -29,7 +28,7 @@ func (h *Handler) Operator(c echo.Context) error {
 	m := views.Operator{Tenants: operatorTenants(counts)}
 	for _, a := range compliance.NeedsAttention(krs, h.now()) {
 		m.Attention = append(m.Attention, views.AttentionKey{TenantName: a.TenantName, KeyID: a.Key.ID, KeyName: a.Key.Name,
-			State: a.Key.State, Health: a.Key.Health, Reasons: a.Reasons})
+			State: string(a.Key.State), Health: string(a.Key.Health), Reasons: a.Reasons})
 	}
 	return render(c, http.StatusOK, views.OperatorPage(h.page(c, "Operator", "operator"), m))
 }
@@ -46,12 +45,12 @@ func operatorTenants(counts []models.TenantKeyCount) []views.OperatorTenant {
 			continue
 		}
 		t.Keys += tc.Count
-		if tc.Health == keysvc.HealthOK {
+		if tc.Health == models.HealthOK {
 			t.Healthy += tc.Count
 			continue
 		}
-		label, advice := views.HealthAdvice(tc.Health)
-		t.ByHealth = append(t.ByHealth, views.HealthCount{Health: tc.Health, Label: label, Advice: advice, Count: tc.Count})
+		label, advice := views.HealthAdvice(string(tc.Health))
+		t.ByHealth = append(t.ByHealth, views.HealthCount{Health: string(tc.Health), Label: label, Advice: advice, Count: tc.Count})
 	}
 	// Tenants with unhealthy keys first, then by name (the query's order).
 	sort.SliceStable(out, func(i, j int) bool { return len(out[i].ByHealth) > 0 && len(out[j].ByHealth) == 0 })

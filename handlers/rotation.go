@@ -108,7 +108,7 @@ func noticeLabel(n models.Notice) string {
 	case models.NoticeMaterialExpiring:
 		return "key material expires in " + strconv.Itoa(n.LeadDays) + " days"
 	case models.NoticeHealth:
-		if n.Detail == keysvc.HealthMaterialExpired && n.RotationAt != nil {
+		if n.Detail == string(models.HealthMaterialExpired) && n.RotationAt != nil {
 			return "key material expired"
 		}
 		return "key cannot be used: " + n.Detail

@@ -123,13 +123,13 @@ func (s *Service) DeleteConnection(ctx context.Context, tenantID string, by Requ
 // Check is the outcome of one step of a connection test or key validation,
 // in words a tenant can act on.
 type Check struct {
-	Name     string    `json:"name"`
-	Kind     CheckKind `json:"kind,omitempty"` // what the step examined; Name is for people
-	OK       bool      `json:"ok"`
-	Required bool      `json:"required"`
-	Skipped  bool      `json:"skipped,omitempty"`
-	Detail   string    `json:"detail"`
-	Health   string    `json:"health,omitempty"` // the key health a failure means
+	Name     string        `json:"name"`
+	Kind     CheckKind     `json:"kind,omitempty"` // what the step examined; Name is for people
+	OK       bool          `json:"ok"`
+	Required bool          `json:"required"`
+	Skipped  bool          `json:"skipped,omitempty"`
+	Detail   string        `json:"detail"`
+	Health   models.Health `json:"health,omitempty"` // the key health a failure means
 }
 
 // CheckKind says what a Check examined, so that code reading checks (the

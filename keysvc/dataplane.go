@@ -163,7 +163,7 @@ func (s *Service) Status(ctx context.Context, tenantID, keyID string) (*KeyStatu
 	if err != nil {
 		return nil, err
 	}
-	return &KeyStatus{KeyID: m.ID, State: m.State, Health: m.Health, CurrentVersion: m.CurrentVersion}, nil
+	return &KeyStatus{KeyID: m.ID, State: string(m.State), Health: string(m.Health), CurrentVersion: m.CurrentVersion}, nil
 }
 
 // dataKey returns the plaintext data key of one version, from the cache or
@@ -262,11 +262,11 @@ func (s *Service) reactToKMSError(ctx context.Context, m keyMeta, err error) {
 	}
 }
 
-func (s *Service) setHealth(ctx context.Context, m keyMeta, health, detail string, purge bool) {
+func (s *Service) setHealth(ctx context.Context, m keyMeta, health models.Health, detail string, purge bool) {
 	audit := models.AuditInput{}
 	if purge {
 		audit = models.AuditInput{Actor: "keyport:data-api", Action: "key.health_changed",
-			Details: map[string]string{"health": health, "cache": "purged"}}
+			Details: map[string]string{"health": string(health), "cache": "purged"}}
 	}
 	k, err := s.db.UpdateKey(context.WithoutCancel(ctx), m.TenantID, m.ID,
 		models.KeyUpdate{Health: &health, HealthDetail: &detail, BumpEpoch: purge}, audit)
@@ -292,7 +292,7 @@ func (s *Service) takeBudget(ctx context.Context, m keyMeta) error {
 		return nil
 	}
 	block := min(messageBlock, s.cfg.MessageLimit)
-	err := s.db.ReserveMessages(ctx, m.ID, m.CurrentVersion, block, s.cfg.MessageLimit)
+	err := s.db.ReserveMessages(ctx, m.TenantID, m.ID, m.CurrentVersion, block, s.cfg.MessageLimit)
 	if errors.Is(err, models.ErrConflict) {
 		return ErrVersionExhausted
 	}

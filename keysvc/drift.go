@@ -112,9 +112,9 @@ func (s *Service) CheckDrift(ctx context.Context, tenantID string, by RequestBy,
 	}
 	health, detail := k.Health, k.HealthDetail
 	if len(ds) > 0 {
-		health, detail = HealthDrift, "KMS differs from what keyport recorded: "+strings.Join(fields, ", ")+"."
-	} else if k.Health == HealthDrift {
-		health, detail = HealthOK, ""
+		health, detail = models.HealthDrift, "KMS differs from what keyport recorded: "+strings.Join(fields, ", ")+"."
+	} else if k.Health == models.HealthDrift {
+		health, detail = models.HealthOK, ""
 	}
 	if health != k.Health || detail != k.HealthDetail {
 		k2, err := s.db.UpdateKey(ctx, tenantID, keyID, models.KeyUpdate{Health: &health, HealthDetail: &detail}, models.AuditInput{})
@@ -126,7 +126,7 @@ func (s *Service) CheckDrift(ctx context.Context, tenantID string, by RequestBy,
 	return ds, nil
 }
 
-func kmsStateFor(state string) string {
+func kmsStateFor(state models.KeyState) string {
 	if state == models.StateDisabled {
 		return string(types.KeyStateDisabled)
 	}
@@ -173,11 +173,11 @@ func (s *Service) ReconcileDrift(ctx context.Context, tenantID string, by Reques
 		if derr != nil {
 			return awskms.ClassifyKMSError(derr)
 		}
-		st := map[types.KeyState]string{types.KeyStateEnabled: models.StateEnabled, types.KeyStateDisabled: models.StateDisabled}[md.KeyMetadata.KeyState]
+		st := map[types.KeyState]models.KeyState{types.KeyStateEnabled: models.StateEnabled, types.KeyStateDisabled: models.StateDisabled}[md.KeyMetadata.KeyState]
 		if st == "" {
 			return &ValidationError{Field: "action", Message: "KMS's state " + string(md.KeyMetadata.KeyState) + " has no keyport equivalent to adopt"}
 		}
-		k2, uerr := s.db.UpdateKey(ctx, tenantID, keyID, models.KeyUpdate{State: &st, BumpEpoch: true}, by.Audit("key.drift_adopted", map[string]string{"field": field, "state": st}))
+		k2, uerr := s.db.UpdateKey(ctx, tenantID, keyID, models.KeyUpdate{State: &st, BumpEpoch: true}, by.Audit("key.drift_adopted", map[string]string{"field": field, "state": string(st)}))
 		if uerr != nil {
 			return uerr
 		}

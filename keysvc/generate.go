@@ -62,7 +62,7 @@ func (s *Service) CreateGeneratedKey(ctx context.Context, tenantID string, by Re
 
 // startCreate checks the input, records the key and its create operation,
 // and drives the operation.
-func (s *Service) startCreate(ctx context.Context, tenantID string, by RequestBy, in CreateKeyInput, mode string, mat models.KeyMaterial) (*OperationResult, error) {
+func (s *Service) startCreate(ctx context.Context, tenantID string, by RequestBy, in CreateKeyInput, mode models.Mode, mat models.KeyMaterial) (*OperationResult, error) {
 	st, err := s.db.GetKeyStore(ctx, tenantID, in.StoreID)
 	if errors.Is(err, models.ErrNotFound) {
 		return nil, &ValidationError{Field: "store_id", Message: "choose one of your key stores"}
@@ -97,7 +97,7 @@ func (s *Service) startCreate(ctx context.Context, tenantID string, by RequestBy
 		Material: mat,
 		Op:       models.KeyOperation{Kind: models.OpCreate, Step: stepStart, Actor: by.UserID},
 	}
-	audit := by.Audit("key.create_started", map[string]string{"name": name, "store_id": st.ID, "alias": alias, "mode": mode,
+	audit := by.Audit("key.create_started", map[string]string{"name": name, "store_id": st.ID, "alias": alias, "mode": string(mode),
 		"fingerprint": mat.Fingerprint, "valid_days": strconv.Itoa(in.ValidDays), "held": strconv.FormatBool(in.held)})
 	if err := s.db.StartManagedKey(ctx, nk, audit); err != nil {
 		if errors.Is(err, models.ErrConflict) {

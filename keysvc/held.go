@@ -150,7 +150,7 @@ func (s *Service) heldChecks(ctx context.Context, k *models.Key) []Check {
 		}
 	}
 	if !open.OK {
-		open.Detail, open.Health = "keyport cannot open the key's material", HealthUnreachable
+		open.Detail, open.Health = "keyport cannot open the key's material", models.HealthUnreachable
 		trip.Skipped, trip.Detail = true, "skipped: the material did not open"
 		return []Check{open, trip}
 	}
@@ -163,7 +163,7 @@ func (s *Service) heldChecks(ctx context.Context, k *models.Key) []Check {
 		}
 	}
 	if !trip.OK {
-		trip.Detail, trip.Health = "the current data key does not unwrap under the material", HealthUnreachable
+		trip.Detail, trip.Health = "the current data key does not unwrap under the material", models.HealthUnreachable
 	}
 	return []Check{open, trip}
 }

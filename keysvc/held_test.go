@@ -147,7 +147,7 @@ func TestHeldImportedKey(t *testing.T) {
 
 	// Validation and drift need no KMS either.
 	k, checks, err := e.svc.CheckKey(ctx, e.tenant.ID, e.by, keyID)
-	if err != nil || k.Health != HealthOK || len(checks) != 2 || !checks[0].OK || !checks[1].OK {
+	if err != nil || k.Health != models.HealthOK || len(checks) != 2 || !checks[0].OK || !checks[1].OK {
 		t.Errorf("check: %v %+v %v", k, checks, err)
 	}
 	if ds, err := e.svc.CheckDrift(ctx, e.tenant.ID, e.by, keyID); err != nil || len(ds) != 0 {

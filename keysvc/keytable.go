@@ -15,8 +15,8 @@ type keyMeta struct {
 	TenantID       string
 	ID             string
 	ConnectionID   string
-	State          string
-	Health         string
+	State          models.KeyState
+	Health         models.Health
 	CurrentVersion int64
 	Epoch          int64
 	Revision       int64

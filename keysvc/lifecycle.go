@@ -100,7 +100,7 @@ func (s *Service) drive(ctx context.Context, op *models.KeyOperation) (*Operatio
 	if err != nil && !errors.Is(err, models.ErrLeaseLost) {
 		return nil, err
 	}
-	cur, err := s.db.GetKeyOperation(ctx, op.ID)
+	cur, err := s.db.GetKeyOperation(ctx, op.TenantID, op.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -137,7 +137,7 @@ func (s *Service) runLifecycleJob(ctx context.Context, j *models.Job, l models.L
 	if err := json.Unmarshal([]byte(j.Payload), &p); err != nil {
 		return jobs.Permanent(fmt.Errorf("keysvc: lifecycle job payload: %w", err))
 	}
-	op, err := s.db.GetKeyOperation(ctx, p.OpID)
+	op, err := s.db.GetKeyOperation(ctx, j.TenantID, p.OpID)
 	if errors.Is(err, models.ErrNotFound) {
 		return s.db.CompleteJob(ctx, l, "operation gone", nil)
 	}

@@ -105,7 +105,7 @@ func (s *Service) rollback(ctx context.Context, op *models.KeyOperation, cause e
 	detail := cause.Error()
 	if errors.Is(cause, errRollbackPending) {
 		detail = "the operation failed; its rollback resumed after an interruption"
-	} else if err := s.db.OperationStep(ctx, op.ID, stepRollback, ""); err != nil {
+	} else if err := s.db.OperationStep(ctx, op.TenantID, op.ID, stepRollback, ""); err != nil {
 		return err
 	}
 	oc, err := s.loadOpContext(ctx, op, func() error { return nil })

@@ -254,13 +254,13 @@ func TestReuploadAfterExpiryAndDrift(t *testing.T) {
 	if err != nil || len(ds) != 1 || ds[0].Field != DriftMaterial {
 		t.Fatalf("drift after loss: %+v %v", ds, err)
 	}
-	if k, _ := e.db.GetKey(ctx, e.tenant.ID, keyID); k.Health != HealthDrift {
+	if k, _ := e.db.GetKey(ctx, e.tenant.ID, keyID); k.Health != models.HealthDrift {
 		t.Errorf("health %s", k.Health)
 	}
 	if err := e.svc.ReconcileDrift(ctx, e.tenant.ID, e.by, keyID, DriftMaterial, ReconcileRestore); err != nil {
 		t.Fatal(err)
 	}
-	if k, _ := e.db.GetKey(ctx, e.tenant.ID, keyID); k.Health != HealthOK {
+	if k, _ := e.db.GetKey(ctx, e.tenant.ID, keyID); k.Health != models.HealthOK {
 		t.Errorf("health after re-upload %s (%s)", k.Health, k.HealthDetail)
 	}
 	// Changes made directly in KMS: the alias moved, the key disabled.
@@ -283,7 +283,7 @@ func TestReuploadAfterExpiryAndDrift(t *testing.T) {
 		t.Fatal(err)
 	}
 	k, _ := e.db.GetKey(ctx, e.tenant.ID, keyID)
-	if left, _ := e.db.KeyDrifts(ctx, e.tenant.ID, keyID); len(left) != 0 || k.State != models.StateDisabled || k.Health != HealthOK {
+	if left, _ := e.db.KeyDrifts(ctx, e.tenant.ID, keyID); len(left) != 0 || k.State != models.StateDisabled || k.Health != models.HealthOK {
 		t.Fatalf("after reconciling: %+v, key %s %s", left, k.State, k.Health)
 	}
 	if e.aliasTarget(t, keyID) != active.KMSKeyARN {

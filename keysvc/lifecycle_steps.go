@@ -76,7 +76,7 @@ func (s *Service) runOp(ctx context.Context, op *models.KeyOperation, fence func
 	for ; i < len(steps); i++ {
 		step := steps[i]
 		if op.Step != step {
-			if err := s.db.OperationStep(ctx, op.ID, step, ""); err != nil {
+			if err := s.db.OperationStep(ctx, op.TenantID, op.ID, step, ""); err != nil {
 				return err
 			}
 			op.Step, resumed = step, false
@@ -90,7 +90,7 @@ func (s *Service) runOp(ctx context.Context, op *models.KeyOperation, fence func
 		}
 		if arn != "" && i+1 < len(steps) {
 			// The new KMS key is recorded with the next step, in one write.
-			if err := s.db.OperationStep(ctx, op.ID, steps[i+1], arn); err != nil {
+			if err := s.db.OperationStep(ctx, op.TenantID, op.ID, steps[i+1], arn); err != nil {
 				return err
 			}
 			op.Step, op.KMSKeyARN, resumed = steps[i+1], arn, false
@@ -207,7 +207,7 @@ func (s *Service) validateKMSKey(ctx context.Context, oc *opContext, arn string)
 
 // checkErr turns a failed check into an error: unreachable is transient.
 func checkErr(c Check) error {
-	if c.Health == HealthUnreachable {
+	if c.Health == models.HealthUnreachable {
 		return fmt.Errorf("%w: %s", awskms.ErrUnavailable, c.Detail)
 	}
 	return errors.New("keysvc: " + c.Name + ": " + c.Detail)

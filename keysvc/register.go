@@ -42,7 +42,7 @@ type RegisterError struct {
 // the reasons.
 func (e *RegisterError) Error() string {
 	h, detail := healthOf(e.Checks)
-	return "keysvc: key validation failed (" + h + "): " + detail
+	return "keysvc: key validation failed (" + string(h) + "): " + detail
 }
 
 // Registered is a key registered with every required check passed.
@@ -107,7 +107,7 @@ func (s *Service) RegisterKey(ctx context.Context, tenantID string, by RequestBy
 	now := s.now()
 	nk := &models.NewKey{
 		Key: models.Key{ID: keyID, TenantID: tenantID, ConnectionID: conn.ID, Name: in.Name, Mode: models.ModeCMK,
-			State: models.StateEnabled, Health: HealthOK, CreatedBy: by.UserID, ValidatedAt: &now},
+			State: models.StateEnabled, Health: models.HealthOK, CreatedBy: by.UserID, ValidatedAt: &now},
 		Version: &models.DataKeyVersion{Version: 1, Reason: "register", CreatedBy: by.UserID},
 		Wraps:   wraps,
 	}
@@ -219,7 +219,7 @@ func (s *Service) firstDataKey(ctx context.Context, tenantID, keyID string, conn
 	var check *Check
 	if tenantDK != nil {
 		out, err := client.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: tenantDK, KeyId: aws.String(primary.ARN), EncryptionContext: ec})
-		check = &Check{Name: "Your data key", Kind: CheckTenantDataKey, Required: true, Health: HealthDrift}
+		check = &Check{Name: "Your data key", Kind: CheckTenantDataKey, Required: true, Health: models.HealthDrift}
 		switch {
 		case err != nil:
 			check.Detail = "KMS did not decrypt your data key with this key under the encryption context shown (" + errCode(err) + "). Generate it again with the command shown, for this key."
@@ -263,7 +263,7 @@ func (s *Service) recordValidation(ctx context.Context, tenantID, keyID string, 
 		err = s.db.AddKeyValidation(ctx, &models.KeyValidation{KeyID: keyID, TenantID: tenantID, OK: checksOK(checks), Checks: string(b)})
 	}
 	if err == nil {
-		err = s.db.PruneKeyValidations(ctx, keyID, 50)
+		err = s.db.PruneKeyValidations(ctx, tenantID, keyID, 50)
 	}
 	if err != nil {
 		s.log.Warn("record key validation", "key_id", keyID, "err", err)

@@ -33,7 +33,7 @@ func TestRegisterKeyHappyPath(t *testing.T) {
 		t.Fatal(err)
 	}
 	k := reg.Key
-	if k.State != models.StateEnabled || k.Health != HealthOK || k.CurrentVersion != 1 {
+	if k.State != models.StateEnabled || k.Health != models.HealthOK || k.CurrentVersion != 1 {
 		t.Errorf("key = %+v", k)
 	}
 	for _, c := range reg.Checks {
@@ -92,8 +92,8 @@ func TestRegisterKeyRefusalsChangeNothing(t *testing.T) {
 	tests := []struct {
 		name   string
 		in     RegisterInput
-		field  string // a *ValidationError on this field, or
-		health string // a *RegisterError whose failed check means this health
+		field  string        // a *ValidationError on this field, or
+		health models.Health // a *RegisterError whose failed check means this health
 		words  string
 	}{
 		{name: "malformed arn", in: RegisterInput{KeyARN: "not-an-arn"}, field: "key_arn", words: "not an ARN"},
@@ -103,12 +103,12 @@ func TestRegisterKeyRefusalsChangeNothing(t *testing.T) {
 		{name: "dr region twice", in: RegisterInput{KeyARN: good, ExtraARNs: good}, field: "extra_arns", words: "twice"},
 		{name: "no name", in: RegisterInput{KeyARN: good, Name: " "}, field: "name", words: "required"},
 		{name: "bad data key", in: RegisterInput{KeyARN: good, EncryptedDataKey: "%%%"}, field: "encrypted_data_key", words: "base64"},
-		{name: "disabled key", in: RegisterInput{KeyARN: disabled}, health: HealthKMSDisabled, words: "disabled"},
-		{name: "external key pending import", in: RegisterInput{KeyARN: external}, health: HealthPendingImport, words: "Import the key material"},
-		{name: "pending deletion", in: RegisterInput{KeyARN: deleting}, health: HealthPendingDeletion, words: "cancel-key-deletion"},
-		{name: "revoked policy", in: RegisterInput{KeyARN: revoked}, health: HealthAccessDenied, words: "key policy does not allow keyport"},
-		{name: "missing key", in: RegisterInput{KeyARN: "arn:aws:kms:us-east-1:" + cpTenantAcct + ":key/00000000-0000-0000-0000-000000000000"}, health: HealthDrift, words: "no key or alias"},
-		{name: "foreign data key", in: RegisterInput{KeyARN: good, EncryptedDataKey: base64.StdEncoding.EncodeToString([]byte("not a kms ciphertext at all"))}, health: HealthDrift, words: "did not decrypt your data key"},
+		{name: "disabled key", in: RegisterInput{KeyARN: disabled}, health: models.HealthKMSDisabled, words: "disabled"},
+		{name: "external key pending import", in: RegisterInput{KeyARN: external}, health: models.HealthPendingImport, words: "Import the key material"},
+		{name: "pending deletion", in: RegisterInput{KeyARN: deleting}, health: models.HealthPendingDeletion, words: "cancel-key-deletion"},
+		{name: "revoked policy", in: RegisterInput{KeyARN: revoked}, health: models.HealthAccessDenied, words: "key policy does not allow keyport"},
+		{name: "missing key", in: RegisterInput{KeyARN: "arn:aws:kms:us-east-1:" + cpTenantAcct + ":key/00000000-0000-0000-0000-000000000000"}, health: models.HealthDrift, words: "no key or alias"},
+		{name: "foreign data key", in: RegisterInput{KeyARN: good, EncryptedDataKey: base64.StdEncoding.EncodeToString([]byte("not a kms ciphertext at all"))}, health: models.HealthDrift, words: "did not decrypt your data key"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -195,7 +195,7 @@ func TestCheckKeyTracksHealth(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if k.Health != HealthKMSDisabled || checksOK(checks) || k.CacheEpoch != reg.Key.CacheEpoch+1 {
+	if k.Health != models.HealthKMSDisabled || checksOK(checks) || k.CacheEpoch != reg.Key.CacheEpoch+1 {
 		t.Errorf("after disable: health %s epoch %d", k.Health, k.CacheEpoch)
 	}
 	if _, err := e.adminIn(cpRegion).EnableKey(ctx, &kms.EnableKeyInput{KeyId: &arn}); err != nil {
@@ -204,7 +204,7 @@ func TestCheckKeyTracksHealth(t *testing.T) {
 	// The background sweep finds it healthy again, and records the change.
 	e.svc.SweepOnce(ctx)
 	k, _ = e.db.GetKey(ctx, e.tenant.ID, reg.Key.ID)
-	if k.Health != HealthOK || k.HealthDetail != "" {
+	if k.Health != models.HealthOK || k.HealthDetail != "" {
 		t.Errorf("after enable and sweep: %s %q", k.Health, k.HealthDetail)
 	}
 	n := len(e.actions(t))

@@ -18,7 +18,7 @@ var ErrNotManaged = errors.New("keysvc: keyport does not hold this key's materia
 var ErrOperationRunning = errors.New("keysvc: another operation on this key is under way")
 
 // managedKey loads a tenant's managed key and checks its state.
-func (s *Service) managedKey(ctx context.Context, tenantID, keyID string, states ...string) (*models.Key, *models.ManagedKey, error) {
+func (s *Service) managedKey(ctx context.Context, tenantID, keyID string, states ...models.KeyState) (*models.Key, *models.ManagedKey, error) {
 	k, err := s.db.GetKey(ctx, tenantID, keyID)
 	if errors.Is(err, models.ErrNotFound) {
 		return nil, nil, ErrKeyNotFound
@@ -40,16 +40,16 @@ func (s *Service) managedKey(ctx context.Context, tenantID, keyID string, states
 }
 
 // inState refuses a key in none of states (none given: every state will do).
-func inState(k *models.Key, states ...string) error {
+func inState(k *models.Key, states ...models.KeyState) error {
 	if len(states) == 0 || slices.Contains(states, k.State) {
 		return nil
 	}
-	return &ValidationError{Field: "state", Message: "this cannot be done while the key is " + k.State}
+	return &ValidationError{Field: "state", Message: "this cannot be done while the key is " + string(k.State)}
 }
 
 // kmsManagedKey is managedKey for the actions that work on the key's KMS
 // key: a held key has none.
-func (s *Service) kmsManagedKey(ctx context.Context, tenantID, keyID string, states ...string) (*models.Key, *models.ManagedKey, error) {
+func (s *Service) kmsManagedKey(ctx context.Context, tenantID, keyID string, states ...models.KeyState) (*models.Key, *models.ManagedKey, error) {
 	k, mk, err := s.managedKey(ctx, tenantID, keyID, states...)
 	if err == nil && mk.Held {
 		return nil, nil, ErrHeldMaterial

@@ -50,7 +50,7 @@ func (s *Service) finishReupload(ctx context.Context, oc *opContext) error {
 	if err != nil || active.ID != op.MaterialID {
 		return err
 	}
-	ok, none := HealthOK, ""
+	ok, none := models.HealthOK, ""
 	k, err := s.db.UpdateKey(ctx, op.TenantID, op.KeyID, models.KeyUpdate{Health: &ok, HealthDetail: &none, Validated: true}, models.AuditInput{})
 	if err != nil {
 		return err

@@ -63,15 +63,15 @@ func (s *Service) applyHealth(ctx context.Context, k *models.Key, checks []Check
 		return k, nil
 	}
 	u := models.KeyUpdate{Health: &health, HealthDetail: &detail, Validated: true}
-	if health == HealthOK && k.State == models.StatePending {
+	if health == models.HealthOK && k.State == models.StatePending {
 		st := models.StateEnabled
 		u.State = &st
 	}
 	switch health {
-	case HealthAccessDenied, HealthKMSDisabled, HealthPendingDeletion:
+	case models.HealthAccessDenied, models.HealthKMSDisabled, models.HealthPendingDeletion:
 		u.BumpEpoch = k.Health != health // stop serving cached data keys at once
 	}
-	audit.Details = map[string]string{"ok": strconv.FormatBool(health == HealthOK), "health": health, "previous_health": k.Health}
+	audit.Details = map[string]string{"ok": strconv.FormatBool(health == models.HealthOK), "health": string(health), "previous_health": string(k.Health)}
 	return s.db.UpdateKey(ctx, k.TenantID, k.ID, u, audit)
 }
 

@@ -5,25 +5,13 @@ import (
 	"context"
 	"errors"
 	"keyport/keysvc/awskms"
+	"keyport/models"
 	"slices"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
-)
-
-// Key health, kept per key from validations and from data-path failures.
-const (
-	HealthUnknown         = "UNKNOWN"
-	HealthOK              = "OK"
-	HealthAccessDenied    = "ACCESS_DENIED"
-	HealthKMSDisabled     = "KMS_DISABLED"
-	HealthPendingDeletion = "PENDING_DELETION"
-	HealthPendingImport   = "PENDING_IMPORT"
-	HealthMaterialExpired = "MATERIAL_EXPIRED"
-	HealthDrift           = "DRIFT"
-	HealthUnreachable     = "UNREACHABLE"
 )
 
 // regionKey is one region's KMS key of a logical key.
@@ -55,17 +43,17 @@ func checksOK(cs []Check) bool {
 
 // health is the health the checks mean: the first failed required
 // check's, or OK.
-func healthOf(cs []Check) (string, string) {
+func healthOf(cs []Check) (models.Health, string) {
 	for _, c := range cs {
 		if c.Required && !c.OK {
 			h := c.Health
 			if h == "" {
-				h = HealthDrift
+				h = models.HealthDrift
 			}
 			return h, c.Name + ": " + c.Detail
 		}
 	}
-	return HealthOK, ""
+	return models.HealthOK, ""
 }
 
 // ActingPrincipals are the principals KMS sees when keyport uses a key
@@ -88,7 +76,7 @@ func (s *Service) runChecks(ctx context.Context, tenantID, keyID string, conn aw
 	for i, rk := range regions {
 		client, err := s.clients.KMS(ctx, conn, rk.Region)
 		if err != nil {
-			v.Checks = append(v.Checks, Check{Name: "Key in " + rk.Region, Kind: CheckDescribe, Required: true, Health: HealthUnreachable, Detail: "keyport could not build a KMS client for this connection."})
+			v.Checks = append(v.Checks, Check{Name: "Key in " + rk.Region, Kind: CheckDescribe, Required: true, Health: models.HealthUnreachable, Detail: "keyport could not build a KMS client for this connection."})
 			continue
 		}
 		md, c := describeCheck(ctx, client, conn, rk)
@@ -115,37 +103,37 @@ func describeCheck(ctx context.Context, client *kms.Client, conn awskms.Connecti
 		return nil, c
 	}
 	md := out.KeyMetadata
-	fail := func(health, detail string) (*types.KeyMetadata, Check) {
+	fail := func(health models.Health, detail string) (*types.KeyMetadata, Check) {
 		c.Health, c.Detail = health, detail
 		return md, c
 	}
 	switch {
 	case md == nil:
-		return fail(HealthUnreachable, "KMS answered without key metadata; try again.")
+		return fail(models.HealthUnreachable, "KMS answered without key metadata; try again.")
 	case md.AWSAccountId != nil && aws.ToString(md.AWSAccountId) != conn.AccountID:
-		return fail(HealthDrift, "The key belongs to account "+aws.ToString(md.AWSAccountId)+", not to the connection's account "+conn.AccountID+".")
+		return fail(models.HealthDrift, "The key belongs to account "+aws.ToString(md.AWSAccountId)+", not to the connection's account "+conn.AccountID+".")
 	case md.KeyManager != types.KeyManagerTypeCustomer:
-		return fail(HealthDrift, "This is an AWS managed key; its policy cannot grant keyport access. Create a customer managed key.")
+		return fail(models.HealthDrift, "This is an AWS managed key; its policy cannot grant keyport access. Create a customer managed key.")
 	case md.KeySpec != types.KeySpecSymmetricDefault || md.KeyUsage != types.KeyUsageTypeEncryptDecrypt:
-		return fail(HealthDrift, "The key is "+string(md.KeySpec)+" for "+string(md.KeyUsage)+"; keyport needs a symmetric key (SYMMETRIC_DEFAULT) for ENCRYPT_DECRYPT.")
+		return fail(models.HealthDrift, "The key is "+string(md.KeySpec)+" for "+string(md.KeyUsage)+"; keyport needs a symmetric key (SYMMETRIC_DEFAULT) for ENCRYPT_DECRYPT.")
 	}
 	switch md.KeyState {
 	case types.KeyStateEnabled:
 	case types.KeyStateDisabled:
-		return fail(HealthKMSDisabled, "The key is disabled in KMS. Enable it (aws kms enable-key) and check again.")
+		return fail(models.HealthKMSDisabled, "The key is disabled in KMS. Enable it (aws kms enable-key) and check again.")
 	case types.KeyStatePendingDeletion, types.KeyStatePendingReplicaDeletion:
-		return fail(HealthPendingDeletion, "The key is scheduled for deletion. Cancel the deletion (aws kms cancel-key-deletion) and enable it, or choose another key.")
+		return fail(models.HealthPendingDeletion, "The key is scheduled for deletion. Cancel the deletion (aws kms cancel-key-deletion) and enable it, or choose another key.")
 	case types.KeyStatePendingImport:
 		if md.Origin == types.OriginTypeExternal && md.CurrentKeyMaterialId != nil {
 			// Imported material that expired (ValidTo) or that KMS lost:
 			// the same material must be imported again.
-			return fail(HealthMaterialExpired, "The key's imported material expired or was lost in KMS. Re-upload it (keyport-managed keys: Re-upload on the key page), then check again.")
+			return fail(models.HealthMaterialExpired, "The key's imported material expired or was lost in KMS. Re-upload it (keyport-managed keys: Re-upload on the key page), then check again.")
 		}
-		return fail(HealthPendingImport, "The key has no key material (origin "+string(md.Origin)+", pending import). Import the key material, then check again.")
+		return fail(models.HealthPendingImport, "The key has no key material (origin "+string(md.Origin)+", pending import). Import the key material, then check again.")
 	case types.KeyStateUnavailable:
-		return fail(HealthUnreachable, "KMS reports the key as unavailable (its custom key store is disconnected).")
+		return fail(models.HealthUnreachable, "KMS reports the key as unavailable (its custom key store is disconnected).")
 	default:
-		return fail(HealthUnreachable, "The key is "+string(md.KeyState)+"; wait until it is Enabled and check again.")
+		return fail(models.HealthUnreachable, "The key is "+string(md.KeyState)+"; wait until it is Enabled and check again.")
 	}
 	c.OK = true
 	c.Detail = "Enabled, symmetric, for encrypt and decrypt"
@@ -159,7 +147,7 @@ func describeCheck(ctx context.Context, client *kms.Client, conn awskms.Connecti
 // replicaCheck requires replicas of a multi-region primary in the regions
 // the provider names.
 func replicaCheck(md *types.KeyMetadata, region string, want []string) Check {
-	c := Check{Name: "Replicas", Kind: CheckReplicas, Required: true, Health: HealthDrift}
+	c := Check{Name: "Replicas", Kind: CheckReplicas, Required: true, Health: models.HealthDrift}
 	if md.MultiRegion == nil || !*md.MultiRegion || md.MultiRegionConfiguration == nil {
 		c.Detail = "Your provider requires a multi-region key with replicas in " + strings.Join(want, ", ") + "; this key is single-region. Create a multi-region key (an mrk- id) and its replicas."
 		return c
@@ -203,7 +191,7 @@ func roundTripCheck(ctx context.Context, client *kms.Client, rk regionKey, ec ma
 	}
 	defer clear(dec.Plaintext)
 	if !bytes.Equal(dec.Plaintext, gen.Plaintext) || len(dec.Plaintext) != 32 {
-		c.Health, c.Detail = HealthDrift, "KMS decrypted a test data key to different bytes; keyport will not use this key."
+		c.Health, c.Detail = models.HealthDrift, "KMS decrypted a test data key to different bytes; keyport will not use this key."
 		return c
 	}
 	c.OK, c.Detail = true, "A test data key was generated and decrypted under keyport's encryption context."
@@ -236,22 +224,22 @@ func policyCheck(ctx context.Context, client *kms.Client, keyARN, region string,
 
 // kmsFailure explains a failed KMS call in a tenant's words, with the
 // health it means.
-func kmsFailure(err error, action string, rk regionKey) (health, detail string) {
+func kmsFailure(err error, action string, rk regionKey) (health models.Health, detail string) {
 	cl := awskms.ClassifyKMSError(err)
 	code := errCode(err)
 	switch {
 	case errors.Is(cl, awskms.ErrAccessDenied):
-		return HealthAccessDenied, "KMS refused " + action + " (" + code + "): the key policy does not allow keyport. Add the statement below to the key policy and check again."
+		return models.HealthAccessDenied, "KMS refused " + action + " (" + code + "): the key policy does not allow keyport. Add the statement below to the key policy and check again."
 	case errors.Is(cl, awskms.ErrKeyDisabled):
-		return HealthKMSDisabled, "The key is disabled in KMS. Enable it and check again."
+		return models.HealthKMSDisabled, "The key is disabled in KMS. Enable it and check again."
 	case errors.Is(cl, awskms.ErrKeyPendingDeletion):
-		return HealthPendingDeletion, "The key is scheduled for deletion. Cancel the deletion and check again."
+		return models.HealthPendingDeletion, "The key is scheduled for deletion. Cancel the deletion and check again."
 	case errors.Is(cl, awskms.ErrThrottled), errors.Is(cl, awskms.ErrUnavailable):
-		return HealthUnreachable, "keyport could not reach KMS in " + rk.Region + " (" + code + "). Try again in a minute."
+		return models.HealthUnreachable, "keyport could not reach KMS in " + rk.Region + " (" + code + "). Try again in a minute."
 	case code == "NotFoundException":
-		return HealthDrift, "KMS has no key or alias with this ARN in " + rk.Region + " (it may have been deleted, or the ARN is mistyped)."
+		return models.HealthDrift, "KMS has no key or alias with this ARN in " + rk.Region + " (it may have been deleted, or the ARN is mistyped)."
 	case errors.Is(cl, awskms.ErrKeyNotUsable):
-		return HealthPendingImport, "KMS cannot use the key now (" + code + "); it may be waiting for key material."
+		return models.HealthPendingImport, "KMS cannot use the key now (" + code + "); it may be waiting for key material."
 	}
-	return HealthDrift, "KMS refused " + action + " (" + code + ")."
+	return models.HealthDrift, "KMS refused " + action + " (" + code + ")."
 }

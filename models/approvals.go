@@ -43,17 +43,12 @@ func (db *DB) CreateApproval(ctx context.Context, a *Approval, ttl time.Duration
 	a.ID, a.State, a.CreatedAt, a.ExpiresAt = NewID("apr_"), ApprovalPending, now, now.Add(ttl)
 	audit.TenantID, audit.TargetType, audit.TargetID = a.TenantID, "key", a.KeyID
 	audit.Details = map[string]string{"approval_id": a.ID, "action": a.Action}
-	err := db.g.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	return db.change(ctx, "create approval", func(tx *gorm.DB) (*AuditInput, error) {
 		if err := tx.Table("key_approvals").Create(a).Error; err != nil {
-			return err
+			return nil, err
 		}
-		_, err := db.appendAuditTx(tx, audit)
-		return err
+		return &audit, nil
 	})
-	if err != nil {
-		return fmt.Errorf("create approval: %w", mapErr(err))
-	}
-	return nil
 }
 
 // KeyApprovals lists a tenant key's approvals, newest first.
@@ -75,24 +70,23 @@ func (db *DB) DecideApproval(ctx context.Context, tenantID, id, decider string, 
 		state = ApprovalApproved
 	}
 	var out Approval
-	err := db.g.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := db.change(ctx, "decide approval", func(tx *gorm.DB) (*AuditInput, error) {
 		now := db.now()
 		res := tx.Table("key_approvals").Where("tenant_id = ? AND id = ? AND state = ? AND expires_at > ? AND requested_by <> ?",
 			tenantID, id, ApprovalPending, ts(now), decider).
 			Updates(map[string]any{"state": state, "decided_by": decider, "decided_at": now})
 		if err := errIfNone(res); err != nil {
-			return err
+			return nil, err
 		}
-		if err := tx.Table("key_approvals").Where("id = ?", id).Take(&out).Error; err != nil {
-			return err
+		if err := tx.Table("key_approvals").Where("tenant_id = ? AND id = ?", tenantID, id).Take(&out).Error; err != nil {
+			return nil, err
 		}
 		audit.TenantID, audit.TargetType, audit.TargetID = tenantID, "key", out.KeyID
 		audit.Details = map[string]string{"approval_id": id, "action": out.Action, "decision": state}
-		_, err := db.appendAuditTx(tx, audit)
-		return err
+		return &audit, nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("decide approval: %w", mapErr(err))
+		return nil, err
 	}
 	return &out, nil
 }

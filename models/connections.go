@@ -56,29 +56,24 @@ func (db *DB) CreateConnection(ctx context.Context, c *Connection, audit AuditIn
 	c.Name = name
 	c.CreatedAt = db.now()
 	audit.TenantID, audit.TargetType, audit.TargetID = c.TenantID, "connection", c.ID
-	err = db.g.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	return db.change(ctx, "create connection", func(tx *gorm.DB) (*AuditInput, error) {
 		var n int64
 		if err := tx.Table("aws_connections").Where("tenant_id = ? AND lower(name) = lower(?)", c.TenantID, c.Name).Count(&n).Error; err != nil {
-			return err
+			return nil, err
 		}
 		if n > 0 {
-			return invalid("name", "is already used by another connection of this tenant")
+			return nil, invalid("name", "is already used by another connection of this tenant")
 		}
 		rev, err := nextRevision(tx)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		c.Revision = rev
 		if err := tx.Table("aws_connections").Create(c).Error; err != nil {
-			return err
+			return nil, err
 		}
-		_, err = db.appendAuditTx(tx, audit)
-		return err
+		return &audit, nil
 	})
-	if err != nil {
-		return fmt.Errorf("create connection: %w", mapErr(err))
-	}
-	return nil
 }
 
 func fixConnTimes(c *Connection) {
@@ -122,19 +117,14 @@ func (db *DB) CountConnectionKeys(ctx context.Context, tenantID, id string) (int
 // audit event.
 func (db *DB) RecordConnectionTest(ctx context.Context, tenantID, id string, ok bool, summary string, audit AuditInput) error {
 	audit.TenantID, audit.TargetType, audit.TargetID = tenantID, "connection", id
-	err := db.g.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	return db.change(ctx, "record connection test", func(tx *gorm.DB) (*AuditInput, error) {
 		res := tx.Table("aws_connections").Where("tenant_id = ? AND id = ?", tenantID, id).
 			Updates(map[string]any{"last_test_at": db.now(), "last_test_ok": ok, "last_test_summary": summary})
 		if err := oneRow(res); err != nil {
-			return err
+			return nil, err
 		}
-		_, err := db.appendAuditTx(tx, audit)
-		return err
+		return &audit, nil
 	})
-	if err != nil {
-		return fmt.Errorf("record connection test: %w", mapErr(err))
-	}
-	return nil
 }
 
 // DeleteConnection deletes a tenant's connection, with its audit event. A
@@ -142,26 +132,21 @@ func (db *DB) RecordConnectionTest(ctx context.Context, tenantID, id string, ok 
 // keys would lose their way to KMS.
 func (db *DB) DeleteConnection(ctx context.Context, tenantID, id string, audit AuditInput) error {
 	audit.TenantID, audit.TargetType, audit.TargetID = tenantID, "connection", id
-	err := db.g.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	return db.change(ctx, "delete connection", func(tx *gorm.DB) (*AuditInput, error) {
 		var n int64
 		if err := tx.Table("keys").Where("tenant_id = ? AND connection_id = ?", tenantID, id).Count(&n).Error; err != nil {
-			return err
+			return nil, err
 		}
 		if n > 0 {
-			return invalid("connection", fmt.Sprintf("is used by %d key(s); delete or move them first", n))
+			return nil, invalid("connection", fmt.Sprintf("is used by %d key(s); delete or move them first", n))
 		}
 		if _, err := nextRevision(tx); err != nil {
-			return err
+			return nil, err
 		}
 		res := tx.Exec(`DELETE FROM aws_connections WHERE tenant_id = ? AND id = ?`, tenantID, id)
 		if err := oneRow(res); err != nil {
-			return err
+			return nil, err
 		}
-		_, err := db.appendAuditTx(tx, audit)
-		return err
+		return &audit, nil
 	})
-	if err != nil {
-		return fmt.Errorf("delete connection: %w", mapErr(err))
-	}
-	return nil
 }

@@ -127,7 +127,7 @@ func TestKeyValidationsLatestAndPrune(t *testing.T) {
 	if _, err := db.LatestKeyValidation(ctx, "tnt_other", nk.Key.ID); !errors.Is(err, ErrNotFound) {
 		t.Errorf("another tenant read the validation: %v", err)
 	}
-	if err := db.PruneKeyValidations(ctx, nk.Key.ID, 2); err != nil {
+	if err := db.PruneKeyValidations(ctx, nk.Key.TenantID, nk.Key.ID, 2); err != nil {
 		t.Fatal(err)
 	}
 	var n int64

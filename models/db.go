@@ -1,7 +1,15 @@
-// Package models is keyport's store: the gorm models, the migrations and the
-// queries over them. It is the only package that talks SQL; it knows nothing of
-// HTTP, pages or KMS, and it never sees secret plaintext (sealed secrets are
-// opaque blobs sealed by keysvc).
+// Package models is keyport's store: the gorm models, the typed key states
+// (KeyState, Health, Mode), the one ordered migration list (migrate.go) and
+// the queries over them, one file per entity. Every method on a tenant's data
+// takes the tenant id and filters on it; the few that work across tenants by
+// design (job runner, outbox, sweeps, the operator's views) say so. Audited
+// writes go through one helper (change.go): the change, its revision and its
+// audit event commit together.
+//
+// It is the only package that talks SQL. It imports gorm, its SQLite and
+// PostgreSQL drivers and pgx (for LISTEN/NOTIFY), and nothing of keyport: it
+// knows nothing of HTTP, pages or KMS, and it never sees secret plaintext
+// (sealed secrets are opaque blobs sealed by keysvc).
 package models
 
 import (

@@ -164,7 +164,7 @@ func TestMigrateIdempotentAndRecorded(t *testing.T) {
 	if len(got) != len(migrations) {
 		t.Fatalf("applied %v, want %d migrations", got, len(migrations))
 	}
-	for i, m := range sortedMigrations() {
+	for i, m := range migrations {
 		if got[i] != m.version {
 			t.Errorf("applied[%d] = %d, want %d", i, got[i], m.version)
 		}
@@ -174,8 +174,8 @@ func TestMigrateIdempotentAndRecorded(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i, r := range rows {
-		if r.Name != sortedMigrations()[i].name || r.AppliedAt.IsZero() {
-			t.Errorf("row %d = %+v, want name %q and applied_at set", i, r, sortedMigrations()[i].name)
+		if r.Name != migrations[i].name || r.AppliedAt.IsZero() {
+			t.Errorf("row %d = %+v, want name %q and applied_at set", i, r, migrations[i].name)
 		}
 	}
 	for _, table := range []string{"tenants", "users", "memberships", "sessions", "login_flows", "audit_events", "sealed_secrets"} {
@@ -186,12 +186,12 @@ func TestMigrateIdempotentAndRecorded(t *testing.T) {
 }
 
 func TestMigrationsAreOrdered(t *testing.T) {
-	// Files register migrations from init functions in file-name order;
-	// Migrate applies them by version, and versions must be unique. (A gap
-	// is allowed while a numbered migration is still being written.)
-	for i, m := range sortedMigrations() {
-		if i > 0 && m.version <= sortedMigrations()[i-1].version {
-			t.Errorf("migration version %d is not unique", m.version)
+	// Migrate applies the list as written, so versions must be unique and
+	// strictly increasing. (A gap is allowed while a numbered migration is
+	// still being written.)
+	for i, m := range migrations {
+		if i > 0 && m.version <= migrations[i-1].version {
+			t.Errorf("migration version %d follows %d: versions must strictly increase", m.version, migrations[i-1].version)
 		}
 		if m.version < 1 {
 			t.Errorf("migration version %d must be positive", m.version)

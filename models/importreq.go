@@ -58,17 +58,12 @@ func (db *DB) CreateImportRequest(ctx context.Context, r *ImportRequest, ttl tim
 	now := db.now()
 	r.State, r.CreatedAt, r.ExpiresAt = ImportOpen, now, now.Add(ttl)
 	audit.TenantID, audit.TargetType, audit.TargetID = r.TenantID, "import_request", r.ID
-	err := db.g.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	return db.change(ctx, "create import request", func(tx *gorm.DB) (*AuditInput, error) {
 		if err := tx.Table("import_requests").Create(r).Error; err != nil {
-			return err
+			return nil, err
 		}
-		_, err := db.appendAuditTx(tx, audit)
-		return err
+		return &audit, nil
 	})
-	if err != nil {
-		return fmt.Errorf("create import request: %w", mapErr(err))
-	}
-	return nil
 }
 
 // GetImportRequest returns a tenant's import request; an open one past
@@ -123,22 +118,17 @@ func (db *DB) ReopenImportRequest(ctx context.Context, tenantID, id string) erro
 // private key and writes the audit event.
 func (db *DB) CompleteImportRequest(ctx context.Context, tenantID, id, keyID string, audit AuditInput) error {
 	audit.TenantID, audit.TargetType, audit.TargetID = tenantID, "import_request", id
-	err := db.g.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	return db.change(ctx, "complete import request", func(tx *gorm.DB) (*AuditInput, error) {
 		if err := tx.Table("import_requests").Where("tenant_id = ? AND id = ?", tenantID, id).
 			Updates(map[string]any{"key_id": keyID, "private_sealed": nil}).Error; err != nil {
-			return err
+			return nil, err
 		}
-		_, err := db.appendAuditTx(tx, audit)
-		return err
+		return &audit, nil
 	})
-	if err != nil {
-		return fmt.Errorf("complete import request: %w", mapErr(err))
-	}
-	return nil
 }
 
-// ExpireImportRequests ends open requests past their expiry and erases
-// their sealed private keys.
+// ExpireImportRequests ends every tenant's open requests past their expiry
+// and erases their sealed private keys (a background sweep).
 func (db *DB) ExpireImportRequests(ctx context.Context) error {
 	err := db.g.WithContext(ctx).Table("import_requests").Where("state = ? AND expires_at <= ?", ImportOpen, ts(db.now())).
 		Updates(map[string]any{"state": ImportExpired, "private_sealed": nil}).Error

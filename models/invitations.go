@@ -195,28 +195,23 @@ func (db *DB) ResendInvitation(ctx context.Context, tenantID, id string, in NewI
 // another tenant's, or one already accepted or revoked is ErrNotFound.
 // Action defaults to "member.invite_revoked".
 func (db *DB) RevokeInvitation(ctx context.Context, tenantID, id string, audit AuditInput) error {
-	err := db.g.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	return db.change(ctx, "revoke invitation", func(tx *gorm.DB) (*AuditInput, error) {
 		var inv Invitation
 		q := tx.Table("invitations").Where("id = ? AND tenant_id = ? AND accepted_at IS NULL AND revoked_at IS NULL", id, tenantID)
 		if err := q.Take(&inv).Error; err != nil {
-			return err
+			return nil, err
 		}
-		res := tx.Table("invitations").Where("id = ? AND revoked_at IS NULL AND accepted_at IS NULL", id).Update("revoked_at", db.now())
+		res := tx.Table("invitations").Where("tenant_id = ? AND id = ? AND revoked_at IS NULL AND accepted_at IS NULL", tenantID, id).Update("revoked_at", db.now())
 		if err := oneRow(res); err != nil {
-			return err
+			return nil, err
 		}
 		audit.TenantID, audit.TargetType, audit.TargetID = tenantID, "invitation", id
 		if audit.Action == "" {
 			audit.Action = "member.invite_revoked"
 		}
 		audit.Details = withDetails(audit.Details, "email", inv.Email, "role", string(inv.Role))
-		_, err := db.appendAuditTx(tx, audit)
-		return err
+		return &audit, nil
 	})
-	if err != nil {
-		return fmt.Errorf("revoke invitation: %w", mapErr(err))
-	}
-	return nil
 }
 
 // ListInvitations lists a tenant's open invitations (neither accepted nor
@@ -302,36 +297,36 @@ func (db *DB) invitationInfos(q *gorm.DB) ([]InvitationInfo, error) {
 // Action defaults to "member.joined".
 func (db *DB) AcceptInvitation(ctx context.Context, tokenHash []byte, userID, email string, audit AuditInput) (*Invitation, error) {
 	var inv Invitation
-	err := db.g.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := db.change(ctx, "accept invitation", func(tx *gorm.DB) (*AuditInput, error) {
 		if err := tx.Table("invitations").Where("token_hash = ?", tokenHash).Take(&inv).Error; err != nil {
-			return err
+			return nil, err
 		}
 		inv.normalize()
 		now := db.now()
 		if err := inv.usable(now); err != nil {
-			return err
+			return nil, err
 		}
 		if !strings.EqualFold(strings.TrimSpace(email), inv.Email) {
-			return ErrEmailMismatch
+			return nil, ErrEmailMismatch
 		}
 		res := tx.Table("invitations").
 			Where("id = ? AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > ?", inv.ID, now).
 			Updates(map[string]any{"accepted_at": now, "accepted_by": userID})
 		if res.Error != nil {
-			return res.Error
+			return nil, res.Error
 		}
 		if res.RowsAffected != 1 {
-			return ErrInvitationUsed
+			return nil, ErrInvitationUsed
 		}
 		inv.AcceptedAt, inv.AcceptedBy = &now, userID
 		if _, err := membershipTx(tx, inv.TenantID, userID); errors.Is(err, ErrNotFound) {
 			m := Membership{TenantID: inv.TenantID, UserID: userID, Role: inv.Role, InvitedBy: inv.InvitedBy, CreatedAt: now}
 			if err := tx.Table("memberships").Create(&m).Error; err != nil {
-				return err
+				return nil, err
 			}
 			audit.Details = withDetails(audit.Details, "already_member", "false")
 		} else if err != nil {
-			return err
+			return nil, err
 		} else {
 			audit.Details = withDetails(audit.Details, "already_member", "true")
 		}
@@ -340,14 +335,13 @@ func (db *DB) AcceptInvitation(ctx context.Context, tokenHash []byte, userID, em
 			audit.Action = "member.joined"
 		}
 		audit.Details = withDetails(audit.Details, "invitation", inv.ID, "email", inv.Email, "role", string(inv.Role), "invited_by", inv.InvitedBy)
-		_, err := db.appendAuditTx(tx, audit)
-		return err
+		return &audit, nil
 	})
 	if err != nil {
 		if errors.Is(err, ErrEmailMismatch) || errors.Is(err, ErrInvitationUsed) || errors.Is(err, ErrInvitationExpired) {
-			return &inv, fmt.Errorf("accept invitation: %w", err)
+			return &inv, err
 		}
-		return nil, fmt.Errorf("accept invitation: %w", mapErr(err))
+		return nil, err
 	}
 	return &inv, nil
 }

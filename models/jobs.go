@@ -256,16 +256,12 @@ func (db *DB) completeJobTx(tx *gorm.DB, l Lease, result string) error {
 // event commits in the same transaction, so a job's recorded effect and its
 // completion happen exactly once together.
 func (db *DB) CompleteJob(ctx context.Context, l Lease, result string, audit *AuditInput) error {
-	err := db.g.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	return db.change(ctx, "complete job", func(tx *gorm.DB) (*AuditInput, error) {
 		if err := db.completeJobTx(tx, l, result); err != nil {
-			return err
+			return nil, err
 		}
-		return db.appendOptionalAuditTx(tx, audit)
+		return optional(audit), nil
 	})
-	if err != nil {
-		return fmt.Errorf("complete job: %w", mapErr(err))
-	}
-	return nil
 }
 
 // RetryJob records a failed attempt: the job becomes pending again after
@@ -304,7 +300,8 @@ func (db *DB) GetJob(ctx context.Context, id string) (*Job, error) {
 	return &j, nil
 }
 
-// JobByRunKey returns the job with a run key.
+// JobByRunKey returns the job with a run key, of any tenant (run keys are
+// unique across the system).
 func (db *DB) JobByRunKey(ctx context.Context, runKey string) (*Job, error) {
 	var j Job
 	if err := db.g.WithContext(ctx).Table("jobs").Where("run_key = ?", runKey).Take(&j).Error; err != nil {
@@ -314,7 +311,8 @@ func (db *DB) JobByRunKey(ctx context.Context, runKey string) (*Job, error) {
 	return &j, nil
 }
 
-// JobCounts counts jobs by state, optionally of some kinds only.
+// JobCounts counts every tenant's jobs by state, optionally of some kinds
+// only (the operator's view and metrics).
 func (db *DB) JobCounts(ctx context.Context, kinds ...string) (map[string]int64, error) {
 	var rows []struct {
 		State string

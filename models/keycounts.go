@@ -7,8 +7,8 @@ import (
 
 // KeyStateCount is how many keys share one state and health.
 type KeyStateCount struct {
-	State  string
-	Health string
+	State  KeyState
+	Health Health
 	Count  int
 }
 

@@ -11,22 +11,6 @@ import (
 	"gorm.io/gorm"
 )
 
-// Key modes (DESIGN.md's three BYOK modes).
-const (
-	ModeCMK       = "cmk"       // customer-managed KMS key, registered by ARN
-	ModeGenerated = "generated" // keyport-generated material imported into the tenant's KMS
-	ModeImported  = "imported"  // tenant-supplied material
-)
-
-// Key states.
-const (
-	StatePending         = "PENDING"
-	StateEnabled         = "ENABLED"
-	StateDisabled        = "DISABLED"
-	StatePendingDeletion = "PENDING_DELETION"
-	StateDeleted         = "DELETED"
-)
-
 // Key is one of a tenant's logical keys. Its KMS keys (one per region, for
 // DR) are KeyRegions; its data keys are DataKeyVersions.
 type Key struct {
@@ -34,9 +18,9 @@ type Key struct {
 	TenantID       string
 	ConnectionID   string
 	Name           string
-	Mode           string
-	State          string
-	Health         string
+	Mode           Mode
+	State          KeyState
+	Health         Health
 	HealthDetail   string
 	CurrentVersion int64
 	CacheEpoch     int64
@@ -112,42 +96,33 @@ func (db *DB) CreateKey(ctx context.Context, nk *NewKey, audit AuditInput) error
 	now := db.now()
 	k.CreatedAt, k.UpdatedAt = now, now
 	if k.Health == "" {
-		k.Health = "UNKNOWN"
+		k.Health = HealthUnknown
 	}
 	if len(nk.Regions) == 0 {
 		return invalid("regions", "a key needs at least one KMS key")
 	}
 	audit.TenantID, audit.TargetType, audit.TargetID = k.TenantID, "key", k.ID
-	err = db.g.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		rev, err := nextRevision(tx)
-		if err != nil {
-			return err
-		}
+	return db.changeRev(ctx, "create key", func(tx *gorm.DB, rev int64) (*AuditInput, error) {
 		k.Revision = rev
 		if nk.Version != nil {
 			k.CurrentVersion = nk.Version.Version
 		}
 		if err := tx.Table("keys").Create(k).Error; err != nil {
-			return err
+			return nil, err
 		}
 		for i := range nk.Regions {
 			nk.Regions[i].KeyID = k.ID
 		}
 		if err := tx.Table("key_regions").Create(&nk.Regions).Error; err != nil {
-			return err
+			return nil, err
 		}
 		if nk.Version != nil {
 			if err := insertVersion(tx, k.ID, nk.Version, nk.Wraps, now); err != nil {
-				return err
+				return nil, err
 			}
 		}
-		_, err = db.appendAuditTx(tx, audit)
-		return err
+		return &audit, nil
 	})
-	if err != nil {
-		return fmt.Errorf("create key: %w", mapErr(err))
-	}
-	return nil
 }
 
 func insertVersion(tx *gorm.DB, keyID string, v *DataKeyVersion, wraps []DataKeyWrap, now time.Time) error {
@@ -169,33 +144,24 @@ func insertVersion(tx *gorm.DB, keyID string, v *DataKeyVersion, wraps []DataKey
 // two concurrent rotations cannot both succeed (the loser gets ErrConflict).
 func (db *DB) AddDataKeyVersion(ctx context.Context, tenantID, keyID string, v *DataKeyVersion, wraps []DataKeyWrap, audit AuditInput) error {
 	audit.TenantID, audit.TargetType, audit.TargetID = tenantID, "key", keyID
-	err := db.g.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		rev, err := nextRevision(tx)
-		if err != nil {
-			return err
-		}
+	return db.changeRev(ctx, "add data key version", func(tx *gorm.DB, rev int64) (*AuditInput, error) {
 		now := db.now()
 		res := tx.Table("keys").Where("tenant_id = ? AND id = ? AND current_version = ?", tenantID, keyID, v.Version-1).
 			Updates(map[string]any{"current_version": v.Version, "updated_at": now, "revision": rev})
 		if res.Error != nil {
-			return res.Error
+			return nil, res.Error
 		}
 		if res.RowsAffected == 0 {
 			if _, err := getKeyTx(tx, tenantID, keyID); err != nil {
-				return err
+				return nil, err
 			}
-			return ErrConflict
+			return nil, ErrConflict
 		}
 		if err := insertVersion(tx, keyID, v, wraps, now); err != nil {
-			return err
+			return nil, err
 		}
-		_, err = db.appendAuditTx(tx, audit)
-		return err
+		return &audit, nil
 	})
-	if err != nil {
-		return fmt.Errorf("add data key version: %w", mapErr(err))
-	}
-	return nil
 }
 
 func getKeyTx(tx *gorm.DB, tenantID, keyID string) (*Key, error) {
@@ -341,12 +307,14 @@ func (db *DB) DataKeyVersions(ctx context.Context, tenantID, keyID string) ([]Da
 	return vs, nil
 }
 
-// ReserveMessages reserves n more messages of a data-key version's budget,
-// refusing (ErrConflict) past limit: each replica encrypts only within the
-// blocks it reserved, so the total across replicas never exceeds limit.
-func (db *DB) ReserveMessages(ctx context.Context, keyID string, version, n, limit int64) error {
+// ReserveMessages reserves n more messages of the budget of a data-key
+// version of a tenant's key, refusing (ErrConflict) past limit: each replica
+// encrypts only within the blocks it reserved, so the total across replicas
+// never exceeds limit.
+func (db *DB) ReserveMessages(ctx context.Context, tenantID, keyID string, version, n, limit int64) error {
 	res := db.g.WithContext(ctx).Exec(`UPDATE data_key_versions SET messages_reserved = messages_reserved + ?
-		WHERE key_id = ? AND version = ? AND messages_reserved + ? <= ?`, n, keyID, version, n, limit)
+		WHERE key_id = (SELECT id FROM keys WHERE tenant_id = ? AND id = ?) AND version = ? AND messages_reserved + ? <= ?`,
+		n, tenantID, keyID, version, n, limit)
 	if res.Error != nil {
 		return fmt.Errorf("reserve messages: %w", mapErr(res.Error))
 	}
@@ -358,8 +326,8 @@ func (db *DB) ReserveMessages(ctx context.Context, keyID string, version, n, lim
 
 // KeyUpdate is a change to a key's state or health.
 type KeyUpdate struct {
-	State        *string
-	Health       *string
+	State        *KeyState
+	Health       *Health
 	HealthDetail *string
 	Validated    bool // stamp validated_at with now
 	BumpEpoch    bool // invalidate every replica's cached data keys of this key
@@ -371,11 +339,7 @@ type KeyUpdate struct {
 func (db *DB) UpdateKey(ctx context.Context, tenantID, keyID string, u KeyUpdate, audit AuditInput) (*Key, error) {
 	var out *Key
 	audit.TenantID, audit.TargetType, audit.TargetID = tenantID, "key", keyID
-	err := db.g.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		rev, err := nextRevision(tx)
-		if err != nil {
-			return err
-		}
+	err := db.changeRev(ctx, "update key", func(tx *gorm.DB, rev int64) (*AuditInput, error) {
 		now := db.now()
 		set := map[string]any{"updated_at": now, "revision": rev}
 		if u.State != nil {
@@ -395,16 +359,14 @@ func (db *DB) UpdateKey(ctx context.Context, tenantID, keyID string, u KeyUpdate
 		}
 		res := tx.Table("keys").Where("tenant_id = ? AND id = ?", tenantID, keyID).Updates(set)
 		if err := oneRow(res); err != nil {
-			return err
+			return nil, err
 		}
-		if err := db.appendOptionalAuditTx(tx, &audit); err != nil {
-			return err
-		}
+		var err error
 		out, err = getKeyTx(tx, tenantID, keyID)
-		return err
+		return optional(&audit), err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("update key: %w", mapErr(err))
+		return nil, err
 	}
 	return out, nil
 }
@@ -413,22 +375,13 @@ func (db *DB) UpdateKey(ctx context.Context, tenantID, keyID string, u KeyUpdate
 // audit event.
 func (db *DB) PurgeTenantKeys(ctx context.Context, tenantID string, audit AuditInput) error {
 	audit.TenantID, audit.TargetType, audit.TargetID = tenantID, "tenant", tenantID
-	err := db.g.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		rev, err := nextRevision(tx)
-		if err != nil {
-			return err
-		}
+	return db.changeRev(ctx, "purge tenant keys", func(tx *gorm.DB, rev int64) (*AuditInput, error) {
 		if err := tx.Table("keys").Where("tenant_id = ?", tenantID).
 			Updates(map[string]any{"cache_epoch": gorm.Expr("cache_epoch + 1"), "revision": rev, "updated_at": db.now()}).Error; err != nil {
-			return err
+			return nil, err
 		}
-		_, err = db.appendAuditTx(tx, audit)
-		return err
+		return &audit, nil
 	})
-	if err != nil {
-		return fmt.Errorf("purge tenant keys: %w", mapErr(err))
-	}
-	return nil
 }
 
 // validateName trims a display name and checks it: valid text, not empty,

@@ -97,7 +97,7 @@ func (db *DB) ManagedKeysPendingDeletion(ctx context.Context, before time.Time) 
 func (db *DB) ManagedKeyIDs(ctx context.Context) ([][2]string, error) {
 	var rows []struct{ TenantID, KeyID string }
 	err := db.g.WithContext(ctx).Table("managed_keys AS m").Select("m.tenant_id, m.key_id").Joins("JOIN keys k ON k.id = m.key_id").
-		Where("k.state IN ?", []string{StateEnabled, StateDisabled}).Order("m.key_id").Find(&rows).Error
+		Where("k.state IN ?", []KeyState{StateEnabled, StateDisabled}).Order("m.key_id").Find(&rows).Error
 	if err != nil {
 		return nil, fmt.Errorf("managed key ids: %w", mapErr(err))
 	}
@@ -146,7 +146,7 @@ func (db *DB) ActiveMaterial(ctx context.Context, tenantID, keyID string) (*KeyM
 // MaterialImported records a successful import of a material into its KMS
 // key (first import or re-upload) with its expiry, and the audit event.
 func (db *DB) MaterialImported(ctx context.Context, tenantID, materialID string, validTo *time.Time, audit *AuditInput) error {
-	err := db.g.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	return db.change(ctx, "record material import", func(tx *gorm.DB) (*AuditInput, error) {
 		var vt any
 		if validTo != nil {
 			vt = ts(*validTo)
@@ -154,14 +154,10 @@ func (db *DB) MaterialImported(ctx context.Context, tenantID, materialID string,
 		res := tx.Table("key_materials").Where("tenant_id = ? AND id = ?", tenantID, materialID).
 			Updates(map[string]any{"valid_to": vt, "imported_at": db.now()})
 		if err := oneRow(res); err != nil {
-			return err
+			return nil, err
 		}
-		return db.appendOptionalAuditTx(tx, audit)
+		return optional(audit), nil
 	})
-	if err != nil {
-		return fmt.Errorf("record material import: %w", mapErr(err))
-	}
-	return nil
 }
 
 // CountDataKeyVersions is how many data-key versions a tenant's key has:
@@ -179,14 +175,10 @@ func (db *DB) CountDataKeyVersions(ctx context.Context, tenantID, keyID string) 
 // SetKeyDeletion moves a managed key into or out of its deletion window:
 // with at set the key is PENDING_DELETION until at, with at nil it is
 // back to DISABLED (a cancelled deletion leaves the KMS keys disabled).
-func (db *DB) SetKeyDeletion(ctx context.Context, tenantID, keyID string, at *time.Time, state string, audit AuditInput) (*Key, error) {
+func (db *DB) SetKeyDeletion(ctx context.Context, tenantID, keyID string, at *time.Time, state KeyState, audit AuditInput) (*Key, error) {
 	var out *Key
 	audit.TenantID, audit.TargetType, audit.TargetID = tenantID, "key", keyID
-	err := db.g.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		rev, err := nextRevision(tx)
-		if err != nil {
-			return err
-		}
+	err := db.changeRev(ctx, "set key deletion", func(tx *gorm.DB, rev int64) (*AuditInput, error) {
 		var da any
 		if at != nil {
 			da = ts(*at)
@@ -195,20 +187,18 @@ func (db *DB) SetKeyDeletion(ctx context.Context, tenantID, keyID string, at *ti
 		res := tx.Table("managed_keys").Where("tenant_id = ? AND key_id = ?", tenantID, keyID).
 			Updates(map[string]any{"deletion_at": da, "updated_at": now})
 		if err := oneRow(res); err != nil {
-			return err
+			return nil, err
 		}
 		if err := tx.Table("keys").Where("tenant_id = ? AND id = ?", tenantID, keyID).Updates(map[string]any{
 			"state": state, "revision": rev, "updated_at": now, "cache_epoch": gorm.Expr("cache_epoch + 1")}).Error; err != nil {
-			return err
+			return nil, err
 		}
-		if _, err := db.appendAuditTx(tx, audit); err != nil {
-			return err
-		}
+		var err error
 		out, err = getKeyTx(tx, tenantID, keyID)
-		return err
+		return &audit, err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("set key deletion: %w", mapErr(err))
+		return nil, err
 	}
 	return out, nil
 }
@@ -218,27 +208,18 @@ func (db *DB) SetKeyDeletion(ctx context.Context, tenantID, keyID string, at *ti
 // keyport holds can bring it back.
 func (db *DB) MarkKeyDeleted(ctx context.Context, tenantID, keyID string, audit AuditInput) error {
 	audit.TenantID, audit.TargetType, audit.TargetID = tenantID, "key", keyID
-	err := db.g.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		rev, err := nextRevision(tx)
-		if err != nil {
-			return err
-		}
+	return db.changeRev(ctx, "mark key deleted", func(tx *gorm.DB, rev int64) (*AuditInput, error) {
 		res := tx.Table("keys").Where("tenant_id = ? AND id = ? AND state = ?", tenantID, keyID, StatePendingDeletion).
 			Updates(map[string]any{"state": StateDeleted, "revision": rev, "updated_at": db.now(), "cache_epoch": gorm.Expr("cache_epoch + 1")})
 		if err := errIfNone(res); err != nil {
-			return err
+			return nil, err
 		}
 		if err := tx.Table("key_materials").Where("tenant_id = ? AND key_id = ?", tenantID, keyID).
 			Update("sealed", []byte{}).Error; err != nil {
-			return err
+			return nil, err
 		}
-		_, err = db.appendAuditTx(tx, audit)
-		return err
+		return &audit, nil
 	})
-	if err != nil {
-		return fmt.Errorf("mark key deleted: %w", mapErr(err))
-	}
-	return nil
 }
 
 // KeyDrift is one difference between what keyport recorded about a key
@@ -255,21 +236,21 @@ type KeyDrift struct {
 // ReplaceKeyDrift stores a key's differences as found now, replacing the
 // previous finding; the audit event is written only when they changed.
 func (db *DB) ReplaceKeyDrift(ctx context.Context, tenantID, keyID string, ds []KeyDrift, audit AuditInput) (changed bool, err error) {
-	err = db.g.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err = db.change(ctx, "replace key drift", func(tx *gorm.DB) (*AuditInput, error) {
 		var old []KeyDrift
 		if err := tx.Table("key_drift").Where("tenant_id = ? AND key_id = ?", tenantID, keyID).Order("field").Find(&old).Error; err != nil {
-			return err
+			return nil, err
 		}
 		same := len(old) == len(ds)
 		for i := 0; same && i < len(ds); i++ {
 			same = old[i].Field == ds[i].Field && old[i].Actual == ds[i].Actual && old[i].Recorded == ds[i].Recorded
 		}
 		if same {
-			return nil
+			return nil, nil
 		}
 		changed = true
 		if err := tx.Exec(`DELETE FROM key_drift WHERE tenant_id = ? AND key_id = ?`, tenantID, keyID).Error; err != nil {
-			return err
+			return nil, err
 		}
 		now := db.now()
 		for i := range ds {
@@ -277,15 +258,14 @@ func (db *DB) ReplaceKeyDrift(ctx context.Context, tenantID, keyID string, ds []
 		}
 		if len(ds) > 0 {
 			if err := tx.Table("key_drift").Create(&ds).Error; err != nil {
-				return err
+				return nil, err
 			}
 		}
 		audit.TenantID, audit.TargetType, audit.TargetID = tenantID, "key", keyID
-		_, err := db.appendAuditTx(tx, audit)
-		return err
+		return &audit, nil
 	})
 	if err != nil {
-		return false, fmt.Errorf("replace key drift: %w", mapErr(err))
+		return false, err
 	}
 	return changed, nil
 }
@@ -327,7 +307,7 @@ func (db *DB) MaterialsExpiring(ctx context.Context, from, to time.Time, limit i
 		Select("m.id, m.key_id, m.tenant_id, m.seq, m.fingerprint, m.state, m.valid_to, k.health AS key_health, mk.auto_reupload").
 		Joins("JOIN keys k ON k.id = m.key_id").Joins("JOIN managed_keys mk ON mk.key_id = m.key_id").
 		Where("k.state IN ? AND m.state IN ? AND m.kms_key_arn <> '' AND m.valid_to IS NOT NULL AND m.valid_to >= ? AND m.valid_to <= ?",
-			[]string{StateEnabled, StateDisabled}, []string{MaterialActive, MaterialPrevious}, ts(from), ts(to)).
+			[]KeyState{StateEnabled, StateDisabled}, []string{MaterialActive, MaterialPrevious}, ts(from), ts(to)).
 		Order("m.valid_to, m.id").Limit(max(limit, 1)).Find(&out).Error
 	if err != nil {
 		return nil, fmt.Errorf("materials expiring: %w", mapErr(err))

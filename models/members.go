@@ -81,18 +81,13 @@ func (db *DB) AddMember(ctx context.Context, tenantID, userID string, role Role,
 	if audit.Action == "" {
 		audit.Action = "member.added"
 	}
-	err := db.g.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	return db.change(ctx, "add member", func(tx *gorm.DB) (*AuditInput, error) {
 		m := Membership{TenantID: tenantID, UserID: userID, Role: role, InvitedBy: invitedBy, CreatedAt: db.now()}
 		if err := tx.Table("memberships").Create(&m).Error; err != nil {
-			return err
+			return nil, err
 		}
-		_, err := db.appendAuditTx(tx, audit)
-		return err
+		return &audit, nil
 	})
-	if err != nil {
-		return fmt.Errorf("add member: %w", mapErr(err))
-	}
-	return nil
 }
 
 // RoleChange is the outcome of ChangeMemberRole.
@@ -113,27 +108,27 @@ func (db *DB) ChangeMemberRole(ctx context.Context, tenantID, userID string, rol
 		return nil, invalid("role", "must be owner, admin or auditor")
 	}
 	var ch RoleChange
-	err := db.g.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := db.change(ctx, "change member role", func(tx *gorm.DB) (*AuditInput, error) {
 		m, err := membershipTx(tx, tenantID, userID)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		ch = RoleChange{From: m.Role, To: role}
 		if m.Role == role {
-			return nil
+			return nil, nil
 		}
 		if m.Role == RoleOwner {
 			if err := keepAnOwner(tx, tenantID); err != nil {
-				return err
+				return nil, err
 			}
 		}
 		if err := tx.Table("memberships").Where("tenant_id = ? AND user_id = ?", tenantID, userID).
 			Update("role", role).Error; err != nil {
-			return err
+			return nil, err
 		}
 		if role.rank() < m.Role.rank() {
 			if err := tx.Exec("DELETE FROM sessions WHERE user_id = ?", userID).Error; err != nil {
-				return err
+				return nil, err
 			}
 			ch.SessionsEnded = true
 		}
@@ -142,11 +137,10 @@ func (db *DB) ChangeMemberRole(ctx context.Context, tenantID, userID string, rol
 			audit.Action = "member.role_changed"
 		}
 		audit.Details = withDetails(audit.Details, "from", string(m.Role), "to", string(role), "sessions_ended", fmt.Sprint(ch.SessionsEnded))
-		_, err = db.appendAuditTx(tx, audit)
-		return err
+		return &audit, nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("change member role: %w", mapErr(err))
+		return nil, err
 	}
 	return &ch, nil
 }
@@ -157,22 +151,22 @@ func (db *DB) ChangeMemberRole(ctx context.Context, tenantID, userID string, rol
 // leaving on their own keeps their sessions, which fall back to their other
 // tenants. Action defaults to "member.removed".
 func (db *DB) RemoveMember(ctx context.Context, tenantID, userID string, endSessions bool, audit AuditInput) error {
-	err := db.g.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	return db.change(ctx, "remove member", func(tx *gorm.DB) (*AuditInput, error) {
 		m, err := membershipTx(tx, tenantID, userID)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if m.Role == RoleOwner {
 			if err := keepAnOwner(tx, tenantID); err != nil {
-				return err
+				return nil, err
 			}
 		}
 		if err := tx.Exec("DELETE FROM memberships WHERE tenant_id = ? AND user_id = ?", tenantID, userID).Error; err != nil {
-			return err
+			return nil, err
 		}
 		if endSessions {
 			if err := tx.Exec("DELETE FROM sessions WHERE user_id = ?", userID).Error; err != nil {
-				return err
+				return nil, err
 			}
 		}
 		audit.TenantID, audit.TargetType, audit.TargetID = tenantID, "user", userID
@@ -180,13 +174,8 @@ func (db *DB) RemoveMember(ctx context.Context, tenantID, userID string, endSess
 			audit.Action = "member.removed"
 		}
 		audit.Details = withDetails(audit.Details, "role", string(m.Role), "sessions_ended", fmt.Sprint(endSessions))
-		_, err = db.appendAuditTx(tx, audit)
-		return err
+		return &audit, nil
 	})
-	if err != nil {
-		return fmt.Errorf("remove member: %w", mapErr(err))
-	}
-	return nil
 }
 
 // IsMemberEmail reports whether a member of tenantID has this email

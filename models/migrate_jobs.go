@@ -1,10 +1,11 @@
 package models
 
 // The schema of durable jobs, the mail outbox and rotation schedules (issue
-// 6). Registered from its own file so that work on other areas appends to the
-// migration list without touching these lines.
-func init() {
-	migrations = append(migrations, migration{8, "create jobs, outbox, rotation policies and notices", []string{
+// 6).
+var migration8Jobs = migration{
+	version: 8,
+	name:    "create jobs, outbox, rotation policies and notices",
+	stmts: []string{
 		// A job is claimed by bumping lease_token: every later write by the
 		// worker names the token it got, so a worker whose lease was taken
 		// over cannot complete, retry or renew the job (fencing). run_key is
@@ -121,5 +122,5 @@ func init() {
 			created_at {{time}} NOT NULL,
 			PRIMARY KEY (tenant_id, user_id, kind)
 		)`,
-	}})
+	},
 }

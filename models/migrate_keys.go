@@ -2,10 +2,11 @@ package models
 
 // The key and data-plane schema: AWS connections, keys with one KMS key per
 // region, data-key versions and their wrapped copies, validations, service
-// tokens. Registered from its own file so that work on other areas appends
-// to the migration list without touching these lines.
-func init() {
-	migrations = append(migrations, migration{6, "create connections, keys, data keys and service tokens", []string{
+// tokens.
+var migration6Keys = migration{
+	version: 6,
+	name:    "create connections, keys, data keys and service tokens",
+	stmts: []string{
 		// revision is a provider-wide change counter: replicas poll for rows
 		// with a revision above the last one they saw, so a purge, a
 		// revocation or a state change reaches every replica's memory
@@ -115,5 +116,5 @@ func init() {
 			updated_by varchar(64) NOT NULL DEFAULT '',
 			updated_at {{time}} NOT NULL
 		)`,
-	}})
+	},
 }

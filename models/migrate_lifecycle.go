@@ -3,10 +3,11 @@ package models
 // The schema of the key lifecycle (issue 5): key stores, keys whose
 // material keyport holds (modes 2 and 3), their material versions, the
 // recorded multi-step operations on them, import requests, approvals and
-// drift. Registered from its own file so that work on other areas appends
-// to the migration list without touching these lines.
-func init() {
-	migrations = append(migrations, migration{12, "create key stores, material, operations, import requests, approvals and drift", []string{
+// drift.
+var migration12Lifecycle = migration{
+	version: 12,
+	name:    "create key stores, material, operations, import requests, approvals and drift",
+	stmts: []string{
 		`CREATE TABLE key_stores (
 			id varchar(64) PRIMARY KEY,
 			tenant_id varchar(64) NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
@@ -114,5 +115,5 @@ func init() {
 			detected_at {{time}} NOT NULL,
 			PRIMARY KEY (key_id, field)
 		)`,
-	}})
+	},
 }

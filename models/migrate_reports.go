@@ -5,8 +5,10 @@ package models
 // backwards from the cursor and stops after one page: its cost does not grow
 // with the size of the log. created_at rides along in the default index so a
 // time range is checked without reading the row.
-func init() {
-	migrations = append(migrations, migration{10, "index audit events for filtered, paginated queries", []string{
+var migration10AuditIndexes = migration{
+	version: 10,
+	name:    "index audit events for filtered, paginated queries",
+	stmts: []string{
 		`CREATE INDEX audit_events_tenant_seq_time_idx ON audit_events (tenant_id, seq, created_at)`,
 		`CREATE INDEX audit_events_tenant_actor_idx ON audit_events (tenant_id, actor, seq)`,
 		`CREATE INDEX audit_events_tenant_action_idx ON audit_events (tenant_id, action, seq)`,
@@ -15,5 +17,5 @@ func init() {
 		// action would be found by walking the whole log.
 		`CREATE INDEX audit_events_actor_idx ON audit_events (actor, seq)`,
 		`CREATE INDEX audit_events_action_idx ON audit_events (action, seq)`,
-	}})
+	},
 }

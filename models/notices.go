@@ -83,11 +83,11 @@ func (db *DB) KeyNotices(ctx context.Context, tenantID, keyID string, limit int)
 // cancelled (or left, if already sent). The job completes either way, all
 // in one transaction, so a notice goes out at most once. It returns what
 // happened: "sent", "stale" or "done".
-func (db *DB) SendNotice(ctx context.Context, l Lease, noticeID string, mail []NewMail) (string, error) {
+func (db *DB) SendNotice(ctx context.Context, l Lease, tenantID, noticeID string, mail []NewMail) (string, error) {
 	outcome := ""
 	err := db.g.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var n Notice
-		if err := tx.Table("notices").Where("id = ?", noticeID).Take(&n).Error; err != nil {
+		if err := tx.Table("notices").Where("tenant_id = ? AND id = ?", tenantID, noticeID).Take(&n).Error; err != nil {
 			return err
 		}
 		n.normalize()
@@ -125,7 +125,7 @@ func noticeCurrent(tx *gorm.DB, n *Notice) bool {
 		return true
 	}
 	var p RotationPolicy
-	if err := tx.Table("rotation_policies").Where("key_id = ?", n.KeyID).Take(&p).Error; err != nil {
+	if err := tx.Table("rotation_policies").Where("tenant_id = ? AND key_id = ?", n.TenantID, n.KeyID).Take(&p).Error; err != nil {
 		return false
 	}
 	return n.RotationAt != nil && p.NextRotationAt.UTC().Equal(*n.RotationAt)
@@ -134,27 +134,22 @@ func noticeCurrent(tx *gorm.DB, n *Notice) bool {
 // AcknowledgeNotice records that userID read a tenant's notice. A second
 // acknowledgement changes nothing.
 func (db *DB) AcknowledgeNotice(ctx context.Context, tenantID, noticeID, userID string, audit AuditInput) error {
-	err := db.g.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	return db.change(ctx, "acknowledge notice", func(tx *gorm.DB) (*AuditInput, error) {
 		var n Notice
 		if err := tx.Table("notices").Where("tenant_id = ? AND id = ? AND state <> ?", tenantID, noticeID, NoticeCancelled).Take(&n).Error; err != nil {
-			return err
+			return nil, err
 		}
 		if n.AcknowledgedAt != nil {
-			return nil
+			return nil, nil
 		}
 		if err := tx.Table("notices").Where("id = ?", n.ID).
 			Updates(map[string]any{"acknowledged_by": userID, "acknowledged_at": db.now()}).Error; err != nil {
-			return err
+			return nil, err
 		}
 		audit.TenantID, audit.TargetType, audit.TargetID = tenantID, "key", n.KeyID
 		audit.Details = withDetails(audit.Details, "notice", n.ID, "kind", n.Kind)
-		_, err := db.appendAuditTx(tx, audit)
-		return err
+		return &audit, nil
 	})
-	if err != nil {
-		return fmt.Errorf("acknowledge notice: %w", mapErr(err))
-	}
-	return nil
 }
 
 // CalendarFeed is a tenant's calendar capability (only its hash is kept).
@@ -169,36 +164,26 @@ type CalendarFeed struct {
 // old URL stops working), with an audit event.
 func (db *DB) SetCalendarFeed(ctx context.Context, tenantID string, tokenHash []byte, audit AuditInput) error {
 	f := CalendarFeed{TenantID: tenantID, TokenHash: tokenHash, CreatedBy: audit.Actor, CreatedAt: db.now()}
-	err := db.g.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	return db.change(ctx, "set calendar feed", func(tx *gorm.DB) (*AuditInput, error) {
 		err := tx.Table("calendar_feeds").Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "tenant_id"}}, UpdateAll: true}).Create(&f).Error
 		if err != nil {
-			return err
+			return nil, err
 		}
 		audit.TenantID, audit.TargetType, audit.TargetID = tenantID, "calendar_feed", tenantID
-		_, err = db.appendAuditTx(tx, audit)
-		return err
+		return &audit, nil
 	})
-	if err != nil {
-		return fmt.Errorf("set calendar feed: %w", mapErr(err))
-	}
-	return nil
 }
 
 // RevokeCalendarFeed deletes a tenant's feed token, with an audit event.
 func (db *DB) RevokeCalendarFeed(ctx context.Context, tenantID string, audit AuditInput) error {
-	err := db.g.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	return db.change(ctx, "revoke calendar feed", func(tx *gorm.DB) (*AuditInput, error) {
 		res := tx.Exec("DELETE FROM calendar_feeds WHERE tenant_id = ?", tenantID)
 		if err := oneRow(res); err != nil {
-			return err
+			return nil, err
 		}
 		audit.TenantID, audit.TargetType, audit.TargetID = tenantID, "calendar_feed", tenantID
-		_, err := db.appendAuditTx(tx, audit)
-		return err
+		return &audit, nil
 	})
-	if err != nil {
-		return fmt.Errorf("revoke calendar feed: %w", mapErr(err))
-	}
-	return nil
 }
 
 // GetCalendarFeed returns a tenant's feed, or ErrNotFound.
@@ -225,8 +210,9 @@ func (db *DB) CalendarFeedByToken(ctx context.Context, tokenHash []byte) (string
 	return f.TenantID, nil
 }
 
-// HealthToNotify returns policies whose key's health differs from the one
-// last notified, with the key.
+// HealthToNotify returns policies of every tenant whose key's health
+// differs from the one last notified, with the key: the scheduler's pass,
+// across tenants by design.
 func (db *DB) HealthToNotify(ctx context.Context, limit int) ([]UpcomingRotation, error) {
 	rows, err := policyRows(db.g.WithContext(ctx).Where("k.health <> p.health_notified").Order("p.key_id").Limit(max(limit, 1)))
 	if err != nil {
@@ -235,13 +221,14 @@ func (db *DB) HealthToNotify(ctx context.Context, limit int) ([]UpcomingRotation
 	return rows, nil
 }
 
-// RecordHealthNotified moves a policy's notified health from old to health,
-// recording the notices and mail in the same transaction. It reports false
-// (and writes nothing) when another worker got there first.
-func (db *DB) RecordHealthNotified(ctx context.Context, keyID, old, health string, sent []Notice, mail []NewMail) (bool, error) {
+// RecordHealthNotified moves the notified health of a tenant key's policy
+// from old to health, recording the notices and mail in the same
+// transaction. It reports false (and writes nothing) when another worker got
+// there first.
+func (db *DB) RecordHealthNotified(ctx context.Context, tenantID, keyID string, old, health Health, sent []Notice, mail []NewMail) (bool, error) {
 	errRaced := errors.New("raced")
 	err := db.g.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		res := tx.Table("rotation_policies").Where("key_id = ? AND health_notified = ?", keyID, old).Update("health_notified", health)
+		res := tx.Table("rotation_policies").Where("tenant_id = ? AND key_id = ? AND health_notified = ?", tenantID, keyID, old).Update("health_notified", health)
 		if res.Error != nil {
 			return res.Error
 		}
@@ -274,7 +261,8 @@ func insertSentNoticeTx(tx *gorm.DB, n Notice, now time.Time) (created bool, err
 	return res.RowsAffected == 1, res.Error
 }
 
-// AnyNotice reports whether a notice exists with one of the dedupe keys.
+// AnyNotice reports whether a notice exists with one of the dedupe keys
+// (dedupe keys name their tenant's key, so they are unique across tenants).
 func (db *DB) AnyNotice(ctx context.Context, dedupe []string) (bool, error) {
 	if len(dedupe) == 0 {
 		return false, nil

@@ -63,73 +63,67 @@ func (db *DB) StartManagedKey(ctx context.Context, nk *NewManagedKey, audit Audi
 	if err != nil {
 		return err
 	}
-	k.Name, k.ID, k.State, k.Health = name, NewID("key_"), StatePending, "UNKNOWN"
+	k.Name, k.ID, k.State, k.Health = name, NewID("key_"), StatePending, HealthUnknown
 	now := db.now()
 	k.CreatedAt, k.UpdatedAt = now, now
 	nk.Managed.KeyID, nk.Managed.TenantID, nk.Managed.UpdatedAt = k.ID, k.TenantID, now
-	err = db.g.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	return db.change(ctx, "start managed key", func(tx *gorm.DB) (*AuditInput, error) {
 		var n int64
 		if err := tx.Table("keys").Where("tenant_id = ? AND lower(name) = lower(?)", k.TenantID, name).Count(&n).Error; err != nil {
-			return err
+			return nil, err
 		}
 		if n > 0 {
-			return ErrConflict
+			return nil, ErrConflict
 		}
 		rev, err := nextRevision(tx)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		k.Revision = rev
 		if err := tx.Table("keys").Create(k).Error; err != nil {
-			return err
+			return nil, err
 		}
 		if err := tx.Table("managed_keys").Create(&nk.Managed).Error; err != nil {
-			return err
+			return nil, err
 		}
 		return db.startOpTx(tx, &nk.Op, &nk.Material, k.TenantID, k.ID, audit)
 	})
-	if err != nil {
-		return fmt.Errorf("start managed key: %w", mapErr(err))
-	}
-	return nil
 }
 
 // StartKeyOperation records an operation on a managed key (and the new
 // material it brings, if any) with its job and audit event. Only one
 // operation per key runs at a time: ErrConflict while another does.
 func (db *DB) StartKeyOperation(ctx context.Context, op *KeyOperation, mat *KeyMaterial, audit AuditInput) error {
-	err := db.g.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	return db.change(ctx, "start key operation", func(tx *gorm.DB) (*AuditInput, error) {
 		if _, err := getKeyTx(tx, op.TenantID, op.KeyID); err != nil {
-			return err
+			return nil, err
 		}
 		return db.startOpTx(tx, op, mat, op.TenantID, op.KeyID, audit)
 	})
-	if err != nil {
-		return fmt.Errorf("start key operation: %w", mapErr(err))
-	}
-	return nil
 }
 
-func (db *DB) startOpTx(tx *gorm.DB, op *KeyOperation, mat *KeyMaterial, tenantID, keyID string, audit AuditInput) error {
+// startOpTx records op (and mat, when it brings new material) with the job
+// that drives it, and returns the audit event for the caller to append.
+func (db *DB) startOpTx(tx *gorm.DB, op *KeyOperation, mat *KeyMaterial, tenantID, keyID string, audit AuditInput) (*AuditInput, error) {
 	var running int64
 	if err := tx.Table("key_operations").Where("key_id = ? AND state = ?", keyID, OpRunning).Count(&running).Error; err != nil {
-		return err
+		return nil, err
 	}
 	if running > 0 {
-		return ErrConflict
+		return nil, ErrConflict
 	}
 	now := db.now()
 	if mat != nil && len(mat.Sealed) > 0 {
 		var seq int
 		if err := tx.Table("key_materials").Select("COALESCE(MAX(seq), 0)").Where("key_id = ?", keyID).Scan(&seq).Error; err != nil {
-			return err
+			return nil, err
 		}
 		if mat.ID == "" {
 			mat.ID = NewID("mat_")
 		}
 		mat.KeyID, mat.TenantID, mat.Seq, mat.State, mat.CreatedAt = keyID, tenantID, seq+1, MaterialPending, now
 		if err := tx.Table("key_materials").Create(mat).Error; err != nil {
-			return err
+			return nil, err
 		}
 		op.MaterialID = mat.ID
 	}
@@ -137,26 +131,25 @@ func (db *DB) startOpTx(tx *gorm.DB, op *KeyOperation, mat *KeyMaterial, tenantI
 	j, _, err := db.enqueueJobTx(tx, NewJob{Kind: JobKindLifecycle, TenantID: tenantID, RunKey: "lifecycle:" + op.ID,
 		Payload: `{"op_id":"` + op.ID + `"}`, MaxAttempts: 20})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	op.JobID = j.ID
 	if err := tx.Table("key_operations").Create(op).Error; err != nil {
-		return err
+		return nil, err
 	}
 	audit.TenantID, audit.TargetType, audit.TargetID = tenantID, "key", keyID
 	if audit.Details == nil {
 		audit.Details = map[string]string{}
 	}
 	audit.Details["operation_id"] = op.ID
-	_, err = db.appendAuditTx(tx, audit)
-	return err
+	return &audit, nil
 }
 
-// GetKeyOperation returns an operation by id (the job that drives it has
-// only the id); tenant pages use KeyOperations, which filter on the tenant.
-func (db *DB) GetKeyOperation(ctx context.Context, id string) (*KeyOperation, error) {
+// GetKeyOperation returns a tenant's operation by id; ErrNotFound when it
+// does not exist for the tenant.
+func (db *DB) GetKeyOperation(ctx context.Context, tenantID, id string) (*KeyOperation, error) {
 	var op KeyOperation
-	if err := db.g.WithContext(ctx).Table("key_operations").Where("id = ?", id).Take(&op).Error; err != nil {
+	if err := db.g.WithContext(ctx).Table("key_operations").Where("tenant_id = ? AND id = ?", tenantID, id).Take(&op).Error; err != nil {
 		return nil, fmt.Errorf("get key operation: %w", mapErr(err))
 	}
 	op.CreatedAt, op.UpdatedAt = op.CreatedAt.UTC(), op.UpdatedAt.UTC()
@@ -174,16 +167,16 @@ func (db *DB) KeyOperations(ctx context.Context, tenantID, keyID string, limit i
 	return out, nil
 }
 
-// OperationStep records that op is about to run step (and, when arn is not
-// empty, the KMS key it works on). It is written before the step's side
-// effect.
-func (db *DB) OperationStep(ctx context.Context, opID, step, arn string) error {
+// OperationStep records that a tenant's operation is about to run step
+// (and, when arn is not empty, the KMS key it works on). It is written
+// before the step's side effect.
+func (db *DB) OperationStep(ctx context.Context, tenantID, opID, step, arn string) error {
 	set := map[string]any{"step": step, "updated_at": db.now()}
 	if arn != "" {
 		set["kms_key_arn"] = arn
 	}
 	err := db.g.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		res := tx.Table("key_operations").Where("id = ? AND state = ?", opID, OpRunning).Updates(set)
+		res := tx.Table("key_operations").Where("tenant_id = ? AND id = ? AND state = ?", tenantID, opID, OpRunning).Updates(set)
 		if res.Error != nil {
 			return res.Error
 		}
@@ -191,8 +184,8 @@ func (db *DB) OperationStep(ctx context.Context, opID, step, arn string) error {
 			return ErrConflict
 		}
 		if arn != "" {
-			return tx.Exec(`UPDATE key_materials SET kms_key_arn = ? WHERE id = (SELECT material_id FROM key_operations WHERE id = ?) AND kms_key_arn = ''`,
-				arn, opID).Error
+			return tx.Exec(`UPDATE key_materials SET kms_key_arn = ? WHERE tenant_id = ? AND id = (SELECT material_id FROM key_operations WHERE tenant_id = ? AND id = ?) AND kms_key_arn = ''`,
+				arn, tenantID, tenantID, opID).Error
 		}
 		return nil
 	})
@@ -208,38 +201,33 @@ func (db *DB) OperationStep(ctx context.Context, opID, step, arn string) error {
 // is marked DELETED, and the audit event says why.
 func (db *DB) FailOperation(ctx context.Context, op *KeyOperation, detail string, audit AuditInput) error {
 	audit.TenantID, audit.TargetType, audit.TargetID = op.TenantID, "key", op.KeyID
-	err := db.g.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		res := tx.Table("key_operations").Where("id = ? AND state = ?", op.ID, OpRunning).
+	return db.change(ctx, "fail key operation", func(tx *gorm.DB) (*AuditInput, error) {
+		res := tx.Table("key_operations").Where("tenant_id = ? AND id = ? AND state = ?", op.TenantID, op.ID, OpRunning).
 			Updates(map[string]any{"state": OpFailed, "detail": truncate(detail, 1000), "updated_at": db.now()})
 		if res.Error != nil {
-			return res.Error
+			return nil, res.Error
 		}
 		if res.RowsAffected == 0 {
-			return ErrConflict
+			return nil, ErrConflict
 		}
 		if op.MaterialID != "" && (op.Kind == OpCreate || op.Kind == OpRenew || op.Kind == OpRotate) {
-			if err := tx.Table("key_materials").Where("id = ? AND state = ?", op.MaterialID, MaterialPending).
+			if err := tx.Table("key_materials").Where("tenant_id = ? AND id = ? AND state = ?", op.TenantID, op.MaterialID, MaterialPending).
 				Update("state", MaterialDiscarded).Error; err != nil {
-				return err
+				return nil, err
 			}
 		}
 		if op.Kind == OpCreate {
 			rev, err := nextRevision(tx)
 			if err != nil {
-				return err
+				return nil, err
 			}
-			if err := tx.Table("keys").Where("id = ? AND state = ?", op.KeyID, StatePending).
+			if err := tx.Table("keys").Where("tenant_id = ? AND id = ? AND state = ?", op.TenantID, op.KeyID, StatePending).
 				Updates(map[string]any{"state": StateDeleted, "health_detail": truncate(detail, 1000), "revision": rev, "updated_at": db.now()}).Error; err != nil {
-				return err
+				return nil, err
 			}
 		}
-		_, err := db.appendAuditTx(tx, audit)
-		return err
+		return &audit, nil
 	})
-	if err != nil {
-		return fmt.Errorf("fail key operation: %w", mapErr(err))
-	}
-	return nil
 }
 
 // VersionCommit is the last step of create, renew, undo and rotate: the
@@ -264,51 +252,45 @@ func (db *DB) CommitKeyVersion(ctx context.Context, c VersionCommit) (*Key, erro
 	op := c.Op
 	c.Audit.TenantID, c.Audit.TargetType, c.Audit.TargetID = op.TenantID, "key", op.KeyID
 	var out *Key
-	err := db.g.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		rev, err := nextRevision(tx)
-		if err != nil {
-			return err
-		}
+	err := db.changeRev(ctx, "commit key version", func(tx *gorm.DB, rev int64) (*AuditInput, error) {
 		now := db.now()
-		res := tx.Table("key_operations").Where("id = ? AND state = ?", op.ID, OpRunning).
+		res := tx.Table("key_operations").Where("tenant_id = ? AND id = ? AND state = ?", op.TenantID, op.ID, OpRunning).
 			Updates(map[string]any{"state": OpDone, "step": "done", "updated_at": now})
 		if err := errIfNone(res); err != nil {
-			return err
+			return nil, err
 		}
 		set := map[string]any{"current_version": c.Version.Version, "updated_at": now, "revision": rev,
-			"health": "OK", "health_detail": "", "validated_at": now}
+			"health": HealthOK, "health_detail": "", "validated_at": now}
 		if op.Kind == OpCreate {
 			set["state"] = StateEnabled
 		}
 		res = tx.Table("keys").Where("tenant_id = ? AND id = ? AND current_version = ?", op.TenantID, op.KeyID, c.FromVersion).Updates(set)
 		if err := errIfNone(res); err != nil {
-			return err
+			return nil, err
 		}
 		if err := tx.Exec(`DELETE FROM key_regions WHERE key_id = ? AND region = ?`, op.KeyID, c.Region).Error; err != nil {
-			return err
+			return nil, err
 		}
 		if err := tx.Table("key_regions").Create(&KeyRegion{KeyID: op.KeyID, Region: c.Region, KMSKeyARN: c.KMSKeyARN, Priority: 0}).Error; err != nil {
-			return err
+			return nil, err
 		}
 		if err := insertVersion(tx, op.KeyID, &c.Version, c.Wraps, now); err != nil {
-			return err
+			return nil, err
 		}
 		if err := tx.Table("key_materials").Where("key_id = ? AND state = ? AND id <> ?", op.KeyID, MaterialActive, c.MaterialID).
 			Update("state", MaterialPrevious).Error; err != nil {
-			return err
+			return nil, err
 		}
 		if err := tx.Table("key_materials").Where("key_id = ? AND id = ?", op.KeyID, c.MaterialID).
 			Updates(map[string]any{"state": MaterialActive, "data_key_version": c.Version.Version}).Error; err != nil {
-			return err
+			return nil, err
 		}
-		if _, err := db.appendAuditTx(tx, c.Audit); err != nil {
-			return err
-		}
+		var err error
 		out, err = getKeyTx(tx, op.TenantID, op.KeyID)
-		return err
+		return &c.Audit, err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("commit key version: %w", mapErr(err))
+		return nil, err
 	}
 	return out, nil
 }
@@ -317,19 +299,14 @@ func (db *DB) CommitKeyVersion(ctx context.Context, c VersionCommit) (*Key, erro
 // done, with its audit event.
 func (db *DB) FinishOperation(ctx context.Context, op *KeyOperation, audit AuditInput) error {
 	audit.TenantID, audit.TargetType, audit.TargetID = op.TenantID, "key", op.KeyID
-	err := db.g.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		res := tx.Table("key_operations").Where("id = ? AND state = ?", op.ID, OpRunning).
+	return db.change(ctx, "finish key operation", func(tx *gorm.DB) (*AuditInput, error) {
+		res := tx.Table("key_operations").Where("tenant_id = ? AND id = ? AND state = ?", op.TenantID, op.ID, OpRunning).
 			Updates(map[string]any{"state": OpDone, "step": "done", "updated_at": db.now()})
 		if err := errIfNone(res); err != nil {
-			return err
+			return nil, err
 		}
-		_, err := db.appendAuditTx(tx, audit)
-		return err
+		return &audit, nil
 	})
-	if err != nil {
-		return fmt.Errorf("finish key operation: %w", mapErr(err))
-	}
-	return nil
 }
 
 func errIfNone(res *gorm.DB) error {

@@ -119,7 +119,8 @@ func (db *DB) enqueueMailTx(tx *gorm.DB, msgs []NewMail) error {
 	return nil
 }
 
-// GetOutboxMessage returns one message.
+// GetOutboxMessage returns one message of any tenant: the outbox is the
+// provider's, read by the delivery job that has only the message id.
 func (db *DB) GetOutboxMessage(ctx context.Context, id string) (*OutboxMessage, error) {
 	var m OutboxMessage
 	if err := db.g.WithContext(ctx).Table("outbox").Where("id = ?", id).Take(&m).Error; err != nil {
@@ -149,7 +150,8 @@ func (db *DB) MarkMailSent(ctx context.Context, l Lease, id string) error {
 	return nil
 }
 
-// MarkMailAttempt records a failed delivery attempt; final marks the
+// MarkMailAttempt records a failed delivery attempt of a message of any
+// tenant (the delivery worker's, across tenants by design); final marks the
 // message failed (its job ran out of attempts or the message cannot be
 // sent at all).
 func (db *DB) MarkMailAttempt(ctx context.Context, id, lastError string, final bool) error {
@@ -181,7 +183,7 @@ func (db *DB) OutboxProblems(ctx context.Context, stuckBefore time.Time, limit i
 	return ms, nil
 }
 
-// OutboxCounts counts messages by state.
+// OutboxCounts counts every tenant's messages by state.
 func (db *DB) OutboxCounts(ctx context.Context) (map[string]int64, error) {
 	var rows []struct {
 		State string
@@ -197,31 +199,27 @@ func (db *DB) OutboxCounts(ctx context.Context) (map[string]int64, error) {
 	return out, nil
 }
 
-// RetryMail puts a failed message back in the queue with a fresh set of
-// attempts (the operator fixed the relay), with an audit event.
+// RetryMail puts a failed message of any tenant back in the queue with a
+// fresh set of attempts (the operator fixed the relay), with an audit event.
+// Across tenants by design: only the operator may call it.
 func (db *DB) RetryMail(ctx context.Context, id string, audit AuditInput) error {
-	err := db.g.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	return db.change(ctx, "retry mail", func(tx *gorm.DB) (*AuditInput, error) {
 		now := db.now()
 		res := tx.Table("outbox").Where("id = ? AND state = ?", id, MailFailed).Updates(map[string]any{"state": MailPending, "last_error": ""})
 		if res.Error != nil {
-			return res.Error
+			return nil, res.Error
 		}
 		if res.RowsAffected != 1 {
-			return ErrNotFound
+			return nil, ErrNotFound
 		}
 		if err := tx.Table("jobs").Where("run_key = ? AND state IN ?", "email:"+id, []string{JobFailed, JobCancelled}).Updates(map[string]any{
 			"state": JobPending, "attempts": 0, "due_at": now, "updated_at": now, "finished_at": nil, "last_error": "",
 		}).Error; err != nil {
-			return err
+			return nil, err
 		}
 		audit.TargetType, audit.TargetID = "mail", id
-		_, err := db.appendAuditTx(tx, audit)
-		return err
+		return &audit, nil
 	})
-	if err != nil {
-		return fmt.Errorf("retry mail: %w", mapErr(err))
-	}
-	return nil
 }
 
 // MailRecipients lists the emails of a tenant's owners and admins who have

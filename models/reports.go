@@ -190,7 +190,7 @@ func (db *DB) KeyUsageBetween(ctx context.Context, scope AuditScope, from, to ti
 type TenantKeyCount struct {
 	TenantID   string
 	TenantName string
-	Health     string // "" for a tenant without keys
+	Health     Health // "" for a tenant without keys
 	Count      int
 }
 

@@ -39,7 +39,7 @@ type RotationPolicy struct {
 	NextRotationAt    time.Time
 	FromVersion       int64 // the data-key version the next rotation replaces
 	PostponedDays     int   // postponement used in this cycle
-	HealthNotified    string
+	HealthNotified    Health
 	LastRotatedAt     *time.Time
 	UpdatedBy         string
 	UpdatedAt         time.Time
@@ -258,15 +258,15 @@ func (db *DB) upsertJobTx(tx *gorm.DB, nj NewJob, expedite bool) (*Job, error) {
 // (see upsertJobTx), with an optional audit event, and returns the job.
 func (db *DB) RequestJob(ctx context.Context, nj NewJob, audit *AuditInput) (*Job, error) {
 	var j *Job
-	err := db.g.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := db.change(ctx, "request job", func(tx *gorm.DB) (*AuditInput, error) {
 		var err error
 		if j, err = db.upsertJobTx(tx, nj, true); err != nil {
-			return err
+			return nil, err
 		}
-		return db.appendOptionalAuditTx(tx, audit)
+		return optional(audit), nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("request job: %w", mapErr(err))
+		return nil, err
 	}
 	return j, nil
 }
@@ -295,20 +295,15 @@ func (db *DB) GetRotationDefaults(ctx context.Context, tenantID string) (*Rotati
 // SetRotationDefaults stores a tenant's default policy with an audit event.
 func (db *DB) SetRotationDefaults(ctx context.Context, d RotationDefaults, audit AuditInput) error {
 	d.UpdatedAt = db.now()
-	err := db.g.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	return db.change(ctx, "set rotation defaults", func(tx *gorm.DB) (*AuditInput, error) {
 		err := tx.Table("rotation_defaults").Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "tenant_id"}}, UpdateAll: true}).
 			Create(&d).Error
 		if err != nil {
-			return err
+			return nil, err
 		}
 		audit.TenantID, audit.TargetType, audit.TargetID = d.TenantID, "tenant", d.TenantID
-		_, err = db.appendAuditTx(tx, audit)
-		return err
+		return &audit, nil
 	})
-	if err != nil {
-		return fmt.Errorf("set rotation defaults: %w", mapErr(err))
-	}
-	return nil
 }
 
 // KeysWithoutPolicy returns up to limit enabled keys (any tenant) that have
@@ -332,8 +327,8 @@ type UpcomingRotation struct {
 	RotationPolicy
 	TenantName string
 	KeyName    string
-	KeyState   string
-	KeyHealth  string
+	KeyState   KeyState
+	KeyHealth  Health
 }
 
 // UpcomingRotations lists policies by next rotation date: one tenant's, or

@@ -30,10 +30,10 @@ func (db *DB) ProviderSettings(ctx context.Context) (map[string]string, error) {
 // returns the names that changed; an unchanged form writes nothing.
 func (db *DB) SetProviderSettings(ctx context.Context, values map[string]string, audit AuditInput) ([]string, error) {
 	var changed []string
-	err := db.g.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := db.change(ctx, "set provider settings", func(tx *gorm.DB) (*AuditInput, error) {
 		var rows []struct{ Name, Value string }
 		if err := tx.Table("provider_settings").Select("name, value").Find(&rows).Error; err != nil {
-			return err
+			return nil, err
 		}
 		old := map[string]string{}
 		for _, r := range rows {
@@ -51,23 +51,22 @@ func (db *DB) SetProviderSettings(ctx context.Context, values map[string]string,
 				DoUpdates: clause.AssignmentColumns([]string{"value", "updated_by", "updated_at"}),
 			}).Create(row).Error
 			if err != nil {
-				return err
+				return nil, err
 			}
 			changed = append(changed, name)
 			details[name] = v
 		}
 		if len(changed) == 0 {
-			return nil
+			return nil, nil
 		}
 		sort.Strings(changed)
 		details["changed"] = strings.Join(changed, ",")
 		audit.Details = details
 		audit.TargetType, audit.TargetID = "provider", "settings"
-		_, err := db.appendAuditTx(tx, audit)
-		return err
+		return &audit, nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("set provider settings: %w", mapErr(err))
+		return nil, err
 	}
 	return changed, nil
 }

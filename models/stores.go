@@ -54,24 +54,19 @@ func (db *DB) CreateKeyStore(ctx context.Context, st *KeyStore, audit AuditInput
 	now := db.now()
 	st.CreatedAt, st.UpdatedAt = now, now
 	audit.TenantID, audit.TargetType, audit.TargetID = st.TenantID, "key_store", st.ID
-	err = db.g.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	return db.change(ctx, "create key store", func(tx *gorm.DB) (*AuditInput, error) {
 		var n int64
 		if err := tx.Table("key_stores").Where("tenant_id = ? AND lower(name) = lower(?)", st.TenantID, name).Count(&n).Error; err != nil {
-			return err
+			return nil, err
 		}
 		if n > 0 {
-			return ErrConflict
+			return nil, ErrConflict
 		}
 		if err := tx.Table("key_stores").Create(st).Error; err != nil {
-			return err
+			return nil, err
 		}
-		_, err := db.appendAuditTx(tx, audit)
-		return err
+		return &audit, nil
 	})
-	if err != nil {
-		return fmt.Errorf("create key store: %w", mapErr(err))
-	}
-	return nil
 }
 
 // RenameKeyStore renames a tenant's store.
@@ -81,26 +76,21 @@ func (db *DB) RenameKeyStore(ctx context.Context, tenantID, id, name string, aud
 		return err
 	}
 	audit.TenantID, audit.TargetType, audit.TargetID = tenantID, "key_store", id
-	err = db.g.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	return db.change(ctx, "rename key store", func(tx *gorm.DB) (*AuditInput, error) {
 		var n int64
 		if err := tx.Table("key_stores").Where("tenant_id = ? AND lower(name) = lower(?) AND id <> ?", tenantID, name, id).Count(&n).Error; err != nil {
-			return err
+			return nil, err
 		}
 		if n > 0 {
-			return ErrConflict
+			return nil, ErrConflict
 		}
 		res := tx.Table("key_stores").Where("tenant_id = ? AND id = ?", tenantID, id).
 			Updates(map[string]any{"name": name, "updated_at": db.now()})
 		if err := oneRow(res); err != nil {
-			return err
+			return nil, err
 		}
-		_, err := db.appendAuditTx(tx, audit)
-		return err
+		return &audit, nil
 	})
-	if err != nil {
-		return fmt.Errorf("rename key store: %w", mapErr(err))
-	}
-	return nil
 }
 
 // GetKeyStore returns a tenant's store, or ErrNotFound.
@@ -149,23 +139,18 @@ func storeKeys(q *gorm.DB, tenantID string) ([]StoreKey, error) {
 // *StoreNotEmptyError names the keys in the way.
 func (db *DB) DeleteKeyStore(ctx context.Context, tenantID, id string, audit AuditInput) error {
 	audit.TenantID, audit.TargetType, audit.TargetID = tenantID, "key_store", id
-	err := db.g.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	return db.change(ctx, "delete key store", func(tx *gorm.DB) (*AuditInput, error) {
 		blocking, err := storeKeys(tx.Where("m.store_id = ? AND k.state <> ?", id, StateDeleted), tenantID)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if len(blocking) > 0 {
-			return &StoreNotEmptyError{Blocking: blocking}
+			return nil, &StoreNotEmptyError{Blocking: blocking}
 		}
 		res := tx.Table("key_stores").Where("tenant_id = ? AND id = ?", tenantID, id).Delete(&KeyStore{})
 		if err := oneRow(res); err != nil {
-			return err
+			return nil, err
 		}
-		_, err = db.appendAuditTx(tx, audit)
-		return err
+		return &audit, nil
 	})
-	if err != nil {
-		return fmt.Errorf("delete key store: %w", mapErr(err))
-	}
-	return nil
 }

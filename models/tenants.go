@@ -72,26 +72,25 @@ func (db *DB) CreateTenantWithOwner(ctx context.Context, name, ownerUserID strin
 	if audit.Action == "" {
 		audit.Action = "tenant.create"
 	}
-	err = db.g.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err = db.change(ctx, "create tenant", func(tx *gorm.DB) (*AuditInput, error) {
 		var n int64
 		if err := tx.Table("users").Where("id = ?", ownerUserID).Count(&n).Error; err != nil {
-			return err
+			return nil, err
 		}
 		if n == 0 {
-			return ErrNotFound
+			return nil, ErrNotFound
 		}
 		if err := tx.Table("tenants").Create(&t).Error; err != nil {
-			return err
+			return nil, err
 		}
 		m := Membership{TenantID: t.ID, UserID: ownerUserID, Role: RoleOwner, CreatedAt: now}
 		if err := tx.Table("memberships").Create(&m).Error; err != nil {
-			return err
+			return nil, err
 		}
-		_, err := db.appendAuditTx(tx, audit)
-		return err
+		return &audit, nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("create tenant: %w", mapErr(err))
+		return nil, err
 	}
 	return &t, nil
 }

@@ -43,63 +43,55 @@ func (db *DB) CreateServiceToken(ctx context.Context, t *ServiceToken, audit Aud
 	}
 	t.CreatedAt = db.now()
 	audit.TenantID, audit.TargetType, audit.TargetID = t.TenantID, "service_token", t.ID
-	err = db.g.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	return db.change(ctx, "create service token", func(tx *gorm.DB) (*AuditInput, error) {
 		if t.TenantID != "" {
 			var n int64
 			if err := tx.Table("tenants").Where("id = ?", t.TenantID).Count(&n).Error; err != nil {
-				return err
+				return nil, err
 			}
 			if n == 0 {
-				return invalid("tenant", "no such tenant")
+				return nil, invalid("tenant", "no such tenant")
 			}
 		}
 		rev, err := nextRevision(tx)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		t.Revision = rev
 		if err := tx.Table("service_tokens").Create(t).Error; err != nil {
-			return err
+			return nil, err
 		}
-		_, err = db.appendAuditTx(tx, audit)
-		return err
+		return &audit, nil
 	})
-	if err != nil {
-		return fmt.Errorf("create service token: %w", mapErr(err))
-	}
-	return nil
 }
 
 // RevokeServiceToken revokes a token with its audit event; revoking twice
-// is not an error.
+// is not an error. Tokens are the provider's (the operator manages them),
+// so this works across tenants by design.
 func (db *DB) RevokeServiceToken(ctx context.Context, id string, audit AuditInput) error {
-	err := db.g.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	return db.change(ctx, "revoke service token", func(tx *gorm.DB) (*AuditInput, error) {
 		var t ServiceToken
 		if err := tx.Table("service_tokens").Where("id = ?", id).Take(&t).Error; err != nil {
-			return err
+			return nil, err
 		}
 		if t.RevokedAt != nil {
-			return nil
+			return nil, nil
 		}
 		rev, err := nextRevision(tx)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if err := tx.Table("service_tokens").Where("id = ?", id).
 			Updates(map[string]any{"revoked_at": db.now(), "revision": rev}).Error; err != nil {
-			return err
+			return nil, err
 		}
 		audit.TenantID, audit.TargetType, audit.TargetID = t.TenantID, "service_token", id
-		_, err = db.appendAuditTx(tx, audit)
-		return err
+		return &audit, nil
 	})
-	if err != nil {
-		return fmt.Errorf("revoke service token: %w", mapErr(err))
-	}
-	return nil
 }
 
-// ListServiceTokens lists every token, newest first.
+// ListServiceTokens lists every token of every tenant, newest first (the
+// operator's view).
 func (db *DB) ListServiceTokens(ctx context.Context) ([]ServiceToken, error) {
 	var ts []ServiceToken
 	if err := db.g.WithContext(ctx).Table("service_tokens").Order("created_at DESC, id").Find(&ts).Error; err != nil {
@@ -111,7 +103,8 @@ func (db *DB) ListServiceTokens(ctx context.Context) ([]ServiceToken, error) {
 	return ts, nil
 }
 
-// GetServiceToken returns one token, or ErrNotFound.
+// GetServiceToken returns one token of any tenant (or provider-wide), or
+// ErrNotFound: tokens are the provider's, managed by the operator.
 func (db *DB) GetServiceToken(ctx context.Context, id string) (*ServiceToken, error) {
 	var t ServiceToken
 	if err := db.g.WithContext(ctx).Table("service_tokens").Where("id = ?", id).Take(&t).Error; err != nil {

@@ -43,11 +43,12 @@ func (db *DB) LatestKeyValidation(ctx context.Context, tenantID, keyID string) (
 	return &v, nil
 }
 
-// PruneKeyValidations keeps the newest keep validations of a key, so the
-// background sweep does not grow the table without bound.
-func (db *DB) PruneKeyValidations(ctx context.Context, keyID string, keep int) error {
-	err := db.g.WithContext(ctx).Exec(`DELETE FROM key_validations WHERE key_id = ? AND id NOT IN
-		(SELECT id FROM key_validations WHERE key_id = ? ORDER BY created_at DESC, id DESC LIMIT ?)`, keyID, keyID, keep).Error
+// PruneKeyValidations keeps the newest keep validations of a tenant's key,
+// so the background sweep does not grow the table without bound.
+func (db *DB) PruneKeyValidations(ctx context.Context, tenantID, keyID string, keep int) error {
+	err := db.g.WithContext(ctx).Exec(`DELETE FROM key_validations WHERE tenant_id = ? AND key_id = ? AND id NOT IN
+		(SELECT id FROM key_validations WHERE tenant_id = ? AND key_id = ? ORDER BY created_at DESC, id DESC LIMIT ?)`,
+		tenantID, keyID, tenantID, keyID, keep).Error
 	if err != nil {
 		return fmt.Errorf("prune key validations: %w", mapErr(err))
 	}

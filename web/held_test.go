@@ -110,7 +110,7 @@ func TestHeldImportOverDataAPI(t *testing.T) {
 		map[string]any{"import_token": req.Token, "wrapped_key": wrapOAEP(t, req.Public, material)})
 	fp, _ := keysvc.Fingerprint(material)
 	keyID, _ := out["key_id"].(string)
-	if st != 201 || keyID == "" || out["fingerprint"] != fp || out["state"] != models.StateEnabled {
+	if st != 201 || keyID == "" || out["fingerprint"] != fp || out["state"] != string(models.StateEnabled) {
 		t.Fatalf("upload: %d %v", st, out)
 	}
 	st, enc, _ := s.call(t, "POST", "/api/v1/encrypt", s.TenantToken, map[string]any{"key_id": keyID, "plaintext": b64("held")})

@@ -207,7 +207,7 @@ func TestImportRequestAPI(t *testing.T) {
 	st, out, _ := s.call(t, "POST", upload, s.TenantToken, map[string]any{"import_token": req.Token, "wrapped_key": good, "alias": "alias/keyport/theirs"})
 	fp, _ := keysvc.Fingerprint(material)
 	keyID, _ := out["key_id"].(string)
-	if st != 201 || keyID == "" || out["fingerprint"] != fp || out["operation"] != models.OpDone || out["state"] != models.StateEnabled {
+	if st != 201 || keyID == "" || out["fingerprint"] != fp || out["operation"] != models.OpDone || out["state"] != string(models.StateEnabled) {
 		t.Fatalf("upload: %d %v (fingerprint %s)", st, out, fp)
 	}
 	k, err := s.DB.GetKey(ctx, s.Tenant.ID, keyID)

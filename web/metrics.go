@@ -154,7 +154,7 @@ func (k *keyCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	for _, r := range k.last {
-		ch <- prometheus.MustNewConstMetric(k.desc, prometheus.GaugeValue, float64(r.Count), r.State, r.Health)
+		ch <- prometheus.MustNewConstMetric(k.desc, prometheus.GaugeValue, float64(r.Count), string(r.State), string(r.Health))
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"sort"
 	"time"
 
-	"keyport/keysvc"
 	"keyport/models"
 )
 
@@ -24,15 +23,15 @@ var attentionRank = map[string]int{
 
 // healthReasons name the healths that need attention, in attentionRank's
 // words.
-var healthReasons = map[string]string{
-	keysvc.HealthAccessDenied:    "access revoked",
-	keysvc.HealthPendingDeletion: "pending deletion",
-	keysvc.HealthKMSDisabled:     "disabled",
-	keysvc.HealthMaterialExpired: "material expired",
-	keysvc.HealthDrift:           "drift",
-	keysvc.HealthUnreachable:     "unreachable",
-	keysvc.HealthPendingImport:   "waiting for key material",
-	keysvc.HealthUnknown:         "never validated",
+var healthReasons = map[models.Health]string{
+	models.HealthAccessDenied:    "access revoked",
+	models.HealthPendingDeletion: "pending deletion",
+	models.HealthKMSDisabled:     "disabled",
+	models.HealthMaterialExpired: "material expired",
+	models.HealthDrift:           "drift",
+	models.HealthUnreachable:     "unreachable",
+	models.HealthPendingImport:   "waiting for key material",
+	models.HealthUnknown:         "never validated",
 	"":                           "never validated",
 }
 

@@ -81,7 +81,7 @@ func (r *Reports) Inventory(ctx context.Context, s Scope, meta Meta) (*Inventory
 func inventoryKey(kr models.KeyReport) InventoryKey {
 	k := kr.Key
 	ik := InventoryKey{TenantID: k.TenantID, TenantName: kr.TenantName, ID: k.ID, Name: k.Name, Store: kr.Connection,
-		AccountID: kr.AccountID, Mode: k.Mode, Origin: originOf(k.Mode), State: k.State, Health: k.Health, HealthDetail: k.HealthDetail,
+		AccountID: kr.AccountID, Mode: string(k.Mode), Origin: originOf(k.Mode), State: string(k.State), Health: string(k.Health), HealthDetail: k.HealthDetail,
 		RotationPeriodDays: int(RotationPeriod.Hours() / 24), Aliases: []string{}, Regions: []InventoryRegion{},
 		Versions: []InventoryVersion{}, Checks: []CheckResult{}}
 	for _, r := range kr.Regions {
@@ -119,7 +119,7 @@ func inventoryKey(kr models.KeyReport) InventoryKey {
 }
 
 // originOf says where a mode's key material comes from.
-func originOf(mode string) string {
+func originOf(mode models.Mode) string {
 	switch mode {
 	case models.ModeCMK:
 		return "tenant's KMS key (customer managed)"
@@ -128,5 +128,5 @@ func originOf(mode string) string {
 	case models.ModeImported:
 		return "supplied by the tenant, imported into KMS (EXTERNAL)"
 	}
-	return mode
+	return string(mode)
 }

@@ -135,13 +135,13 @@ func Evaluate(kr models.KeyReport, ps keysvc.ProviderSettings, now time.Time) Va
 	// Enabled, in keyport and in KMS.
 	enabled := func() PropertyResult {
 		if k.State != models.StateEnabled {
-			return fail("keyport's state is " + k.State)
+			return fail("keyport's state is " + string(k.State))
 		}
 		if !validated {
 			return notValidated
 		}
 		return described(cs.describe, fmt.Sprintf("enabled in KMS in %d region(s)", len(cs.describe)),
-			keysvc.HealthKMSDisabled, keysvc.HealthPendingDeletion)
+			models.HealthKMSDisabled, models.HealthPendingDeletion)
 	}
 	add("enabled", "ENABLED in keyport and enabled in KMS in every region", enabled())
 
@@ -149,7 +149,7 @@ func Evaluate(kr models.KeyReport, ps keysvc.ProviderSettings, now time.Time) Va
 		if !validated {
 			return notValidated
 		}
-		return described(cs.describe, "SYMMETRIC_DEFAULT, ENCRYPT_DECRYPT, customer managed, in the connection's account", keysvc.HealthDrift)
+		return described(cs.describe, "SYMMETRIC_DEFAULT, ENCRYPT_DECRYPT, customer managed, in the connection's account", models.HealthDrift)
 	}
 	add("symmetric", "a customer-managed symmetric key (SYMMETRIC_DEFAULT) for ENCRYPT_DECRYPT in the connection's account", symmetric())
 
@@ -158,7 +158,7 @@ func Evaluate(kr models.KeyReport, ps keysvc.ProviderSettings, now time.Time) Va
 			return notValidated
 		}
 		for _, c := range cs.roundTrip {
-			if !c.OK && c.Health == keysvc.HealthAccessDenied {
+			if !c.OK && c.Health == models.HealthAccessDenied {
 				return fail(c.Name + ": " + c.Detail)
 			}
 		}
@@ -185,11 +185,11 @@ func Evaluate(kr models.KeyReport, ps keysvc.ProviderSettings, now time.Time) Va
 		if !validated {
 			return notValidated
 		}
-		if k.Health == keysvc.HealthDrift {
+		if k.Health == models.HealthDrift {
 			return fail(k.HealthDetail)
 		}
 		for _, c := range keysvc.Checks(kr.Validation) {
-			if c.Required && !c.OK && c.Health == keysvc.HealthDrift {
+			if c.Required && !c.OK && c.Health == models.HealthDrift {
 				return fail(c.Name + ": " + c.Detail)
 			}
 		}
@@ -207,7 +207,7 @@ func Evaluate(kr models.KeyReport, ps keysvc.ProviderSettings, now time.Time) Va
 // described judges a property that the regions' describe checks show: it
 // fails on a failed check with one of the failOn healths, is not verified
 // when a check failed otherwise or none ran, and passes with passDetail.
-func described(describe []keysvc.Check, passDetail string, failOn ...string) PropertyResult {
+func described(describe []keysvc.Check, passDetail string, failOn ...models.Health) PropertyResult {
 	for _, c := range describe {
 		if !c.OK && slices.Contains(failOn, c.Health) {
 			return fail(c.Name + ": " + c.Detail)
@@ -269,7 +269,7 @@ func rotation(kr models.KeyReport, now time.Time) PropertyResult {
 
 func materialExpiry(kr models.KeyReport) PropertyResult {
 	switch kr.Key.Health {
-	case keysvc.HealthMaterialExpired, keysvc.HealthPendingImport:
+	case models.HealthMaterialExpired, models.HealthPendingImport:
 		return fail(kr.Key.HealthDetail)
 	}
 	if kr.Key.Mode == models.ModeCMK {

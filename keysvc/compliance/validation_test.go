@@ -20,7 +20,7 @@ func cleanKey(checks ...keysvc.Check) models.KeyReport {
 	}
 	raw, _ := json.Marshal(checks)
 	return models.KeyReport{
-		Key:        models.Key{ID: "key_clean", TenantID: "tnt_a", Name: "orders", Mode: models.ModeCMK, State: models.StateEnabled, Health: keysvc.HealthOK, CurrentVersion: 1},
+		Key:        models.Key{ID: "key_clean", TenantID: "tnt_a", Name: "orders", Mode: models.ModeCMK, State: models.StateEnabled, Health: models.HealthOK, CurrentVersion: 1},
 		TenantName: "Acme",
 		Regions:    []models.KeyRegion{{Region: "eu-west-1", KMSKeyARN: "arn:aws:kms:eu-west-1:111122223333:key/k1"}},
 		Versions:   []models.KeyReportVersion{{DataKeyVersion: models.DataKeyVersion{Version: 1, CreatedAt: reportNow.AddDate(0, 0, -10)}}},
@@ -81,7 +81,7 @@ func TestValidationReportFlagsEachPlantedDeviation(t *testing.T) {
 			return cleanKey(append(cleanChecks(), keysvc.Check{Name: "Replicas", Kind: keysvc.CheckReplicas, OK: true, Required: true, Detail: "Replicas exist in eu-central-1."})...)
 		}, replicas, "replicas", ResultPass, VerdictPass},
 		{"disabled in KMS", func() models.KeyReport {
-			return cleanKey(withCheck(keysvc.Check{Name: "Key in eu-west-1", Kind: keysvc.CheckDescribe, Required: true, Health: keysvc.HealthKMSDisabled, Detail: "The key is disabled in KMS."})...)
+			return cleanKey(withCheck(keysvc.Check{Name: "Key in eu-west-1", Kind: keysvc.CheckDescribe, Required: true, Health: models.HealthKMSDisabled, Detail: "The key is disabled in KMS."})...)
 		}, keysvc.ProviderSettings{}, "enabled", ResultFail, VerdictFail},
 		{"disabled in keyport", func() models.KeyReport {
 			kr := cleanKey()
@@ -89,20 +89,20 @@ func TestValidationReportFlagsEachPlantedDeviation(t *testing.T) {
 			return kr
 		}, keysvc.ProviderSettings{}, "enabled", ResultFail, VerdictFail},
 		{"asymmetric", func() models.KeyReport {
-			return cleanKey(withCheck(keysvc.Check{Name: "Key in eu-west-1", Kind: keysvc.CheckDescribe, Required: true, Health: keysvc.HealthDrift,
+			return cleanKey(withCheck(keysvc.Check{Name: "Key in eu-west-1", Kind: keysvc.CheckDescribe, Required: true, Health: models.HealthDrift,
 				Detail: "The key is RSA_2048 for SIGN_VERIFY; keyport needs a symmetric key (SYMMETRIC_DEFAULT) for ENCRYPT_DECRYPT."})...)
 		}, keysvc.ProviderSettings{}, "symmetric", ResultFail, VerdictFail},
 		{"policy lacks actions", func() models.KeyReport {
 			return cleanKey(withCheck(keysvc.Check{Name: "Key policy in eu-west-1", Kind: keysvc.CheckPolicy, Detail: "The key policy does not allow kms:ReEncrypt*."})...)
 		}, keysvc.ProviderSettings{}, "key_policy", ResultFail, VerdictFail},
 		{"access revoked", func() models.KeyReport {
-			return cleanKey(withCheck(keysvc.Check{Name: "Encrypt and decrypt in eu-west-1", Kind: keysvc.CheckRoundTrip, Required: true, Health: keysvc.HealthAccessDenied, Detail: "KMS refused kms:GenerateDataKey."})...)
+			return cleanKey(withCheck(keysvc.Check{Name: "Encrypt and decrypt in eu-west-1", Kind: keysvc.CheckRoundTrip, Required: true, Health: models.HealthAccessDenied, Detail: "KMS refused kms:GenerateDataKey."})...)
 		}, keysvc.ProviderSettings{}, "key_policy", ResultFail, VerdictFail},
 		{"policy unreadable", func() models.KeyReport {
 			return cleanKey(withCheck(keysvc.Check{Name: "Key policy in eu-west-1", Kind: keysvc.CheckPolicy, OK: true, Skipped: true, Detail: "keyport may not read the key policy."})...)
 		}, keysvc.ProviderSettings{}, "key_policy", ResultNotVerified, VerdictIncomplete},
 		{"replica missing", func() models.KeyReport {
-			return cleanKey(append(cleanChecks(), keysvc.Check{Name: "Replicas", Kind: keysvc.CheckReplicas, Required: true, Health: keysvc.HealthDrift, Detail: "The key has no replica in eu-central-1."})...)
+			return cleanKey(append(cleanChecks(), keysvc.Check{Name: "Replicas", Kind: keysvc.CheckReplicas, Required: true, Health: models.HealthDrift, Detail: "The key has no replica in eu-central-1."})...)
 		}, replicas, "replicas", ResultFail, VerdictFail},
 		{"too few DR regions", func() models.KeyReport { return cleanKey() }, keysvc.ProviderSettings{DRRegions: 1}, "replicas", ResultFail, VerdictFail},
 		{"rotation overdue", func() models.KeyReport {
@@ -117,12 +117,12 @@ func TestValidationReportFlagsEachPlantedDeviation(t *testing.T) {
 		}, keysvc.ProviderSettings{}, "rotation", ResultFail, VerdictFail},
 		{"material expired", func() models.KeyReport {
 			kr := cleanKey()
-			kr.Key.Health, kr.Key.HealthDetail = keysvc.HealthMaterialExpired, "Key in eu-west-1: material expired"
+			kr.Key.Health, kr.Key.HealthDetail = models.HealthMaterialExpired, "Key in eu-west-1: material expired"
 			return kr
 		}, keysvc.ProviderSettings{}, "material_expiry", ResultFail, VerdictFail},
 		{"drift", func() models.KeyReport {
 			kr := cleanKey()
-			kr.Key.Health, kr.Key.HealthDetail = keysvc.HealthDrift, "Key in eu-west-1: the key belongs to account 444455556666"
+			kr.Key.Health, kr.Key.HealthDetail = models.HealthDrift, "Key in eu-west-1: the key belongs to account 444455556666"
 			return kr
 		}, keysvc.ProviderSettings{}, "no_drift", ResultFail, VerdictFail},
 		{"stale validation", func() models.KeyReport {
@@ -208,7 +208,7 @@ func TestAttentionOrdersWorstFirst(t *testing.T) {
 		t.Errorf("a healthy key needs attention: %v", rs)
 	}
 	revoked := cleanKey()
-	revoked.Key.Health = keysvc.HealthAccessDenied
+	revoked.Key.Health = models.HealthAccessDenied
 	revoked.Versions[0].CreatedAt = reportNow.AddDate(-2, 0, 0)
 	if rs := attentionReasons(revoked, reportNow); strings.Join(rs, ",") != "access revoked,rotation overdue" {
 		t.Errorf("reasons = %v", rs)
@@ -219,7 +219,7 @@ func TestAttentionOrdersWorstFirst(t *testing.T) {
 		t.Errorf("a deleted key needs attention: %v", rs)
 	}
 	drifted := cleanKey()
-	drifted.Key.ID, drifted.Key.Health = "key_drift", keysvc.HealthDrift
+	drifted.Key.ID, drifted.Key.Health = "key_drift", models.HealthDrift
 	revoked.Key.ID = "key_revoked"
 	got := NeedsAttention([]models.KeyReport{healthy, drifted, deleted, revoked}, reportNow)
 	if len(got) != 2 || got[0].Key.ID != "key_revoked" || got[1].Key.ID != "key_drift" {

@@ -5,7 +5,6 @@ import (
 	"strconv"
 	"time"
 
-	"keyport/keysvc"
 	"keyport/models"
 )
 
@@ -110,13 +109,13 @@ func (s *Scheduler) sendExpiryNotice(ctx context.Context, m *models.ExpiringMate
 	n := models.Notice{TenantID: m.TenantID, KeyID: m.KeyID, Kind: models.NoticeMaterialExpiring, DedupeKey: done[0],
 		RotationAt: &validTo, LeadDays: lead, Detail: m.ID}
 	if lead == 0 {
-		n.Kind, n.Detail = models.NoticeHealth, keysvc.HealthMaterialExpired
+		n.Kind, n.Detail = models.NoticeHealth, string(models.HealthMaterialExpired)
 	}
 	var mail []models.NewMail
 	active := m.State == models.MaterialActive
-	if !(lead == 0 && active && k.Health == keysvc.HealthMaterialExpired && s.healthNotified(ctx, k)) {
+	if !(lead == 0 && active && k.Health == models.HealthMaterialExpired && s.healthNotified(ctx, k)) {
 		mail, err = s.noticeMail(ctx, k, nil, n, NoticeMail{LeadDays: lead, ValidTo: validTo, MaterialVersion: m.Seq,
-			Fingerprint: m.Fingerprint, MaterialActive: active, AutoReupload: m.AutoReupload && active, Health: keysvc.HealthMaterialExpired})
+			Fingerprint: m.Fingerprint, MaterialActive: active, AutoReupload: m.AutoReupload && active, Health: string(models.HealthMaterialExpired)})
 		if err != nil {
 			return false, err
 		}
@@ -134,8 +133,8 @@ func (s *Scheduler) healthNotified(ctx context.Context, k *models.Key) bool {
 // expiryToldFor reports whether a key whose health turned to expired
 // material was already told so by the expiry notice of its active
 // material, so that the health pass does not say it twice.
-func (s *Scheduler) expiryToldFor(ctx context.Context, tenantID, keyID, health string) bool {
-	if health != keysvc.HealthMaterialExpired {
+func (s *Scheduler) expiryToldFor(ctx context.Context, tenantID, keyID string, health models.Health) bool {
+	if health != models.HealthMaterialExpired {
 		return false
 	}
 	mat, err := s.DB.ActiveMaterial(ctx, tenantID, keyID)

@@ -178,7 +178,7 @@ func TestMaterialExpiryForwardJump(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ck.Health != keysvc.HealthMaterialExpired {
+	if ck.Health != models.HealthMaterialExpired {
 		t.Fatalf("health after expiry = %s", ck.Health)
 	}
 	w.Tick(ctx)

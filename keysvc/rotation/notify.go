@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"time"
 
-	"keyport/keysvc"
 	"keyport/keysvc/jobs"
 	"keyport/keysvc/mailer"
 	"keyport/models"
@@ -68,9 +67,9 @@ func criticalNotice(kind string) bool {
 var OptionalNoticeKinds = []string{models.NoticeBeforeRotation, models.NoticeRotated, models.NoticeMaterialExpiring}
 
 // badHealth is health that stops keyport from using a key, or soon will.
-func badHealth(h string) bool {
+func badHealth(h models.Health) bool {
 	switch h {
-	case keysvc.HealthAccessDenied, keysvc.HealthKMSDisabled, keysvc.HealthPendingDeletion, keysvc.HealthMaterialExpired, keysvc.HealthDrift:
+	case models.HealthAccessDenied, models.HealthKMSDisabled, models.HealthPendingDeletion, models.HealthMaterialExpired, models.HealthDrift:
 		return true
 	}
 	return false
@@ -150,7 +149,7 @@ func (s *Scheduler) runNotice(ctx context.Context, j *models.Job, l models.Lease
 	if err != nil {
 		return err
 	}
-	outcome, err := s.DB.SendNotice(ctx, l, n.ID, mail)
+	outcome, err := s.DB.SendNotice(ctx, l, n.TenantID, n.ID, mail)
 	if err == nil && outcome == "sent" {
 		s.Worker.Wake()
 	}
@@ -176,16 +175,16 @@ func (s *Scheduler) notifyHealth(ctx context.Context) {
 				s.Logger.Warn("scheduler: health notice", "key_id", r.KeyID, "err", err)
 				continue
 			}
-			n := models.Notice{TenantID: r.TenantID, KeyID: r.KeyID, Kind: models.NoticeHealth, Detail: r.KeyHealth,
-				DedupeKey: "health:" + r.KeyID + ":" + r.KeyHealth + ":" + strconv.FormatInt(s.Now().UnixMicro(), 10)}
-			mail, err = s.noticeMail(ctx, k, &r.RotationPolicy, n, NoticeMail{Health: r.KeyHealth, HealthDetail: k.HealthDetail})
+			n := models.Notice{TenantID: r.TenantID, KeyID: r.KeyID, Kind: models.NoticeHealth, Detail: string(r.KeyHealth),
+				DedupeKey: "health:" + r.KeyID + ":" + string(r.KeyHealth) + ":" + strconv.FormatInt(s.Now().UnixMicro(), 10)}
+			mail, err = s.noticeMail(ctx, k, &r.RotationPolicy, n, NoticeMail{Health: string(r.KeyHealth), HealthDetail: k.HealthDetail})
 			if err != nil {
 				s.Logger.Warn("scheduler: health notice", "key_id", r.KeyID, "err", err)
 				continue
 			}
 			sent = []models.Notice{n}
 		}
-		if _, err := s.DB.RecordHealthNotified(ctx, r.KeyID, r.HealthNotified, r.KeyHealth, sent, mail); err != nil {
+		if _, err := s.DB.RecordHealthNotified(ctx, r.TenantID, r.KeyID, r.HealthNotified, r.KeyHealth, sent, mail); err != nil {
 			s.Logger.Warn("scheduler: record health notice", "key_id", r.KeyID, "err", err)
 		}
 	}

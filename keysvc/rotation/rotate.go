@@ -171,7 +171,7 @@ func (s *Scheduler) runRotate(ctx context.Context, j *models.Job, l models.Lease
 		return err
 	}
 	if k.State == models.StateDeleted || k.State == models.StatePendingDeletion {
-		return s.DB.CompleteJob(ctx, l, "key "+k.State, nil)
+		return s.DB.CompleteJob(ctx, l, "key "+string(k.State), nil)
 	}
 	pol, err := s.Policy(ctx, k.TenantID, k.ID)
 	if err != nil {

@@ -70,7 +70,7 @@ type SchedulerDeps struct {
 // durable jobs, and tells the tenant's owners and admins by email.
 type Scheduler struct {
 	SchedulerDeps
-	rotators map[string]Rotator
+	rotators map[models.Mode]Rotator
 }
 
 // NewScheduler builds the scheduler and registers its job kinds (and the
@@ -82,7 +82,7 @@ func NewScheduler(d SchedulerDeps) *Scheduler {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
-	s := &Scheduler{SchedulerDeps: d, rotators: map[string]Rotator{models.ModeCMK: d.Keys}}
+	s := &Scheduler{SchedulerDeps: d, rotators: map[models.Mode]Rotator{models.ModeCMK: d.Keys}}
 	if d.Renewals != nil {
 		s.rotators[models.ModeGenerated] = d.Renewals
 		s.rotators[models.ModeImported] = d.Renewals
@@ -96,7 +96,7 @@ func NewScheduler(d SchedulerDeps) *Scheduler {
 }
 
 // SetRotator plugs in the rotation of a key mode.
-func (s *Scheduler) SetRotator(mode string, r Rotator) { s.rotators[mode] = r }
+func (s *Scheduler) SetRotator(mode models.Mode, r Rotator) { s.rotators[mode] = r }
 
 // PolicyInput is the policy form as typed.
 type PolicyInput struct {
@@ -427,7 +427,7 @@ func (s *Scheduler) runSweep(ctx context.Context, j *models.Job, l models.Lease)
 // CanRotate reports whether keys of this mode have a rotation (a data-key
 // rotation for customer-managed keys, a renewal for keyport-held material).
 // Rotators are set while wiring, before requests arrive.
-func (s *Scheduler) CanRotate(mode string) bool {
+func (s *Scheduler) CanRotate(mode models.Mode) bool {
 	_, ok := s.rotators[mode]
 	return ok
 }
