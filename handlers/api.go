@@ -12,18 +12,21 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"keyport/keysvc"
+	"keyport/keysvc/managed"
 )
 
 // API serves the data API under /api/v1 for the provider's services:
 // JSON in and out, service-token authentication, no cookies, no CSRF.
 type API struct {
 	keys *keysvc.Service
+	mgd  *managed.Service // import requests; nil serves none
 	log  *slog.Logger
 }
 
-// NewAPI builds the data API handlers.
-func NewAPI(keys *keysvc.Service, log *slog.Logger) *API {
-	return &API{keys: keys, log: log}
+// NewAPI builds the data API handlers. mgd serves the import-request
+// endpoints; it may be nil where they are not used.
+func NewAPI(keys *keysvc.Service, mgd *managed.Service, log *slog.Logger) *API {
+	return &API{keys: keys, mgd: mgd, log: log}
 }
 
 // Limits of the data API, part of its contract.

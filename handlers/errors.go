@@ -11,6 +11,7 @@ import (
 	"keyport/keysvc"
 	"keyport/keysvc/awskms"
 	"keyport/keysvc/envelope"
+	"keyport/keysvc/managed"
 	"keyport/models"
 	"keyport/views"
 )
@@ -77,11 +78,11 @@ var domainErrors = []domainError{
 	{err: keysvc.ErrRotationRaced, api: apiUnavailable},
 	{err: keysvc.ErrVersionExhausted, api: apiUnavailable},
 	{err: context.DeadlineExceeded, api: apiUnavailable},
-	{err: keysvc.ErrNotManaged, page: &PublicError{Status: http.StatusConflict, Heading: "Not a keyport-managed key",
+	{err: managed.ErrNotManaged, page: &PublicError{Status: http.StatusConflict, Heading: "Not a keyport-managed key",
 		Message: "This key's material lives only in your KMS; keyport cannot renew, export or delete it. Manage it in AWS KMS."}},
-	{err: keysvc.ErrOperationRunning, page: &PublicError{Status: http.StatusConflict, Heading: "Another operation is under way",
+	{err: managed.ErrOperationRunning, page: &PublicError{Status: http.StatusConflict, Heading: "Another operation is under way",
 		Message: "Another change to this key is still running or waiting to retry. Wait for it to finish, then try again."}},
-	{err: keysvc.ErrApprovalRequired, page: &PublicError{Status: http.StatusConflict, Heading: "Approval needed",
+	{err: managed.ErrApprovalRequired, page: &PublicError{Status: http.StatusConflict, Heading: "Approval needed",
 		Message: "Your provider requires another admin's approval for this. Ask for it on the key's page, then choose the approval."}},
 	{err: models.ErrLastOwner, page: &PublicError{Status: http.StatusConflict, Heading: "A tenant needs an owner",
 		Message: "This is the tenant's only owner. Make another member an owner first.", Action: &views.Link{Label: "Back to members", Href: "/members"}}},

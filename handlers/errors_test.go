@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"keyport/keysvc"
 	"keyport/keysvc/awskms"
+	"keyport/keysvc/managed"
 	"keyport/models"
 	"log/slog"
 	"net/http"
@@ -53,7 +54,7 @@ func TestOneAnswerPerSurface(t *testing.T) {
 		{awskms.ErrThrottled, http.StatusServiceUnavailable, http.StatusTooManyRequests, "kms_throttled"},
 		{awskms.ErrUnavailable, http.StatusServiceUnavailable, http.StatusServiceUnavailable, "unavailable"},
 		{awskms.ErrKeyDisabled, http.StatusInternalServerError, http.StatusConflict, "key_disabled"},
-		{keysvc.ErrNotManaged, http.StatusConflict, http.StatusInternalServerError, "internal_error"},
+		{managed.ErrNotManaged, http.StatusConflict, http.StatusInternalServerError, "internal_error"},
 		{models.ErrInvitationExpired, http.StatusGone, http.StatusInternalServerError, "internal_error"},
 		{models.ErrLastOwner, http.StatusConflict, http.StatusInternalServerError, "internal_error"},
 		{&keysvc.ValidationError{Field: "days", Message: "too many"}, http.StatusUnprocessableEntity, http.StatusBadRequest, "invalid_request"},

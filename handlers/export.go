@@ -8,7 +8,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"keyport/keysvc"
+	"keyport/keysvc/managed"
 	"keyport/models"
 	"keyport/views"
 )
@@ -47,11 +47,11 @@ func (h *Handler) renderExport(c echo.Context, status int, k *models.Key, d view
 	ctx := c.Request().Context()
 	active, err := h.db.ActiveMaterial(ctx, v.Tenant.ID, k.ID)
 	if err != nil {
-		return keysvc.ErrNotManaged
+		return managed.ErrNotManaged
 	}
 	d.KeyID, d.KeyName, d.Fingerprint, d.Version = k.ID, k.Name, active.Fingerprint, active.Seq
-	d.RSAOpen, d.JWEOpen, d.FPCommand = keysvc.RSAOpenCommand, keysvc.JWEOpenCommand, keysvc.FingerprintCommand
-	if d.NeedApproval, err = h.keys.ApprovalRequired(ctx, models.ApprovalExport); err != nil {
+	d.RSAOpen, d.JWEOpen, d.FPCommand = managed.RSAOpenCommand, managed.JWEOpenCommand, managed.FingerprintCommand
+	if d.NeedApproval, err = h.mgd.ApprovalRequired(ctx, models.ApprovalExport); err != nil {
 		return err
 	}
 	if d.Approvals, err = h.approvalRows(ctx, v, k.ID); err != nil {
@@ -73,9 +73,9 @@ func (h *Handler) ExportKey(c echo.Context) error {
 	if !h.signedInRecently(c) {
 		return signInAgain(c, "/keys/"+k.ID+"/export")
 	}
-	in := keysvc.ExportInput{Format: c.FormValue("format"), PublicKeyPEM: c.FormValue("public_key"), Algorithm: c.FormValue("algorithm"),
+	in := managed.ExportInput{Format: c.FormValue("format"), PublicKeyPEM: c.FormValue("public_key"), Algorithm: c.FormValue("algorithm"),
 		Passphrase: c.FormValue("passphrase"), ApprovalID: c.FormValue("approval_id")}
-	f, err := h.keys.Export(ctx, v.Tenant.ID, h.by(c), k.ID, in)
+	f, err := h.mgd.Export(ctx, v.Tenant.ID, h.by(c), k.ID, in)
 	if errs := fieldErrors(err); errs != nil {
 		return h.renderExport(c, http.StatusUnprocessableEntity, k, views.ExportPage{PublicKeyPEM: in.PublicKeyPEM, Algorithm: in.Algorithm, Errors: errs})
 	}

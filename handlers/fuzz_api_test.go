@@ -51,7 +51,7 @@ func newFuzzAPI(tb testing.TB) *fuzzAPI {
 		tb.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	e := web.New(web.Deps{Handlers: handlers.New(handlers.Deps{DB: env.DB, Logger: log}), API: handlers.NewAPI(env.Service, log), Logger: log})
+	e := web.New(web.Deps{Handlers: handlers.New(handlers.Deps{DB: env.DB, Logger: log}), API: handlers.NewAPI(env.Service, env.Managed(env.Service), log), Logger: log})
 	return &fuzzAPI{h: e, token: tok, keyID: k.ID, ct: base64.StdEncoding.EncodeToString(enc.Ciphertext)}
 }
 

@@ -20,6 +20,7 @@ import (
 
 	"keyport/keysvc"
 	"keyport/keysvc/mailer"
+	"keyport/keysvc/managed"
 	"keyport/keysvc/rotation"
 	"keyport/models"
 	"keyport/views"
@@ -57,6 +58,9 @@ type Deps struct {
 	Mailbox Mailbox         // development mail catcher; nil outside development
 	Mailer  Mailer          // sends invitations; nil when mail is not configured
 	Keys    *keysvc.Service // connections, keys and provider settings
+	// Managed runs the keys whose material keyport holds: stores,
+	// generated and imported keys, their lifecycle and export.
+	Managed *managed.Service
 	// Rotation schedules rotations and notices (issue 6); Outbox queues
 	// email in the transaction of the event that causes it. With no
 	// Outbox, invitations are sent directly by Mailer.
@@ -74,6 +78,7 @@ type Handler struct {
 	mail   Mailbox
 	mailer Mailer
 	keys   *keysvc.Service
+	mgd    *managed.Service
 	rot    *rotation.Scheduler
 	outbox *mailer.Outbox
 	log    *slog.Logger
@@ -83,7 +88,7 @@ type Handler struct {
 
 // New builds the handlers.
 func New(d Deps) *Handler {
-	h := &Handler{db: d.DB, oidc: d.OIDC, mail: d.Mailbox, mailer: d.Mailer, keys: d.Keys, rot: d.Rotation, outbox: d.Outbox, log: d.Logger, cfg: d.Config, now: d.Now}
+	h := &Handler{db: d.DB, oidc: d.OIDC, mail: d.Mailbox, mailer: d.Mailer, keys: d.Keys, mgd: d.Managed, rot: d.Rotation, outbox: d.Outbox, log: d.Logger, cfg: d.Config, now: d.Now}
 	if h.now == nil {
 		h.now = time.Now
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"keyport/keysvc"
+	"keyport/keysvc/managed"
 	"keyport/views"
 )
 
@@ -53,7 +54,7 @@ func (h *Handler) importsHeld(ctx context.Context) (bool, error) {
 func (h *Handler) CreateImportRequest(c echo.Context) error {
 	v := viewerFrom(c)
 	storeID, name := c.FormValue("store_id"), c.FormValue("key_name")
-	nr, err := h.keys.CreateImportRequest(c.Request().Context(), v.Tenant.ID, h.by(c), storeID, name)
+	nr, err := h.mgd.CreateImportRequest(c.Request().Context(), v.Tenant.ID, h.by(c), storeID, name)
 	if errs := fieldErrors(err); errs != nil {
 		return h.renderImportRequests(c, http.StatusUnprocessableEntity, views.ImportRequestsPage{StoreID: storeID, KeyName: name, Errors: errs})
 	}
@@ -61,7 +62,7 @@ func (h *Handler) CreateImportRequest(c echo.Context) error {
 		return err
 	}
 	return h.renderImportRequests(c, http.StatusOK, views.ImportRequestsPage{New: &views.NewImportShown{ID: nr.Request.ID,
-		PublicKeyPEM: nr.Request.PublicKeyPEM, Token: nr.Token, Commands: keysvc.ImportCommands, ExpiresAt: nr.Request.ExpiresAt}})
+		PublicKeyPEM: nr.Request.PublicKeyPEM, Token: nr.Token, Commands: managed.ImportCommands, ExpiresAt: nr.Request.ExpiresAt}})
 }
 
 // ImportRequest shows the upload form of one import request.
@@ -75,7 +76,7 @@ func (h *Handler) renderImportUpload(c echo.Context, status int, d views.ImportU
 	if err != nil {
 		return err
 	}
-	d.ID, d.KeyName, d.State, d.PublicKeyPEM, d.Commands, d.ExpiresAt = r.ID, r.KeyName, r.State, r.PublicKeyPEM, keysvc.ImportCommands, r.ExpiresAt
+	d.ID, d.KeyName, d.State, d.PublicKeyPEM, d.Commands, d.ExpiresAt = r.ID, r.KeyName, r.State, r.PublicKeyPEM, managed.ImportCommands, r.ExpiresAt
 	if d.Held, err = h.importsHeld(c.Request().Context()); err != nil {
 		return err
 	}
@@ -88,7 +89,7 @@ func (h *Handler) renderImportUpload(c echo.Context, status int, d views.ImportU
 func (h *Handler) UploadImport(c echo.Context) error {
 	v := viewerFrom(c)
 	days, _ := strconv.Atoi(strings.TrimSpace(c.FormValue("valid_days")))
-	res, err := h.keys.CompleteImport(c.Request().Context(), v.Tenant.ID, h.by(c), c.Param("request_id"), keysvc.ImportUpload{
+	res, err := h.mgd.CompleteImport(c.Request().Context(), v.Tenant.ID, h.by(c), c.Param("request_id"), managed.ImportUpload{
 		Token: c.FormValue("import_token"), WrappedB64: c.FormValue("wrapped_key"), Alias: c.FormValue("alias"), ValidDays: days})
 	if errs := fieldErrors(err); errs != nil {
 		return h.renderImportUpload(c, http.StatusUnprocessableEntity, views.ImportUploadPage{Alias: c.FormValue("alias"), ValidDays: c.FormValue("valid_days"), Errors: errs})
@@ -126,7 +127,7 @@ func (a *API) CreateImportRequest(c echo.Context) error {
 	if err != nil {
 		return a.writeAPIError(c, err)
 	}
-	nr, err := a.keys.CreateImportRequest(c.Request().Context(), tenantID, apiBy(c), in.StoreID, in.KeyName)
+	nr, err := a.mgd.CreateImportRequest(c.Request().Context(), tenantID, apiBy(c), in.StoreID, in.KeyName)
 	if err != nil {
 		return a.writeAPIError(c, err)
 	}
@@ -146,13 +147,13 @@ func (a *API) UploadImport(c echo.Context) error {
 		return a.writeAPIError(c, err)
 	}
 	ctx := c.Request().Context()
-	res, err := a.keys.CompleteImport(ctx, tenantID, apiBy(c), c.Param("request_id"),
-		keysvc.ImportUpload{Token: in.ImportToken, WrappedB64: in.WrappedKey, Alias: in.Alias, ValidDays: in.ValidDays})
+	res, err := a.mgd.CompleteImport(ctx, tenantID, apiBy(c), c.Param("request_id"),
+		managed.ImportUpload{Token: in.ImportToken, WrappedB64: in.WrappedKey, Alias: in.Alias, ValidDays: in.ValidDays})
 	if err != nil {
 		return a.writeAPIError(c, err)
 	}
 	out := map[string]any{"key_id": res.Op.KeyID, "state": res.Key.State, "operation": res.Op.State}
-	if m, err := a.keys.ActiveFingerprint(ctx, tenantID, res.Op.KeyID); err == nil {
+	if m, err := a.mgd.ActiveFingerprint(ctx, tenantID, res.Op.KeyID); err == nil {
 		out["fingerprint"] = m
 	}
 	return c.JSON(http.StatusCreated, out)

@@ -10,6 +10,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"keyport/keysvc"
+	"keyport/keysvc/managed"
 	"keyport/models"
 	"keyport/views"
 )
@@ -43,7 +44,7 @@ var heldFlashes = map[string]string{
 }
 
 // opRedirect sends the user to the key page with the operation's outcome.
-func opRedirect(c echo.Context, res *keysvc.OperationResult) error {
+func opRedirect(c echo.Context, res *managed.OperationResult) error {
 	done := "running"
 	switch {
 	case res.Done():
@@ -55,7 +56,7 @@ func opRedirect(c echo.Context, res *keysvc.OperationResult) error {
 }
 
 // keyOp runs a lifecycle operation named by the route on the tenant's key.
-func (h *Handler) keyOp(c echo.Context, f func(ctx context.Context, tenantID string, by keysvc.RequestBy, keyID string) (*keysvc.OperationResult, error)) error {
+func (h *Handler) keyOp(c echo.Context, f func(ctx context.Context, tenantID string, by keysvc.RequestBy, keyID string) (*managed.OperationResult, error)) error {
 	res, err := f(c.Request().Context(), viewerFrom(c).Tenant.ID, h.by(c), c.Param("key_id"))
 	if err != nil {
 		return fmt.Errorf("key operation: %w", err)
@@ -64,20 +65,20 @@ func (h *Handler) keyOp(c echo.Context, f func(ctx context.Context, tenantID str
 }
 
 // RenewKey renews a keyport-managed key.
-func (h *Handler) RenewKey(c echo.Context) error { return h.keyOp(c, h.keys.Renew) }
+func (h *Handler) RenewKey(c echo.Context) error { return h.keyOp(c, h.mgd.Renew) }
 
 // UndoRenewal moves the alias back to the previous KMS key.
-func (h *Handler) UndoRenewal(c echo.Context) error { return h.keyOp(c, h.keys.UndoRenewal) }
+func (h *Handler) UndoRenewal(c echo.Context) error { return h.keyOp(c, h.mgd.UndoRenewal) }
 
 // RotateMaterial rotates a key's material in place.
 func (h *Handler) RotateMaterial(c echo.Context) error {
-	return h.keyOp(c, h.keys.RotateMaterialInPlace)
+	return h.keyOp(c, h.mgd.RotateMaterialInPlace)
 }
 
 // ReuploadKey re-imports a key's material into its KMS key.
 func (h *Handler) ReuploadKey(c echo.Context) error {
-	return h.keyOp(c, func(ctx context.Context, t string, by keysvc.RequestBy, k string) (*keysvc.OperationResult, error) {
-		return h.keys.Reupload(ctx, t, by, k, c.FormValue("material_id"))
+	return h.keyOp(c, func(ctx context.Context, t string, by keysvc.RequestBy, k string) (*managed.OperationResult, error) {
+		return h.mgd.Reupload(ctx, t, by, k, c.FormValue("material_id"))
 	})
 }
 
@@ -91,16 +92,16 @@ func (h *Handler) keyAction(c echo.Context, done string, f func(ctx context.Cont
 
 // DeactivateKey disables a key in keyport and KMS.
 func (h *Handler) DeactivateKey(c echo.Context) error {
-	return h.keyAction(c, "off", h.keys.Deactivate)
+	return h.keyAction(c, "off", h.mgd.Deactivate)
 }
 
 // ActivateKey enables a key again.
-func (h *Handler) ActivateKey(c echo.Context) error { return h.keyAction(c, "on", h.keys.Activate) }
+func (h *Handler) ActivateKey(c echo.Context) error { return h.keyAction(c, "on", h.mgd.Activate) }
 
 // CancelKeyDeletion cancels a scheduled deletion.
 func (h *Handler) CancelKeyDeletion(c echo.Context) error {
 	return h.keyAction(c, "cancelled", func(ctx context.Context, t string, by keysvc.RequestBy, k string) error {
-		_, err := h.keys.CancelDeletion(ctx, t, by, k)
+		_, err := h.mgd.CancelDeletion(ctx, t, by, k)
 		return err
 	})
 }
@@ -108,7 +109,7 @@ func (h *Handler) CancelKeyDeletion(c echo.Context) error {
 // CheckKeyDrift compares a key with KMS now.
 func (h *Handler) CheckKeyDrift(c echo.Context) error {
 	return h.keyAction(c, "drift", func(ctx context.Context, t string, by keysvc.RequestBy, k string) error {
-		_, err := h.keys.CheckDrift(ctx, t, by, k)
+		_, err := h.mgd.CheckDrift(ctx, t, by, k)
 		return err
 	})
 }
@@ -116,14 +117,14 @@ func (h *Handler) CheckKeyDrift(c echo.Context) error {
 // ReconcileKeyDrift applies one reconciliation of a difference.
 func (h *Handler) ReconcileKeyDrift(c echo.Context) error {
 	return h.keyAction(c, "reconciled", func(ctx context.Context, t string, by keysvc.RequestBy, k string) error {
-		return h.keys.ReconcileDrift(ctx, t, by, k, c.FormValue("field"), c.FormValue("action"))
+		return h.mgd.ReconcileDrift(ctx, t, by, k, c.FormValue("field"), c.FormValue("action"))
 	})
 }
 
 // RequestApproval asks another admin to approve an export or deletion.
 func (h *Handler) RequestApproval(c echo.Context) error {
 	return h.keyAction(c, "requested", func(ctx context.Context, t string, by keysvc.RequestBy, k string) error {
-		_, err := h.keys.RequestApproval(ctx, t, by, k, c.FormValue("action"))
+		_, err := h.mgd.RequestApproval(ctx, t, by, k, c.FormValue("action"))
 		return err
 	})
 }
@@ -134,7 +135,7 @@ func (h *Handler) DecideApproval(c echo.Context) error {
 	if _, err := h.db.GetKey(c.Request().Context(), v.Tenant.ID, c.Param("key_id")); err != nil {
 		return err
 	}
-	_, err := h.keys.DecideApproval(c.Request().Context(), v.Tenant.ID, h.by(c), c.Param("approval_id"), c.FormValue("decision") == "approve")
+	_, err := h.mgd.DecideApproval(c.Request().Context(), v.Tenant.ID, h.by(c), c.Param("approval_id"), c.FormValue("decision") == "approve")
 	if err != nil {
 		return fmt.Errorf("decide approval: %w", err)
 	}
@@ -155,14 +156,14 @@ func (h *Handler) renderDeleteKey(c echo.Context, status int, window string, err
 	}
 	mk, err := h.db.GetManagedKey(ctx, v.Tenant.ID, k.ID)
 	if err != nil {
-		return keysvc.ErrNotManaged
+		return managed.ErrNotManaged
 	}
 	n, err := h.db.CountDataKeyVersions(ctx, v.Tenant.ID, k.ID)
 	if err != nil {
 		return err
 	}
 	d := views.DeleteKeyConfirm{KeyID: k.ID, KeyName: k.Name, Alias: mk.AliasName, Versions: n, WindowDays: window, Errors: errs}
-	if d.NeedApproval, err = h.keys.ApprovalRequired(ctx, models.ApprovalDelete); err != nil {
+	if d.NeedApproval, err = h.mgd.ApprovalRequired(ctx, models.ApprovalDelete); err != nil {
 		return err
 	}
 	ms, err := h.db.KeyMaterials(ctx, v.Tenant.ID, k.ID)
@@ -184,9 +185,9 @@ func (h *Handler) renderDeleteKey(c echo.Context, status int, window string, err
 func (h *Handler) DeleteKey(c echo.Context) error {
 	v := viewerFrom(c)
 	days, _ := strconv.Atoi(c.FormValue("window_days"))
-	_, err := h.keys.ScheduleDeletion(c.Request().Context(), v.Tenant.ID, h.by(c), c.Param("key_id"), keysvc.DeleteInput{
+	_, err := h.mgd.ScheduleDeletion(c.Request().Context(), v.Tenant.ID, h.by(c), c.Param("key_id"), managed.DeleteInput{
 		WindowDays: days, Acknowledge: c.FormValue("acknowledge") == "true", ApprovalID: c.FormValue("approval_id")})
-	var dep *keysvc.DependencyError
+	var dep *managed.DependencyError
 	switch errs := fieldErrors(err); {
 	case errors.As(err, &dep):
 		return h.renderDeleteKey(c, http.StatusUnprocessableEntity, c.FormValue("window_days"), map[string]string{"acknowledge": fmt.Sprintf(
@@ -232,10 +233,10 @@ func (h *Handler) OperatorLifecycle(c echo.Context) error {
 	for _, d := range ds {
 		m.Drift = append(m.Drift, views.OperatorDriftRow{TenantID: d.TenantID, KeyID: d.KeyID, Field: d.Field, Recorded: d.Recorded, Actual: d.Actual, DetectedAt: d.DetectedAt})
 	}
-	if m.ApproveExport, err = h.keys.ApprovalRequired(ctx, models.ApprovalExport); err != nil {
+	if m.ApproveExport, err = h.mgd.ApprovalRequired(ctx, models.ApprovalExport); err != nil {
 		return err
 	}
-	if m.ApproveDelete, err = h.keys.ApprovalRequired(ctx, models.ApprovalDelete); err != nil {
+	if m.ApproveDelete, err = h.mgd.ApprovalRequired(ctx, models.ApprovalDelete); err != nil {
 		return err
 	}
 	return render(c, http.StatusOK, views.OperatorLifecyclePage(h.page(c, "Key lifecycle", "operator-lifecycle"), m))
@@ -244,7 +245,7 @@ func (h *Handler) OperatorLifecycle(c echo.Context) error {
 // SaveApprovalSettings stores whether exports and deletions need a second
 // admin's approval.
 func (h *Handler) SaveApprovalSettings(c echo.Context) error {
-	if err := h.keys.SetApprovalSettings(c.Request().Context(), h.by(c), c.FormValue("approve_export") == "true", c.FormValue("approve_delete") == "true"); err != nil {
+	if err := h.mgd.SetApprovalSettings(c.Request().Context(), h.by(c), c.FormValue("approve_export") == "true", c.FormValue("approve_delete") == "true"); err != nil {
 		return err
 	}
 	return c.Redirect(http.StatusSeeOther, "/operator/lifecycle")

@@ -10,7 +10,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"keyport/keysvc"
+	"keyport/keysvc/managed"
 	"keyport/models"
 	"keyport/views"
 )
@@ -38,7 +38,7 @@ func (h *Handler) Stores(c echo.Context) error {
 func (h *Handler) renderStores(c echo.Context, status int, f views.StoreForm) error {
 	v := viewerFrom(c)
 	ctx := c.Request().Context()
-	sums, err := h.keys.Stores(ctx, v.Tenant.ID)
+	sums, err := h.mgd.Stores(ctx, v.Tenant.ID)
 	if err != nil {
 		return err
 	}
@@ -78,7 +78,7 @@ func (h *Handler) CreateStore(c echo.Context) error {
 	if err := c.Bind(&f); err != nil {
 		return badForm(err)
 	}
-	st, err := h.keys.CreateStore(c.Request().Context(), viewerFrom(c).Tenant.ID, h.by(c), keysvc.StoreInput{Name: f.Name, ConnectionID: f.ConnectionID, Region: f.Region})
+	st, err := h.mgd.CreateStore(c.Request().Context(), viewerFrom(c).Tenant.ID, h.by(c), managed.StoreInput{Name: f.Name, ConnectionID: f.ConnectionID, Region: f.Region})
 	if errs := fieldErrors(err); errs != nil {
 		return h.renderStores(c, http.StatusUnprocessableEntity, views.StoreForm{Name: f.Name, ConnectionID: f.ConnectionID, Region: f.Region, Errors: errs})
 	}
@@ -122,7 +122,7 @@ func (h *Handler) renderStore(c echo.Context, status int, f views.CreateKeyForm,
 // RenameStore renames a key store.
 func (h *Handler) RenameStore(c echo.Context) error {
 	v := viewerFrom(c)
-	err := h.keys.RenameStore(c.Request().Context(), v.Tenant.ID, h.by(c), c.Param("store_id"), c.FormValue("name"))
+	err := h.mgd.RenameStore(c.Request().Context(), v.Tenant.ID, h.by(c), c.Param("store_id"), c.FormValue("name"))
 	if errs := fieldErrors(err); errs != nil {
 		return h.renderStore(c, http.StatusUnprocessableEntity, views.CreateKeyForm{ValidDays: "0"}, errs, nil)
 	}
@@ -136,7 +136,7 @@ func (h *Handler) RenameStore(c echo.Context) error {
 // the page names the keys in the way.
 func (h *Handler) DeleteStore(c echo.Context) error {
 	v := viewerFrom(c)
-	err := h.keys.DeleteStore(c.Request().Context(), v.Tenant.ID, h.by(c), c.Param("store_id"))
+	err := h.mgd.DeleteStore(c.Request().Context(), v.Tenant.ID, h.by(c), c.Param("store_id"))
 	var ne *models.StoreNotEmptyError
 	if errors.As(err, &ne) {
 		return h.renderStore(c, http.StatusConflict, views.CreateKeyForm{ValidDays: "0"}, nil, ne.Blocking)
@@ -164,7 +164,7 @@ func (h *Handler) CreateManagedKey(c echo.Context) error {
 		form.Errors = map[string]string{"valid_days": "must be a number of days"}
 		return h.renderStore(c, http.StatusUnprocessableEntity, form, nil, nil)
 	}
-	res, err := h.keys.CreateGeneratedKey(c.Request().Context(), v.Tenant.ID, h.by(c), keysvc.CreateKeyInput{StoreID: c.Param("store_id"),
+	res, err := h.mgd.CreateGeneratedKey(c.Request().Context(), v.Tenant.ID, h.by(c), managed.CreateKeyInput{StoreID: c.Param("store_id"),
 		Name: f.Name, Alias: f.Alias, ValidDays: days, AutoReupload: f.AutoReupload})
 	if errs := fieldErrors(err); errs != nil {
 		form.Errors = errs

@@ -1,10 +1,9 @@
 // Package keysvc is keyport's key service: the Service facade, the data
 // plane (envelope encryption through the data-key cache, service tokens,
 // use counting), AWS connections, and the registration and validation of
-// customer-managed keys. It also still runs the lifecycle of keys whose
-// material keyport holds (modes 2 and 3). It knows nothing of HTTP or pages.
+// customer-managed keys. It knows nothing of HTTP or pages.
 //
 // It imports models and its leaf packages (envelope, seal, awskms, jobs,
-// mailer); the packages that build on it (rotation, compliance) import it,
+// mailer); the packages that build on it (managed, rotation, compliance) import it,
 // never the reverse.
 package keysvc

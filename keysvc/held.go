@@ -25,21 +25,17 @@ const (
 	heldNamePrefix = "keyport:material/"
 )
 
-// ErrHeldMaterial: the action works on a KMS key, and this key has none.
-var ErrHeldMaterial = &ValidationError{Field: "key", Message: "keyport keeps this key's material for the provider's use and it has no KMS key; " +
-	"rotate its data key, export, deactivate or delete it instead"}
-
-// heldName is what a held wrap records in place of a KMS key ARN.
-func heldName(materialID string) string { return heldNamePrefix + materialID }
+// HeldName is what a held wrap records in place of a KMS key ARN.
+func HeldName(materialID string) string { return heldNamePrefix + materialID }
 
 // heldAAD binds a held wrap to its tenant, key, version and material.
 func heldAAD(tenantID, keyID string, version int64, materialID string) []byte {
 	return []byte("keyport held data key v1\x00" + tenantID + "\x00" + keyID + "\x00" + strconv.FormatInt(version, 10) + "\x00" + materialID)
 }
 
-// wrapHeld draws a new data key and wraps it under a held key's material.
+// WrapHeld draws a new data key and wraps it under a held key's material.
 // The plaintext is zeroed before returning.
-func (s *Service) wrapHeld(ctx context.Context, tenantID, keyID string, version int64, materialID string) (models.DataKeyWrap, error) {
+func (s *Service) WrapHeld(ctx context.Context, tenantID, keyID string, version int64, materialID string) (models.DataKeyWrap, error) {
 	mat, err := s.db.GetKeyMaterial(ctx, tenantID, materialID)
 	if err != nil {
 		return models.DataKeyWrap{}, fmt.Errorf("keysvc: load held material: %w", err)
@@ -63,7 +59,7 @@ func (s *Service) wrapHeld(ctx context.Context, tenantID, keyID string, version 
 		return models.DataKeyWrap{}, fmt.Errorf("keysvc: read random: %w", err)
 	}
 	ct := aead.Seal(nonce, nonce, dk, heldAAD(tenantID, keyID, version, materialID))
-	return models.DataKeyWrap{Region: HeldRegion, KMSKeyARN: heldName(materialID), Ciphertext: ct}, nil
+	return models.DataKeyWrap{Region: HeldRegion, KMSKeyARN: HeldName(materialID), Ciphertext: ct}, nil
 }
 
 // unwrapHeld opens a held wrap of key m. The caller zeroes the result.
@@ -108,34 +104,6 @@ func heldAEAD(kek []byte) (cipher.AEAD, error) {
 	return cipher.NewGCM(b)
 }
 
-// commitHeld is the one step of creating a held key: data-key version 1,
-// wrapped under the material, committed with the material active and the
-// key ENABLED. Safe to run again: the commit compares and sets.
-func (s *Service) commitHeld(ctx context.Context, oc *opContext) error {
-	op := oc.op
-	k, err := s.db.GetKey(ctx, op.TenantID, op.KeyID)
-	if err != nil {
-		return err
-	}
-	next := k.CurrentVersion + 1
-	w, err := s.wrapHeld(ctx, op.TenantID, op.KeyID, next, op.MaterialID)
-	if err != nil {
-		return err
-	}
-	k, err = s.db.CommitKeyVersion(ctx, models.VersionCommit{Op: op, Region: HeldRegion, KMSKeyARN: heldName(op.MaterialID),
-		MaterialID: op.MaterialID, FromVersion: k.CurrentVersion,
-		Version: models.DataKeyVersion{Version: next, Reason: "create", CreatedBy: op.Actor},
-		Wraps:   []models.DataKeyWrap{w},
-		Audit: models.AuditInput{Actor: op.Actor, Action: "key." + op.Kind + "_completed", Details: map[string]string{
-			"operation_id": op.ID, "version": strconv.FormatInt(next, 10), "held": "true"}}})
-	if err != nil {
-		return err
-	}
-	s.dp.keys.apply(k)
-	op.State = models.OpDone
-	return nil
-}
-
 // heldChecks validate a held key without KMS: its active material opens
 // and matches its fingerprint, and the current data key unwraps under it.
 func (s *Service) heldChecks(ctx context.Context, k *models.Key) []Check {
@@ -166,4 +134,11 @@ func (s *Service) heldChecks(ctx context.Context, k *models.Key) []Check {
 		trip.Detail, trip.Health = "the current data key does not unwrap under the material", models.HealthUnreachable
 	}
 	return []Check{open, trip}
+}
+
+// OpenHeldWrap opens a held wrap of a key as the data path does, bound to
+// the tenant, key and version. The caller zeroes the result. The managed
+// lifecycle's tests check with it that a held wrap opens nowhere else.
+func (s *Service) OpenHeldWrap(ctx context.Context, tenantID, keyID string, w models.DataKeyWrap) ([]byte, error) {
+	return s.unwrapHeld(ctx, keyMeta{TenantID: tenantID, ID: keyID}, w)
 }

@@ -77,7 +77,7 @@ func (s *Service) wrapNewDataKey(ctx context.Context, m keyMeta, regions []model
 		return nil, awskms.ErrKeyNotUsable
 	}
 	if materialID, held := strings.CutPrefix(regions[0].KMSKeyARN, heldNamePrefix); held && regions[0].Region == HeldRegion {
-		w, err := s.wrapHeld(ctx, m.TenantID, m.ID, m.CurrentVersion+1, materialID)
+		w, err := s.WrapHeld(ctx, m.TenantID, m.ID, m.CurrentVersion+1, materialID)
 		if err != nil {
 			return nil, err
 		}

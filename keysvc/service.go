@@ -25,7 +25,6 @@ type Service struct {
 	tokens  *tokenTable
 	dp      *dataPlane
 	clients *awskms.Clients // KMS and STS clients per AWS connection and region
-	lc      lifecycle       // modes 2 and 3: wrapping preferences, the operation worker
 }
 
 // Config tunes the service.
@@ -115,3 +114,14 @@ func NewService(d Deps) *Service {
 	}
 	return s
 }
+
+// Clients is the service's KMS and STS clients per AWS connection and region.
+func (s *Service) Clients() *awskms.Clients { return s.clients }
+
+// ApplyKey brings the data path's key table up to date with k, just
+// changed by its owner (the managed-key lifecycle).
+func (s *Service) ApplyKey(k *models.Key) { s.dp.keys.apply(k) }
+
+// PurgeKey drops every cached data key of a key, so the next use fetches
+// (and checks) it again.
+func (s *Service) PurgeKey(tenantID, keyID string) { s.dp.cache.Purge(tenantID, keyID) }

@@ -243,3 +243,15 @@ func kmsFailure(err error, action string, rk regionKey) (health models.Health, d
 	}
 	return models.HealthDrift, "KMS refused " + action + " (" + code + ")."
 }
+
+// DescribeKMSKey is the describe check of one KMS key, as registration
+// runs it: the managed-key lifecycle validates the keys it makes with it.
+func DescribeKMSKey(ctx context.Context, client *kms.Client, conn awskms.Connection, region, arn string) (*types.KeyMetadata, Check) {
+	return describeCheck(ctx, client, conn, regionKey{Region: region, ARN: arn})
+}
+
+// RoundTripKMSKey is the data-key round trip check of one KMS key under
+// the encryption context ec.
+func RoundTripKMSKey(ctx context.Context, client *kms.Client, region, arn string, ec map[string]string) Check {
+	return roundTripCheck(ctx, client, regionKey{Region: region, ARN: arn}, ec)
+}

@@ -2,6 +2,7 @@ package keysvc
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -58,3 +59,14 @@ func TestWrapReaderReadAhead(t *testing.T) {
 		t.Error("a version that does not exist was read")
 	}
 }
+
+// lcClock is the store's and the service's clock in lifecycle tests, so a
+// test can let a dead worker's lease run out.
+type lcClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *lcClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+
+func (c *lcClock) Advance(d time.Duration) { c.mu.Lock(); c.now = c.now.Add(d); c.mu.Unlock() }

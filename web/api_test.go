@@ -16,6 +16,7 @@ import (
 	"keyport/handlers"
 	"keyport/keysvc"
 	"keyport/keysvc/keysvctest"
+	"keyport/keysvc/managed"
 	"keyport/models"
 	"keyport/web"
 )
@@ -24,6 +25,7 @@ import (
 // is in kmslocal.
 type apiStack struct {
 	*keysvctest.Env
+	Managed     *managed.Service // the keys whose material keyport holds (import requests)
 	URL         string
 	TenantToken string
 	ProvToken   string
@@ -49,10 +51,11 @@ func newAPIStack(tb testing.TB, cfg keysvc.Config) *apiStack {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	mgd := env.Managed(env.Service)
 	h := handlers.New(handlers.Deps{DB: env.DB, Logger: log})
-	ts := httptest.NewServer(web.New(web.Deps{Handlers: h, API: handlers.NewAPI(env.Service, log), Logger: log}))
+	ts := httptest.NewServer(web.New(web.Deps{Handlers: h, API: handlers.NewAPI(env.Service, mgd, log), Logger: log}))
 	tb.Cleanup(ts.Close)
-	return &apiStack{Env: env, URL: ts.URL, TenantToken: tenantTok, ProvToken: provTok, Logs: logs}
+	return &apiStack{Env: env, Managed: mgd, URL: ts.URL, TenantToken: tenantTok, ProvToken: provTok, Logs: logs}
 }
 
 // call sends a JSON request with a bearer token and decodes the answer.

@@ -16,6 +16,7 @@ import (
 
 	"keyport/keysvc"
 	"keyport/keysvc/awskms"
+	"keyport/keysvc/managed"
 	"keyport/web/webtest"
 )
 
@@ -36,7 +37,7 @@ func TestBrowserHeldImport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Keys.CreateStore(ctxb, tenant, by, keysvc.StoreInput{Name: "production", ConnectionID: conn.ID}); err != nil {
+	if _, err := s.Managed.CreateStore(ctxb, tenant, by, managed.StoreInput{Name: "production", ConnectionID: conn.ID}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.Keys.UpdateProviderSettings(ctxb, by, keysvc.ProviderSettingsInput{ImportedKeyUse: keysvc.ImportedHeld}); err != nil {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"keyport/keysvc"
+	"keyport/keysvc/managed"
 	"keyport/models"
 )
 
@@ -25,9 +26,9 @@ func importAPIStack(t *testing.T) (*apiStack, string) {
 	t.Helper()
 	s := newAPIStack(t, keysvc.Config{})
 	s.DB.SetNow(s.Clock.Now)
-	s.Service.PreferWrappingKeySpec("RSA_2048") // kmslocal's wrapping key, fast under -race
-	st, err := s.Service.CreateStore(context.Background(), s.Tenant.ID, keysvc.RequestBy{UserID: s.Owner.ID},
-		keysvc.StoreInput{Name: "production", ConnectionID: s.Conn.ID})
+	s.Managed.PreferWrappingKeySpec("RSA_2048") // kmslocal's wrapping key, fast under -race
+	st, err := s.Managed.CreateStore(context.Background(), s.Tenant.ID, keysvc.RequestBy{UserID: s.Owner.ID},
+		managed.StoreInput{Name: "production", ConnectionID: s.Conn.ID})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,16 +174,16 @@ func TestImportRequestAPI(t *testing.T) {
 		code   string
 		msg    string
 	}{
-		{"bad base64", s.TenantToken, map[string]any{"import_token": req.Token, "wrapped_key": "not*base64!"}, 400, "invalid_request", msg(keysvc.ErrImportBadBase64)},
-		{"empty wrapped key", s.TenantToken, map[string]any{"import_token": req.Token, "wrapped_key": ""}, 400, "invalid_request", msg(keysvc.ErrImportBadBase64)},
-		{"16 bytes", s.TenantToken, map[string]any{"import_token": req.Token, "wrapped_key": wrapOAEP(t, req.Public, material[:16])}, 400, "invalid_request", msg(keysvc.ErrImportBadLength)},
-		{"64 bytes", s.TenantToken, map[string]any{"import_token": req.Token, "wrapped_key": wrapOAEP(t, req.Public, append(material, material...))}, 400, "invalid_request", msg(keysvc.ErrImportBadLength)},
-		{"OAEP with SHA-1", s.TenantToken, map[string]any{"import_token": req.Token, "wrapped_key": base64.StdEncoding.EncodeToString(sha1Wrapped)}, 400, "invalid_request", msg(keysvc.ErrImportBadWrapping)},
-		{"PKCS#1 v1.5", s.TenantToken, map[string]any{"import_token": req.Token, "wrapped_key": base64.StdEncoding.EncodeToString(pkcs1Wrapped)}, 400, "invalid_request", msg(keysvc.ErrImportBadWrapping)},
-		{"wrapped to another public key", s.TenantToken, map[string]any{"import_token": req.Token, "wrapped_key": wrapOAEP(t, &otherKey.PublicKey, material)}, 400, "invalid_request", msg(keysvc.ErrImportBadWrapping)},
-		{"wrapped to the other request's key", s.TenantToken, map[string]any{"import_token": req.Token, "wrapped_key": wrapOAEP(t, other.Public, material)}, 400, "invalid_request", msg(keysvc.ErrImportBadWrapping)},
-		{"the other request's token", s.TenantToken, map[string]any{"import_token": other.Token, "wrapped_key": good}, 400, "invalid_request", msg(keysvc.ErrImportTokenInvalid)},
-		{"no token", s.TenantToken, map[string]any{"wrapped_key": good}, 400, "invalid_request", msg(keysvc.ErrImportTokenInvalid)},
+		{"bad base64", s.TenantToken, map[string]any{"import_token": req.Token, "wrapped_key": "not*base64!"}, 400, "invalid_request", msg(managed.ErrImportBadBase64)},
+		{"empty wrapped key", s.TenantToken, map[string]any{"import_token": req.Token, "wrapped_key": ""}, 400, "invalid_request", msg(managed.ErrImportBadBase64)},
+		{"16 bytes", s.TenantToken, map[string]any{"import_token": req.Token, "wrapped_key": wrapOAEP(t, req.Public, material[:16])}, 400, "invalid_request", msg(managed.ErrImportBadLength)},
+		{"64 bytes", s.TenantToken, map[string]any{"import_token": req.Token, "wrapped_key": wrapOAEP(t, req.Public, append(material, material...))}, 400, "invalid_request", msg(managed.ErrImportBadLength)},
+		{"OAEP with SHA-1", s.TenantToken, map[string]any{"import_token": req.Token, "wrapped_key": base64.StdEncoding.EncodeToString(sha1Wrapped)}, 400, "invalid_request", msg(managed.ErrImportBadWrapping)},
+		{"PKCS#1 v1.5", s.TenantToken, map[string]any{"import_token": req.Token, "wrapped_key": base64.StdEncoding.EncodeToString(pkcs1Wrapped)}, 400, "invalid_request", msg(managed.ErrImportBadWrapping)},
+		{"wrapped to another public key", s.TenantToken, map[string]any{"import_token": req.Token, "wrapped_key": wrapOAEP(t, &otherKey.PublicKey, material)}, 400, "invalid_request", msg(managed.ErrImportBadWrapping)},
+		{"wrapped to the other request's key", s.TenantToken, map[string]any{"import_token": req.Token, "wrapped_key": wrapOAEP(t, other.Public, material)}, 400, "invalid_request", msg(managed.ErrImportBadWrapping)},
+		{"the other request's token", s.TenantToken, map[string]any{"import_token": other.Token, "wrapped_key": good}, 400, "invalid_request", msg(managed.ErrImportTokenInvalid)},
+		{"no token", s.TenantToken, map[string]any{"wrapped_key": good}, 400, "invalid_request", msg(managed.ErrImportTokenInvalid)},
 		{"another tenant's service token", evilTok, map[string]any{"import_token": req.Token, "wrapped_key": good}, 404, "key_not_found", "No such key for this tenant."},
 		{"tenant token naming another tenant", s.TenantToken, map[string]any{"tenant": evil.ID, "import_token": req.Token, "wrapped_key": good}, 403, "forbidden", "This service token may not act for that tenant."},
 		{"provider token naming another tenant", s.ProvToken, map[string]any{"tenant": evil.ID, "import_token": req.Token, "wrapped_key": good}, 404, "key_not_found", "No such key for this tenant."},
@@ -230,7 +231,7 @@ func TestImportRequestAPI(t *testing.T) {
 
 	// The token works once.
 	st, out, _ = s.call(t, "POST", upload, s.TenantToken, map[string]any{"import_token": req.Token, "wrapped_key": good, "alias": "alias/keyport/again"})
-	if st != 400 || errCode(out) != "invalid_request" || errMessage(out) != msg(keysvc.ErrImportTokenUsed) {
+	if st != 400 || errCode(out) != "invalid_request" || errMessage(out) != msg(managed.ErrImportTokenUsed) {
 		t.Errorf("reused token: %d %v", st, out)
 	}
 	if ks, _ := s.DB.ListKeys(ctx, s.Tenant.ID); len(ks) != 1 || rowCount(t, raw, "key_materials") != 1 {
@@ -241,7 +242,7 @@ func TestImportRequestAPI(t *testing.T) {
 	s.Clock.Advance(24*time.Hour + time.Second)
 	st, out, _ = s.call(t, "POST", "/api/v1/import-requests/"+other.ID+"/upload", s.TenantToken,
 		map[string]any{"import_token": other.Token, "wrapped_key": wrapOAEP(t, other.Public, material), "alias": "alias/keyport/late"})
-	if st != 400 || errCode(out) != "invalid_request" || errMessage(out) != msg(keysvc.ErrImportTokenExpired) {
+	if st != 400 || errCode(out) != "invalid_request" || errMessage(out) != msg(managed.ErrImportTokenExpired) {
 		t.Errorf("expired token: %d %v", st, out)
 	}
 	if ks, _ := s.DB.ListKeys(ctx, s.Tenant.ID); len(ks) != 1 || rowCount(t, raw, "key_materials") != 1 {

@@ -20,6 +20,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 
 	"keyport/keysvc"
+	"keyport/keysvc/managed"
 	"keyport/models"
 	"keyport/web/devidp"
 )
@@ -32,10 +33,10 @@ var erin = devidp.Identity{Email: "erin@lifecycle.test", Name: "Erin Owner", Ema
 func lifecycleStack(t *testing.T) *stack {
 	t.Helper()
 	s := newStack(t, nil)
-	s.Keys.AttachWorker(s.Rot.Worker)
-	s.Rot.SetRotator(models.ModeGenerated, s.Keys.Renewals())
-	s.Rot.SetRotator(models.ModeImported, s.Keys.Renewals())
-	s.Keys.PreferWrappingKeySpec("RSA_2048")
+	s.Managed.AttachWorker(s.Rot.Worker)
+	s.Rot.SetRotator(models.ModeGenerated, s.Managed)
+	s.Rot.SetRotator(models.ModeImported, s.Managed)
+	s.Managed.PreferWrappingKeySpec("RSA_2048")
 	return s
 }
 
@@ -141,7 +142,7 @@ func TestKeyLifecycleOverHTTP(t *testing.T) {
 		t.Fatalf("export page shows no fingerprint:\n%s", exp)
 	}
 	res, body := b.post(t, s.URL+"/keys/"+keyID+"/export", url.Values{"csrf_token": {csrfToken(t, exp)}, "format": {"rsa"},
-		"public_key": {string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))}, "algorithm": {keysvc.WrapOAEPSHA256}}, nil)
+		"public_key": {string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))}, "algorithm": {managed.WrapOAEPSHA256}}, nil)
 	if res.StatusCode != http.StatusOK || !strings.Contains(res.Header.Get("Content-Disposition"), "attachment") {
 		t.Fatalf("export: %d %s", res.StatusCode, res.Header)
 	}

@@ -26,7 +26,7 @@ func TestAPIRateLimitPerToken(t *testing.T) {
 	clk := &clock{now: time.Now()}
 	log := slog.New(slog.DiscardHandler)
 	h := handlers.New(handlers.Deps{DB: s.DB, Logger: log})
-	ts := httptest.NewServer(web.New(web.Deps{Handlers: h, API: handlers.NewAPI(s.Service, log), Logger: log,
+	ts := httptest.NewServer(web.New(web.Deps{Handlers: h, API: handlers.NewAPI(s.Service, s.Managed, log), Logger: log,
 		APIRate: web.RateLimit{Rate: 1, Burst: 2}, Now: clk.Now}))
 	t.Cleanup(ts.Close)
 	get := func(token string) (*http.Response, map[string]map[string]string) {

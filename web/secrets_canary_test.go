@@ -152,7 +152,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 	s := newStack(t, func(c *handlers.Config) { c.Operators = []string{dana.Email} })
 	log := slog.New(slog.NewTextHandler(s.Logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	apiSrv := httptest.NewServer(web.New(web.Deps{Handlers: handlers.New(handlers.Deps{DB: s.DB, Logger: log}),
-		API: handlers.NewAPI(s.Keys, log), Logger: log}))
+		API: handlers.NewAPI(s.Keys, s.Managed, log), Logger: log}))
 	defer apiSrv.Close()
 
 	// Sign in, connect AWS with the canary IAM secret, register a key.
@@ -386,7 +386,7 @@ type importedCanary struct {
 func importCanaryKey(t *testing.T, s *stack, b *browser, tenant string, api func(string, any) map[string]any) importedCanary {
 	t.Helper()
 	ctx := context.Background()
-	s.Keys.PreferWrappingKeySpec("RSA_2048") // kmslocal's wrapping key, fast under -race
+	s.Managed.PreferWrappingKeySpec("RSA_2048") // kmslocal's wrapping key, fast under -race
 	conns, err := s.DB.ListConnections(ctx, tenant)
 	if err != nil || len(conns) == 0 {
 		t.Fatalf("connections: %v", err)

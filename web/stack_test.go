@@ -25,6 +25,7 @@ import (
 	"keyport/keysvc/jobs"
 	"keyport/keysvc/kmslocal"
 	"keyport/keysvc/mailer"
+	"keyport/keysvc/managed"
 	"keyport/keysvc/rotation"
 	"keyport/keysvc/seal"
 	"keyport/models"
@@ -48,9 +49,11 @@ type stack struct {
 	Mail  *mailcatcher.Catcher // every email keyport sends in the test
 	KMS   *kmslocal.Server     // the tenants' AWS accounts (see keys_stack_test.go)
 	Keys  *keysvc.Service
-	Seal  *seal.Sealer        // the KEK, for tests that open what keyport sealed
-	Jobs  *jobs.Worker        // runs only when a test calls it (see rotation_test.go)
-	Rot   *rotation.Scheduler // rotation schedules and notices
+	// Managed runs the keys whose material keyport holds, beside Keys.
+	Managed *managed.Service
+	Seal    *seal.Sealer        // the KEK, for tests that open what keyport sealed
+	Jobs    *jobs.Worker        // runs only when a test calls it (see rotation_test.go)
+	Rot     *rotation.Scheduler // rotation schedules and notices
 }
 
 // clock is an injectable clock tests move forward.
@@ -153,13 +156,14 @@ func newStack(tb testing.TB, edit func(*handlers.Config)) *stack {
 		edit(&cfg)
 	}
 	kmsSrv, keys := newKeyService(tb, db, sealer, log)
+	mgd := managed.New(managed.Deps{DB: db, Sealer: sealer, Keys: keys, Logger: log})
 	jobs, rot := newScheduler(db, sealer, keys, ml, base, clk.Now, log)
-	h := handlers.New(handlers.Deps{DB: db, OIDC: oidc, Logger: log, Config: cfg, Now: clk.Now, Mailer: ml, Keys: keys, Rotation: rot})
+	h := handlers.New(handlers.Deps{DB: db, OIDC: oidc, Logger: log, Config: cfg, Now: clk.Now, Mailer: ml, Keys: keys, Managed: mgd, Rotation: rot})
 	e := web.New(web.Deps{Handlers: h, Logger: log, Dev: cfg.Dev})
 	ts.Config.Handler = e
 	ts.Start()
 	tb.Cleanup(ts.Close)
-	return &stack{Echo: e, URL: base, DB: db, DSN: dsn, IdP: idp, Clock: clk, Logs: logs, Mail: mc, KMS: kmsSrv, Keys: keys,
+	return &stack{Echo: e, URL: base, DB: db, DSN: dsn, IdP: idp, Clock: clk, Logs: logs, Mail: mc, KMS: kmsSrv, Keys: keys, Managed: mgd,
 		Seal: sealer, Jobs: jobs, Rot: rot}
 }
 

@@ -11,6 +11,7 @@ import (
 	"keyport/keysvc"
 	"keyport/keysvc/jobs"
 	"keyport/keysvc/mailer"
+	"keyport/keysvc/managed"
 	"keyport/keysvc/rotation"
 	"keyport/keysvc/seal"
 	"keyport/models"
@@ -24,7 +25,7 @@ import (
 // function waits for the worker to stop after ctx ends, so that the
 // database is closed only when no job is using it. obs, when not nil, hears
 // of every job run and email delivery (metrics).
-func startJobs(ctx context.Context, db *models.DB, sealer *seal.Sealer, keys *keysvc.Service, send mailer.MailSender,
+func startJobs(ctx context.Context, db *models.DB, sealer *seal.Sealer, keys *keysvc.Service, mgd *managed.Service, send mailer.MailSender,
 	baseURL string, sweepEvery time.Duration, log *slog.Logger, obs observers) (*rotation.Scheduler, *mailer.Outbox, func()) {
 	domain := "keyport.localhost"
 	if u, err := url.Parse(baseURL); err == nil && u.Hostname() != "" {
@@ -38,9 +39,9 @@ func startJobs(ctx context.Context, db *models.DB, sealer *seal.Sealer, keys *ke
 	}
 	// Key lifecycle (modes 2 and 3): renewal as the rotation of those keys,
 	// resumption of crashed operations, re-uploads, deletion windows, drift.
-	s := rotation.NewScheduler(rotation.SchedulerDeps{DB: db, Keys: keys, Renewals: keys.Renewals(), Outbox: ob, Worker: w,
+	s := rotation.NewScheduler(rotation.SchedulerDeps{DB: db, Keys: keys, Renewals: mgd, Outbox: ob, Worker: w,
 		Render: handlers.NoticeRenderer{}, Logger: log, BaseURL: baseURL, SweepEvery: sweepEvery})
-	keys.AttachWorker(w)
+	mgd.AttachWorker(w)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {

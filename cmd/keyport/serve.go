@@ -17,6 +17,7 @@ import (
 	"keyport/keysvc"
 	"keyport/keysvc/awskms"
 	"keyport/keysvc/mailer"
+	"keyport/keysvc/managed"
 	"keyport/keysvc/seal"
 	"keyport/models"
 	"keyport/web"
@@ -178,6 +179,7 @@ func serve(ctx context.Context, cfg *config, stdout io.Writer) error {
 	clients := awskms.NewClients(clientOpts)
 	deps.Keys = keysvc.NewService(keysvc.Deps{DB: db, Sealer: sealer, Logger: log, Clients: clients,
 		Config: keysvc.Config{CacheTTL: cfg.CacheTTL}})
+	deps.Managed = managed.New(managed.Deps{DB: db, Sealer: sealer, Keys: deps.Keys, Logger: log, Clients: clients})
 	if err := deps.Keys.Warm(ctx); err != nil {
 		return err
 	}
@@ -188,7 +190,7 @@ func serve(ctx context.Context, cfg *config, stdout io.Writer) error {
 		return err
 	}
 	var waitJobs func()
-	deps.Rotation, deps.Outbox, waitJobs = startJobs(ctx, db, sealer, deps.Keys, deps.Mailer, baseURL, cfg.ValidationInterval, log,
+	deps.Rotation, deps.Outbox, waitJobs = startJobs(ctx, db, sealer, deps.Keys, deps.Managed, deps.Mailer, baseURL, cfg.ValidationInterval, log,
 		observer(metrics))
 	defer waitJobs()
 	deps.OIDC, err = handlers.NewOIDC(ctx, cfg.OIDCIssuer, cfg.OIDCClientID, cfg.OIDCClientSecret, baseURL+"/auth/callback")
@@ -197,7 +199,7 @@ func serve(ctx context.Context, cfg *config, stdout io.Writer) error {
 	}
 
 	h := handlers.New(deps)
-	srv := web.NewHTTPServer(cfg.Addr, web.New(web.Deps{Handlers: h, API: handlers.NewAPI(deps.Keys, log), Logger: log, Dev: cfg.Dev,
+	srv := web.NewHTTPServer(cfg.Addr, web.New(web.Deps{Handlers: h, API: handlers.NewAPI(deps.Keys, deps.Managed, log), Logger: log, Dev: cfg.Dev,
 		Metrics: metrics, MetricsToken: publicMetricsToken(cfg),
 		LoginRate: web.RateLimit{Rate: cfg.LoginRate / 60, Burst: int(cfg.LoginRate)},
 		APIRate:   web.RateLimit{Rate: cfg.APIRate, Burst: cfg.APIBurst}}))

@@ -83,8 +83,8 @@ func serve(args []string) error {
 	// Logs are formatted as in production and then dropped: both sides of
 	// every comparison pay for them.
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	e := web.New(web.Deps{Handlers: handlers.New(handlers.Deps{DB: env.DB, Logger: log}), API: handlers.NewAPI(env.Service, log), Logger: log})
-	nc := handlers.NewAPI(noCount, log)
+	e := web.New(web.Deps{Handlers: handlers.New(handlers.Deps{DB: env.DB, Logger: log}), API: handlers.NewAPI(env.Service, env.Managed(env.Service), log), Logger: log})
+	nc := handlers.NewAPI(noCount, env.Managed(noCount), log)
 	g := e.Group("/nocount/api/v1", nc.Authenticate)
 	g.POST("/encrypt", nc.Encrypt)
 	overhead := 66 + len(k.ID) // header and tag of a real ciphertext

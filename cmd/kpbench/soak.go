@@ -234,7 +234,7 @@ func serveSoak(args []string) error {
 	}
 	go svc.Run(ctx)
 
-	e := web.New(web.Deps{Handlers: handlers.New(handlers.Deps{DB: env.DB, Logger: log}), API: handlers.NewAPI(svc, log), Logger: log})
+	e := web.New(web.Deps{Handlers: handlers.New(handlers.Deps{DB: env.DB, Logger: log}), API: handlers.NewAPI(svc, env.Managed(svc), log), Logger: log})
 	e.GET("/debug/soak", func(c echo.Context) error {
 		runtime.GC()
 		var ms runtime.MemStats

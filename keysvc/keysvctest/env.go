@@ -18,6 +18,7 @@ import (
 	"keyport/keysvc"
 	"keyport/keysvc/awskms"
 	"keyport/keysvc/kmslocal"
+	"keyport/keysvc/managed"
 	"keyport/keysvc/seal"
 	"keyport/models"
 	"keyport/models/modelstest"
@@ -233,4 +234,10 @@ func (e *Env) Revoke(tb testing.TB, k *models.Key, revoked bool) {
 	if _, err := e.Admin.PutKeyPolicy(context.Background(), &kms.PutKeyPolicyInput{KeyId: &regions[0].KMSKeyARN, Policy: aws.String(Policy(revoked))}); err != nil {
 		tb.Fatal(err)
 	}
+}
+
+// Managed is a managed-key service (modes 2 and 3) beside keys, a service
+// of this Env, on the Env's clock.
+func (e *Env) Managed(keys *keysvc.Service) *managed.Service {
+	return managed.New(managed.Deps{DB: e.DB, Sealer: e.Sealer, Keys: keys, Now: e.Clock.Now})
 }

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"keyport/keysvc"
 	"keyport/keysvc/jobs"
+	"keyport/keysvc/managed"
 	"keyport/keysvc/rotation"
 	"keyport/models"
 	"keyport/web/mailcatcher"
@@ -21,12 +21,13 @@ import (
 func (e *schedEnv) generatedKey(t *testing.T, name string, validDays int) (*models.Key, *models.KeyMaterial) {
 	t.Helper()
 	ctx := context.Background()
-	e.Service.PreferWrappingKeySpec("RSA_2048") // fast under -race
-	st, err := e.Service.CreateStore(ctx, e.Tenant.ID, e.owner(), keysvc.StoreInput{Name: "store-" + name, ConnectionID: e.Conn.ID})
+	mgd := e.Managed(e.Service)
+	mgd.PreferWrappingKeySpec("RSA_2048") // fast under -race
+	st, err := mgd.CreateStore(ctx, e.Tenant.ID, e.owner(), managed.StoreInput{Name: "store-" + name, ConnectionID: e.Conn.ID})
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := e.Service.CreateGeneratedKey(ctx, e.Tenant.ID, e.owner(), keysvc.CreateKeyInput{StoreID: st.ID, Name: name, ValidDays: validDays})
+	res, err := mgd.CreateGeneratedKey(ctx, e.Tenant.ID, e.owner(), managed.CreateKeyInput{StoreID: st.ID, Name: name, ValidDays: validDays})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package keysvc
+package managed
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 
+	"keyport/keysvc"
 	"keyport/keysvc/awskms"
 	"keyport/models"
 )
@@ -52,7 +53,7 @@ func DefaultAlias(name string) string {
 // its fingerprint recorded, then (as a recorded operation) an EXTERNAL
 // KMS key in the store's account, the import, validation, the alias and
 // data-key version 1.
-func (s *Service) CreateGeneratedKey(ctx context.Context, tenantID string, by RequestBy, in CreateKeyInput) (*OperationResult, error) {
+func (s *Service) CreateGeneratedKey(ctx context.Context, tenantID string, by keysvc.RequestBy, in CreateKeyInput) (*OperationResult, error) {
 	mat, err := s.newMaterial(by)
 	if err != nil {
 		return nil, err
@@ -62,17 +63,17 @@ func (s *Service) CreateGeneratedKey(ctx context.Context, tenantID string, by Re
 
 // startCreate checks the input, records the key and its create operation,
 // and drives the operation.
-func (s *Service) startCreate(ctx context.Context, tenantID string, by RequestBy, in CreateKeyInput, mode models.Mode, mat models.KeyMaterial) (*OperationResult, error) {
+func (s *Service) startCreate(ctx context.Context, tenantID string, by keysvc.RequestBy, in CreateKeyInput, mode models.Mode, mat models.KeyMaterial) (*OperationResult, error) {
 	st, err := s.db.GetKeyStore(ctx, tenantID, in.StoreID)
 	if errors.Is(err, models.ErrNotFound) {
-		return nil, &ValidationError{Field: "store_id", Message: "choose one of your key stores"}
+		return nil, &keysvc.ValidationError{Field: "store_id", Message: "choose one of your key stores"}
 	}
 	if err != nil {
 		return nil, err
 	}
 	name := strings.TrimSpace(in.Name)
 	if name == "" || len([]rune(name)) > 100 {
-		return nil, &ValidationError{Field: "name", Message: "is required, at most 100 characters"}
+		return nil, &keysvc.ValidationError{Field: "name", Message: "is required, at most 100 characters"}
 	}
 	alias := strings.TrimSpace(in.Alias)
 	if in.held {
@@ -82,10 +83,10 @@ func (s *Service) startCreate(ctx context.Context, tenantID string, by RequestBy
 			alias = DefaultAlias(name)
 		}
 		if !aliasRE.MatchString(alias) || strings.HasPrefix(alias, "alias/aws/") {
-			return nil, &ValidationError{Field: "alias", Message: "must look like alias/keyport/orders: letters, digits, /, _ and -, not alias/aws/"}
+			return nil, &keysvc.ValidationError{Field: "alias", Message: "must look like alias/keyport/orders: letters, digits, /, _ and -, not alias/aws/"}
 		}
 		if in.ValidDays < 0 || in.ValidDays > MaxValidDays {
-			return nil, &ValidationError{Field: "valid_days", Message: "must be 0 (no expiry) or 1 to 365 days"}
+			return nil, &keysvc.ValidationError{Field: "valid_days", Message: "must be 0 (no expiry) or 1 to 365 days"}
 		}
 		if err := s.checkAliasFree(ctx, tenantID, st, alias); err != nil {
 			return nil, err
@@ -101,7 +102,7 @@ func (s *Service) startCreate(ctx context.Context, tenantID string, by RequestBy
 		"fingerprint": mat.Fingerprint, "valid_days": strconv.Itoa(in.ValidDays), "held": strconv.FormatBool(in.held)})
 	if err := s.db.StartManagedKey(ctx, nk, audit); err != nil {
 		if errors.Is(err, models.ErrConflict) {
-			return nil, &ValidationError{Field: "name", Message: "is already used by another key of this tenant"}
+			return nil, &keysvc.ValidationError{Field: "name", Message: "is already used by another key of this tenant"}
 		}
 		return nil, err
 	}
@@ -118,7 +119,7 @@ func (s *Service) checkAliasFree(ctx context.Context, tenantID string, st *model
 	_, err = client.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String(alias)})
 	switch {
 	case err == nil:
-		return &ValidationError{Field: "alias", Message: "already names a KMS key in your account; choose another alias"}
+		return &keysvc.ValidationError{Field: "alias", Message: "already names a KMS key in your account; choose another alias"}
 	case awskms.ErrorCode(err) == "NotFoundException":
 		return nil
 	}

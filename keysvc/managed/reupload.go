@@ -1,4 +1,4 @@
-package keysvc
+package managed
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"keyport/keysvc"
 	"keyport/keysvc/jobs"
 	"keyport/models"
 )
@@ -21,14 +22,14 @@ const reuploadLead = 7 * 24 * time.Hour
 // Reupload imports the same sealed material again into its own KMS key,
 // after it expired there or KMS lost it, with fresh import parameters and
 // the key's expiry, then validates. materialID "" means the active one.
-func (s *Service) Reupload(ctx context.Context, tenantID string, by RequestBy, keyID, materialID string) (*OperationResult, error) {
+func (s *Service) Reupload(ctx context.Context, tenantID string, by keysvc.RequestBy, keyID, materialID string) (*OperationResult, error) {
 	if _, _, err := s.kmsManagedKey(ctx, tenantID, keyID, models.StateEnabled, models.StateDisabled); err != nil {
 		return nil, err
 	}
 	mat, err := s.materialOf(ctx, tenantID, keyID, materialID)
 	if errors.Is(err, models.ErrNotFound) || (err == nil && (mat.KMSKeyARN == "" ||
 		(mat.State != models.MaterialActive && mat.State != models.MaterialPrevious))) {
-		return nil, &ValidationError{Field: "material_id", Message: "choose a version of this key that was imported into KMS"}
+		return nil, &keysvc.ValidationError{Field: "material_id", Message: "choose a version of this key that was imported into KMS"}
 	}
 	if err != nil {
 		return nil, err
@@ -55,7 +56,7 @@ func (s *Service) finishReupload(ctx context.Context, oc *opContext) error {
 	if err != nil {
 		return err
 	}
-	s.dp.keys.apply(k)
+	s.keys.ApplyKey(k)
 	return nil
 }
 
@@ -97,9 +98,9 @@ func (s *Service) runReuploadJob(ctx context.Context, j *models.Job, l models.Le
 	if err := json.Unmarshal([]byte(j.Payload), &p); err != nil {
 		return jobs.Permanent(fmt.Errorf("keysvc: reupload job payload: %w", err))
 	}
-	res, err := s.Reupload(ctx, p.TenantID, RequestBy{UserID: "keyport:scheduler"}, p.KeyID, p.MaterialID)
-	var ve *ValidationError
-	if errors.As(err, &ve) || errors.Is(err, ErrKeyNotFound) {
+	res, err := s.Reupload(ctx, p.TenantID, keysvc.RequestBy{UserID: "keyport:scheduler"}, p.KeyID, p.MaterialID)
+	var ve *keysvc.ValidationError
+	if errors.As(err, &ve) || errors.Is(err, keysvc.ErrKeyNotFound) {
 		return s.db.CompleteJob(ctx, l, "skipped: "+err.Error(), nil)
 	}
 	if err != nil {

@@ -1,4 +1,4 @@
-package keysvc
+package managed
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 
+	"keyport/keysvc"
 	"keyport/keysvc/awskms"
 	"keyport/models"
 )
@@ -46,7 +47,7 @@ func driftReconciles(field, action string) bool {
 // CheckDrift compares a managed key with KMS, stores the differences (an
 // audit event when they change) and sets the key's health to DRIFT while
 // there are any.
-func (s *Service) CheckDrift(ctx context.Context, tenantID string, by RequestBy, keyID string) ([]models.KeyDrift, error) {
+func (s *Service) CheckDrift(ctx context.Context, tenantID string, by keysvc.RequestBy, keyID string) ([]models.KeyDrift, error) {
 	k, mk, err := s.managedKey(ctx, tenantID, keyID, models.StateEnabled, models.StateDisabled)
 	if err != nil {
 		return nil, err
@@ -121,7 +122,7 @@ func (s *Service) CheckDrift(ctx context.Context, tenantID string, by RequestBy,
 		if err != nil {
 			return nil, err
 		}
-		s.dp.keys.apply(k2)
+		s.keys.ApplyKey(k2)
 	}
 	return ds, nil
 }
@@ -142,13 +143,13 @@ func timeWord(t *time.Time) string {
 
 // ReconcileDrift applies one reconciliation to one field, then checks
 // again.
-func (s *Service) ReconcileDrift(ctx context.Context, tenantID string, by RequestBy, keyID, field, action string) error {
+func (s *Service) ReconcileDrift(ctx context.Context, tenantID string, by keysvc.RequestBy, keyID, field, action string) error {
 	k, mk, err := s.kmsManagedKey(ctx, tenantID, keyID, models.StateEnabled, models.StateDisabled)
 	if err != nil {
 		return err
 	}
 	if !driftReconciles(field, action) {
-		return &ValidationError{Field: "action", Message: "this difference cannot be reconciled that way"}
+		return &keysvc.ValidationError{Field: "action", Message: "this difference cannot be reconciled that way"}
 	}
 	active, err := s.db.ActiveMaterial(ctx, tenantID, keyID)
 	if err != nil {
@@ -175,14 +176,14 @@ func (s *Service) ReconcileDrift(ctx context.Context, tenantID string, by Reques
 		}
 		st := map[types.KeyState]models.KeyState{types.KeyStateEnabled: models.StateEnabled, types.KeyStateDisabled: models.StateDisabled}[md.KeyMetadata.KeyState]
 		if st == "" {
-			return &ValidationError{Field: "action", Message: "KMS's state " + string(md.KeyMetadata.KeyState) + " has no keyport equivalent to adopt"}
+			return &keysvc.ValidationError{Field: "action", Message: "KMS's state " + string(md.KeyMetadata.KeyState) + " has no keyport equivalent to adopt"}
 		}
 		k2, uerr := s.db.UpdateKey(ctx, tenantID, keyID, models.KeyUpdate{State: &st, BumpEpoch: true}, by.Audit("key.drift_adopted", map[string]string{"field": field, "state": string(st)}))
 		if uerr != nil {
 			return uerr
 		}
-		s.dp.keys.apply(k2)
-		s.dp.cache.Purge(tenantID, keyID)
+		s.keys.ApplyKey(k2)
+		s.keys.PurgeKey(tenantID, keyID)
 	case DriftMaterial + "/" + ReconcileRestore, DriftExpiry + "/" + ReconcileRestore:
 		res, rerr := s.Reupload(ctx, tenantID, by, keyID, active.ID)
 		if rerr == nil && !res.Done() {
@@ -232,7 +233,7 @@ func (s *Service) driftSweep(ctx context.Context) error {
 		return err
 	}
 	for _, id := range ids {
-		if _, err := s.CheckDrift(ctx, id[0], RequestBy{UserID: "keyport:drift"}, id[1]); err != nil && ctx.Err() == nil {
+		if _, err := s.CheckDrift(ctx, id[0], keysvc.RequestBy{UserID: "keyport:drift"}, id[1]); err != nil && ctx.Err() == nil {
 			s.log.Warn("drift check", "key_id", id[1], "err", err)
 		}
 	}

@@ -1,4 +1,4 @@
-package keysvc
+package managed
 
 import (
 	"context"
@@ -57,8 +57,7 @@ func (s *Service) lifecycle() *lifecycle {
 // operation jobs that a crashed process left behind are resumed once their
 // lease expires, and the background passes (deletion windows, expiring
 // material, drift) run on its ticks. Renewal, the rotation of
-// keyport-generated and tenant-imported keys, is Renewals, which the
-// caller gives the rotation scheduler.
+// keyport-generated and tenant-imported keys, is RotateFrom.
 func (s *Service) AttachWorker(w *jobs.Worker) {
 	lc := s.lifecycle()
 	w.Handle(models.JobKindLifecycle, s.runLifecycleJob)
@@ -67,16 +66,12 @@ func (s *Service) AttachWorker(w *jobs.Worker) {
 	lc.worker = w
 }
 
-// Renewals is the rotation of keys whose material keyport holds: a
-// renewal (a new KMS key with new material, the alias moved).
-type Renewals struct{ s *Service }
-
-// Renewals returns the renewal rotator of s.
-func (s *Service) Renewals() Renewals { return Renewals{s} }
-
-// RotateFrom renews the key if its current version is from.
-func (r Renewals) RotateFrom(ctx context.Context, tenantID, keyID string, from int64, actor, reason string) (int64, error) {
-	return r.s.renewFrom(ctx, tenantID, keyID, from, actor, reason)
+// RotateFrom renews the key if its current version is from: the rotation
+// of keys whose material keyport holds (a new KMS key with new material,
+// the alias moved). It makes the Service a rotation.Rotator, which the
+// caller gives the rotation scheduler.
+func (s *Service) RotateFrom(ctx context.Context, tenantID, keyID string, from int64, actor, reason string) (int64, error) {
+	return s.renewFrom(ctx, tenantID, keyID, from, actor, reason)
 }
 
 // OperationResult is what a lifecycle request came to.
@@ -114,7 +109,7 @@ func (s *Service) drive(ctx context.Context, op *models.KeyOperation) (*Operatio
 	if err != nil {
 		return nil, err
 	}
-	s.dp.keys.apply(res.Key)
+	s.keys.ApplyKey(res.Key)
 	return res, nil
 }
 

@@ -1,10 +1,11 @@
-package keysvc
+package managed
 
 import (
 	"context"
 	"errors"
 	"strings"
 
+	"keyport/keysvc"
 	"keyport/models"
 )
 
@@ -24,10 +25,10 @@ type StoreSummary struct {
 
 // CreateStore records a key store bound to one of the tenant's connections
 // and a region the provider allows.
-func (s *Service) CreateStore(ctx context.Context, tenantID string, by RequestBy, in StoreInput) (*models.KeyStore, error) {
+func (s *Service) CreateStore(ctx context.Context, tenantID string, by keysvc.RequestBy, in StoreInput) (*models.KeyStore, error) {
 	mc, err := s.db.GetConnection(ctx, tenantID, in.ConnectionID)
 	if errors.Is(err, models.ErrNotFound) {
-		return nil, &ValidationError{Field: "connection_id", Message: "choose one of your AWS connections"}
+		return nil, &keysvc.ValidationError{Field: "connection_id", Message: "choose one of your AWS connections"}
 	}
 	if err != nil {
 		return nil, err
@@ -36,12 +37,12 @@ func (s *Service) CreateStore(ctx context.Context, tenantID string, by RequestBy
 	if region == "" {
 		region = mc.DefaultRegion
 	}
-	ps, err := s.ProviderSettings(ctx)
+	ps, err := s.keys.ProviderSettings(ctx)
 	if err != nil {
 		return nil, err
 	}
 	if !ps.RegionAllowed(region) {
-		return nil, &ValidationError{Field: "region", Message: "is not a region your provider allows"}
+		return nil, &keysvc.ValidationError{Field: "region", Message: "is not a region your provider allows"}
 	}
 	st := &models.KeyStore{TenantID: tenantID, ConnectionID: mc.ID, Region: region, Name: in.Name, CreatedBy: by.UserID}
 	err = s.db.CreateKeyStore(ctx, st, by.Audit("key_store.created", map[string]string{"name": strings.TrimSpace(in.Name),
@@ -50,14 +51,14 @@ func (s *Service) CreateStore(ctx context.Context, tenantID string, by RequestBy
 }
 
 // RenameStore renames a tenant's key store.
-func (s *Service) RenameStore(ctx context.Context, tenantID string, by RequestBy, id, name string) error {
+func (s *Service) RenameStore(ctx context.Context, tenantID string, by keysvc.RequestBy, id, name string) error {
 	err := s.db.RenameKeyStore(ctx, tenantID, id, name, by.Audit("key_store.renamed", map[string]string{"name": strings.TrimSpace(name)}))
 	return storeErr(err)
 }
 
 // DeleteStore deletes a key store whose keys are all DELETED; otherwise
 // the *models.StoreNotEmptyError names the keys in the way.
-func (s *Service) DeleteStore(ctx context.Context, tenantID string, by RequestBy, id string) error {
+func (s *Service) DeleteStore(ctx context.Context, tenantID string, by keysvc.RequestBy, id string) error {
 	return s.db.DeleteKeyStore(ctx, tenantID, id, by.Audit("key_store.deleted", nil))
 }
 
@@ -87,11 +88,11 @@ func (s *Service) Stores(ctx context.Context, tenantID string) ([]StoreSummary, 
 // storeErr turns the store's conflict into the form's message.
 func storeErr(err error) error {
 	if errors.Is(err, models.ErrConflict) {
-		return &ValidationError{Field: "name", Message: "is already used by another key store of this tenant"}
+		return &keysvc.ValidationError{Field: "name", Message: "is already used by another key store of this tenant"}
 	}
 	var ve *models.ValidationError
 	if errors.As(err, &ve) {
-		return &ValidationError{Field: ve.Field, Message: ve.Message}
+		return &keysvc.ValidationError{Field: ve.Field, Message: ve.Message}
 	}
 	return err
 }

@@ -1,4 +1,4 @@
-package keysvc
+package managed
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package keysvc
+package managed
 
 import (
 	"context"
@@ -17,6 +17,7 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
+	"keyport/keysvc"
 	"keyport/models"
 )
 
@@ -77,7 +78,7 @@ func (f ExportFile) LogValue() slog.Value { return slog.StringValue(f.String()) 
 // key, or as a passphrase-protected JWE (PBES2-HS512+A256KW, A256GCM)
 // whose payload is the material as a JWK. Recent sign-in and the role are
 // checked by the caller; a required approval is consumed here.
-func (s *Service) Export(ctx context.Context, tenantID string, by RequestBy, keyID string, in ExportInput) (*ExportFile, error) {
+func (s *Service) Export(ctx context.Context, tenantID string, by keysvc.RequestBy, keyID string, in ExportInput) (*ExportFile, error) {
 	k, _, err := s.managedKey(ctx, tenantID, keyID, models.StateEnabled, models.StateDisabled, models.StatePendingDeletion)
 	if err != nil {
 		return nil, err
@@ -96,14 +97,14 @@ func (s *Service) Export(ctx context.Context, tenantID string, by RequestBy, key
 			in.Algorithm = WrapOAEPSHA256
 		}
 		if in.Algorithm != WrapOAEPSHA256 && in.Algorithm != WrapRSAAESKWP256 {
-			return nil, &ValidationError{Field: "algorithm", Message: "choose RSAES-OAEP-SHA-256 or RSA-OAEP + AES-KWP"}
+			return nil, &keysvc.ValidationError{Field: "algorithm", Message: "choose RSAES-OAEP-SHA-256 or RSA-OAEP + AES-KWP"}
 		}
 	case ExportJWE:
 		if utf8.RuneCountInString(in.Passphrase) < MinPassphraseLen {
-			return nil, &ValidationError{Field: "passphrase", Message: "must be at least 16 characters"}
+			return nil, &keysvc.ValidationError{Field: "passphrase", Message: "must be at least 16 characters"}
 		}
 	default:
-		return nil, &ValidationError{Field: "format", Message: "choose RSA-wrapped or passphrase-protected"}
+		return nil, &keysvc.ValidationError{Field: "format", Message: "choose RSA-wrapped or passphrase-protected"}
 	}
 	if err := s.consumeApproval(ctx, tenantID, by, keyID, models.ApprovalExport, in.ApprovalID); err != nil {
 		return nil, err
@@ -144,7 +145,7 @@ func (s *Service) Export(ctx context.Context, tenantID string, by RequestBy, key
 func (s *Service) exportMaterial(ctx context.Context, tenantID, keyID, materialID string) (*models.KeyMaterial, error) {
 	mat, err := s.materialOf(ctx, tenantID, keyID, materialID)
 	if errors.Is(err, models.ErrNotFound) || (err == nil && (len(mat.Sealed) == 0 || mat.State == models.MaterialDiscarded)) {
-		return nil, &ValidationError{Field: "material_id", Message: "choose a version of this key"}
+		return nil, &keysvc.ValidationError{Field: "material_id", Message: "choose a version of this key"}
 	}
 	return mat, err
 }
@@ -152,7 +153,7 @@ func (s *Service) exportMaterial(ctx context.Context, tenantID, keyID, materialI
 // ParseExportPublicKey reads the tenant's RSA public key (PEM) and checks
 // its size.
 func ParseExportPublicKey(text string) (*rsa.PublicKey, error) {
-	bad := &ValidationError{Field: "public_key", Message: "paste an RSA public key in PEM (-----BEGIN PUBLIC KEY-----)"}
+	bad := &keysvc.ValidationError{Field: "public_key", Message: "paste an RSA public key in PEM (-----BEGIN PUBLIC KEY-----)"}
 	block, _ := pem.Decode([]byte(strings.TrimSpace(text)))
 	if block == nil {
 		return nil, bad
@@ -178,7 +179,7 @@ func ParseExportPublicKey(text string) (*rsa.PublicKey, error) {
 		return nil, bad
 	}
 	if pub.N.BitLen() < MinExportRSABits {
-		return nil, &ValidationError{Field: "public_key", Message: "is " + strconv.Itoa(pub.N.BitLen()) + " bits; keyport needs at least 2048 (3072 or more recommended)"}
+		return nil, &keysvc.ValidationError{Field: "public_key", Message: "is " + strconv.Itoa(pub.N.BitLen()) + " bits; keyport needs at least 2048 (3072 or more recommended)"}
 	}
 	return pub, nil
 }

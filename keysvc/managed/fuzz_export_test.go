@@ -1,4 +1,4 @@
-package keysvc
+package managed
 
 import (
 	"crypto/rand"
@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
+	"keyport/keysvc"
 	"strings"
 	"testing"
 )
@@ -32,7 +33,7 @@ func FuzzParseExportPublicKey(f *testing.F) {
 	f.Fuzz(func(t *testing.T, text string) {
 		pub, err := ParseExportPublicKey(text)
 		if err != nil {
-			var ve *ValidationError
+			var ve *keysvc.ValidationError
 			if !errors.As(err, &ve) || ve.Field != "public_key" || len(ve.Message) > 400 { // messages quote at most a bounded part of the input
 				t.Fatalf("refusal is not a short public_key ValidationError: %v", err)
 			}

@@ -1,4 +1,4 @@
-package keysvc
+package managed
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 
+	"keyport/keysvc"
 	"keyport/models"
 )
 
@@ -21,7 +22,7 @@ var ErrOperationRunning = errors.New("keysvc: another operation on this key is u
 func (s *Service) managedKey(ctx context.Context, tenantID, keyID string, states ...models.KeyState) (*models.Key, *models.ManagedKey, error) {
 	k, err := s.db.GetKey(ctx, tenantID, keyID)
 	if errors.Is(err, models.ErrNotFound) {
-		return nil, nil, ErrKeyNotFound
+		return nil, nil, keysvc.ErrKeyNotFound
 	}
 	if err != nil {
 		return nil, nil, err
@@ -44,7 +45,7 @@ func inState(k *models.Key, states ...models.KeyState) error {
 	if len(states) == 0 || slices.Contains(states, k.State) {
 		return nil
 	}
-	return &ValidationError{Field: "state", Message: "this cannot be done while the key is " + string(k.State)}
+	return &keysvc.ValidationError{Field: "state", Message: "this cannot be done while the key is " + string(k.State)}
 }
 
 // kmsManagedKey is managedKey for the actions that work on the key's KMS
@@ -58,7 +59,7 @@ func (s *Service) kmsManagedKey(ctx context.Context, tenantID, keyID string, sta
 }
 
 // startOp records an operation (with new material, if any) and drives it.
-func (s *Service) startOp(ctx context.Context, op *models.KeyOperation, mat *models.KeyMaterial, by RequestBy, details map[string]string) (*OperationResult, error) {
+func (s *Service) startOp(ctx context.Context, op *models.KeyOperation, mat *models.KeyMaterial, by keysvc.RequestBy, details map[string]string) (*OperationResult, error) {
 	op.Step, op.Actor = stepStart, by.UserID
 	err := s.db.StartKeyOperation(ctx, op, mat, by.Audit("key."+op.Kind+"_started", details))
 	if errors.Is(err, models.ErrConflict) {
@@ -74,7 +75,7 @@ func (s *Service) startOp(ctx context.Context, op *models.KeyOperation, mat *mod
 // alias to it (AWS's manual rotation). The old KMS key stays enabled, so
 // data under earlier versions decrypts; a new data-key version under the
 // new KMS key becomes current.
-func (s *Service) Renew(ctx context.Context, tenantID string, by RequestBy, keyID string) (*OperationResult, error) {
+func (s *Service) Renew(ctx context.Context, tenantID string, by keysvc.RequestBy, keyID string) (*OperationResult, error) {
 	k, _, err := s.kmsManagedKey(ctx, tenantID, keyID, models.StateEnabled)
 	if err != nil {
 		return nil, err
@@ -84,7 +85,7 @@ func (s *Service) Renew(ctx context.Context, tenantID string, by RequestBy, keyI
 
 // renew starts the renewal of a loaded key, checked to be enabled and to
 // have a KMS key.
-func (s *Service) renew(ctx context.Context, k *models.Key, by RequestBy) (*OperationResult, error) {
+func (s *Service) renew(ctx context.Context, k *models.Key, by keysvc.RequestBy) (*OperationResult, error) {
 	mat, err := s.newMaterial(by)
 	if err != nil {
 		return nil, err
@@ -101,17 +102,17 @@ func (s *Service) renewFrom(ctx context.Context, tenantID, keyID string, from in
 		return 0, err
 	}
 	if k.CurrentVersion != from {
-		return 0, ErrRotationRaced
+		return 0, keysvc.ErrRotationRaced
 	}
 	if mk.Held {
 		// No KMS key to renew: the scheduled rotation of a held key is a
 		// new data key under the same material.
-		return s.RotateFrom(ctx, tenantID, keyID, from, actor, reason)
+		return s.keys.RotateFrom(ctx, tenantID, keyID, from, actor, reason)
 	}
 	if err := inState(k, models.StateEnabled); err != nil {
 		return 0, err
 	}
-	res, err := s.renew(ctx, k, RequestBy{UserID: actor})
+	res, err := s.renew(ctx, k, keysvc.RequestBy{UserID: actor})
 	if err != nil {
 		return 0, err
 	}
@@ -124,7 +125,7 @@ func (s *Service) renewFrom(ctx context.Context, tenantID, keyID string, from in
 // UndoRenewal moves the alias back to the KMS key of the material before
 // the active one (after checking that it still works) and makes it active
 // again, with a new data-key version under it.
-func (s *Service) UndoRenewal(ctx context.Context, tenantID string, by RequestBy, keyID string) (*OperationResult, error) {
+func (s *Service) UndoRenewal(ctx context.Context, tenantID string, by keysvc.RequestBy, keyID string) (*OperationResult, error) {
 	if _, _, err := s.kmsManagedKey(ctx, tenantID, keyID, models.StateEnabled); err != nil {
 		return nil, err
 	}
@@ -155,7 +156,7 @@ func (s *Service) previousMaterial(ctx context.Context, tenantID, keyID string) 
 		}
 	}
 	if prev == nil || active == nil {
-		return nil, nil, &ValidationError{Field: "key", Message: "there is no earlier KMS key to return to"}
+		return nil, nil, &keysvc.ValidationError{Field: "key", Message: "there is no earlier KMS key to return to"}
 	}
 	return prev, active, nil
 }
@@ -164,7 +165,7 @@ func (s *Service) previousMaterial(ctx context.Context, tenantID, keyID string) 
 // key's current KMS key (ImportKeyMaterial with NEW_KEY_MATERIAL) and has
 // KMS rotate to it (RotateKeyOnDemand): the key ARN and alias stay, KMS
 // keeps the earlier material for decryption. Recorded as a new version.
-func (s *Service) RotateMaterialInPlace(ctx context.Context, tenantID string, by RequestBy, keyID string) (*OperationResult, error) {
+func (s *Service) RotateMaterialInPlace(ctx context.Context, tenantID string, by keysvc.RequestBy, keyID string) (*OperationResult, error) {
 	if _, _, err := s.kmsManagedKey(ctx, tenantID, keyID, models.StateEnabled); err != nil {
 		return nil, err
 	}

@@ -1,4 +1,4 @@
-package keysvc
+package managed
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"time"
 
+	"keyport/keysvc"
 	"keyport/models"
 )
 
@@ -32,7 +33,7 @@ func (s *Service) ApprovalRequired(ctx context.Context, action string) (bool, er
 }
 
 // SetApprovalSettings stores the operator's approval settings.
-func (s *Service) SetApprovalSettings(ctx context.Context, by RequestBy, export, del bool) error {
+func (s *Service) SetApprovalSettings(ctx context.Context, by keysvc.RequestBy, export, del bool) error {
 	e, d := strconv.FormatBool(export), strconv.FormatBool(del)
 	_, err := s.db.SetProviderSettings(ctx, map[string]string{SettingApproveExport: e, SettingApproveDelete: d},
 		by.Audit("provider.approval_settings_changed", map[string]string{"export": e, "delete": d}))
@@ -41,29 +42,29 @@ func (s *Service) SetApprovalSettings(ctx context.Context, by RequestBy, export,
 
 // RequestApproval asks the tenant's other admins to approve an export or
 // a deletion of a key; it expires after 24 hours.
-func (s *Service) RequestApproval(ctx context.Context, tenantID string, by RequestBy, keyID, action string) (*models.Approval, error) {
+func (s *Service) RequestApproval(ctx context.Context, tenantID string, by keysvc.RequestBy, keyID, action string) (*models.Approval, error) {
 	if _, _, err := s.managedKey(ctx, tenantID, keyID); err != nil {
 		return nil, err
 	}
 	if action != models.ApprovalExport && action != models.ApprovalDelete {
-		return nil, &ValidationError{Field: "action", Message: "choose export or delete"}
+		return nil, &keysvc.ValidationError{Field: "action", Message: "choose export or delete"}
 	}
 	a := &models.Approval{TenantID: tenantID, KeyID: keyID, Action: action, RequestedBy: by.UserID}
 	return a, s.db.CreateApproval(ctx, a, approvalTTL, by.Audit("key.approval_requested", nil))
 }
 
 // DecideApproval approves or denies another admin's request.
-func (s *Service) DecideApproval(ctx context.Context, tenantID string, by RequestBy, id string, approve bool) (*models.Approval, error) {
+func (s *Service) DecideApproval(ctx context.Context, tenantID string, by keysvc.RequestBy, id string, approve bool) (*models.Approval, error) {
 	a, err := s.db.DecideApproval(ctx, tenantID, id, by.UserID, approve, by.Audit("key.approval_decided", nil))
 	if errors.Is(err, models.ErrConflict) {
-		return nil, &ValidationError{Field: "approval", Message: "this request is not pending any more, has expired, or is your own"}
+		return nil, &keysvc.ValidationError{Field: "approval", Message: "this request is not pending any more, has expired, or is your own"}
 	}
 	return a, err
 }
 
 // consumeApproval uses up the approval an action needs, if the provider
 // requires one.
-func (s *Service) consumeApproval(ctx context.Context, tenantID string, by RequestBy, keyID, action, id string) error {
+func (s *Service) consumeApproval(ctx context.Context, tenantID string, by keysvc.RequestBy, keyID, action, id string) error {
 	need, err := s.ApprovalRequired(ctx, action)
 	if err != nil || !need {
 		return err

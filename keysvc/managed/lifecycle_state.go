@@ -1,4 +1,4 @@
-package keysvc
+package managed
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 
+	"keyport/keysvc"
 	"keyport/keysvc/awskms"
 	"keyport/models"
 )
@@ -75,7 +76,7 @@ func (s *Service) storeKMS(ctx context.Context, tenantID string, st *models.KeyS
 
 // Deactivate disables a key: keyport stops using it at once (every
 // replica's cached data keys are purged) and then disables its KMS keys.
-func (s *Service) Deactivate(ctx context.Context, tenantID string, by RequestBy, keyID string) error {
+func (s *Service) Deactivate(ctx context.Context, tenantID string, by keysvc.RequestBy, keyID string) error {
 	_, mk, err := s.managedKey(ctx, tenantID, keyID, models.StateEnabled)
 	if err != nil {
 		return err
@@ -85,8 +86,8 @@ func (s *Service) Deactivate(ctx context.Context, tenantID string, by RequestBy,
 	if err != nil {
 		return err
 	}
-	s.dp.keys.apply(k)
-	s.dp.cache.Purge(tenantID, keyID)
+	s.keys.ApplyKey(k)
+	s.keys.PurgeKey(tenantID, keyID)
 	return s.eachKMSKey(ctx, tenantID, keyID, mk, func(c *kms.Client, arn string) error {
 		_, err := c.DisableKey(ctx, &kms.DisableKeyInput{KeyId: aws.String(arn)})
 		return err
@@ -94,7 +95,7 @@ func (s *Service) Deactivate(ctx context.Context, tenantID string, by RequestBy,
 }
 
 // Activate enables a key's KMS keys and then the key in keyport.
-func (s *Service) Activate(ctx context.Context, tenantID string, by RequestBy, keyID string) error {
+func (s *Service) Activate(ctx context.Context, tenantID string, by keysvc.RequestBy, keyID string) error {
 	_, mk, err := s.managedKey(ctx, tenantID, keyID, models.StateDisabled)
 	if err != nil {
 		return err
@@ -110,7 +111,7 @@ func (s *Service) Activate(ctx context.Context, tenantID string, by RequestBy, k
 	if err != nil {
 		return err
 	}
-	s.dp.keys.apply(k)
+	s.keys.ApplyKey(k)
 	return nil
 }
 
@@ -142,7 +143,7 @@ type DeleteInput struct {
 // scheduled for deletion after the waiting period, and keyport stops
 // using it at once. Refused with *DependencyError while data-key versions
 // depend on the key, unless acknowledged.
-func (s *Service) ScheduleDeletion(ctx context.Context, tenantID string, by RequestBy, keyID string, in DeleteInput) (*models.Key, error) {
+func (s *Service) ScheduleDeletion(ctx context.Context, tenantID string, by keysvc.RequestBy, keyID string, in DeleteInput) (*models.Key, error) {
 	k, mk, err := s.managedKey(ctx, tenantID, keyID, models.StateEnabled, models.StateDisabled)
 	if err != nil {
 		return nil, err
@@ -152,7 +153,7 @@ func (s *Service) ScheduleDeletion(ctx context.Context, tenantID string, by Requ
 		days = DefaultDeletionDays
 	}
 	if days < MinDeletionDays || days > MaxDeletionDays {
-		return nil, &ValidationError{Field: "window_days", Message: "must be between 7 and 30 days"}
+		return nil, &keysvc.ValidationError{Field: "window_days", Message: "must be between 7 and 30 days"}
 	}
 	n, err := s.db.CountDataKeyVersions(ctx, tenantID, keyID)
 	if err != nil {
@@ -170,8 +171,8 @@ func (s *Service) ScheduleDeletion(ctx context.Context, tenantID string, by Requ
 	if err != nil {
 		return nil, err
 	}
-	s.dp.keys.apply(k2)
-	s.dp.cache.Purge(tenantID, keyID)
+	s.keys.ApplyKey(k2)
+	s.keys.PurgeKey(tenantID, keyID)
 	err = s.eachKMSKey(ctx, tenantID, keyID, mk, func(c *kms.Client, arn string) error {
 		_, err := c.ScheduleKeyDeletion(ctx, &kms.ScheduleKeyDeletionInput{KeyId: aws.String(arn), PendingWindowInDays: aws.Int32(int32(days))})
 		if errors.Is(awskms.ClassifyKMSError(err), awskms.ErrKeyPendingDeletion) {
@@ -193,7 +194,7 @@ func (s *Service) ScheduleDeletion(ctx context.Context, tenantID string, by Requ
 
 // CancelDeletion cancels a key's deletion during its waiting period. The
 // key comes back DISABLED, as its KMS keys do; activate it to use it.
-func (s *Service) CancelDeletion(ctx context.Context, tenantID string, by RequestBy, keyID string) (*models.Key, error) {
+func (s *Service) CancelDeletion(ctx context.Context, tenantID string, by keysvc.RequestBy, keyID string) (*models.Key, error) {
 	_, mk, err := s.managedKey(ctx, tenantID, keyID, models.StatePendingDeletion)
 	if err != nil {
 		return nil, err
@@ -205,7 +206,7 @@ func (s *Service) CancelDeletion(ctx context.Context, tenantID string, by Reques
 	if err != nil {
 		return nil, err
 	}
-	s.dp.keys.apply(k)
+	s.keys.ApplyKey(k)
 	return k, nil
 }
 

@@ -1,4 +1,4 @@
-package keysvc
+package managed
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"keyport/keysvc"
 	"keyport/keysvc/seal"
 	"keyport/models"
 )
@@ -28,12 +29,12 @@ const (
 
 // Errors of an upload, each with its own message for the tenant.
 var (
-	ErrImportTokenUsed    = &ValidationError{Field: "import_token", Message: "this import request was already used; make a new one"}
-	ErrImportTokenExpired = &ValidationError{Field: "import_token", Message: "this import request expired (24 hours); make a new one"}
-	ErrImportTokenInvalid = &ValidationError{Field: "import_token", Message: "is not the import token of this request"}
-	ErrImportBadWrapping  = &ValidationError{Field: "wrapped_key", Message: "did not unwrap with this request's key: wrap it with RSA-OAEP, SHA-256, with the public key of this request, and base64 it"}
-	ErrImportBadLength    = &ValidationError{Field: "wrapped_key", Message: "unwrapped to the wrong length: the key must be exactly 32 bytes (256 bits)"}
-	ErrImportBadBase64    = &ValidationError{Field: "wrapped_key", Message: "is not base64"}
+	ErrImportTokenUsed    = &keysvc.ValidationError{Field: "import_token", Message: "this import request was already used; make a new one"}
+	ErrImportTokenExpired = &keysvc.ValidationError{Field: "import_token", Message: "this import request expired (24 hours); make a new one"}
+	ErrImportTokenInvalid = &keysvc.ValidationError{Field: "import_token", Message: "is not the import token of this request"}
+	ErrImportBadWrapping  = &keysvc.ValidationError{Field: "wrapped_key", Message: "did not unwrap with this request's key: wrap it with RSA-OAEP, SHA-256, with the public key of this request, and base64 it"}
+	ErrImportBadLength    = &keysvc.ValidationError{Field: "wrapped_key", Message: "unwrapped to the wrong length: the key must be exactly 32 bytes (256 bits)"}
+	ErrImportBadBase64    = &keysvc.ValidationError{Field: "wrapped_key", Message: "is not base64"}
 )
 
 // NewImportRequest is what creating an import request returns: the token
@@ -59,14 +60,14 @@ func (r NewImportRequest) LogValue() slog.Value { return slog.StringValue(r.Stri
 // the KEK), a one-time import token valid 24 hours, and records them; the
 // tenant wraps its 256-bit key to the public key and uploads it with the
 // token.
-func (s *Service) CreateImportRequest(ctx context.Context, tenantID string, by RequestBy, storeID, keyName string) (*NewImportRequest, error) {
+func (s *Service) CreateImportRequest(ctx context.Context, tenantID string, by keysvc.RequestBy, storeID, keyName string) (*NewImportRequest, error) {
 	if _, err := s.db.GetKeyStore(ctx, tenantID, storeID); errors.Is(err, models.ErrNotFound) {
-		return nil, &ValidationError{Field: "store_id", Message: "choose one of your key stores"}
+		return nil, &keysvc.ValidationError{Field: "store_id", Message: "choose one of your key stores"}
 	} else if err != nil {
 		return nil, err
 	}
 	if n := strings.TrimSpace(keyName); n == "" || len([]rune(n)) > 100 {
-		return nil, &ValidationError{Field: "key_name", Message: "is required, at most 100 characters"}
+		return nil, &keysvc.ValidationError{Field: "key_name", Message: "is required, at most 100 characters"}
 	}
 	priv, err := rsa.GenerateKey(s.rand, importRequestBits)
 	if err != nil {
@@ -119,10 +120,10 @@ func (u ImportUpload) LogValue() slog.Value { return slog.StringValue(u.String()
 // tenant's KMS like a keyport-generated one, or, when the provider keeps
 // imported keys for its own use, a held key with no KMS key. Every refusal
 // leaves nothing behind.
-func (s *Service) CompleteImport(ctx context.Context, tenantID string, by RequestBy, requestID string, up ImportUpload) (*OperationResult, error) {
+func (s *Service) CompleteImport(ctx context.Context, tenantID string, by keysvc.RequestBy, requestID string, up ImportUpload) (*OperationResult, error) {
 	r, err := s.db.GetImportRequest(ctx, tenantID, requestID)
 	if errors.Is(err, models.ErrNotFound) {
-		return nil, ErrKeyNotFound
+		return nil, keysvc.ErrKeyNotFound
 	}
 	if err != nil {
 		return nil, err
@@ -140,7 +141,7 @@ func (s *Service) CompleteImport(ctx context.Context, tenantID string, by Reques
 	if err != nil || len(wrapped) == 0 {
 		return nil, ErrImportBadBase64
 	}
-	ps, err := s.ProviderSettings(ctx)
+	ps, err := s.keys.ProviderSettings(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -161,7 +162,7 @@ func (s *Service) CompleteImport(ctx context.Context, tenantID string, by Reques
 		return nil, err
 	}
 	res, err := s.startCreate(ctx, tenantID, by, CreateKeyInput{StoreID: r.StoreID, Name: r.KeyName, Alias: up.Alias, ValidDays: up.ValidDays,
-		held: ps.ImportedKeyUse == ImportedHeld}, models.ModeImported, *mat)
+		held: ps.ImportedKeyUse == keysvc.ImportedHeld}, models.ModeImported, *mat)
 	if err != nil {
 		_ = s.db.ReopenImportRequest(ctx, tenantID, r.ID) // nothing was created: the token still works
 		return nil, err
@@ -193,7 +194,7 @@ func (s *Service) unwrapImport(r *models.ImportRequest, wrapped []byte) ([]byte,
 	if err != nil {
 		return nil, ErrImportBadWrapping
 	}
-	if len(plain) != MaterialSize {
+	if len(plain) != keysvc.MaterialSize {
 		clear(plain)
 		return nil, ErrImportBadLength
 	}

@@ -1,4 +1,4 @@
-package keysvc
+package managed
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 
+	"keyport/keysvc"
 	"keyport/models"
 )
 
@@ -51,7 +52,9 @@ func newLCEnv(tb testing.TB) *lcEnv {
 // and AWS world, as a restarted process would be.
 func (e *lcEnv) restart() {
 	old := e.svc
-	e.svc = NewService(Deps{DB: e.db, Sealer: old.sealer, Clients: old.clients, Now: e.clk.Now, Logger: slog.New(slog.DiscardHandler)})
+	log := slog.New(slog.DiscardHandler)
+	e.keys = keysvc.NewService(keysvc.Deps{DB: e.db, Sealer: old.sealer, Clients: old.clients, Now: e.clk.Now, Logger: log})
+	e.svc = New(Deps{DB: e.db, Sealer: old.sealer, Keys: e.keys, Clients: old.clients, Now: e.clk.Now, Logger: log})
 	// RSA_2048 keeps kmslocal's key generation fast under -race (the
 	// browser and HTTP tests do the same with PreferWrappingKeySpec).
 	e.svc.lifecycle().wrapSpecs = []wrapSpec{{"RSA_2048", WrapOAEPSHA256}}
@@ -127,11 +130,11 @@ func (e *lcEnv) aliasTarget(tb testing.TB, keyID string) string {
 // roundTrip encrypts and decrypts through keyport's data path.
 func (e *lcEnv) roundTrip(tb testing.TB, keyID string) error {
 	tb.Helper()
-	enc, err := e.svc.Encrypt(context.Background(), e.tenant.ID, keyID, []byte("hello"), nil)
+	enc, err := e.keys.Encrypt(context.Background(), e.tenant.ID, keyID, []byte("hello"), nil)
 	if err != nil {
 		return err
 	}
-	dec, err := e.svc.Decrypt(context.Background(), e.tenant.ID, enc.Ciphertext, nil)
+	dec, err := e.keys.Decrypt(context.Background(), e.tenant.ID, enc.Ciphertext, nil)
 	if err != nil {
 		return err
 	}
@@ -178,7 +181,7 @@ func TestCreateRenewUndoLifecycle(t *testing.T) {
 	if err := e.roundTrip(t, keyID); err != nil {
 		t.Fatal(err)
 	}
-	old, _ := e.svc.Encrypt(ctx, e.tenant.ID, keyID, []byte("old data"), nil)
+	old, _ := e.keys.Encrypt(ctx, e.tenant.ID, keyID, []byte("old data"), nil)
 
 	ren, err := e.svc.Renew(ctx, e.tenant.ID, e.by, keyID)
 	if err != nil || !ren.Done() || ren.Key.CurrentVersion != 2 {
@@ -192,7 +195,7 @@ func TestCreateRenewUndoLifecycle(t *testing.T) {
 	if md.KeyMetadata.KeyState != types.KeyStateEnabled {
 		t.Errorf("old KMS key is %s; it must stay enabled", md.KeyMetadata.KeyState)
 	}
-	if dec, err := e.svc.Decrypt(ctx, e.tenant.ID, old.Ciphertext, nil); err != nil || string(dec.Plaintext) != "old data" {
+	if dec, err := e.keys.Decrypt(ctx, e.tenant.ID, old.Ciphertext, nil); err != nil || string(dec.Plaintext) != "old data" {
 		t.Fatalf("old data after renewal: %v", err)
 	}
 
@@ -207,7 +210,7 @@ func TestCreateRenewUndoLifecycle(t *testing.T) {
 	if err != nil || !rot.Done() || rot.Key.CurrentVersion != 4 || e.aliasTarget(t, keyID) != first.KMSKeyARN {
 		t.Fatalf("rotate in place = %+v, %v", rot, err)
 	}
-	if dec, err := e.svc.Decrypt(ctx, e.tenant.ID, old.Ciphertext, nil); err != nil || string(dec.Plaintext) != "old data" {
+	if dec, err := e.keys.Decrypt(ctx, e.tenant.ID, old.Ciphertext, nil); err != nil || string(dec.Plaintext) != "old data" {
 		t.Fatalf("old data after in-place rotation: %v", err)
 	}
 	w := e.world(t)

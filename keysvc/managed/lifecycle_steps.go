@@ -1,4 +1,4 @@
-package keysvc
+package managed
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 
+	"keyport/keysvc"
 	"keyport/keysvc/awskms"
 	"keyport/models"
 )
@@ -191,22 +192,21 @@ func findTaggedKey(ctx context.Context, client *kms.Client, opID string) (string
 // validateKMSKey checks that the KMS key is enabled, EXTERNAL, and does a
 // data-key round trip under the key's encryption context.
 func (s *Service) validateKMSKey(ctx context.Context, oc *opContext, arn string) error {
-	rk := regionKey{Region: oc.store.Region, ARN: arn}
-	md, c := describeCheck(ctx, oc.client, oc.conn, rk)
+	md, c := keysvc.DescribeKMSKey(ctx, oc.client, oc.conn, oc.store.Region, arn)
 	if !c.OK {
 		return checkErr(c)
 	}
 	if md.Origin != types.OriginTypeExternal {
 		return fmt.Errorf("keysvc: KMS key %s has origin %s, not EXTERNAL", arn, md.Origin)
 	}
-	if c := roundTripCheck(ctx, oc.client, rk, KMSContext(oc.op.TenantID, oc.op.KeyID)); !c.OK {
+	if c := keysvc.RoundTripKMSKey(ctx, oc.client, oc.store.Region, arn, keysvc.KMSContext(oc.op.TenantID, oc.op.KeyID)); !c.OK {
 		return checkErr(c)
 	}
 	return nil
 }
 
 // checkErr turns a failed check into an error: unreachable is transient.
-func checkErr(c Check) error {
+func checkErr(c keysvc.Check) error {
 	if c.Health == models.HealthUnreachable {
 		return fmt.Errorf("%w: %s", awskms.ErrUnavailable, c.Detail)
 	}
@@ -250,7 +250,7 @@ func moveAlias(ctx context.Context, client *kms.Client, alias, arn string) error
 func (s *Service) commitVersion(ctx context.Context, oc *opContext) error {
 	op := oc.op
 	out, err := oc.client.GenerateDataKey(ctx, &kms.GenerateDataKeyInput{KeyId: aws.String(op.KMSKeyARN),
-		KeySpec: types.DataKeySpecAes256, EncryptionContext: KMSContext(op.TenantID, op.KeyID)})
+		KeySpec: types.DataKeySpecAes256, EncryptionContext: keysvc.KMSContext(op.TenantID, op.KeyID)})
 	if err != nil {
 		return awskms.ClassifyKMSError(err)
 	}
@@ -274,7 +274,7 @@ func (s *Service) commitVersion(ctx context.Context, oc *opContext) error {
 		if err != nil {
 			return err
 		}
-		s.dp.keys.apply(k)
+		s.keys.ApplyKey(k)
 		op.State = models.OpDone
 		return nil
 	}

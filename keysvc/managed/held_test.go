@@ -1,4 +1,4 @@
-package keysvc
+package managed
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"keyport/keysvc"
 	"keyport/keysvc/awskms"
 	"keyport/keysvc/envelope"
 	"keyport/models"
@@ -46,18 +47,18 @@ func (e *lcEnv) importHeld(t *testing.T, name string, material []byte) *Operatio
 func TestProviderSettingImportedKeyUse(t *testing.T) {
 	e := newLCEnv(t)
 	ctx := context.Background()
-	if ps, _ := e.svc.ProviderSettings(ctx); ps.ImportedKeyUse != ImportedIntoKMS {
-		t.Errorf("default = %q, want %q", ps.ImportedKeyUse, ImportedIntoKMS)
+	if ps, _ := e.keys.ProviderSettings(ctx); ps.ImportedKeyUse != keysvc.ImportedIntoKMS {
+		t.Errorf("default = %q, want %q", ps.ImportedKeyUse, keysvc.ImportedIntoKMS)
 	}
-	var ve *ValidationError
-	if _, err := e.svc.UpdateProviderSettings(ctx, e.by, ProviderSettingsInput{ImportedKeyUse: "somewhere"}); !errors.As(err, &ve) || ve.Field != "imported_key_use" {
+	var ve *keysvc.ValidationError
+	if _, err := e.keys.UpdateProviderSettings(ctx, e.by, keysvc.ProviderSettingsInput{ImportedKeyUse: "somewhere"}); !errors.As(err, &ve) || ve.Field != "imported_key_use" {
 		t.Errorf("bad value: %v", err)
 	}
-	changed, err := e.svc.UpdateProviderSettings(ctx, e.by, ProviderSettingsInput{ImportedKeyUse: ImportedHeld})
+	changed, err := e.keys.UpdateProviderSettings(ctx, e.by, keysvc.ProviderSettingsInput{ImportedKeyUse: keysvc.ImportedHeld})
 	if err != nil || len(changed) == 0 {
 		t.Fatalf("save: %v %v", changed, err)
 	}
-	if ps, _ := e.svc.ProviderSettings(ctx); ps.ImportedKeyUse != ImportedHeld {
+	if ps, _ := e.keys.ProviderSettings(ctx); ps.ImportedKeyUse != keysvc.ImportedHeld {
 		t.Errorf("saved = %q", ps.ImportedKeyUse)
 	}
 }
@@ -69,7 +70,7 @@ func TestProviderSettingImportedKeyUse(t *testing.T) {
 func TestHeldImportedKey(t *testing.T) {
 	e := newLCEnv(t)
 	ctx := context.Background()
-	if _, err := e.svc.UpdateProviderSettings(ctx, e.by, ProviderSettingsInput{ImportedKeyUse: ImportedHeld}); err != nil {
+	if _, err := e.keys.UpdateProviderSettings(ctx, e.by, keysvc.ProviderSettingsInput{ImportedKeyUse: keysvc.ImportedHeld}); err != nil {
 		t.Fatal(err)
 	}
 	e.srv.ResetCalls()
@@ -86,19 +87,19 @@ func TestHeldImportedKey(t *testing.T) {
 		}
 	}
 	mk, _ := e.db.GetManagedKey(ctx, e.tenant.ID, keyID)
-	fp, _ := Fingerprint(material)
+	fp, _ := keysvc.Fingerprint(material)
 	active, _ := e.db.ActiveMaterial(ctx, e.tenant.ID, keyID)
 	if !mk.Held || mk.AliasName != "" || mk.ValidDays != 0 || active.Fingerprint != fp || active.KMSKeyARN != "" {
 		t.Errorf("managed %+v, material %v (fingerprint %s, want %s)", mk, active, active.Fingerprint, fp)
 	}
 
 	// The data path, on a restarted service (nothing cached), makes no KMS call.
-	enc, err := e.svc.Encrypt(ctx, e.tenant.ID, keyID, []byte("card 4111"), map[string]string{"field": "pan"})
+	enc, err := e.keys.Encrypt(ctx, e.tenant.ID, keyID, []byte("card 4111"), map[string]string{"field": "pan"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	e.restart()
-	dec, err := e.svc.Decrypt(ctx, e.tenant.ID, enc.Ciphertext, map[string]string{"field": "pan"})
+	dec, err := e.keys.Decrypt(ctx, e.tenant.ID, enc.Ciphertext, map[string]string{"field": "pan"})
 	if err != nil {
 		t.Fatalf("decrypt: %v", err)
 	}
@@ -111,10 +112,10 @@ func TestHeldImportedKey(t *testing.T) {
 
 	// A wrap moved onto another key does not open there.
 	ws, _ := e.db.DataKeyWraps(ctx, e.tenant.ID, keyID, 1)
-	if _, err := e.svc.unwrapHeld(ctx, keyMeta{TenantID: e.tenant.ID, ID: "key_other"}, ws[0]); err == nil {
+	if _, err := e.keys.OpenHeldWrap(ctx, e.tenant.ID, "key_other", ws[0]); err == nil {
 		t.Error("a held wrap opened under another key id")
 	}
-	if _, err := e.svc.unwrapHeld(ctx, keyMeta{TenantID: e.tenant.ID, ID: keyID}, models.DataKeyWrap{Version: 2, KMSKeyARN: ws[0].KMSKeyARN, Ciphertext: ws[0].Ciphertext}); !errors.Is(err, envelope.ErrDecrypt) {
+	if _, err := e.keys.OpenHeldWrap(ctx, e.tenant.ID, keyID, models.DataKeyWrap{Version: 2, KMSKeyARN: ws[0].KMSKeyARN, Ciphertext: ws[0].Ciphertext}); !errors.Is(err, envelope.ErrDecrypt) {
 		t.Errorf("a held wrap opened as another version: %v", err)
 	}
 
@@ -131,22 +132,22 @@ func TestHeldImportedKey(t *testing.T) {
 	}
 
 	// Rotation (on demand and the scheduler's) is a new data key under the same material.
-	if v, err := e.svc.RotateDataKey(ctx, e.tenant.ID, keyID, e.by.UserID, "manual"); err != nil || v != 2 {
+	if v, err := e.keys.RotateDataKey(ctx, e.tenant.ID, keyID, e.by.UserID, "manual"); err != nil || v != 2 {
 		t.Fatalf("rotate data key: %d %v", v, err)
 	}
 	if v, err := e.svc.renewFrom(ctx, e.tenant.ID, keyID, 2, "keyport:scheduler", "scheduled"); err != nil || v != 3 {
 		t.Fatalf("scheduled rotation: %d %v", v, err)
 	}
 	e.restart()
-	if _, err := e.svc.Decrypt(ctx, e.tenant.ID, enc.Ciphertext, map[string]string{"field": "pan"}); err != nil {
+	if _, err := e.keys.Decrypt(ctx, e.tenant.ID, enc.Ciphertext, map[string]string{"field": "pan"}); err != nil {
 		t.Errorf("version 1 after rotations: %v", err)
 	}
-	if enc3, err := e.svc.Encrypt(ctx, e.tenant.ID, keyID, []byte("x"), nil); err != nil || enc3.Version != 3 {
+	if enc3, err := e.keys.Encrypt(ctx, e.tenant.ID, keyID, []byte("x"), nil); err != nil || enc3.Version != 3 {
 		t.Errorf("encrypt after rotations: %+v %v", enc3, err)
 	}
 
 	// Validation and drift need no KMS either.
-	k, checks, err := e.svc.CheckKey(ctx, e.tenant.ID, e.by, keyID)
+	k, checks, err := e.keys.CheckKey(ctx, e.tenant.ID, e.by, keyID)
 	if err != nil || k.Health != models.HealthOK || len(checks) != 2 || !checks[0].OK || !checks[1].OK {
 		t.Errorf("check: %v %+v %v", k, checks, err)
 	}
@@ -161,7 +162,7 @@ func TestHeldImportedKey(t *testing.T) {
 	if err := e.svc.Deactivate(ctx, e.tenant.ID, e.by, keyID); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.svc.Decrypt(ctx, e.tenant.ID, enc.Ciphertext, map[string]string{"field": "pan"}); !errors.Is(err, awskms.ErrKeyDisabled) {
+	if _, err := e.keys.Decrypt(ctx, e.tenant.ID, enc.Ciphertext, map[string]string{"field": "pan"}); !errors.Is(err, awskms.ErrKeyDisabled) {
 		t.Errorf("decrypt while deactivated: %v", err)
 	}
 	if err := e.svc.Activate(ctx, e.tenant.ID, e.by, keyID); err != nil {
@@ -182,7 +183,7 @@ func TestHeldImportedKey(t *testing.T) {
 	if k, _ := e.db.GetKey(ctx, e.tenant.ID, keyID); k.State != models.StateDeleted {
 		t.Errorf("state after the window = %s", k.State)
 	}
-	if _, err := e.svc.unwrapHeld(ctx, keyMeta{TenantID: e.tenant.ID, ID: keyID}, ws[0]); err == nil {
+	if _, err := e.keys.OpenHeldWrap(ctx, e.tenant.ID, keyID, ws[0]); err == nil {
 		t.Error("a deleted held key's data key still unwraps")
 	}
 	if n := len(e.srv.CallCounts()); n != 0 {
@@ -198,7 +199,7 @@ func TestHeldCreateResumesAfterCrash(t *testing.T) {
 		t.Run(when, func(t *testing.T) {
 			e := newLCEnv(t)
 			ctx := context.Background()
-			if _, err := e.svc.UpdateProviderSettings(ctx, e.by, ProviderSettingsInput{ImportedKeyUse: ImportedHeld}); err != nil {
+			if _, err := e.keys.UpdateProviderSettings(ctx, e.by, keysvc.ProviderSettingsInput{ImportedKeyUse: keysvc.ImportedHeld}); err != nil {
 				t.Fatal(err)
 			}
 			if when == "before" {
@@ -237,7 +238,7 @@ func TestHeldCreateResumesAfterCrash(t *testing.T) {
 			k, _ := e.db.GetKey(ctx, e.tenant.ID, ks[0].ID)
 			vs, _ := e.db.DataKeyVersions(ctx, e.tenant.ID, k.ID)
 			active, err := e.db.ActiveMaterial(ctx, e.tenant.ID, k.ID)
-			fp, _ := Fingerprint(material)
+			fp, _ := keysvc.Fingerprint(material)
 			if k.State != models.StateEnabled || k.CurrentVersion != 1 || len(vs) != 1 || err != nil || active.Fingerprint != fp {
 				t.Fatalf("after resume: key %s v%d, %d versions, material %v %v", k.State, k.CurrentVersion, len(vs), active, err)
 			}

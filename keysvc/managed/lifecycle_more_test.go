@@ -1,4 +1,4 @@
-package keysvc
+package managed
 
 import (
 	"context"
@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	jose "github.com/go-jose/go-jose/v4"
 
+	"keyport/keysvc"
 	"keyport/keysvc/awskms"
 	"keyport/keysvc/kwp"
 	"keyport/models"
@@ -116,7 +117,7 @@ func TestExportAndApproval(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if fp, _ := Fingerprint(openRSAExport(t, priv, alg, f.Body)); fp != active.Fingerprint || f.Fingerprint != fp {
+		if fp, _ := keysvc.Fingerprint(openRSAExport(t, priv, alg, f.Body)); fp != active.Fingerprint || f.Fingerprint != fp {
 			t.Errorf("%s: exported fingerprint %s, keyport %s", alg, fp, active.Fingerprint)
 		}
 	}
@@ -142,7 +143,7 @@ func TestExportAndApproval(t *testing.T) {
 	var j jwk
 	_ = json.Unmarshal(payload, &j)
 	raw, _ := base64.RawURLEncoding.DecodeString(j.K)
-	if fp, _ := Fingerprint(raw); fp != active.Fingerprint || obj.Header.ExtraHeaders["p2c"] == nil {
+	if fp, _ := keysvc.Fingerprint(raw); fp != active.Fingerprint || obj.Header.ExtraHeaders["p2c"] == nil {
 		t.Errorf("JWE export: fingerprint %s, header %+v", fp, obj.Header)
 	}
 	if _, err := e.svc.Export(ctx, e.tenant.ID, e.by, keyID, ExportInput{Format: ExportJWE, Passphrase: "short"}); err == nil {
@@ -168,7 +169,7 @@ func TestExportAndApproval(t *testing.T) {
 	if _, err := e.svc.DecideApproval(ctx, e.tenant.ID, e.by, a.ID, true); err == nil {
 		t.Fatal("the requester approved their own request")
 	}
-	other := RequestBy{UserID: "usr_second_admin"}
+	other := keysvc.RequestBy{UserID: "usr_second_admin"}
 	if _, err := e.svc.DecideApproval(ctx, e.tenant.ID, other, a.ID, true); err != nil {
 		t.Fatal(err)
 	}
@@ -225,7 +226,7 @@ func TestImportRequestMode3(t *testing.T) {
 	if err != nil || !res.Done() || res.Key.Mode != models.ModeImported {
 		t.Fatalf("import: %+v %v", res, err)
 	}
-	fp, _ := Fingerprint(material)
+	fp, _ := keysvc.Fingerprint(material)
 	if m, _ := e.db.ActiveMaterial(ctx, e.tenant.ID, res.Key.ID); m.Fingerprint != fp || m.Source != models.SourceTenant {
 		t.Errorf("material %v", m)
 	}

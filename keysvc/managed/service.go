@@ -1,0 +1,63 @@
+package managed
+
+import (
+	"crypto/rand"
+	"io"
+	"log/slog"
+	"time"
+
+	"keyport/keysvc"
+	"keyport/keysvc/awskms"
+	"keyport/keysvc/seal"
+	"keyport/models"
+)
+
+// Service runs the keys whose material keyport holds (modes 2 and 3):
+// their stores, creation, import, renewal, rotation, export, deletion,
+// drift and approvals, through recorded operations driven by jobs. The
+// data path of those keys is the root key service's (Keys).
+type Service struct {
+	db      *models.DB
+	sealer  *seal.Sealer
+	log     *slog.Logger
+	now     func() time.Time
+	rand    io.Reader
+	clients *awskms.Clients
+	keys    *keysvc.Service
+	lc      lifecycle
+}
+
+// Deps are the managed service's collaborators.
+type Deps struct {
+	DB     *models.DB
+	Sealer *seal.Sealer
+	// Keys is the key service whose data path serves these keys: its key
+	// table and data-key cache are kept current with every change made here.
+	Keys   *keysvc.Service
+	Logger *slog.Logger
+	Now    func() time.Time // injected clock; time.Now when nil
+	Rand   io.Reader        // crypto/rand when nil
+	// Clients builds KMS clients for the stores' connections; nil means
+	// the key service's.
+	Clients *awskms.Clients
+}
+
+// New builds the managed-key service.
+func New(d Deps) *Service {
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Rand == nil {
+		d.Rand = rand.Reader
+	}
+	if d.Logger == nil {
+		d.Logger = slog.Default()
+	}
+	if d.Clients == nil {
+		d.Clients = d.Keys.Clients()
+	}
+	return &Service{db: d.DB, sealer: d.Sealer, log: d.Logger, now: d.Now, rand: d.Rand, clients: d.Clients, keys: d.Keys}
+}
+
+// Keys is the key service the managed service works with.
+func (s *Service) Keys() *keysvc.Service { return s.keys }
