@@ -3,7 +3,7 @@
 // use counting), AWS connections, and the registration and validation of
 // customer-managed keys. It knows nothing of HTTP or pages.
 //
-// It imports models and its leaf packages (envelope, seal, awskms, jobs,
-// mailer); the packages that build on it (managed, rotation, compliance) import it,
+// It imports models and its leaf packages (envelope, seal, awskms); the
+// packages that build on it (managed, rotation, compliance) import it,
 // never the reverse.
 package keysvc

@@ -7,5 +7,5 @@
 // current.
 //
 // It imports models, the root keysvc and its leaf packages (awskms, seal,
-// envelope, jobs, kwp); the root never imports it.
+// jobs, kwp); the root never imports it.
 package managed

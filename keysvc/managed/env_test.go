@@ -3,16 +3,17 @@ package managed
 import (
 	"context"
 	"crypto/rand"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+
 	"keyport/keysvc"
 	"keyport/keysvc/awskms"
 	"keyport/keysvc/kmslocal"
 	"keyport/keysvc/seal"
 	"keyport/models"
 	"keyport/models/modelstest"
-	"testing"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/kms"
 )
 
 // The test world of the managed-key tests: the root key service's
