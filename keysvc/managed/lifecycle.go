@@ -15,9 +15,9 @@ import (
 	"keyport/models"
 )
 
-// lifecycle is the per-service state of the key lifecycle (modes 2 and 3).
-// It lives beside the Service rather than in it so that this area owns its
-// files; lifecycleOf finds it.
+// lifecycle is the per-service state of the key lifecycle (modes 2 and 3):
+// wrapping preferences, the operation worker, test hooks. Service.lifecycle
+// makes it on first use.
 type lifecycle struct {
 	once   sync.Once
 	worker *jobs.Worker // runs operation jobs for requests; the scheduler's once attached

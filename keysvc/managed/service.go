@@ -58,6 +58,3 @@ func New(d Deps) *Service {
 	}
 	return &Service{db: d.DB, sealer: d.Sealer, log: d.Logger, now: d.Now, rand: d.Rand, clients: d.Clients, keys: d.Keys}
 }
-
-// Keys is the key service the managed service works with.
-func (s *Service) Keys() *keysvc.Service { return s.keys }
