@@ -39,7 +39,7 @@ func startJobs(ctx context.Context, db *models.DB, sealer *seal.Sealer, keys *ke
 	// Key lifecycle (modes 2 and 3): renewal as the rotation of those keys,
 	// resumption of crashed operations, re-uploads, deletion windows, drift.
 	s := rotation.NewScheduler(rotation.SchedulerDeps{DB: db, Keys: keys, Renewals: keys.Renewals(), Outbox: ob, Worker: w,
-		Render: notice.Renderer{}, Logger: log, BaseURL: baseURL, SweepEvery: sweepEvery})
+		Render: notice.Renderer{BaseURL: baseURL}, Logger: log, SweepEvery: sweepEvery})
 	keys.AttachWorker(w)
 	var wg sync.WaitGroup
 	wg.Add(1)

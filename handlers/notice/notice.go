@@ -16,31 +16,35 @@ import (
 
 // Renderer renders notice emails from the views for the rotation
 // scheduler, which sends notices but knows nothing of templates.
-type Renderer struct{}
+type Renderer struct {
+	BaseURL string // keyport's public URL, for the links in emails
+}
 
 // RenderNotice renders a notice email: the views compose its words from the
 // fields its kind shows.
-func (Renderer) RenderNotice(ctx context.Context, m rotation.NoticeMail) (rotation.MailContent, error) {
+func (r Renderer) RenderNotice(ctx context.Context, m rotation.NoticeMail) (rotation.MailContent, error) {
+	keyURL := r.BaseURL + "/keys/" + m.KeyID
+	scheduleURL := keyURL + "/rotation"
 	var n views.Notice
 	switch m.Kind {
 	case models.NoticeBeforeRotation:
-		n = views.BeforeRotationNotice(m.TenantName, m.KeyName, m.ScheduleURL, m.RotationAt, m.LeadDays, m.Automatic)
+		n = views.BeforeRotationNotice(m.TenantName, m.KeyName, scheduleURL, m.RotationAt, m.LeadDays, m.Automatic)
 	case models.NoticeConfirm:
-		n = views.ConfirmRotationNotice(m.TenantName, m.KeyName, m.ScheduleURL, m.RotationAt)
+		n = views.ConfirmRotationNotice(m.TenantName, m.KeyName, scheduleURL, m.RotationAt)
 	case models.NoticeRotated:
-		n = views.RotatedNotice(m.TenantName, m.KeyName, m.ScheduleURL, m.Reason == "manual", m.RotatedAt, m.FromVersion, m.NewVersion,
+		n = views.RotatedNotice(m.TenantName, m.KeyName, scheduleURL, m.Reason == "manual", m.RotatedAt, m.FromVersion, m.NewVersion,
 			m.KMSDetail, m.Automatic, m.PeriodDays, m.RotationAt)
 	case models.NoticeMaterialExpiring:
-		n = views.MaterialExpiringNotice(m.TenantName, m.KeyName, m.KeyURL, m.MaterialVersion, m.Fingerprint, m.MaterialActive, m.ValidTo,
+		n = views.MaterialExpiringNotice(m.TenantName, m.KeyName, keyURL, m.MaterialVersion, m.Fingerprint, m.MaterialActive, m.ValidTo,
 			m.LeadDays, m.AutoReupload)
 	case models.NoticeHealth:
 		if !m.ValidTo.IsZero() { // the material expired: the expiry reminders' last word
-			n = views.MaterialExpiredNotice(m.TenantName, m.KeyName, m.KeyURL, m.MaterialVersion, m.Fingerprint, m.MaterialActive, m.ValidTo)
+			n = views.MaterialExpiredNotice(m.TenantName, m.KeyName, keyURL, m.MaterialVersion, m.Fingerprint, m.MaterialActive, m.ValidTo)
 		} else {
-			n = views.HealthNotice(m.TenantName, m.KeyName, m.ScheduleURL, m.Health, m.HealthDetail)
+			n = views.HealthNotice(m.TenantName, m.KeyName, scheduleURL, m.Health, m.HealthDetail)
 		}
 	default:
-		n = views.KeyNotice(m.TenantName, m.KeyName, m.ScheduleURL)
+		n = views.KeyNotice(m.TenantName, m.KeyName, scheduleURL)
 	}
 	var html, text bytes.Buffer
 	if err := views.NoticeEmailHTML(n).Render(ctx, &html); err != nil {
