@@ -1,8 +1,6 @@
 package handlers
 
 import (
-	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -16,44 +14,6 @@ import (
 	"keyport/models"
 	"keyport/views"
 )
-
-// NoticeRenderer renders notice emails from the views for the rotation
-// scheduler, which sends notices but knows nothing of templates.
-type NoticeRenderer struct{}
-
-// RenderNotice renders a notice email: the views compose its words from the
-// fields its kind shows.
-func (NoticeRenderer) RenderNotice(ctx context.Context, m rotation.NoticeMail) (rotation.MailContent, error) {
-	var n views.Notice
-	switch m.Kind {
-	case models.NoticeBeforeRotation:
-		n = views.BeforeRotationNotice(m.TenantName, m.KeyName, m.ScheduleURL, m.RotationAt, m.LeadDays, m.Automatic)
-	case models.NoticeConfirm:
-		n = views.ConfirmRotationNotice(m.TenantName, m.KeyName, m.ScheduleURL, m.RotationAt)
-	case models.NoticeRotated:
-		n = views.RotatedNotice(m.TenantName, m.KeyName, m.ScheduleURL, m.Reason == "manual", m.RotatedAt, m.FromVersion, m.NewVersion,
-			m.KMSDetail, m.Automatic, m.PeriodDays, m.RotationAt)
-	case models.NoticeMaterialExpiring:
-		n = views.MaterialExpiringNotice(m.TenantName, m.KeyName, m.KeyURL, m.MaterialVersion, m.Fingerprint, m.MaterialActive, m.ValidTo,
-			m.LeadDays, m.AutoReupload)
-	case models.NoticeHealth:
-		if !m.ValidTo.IsZero() { // the material expired: the expiry reminders' last word
-			n = views.MaterialExpiredNotice(m.TenantName, m.KeyName, m.KeyURL, m.MaterialVersion, m.Fingerprint, m.MaterialActive, m.ValidTo)
-		} else {
-			n = views.HealthNotice(m.TenantName, m.KeyName, m.ScheduleURL, m.Health, m.HealthDetail)
-		}
-	default:
-		n = views.KeyNotice(m.TenantName, m.KeyName, m.ScheduleURL)
-	}
-	var html, text bytes.Buffer
-	if err := views.NoticeEmailHTML(n).Render(ctx, &html); err != nil {
-		return rotation.MailContent{}, fmt.Errorf("render notice email: %w", err)
-	}
-	if err := views.NoticeEmailText(n).Render(ctx, &text); err != nil {
-		return rotation.MailContent{}, fmt.Errorf("render notice email: %w", err)
-	}
-	return rotation.MailContent{Subject: views.NoticeEmailSubject(n), Text: text.String(), HTML: html.String()}, nil
-}
 
 // wakeWorker makes the job worker look for work now (mail just queued).
 func (h *Handler) wakeWorker() {

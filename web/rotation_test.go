@@ -18,6 +18,7 @@ import (
 	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
 
 	"keyport/handlers"
+	"keyport/handlers/notice"
 	"keyport/keysvc"
 	"keyport/keysvc/jobs"
 	"keyport/keysvc/keysvctest"
@@ -37,8 +38,8 @@ func newScheduler(db *models.DB, sealer *seal.Sealer, keys *keysvc.Service, send
 	now func() time.Time, log *slog.Logger) (*jobs.Worker, *rotation.Scheduler) {
 	w := jobs.NewWorker(db, log, jobs.WorkerConfig{Concurrency: 1})
 	ob := mailer.NewOutbox(db, sealer, send, "keyport.test")
-	s := rotation.NewScheduler(rotation.SchedulerDeps{DB: db, Keys: keys, Outbox: ob, Worker: w, Render: handlers.NoticeRenderer{},
-		Logger: log, Now: now, BaseURL: base})
+	s := rotation.NewScheduler(rotation.SchedulerDeps{DB: db, Keys: keys, Outbox: ob, Worker: w, Render: notice.Renderer{BaseURL: base},
+		Logger: log, Now: now})
 	return w, s
 }
 

@@ -1,6 +1,10 @@
 // Package web builds keyport's echo server: middleware in a fixed order,
 // every route in routes.go, the one error handler, security headers and the
-// embedded static files.
+// embedded static files; its sub-packages are the development stand-ins
+// (devidp, mailcatcher) and the browser-test helpers (webtest).
+//
+// It imports handlers, static, models and, for metrics, the keysvc
+// packages whose figures it exports; only cmd imports it.
 package web
 
 import (

@@ -7,7 +7,7 @@ import (
 	"sync"
 	"time"
 
-	"keyport/handlers"
+	"keyport/handlers/notice"
 	"keyport/keysvc"
 	"keyport/keysvc/jobs"
 	"keyport/keysvc/mailer"
@@ -40,7 +40,7 @@ func startJobs(ctx context.Context, db *models.DB, sealer *seal.Sealer, keys *ke
 	// Key lifecycle (modes 2 and 3): renewal as the rotation of those keys,
 	// resumption of crashed operations, re-uploads, deletion windows, drift.
 	s := rotation.NewScheduler(rotation.SchedulerDeps{DB: db, Keys: keys, Renewals: mgd, Outbox: ob, Worker: w,
-		Render: handlers.NoticeRenderer{}, Logger: log, BaseURL: baseURL, SweepEvery: sweepEvery})
+		Render: notice.Renderer{BaseURL: baseURL}, Logger: log, SweepEvery: sweepEvery})
 	mgd.AttachWorker(w)
 	var wg sync.WaitGroup
 	wg.Add(1)

@@ -3,8 +3,9 @@
 // generator on the other), then measures, in interleaved A B B A blocks, the
 // requests per second and tail latency of:
 //
-//   - warm-cache encrypt and decrypt against a baseline echo handler with the
-//     same JSON request and response shape but no crypto and no token check;
+//   - warm-cache encrypt and decrypt, through keyport's whole server
+//     (web.New), against a bare net/http handler with the same JSON request
+//     and response shape but no middleware, no crypto and no token check;
 //   - encrypt with per-key use counting (the audit record of cached use) on
 //     against the same path with counting off.
 //

@@ -15,8 +15,6 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/labstack/echo/v4"
-
 	"keyport/handlers"
 	"keyport/keysvc"
 	"keyport/keysvc/keysvctest"
@@ -83,14 +81,16 @@ func serve(args []string) error {
 	// Logs are formatted as in production and then dropped: both sides of
 	// every comparison pay for them.
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	e := web.New(web.Deps{Handlers: handlers.New(handlers.Deps{DB: env.DB, Logger: log}), API: handlers.NewAPI(env.Service, env.Managed(env.Service), log), Logger: log})
-	nc := handlers.NewAPI(noCount, env.Managed(noCount), log)
-	g := e.Group("/nocount/api/v1", nc.Authenticate)
-	g.POST("/encrypt", nc.Encrypt)
+	// keyport's whole server (web.New), the same server over a key service
+	// that does not count use, and the baseline beside them.
+	mux := http.NewServeMux()
+	mux.Handle("/", web.New(web.Deps{Handlers: handlers.New(handlers.Deps{DB: env.DB, Logger: log}), API: handlers.NewAPI(env.Service, env.Managed(env.Service), log), Logger: log}))
+	mux.Handle("/nocount/", http.StripPrefix("/nocount", web.New(web.Deps{Handlers: handlers.New(handlers.Deps{DB: env.DB, Logger: log}),
+		API: handlers.NewAPI(noCount, env.Managed(noCount), log), Logger: log})))
 	overhead := 66 + len(k.ID) // header and tag of a real ciphertext
-	e.POST("/baseline/encrypt", baselineEncrypt(overhead))
-	e.POST("/baseline/decrypt", baselineDecrypt(overhead))
-	return serveUntilDone(ctx, e, func(url string) string {
+	mux.Handle("POST /baseline/encrypt", baselineEncrypt(overhead))
+	mux.Handle("POST /baseline/decrypt", baselineDecrypt(overhead))
+	return serveUntilDone(ctx, mux, func(url string) string {
 		return fmt.Sprintf("READY %s %s %s %s", url, token, k.ID, b64(enc.Ciphertext))
 	})
 }
@@ -112,12 +112,12 @@ func benchEnv(prefix string) (env *keysvctest.Env, cleanup func(), err error) {
 // serveUntilDone serves e on a loopback port, prints the line ready makes
 // of its URL (the load generator waits for it), and shuts down when ctx
 // ends.
-func serveUntilDone(ctx context.Context, e *echo.Echo, ready func(url string) string) error {
+func serveUntilDone(ctx context.Context, h http.Handler, ready func(url string) string) error {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
 	}
-	srv := web.NewHTTPServer(ln.Addr().String(), e)
+	srv := web.NewHTTPServer(ln.Addr().String(), h)
 	go srv.Serve(ln)
 	fmt.Println(ready("http://" + ln.Addr().String()))
 	<-ctx.Done()
@@ -125,26 +125,36 @@ func serveUntilDone(ctx context.Context, e *echo.Echo, ready func(url string) st
 }
 
 // The baseline handlers decode and encode the same JSON as the data API and
-// return answers of the same size, with no token check and no crypto.
-func baselineEncrypt(overhead int) echo.HandlerFunc {
-	return func(c echo.Context) error {
+// return answers of the same size, with no token check, no crypto and no
+// middleware: what a service would run without keyport in front of it.
+func baselineEncrypt(overhead int) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
 		var in handlers.EncryptItem
-		if err := json.NewDecoder(c.Request().Body).Decode(&in); err != nil {
-			return c.JSON(http.StatusBadRequest, map[string]string{"error": "bad json"})
+		if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "bad json"})
+			return
 		}
 		ct := make([]byte, len(in.Plaintext)+overhead)
 		copy(ct, in.Plaintext)
-		return c.JSON(http.StatusOK, handlers.EncryptResult{Ciphertext: ct, KeyID: in.KeyID, KeyVersion: 1})
+		writeJSON(w, http.StatusOK, handlers.EncryptResult{Ciphertext: ct, KeyID: in.KeyID, KeyVersion: 1})
 	}
 }
 
-func baselineDecrypt(overhead int) echo.HandlerFunc {
-	return func(c echo.Context) error {
+func baselineDecrypt(overhead int) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
 		var in handlers.DecryptItem
-		if err := json.NewDecoder(c.Request().Body).Decode(&in); err != nil {
-			return c.JSON(http.StatusBadRequest, map[string]string{"error": "bad json"})
+		if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "bad json"})
+			return
 		}
 		pt := in.Ciphertext[:max(0, len(in.Ciphertext)-overhead)]
-		return c.JSON(http.StatusOK, handlers.DecryptResult{Plaintext: pt, KeyID: "key_baseline", KeyVersion: 1})
+		writeJSON(w, http.StatusOK, handlers.DecryptResult{Plaintext: pt, KeyID: "key_baseline", KeyVersion: 1})
 	}
+}
+
+// writeJSON answers v as JSON with status.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
 }

@@ -18,8 +18,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/labstack/echo/v4"
-
 	"keyport/handlers"
 	"keyport/keysvc"
 	"keyport/keysvc/awskms"
@@ -234,16 +232,17 @@ func serveSoak(args []string) error {
 	}
 	go svc.Run(ctx)
 
-	e := web.New(web.Deps{Handlers: handlers.New(handlers.Deps{DB: env.DB, Logger: log}), API: handlers.NewAPI(svc, env.Managed(svc), log), Logger: log})
-	e.GET("/debug/soak", func(c echo.Context) error {
+	mux := http.NewServeMux()
+	mux.Handle("/", web.New(web.Deps{Handlers: handlers.New(handlers.Deps{DB: env.DB, Logger: log}), API: handlers.NewAPI(svc, env.Managed(svc), log), Logger: log}))
+	mux.HandleFunc("GET /debug/soak", func(w http.ResponseWriter, r *http.Request) {
 		runtime.GC()
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
 		st := svc.CacheStats()
-		return c.JSON(http.StatusOK, soakSample{LiveHeapBytes: ms.HeapAlloc, SysBytes: ms.Sys, Goroutines: runtime.NumGoroutine(),
+		writeJSON(w, http.StatusOK, soakSample{LiveHeapBytes: ms.HeapAlloc, SysBytes: ms.Sys, Goroutines: runtime.NumGoroutine(),
 			CacheEntries: st.Entries, CacheMisses: st.Misses, CacheHits: st.Hits, Evictions: st.Evictions})
 	})
-	return serveUntilDone(ctx, e, func(url string) string {
+	return serveUntilDone(ctx, mux, func(url string) string {
 		fx.URL = url
 		line, _ := json.Marshal(fx)
 		return string(line)

@@ -21,7 +21,6 @@ type NoticeMail struct {
 	TenantName   string
 	KeyName      string
 	KeyID        string
-	ScheduleURL  string // the key's rotation page
 	RotationAt   time.Time
 	LeadDays     int
 	Automatic    bool
@@ -41,7 +40,6 @@ type NoticeMail struct {
 	Fingerprint     string
 	MaterialActive  bool
 	AutoReupload    bool
-	KeyURL          string // the key's page
 }
 
 // MailContent is a rendered email.
@@ -90,8 +88,6 @@ func (s *Scheduler) noticeMail(ctx context.Context, k *models.Key, p *models.Rot
 		return nil, err
 	}
 	m.Kind, m.TenantName, m.KeyName, m.KeyID = n.Kind, t.Name, k.Name, k.ID
-	m.ScheduleURL = s.BaseURL + "/keys/" + k.ID + "/rotation"
-	m.KeyURL = s.BaseURL + "/keys/" + k.ID
 	if p != nil {
 		m.Automatic, m.PeriodDays = p.Automatic, p.PeriodDays
 		if m.RotationAt.IsZero() {

@@ -61,7 +61,6 @@ type SchedulerDeps struct {
 	Render   Renderer // email bodies (views, through handlers); required for notices
 	Logger   *slog.Logger
 	Now      func() time.Time // the same clock as the store's
-	BaseURL  string           // links in emails
 	// SweepEvery runs the validation sweep as a job this often (0: never).
 	SweepEvery time.Duration
 }

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"keyport/handlers"
+	"keyport/handlers/notice"
 	"keyport/keysvc"
 	"keyport/keysvc/jobs"
 	"keyport/keysvc/keysvctest"
@@ -57,8 +57,8 @@ var quiet = slog.New(slog.DiscardHandler)
 func (e *schedEnv) process(owner string) (*jobs.Worker, *rotation.Scheduler, *mailer.Outbox) {
 	w := jobs.NewWorker(e.DB, quiet, jobs.WorkerConfig{Owner: owner, Concurrency: 1, LeaseFor: time.Minute, BackoffBase: time.Minute})
 	ob := mailer.NewOutbox(e.DB, e.Sealer, e.sender, "keyport.test")
-	s := rotation.NewScheduler(rotation.SchedulerDeps{DB: e.DB, Keys: e.Service, Outbox: ob, Worker: w, Render: handlers.NoticeRenderer{},
-		Logger: quiet, Now: e.Clock.Now, BaseURL: "https://keyport.test"})
+	s := rotation.NewScheduler(rotation.SchedulerDeps{DB: e.DB, Keys: e.Service, Outbox: ob, Worker: w, Render: notice.Renderer{BaseURL: "https://keyport.test"},
+		Logger: quiet, Now: e.Clock.Now})
 	return w, s, ob
 }
 
