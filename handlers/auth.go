@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
+	"unicode"
 
 	"github.com/labstack/echo/v4"
 
@@ -222,11 +224,26 @@ func (h *Handler) audit(c echo.Context, in models.AuditInput) error {
 }
 
 // safeReturnTo keeps only local paths, so the sign-in flow cannot be used
-// to send someone to another site.
+// to send someone to another site. It accepts a path (with an optional
+// query) and nothing else: no scheme or host, no "//" start, and no control
+// character, whitespace or backslash anywhere, because browsers drop TABs
+// and newlines and read "\\" as "/" ("/\t/evil.example" becomes
+// "//evil.example").
 func safeReturnTo(p string) string {
+	const fallback = "/dashboard"
 	if p == "" || len(p) > 512 || !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") ||
-		strings.ContainsAny(p, "\\\r\n") || strings.HasPrefix(p, "/auth/") {
-		return "/dashboard"
+		strings.HasPrefix(p, "/auth/") {
+		return fallback
+	}
+	for _, r := range p {
+		if r <= ' ' || r == 0x7f || r == '\\' || unicode.IsSpace(r) || unicode.IsControl(r) || !unicode.IsPrint(r) {
+			return fallback
+		}
+	}
+	u, err := url.Parse(p)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" ||
+		!strings.HasPrefix(u.Path, "/") || strings.HasPrefix(u.Path, "//") || strings.HasPrefix(u.Path, "/auth/") {
+		return fallback
 	}
 	return p
 }

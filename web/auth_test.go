@@ -289,3 +289,44 @@ func TestSafeReturnTo(t *testing.T) {
 		t.Fatalf("anonymous dashboard went to %s", res.Request.URL)
 	}
 }
+
+// TestReturnToRefusesWhatBrowsersRewrite is issue 17 #1: a return_to that a
+// browser turns into another host (a TAB or newline it drops, a backslash it
+// reads as a slash, a space) must never reach the Location header.
+func TestReturnToRefusesWhatBrowsersRewrite(t *testing.T) {
+	s := newStack(t, nil)
+	for _, rt := range []string{"/\t/evil.example/phish", "/\n/evil.example", "/\r/evil.example", "/ /evil.example",
+		"/\\/evil.example", "/x\\y", "/\x00/evil.example", "/\u00a0/evil.example", "/\u2028/evil.example", "http:/evil.example"} {
+		b := newBrowser(t)
+		res, err := b.noFollow().Get(s.URL + "/auth/login?return_to=" + url.QueryEscape(rt))
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		s.IdP.Queue(alice)
+		res, err = b.noFollow().Get(res.Header.Get("Location"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		res, err = b.noFollow().Get(res.Header.Get("Location"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if loc := res.Header.Get("Location"); res.StatusCode != http.StatusSeeOther || loc != "/dashboard" {
+			t.Errorf("return_to %q: callback answered %d Location %q, want /dashboard", rt, res.StatusCode, loc)
+		}
+	}
+	// A plain local path with a query still works.
+	b := newBrowser(t)
+	res, _ := b.get(t, s.URL+"/dashboard?x=1")
+	if res.Request.URL.Query().Get("return_to") != "/dashboard?x=1" {
+		t.Fatalf("anonymous dashboard went to %s", res.Request.URL)
+	}
+	s.IdP.Queue(alice)
+	res, _ = b.get(t, s.URL+"/auth/login?return_to="+url.QueryEscape("/dashboard?x=1"))
+	if res.Request.URL.RequestURI() != "/dashboard?x=1" {
+		t.Errorf("local return_to ended at %s", res.Request.URL.RequestURI())
+	}
+}
