@@ -124,12 +124,7 @@ func (h *Handler) callback(c echo.Context) error {
 	ident, err := h.oidc.exchange(ctx, code, derive(secret, "pkce-verifier"), flow.Nonce)
 	if err != nil {
 		h.log.Warn("oidc exchange failed", "request_id", requestID(c), "err", err)
-		reason := "token_invalid"
-		if errors.Is(err, errNonceMismatch) {
-			reason = "nonce_mismatch"
-		}
-		return refuse(reason, http.StatusBadRequest, "Sign-in could not be verified",
-			"keyport could not verify the sign-in with your identity provider. Start again.")
+		return exchangeRefusal(err)
 	}
 	if ident.Email == "" || !ident.EmailVerified {
 		return refuse("email_unverified", http.StatusForbidden, "Verified email required",
@@ -141,6 +136,25 @@ func (h *Handler) callback(c echo.Context) error {
 			"This keyport requires multi-factor sign-in, and your identity provider did not confirm a second factor. Sign in again with your second factor, or ask your administrator to enable it for your account.")
 	}
 	return h.finishSignIn(c, ident, flow.ReturnTo, mfa)
+}
+
+// exchangeRefusal answers a failed code exchange: an operator's
+// configuration error (502), an unreachable provider (503) and a sign-in
+// that does not verify (400) each have their own words and audit reason.
+func exchangeRefusal(err error) *signInRefused {
+	switch {
+	case errors.Is(err, errClientRejected):
+		return refuse("idp_client_rejected", http.StatusBadGateway, "keyport's sign-in is misconfigured",
+			"Your identity provider refused keyport's own client credentials, so nobody can sign in until this is fixed. Nothing is wrong with your account. Please tell the keyport operator: the identity provider answered invalid_client; check KEYPORT_OIDC_CLIENT_ID and KEYPORT_OIDC_CLIENT_SECRET against the client registered at the provider.")
+	case errors.Is(err, errProviderUnreachable):
+		return refuse("idp_unreachable", http.StatusServiceUnavailable, "Identity provider unreachable",
+			"keyport could not reach your identity provider to complete the sign-in. Nothing is wrong with your account; try again in a few minutes, and tell the keyport operator if it keeps happening.")
+	case errors.Is(err, errNonceMismatch):
+		return refuse("nonce_mismatch", http.StatusBadRequest, "Sign-in could not be verified",
+			"keyport could not verify the sign-in with your identity provider. Start again.")
+	}
+	return refuse("token_invalid", http.StatusBadRequest, "Sign-in could not be verified",
+		"keyport could not verify the sign-in with your identity provider. Start again.")
 }
 
 // finishSignIn records the user, makes sure they have a tenant (creating one

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"slices"
+	"syscall"
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
@@ -68,6 +70,36 @@ type identity struct {
 
 var errNonceMismatch = errors.New("oidc: id token nonce does not match the login flow")
 
+// errClientRejected: the provider refused keyport's own client credentials
+// (invalid_client, unauthorized_client), an operator's configuration error,
+// not a forged sign-in.
+var errClientRejected = errors.New("oidc: the identity provider refused keyport's client credentials")
+
+// errProviderUnreachable: the provider could not be reached or failed
+// (connection refused, timeout, a 5xx answer) while completing the sign-in.
+var errProviderUnreachable = errors.New("oidc: the identity provider could not be reached")
+
+// classifyExchange tells an operator's error and an outage from a sign-in
+// that does not verify, so each gets its own answer and audit reason.
+func classifyExchange(err error) error {
+	var re *oauth2.RetrieveError
+	if errors.As(err, &re) {
+		switch {
+		case re.ErrorCode == "invalid_client" || re.ErrorCode == "unauthorized_client" ||
+			(re.ErrorCode == "" && re.Response != nil && re.Response.StatusCode == http.StatusUnauthorized):
+			return fmt.Errorf("%w: %w", errClientRejected, err)
+		case re.Response != nil && re.Response.StatusCode >= 500:
+			return fmt.Errorf("%w: %w", errProviderUnreachable, err)
+		}
+		return err
+	}
+	var ne net.Error
+	if errors.As(err, &ne) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, syscall.ECONNREFUSED) {
+		return fmt.Errorf("%w: %w", errProviderUnreachable, err)
+	}
+	return err
+}
+
 // exchange trades the code for tokens, verifies the ID token's signature,
 // issuer, audience and expiry (go-oidc), and checks the nonce (go-oidc leaves
 // that to us).
@@ -75,7 +107,7 @@ func (o *OIDC) exchange(ctx context.Context, code, verifier, nonce string) (*ide
 	ctx = oidc.ClientContext(ctx, o.client)
 	tok, err := o.oauth.Exchange(ctx, code, oauth2.VerifierOption(verifier))
 	if err != nil {
-		return nil, fmt.Errorf("exchange code: %w", err)
+		return nil, fmt.Errorf("exchange code: %w", classifyExchange(err))
 	}
 	raw, ok := tok.Extra("id_token").(string)
 	if !ok || raw == "" {
@@ -83,7 +115,8 @@ func (o *OIDC) exchange(ctx context.Context, code, verifier, nonce string) (*ide
 	}
 	idt, err := o.verifier.Verify(ctx, raw)
 	if err != nil {
-		return nil, fmt.Errorf("verify id token: %w", err)
+		// Fetching the signing keys can fail for an outage too.
+		return nil, fmt.Errorf("verify id token: %w", classifyExchange(err))
 	}
 	if !constantTimeEqual(idt.Nonce, nonce) {
 		return nil, errNonceMismatch

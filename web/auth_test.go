@@ -330,3 +330,47 @@ func TestReturnToRefusesWhatBrowsersRewrite(t *testing.T) {
 		t.Errorf("local return_to ended at %s", res.Request.URL.RequestURI())
 	}
 }
+
+// TestExchangeFailuresHaveTheirOwnAnswers is issue 17 #15: a provider that
+// refuses keyport's client credentials, or is down during the callback, is
+// not a forged sign-in.
+func TestExchangeFailuresHaveTheirOwnAnswers(t *testing.T) {
+	tests := []struct {
+		name   string
+		break_ func(s *stack)
+		status int
+		text   string
+		reason string
+	}{
+		{"client secret rejected", func(s *stack) { s.IdP.ChangeClientSecret() }, http.StatusBadGateway,
+			"KEYPORT_OIDC_CLIENT_SECRET", "idp_client_rejected"},
+		{"provider down during the callback", func(s *stack) { s.IdP.Close() }, http.StatusServiceUnavailable,
+			"could not reach your identity provider", "idp_unreachable"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newStack(t, nil)
+			b := newBrowser(t)
+			u := authorize(t, s, b)
+			s.IdP.Queue(alice)
+			res, err := b.noFollow().Get(u.String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			res.Body.Close()
+			callback := res.Header.Get("Location")
+			tt.break_(s)
+			res, body := b.get(t, callback)
+			if res.StatusCode != tt.status || !strings.Contains(body, tt.text) || !strings.Contains(body, `data-testid="problem"`) {
+				t.Errorf("callback: %d, want %d with %q", res.StatusCode, tt.status, tt.text)
+			}
+			if s.cookie(b, "keyport_session") != nil {
+				t.Error("a session was created")
+			}
+			got := strings.Join(s.auditActions(t, ""), "\n")
+			if !strings.Contains(got, `auth.sign_in_failed:{"reason":"`+tt.reason+`"}`) || strings.Contains(got, "token_invalid") {
+				t.Errorf("audit should say %s (and not token_invalid); have:\n%s", tt.reason, got)
+			}
+		})
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -122,6 +123,18 @@ func (p *IdP) ClientID() string { return p.m.ClientID }
 // it from the token request body only, so clients must use
 // oauth2.AuthStyleInParams.
 func (p *IdP) ClientSecret() string { return p.m.ClientSecret }
+
+// ChangeClientSecret replaces the client secret with a new random one, as
+// when the client's registration at a real provider changes under a
+// running relying party: from then on the token endpoint answers
+// invalid_client to the old secret.
+func (p *IdP) ChangeClientSecret() {
+	b := make([]byte, 24)
+	_, _ = rand.Read(b)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.m.ClientSecret = hex.EncodeToString(b)
+}
 
 // Queue makes the next authorization request sign in as id without showing
 // the form, for tests that bypass it. Queued identities are used in order.
