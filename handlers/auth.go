@@ -130,7 +130,7 @@ func (h *Handler) callback(c echo.Context) error {
 		return refuse("email_unverified", http.StatusForbidden, "Verified email required",
 			"Your identity provider did not confirm your email address. keyport needs a verified email to know who you are.")
 	}
-	mfa := ident.hasSecondFactor()
+	mfa := ident.hasSecondFactor(h.cfg.MFAAMR, h.cfg.MFAACR)
 	if h.cfg.RequireMFA && !mfa {
 		return refuse("mfa_required", http.StatusForbidden, "Second factor required",
 			"This keyport requires multi-factor sign-in, and your identity provider did not confirm a second factor. Sign in again with your second factor, or ask your administrator to enable it for your account.")

@@ -32,6 +32,9 @@ type Config struct {
 	SessionIdle    time.Duration
 	SessionMaxAge  time.Duration
 	RequireMFA     bool
+	// MFAAMR are the "amr" values that count as a second factor (nil =
+	// DefaultMFAAMR, empty = none); MFAACR the "acr" values that do.
+	MFAAMR, MFAACR []string
 	InviteOnly     bool // first sign-in without a membership is refused instead of creating a tenant
 	SecureCookies  bool // Secure + __Host- prefix; false only in development over plain http
 	LoginFlowTTL   time.Duration

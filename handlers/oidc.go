@@ -65,6 +65,7 @@ type identity struct {
 	Issuer, Subject, Email, Name string
 	EmailVerified                bool
 	AMR                          []string
+	ACR                          string
 	AuthTime                     time.Time
 }
 
@@ -126,6 +127,7 @@ func (o *OIDC) exchange(ctx context.Context, code, verifier, nonce string) (*ide
 		EmailVerified any      `json:"email_verified"`
 		Name          string   `json:"name"`
 		AMR           []string `json:"amr"`
+		ACR           string   `json:"acr"`
 		AuthTime      int64    `json:"auth_time"`
 	}
 	if err := idt.Claims(&claims); err != nil {
@@ -134,7 +136,7 @@ func (o *OIDC) exchange(ctx context.Context, code, verifier, nonce string) (*ide
 	id := &identity{
 		Issuer: idt.Issuer, Subject: idt.Subject, Email: claims.Email, Name: claims.Name,
 		EmailVerified: claims.EmailVerified == true || claims.EmailVerified == "true",
-		AMR:           claims.AMR, AuthTime: idt.IssuedAt,
+		AMR:           claims.AMR, ACR: claims.ACR, AuthTime: idt.IssuedAt,
 	}
 	if claims.AuthTime > 0 {
 		id.AuthTime = time.Unix(claims.AuthTime, 0)
@@ -142,16 +144,23 @@ func (o *OIDC) exchange(ctx context.Context, code, verifier, nonce string) (*ide
 	return id, nil
 }
 
-// secondFactors are RFC 8176 "amr" values that show more than a password:
-// "mfa" itself, or a possession or inherence factor.
-var secondFactors = []string{"mfa", "otp", "hwk", "swk", "sms", "tel", "sc", "fpt", "face", "iris", "retina", "vbm"}
+// DefaultMFAAMR are the RFC 8176 "amr" values that show more than a
+// password: "mfa" itself, or a possession or inherence factor. They are what
+// KEYPORT_OIDC_MFA_AMR accepts unless configured otherwise.
+var DefaultMFAAMR = []string{"mfa", "otp", "hwk", "swk", "sms", "tel", "sc", "fpt", "face", "iris", "retina", "vbm"}
 
-// hasSecondFactor reports whether the IdP asserted a second factor.
-func (id *identity) hasSecondFactor() bool {
+// hasSecondFactor reports whether the IdP asserted a second factor: one of
+// the accepted "amr" values, or an accepted "acr" value (providers such as
+// Keycloak or Entra ID express the strength of a sign-in as an acr level
+// rather than a list of methods).
+func (id *identity) hasSecondFactor(amr, acr []string) bool {
+	if amr == nil {
+		amr = DefaultMFAAMR
+	}
 	for _, m := range id.AMR {
-		if slices.Contains(secondFactors, m) {
+		if slices.Contains(amr, m) {
 			return true
 		}
 	}
-	return false
+	return id.ACR != "" && slices.Contains(acr, id.ACR)
 }

@@ -232,6 +232,13 @@ func TestSignInPolicies(t *testing.T) {
 		{"mfa required, none asserted", func(c *handlers.Config) { c.RequireMFA = true }, alice, http.StatusForbidden, "Second factor required"},
 		{"mfa required and asserted", func(c *handlers.Config) { c.RequireMFA = true },
 			devidp.Identity{Email: "bob@example.com", EmailVerified: true, MFA: true}, http.StatusOK, `data-testid="dashboard"`},
+		// Issue 17 #16: the accepted amr and acr values are configurable.
+		{"mfa required, acr accepted", func(c *handlers.Config) { c.RequireMFA, c.MFAACR = true, []string{"gold"} },
+			devidp.Identity{Email: "carol@example.com", EmailVerified: true, ACR: "gold"}, http.StatusOK, `data-testid="dashboard"`},
+		{"mfa required, acr not accepted", func(c *handlers.Config) { c.RequireMFA, c.MFAACR = true, []string{"gold"} },
+			devidp.Identity{Email: "carol@example.com", EmailVerified: true, ACR: "bronze"}, http.StatusForbidden, "Second factor required"},
+		{"mfa required, otp not among the accepted amr values", func(c *handlers.Config) { c.RequireMFA, c.MFAAMR = true, []string{"hwk"} },
+			devidp.Identity{Email: "bob@example.com", EmailVerified: true, MFA: true}, http.StatusForbidden, "Second factor required"},
 		{"unverified email", nil, devidp.Identity{Email: "eve@example.com"}, http.StatusForbidden, "Verified email required"},
 		{"invite-only without membership", func(c *handlers.Config) { c.InviteOnly = true }, alice, http.StatusForbidden, "ask an owner"},
 	}

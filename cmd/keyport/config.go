@@ -15,6 +15,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
+	"keyport/handlers"
 	"keyport/keysvc/awskms"
 	"keyport/keysvc/mailer"
 )
@@ -46,6 +47,9 @@ type config struct {
 	OIDCClientID     string
 	OIDCClientSecret string
 	OIDCRequireMFA   bool
+	// OIDCMFAAMR and OIDCMFAACR are the amr and acr values that count as a
+	// second factor (KEYPORT_OIDC_MFA_AMR, KEYPORT_OIDC_MFA_ACR).
+	OIDCMFAAMR, OIDCMFAACR []string
 
 	Signup    string   // "open" or "invite-only"
 	Operators []string // lowercased emails of provider operators
@@ -112,6 +116,11 @@ func loadConfig(getenv func(string) string, dev bool) (*config, error) {
 	c.OIDCClientID = r.str("KEYPORT_OIDC_CLIENT_ID", "")
 	c.OIDCClientSecret = r.secret("KEYPORT_OIDC_CLIENT_SECRET")
 	c.OIDCRequireMFA = r.boolean("KEYPORT_OIDC_REQUIRE_MFA", false)
+	c.OIDCMFAAMR = r.list("KEYPORT_OIDC_MFA_AMR", handlers.DefaultMFAAMR)
+	c.OIDCMFAACR = r.list("KEYPORT_OIDC_MFA_ACR", []string{})
+	if c.OIDCRequireMFA && len(c.OIDCMFAAMR) == 0 && len(c.OIDCMFAACR) == 0 {
+		r.fail("KEYPORT_OIDC_MFA_AMR", "with KEYPORT_OIDC_REQUIRE_MFA=true, name at least one amr value here or one acr value in KEYPORT_OIDC_MFA_ACR, or nobody can sign in")
+	}
 	c.Operators = r.emails("KEYPORT_OPERATORS")
 	c.Signup = r.oneOf("KEYPORT_SIGNUP", "open", "open", "invite-only")
 	c.SessionIdleTimeout = r.duration("KEYPORT_SESSION_IDLE_TIMEOUT", 30*time.Minute, time.Minute, 24*time.Hour)
@@ -250,6 +259,31 @@ func (r *envReader) emails(name string) []string {
 			return nil
 		}
 		out = append(out, e)
+	}
+	return out
+}
+
+// list reads a comma-separated list of claim values; unset gives def, set
+// to "none" gives an empty list.
+func (r *envReader) list(name string, def []string) []string {
+	raw := strings.TrimSpace(r.str(name, ""))
+	if raw == "" {
+		return def
+	}
+	out := []string{}
+	if raw == "none" {
+		return out
+	}
+	for _, v := range strings.Split(raw, ",") {
+		v = strings.TrimSpace(v)
+		if v == "" {
+			continue
+		}
+		if len(v) > 200 || strings.ContainsFunc(v, func(c rune) bool { return c < ' ' || c == 0x7f || c == '"' }) {
+			r.fail(name, fmt.Sprintf("%q is not a claim value", v))
+			return nil
+		}
+		out = append(out, v)
 	}
 	return out
 }

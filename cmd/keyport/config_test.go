@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -60,6 +61,9 @@ func TestLoadConfigErrorsNameTheVariable(t *testing.T) {
 		{name: "http base url", set: map[string]string{"KEYPORT_BASE_URL": "http://keyport.example.com"}, wantVar: "KEYPORT_BASE_URL", wantMsg: "https"},
 		{name: "relative base url", set: map[string]string{"KEYPORT_BASE_URL": "keyport"}, wantVar: "KEYPORT_BASE_URL", wantMsg: "absolute"},
 		{name: "bad bool", set: map[string]string{"KEYPORT_OIDC_REQUIRE_MFA": "yes please"}, wantVar: "KEYPORT_OIDC_REQUIRE_MFA", wantMsg: "true or false"},
+		{name: "mfa required, no accepted values", set: map[string]string{"KEYPORT_OIDC_REQUIRE_MFA": "true", "KEYPORT_OIDC_MFA_AMR": "none"},
+			wantVar: "KEYPORT_OIDC_MFA_AMR", wantMsg: "at least one"},
+		{name: "bad mfa acr value", set: map[string]string{"KEYPORT_OIDC_MFA_ACR": "gold,\"x\""}, wantVar: "KEYPORT_OIDC_MFA_ACR", wantMsg: "not a claim value"},
 		{name: "bad signup", set: map[string]string{"KEYPORT_SIGNUP": "closed"}, wantVar: "KEYPORT_SIGNUP", wantMsg: "invite-only"},
 		{name: "bad duration", set: map[string]string{"KEYPORT_SESSION_IDLE_TIMEOUT": "soon"}, wantVar: "KEYPORT_SESSION_IDLE_TIMEOUT", wantMsg: "duration"},
 		{name: "duration out of bounds", set: map[string]string{"KEYPORT_SESSION_MAX_AGE": "1s"}, wantVar: "KEYPORT_SESSION_MAX_AGE", wantMsg: "between"},
@@ -197,5 +201,27 @@ func TestOperationsConfig(t *testing.T) {
 	// Development may log bodies (kmslocal, demo keys only).
 	if c, err = loadConfig(envOf(map[string]string{"KEYPORT_AWS_LOG": "request_with_body,response_with_body"}), true); err != nil || c.AWSLogMode == 0 {
 		t.Errorf("dev body logging: %v", err)
+	}
+}
+
+// TestMFAClaimConfig is issue 17 #16: the amr and acr values that count as a
+// second factor are configurable.
+func TestMFAClaimConfig(t *testing.T) {
+	env := prodEnv()
+	c, err := loadConfig(envOf(env), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(c.OIDCMFAAMR, "otp") || len(c.OIDCMFAACR) != 0 {
+		t.Errorf("defaults: amr %v acr %v", c.OIDCMFAAMR, c.OIDCMFAACR)
+	}
+	env["KEYPORT_OIDC_REQUIRE_MFA"] = "true"
+	env["KEYPORT_OIDC_MFA_AMR"] = "none"
+	env["KEYPORT_OIDC_MFA_ACR"] = " urn:example:loa:2 , gold "
+	if c, err = loadConfig(envOf(env), false); err != nil {
+		t.Fatal(err)
+	}
+	if len(c.OIDCMFAAMR) != 0 || !slices.Equal(c.OIDCMFAACR, []string{"urn:example:loa:2", "gold"}) {
+		t.Errorf("configured: amr %v acr %v", c.OIDCMFAAMR, c.OIDCMFAACR)
 	}
 }

@@ -251,7 +251,7 @@ func fixExpiresIn(doc map[string]any) {
 // addClaims advertises the claims our users add on top of mockoidc's.
 func addClaims(doc map[string]any) {
 	claims, _ := doc["claims_supported"].([]any)
-	doc["claims_supported"] = append(claims, "name", "amr", "nonce")
+	doc["claims_supported"] = append(claims, "name", "amr", "acr", "nonce")
 }
 
 // bufferedWriter is the smallest http.ResponseWriter that keeps everything.

@@ -17,7 +17,10 @@ type Identity struct {
 	Name          string
 	EmailVerified bool
 	// MFA makes the ID token's amr ["pwd", "otp"] instead of ["pwd"].
-	MFA    bool
+	MFA bool
+	// ACR, when set, is sent as the ID token's acr claim (the strength of
+	// the sign-in, as Keycloak or Entra ID express it).
+	ACR    string
 	Groups []string
 }
 
@@ -93,6 +96,7 @@ type idClaims struct {
 	*mockoidc.IDTokenClaims
 	profile
 	AMR []string `json:"amr"`
+	ACR string   `json:"acr,omitempty"`
 }
 
 // Claims implements mockoidc.User for the ID token.
@@ -101,5 +105,5 @@ func (u *user) Claims(scopes []string, base *mockoidc.IDTokenClaims) (jwt.Claims
 	if u.id.MFA {
 		amr = append(amr, "otp")
 	}
-	return &idClaims{IDTokenClaims: base, profile: u.profile(scopes), AMR: amr}, nil
+	return &idClaims{IDTokenClaims: base, profile: u.profile(scopes), AMR: amr, ACR: u.id.ACR}, nil
 }
