@@ -23,20 +23,27 @@ func TestSafeReturnTo(t *testing.T) {
 
 func TestHasSecondFactor(t *testing.T) {
 	tests := []struct {
-		amr  []string
-		want bool
+		amr      []string
+		acr      string
+		accepted [2][]string // amr, acr values that count (nil amr = the defaults)
+		want     bool
 	}{
-		{nil, false},
-		{[]string{"pwd"}, false},
-		{[]string{"pwd", "kba"}, false},
-		{[]string{"pwd", "otp"}, true},
-		{[]string{"mfa"}, true},
-		{[]string{"hwk"}, true},
-		{[]string{"face", "pin"}, true},
+		{amr: nil, want: false},
+		{amr: []string{"pwd"}, want: false},
+		{amr: []string{"pwd", "kba"}, want: false},
+		{amr: []string{"pwd", "otp"}, want: true},
+		{amr: []string{"mfa"}, want: true},
+		{amr: []string{"hwk"}, want: true},
+		{amr: []string{"face", "pin"}, want: true},
+		{amr: []string{"pwd", "otp"}, accepted: [2][]string{{"hwk"}, nil}, want: false},
+		{amr: []string{"pwd", "otp"}, accepted: [2][]string{{}, nil}, want: false},
+		{acr: "2", accepted: [2][]string{nil, {"2"}}, want: true},
+		{acr: "1", accepted: [2][]string{nil, {"2"}}, want: false},
+		{acr: "", accepted: [2][]string{nil, {""}}, want: false},
 	}
 	for _, tt := range tests {
-		if got := (&identity{AMR: tt.amr}).hasSecondFactor(); got != tt.want {
-			t.Errorf("amr %v: second factor = %v, want %v", tt.amr, got, tt.want)
+		if got := (&identity{AMR: tt.amr, ACR: tt.acr}).hasSecondFactor(tt.accepted[0], tt.accepted[1]); got != tt.want {
+			t.Errorf("amr %v acr %q accepting %v: second factor = %v, want %v", tt.amr, tt.acr, tt.accepted, got, tt.want)
 		}
 	}
 }
