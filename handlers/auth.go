@@ -46,11 +46,16 @@ func (h *Handler) Login(c echo.Context) error {
 		ID: models.NewID("lgn_"), SecretHash: hashSecret(secret), State: state, Nonce: nonce,
 		ReturnTo: safeReturnTo(c.QueryParam("return_to")), CreatedAt: now, ExpiresAt: now.Add(h.cfg.LoginFlowTTL),
 	}
+	// A step-up (signInAgain) is for the user signed in now; without a
+	// session it is an ordinary sign-in.
+	if v := viewerFrom(c); v != nil && c.QueryParam("step_up") == "1" {
+		f.StepUpUserID = v.User.ID
+	}
 	if err := h.db.CreateLoginFlow(c.Request().Context(), f); err != nil {
 		return fmt.Errorf("record login flow: %w", err)
 	}
 	h.setCookie(c, "keyport_login", f.ID+"."+secret, h.cfg.LoginFlowTTL)
-	return c.Redirect(http.StatusSeeOther, h.oidc.authURL(state, nonce, derive(secret, "pkce-verifier")))
+	return c.Redirect(http.StatusSeeOther, h.oidc.authURL(state, nonce, derive(secret, "pkce-verifier"), f.StepUpUserID != ""))
 }
 
 // signInRefused is a failed sign-in: the reason code goes to the audit log,
@@ -130,6 +135,11 @@ func (h *Handler) callback(c echo.Context) error {
 		return refuse("email_unverified", http.StatusForbidden, "Verified email required",
 			"Your identity provider did not confirm your email address. keyport needs a verified email to know who you are.")
 	}
+	if flow.StepUpUserID != "" {
+		if err := h.checkStepUp(ctx, flow, ident); err != nil {
+			return err
+		}
+	}
 	mfa := ident.hasSecondFactor(h.cfg.MFAAMR, h.cfg.MFAACR)
 	if h.cfg.RequireMFA && !mfa {
 		return refuse("mfa_required", http.StatusForbidden, "Second factor required",
@@ -178,6 +188,11 @@ func (h *Handler) finishSignIn(c echo.Context, ident *identity, returnTo string,
 	switch {
 	case len(tenants) > 0:
 		tenantID = tenants[0].Tenant.ID
+		// Signing in again (a step-up before an export) keeps the tenant
+		// the user was working in.
+		if v := viewerFrom(c); v != nil && v.User.ID == u.ID && v.Tenant != nil {
+			tenantID = v.Tenant.ID
+		}
 	case invited:
 		// Neither refused nor given a tenant of their own: the invitation
 		// page checks the email and joins them to the inviting tenant.
@@ -194,7 +209,11 @@ func (h *Handler) finishSignIn(c echo.Context, ident *identity, returnTo string,
 		}
 		tenantID = t.ID
 	}
-	if err := h.startSession(c, u.ID, tenantID, ident.AuthTime, mfa); err != nil {
+	authTime := ident.AuthTime
+	if authTime.IsZero() {
+		authTime = authTimeUnknown
+	}
+	if err := h.startSession(c, u.ID, tenantID, authTime, mfa); err != nil {
 		return err
 	}
 	if err := h.audit(c, models.AuditInput{TenantID: tenantID, Actor: u.ID, Action: "auth.sign_in",

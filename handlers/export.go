@@ -16,16 +16,18 @@ import (
 // recentSignIn is how long after signing in a user may export key material.
 const recentSignIn = 15 * time.Minute
 
-// signedInRecently reports whether the viewer signed in within recentSignIn.
+// signedInRecently reports whether the viewer authenticated at the
+// identity provider within recentSignIn (the ID token's auth_time; a
+// session whose provider sent none never counts as recent).
 func (h *Handler) signedInRecently(c echo.Context) bool {
 	v := viewerFrom(c)
-	return v.Session != nil && h.now().Sub(v.Session.AuthTime) <= recentSignIn
+	return v.Session != nil && v.Session.AuthTime.After(authTimeUnknown) && h.now().Sub(v.Session.AuthTime) <= recentSignIn
 }
 
-// signInAgain sends the viewer through the identity provider again, back
-// to the page at back.
+// signInAgain sends the viewer through the identity provider again as a
+// step-up (see checkStepUp), back to the page at back.
 func signInAgain(c echo.Context, back string) error {
-	return c.Redirect(http.StatusSeeOther, "/auth/login?return_to="+url.QueryEscape(back))
+	return c.Redirect(http.StatusSeeOther, "/auth/login?return_to="+url.QueryEscape(back)+"&step_up=1")
 }
 
 // ExportPage shows the export forms of a keyport-managed key. It needs a

@@ -55,9 +55,15 @@ func NewOIDC(ctx context.Context, issuer, clientID, clientSecret, redirectURL st
 	}, nil
 }
 
-// authURL is where the browser is sent to sign in.
-func (o *OIDC) authURL(state, nonce, verifier string) string {
-	return o.oauth.AuthCodeURL(state, oidc.Nonce(nonce), oauth2.S256ChallengeOption(verifier))
+// authURL is where the browser is sent to sign in. A step-up asks the
+// provider to authenticate the user again whatever session it holds
+// (max_age=0, which also obliges it to send auth_time, and prompt=login).
+func (o *OIDC) authURL(state, nonce, verifier string, stepUp bool) string {
+	opts := []oauth2.AuthCodeOption{oidc.Nonce(nonce), oauth2.S256ChallengeOption(verifier)}
+	if stepUp {
+		opts = append(opts, oauth2.SetAuthURLParam("max_age", "0"), oauth2.SetAuthURLParam("prompt", "login"))
+	}
+	return o.oauth.AuthCodeURL(state, opts...)
 }
 
 // identity is what keyport takes from a verified ID token.
@@ -66,7 +72,10 @@ type identity struct {
 	EmailVerified                bool
 	AMR                          []string
 	ACR                          string
-	AuthTime                     time.Time
+	// AuthTime is the auth_time claim, zero when the provider sent none:
+	// iat is when the token was issued, which an SSO session does long
+	// after the user last authenticated, so it never stands in.
+	AuthTime time.Time
 }
 
 var errNonceMismatch = errors.New("oidc: id token nonce does not match the login flow")
@@ -136,7 +145,7 @@ func (o *OIDC) exchange(ctx context.Context, code, verifier, nonce string) (*ide
 	id := &identity{
 		Issuer: idt.Issuer, Subject: idt.Subject, Email: claims.Email, Name: claims.Name,
 		EmailVerified: claims.EmailVerified == true || claims.EmailVerified == "true",
-		AMR:           claims.AMR, ACR: claims.ACR, AuthTime: idt.IssuedAt,
+		AMR:           claims.AMR, ACR: claims.ACR,
 	}
 	if claims.AuthTime > 0 {
 		id.AuthTime = time.Unix(claims.AuthTime, 0)

@@ -18,8 +18,12 @@ type LoginFlow struct {
 	State      string
 	Nonce      string
 	ReturnTo   string
-	CreatedAt  time.Time
-	ExpiresAt  time.Time
+	// StepUpUserID is set when a signed-in user is asked to sign in again
+	// (before an export): the callback then requires a fresh
+	// authentication of this same user, later than CreatedAt.
+	StepUpUserID string
+	CreatedAt    time.Time
+	ExpiresAt    time.Time
 }
 
 // CreateLoginFlow stores f. An empty ID is filled with a new "lgn_" id and a

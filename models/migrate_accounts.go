@@ -124,3 +124,11 @@ var migration5Invitations = migration{
 		`CREATE INDEX invitations_tenant_email_idx ON invitations (tenant_id, email)`,
 	},
 }
+
+var migration14StepUp = migration{
+	version: 14,
+	name:    "record which signed-in user a step-up sign-in is for",
+	stmts: []string{
+		`ALTER TABLE login_flows ADD COLUMN step_up_user_id varchar(64) NOT NULL DEFAULT ''`,
+	},
+}

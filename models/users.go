@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -90,4 +91,49 @@ func (db *DB) GetUser(ctx context.Context, id string) (*User, error) {
 	}
 	u.normalize()
 	return &u, nil
+}
+
+// FindOIDCUser returns the user for (issuer, subject) without recording a
+// sign-in, or ErrNotFound.
+func (db *DB) FindOIDCUser(ctx context.Context, issuer, subject string) (*User, error) {
+	var u User
+	if err := db.g.WithContext(ctx).Table("users").Where("issuer = ? AND subject = ?", issuer, subject).Take(&u).Error; err != nil {
+		return nil, fmt.Errorf("find oidc user: %w", mapErr(err))
+	}
+	u.normalize()
+	return &u, nil
+}
+
+// UsersWithEmail returns the users of issuer whose email matches, ignoring
+// letter case: who a sign-in with a new subject may be.
+func (db *DB) UsersWithEmail(ctx context.Context, issuer, email string) ([]User, error) {
+	var us []User
+	if err := db.g.WithContext(ctx).Table("users").Where("issuer = ? AND lower(email) = ?", issuer, strings.ToLower(email)).
+		Order("id").Find(&us).Error; err != nil {
+		return nil, fmt.Errorf("find users by email: %w", mapErr(err))
+	}
+	for i := range us {
+		us[i].normalize()
+	}
+	return us, nil
+}
+
+// LinkSubject moves user id to a new subject of the same issuer (the
+// provider changed how it identifies the person), writing audit in the same
+// transaction. It fails with ErrConflict when the new subject already has a
+// user, and ErrNotFound when id has gone.
+func (db *DB) LinkSubject(ctx context.Context, id, issuer, subject string, audit AuditInput) error {
+	if subject == "" || len(subject) > 255 {
+		return invalid("subject", "must be 1 to 255 characters")
+	}
+	return db.change(ctx, "link subject", func(tx *gorm.DB) (*AuditInput, error) {
+		res := tx.Table("users").Where("id = ? AND issuer = ?", id, issuer).Update("subject", subject)
+		if res.Error != nil {
+			return nil, res.Error
+		}
+		if res.RowsAffected != 1 {
+			return nil, ErrNotFound
+		}
+		return optional(&audit), nil
+	})
 }

@@ -94,6 +94,13 @@ func (b *syncBuffer) String() string {
 
 func newStack(tb testing.TB, edit func(*handlers.Config)) *stack {
 	tb.Helper()
+	return newStackIdP(tb, devidp.Options{}, edit)
+}
+
+// newStackIdP is newStack with a development IdP started with idpOpts (its
+// clock is always the stack's).
+func newStackIdP(tb testing.TB, idpOpts devidp.Options, edit func(*handlers.Config)) *stack {
+	tb.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	tb.Cleanup(cancel)
 	logs := &syncBuffer{}
@@ -125,7 +132,9 @@ func newStack(tb testing.TB, edit func(*handlers.Config)) *stack {
 	}
 	db.SetAuditKey(key)
 
-	idp, err := devidp.Start(ctx, "127.0.0.1:0")
+	clk := &clock{now: time.Now()}
+	idpOpts.Now = clk.Now
+	idp, err := devidp.StartWith(ctx, "127.0.0.1:0", idpOpts)
 	if err != nil {
 		tb.Fatalf("start idp: %v", err)
 	}
@@ -149,7 +158,6 @@ func newStack(tb testing.TB, edit func(*handlers.Config)) *stack {
 		tb.Fatalf("mailer: %v", err)
 	}
 
-	clk := &clock{now: time.Now()}
 	db.SetNow(clk.Now)
 	cfg := handlers.Config{SessionIdle: 30 * time.Minute, SessionMaxAge: 12 * time.Hour, BaseURL: base}
 	if edit != nil {

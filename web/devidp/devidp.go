@@ -37,8 +37,11 @@ type IdP struct {
 	// map without a lock, its Keypair fills in Kid lazily, and the user it
 	// signs in is whoever is first in its queue, so pushing a user and
 	// calling Authorize must be one step.
-	mu     sync.Mutex
-	queued []Identity
+	mu       sync.Mutex
+	queued   []Identity
+	opts     Options
+	sessions map[string]*ssoSession // SSO sessions by cookie value
+	logouts  int
 
 	done      chan struct{}
 	closeOnce sync.Once
@@ -46,8 +49,14 @@ type IdP struct {
 }
 
 // Start starts the development IdP on addr, which must be a loopback address
-// such as "127.0.0.1:0". It stops when ctx is cancelled or Close is called.
+// such as "127.0.0.1:0", in its default SSO-session mode (see Options). It
+// stops when ctx is cancelled or Close is called.
 func Start(ctx context.Context, addr string) (*IdP, error) {
+	return StartWith(ctx, addr, Options{})
+}
+
+// StartWith is Start with options.
+func StartWith(ctx context.Context, addr string, opts Options) (*IdP, error) {
 	if err := checkLoopback(addr); err != nil {
 		return nil, err
 	}
@@ -75,7 +84,7 @@ func Start(ctx context.Context, addr string) (*IdP, error) {
 		return nil, fmt.Errorf("devidp: %s is not a loopback address", ln.Addr())
 	}
 
-	p := &IdP{m: m, done: make(chan struct{})}
+	p := &IdP{m: m, done: make(chan struct{}), opts: opts, sessions: map[string]*ssoSession{}}
 	p.srv = &http.Server{
 		Addr:              ln.Addr().String(),
 		Handler:           p.routes(),
@@ -108,7 +117,11 @@ func (p *IdP) routes() http.Handler {
 	mux.Handle("GET "+mockoidc.UserinfoEndpoint, p.locked(p.m.Userinfo))
 	mux.Handle("POST "+mockoidc.UserinfoEndpoint, p.locked(p.m.Userinfo))
 	mux.Handle("GET "+mockoidc.JWKSEndpoint, p.locked(p.m.JWKS))
-	mux.Handle("GET "+mockoidc.DiscoveryEndpoint, p.locked(rewriteJSON(p.m.Discovery, addClaims)))
+	mux.Handle("GET "+mockoidc.DiscoveryEndpoint, p.locked(rewriteJSON(p.m.Discovery, p.addClaims)))
+	if !p.opts.Stateless {
+		mux.HandleFunc("GET "+EndSessionEndpoint, p.endSession)
+		mux.HandleFunc("POST "+EndSessionEndpoint, p.endSession)
+	}
 	return mux
 }
 
@@ -171,9 +184,10 @@ func (p *IdP) popQueued() (Identity, bool) {
 	return id, true
 }
 
-// handOver runs mockoidc's real authorize logic for id with only the
-// validated authorization parameters, as a GET, whatever the browser sent.
-func (p *IdP) handOver(w http.ResponseWriter, r *http.Request, ar authzRequest, id Identity) {
+// handOver runs mockoidc's real authorize logic for id, authenticated at
+// authTime, with only the validated authorization parameters, as a GET,
+// whatever the browser sent.
+func (p *IdP) handOver(w http.ResponseWriter, r *http.Request, ar authzRequest, id Identity, authTime time.Time) {
 	// mockoidc issues an ID token only when openid is the first scope.
 	scopes := slices.DeleteFunc(strings.Fields(ar.Scope), func(s string) bool { return s == "openid" })
 	ar.Scope = strings.Join(append([]string{"openid"}, scopes...), " ")
@@ -188,7 +202,11 @@ func (p *IdP) handOver(w http.ResponseWriter, r *http.Request, ar authzRequest, 
 
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.m.QueueUser(newUser(id))
+	u := newUser(id)
+	if !p.opts.Stateless {
+		u.authTime = authTime
+	}
+	p.m.QueueUser(u)
 	p.m.Authorize(w, r2)
 	// Authorize leaves the user queued when it rejects the request; drop it
 	// so the next sign-in cannot silently become this identity.
@@ -248,10 +266,16 @@ func fixExpiresIn(doc map[string]any) {
 	}
 }
 
-// addClaims advertises the claims our users add on top of mockoidc's.
-func addClaims(doc map[string]any) {
+// addClaims advertises the claims our users add on top of mockoidc's and,
+// in SSO mode, auth_time and the end_session_endpoint.
+func (p *IdP) addClaims(doc map[string]any) {
 	claims, _ := doc["claims_supported"].([]any)
-	doc["claims_supported"] = append(claims, "name", "amr", "acr", "nonce")
+	claims = append(claims, "name", "amr", "acr", "nonce")
+	if !p.opts.Stateless {
+		claims = append(claims, "auth_time")
+		doc["end_session_endpoint"] = p.m.Addr() + EndSessionEndpoint
+	}
+	doc["claims_supported"] = claims
 }
 
 // bufferedWriter is the smallest http.ResponseWriter that keeps everything.

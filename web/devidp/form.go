@@ -20,12 +20,12 @@ import (
 type authzRequest struct {
 	ClientID, RedirectURI, ResponseType, Scope       string
 	State, Nonce, CodeChallenge, CodeChallengeMethod string
-	LoginHint                                        string
+	LoginHint, Prompt, MaxAge                        string
 }
 
 // paramNames lists, in page order, the parameters preserved across the form.
 var paramNames = []string{"client_id", "redirect_uri", "response_type", "scope",
-	"state", "nonce", "code_challenge", "code_challenge_method", "login_hint"}
+	"state", "nonce", "code_challenge", "code_challenge_method", "login_hint", "prompt", "max_age"}
 
 func parseAuthzRequest(v url.Values) authzRequest {
 	return authzRequest{
@@ -33,7 +33,7 @@ func parseAuthzRequest(v url.Values) authzRequest {
 		ResponseType: v.Get("response_type"), Scope: v.Get("scope"),
 		State: v.Get("state"), Nonce: v.Get("nonce"),
 		CodeChallenge: v.Get("code_challenge"), CodeChallengeMethod: v.Get("code_challenge_method"),
-		LoginHint: v.Get("login_hint"),
+		LoginHint: v.Get("login_hint"), Prompt: v.Get("prompt"), MaxAge: v.Get("max_age"),
 	}
 }
 
@@ -44,7 +44,7 @@ func (a authzRequest) values() url.Values {
 		"response_type": a.ResponseType, "scope": a.Scope,
 		"state": a.State, "nonce": a.Nonce,
 		"code_challenge": a.CodeChallenge, "code_challenge_method": a.CodeChallengeMethod,
-		"login_hint": a.LoginHint,
+		"login_hint": a.LoginHint, "prompt": a.Prompt, "max_age": a.MaxAge,
 	} {
 		if val != "" {
 			v.Set(name, val)
@@ -102,8 +102,18 @@ func (p *IdP) authorize(w http.ResponseWriter, r *http.Request) {
 		p.render(w, http.StatusBadRequest, page{Fatal: msg})
 		return
 	}
+	// A queued identity stands for a user typing their credentials: a
+	// fresh authentication, whatever session the browser has.
 	if id, ok := p.popQueued(); ok {
-		p.handOver(w, r, ar, id)
+		p.handOver(w, r, ar, id, p.fresh(w, id))
+		return
+	}
+	if _, s := p.session(r); p.reuse(s, ar) {
+		p.handOver(w, r, ar, s.id, s.authTime)
+		return
+	}
+	if ar.hasPrompt("none") {
+		loginRequired(w, r, ar)
 		return
 	}
 	email := ""
@@ -138,7 +148,8 @@ func (p *IdP) signIn(w http.ResponseWriter, r *http.Request) {
 			p.formPage(ar, r.PostForm.Get("email"), name, verified, mfa, msg))
 		return
 	}
-	p.handOver(w, r, ar, Identity{Email: email, Name: name, EmailVerified: verified, MFA: mfa})
+	id := Identity{Email: email, Name: name, EmailVerified: verified, MFA: mfa}
+	p.handOver(w, r, ar, id, p.fresh(w, id))
 }
 
 // validateEmail returns the trimmed address, or a message for the page.

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/oauth2-proxy/mockoidc"
@@ -38,6 +39,8 @@ func Subject(email string) string {
 type user struct {
 	sub string
 	id  Identity
+	// authTime is sent as auth_time unless zero (the stateless mode).
+	authTime time.Time
 }
 
 var _ mockoidc.User = (*user)(nil)
@@ -95,8 +98,9 @@ func (u *user) Userinfo(scopes []string) ([]byte, error) {
 type idClaims struct {
 	*mockoidc.IDTokenClaims
 	profile
-	AMR []string `json:"amr"`
-	ACR string   `json:"acr,omitempty"`
+	AMR      []string `json:"amr"`
+	ACR      string   `json:"acr,omitempty"`
+	AuthTime int64    `json:"auth_time,omitempty"`
 }
 
 // Claims implements mockoidc.User for the ID token.
@@ -105,5 +109,9 @@ func (u *user) Claims(scopes []string, base *mockoidc.IDTokenClaims) (jwt.Claims
 	if u.id.MFA {
 		amr = append(amr, "otp")
 	}
-	return &idClaims{IDTokenClaims: base, profile: u.profile(scopes), AMR: amr, ACR: u.id.ACR}, nil
+	c := &idClaims{IDTokenClaims: base, profile: u.profile(scopes), AMR: amr, ACR: u.id.ACR}
+	if !u.authTime.IsZero() {
+		c.AuthTime = u.authTime.Unix()
+	}
+	return c, nil
 }
