@@ -28,10 +28,10 @@ import (
 
 // Config is what the handlers need to know about the deployment.
 type Config struct {
-	Dev            bool
-	SessionIdle    time.Duration
-	SessionMaxAge  time.Duration
-	RequireMFA     bool
+	Dev           bool
+	SessionIdle   time.Duration
+	SessionMaxAge time.Duration
+	RequireMFA    bool
 	// MFAAMR are the "amr" values that count as a second factor (nil =
 	// DefaultMFAAMR, empty = none); MFAACR the "acr" values that do.
 	MFAAMR, MFAACR []string
