@@ -172,6 +172,9 @@ func exchangeRefusal(err error) *signInRefused {
 // invitation), and starts their session.
 func (h *Handler) finishSignIn(c echo.Context, ident *identity, returnTo string, mfa bool) error {
 	ctx := c.Request().Context()
+	if err := h.checkSubjectChange(c, ident); err != nil {
+		return err
+	}
 	u, _, err := h.db.UpsertOIDCUser(ctx, ident.Issuer, ident.Subject, ident.Email, ident.Name)
 	if err != nil {
 		return fmt.Errorf("record user: %w", err)

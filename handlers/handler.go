@@ -35,11 +35,15 @@ type Config struct {
 	// MFAAMR are the "amr" values that count as a second factor (nil =
 	// DefaultMFAAMR, empty = none); MFAACR the "acr" values that do.
 	MFAAMR, MFAACR []string
-	InviteOnly     bool // first sign-in without a membership is refused instead of creating a tenant
-	SecureCookies  bool // Secure + __Host- prefix; false only in development over plain http
-	LoginFlowTTL   time.Duration
-	SessionTouchAt time.Duration // how stale last_seen_at may get before a request refreshes it
-	Operators      []string      // lowercased emails of provider operators
+	// LinkChangedSubject lets a sign-in whose subject is new, but whose
+	// verified email belongs to a user of the same issuer, take over that
+	// user (with an audit event); false refuses it with a message.
+	LinkChangedSubject bool
+	InviteOnly         bool // first sign-in without a membership is refused instead of creating a tenant
+	SecureCookies      bool // Secure + __Host- prefix; false only in development over plain http
+	LoginFlowTTL       time.Duration
+	SessionTouchAt     time.Duration // how stale last_seen_at may get before a request refreshes it
+	Operators          []string      // lowercased emails of provider operators
 	// BaseURL is keyport's public URL without a trailing slash; links in
 	// emails start with it (never with the request's Host header).
 	BaseURL string

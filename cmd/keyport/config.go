@@ -50,6 +50,9 @@ type config struct {
 	// OIDCMFAAMR and OIDCMFAACR are the amr and acr values that count as a
 	// second factor (KEYPORT_OIDC_MFA_AMR, KEYPORT_OIDC_MFA_ACR).
 	OIDCMFAAMR, OIDCMFAACR []string
+	// OIDCSubjectChange is "refuse" or "link": what a sign-in with a new
+	// subject but a known verified email does (KEYPORT_OIDC_SUBJECT_CHANGE).
+	OIDCSubjectChange string
 
 	Signup    string   // "open" or "invite-only"
 	Operators []string // lowercased emails of provider operators
@@ -116,6 +119,7 @@ func loadConfig(getenv func(string) string, dev bool) (*config, error) {
 	c.OIDCClientID = r.str("KEYPORT_OIDC_CLIENT_ID", "")
 	c.OIDCClientSecret = r.secret("KEYPORT_OIDC_CLIENT_SECRET")
 	c.OIDCRequireMFA = r.boolean("KEYPORT_OIDC_REQUIRE_MFA", false)
+	c.OIDCSubjectChange = r.oneOf("KEYPORT_OIDC_SUBJECT_CHANGE", "refuse", "refuse", "link")
 	c.OIDCMFAAMR = r.list("KEYPORT_OIDC_MFA_AMR", handlers.DefaultMFAAMR)
 	c.OIDCMFAACR = r.list("KEYPORT_OIDC_MFA_ACR", []string{})
 	if c.OIDCRequireMFA && len(c.OIDCMFAAMR) == 0 && len(c.OIDCMFAACR) == 0 {

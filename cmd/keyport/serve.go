@@ -151,7 +151,8 @@ func serve(ctx context.Context, cfg *config, stdout io.Writer) error {
 
 	hcfg := handlers.Config{
 		Dev: cfg.Dev, SessionIdle: cfg.SessionIdleTimeout, SessionMaxAge: cfg.SessionMaxAge,
-		RequireMFA: cfg.OIDCRequireMFA, MFAAMR: cfg.OIDCMFAAMR, MFAACR: cfg.OIDCMFAACR, InviteOnly: cfg.Signup == "invite-only", SecureCookies: !cfg.Dev,
+		RequireMFA: cfg.OIDCRequireMFA, MFAAMR: cfg.OIDCMFAAMR, MFAACR: cfg.OIDCMFAACR,
+		LinkChangedSubject: cfg.OIDCSubjectChange == "link", InviteOnly: cfg.Signup == "invite-only", SecureCookies: !cfg.Dev,
 		Operators: cfg.Operators, BaseURL: baseURL,
 	}
 	deps := handlers.Deps{DB: db, Logger: log, Config: hcfg}

@@ -21,8 +21,11 @@ type Identity struct {
 	MFA bool
 	// ACR, when set, is sent as the ID token's acr claim (the strength of
 	// the sign-in, as Keycloak or Entra ID express it).
-	ACR    string
-	Groups []string
+	ACR string
+	// Subject, when set, replaces the sub claim derived from the email, as
+	// when a provider is reconfigured or a user re-created there.
+	Subject string
+	Groups  []string
 }
 
 // Subject returns the stable "sub" claim for an email address: the same
@@ -54,7 +57,11 @@ func newUser(id Identity) *user {
 		id.Name, _, _ = strings.Cut(id.Email, "@")
 	}
 	id.Groups = slices.Clone(id.Groups)
-	return &user{sub: Subject(id.Email), id: id}
+	sub := id.Subject
+	if sub == "" {
+		sub = Subject(id.Email)
+	}
+	return &user{sub: sub, id: id}
 }
 
 // ID implements mockoidc.User; it becomes the "sub" claim.
