@@ -29,6 +29,10 @@ func (h *Handler) SignInPage(c echo.Context) error {
 // and a secret bound to a short-lived pre-login cookie are recorded; the PKCE
 // verifier is derived from that secret, so the database never holds it.
 func (h *Handler) Login(c echo.Context) error {
+	if err := h.oidc.reachable(c.Request().Context()); err != nil {
+		h.log.Warn("identity provider unreachable", "request_id", requestID(c), "err", err)
+		return idpUnreachable
+	}
 	secret, err := newSecret()
 	if err != nil {
 		return err
@@ -57,6 +61,12 @@ func (h *Handler) Login(c echo.Context) error {
 	h.setCookie(c, "keyport_login", f.ID+"."+secret, h.cfg.LoginFlowTTL)
 	return c.Redirect(http.StatusSeeOther, h.oidc.authURL(state, nonce, derive(secret, "pkce-verifier"), f.StepUpUserID != ""))
 }
+
+// idpUnreachable is "Sign in" while the identity provider does not answer:
+// keyport's own page instead of the browser's connection error.
+var idpUnreachable = &PublicError{Status: http.StatusServiceUnavailable, Heading: "Identity provider unreachable",
+	Message: "keyport cannot reach your identity provider just now, so you cannot sign in. Nothing is wrong with your account; try again in a few minutes, and tell the keyport operator if it keeps happening.",
+	Action:  &views.Link{Label: "Try again", Href: "/"}}
 
 // signInRefused is a failed sign-in: the reason code goes to the audit log,
 // the problem to the user.

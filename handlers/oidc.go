@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"slices"
+	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -20,6 +23,7 @@ type OIDC struct {
 	oauth    oauth2.Config
 	verifier *oidc.IDTokenVerifier
 	client   *http.Client
+	lastUp   atomic.Value // time.Time of the last successful reachability probe
 }
 
 // NewOIDC discovers the provider at issuer and prepares the code flow.
@@ -173,3 +177,35 @@ func (id *identity) hasSecondFactor(amr, acr []string) bool {
 	}
 	return id.ACR != "" && slices.Contains(acr, id.ACR)
 }
+
+// reachable checks that the provider answers its discovery document, so
+// "Sign in" can say the provider is down instead of sending the browser to
+// a connection error. A success is remembered for probeTTL; every failure
+// is probed again next time.
+func (o *OIDC) reachable(ctx context.Context) error {
+	if last, ok := o.lastUp.Load().(time.Time); ok && time.Since(last) < probeTTL {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(o.issuer, "/")+"/.well-known/openid-configuration", nil)
+	if err != nil {
+		return fmt.Errorf("probe identity provider: %w", err)
+	}
+	res, err := o.client.Do(req)
+	if err != nil {
+		return fmt.Errorf("%w: %w", errProviderUnreachable, err)
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, 64<<10))
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return fmt.Errorf("%w: discovery answered %d", errProviderUnreachable, res.StatusCode)
+	}
+	o.lastUp.Store(time.Now())
+	return nil
+}
+
+const (
+	probeTTL     = 10 * time.Second
+	probeTimeout = 3 * time.Second
+)

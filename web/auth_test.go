@@ -381,3 +381,37 @@ func TestExchangeFailuresHaveTheirOwnAnswers(t *testing.T) {
 		})
 	}
 }
+
+// TestSignInWhileProviderDown is issue 17 #18: "Sign in" with the identity
+// provider down answers with keyport's own page, and /readyz reports
+// degraded without failing (nor /healthz).
+func TestSignInWhileProviderDown(t *testing.T) {
+	s := newStack(t, nil)
+	if res, body := newBrowser(t).get(t, s.URL+"/readyz"); res.StatusCode != http.StatusOK || body != "ready\n" {
+		t.Fatalf("readyz with the provider up: %d %q", res.StatusCode, body)
+	}
+	s2 := newStack(t, nil) // a fresh keyport that has not seen its provider answer lately
+	s2.IdP.Close()
+	b := newBrowser(t)
+	res, err := b.noFollow().Get(s2.URL + "/auth/login")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusServiceUnavailable || res.Header.Get("Location") != "" {
+		t.Fatalf("login with the provider down: %d Location %q", res.StatusCode, res.Header.Get("Location"))
+	}
+	_, body := b.get(t, s2.URL+"/auth/login")
+	if !strings.Contains(body, "Identity provider unreachable") || !strings.Contains(body, `data-testid="problem"`) {
+		t.Errorf("login page with the provider down:\n%s", body)
+	}
+	if s2.cookie(b, "keyport_login") != nil {
+		t.Error("a login flow was started")
+	}
+	if res, body := b.get(t, s2.URL+"/readyz"); res.StatusCode != http.StatusOK || !strings.Contains(body, "degraded") {
+		t.Errorf("readyz with the provider down: %d %q", res.StatusCode, body)
+	}
+	if res, _ := b.get(t, s2.URL+"/healthz"); res.StatusCode != http.StatusOK {
+		t.Errorf("healthz with the provider down: %d", res.StatusCode)
+	}
+}
