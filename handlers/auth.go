@@ -229,6 +229,11 @@ func (h *Handler) finishSignIn(c echo.Context, ident *identity, returnTo string,
 	if err := h.startSession(c, u.ID, tenantID, authTime, mfa); err != nil {
 		return err
 	}
+	if h.oidc.endSession != "" {
+		// The ID token is the id_token_hint of the sign-out at the
+		// provider; it never reaches a page or the database.
+		h.setCookie(c, "keyport_idt", ident.RawIDToken, h.cfg.SessionMaxAge)
+	}
 	if err := h.audit(c, models.AuditInput{TenantID: tenantID, Actor: u.ID, Action: "auth.sign_in",
 		TargetType: "user", TargetID: u.ID, Details: map[string]string{"email": u.Email, "mfa": fmt.Sprint(mfa)}}); err != nil {
 		return err
@@ -239,7 +244,8 @@ func (h *Handler) finishSignIn(c echo.Context, ident *identity, returnTo string,
 	return c.Redirect(http.StatusSeeOther, returnTo)
 }
 
-// Logout ends the session on the server, not just in the browser.
+// Logout ends the session on the server, not just in the browser, and at
+// the identity provider when it offers RP-initiated logout.
 func (h *Handler) Logout(c echo.Context) error {
 	v := viewerFrom(c)
 	if v != nil {
@@ -257,6 +263,20 @@ func (h *Handler) Logout(c echo.Context) error {
 	}
 	h.clearCookie(c, "keyport_session")
 	c.Set(viewerKey, nil)
+	// RP-initiated logout: end the provider's session too, when it offers
+	// an end_session_endpoint, so "Sign in" asks for credentials again.
+	if ck, err := c.Cookie(h.cookieName("keyport_idt")); err == nil && v != nil {
+		h.clearCookie(c, "keyport_idt")
+		if to := h.oidc.logoutURL(ck.Value, h.cfg.BaseURL+"/signed-out"); to != "" {
+			return c.Redirect(http.StatusSeeOther, to)
+		}
+	}
+	return render(c, http.StatusOK, views.SignedOutPage(h.page(c, "Signed out", "")))
+}
+
+// SignedOut is where the provider's RP-initiated logout returns: the same
+// page a sign-out without one shows.
+func (h *Handler) SignedOut(c echo.Context) error {
 	return render(c, http.StatusOK, views.SignedOutPage(h.page(c, "Signed out", "")))
 }
 

@@ -159,3 +159,7 @@ func (h *Handler) page(c echo.Context, title, nav string) views.Page {
 func requestID(c echo.Context) string {
 	return c.Response().Header().Get(echo.HeaderXRequestID)
 }
+
+// EndSessionOrigin is the origin the sign-out redirects to for
+// RP-initiated logout, "" when the provider offers none.
+func (h *Handler) EndSessionOrigin() string { return h.oidc.EndSessionOrigin() }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -24,6 +25,9 @@ type OIDC struct {
 	verifier *oidc.IDTokenVerifier
 	client   *http.Client
 	lastUp   atomic.Value // time.Time of the last successful reachability probe
+	// endSession is the provider's end_session_endpoint ("" when it
+	// advertises none): sign-out then ends the provider's session too.
+	endSession string
 }
 
 // NewOIDC discovers the provider at issuer and prepares the code flow.
@@ -36,6 +40,7 @@ func NewOIDC(ctx context.Context, issuer, clientID, clientSecret, redirectURL st
 	}
 	var meta struct {
 		AuthMethods []string `json:"token_endpoint_auth_methods_supported"`
+		EndSession  string   `json:"end_session_endpoint"`
 	}
 	if err := p.Claims(&meta); err != nil {
 		return nil, fmt.Errorf("read oidc provider metadata: %w", err)
@@ -54,8 +59,9 @@ func NewOIDC(ctx context.Context, issuer, clientID, clientSecret, redirectURL st
 			ClientID: clientID, ClientSecret: clientSecret, RedirectURL: redirectURL,
 			Endpoint: ep, Scopes: []string{oidc.ScopeOpenID, "email", "profile"},
 		},
-		verifier: p.Verifier(&oidc.Config{ClientID: clientID}),
-		client:   client,
+		verifier:   p.Verifier(&oidc.Config{ClientID: clientID}),
+		client:     client,
+		endSession: httpURL(meta.EndSession),
 	}, nil
 }
 
@@ -80,6 +86,8 @@ type identity struct {
 	// iat is when the token was issued, which an SSO session does long
 	// after the user last authenticated, so it never stands in.
 	AuthTime time.Time
+	// RawIDToken is kept only as the id_token_hint of RP-initiated logout.
+	RawIDToken string
 }
 
 var errNonceMismatch = errors.New("oidc: id token nonce does not match the login flow")
@@ -149,7 +157,7 @@ func (o *OIDC) exchange(ctx context.Context, code, verifier, nonce string) (*ide
 	id := &identity{
 		Issuer: idt.Issuer, Subject: idt.Subject, Email: claims.Email, Name: claims.Name,
 		EmailVerified: claims.EmailVerified == true || claims.EmailVerified == "true",
-		AMR:           claims.AMR, ACR: claims.ACR,
+		AMR:           claims.AMR, ACR: claims.ACR, RawIDToken: raw,
 	}
 	if claims.AuthTime > 0 {
 		id.AuthTime = time.Unix(claims.AuthTime, 0)
@@ -209,3 +217,41 @@ const (
 	probeTTL     = 10 * time.Second
 	probeTimeout = 3 * time.Second
 )
+
+// httpURL returns raw when it is an absolute http(s) URL, else "".
+func httpURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return ""
+	}
+	return raw
+}
+
+// logoutURL is the RP-initiated logout request (OpenID Connect
+// RP-Initiated Logout 1.0) that ends the provider's session and returns to
+// back, or "" when the provider offers none.
+func (o *OIDC) logoutURL(idToken, back string) string {
+	if o.endSession == "" {
+		return ""
+	}
+	u, _ := url.Parse(o.endSession)
+	q := u.Query()
+	if idToken != "" {
+		q.Set("id_token_hint", idToken)
+	}
+	q.Set("client_id", o.oauth.ClientID)
+	q.Set("post_logout_redirect_uri", back)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// EndSessionOrigin is the origin of the provider's end_session_endpoint
+// ("" without one): sign-out forms redirect there, so the pages' CSP
+// form-action must allow it.
+func (o *OIDC) EndSessionOrigin() string {
+	if o == nil || o.endSession == "" {
+		return ""
+	}
+	u, _ := url.Parse(o.endSession)
+	return u.Scheme + "://" + u.Host
+}

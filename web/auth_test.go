@@ -415,3 +415,41 @@ func TestSignInWhileProviderDown(t *testing.T) {
 		t.Errorf("healthz with the provider down: %d", res.StatusCode)
 	}
 }
+
+// TestSignOutEndsTheProviderSession is issue 17 #17: with an
+// end_session_endpoint, sign-out ends the provider's session too (id_token_hint,
+// post_logout_redirect_uri), so "Sign in" asks for credentials again.
+func TestSignOutEndsTheProviderSession(t *testing.T) {
+	s := newStack(t, nil)
+	b := newBrowser(t)
+	_, page := s.signIn(t, b, alice)
+	if s.cookie(b, "keyport_idt") == nil {
+		t.Fatal("no id token kept for the sign-out")
+	}
+	res, err := b.noFollow().PostForm(s.URL+"/auth/logout", url.Values{"csrf_token": {csrfToken(t, page)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if !strings.Contains(res.Header.Get("Content-Security-Policy"), "form-action 'self' "+strings.TrimSuffix(s.IdP.Issuer(), "/oidc")) {
+		t.Errorf("CSP does not let the sign-out form reach the provider: %q", res.Header.Get("Content-Security-Policy"))
+	}
+	to, _ := url.Parse(res.Header.Get("Location"))
+	if res.StatusCode != http.StatusSeeOther || to == nil || !strings.HasPrefix(to.String(), s.IdP.Issuer()+"/logout?") ||
+		to.Query().Get("id_token_hint") == "" || to.Query().Get("post_logout_redirect_uri") != s.URL+"/signed-out" {
+		t.Fatalf("sign-out: %d to %q", res.StatusCode, res.Header.Get("Location"))
+	}
+	res, body := b.get(t, to.String())
+	if res.Request.URL.String() != s.URL+"/signed-out" || !strings.Contains(body, "You are signed out") || s.IdP.Logouts() != 1 {
+		t.Fatalf("after the provider's sign-out: at %s, logouts %d", res.Request.URL, s.IdP.Logouts())
+	}
+	if s.cookie(b, "keyport_idt") != nil || s.cookie(b, "keyport_session") != nil {
+		t.Error("cookies left after sign-out")
+	}
+	// The provider's session is gone: signing in shows its form again
+	// instead of signing alice straight back in.
+	res, body = b.get(t, s.URL+"/auth/login")
+	if !strings.HasPrefix(res.Request.URL.String(), s.IdP.Issuer()) || !strings.Contains(body, `id="signin"`) {
+		t.Errorf("sign-in after sign-out ended at %s", res.Request.URL)
+	}
+}

@@ -66,6 +66,7 @@ var expected = map[string]map[persona]bool{
 	"GET /auth/login":                      public,
 	"GET /auth/callback":                   public, // refuses a missing login flow, for everyone
 	"POST /auth/logout":                    signedIn,
+	"GET /signed-out":                      public,
 	"GET /dashboard":                       anyMember,
 	"POST /tenants/switch":                 tenantTeam,
 	"GET /members":                         anyMember,

@@ -3,6 +3,7 @@ package web
 import (
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -16,11 +17,18 @@ const csp = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-
 
 // securityHeaders sets the headers every response carries. HSTS only outside
 // development, where keyport is served over https.
-func securityHeaders(dev bool) echo.MiddlewareFunc {
+// formOrigin, when set, is the identity provider's end_session_endpoint
+// origin: the sign-out form's redirect goes there, and Chrome applies
+// form-action to the redirects after a form post.
+func securityHeaders(dev bool, formOrigin string) echo.MiddlewareFunc {
+	policy := csp
+	if formOrigin != "" && !strings.ContainsAny(formOrigin, " ;,'\"") {
+		policy += " " + formOrigin
+	}
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			h := c.Response().Header()
-			h.Set("Content-Security-Policy", csp)
+			h.Set("Content-Security-Policy", policy)
 			h.Set("X-Content-Type-Options", "nosniff")
 			h.Set("X-Frame-Options", "DENY")
 			h.Set("Referrer-Policy", "no-referrer")

@@ -28,6 +28,7 @@ func routes(e *echo.Echo, d Deps) {
 	b.GET("/auth/login", h.Login, signIn)
 	b.GET("/auth/callback", h.Callback, signIn)
 	b.POST("/auth/logout", h.Logout)
+	b.GET("/signed-out", h.SignedOut) // where the provider's RP-initiated logout returns
 
 	// Signed-in routes.
 	s := b.Group("", h.RequireViewer)

@@ -63,7 +63,7 @@ func New(d Deps) *echo.Echo {
 			return err
 		},
 	}))
-	e.Use(securityHeaders(d.Dev))
+	e.Use(securityHeaders(d.Dev, d.Handlers.EndSessionOrigin()))
 	e.Use(middleware.BodyLimit(d.BodyLimit))
 	e.Use(crossOriginProtection())
 
