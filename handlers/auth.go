@@ -229,11 +229,6 @@ func (h *Handler) finishSignIn(c echo.Context, ident *identity, returnTo string,
 	if err := h.startSession(c, u.ID, tenantID, authTime, mfa); err != nil {
 		return err
 	}
-	if h.oidc.endSession != "" {
-		// The ID token is the id_token_hint of the sign-out at the
-		// provider; it never reaches a page or the database.
-		h.setCookie(c, "keyport_idt", ident.RawIDToken, h.cfg.SessionMaxAge)
-	}
 	if err := h.audit(c, models.AuditInput{TenantID: tenantID, Actor: u.ID, Action: "auth.sign_in",
 		TargetType: "user", TargetID: u.ID, Details: map[string]string{"email": u.Email, "mfa": fmt.Sprint(mfa)}}); err != nil {
 		return err
@@ -265,9 +260,10 @@ func (h *Handler) Logout(c echo.Context) error {
 	c.Set(viewerKey, nil)
 	// RP-initiated logout: end the provider's session too, when it offers
 	// an end_session_endpoint, so "Sign in" asks for credentials again.
-	if ck, err := c.Cookie(h.cookieName("keyport_idt")); err == nil && v != nil {
-		h.clearCookie(c, "keyport_idt")
-		if to := h.oidc.logoutURL(ck.Value, h.cfg.BaseURL+"/signed-out"); to != "" {
+	// The request names keyport by client_id rather than id_token_hint:
+	// the ID token is never kept, and never put in a URL.
+	if v != nil {
+		if to := h.oidc.logoutURL(h.cfg.BaseURL + "/signed-out"); to != "" {
 			return c.Redirect(http.StatusSeeOther, to)
 		}
 	}

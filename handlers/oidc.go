@@ -86,8 +86,6 @@ type identity struct {
 	// iat is when the token was issued, which an SSO session does long
 	// after the user last authenticated, so it never stands in.
 	AuthTime time.Time
-	// RawIDToken is kept only as the id_token_hint of RP-initiated logout.
-	RawIDToken string
 }
 
 var errNonceMismatch = errors.New("oidc: id token nonce does not match the login flow")
@@ -157,7 +155,7 @@ func (o *OIDC) exchange(ctx context.Context, code, verifier, nonce string) (*ide
 	id := &identity{
 		Issuer: idt.Issuer, Subject: idt.Subject, Email: claims.Email, Name: claims.Name,
 		EmailVerified: claims.EmailVerified == true || claims.EmailVerified == "true",
-		AMR:           claims.AMR, ACR: claims.ACR, RawIDToken: raw,
+		AMR:           claims.AMR, ACR: claims.ACR,
 	}
 	if claims.AuthTime > 0 {
 		id.AuthTime = time.Unix(claims.AuthTime, 0)
@@ -229,16 +227,15 @@ func httpURL(raw string) string {
 
 // logoutURL is the RP-initiated logout request (OpenID Connect
 // RP-Initiated Logout 1.0) that ends the provider's session and returns to
-// back, or "" when the provider offers none.
-func (o *OIDC) logoutURL(idToken, back string) string {
+// back, or "" when the provider offers none. It identifies keyport by
+// client_id, which the spec allows in place of id_token_hint, so no token
+// is kept for it or put in a URL.
+func (o *OIDC) logoutURL(back string) string {
 	if o.endSession == "" {
 		return ""
 	}
 	u, _ := url.Parse(o.endSession)
 	q := u.Query()
-	if idToken != "" {
-		q.Set("id_token_hint", idToken)
-	}
 	q.Set("client_id", o.oauth.ClientID)
 	q.Set("post_logout_redirect_uri", back)
 	u.RawQuery = q.Encode()

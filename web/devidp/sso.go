@@ -115,17 +115,20 @@ func loginRequired(w http.ResponseWriter, r *http.Request, ar authzRequest) {
 
 // endSession is the RP-initiated logout endpoint (OpenID Connect
 // RP-Initiated Logout 1.0): it ends the browser's SSO session and returns
-// to post_logout_redirect_uri. The id_token_hint must be an ID token this
-// IdP issued to its client, so no other site can sign a user out and
-// bounce them somewhere.
+// to post_logout_redirect_uri. It needs an id_token_hint this IdP issued to
+// its client, or that client's client_id (which the spec allows instead).
 func (p *IdP) endSession(w http.ResponseWriter, r *http.Request) {
 	if err := r.ParseForm(); err != nil {
 		p.render(w, http.StatusBadRequest, page{Fatal: "The logout request could not be read."})
 		return
 	}
 	hint, back := r.Form.Get("id_token_hint"), r.Form.Get("post_logout_redirect_uri")
-	if hint == "" || !p.issuedHere(hint) {
-		p.render(w, http.StatusBadRequest, page{Fatal: "Logout needs an id_token_hint issued by this provider to this client."})
+	switch {
+	case hint != "" && !p.issuedHere(hint):
+		p.render(w, http.StatusBadRequest, page{Fatal: "The id_token_hint was not issued by this provider to this client."})
+		return
+	case hint == "" && r.Form.Get("client_id") != p.ClientID():
+		p.render(w, http.StatusBadRequest, page{Fatal: "Logout needs an id_token_hint or this provider's client_id."})
 		return
 	}
 	if sid, _ := p.session(r); sid != "" {
