@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -135,7 +137,7 @@ func (h *Handler) DecideApproval(c echo.Context) error {
 	if _, err := h.db.GetKey(c.Request().Context(), v.Tenant.ID, c.Param("key_id")); err != nil {
 		return err
 	}
-	_, err := h.mgd.DecideApproval(c.Request().Context(), v.Tenant.ID, h.by(c), c.Param("approval_id"), c.FormValue("decision") == "approve")
+	_, err := h.mgd.DecideApproval(c.Request().Context(), v.Tenant.ID, h.by(c), c.Param("key_id"), c.Param("approval_id"), c.FormValue("decision") == "approve")
 	if err != nil {
 		return fmt.Errorf("decide approval: %w", err)
 	}
@@ -233,19 +235,28 @@ func (h *Handler) OperatorLifecycle(c echo.Context) error {
 	for _, d := range ds {
 		m.Drift = append(m.Drift, views.OperatorDriftRow{TenantID: d.TenantID, KeyID: d.KeyID, Field: d.Field, Recorded: d.Recorded, Actual: d.Actual, DetectedAt: d.DetectedAt})
 	}
-	if m.ApproveExport, err = h.mgd.ApprovalRequired(ctx, models.ApprovalExport); err != nil {
+	set, err := h.mgd.GetApprovalSettings(ctx)
+	if err != nil {
 		return err
 	}
-	if m.ApproveDelete, err = h.mgd.ApprovalRequired(ctx, models.ApprovalDelete); err != nil {
-		return err
-	}
+	m.ApproveExport, m.ApproveDelete, m.ApproverMFA = set.Export, set.Delete, set.ApproverMFA
+	m.ApproverMinHours = int(set.ApproverMinAge / time.Hour)
 	return render(c, http.StatusOK, views.OperatorLifecyclePage(h.page(c, "Key lifecycle", "operator-lifecycle"), m))
 }
 
 // SaveApprovalSettings stores whether exports and deletions need a second
-// admin's approval.
+// admin's approval, and who may give it.
 func (h *Handler) SaveApprovalSettings(c echo.Context) error {
-	if err := h.mgd.SetApprovalSettings(c.Request().Context(), h.by(c), c.FormValue("approve_export") == "true", c.FormValue("approve_delete") == "true"); err != nil {
+	in := managed.ApprovalSettings{Export: c.FormValue("approve_export") == "true", Delete: c.FormValue("approve_delete") == "true",
+		ApproverMinAge: managed.DefaultApproverMinAge, ApproverMFA: c.FormValue("approver_mfa") == "true"}
+	if text := strings.TrimSpace(c.FormValue("approver_min_hours")); text != "" { // empty: the default
+		hours, err := strconv.Atoi(text)
+		if err != nil {
+			return &keysvc.ValidationError{Field: "approver_min_hours", Message: "give whole hours from 0 to 8760"}
+		}
+		in.ApproverMinAge = time.Duration(hours) * time.Hour
+	}
+	if err := h.mgd.SetApprovalSettings(c.Request().Context(), h.by(c), in); err != nil {
 		return err
 	}
 	return c.Redirect(http.StatusSeeOther, "/operator/lifecycle")

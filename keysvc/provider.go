@@ -52,6 +52,9 @@ func (p ProviderSettings) RegionAllowed(region string) bool {
 type RequestBy struct {
 	UserID    string
 	RequestID string
+	// MFA: the user's sign-in asserted a second factor (approvals may
+	// require it).
+	MFA bool
 }
 
 // Audit is the audit event of action by b, with details.

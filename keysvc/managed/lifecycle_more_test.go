@@ -156,7 +156,9 @@ func TestExportAndApproval(t *testing.T) {
 	}
 
 	// With approval required, an export needs another admin's yes, once.
-	if err := e.svc.SetApprovalSettings(ctx, e.by, true, false); err != nil {
+	other := e.member(t, "second@tenant.test", models.RoleAdmin, "")
+	e.clk.Advance(DefaultApproverMinAge + time.Hour)
+	if err := e.svc.SetApprovalSettings(ctx, e.by, ApprovalSettings{Export: true, ApproverMinAge: DefaultApproverMinAge}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.svc.Export(ctx, e.tenant.ID, e.by, keyID, ExportInput{Format: ExportJWE, Passphrase: pass}); !errors.Is(err, ErrApprovalRequired) {
@@ -166,11 +168,10 @@ func TestExportAndApproval(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.svc.DecideApproval(ctx, e.tenant.ID, e.by, a.ID, true); err == nil {
+	if _, err := e.svc.DecideApproval(ctx, e.tenant.ID, e.by, keyID, a.ID, true); err == nil {
 		t.Fatal("the requester approved their own request")
 	}
-	other := keysvc.RequestBy{UserID: "usr_second_admin"}
-	if _, err := e.svc.DecideApproval(ctx, e.tenant.ID, other, a.ID, true); err != nil {
+	if _, err := e.svc.DecideApproval(ctx, e.tenant.ID, other, keyID, a.ID, true); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.svc.Export(ctx, e.tenant.ID, e.by, keyID, ExportInput{Format: ExportJWE, Passphrase: pass, ApprovalID: a.ID}); err != nil {
