@@ -33,7 +33,7 @@ var lifecycleFlashes = map[string]string{
 	"cancelled":  "Deletion cancelled: the key is deactivated; activate it to use it again.",
 	"drift":      "Compared with KMS just now.",
 	"reconciled": "Difference reconciled and compared with KMS again.",
-	"requested":  "Approval requested: another admin of this tenant can approve it on this key's page within 24 hours.",
+	"requested":  "Approval requested: another admin of this tenant can approve it on this key's page within 24 hours. Every owner is emailed about the request and the decision.",
 	"decided":    "Decision recorded.",
 }
 

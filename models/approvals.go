@@ -38,18 +38,43 @@ type Approval struct {
 	ExecutedAt  *time.Time
 }
 
-// CreateApproval records a pending approval request with its audit event.
-func (db *DB) CreateApproval(ctx context.Context, a *Approval, ttl time.Duration, audit AuditInput) error {
+// CreateApproval records a pending approval request with its audit event
+// and the emails about it (see enqueueMailTx). a.ID is kept when set.
+func (db *DB) CreateApproval(ctx context.Context, a *Approval, ttl time.Duration, audit AuditInput, mail ...NewMail) error {
 	now := db.now()
-	a.ID, a.State, a.CreatedAt, a.ExpiresAt = NewID("apr_"), ApprovalPending, now, now.Add(ttl)
+	if a.ID == "" {
+		a.ID = NewID("apr_")
+	}
+	a.State, a.CreatedAt, a.ExpiresAt = ApprovalPending, now, now.Add(ttl)
 	audit.TenantID, audit.TargetType, audit.TargetID = a.TenantID, "key", a.KeyID
 	audit.Details = map[string]string{"approval_id": a.ID, "action": a.Action}
 	return db.change(ctx, "create approval", func(tx *gorm.DB) (*AuditInput, error) {
 		if err := tx.Table("key_approvals").Create(a).Error; err != nil {
 			return nil, err
 		}
-		return &audit, nil
+		return &audit, db.enqueueMailTx(tx, mail)
 	})
+}
+
+// GetApproval reads one approval of a tenant's key.
+func (db *DB) GetApproval(ctx context.Context, tenantID, keyID, id string) (*Approval, error) {
+	var a Approval
+	err := db.g.WithContext(ctx).Table("key_approvals").Where("tenant_id = ? AND key_id = ? AND id = ?", tenantID, keyID, id).Take(&a).Error
+	if err != nil {
+		return nil, fmt.Errorf("get approval: %w", mapErr(err))
+	}
+	return &a, nil
+}
+
+// TenantOwnerEmails lists the email addresses of a tenant's owners.
+func (db *DB) TenantOwnerEmails(ctx context.Context, tenantID string) ([]string, error) {
+	var out []string
+	err := db.g.WithContext(ctx).Table("memberships AS m").Joins("JOIN users AS u ON u.id = m.user_id").
+		Where("m.tenant_id = ? AND m.role = ? AND u.email <> ''", tenantID, RoleOwner).Order("lower(u.email)").Pluck("u.email", &out).Error
+	if err != nil {
+		return nil, fmt.Errorf("tenant owners: %w", mapErr(err))
+	}
+	return out, nil
 }
 
 // KeyApprovals lists a tenant key's approvals, newest first.
@@ -85,7 +110,8 @@ type Approver struct {
 // rules; a request that is not pending (or not this key's) is ErrConflict,
 // an ineligible decider a *ValidationError saying why. Eligibility is
 // checked in the transaction that records the decision.
-func (db *DB) DecideApproval(ctx context.Context, tenantID, keyID, id string, by Approver, approve bool, rules ApprovalRules, audit AuditInput) (*Approval, error) {
+func (db *DB) DecideApproval(ctx context.Context, tenantID, keyID, id string, by Approver, approve bool, rules ApprovalRules, audit AuditInput,
+	mail ...NewMail) (*Approval, error) {
 	state := ApprovalDenied
 	if approve {
 		state = ApprovalApproved
@@ -115,7 +141,7 @@ func (db *DB) DecideApproval(ctx context.Context, tenantID, keyID, id string, by
 		}
 		audit.TenantID, audit.TargetType, audit.TargetID = tenantID, "key", out.KeyID
 		audit.Details = map[string]string{"approval_id": id, "action": out.Action, "decision": state}
-		return &audit, nil
+		return &audit, db.enqueueMailTx(tx, mail)
 	})
 	if err != nil {
 		return nil, err

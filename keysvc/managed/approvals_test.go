@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"keyport/keysvc"
+	"keyport/keysvc/mailer"
 	"keyport/models"
 )
 
@@ -110,5 +111,49 @@ func TestApprovalSpentOnlyOnSuccess(t *testing.T) {
 	}
 	if _, err := e.svc.Export(ctx, e.tenant.ID, e.by, keyID, ExportInput{Format: ExportJWE, Passphrase: pass, ApprovalID: a.ID}); !errors.Is(err, ErrApprovalRequired) {
 		t.Fatalf("second use of one approval: %v", err)
+	}
+}
+
+// recordingRenderer renders approval emails plainly and remembers who
+// each went to.
+type recordingRenderer struct{ sent []ApprovalMail }
+
+func (r *recordingRenderer) RenderApproval(_ context.Context, m ApprovalMail) (MailContent, error) {
+	r.sent = append(r.sent, m)
+	return MailContent{Subject: m.Event + " " + m.Action, Text: m.Requester + " " + m.Decider}, nil
+}
+
+// TestApprovalMailsEveryOwner: issue 17 #3. Every owner hears of each
+// request and each decision, through the outbox, in the same transaction.
+func TestApprovalMailsEveryOwner(t *testing.T) {
+	e := newLCEnv(t)
+	ctx := context.Background()
+	keyID := e.create(t, "guarded", 0).Key.ID
+	e.member(t, "co-owner@tenant.test", models.RoleOwner, "")
+	approver := e.member(t, "veteran@tenant.test", models.RoleAdmin, "")
+	e.clk.Advance(DefaultApproverMinAge + time.Hour)
+	r := &recordingRenderer{}
+	e.svc.SetApprovalMail(mailer.NewOutbox(e.db, e.svc.sealer, nil, "keyport.test"), r)
+	before := must(e.db.OutboxCounts(ctx))[models.MailPending]
+	a, err := e.svc.RequestApproval(ctx, e.tenant.ID, e.by, keyID, models.ApprovalExport)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.DecideApproval(ctx, e.tenant.ID, approver, keyID, a.ID, false); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, m := range r.sent {
+		got = append(got, m.Event+":"+m.To)
+	}
+	want := []string{"pending:co-owner@tenant.test", "pending:owner@tenant.test", "denied:co-owner@tenant.test", "denied:owner@tenant.test"}
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("approval emails went to %v, want %v", got, want)
+	}
+	if n := must(e.db.OutboxCounts(ctx))[models.MailPending] - before; n != 4 {
+		t.Errorf("%d approval emails in the outbox, want 4", n)
+	}
+	if r.sent[2].Decider != "veteran@tenant.test" || r.sent[0].Requester != "owner@tenant.test" {
+		t.Errorf("emails name requester %q and decider %q", r.sent[0].Requester, r.sent[2].Decider)
 	}
 }

@@ -89,8 +89,13 @@ func (s *Service) RequestApproval(ctx context.Context, tenantID string, by keysv
 	if action != models.ApprovalExport && action != models.ApprovalDelete {
 		return nil, &keysvc.ValidationError{Field: "action", Message: "choose export or delete"}
 	}
-	a := &models.Approval{TenantID: tenantID, KeyID: keyID, Action: action, RequestedBy: by.UserID}
-	return a, s.db.CreateApproval(ctx, a, approvalTTL, by.Audit("key.approval_requested", nil))
+	a := &models.Approval{ID: models.NewID("apr_"), TenantID: tenantID, KeyID: keyID, Action: action, RequestedBy: by.UserID,
+		ExpiresAt: s.now().Add(approvalTTL)}
+	mail, err := s.approvalMails(ctx, a, models.ApprovalPending, "")
+	if err != nil {
+		return nil, err
+	}
+	return a, s.db.CreateApproval(ctx, a, approvalTTL, by.Audit("key.approval_requested", nil), mail...)
 }
 
 // DecideApproval approves or denies another admin's request for the key
@@ -102,8 +107,20 @@ func (s *Service) DecideApproval(ctx context.Context, tenantID string, by keysvc
 		return nil, err
 	}
 	rules := models.ApprovalRules{MinMemberAge: set.ApproverMinAge, RequireMFA: set.ApproverMFA}
+	var mail []models.NewMail
+	if cur, err := s.db.GetApproval(ctx, tenantID, keyID, id); err == nil {
+		event := models.ApprovalDenied
+		if approve {
+			event = models.ApprovalApproved
+		}
+		if mail, err = s.approvalMails(ctx, cur, event, by.UserID); err != nil {
+			return nil, err
+		}
+	} else if !errors.Is(err, models.ErrNotFound) {
+		return nil, err
+	} // not found: DecideApproval refuses it below
 	a, err := s.db.DecideApproval(ctx, tenantID, keyID, id, models.Approver{UserID: by.UserID, MFA: by.MFA}, approve, rules,
-		by.Audit("key.approval_decided", nil))
+		by.Audit("key.approval_decided", nil), mail...)
 	if errors.Is(err, models.ErrConflict) {
 		return nil, &keysvc.ValidationError{Field: "approval", Message: "this request is not pending any more, has expired, or is your own"}
 	}
