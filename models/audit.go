@@ -57,7 +57,7 @@ func actorKindOf(actor string) string {
 	switch {
 	case strings.HasPrefix(actor, PrefixUser):
 		return ActorUser
-	case strings.HasPrefix(actor, "tok_"):
+	case strings.HasPrefix(actor, "tok_"), actor == "keyport:data-api": // the data plane acts for a token
 		return ActorServiceToken
 	}
 	return ActorSystem
