@@ -231,6 +231,14 @@ func (s *Service) firstDataKey(ctx context.Context, tenantID, keyID string, conn
 		}
 		check.OK, check.Health, check.Detail = true, "", "Your data key decrypts to 256 bits under this key's encryption context; keyport will use it as data-key version 1."
 		plaintext, wrapped = out.Plaintext, tenantDK
+	} else if len(regions) == 1 {
+		// No other region to wrap the plaintext for: KMS keeps it.
+		out, err := client.GenerateDataKeyWithoutPlaintext(ctx, &kms.GenerateDataKeyWithoutPlaintextInput{KeyId: aws.String(primary.ARN),
+			KeySpec: types.DataKeySpecAes256, EncryptionContext: ec})
+		if err != nil {
+			return nil, nil, fmt.Errorf("generate first data key: %w", awskms.ClassifyKMSError(err))
+		}
+		wrapped = out.CiphertextBlob
 	} else {
 		out, err := client.GenerateDataKey(ctx, &kms.GenerateDataKeyInput{KeyId: aws.String(primary.ARN), KeySpec: types.DataKeySpecAes256, EncryptionContext: ec})
 		if err != nil {

@@ -291,3 +291,26 @@ func TestReuploadAfterExpiryAndDrift(t *testing.T) {
 		t.Error("alias not restored")
 	}
 }
+
+// TestCommitAsksKMSForNoPlaintext: the commit step of create, renewal and
+// in-place rotation keeps only the wrapped data key, so it asks KMS for
+// none in plaintext (issue 17 #27). The validate step's round trip is the
+// only GenerateDataKey.
+func TestCommitAsksKMSForNoPlaintext(t *testing.T) {
+	e := newLCEnv(t)
+	ctx := context.Background()
+	e.srv.ResetCalls()
+	keyID := e.create(t, "no plaintext", 0).Key.ID
+	if res, err := e.svc.Renew(ctx, e.tenant.ID, e.by, keyID); err != nil || !res.Done() {
+		t.Fatalf("renew: %v %+v", err, res)
+	}
+	if res, err := e.svc.RotateMaterialInPlace(ctx, e.tenant.ID, e.by, keyID); err != nil || !res.Done() {
+		t.Fatalf("rotate: %v %+v", err, res)
+	}
+	if n, w := e.srv.Calls("GenerateDataKey"), e.srv.Calls("GenerateDataKeyWithoutPlaintext"); n != 3 || w != 3 {
+		t.Errorf("three operations made %d GenerateDataKey (want 3, the validations) and %d GenerateDataKeyWithoutPlaintext (want 3) calls", n, w)
+	}
+	if err := e.roundTrip(t, keyID); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -246,15 +246,16 @@ func moveAlias(ctx context.Context, client *kms.Client, alias, arn string) error
 }
 
 // commitVersion makes a data key under the new KMS key and commits the
-// key's new version, KMS key and active material in one transaction.
+// key's new version, KMS key and active material in one transaction. Only
+// the wrapped copy is kept (the data path unwraps it when needed), so KMS
+// is asked for no plaintext at all.
 func (s *Service) commitVersion(ctx context.Context, oc *opContext) error {
 	op := oc.op
-	out, err := oc.client.GenerateDataKey(ctx, &kms.GenerateDataKeyInput{KeyId: aws.String(op.KMSKeyARN),
+	out, err := oc.client.GenerateDataKeyWithoutPlaintext(ctx, &kms.GenerateDataKeyWithoutPlaintextInput{KeyId: aws.String(op.KMSKeyARN),
 		KeySpec: types.DataKeySpecAes256, EncryptionContext: keysvc.KMSContext(op.TenantID, op.KeyID)})
 	if err != nil {
 		return awskms.ClassifyKMSError(err)
 	}
-	clear(out.Plaintext) // only the wrapped copy is kept; the data path unwraps it when needed
 	reason := map[string]string{models.OpCreate: "create", models.OpRenew: "renewal", models.OpUndo: "undo renewal", models.OpRotate: "rotate material"}[op.Kind]
 	for attempt := 0; ; attempt++ {
 		k, err := s.db.GetKey(ctx, op.TenantID, op.KeyID)
