@@ -41,6 +41,7 @@ var migrations = []migration{
 	migration10AuditIndexes,
 	migration12Lifecycle,
 	migration13Held,
+	migration22StateOperations,
 }
 
 // schemaMigration is a row of schema_migrations.

@@ -31,8 +31,8 @@ func TestLifecycleStatesAndDeletion(t *testing.T) {
 	if err := e.svc.DeleteStore(ctx, e.tenant.ID, e.by, e.store.ID); !errorsAsStore(err) {
 		t.Fatalf("delete store with a live key: %v", err)
 	}
-	if err := e.svc.Deactivate(ctx, e.tenant.ID, e.by, keyID); err != nil {
-		t.Fatal(err)
+	if res, err := e.svc.Deactivate(ctx, e.tenant.ID, e.by, keyID); err != nil || !res.Done() {
+		t.Fatalf("deactivate: %v %+v", err, res)
 	}
 	if err := e.roundTrip(t, keyID); !errors.Is(err, awskms.ErrKeyDisabled) {
 		t.Fatalf("data path on a deactivated key: %v", err)
@@ -50,10 +50,11 @@ func TestLifecycleStatesAndDeletion(t *testing.T) {
 	if _, err := e.svc.ScheduleDeletion(ctx, e.tenant.ID, e.by, keyID, DeleteInput{WindowDays: 5, Acknowledge: true}); err == nil {
 		t.Fatal("a 5-day window was accepted")
 	}
-	k, err := e.svc.ScheduleDeletion(ctx, e.tenant.ID, e.by, keyID, DeleteInput{WindowDays: 7, Acknowledge: true})
-	if err != nil || k.State != models.StatePendingDeletion {
-		t.Fatalf("schedule deletion: %+v %v", k, err)
+	res, err := e.svc.ScheduleDeletion(ctx, e.tenant.ID, e.by, keyID, DeleteInput{WindowDays: 7, Acknowledge: true})
+	if err != nil || !res.Done() || res.Key.State != models.StatePendingDeletion {
+		t.Fatalf("schedule deletion: %+v %v", res, err)
 	}
+	k := res.Key
 	if w := e.world(t); len(w.deleting[keyID]) != 1 {
 		t.Fatalf("KMS keys pending deletion: %+v", w)
 	}
