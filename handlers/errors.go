@@ -12,6 +12,7 @@ import (
 	"keyport/keysvc/awskms"
 	"keyport/keysvc/envelope"
 	"keyport/keysvc/managed"
+	"keyport/keysvc/rotation"
 	"keyport/models"
 	"keyport/views"
 )
@@ -75,6 +76,10 @@ var domainErrors = []domainError{
 	{err: awskms.ErrThrottled, page: kmsNotAnswering,
 		api: &APIError{http.StatusTooManyRequests, "kms_throttled", "The key owner's KMS is throttling requests; retry later.", "1"}},
 	{err: awskms.ErrUnavailable, page: kmsNotAnswering, api: apiUnavailable},
+	{err: rotation.ErrRotationFailed, api: &APIError{http.StatusConflict, "rotation_failed",
+		"The rotation failed and no new key version was made; the key's owner can see why in keyport.", ""}},
+	{err: rotation.ErrRotationRetrying, api: &APIError{http.StatusServiceUnavailable, "rotation_retrying",
+		"The rotation failed and no new key version was made yet; keyport retries it by itself. Ask again later to learn the outcome.", "60"}},
 	{err: keysvc.ErrRotationRaced, api: apiUnavailable},
 	{err: keysvc.ErrVersionExhausted, api: apiUnavailable},
 	{err: context.DeadlineExceeded, api: apiUnavailable},
