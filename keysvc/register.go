@@ -123,10 +123,7 @@ func (s *Service) RegisterKey(ctx context.Context, tenantID string, by RequestBy
 	audit := by.Audit("key.registered", map[string]string{"name": strings.TrimSpace(in.Name), "connection_id": conn.ID,
 		"kms_key_arns": strings.Join(arns, ","), "data_key": source})
 	if err := s.db.CreateKey(ctx, nk, audit); err != nil {
-		if errors.Is(err, models.ErrConflict) {
-			return nil, &ValidationError{Field: "name", Message: "is already used by another key of this tenant"}
-		}
-		return nil, err
+		return nil, err // a name taken meanwhile is models.ErrNameTaken
 	}
 	s.recordValidation(ctx, tenantID, keyID, v.Checks)
 	return &Registered{Key: &nk.Key, Checks: v.Checks}, nil
@@ -149,7 +146,7 @@ func (s *Service) checkRegisterInput(ctx context.Context, tenantID string, conn 
 			live++
 		}
 		if strings.EqualFold(k.Name, name) {
-			return nil, &ValidationError{Field: "name", Message: "is already used by another key of this tenant"}
+			return nil, models.ErrNameTaken
 		}
 	}
 	if ps.OneKeyPerTenant && live > 0 {

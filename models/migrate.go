@@ -42,6 +42,7 @@ var migrations = []migration{
 	migration12Lifecycle,
 	migration13Held,
 	migration22StateOperations,
+	migration26NamesIgnoreCase,
 }
 
 // schemaMigration is a row of schema_migrations.

@@ -1,6 +1,7 @@
 package models
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"time"
@@ -78,12 +79,8 @@ func (db *DB) StartManagedKey(ctx context.Context, nk *NewManagedKey, audit Audi
 	k.CreatedAt, k.UpdatedAt = now, now
 	nk.Managed.KeyID, nk.Managed.TenantID, nk.Managed.UpdatedAt = k.ID, k.TenantID, now
 	return db.change(ctx, "start managed key", func(tx *gorm.DB) (*AuditInput, error) {
-		var n int64
-		if err := tx.Table("keys").Where("tenant_id = ? AND lower(name) = lower(?)", k.TenantID, name).Count(&n).Error; err != nil {
-			return nil, err
-		}
-		if n > 0 {
-			return nil, ErrConflict
+		if taken, err := nameTaken(tx, "keys", k.TenantID, name, ""); err != nil || taken {
+			return nil, cmp.Or(err, error(ErrNameTaken))
 		}
 		rev, err := nextRevision(tx)
 		if err != nil {
@@ -91,7 +88,7 @@ func (db *DB) StartManagedKey(ctx context.Context, nk *NewManagedKey, audit Audi
 		}
 		k.Revision = rev
 		if err := tx.Table("keys").Create(k).Error; err != nil {
-			return nil, err
+			return nil, duplicateName(err)
 		}
 		if err := tx.Table("managed_keys").Create(&nk.Managed).Error; err != nil {
 			return nil, err

@@ -101,10 +101,7 @@ func (s *Service) startCreate(ctx context.Context, tenantID string, by keysvc.Re
 	audit := by.Audit("key.create_started", map[string]string{"name": name, "store_id": st.ID, "alias": alias, "mode": string(mode),
 		"fingerprint": mat.Fingerprint, "valid_days": strconv.Itoa(in.ValidDays), "held": strconv.FormatBool(in.held)})
 	if err := s.db.StartManagedKey(ctx, nk, audit); err != nil {
-		if errors.Is(err, models.ErrConflict) {
-			return nil, &keysvc.ValidationError{Field: "name", Message: "is already used by another key of this tenant"}
-		}
-		return nil, err
+		return nil, err // a name in use is models.ErrNameTaken
 	}
 	return s.drive(ctx, &nk.Op)
 }
