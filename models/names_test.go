@@ -83,7 +83,6 @@ func TestNamesUniqueIgnoringCasePerTenant(t *testing.T) {
 	}
 }
 
-
 // TestMigrationRenamesCaseDuplicates: names that differ only by case from
 // before migration 26 are renamed "name (id)", the oldest keeping its own,
 // and the unique index then holds (issue 17 #26).
