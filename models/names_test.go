@@ -58,7 +58,10 @@ func TestNamesUniqueIgnoringCasePerTenant(t *testing.T) {
 				t.Errorf("%s %q after %q: %v, want ErrNameTaken", kind.name, again, first, err)
 			}
 		}
-		if err := kind.create(b.ID, strings.ToLower(first)); err != nil && kind.name != "managed key" {
+		if kind.name == "managed key" {
+			continue // its row needs a store of tenant b; the key covers the rule
+		}
+		if err := kind.create(b.ID, strings.ToLower(first)); err != nil {
 			t.Errorf("%s: the name in another tenant: %v", kind.name, err)
 		}
 	}
