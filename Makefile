@@ -13,9 +13,10 @@ metrics = out=$$(mktemp); $(1) >$$out 2>&1; rc=$$?; \
   if [ $$rc -eq 0 ]; then grep -E '^(METRIC|--- |ok)' $$out; else cat $$out; fi; rm -f $$out; exit $$rc
 
 # The suites that run a second time on PostgreSQL when KEYPORT_TEST_POSTGRES
-# is set: the store, the key service and jobs, and the end-to-end web stack;
+# is set: the store, the key service and its packages (jobs, outbox, managed
+# keys, rotation), and the end-to-end web stack;
 # then the replica tests, which need PostgreSQL and skip without it.
-PG_PACKAGES ?= ./models/ ./keysvc/ ./web/
+PG_PACKAGES ?= ./models/ ./keysvc/... ./web/
 PG_ONLY_RUN ?= ^TestReplicas
 
 ## test: lint, then every test with the race detector on SQLite; with
