@@ -202,10 +202,9 @@ func (s *Server) pendingOnPrimary(k *key, id string) bool {
 // expiration applies the ExpirationModel / ValidTo rules of ImportKeyMaterial.
 func expiration(now time.Time, model string, validTo *awsTime) (string, *time.Time, *apiError) {
 	if model == "" {
-		model = doesNotExpire
-		if validTo != nil {
-			model = expires
-		}
+		// AWS's default is KEY_MATERIAL_EXPIRES, so a caller that names
+		// no model must give ValidTo, or set KEY_MATERIAL_DOES_NOT_EXPIRE.
+		model = expires
 	}
 	switch model {
 	case doesNotExpire:

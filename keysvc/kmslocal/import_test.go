@@ -196,6 +196,27 @@ func TestImportErrors(t *testing.T) {
 		})
 		wantCode(t, err, "ValidationException")
 	})
+	// AWS's default ExpirationModel is KEY_MATERIAL_EXPIRES: a caller that
+	// names no model must give ValidTo.
+	t.Run("no ExpirationModel and no ValidTo", func(t *testing.T) {
+		err := importMaterial(t, c, *ext.KeyId, randomMaterial(t), func(in *kms.ImportKeyMaterialInput) {
+			in.ExpirationModel = ""
+		})
+		wantCode(t, err, "ValidationException")
+	})
+	t.Run("no ExpirationModel with ValidTo expires", func(t *testing.T) {
+		k := createKey(t, c, &kms.CreateKeyInput{Origin: types.OriginTypeExternal})
+		validTo := clock.Now().Add(48 * time.Hour).Truncate(time.Second)
+		err := importMaterial(t, c, *k.KeyId, randomMaterial(t), func(in *kms.ImportKeyMaterialInput) {
+			in.ExpirationModel, in.ValidTo = "", &validTo
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if md := describe(t, c, *k.KeyId); md.ExpirationModel != types.ExpirationModelTypeKeyMaterialExpires {
+			t.Fatalf("ExpirationModel = %s, want KEY_MATERIAL_EXPIRES", md.ExpirationModel)
+		}
+	})
 	t.Run("expired token", func(t *testing.T) {
 		p := params(t, c, *ext.KeyId, types.WrappingKeySpecRsa2048, alg)
 		clock.Advance(24*time.Hour + time.Second)
