@@ -48,6 +48,9 @@ func (s *Server) getParametersForImport(c *call, body []byte) (any, *apiError) {
 	if !wrappingAlgorithms[in.WrappingAlgorithm] {
 		return nil, errUnsupported("kmslocal does not support WrappingAlgorithm %q for symmetric key material", in.WrappingAlgorithm)
 	}
+	if aerr := s.wrappingOffered(in.WrappingKeySpec, in.WrappingAlgorithm); aerr != nil {
+		return nil, aerr
+	}
 	out, aerr := s.locked(c, func() (any, *apiError) {
 		k, aerr := s.importableKey(c, in.KeyId, "kms:GetParametersForImport")
 		if aerr != nil {
