@@ -128,8 +128,14 @@ func loadConfig(getenv func(string) string, dev bool) (*config, error) {
 		return nil, r.err
 	}
 
-	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+	host, _, err := net.SplitHostPort(c.Addr)
+	if err != nil {
 		return nil, &configError{"KEYPORT_ADDR", "must be host:port, for example 127.0.0.1:8080"}
+	}
+	if dev && !isLoopbackHost(host) {
+		// Development mode signs anyone in through its own identity
+		// provider and shows every email at /dev/mail: never on a network.
+		return nil, &configError{"KEYPORT_ADDR", "development mode listens on loopback only (127.0.0.1, ::1 or localhost), not " + c.Addr}
 	}
 	if c.SessionIdleTimeout > c.SessionMaxAge {
 		return nil, &configError{"KEYPORT_SESSION_IDLE_TIMEOUT", "must not be longer than KEYPORT_SESSION_MAX_AGE"}
@@ -159,6 +165,16 @@ func loadConfig(getenv func(string) string, dev bool) (*config, error) {
 		return nil, &configError{"KEYPORT_OIDC_ISSUER", err.Error()}
 	}
 	return c, nil
+}
+
+// isLoopbackHost reports whether host (of a listen address) is loopback
+// only; "" and 0.0.0.0 listen on every interface.
+func isLoopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // loadCommandConfig is the configuration of a one-shot command (migrate,
