@@ -207,7 +207,10 @@ func serve(ctx context.Context, cfg *config, stdout io.Writer) error {
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	go sweepSessions(ctx, db, cfg.SessionIdleTimeout, log)
+	// Expired sessions and abandoned sign-ins go now and every 10 minutes:
+	// anyone can start a sign-in, so login_flows must not grow unswept.
+	sweepExpired(ctx, db, time.Now(), cfg.SessionIdleTimeout, log)
+	go sweepExpiredEvery(ctx, db, 10*time.Minute, cfg.SessionIdleTimeout, log)
 	metricsAddr, stopMetrics, err := serveMetrics(cfg, metrics, log)
 	if err != nil {
 		return err
@@ -243,20 +246,29 @@ func newMailer(cfg *config) (*mailer.Mailer, error) {
 	return m, nil
 }
 
-// sweepSessions deletes expired sessions now and then, so the table holds
-// only live ones.
-func sweepSessions(ctx context.Context, db *models.DB, idle time.Duration, log *slog.Logger) {
-	t := time.NewTicker(10 * time.Minute)
+// sweepExpiredEvery runs sweepExpired every interval until ctx ends.
+func sweepExpiredEvery(ctx context.Context, db *models.DB, interval, idle time.Duration, log *slog.Logger) {
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case now := <-t.C:
-			if _, err := db.DeleteExpiredSessions(ctx, now, idle); err != nil && ctx.Err() == nil {
-				log.Warn("sweep sessions", "err", err)
-			}
+			sweepExpired(ctx, db, now, idle, log)
 		}
+	}
+}
+
+// sweepExpired deletes sessions past their expiry or idle timeout and login
+// flows past theirs (sign-ins started and never finished), so both tables
+// hold only live rows. Every replica sweeps; the deletes are idempotent.
+func sweepExpired(ctx context.Context, db *models.DB, now time.Time, idle time.Duration, log *slog.Logger) {
+	if _, err := db.DeleteExpiredSessions(ctx, now, idle); err != nil && ctx.Err() == nil {
+		log.Warn("sweep sessions", "err", err)
+	}
+	if _, err := db.DeleteExpiredLoginFlows(ctx, now); err != nil && ctx.Err() == nil {
+		log.Warn("sweep login flows", "err", err)
 	}
 }
 
