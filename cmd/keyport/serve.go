@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -171,6 +173,15 @@ func serve(ctx context.Context, cfg *config, stdout io.Writer) error {
 	} else {
 		clientOpts = awskms.ClientOptions{Sealer: sealer, Logger: log}
 	}
+	// Discovery first: an identity provider keyport cannot reach (down,
+	// a wrong address, a certificate it does not trust) stops keyport at
+	// once with the cause and a non-zero exit, before any background work
+	// starts. The service manager restarts it (docs/operations.md).
+	deps.OIDC, err = handlers.NewOIDC(ctx, cfg.OIDCIssuer, cfg.OIDCClientID, cfg.OIDCClientSecret, baseURL+"/auth/callback")
+	if err != nil {
+		log.Error("identity provider unreachable at start", "issuer", cfg.OIDCIssuer, "err", err)
+		return &configError{"KEYPORT_OIDC_ISSUER", "cannot reach the identity provider: " + err.Error() + oidcHint(err)}
+	}
 	// KMS and STS clients: in production the default AWS chain gives the
 	// provider's credentials, and AWS_ENDPOINT_URL_KMS / _STS may point the
 	// whole process at another endpoint; in development, kmslocal. SDK
@@ -189,14 +200,14 @@ func serve(ctx context.Context, cfg *config, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// The worker stops when serve returns for any reason, not only when ctx
+	// ends: waiting for it on an error return would hang (issue 17 #14).
+	jobsCtx, stopJobs := context.WithCancel(ctx)
 	var waitJobs func()
-	deps.Rotation, deps.Outbox, waitJobs = startJobs(ctx, db, sealer, deps.Keys, deps.Managed, deps.Mailer, baseURL, cfg.ValidationInterval, log,
+	deps.Rotation, deps.Outbox, waitJobs = startJobs(jobsCtx, db, sealer, deps.Keys, deps.Managed, deps.Mailer, baseURL, cfg.ValidationInterval, log,
 		observer(metrics))
 	defer waitJobs()
-	deps.OIDC, err = handlers.NewOIDC(ctx, cfg.OIDCIssuer, cfg.OIDCClientID, cfg.OIDCClientSecret, baseURL+"/auth/callback")
-	if err != nil {
-		return &configError{"KEYPORT_OIDC_ISSUER", "cannot reach the identity provider: " + err.Error()}
-	}
+	defer stopJobs() // deferred after waitJobs, so it runs first
 
 	h := handlers.New(deps)
 	srv := web.NewHTTPServer(cfg.Addr, web.New(web.Deps{Handlers: h, API: handlers.NewAPI(deps.Keys, deps.Managed, log), Logger: log, Dev: cfg.Dev,
@@ -233,6 +244,21 @@ func serve(ctx context.Context, cfg *config, stdout io.Writer) error {
 		return fmt.Errorf("shut down: %w", err)
 	}
 	return nil
+}
+
+// oidcHint adds what to do about a discovery failure the operator can fix
+// on keyport's side: a certificate keyport does not trust.
+func oidcHint(err error) string {
+	var unknownCA x509.UnknownAuthorityError
+	var verify *tls.CertificateVerificationError
+	var hostname x509.HostnameError
+	switch {
+	case errors.As(err, &unknownCA), errors.As(err, &verify) && !errors.As(err, &hostname):
+		return " (keyport does not trust the provider's certificate: if it is issued by a private CA, set SSL_CERT_FILE to a PEM bundle that includes that CA)"
+	case errors.As(err, &hostname):
+		return " (the provider's certificate is not valid for this host name: check KEYPORT_OIDC_ISSUER)"
+	}
+	return ""
 }
 
 // newMailer builds the SMTP sender from the configuration (in development,
