@@ -338,7 +338,13 @@ func (r *envReader) smtp(c *config, dev bool) {
 	c.MailFrom = r.str("KEYPORT_MAIL_FROM", def)
 	if c.MailFrom != "" {
 		if _, err := mail.ParseAddress(c.MailFrom); err != nil {
-			r.fail("KEYPORT_MAIL_FROM", fmt.Sprintf("%q is not an email address (use keyport@example.com or \"keyport <keyport@example.com>\")", c.MailFrom))
+			problem := fmt.Sprintf("%q is not an email address (use keyport@example.com or \"keyport <keyport@example.com>\")", c.MailFrom)
+			if len(c.MailFrom) > 1 && c.MailFrom[0] == c.MailFrom[len(c.MailFrom)-1] && strings.ContainsRune(`"'`, rune(c.MailFrom[0])) {
+				// A shell and systemd remove the quotes of an environment
+				// file; docker --env-file keeps them.
+				problem += "; the quotes are part of the value here: leave them out where the file is not read by a shell or systemd (docker --env-file)"
+			}
+			r.fail("KEYPORT_MAIL_FROM", problem)
 		}
 	}
 }
