@@ -72,6 +72,11 @@ type config struct {
 	APIBurst        int               // data API burst per token
 	LoginRate       float64           // sign-in starts per minute per client address, 0 = no limit
 	AWSLogMode      aws.ClientLogMode // AWS SDK client log mode (never bodies outside dev)
+
+	// TLSCertFile and TLSKeyFile, when set, make keyport serve HTTPS itself
+	// (PEM; the certificate file may hold the chain). Both or neither.
+	TLSCertFile string
+	TLSKeyFile  string
 }
 
 // configError names the variable at fault, so the one line the program
@@ -392,6 +397,10 @@ func (r *envReader) operations(c *config, dev bool) {
 		r.fail("KEYPORT_AWS_LOG", err.Error())
 	}
 	c.AWSLogMode = mode
+	c.TLSCertFile, c.TLSKeyFile = r.str("KEYPORT_TLS_CERT_FILE", ""), r.str("KEYPORT_TLS_KEY_FILE", "")
+	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
+		r.fail("KEYPORT_TLS_CERT_FILE", "set both KEYPORT_TLS_CERT_FILE and KEYPORT_TLS_KEY_FILE, or neither")
+	}
 }
 
 // number reads a decimal number between min and max.

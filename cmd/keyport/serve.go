@@ -146,9 +146,18 @@ func serve(ctx context.Context, cfg *config, stdout io.Writer) error {
 		return &configError{"KEYPORT_ADDR", "cannot listen on " + cfg.Addr + " (is another program using it?)"}
 	}
 	defer ln.Close()
+	var certs *certReloader
+	if cfg.TLSCertFile != "" {
+		if certs, err = newCertReloader(cfg.TLSCertFile, cfg.TLSKeyFile, log); err != nil {
+			return err
+		}
+	}
 	baseURL := cfg.BaseURL
 	if baseURL == "" {
 		baseURL = "http://" + ln.Addr().String()
+		if certs != nil {
+			baseURL = "https://" + ln.Addr().String()
+		}
 	}
 
 	hcfg := handlers.Config{
@@ -217,7 +226,13 @@ func serve(ctx context.Context, cfg *config, stdout io.Writer) error {
 	srv.ErrorLog = slog.NewLogLogger(log.Handler(), slog.LevelWarn)
 
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	if certs != nil {
+		// HTTPS served by keyport itself (KEYPORT_TLS_CERT_FILE/_KEY_FILE).
+		srv.TLSConfig = certs.tlsConfig()
+		go func() { errc <- srv.ServeTLS(ln, "", "") }()
+	} else {
+		go func() { errc <- srv.Serve(ln) }()
+	}
 	// Expired sessions and abandoned sign-ins go now and every 10 minutes:
 	// anyone can start a sign-in, so login_flows must not grow unswept.
 	sweepExpired(ctx, db, time.Now(), cfg.SessionIdleTimeout, log)
