@@ -126,9 +126,9 @@ func TestTLSConfigErrors(t *testing.T) {
 		env     map[string]string
 		wantVar string
 	}{
-		"cert without key": {map[string]string{"KEYPORT_TLS_CERT_FILE": certFile}, "KEYPORT_TLS_CERT_FILE"},
-		"key without cert": {map[string]string{"KEYPORT_TLS_KEY_FILE": keyFile}, "KEYPORT_TLS_CERT_FILE"},
-		"missing key file": {map[string]string{"KEYPORT_TLS_CERT_FILE": certFile, "KEYPORT_TLS_KEY_FILE": keyFile + ".gone"}, "KEYPORT_TLS_KEY_FILE"},
+		"cert without key":     {map[string]string{"KEYPORT_TLS_CERT_FILE": certFile}, "KEYPORT_TLS_CERT_FILE"},
+		"key without cert":     {map[string]string{"KEYPORT_TLS_KEY_FILE": keyFile}, "KEYPORT_TLS_CERT_FILE"},
+		"missing key file":     {map[string]string{"KEYPORT_TLS_CERT_FILE": certFile, "KEYPORT_TLS_KEY_FILE": keyFile + ".gone"}, "KEYPORT_TLS_KEY_FILE"},
 		"key and cert swapped": {map[string]string{"KEYPORT_TLS_CERT_FILE": keyFile, "KEYPORT_TLS_KEY_FILE": certFile}, "KEYPORT_TLS_CERT_FILE"},
 	} {
 		t.Run(name, func(t *testing.T) {
