@@ -71,6 +71,7 @@ type config struct {
 	APIRate         float64           // data API requests per second per token, 0 = no limit
 	APIBurst        int               // data API burst per token
 	LoginRate       float64           // sign-in starts per minute per client address, 0 = no limit
+	APIAuthFailRate float64           // failed data API authentications per minute per client address, 0 = no limit
 	AWSLogMode      aws.ClientLogMode // AWS SDK client log mode (never bodies outside dev)
 
 	// TLSCertFile and TLSKeyFile, when set, make keyport serve HTTPS itself
@@ -392,6 +393,7 @@ func (r *envReader) operations(c *config, dev bool) {
 		r.fail("KEYPORT_API_BURST", "must be at least 1 while KEYPORT_API_RATE is set")
 	}
 	c.LoginRate = r.number("KEYPORT_LOGIN_RATE", 60, 0, 1e5)
+	c.APIAuthFailRate = r.number("KEYPORT_API_AUTH_FAILURE_RATE", 60, 0, 1e6)
 	mode, err := awskms.ParseAWSLogMode(r.str("KEYPORT_AWS_LOG", ""), dev)
 	if err != nil {
 		r.fail("KEYPORT_AWS_LOG", err.Error())

@@ -221,8 +221,9 @@ func serve(ctx context.Context, cfg *config, stdout io.Writer) error {
 	h := handlers.New(deps)
 	srv := web.NewHTTPServer(cfg.Addr, web.New(web.Deps{Handlers: h, API: handlers.NewAPI(deps.Keys, deps.Managed, log), Logger: log, Dev: cfg.Dev,
 		Metrics: metrics, MetricsToken: publicMetricsToken(cfg),
-		LoginRate: web.RateLimit{Rate: cfg.LoginRate / 60, Burst: int(cfg.LoginRate)},
-		APIRate:   web.RateLimit{Rate: cfg.APIRate, Burst: cfg.APIBurst}}))
+		LoginRate:       web.RateLimit{Rate: cfg.LoginRate / 60, Burst: int(cfg.LoginRate)},
+		APIRate:         web.RateLimit{Rate: cfg.APIRate, Burst: cfg.APIBurst},
+		APIAuthFailRate: web.RateLimit{Rate: cfg.APIAuthFailRate / 60, Burst: int(cfg.APIAuthFailRate)}}))
 	srv.ErrorLog = slog.NewLogLogger(log.Handler(), slog.LevelWarn)
 
 	errc := make(chan error, 1)
