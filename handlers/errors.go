@@ -182,12 +182,37 @@ func (h *Handler) HandleError(err error, c echo.Context) {
 
 // LoggablePath is the request path, unless the route carries a capability
 // token in the path (the calendar feed): then only the route pattern, so the
-// token never reaches a log line. The access log uses it too.
+// token never reaches a log line. A path under /calendar/ that matched no
+// route (a mistyped or truncated feed address, answered by the catch-all
+// /*) has its second segment replaced as well: it may be a live token.
+// The access log uses it too.
 func LoggablePath(c echo.Context) string {
 	for _, name := range c.ParamNames() {
 		if strings.HasSuffix(name, "token") {
 			return c.Path()
 		}
 	}
-	return c.Request().URL.Path
+	return redactCapabilityPath(c.Request().URL.Path)
+}
+
+// redactCapabilityPath replaces the segment after "calendar" (in any case,
+// after any run of slashes) with ":feed_token".
+func redactCapabilityPath(path string) string {
+	segs := strings.Split(path, "/")
+	for i, seg := range segs {
+		if seg == "" {
+			continue // leading or doubled slashes
+		}
+		if !strings.EqualFold(seg, "calendar") {
+			return path
+		}
+		for j := i + 1; j < len(segs); j++ {
+			if segs[j] != "" {
+				segs[j] = ":feed_token"
+				return strings.Join(segs, "/")
+			}
+		}
+		return path
+	}
+	return path
 }
