@@ -85,6 +85,15 @@ func (a *API) RateLimited(c echo.Context, retryAfter string) error {
 		"This service token sent more requests than its rate limit allows; retry after the time in Retry-After.", retryAfter})
 }
 
+// TooManyFailedAuthentications answers 429 rate_limited in the API's error
+// shape when the client's address sent too many requests with a bad
+// service token; it asks the caller to wait retryAfter seconds.
+func (a *API) TooManyFailedAuthentications(c echo.Context, retryAfter string) error {
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return a.writeAPIError(c, &APIError{http.StatusTooManyRequests, "rate_limited",
+		"Too many requests from this address carried a missing, invalid or revoked service token; retry after the time in Retry-After.", retryAfter})
+}
+
 // tenant resolves the tenant a request acts for, from the token and the
 // tenant the body (or query) names.
 func tenant(c echo.Context, requested string) (string, error) {

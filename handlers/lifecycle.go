@@ -45,12 +45,19 @@ var heldFlashes = map[string]string{
 	"on":     "Key activated: keyport uses it again.",
 }
 
+// opDoneFlashes names the flash of an operation kind whose success reads
+// differently from its kind.
+var opDoneFlashes = map[string]string{models.OpDelete: "scheduled", models.OpDeactivate: "off"}
+
 // opRedirect sends the user to the key page with the operation's outcome.
 func opRedirect(c echo.Context, res *managed.OperationResult) error {
 	done := "running"
 	switch {
 	case res.Done():
 		done = res.Op.Kind
+		if f, ok := opDoneFlashes[done]; ok {
+			done = f
+		}
 	case res.Op.State == models.OpFailed:
 		done = "failed"
 	}
@@ -94,7 +101,7 @@ func (h *Handler) keyAction(c echo.Context, done string, f func(ctx context.Cont
 
 // DeactivateKey disables a key in keyport and KMS.
 func (h *Handler) DeactivateKey(c echo.Context) error {
-	return h.keyAction(c, "off", h.mgd.Deactivate)
+	return h.keyOp(c, h.mgd.Deactivate)
 }
 
 // ActivateKey enables a key again.
@@ -187,7 +194,7 @@ func (h *Handler) renderDeleteKey(c echo.Context, status int, window string, err
 func (h *Handler) DeleteKey(c echo.Context) error {
 	v := viewerFrom(c)
 	days, _ := strconv.Atoi(c.FormValue("window_days"))
-	_, err := h.mgd.ScheduleDeletion(c.Request().Context(), v.Tenant.ID, h.by(c), c.Param("key_id"), managed.DeleteInput{
+	res, err := h.mgd.ScheduleDeletion(c.Request().Context(), v.Tenant.ID, h.by(c), c.Param("key_id"), managed.DeleteInput{
 		WindowDays: days, Acknowledge: c.FormValue("acknowledge") == "true", ApprovalID: c.FormValue("approval_id")})
 	var dep *managed.DependencyError
 	switch errs := fieldErrors(err); {
@@ -199,7 +206,7 @@ func (h *Handler) DeleteKey(c echo.Context) error {
 	case err != nil:
 		return fmt.Errorf("schedule deletion: %w", err)
 	}
-	return c.Redirect(http.StatusSeeOther, "/keys/"+c.Param("key_id")+"?done=scheduled")
+	return opRedirect(c, res)
 }
 
 // approvalRows lists a key's approvals for the viewer.

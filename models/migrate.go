@@ -42,6 +42,8 @@ var migrations = []migration{
 	migration12Lifecycle,
 	migration13Held,
 	migration14AuditTenantChains,
+	migration22StateOperations,
+	migration26NamesIgnoreCase,
 }
 
 // schemaMigration is a row of schema_migrations.
