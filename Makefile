@@ -1,7 +1,7 @@
 # keyport: `make run` starts everything locally; `make test` is what CI runs.
 GO ?= go
 
-.PHONY: run test lint generate bench build soak fuzz
+.PHONY: run test lint generate bench bench-check build soak fuzz
 
 ## run: start keyport with local stand-ins (dev IdP, mail catcher) and print its URL
 run:
@@ -13,9 +13,10 @@ metrics = out=$$(mktemp); $(1) >$$out 2>&1; rc=$$?; \
   if [ $$rc -eq 0 ]; then grep -E '^(METRIC|--- |ok)' $$out; else cat $$out; fi; rm -f $$out; exit $$rc
 
 # The suites that run a second time on PostgreSQL when KEYPORT_TEST_POSTGRES
-# is set: the store, the key service and jobs, and the end-to-end web stack;
+# is set: the store, the key service and its packages (jobs, outbox, managed
+# keys, rotation), and the end-to-end web stack;
 # then the replica tests, which need PostgreSQL and skip without it.
-PG_PACKAGES ?= ./models/ ./keysvc/ ./web/
+PG_PACKAGES ?= ./models/ ./keysvc/... ./web/
 PG_ONLY_RUN ?= ^TestReplicas
 
 ## test: lint, then every test with the race detector on SQLite; with
@@ -68,11 +69,27 @@ lint:
 generate:
 	$(GO) tool templ generate
 
-## bench: benchmarks and load tests; every figure prints as one METRIC line
+## bench: benchmarks and load tests; every figure prints as one METRIC line.
+## Fails (after printing everything) when a test fails or a METRIC line
+## misses its target (target_met=false; see bench-check)
 bench:
-	KEYPORT_BENCH=1 $(GO) test -count=1 -v -run 'TestMetric|TestKMSEconomy' ./... | grep -E '^(METRIC|--- FAIL|FAIL|ok)' || true
-	$(GO) test -run '^$$' -bench . -benchtime 1s ./keysvc/ | grep -E '^Benchmark'
-	$(GO) run ./cmd/kpbench
+	@log=$$(mktemp); rc=0; \
+	  KEYPORT_BENCH=1 $(GO) test -count=1 -v -run 'TestMetric|TestKMSEconomy' ./... >$$log.tests 2>&1 || rc=1; \
+	  grep -E '^(METRIC|--- FAIL|FAIL|ok)' $$log.tests >$$log; cat $$log; \
+	  if [ $$rc -ne 0 ]; then echo "make bench: a metric test failed:"; grep -E -B20 '^--- FAIL' $$log.tests; fi; \
+	  $(GO) test -run '^$$' -bench . -benchtime 1s ./keysvc/ >$$log.bench 2>&1 || { rc=1; cat $$log.bench; }; \
+	  grep -E '^Benchmark' $$log.bench; \
+	  ($(GO) run ./cmd/kpbench; echo $$? >$$log.rc) | tee -a $$log; [ "$$(cat $$log.rc)" = 0 ] || rc=1; \
+	  $(MAKE) -s bench-check BENCH_LOG=$$log || rc=1; \
+	  rm -f $$log $$log.tests $$log.bench $$log.rc; exit $$rc
+
+# bench-check fails when a METRIC line in $(BENCH_LOG) missed its target
+# (target_met=false) or names a target without judging it (a target_ field
+# but no target_met=true|false): a figure with a target is pass or fail.
+bench-check:
+	@awk '/^METRIC / && / target_met=false( |$$)/ { print "make bench: target missed: " $$0; bad = 1; next } \
+	  /^METRIC / && / target_/ && !/ target_met=(true|false)( |$$)/ { print "make bench: target not judged (no target_met=): " $$0; bad = 1 } \
+	  END { exit bad }' $(BENCH_LOG)
 
 ## build: the keyport and kmslocal binaries into bin/
 build:

@@ -13,6 +13,7 @@ import (
 
 	"keyport/keysvc"
 	"keyport/keysvc/managed"
+	"keyport/models"
 )
 
 // API serves the data API under /api/v1 for the provider's services:
@@ -41,9 +42,15 @@ const tokenKey = "keyport.service_token"
 // data plane records its events under the same name.
 const dataAPIActor = "keyport:data-api"
 
-// apiBy names a data API request for audit events.
+// apiBy names a data API request for audit events: the service token
+// that authenticated it, as the actor (issue 17 #25: one scheme of actor
+// kind, actor id and request id on every event).
 func apiBy(c echo.Context) keysvc.RequestBy {
-	return keysvc.RequestBy{UserID: dataAPIActor, RequestID: requestID(c)}
+	id := ServiceTokenID(c)
+	if id == "" { // not reached behind Authenticate; never an empty actor
+		id = dataAPIActor
+	}
+	return keysvc.RequestBy{UserID: id, Kind: models.ActorServiceToken, RequestID: requestID(c)}
 }
 
 // Authenticate is middleware: a valid service token in the Authorization
@@ -76,6 +83,15 @@ func ServiceTokenID(c echo.Context) string {
 func (a *API) RateLimited(c echo.Context, retryAfter string) error {
 	return a.writeAPIError(c, &APIError{http.StatusTooManyRequests, "rate_limited",
 		"This service token sent more requests than its rate limit allows; retry after the time in Retry-After.", retryAfter})
+}
+
+// TooManyFailedAuthentications answers 429 rate_limited in the API's error
+// shape when the client's address sent too many requests with a bad
+// service token; it asks the caller to wait retryAfter seconds.
+func (a *API) TooManyFailedAuthentications(c echo.Context, retryAfter string) error {
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return a.writeAPIError(c, &APIError{http.StatusTooManyRequests, "rate_limited",
+		"Too many requests from this address carried a missing, invalid or revoked service token; retry after the time in Retry-After.", retryAfter})
 }
 
 // tenant resolves the tenant a request acts for, from the token and the

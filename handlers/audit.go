@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"sync"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -44,17 +46,56 @@ func (h *Handler) OperatorVerifyAudit(c echo.Context) error {
 	return h.verifyChain(c, true)
 }
 
+// verifyEvery is how often one tenant (or the operators together) may
+// verify: a verification reads the whole chain, so it must not become a
+// way to load the database.
+const verifyEvery = 30 * time.Second
+
+// verifyGate admits one verification per scope per verifyEvery.
+type verifyGate struct {
+	mu   sync.Mutex
+	last map[string]time.Time
+}
+
+// admit reports whether scope may verify at now, and records it if so.
+func (g *verifyGate) admit(scope string, now time.Time) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if last, ok := g.last[scope]; ok && now.Sub(last) < verifyEvery && !now.Before(last) {
+		return false
+	}
+	if g.last == nil {
+		g.last = map[string]time.Time{}
+	}
+	g.last[scope] = now
+	return true
+}
+
+// verifyChain verifies on POST only: a tenant's own chain (its rows only,
+// numbered by its own sequence), or every chain for the operator.
 func (h *Handler) verifyChain(c echo.Context, operator bool) error {
 	v := viewerFrom(c)
-	res, err := h.db.VerifyAudit(c.Request().Context())
+	ctx := c.Request().Context()
+	tenantID, scope := "", "operator"
+	if !operator {
+		tenantID, scope = v.Tenant.ID, "tenant:"+v.Tenant.ID
+	}
+	if !h.verifies.admit(scope, h.now()) {
+		c.Response().Header().Set("Retry-After", strconv.Itoa(int(verifyEvery/time.Second)))
+		return h.renderAuditStatus(c, operator, nil, http.StatusTooManyRequests,
+			fmt.Sprintf("The chain was verified less than %d seconds ago; try again in a moment.", int(verifyEvery/time.Second)))
+	}
+	var res models.AuditVerification
+	var err error
+	if operator {
+		res, err = h.db.VerifyAudit(ctx)
+	} else {
+		res, err = h.db.VerifyTenantAudit(ctx, tenantID)
+	}
 	if err != nil {
 		return fmt.Errorf("verify audit chain: %w", err)
 	}
 	cv := views.ChainVerification(compliance.Verification(res))
-	tenantID := ""
-	if !operator {
-		tenantID = v.Tenant.ID
-	}
 	details := map[string]string{"ok": strconv.FormatBool(cv.OK), "rows_checked": strconv.FormatInt(cv.Checked, 10), "verified_head": cv.Head}
 	if !cv.OK {
 		details["first_broken_seq"] = strconv.FormatInt(cv.FirstBrokenSeq, 10)
@@ -67,6 +108,12 @@ func (h *Handler) verifyChain(c echo.Context, operator bool) error {
 
 // renderAudit renders the audit page for the filters in the query string.
 func (h *Handler) renderAudit(c echo.Context, operator bool, cv *views.ChainVerification) error {
+	return h.renderAuditStatus(c, operator, cv, 0, "")
+}
+
+// renderAuditStatus is renderAudit with a status (0: by the filters) and
+// a notice about the verification ("" = none).
+func (h *Handler) renderAuditStatus(c echo.Context, operator bool, cv *views.ChainVerification, status int, notice string) error {
 	v := viewerFrom(c)
 	ctx := c.Request().Context()
 	q := c.Request().URL.Query()
@@ -77,7 +124,7 @@ func (h *Handler) renderAudit(c echo.Context, operator bool, cv *views.ChainVeri
 	f.Before, _ = strconv.ParseInt(q.Get("before"), 10, 64)
 	f.After, _ = strconv.ParseInt(q.Get("after"), 10, 64)
 
-	m := views.AuditLog{Operator: operator, Verification: cv, VerifyAction: "/audit/verify"}
+	m := views.AuditLog{Operator: operator, Verification: cv, VerifyAction: "/audit/verify", VerifyNotice: notice}
 	base := "/audit"
 	var scope models.AuditScope
 	actorNames := map[string]string{}
@@ -128,7 +175,8 @@ func (h *Handler) renderAudit(c echo.Context, operator bool, cv *views.ChainVeri
 		m.Actions = append(m.Actions, views.Option{Value: a, Label: a})
 	}
 
-	status := http.StatusOK
+	given := status
+	status = http.StatusOK
 	var page models.AuditPage
 	if errs != nil {
 		status = http.StatusUnprocessableEntity
@@ -164,13 +212,20 @@ func (h *Handler) renderAudit(c echo.Context, operator bool, cv *views.ChainVeri
 	if operator {
 		nav = "operator"
 	}
+	if given != 0 {
+		status = given
+	}
 	return render(c, status, views.AuditPage(h.page(c, "Audit log", nav), m))
 }
 
 // auditRow shows one event with links to its key or member. The operator
 // view links nowhere inside tenants: operators hold no tenant role.
 func auditRow(e models.AuditEvent, operator bool, actors, keys, tenants map[string]string) views.AuditRow {
-	r := views.AuditRow{Seq: e.Seq, At: e.CreatedAt, Actor: e.Actor, Action: e.Action, Details: views.DetailsText(compliance.Details(e.Details)), RequestID: e.RequestID}
+	r := views.AuditRow{Seq: e.Seq, At: e.CreatedAt, ActorKind: e.ActorKind, Actor: e.Actor, Action: e.Action,
+		Details: views.DetailsText(compliance.Details(e.Details)), RequestID: e.RequestID}
+	if !operator { // a tenant sees its own chain's numbers: no gaps, nothing of others
+		r.Seq = e.TenantSeq
+	}
 	if e.TargetType != "" {
 		r.Target = e.TargetType + " " + e.TargetID
 	}

@@ -12,6 +12,7 @@ import (
 	"keyport/keysvc/awskms"
 	"keyport/keysvc/envelope"
 	"keyport/keysvc/managed"
+	"keyport/keysvc/rotation"
 	"keyport/models"
 	"keyport/views"
 )
@@ -75,6 +76,10 @@ var domainErrors = []domainError{
 	{err: awskms.ErrThrottled, page: kmsNotAnswering,
 		api: &APIError{http.StatusTooManyRequests, "kms_throttled", "The key owner's KMS is throttling requests; retry later.", "1"}},
 	{err: awskms.ErrUnavailable, page: kmsNotAnswering, api: apiUnavailable},
+	{err: rotation.ErrRotationFailed, api: &APIError{http.StatusConflict, "rotation_failed",
+		"The rotation failed and no new key version was made; the key's owner can see why in keyport.", ""}},
+	{err: rotation.ErrRotationRetrying, api: &APIError{http.StatusServiceUnavailable, "rotation_retrying",
+		"The rotation failed and no new key version was made yet; keyport retries it by itself. Ask again later to learn the outcome.", "60"}},
 	{err: keysvc.ErrRotationRaced, api: apiUnavailable},
 	{err: keysvc.ErrVersionExhausted, api: apiUnavailable},
 	{err: context.DeadlineExceeded, api: apiUnavailable},
@@ -177,12 +182,37 @@ func (h *Handler) HandleError(err error, c echo.Context) {
 
 // LoggablePath is the request path, unless the route carries a capability
 // token in the path (the calendar feed): then only the route pattern, so the
-// token never reaches a log line. The access log uses it too.
+// token never reaches a log line. A path under /calendar/ that matched no
+// route (a mistyped or truncated feed address, answered by the catch-all
+// /*) has its second segment replaced as well: it may be a live token.
+// The access log uses it too.
 func LoggablePath(c echo.Context) string {
 	for _, name := range c.ParamNames() {
 		if strings.HasSuffix(name, "token") {
 			return c.Path()
 		}
 	}
-	return c.Request().URL.Path
+	return redactCapabilityPath(c.Request().URL.Path)
+}
+
+// redactCapabilityPath replaces the segment after "calendar" (in any case,
+// after any run of slashes) with ":feed_token".
+func redactCapabilityPath(path string) string {
+	segs := strings.Split(path, "/")
+	for i, seg := range segs {
+		if seg == "" {
+			continue // leading or doubled slashes
+		}
+		if !strings.EqualFold(seg, "calendar") {
+			return path
+		}
+		for j := i + 1; j < len(segs); j++ {
+			if segs[j] != "" {
+				segs[j] = ":feed_token"
+				return strings.Join(segs, "/")
+			}
+		}
+		return path
+	}
+	return path
 }

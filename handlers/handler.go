@@ -91,6 +91,8 @@ type Handler struct {
 	log    *slog.Logger
 	cfg    Config
 	now    func() time.Time
+	// verifies limits audit chain verifications (see verifyChain).
+	verifies verifyGate
 }
 
 // New builds the handlers.

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -31,7 +33,7 @@ var lifecycleFlashes = map[string]string{
 	"cancelled":  "Deletion cancelled: the key is deactivated; activate it to use it again.",
 	"drift":      "Compared with KMS just now.",
 	"reconciled": "Difference reconciled and compared with KMS again.",
-	"requested":  "Approval requested: another admin of this tenant can approve it on this key's page within 24 hours.",
+	"requested":  "Approval requested: another admin of this tenant can approve it on this key's page within 24 hours. Every owner is emailed about the request and the decision.",
 	"decided":    "Decision recorded.",
 }
 
@@ -43,12 +45,19 @@ var heldFlashes = map[string]string{
 	"on":     "Key activated: keyport uses it again.",
 }
 
+// opDoneFlashes names the flash of an operation kind whose success reads
+// differently from its kind.
+var opDoneFlashes = map[string]string{models.OpDelete: "scheduled", models.OpDeactivate: "off"}
+
 // opRedirect sends the user to the key page with the operation's outcome.
 func opRedirect(c echo.Context, res *managed.OperationResult) error {
 	done := "running"
 	switch {
 	case res.Done():
 		done = res.Op.Kind
+		if f, ok := opDoneFlashes[done]; ok {
+			done = f
+		}
 	case res.Op.State == models.OpFailed:
 		done = "failed"
 	}
@@ -92,7 +101,7 @@ func (h *Handler) keyAction(c echo.Context, done string, f func(ctx context.Cont
 
 // DeactivateKey disables a key in keyport and KMS.
 func (h *Handler) DeactivateKey(c echo.Context) error {
-	return h.keyAction(c, "off", h.mgd.Deactivate)
+	return h.keyOp(c, h.mgd.Deactivate)
 }
 
 // ActivateKey enables a key again.
@@ -135,7 +144,7 @@ func (h *Handler) DecideApproval(c echo.Context) error {
 	if _, err := h.db.GetKey(c.Request().Context(), v.Tenant.ID, c.Param("key_id")); err != nil {
 		return err
 	}
-	_, err := h.mgd.DecideApproval(c.Request().Context(), v.Tenant.ID, h.by(c), c.Param("approval_id"), c.FormValue("decision") == "approve")
+	_, err := h.mgd.DecideApproval(c.Request().Context(), v.Tenant.ID, h.by(c), c.Param("key_id"), c.Param("approval_id"), c.FormValue("decision") == "approve")
 	if err != nil {
 		return fmt.Errorf("decide approval: %w", err)
 	}
@@ -185,7 +194,7 @@ func (h *Handler) renderDeleteKey(c echo.Context, status int, window string, err
 func (h *Handler) DeleteKey(c echo.Context) error {
 	v := viewerFrom(c)
 	days, _ := strconv.Atoi(c.FormValue("window_days"))
-	_, err := h.mgd.ScheduleDeletion(c.Request().Context(), v.Tenant.ID, h.by(c), c.Param("key_id"), managed.DeleteInput{
+	res, err := h.mgd.ScheduleDeletion(c.Request().Context(), v.Tenant.ID, h.by(c), c.Param("key_id"), managed.DeleteInput{
 		WindowDays: days, Acknowledge: c.FormValue("acknowledge") == "true", ApprovalID: c.FormValue("approval_id")})
 	var dep *managed.DependencyError
 	switch errs := fieldErrors(err); {
@@ -197,7 +206,7 @@ func (h *Handler) DeleteKey(c echo.Context) error {
 	case err != nil:
 		return fmt.Errorf("schedule deletion: %w", err)
 	}
-	return c.Redirect(http.StatusSeeOther, "/keys/"+c.Param("key_id")+"?done=scheduled")
+	return opRedirect(c, res)
 }
 
 // approvalRows lists a key's approvals for the viewer.
@@ -233,19 +242,28 @@ func (h *Handler) OperatorLifecycle(c echo.Context) error {
 	for _, d := range ds {
 		m.Drift = append(m.Drift, views.OperatorDriftRow{TenantID: d.TenantID, KeyID: d.KeyID, Field: d.Field, Recorded: d.Recorded, Actual: d.Actual, DetectedAt: d.DetectedAt})
 	}
-	if m.ApproveExport, err = h.mgd.ApprovalRequired(ctx, models.ApprovalExport); err != nil {
+	set, err := h.mgd.GetApprovalSettings(ctx)
+	if err != nil {
 		return err
 	}
-	if m.ApproveDelete, err = h.mgd.ApprovalRequired(ctx, models.ApprovalDelete); err != nil {
-		return err
-	}
+	m.ApproveExport, m.ApproveDelete, m.ApproverMFA = set.Export, set.Delete, set.ApproverMFA
+	m.ApproverMinHours = int(set.ApproverMinAge / time.Hour)
 	return render(c, http.StatusOK, views.OperatorLifecyclePage(h.page(c, "Key lifecycle", "operator-lifecycle"), m))
 }
 
 // SaveApprovalSettings stores whether exports and deletions need a second
-// admin's approval.
+// admin's approval, and who may give it.
 func (h *Handler) SaveApprovalSettings(c echo.Context) error {
-	if err := h.mgd.SetApprovalSettings(c.Request().Context(), h.by(c), c.FormValue("approve_export") == "true", c.FormValue("approve_delete") == "true"); err != nil {
+	in := managed.ApprovalSettings{Export: c.FormValue("approve_export") == "true", Delete: c.FormValue("approve_delete") == "true",
+		ApproverMinAge: managed.DefaultApproverMinAge, ApproverMFA: c.FormValue("approver_mfa") == "true"}
+	if text := strings.TrimSpace(c.FormValue("approver_min_hours")); text != "" { // empty: the default
+		hours, err := strconv.Atoi(text)
+		if err != nil {
+			return &keysvc.ValidationError{Field: "approver_min_hours", Message: "give whole hours from 0 to 8760"}
+		}
+		in.ApproverMinAge = time.Duration(hours) * time.Hour
+	}
+	if err := h.mgd.SetApprovalSettings(c.Request().Context(), h.by(c), in); err != nil {
 		return err
 	}
 	return c.Redirect(http.StatusSeeOther, "/operator/lifecycle")

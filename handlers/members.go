@@ -98,7 +98,7 @@ func (h *Handler) ChangeRole(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, "/members?done="+done)
 }
 
-// RemoveMember ends a member's membership and all their sessions.
+// RemoveMember ends a member's membership and their sessions in this tenant.
 func (h *Handler) RemoveMember(c echo.Context) error {
 	v := viewerFrom(c)
 	userID := c.Param("user_id")

@@ -124,9 +124,9 @@ func activityCSV(r *views.ActivityReport) ([]byte, error) {
 		d.row("chain_first_broken_seq", strconv.FormatInt(v.FirstBrokenSeq, 10))
 		d.row("chain_broken_reason", v.Reason)
 	}
-	d.table("seq", "at", "tenant_id", "actor", "action", "target_type", "target_id", "details", "request_id", "hash")
+	d.table("seq", "at", "tenant_id", "actor_kind", "actor", "action", "target_type", "target_id", "details", "request_id", "hash")
 	for _, e := range r.Events {
-		d.row(strconv.FormatInt(e.Seq, 10), stamp(e.At), e.TenantID, e.Actor, e.Action, e.TargetType, e.TargetID,
+		d.row(strconv.FormatInt(e.Seq, 10), stamp(e.At), e.TenantID, e.ActorKind, e.Actor, e.Action, e.TargetType, e.TargetID,
 			views.DetailsText(e.Details), e.RequestID, e.Hash)
 	}
 	d.table("hour", "tenant_id", "key_id", "key_name", "encrypts", "decrypts", "data_keys", "kms_calls", "cache_hits")

@@ -197,10 +197,21 @@ func (h *Handler) RotateNow(c echo.Context) error {
 	}
 	from, _ := strconv.ParseInt(c.FormValue("from_version"), 10, 64)
 	res, err := s.RequestRotation(c.Request().Context(), v.Tenant.ID, c.Param("key_id"), h.by(c), max(from, 0))
+	if rf := (*rotation.RotationFailedError)(nil); errors.As(err, &rf) {
+		return h.renderRotation(c, v, http.StatusUnprocessableEntity, views.RotationPage{Error: rotationFailure(rf)}, nil)
+	}
 	if err != nil {
 		return rotationRefused(err, c.Param("key_id"))
 	}
 	return c.Redirect(http.StatusSeeOther, "/keys/"+c.Param("key_id")+"/rotation?done="+rotationOutcome(res, "rotated"))
+}
+
+// rotationFailure is what the rotation page says of a rotation that failed.
+func rotationFailure(rf *rotation.RotationFailedError) string {
+	if rf.Final {
+		return "The rotation failed, and keyport made no new data-key version: " + rf.Reason
+	}
+	return "The rotation failed, and keyport made no new data-key version yet; it will try again by itself. Last error: " + rf.Reason
 }
 
 // rotationOutcome is the rotation page's "done" code for a rotation
@@ -234,11 +245,11 @@ func (h *Handler) RotateKMSMaterial(c echo.Context) error {
 		m := views.RotationPage{Error: "KMS did not rotate the key material, and keyport made no new data-key version. " + ke.Message}
 		return h.renderRotation(c, v, http.StatusUnprocessableEntity, m, nil)
 	}
+	if rf := (*rotation.RotationFailedError)(nil); errors.As(err, &rf) {
+		return h.renderRotation(c, v, http.StatusUnprocessableEntity, views.RotationPage{Error: rotationFailure(rf)}, nil)
+	}
 	if err != nil {
 		return rotationRefused(err, c.Param("key_id"))
-	}
-	if res.State == models.JobFailed {
-		return fmt.Errorf("rotate kms material: job %s failed: %s", res.JobID, res.Error)
 	}
 	done := rotationOutcome(res, "kms&version="+strconv.FormatInt(res.Version, 10))
 	return c.Redirect(http.StatusSeeOther, "/keys/"+c.Param("key_id")+"/rotation?done="+done)

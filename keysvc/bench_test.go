@@ -147,8 +147,8 @@ func TestKMSEconomy(t *testing.T) {
 	ideal := 1e6 * keys / (rate * ttl.Seconds())
 	perMillion := float64(calls) * 1e6 / float64(ops)
 	ratio := perMillion / ideal
-	fmt.Printf("METRIC kms_economy keys=%d rate_per_s=%d ttl_s=%.0f ops=%d kms_decrypts=%d per_million=%.1f ideal_per_million=%.1f ratio_vs_ideal=%.3f\n",
-		keys, rate, ttl.Seconds(), ops, calls, perMillion, ideal, ratio)
+	fmt.Printf("METRIC kms_economy keys=%d rate_per_s=%d ttl_s=%.0f ops=%d kms_decrypts=%d per_million=%.1f ideal_per_million=%.1f ratio_vs_ideal=%.3f target_ratio=1.05 target_met=%t\n",
+		keys, rate, ttl.Seconds(), ops, calls, perMillion, ideal, ratio, ratio <= 1.05)
 	if ratio > 1.05 {
 		t.Errorf("KMS calls at %.3fx the ideal, want at most 1.05x", ratio)
 	}
@@ -172,8 +172,10 @@ func TestMetricColdMiss(t *testing.T) {
 	env.KMS.ResetCalls()
 	p50, p99 := coldMisses(t, cold, env.Tenant.ID, cts)
 	env.KMS.SetLatency(0)
-	fmt.Printf("METRIC cold_miss kms=in_process kms_latency_ms=%d clients=64 keys=100 kms_decrypts=%d p50_ms=%.1f p99_ms=%.1f target_p99_ms=%d target_met=%v\n",
-		latency.Milliseconds(), env.KMS.Calls("Decrypt"), ms(p50), ms(p99), target.Milliseconds(), p99 <= target)
+	// No target on this line: it is judged on the second process (make
+	// bench fails on any target_met=false).
+	fmt.Printf("METRIC cold_miss kms=in_process kms_latency_ms=%d clients=64 keys=100 kms_decrypts=%d p50_ms=%.1f p99_ms=%.1f\n",
+		latency.Milliseconds(), env.KMS.Calls("Decrypt"), ms(p50), ms(p99))
 
 	url := startKMSProcess(t, env, latency)
 	remote := env.NewServiceAt(url, keysvc.Config{})

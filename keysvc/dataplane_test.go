@@ -331,3 +331,26 @@ func TestRotateDataKeyFromIsCompareAndSet(t *testing.T) {
 		t.Errorf("versions = %d, want 2", len(vs))
 	}
 }
+
+// TestRotateDataKeyAsksKMSForNoPlaintext: a key in one region keeps only
+// the wrapped data key, so neither registration nor rotation asks KMS for
+// the plaintext (issue 17 #27).
+func TestRotateDataKeyAsksKMSForNoPlaintext(t *testing.T) {
+	ctx := context.Background()
+	e := newDPEnv(t, keysvc.Config{})
+	e.KMS.ResetCalls()
+	k := e.Key(t, "one region")
+	if _, err := e.Service.RotateDataKey(ctx, e.Tenant.ID, k.ID, e.Owner.ID, "manual"); err != nil {
+		t.Fatal(err)
+	}
+	if n, w := e.KMS.Calls("GenerateDataKey"), e.KMS.Calls("GenerateDataKeyWithoutPlaintext"); n != 0 || w != 2 {
+		t.Errorf("two data keys made %d GenerateDataKey and %d GenerateDataKeyWithoutPlaintext calls; the plaintext is never needed", n, w)
+	}
+	enc, err := e.Service.Encrypt(ctx, e.Tenant.ID, k.ID, []byte("x"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dec, err := e.Service.Decrypt(ctx, e.Tenant.ID, enc.Ciphertext, nil); err != nil || string(dec.Plaintext) != "x" {
+		t.Fatalf("round trip: %v", err)
+	}
+}

@@ -50,13 +50,21 @@ func (p ProviderSettings) RegionAllowed(region string) bool {
 
 // RequestBy says who asked for a change, for the audit event.
 type RequestBy struct {
-	UserID    string
+	// UserID is the actor's id: a user's, a service token's, an API
+	// key's, or the name of a background task.
+	UserID string
+	// Kind is the actor's kind (models.ActorUser, ActorServiceToken,
+	// ActorAPIKey, ActorSystem); "" lets the store tell it from UserID.
+	Kind      string
 	RequestID string
+	// MFA: the user's sign-in asserted a second factor (approvals may
+	// require it).
+	MFA bool
 }
 
 // Audit is the audit event of action by b, with details.
 func (b RequestBy) Audit(action string, details map[string]string) models.AuditInput {
-	return models.AuditInput{Action: action, Actor: b.UserID, RequestID: b.RequestID, Details: details}
+	return models.AuditInput{Action: action, ActorKind: b.Kind, Actor: b.UserID, RequestID: b.RequestID, Details: details}
 }
 
 // ProviderSettings reads the provider settings.

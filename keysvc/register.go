@@ -123,10 +123,7 @@ func (s *Service) RegisterKey(ctx context.Context, tenantID string, by RequestBy
 	audit := by.Audit("key.registered", map[string]string{"name": strings.TrimSpace(in.Name), "connection_id": conn.ID,
 		"kms_key_arns": strings.Join(arns, ","), "data_key": source})
 	if err := s.db.CreateKey(ctx, nk, audit); err != nil {
-		if errors.Is(err, models.ErrConflict) {
-			return nil, &ValidationError{Field: "name", Message: "is already used by another key of this tenant"}
-		}
-		return nil, err
+		return nil, err // a name taken meanwhile is models.ErrNameTaken
 	}
 	s.recordValidation(ctx, tenantID, keyID, v.Checks)
 	return &Registered{Key: &nk.Key, Checks: v.Checks}, nil
@@ -149,7 +146,7 @@ func (s *Service) checkRegisterInput(ctx context.Context, tenantID string, conn 
 			live++
 		}
 		if strings.EqualFold(k.Name, name) {
-			return nil, &ValidationError{Field: "name", Message: "is already used by another key of this tenant"}
+			return nil, models.ErrNameTaken
 		}
 	}
 	if ps.OneKeyPerTenant && live > 0 {
@@ -231,6 +228,14 @@ func (s *Service) firstDataKey(ctx context.Context, tenantID, keyID string, conn
 		}
 		check.OK, check.Health, check.Detail = true, "", "Your data key decrypts to 256 bits under this key's encryption context; keyport will use it as data-key version 1."
 		plaintext, wrapped = out.Plaintext, tenantDK
+	} else if len(regions) == 1 {
+		// No other region to wrap the plaintext for: KMS keeps it.
+		out, err := client.GenerateDataKeyWithoutPlaintext(ctx, &kms.GenerateDataKeyWithoutPlaintextInput{KeyId: aws.String(primary.ARN),
+			KeySpec: types.DataKeySpecAes256, EncryptionContext: ec})
+		if err != nil {
+			return nil, nil, fmt.Errorf("generate first data key: %w", awskms.ClassifyKMSError(err))
+		}
+		wrapped = out.CiphertextBlob
 	} else {
 		out, err := client.GenerateDataKey(ctx, &kms.GenerateDataKeyInput{KeyId: aws.String(primary.ARN), KeySpec: types.DataKeySpecAes256, EncryptionContext: ec})
 		if err != nil {

@@ -71,7 +71,8 @@ var ErrRotationRaced = errors.New("keysvc: another rotation of this key finished
 
 // wrapNewDataKey has the primary region's KMS generate a data key and the
 // other regions' KMS wrap the same plaintext, so any region can unwrap it.
-// The plaintext is zeroed before returning.
+// The plaintext is zeroed before returning; a key in one region never sees
+// it (GenerateDataKeyWithoutPlaintext).
 func (s *Service) wrapNewDataKey(ctx context.Context, m keyMeta, regions []models.KeyRegion) ([]models.DataKeyWrap, error) {
 	if len(regions) == 0 {
 		return nil, awskms.ErrKeyNotUsable
@@ -88,6 +89,15 @@ func (s *Service) wrapNewDataKey(ctx context.Context, m keyMeta, regions []model
 	client, err := s.dp.kmsFor(ctx, m.TenantID, m.ConnectionID, primary.Region)
 	if err != nil {
 		return nil, err
+	}
+	if len(regions) == 1 {
+		// No other region to wrap the plaintext for: KMS keeps it.
+		out, err := client.GenerateDataKeyWithoutPlaintext(ctx, &kms.GenerateDataKeyWithoutPlaintextInput{KeyId: &primary.KMSKeyARN,
+			KeySpec: types.DataKeySpecAes256, EncryptionContext: ec})
+		if err != nil {
+			return nil, awskms.ClassifyKMSError(err)
+		}
+		return []models.DataKeyWrap{{Region: primary.Region, KMSKeyARN: primary.KMSKeyARN, Ciphertext: out.CiphertextBlob}}, nil
 	}
 	out, err := client.GenerateDataKey(ctx, &kms.GenerateDataKeyInput{KeyId: &primary.KMSKeyARN, KeySpec: types.DataKeySpecAes256, EncryptionContext: ec})
 	if err != nil {

@@ -134,9 +134,16 @@ type tokenTable struct {
 	mu   sync.RWMutex
 	byID map[string]*tokenEntry
 	rev  int64
+	// complete is set once a refresh has read every token: from then on
+	// the table holds every token there is (a token created on another
+	// replica arrives with the next refresh, within RefreshEvery or at
+	// once through PostgreSQL's notifications), so an id it does not know
+	// is refused without a database read (issue 17 #8).
+	complete atomic.Bool
 
-	// unknown remembers, for a second, ids the database did not know: a
-	// flood of made-up tokens must not become a flood of database reads.
+	// unknown remembers, for a second, ids the database did not know,
+	// until the table is complete: a flood of made-up tokens must not
+	// become a flood of database reads.
 	unknownMu sync.Mutex
 	unknown   map[string]time.Time
 }
@@ -179,7 +186,7 @@ func (t *tokenTable) get(ctx context.Context, id string) (*tokenEntry, error) {
 	if ok {
 		return e, nil
 	}
-	if t.knownUnknown(id) {
+	if t.complete.Load() || t.knownUnknown(id) {
 		return nil, ErrTokenInvalid
 	}
 	dbTok, err := t.db.GetServiceToken(ctx, id)
@@ -236,5 +243,6 @@ func (t *tokenTable) refresh(ctx context.Context) error {
 		}
 	}
 	t.mu.Unlock()
+	t.complete.Store(true) // every token up to rev is in the table
 	return t.db.TouchServiceTokens(ctx, seen)
 }

@@ -3,6 +3,7 @@ package keysvc
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -108,5 +109,47 @@ func TestUnknownTokenIDsAreRemembered(t *testing.T) {
 	}
 	if _, err := s.Authenticate(ctx, strings.Replace(made, "aaaa", "cccc", 1)); errors.Is(err, ErrTokenInvalid) || err == nil {
 		t.Errorf("another unknown id did not reach the (closed) database: %v", err)
+	}
+}
+
+// TestCompleteTokenTableNeedsNoReadForUnknownIDs: once the token table has
+// read every token, any number of made-up ids is refused from memory (the
+// database below is closed, so a read would fail differently), while real
+// tokens still authenticate and a token made on another replica arrives
+// with the next refresh (issue 17 #8).
+func TestCompleteTokenTableNeedsNoReadForUnknownIDs(t *testing.T) {
+	ctx := context.Background()
+	db, tenant, owner := testStore(t)
+	s, other := NewService(Deps{DB: db}), NewService(Deps{DB: db})
+	tok, _, err := other.NewServiceToken(ctx, tenant.ID, "made before the warm-up", owner.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Warm(ctx); err != nil {
+		t.Fatal(err)
+	}
+	late, _, err := other.NewServiceToken(ctx, tenant.ID, "made on another replica", owner.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Authenticate(ctx, late); !errors.Is(err, ErrTokenInvalid) {
+		t.Fatalf("a token the table has not heard of yet: %v, want ErrTokenInvalid", err)
+	}
+	if err := s.tokens.refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, good := range []string{tok, late} {
+		if _, err := s.Authenticate(ctx, good); err != nil {
+			t.Errorf("a known token with the database closed: %v", err)
+		}
+	}
+	for i := range 50 {
+		made := fmt.Sprintf("kpt_tok_%026d_%s", i, strings.Repeat("b", 43))
+		if _, err := s.Authenticate(ctx, made); !errors.Is(err, ErrTokenInvalid) {
+			t.Fatalf("made-up id %d: %v, want ErrTokenInvalid without a database read", i, err)
+		}
 	}
 }

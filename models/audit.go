@@ -6,17 +6,24 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"gorm.io/gorm"
 )
 
-// AuditEvent is one row of the append-only, hash-chained audit log. Seq is
-// global (1, 2, 3, ... over all tenants) and Hash is an HMAC over the row and
-// PrevHash, the previous row's Hash; see VerifyAudit.
+// AuditEvent is one row of the append-only, hash-chained audit log. It is
+// in two chains. The global one: Seq is global (1, 2, 3, ... over all
+// tenants) and Hash is an HMAC over the row and PrevHash, the previous
+// row's Hash; the operator verifies it (VerifyAudit). The tenant's own:
+// TenantSeq counts the tenant's events (1, 2, 3, ...; tenant "" is the
+// provider-wide events) and TenantHash is an HMAC over the row, its actor
+// kind and TenantPrevHash, the tenant's previous row's TenantHash; a
+// tenant verifies it alone (VerifyTenantAudit), reading nothing of others.
 type AuditEvent struct {
 	Seq        int64
 	TenantID   string // "" for provider-wide events
+	ActorKind  string // ActorUser, ActorServiceToken, ActorAPIKey, ActorSystem
 	Actor      string
 	Action     string
 	TargetType string
@@ -26,12 +33,41 @@ type AuditEvent struct {
 	CreatedAt  time.Time
 	PrevHash   []byte
 	Hash       []byte
+	// The tenant's chain. TenantHash is nil on rows written before
+	// migration 14 until their tenant is chained (chainLegacyTx).
+	TenantSeq      int64
+	TenantPrevHash []byte
+	TenantHash     []byte
+}
+
+// Actor kinds: who acted, as one scheme on every event (issue 17 #25).
+// Actor is then the user id, the service token id, the API key id, or the
+// name of the background task or command.
+const (
+	ActorUser         = "user"
+	ActorServiceToken = "service_token"
+	ActorAPIKey       = "api_key"
+	ActorSystem       = "system"
+)
+
+// actorKindOf is the kind of an event whose caller named none: user ids
+// and service token ids say what they are; anything else is keyport
+// itself (a background task, a command, an anonymous failed sign-in).
+func actorKindOf(actor string) string {
+	switch {
+	case strings.HasPrefix(actor, PrefixUser):
+		return ActorUser
+	case strings.HasPrefix(actor, "tok_"), actor == "keyport:data-api": // the data plane acts for a token
+		return ActorServiceToken
+	}
+	return ActorSystem
 }
 
 // AuditInput is what callers supply for an audit event; the store fills Seq,
 // CreatedAt, PrevHash and Hash.
 type AuditInput struct {
 	TenantID   string
+	ActorKind  string // "" = derived from Actor (see actorKindOf)
 	Actor      string
 	Action     string
 	TargetType string
@@ -135,7 +171,11 @@ func (db *DB) appendAuditEventsTx(tx *gorm.DB, ins []AuditInput) ([]*AuditEvent,
 		if err != nil {
 			return nil, err
 		}
-		evs[i] = &AuditEvent{TenantID: in.TenantID, Actor: in.Actor, Action: in.Action,
+		kind := in.ActorKind
+		if kind == "" {
+			kind = actorKindOf(in.Actor)
+		}
+		evs[i] = &AuditEvent{TenantID: in.TenantID, ActorKind: kind, Actor: in.Actor, Action: in.Action,
 			TargetType: in.TargetType, TargetID: in.TargetID, Details: details, RequestID: in.RequestID}
 	}
 	// The head is read and the next rows written under a lock held until the
@@ -159,15 +199,88 @@ func (db *DB) appendAuditEventsTx(tx *gorm.DB, ins []AuditInput) ([]*AuditEvent,
 		return nil, err
 	}
 	now := db.now()
+	heads := map[string]*tenantHead{}
 	for _, ev := range evs {
 		ev.Seq, ev.CreatedAt, ev.PrevHash = seq, now, prev
 		ev.Hash = auditHash(key, ev)
 		seq, prev = seq+1, ev.Hash
+		th, ok := heads[ev.TenantID]
+		if !ok {
+			if th, err = tenantHeadTx(tx, key, ev.TenantID); err != nil {
+				return nil, err
+			}
+			heads[ev.TenantID] = th
+		}
+		ev.TenantSeq, ev.TenantPrevHash = th.seq+1, th.hash
+		ev.TenantHash = tenantAuditHash(key, ev)
+		th.seq, th.hash = ev.TenantSeq, ev.TenantHash
 	}
 	if err := tx.Table("audit_events").Create(evs).Error; err != nil {
 		return nil, err
 	}
 	return evs, nil
+}
+
+// tenantHead is the newest row of a tenant's chain.
+type tenantHead struct {
+	seq  int64
+	hash []byte
+}
+
+// tenantHeadTx reads a tenant's chain head inside the append transaction
+// (under the audit lock), chaining the tenant's rows from before migration
+// 14 first if they are not yet.
+func tenantHeadTx(tx *gorm.DB, key []byte, tenantID string) (*tenantHead, error) {
+	var row struct {
+		TenantSeq  int64
+		TenantHash []byte
+	}
+	err := tx.Table("audit_events").Select("tenant_seq, tenant_hash").Where("tenant_id = ?", tenantID).
+		Order("tenant_seq DESC").Limit(1).Take(&row).Error
+	switch {
+	case errors.Is(err, gorm.ErrRecordNotFound):
+		return &tenantHead{hash: make([]byte, auditKeySize)}, nil
+	case err != nil:
+		return nil, err
+	case row.TenantHash == nil:
+		return chainLegacyTx(tx, key, tenantID)
+	}
+	return &tenantHead{seq: row.TenantSeq, hash: row.TenantHash}, nil
+}
+
+// chainLegacyTx links a tenant's rows written before migration 14 into the
+// tenant's chain, in their order, and returns the new head. Those rows
+// stay covered by the global chain as they were; the tenant chain adds
+// the per-tenant link, so the content it covers is whatever the global
+// chain vouches for (the operator's VerifyAudit checks both).
+func chainLegacyTx(tx *gorm.DB, key []byte, tenantID string) (*tenantHead, error) {
+	head := &tenantHead{hash: make([]byte, auditKeySize)}
+	for {
+		var page []AuditEvent
+		err := tx.Table("audit_events").Where("tenant_id = ? AND tenant_seq > ?", tenantID, head.seq).
+			Order("tenant_seq").Limit(verifyPageSize).Find(&page).Error
+		if err != nil {
+			return nil, err
+		}
+		for i := range page {
+			e := &page[i]
+			if e.TenantHash != nil { // chained already: continue from it
+				head.seq, head.hash = e.TenantSeq, e.TenantHash
+				continue
+			}
+			e.TenantPrevHash = head.hash
+			e.TenantHash = tenantAuditHash(key, e)
+			err := tx.Table("audit_events").Where("seq = ? AND tenant_hash IS NULL", e.Seq).
+				Updates(map[string]any{"tenant_prev_hash": e.TenantPrevHash, "tenant_hash": e.TenantHash}).Error
+			if err != nil {
+				return nil, err
+			}
+			head.seq, head.hash = e.TenantSeq, e.TenantHash
+		}
+		if len(page) < verifyPageSize {
+			return head, nil
+		}
+	}
 }
 
 // validateAuditInput checks required fields and sizes.
@@ -176,7 +289,7 @@ func validateAuditInput(in AuditInput) error {
 		return invalid("action", "is required")
 	}
 	for field, v := range map[string]string{
-		"tenant_id": in.TenantID, "actor": in.Actor, "action": in.Action,
+		"tenant_id": in.TenantID, "actor_kind": in.ActorKind, "actor": in.Actor, "action": in.Action,
 		"target_type": in.TargetType, "target_id": in.TargetID, "request_id": in.RequestID,
 	} {
 		if len(v) > maxAuditField {

@@ -61,12 +61,19 @@ func (db *DB) QueryAudit(ctx context.Context, scope AuditScope, f AuditFilter) (
 	}
 	limit = min(limit, maxAuditPage)
 	q := db.auditWhere(ctx, scope, f)
+	// One tenant's pages run on its own sequence numbers, so its cursors
+	// say nothing of other tenants' activity. Within a tenant, seq and
+	// tenant_seq have the same order; seq keeps the filter indexes usable.
+	cursor, pos := "seq", func(e *AuditEvent) int64 { return e.Seq }
+	if !scope.allTenants {
+		cursor, pos = "tenant_seq", func(e *AuditEvent) int64 { return e.TenantSeq }
+	}
 	newerFirst := f.Before == 0 && f.After > 0
 	switch {
 	case f.Before > 0:
-		q = q.Where("seq < ?", f.Before).Order("seq DESC")
+		q = q.Where(cursor+" < ?", f.Before).Order("seq DESC")
 	case newerFirst:
-		q = q.Where("seq > ?", f.After).Order("seq ASC")
+		q = q.Where(cursor+" > ?", f.After).Order("seq ASC")
 	default:
 		q = q.Order("seq DESC")
 	}
@@ -88,7 +95,7 @@ func (db *DB) QueryAudit(ctx context.Context, scope AuditScope, f AuditFilter) (
 	}
 	// One extra row told us whether the walk's direction has more; the
 	// other direction has more exactly when we arrived by a cursor.
-	first, last := evs[0].Seq, evs[len(evs)-1].Seq
+	first, last := pos(&evs[0]), pos(&evs[len(evs)-1])
 	switch {
 	case newerFirst:
 		p.Older = last
@@ -161,6 +168,25 @@ func (db *DB) AuditEvents(ctx context.Context, scope AuditScope, f AuditFilter) 
 		}
 		after = evs[len(evs)-1].Seq
 	}
+}
+
+// LatestTenantAuditHead returns the newest row of one tenant's chain
+// (tenant "" is the provider-wide events): its tenant seq and tenant hash.
+func (db *DB) LatestTenantAuditHead(ctx context.Context, tenantID string) (AuditHead, error) {
+	var h struct {
+		TenantSeq  int64
+		TenantHash []byte
+		CreatedAt  time.Time
+	}
+	err := db.g.WithContext(ctx).Table("audit_events").Select("tenant_seq, tenant_hash, created_at").
+		Where("tenant_id = ?", tenantID).Order("tenant_seq DESC").Limit(1).Take(&h).Error
+	switch {
+	case errors.Is(err, gorm.ErrRecordNotFound):
+		return AuditHead{}, nil
+	case err != nil:
+		return AuditHead{}, fmt.Errorf("read audit head: %w", mapErr(err))
+	}
+	return AuditHead{Seq: h.TenantSeq, Hash: h.TenantHash, At: h.CreatedAt.UTC()}, nil
 }
 
 // AuditHead is the newest row of the whole chain: a report that prints it

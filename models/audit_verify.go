@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"math"
 	"time"
+
+	"gorm.io/gorm"
 )
 
 // AuditVerification is the result of VerifyAudit.
@@ -50,6 +52,95 @@ func auditHash(key []byte, e *AuditEvent) []byte {
 	return m.Sum(nil)
 }
 
+// tenantHashLabel separates tenant-chain hashes from global ones.
+const tenantHashLabel = "keyport-audit-tenant-v1"
+
+// tenantAuditHash is the tenant chain's HMAC-SHA256 over the row: like
+// auditHash, but over TenantSeq and TenantPrevHash instead of the global
+// Seq and PrevHash, so that it can be checked from the tenant's rows
+// alone, and over ActorKind too.
+func tenantAuditHash(key []byte, e *AuditEvent) []byte {
+	m := hmac.New(sha256.New, key)
+	field := func(b []byte) {
+		var n [8]byte
+		binary.BigEndian.PutUint64(n[:], uint64(len(b)))
+		m.Write(n[:])
+		m.Write(b)
+	}
+	var seq [8]byte
+	binary.BigEndian.PutUint64(seq[:], uint64(e.TenantSeq))
+	field([]byte(tenantHashLabel))
+	field(seq[:])
+	for _, s := range []string{e.TenantID, e.ActorKind, e.Actor, e.Action, e.TargetType, e.TargetID, e.Details, e.RequestID,
+		e.CreatedAt.UTC().Format(time.RFC3339Nano)} {
+		field([]byte(s))
+	}
+	field(e.TenantPrevHash)
+	return m.Sum(nil)
+}
+
+// VerifyTenantAudit walks one tenant's chain (tenant "" is the
+// provider-wide events) in tenant_seq order, reading only that tenant's
+// rows, and reports the first that breaks it, by its tenant_seq: the
+// tenant's sequence numbers have no gaps and its head is its own. The
+// tenant's rows from before migration 14 are chained first if they are
+// not yet (a write, under the audit lock).
+func (db *DB) VerifyTenantAudit(ctx context.Context, tenantID string) (AuditVerification, error) {
+	key, err := db.key()
+	if err != nil {
+		return AuditVerification{}, fmt.Errorf("verify audit log: %w", err)
+	}
+	var unchained int64
+	err = db.g.WithContext(ctx).Table("audit_events").Where("tenant_id = ? AND tenant_hash IS NULL", tenantID).Limit(1).Count(&unchained).Error
+	if err == nil && unchained > 0 {
+		err = db.g.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+			if err := db.xactLock(tx, "audit"); err != nil {
+				return err
+			}
+			_, err := chainLegacyTx(tx, key, tenantID)
+			return err
+		})
+	}
+	if err != nil {
+		return AuditVerification{}, fmt.Errorf("verify audit log: %w", mapErr(err))
+	}
+	var v AuditVerification
+	wantSeq, prev := int64(1), make([]byte, auditKeySize)
+	after := int64(math.MinInt64)
+	for {
+		var page []AuditEvent
+		err := db.g.WithContext(ctx).Table("audit_events").Where("tenant_id = ? AND tenant_seq > ?", tenantID, after).
+			Order("tenant_seq").Limit(db.verifyPage).Find(&page).Error
+		if err != nil {
+			return AuditVerification{}, fmt.Errorf("verify audit log: %w", err)
+		}
+		for i := range page {
+			e := &page[i]
+			v.Checked++
+			if reason := checkTenantRow(key, e, wantSeq, prev); reason != "" {
+				v.FirstBrokenSeq, v.Reason = e.TenantSeq, reason
+				return v, nil
+			}
+			after, wantSeq, prev = e.TenantSeq, e.TenantSeq+1, e.TenantHash
+			v.Head = e.TenantHash
+		}
+		if len(page) < db.verifyPage {
+			v.OK = true
+			return v, nil
+		}
+	}
+}
+
+// checkTenantRow is checkAuditRow for a tenant's chain.
+func checkTenantRow(key []byte, e *AuditEvent, wantSeq int64, prev []byte) string {
+	c := *e
+	c.Seq, c.PrevHash, c.Hash = e.TenantSeq, e.TenantPrevHash, e.TenantHash
+	if c.Hash == nil {
+		return "row is not in the tenant's chain (no tenant hash): it was inserted after the chain was built"
+	}
+	return checkRow(wantSeq, prev, &c, func() bool { return hmac.Equal(e.TenantHash, tenantAuditHash(key, e)) })
+}
+
 // VerifyAudit walks the whole audit log in seq order and reports the first row
 // that breaks the chain: a gap in seq (rows deleted; the row after the gap is
 // reported), a prev_hash that is not the previous row's hash (rows reordered or
@@ -63,6 +154,7 @@ func (db *DB) VerifyAudit(ctx context.Context) (AuditVerification, error) {
 	}
 	var v AuditVerification
 	wantSeq, prev := int64(1), make([]byte, auditKeySize)
+	tenants := map[string]*tenantWalk{}
 	after := int64(math.MinInt64) // not 0: a forged row with seq <= 0 must be seen too
 	for {
 		var page []AuditEvent
@@ -74,7 +166,11 @@ func (db *DB) VerifyAudit(ctx context.Context) (AuditVerification, error) {
 		for i := range page {
 			e := &page[i]
 			v.Checked++
-			if reason := checkAuditRow(key, e, wantSeq, prev); reason != "" {
+			reason := checkAuditRow(key, e, wantSeq, prev)
+			if reason == "" {
+				reason = tenantStep(key, tenants, e)
+			}
+			if reason != "" {
 				v.FirstBrokenSeq, v.Reason = e.Seq, reason
 				return v, nil
 			}
@@ -88,8 +184,50 @@ func (db *DB) VerifyAudit(ctx context.Context) (AuditVerification, error) {
 	}
 }
 
+// tenantWalk is where the operator's walk stands in one tenant's chain.
+type tenantWalk struct {
+	wantSeq int64
+	prev    []byte
+	chained bool // a chained row was seen: no unchained one may follow
+}
+
+// tenantStep checks e against its tenant's chain during the global walk.
+// Rows from before migration 14 that are not yet chained are checked for
+// their place only (the global chain covers their content).
+func tenantStep(key []byte, tenants map[string]*tenantWalk, e *AuditEvent) string {
+	w := tenants[e.TenantID]
+	if w == nil {
+		w = &tenantWalk{wantSeq: 1, prev: make([]byte, auditKeySize)}
+		tenants[e.TenantID] = w
+	}
+	what := "the provider-wide chain: "
+	if e.TenantID != "" {
+		what = "tenant " + e.TenantID + "'s chain: "
+	}
+	switch {
+	case e.TenantHash == nil && w.chained:
+		return what + "row is not in the tenant's chain (no tenant hash) although earlier rows are"
+	case e.TenantHash == nil && e.TenantSeq != w.wantSeq:
+		return what + fmt.Sprintf("row has tenant seq %d where %d was expected", e.TenantSeq, w.wantSeq)
+	case e.TenantHash == nil:
+		w.wantSeq++
+		return ""
+	}
+	if reason := checkTenantRow(key, e, w.wantSeq, w.prev); reason != "" {
+		return what + reason
+	}
+	w.wantSeq, w.prev, w.chained = e.TenantSeq+1, e.TenantHash, true
+	return ""
+}
+
 // checkAuditRow returns why e does not follow the row whose hash is prev, or "".
 func checkAuditRow(key []byte, e *AuditEvent, wantSeq int64, prev []byte) string {
+	return checkRow(wantSeq, prev, e, func() bool { return hmac.Equal(e.Hash, auditHash(key, e)) })
+}
+
+// checkRow checks e's Seq and PrevHash against the chain so far, then its
+// hash with hashOK.
+func checkRow(wantSeq int64, prev []byte, e *AuditEvent, hashOK func() bool) string {
 	switch {
 	case e.Seq < wantSeq:
 		return fmt.Sprintf("row has seq %d where %d was expected: sequence numbers must start at 1", e.Seq, wantSeq)
@@ -101,7 +239,7 @@ func checkAuditRow(key []byte, e *AuditEvent, wantSeq int64, prev []byte) string
 		return "the first row does not start the chain (prev_hash is not zero): rows before it were removed or it was moved"
 	case !bytes.Equal(e.PrevHash, prev):
 		return fmt.Sprintf("prev_hash does not match the hash of row %d: rows were reordered, removed or inserted", wantSeq-1)
-	case !hmac.Equal(e.Hash, auditHash(key, e)):
+	case !hashOK():
 		return "hash does not match the row's contents: the row was modified (or the audit key is wrong)"
 	}
 	return ""

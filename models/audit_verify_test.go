@@ -33,7 +33,10 @@ func TestVerifyAuditDetectsTampering(t *testing.T) {
 		}, 3, "prev_hash"},
 		{"relink prev_hash", []string{`UPDATE audit_events SET prev_hash = (SELECT hash FROM audit_events WHERE seq = 2) WHERE seq = 4`}, 4, "prev_hash"},
 		{"forged row before the start", []string{
-			`INSERT INTO audit_events SELECT 0, tenant_id, actor, action, target_type, target_id, details, request_id, created_at, prev_hash, hash FROM audit_events WHERE seq = 1`,
+			`INSERT INTO audit_events (seq, tenant_id, actor_kind, actor, action, target_type, target_id, details, request_id, created_at, prev_hash, hash,
+				tenant_seq, tenant_prev_hash, tenant_hash)
+			SELECT 0, tenant_id, actor_kind, actor, action, target_type, target_id, details, request_id, created_at, prev_hash, hash,
+				0, tenant_prev_hash, tenant_hash FROM audit_events WHERE seq = 1`,
 		}, 0, "start at 1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,6 +1,7 @@
 package models
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -44,7 +45,7 @@ func (c Connection) LogValue() slog.Value { return slog.StringValue(c.String()) 
 
 // CreateConnection records a new connection with its audit event in one
 // transaction; ID and CreatedAt are filled in. A name already used in the
-// tenant gives a *ValidationError on "name".
+// tenant (ignoring case) gives ErrNameTaken.
 func (db *DB) CreateConnection(ctx context.Context, c *Connection, audit AuditInput) error {
 	if c.ID == "" {
 		c.ID = NewID(PrefixConnection)
@@ -57,12 +58,8 @@ func (db *DB) CreateConnection(ctx context.Context, c *Connection, audit AuditIn
 	c.CreatedAt = db.now()
 	audit.TenantID, audit.TargetType, audit.TargetID = c.TenantID, "connection", c.ID
 	return db.change(ctx, "create connection", func(tx *gorm.DB) (*AuditInput, error) {
-		var n int64
-		if err := tx.Table("aws_connections").Where("tenant_id = ? AND lower(name) = lower(?)", c.TenantID, c.Name).Count(&n).Error; err != nil {
-			return nil, err
-		}
-		if n > 0 {
-			return nil, invalid("name", "is already used by another connection of this tenant")
+		if taken, err := nameTaken(tx, "aws_connections", c.TenantID, c.Name, ""); err != nil || taken {
+			return nil, cmp.Or(err, error(ErrNameTaken))
 		}
 		rev, err := nextRevision(tx)
 		if err != nil {
@@ -70,7 +67,7 @@ func (db *DB) CreateConnection(ctx context.Context, c *Connection, audit AuditIn
 		}
 		c.Revision = rev
 		if err := tx.Table("aws_connections").Create(c).Error; err != nil {
-			return nil, err
+			return nil, duplicateName(err)
 		}
 		return &audit, nil
 	})

@@ -1,6 +1,10 @@
 package models
 
-import "errors"
+import (
+	"errors"
+
+	"gorm.io/gorm"
+)
 
 // ErrNotFound is returned when a row does not exist (or is not visible in the
 // caller's scope, which callers must not be able to tell apart).
@@ -24,4 +28,30 @@ func (e *ValidationError) Error() string {
 // invalid is shorthand for building a *ValidationError.
 func invalid(field, message string) error {
 	return &ValidationError{Field: field, Message: message}
+}
+
+// ErrNameTaken refuses a key, key store or connection whose name another
+// one of the same kind in the tenant has: one rule for the three, names
+// compared ignoring case (the unique indexes of migration 26 hold it).
+var ErrNameTaken = &ValidationError{Field: "name", Message: "is already used in this tenant (names are compared ignoring case)"}
+
+// nameTaken reports whether a tenant's table already has name, ignoring
+// case; except, if not empty, is the id of the row being renamed.
+func nameTaken(tx *gorm.DB, table, tenantID, name, except string) (bool, error) {
+	q := tx.Table(table).Where("tenant_id = ? AND lower(name) = lower(?)", tenantID, name)
+	if except != "" {
+		q = q.Where("id <> ?", except)
+	}
+	var n int64
+	err := q.Count(&n).Error
+	return n > 0, err
+}
+
+// duplicateName turns a unique violation on a name (two writes racing past
+// nameTaken) into ErrNameTaken.
+func duplicateName(err error) error {
+	if errors.Is(err, gorm.ErrDuplicatedKey) {
+		return ErrNameTaken
+	}
+	return err
 }

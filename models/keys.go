@@ -1,6 +1,7 @@
 package models
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"strings"
@@ -107,8 +108,11 @@ func (db *DB) CreateKey(ctx context.Context, nk *NewKey, audit AuditInput) error
 		if nk.Version != nil {
 			k.CurrentVersion = nk.Version.Version
 		}
+		if taken, err := nameTaken(tx, "keys", k.TenantID, name, ""); err != nil || taken {
+			return nil, cmp.Or(err, error(ErrNameTaken))
+		}
 		if err := tx.Table("keys").Create(k).Error; err != nil {
-			return nil, err
+			return nil, duplicateName(err)
 		}
 		for i := range nk.Regions {
 			nk.Regions[i].KeyID = k.ID

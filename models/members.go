@@ -93,15 +93,15 @@ func (db *DB) AddMember(ctx context.Context, tenantID, userID string, role Role,
 // RoleChange is the outcome of ChangeMemberRole.
 type RoleChange struct {
 	From, To      Role
-	SessionsEnded bool // the member was demoted and signed out everywhere
+	SessionsEnded bool // the member was demoted and their sessions in this tenant ended
 }
 
 // ChangeMemberRole sets userID's role in tenantID. The membership is looked
 // up with the tenant id, so a member of another tenant is ErrNotFound. The
-// last owner cannot be demoted (ErrLastOwner). A demotion deletes all the
-// member's sessions in the same transaction as the change and its audit
-// event, so there is no moment where the new role is stored but an old
-// session still runs. Setting the current role again changes nothing and
+// last owner cannot be demoted (ErrLastOwner). A demotion deletes the
+// member's sessions in this tenant (see endTenantSessionsTx) in the same
+// transaction as the change and its audit event, so there is no moment where
+// the new role is stored but an old session still runs here. Setting the current role again changes nothing and
 // writes no event. Action defaults to "member.role_changed".
 func (db *DB) ChangeMemberRole(ctx context.Context, tenantID, userID string, role Role, audit AuditInput) (*RoleChange, error) {
 	if !role.Valid() {
@@ -127,7 +127,7 @@ func (db *DB) ChangeMemberRole(ctx context.Context, tenantID, userID string, rol
 			return nil, err
 		}
 		if role.rank() < m.Role.rank() {
-			if err := tx.Exec("DELETE FROM sessions WHERE user_id = ?", userID).Error; err != nil {
+			if err := endTenantSessionsTx(tx, tenantID, userID); err != nil {
 				return nil, err
 			}
 			ch.SessionsEnded = true
@@ -147,9 +147,10 @@ func (db *DB) ChangeMemberRole(ctx context.Context, tenantID, userID string, rol
 
 // RemoveMember ends userID's membership of tenantID (ErrNotFound if there is
 // none in this tenant; ErrLastOwner for the last owner). With endSessions
-// every session of the user is deleted in the same transaction; a member
-// leaving on their own keeps their sessions, which fall back to their other
-// tenants. Action defaults to "member.removed".
+// the user's sessions in this tenant are deleted in the same transaction
+// (see endTenantSessionsTx); sessions working in their other tenants go on.
+// A member leaving on their own keeps their sessions, which fall back to
+// their other tenants. Action defaults to "member.removed".
 func (db *DB) RemoveMember(ctx context.Context, tenantID, userID string, endSessions bool, audit AuditInput) error {
 	return db.change(ctx, "remove member", func(tx *gorm.DB) (*AuditInput, error) {
 		m, err := membershipTx(tx, tenantID, userID)
@@ -165,7 +166,7 @@ func (db *DB) RemoveMember(ctx context.Context, tenantID, userID string, endSess
 			return nil, err
 		}
 		if endSessions {
-			if err := tx.Exec("DELETE FROM sessions WHERE user_id = ?", userID).Error; err != nil {
+			if err := endTenantSessionsTx(tx, tenantID, userID); err != nil {
 				return nil, err
 			}
 		}
@@ -176,6 +177,17 @@ func (db *DB) RemoveMember(ctx context.Context, tenantID, userID string, endSess
 		audit.Details = withDetails(audit.Details, "role", string(m.Role), "sessions_ended", fmt.Sprint(endSessions))
 		return &audit, nil
 	})
+}
+
+// endTenantSessionsTx deletes userID's sessions that are not bound to a
+// tenant the user is still a member of: those bound to tenantID, to no
+// tenant (they show the user's first tenant, possibly this one) or to a
+// tenant already left. Sessions working in the user's other tenants stay:
+// removal from one tenant must not sign the user out of every tenant
+// (issue 17 #9). For a removal, call it after deleting the membership.
+func endTenantSessionsTx(tx *gorm.DB, tenantID, userID string) error {
+	return tx.Exec(`DELETE FROM sessions WHERE user_id = ? AND (tenant_id = ? OR tenant_id NOT IN
+		(SELECT m.tenant_id FROM memberships m WHERE m.user_id = ?))`, userID, tenantID, userID).Error
 }
 
 // IsMemberEmail reports whether a member of tenantID has this email

@@ -124,3 +124,49 @@ func TestRemoveMember(t *testing.T) {
 		t.Error("IsMemberEmail is case-sensitive")
 	}
 }
+
+// TestRemoveMemberEndsOnlyThatTenantsSessions: a user in two tenants,
+// removed from one, keeps the session working in the other (issue 17 #9);
+// a demotion likewise ends only the sessions in the tenant it happens in.
+func TestRemoveMemberEndsOnlyThatTenantsSessions(t *testing.T) {
+	db, tn, owner, aud := memberSetup(t)
+	ctx := context.Background()
+	other := mustTenant(t, db, "Other", mustUser(t, db, "other"))
+	if err := db.AddMember(ctx, other.ID, aud.ID, RoleAdmin, "", AuditInput{Actor: owner.ID}); err != nil {
+		t.Fatal(err)
+	}
+	session := func(tenantID string) *Session {
+		s := newTestSession(t, db, aud, time.Hour)
+		if tenantID != "" {
+			if err := db.SetSessionTenant(ctx, s.ID, tenantID); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return s
+	}
+	alive := func(s *Session) bool {
+		_, err := db.GetSession(ctx, s.ID)
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			t.Fatal(err)
+		}
+		return err == nil
+	}
+
+	inAcme, inOther, unbound := session(tn.ID), session(other.ID), session("")
+	if _, err := db.ChangeMemberRole(ctx, other.ID, aud.ID, RoleAuditor, AuditInput{Actor: owner.ID}); err != nil {
+		t.Fatal(err)
+	}
+	if !alive(inAcme) || alive(inOther) || alive(unbound) {
+		t.Errorf("after a demotion in Other: Acme session alive=%v, Other alive=%v, unbound alive=%v; want true, false, false",
+			alive(inAcme), alive(inOther), alive(unbound))
+	}
+
+	inAcme, inOther, unbound = session(tn.ID), session(other.ID), session("")
+	if err := db.RemoveMember(ctx, tn.ID, aud.ID, true, AuditInput{Actor: owner.ID}); err != nil {
+		t.Fatal(err)
+	}
+	if alive(inAcme) || !alive(inOther) || alive(unbound) {
+		t.Errorf("after removal from Acme: Acme session alive=%v, Other alive=%v, unbound alive=%v; want false, true, false",
+			alive(inAcme), alive(inOther), alive(unbound))
+	}
+}

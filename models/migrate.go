@@ -41,7 +41,10 @@ var migrations = []migration{
 	migration10AuditIndexes,
 	migration12Lifecycle,
 	migration13Held,
-	migration14StepUp,
+	migration14AuditTenantChains,
+	migration15StepUp,
+	migration22StateOperations,
+	migration26NamesIgnoreCase,
 }
 
 // schemaMigration is a row of schema_migrations.

@@ -125,8 +125,8 @@ var migration5Invitations = migration{
 	},
 }
 
-var migration14StepUp = migration{
-	version: 14,
+var migration15StepUp = migration{
+	version: 15,
 	name:    "record which signed-in user a step-up sign-in is for",
 	stmts: []string{
 		`ALTER TABLE login_flows ADD COLUMN step_up_user_id varchar(64) NOT NULL DEFAULT ''`,

@@ -118,3 +118,31 @@ var migration6Keys = migration{
 		)`,
 	},
 }
+
+// migration26NamesIgnoreCase makes one rule of name uniqueness for keys,
+// key stores and connections: unique per tenant ignoring case (keys were
+// unique only as typed). Names that already differ only by case are not
+// refused: the oldest keeps its name and each later one is renamed to
+// "name (id)", which is unique because its id is, so the upgrade never
+// stops on a tenant's data and every row keeps a name its owner recognises.
+// Each unique index on lower(name) is one both SQLite and PostgreSQL build.
+var migration26NamesIgnoreCase = migration{
+	version: 26,
+	name:    "make key, key store and connection names unique per tenant ignoring case",
+	stmts: []string{
+		renameCaseDuplicates("keys"),
+		renameCaseDuplicates("key_stores"),
+		renameCaseDuplicates("aws_connections"),
+		`CREATE UNIQUE INDEX keys_tenant_lower_name_key ON keys (tenant_id, lower(name))`,
+		`CREATE UNIQUE INDEX key_stores_tenant_lower_name_key ON key_stores (tenant_id, lower(name))`,
+		`CREATE UNIQUE INDEX aws_connections_tenant_lower_name_key ON aws_connections (tenant_id, lower(name))`,
+	},
+}
+
+// renameCaseDuplicates renames every row of table whose name an older row
+// of the same tenant has, ignoring case, to "name (id)".
+func renameCaseDuplicates(table string) string {
+	return `UPDATE ` + table + ` SET name = name || ' (' || id || ')' WHERE EXISTS (
+		SELECT 1 FROM ` + table + ` o WHERE o.tenant_id = ` + table + `.tenant_id AND lower(o.name) = lower(` + table + `.name)
+		AND (o.created_at < ` + table + `.created_at OR (o.created_at = ` + table + `.created_at AND o.id < ` + table + `.id)))`
+}

@@ -117,3 +117,16 @@ var migration12Lifecycle = migration{
 		)`,
 	},
 }
+
+// Deletion and deactivation are recorded operations like the others (so a
+// crash between keyport's change and KMS's is resumed): an operation
+// remembers the state the key had, to put it back when a deletion fails,
+// and a deletion's waiting period.
+var migration22StateOperations = migration{
+	version: 22,
+	name:    "record the prior key state and deletion window of key operations",
+	stmts: []string{
+		`ALTER TABLE key_operations ADD COLUMN from_state text NOT NULL DEFAULT ''`,
+		`ALTER TABLE key_operations ADD COLUMN window_days integer NOT NULL DEFAULT 0`,
+	},
+}

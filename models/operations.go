@@ -1,6 +1,7 @@
 package models
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"time"
@@ -15,6 +16,11 @@ const (
 	OpUndo     = "undo"     // alias moved back to the previous material's KMS key
 	OpReupload = "reupload" // the same material imported again into its KMS key
 	OpRotate   = "rotate"   // new material imported into the same KMS key (NEW_KEY_MATERIAL)
+	// OpDelete: the key is PENDING_DELETION at once, then every KMS key of
+	// it is scheduled for deletion.
+	OpDelete = "delete"
+	// OpDeactivate: the key is DISABLED at once, then its KMS keys are.
+	OpDeactivate = "deactivate"
 
 	OpRunning = "running"
 	OpDone    = "done"
@@ -37,11 +43,16 @@ type KeyOperation struct {
 	MaterialID  string
 	KMSKeyARN   string `gorm:"column:kms_key_arn"`
 	FromVersion int64
-	JobID       string
-	Detail      string
-	Actor       string
-	CreatedAt   time.Time
-	UpdatedAt   time.Time
+	// FromState is the key's state before a deletion or deactivation
+	// changed it; a failed deletion puts it back.
+	FromState KeyState
+	// WindowDays is a deletion's waiting period in KMS.
+	WindowDays int
+	JobID      string
+	Detail     string
+	Actor      string
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
 }
 
 // NewManagedKey is a key keyport is about to create with its own (or the
@@ -68,12 +79,8 @@ func (db *DB) StartManagedKey(ctx context.Context, nk *NewManagedKey, audit Audi
 	k.CreatedAt, k.UpdatedAt = now, now
 	nk.Managed.KeyID, nk.Managed.TenantID, nk.Managed.UpdatedAt = k.ID, k.TenantID, now
 	return db.change(ctx, "start managed key", func(tx *gorm.DB) (*AuditInput, error) {
-		var n int64
-		if err := tx.Table("keys").Where("tenant_id = ? AND lower(name) = lower(?)", k.TenantID, name).Count(&n).Error; err != nil {
-			return nil, err
-		}
-		if n > 0 {
-			return nil, ErrConflict
+		if taken, err := nameTaken(tx, "keys", k.TenantID, name, ""); err != nil || taken {
+			return nil, cmp.Or(err, error(ErrNameTaken))
 		}
 		rev, err := nextRevision(tx)
 		if err != nil {
@@ -81,7 +88,7 @@ func (db *DB) StartManagedKey(ctx context.Context, nk *NewManagedKey, audit Audi
 		}
 		k.Revision = rev
 		if err := tx.Table("keys").Create(k).Error; err != nil {
-			return nil, err
+			return nil, duplicateName(err)
 		}
 		if err := tx.Table("managed_keys").Create(&nk.Managed).Error; err != nil {
 			return nil, err
@@ -143,6 +150,51 @@ func (db *DB) startOpTx(tx *gorm.DB, op *KeyOperation, mat *KeyMaterial, tenantI
 	}
 	audit.Details["operation_id"] = op.ID
 	return &audit, nil
+}
+
+// StartKeyStateOperation records a deletion or deactivation of a managed
+// key with its job and audit event, and in the same transaction moves the
+// key (in one of from) to state, bumping its cache epoch so every replica
+// stops using it: keyport stops at once, and the job does the KMS side.
+// A deletion's deletionAt is recorded on the managed key. ErrConflict while
+// another operation runs or when the key left the from states meanwhile.
+func (db *DB) StartKeyStateOperation(ctx context.Context, op *KeyOperation, from []KeyState, state KeyState, deletionAt *time.Time, audit AuditInput) (*Key, error) {
+	var out *Key
+	err := db.changeRev(ctx, "start key operation", func(tx *gorm.DB, rev int64) (*AuditInput, error) {
+		k, err := getKeyTx(tx, op.TenantID, op.KeyID)
+		if err != nil {
+			return nil, err
+		}
+		ok := false
+		for _, f := range from {
+			ok = ok || k.State == f
+		}
+		if !ok {
+			return nil, ErrConflict
+		}
+		op.FromState = k.State
+		a, err := db.startOpTx(tx, op, nil, op.TenantID, op.KeyID, audit)
+		if err != nil {
+			return nil, err
+		}
+		now := db.now()
+		if deletionAt != nil {
+			if err := oneRow(tx.Table("managed_keys").Where("tenant_id = ? AND key_id = ?", op.TenantID, op.KeyID).
+				Updates(map[string]any{"deletion_at": ts(*deletionAt), "updated_at": now})); err != nil {
+				return nil, err
+			}
+		}
+		if err := tx.Table("keys").Where("tenant_id = ? AND id = ?", op.TenantID, op.KeyID).Updates(map[string]any{
+			"state": state, "revision": rev, "updated_at": now, "cache_epoch": gorm.Expr("cache_epoch + 1")}).Error; err != nil {
+			return nil, err
+		}
+		out, err = getKeyTx(tx, op.TenantID, op.KeyID)
+		return a, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // GetKeyOperation returns a tenant's operation by id; ErrNotFound when it
@@ -213,6 +265,12 @@ func (db *DB) FailOperation(ctx context.Context, op *KeyOperation, detail string
 		if op.MaterialID != "" && (op.Kind == OpCreate || op.Kind == OpRenew || op.Kind == OpRotate) {
 			if err := tx.Table("key_materials").Where("tenant_id = ? AND id = ? AND state = ?", op.TenantID, op.MaterialID, MaterialPending).
 				Update("state", MaterialDiscarded).Error; err != nil {
+				return nil, err
+			}
+		}
+		if op.Kind == OpDelete && op.FromState != "" {
+			// Nothing is lost while the window runs: the key is as it was.
+			if err := restoreFromDeletion(tx, db, op); err != nil {
 				return nil, err
 			}
 		}
@@ -307,6 +365,22 @@ func (db *DB) FinishOperation(ctx context.Context, op *KeyOperation, audit Audit
 		}
 		return &audit, nil
 	})
+}
+
+// restoreFromDeletion puts a key whose deletion failed back in the state
+// it had, without a deletion date.
+func restoreFromDeletion(tx *gorm.DB, db *DB, op *KeyOperation) error {
+	rev, err := nextRevision(tx)
+	if err != nil {
+		return err
+	}
+	now := db.now()
+	if err := tx.Table("managed_keys").Where("tenant_id = ? AND key_id = ?", op.TenantID, op.KeyID).
+		Updates(map[string]any{"deletion_at": nil, "updated_at": now}).Error; err != nil {
+		return err
+	}
+	return tx.Table("keys").Where("tenant_id = ? AND id = ? AND state = ?", op.TenantID, op.KeyID, StatePendingDeletion).
+		Updates(map[string]any{"state": op.FromState, "revision": rev, "updated_at": now, "cache_epoch": gorm.Expr("cache_epoch + 1")}).Error
 }
 
 func errIfNone(res *gorm.DB) error {

@@ -1,6 +1,7 @@
 package models
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"time"
@@ -55,15 +56,11 @@ func (db *DB) CreateKeyStore(ctx context.Context, st *KeyStore, audit AuditInput
 	st.CreatedAt, st.UpdatedAt = now, now
 	audit.TenantID, audit.TargetType, audit.TargetID = st.TenantID, "key_store", st.ID
 	return db.change(ctx, "create key store", func(tx *gorm.DB) (*AuditInput, error) {
-		var n int64
-		if err := tx.Table("key_stores").Where("tenant_id = ? AND lower(name) = lower(?)", st.TenantID, name).Count(&n).Error; err != nil {
-			return nil, err
-		}
-		if n > 0 {
-			return nil, ErrConflict
+		if taken, err := nameTaken(tx, "key_stores", st.TenantID, name, ""); err != nil || taken {
+			return nil, cmp.Or(err, error(ErrNameTaken))
 		}
 		if err := tx.Table("key_stores").Create(st).Error; err != nil {
-			return nil, err
+			return nil, duplicateName(err)
 		}
 		return &audit, nil
 	})
@@ -77,17 +74,13 @@ func (db *DB) RenameKeyStore(ctx context.Context, tenantID, id, name string, aud
 	}
 	audit.TenantID, audit.TargetType, audit.TargetID = tenantID, "key_store", id
 	return db.change(ctx, "rename key store", func(tx *gorm.DB) (*AuditInput, error) {
-		var n int64
-		if err := tx.Table("key_stores").Where("tenant_id = ? AND lower(name) = lower(?) AND id <> ?", tenantID, name, id).Count(&n).Error; err != nil {
-			return nil, err
-		}
-		if n > 0 {
-			return nil, ErrConflict
+		if taken, err := nameTaken(tx, "key_stores", tenantID, name, id); err != nil || taken {
+			return nil, cmp.Or(err, error(ErrNameTaken))
 		}
 		res := tx.Table("key_stores").Where("tenant_id = ? AND id = ?", tenantID, id).
 			Updates(map[string]any{"name": name, "updated_at": db.now()})
 		if err := oneRow(res); err != nil {
-			return nil, err
+			return nil, duplicateName(err)
 		}
 		return &audit, nil
 	})

@@ -17,6 +17,7 @@ type AuditLog struct {
 	Newer        string             // href of the next newer page, "" when none
 	Verification *ChainVerification // after "Verify chain"
 	VerifyAction string             // where the verify button posts
+	VerifyNotice string             // why no verification ran ("" = none)
 }
 
 // AuditFilterForm is the audit page's filter form as typed, with errors.
@@ -35,6 +36,7 @@ type AuditRow struct {
 	Seq        int64
 	At         time.Time
 	TenantName string // operator view only
+	ActorKind  string // user, service_token, api_key or system
 	Actor      string
 	ActorHref  string // "" when the actor is not a member to link to
 	Action     string
@@ -44,11 +46,28 @@ type AuditRow struct {
 	RequestID  string
 }
 
-// ChainVerification is the outcome of verifying the whole audit chain.
+// ChainVerification is the outcome of verifying an audit chain: the
+// tenant's own (rows numbered by its own sequence) or, for operators,
+// every chain.
 type ChainVerification struct {
 	OK             bool   `json:"ok"`
 	Checked        int64  `json:"rows_checked"`
 	FirstBrokenSeq int64  `json:"first_broken_seq,omitempty"`
 	Reason         string `json:"reason,omitempty"`
 	Head           string `json:"verified_head,omitempty"` // hex hash of the last row that verified
+}
+
+// actorKindLabel names an actor kind on the audit page.
+func actorKindLabel(kind string) string {
+	switch kind {
+	case "user":
+		return "member"
+	case "service_token":
+		return "service token"
+	case "api_key":
+		return "API key"
+	case "system":
+		return "keyport"
+	}
+	return kind
 }

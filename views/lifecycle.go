@@ -64,6 +64,10 @@ type DeleteKeyConfirm struct {
 type OperatorLifecycle struct {
 	Drift                        []OperatorDriftRow
 	ApproveExport, ApproveDelete bool
+	// ApproverMinHours: how long an approver must have been a member
+	// before the request; ApproverMFA: approvers need a second factor.
+	ApproverMinHours int
+	ApproverMFA      bool
 }
 
 // OperatorDriftRow is one difference of one tenant's key.

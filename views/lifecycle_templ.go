@@ -1588,7 +1588,30 @@ func OperatorLifecyclePage(p Page, m OperatorLifecycle) templ.Component {
 					return templ_7745c5c3_Err
 				}
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 140, "> Key deletions need another admin's approval</label></p><p><button type=\"submit\" class=\"primary\" data-testid=\"save-approvals\">Save</button></p></form>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 140, "> Key deletions need another admin's approval</label></p><p class=\"field\"><label for=\"approver_min_hours\">An approver must have been a member for at least (hours, before the request)</label> <input id=\"approver_min_hours\" name=\"approver_min_hours\" type=\"number\" min=\"0\" max=\"8760\" required value=\"")
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
+			var templ_7745c5c3_Var79 string
+			templ_7745c5c3_Var79, templ_7745c5c3_Err = templ.JoinStringErrs(strconv.Itoa(m.ApproverMinHours))
+			if templ_7745c5c3_Err != nil {
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/lifecycle.templ`, Line: 306, Col: 143}
+			}
+			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var79))
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 141, "\"> <small>Nobody invited by the requester can approve, whatever this says: an owner could otherwise invite a second mailbox of their own.</small></p><p class=\"field\"><label><input type=\"checkbox\" name=\"approver_mfa\" value=\"true\"")
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
+			if m.ApproverMFA {
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 142, " checked")
+				if templ_7745c5c3_Err != nil {
+					return templ_7745c5c3_Err
+				}
+			}
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 143, "> Approvers must have signed in with a second factor (MFA)</label></p><p><button type=\"submit\" class=\"primary\" data-testid=\"save-approvals\">Save</button></p></form>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

@@ -109,6 +109,7 @@ type ActivityEvent struct {
 	Seq        int64             `json:"seq"`
 	At         time.Time         `json:"at"`
 	TenantID   string            `json:"tenant_id"`
+	ActorKind  string            `json:"actor_kind"`
 	Actor      string            `json:"actor"`
 	Action     string            `json:"action"`
 	TargetType string            `json:"target_type"`

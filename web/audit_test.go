@@ -2,12 +2,15 @@ package web_test
 
 import (
 	"context"
+	"encoding/hex"
 	"fmt"
 	"net/http"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"keyport/handlers"
 	"keyport/models"
@@ -176,8 +179,10 @@ func TestAuditPageFiltersPagesAndLinks(t *testing.T) {
 func TestVerifyChainButtonReportsFirstBrokenRow(t *testing.T) {
 	w := newAuditWorld(t)
 	s := w.s
+	ctx := context.Background()
 	verify := func() string {
 		t.Helper()
+		s.Clock.Advance(time.Minute) // past the verification rate limit
 		_, page := w.auditor.get(t, s.URL+"/audit")
 		res, page := w.auditor.post(t, s.URL+"/audit/verify", url.Values{"csrf_token": {csrfToken(t, page)}}, nil)
 		if res.StatusCode != http.StatusOK {
@@ -186,7 +191,7 @@ func TestVerifyChainButtonReportsFirstBrokenRow(t *testing.T) {
 		return page
 	}
 	page := verify()
-	head, _ := s.DB.LatestAuditHead(context.Background())
+	head, _ := s.DB.LatestTenantAuditHead(ctx, w.tenantA)
 	if !strings.Contains(page, `data-testid="chain-ok"`) || !regexp.MustCompile(`data-testid="chain-head">[0-9a-f]{64}<`).MatchString(page) {
 		t.Fatalf("intact chain not reported as intact")
 	}
@@ -196,15 +201,16 @@ func TestVerifyChainButtonReportsFirstBrokenRow(t *testing.T) {
 
 	raw := s.rawSQL(t)
 	// Each tampering is older than the one before, so each becomes the
-	// first broken row.
+	// first broken row, named by the tenant's own sequence number.
+	a := "tenant_id = '" + w.tenantA + "' AND tenant_seq"
 	for _, tc := range []struct {
 		stmt string
 		want int64
 	}{
-		{fmt.Sprintf(`UPDATE audit_events SET details = '{"n":"tampered"}' WHERE seq = %d`, head.Seq-40), head.Seq - 40},
-		{fmt.Sprintf(`DELETE FROM audit_events WHERE seq = %d`, head.Seq-60), head.Seq - 59},
-		{fmt.Sprintf(`UPDATE audit_events SET seq = -1 WHERE seq = %[1]d; UPDATE audit_events SET seq = %[1]d WHERE seq = %[2]d; UPDATE audit_events SET seq = %[2]d WHERE seq = -1`,
-			head.Seq-80, head.Seq-79), head.Seq - 80},
+		{fmt.Sprintf(`UPDATE audit_events SET details = '{"n":"tampered"}' WHERE %s = %d`, a, head.Seq-40), head.Seq - 40},
+		{fmt.Sprintf(`DELETE FROM audit_events WHERE %s = %d`, a, head.Seq-60), head.Seq - 59},
+		{fmt.Sprintf(`UPDATE audit_events SET tenant_seq = -1 WHERE %[1]s = %[2]d; UPDATE audit_events SET tenant_seq = %[2]d WHERE %[1]s = %[3]d; UPDATE audit_events SET tenant_seq = %[3]d WHERE %[1]s = -1`,
+			a, head.Seq-80, head.Seq-79), head.Seq - 80},
 	} {
 		if _, err := raw.Exec(tc.stmt); err != nil {
 			t.Fatal(err)
@@ -213,5 +219,58 @@ func TestVerifyChainButtonReportsFirstBrokenRow(t *testing.T) {
 		if !strings.Contains(page, fmt.Sprintf(`data-testid="chain-broken" data-seq="%d"`, tc.want)) {
 			t.Errorf("after %q: broken row not reported at %d", tc.stmt, tc.want)
 		}
+	}
+}
+
+// TestTenantVerifiesOwnChainOnly: issue 17 #4. Another tenant's activity
+// changes neither a tenant's verified row count nor its head; a tenant's
+// activity report shows its own chain's head and numbers; verification
+// runs on POST only, rate-limited.
+func TestTenantVerifiesOwnChainOnly(t *testing.T) {
+	w := newAuditWorld(t)
+	s := w.s
+	ctx := context.Background()
+	checked := regexp.MustCompile(`</strong> (\d+) rows verified`)
+	verify := func(want int) string {
+		t.Helper()
+		_, page := w.auditor.get(t, s.URL+"/audit")
+		res, page := w.auditor.post(t, s.URL+"/audit/verify", url.Values{"csrf_token": {csrfToken(t, page)}}, nil)
+		if res.StatusCode != want {
+			t.Fatalf("verify: %d, want %d", res.StatusCode, want)
+		}
+		return page
+	}
+	m := checked.FindStringSubmatch(verify(http.StatusOK))
+	if m == nil {
+		t.Fatal("no verified row count")
+	}
+	if page := verify(http.StatusTooManyRequests); !strings.Contains(page, `data-testid="verify-notice"`) {
+		t.Error("a second verification at once was not refused with a notice")
+	}
+	for range 25 {
+		if _, err := s.DB.AppendAudit(ctx, models.AuditInput{TenantID: w.tenantB, Actor: "usr_b", Action: "auth.sign_in"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Clock.Advance(time.Minute)
+	before, _ := strconv.Atoi(m[1])
+	m = checked.FindStringSubmatch(verify(http.StatusOK))
+	// One more row: the first verification's own audit.chain_verified event.
+	if after, _ := strconv.Atoi(m[1]); after != before+1 {
+		t.Errorf("tenant A's verified rows went from %d to %d after tenant B's 25 events", before, after)
+	}
+	head, _ := s.DB.LatestTenantAuditHead(ctx, w.tenantA)
+	global, _ := s.DB.LatestAuditHead(ctx)
+	// The report's own download is recorded before it is made: its head
+	// is the tenant's head then, the one it verified up to.
+	res, body := w.auditor.get(t, s.URL+"/reports/activity?format=csv")
+	seq := regexp.MustCompile(`(?m)^audit_chain_head_seq,(\d+)$`).FindStringSubmatch(body)
+	rows := regexp.MustCompile(`(?m)^chain_rows_checked,(\d+)$`).FindStringSubmatch(body)
+	if res.StatusCode != http.StatusOK || seq == nil || rows == nil || seq[1] != rows[1] || (seq[1] != strconv.FormatInt(head.Seq, 10) && seq[1] != strconv.FormatInt(head.Seq+1, 10)) ||
+		strings.Contains(body, hex.EncodeToString(global.Hash)) {
+		t.Errorf("tenant A's activity report does not show its own head (seq %d) or shows the global one:\n%.600s", head.Seq, body)
+	}
+	if res, _ := w.auditor.get(t, s.URL+"/audit/verify"); res.StatusCode == http.StatusOK {
+		t.Error("GET /audit/verify answered 200: verification must be a POST")
 	}
 }

@@ -122,6 +122,49 @@ func loginRateLimit(l RateLimit, now func() time.Time) echo.MiddlewareFunc {
 	}
 }
 
+// apiAuthFailLimit limits, per client address, data API requests whose
+// service token fails to authenticate, and it checks before
+// authentication: an address that has spent its failures is refused
+// without the token being looked at, so guessing tokens or flooding made-up
+// ids costs keyport nothing (issue 17 #8). Requests that authenticate
+// never use up the address's allowance, so many services behind one
+// address are limited only per token.
+func apiAuthFailLimit(a *handlers.API, l RateLimit, now func() time.Time) echo.MiddlewareFunc {
+	if l.Rate <= 0 {
+		return passThrough
+	}
+	lim := newLimiter(l, now)
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			ip := clientIP(c.Request())
+			if ok, wait := lim.has(ip); !ok {
+				return a.TooManyFailedAuthentications(c, retryAfter(wait))
+			}
+			err := next(c)
+			if handlers.ServiceTokenID(c) == "" {
+				lim.allow(ip) // a failed authentication uses up one
+			}
+			return err
+		}
+	}
+}
+
+// has reports whether key's bucket holds a token, without taking it, or
+// how long until it will.
+func (l *limiter) has(key string) (bool, time.Duration) {
+	now := l.now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b, ok := l.buckets[key]
+	if !ok {
+		return true, 0
+	}
+	if n := b.lim.TokensAt(now); n < 1 {
+		return false, time.Duration((1 - n) / float64(l.limit) * float64(time.Second))
+	}
+	return true, 0
+}
+
 // apiRateLimit limits data API requests per service token. It runs after
 // authentication, so only real tokens get a bucket.
 func apiRateLimit(a *handlers.API, l RateLimit, now func() time.Time) echo.MiddlewareFunc {

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -124,5 +125,61 @@ func TestLoginRateLimitPerClient(t *testing.T) {
 	clk.Advance(time.Minute)
 	if res := hit("/auth/login", "198.51.100.7"); res.StatusCode != http.StatusSeeOther {
 		t.Errorf("after a minute = %d, want a token back", res.StatusCode)
+	}
+}
+
+// TestAPIAuthFailureLimitPerClient: an address that sent too many bad
+// service tokens is refused before authentication (issue 17 #8), even
+// with a good token, until its allowance refills; requests that
+// authenticate never use up an address's allowance, and other addresses
+// are not affected.
+func TestAPIAuthFailureLimitPerClient(t *testing.T) {
+	s := newAPIStack(t, keysvc.Config{})
+	k := s.Key(t, "guarded")
+	clk := &clock{now: time.Now()}
+	log := slog.New(slog.DiscardHandler)
+	h := handlers.New(handlers.Deps{DB: s.DB, Logger: log})
+	ts := httptest.NewServer(web.New(web.Deps{Handlers: h, API: handlers.NewAPI(s.Service, s.Managed, log), Logger: log,
+		APIAuthFailRate: web.RateLimit{Rate: 1.0 / 60, Burst: 3}, Now: clk.Now}))
+	t.Cleanup(ts.Close)
+	get := func(token, from string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest("GET", ts.URL+"/api/v1/keys/"+k.ID, nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("X-Forwarded-For", from) // the load balancer in front (loopback is trusted)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		var body map[string]map[string]string
+		b, _ := io.ReadAll(res.Body)
+		_ = json.Unmarshal(b, &body)
+		return res.StatusCode, body["error"]["code"]
+	}
+	const guesser, service = "198.51.100.7", "203.0.113.9"
+	bad := "kpt_tok_aaaaaaaaaaaaaaaaaaaaaaaaaa_" + strings.Repeat("b", 43)
+	for i := range 10 {
+		if code, _ := get(s.TenantToken, service); code != 200 {
+			t.Fatalf("good request %d from the service = %d", i+1, code)
+		}
+	}
+	for i := range 3 {
+		if code, _ := get(bad, guesser); code != http.StatusUnauthorized {
+			t.Fatalf("bad token %d within the allowance = %d, want 401", i+1, code)
+		}
+	}
+	if code, errCode := get(bad, guesser); code != http.StatusTooManyRequests || errCode != "rate_limited" {
+		t.Errorf("bad token over the allowance = %d %s, want 429 rate_limited", code, errCode)
+	}
+	if code, _ := get(s.TenantToken, guesser); code != http.StatusTooManyRequests {
+		t.Errorf("good token from the spent address = %d, want 429 before authentication", code)
+	}
+	if code, _ := get(bad, service); code != http.StatusUnauthorized {
+		t.Errorf("bad token from the service's address = %d, want 401: its good requests used up nothing", code)
+	}
+	clk.Advance(time.Minute)
+	if code, _ := get(s.TenantToken, guesser); code != 200 {
+		t.Errorf("after a minute = %d, want 200", code)
 	}
 }

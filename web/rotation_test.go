@@ -198,6 +198,14 @@ func TestRotationOverHTTP(t *testing.T) {
 			t.Errorf("no audit event %s", a)
 		}
 	}
+
+	// A rotation whose attempt fails says so, not "under way" (issue 17 #23).
+	_, page = b.get(t, rotURL)
+	s.KMS.FailNext("GenerateDataKeyWithoutPlaintext", 1, "AccessDeniedException")
+	res, page = b.post(t, s.URL+"/keys/"+keyID+"/rotate", url.Values{"csrf_token": {csrfToken(t, page)}}, nil)
+	if res.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(page, "The rotation failed") || strings.Contains(page, "under way") {
+		t.Errorf("a failed rotation: %d\n%s", res.StatusCode, page)
+	}
 	if strings.Contains(s.Logs.String(), strings.Split(second, "/")[4]) {
 		t.Error("the feed token reached the logs")
 	}
@@ -347,5 +355,26 @@ func TestRotateOverDataAPI(t *testing.T) {
 	}
 	if st, b := call("key_nosuchkey", ""); st != http.StatusNotFound {
 		t.Errorf("unknown key: %d %v", st, b)
+	}
+	// A rotation whose attempt fails is an error, not 202 in_progress
+	// (issue 17 #23): retrying while the job waits for its retry, failed
+	// once its attempts ran out.
+	env.KMS.FailNext("GenerateDataKeyWithoutPlaintext", 100, "AccessDeniedException")
+	defer env.KMS.ClearFaults()
+	st, b := call(k.ID, "")
+	if e, _ := b["error"].(map[string]any); st != http.StatusServiceUnavailable || e["code"] != "rotation_retrying" {
+		t.Errorf("rotation whose attempt failed: %d %v", st, b)
+	}
+	for range 12 {
+		env.Clock.Advance(48 * time.Hour) // past the retry's backoff
+		if st, b = call(k.ID, `{"from_version":3}`); st != http.StatusServiceUnavailable {
+			break
+		}
+	}
+	if e, _ := b["error"].(map[string]any); st != http.StatusConflict || e["code"] != "rotation_failed" {
+		t.Errorf("rotation whose attempts ran out: %d %v", st, b)
+	}
+	if vs, _ := env.DB.DataKeyVersions(ctx, env.Tenant.ID, k.ID); len(vs) != 3 {
+		t.Errorf("versions after failed rotations = %d, want 3", len(vs))
 	}
 }

@@ -139,7 +139,7 @@ func routes(e *echo.Echo, d Deps) {
 	// cookies and so no CSRF, a rate limit per token. Absent when the
 	// process runs no key service.
 	if a := d.API; a != nil {
-		api := e.Group("/api/v1", a.Authenticate, apiRateLimit(a, d.APIRate, d.Now))
+		api := e.Group("/api/v1", apiAuthFailLimit(a, d.APIAuthFailRate, d.Now), a.Authenticate, apiRateLimit(a, d.APIRate, d.Now))
 		api.POST("/encrypt", a.Encrypt)
 		api.POST("/decrypt", a.Decrypt)
 		api.POST("/encrypt/batch", a.EncryptBatch)

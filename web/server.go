@@ -34,6 +34,9 @@ type Deps struct {
 	// LoginRate limits sign-in starts per client address; APIRate limits
 	// data API requests per service token. Zero turns a limit off.
 	LoginRate, APIRate RateLimit
+	// APIAuthFailRate limits failed data-API authentications per client
+	// address; once spent, the address is refused before authentication.
+	APIAuthFailRate RateLimit
 	// Now is the rate limiters' clock (tests); nil is time.Now.
 	Now func() time.Time
 }

@@ -78,7 +78,13 @@ type config struct {
 	APIRate         float64           // data API requests per second per token, 0 = no limit
 	APIBurst        int               // data API burst per token
 	LoginRate       float64           // sign-in starts per minute per client address, 0 = no limit
+	APIAuthFailRate float64           // failed data API authentications per minute per client address, 0 = no limit
 	AWSLogMode      aws.ClientLogMode // AWS SDK client log mode (never bodies outside dev)
+
+	// TLSCertFile and TLSKeyFile, when set, make keyport serve HTTPS itself
+	// (PEM; the certificate file may hold the chain). Both or neither.
+	TLSCertFile string
+	TLSKeyFile  string
 }
 
 // configError names the variable at fault, so the one line the program
@@ -141,8 +147,14 @@ func loadConfig(getenv func(string) string, dev bool) (*config, error) {
 		return nil, r.err
 	}
 
-	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+	host, _, err := net.SplitHostPort(c.Addr)
+	if err != nil {
 		return nil, &configError{"KEYPORT_ADDR", "must be host:port, for example 127.0.0.1:8080"}
+	}
+	if dev && !isLoopbackHost(host) {
+		// Development mode signs anyone in through its own identity
+		// provider and shows every email at /dev/mail: never on a network.
+		return nil, &configError{"KEYPORT_ADDR", "development mode listens on loopback only (127.0.0.1, ::1 or localhost), not " + c.Addr}
 	}
 	if c.SessionIdleTimeout > c.SessionMaxAge {
 		return nil, &configError{"KEYPORT_SESSION_IDLE_TIMEOUT", "must not be longer than KEYPORT_SESSION_MAX_AGE"}
@@ -172,6 +184,16 @@ func loadConfig(getenv func(string) string, dev bool) (*config, error) {
 		return nil, &configError{"KEYPORT_OIDC_ISSUER", err.Error()}
 	}
 	return c, nil
+}
+
+// isLoopbackHost reports whether host (of a listen address) is loopback
+// only; "" and 0.0.0.0 listen on every interface.
+func isLoopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // loadCommandConfig is the configuration of a one-shot command (migrate,
@@ -360,7 +382,13 @@ func (r *envReader) smtp(c *config, dev bool) {
 	c.MailFrom = r.str("KEYPORT_MAIL_FROM", def)
 	if c.MailFrom != "" {
 		if _, err := mail.ParseAddress(c.MailFrom); err != nil {
-			r.fail("KEYPORT_MAIL_FROM", fmt.Sprintf("%q is not an email address (use keyport@example.com or \"keyport <keyport@example.com>\")", c.MailFrom))
+			problem := fmt.Sprintf("%q is not an email address (use keyport@example.com or \"keyport <keyport@example.com>\")", c.MailFrom)
+			if len(c.MailFrom) > 1 && c.MailFrom[0] == c.MailFrom[len(c.MailFrom)-1] && strings.ContainsRune(`"'`, rune(c.MailFrom[0])) {
+				// A shell and systemd remove the quotes of an environment
+				// file; docker --env-file keeps them.
+				problem += "; the quotes are part of the value here: leave them out where the file is not read by a shell or systemd (docker --env-file)"
+			}
+			r.fail("KEYPORT_MAIL_FROM", problem)
 		}
 	}
 }
@@ -403,11 +431,16 @@ func (r *envReader) operations(c *config, dev bool) {
 		r.fail("KEYPORT_API_BURST", "must be at least 1 while KEYPORT_API_RATE is set")
 	}
 	c.LoginRate = r.number("KEYPORT_LOGIN_RATE", 60, 0, 1e5)
+	c.APIAuthFailRate = r.number("KEYPORT_API_AUTH_FAILURE_RATE", 60, 0, 1e6)
 	mode, err := awskms.ParseAWSLogMode(r.str("KEYPORT_AWS_LOG", ""), dev)
 	if err != nil {
 		r.fail("KEYPORT_AWS_LOG", err.Error())
 	}
 	c.AWSLogMode = mode
+	c.TLSCertFile, c.TLSKeyFile = r.str("KEYPORT_TLS_CERT_FILE", ""), r.str("KEYPORT_TLS_KEY_FILE", "")
+	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
+		r.fail("KEYPORT_TLS_CERT_FILE", "set both KEYPORT_TLS_CERT_FILE and KEYPORT_TLS_KEY_FILE, or neither")
+	}
 }
 
 // number reads a decimal number between min and max.

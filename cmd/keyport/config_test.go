@@ -225,3 +225,26 @@ func TestMFAClaimConfig(t *testing.T) {
 		t.Errorf("configured: amr %v acr %v", c.OIDCMFAAMR, c.OIDCMFAACR)
 	}
 }
+
+// TestDevRefusesNonLoopbackAddr: `keyport dev` signs anyone in and shows
+// every email, so it listens on loopback only (issue 17 #13).
+func TestDevRefusesNonLoopbackAddr(t *testing.T) {
+	for addr, ok := range map[string]bool{
+		"127.0.0.1:8080": true, "127.0.0.2:0": true, "[::1]:8080": true, "localhost:8080": true,
+		":8080": false, "0.0.0.0:8080": false, "[::]:8080": false, "192.168.1.10:8080": false, "keyport.example.com:8080": false,
+	} {
+		_, err := loadConfig(envOf(map[string]string{"KEYPORT_ADDR": addr}), true)
+		var ce *configError
+		switch {
+		case ok && err != nil:
+			t.Errorf("dev on %s: %v", addr, err)
+		case !ok && (!errors.As(err, &ce) || ce.Var != "KEYPORT_ADDR" || !strings.Contains(ce.Problem, "loopback")):
+			t.Errorf("dev on %s: err = %v, want a KEYPORT_ADDR loopback error", addr, err)
+		}
+	}
+	env := prodEnv()
+	env["KEYPORT_ADDR"] = "0.0.0.0:8080"
+	if _, err := loadConfig(envOf(env), false); err != nil {
+		t.Errorf("production on 0.0.0.0: %v", err)
+	}
+}

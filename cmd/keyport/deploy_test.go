@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -91,5 +92,58 @@ func TestHealthcheckCommand(t *testing.T) {
 	if err := run(context.Background(), []string{"healthcheck"}, envOf(map[string]string{"KEYPORT_ADDR": "nonsense"}), io.Discard); err == nil ||
 		!strings.Contains(err.Error(), "KEYPORT_ADDR") {
 		t.Errorf("bad address: %v", err)
+	}
+}
+
+// TestEnvExampleSourcesInBash: the example environment file works when a
+// shell reads it (`set -a; . keyport.env`), as operators do to run the
+// one-shot commands, and what the shell reads is a configuration keyport
+// accepts, with the mail sender intact (issue 17 #20).
+func TestEnvExampleSourcesInBash(t *testing.T) {
+	bash, err := exec.LookPath("bash")
+	if err != nil {
+		t.Skip("no bash here")
+	}
+	file, err := filepath.Abs(filepath.Join("..", "..", "deploy", "keyport.env.example"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bash, "--norc", "--noprofile", "-c", `set -a; . "$1"; set +a; env -0`, "bash", file)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
+	cmd.Dir = t.TempDir() // a redirection would create a file here
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil || stderr.Len() > 0 {
+		t.Fatalf("sourcing the example: %v\n%s", err, stderr.String())
+	}
+	env := map[string]string{}
+	for _, kv := range strings.Split(string(out), "\x00") {
+		if k, v, ok := strings.Cut(kv, "="); ok && strings.HasPrefix(k, "KEYPORT_") {
+			env[k] = v
+		}
+	}
+	if env["KEYPORT_MAIL_FROM"] != "keyport <keyport@example.com>" {
+		t.Errorf("KEYPORT_MAIL_FROM after sourcing = %q", env["KEYPORT_MAIL_FROM"])
+	}
+	// The secrets come from files (and the KEK from systemd); point them
+	// at real ones.
+	dir := t.TempDir()
+	for _, name := range []string{"KEYPORT_OIDC_CLIENT_SECRET_FILE", "KEYPORT_METRICS_TOKEN_FILE"} {
+		if env[name] != "" {
+			env[name] = filepath.Join(dir, name)
+			if err := os.WriteFile(env[name], []byte("a-secret-long-enough-0123456789"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	env["KEYPORT_KEK_FILE"] = filepath.Join(dir, "kek")
+	if _, err := loadConfig(envOf(env), false); err != nil {
+		t.Errorf("the sourced example is refused: %v", err)
+	}
+	// Read literally (docker --env-file keeps quotes), the error says why.
+	env["KEYPORT_MAIL_FROM"] = `"keyport <keyport@example.com>"`
+	if _, err := loadConfig(envOf(env), false); err == nil || !strings.Contains(err.Error(), "docker --env-file") {
+		t.Errorf("quoted mail sender read literally: %v", err)
 	}
 }

@@ -42,6 +42,7 @@ func startJobs(ctx context.Context, db *models.DB, sealer *seal.Sealer, keys *ke
 	s := rotation.NewScheduler(rotation.SchedulerDeps{DB: db, Keys: keys, Renewals: mgd, Outbox: ob, Worker: w,
 		Render: notice.Renderer{BaseURL: baseURL}, Logger: log, SweepEvery: sweepEvery})
 	mgd.AttachWorker(w)
+	mgd.SetApprovalMail(ob, notice.Renderer{BaseURL: baseURL})
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {

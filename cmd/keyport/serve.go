@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -144,9 +146,18 @@ func serve(ctx context.Context, cfg *config, stdout io.Writer) error {
 		return &configError{"KEYPORT_ADDR", "cannot listen on " + cfg.Addr + " (is another program using it?)"}
 	}
 	defer ln.Close()
+	var certs *certReloader
+	if cfg.TLSCertFile != "" {
+		if certs, err = newCertReloader(cfg.TLSCertFile, cfg.TLSKeyFile, log); err != nil {
+			return err
+		}
+	}
 	baseURL := cfg.BaseURL
 	if baseURL == "" {
 		baseURL = "http://" + ln.Addr().String()
+		if certs != nil {
+			baseURL = "https://" + ln.Addr().String()
+		}
 	}
 
 	hcfg := handlers.Config{
@@ -172,6 +183,15 @@ func serve(ctx context.Context, cfg *config, stdout io.Writer) error {
 	} else {
 		clientOpts = awskms.ClientOptions{Sealer: sealer, Logger: log}
 	}
+	// Discovery first: an identity provider keyport cannot reach (down,
+	// a wrong address, a certificate it does not trust) stops keyport at
+	// once with the cause and a non-zero exit, before any background work
+	// starts. The service manager restarts it (docs/operations.md).
+	deps.OIDC, err = handlers.NewOIDC(ctx, cfg.OIDCIssuer, cfg.OIDCClientID, cfg.OIDCClientSecret, baseURL+"/auth/callback")
+	if err != nil {
+		log.Error("identity provider unreachable at start", "issuer", cfg.OIDCIssuer, "err", err)
+		return &configError{"KEYPORT_OIDC_ISSUER", "cannot reach the identity provider: " + err.Error() + oidcHint(err)}
+	}
 	// KMS and STS clients: in production the default AWS chain gives the
 	// provider's credentials, and AWS_ENDPOINT_URL_KMS / _STS may point the
 	// whole process at another endpoint; in development, kmslocal. SDK
@@ -190,25 +210,35 @@ func serve(ctx context.Context, cfg *config, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// The worker stops when serve returns for any reason, not only when ctx
+	// ends: waiting for it on an error return would hang (issue 17 #14).
+	jobsCtx, stopJobs := context.WithCancel(ctx)
 	var waitJobs func()
-	deps.Rotation, deps.Outbox, waitJobs = startJobs(ctx, db, sealer, deps.Keys, deps.Managed, deps.Mailer, baseURL, cfg.ValidationInterval, log,
+	deps.Rotation, deps.Outbox, waitJobs = startJobs(jobsCtx, db, sealer, deps.Keys, deps.Managed, deps.Mailer, baseURL, cfg.ValidationInterval, log,
 		observer(metrics))
 	defer waitJobs()
-	deps.OIDC, err = handlers.NewOIDC(ctx, cfg.OIDCIssuer, cfg.OIDCClientID, cfg.OIDCClientSecret, baseURL+"/auth/callback")
-	if err != nil {
-		return &configError{"KEYPORT_OIDC_ISSUER", "cannot reach the identity provider: " + err.Error()}
-	}
+	defer stopJobs() // deferred after waitJobs, so it runs first
 
 	h := handlers.New(deps)
 	srv := web.NewHTTPServer(cfg.Addr, web.New(web.Deps{Handlers: h, API: handlers.NewAPI(deps.Keys, deps.Managed, log), Logger: log, Dev: cfg.Dev,
 		Metrics: metrics, MetricsToken: publicMetricsToken(cfg),
-		LoginRate: web.RateLimit{Rate: cfg.LoginRate / 60, Burst: int(cfg.LoginRate)},
-		APIRate:   web.RateLimit{Rate: cfg.APIRate, Burst: cfg.APIBurst}}))
+		LoginRate:       web.RateLimit{Rate: cfg.LoginRate / 60, Burst: int(cfg.LoginRate)},
+		APIRate:         web.RateLimit{Rate: cfg.APIRate, Burst: cfg.APIBurst},
+		APIAuthFailRate: web.RateLimit{Rate: cfg.APIAuthFailRate / 60, Burst: int(cfg.APIAuthFailRate)}}))
 	srv.ErrorLog = slog.NewLogLogger(log.Handler(), slog.LevelWarn)
 
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	go sweepSessions(ctx, db, cfg.SessionIdleTimeout, log)
+	if certs != nil {
+		// HTTPS served by keyport itself (KEYPORT_TLS_CERT_FILE/_KEY_FILE).
+		srv.TLSConfig = certs.tlsConfig()
+		go func() { errc <- srv.ServeTLS(ln, "", "") }()
+	} else {
+		go func() { errc <- srv.Serve(ln) }()
+	}
+	// Expired sessions and abandoned sign-ins go now and every 10 minutes:
+	// anyone can start a sign-in, so login_flows must not grow unswept.
+	sweepExpired(ctx, db, time.Now(), cfg.SessionIdleTimeout, log)
+	go sweepExpiredEvery(ctx, db, 10*time.Minute, cfg.SessionIdleTimeout, log)
 	metricsAddr, stopMetrics, err := serveMetrics(cfg, metrics, log)
 	if err != nil {
 		return err
@@ -233,6 +263,21 @@ func serve(ctx context.Context, cfg *config, stdout io.Writer) error {
 	return nil
 }
 
+// oidcHint adds what to do about a discovery failure the operator can fix
+// on keyport's side: a certificate keyport does not trust.
+func oidcHint(err error) string {
+	var unknownCA x509.UnknownAuthorityError
+	var verify *tls.CertificateVerificationError
+	var hostname x509.HostnameError
+	switch {
+	case errors.As(err, &unknownCA), errors.As(err, &verify) && !errors.As(err, &hostname):
+		return " (keyport does not trust the provider's certificate: if it is issued by a private CA, set SSL_CERT_FILE to a PEM bundle that includes that CA)"
+	case errors.As(err, &hostname):
+		return " (the provider's certificate is not valid for this host name: check KEYPORT_OIDC_ISSUER)"
+	}
+	return ""
+}
+
 // newMailer builds the SMTP sender from the configuration (in development,
 // already pointed at the mail catcher).
 func newMailer(cfg *config) (*mailer.Mailer, error) {
@@ -244,20 +289,29 @@ func newMailer(cfg *config) (*mailer.Mailer, error) {
 	return m, nil
 }
 
-// sweepSessions deletes expired sessions now and then, so the table holds
-// only live ones.
-func sweepSessions(ctx context.Context, db *models.DB, idle time.Duration, log *slog.Logger) {
-	t := time.NewTicker(10 * time.Minute)
+// sweepExpiredEvery runs sweepExpired every interval until ctx ends.
+func sweepExpiredEvery(ctx context.Context, db *models.DB, interval, idle time.Duration, log *slog.Logger) {
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case now := <-t.C:
-			if _, err := db.DeleteExpiredSessions(ctx, now, idle); err != nil && ctx.Err() == nil {
-				log.Warn("sweep sessions", "err", err)
-			}
+			sweepExpired(ctx, db, now, idle, log)
 		}
+	}
+}
+
+// sweepExpired deletes sessions past their expiry or idle timeout and login
+// flows past theirs (sign-ins started and never finished), so both tables
+// hold only live rows. Every replica sweeps; the deletes are idempotent.
+func sweepExpired(ctx context.Context, db *models.DB, now time.Time, idle time.Duration, log *slog.Logger) {
+	if _, err := db.DeleteExpiredSessions(ctx, now, idle); err != nil && ctx.Err() == nil {
+		log.Warn("sweep sessions", "err", err)
+	}
+	if _, err := db.DeleteExpiredLoginFlows(ctx, now); err != nil && ctx.Err() == nil {
+		log.Warn("sweep login flows", "err", err)
 	}
 }
 

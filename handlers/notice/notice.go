@@ -2,13 +2,16 @@
 // views: it is the one place that knows both rotation.NoticeMail and the
 // views' notice components, so that neither has to know the other.
 //
-// It imports views, keysvc/rotation and models.
+// It also renders the approval emails of keysvc/managed the same way.
+//
+// It imports views, keysvc/rotation, keysvc/managed and models.
 package notice
 
 import (
 	"bytes"
 	"context"
 	"fmt"
+	"keyport/keysvc/managed"
 	"keyport/keysvc/rotation"
 	"keyport/models"
 	"keyport/views"
@@ -54,4 +57,17 @@ func (r Renderer) RenderNotice(ctx context.Context, m rotation.NoticeMail) (rota
 		return rotation.MailContent{}, fmt.Errorf("render notice email: %w", err)
 	}
 	return rotation.MailContent{Subject: views.NoticeEmailSubject(n), Text: text.String(), HTML: html.String()}, nil
+}
+
+// RenderApproval renders the email about an approval request or decision.
+func (r Renderer) RenderApproval(ctx context.Context, m managed.ApprovalMail) (managed.MailContent, error) {
+	n := views.ApprovalNotice(m.TenantName, m.KeyName, r.BaseURL+"/keys/"+m.KeyID, m.Action, m.Event, m.Requester, m.Decider, m.ExpiresAt)
+	var html, text bytes.Buffer
+	if err := views.NoticeEmailHTML(n).Render(ctx, &html); err != nil {
+		return managed.MailContent{}, fmt.Errorf("render approval email: %w", err)
+	}
+	if err := views.NoticeEmailText(n).Render(ctx, &text); err != nil {
+		return managed.MailContent{}, fmt.Errorf("render approval email: %w", err)
+	}
+	return managed.MailContent{Subject: views.NoticeEmailSubject(n), Text: text.String(), HTML: html.String()}, nil
 }

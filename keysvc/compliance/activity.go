@@ -20,7 +20,8 @@ type Activity struct {
 	Usage        []UsageRow
 }
 
-// ChainVerification is the outcome of verifying the whole audit chain.
+// ChainVerification is the outcome of verifying an audit chain: a
+// tenant's own (sequence numbers are the tenant's), or the whole log.
 type ChainVerification struct {
 	OK             bool
 	Checked        int64
@@ -34,6 +35,7 @@ type ActivityEvent struct {
 	Seq        int64
 	At         time.Time
 	TenantID   string
+	ActorKind  string
 	Actor      string
 	Action     string
 	TargetType string
@@ -61,11 +63,13 @@ type UsageRow struct {
 // the keys' hourly usage counts. A period with too many events fails with
 // models.ErrTooManyEvents.
 func (r *Reports) Activity(ctx context.Context, s Scope, meta Meta, from, to time.Time) (*Activity, error) {
-	evs, err := r.Store.AuditEvents(ctx, s.audit(), models.AuditFilter{From: from, To: to})
+	// Verified first: a tenant's rows from before its chain existed are
+	// chained by verifying, and the events then show their chain's hashes.
+	v, err := s.verify(ctx, r.Store)
 	if err != nil {
 		return nil, err
 	}
-	v, err := r.Store.VerifyAudit(ctx)
+	evs, err := r.Store.AuditEvents(ctx, s.audit(), models.AuditFilter{From: from, To: to})
 	if err != nil {
 		return nil, err
 	}
@@ -76,8 +80,13 @@ func (r *Reports) Activity(ctx context.Context, s Scope, meta Meta, from, to tim
 	a := &Activity{Meta: meta, From: from, To: to, Verification: Verification(v),
 		Events: make([]ActivityEvent, 0, len(evs)), Usage: make([]UsageRow, 0, len(usage))}
 	for _, e := range evs {
-		a.Events = append(a.Events, ActivityEvent{Seq: e.Seq, At: e.CreatedAt, TenantID: e.TenantID, Actor: e.Actor, Action: e.Action,
-			TargetType: e.TargetType, TargetID: e.TargetID, Details: Details(e.Details), RequestID: e.RequestID, Hash: hex.EncodeToString(e.Hash)})
+		seq, hash := e.Seq, e.Hash
+		if !s.All { // a tenant sees its own chain's numbers and hashes only
+			seq, hash = e.TenantSeq, e.TenantHash
+		}
+		a.Events = append(a.Events, ActivityEvent{Seq: seq, At: e.CreatedAt, TenantID: e.TenantID, ActorKind: e.ActorKind, Actor: e.Actor,
+			Action: e.Action, TargetType: e.TargetType, TargetID: e.TargetID, Details: Details(e.Details), RequestID: e.RequestID,
+			Hash: hex.EncodeToString(hash)})
 	}
 	for _, u := range usage {
 		a.Usage = append(a.Usage, UsageRow{Period: u.Period, TenantID: u.TenantID, KeyID: u.KeyID, KeyName: u.KeyName,

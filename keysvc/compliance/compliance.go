@@ -31,10 +31,12 @@ const (
 // Store is the part of the store reports read; *models.DB has it.
 type Store interface {
 	LatestAuditHead(ctx context.Context) (models.AuditHead, error)
+	LatestTenantAuditHead(ctx context.Context, tenantID string) (models.AuditHead, error)
 	KeyReports(ctx context.Context, tenantID string) ([]models.KeyReport, error)
 	KeyReportsAllTenants(ctx context.Context) ([]models.KeyReport, error)
 	AuditEvents(ctx context.Context, scope models.AuditScope, f models.AuditFilter) ([]models.AuditEvent, error)
 	VerifyAudit(ctx context.Context) (models.AuditVerification, error)
+	VerifyTenantAudit(ctx context.Context, tenantID string) (models.AuditVerification, error)
 	KeyUsageBetween(ctx context.Context, scope models.AuditScope, from, to time.Time) ([]models.KeyUsageRow, error)
 }
 
@@ -65,6 +67,23 @@ func (s Scope) audit() models.AuditScope {
 	return models.TenantScope(s.TenantID)
 }
 
+// verify verifies the scope's chain: a tenant's own, or everything for
+// the operator.
+func (s Scope) verify(ctx context.Context, db Store) (models.AuditVerification, error) {
+	if s.All {
+		return db.VerifyAudit(ctx)
+	}
+	return db.VerifyTenantAudit(ctx, s.TenantID)
+}
+
+// head is the scope's chain head: a tenant's own, or the global one.
+func (s Scope) head(ctx context.Context, db Store) (models.AuditHead, error) {
+	if s.All {
+		return db.LatestAuditHead(ctx)
+	}
+	return db.LatestTenantAuditHead(ctx, s.TenantID)
+}
+
 func (s Scope) keyReports(ctx context.Context, db Store) ([]models.KeyReport, error) {
 	if s.All {
 		return db.KeyReportsAllTenants(ctx)
@@ -84,7 +103,7 @@ type Meta struct {
 }
 
 // ChainHead anchors a report to the audit chain: the newest row's seq and
-// hash when the report was made.
+// hash when the report was made; a tenant's report shows its own chain's.
 type ChainHead struct {
 	Seq  int64
 	Hash string
@@ -93,7 +112,7 @@ type ChainHead struct {
 
 // Meta heads a report with the chain's current head.
 func (r *Reports) Meta(ctx context.Context, s Scope, report, title, by string) (Meta, error) {
-	head, err := r.Store.LatestAuditHead(ctx)
+	head, err := s.head(ctx, r.Store)
 	if err != nil {
 		return Meta{}, err
 	}

@@ -8,21 +8,29 @@ import (
 // maxAliasesPerKey mirrors the AWS quota "aliases per KMS key".
 const maxAliasesPerKey = 50
 
+// aliasPattern is the AliasName constraint of the KMS API model; a name
+// that breaks it fails request validation (ValidationException) before KMS
+// looks at it, as on AWS.
+const aliasPattern = "^alias/[a-zA-Z0-9/_-]+$"
+
 func validateAliasName(name string) *apiError {
 	if len(name) < 1 || len(name) > 256 {
-		return newError("InvalidAliasNameException", "alias name must be 1 to 256 characters")
+		return errValidation("1 validation error detected: Value '%s' at 'aliasName' failed to satisfy constraint: Member must have length less than or equal to 256", name)
 	}
 	rest, ok := strings.CutPrefix(name, "alias/")
-	if !ok || rest == "" {
-		return newError("InvalidAliasNameException", "alias name %q must begin with alias/", name)
-	}
-	if strings.HasPrefix(name, "alias/aws/") {
-		return newError("InvalidAliasNameException", "alias name %q: the alias/aws/ prefix is reserved for AWS managed keys", name)
-	}
+	bad := !ok || rest == ""
 	for _, c := range rest {
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '/' || c == '_' || c == '-') {
-			return newError("InvalidAliasNameException", "alias name %q may contain only alphanumerics, /, _ and -", name)
+			bad = true
 		}
+	}
+	if bad {
+		return errValidation("1 validation error detected: Value '%s' at 'aliasName' failed to satisfy constraint: Member must satisfy regular expression pattern: %s", name, aliasPattern)
+	}
+	// AWS refuses the reserved prefix as an authorization failure, not as
+	// a malformed name: the name is well formed, only AWS may use it.
+	if strings.HasPrefix(name, "alias/aws/") {
+		return newError("NotAuthorizedException", "Cannot create, update or delete an alias with the reserved prefix alias/aws/ (%s)", name)
 	}
 	return nil
 }

@@ -57,16 +57,21 @@ func TestAliasErrors(t *testing.T) {
 	if _, err := c.CreateAlias(ctx(), &kms.CreateAliasInput{AliasName: aws.String("alias/taken"), TargetKeyId: k.KeyId}); err != nil {
 		t.Fatal(err)
 	}
+	validation := func(tb testing.TB, err error) { wantCode(tb, err, "ValidationException") }
+	notAuthorized := func(tb testing.TB, err error) { wantCode(tb, err, "NotAuthorizedException") }
 	tests := []struct {
 		name   string
 		alias  string
 		target string
 		check  func(testing.TB, error)
 	}{
-		{"no prefix", "taken2", *k.KeyId, wantErr[*types.InvalidAliasNameException]},
-		{"reserved aws prefix", "alias/aws/kms", *k.KeyId, wantErr[*types.InvalidAliasNameException]},
-		{"bad character", "alias/a b", *k.KeyId, wantErr[*types.InvalidAliasNameException]},
-		{"too long", "alias/" + strings.Repeat("a", 251), *k.KeyId, wantErr[*types.InvalidAliasNameException]},
+		// As AWS answers: a name outside the model's pattern fails request
+		// validation; the reserved prefix is an authorization refusal.
+		{"no prefix", "taken2", *k.KeyId, validation},
+		{"prefix only", "alias/", *k.KeyId, validation},
+		{"reserved aws prefix", "alias/aws/kms", *k.KeyId, notAuthorized},
+		{"bad character", "alias/a b", *k.KeyId, validation},
+		{"too long", "alias/" + strings.Repeat("a", 251), *k.KeyId, validation},
 		{"exists", "alias/taken", *k.KeyId, wantErr[*types.AlreadyExistsException]},
 		{"unknown key", "alias/new", "1234abcd-12ab-34cd-56ef-1234567890ab", wantErr[*types.NotFoundException]},
 		{"alias as target", "alias/new", "alias/taken", func(tb testing.TB, err error) { wantCode(tb, err, "ValidationException") }},
@@ -84,6 +89,12 @@ func TestAliasErrors(t *testing.T) {
 	t.Run("delete missing alias", func(t *testing.T) {
 		_, err := c.DeleteAlias(ctx(), &kms.DeleteAliasInput{AliasName: aws.String("alias/none")})
 		wantErr[*types.NotFoundException](t, err)
+	})
+	t.Run("update and delete refuse the reserved prefix", func(t *testing.T) {
+		_, err := c.UpdateAlias(ctx(), &kms.UpdateAliasInput{AliasName: aws.String("alias/aws/ebs"), TargetKeyId: k.KeyId})
+		wantCode(t, err, "NotAuthorizedException")
+		_, err = c.DeleteAlias(ctx(), &kms.DeleteAliasInput{AliasName: aws.String("alias/aws/ebs")})
+		wantCode(t, err, "NotAuthorizedException")
 	})
 	t.Run("alias in another region is not found", func(t *testing.T) {
 		other := kmsClient(t, srv, "us-east-1", "AKIDANY", "x")

@@ -2,7 +2,11 @@ package kmslocal
 
 import (
 	"context"
+	"fmt"
+	"maps"
 	"math/rand/v2"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -14,6 +18,9 @@ type faults struct {
 	latency  time.Duration
 	throttle float64
 	failNext map[string]*pendingFailure
+	// wrapSpecs and wrapAlgorithms, when not nil, are all that
+	// GetParametersForImport offers (Config.WrappingKeySpecs).
+	wrapSpecs, wrapAlgorithms map[string]bool
 }
 
 type pendingFailure struct {
@@ -153,4 +160,50 @@ func (s *Server) ResetCalls() {
 	s.stats.mu.Lock()
 	s.stats.ops, s.stats.keys, s.stats.keyOp = nil, nil, nil
 	s.stats.mu.Unlock()
+}
+
+// OfferWrapping narrows the wrapping key specs and algorithms that
+// GetParametersForImport offers, as Config.WrappingKeySpecs and
+// WrappingAlgorithms do; nil or empty offers all of AWS's. A name AWS does
+// not know is an error.
+func (s *Server) OfferWrapping(specs, algorithms []string) error {
+	set := func(names []string, known func(string) bool) (map[string]bool, error) {
+		if len(names) == 0 {
+			return nil, nil
+		}
+		m := map[string]bool{}
+		for _, n := range names {
+			if !known(n) {
+				return nil, fmt.Errorf("kmslocal: unknown wrapping key spec or algorithm %q", n)
+			}
+			m[n] = true
+		}
+		return m, nil
+	}
+	sp, err := set(specs, func(n string) bool { return wrappingBits[n] != 0 })
+	if err != nil {
+		return err
+	}
+	al, err := set(algorithms, func(n string) bool { return wrappingAlgorithms[n] })
+	if err != nil {
+		return err
+	}
+	s.faults.mu.Lock()
+	s.faults.wrapSpecs, s.faults.wrapAlgorithms = sp, al
+	s.faults.mu.Unlock()
+	return nil
+}
+
+// wrappingOffered reports whether GetParametersForImport offers spec and
+// algorithm (both already known to AWS).
+func (s *Server) wrappingOffered(spec, algorithm string) *apiError {
+	s.faults.mu.Lock()
+	defer s.faults.mu.Unlock()
+	if s.faults.wrapSpecs != nil && !s.faults.wrapSpecs[spec] {
+		return errUnsupported("this KMS does not offer WrappingKeySpec %s; it offers %s", spec, strings.Join(slices.Sorted(maps.Keys(s.faults.wrapSpecs)), ", "))
+	}
+	if s.faults.wrapAlgorithms != nil && !s.faults.wrapAlgorithms[algorithm] {
+		return errUnsupported("this KMS does not offer WrappingAlgorithm %s; it offers %s", algorithm, strings.Join(slices.Sorted(maps.Keys(s.faults.wrapAlgorithms)), ", "))
+	}
+	return nil
 }

@@ -48,6 +48,9 @@ func (s *Server) getParametersForImport(c *call, body []byte) (any, *apiError) {
 	if !wrappingAlgorithms[in.WrappingAlgorithm] {
 		return nil, errUnsupported("kmslocal does not support WrappingAlgorithm %q for symmetric key material", in.WrappingAlgorithm)
 	}
+	if aerr := s.wrappingOffered(in.WrappingKeySpec, in.WrappingAlgorithm); aerr != nil {
+		return nil, aerr
+	}
 	out, aerr := s.locked(c, func() (any, *apiError) {
 		k, aerr := s.importableKey(c, in.KeyId, "kms:GetParametersForImport")
 		if aerr != nil {
@@ -202,10 +205,9 @@ func (s *Server) pendingOnPrimary(k *key, id string) bool {
 // expiration applies the ExpirationModel / ValidTo rules of ImportKeyMaterial.
 func expiration(now time.Time, model string, validTo *awsTime) (string, *time.Time, *apiError) {
 	if model == "" {
-		model = doesNotExpire
-		if validTo != nil {
-			model = expires
-		}
+		// AWS's default is KEY_MATERIAL_EXPIRES, so a caller that names
+		// no model must give ValidTo, or set KEY_MATERIAL_DOES_NOT_EXPIRE.
+		model = expires
 	}
 	switch model {
 	case doesNotExpire:

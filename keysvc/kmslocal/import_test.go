@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 
+	"keyport/keysvc/kmslocal"
 	"keyport/keysvc/kwp"
 )
 
@@ -196,6 +197,27 @@ func TestImportErrors(t *testing.T) {
 		})
 		wantCode(t, err, "ValidationException")
 	})
+	// AWS's default ExpirationModel is KEY_MATERIAL_EXPIRES: a caller that
+	// names no model must give ValidTo.
+	t.Run("no ExpirationModel and no ValidTo", func(t *testing.T) {
+		err := importMaterial(t, c, *ext.KeyId, randomMaterial(t), func(in *kms.ImportKeyMaterialInput) {
+			in.ExpirationModel = ""
+		})
+		wantCode(t, err, "ValidationException")
+	})
+	t.Run("no ExpirationModel with ValidTo expires", func(t *testing.T) {
+		k := createKey(t, c, &kms.CreateKeyInput{Origin: types.OriginTypeExternal})
+		validTo := clock.Now().Add(48 * time.Hour).Truncate(time.Second)
+		err := importMaterial(t, c, *k.KeyId, randomMaterial(t), func(in *kms.ImportKeyMaterialInput) {
+			in.ExpirationModel, in.ValidTo = "", &validTo
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if md := describe(t, c, *k.KeyId); md.ExpirationModel != types.ExpirationModelTypeKeyMaterialExpires {
+			t.Fatalf("ExpirationModel = %s, want KEY_MATERIAL_EXPIRES", md.ExpirationModel)
+		}
+	})
 	t.Run("expired token", func(t *testing.T) {
 		p := params(t, c, *ext.KeyId, types.WrappingKeySpecRsa2048, alg)
 		clock.Advance(24*time.Hour + time.Second)
@@ -333,5 +355,36 @@ func TestImportNewKeyMaterialAndRotate(t *testing.T) {
 	rot, _ = c.ListKeyRotations(ctx(), &kms.ListKeyRotationsInput{KeyId: k.KeyId})
 	if len(rot.Rotations) != 1 || rot.Rotations[0].RotationType != types.RotationTypeOnDemand || rot.Rotations[0].ImportState != types.ImportStateImported {
 		t.Fatalf("rotations after RotateKeyOnDemand = %+v", rot.Rotations)
+	}
+}
+
+// TestWrappingOfferNarrowed: a server configured as local-kms is (RSA_2048
+// only) refuses the other wrapping key specs, and an algorithm it does not
+// offer, with UnsupportedOperationException, so clients can negotiate.
+func TestWrappingOfferNarrowed(t *testing.T) {
+	clock := kmslocal.NewManualClock(t0)
+	srv := startServer(t, kmslocal.Config{Clock: clock.Now, WrappingKeySpecs: []string{"RSA_2048"}})
+	c := anyClient(t, srv)
+	k := createKey(t, c, &kms.CreateKeyInput{Origin: types.OriginTypeExternal})
+	for _, spec := range []types.WrappingKeySpec{types.WrappingKeySpecRsa3072, types.WrappingKeySpecRsa4096} {
+		_, err := c.GetParametersForImport(ctx(), &kms.GetParametersForImportInput{KeyId: k.KeyId, WrappingKeySpec: spec,
+			WrappingAlgorithm: types.AlgorithmSpecRsaesOaepSha256})
+		wantErr[*types.UnsupportedOperationException](t, err)
+	}
+	params(t, c, *k.KeyId, types.WrappingKeySpecRsa2048, types.AlgorithmSpecRsaesOaepSha256)
+
+	if err := srv.OfferWrapping(nil, []string{"RSA_AES_KEY_WRAP_SHA_256"}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := c.GetParametersForImport(ctx(), &kms.GetParametersForImportInput{KeyId: k.KeyId, WrappingKeySpec: types.WrappingKeySpecRsa2048,
+		WrappingAlgorithm: types.AlgorithmSpecRsaesOaepSha256})
+	wantErr[*types.UnsupportedOperationException](t, err)
+	params(t, c, *k.KeyId, types.WrappingKeySpecRsa2048, types.AlgorithmSpecRsaAesKeyWrapSha256)
+
+	if err := srv.OfferWrapping([]string{"RSA_1024"}, nil); err == nil {
+		t.Error("an unknown wrapping key spec was accepted")
+	}
+	if _, err := kmslocal.New(kmslocal.Config{WrappingAlgorithms: []string{"RSAES_PKCS1_V1_5"}}); err == nil {
+		t.Error("an unknown wrapping algorithm was accepted in Config")
 	}
 }

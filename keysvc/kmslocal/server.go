@@ -37,6 +37,12 @@ type Config struct {
 	// KeyQuota caps the keys per account and Region (LimitExceededException);
 	// zero means the AWS default of 100000.
 	KeyQuota int `json:"keyQuota,omitempty"`
+	// WrappingKeySpecs and WrappingAlgorithms narrow what
+	// GetParametersForImport offers (UnsupportedOperationException for the
+	// rest), to stand in for KMS implementations that offer less than AWS:
+	// local-kms, for one, offers RSA_2048 only. Empty means all of AWS's.
+	WrappingKeySpecs   []string `json:"wrappingKeySpecs,omitempty"`
+	WrappingAlgorithms []string `json:"wrappingAlgorithms,omitempty"`
 
 	// Clock is the server's notion of now, for deletion windows, material
 	// expiry, rotation and credential expiry; nil means time.Now.
@@ -158,6 +164,9 @@ func New(cfg Config) (*Server, error) {
 		rand:       &lockedReader{r: cfg.Rand},
 		st:         newState(),
 		imports:    map[string]*importParams{},
+	}
+	if err := s.OfferWrapping(cfg.WrappingKeySpecs, cfg.WrappingAlgorithms); err != nil {
+		return nil, err
 	}
 	for _, p := range cfg.Principals {
 		if p.AccessKeyID == "" || p.SecretAccessKey == "" {

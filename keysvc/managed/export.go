@@ -106,7 +106,10 @@ func (s *Service) Export(ctx context.Context, tenantID string, by keysvc.Request
 	default:
 		return nil, &keysvc.ValidationError{Field: "format", Message: "choose RSA-wrapped or passphrase-protected"}
 	}
-	if err := s.consumeApproval(ctx, tenantID, by, keyID, models.ApprovalExport, in.ApprovalID); err != nil {
+	// The approval is checked now and spent only with the export's audit
+	// record, after the file is made: a failed export leaves it usable.
+	needApproval, err := s.checkApproval(ctx, tenantID, by, keyID, models.ApprovalExport, in.ApprovalID)
+	if err != nil {
 		return nil, err
 	}
 	plain, err := s.openMaterial(mat.ID, mat.Sealed, mat.Fingerprint)
@@ -132,10 +135,17 @@ func (s *Service) Export(ctx context.Context, tenantID string, by keysvc.Request
 		details["algorithm"] = string(jose.PBES2_HS512_A256KW) + "/" + string(jose.A256GCM)
 		f.Name, f.ContentType = base+".jwe", "application/jose"
 	}
-	if _, err := s.db.AppendAudit(ctx, models.AuditInput{TenantID: tenantID, Actor: by.UserID, RequestID: by.RequestID,
-		Action: "key.exported", TargetType: "key", TargetID: keyID, Details: details}); err != nil {
+	ev := models.AuditInput{TenantID: tenantID, Actor: by.UserID, RequestID: by.RequestID,
+		Action: "key.exported", TargetType: "key", TargetID: keyID, Details: details}
+	if needApproval {
+		details["approval_id"] = in.ApprovalID
+		err = s.spendApproval(ctx, tenantID, by, keyID, models.ApprovalExport, in.ApprovalID, &ev)
+	} else {
+		_, err = s.db.AppendAudit(ctx, ev)
+	}
+	if err != nil {
 		clear(f.Body)
-		return nil, err // an export that is not on the record does not happen
+		return nil, err // an export that is not on the record (or whose approval was spent meanwhile) does not happen
 	}
 	return f, nil
 }

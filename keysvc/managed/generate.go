@@ -75,6 +75,9 @@ func (s *Service) startCreate(ctx context.Context, tenantID string, by keysvc.Re
 	if name == "" || len([]rune(name)) > 100 {
 		return nil, &keysvc.ValidationError{Field: "name", Message: "is required, at most 100 characters"}
 	}
+	if err := s.checkProviderRules(ctx, tenantID, st, in.held); err != nil {
+		return nil, err
+	}
 	alias := strings.TrimSpace(in.Alias)
 	if in.held {
 		alias, in.ValidDays, in.AutoReupload = "", 0, false // nothing goes into KMS
@@ -101,12 +104,47 @@ func (s *Service) startCreate(ctx context.Context, tenantID string, by keysvc.Re
 	audit := by.Audit("key.create_started", map[string]string{"name": name, "store_id": st.ID, "alias": alias, "mode": string(mode),
 		"fingerprint": mat.Fingerprint, "valid_days": strconv.Itoa(in.ValidDays), "held": strconv.FormatBool(in.held)})
 	if err := s.db.StartManagedKey(ctx, nk, audit); err != nil {
-		if errors.Is(err, models.ErrConflict) {
-			return nil, &keysvc.ValidationError{Field: "name", Message: "is already used by another key of this tenant"}
-		}
-		return nil, err
+		return nil, err // a name in use is models.ErrNameTaken
 	}
 	return s.drive(ctx, &nk.Op)
+}
+
+// checkProviderRules applies the provider's settings to a key keyport is
+// about to make, as registration does to a key the tenant brings: one key
+// per tenant, the store's region still allowed, and the replica and DR
+// regions, which a keyport-made key (one single-region KMS key) cannot
+// satisfy. A held key has no KMS key, so only the first applies to it.
+func (s *Service) checkProviderRules(ctx context.Context, tenantID string, st *models.KeyStore, held bool) error {
+	ps, err := s.keys.ProviderSettings(ctx)
+	if err != nil {
+		return err
+	}
+	if ps.OneKeyPerTenant {
+		keys, err := s.db.ListKeys(ctx, tenantID)
+		if err != nil {
+			return err
+		}
+		for _, k := range keys {
+			if k.State != models.StateDeleted {
+				return &keysvc.ValidationError{Field: "name", Message: "your provider allows one key per tenant, and this tenant has one already (" + k.Name + ")"}
+			}
+		}
+	}
+	if held {
+		return nil
+	}
+	if !ps.RegionAllowed(st.Region) {
+		return &keysvc.ValidationError{Field: "name", Message: "cannot be created here: the store is in " + st.Region + ", which your provider no longer allows (allowed: " + strings.Join(ps.AllowedRegions, ", ") + ")"}
+	}
+	if len(ps.ReplicaRegions) > 0 {
+		return &keysvc.ValidationError{Field: "name", Message: "cannot be created: your provider requires multi-region keys with replicas in " + strings.Join(ps.ReplicaRegions, ", ") +
+			"; keyport makes single-region keys: register a multi-region key of your own instead"}
+	}
+	if ps.DRRegions > 0 {
+		return &keysvc.ValidationError{Field: "name", Message: "cannot be created: your provider requires keys in at least " + strconv.Itoa(ps.DRRegions) +
+			" region(s) besides the primary; keyport makes keys in the store's region only: register keys of your own in each region instead"}
+	}
+	return nil
 }
 
 // checkAliasFree refuses an alias that already names a key in the store's

@@ -159,8 +159,8 @@ func TestHeldImportedKey(t *testing.T) {
 	}
 
 	// Deactivate stops the data path at once; activate brings it back.
-	if err := e.svc.Deactivate(ctx, e.tenant.ID, e.by, keyID); err != nil {
-		t.Fatal(err)
+	if res, err := e.svc.Deactivate(ctx, e.tenant.ID, e.by, keyID); err != nil || !res.Done() {
+		t.Fatalf("deactivate: %v %+v", err, res)
 	}
 	if _, err := e.keys.Decrypt(ctx, e.tenant.ID, enc.Ciphertext, map[string]string{"field": "pan"}); !errors.Is(err, awskms.ErrKeyDisabled) {
 		t.Errorf("decrypt while deactivated: %v", err)
@@ -173,8 +173,8 @@ func TestHeldImportedKey(t *testing.T) {
 	}
 
 	// Deletion: after the window the material is erased and nothing opens.
-	if _, err := e.svc.ScheduleDeletion(ctx, e.tenant.ID, e.by, keyID, DeleteInput{WindowDays: 7, Acknowledge: true}); err != nil {
-		t.Fatal(err)
+	if res, err := e.svc.ScheduleDeletion(ctx, e.tenant.ID, e.by, keyID, DeleteInput{WindowDays: 7, Acknowledge: true}); err != nil || !res.Done() {
+		t.Fatalf("schedule deletion: %v %+v", err, res)
 	}
 	e.clk.Advance(8 * 24 * time.Hour)
 	if err := e.svc.completeDeletions(ctx); err != nil {

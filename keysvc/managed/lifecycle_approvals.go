@@ -14,7 +14,14 @@ import (
 const (
 	SettingApproveExport = "approval_export"
 	SettingApproveDelete = "approval_delete"
-	approvalTTL          = 24 * time.Hour
+	// SettingApproverMinAgeHours is how long (hours) an approver must have
+	// been a member before the request; DefaultApproverMinAge when unset.
+	SettingApproverMinAgeHours = "approval_min_member_hours"
+	// SettingApproverMFA makes deciding an approval need a sign-in with a
+	// second factor.
+	SettingApproverMFA    = "approval_require_mfa"
+	DefaultApproverMinAge = 24 * time.Hour
+	approvalTTL           = 24 * time.Hour
 )
 
 // ErrApprovalRequired: the provider requires a second admin's approval
@@ -32,11 +39,44 @@ func (s *Service) ApprovalRequired(ctx context.Context, action string) (bool, er
 	return m[name] == "true", nil
 }
 
+// ApprovalSettings is the operator's approval policy.
+type ApprovalSettings struct {
+	Export, Delete bool
+	// ApproverMinAge: how long an approver must have been a member before
+	// the request (whole hours, 0 to 8760).
+	ApproverMinAge time.Duration
+	// ApproverMFA: approvers must have signed in with a second factor.
+	ApproverMFA bool
+}
+
+// maxApproverMinAge bounds the setting at a year.
+const maxApproverMinAge = 365 * 24 * time.Hour
+
+// GetApprovalSettings reads the operator's approval policy, with the
+// defaults for what was never set.
+func (s *Service) GetApprovalSettings(ctx context.Context) (ApprovalSettings, error) {
+	m, err := s.db.ProviderSettings(ctx)
+	if err != nil {
+		return ApprovalSettings{}, err
+	}
+	out := ApprovalSettings{Export: m[SettingApproveExport] == "true", Delete: m[SettingApproveDelete] == "true",
+		ApproverMinAge: DefaultApproverMinAge, ApproverMFA: m[SettingApproverMFA] == "true"}
+	if h, err := strconv.Atoi(m[SettingApproverMinAgeHours]); err == nil && h >= 0 {
+		out.ApproverMinAge = time.Duration(h) * time.Hour
+	}
+	return out, nil
+}
+
 // SetApprovalSettings stores the operator's approval settings.
-func (s *Service) SetApprovalSettings(ctx context.Context, by keysvc.RequestBy, export, del bool) error {
-	e, d := strconv.FormatBool(export), strconv.FormatBool(del)
-	_, err := s.db.SetProviderSettings(ctx, map[string]string{SettingApproveExport: e, SettingApproveDelete: d},
-		by.Audit("provider.approval_settings_changed", map[string]string{"export": e, "delete": d}))
+func (s *Service) SetApprovalSettings(ctx context.Context, by keysvc.RequestBy, in ApprovalSettings) error {
+	if in.ApproverMinAge < 0 || in.ApproverMinAge > maxApproverMinAge || in.ApproverMinAge%time.Hour != 0 {
+		return &keysvc.ValidationError{Field: "approver_min_hours", Message: "give whole hours from 0 to 8760"}
+	}
+	e, d := strconv.FormatBool(in.Export), strconv.FormatBool(in.Delete)
+	h, mfa := strconv.Itoa(int(in.ApproverMinAge/time.Hour)), strconv.FormatBool(in.ApproverMFA)
+	_, err := s.db.SetProviderSettings(ctx, map[string]string{SettingApproveExport: e, SettingApproveDelete: d,
+		SettingApproverMinAgeHours: h, SettingApproverMFA: mfa},
+		by.Audit("provider.approval_settings_changed", map[string]string{"export": e, "delete": d, "approver_min_hours": h, "approver_mfa": mfa}))
 	return err
 }
 
@@ -49,30 +89,79 @@ func (s *Service) RequestApproval(ctx context.Context, tenantID string, by keysv
 	if action != models.ApprovalExport && action != models.ApprovalDelete {
 		return nil, &keysvc.ValidationError{Field: "action", Message: "choose export or delete"}
 	}
-	a := &models.Approval{TenantID: tenantID, KeyID: keyID, Action: action, RequestedBy: by.UserID}
-	return a, s.db.CreateApproval(ctx, a, approvalTTL, by.Audit("key.approval_requested", nil))
+	a := &models.Approval{ID: models.NewID("apr_"), TenantID: tenantID, KeyID: keyID, Action: action, RequestedBy: by.UserID,
+		ExpiresAt: s.now().Add(approvalTTL)}
+	mail, err := s.approvalMails(ctx, a, models.ApprovalPending, "")
+	if err != nil {
+		return nil, err
+	}
+	return a, s.db.CreateApproval(ctx, a, approvalTTL, by.Audit("key.approval_requested", nil), mail...)
 }
 
-// DecideApproval approves or denies another admin's request.
-func (s *Service) DecideApproval(ctx context.Context, tenantID string, by keysvc.RequestBy, id string, approve bool) (*models.Approval, error) {
-	a, err := s.db.DecideApproval(ctx, tenantID, id, by.UserID, approve, by.Audit("key.approval_decided", nil))
+// DecideApproval approves or denies another admin's request for the key
+// keyID: an approval of another key is not found here. The decider must
+// meet the provider's approver rules (see models.ApprovalRules).
+func (s *Service) DecideApproval(ctx context.Context, tenantID string, by keysvc.RequestBy, keyID, id string, approve bool) (*models.Approval, error) {
+	set, err := s.GetApprovalSettings(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rules := models.ApprovalRules{MinMemberAge: set.ApproverMinAge, RequireMFA: set.ApproverMFA}
+	var mail []models.NewMail
+	if cur, err := s.db.GetApproval(ctx, tenantID, keyID, id); err == nil {
+		event := models.ApprovalDenied
+		if approve {
+			event = models.ApprovalApproved
+		}
+		if mail, err = s.approvalMails(ctx, cur, event, by.UserID); err != nil {
+			return nil, err
+		}
+	} else if !errors.Is(err, models.ErrNotFound) {
+		return nil, err
+	} // not found: DecideApproval refuses it below
+	a, err := s.db.DecideApproval(ctx, tenantID, keyID, id, models.Approver{UserID: by.UserID, MFA: by.MFA}, approve, rules,
+		by.Audit("key.approval_decided", nil), mail...)
 	if errors.Is(err, models.ErrConflict) {
 		return nil, &keysvc.ValidationError{Field: "approval", Message: "this request is not pending any more, has expired, or is your own"}
 	}
 	return a, err
 }
 
+// checkApproval reports whether the action needs an approval and, if so,
+// that id is usable, without spending it (see consumeApproval).
+func (s *Service) checkApproval(ctx context.Context, tenantID string, by keysvc.RequestBy, keyID, action, id string) (bool, error) {
+	need, err := s.ApprovalRequired(ctx, action)
+	if err != nil || !need {
+		return false, err
+	}
+	if id == "" {
+		return true, ErrApprovalRequired
+	}
+	ok, err := s.db.UsableApproval(ctx, tenantID, id, keyID, action, by.UserID)
+	if err == nil && !ok {
+		err = ErrApprovalRequired
+	}
+	return true, err
+}
+
 // consumeApproval uses up the approval an action needs, if the provider
-// requires one.
+// requires one; audit, when not nil, is recorded in the same transaction.
 func (s *Service) consumeApproval(ctx context.Context, tenantID string, by keysvc.RequestBy, keyID, action, id string) error {
 	need, err := s.ApprovalRequired(ctx, action)
 	if err != nil || !need {
 		return err
 	}
+	return s.spendApproval(ctx, tenantID, by, keyID, action, id, nil)
+}
+
+// spendApproval marks approval id executed, with audit in the same
+// transaction when it is not nil; ErrApprovalRequired when it is not
+// usable (any more).
+func (s *Service) spendApproval(ctx context.Context, tenantID string, by keysvc.RequestBy, keyID, action, id string, audit *models.AuditInput) error {
 	if id == "" {
 		return ErrApprovalRequired
 	}
-	if err := s.db.ConsumeApproval(ctx, tenantID, id, keyID, action, by.UserID); err != nil {
+	if err := s.db.ConsumeApproval(ctx, tenantID, id, keyID, action, by.UserID, audit); err != nil {
 		if errors.Is(err, models.ErrConflict) {
 			return ErrApprovalRequired
 		}

@@ -144,7 +144,7 @@ func TestLifecycleCrashAfterEachStep(t *testing.T) {
 	// Transient KMS failures: the attempt fails, the job retries from the
 	// recorded step and finishes.
 	kmsOps := map[string][]string{stepCreateKMSKey: {"CreateKey"}, stepImport: {"GetParametersForImport", "ImportKeyMaterial"},
-		stepValidate: {"DescribeKey", "GenerateDataKey", "Decrypt"}, stepAlias: {"CreateAlias", "UpdateAlias"}, stepCommit: {"GenerateDataKey"}}
+		stepValidate: {"DescribeKey", "GenerateDataKey", "Decrypt"}, stepAlias: {"CreateAlias", "UpdateAlias"}, stepCommit: {"GenerateDataKeyWithoutPlaintext"}}
 	transientN, permanentN := 0, 0
 	for _, kind := range []string{models.OpCreate, models.OpRenew} {
 		want := map[string]int{models.OpCreate: 1, models.OpRenew: 2}[kind]
@@ -178,7 +178,7 @@ func TestLifecycleCrashAfterEachStep(t *testing.T) {
 	// tagged and scheduled for deletion, the alias stays on the key that
 	// works, a new key is marked DELETED and a renewed one keeps its version.
 	for _, kind := range []string{models.OpCreate, models.OpRenew} {
-		for _, kop := range []string{"CreateKey", "ImportKeyMaterial", "GenerateDataKey"} {
+		for _, kop := range []string{"CreateKey", "ImportKeyMaterial", "GenerateDataKeyWithoutPlaintext"} {
 			label := kind + " refused " + kop
 			st.scenarios++
 			permanentN++

@@ -112,7 +112,10 @@ func (s *Service) rollback(ctx context.Context, op *models.KeyOperation, cause e
 	if err != nil {
 		return err
 	}
-	var leftover string
+	leftover, err := s.rollbackStateOp(ctx, oc)
+	if err != nil {
+		return err
+	}
 	if op.Kind == models.OpCreate || op.Kind == models.OpRenew {
 		arn := op.KMSKeyARN
 		if arn == "" {

@@ -31,8 +31,8 @@ func TestLifecycleStatesAndDeletion(t *testing.T) {
 	if err := e.svc.DeleteStore(ctx, e.tenant.ID, e.by, e.store.ID); !errorsAsStore(err) {
 		t.Fatalf("delete store with a live key: %v", err)
 	}
-	if err := e.svc.Deactivate(ctx, e.tenant.ID, e.by, keyID); err != nil {
-		t.Fatal(err)
+	if res, err := e.svc.Deactivate(ctx, e.tenant.ID, e.by, keyID); err != nil || !res.Done() {
+		t.Fatalf("deactivate: %v %+v", err, res)
 	}
 	if err := e.roundTrip(t, keyID); !errors.Is(err, awskms.ErrKeyDisabled) {
 		t.Fatalf("data path on a deactivated key: %v", err)
@@ -50,10 +50,11 @@ func TestLifecycleStatesAndDeletion(t *testing.T) {
 	if _, err := e.svc.ScheduleDeletion(ctx, e.tenant.ID, e.by, keyID, DeleteInput{WindowDays: 5, Acknowledge: true}); err == nil {
 		t.Fatal("a 5-day window was accepted")
 	}
-	k, err := e.svc.ScheduleDeletion(ctx, e.tenant.ID, e.by, keyID, DeleteInput{WindowDays: 7, Acknowledge: true})
-	if err != nil || k.State != models.StatePendingDeletion {
-		t.Fatalf("schedule deletion: %+v %v", k, err)
+	res, err := e.svc.ScheduleDeletion(ctx, e.tenant.ID, e.by, keyID, DeleteInput{WindowDays: 7, Acknowledge: true})
+	if err != nil || !res.Done() || res.Key.State != models.StatePendingDeletion {
+		t.Fatalf("schedule deletion: %+v %v", res, err)
 	}
+	k := res.Key
 	if w := e.world(t); len(w.deleting[keyID]) != 1 {
 		t.Fatalf("KMS keys pending deletion: %+v", w)
 	}
@@ -156,7 +157,9 @@ func TestExportAndApproval(t *testing.T) {
 	}
 
 	// With approval required, an export needs another admin's yes, once.
-	if err := e.svc.SetApprovalSettings(ctx, e.by, true, false); err != nil {
+	other := e.member(t, "second@tenant.test", models.RoleAdmin, "")
+	e.clk.Advance(DefaultApproverMinAge + time.Hour)
+	if err := e.svc.SetApprovalSettings(ctx, e.by, ApprovalSettings{Export: true, ApproverMinAge: DefaultApproverMinAge}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.svc.Export(ctx, e.tenant.ID, e.by, keyID, ExportInput{Format: ExportJWE, Passphrase: pass}); !errors.Is(err, ErrApprovalRequired) {
@@ -166,11 +169,10 @@ func TestExportAndApproval(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.svc.DecideApproval(ctx, e.tenant.ID, e.by, a.ID, true); err == nil {
+	if _, err := e.svc.DecideApproval(ctx, e.tenant.ID, e.by, keyID, a.ID, true); err == nil {
 		t.Fatal("the requester approved their own request")
 	}
-	other := keysvc.RequestBy{UserID: "usr_second_admin"}
-	if _, err := e.svc.DecideApproval(ctx, e.tenant.ID, other, a.ID, true); err != nil {
+	if _, err := e.svc.DecideApproval(ctx, e.tenant.ID, other, keyID, a.ID, true); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.svc.Export(ctx, e.tenant.ID, e.by, keyID, ExportInput{Format: ExportJWE, Passphrase: pass, ApprovalID: a.ID}); err != nil {
@@ -289,5 +291,28 @@ func TestReuploadAfterExpiryAndDrift(t *testing.T) {
 	}
 	if e.aliasTarget(t, keyID) != active.KMSKeyARN {
 		t.Error("alias not restored")
+	}
+}
+
+// TestCommitAsksKMSForNoPlaintext: the commit step of create, renewal and
+// in-place rotation keeps only the wrapped data key, so it asks KMS for
+// none in plaintext (issue 17 #27). The validate step's round trip is the
+// only GenerateDataKey.
+func TestCommitAsksKMSForNoPlaintext(t *testing.T) {
+	e := newLCEnv(t)
+	ctx := context.Background()
+	e.srv.ResetCalls()
+	keyID := e.create(t, "no plaintext", 0).Key.ID
+	if res, err := e.svc.Renew(ctx, e.tenant.ID, e.by, keyID); err != nil || !res.Done() {
+		t.Fatalf("renew: %v %+v", err, res)
+	}
+	if res, err := e.svc.RotateMaterialInPlace(ctx, e.tenant.ID, e.by, keyID); err != nil || !res.Done() {
+		t.Fatalf("rotate: %v %+v", err, res)
+	}
+	if n, w := e.srv.Calls("GenerateDataKey"), e.srv.Calls("GenerateDataKeyWithoutPlaintext"); n != 3 || w != 3 {
+		t.Errorf("three operations made %d GenerateDataKey (want 3, the validations) and %d GenerateDataKeyWithoutPlaintext (want 3) calls", n, w)
+	}
+	if err := e.roundTrip(t, keyID); err != nil {
+		t.Fatal(err)
 	}
 }

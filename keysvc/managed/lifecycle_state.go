@@ -75,29 +75,132 @@ func (s *Service) storeKMS(ctx context.Context, tenantID string, st *models.KeyS
 }
 
 // Deactivate disables a key: keyport stops using it at once (every
-// replica's cached data keys are purged) and then disables its KMS keys.
-func (s *Service) Deactivate(ctx context.Context, tenantID string, by keysvc.RequestBy, keyID string) error {
-	_, mk, err := s.managedKey(ctx, tenantID, keyID, models.StateEnabled)
-	if err != nil {
-		return err
+// replica's cached data keys are purged), in the same transaction that
+// records the operation, whose job then disables its KMS keys; a crash in
+// between is resumed by the worker.
+func (s *Service) Deactivate(ctx context.Context, tenantID string, by keysvc.RequestBy, keyID string) (*OperationResult, error) {
+	if _, _, err := s.managedKey(ctx, tenantID, keyID, models.StateEnabled); err != nil {
+		return nil, err
 	}
-	st := models.StateDisabled
-	k, err := s.db.UpdateKey(ctx, tenantID, keyID, models.KeyUpdate{State: &st, BumpEpoch: true}, by.Audit("key.deactivated", nil))
+	op := &models.KeyOperation{TenantID: tenantID, KeyID: keyID, Kind: models.OpDeactivate}
+	return s.startStateOp(ctx, op, []models.KeyState{models.StateEnabled}, models.StateDisabled, nil, by.Audit("key.deactivated", nil))
+}
+
+// startStateOp records a deletion or deactivation, moving the key to state
+// at once, and drives it.
+func (s *Service) startStateOp(ctx context.Context, op *models.KeyOperation, from []models.KeyState, state models.KeyState, deletionAt *time.Time, audit models.AuditInput) (*OperationResult, error) {
+	op.Step, op.Actor = stepStart, audit.Actor
+	k, err := s.db.StartKeyStateOperation(ctx, op, from, state, deletionAt, audit)
+	if errors.Is(err, models.ErrConflict) {
+		return nil, ErrOperationRunning
+	}
 	if err != nil {
-		return err
+		return nil, err
 	}
 	s.keys.ApplyKey(k)
-	s.keys.PurgeKey(tenantID, keyID)
-	return s.eachKMSKey(ctx, tenantID, keyID, mk, func(c *kms.Client, arn string) error {
-		_, err := c.DisableKey(ctx, &kms.DisableKeyInput{KeyId: aws.String(arn)})
+	s.keys.PurgeKey(op.TenantID, op.KeyID)
+	return s.drive(ctx, op)
+}
+
+// disableKMSKeys is a deactivation's KMS step: disabling a disabled key
+// does nothing, so it is safe to run again.
+func (s *Service) disableKMSKeys(ctx context.Context, oc *opContext) error {
+	return s.eachOpKMSKey(ctx, oc, func(arn string) error {
+		_, err := oc.client.DisableKey(ctx, &kms.DisableKeyInput{KeyId: aws.String(arn)})
 		return err
 	})
+}
+
+// scheduleKMSDeletion is a deletion's KMS step: a key an earlier attempt
+// scheduled is left as it is.
+func (s *Service) scheduleKMSDeletion(ctx context.Context, oc *opContext) error {
+	days := int32(oc.op.WindowDays)
+	return s.eachOpKMSKey(ctx, oc, func(arn string) error {
+		if err := oc.fence(); err != nil {
+			return err
+		}
+		_, err := oc.client.ScheduleKeyDeletion(ctx, &kms.ScheduleKeyDeletionInput{KeyId: aws.String(arn), PendingWindowInDays: aws.Int32(days)})
+		if errors.Is(awskms.ClassifyKMSError(err), awskms.ErrKeyPendingDeletion) {
+			return nil // scheduled by an earlier attempt
+		}
+		return err
+	})
+}
+
+// eachOpKMSKey calls f with every KMS key of the operation's key.
+func (s *Service) eachOpKMSKey(ctx context.Context, oc *opContext, f func(arn string) error) error {
+	arns, err := s.kmsKeysOf(ctx, oc.op.TenantID, oc.op.KeyID)
+	if err != nil {
+		return err
+	}
+	for _, arn := range arns {
+		if err := f(arn); err != nil {
+			return fmt.Errorf("keysvc: %s: %w", arn, awskms.ClassifyKMSError(err))
+		}
+	}
+	return nil
+}
+
+// finishStateOp ends a deletion or deactivation once KMS has followed.
+func (s *Service) finishStateOp(ctx context.Context, oc *opContext) error {
+	op := oc.op
+	if err := s.db.FinishOperation(ctx, op, models.AuditInput{Actor: op.Actor, Action: "key." + op.Kind + "_completed",
+		Details: map[string]string{"operation_id": op.ID}}); err != nil {
+		return err
+	}
+	op.State = models.OpDone
+	return nil
+}
+
+// rollbackStateOp undoes in KMS what a failed deletion did: its scheduled
+// KMS keys are cancelled, and enabled again if the key was. (The store
+// puts the key itself back.) A failed deactivation leaves the key
+// disabled in keyport: the safe side; activating it enables its KMS keys.
+// It returns what could not be undone, for the operation's detail.
+func (s *Service) rollbackStateOp(ctx context.Context, oc *opContext) (string, error) {
+	if oc.op.Kind != models.OpDelete || oc.managed.Held {
+		return "", nil
+	}
+	var leftover string
+	err := s.eachOpKMSKey(ctx, oc, func(arn string) error {
+		_, err := oc.client.CancelKeyDeletion(ctx, &kms.CancelKeyDeletionInput{KeyId: aws.String(arn)})
+		if err != nil && awskms.ErrorCode(err) != "KMSInvalidStateException" { // not pending: never scheduled
+			return err
+		}
+		if oc.op.FromState == models.StateEnabled {
+			_, err = oc.client.EnableKey(ctx, &kms.EnableKeyInput{KeyId: aws.String(arn)})
+		}
+		return err
+	})
+	if err != nil {
+		if transient(err) {
+			return "", err
+		}
+		leftover = " Its KMS keys could not all be restored (" + err.Error() + "); cancel their deletion in KMS."
+	}
+	return leftover, nil
+}
+
+// noRunningOp refuses while an operation on the key is under way (a
+// deactivation or deletion the worker has yet to finish in KMS, say).
+func (s *Service) noRunningOp(ctx context.Context, tenantID, keyID string) error {
+	ops, err := s.db.KeyOperations(ctx, tenantID, keyID, 1)
+	if err != nil {
+		return err
+	}
+	if len(ops) > 0 && ops[0].State == models.OpRunning {
+		return ErrOperationRunning
+	}
+	return nil
 }
 
 // Activate enables a key's KMS keys and then the key in keyport.
 func (s *Service) Activate(ctx context.Context, tenantID string, by keysvc.RequestBy, keyID string) error {
 	_, mk, err := s.managedKey(ctx, tenantID, keyID, models.StateDisabled)
 	if err != nil {
+		return err
+	}
+	if err := s.noRunningOp(ctx, tenantID, keyID); err != nil {
 		return err
 	}
 	if err := s.eachKMSKey(ctx, tenantID, keyID, mk, func(c *kms.Client, arn string) error {
@@ -139,13 +242,14 @@ type DeleteInput struct {
 	ApprovalID  string
 }
 
-// ScheduleDeletion starts a key's deletion: every KMS key of it is
-// scheduled for deletion after the waiting period, and keyport stops
-// using it at once. Refused with *DependencyError while data-key versions
-// depend on the key, unless acknowledged.
-func (s *Service) ScheduleDeletion(ctx context.Context, tenantID string, by keysvc.RequestBy, keyID string, in DeleteInput) (*models.Key, error) {
-	k, mk, err := s.managedKey(ctx, tenantID, keyID, models.StateEnabled, models.StateDisabled)
-	if err != nil {
+// ScheduleDeletion starts a key's deletion: keyport stops using it at
+// once (the key is PENDING_DELETION in the transaction that records the
+// operation), and the operation's job schedules every KMS key of it for
+// deletion after the waiting period; a crash in between is resumed by the
+// worker. Refused with *DependencyError while data-key versions depend on
+// the key, unless acknowledged.
+func (s *Service) ScheduleDeletion(ctx context.Context, tenantID string, by keysvc.RequestBy, keyID string, in DeleteInput) (*OperationResult, error) {
+	if _, _, err := s.managedKey(ctx, tenantID, keyID, models.StateEnabled, models.StateDisabled); err != nil {
 		return nil, err
 	}
 	days := in.WindowDays
@@ -162,34 +266,17 @@ func (s *Service) ScheduleDeletion(ctx context.Context, tenantID string, by keys
 	if n > 0 && !in.Acknowledge {
 		return nil, &DependencyError{Versions: n}
 	}
+	if err := s.noRunningOp(ctx, tenantID, keyID); err != nil {
+		return nil, err // refused before the approval is spent
+	}
 	if err := s.consumeApproval(ctx, tenantID, by, keyID, models.ApprovalDelete, in.ApprovalID); err != nil {
 		return nil, err
 	}
 	at := s.now().Add(time.Duration(days) * 24 * time.Hour).UTC()
-	k2, err := s.db.SetKeyDeletion(ctx, tenantID, keyID, &at, models.StatePendingDeletion, by.Audit("key.deletion_scheduled",
-		map[string]string{"window_days": strconv.Itoa(days), "deletion_at": at.Format(time.RFC3339), "data_key_versions": strconv.FormatInt(n, 10)}))
-	if err != nil {
-		return nil, err
-	}
-	s.keys.ApplyKey(k2)
-	s.keys.PurgeKey(tenantID, keyID)
-	err = s.eachKMSKey(ctx, tenantID, keyID, mk, func(c *kms.Client, arn string) error {
-		_, err := c.ScheduleKeyDeletion(ctx, &kms.ScheduleKeyDeletionInput{KeyId: aws.String(arn), PendingWindowInDays: aws.Int32(int32(days))})
-		if errors.Is(awskms.ClassifyKMSError(err), awskms.ErrKeyPendingDeletion) {
-			return nil // scheduled by an earlier attempt
-		}
-		return err
-	})
-	if err != nil {
-		// Nothing is lost while the window runs: put the key back as it
-		// was and cancel whatever KMS already scheduled.
-		_ = s.cancelKMSDeletion(ctx, tenantID, keyID, mk)
-		if _, rerr := s.db.SetKeyDeletion(ctx, tenantID, keyID, nil, k.State, by.Audit("key.deletion_failed", nil)); rerr != nil {
-			s.log.Warn("restore key after failed deletion", "key_id", keyID, "err", rerr)
-		}
-		return nil, err
-	}
-	return k2, nil
+	op := &models.KeyOperation{TenantID: tenantID, KeyID: keyID, Kind: models.OpDelete, WindowDays: days}
+	return s.startStateOp(ctx, op, []models.KeyState{models.StateEnabled, models.StateDisabled}, models.StatePendingDeletion, &at,
+		by.Audit("key.deletion_scheduled", map[string]string{"window_days": strconv.Itoa(days), "deletion_at": at.Format(time.RFC3339),
+			"data_key_versions": strconv.FormatInt(n, 10)}))
 }
 
 // CancelDeletion cancels a key's deletion during its waiting period. The
@@ -198,6 +285,9 @@ func (s *Service) CancelDeletion(ctx context.Context, tenantID string, by keysvc
 	_, mk, err := s.managedKey(ctx, tenantID, keyID, models.StatePendingDeletion)
 	if err != nil {
 		return nil, err
+	}
+	if err := s.noRunningOp(ctx, tenantID, keyID); err != nil {
+		return nil, err // the deletion's job would schedule again what this cancels
 	}
 	if err := s.cancelKMSDeletion(ctx, tenantID, keyID, mk); err != nil {
 		return nil, err

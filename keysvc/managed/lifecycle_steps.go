@@ -19,7 +19,9 @@ import (
 // Steps of the operations a held key has (its material is not in KMS):
 // only its creation; renewal and the rest are refused before they start.
 var heldOpSteps = map[string][]string{
-	models.OpCreate: {stepHeldCommit},
+	models.OpCreate:     {stepHeldCommit},
+	models.OpDelete:     {stepFinish},
+	models.OpDeactivate: {stepFinish},
 }
 
 // Steps of each operation kind, in order. An operation's recorded step is
@@ -31,20 +33,26 @@ var opSteps = map[string][]string{
 	models.OpRotate:   {stepImportNew, stepRotateKMS, stepValidate, stepCommit},
 	models.OpUndo:     {stepValidate, stepAlias, stepCommit},
 	models.OpReupload: {stepImport, stepValidate, stepFinish},
+	// The key changed state in keyport when the operation was recorded;
+	// the steps bring KMS along.
+	models.OpDelete:     {stepScheduleDeletion, stepFinish},
+	models.OpDeactivate: {stepDisableKMS, stepFinish},
 }
 
 const (
-	stepStart        = "start"
-	stepCreateKMSKey = "create_kms_key"
-	stepImport       = "import"
-	stepImportNew    = "import_new"
-	stepRotateKMS    = "rotate_kms"
-	stepValidate     = "validate"
-	stepAlias        = "alias"
-	stepCommit       = "commit"
-	stepFinish       = "finish"
-	stepRollback     = "rollback"
-	stepHeldCommit   = "commit_held"
+	stepStart            = "start"
+	stepCreateKMSKey     = "create_kms_key"
+	stepImport           = "import"
+	stepImportNew        = "import_new"
+	stepRotateKMS        = "rotate_kms"
+	stepValidate         = "validate"
+	stepAlias            = "alias"
+	stepCommit           = "commit"
+	stepFinish           = "finish"
+	stepScheduleDeletion = "schedule_deletion"
+	stepDisableKMS       = "disable_kms"
+	stepRollback         = "rollback"
+	stepHeldCommit       = "commit_held"
 )
 
 // Tags keyport puts on every KMS key it creates, so none is ever an
@@ -130,8 +138,15 @@ func (s *Service) runStep(ctx context.Context, oc *opContext, step string, resum
 		return "", s.pointAlias(ctx, oc, op.KMSKeyARN)
 	case stepCommit:
 		return "", s.commitVersion(ctx, oc)
+	case stepScheduleDeletion:
+		return "", s.scheduleKMSDeletion(ctx, oc)
+	case stepDisableKMS:
+		return "", s.disableKMSKeys(ctx, oc)
 	case stepFinish:
-		return "", s.finishReupload(ctx, oc)
+		if op.Kind == models.OpReupload {
+			return "", s.finishReupload(ctx, oc)
+		}
+		return "", s.finishStateOp(ctx, oc)
 	case stepHeldCommit:
 		return "", s.commitHeld(ctx, oc)
 	}
@@ -246,15 +261,16 @@ func moveAlias(ctx context.Context, client *kms.Client, alias, arn string) error
 }
 
 // commitVersion makes a data key under the new KMS key and commits the
-// key's new version, KMS key and active material in one transaction.
+// key's new version, KMS key and active material in one transaction. Only
+// the wrapped copy is kept (the data path unwraps it when needed), so KMS
+// is asked for no plaintext at all.
 func (s *Service) commitVersion(ctx context.Context, oc *opContext) error {
 	op := oc.op
-	out, err := oc.client.GenerateDataKey(ctx, &kms.GenerateDataKeyInput{KeyId: aws.String(op.KMSKeyARN),
+	out, err := oc.client.GenerateDataKeyWithoutPlaintext(ctx, &kms.GenerateDataKeyWithoutPlaintextInput{KeyId: aws.String(op.KMSKeyARN),
 		KeySpec: types.DataKeySpecAes256, EncryptionContext: keysvc.KMSContext(op.TenantID, op.KeyID)})
 	if err != nil {
 		return awskms.ClassifyKMSError(err)
 	}
-	clear(out.Plaintext) // only the wrapped copy is kept; the data path unwraps it when needed
 	reason := map[string]string{models.OpCreate: "create", models.OpRenew: "renewal", models.OpUndo: "undo renewal", models.OpRotate: "rotate material"}[op.Kind]
 	for attempt := 0; ; attempt++ {
 		k, err := s.db.GetKey(ctx, op.TenantID, op.KeyID)

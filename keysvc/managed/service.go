@@ -8,6 +8,7 @@ import (
 
 	"keyport/keysvc"
 	"keyport/keysvc/awskms"
+	"keyport/keysvc/mailer"
 	"keyport/keysvc/seal"
 	"keyport/models"
 )
@@ -25,6 +26,9 @@ type Service struct {
 	clients *awskms.Clients
 	keys    *keysvc.Service
 	lc      lifecycle
+	// mailOut and mailRender write approval emails (SetApprovalMail).
+	mailOut    *mailer.Outbox
+	mailRender ApprovalRenderer
 }
 
 // Deps are the managed service's collaborators.

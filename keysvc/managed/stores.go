@@ -85,11 +85,9 @@ func (s *Service) Stores(ctx context.Context, tenantID string) ([]StoreSummary, 
 	return out, nil
 }
 
-// storeErr turns the store's conflict into the form's message.
+// storeErr turns the store's validation errors (a name in use is
+// models.ErrNameTaken) into the form's.
 func storeErr(err error) error {
-	if errors.Is(err, models.ErrConflict) {
-		return &keysvc.ValidationError{Field: "name", Message: "is already used by another key store of this tenant"}
-	}
 	var ve *models.ValidationError
 	if errors.As(err, &ve) {
 		return &keysvc.ValidationError{Field: ve.Field, Message: ve.Message}

@@ -218,13 +218,15 @@ func TestKMSRotationRetriedOnce(t *testing.T) {
 			if tc.throttle {
 				e.KMS.FailNext("RotateKeyOnDemand", 1, "ThrottlingException")
 			}
-			res, err := s.RequestKMSRotation(ctx, e.Tenant.ID, k.ID, e.owner(), 1)
-			if err != nil || res.State != models.JobPending {
-				t.Fatalf("first attempt = %+v, %v; want pending for a retry", res, err)
+			// The request reports the failed attempt; the job retries it.
+			_, err := s.RequestKMSRotation(ctx, e.Tenant.ID, k.ID, e.owner(), 1)
+			var rf *rotation.RotationFailedError
+			if !errors.As(err, &rf) || !errors.Is(err, rotation.ErrRotationRetrying) {
+				t.Fatalf("first attempt = %v; want a failure waiting for its retry", err)
 			}
 			e.Clock.Advance(time.Hour) // past the backoff
 			w.RunDue(ctx)
-			j, err := e.DB.GetJob(ctx, res.JobID)
+			j, err := e.DB.GetJob(ctx, rf.JobID)
 			if err != nil || j.State != models.JobDone {
 				t.Fatalf("job after the retry: %+v %v", j, err)
 			}

@@ -20,7 +20,37 @@ type RotationResult struct {
 	State   string // the job's state: done, pending (queued or retrying), running (another worker has it)
 	Version int64  // the key's current version afterwards
 	Already bool   // the rotation from the version the requester saw had already happened
-	Error   string // the last attempt's error, if it failed
+}
+
+// Errors a rotation request answers with when its rotation did not happen.
+var (
+	// ErrRotationFailed: the rotation's job failed for good (it was
+	// refused, or its retries ran out); no new data-key version was made.
+	ErrRotationFailed = errors.New("rotation: the rotation failed")
+	// ErrRotationRetrying: the attempt this request ran failed; the job
+	// retries it later by itself.
+	ErrRotationRetrying = errors.New("rotation: the rotation failed and will be retried")
+)
+
+// RotationFailedError is a rotation request whose rotation failed: Final
+// (errors.Is ErrRotationFailed) or waiting for its retry (errors.Is
+// ErrRotationRetrying). Reason is the last attempt's error.
+type RotationFailedError struct {
+	JobID  string
+	Final  bool
+	Reason string
+}
+
+func (e *RotationFailedError) Error() string {
+	if e.Final {
+		return ErrRotationFailed.Error() + ": " + e.Reason
+	}
+	return ErrRotationRetrying.Error() + ": " + e.Reason
+}
+
+// Is makes the error match the sentinel of its kind.
+func (e *RotationFailedError) Is(target error) bool {
+	return (e.Final && target == ErrRotationFailed) || (!e.Final && target == ErrRotationRetrying)
 }
 
 // RequestRotation rotates a key now ("Rotate now", the data API). from is
@@ -112,11 +142,17 @@ func (s *Scheduler) requestRotation(ctx context.Context, tenantID, keyID string,
 	if msg, ok := strings.CutPrefix(j.LastError, kmsRefusedPrefix); ok && j.State == models.JobFailed {
 		return nil, &KMSMaterialError{Message: msg}
 	}
+	switch {
+	case j.State == models.JobFailed:
+		return nil, &RotationFailedError{JobID: j.ID, Final: true, Reason: j.LastError}
+	case j.State == models.JobPending && j.Attempts > 0 && j.LastError != "":
+		return nil, &RotationFailedError{JobID: j.ID, Reason: j.LastError}
+	}
 	k, err = s.DB.GetKey(ctx, tenantID, keyID)
 	if err != nil {
 		return nil, err
 	}
-	return &RotationResult{JobID: j.ID, State: j.State, Version: k.CurrentVersion, Already: already, Error: j.LastError}, nil
+	return &RotationResult{JobID: j.ID, State: j.State, Version: k.CurrentVersion, Already: already}, nil
 }
 
 // awaitJob polls a job until it is done or failed, or wait has passed.
