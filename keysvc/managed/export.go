@@ -13,7 +13,6 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	jose "github.com/go-jose/go-jose/v4"
 
@@ -106,8 +105,8 @@ func (s *Service) Export(ctx context.Context, tenantID string, by keysvc.Request
 			return nil, &keysvc.ValidationError{Field: "algorithm", Message: "choose RSAES-OAEP-SHA-256 or RSA-OAEP + AES-KWP"}
 		}
 	case ExportJWE:
-		if utf8.RuneCountInString(in.Passphrase) < MinPassphraseLen {
-			return nil, &keysvc.ValidationError{Field: "passphrase", Message: "must be at least 16 characters"}
+		if err := checkPassphrase(in.Passphrase); err != nil {
+			return nil, err
 		}
 	default:
 		return nil, &keysvc.ValidationError{Field: "format", Message: "choose RSA-wrapped or passphrase-protected"}
