@@ -25,6 +25,7 @@ type Service struct {
 	clients *awskms.Clients
 	keys    *keysvc.Service
 	lc      lifecycle
+	imports *importGuard // import request limits and the RSA key pool
 }
 
 // Deps are the managed service's collaborators.
@@ -36,10 +37,13 @@ type Deps struct {
 	Keys   *keysvc.Service
 	Logger *slog.Logger
 	Now    func() time.Time // injected clock; time.Now when nil
-	Rand   io.Reader        // crypto/rand when nil
+	Rand   io.Reader        // crypto/rand when nil; used from a background goroutine too
 	// Clients builds KMS clients for the stores' connections; nil means
 	// the key service's.
 	Clients *awskms.Clients
+	// ImportKeyPool is how many RSA keys for import requests are generated
+	// ahead: 0 means DefaultImportKeyPool, a negative number none.
+	ImportKeyPool int
 }
 
 // New builds the managed-key service.
@@ -56,5 +60,9 @@ func New(d Deps) *Service {
 	if d.Clients == nil {
 		d.Clients = d.Keys.Clients()
 	}
-	return &Service{db: d.DB, sealer: d.Sealer, log: d.Logger, now: d.Now, rand: d.Rand, clients: d.Clients, keys: d.Keys}
+	if d.ImportKeyPool == 0 {
+		d.ImportKeyPool = DefaultImportKeyPool
+	}
+	return &Service{db: d.DB, sealer: d.Sealer, log: d.Logger, now: d.Now, rand: d.Rand, clients: d.Clients, keys: d.Keys,
+		imports: newImportGuard(d.ImportKeyPool, d.Rand, d.Logger)}
 }
