@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 
 	"github.com/labstack/echo/v4"
 
@@ -153,6 +154,14 @@ func (h *Handler) connectionDetail(c echo.Context) (*views.ConnectionDetail, err
 func (h *Handler) TestConnection(c echo.Context) error {
 	v := viewerFrom(c)
 	res, err := h.keys.TestConnection(c.Request().Context(), v.Tenant.ID, h.by(c), c.Param("conn_id"))
+	var cool *keysvc.ConnectionTestCooldownError
+	if errors.As(err, &cool) {
+		c.Response().Header().Set("Retry-After", strconv.Itoa(cool.WaitSeconds()))
+		return &PublicError{Status: http.StatusTooManyRequests, Heading: "Wait before testing again",
+			Message: fmt.Sprintf("This tenant tested its connections %d times in a short while; each test signs in to AWS. Try again in %d seconds.",
+				keysvc.ConnectionTestBurst, cool.WaitSeconds()),
+			Action: &views.Link{Label: "Back to the connection", Href: "/connections/" + c.Param("conn_id")}, Err: err}
+	}
 	if err != nil {
 		return fmt.Errorf("test connection: %w", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -89,6 +90,14 @@ var domainErrors = []domainError{
 		Message: "Another change to this key is still running or waiting to retry. Wait for it to finish, then try again."}},
 	{err: managed.ErrApprovalRequired, page: &PublicError{Status: http.StatusConflict, Heading: "Approval needed",
 		Message: "Your provider requires another admin's approval for this. Ask for it on the key's page, then choose the approval."}},
+	{err: managed.ErrTooManyImportRequests, page: &PublicError{Status: http.StatusTooManyRequests, Heading: "Too many open import requests",
+		Message: "This tenant has " + strconv.Itoa(managed.MaxOpenImportRequests) + " import requests waiting for an upload. Upload to one of them, or wait for some to expire (24 hours), then make a new one.",
+		Action:  &views.Link{Label: "Back to import requests", Href: "/import-requests"}},
+		api: &APIError{http.StatusTooManyRequests, "too_many_import_requests", "This tenant has " + strconv.Itoa(managed.MaxOpenImportRequests) + " open import requests: upload to one, or wait for some to expire (24 hours).", ""}},
+	{err: managed.ErrImportRequestRate, page: &PublicError{Status: http.StatusTooManyRequests, Heading: "Too many import requests",
+		Message: "This tenant made " + strconv.Itoa(managed.ImportRequestsPerHour) + " import requests in the last hour, as many as keyport makes in an hour. Try again later.",
+		Action:  &views.Link{Label: "Back to import requests", Href: "/import-requests"}},
+		api: &APIError{http.StatusTooManyRequests, "import_request_rate", "This tenant made " + strconv.Itoa(managed.ImportRequestsPerHour) + " import requests in the last hour; retry later.", "600"}},
 	{err: models.ErrLastOwner, page: &PublicError{Status: http.StatusConflict, Heading: "A tenant needs an owner",
 		Message: "This is the tenant's only owner. Make another member an owner first.", Action: &views.Link{Label: "Back to members", Href: "/members"}}},
 	{err: models.ErrInvitationUsed, page: &PublicError{Status: http.StatusGone, Heading: "Invitation no longer valid",

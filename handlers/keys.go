@@ -107,9 +107,9 @@ func (h *Handler) renderRegisterForm(c echo.Context, status int, in registerForm
 	}
 	f.ConnectionID = chosen.ID
 	conn := awskms.ConnectionFromModel(chosen)
-	principals := keysvc.Principals(conn, ps)
-	f.PolicyStatement = keysvc.PolicyStatement(principals)
-	f.KeyPolicy = keysvc.KeyPolicy(conn.AccountID, principals)
+	principals := keysvc.Principals(conn)
+	f.PolicyStatement = keysvc.PolicyStatement(principals, v.Tenant.ID)
+	f.KeyPolicy = keysvc.KeyPolicy(conn.AccountID, principals, v.Tenant.ID)
 	f.CLI = keysvc.CLICommands(conn.DefaultRegion, ps.ReplicaRegions, "keyport")
 	f.DataKeyCommand = keysvc.DataKeyCommand(in.KeyARN, keysvc.KMSContext(v.Tenant.ID, f.KeyID))
 	if f.KeyARN == "" && h.cfg.DemoAWS != nil {
@@ -160,15 +160,11 @@ func (h *Handler) Key(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	ps, err := h.keys.ProviderSettings(ctx)
-	if err != nil {
-		return err
-	}
 	label, advice := views.HealthAdvice(string(k.Health))
 	d := views.KeyDetail{ID: k.ID, Name: k.Name, State: string(k.State), Health: string(k.Health), HealthLabel: label, HealthAdvice: advice,
 		HealthDetail: k.HealthDetail, HealthOK: k.Health == models.HealthOK, ValidatedAt: k.ValidatedAt,
 		Connection: views.Link{Label: connectionLabel(mc), Href: "/connections/" + mc.ID},
-		Policy:     keysvc.PolicyStatement(keysvc.Principals(awskms.ConnectionFromModel(mc), ps)), CanManage: v.can(ActManageKeys)}
+		Policy:     keysvc.PolicyStatement(keysvc.Principals(awskms.ConnectionFromModel(mc)), v.Tenant.ID), CanManage: v.can(ActManageKeys)}
 	for _, r := range rs {
 		d.Regions = append(d.Regions, views.KeyRegionRow{Region: r.Region, ARN: r.KMSKeyARN, Primary: r.Priority == 0})
 	}

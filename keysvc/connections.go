@@ -168,10 +168,16 @@ func (t *ConnectionTest) Summary() string {
 }
 
 // TestConnection calls STS and KMS with the connection's credentials and
-// reports each step, then records the outcome with an audit event.
+// reports each step, then records the outcome with an audit event. A
+// tenant that spent its budget of tests (ConnectionTestBurst, one more
+// every ConnectionTestEvery) gets a *ConnectionTestCooldownError and no
+// AWS call is made.
 func (s *Service) TestConnection(ctx context.Context, tenantID string, by RequestBy, id string) (*ConnectionTest, error) {
 	mc, err := s.db.GetConnection(ctx, tenantID, id)
 	if err != nil {
+		return nil, err
+	}
+	if err := s.tests.take(tenantID, s.now()); err != nil {
 		return nil, err
 	}
 	ps, err := s.ProviderSettings(ctx)

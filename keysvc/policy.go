@@ -8,23 +8,36 @@ import (
 	"strings"
 )
 
-// UsageActions are the KMS actions keyport needs on a customer-managed key.
-var UsageActions = []string{"kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"}
+// UsageActions are the KMS actions keyport calls on a customer-managed key
+// registered with it, and no more: DescribeKey to check the key, and the
+// data-key actions, which always carry keyport's encryption context.
+var UsageActions = []string{"kms:DescribeKey", "kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:GenerateDataKeyWithoutPlaintext"}
 
-// Principals returns the principals a key policy must allow for keyport to
-// use a key through conn: the role keyport assumes for a role connection,
-// and the provider's own principal (or account) when the operator set it.
-// An access-key connection's IAM user is allowed through its account's IAM
-// policies, which the default key policy delegates to.
-func Principals(conn awskms.Connection, ps ProviderSettings) []string {
-	var out []string
+// contextActions are the usage actions that carry keyport's encryption
+// context (DescribeKey has none), so their grant can be bound to it.
+var contextActions = UsageActions[1:]
+
+// TenantContextCondition is the condition key that binds the grant to the
+// tenant's own encryption context (KMSContext's keyport:tenant): with it,
+// the key policy lets keyport's principal use the key only for data keys
+// of that tenant.
+const TenantContextCondition = "kms:EncryptionContext:keyport:tenant"
+
+// Principals returns the principals keyport acts as when it uses a key
+// through conn, which are the ones the key policy must name: the role
+// keyport assumes for a role connection; for an access-key connection, the
+// tenant's account, whose IAM policies the key policy delegates to (the IAM
+// user's own policy must then allow the usage actions). keyport never calls
+// a tenant's key with the provider's own credentials, so the provider's
+// principal is never named.
+func Principals(conn awskms.Connection) []string {
 	if conn.Kind == awskms.KindAssumeRole && conn.RoleARN != "" {
-		out = append(out, conn.RoleARN)
+		return []string{conn.RoleARN}
 	}
-	if p := providerPrincipal(ps); p != "" {
-		out = append(out, p)
+	if conn.AccountID != "" {
+		return []string{"arn:aws:iam::" + conn.AccountID + ":root"}
 	}
-	return out
+	return nil
 }
 
 // providerPrincipal is the principal keyport runs as, as the operator set
@@ -46,7 +59,7 @@ type policyStatement struct {
 	Effect    string         `json:"Effect"`
 	Principal map[string]any `json:"Principal"`
 	Action    any            `json:"Action"`
-	Resource  string         `json:"Resource"`
+	Resource  string         `json:"Resource,omitempty"` // never in a trust policy: IAM refuses it there
 	Condition map[string]any `json:"Condition,omitempty"`
 }
 
@@ -55,37 +68,49 @@ type policyDoc struct {
 	Statement []policyStatement `json:"Statement"`
 }
 
-func keyportStatement(principals []string) policyStatement {
+// keyportStatements grant principals what keyport needs on a tenant's key:
+// DescribeKey, and the data-key actions only under the tenant's encryption
+// context.
+func keyportStatements(principals []string, tenantID string) []policyStatement {
 	if len(principals) == 0 {
-		principals = []string{"arn:aws:iam::PROVIDER_ACCOUNT_ID:root"}
+		principals = []string{"arn:aws:iam::YOUR_ACCOUNT_ID:role/YOUR_KEYPORT_ROLE"}
+	}
+	if tenantID == "" {
+		tenantID = "YOUR_KEYPORT_TENANT_ID"
 	}
 	var who any = principals
 	if len(principals) == 1 {
 		who = principals[0]
 	}
-	return policyStatement{Sid: "AllowKeyportUseOfTheKey", Effect: "Allow", Principal: map[string]any{"AWS": who},
-		Action: UsageActions, Resource: "*"}
+	return []policyStatement{
+		{Sid: "AllowKeyportDescribeKey", Effect: "Allow", Principal: map[string]any{"AWS": who}, Action: "kms:DescribeKey", Resource: "*"},
+		{Sid: "AllowKeyportDataKeysForThisTenant", Effect: "Allow", Principal: map[string]any{"AWS": who}, Action: contextActions, Resource: "*",
+			Condition: map[string]any{"StringEquals": map[string]any{TenantContextCondition: tenantID}}},
+	}
 }
 
-// PolicyStatement is the key policy statement for keyport, as indented JSON
-// to paste into the key policy's Statement list.
-func PolicyStatement(principals []string) string {
-	b, _ := json.MarshalIndent(keyportStatement(principals), "", "  ") // plain strings always marshal
-	return string(b)
+// PolicyStatement is the key policy statements for keyport, as indented
+// JSON objects to paste into the key policy's Statement list.
+func PolicyStatement(principals []string, tenantID string) string {
+	var parts []string
+	for _, st := range keyportStatements(principals, tenantID) {
+		b, _ := json.MarshalIndent(st, "", "  ") // plain strings always marshal
+		parts = append(parts, string(b))
+	}
+	return strings.Join(parts, ",\n")
 }
 
 // KeyPolicy is a complete key policy: the account root keeps full control
 // (so the tenant can never lock itself out) and keyport gets the usage
-// actions.
-func KeyPolicy(account string, principals []string) string {
+// actions, bound to the tenant's encryption context.
+func KeyPolicy(account string, principals []string, tenantID string) string {
 	if account == "" {
 		account = "YOUR_ACCOUNT_ID"
 	}
-	doc := policyDoc{Version: "2012-10-17", Statement: []policyStatement{
+	doc := policyDoc{Version: "2012-10-17", Statement: append([]policyStatement{
 		{Sid: "EnableIAMUserPermissions", Effect: "Allow", Principal: map[string]any{"AWS": "arn:aws:iam::" + account + ":root"},
 			Action: "kms:*", Resource: "*"},
-		keyportStatement(principals),
-	}}
+	}, keyportStatements(principals, tenantID)...)}
 	b, _ := json.MarshalIndent(doc, "", "  ")
 	return string(b)
 }
@@ -139,7 +164,9 @@ func DataKeyCommand(keyARN string, context map[string]string) string {
 // LintPolicy checks that a key policy allows every usage action to one of
 // the principals (or to "*" / the principal's account root), and returns
 // the actions no statement allows. An explicit Deny of an action to a
-// principal counts as missing. Conditions are not evaluated.
+// principal counts as missing. Conditions are not evaluated: the
+// validation's round trip, made under keyport's encryption context, shows
+// whether a conditional grant (such as TenantContextCondition) holds.
 func LintPolicy(policy string, principals []string) ([]string, error) {
 	var doc struct {
 		Statement json.RawMessage

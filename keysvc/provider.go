@@ -35,7 +35,7 @@ const (
 // ProviderSettings are the provider-wide rules an operator sets.
 type ProviderSettings struct {
 	AccountID       string   // the provider's AWS account, shown in trust and key policies
-	PrincipalARN    string   // the IAM principal keyport runs as, shown in key policy snippets
+	PrincipalARN    string   // the IAM principal keyport runs as, shown in trust policies
 	AllowedRegions  []string // regions tenants may use; empty means every known region
 	ReplicaRegions  []string // regions a multi-region key must have replicas in
 	DRRegions       int      // regions beyond the primary each key must be registered in

@@ -25,6 +25,7 @@ type Service struct {
 	tokens  *tokenTable
 	dp      *dataPlane
 	clients *awskms.Clients // KMS and STS clients per AWS connection and region
+	tests   testBudget      // per-tenant budget of connection tests
 }
 
 // Config tunes the service.

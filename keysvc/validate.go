@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
+	"github.com/aws/smithy-go"
 )
 
 // regionKey is one region's KMS key of a logical key.
@@ -107,15 +108,11 @@ func describeCheck(ctx context.Context, client *kms.Client, conn awskms.Connecti
 		c.Health, c.Detail = health, detail
 		return md, c
 	}
-	switch {
-	case md == nil:
+	if md == nil {
 		return fail(models.HealthUnreachable, "KMS answered without key metadata; try again.")
-	case md.AWSAccountId != nil && aws.ToString(md.AWSAccountId) != conn.AccountID:
-		return fail(models.HealthDrift, "The key belongs to account "+aws.ToString(md.AWSAccountId)+", not to the connection's account "+conn.AccountID+".")
-	case md.KeyManager != types.KeyManagerTypeCustomer:
-		return fail(models.HealthDrift, "This is an AWS managed key; its policy cannot grant keyport access. Create a customer managed key.")
-	case md.KeySpec != types.KeySpecSymmetricDefault || md.KeyUsage != types.KeyUsageTypeEncryptDecrypt:
-		return fail(models.HealthDrift, "The key is "+string(md.KeySpec)+" for "+string(md.KeyUsage)+"; keyport needs a symmetric key (SYMMETRIC_DEFAULT) for ENCRYPT_DECRYPT.")
+	}
+	if health, detail, ok := judgeKeyKind(md, conn); !ok {
+		return fail(health, detail)
 	}
 	switch md.KeyState {
 	case types.KeyStateEnabled:
@@ -222,11 +219,52 @@ func policyCheck(ctx context.Context, client *kms.Client, keyARN, region string,
 	return c
 }
 
+// judgeKeyKind checks who owns the key and what kind it is: in the
+// connection's account, customer managed, symmetric for ENCRYPT_DECRYPT.
+// The refusal names what KMS said, in words even when a field is missing.
+func judgeKeyKind(md *types.KeyMetadata, conn awskms.Connection) (models.Health, string, bool) {
+	switch {
+	case md.AWSAccountId != nil && aws.ToString(md.AWSAccountId) != conn.AccountID:
+		return models.HealthDrift, "The key belongs to account " + aws.ToString(md.AWSAccountId) + ", not to the connection's account " + conn.AccountID + ".", false
+	case md.KeyManager != types.KeyManagerTypeCustomer:
+		return models.HealthDrift, "This is an AWS managed key; its policy cannot grant keyport access. Create a customer managed key.", false
+	case md.KeySpec != types.KeySpecSymmetricDefault || md.KeyUsage != types.KeyUsageTypeEncryptDecrypt:
+		spec, usage := "of a key spec KMS did not name", "with no key usage in KMS's answer"
+		if md.KeySpec != "" {
+			spec = string(md.KeySpec)
+		}
+		if md.KeyUsage != "" {
+			usage = "for " + string(md.KeyUsage)
+		}
+		return models.HealthDrift, "The key is " + spec + " " + usage + "; keyport needs a symmetric key (SYMMETRIC_DEFAULT) for ENCRYPT_DECRYPT.", false
+	}
+	return "", "", true
+}
+
+// stsOperation is the STS operation (AssumeRole) a failed call's
+// credentials came from, when that is what failed: the SDK wraps it in
+// the KMS operation's error, which must not read as a KMS refusal.
+func stsOperation(err error) string {
+	for e := err; e != nil; e = errors.Unwrap(e) {
+		if oe, ok := e.(*smithy.OperationError); ok && oe.ServiceID == "STS" {
+			return oe.OperationName
+		}
+	}
+	return ""
+}
+
 // kmsFailure explains a failed KMS call in a tenant's words, with the
 // health it means.
 func kmsFailure(err error, action string, rk regionKey) (health models.Health, detail string) {
 	cl := awskms.ClassifyKMSError(err)
 	code := errCode(err)
+	if op := stsOperation(err); op != "" {
+		if errors.Is(cl, awskms.ErrThrottled) || errors.Is(cl, awskms.ErrUnavailable) {
+			return models.HealthUnreachable, "keyport could not reach AWS STS (sts:" + op + ", " + code + ") to get the role's credentials, so it did not reach KMS. Try again in a minute."
+		}
+		return models.HealthAccessDenied, "AWS STS refused sts:" + op + " (" + code + "), so keyport did not reach KMS: the role's trust policy does not allow keyport's account, " +
+			"or it requires another external id than the connection's. Fix the trust policy as shown on the connection's page (Test connection checks it), then check again."
+	}
 	switch {
 	case errors.Is(cl, awskms.ErrAccessDenied):
 		return models.HealthAccessDenied, "KMS refused " + action + " (" + code + "): the key policy does not allow keyport. Add the statement below to the key policy and check again."

@@ -137,3 +137,14 @@ func (db *DB) ExpireImportRequests(ctx context.Context) error {
 	}
 	return nil
 }
+
+// CountOpenImportRequests counts a tenant's import requests that are open
+// and not yet expired: the ones whose sealed private keys keyport keeps.
+func (db *DB) CountOpenImportRequests(ctx context.Context, tenantID string) (int, error) {
+	var n int64
+	if err := db.g.WithContext(ctx).Table("import_requests").Where("tenant_id = ? AND state = ? AND expires_at > ?", tenantID, ImportOpen, ts(db.now())).
+		Count(&n).Error; err != nil {
+		return 0, fmt.Errorf("count import requests: %w", mapErr(err))
+	}
+	return int(n), nil
+}

@@ -172,7 +172,7 @@ func ExportKeyPage(p Page, d ExportPage) templ.Component {
 				}
 				return nil
 			})
-			templ_7745c5c3_Err = field("RSA public key (PEM, at least 2048 bits; 3072 or more recommended)", "public_key", d.Errors).Render(templ.WithChildren(ctx, templ_7745c5c3_Var8), templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = field("RSA public key (PEM, 2048 to 8192 bits, exponent 65537; 3072 or 4096 recommended)", "public_key", d.Errors).Render(templ.WithChildren(ctx, templ_7745c5c3_Var8), templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -283,7 +283,7 @@ func ExportKeyPage(p Page, d ExportPage) templ.Component {
 				}
 				return nil
 			})
-			templ_7745c5c3_Err = field("Passphrase (at least 16 characters)", "passphrase", d.Errors).Render(templ.WithChildren(ctx, templ_7745c5c3_Var14), templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = field("Passphrase (at least 16 characters, hard to guess: four or more random words, or generated)", "passphrase", d.Errors).Render(templ.WithChildren(ctx, templ_7745c5c3_Var14), templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

@@ -296,7 +296,7 @@ func RegisterKeyPage(p Page, f RegisterForm) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 23, " <section class=\"card\"><h2>1. Create the key and grant keyport access</h2><p class=\"muted\">Add this statement to the key policy (or use the complete policy below when you create a key):</p><pre data-testid=\"policy-statement\">")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 23, " <section class=\"card\"><h2>1. Create the key and grant keyport access</h2><p class=\"muted\">Add these statements to the key policy (or use the complete policy below when you create a key). They let keyport describe the key and use it only under this tenant's encryption context (kms:EncryptionContext:keyport:tenant).</p><pre data-testid=\"policy-statement\">")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -1180,7 +1180,7 @@ func KeyPage(p Page, d KeyDetail) templ.Component {
 				return templ_7745c5c3_Err
 			}
 			if d.Lifecycle == nil || !d.Lifecycle.Held {
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 108, "<section class=\"card\"><h2>Key policy statement for keyport</h2><pre>")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 108, "<section class=\"card\"><h2>Key policy statements for keyport</h2><pre>")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}

@@ -66,11 +66,15 @@ func TestConnectionAndKeyRegistrationOverHTTP(t *testing.T) {
 	if res.StatusCode != http.StatusOK || !strings.Contains(page, awsExternalID) || !strings.Contains(page, "sts:ExternalId") {
 		t.Fatalf("role connection page: %d", res.StatusCode)
 	}
+	if strings.Contains(page, `Resource&#34;:`) || strings.Contains(page, `"Resource":`) {
+		t.Error("the trust policy has a Resource, which IAM refuses in a trust policy")
+	}
 
 	// Register: a revoked policy is refused with the checks, nothing saved.
 	revoked := s.tenantKMSKey(t, `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::`+awsTenantAcct+`:user/admin"},"Action":"kms:*","Resource":"*"}]}`)
 	_, page = b.get(t, s.URL+"/keys/new")
-	if !strings.Contains(page, "kms:GenerateDataKey*") || !strings.Contains(page, "generate-data-key-without-plaintext") {
+	if !strings.Contains(page, "kms:GenerateDataKeyWithoutPlaintext") || !strings.Contains(page, "kms:EncryptionContext:keyport:tenant") ||
+		!strings.Contains(page, tenant) || !strings.Contains(page, "generate-data-key-without-plaintext") {
 		t.Error("register page lacks the policy snippet or data key command")
 	}
 	token := csrfToken(t, page)

@@ -81,10 +81,13 @@ func ensureDemoKey(ctx context.Context, srv *kmslocal.Server) (string, error) {
 	case !errors.As(err, &api) || api.ErrorCode() != "NotFoundException":
 		return "", fmt.Errorf("look up the demo key: %w", err)
 	}
-	principals := []string{devProviderARN}
+	// Every development tenant may register the demo key: the demo user
+	// and role reach it through the account root's delegation to IAM.
+	// keyport's own statements, bound to one tenant's encryption context,
+	// carry the placeholder tenant here, as no single tenant owns it.
 	created, err := client.CreateKey(ctx, &kms.CreateKeyInput{
 		Description: aws.String("keyport demo key (development)"),
-		Policy:      aws.String(keysvc.KeyPolicy(devDemoAccount, principals)),
+		Policy:      aws.String(keysvc.KeyPolicy(devDemoAccount, []string{devRoleARN}, "")),
 	})
 	if err != nil {
 		return "", fmt.Errorf("create the demo key: %w", err)

@@ -194,6 +194,7 @@ func (s *Server) encrypt(c *call, body []byte) (any, *apiError) {
 	if aerr := checkAlgorithm(in.EncryptionAlgorithm); aerr != nil {
 		return nil, aerr
 	}
+	c.encCtx = in.EncryptionContext
 	k, m, aerr := s.encryptingKey(c, in.KeyId, "kms:Encrypt")
 	if aerr != nil {
 		return nil, aerr
@@ -221,6 +222,7 @@ func (s *Server) decrypt(c *call, body []byte) (any, *apiError) {
 	if aerr := checkAlgorithm(in.EncryptionAlgorithm); aerr != nil {
 		return nil, aerr
 	}
+	c.encCtx = in.EncryptionContext
 	k, m, pt, aerr := s.open(c, in.CiphertextBlob, in.EncryptionContext, in.KeyId, "kms:Decrypt")
 	if aerr != nil {
 		return nil, aerr
@@ -243,10 +245,12 @@ func (s *Server) reEncrypt(c *call, body []byte) (any, *apiError) {
 			return nil, aerr
 		}
 	}
+	c.encCtx = in.SourceEncryptionContext
 	src, sm, pt, aerr := s.open(c, in.CiphertextBlob, in.SourceEncryptionContext, in.SourceKeyId, "kms:ReEncryptFrom")
 	if aerr != nil {
 		return nil, aerr
 	}
+	c.encCtx = in.DestinationEncryptionContext
 	dst, dm, aerr := s.encryptingKey(c, in.DestinationKeyId, "kms:ReEncryptTo")
 	if aerr != nil {
 		return nil, aerr
@@ -299,6 +303,7 @@ func (s *Server) dataKey(c *call, body []byte, action string, withPlaintext bool
 	default:
 		return nil, errValidation("Please specify either number of bytes or key spec.")
 	}
+	c.encCtx = in.EncryptionContext
 	k, m, aerr := s.encryptingKey(c, in.KeyId, action)
 	if aerr != nil {
 		return nil, aerr

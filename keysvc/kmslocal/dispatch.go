@@ -23,6 +23,10 @@ type call struct {
 	region string
 	now    time.Time
 	reqID  string
+	// encCtx is the request's encryption context, for key policy
+	// conditions on kms:EncryptionContext:<key>; set before the key is
+	// resolved.
+	encCtx map[string]string
 }
 
 type handlerFunc func(s *Server, c *call, body []byte) (any, *apiError)

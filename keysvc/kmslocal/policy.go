@@ -2,6 +2,7 @@ package kmslocal
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 )
 
@@ -11,10 +12,65 @@ type policyDoc struct {
 }
 
 type statement struct {
-	Effect       string
-	Principals   []string // "*" or ARNs / account ids
-	Actions      []string // lowercased, as IAM matches actions case-insensitively
-	HasCondition bool
+	Effect     string
+	Principals []string // "*" or ARNs / account ids
+	Actions    []string // lowercased, as IAM matches actions case-insensitively
+	// Conditions kmslocal evaluates, all of which must hold; Unevaluated
+	// is set when the statement has any other condition.
+	Conditions  []contextCondition
+	Unevaluated bool
+}
+
+// contextCondition is StringEquals on kms:EncryptionContext:<key>: the
+// request's encryption context has Key (matched case-insensitively, as AWS
+// matches the key in the condition key's name) with one of Values (case-
+// sensitive). A request without the key does not meet it.
+type contextCondition struct {
+	Key    string // lowercased
+	Values []string
+}
+
+const encryptionContextPrefix = "kms:encryptioncontext:"
+
+// parseConditions reads a statement's Condition block: the conditions
+// kmslocal evaluates, and whether any other was there.
+func parseConditions(raw json.RawMessage) (conds []contextCondition, unevaluated bool, ok bool) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, false, true
+	}
+	var block map[string]map[string]stringOrList
+	if err := json.Unmarshal(raw, &block); err != nil {
+		return nil, false, false
+	}
+	for op, keys := range block {
+		for name, values := range keys {
+			ctxKey, isCtx := strings.CutPrefix(strings.ToLower(name), encryptionContextPrefix)
+			if op != "StringEquals" || !isCtx || ctxKey == "" {
+				unevaluated = true
+				continue
+			}
+			conds = append(conds, contextCondition{Key: ctxKey, Values: values})
+		}
+	}
+	return conds, unevaluated, true
+}
+
+// met reports whether the request's encryption context meets every
+// condition.
+func (st statement) met(encCtx map[string]string) bool {
+	for _, c := range st.Conditions {
+		found := false
+		for k, v := range encCtx {
+			if strings.ToLower(k) == c.Key && slices.Contains(c.Values, v) {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
 }
 
 // stringOrList decodes the IAM "one string or a list of strings" shape.
@@ -77,7 +133,11 @@ func parsePolicy(text string) (*policyDoc, *apiError) {
 		if len(rs.Action) == 0 {
 			return nil, malformed("Action is required")
 		}
-		st := statement{Effect: rs.Effect, HasCondition: len(rs.Condition) > 0 && string(rs.Condition) != "{}"}
+		conds, unevaluated, ok := parseConditions(rs.Condition)
+		if !ok {
+			return nil, malformed("Condition must map operators to {\"key\": value or values}")
+		}
+		st := statement{Effect: rs.Effect, Conditions: conds, Unevaluated: unevaluated}
 		for _, a := range rs.Action {
 			st.Actions = append(st.Actions, strings.ToLower(a))
 		}
@@ -96,11 +156,19 @@ func parsePolicy(text string) (*policyDoc, *apiError) {
 	return doc, nil
 }
 
-// allowed evaluates the key policy: an explicit Deny wins, then any Allow,
-// otherwise deny. Conditions are not evaluated, so they are read in the
-// safe direction: a conditional Allow grants nothing, a conditional Deny
-// always applies.
+// allowed evaluates the key policy for a request without an encryption
+// context.
 func (s *Server) allowed(k *key, p principal, action string) bool {
+	return s.allowedWith(k, p, action, nil)
+}
+
+// allowedWith evaluates the key policy: an explicit Deny wins, then any
+// Allow, otherwise deny. StringEquals on kms:EncryptionContext:<key> is
+// evaluated against the request's encryption context, as AWS does; other
+// conditions are not, so they are read in the safe direction: an Allow
+// with one grants nothing, a Deny with one applies (when its evaluated
+// conditions hold).
+func (s *Server) allowedWith(k *key, p principal, action string, encCtx map[string]string) bool {
 	if k.policy == nil {
 		doc, aerr := parsePolicy(k.Policy)
 		if aerr != nil {
@@ -108,20 +176,20 @@ func (s *Server) allowed(k *key, p principal, action string) bool {
 		}
 		k.policy = doc
 	}
-	return k.policy.allows(p, action)
+	return k.policy.allows(p, action, encCtx)
 }
 
-func (d *policyDoc) allows(p principal, action string) bool {
+func (d *policyDoc) allows(p principal, action string, encCtx map[string]string) bool {
 	action = strings.ToLower(action)
 	allow := false
 	for _, st := range d.Statements {
-		if !st.matches(p, action) {
+		if !st.matches(p, action) || !st.met(encCtx) {
 			continue
 		}
 		if st.Effect == "Deny" {
 			return false
 		}
-		if !st.HasCondition {
+		if !st.Unevaluated {
 			allow = true
 		}
 	}
@@ -212,7 +280,7 @@ func (s *Server) checkNewPolicy(text string, p principal, bypass bool) (*policyD
 	if aerr != nil {
 		return nil, aerr
 	}
-	if !bypass && !doc.allows(p, "kms:PutKeyPolicy") {
+	if !bypass && !doc.allows(p, "kms:PutKeyPolicy", nil) {
 		return nil, newError("MalformedPolicyDocumentException",
 			"The new key policy will not allow you to update the key policy in the future.")
 	}

@@ -178,7 +178,7 @@ func (s *Server) resolveKey(c *call, id, action string) (*key, *apiError) {
 	if k.Account != c.caller.Account && !crossAccountActions[action] {
 		return nil, newError("AccessDeniedException", "%s does not allow cross-account use of %s", action, k.ARN)
 	}
-	if !s.allowed(k, c.caller, action) {
+	if !s.allowedWith(k, c.caller, action, c.encCtx) {
 		return nil, errAccessDenied(c, action, k.ARN)
 	}
 	s.stats.countKey(k.ID, c.op)

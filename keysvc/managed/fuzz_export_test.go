@@ -13,7 +13,8 @@ import (
 
 // FuzzParseExportPublicKey feeds arbitrary text to the parser of the RSA
 // public key a tenant uploads to export key material: no panic; a key it
-// accepts is RSA of at least MinExportRSABits; a refusal is a short
+// accepts is RSA of MinExportRSABits to MaxExportRSABits with exponent
+// 65537; a refusal is a short
 // ValidationError on public_key that does not echo the upload.
 //
 // TODO(issue 9): the passphrase-protected export file is only written by
@@ -42,8 +43,8 @@ func FuzzParseExportPublicKey(f *testing.F) {
 			}
 			return
 		}
-		if pub == nil || pub.N.BitLen() < MinExportRSABits {
-			t.Fatalf("accepted a key that is too small or nil: %v", pub)
+		if pub == nil || pub.N.BitLen() < MinExportRSABits || pub.N.BitLen() > MaxExportRSABits || pub.E != ExportRSAExponent {
+			t.Fatalf("accepted a key outside the limits or nil: %v", pub)
 		}
 	})
 }

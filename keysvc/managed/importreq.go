@@ -59,7 +59,9 @@ func (r NewImportRequest) LogValue() slog.Value { return slog.StringValue(r.Stri
 // CreateImportRequest makes an RSA key pair (the private key sealed under
 // the KEK), a one-time import token valid 24 hours, and records them; the
 // tenant wraps its 256-bit key to the public key and uploads it with the
-// token.
+// token. A tenant with MaxOpenImportRequests open gets
+// ErrTooManyImportRequests, one that made ImportRequestsPerHour in the
+// last hour ErrImportRequestRate.
 func (s *Service) CreateImportRequest(ctx context.Context, tenantID string, by keysvc.RequestBy, storeID, keyName string) (*NewImportRequest, error) {
 	if _, err := s.db.GetKeyStore(ctx, tenantID, storeID); errors.Is(err, models.ErrNotFound) {
 		return nil, &keysvc.ValidationError{Field: "store_id", Message: "choose one of your key stores"}
@@ -69,7 +71,16 @@ func (s *Service) CreateImportRequest(ctx context.Context, tenantID string, by k
 	if n := strings.TrimSpace(keyName); n == "" || len([]rune(n)) > 100 {
 		return nil, &keysvc.ValidationError{Field: "key_name", Message: "is required, at most 100 characters"}
 	}
-	priv, err := rsa.GenerateKey(s.rand, importRequestBits)
+	open, err := s.db.CountOpenImportRequests(ctx, tenantID)
+	if err != nil {
+		return nil, err
+	}
+	release, err := s.imports.reserve(tenantID, open, s.now())
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	priv, err := s.imports.key(ctx, importRequestBits)
 	if err != nil {
 		return nil, err
 	}

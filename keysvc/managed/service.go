@@ -29,6 +29,7 @@ type Service struct {
 	// mailOut and mailRender write approval emails (SetApprovalMail).
 	mailOut    *mailer.Outbox
 	mailRender ApprovalRenderer
+	imports    *importGuard // import request limits and the RSA key pool
 }
 
 // Deps are the managed service's collaborators.
@@ -40,10 +41,13 @@ type Deps struct {
 	Keys   *keysvc.Service
 	Logger *slog.Logger
 	Now    func() time.Time // injected clock; time.Now when nil
-	Rand   io.Reader        // crypto/rand when nil
+	Rand   io.Reader        // crypto/rand when nil; used from a background goroutine too
 	// Clients builds KMS clients for the stores' connections; nil means
 	// the key service's.
 	Clients *awskms.Clients
+	// ImportKeyPool is how many RSA keys for import requests are generated
+	// ahead: 0 means DefaultImportKeyPool, a negative number none.
+	ImportKeyPool int
 }
 
 // New builds the managed-key service.
@@ -60,5 +64,9 @@ func New(d Deps) *Service {
 	if d.Clients == nil {
 		d.Clients = d.Keys.Clients()
 	}
-	return &Service{db: d.DB, sealer: d.Sealer, log: d.Logger, now: d.Now, rand: d.Rand, clients: d.Clients, keys: d.Keys}
+	if d.ImportKeyPool == 0 {
+		d.ImportKeyPool = DefaultImportKeyPool
+	}
+	return &Service{db: d.DB, sealer: d.Sealer, log: d.Logger, now: d.Now, rand: d.Rand, clients: d.Clients, keys: d.Keys,
+		imports: newImportGuard(d.ImportKeyPool, d.Rand, d.Logger)}
 }
