@@ -43,6 +43,7 @@ var migrations = []migration{
 	migration13Held,
 	migration22StateOperations,
 	migration26NamesIgnoreCase,
+	migration30VersionRetirement,
 }
 
 // schemaMigration is a row of schema_migrations.

@@ -143,6 +143,8 @@ func routes(e *echo.Echo, d Deps) {
 		api.POST("/decrypt", a.Decrypt)
 		api.POST("/encrypt/batch", a.EncryptBatch)
 		api.POST("/decrypt/batch", a.DecryptBatch)
+		api.POST("/rewrap", a.Rewrap)
+		api.POST("/rewrap/batch", a.RewrapBatch)
 		api.POST("/datakey", a.DataKey)
 		api.POST("/import-requests", a.CreateImportRequest)
 		api.POST("/import-requests/:request_id/upload", a.UploadImport)
