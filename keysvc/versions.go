@@ -73,6 +73,7 @@ type VersionUse struct {
 	LastUsedAt *time.Time // nil: never used
 	// LastDecryptAt is the last decrypt, nil if none.
 	LastDecryptAt *time.Time
+	Reason        string // why it was made: register, manual, scheduled, retired
 	// SupersededAt is when the next version became current; nil for the
 	// current version.
 	SupersededAt *time.Time
@@ -111,7 +112,7 @@ func (s *Service) KeyVersions(ctx context.Context, tenantID, keyID string) ([]Ve
 	out := make([]VersionUse, len(vs))
 	for i, v := range vs {
 		out[i] = VersionUse{Version: v.Version, CreatedAt: v.CreatedAt, Encrypts: v.Encrypts, Decrypts: v.Decrypts,
-			LastUsedAt: v.LastUsedAt, LastDecryptAt: v.LastDecryptAt, Current: v.Version == k.CurrentVersion,
+			LastUsedAt: v.LastUsedAt, LastDecryptAt: v.LastDecryptAt, Reason: v.Reason, Current: v.Version == k.CurrentVersion,
 			Retired: v.Version < k.MinDecryptionVersion}
 		if i > 0 { // newest first: the one before is the next version
 			t := vs[i-1].CreatedAt
