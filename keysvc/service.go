@@ -25,6 +25,8 @@ type Service struct {
 	tokens  *tokenTable
 	dp      *dataPlane
 	clients *awskms.Clients // KMS and STS clients per AWS connection and region
+
+	afterOpen func() // tests: runs in Rewrap between opening and sealing again
 }
 
 // Config tunes the service.

@@ -42,6 +42,9 @@ func (s *Service) Rewrap(ctx context.Context, tenantID string, ciphertext []byte
 		return nil, err
 	}
 	defer clear(dec.Plaintext)
+	if s.afterOpen != nil {
+		s.afterOpen()
+	}
 	return s.Encrypt(ctx, tenantID, dec.KeyID, dec.Plaintext, context)
 }
 

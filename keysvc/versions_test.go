@@ -1,6 +1,7 @@
 package keysvc_test
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -37,5 +38,43 @@ func TestVersionRetiredErrorNamesTheMinimum(t *testing.T) {
 	var err error = &keysvc.VersionRetiredError{Version: 2, Min: 5}
 	if !errors.Is(err, keysvc.ErrVersionRetired) || !strings.Contains(err.Error(), "version 2") || !strings.Contains(err.Error(), "to 5") {
 		t.Errorf("err = %v", err)
+	}
+}
+
+// TestRewrapRotatedBetweenOpenAndSeal: a rotation that lands after Rewrap
+// opened the ciphertext and before it sealed again leaves the result under
+// the new current version, which exists and decrypts it.
+func TestRewrapRotatedBetweenOpenAndSeal(t *testing.T) {
+	ctx := context.Background()
+	e := newDPEnv(t, keysvc.Config{})
+	k := e.Key(t, "orders")
+	enc, err := e.Service.Encrypt(ctx, e.Tenant.ID, k.ID, []byte("4111"), fieldSSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	replica := e.NewService(keysvc.Config{}) // the rotation runs on another replica
+	rotated := false
+	keysvc.SetAfterOpen(e.Service, func() {
+		if rotated {
+			return
+		}
+		rotated = true
+		if _, err := replica.RotateDataKey(ctx, e.Tenant.ID, k.ID, "test", "manual"); err != nil {
+			t.Error(err)
+		}
+		if err := e.Service.Warm(ctx); err != nil { // this replica's key table poll
+			t.Error(err)
+		}
+	})
+	rw, err := e.Service.Rewrap(ctx, e.Tenant.ID, enc.Ciphertext, fieldSSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rotated || rw.Version != 2 {
+		t.Fatalf("rewrap after a rotation mid-way: version %d (rotated %v)", rw.Version, rotated)
+	}
+	dec, err := replica.Decrypt(ctx, e.Tenant.ID, rw.Ciphertext, fieldSSN)
+	if err != nil || string(dec.Plaintext) != "4111" || dec.Version != 2 {
+		t.Fatalf("decrypt of the rewrapped ciphertext: %+v %v", dec, err)
 	}
 }

@@ -228,6 +228,12 @@ func TestRewrapRacesRotation(t *testing.T) {
 	if len(vs) != 4 {
 		t.Errorf("versions after 3 rotations: %d", len(vs))
 	}
+	landed := map[float64]int{}
+	for _, r := range results {
+		v, _ := r.body["key_version"].(float64)
+		landed[v]++
+	}
+	t.Logf("rewraps by the version they landed on: %v", landed)
 	for i, r := range results {
 		if r.err != nil || r.status != 200 {
 			t.Errorf("rewrap %d: %d %v %v", i, r.status, r.body, r.err)
