@@ -54,11 +54,16 @@ func (h *Handler) keyVersions(ctx context.Context, c echo.Context, k *models.Key
 // versions: ciphertexts under versions below the minimum stop decrypting.
 func (h *Handler) SetMinDecryptionVersion(c echo.Context) error {
 	v := viewerFrom(c)
+	ctx := c.Request().Context()
+	// The key first: another tenant's key id is "not found", whatever the form says.
+	if _, err := h.db.GetKey(ctx, v.Tenant.ID, c.Param("key_id")); err != nil {
+		return err
+	}
 	n, err := strconv.ParseInt(strings.TrimSpace(c.FormValue("min_decryption_version")), 10, 64)
 	if err != nil {
 		return &keysvc.ValidationError{Field: "min_decryption_version", Message: "must be a whole number"}
 	}
-	k, err := h.keys.SetMinDecryptionVersion(c.Request().Context(), v.Tenant.ID, c.Param("key_id"), n, h.by(c))
+	k, err := h.keys.SetMinDecryptionVersion(ctx, v.Tenant.ID, c.Param("key_id"), n, h.by(c))
 	if err != nil {
 		return fmt.Errorf("set min decryption version: %w", err)
 	}
