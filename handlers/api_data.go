@@ -168,6 +168,63 @@ func (a *API) itemError(c echo.Context, err error) *apiErrorDetail {
 	return &apiErrorDetail{ae.Code, ae.Message}
 }
 
+// rewrapBatch is the body of POST /api/v1/rewrap/batch.
+type rewrapBatch struct {
+	Items []DecryptItem `json:"items"`
+}
+
+// rewrapOne seals a ciphertext again under its key's current version; the
+// plaintext stays inside keysvc.
+func (a *API) rewrapOne(c echo.Context, it DecryptItem) (EncryptResult, error) {
+	tenantID, err := tenant(c, it.Tenant)
+	if err != nil {
+		return EncryptResult{}, err
+	}
+	if len(it.Ciphertext) == 0 {
+		return EncryptResult{}, &keysvc.ValidationError{Field: "ciphertext", Message: "is required"}
+	}
+	enc, err := a.keys.Rewrap(c.Request().Context(), tenantID, it.Ciphertext, it.Context)
+	if err != nil {
+		return EncryptResult{}, err
+	}
+	return EncryptResult{Ciphertext: enc.Ciphertext, KeyID: enc.KeyID, KeyVersion: enc.Version}, nil
+}
+
+// Rewrap is POST /api/v1/rewrap: {ciphertext, context} in, the same
+// plaintext under the key's current version out, as {ciphertext, key_id,
+// key_version}.
+func (a *API) Rewrap(c echo.Context) error {
+	var it DecryptItem
+	if err := decodeJSON(c, &it); err != nil {
+		return a.writeAPIError(c, err)
+	}
+	res, err := a.rewrapOne(c, it)
+	if err != nil {
+		return a.writeAPIError(c, err)
+	}
+	return c.JSON(http.StatusOK, res)
+}
+
+// RewrapBatch is POST /api/v1/rewrap/batch: each item answers on its own.
+func (a *API) RewrapBatch(c echo.Context) error {
+	var b rewrapBatch
+	if err := decodeJSON(c, &b); err != nil {
+		return a.writeAPIError(c, err)
+	}
+	if err := checkBatch(len(b.Items)); err != nil {
+		return a.writeAPIError(c, err)
+	}
+	out := make([]EncryptResult, len(b.Items))
+	for i, it := range b.Items {
+		res, err := a.rewrapOne(c, it)
+		if err != nil {
+			res = EncryptResult{Error: a.itemError(c, err)}
+		}
+		out[i] = res
+	}
+	return c.JSON(http.StatusOK, map[string][]EncryptResult{"items": out})
+}
+
 type datakeyRequest struct {
 	Tenant  string            `json:"tenant,omitempty"`
 	KeyID   string            `json:"key_id"`

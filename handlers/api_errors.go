@@ -42,6 +42,10 @@ func apiErrorFor(err error) *APIError {
 	for _, d := range domainErrors {
 		if d.api != nil && errors.Is(err, d.err) {
 			a := *d.api
+			var pm publicMessager
+			if errors.As(err, &pm) {
+				a.Message = pm.PublicMessage()
+			}
 			return &a
 		}
 	}
@@ -52,6 +56,10 @@ func apiErrorFor(err error) *APIError {
 	}
 	return &APIError{http.StatusInternalServerError, "internal_error", "The key service failed; the request id identifies this failure in keyport's logs.", ""}
 }
+
+// publicMessager is a domain error whose own message is safe to show and
+// says more than its row's (keysvc.VersionRetiredError names the minimum).
+type publicMessager interface{ PublicMessage() string }
 
 // apiCodeForStatus names the errors the data API answers before any of its
 // handlers runs (routing, body limits) after their status: not_found,

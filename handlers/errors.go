@@ -65,6 +65,8 @@ var domainErrors = []domainError{
 	{err: keysvc.ErrKeyNotFound, page: pageNotFound, api: &APIError{http.StatusNotFound, "key_not_found", "No such key for this tenant.", ""}},
 	{err: envelope.ErrMalformedCiphertext, api: &APIError{http.StatusBadRequest, "ciphertext_malformed", "The ciphertext is not in keyport's format.", ""}},
 	{err: envelope.ErrDecrypt, api: &APIError{http.StatusBadRequest, "ciphertext_invalid", "The ciphertext does not decrypt with this tenant, key and context: it was altered, or made for another tenant or context.", ""}},
+	// The message names the minimum set: the caller's error says it (below).
+	{err: keysvc.ErrVersionRetired, api: &APIError{http.StatusConflict, "version_retired", "The ciphertext's key version is older than the key's minimum decryption version.", ""}},
 	{err: awskms.ErrKeyDisabled, api: &APIError{http.StatusConflict, "key_disabled", "The key is disabled.", ""}},
 	{err: awskms.ErrKeyPendingDeletion, api: &APIError{http.StatusConflict, "key_pending_deletion", "The key is pending deletion.", ""}},
 	{err: awskms.ErrKeyNotUsable, api: &APIError{http.StatusConflict, "key_not_usable", "The key is not usable yet or any more; its owner can see why in keyport.", ""}},

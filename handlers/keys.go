@@ -18,9 +18,10 @@ import (
 
 // keyFlashes are the fixed texts a "done" query parameter may select.
 var keyFlashes = map[string]string{
-	"registered": "Key registered: every check passed and data-key version 1 is wrapped in every region.",
-	"checked":    "Checked just now.",
-	"purged":     "Cached data keys purged on every replica: the next use asks KMS again.",
+	"registered":  "Key registered: every check passed and data-key version 1 is wrapped in every region.",
+	"checked":     "Checked just now.",
+	"purged":      "Cached data keys purged on every replica: the next use asks KMS again.",
+	"min_version": "Minimum decryption version saved: every replica refuses older versions within seconds.",
 }
 
 // registerForm is the "register a customer-managed key" form.
@@ -156,10 +157,6 @@ func (h *Handler) Key(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	vs, err := h.db.DataKeyVersions(ctx, v.Tenant.ID, k.ID)
-	if err != nil {
-		return err
-	}
 	label, advice := views.HealthAdvice(string(k.Health))
 	d := views.KeyDetail{ID: k.ID, Name: k.Name, State: string(k.State), Health: string(k.Health), HealthLabel: label, HealthAdvice: advice,
 		HealthDetail: k.HealthDetail, HealthOK: k.Health == models.HealthOK, ValidatedAt: k.ValidatedAt,
@@ -168,8 +165,8 @@ func (h *Handler) Key(c echo.Context) error {
 	for _, r := range rs {
 		d.Regions = append(d.Regions, views.KeyRegionRow{Region: r.Region, ARN: r.KMSKeyARN, Primary: r.Priority == 0})
 	}
-	for _, dv := range vs {
-		d.Versions = append(d.Versions, views.KeyVersionRow{Version: dv.Version, Reason: dv.Reason, CreatedAt: dv.CreatedAt, Current: dv.Version == k.CurrentVersion})
+	if err := h.keyVersions(ctx, c, k, &d); err != nil {
+		return err
 	}
 	val, err := h.db.LatestKeyValidation(ctx, v.Tenant.ID, k.ID)
 	if err != nil && !errors.Is(err, models.ErrNotFound) {

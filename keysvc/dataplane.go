@@ -80,7 +80,7 @@ func (s *Service) Encrypt(ctx context.Context, tenantID, keyID string, plaintext
 	if err != nil {
 		return nil, err
 	}
-	s.dp.usage.add(keyID, s.now(), useEncrypt, hit)
+	s.dp.usage.addVersion(keyID, m.CurrentVersion, s.now(), useEncrypt, hit)
 	return &Encrypted{Ciphertext: ct, KeyID: keyID, Version: m.CurrentVersion}, nil
 }
 
@@ -111,6 +111,9 @@ func (s *Service) Decrypt(ctx context.Context, tenantID string, ciphertext []byt
 	if v < 1 || v > m.CurrentVersion {
 		return nil, envelope.ErrDecrypt
 	}
+	if v < m.MinDecryption {
+		return nil, &VersionRetiredError{Version: v, Min: m.MinDecryption}
+	}
 	dk, hit, err := s.dataKey(ctx, m, v)
 	if err != nil {
 		return nil, err
@@ -119,7 +122,7 @@ func (s *Service) Decrypt(ctx context.Context, tenantID string, ciphertext []byt
 	if err != nil {
 		return nil, err
 	}
-	s.dp.usage.add(m.ID, s.now(), useDecrypt, hit)
+	s.dp.usage.addVersion(m.ID, v, s.now(), useDecrypt, hit)
 	return &Decrypted{Plaintext: pt, KeyID: m.ID, Version: v}, nil
 }
 

@@ -18,6 +18,7 @@ type keyMeta struct {
 	State          models.KeyState
 	Health         models.Health
 	CurrentVersion int64
+	MinDecryption  int64 // oldest version that decrypts; 0 or 1 retire nothing
 	Epoch          int64
 	Revision       int64
 }
@@ -41,7 +42,7 @@ func newKeyTable(db *models.DB) *keyTable {
 
 func metaOf(k *models.Key) keyMeta {
 	return keyMeta{TenantID: k.TenantID, ID: k.ID, ConnectionID: k.ConnectionID, State: k.State, Health: k.Health,
-		CurrentVersion: k.CurrentVersion, Epoch: k.CacheEpoch, Revision: k.Revision}
+		CurrentVersion: k.CurrentVersion, MinDecryption: k.MinDecryptionVersion, Epoch: k.CacheEpoch, Revision: k.Revision}
 }
 
 // apply records a key's latest row; an older row never overwrites a newer.

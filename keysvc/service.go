@@ -26,6 +26,8 @@ type Service struct {
 	dp      *dataPlane
 	clients *awskms.Clients // KMS and STS clients per AWS connection and region
 	tests   testBudget      // per-tenant budget of connection tests
+
+	afterOpen func() // tests: runs in Rewrap between opening and sealing again
 }
 
 // Config tunes the service.

@@ -24,12 +24,15 @@ type Key struct {
 	Health         Health
 	HealthDetail   string
 	CurrentVersion int64
-	CacheEpoch     int64
-	CreatedBy      string
-	CreatedAt      time.Time
-	UpdatedAt      time.Time
-	ValidatedAt    *time.Time
-	Revision       int64
+	// MinDecryptionVersion is the oldest data-key version that still
+	// decrypts; 1 (the default) retires nothing.
+	MinDecryptionVersion int64
+	CacheEpoch           int64
+	CreatedBy            string
+	CreatedAt            time.Time
+	UpdatedAt            time.Time
+	ValidatedAt          *time.Time
+	Revision             int64
 }
 
 // KeyRegion is the KMS key that wraps a key's data keys in one region.
@@ -50,6 +53,10 @@ type DataKeyVersion struct {
 	CreatedBy        string
 	CreatedAt        time.Time
 	MessagesReserved int64
+	Encrypts         int64      // flushed counts of this version's use
+	Decrypts         int64      //
+	LastUsedAt       *time.Time // last encrypt or decrypt, nil if never used
+	LastDecryptAt    *time.Time // last decrypt, nil if never decrypted
 }
 
 // DataKeyWrap is a data key version wrapped by one region's KMS key.
@@ -307,6 +314,11 @@ func (db *DB) DataKeyVersions(ctx context.Context, tenantID, keyID string) ([]Da
 	}
 	for i := range vs {
 		vs[i].CreatedAt = vs[i].CreatedAt.UTC()
+		for _, t := range []*time.Time{vs[i].LastUsedAt, vs[i].LastDecryptAt} {
+			if t != nil {
+				*t = t.UTC()
+			}
+		}
 	}
 	return vs, nil
 }

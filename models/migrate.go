@@ -45,6 +45,7 @@ var migrations = []migration{
 	migration15StepUp,
 	migration22StateOperations,
 	migration26NamesIgnoreCase,
+	migration30VersionRetirement,
 }
 
 // schemaMigration is a row of schema_migrations.

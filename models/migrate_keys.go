@@ -146,3 +146,19 @@ func renameCaseDuplicates(table string) string {
 		SELECT 1 FROM ` + table + ` o WHERE o.tenant_id = ` + table + `.tenant_id AND lower(o.name) = lower(` + table + `.name)
 		AND (o.created_at < ` + table + `.created_at OR (o.created_at = ` + table + `.created_at AND o.id < ` + table + `.id)))`
 }
+
+// migration30VersionRetirement records how far back a key still decrypts
+// (Vault transit's min_decryption_version; 1 retires nothing) and each
+// data-key version's use, so a tenant can see which old versions nothing
+// reads any more before retiring them.
+var migration30VersionRetirement = migration{
+	version: 30,
+	name:    "add min_decryption_version to keys and per-version use to data_key_versions",
+	stmts: []string{
+		`ALTER TABLE keys ADD COLUMN min_decryption_version bigint NOT NULL DEFAULT 1`,
+		`ALTER TABLE data_key_versions ADD COLUMN encrypts bigint NOT NULL DEFAULT 0`,
+		`ALTER TABLE data_key_versions ADD COLUMN decrypts bigint NOT NULL DEFAULT 0`,
+		`ALTER TABLE data_key_versions ADD COLUMN last_used_at {{time}}`,
+		`ALTER TABLE data_key_versions ADD COLUMN last_decrypt_at {{time}}`,
+	},
+}

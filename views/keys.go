@@ -42,6 +42,11 @@ type KeyDetail struct {
 	Rotation     *RotationSchedule // nil when the schedule cannot be shown
 	Usage        KeyUsageSummary
 	Lifecycle    *KeyLifecycle // keys whose material keyport holds (issue 5); nil otherwise
+	// CurrentVersion and MinDecryptionVersion bound the retirement form;
+	// IdleDays is the "safe to retire" period the viewer chose.
+	CurrentVersion       int64
+	MinDecryptionVersion int64
+	IdleDays             int
 }
 
 // KeyUsageSummary counts a key's use through keyport. Cached decrypts never
@@ -59,10 +64,15 @@ type KeyRegionRow struct {
 
 // KeyVersionRow is one data-key version.
 type KeyVersionRow struct {
-	Version   int64
-	Reason    string
-	CreatedAt time.Time
-	Current   bool
+	Version      int64
+	Reason       string
+	CreatedAt    time.Time
+	Current      bool
+	Encrypts     int64
+	Decrypts     int64
+	LastUsedAt   *time.Time
+	Retired      bool // below the minimum decryption version
+	SafeToRetire bool // old, and no decrypt for IdleDays
 }
 
 // RegisterForm is the guided "register a customer-managed key" page.

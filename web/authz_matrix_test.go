@@ -99,11 +99,12 @@ var expected = map[string]map[persona]bool{
 	"POST /provider/settings":           allow(operator),
 	// Service tokens are the operator's; purges are for a tenant's owners
 	// and admins (a purge names a key: the outsider's is someone else's).
-	"GET /provider/tokens":                   allow(operator),
-	"POST /provider/tokens":                  allow(operator),
-	"POST /provider/tokens/:token_id/revoke": allow(operator),
-	"POST /keys/:key_id/purge":               allow(admin, owner),
-	"POST /keys/purge":                       allow(admin, owner, outsider),
+	"GET /provider/tokens":                      allow(operator),
+	"POST /provider/tokens":                     allow(operator),
+	"POST /provider/tokens/:token_id/revoke":    allow(operator),
+	"POST /keys/:key_id/purge":                  allow(admin, owner),
+	"POST /keys/:key_id/min-decryption-version": allow(admin, owner),
+	"POST /keys/purge":                          allow(admin, owner, outsider),
 	// Audit log and reports (issue 8): every member, in their own tenant
 	// (no route names a tenant); the all-tenant views for operators only.
 	"GET /audit":                    anyMember,

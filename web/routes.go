@@ -68,6 +68,7 @@ func routes(e *echo.Echo, d Deps) {
 	s.POST("/provider/tokens", h.CreateServiceToken, h.Require(handlers.ActOperate))
 	s.POST("/provider/tokens/:token_id/revoke", h.RevokeServiceToken, h.Require(handlers.ActOperate))
 	s.POST("/keys/:key_id/purge", h.PurgeKeyCache, h.Require(handlers.ActPurgeCache))
+	s.POST("/keys/:key_id/min-decryption-version", h.SetMinDecryptionVersion, h.Require(handlers.ActManageKeys))
 	s.POST("/keys/purge", h.PurgeTenantCache, h.Require(handlers.ActPurgeCache))
 
 	// Audit log, compliance reports and the operator's view (issue 8). A
@@ -144,6 +145,8 @@ func routes(e *echo.Echo, d Deps) {
 		api.POST("/decrypt", a.Decrypt)
 		api.POST("/encrypt/batch", a.EncryptBatch)
 		api.POST("/decrypt/batch", a.DecryptBatch)
+		api.POST("/rewrap", a.Rewrap)
+		api.POST("/rewrap/batch", a.RewrapBatch)
 		api.POST("/datakey", a.DataKey)
 		api.POST("/import-requests", a.CreateImportRequest)
 		api.POST("/import-requests/:request_id/upload", a.UploadImport)
