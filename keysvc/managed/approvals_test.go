@@ -66,7 +66,7 @@ func TestApprovalRules(t *testing.T) {
 	refused("no second factor", veteran, keyID, "second factor")
 	veteran.MFA = true
 	refused("another key's URL", veteran, otherKey, "")
-	if _, err := e.svc.Export(ctx, e.tenant.ID, e.by, keyID, ExportInput{Format: ExportJWE, Passphrase: strings.Repeat("p", 20), ApprovalID: a.ID}); !errors.Is(err, ErrApprovalRequired) {
+	if _, err := e.svc.Export(ctx, e.tenant.ID, e.by, keyID, ExportInput{Format: ExportJWE, Passphrase: "correct horse battery staple", ApprovalID: a.ID}); !errors.Is(err, ErrApprovalRequired) {
 		t.Fatalf("export before any valid decision: %v", err)
 	}
 	if _, err := e.svc.DecideApproval(ctx, e.tenant.ID, veteran, keyID, a.ID, true); err != nil {
