@@ -67,6 +67,9 @@ func (a *API) Authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 			return a.writeAPIError(c, err)
 		}
 		c.Set(tokenKey, info)
+		// keysvc's own events of this request (data-key fetches) name
+		// the token and the request id too.
+		c.SetRequest(c.Request().WithContext(keysvc.WithRequestBy(c.Request().Context(), apiBy(c))))
 		return next(c)
 	}
 }

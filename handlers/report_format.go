@@ -117,10 +117,16 @@ func activityCSV(r *views.ActivityReport) ([]byte, error) {
 	d.row("period_from", stamp(r.From))
 	d.row("period_to", stamp(r.To))
 	v := r.Verification
+	if v.VerifiedAt == nil {
+		d.row("chain_last_verified_at", "never")
+	} else {
+		d.row("chain_last_verified_at", stamp(*v.VerifiedAt))
+		d.row("chain_last_verified_by", v.VerifiedBy)
+	}
 	d.row("chain_verified", strconv.FormatBool(v.OK))
 	d.row("chain_rows_checked", strconv.FormatInt(v.Checked, 10))
 	d.row("chain_verified_head", v.Head)
-	if !v.OK {
+	if !v.OK && v.VerifiedAt != nil {
 		d.row("chain_first_broken_seq", strconv.FormatInt(v.FirstBrokenSeq, 10))
 		d.row("chain_broken_reason", v.Reason)
 	}

@@ -18,7 +18,7 @@ var reportKinds = []views.ReportLink{
 	{Name: "inventory", Title: "Key inventory",
 		Description: "Every key: store, mode, KMS key ARNs per region, state, health, data-key versions with dates and fingerprints (never material), rotation and the last validation with its checks."},
 	{Name: "activity", Title: "Activity", Period: true,
-		Description: "The audit events of a period with the whole chain verified, and each key's hourly usage counts (cached decrypts never reach AWS CloudTrail; these counts are their record)."},
+		Description: "The audit events of a period with the chain's head and its last verification (verify it on the audit page), and each key's hourly usage counts (cached decrypts never reach AWS CloudTrail; these counts are their record)."},
 	{Name: "validation", Title: "Configuration validation",
 		Description: "For each key, every expected property (enabled, symmetric, key policy, replicas, rotation, material expiry, no drift) with pass, fail or not verified, the deviation, and an overall verdict."},
 }

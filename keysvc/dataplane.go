@@ -193,10 +193,17 @@ func (s *Service) fetchDataKey(ctx context.Context, m keyMeta, version int64) (*
 	if err != nil {
 		return nil, fmt.Errorf("keysvc: load wrapped data key: %w", err)
 	}
+	// The fetch is the requester's (the first one's, when several wait on
+	// it): the data API's service token and request id, or the data plane
+	// itself for a caller that named none.
+	by, ok := requestByFrom(ctx)
+	if !ok {
+		by = RequestBy{UserID: "keyport:data-api", Kind: models.ActorServiceToken}
+	}
 	var firstErr error
 	for _, w := range wraps {
-		audited := s.dp.audit.start(ctx, models.AuditInput{TenantID: m.TenantID, Actor: "keyport:data-api",
-			Action: "key.datakey_fetch", TargetType: "key", TargetID: m.ID,
+		audited := s.dp.audit.start(ctx, models.AuditInput{TenantID: m.TenantID, ActorKind: by.Kind, Actor: by.UserID,
+			RequestID: by.RequestID, Action: "key.datakey_fetch", TargetType: "key", TargetID: m.ID,
 			Details: map[string]string{"version": strconv.FormatInt(version, 10), "region": w.Region}})
 		raw, err := s.unwrap(ctx, m, w)
 		if aerr := audited.wait(ctx); aerr != nil {

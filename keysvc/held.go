@@ -135,10 +135,3 @@ func (s *Service) heldChecks(ctx context.Context, k *models.Key) []Check {
 	}
 	return []Check{open, trip}
 }
-
-// OpenHeldWrap opens a held wrap of a key as the data path does, bound to
-// the tenant, key and version. The caller zeroes the result. The managed
-// lifecycle's tests check with it that a held wrap opens nowhere else.
-func (s *Service) OpenHeldWrap(ctx context.Context, tenantID, keyID string, w models.DataKeyWrap) ([]byte, error) {
-	return s.unwrapHeld(ctx, keyMeta{TenantID: tenantID, ID: keyID}, w)
-}

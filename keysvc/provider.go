@@ -67,6 +67,23 @@ func (b RequestBy) Audit(action string, details map[string]string) models.AuditI
 	return models.AuditInput{Action: action, ActorKind: b.Kind, Actor: b.UserID, RequestID: b.RequestID, Details: details}
 }
 
+// requestByKey is the context key of WithRequestBy.
+type requestByKey struct{}
+
+// WithRequestBy returns ctx carrying who made the request, for the audit
+// events the data plane writes on its own (key.datakey_fetch): the data
+// API puts its service token and request id there, so keysvc needs to
+// know nothing of HTTP.
+func WithRequestBy(ctx context.Context, by RequestBy) context.Context {
+	return context.WithValue(ctx, requestByKey{}, by)
+}
+
+// requestByFrom is the requester WithRequestBy put in ctx, if any.
+func requestByFrom(ctx context.Context) (RequestBy, bool) {
+	by, ok := ctx.Value(requestByKey{}).(RequestBy)
+	return by, ok && by.UserID != ""
+}
+
 // ProviderSettings reads the provider settings.
 func (s *Service) ProviderSettings(ctx context.Context) (ProviderSettings, error) {
 	m, err := s.db.ProviderSettings(ctx)

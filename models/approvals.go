@@ -177,16 +177,35 @@ func approverEligible(tx *gorm.DB, a *Approval, by Approver, rules ApprovalRules
 // export is recorded and its approval spent together, or neither.
 func (db *DB) ConsumeApproval(ctx context.Context, tenantID, id, keyID, action, requester string, audit *AuditInput) error {
 	return db.change(ctx, "consume approval", func(tx *gorm.DB) (*AuditInput, error) {
-		now := db.now()
-		res := tx.Table("key_approvals").
-			Where("tenant_id = ? AND id = ? AND key_id = ? AND action = ? AND requested_by = ? AND state = ? AND expires_at > ?",
-				tenantID, id, keyID, action, requester, ApprovalApproved, ts(now)).
-			Updates(map[string]any{"state": ApprovalExecuted, "executed_at": now})
-		if err := errIfNone(res); err != nil {
+		if err := db.spendApprovalTx(tx, tenantID, keyID, ApprovalUse{ID: id, Action: action, Requester: requester}); err != nil {
 			return nil, err
 		}
 		return optional(audit), nil
 	})
+}
+
+// ApprovalUse names the approval an action spends in the transaction that
+// carries the action out (StartKeyStateOperation): an approved, unexpired
+// approval of Requester for the key and Action.
+type ApprovalUse struct {
+	ID        string
+	Action    string
+	Requester string
+}
+
+// ErrApprovalUnusable: the approval an action was to spend is not (or no
+// longer) approved, unexpired and the requester's for this key and action.
+var ErrApprovalUnusable = errors.New("models: approval not usable")
+
+// spendApprovalTx marks the approval executed; ErrConflict when it is not
+// usable.
+func (db *DB) spendApprovalTx(tx *gorm.DB, tenantID, keyID string, u ApprovalUse) error {
+	now := db.now()
+	res := tx.Table("key_approvals").
+		Where("tenant_id = ? AND id = ? AND key_id = ? AND action = ? AND requested_by = ? AND state = ? AND expires_at > ?",
+			tenantID, u.ID, keyID, u.Action, u.Requester, ApprovalApproved, ts(now)).
+		Updates(map[string]any{"state": ApprovalExecuted, "executed_at": now})
+	return errIfNone(res)
 }
 
 // UsableApproval reports whether id is an approved, unexpired approval of

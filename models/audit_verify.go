@@ -6,11 +6,13 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math"
 	"time"
 
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 )
 
 // AuditVerification is the result of VerifyAudit.
@@ -243,4 +245,62 @@ func checkRow(wantSeq int64, prev []byte, e *AuditEvent, hashOK func() bool) str
 		return "hash does not match the row's contents: the row was modified (or the audit key is wrong)"
 	}
 	return ""
+}
+
+// AuditVerificationRecord is the last verification of a chain: its
+// outcome, when and by whom.
+type AuditVerificationRecord struct {
+	AuditVerification
+	At time.Time
+	By string
+}
+
+// verificationScope names a chain in audit_verifications: a tenant's own
+// ("" is the provider's events), or the whole log.
+func verificationScope(tenantID string, all bool) string {
+	if all {
+		return "all"
+	}
+	return "tenant:" + tenantID
+}
+
+// RecordAuditVerification keeps v as the last verification of a tenant's
+// chain (or, with all, of the whole log), made by by, with its audit event
+// in the same transaction.
+func (db *DB) RecordAuditVerification(ctx context.Context, tenantID string, all bool, v AuditVerification, by string, audit AuditInput) error {
+	return db.change(ctx, "record audit verification", func(tx *gorm.DB) (*AuditInput, error) {
+		row := map[string]any{"scope": verificationScope(tenantID, all), "ok": v.OK, "rows_checked": v.Checked,
+			"first_broken_seq": v.FirstBrokenSeq, "reason": v.Reason, "head": v.Head, "verified_at": db.now(), "verified_by": by}
+		err := tx.Table("audit_verifications").Clauses(clause.OnConflict{
+			Columns:   []clause.Column{{Name: "scope"}},
+			DoUpdates: clause.AssignmentColumns([]string{"ok", "rows_checked", "first_broken_seq", "reason", "head", "verified_at", "verified_by"}),
+		}).Create(row).Error
+		if err != nil {
+			return nil, err
+		}
+		return &audit, nil
+	})
+}
+
+// LastAuditVerification returns the last recorded verification of a
+// tenant's chain (or, with all, of the whole log); nil when there was none.
+func (db *DB) LastAuditVerification(ctx context.Context, tenantID string, all bool) (*AuditVerificationRecord, error) {
+	var r struct {
+		OK             bool `gorm:"column:ok"`
+		RowsChecked    int64
+		FirstBrokenSeq int64
+		Reason         string
+		Head           []byte
+		VerifiedAt     time.Time
+		VerifiedBy     string
+	}
+	err := db.g.WithContext(ctx).Table("audit_verifications").Where("scope = ?", verificationScope(tenantID, all)).Take(&r).Error
+	switch {
+	case errors.Is(err, gorm.ErrRecordNotFound):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("read audit verification: %w", mapErr(err))
+	}
+	return &AuditVerificationRecord{AuditVerification: AuditVerification{Checked: r.RowsChecked, OK: r.OK,
+		FirstBrokenSeq: r.FirstBrokenSeq, Reason: r.Reason, Head: r.Head}, At: r.VerifiedAt.UTC(), By: r.VerifiedBy}, nil
 }

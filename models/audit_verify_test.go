@@ -5,6 +5,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestVerifyAuditDetectsTampering(t *testing.T) {
@@ -108,5 +109,50 @@ func TestVerifyAuditPaging(t *testing.T) {
 				t.Errorf("head of an empty log = %x, want nil", v.Head)
 			}
 		})
+	}
+}
+
+// TestRecordAuditVerification: the last verification of each chain is
+// kept per scope (a tenant's, the whole log), replaced by the next one,
+// and recorded with its audit event.
+func TestRecordAuditVerification(t *testing.T) {
+	db, clock := openTestDB(t)
+	ctx := context.Background()
+	if r, err := db.LastAuditVerification(ctx, "ten_a", false); r != nil || err != nil {
+		t.Fatalf("before any: %+v %v", r, err)
+	}
+	v := AuditVerification{Checked: 3, OK: true, Head: []byte("head")}
+	ev := AuditInput{TenantID: "ten_a", Actor: "usr_a", Action: "audit.chain_verified"}
+	if err := db.RecordAuditVerification(ctx, "ten_a", false, v, "usr_a", ev); err != nil {
+		t.Fatal(err)
+	}
+	first, _ := db.LastAuditVerification(ctx, "ten_a", false)
+	clock.Advance(time.Minute)
+	v2 := AuditVerification{Checked: 5, FirstBrokenSeq: 5, Reason: "modified"}
+	if err := db.RecordAuditVerification(ctx, "ten_a", false, v2, "usr_b", ev); err != nil {
+		t.Fatal(err)
+	}
+	r, err := db.LastAuditVerification(ctx, "ten_a", false)
+	if err != nil || r == nil || r.OK || r.Checked != 5 || r.FirstBrokenSeq != 5 || r.By != "usr_b" || !r.At.After(first.At) {
+		t.Errorf("after the second: %+v %v (first at %v)", r, err, first.At)
+	}
+	if r, _ := db.LastAuditVerification(ctx, "ten_a", true); r != nil {
+		t.Errorf("the whole log's record is the tenant's: %+v", r)
+	}
+	if r, _ := db.LastAuditVerification(ctx, "ten_b", false); r != nil {
+		t.Errorf("another tenant's record is ten_a's: %+v", r)
+	}
+	evs, err := db.ListAudit(ctx, "ten_a", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, e := range evs {
+		if e.Action == "audit.chain_verified" {
+			n++
+		}
+	}
+	if n != 2 {
+		t.Errorf("%d audit.chain_verified events, want 2", n)
 	}
 }

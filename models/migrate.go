@@ -46,6 +46,7 @@ var migrations = []migration{
 	migration22StateOperations,
 	migration26NamesIgnoreCase,
 	migration30VersionRetirement,
+	migration31AuditVerifications,
 }
 
 // schemaMigration is a row of schema_migrations.

@@ -34,3 +34,24 @@ var migration14AuditTenantChains = migration{
 		`CREATE INDEX audit_events_unchained_idx ON audit_events (tenant_id, tenant_seq) WHERE tenant_hash IS NULL`,
 	},
 }
+
+// migration31AuditVerifications keeps the last verification of each
+// chain (a tenant's own, or the whole log for the operators), so reports
+// print its result and time instead of walking the chain on every
+// download (issue 17 #4): verifying is a POST, rate-limited.
+var migration31AuditVerifications = migration{
+	version: 31,
+	name:    "record the last verification of each audit chain",
+	stmts: []string{
+		`CREATE TABLE audit_verifications (
+			scope text PRIMARY KEY,
+			ok boolean NOT NULL,
+			rows_checked bigint NOT NULL,
+			first_broken_seq bigint NOT NULL DEFAULT 0,
+			reason text NOT NULL DEFAULT '',
+			head {{bytes}},
+			verified_at {{time}} NOT NULL,
+			verified_by text NOT NULL
+		)`,
+	},
+}

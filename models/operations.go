@@ -3,6 +3,7 @@ package models
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -158,7 +159,11 @@ func (db *DB) startOpTx(tx *gorm.DB, op *KeyOperation, mat *KeyMaterial, tenantI
 // stops using it: keyport stops at once, and the job does the KMS side.
 // A deletion's deletionAt is recorded on the managed key. ErrConflict while
 // another operation runs or when the key left the from states meanwhile.
-func (db *DB) StartKeyStateOperation(ctx context.Context, op *KeyOperation, from []KeyState, state KeyState, deletionAt *time.Time, audit AuditInput) (*Key, error) {
+//
+// spend, when not nil, is the approval the change needs: it is spent in
+// the same transaction, so only a change that commits spends it
+// (ErrApprovalUnusable, and nothing changed, when it cannot be spent).
+func (db *DB) StartKeyStateOperation(ctx context.Context, op *KeyOperation, from []KeyState, state KeyState, deletionAt *time.Time, spend *ApprovalUse, audit AuditInput) (*Key, error) {
 	var out *Key
 	err := db.changeRev(ctx, "start key operation", func(tx *gorm.DB, rev int64) (*AuditInput, error) {
 		k, err := getKeyTx(tx, op.TenantID, op.KeyID)
@@ -173,6 +178,13 @@ func (db *DB) StartKeyStateOperation(ctx context.Context, op *KeyOperation, from
 			return nil, ErrConflict
 		}
 		op.FromState = k.State
+		if spend != nil {
+			if err := db.spendApprovalTx(tx, op.TenantID, op.KeyID, *spend); errors.Is(err, ErrConflict) {
+				return nil, ErrApprovalUnusable
+			} else if err != nil {
+				return nil, err
+			}
+		}
 		a, err := db.startOpTx(tx, op, nil, op.TenantID, op.KeyID, audit)
 		if err != nil {
 			return nil, err

@@ -55,6 +55,10 @@ type ChainVerification struct {
 	FirstBrokenSeq int64  `json:"first_broken_seq,omitempty"`
 	Reason         string `json:"reason,omitempty"`
 	Head           string `json:"verified_head,omitempty"` // hex hash of the last row that verified
+	// In a report: when the chain was last verified (nil: never) and by
+	// whom; reports do not verify.
+	VerifiedAt *time.Time `json:"verified_at,omitempty"`
+	VerifiedBy string     `json:"verified_by,omitempty"`
 }
 
 // actorKindLabel names an actor kind on the audit page.

@@ -3,6 +3,7 @@ package web_test
 import (
 	"context"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -14,6 +15,7 @@ import (
 
 	"keyport/handlers"
 	"keyport/models"
+	"keyport/views"
 	"keyport/web/devidp"
 )
 
@@ -262,15 +264,62 @@ func TestTenantVerifiesOwnChainOnly(t *testing.T) {
 	head, _ := s.DB.LatestTenantAuditHead(ctx, w.tenantA)
 	global, _ := s.DB.LatestAuditHead(ctx)
 	// The report's own download is recorded before it is made: its head
-	// is the tenant's head then, the one it verified up to.
+	// is the tenant's head then; its verification is the last one made.
 	res, body := w.auditor.get(t, s.URL+"/reports/activity?format=csv")
 	seq := regexp.MustCompile(`(?m)^audit_chain_head_seq,(\d+)$`).FindStringSubmatch(body)
 	rows := regexp.MustCompile(`(?m)^chain_rows_checked,(\d+)$`).FindStringSubmatch(body)
-	if res.StatusCode != http.StatusOK || seq == nil || rows == nil || seq[1] != rows[1] || (seq[1] != strconv.FormatInt(head.Seq, 10) && seq[1] != strconv.FormatInt(head.Seq+1, 10)) ||
+	if res.StatusCode != http.StatusOK || seq == nil || rows == nil || rows[1] != m[1] || (seq[1] != strconv.FormatInt(head.Seq, 10) && seq[1] != strconv.FormatInt(head.Seq+1, 10)) ||
 		strings.Contains(body, hex.EncodeToString(global.Hash)) {
 		t.Errorf("tenant A's activity report does not show its own head (seq %d) or shows the global one:\n%.600s", head.Seq, body)
 	}
 	if res, _ := w.auditor.get(t, s.URL+"/audit/verify"); res.StatusCode == http.StatusOK {
 		t.Error("GET /audit/verify answered 200: verification must be a POST")
+	}
+}
+
+// TestActivityReportDoesNotVerify: issue 17 #4. Downloading the activity
+// report never walks the chain (that is the audit page's POST,
+// rate-limited): each download prints the last verification's result,
+// time and row count, unchanged by the downloads' own events, and its own
+// chain head, which they move.
+func TestActivityReportDoesNotVerify(t *testing.T) {
+	w := newAuditWorld(t)
+	s := w.s
+	ctx := context.Background()
+	report := func() views.ActivityReport {
+		t.Helper()
+		res, body := w.auditor.get(t, s.URL+"/reports/activity?format=json")
+		var r views.ActivityReport
+		if err := json.Unmarshal([]byte(body), &r); res.StatusCode != http.StatusOK || err != nil {
+			t.Fatalf("activity report: %d %v", res.StatusCode, err)
+		}
+		return r
+	}
+	if r := report(); r.Verification.VerifiedAt != nil || r.Verification.OK {
+		t.Errorf("never verified, the report says %+v", r.Verification)
+	}
+	_, page := w.auditor.get(t, s.URL+"/audit")
+	if res, _ := w.auditor.post(t, s.URL+"/audit/verify", url.Values{"csrf_token": {csrfToken(t, page)}}, nil); res.StatusCode != http.StatusOK {
+		t.Fatalf("verify: %d", res.StatusCode)
+	}
+	last, err := s.DB.LastAuditVerification(ctx, w.tenantA, false)
+	if err != nil || last == nil || !last.OK {
+		t.Fatalf("recorded verification: %+v %v", last, err)
+	}
+	var prevHead int64
+	for i := range 5 {
+		s.Clock.Advance(time.Minute) // a verification now would be another time
+		r := report()
+		v := r.Verification
+		if !v.OK || v.Checked != last.Checked || v.VerifiedAt == nil || !v.VerifiedAt.Equal(last.At) {
+			t.Errorf("download %d: verification %+v (at %v), want the recorded one: %d rows at %v", i, v, v.VerifiedAt, last.Checked, last.At)
+		}
+		if r.Meta.ChainHead.Seq <= prevHead {
+			t.Errorf("download %d: chain head %d did not move past %d", i, r.Meta.ChainHead.Seq, prevHead)
+		}
+		prevHead = r.Meta.ChainHead.Seq
+	}
+	if again, _ := s.DB.LastAuditVerification(ctx, w.tenantA, false); again == nil || !again.At.Equal(last.At) || again.Checked != last.Checked {
+		t.Errorf("the downloads changed the recorded verification: %+v, was %+v", again, last)
 	}
 }

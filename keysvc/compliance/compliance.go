@@ -1,5 +1,6 @@
 // Package compliance builds keyport's compliance reports as plain data: the
-// key inventory, the activity of a period with the audit chain verified, and
+// key inventory, the activity of a period with the audit chain's last
+// verification, and
 // the configuration validation with a verdict per property, per key and
 // overall. It also says which keys need an operator's attention. It knows
 // nothing of HTTP, pages or file formats: handlers render what it returns.
@@ -35,8 +36,7 @@ type Store interface {
 	KeyReports(ctx context.Context, tenantID string) ([]models.KeyReport, error)
 	KeyReportsAllTenants(ctx context.Context) ([]models.KeyReport, error)
 	AuditEvents(ctx context.Context, scope models.AuditScope, f models.AuditFilter) ([]models.AuditEvent, error)
-	VerifyAudit(ctx context.Context) (models.AuditVerification, error)
-	VerifyTenantAudit(ctx context.Context, tenantID string) (models.AuditVerification, error)
+	LastAuditVerification(ctx context.Context, tenantID string, all bool) (*models.AuditVerificationRecord, error)
 	KeyUsageBetween(ctx context.Context, scope models.AuditScope, from, to time.Time) ([]models.KeyUsageRow, error)
 }
 
@@ -67,13 +67,12 @@ func (s Scope) audit() models.AuditScope {
 	return models.TenantScope(s.TenantID)
 }
 
-// verify verifies the scope's chain: a tenant's own, or everything for
-// the operator.
-func (s Scope) verify(ctx context.Context, db Store) (models.AuditVerification, error) {
-	if s.All {
-		return db.VerifyAudit(ctx)
-	}
-	return db.VerifyTenantAudit(ctx, s.TenantID)
+// lastVerification is the last recorded verification of the scope's
+// chain (a tenant's own, or everything for the operator); nil when none.
+// Reports never verify: that walks the whole chain, so it is a POST of
+// the audit page, rate-limited, whose result is recorded.
+func (s Scope) lastVerification(ctx context.Context, db Store) (*models.AuditVerificationRecord, error) {
+	return db.LastAuditVerification(ctx, s.TenantID, s.All)
 }
 
 // head is the scope's chain head: a tenant's own, or the global one.

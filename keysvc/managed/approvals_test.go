@@ -114,6 +114,52 @@ func TestApprovalSpentOnlyOnSuccess(t *testing.T) {
 	}
 }
 
+// TestDeletionApprovalSpentOnlyOnSuccess: issue 17 #13. A deletion
+// refused, or failing before the key is PENDING_DELETION, leaves its
+// approval usable; the deletion that is scheduled spends it.
+func TestDeletionApprovalSpentOnlyOnSuccess(t *testing.T) {
+	e := newLCEnv(t)
+	ctx := context.Background()
+	keyID := e.create(t, "doomed", 0).Key.ID
+	approver := e.member(t, "veteran@tenant.test", models.RoleAdmin, "")
+	e.clk.Advance(DefaultApproverMinAge + time.Hour)
+	if err := e.svc.SetApprovalSettings(ctx, e.by, ApprovalSettings{Delete: true, ApproverMinAge: DefaultApproverMinAge}); err != nil {
+		t.Fatal(err)
+	}
+	a, err := e.svc.RequestApproval(ctx, e.tenant.ID, e.by, keyID, models.ApprovalDelete)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.DecideApproval(ctx, e.tenant.ID, approver, keyID, a.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	in := DeleteInput{WindowDays: 7, Acknowledge: true, ApprovalID: a.ID}
+	// Refused: the data keys under it were not acknowledged.
+	var dep *DependencyError
+	if _, err := e.svc.ScheduleDeletion(ctx, e.tenant.ID, e.by, keyID, DeleteInput{WindowDays: 7, ApprovalID: a.ID}); !errors.As(err, &dep) {
+		t.Fatalf("unacknowledged deletion: %v", err)
+	}
+	// Failed: with the audit key gone the deletion cannot be recorded, so
+	// the key never becomes PENDING_DELETION.
+	e.db.SetAuditKey(nil)
+	if _, err := e.svc.ScheduleDeletion(ctx, e.tenant.ID, e.by, keyID, in); err == nil {
+		t.Fatal("a deletion that could not be recorded succeeded")
+	}
+	e.db.SetAuditKey(make([]byte, 32))
+	if k, _ := e.db.GetKey(ctx, e.tenant.ID, keyID); k.State != models.StateEnabled {
+		t.Fatalf("state after the failed deletion = %s", k.State)
+	}
+	if res, err := e.svc.ScheduleDeletion(ctx, e.tenant.ID, e.by, keyID, in); err != nil || !res.Done() {
+		t.Fatalf("the approval was spent by a deletion that did not happen: %v %+v", err, res)
+	}
+	if k, _ := e.db.GetKey(ctx, e.tenant.ID, keyID); k.State != models.StatePendingDeletion {
+		t.Errorf("state after the deletion = %s", k.State)
+	}
+	if ok, err := e.db.UsableApproval(ctx, e.tenant.ID, a.ID, keyID, models.ApprovalDelete, e.by.UserID); ok || err != nil {
+		t.Errorf("the approval is still usable after the deletion: %v %v", ok, err)
+	}
+}
+
 // recordingRenderer renders approval emails plainly and remembers who
 // each went to.
 type recordingRenderer struct{ sent []ApprovalMail }

@@ -128,7 +128,7 @@ func (s *Service) DecideApproval(ctx context.Context, tenantID string, by keysvc
 }
 
 // checkApproval reports whether the action needs an approval and, if so,
-// that id is usable, without spending it (see consumeApproval).
+// that id is usable, without spending it (see spendApproval and models.ApprovalUse).
 func (s *Service) checkApproval(ctx context.Context, tenantID string, by keysvc.RequestBy, keyID, action, id string) (bool, error) {
 	need, err := s.ApprovalRequired(ctx, action)
 	if err != nil || !need {
@@ -142,16 +142,6 @@ func (s *Service) checkApproval(ctx context.Context, tenantID string, by keysvc.
 		err = ErrApprovalRequired
 	}
 	return true, err
-}
-
-// consumeApproval uses up the approval an action needs, if the provider
-// requires one; audit, when not nil, is recorded in the same transaction.
-func (s *Service) consumeApproval(ctx context.Context, tenantID string, by keysvc.RequestBy, keyID, action, id string) error {
-	need, err := s.ApprovalRequired(ctx, action)
-	if err != nil || !need {
-		return err
-	}
-	return s.spendApproval(ctx, tenantID, by, keyID, action, id, nil)
 }
 
 // spendApproval marks approval id executed, with audit in the same

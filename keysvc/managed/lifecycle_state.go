@@ -83,14 +83,17 @@ func (s *Service) Deactivate(ctx context.Context, tenantID string, by keysvc.Req
 		return nil, err
 	}
 	op := &models.KeyOperation{TenantID: tenantID, KeyID: keyID, Kind: models.OpDeactivate}
-	return s.startStateOp(ctx, op, []models.KeyState{models.StateEnabled}, models.StateDisabled, nil, by.Audit("key.deactivated", nil))
+	return s.startStateOp(ctx, op, []models.KeyState{models.StateEnabled}, models.StateDisabled, nil, nil, by.Audit("key.deactivated", nil))
 }
 
 // startStateOp records a deletion or deactivation, moving the key to state
 // at once, and drives it.
-func (s *Service) startStateOp(ctx context.Context, op *models.KeyOperation, from []models.KeyState, state models.KeyState, deletionAt *time.Time, audit models.AuditInput) (*OperationResult, error) {
+func (s *Service) startStateOp(ctx context.Context, op *models.KeyOperation, from []models.KeyState, state models.KeyState, deletionAt *time.Time, spend *models.ApprovalUse, audit models.AuditInput) (*OperationResult, error) {
 	op.Step, op.Actor = stepStart, audit.Actor
-	k, err := s.db.StartKeyStateOperation(ctx, op, from, state, deletionAt, audit)
+	k, err := s.db.StartKeyStateOperation(ctx, op, from, state, deletionAt, spend, audit)
+	if errors.Is(err, models.ErrApprovalUnusable) {
+		return nil, ErrApprovalRequired
+	}
 	if errors.Is(err, models.ErrConflict) {
 		return nil, ErrOperationRunning
 	}
@@ -267,14 +270,22 @@ func (s *Service) ScheduleDeletion(ctx context.Context, tenantID string, by keys
 		return nil, &DependencyError{Versions: n}
 	}
 	if err := s.noRunningOp(ctx, tenantID, keyID); err != nil {
-		return nil, err // refused before the approval is spent
-	}
-	if err := s.consumeApproval(ctx, tenantID, by, keyID, models.ApprovalDelete, in.ApprovalID); err != nil {
 		return nil, err
+	}
+	// The approval is checked now and spent only in the transaction that
+	// makes the key PENDING_DELETION: a deletion refused or failed before
+	// that leaves it usable (issue 17 #13).
+	need, err := s.checkApproval(ctx, tenantID, by, keyID, models.ApprovalDelete, in.ApprovalID)
+	if err != nil {
+		return nil, err
+	}
+	var spend *models.ApprovalUse
+	if need {
+		spend = &models.ApprovalUse{ID: in.ApprovalID, Action: models.ApprovalDelete, Requester: by.UserID}
 	}
 	at := s.now().Add(time.Duration(days) * 24 * time.Hour).UTC()
 	op := &models.KeyOperation{TenantID: tenantID, KeyID: keyID, Kind: models.OpDelete, WindowDays: days}
-	return s.startStateOp(ctx, op, []models.KeyState{models.StateEnabled, models.StateDisabled}, models.StatePendingDeletion, &at,
+	return s.startStateOp(ctx, op, []models.KeyState{models.StateEnabled, models.StateDisabled}, models.StatePendingDeletion, &at, spend,
 		by.Audit("key.deletion_scheduled", map[string]string{"window_days": strconv.Itoa(days), "deletion_at": at.Format(time.RFC3339),
 			"data_key_versions": strconv.FormatInt(n, 10)}))
 }
