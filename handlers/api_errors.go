@@ -28,7 +28,7 @@ func (e *APIError) Error() string { return e.Code + ": " + e.Message }
 // domain error by domainErrors, echo's own errors (routing, body limits)
 // with the page's status and words in the API's codes, anything else as
 // internal_error.
-func apiErrorFor(err error) *APIError {
+func APIErrorFor(err error) *APIError {
 	var ae *APIError
 	var ve *keysvc.ValidationError
 	var pe *PublicError
@@ -72,26 +72,20 @@ func apiCodeForStatus(status int) string {
 }
 
 type apiErrorBody struct {
-	Error apiErrorDetail `json:"error"`
+	Error APIErrorDetail `json:"error"`
 }
 
-type apiErrorDetail struct {
+type APIErrorDetail struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
 }
 
-// writeAPIError sends an error response, logging only what is not the
+// WriteAPIError sends an error response, logging only what is not the
 // caller's fault.
-func (a *API) writeAPIError(c echo.Context, err error) error {
-	return writeAPIError(c, a.log, err)
-}
-
-// writeAPIError is the data API's one error response, for API's handlers
-// and for the data API routes that Handler serves (APIRotateKey).
-func writeAPIError(c echo.Context, log *slog.Logger, err error) error {
-	ae := apiErrorFor(err)
+func WriteAPIError(c echo.Context, log *slog.Logger, err error) error {
+	ae := APIErrorFor(err)
 	if ae.Status >= 500 {
-		log.Error("data api failed", "request_id", requestID(c), "path", c.Request().URL.Path, "err", err)
+		log.Error("data api failed", "request_id", RequestID(c), "path", c.Request().URL.Path, "err", err)
 	}
 	if ae.RetryAfter != "" {
 		c.Response().Header().Set("Retry-After", ae.RetryAfter)
@@ -99,5 +93,5 @@ func writeAPIError(c echo.Context, log *slog.Logger, err error) error {
 	if ae.Status == http.StatusUnauthorized {
 		c.Response().Header().Set("WWW-Authenticate", `Bearer realm="keyport"`)
 	}
-	return c.JSON(ae.Status, apiErrorBody{apiErrorDetail{ae.Code, ae.Message}})
+	return c.JSON(ae.Status, apiErrorBody{APIErrorDetail{ae.Code, ae.Message}})
 }

@@ -103,7 +103,7 @@ func (h *Handler) verifyChain(c echo.Context, operator bool) error {
 	// The result is kept with its event: reports print the last one
 	// instead of verifying on every download.
 	if err := h.db.RecordAuditVerification(ctx, tenantID, operator, res, v.User.ID, models.AuditInput{TenantID: tenantID,
-		Actor: v.User.ID, Action: "audit.chain_verified", Details: details, RequestID: requestID(c)}); err != nil {
+		Actor: v.User.ID, Action: "audit.chain_verified", Details: details, RequestID: RequestID(c)}); err != nil {
 		return fmt.Errorf("write audit event audit.chain_verified: %w", err)
 	}
 	return h.renderAudit(c, operator, &cv)

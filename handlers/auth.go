@@ -11,6 +11,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"keyport/handlers/oidcrp"
 	"keyport/models"
 	"keyport/views"
 )
@@ -29,8 +30,8 @@ func (h *Handler) SignInPage(c echo.Context) error {
 // and a secret bound to a short-lived pre-login cookie are recorded; the PKCE
 // verifier is derived from that secret, so the database never holds it.
 func (h *Handler) Login(c echo.Context) error {
-	if err := h.oidc.reachable(c.Request().Context()); err != nil {
-		h.log.Warn("identity provider unreachable", "request_id", requestID(c), "err", err)
+	if err := h.oidc.Reachable(c.Request().Context()); err != nil {
+		h.log.Warn("identity provider unreachable", "request_id", RequestID(c), "err", err)
 		return idpUnreachable
 	}
 	secret, err := newSecret()
@@ -59,7 +60,7 @@ func (h *Handler) Login(c echo.Context) error {
 		return fmt.Errorf("record login flow: %w", err)
 	}
 	h.setCookie(c, "keyport_login", f.ID+"."+secret, h.cfg.LoginFlowTTL)
-	return c.Redirect(http.StatusSeeOther, h.oidc.authURL(state, nonce, derive(secret, "pkce-verifier"), f.StepUpUserID != ""))
+	return c.Redirect(http.StatusSeeOther, h.oidc.AuthURL(state, nonce, derive(secret, "pkce-verifier"), f.StepUpUserID != ""))
 }
 
 // idpUnreachable is "Sign in" while the identity provider does not answer:
@@ -96,7 +97,7 @@ func (h *Handler) Callback(c echo.Context) error {
 			Details: map[string]string{"reason": refused.reason}}); aerr != nil {
 			return aerr
 		}
-		h.log.Info("sign-in refused", "request_id", requestID(c), "reason", refused.reason)
+		h.log.Info("sign-in refused", "request_id", RequestID(c), "reason", refused.reason)
 		return refused.problem
 	}
 	return err
@@ -136,9 +137,9 @@ func (h *Handler) callback(c echo.Context) error {
 		return refuse("code_missing", http.StatusBadRequest, "Sign-in could not be verified",
 			"The answer from your identity provider was incomplete. Start again.")
 	}
-	ident, err := h.oidc.exchange(ctx, code, derive(secret, "pkce-verifier"), flow.Nonce)
+	ident, err := h.oidc.Exchange(ctx, code, derive(secret, "pkce-verifier"), flow.Nonce)
 	if err != nil {
-		h.log.Warn("oidc exchange failed", "request_id", requestID(c), "err", err)
+		h.log.Warn("oidc exchange failed", "request_id", RequestID(c), "err", err)
 		return exchangeRefusal(err)
 	}
 	if ident.Email == "" || !ident.EmailVerified {
@@ -150,7 +151,7 @@ func (h *Handler) callback(c echo.Context) error {
 			return err
 		}
 	}
-	mfa := ident.hasSecondFactor(h.cfg.MFAAMR, h.cfg.MFAACR)
+	mfa := ident.HasSecondFactor(h.cfg.MFAAMR, h.cfg.MFAACR)
 	if h.cfg.RequireMFA && !mfa {
 		return refuse("mfa_required", http.StatusForbidden, "Second factor required",
 			"This keyport requires multi-factor sign-in, and your identity provider did not confirm a second factor. Sign in again with your second factor, or ask your administrator to enable it for your account.")
@@ -163,13 +164,13 @@ func (h *Handler) callback(c echo.Context) error {
 // that does not verify (400) each have their own words and audit reason.
 func exchangeRefusal(err error) *signInRefused {
 	switch {
-	case errors.Is(err, errClientRejected):
+	case errors.Is(err, oidcrp.ErrClientRejected):
 		return refuse("idp_client_rejected", http.StatusBadGateway, "keyport's sign-in is misconfigured",
 			"Your identity provider refused keyport's own client credentials, so nobody can sign in until this is fixed. Nothing is wrong with your account. Please tell the keyport operator: the identity provider answered invalid_client; check KEYPORT_OIDC_CLIENT_ID and KEYPORT_OIDC_CLIENT_SECRET against the client registered at the provider.")
-	case errors.Is(err, errProviderUnreachable):
+	case errors.Is(err, oidcrp.ErrProviderUnreachable):
 		return refuse("idp_unreachable", http.StatusServiceUnavailable, "Identity provider unreachable",
 			"keyport could not reach your identity provider to complete the sign-in. Nothing is wrong with your account; try again in a few minutes, and tell the keyport operator if it keeps happening.")
-	case errors.Is(err, errNonceMismatch):
+	case errors.Is(err, oidcrp.ErrNonceMismatch):
 		return refuse("nonce_mismatch", http.StatusBadRequest, "Sign-in could not be verified",
 			"keyport could not verify the sign-in with your identity provider. Start again.")
 	}
@@ -180,7 +181,7 @@ func exchangeRefusal(err error) *signInRefused {
 // finishSignIn records the user, makes sure they have a tenant (creating one
 // on first sign-in when signup is open, unless the browser carries a pending
 // invitation), and starts their session.
-func (h *Handler) finishSignIn(c echo.Context, ident *identity, returnTo string, mfa bool) error {
+func (h *Handler) finishSignIn(c echo.Context, ident *oidcrp.Identity, returnTo string, mfa bool) error {
 	ctx := c.Request().Context()
 	if err := h.checkSubjectChange(c, ident); err != nil {
 		return err
@@ -214,7 +215,7 @@ func (h *Handler) finishSignIn(c echo.Context, ident *identity, returnTo string,
 			"You signed in, but you are not a member of any keyport tenant. Ask an owner of your organisation's tenant to invite "+ident.Email+".")
 	default:
 		t, err := h.db.CreateTenantWithOwner(ctx, tenantNameFor(ident.Email), u.ID, models.AuditInput{
-			Actor: u.ID, Action: "tenant.created", RequestID: requestID(c),
+			Actor: u.ID, Action: "tenant.created", RequestID: RequestID(c),
 			Details: map[string]string{"email": u.Email},
 		})
 		if err != nil {
@@ -263,7 +264,7 @@ func (h *Handler) Logout(c echo.Context) error {
 	// The request names keyport by client_id rather than id_token_hint:
 	// the ID token is never kept, and never put in a URL.
 	if v != nil {
-		if to := h.oidc.logoutURL(h.cfg.BaseURL + "/signed-out"); to != "" {
+		if to := h.oidc.LogoutURL(h.cfg.BaseURL + "/signed-out"); to != "" {
 			return c.Redirect(http.StatusSeeOther, to)
 		}
 	}
@@ -278,7 +279,7 @@ func (h *Handler) SignedOut(c echo.Context) error {
 
 // audit appends an event stamped with the request id.
 func (h *Handler) audit(c echo.Context, in models.AuditInput) error {
-	in.RequestID = requestID(c)
+	in.RequestID = RequestID(c)
 	if _, err := h.db.AppendAudit(c.Request().Context(), in); err != nil {
 		return fmt.Errorf("write audit event %s: %w", in.Action, err)
 	}

@@ -1,6 +1,9 @@
 package handlers
 
-import "testing"
+import (
+	"keyport/handlers/oidcrp"
+	"testing"
+)
 
 func TestSafeReturnTo(t *testing.T) {
 	tests := map[string]string{
@@ -42,7 +45,7 @@ func TestHasSecondFactor(t *testing.T) {
 		{acr: "", accepted: [2][]string{nil, {""}}, want: false},
 	}
 	for _, tt := range tests {
-		if got := (&identity{AMR: tt.amr, ACR: tt.acr}).hasSecondFactor(tt.accepted[0], tt.accepted[1]); got != tt.want {
+		if got := (&oidcrp.Identity{AMR: tt.amr, ACR: tt.acr}).HasSecondFactor(tt.accepted[0], tt.accepted[1]); got != tt.want {
 			t.Errorf("amr %v acr %q accepting %v: second factor = %v, want %v", tt.amr, tt.acr, tt.accepted, got, tt.want)
 		}
 	}

@@ -126,7 +126,7 @@ func (h *Handler) CreateCalendarFeed(c echo.Context) error {
 		return err
 	}
 	if err := h.db.SetCalendarFeed(c.Request().Context(), v.Tenant.ID, hashSecret(token),
-		models.AuditInput{Actor: v.User.ID, RequestID: requestID(c), Action: "calendar_feed.created"}); err != nil {
+		models.AuditInput{Actor: v.User.ID, RequestID: RequestID(c), Action: "calendar_feed.created"}); err != nil {
 		return fmt.Errorf("create calendar feed: %w", err)
 	}
 	m := views.Upcoming{Flash: rotationFlashes["calendar"]}
@@ -139,7 +139,7 @@ func (h *Handler) CreateCalendarFeed(c echo.Context) error {
 func (h *Handler) RevokeCalendarFeed(c echo.Context) error {
 	v := viewerFrom(c)
 	err := h.db.RevokeCalendarFeed(c.Request().Context(), v.Tenant.ID,
-		models.AuditInput{Actor: v.User.ID, RequestID: requestID(c), Action: "calendar_feed.revoked"})
+		models.AuditInput{Actor: v.User.ID, RequestID: RequestID(c), Action: "calendar_feed.revoked"})
 	if err != nil && !errors.Is(err, models.ErrNotFound) {
 		return fmt.Errorf("revoke calendar feed: %w", err)
 	}

@@ -204,7 +204,7 @@ func (h *Handler) DeleteConnection(c echo.Context) error {
 // by names the viewer and request for audit events.
 func (h *Handler) by(c echo.Context) keysvc.RequestBy {
 	v := viewerFrom(c)
-	return keysvc.RequestBy{UserID: v.User.ID, Kind: models.ActorUser, RequestID: requestID(c), MFA: v.Session != nil && v.Session.MFA}
+	return keysvc.RequestBy{UserID: v.User.ID, Kind: models.ActorUser, RequestID: RequestID(c), MFA: v.Session != nil && v.Session.MFA}
 }
 
 // fieldErrors turns a validation error of keysvc or models into messages

@@ -169,18 +169,18 @@ func (h *Handler) HandleError(err error, c echo.Context) {
 	if c.Response().Committed {
 		return
 	}
-	pr, ae := problemFor(err), apiErrorFor(err)
+	pr, ae := problemFor(err), APIErrorFor(err)
 	api := strings.HasPrefix(c.Request().URL.Path, "/api/")
 	if api {
 		pr.Status = ae.Status
 	}
-	pr.RequestID = requestID(c)
+	pr.RequestID = RequestID(c)
 	if pr.Status >= 500 {
 		h.log.Error("request failed", "request_id", pr.RequestID, "method", c.Request().Method, "path", LoggablePath(c), "err", err)
 	}
 	switch {
 	case api:
-		_ = c.JSON(ae.Status, apiErrorBody{apiErrorDetail{ae.Code, ae.Message}})
+		_ = c.JSON(ae.Status, apiErrorBody{APIErrorDetail{ae.Code, ae.Message}})
 	case c.Request().Method == http.MethodHead:
 		_ = c.NoContent(pr.Status)
 	default:

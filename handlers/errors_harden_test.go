@@ -23,7 +23,7 @@ func TestImportRequestLimitAnswers(t *testing.T) {
 		if pr := problemFor(err); pr.Status != http.StatusTooManyRequests || !strings.Contains(pr.Message, c.page) {
 			t.Errorf("%v: page %d %q", c.err, pr.Status, pr.Message)
 		}
-		if ae := apiErrorFor(err); ae.Status != http.StatusTooManyRequests || ae.Code != c.code {
+		if ae := APIErrorFor(err); ae.Status != http.StatusTooManyRequests || ae.Code != c.code {
 			t.Errorf("%v: api %d %s", c.err, ae.Status, ae.Code)
 		}
 	}

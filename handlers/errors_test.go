@@ -66,7 +66,7 @@ func TestOneAnswerPerSurface(t *testing.T) {
 		if got := problemFor(err).Status; got != tc.pageStatus {
 			t.Errorf("page answer to %v: %d, want %d", tc.err, got, tc.pageStatus)
 		}
-		if got := apiErrorFor(err); got.Status != tc.apiStatus || got.Code != tc.apiCode {
+		if got := APIErrorFor(err); got.Status != tc.apiStatus || got.Code != tc.apiCode {
 			t.Errorf("API answer to %v: %d %s, want %d %s", tc.err, got.Status, got.Code, tc.apiStatus, tc.apiCode)
 		}
 	}

@@ -1,11 +1,13 @@
-// Package handlers holds keyport's HTTP handlers, one file per area: thin
-// functions that parse input, authorize, call keysvc or the store, and render
-// a page, a report file or JSON, or redirect; the session, CSRF and
-// authorization middleware; the data API (api*.go); and the one mapping of
-// domain errors to HTTP per surface (errors.go for pages, api_errors.go for
-// the APIs). Domain logic lives in keysvc (report verdicts in
-// keysvc/compliance). It may import echo, templ, the OIDC libraries, views,
-// models, keysvc and its sub-packages and handlers/ical; never web.
+// Package handlers holds keyport's HTTP handlers for pages, one file per
+// area: thin functions that parse input, authorize, call keysvc or the
+// store, and render a page, a report file or JSON, or redirect; the session,
+// CSRF and authorization middleware; and the one mapping of domain errors
+// to HTTP per surface (errors.go for pages, api_errors.go for the APIs,
+// with the JSON helpers the data API shares). Domain logic lives in keysvc
+// (report verdicts in keysvc/compliance). Its sub-packages: dataapi (the
+// data API), oidcrp (the OpenID Connect relying party), ical and notice.
+// It may import echo, templ, views, models, keysvc and its sub-packages,
+// and its own oidcrp, ical and notice; never web or dataapi.
 package handlers
 
 import (
@@ -18,6 +20,7 @@ import (
 	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
 
+	"keyport/handlers/oidcrp"
 	"keyport/keysvc"
 	"keyport/keysvc/mailer"
 	"keyport/keysvc/managed"
@@ -33,7 +36,7 @@ type Config struct {
 	SessionMaxAge time.Duration
 	RequireMFA    bool
 	// MFAAMR are the "amr" values that count as a second factor (nil =
-	// DefaultMFAAMR, empty = none); MFAACR the "acr" values that do.
+	// oidcrp.DefaultMFAAMR, empty = none); MFAACR the "acr" values that do.
 	MFAAMR, MFAACR []string
 	// LinkChangedSubject lets a sign-in whose subject is new, but whose
 	// verified email belongs to a user of the same issuer, take over that
@@ -61,7 +64,7 @@ type Config struct {
 // Deps are the collaborators of the handlers.
 type Deps struct {
 	DB      *models.DB
-	OIDC    *OIDC
+	OIDC    *oidcrp.Client
 	Mailbox Mailbox         // development mail catcher; nil outside development
 	Mailer  Mailer          // sends invitations; nil when mail is not configured
 	Keys    *keysvc.Service // connections, keys and provider settings
@@ -81,7 +84,7 @@ type Deps struct {
 // Handler serves every page and form of the portal.
 type Handler struct {
 	db     *models.DB
-	oidc   *OIDC
+	oidc   *oidcrp.Client
 	mail   Mailbox
 	mailer Mailer
 	keys   *keysvc.Service
@@ -157,8 +160,8 @@ func (h *Handler) page(c echo.Context, title, nav string) views.Page {
 	return p
 }
 
-// requestID is the id the request-id middleware gave this request.
-func requestID(c echo.Context) string {
+// RequestID is the id the request-id middleware gave this request.
+func RequestID(c echo.Context) string {
 	return c.Response().Header().Get(echo.HeaderXRequestID)
 }
 

@@ -27,7 +27,7 @@ func (h *Handler) Readyz(c echo.Context) error {
 	// replica alike, so it degrades readiness without failing it: signed-in
 	// users and the data API keep working.
 	if h.oidc != nil {
-		if err := h.oidc.reachable(ctx); err != nil {
+		if err := h.oidc.Reachable(ctx); err != nil {
 			h.log.Warn("readiness degraded", "err", err)
 			return c.String(http.StatusOK, "degraded: identity provider unreachable\n")
 		}

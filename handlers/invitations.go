@@ -56,7 +56,7 @@ func (h *Handler) InviteMember(c echo.Context) error {
 	if err := h.queueInvitation(c, v, &in, token); err != nil {
 		return err
 	}
-	inv, err := h.db.CreateInvitation(c.Request().Context(), in, models.AuditInput{Actor: v.User.ID, RequestID: requestID(c)})
+	inv, err := h.db.CreateInvitation(c.Request().Context(), in, models.AuditInput{Actor: v.User.ID, RequestID: RequestID(c)})
 	switch {
 	case errors.Is(err, models.ErrAlreadyMember):
 		f.Errors["email"] = "This person is already a member of this tenant."
@@ -93,7 +93,7 @@ func (h *Handler) ResendInvitation(c echo.Context) error {
 		return err
 	}
 	inv, err := h.db.ResendInvitation(c.Request().Context(), v.Tenant.ID, c.Param("id"), in,
-		models.AuditInput{Actor: v.User.ID, RequestID: requestID(c)})
+		models.AuditInput{Actor: v.User.ID, RequestID: RequestID(c)})
 	switch {
 	case errors.Is(err, models.ErrRateLimited):
 		return &PublicError{Status: http.StatusTooManyRequests, Heading: "Too many invitations",
@@ -109,7 +109,7 @@ func (h *Handler) ResendInvitation(c echo.Context) error {
 func (h *Handler) RevokeInvitation(c echo.Context) error {
 	v := viewerFrom(c)
 	err := h.db.RevokeInvitation(c.Request().Context(), v.Tenant.ID, c.Param("id"),
-		models.AuditInput{Actor: v.User.ID, RequestID: requestID(c)})
+		models.AuditInput{Actor: v.User.ID, RequestID: RequestID(c)})
 	if err != nil {
 		return fmt.Errorf("revoke invitation: %w", err)
 	}
@@ -129,7 +129,7 @@ func (h *Handler) mailInvitation(c echo.Context, v *Viewer, inv *models.Invitati
 	if err == nil {
 		return ok
 	}
-	h.log.Warn("invitation email not sent", "request_id", requestID(c), "tenant_id", inv.TenantID,
+	h.log.Warn("invitation email not sent", "request_id", RequestID(c), "tenant_id", inv.TenantID,
 		"invitation_id", inv.ID, "err", err)
 	return "mail_failed"
 }
@@ -267,7 +267,7 @@ func (h *Handler) AcceptInvitation(c echo.Context) error {
 	}
 	ctx := c.Request().Context()
 	inv, err := h.db.AcceptInvitation(ctx, hashSecret(tok), v.User.ID, v.User.Email,
-		models.AuditInput{Actor: v.User.ID, RequestID: requestID(c)})
+		models.AuditInput{Actor: v.User.ID, RequestID: RequestID(c)})
 	if errors.Is(err, models.ErrEmailMismatch) {
 		if aerr := h.audit(c, models.AuditInput{TenantID: inv.TenantID, Actor: v.User.ID, Action: "member.invite_refused",
 			TargetType: "invitation", TargetID: inv.ID, Details: map[string]string{"reason": "email_mismatch", "email": v.User.Email}}); aerr != nil {

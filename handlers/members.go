@@ -83,7 +83,7 @@ func (h *Handler) ChangeRole(c echo.Context) error {
 	}
 	userID := c.Param("user_id")
 	ch, err := h.db.ChangeMemberRole(c.Request().Context(), v.Tenant.ID, userID, role,
-		models.AuditInput{Actor: v.User.ID, RequestID: requestID(c)})
+		models.AuditInput{Actor: v.User.ID, RequestID: RequestID(c)})
 	if err != nil {
 		return fmt.Errorf("change role: %w", err)
 	}
@@ -103,7 +103,7 @@ func (h *Handler) RemoveMember(c echo.Context) error {
 	v := viewerFrom(c)
 	userID := c.Param("user_id")
 	err := h.db.RemoveMember(c.Request().Context(), v.Tenant.ID, userID, true,
-		models.AuditInput{Actor: v.User.ID, RequestID: requestID(c)})
+		models.AuditInput{Actor: v.User.ID, RequestID: RequestID(c)})
 	if err != nil {
 		return fmt.Errorf("remove member: %w", err)
 	}
@@ -119,7 +119,7 @@ func (h *Handler) LeaveTenant(c echo.Context) error {
 	v := viewerFrom(c)
 	ctx := c.Request().Context()
 	err := h.db.RemoveMember(ctx, v.Tenant.ID, v.User.ID, false,
-		models.AuditInput{Actor: v.User.ID, Action: "member.left", RequestID: requestID(c)})
+		models.AuditInput{Actor: v.User.ID, Action: "member.left", RequestID: RequestID(c)})
 	switch {
 	case errors.Is(err, models.ErrLastOwner):
 		return &PublicError{Status: http.StatusConflict, Heading: "You are the last owner",

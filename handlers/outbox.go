@@ -52,7 +52,7 @@ func (h *Handler) OperatorOutbox(c echo.Context) error {
 func (h *Handler) RetryOutboxMessage(c echo.Context) error {
 	v := viewerFrom(c)
 	err := h.db.RetryMail(c.Request().Context(), c.Param("id"),
-		models.AuditInput{Actor: v.User.ID, RequestID: requestID(c), Action: "mail.retried"})
+		models.AuditInput{Actor: v.User.ID, RequestID: RequestID(c), Action: "mail.retried"})
 	if err != nil && !errors.Is(err, models.ErrNotFound) { // gone or already pending: nothing to do
 		return fmt.Errorf("retry mail: %w", err)
 	}

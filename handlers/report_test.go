@@ -17,7 +17,7 @@ func TestCSVNeutralisesFormulas(t *testing.T) {
 	for _, e := range evil {
 		r.Keys = append(r.Keys, views.InventoryKey{ID: "key_1", Name: e, Store: e, Aliases: []string{e}})
 	}
-	body, err := inventoryCSV(r)
+	body, err := views.InventoryCSV(r)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +39,7 @@ func TestCSVNeutralisesFormulas(t *testing.T) {
 	if !strings.Contains(string(body), "'=HYPERLINK") || !strings.Contains(string(body), "'-2+3") || cells < 30 {
 		t.Errorf("the formulas were not kept as text:\n%s", body)
 	}
-	if csvCell("plain") != "plain" || csvCell("") != "" || csvCell("a=b") != "a=b" {
+	if views.CSVCell("plain") != "plain" || views.CSVCell("") != "" || views.CSVCell("a=b") != "a=b" {
 		t.Error("harmless cells were changed")
 	}
 }

@@ -44,7 +44,7 @@ func inventoryDoc(r *compliance.Inventory) reportDoc {
 			LastValidation: k.LastValidation, ValidationOK: k.ValidationOK,
 			Checks: each(k.Checks, func(c compliance.CheckResult) views.ReportCheck { return views.ReportCheck(c) })}
 	})}
-	return reportDoc{v, func() ([]byte, error) { return inventoryCSV(v) }, views.InventoryReportPage(v)}
+	return reportDoc{v, func() ([]byte, error) { return views.InventoryCSV(v) }, views.InventoryReportPage(v)}
 }
 
 func validationDoc(r *compliance.Validation) reportDoc {
@@ -53,12 +53,12 @@ func validationDoc(r *compliance.Validation) reportDoc {
 			ValidatedAt: k.ValidatedAt, Verdict: k.Verdict,
 			Properties: each(k.Properties, func(p compliance.PropertyResult) views.PropertyResult { return views.PropertyResult(p) })}
 	})}
-	return reportDoc{v, func() ([]byte, error) { return validationCSV(v) }, views.ValidationReportPage(v)}
+	return reportDoc{v, func() ([]byte, error) { return views.ValidationCSV(v) }, views.ValidationReportPage(v)}
 }
 
 func activityDoc(r *compliance.Activity) reportDoc {
 	v := &views.ActivityReport{Meta: metaView(r.Meta), From: r.From, To: r.To, Verification: views.ChainVerification(r.Verification),
 		Events: each(r.Events, func(e compliance.ActivityEvent) views.ActivityEvent { return views.ActivityEvent(e) }),
 		Usage:  each(r.Usage, func(u compliance.UsageRow) views.UsageRow { return views.UsageRow(u) })}
-	return reportDoc{v, func() ([]byte, error) { return activityCSV(v) }, views.ActivityReportPage(v)}
+	return reportDoc{v, func() ([]byte, error) { return views.ActivityCSV(v) }, views.ActivityReportPage(v)}
 }

@@ -87,7 +87,7 @@ func (h *Handler) sendReport(c echo.Context, s compliance.Scope) error {
 	// prints already includes its own download.
 	details := map[string]string{"report": id, "format": format}
 	if name == "activity" {
-		details["from"], details["to"] = stamp(from), stamp(to)
+		details["from"], details["to"] = views.Stamp(from), views.Stamp(to)
 	}
 	if err := h.audit(c, models.AuditInput{TenantID: s.TenantID, Actor: v.User.ID, Action: "report.downloaded",
 		TargetType: "report", TargetID: id, Details: details}); err != nil {

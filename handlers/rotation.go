@@ -320,22 +320,22 @@ type rotateResponse struct {
 func (h *Handler) APIRotateKey(c echo.Context) error {
 	var req rotateRequest
 	if c.Request().ContentLength != 0 { // an empty body means "the current version"
-		if err := decodeJSON(c, &req); err != nil {
-			return writeAPIError(c, h.log, err)
+		if err := DecodeJSON(c, &req); err != nil {
+			return WriteAPIError(c, h.log, err)
 		}
 	}
-	tenantID, err := tenant(c, req.Tenant)
+	tenantID, err := TenantFor(c, req.Tenant)
 	if err != nil {
-		return writeAPIError(c, h.log, err)
+		return WriteAPIError(c, h.log, err)
 	}
 	s, err := h.scheduler()
 	if err != nil {
-		return writeAPIError(c, h.log, awskms.ErrUnavailable)
+		return WriteAPIError(c, h.log, awskms.ErrUnavailable)
 	}
 	res, err := s.RequestRotation(c.Request().Context(), tenantID, c.Param("key_id"),
-		keysvc.RequestBy{UserID: "service_token:" + ServiceTokenID(c), RequestID: requestID(c)}, max(req.FromVersion, 0))
+		keysvc.RequestBy{UserID: "service_token:" + ServiceTokenID(c), RequestID: RequestID(c)}, max(req.FromVersion, 0))
 	if err != nil {
-		return writeAPIError(c, h.log, err)
+		return WriteAPIError(c, h.log, err)
 	}
 	out := rotateResponse{KeyID: c.Param("key_id"), Version: res.Version, State: "in_progress"}
 	switch {

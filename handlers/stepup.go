@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"time"
 
+	"keyport/handlers/oidcrp"
 	"keyport/models"
 	"keyport/views"
 )
@@ -26,7 +27,7 @@ const stepUpSkew = 30 * time.Second
 // one who asked, authenticated at the provider after the step-up started.
 // A provider that answers from its session, or sends no auth_time, gets a
 // page that says so, never another redirect (which looped before).
-func (h *Handler) checkStepUp(ctx context.Context, flow *models.LoginFlow, ident *identity) error {
+func (h *Handler) checkStepUp(ctx context.Context, flow *models.LoginFlow, ident *oidcrp.Identity) error {
 	u, err := h.db.FindOIDCUser(ctx, ident.Issuer, ident.Subject)
 	if err != nil && !errors.Is(err, models.ErrNotFound) {
 		return fmt.Errorf("find step-up user: %w", err)

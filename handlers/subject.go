@@ -8,6 +8,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"keyport/handlers/oidcrp"
 	"keyport/models"
 )
 
@@ -16,7 +17,7 @@ import (
 // (with a new empty tenant, cut off from the old one). Depending on
 // Config.LinkChangedSubject the old user is moved to the new subject, with
 // an audit event, or the sign-in is refused with whom to contact.
-func (h *Handler) checkSubjectChange(c echo.Context, ident *identity) error {
+func (h *Handler) checkSubjectChange(c echo.Context, ident *oidcrp.Identity) error {
 	ctx := c.Request().Context()
 	_, err := h.db.FindOIDCUser(ctx, ident.Issuer, ident.Subject)
 	if err == nil {
@@ -43,12 +44,12 @@ func (h *Handler) checkSubjectChange(c echo.Context, ident *identity) error {
 		tenantID = ts[0].Tenant.ID
 	}
 	err = h.db.LinkSubject(ctx, old.ID, ident.Issuer, ident.Subject, models.AuditInput{TenantID: tenantID, Actor: old.ID,
-		Action: "user.subject_linked", TargetType: "user", TargetID: old.ID, RequestID: requestID(c),
+		Action: "user.subject_linked", TargetType: "user", TargetID: old.ID, RequestID: RequestID(c),
 		Details: map[string]string{"email": ident.Email, "old_subject": old.Subject, "new_subject": ident.Subject}})
 	if err != nil {
 		return fmt.Errorf("link changed subject: %w", err)
 	}
-	h.log.Info("linked a changed oidc subject", "request_id", requestID(c), "user_id", old.ID)
+	h.log.Info("linked a changed oidc subject", "request_id", RequestID(c), "user_id", old.ID)
 	return nil
 }
 

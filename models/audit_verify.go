@@ -35,23 +35,8 @@ const verifyPageSize = 500
 // length-prefixed (8-byte big-endian), so no two different rows encode alike,
 // whatever their contents.
 func auditHash(key []byte, e *AuditEvent) []byte {
-	m := hmac.New(sha256.New, key)
-	field := func(b []byte) {
-		var n [8]byte
-		binary.BigEndian.PutUint64(n[:], uint64(len(b)))
-		m.Write(n[:])
-		m.Write(b)
-	}
-	var seq [8]byte
-	binary.BigEndian.PutUint64(seq[:], uint64(e.Seq))
-	field([]byte(auditHashLabel))
-	field(seq[:])
-	for _, s := range []string{e.TenantID, e.Actor, e.Action, e.TargetType, e.TargetID, e.Details, e.RequestID,
-		e.CreatedAt.UTC().Format(time.RFC3339Nano)} {
-		field([]byte(s))
-	}
-	field(e.PrevHash)
-	return m.Sum(nil)
+	return chainHash(key, auditHashLabel, e.Seq, e.PrevHash, e.TenantID, e.Actor, e.Action, e.TargetType, e.TargetID, e.Details,
+		e.RequestID, e.CreatedAt.UTC().Format(time.RFC3339Nano))
 }
 
 // tenantHashLabel separates tenant-chain hashes from global ones.
@@ -62,6 +47,13 @@ const tenantHashLabel = "keyport-audit-tenant-v1"
 // Seq and PrevHash, so that it can be checked from the tenant's rows
 // alone, and over ActorKind too.
 func tenantAuditHash(key []byte, e *AuditEvent) []byte {
+	return chainHash(key, tenantHashLabel, e.TenantSeq, e.TenantPrevHash, e.TenantID, e.ActorKind, e.Actor, e.Action, e.TargetType,
+		e.TargetID, e.Details, e.RequestID, e.CreatedAt.UTC().Format(time.RFC3339Nano))
+}
+
+// chainHash is the HMAC-SHA256 of one chain link: the label, the sequence
+// number, the fields and the previous hash, each length-prefixed.
+func chainHash(key []byte, label string, seq int64, prev []byte, fields ...string) []byte {
 	m := hmac.New(sha256.New, key)
 	field := func(b []byte) {
 		var n [8]byte
@@ -69,15 +61,14 @@ func tenantAuditHash(key []byte, e *AuditEvent) []byte {
 		m.Write(n[:])
 		m.Write(b)
 	}
-	var seq [8]byte
-	binary.BigEndian.PutUint64(seq[:], uint64(e.TenantSeq))
-	field([]byte(tenantHashLabel))
-	field(seq[:])
-	for _, s := range []string{e.TenantID, e.ActorKind, e.Actor, e.Action, e.TargetType, e.TargetID, e.Details, e.RequestID,
-		e.CreatedAt.UTC().Format(time.RFC3339Nano)} {
-		field([]byte(s))
+	var sq [8]byte
+	binary.BigEndian.PutUint64(sq[:], uint64(seq))
+	field([]byte(label))
+	field(sq[:])
+	for _, f := range fields {
+		field([]byte(f))
 	}
-	field(e.TenantPrevHash)
+	field(prev)
 	return m.Sum(nil)
 }
 

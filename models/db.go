@@ -7,8 +7,8 @@
 // audit event commit together.
 //
 // It is the only package that talks SQL. It imports gorm, its SQLite and
-// PostgreSQL drivers and pgx (for LISTEN/NOTIFY), and nothing of keyport: it
-// knows nothing of HTTP, pages or KMS, and it never sees secret plaintext
+// PostgreSQL drivers, and its own sub-package pglisten (LISTEN/NOTIFY over
+// pgx); nothing else of keyport: it knows nothing of HTTP, pages or KMS, and it never sees secret plaintext
 // (sealed secrets are opaque blobs sealed by keysvc).
 package models
 

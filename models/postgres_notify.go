@@ -2,13 +2,10 @@ package models
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
+	"keyport/models/pglisten"
 	"strconv"
-	"time"
 
-	"github.com/jackc/pgx/v5/stdlib"
 	"gorm.io/gorm"
 )
 
@@ -41,47 +38,8 @@ func (db *DB) WatchChanges(ctx context.Context, wake func()) error {
 	if err != nil {
 		return fmt.Errorf("watch changes: %w", err)
 	}
-	backoff := 100 * time.Millisecond
-	for {
-		err := listen(ctx, sqlDB, wake)
-		if ctx.Err() != nil {
-			return nil
-		}
+	pglisten.Watch(ctx, sqlDB, changesChannel, wake, func(err error) {
 		db.logger.WarnContext(ctx, "listen for changes: connection lost, polling only until it is back", "err", err)
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(backoff):
-		}
-		backoff = min(2*backoff, 5*time.Second)
-	}
-}
-
-// listen holds one pooled connection in LISTEN until it fails or ctx ends.
-func listen(ctx context.Context, sqlDB *sql.DB, wake func()) error {
-	c, err := sqlDB.Conn(ctx)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	return c.Raw(func(driverConn any) error {
-		sc, ok := driverConn.(*stdlib.Conn)
-		if !ok {
-			return errors.New("listen: not a pgx connection")
-		}
-		pc := sc.Conn()
-		if _, err := pc.Exec(ctx, "LISTEN "+changesChannel); err != nil {
-			return err
-		}
-		wake() // changes made while nobody listened
-		for {
-			if _, err := pc.WaitForNotification(ctx); err != nil {
-				// The connection may be mid-protocol; make sure the pool
-				// never hands it out again.
-				_ = pc.Close(context.Background())
-				return err
-			}
-			wake()
-		}
 	})
+	return nil
 }

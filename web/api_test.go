@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"keyport/handlers"
+	"keyport/handlers/dataapi"
 	"keyport/keysvc"
 	"keyport/keysvc/keysvctest"
 	"keyport/keysvc/managed"
@@ -53,7 +54,7 @@ func newAPIStack(tb testing.TB, cfg keysvc.Config) *apiStack {
 	}
 	mgd := env.Managed(env.Service)
 	h := handlers.New(handlers.Deps{DB: env.DB, Logger: log})
-	ts := httptest.NewServer(web.New(web.Deps{Handlers: h, API: handlers.NewAPI(env.Service, mgd, log), Logger: log}))
+	ts := httptest.NewServer(web.New(web.Deps{Handlers: h, API: dataapi.New(env.Service, mgd, log), Logger: log}))
 	tb.Cleanup(ts.Close)
 	return &apiStack{Env: env, Managed: mgd, URL: ts.URL, TenantToken: tenantTok, ProvToken: provTok, Logs: logs}
 }
@@ -171,7 +172,7 @@ func TestDataAPIBatch(t *testing.T) {
 		errCode(res[2].(map[string]any)) != "ciphertext_malformed" {
 		t.Errorf("decrypt batch = %v", out)
 	}
-	tooMany := make([]map[string]any, handlers.MaxBatchItems+1)
+	tooMany := make([]map[string]any, dataapi.MaxBatchItems+1)
 	for i := range tooMany {
 		tooMany[i] = items[0]
 	}
@@ -219,7 +220,7 @@ func TestDataAPIErrors(t *testing.T) {
 		{"not json", "/api/v1/encrypt", s.TenantToken, `key_id=k`, 400, "invalid_json"},
 		{"trailing data", "/api/v1/encrypt", s.TenantToken, `{"key_id": "k"} {}`, 400, "invalid_json"},
 		{"trailing brace", "/api/v1/encrypt", s.TenantToken, `{"key_id": "k"} }`, 400, "invalid_json"},
-		{"plaintext too large", "/api/v1/encrypt", s.TenantToken, map[string]any{"key_id": k.ID, "plaintext": make([]byte, handlers.MaxAPIPlaintext+1)}, 400, "invalid_request"},
+		{"plaintext too large", "/api/v1/encrypt", s.TenantToken, map[string]any{"key_id": k.ID, "plaintext": make([]byte, dataapi.MaxAPIPlaintext+1)}, 400, "invalid_request"},
 		{"body too large", "/api/v1/encrypt", s.TenantToken, map[string]any{"key_id": k.ID, "plaintext": make([]byte, 5<<20)}, 413, "request_too_large"},
 	}
 	for _, tt := range tests {

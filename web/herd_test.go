@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"keyport/handlers"
+	"keyport/handlers/dataapi"
 	"keyport/keysvc"
 	"keyport/web"
 )
@@ -44,7 +45,7 @@ func TestThunderingHerdAfterColdRestart(t *testing.T) {
 	}
 	log := slog.New(slog.NewTextHandler(s.Logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	h := handlers.New(handlers.Deps{DB: s.DB, Logger: log})
-	ts := httptest.NewServer(web.New(web.Deps{Handlers: h, API: handlers.NewAPI(cold, s.Env.Managed(cold), log), Logger: log}))
+	ts := httptest.NewServer(web.New(web.Deps{Handlers: h, API: dataapi.New(cold, s.Env.Managed(cold), log), Logger: log}))
 	defer ts.Close()
 
 	s.KMS.SetLatency(50 * time.Millisecond)

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"keyport/handlers"
+	"keyport/handlers/dataapi"
 	"keyport/keysvc"
 	"keyport/keysvc/awskms"
 	"keyport/keysvc/jobs"
@@ -59,7 +60,7 @@ func newMetricsStack(t *testing.T, token string) *metricsStack {
 	}
 	log := slog.New(slog.DiscardHandler)
 	h := handlers.New(handlers.Deps{DB: env.DB, Logger: log})
-	ts := httptest.NewServer(web.New(web.Deps{Handlers: h, API: handlers.NewAPI(svc, env.Managed(svc), log), Logger: log,
+	ts := httptest.NewServer(web.New(web.Deps{Handlers: h, API: dataapi.New(svc, env.Managed(svc), log), Logger: log,
 		Metrics: m, MetricsToken: token}))
 	t.Cleanup(ts.Close)
 	return &metricsStack{Env: env, URL: ts.URL, Token: tok, Metrics: m, Worker: w, Outbox: ob}

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"keyport/handlers"
+	"keyport/handlers/dataapi"
 )
 
 // RateLimit is a token bucket: Rate requests per second on average, Burst
@@ -129,7 +130,7 @@ func loginRateLimit(l RateLimit, now func() time.Time) echo.MiddlewareFunc {
 // ids costs keyport nothing (issue 17 #8). Requests that authenticate
 // never use up the address's allowance, so many services behind one
 // address are limited only per token.
-func apiAuthFailLimit(a *handlers.API, l RateLimit, now func() time.Time) echo.MiddlewareFunc {
+func apiAuthFailLimit(a *dataapi.API, l RateLimit, now func() time.Time) echo.MiddlewareFunc {
 	if l.Rate <= 0 {
 		return passThrough
 	}
@@ -167,7 +168,7 @@ func (l *limiter) has(key string) (bool, time.Duration) {
 
 // apiRateLimit limits data API requests per service token. It runs after
 // authentication, so only real tokens get a bucket.
-func apiRateLimit(a *handlers.API, l RateLimit, now func() time.Time) echo.MiddlewareFunc {
+func apiRateLimit(a *dataapi.API, l RateLimit, now func() time.Time) echo.MiddlewareFunc {
 	if l.Rate <= 0 {
 		return passThrough
 	}

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"keyport/handlers"
+	"keyport/handlers/dataapi"
+	"keyport/handlers/oidcrp"
 	"keyport/keysvc"
 	"keyport/web"
 	"keyport/web/devidp"
@@ -27,7 +29,7 @@ func TestAPIRateLimitPerToken(t *testing.T) {
 	clk := &clock{now: time.Now()}
 	log := slog.New(slog.DiscardHandler)
 	h := handlers.New(handlers.Deps{DB: s.DB, Logger: log})
-	ts := httptest.NewServer(web.New(web.Deps{Handlers: h, API: handlers.NewAPI(s.Service, s.Managed, log), Logger: log,
+	ts := httptest.NewServer(web.New(web.Deps{Handlers: h, API: dataapi.New(s.Service, s.Managed, log), Logger: log,
 		APIRate: web.RateLimit{Rate: 1, Burst: 2}, Now: clk.Now}))
 	t.Cleanup(ts.Close)
 	get := func(token string) (*http.Response, map[string]map[string]string) {
@@ -79,7 +81,7 @@ func TestLoginRateLimitPerClient(t *testing.T) {
 	}
 	t.Cleanup(func() { idp.Close() })
 	ts := httptest.NewUnstartedServer(nil)
-	oidc, err := handlers.NewOIDC(ctx, idp.Issuer(), idp.ClientID(), idp.ClientSecret(), "http://"+ts.Listener.Addr().String()+"/auth/callback")
+	oidc, err := oidcrp.New(ctx, idp.Issuer(), idp.ClientID(), idp.ClientSecret(), "http://"+ts.Listener.Addr().String()+"/auth/callback")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +141,7 @@ func TestAPIAuthFailureLimitPerClient(t *testing.T) {
 	clk := &clock{now: time.Now()}
 	log := slog.New(slog.DiscardHandler)
 	h := handlers.New(handlers.Deps{DB: s.DB, Logger: log})
-	ts := httptest.NewServer(web.New(web.Deps{Handlers: h, API: handlers.NewAPI(s.Service, s.Managed, log), Logger: log,
+	ts := httptest.NewServer(web.New(web.Deps{Handlers: h, API: dataapi.New(s.Service, s.Managed, log), Logger: log,
 		APIAuthFailRate: web.RateLimit{Rate: 1.0 / 60, Burst: 3}, Now: clk.Now}))
 	t.Cleanup(ts.Close)
 	get := func(token, from string) (int, string) {

@@ -18,6 +18,7 @@ import (
 	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
 
 	"keyport/handlers"
+	"keyport/handlers/dataapi"
 	"keyport/handlers/notice"
 	"keyport/keysvc"
 	"keyport/keysvc/jobs"
@@ -312,7 +313,7 @@ func TestRotateOverDataAPI(t *testing.T) {
 	log := slog.New(slog.DiscardHandler)
 	_, rot := newScheduler(env.DB, env.Sealer, env.Service, nil, "https://keyport.test", env.Clock.Now, log)
 	h := handlers.New(handlers.Deps{DB: env.DB, Logger: log, Rotation: rot})
-	ts := httptest.NewServer(web.New(web.Deps{Handlers: h, API: handlers.NewAPI(env.Service, env.Managed(env.Service), log), Logger: log}))
+	ts := httptest.NewServer(web.New(web.Deps{Handlers: h, API: dataapi.New(env.Service, env.Managed(env.Service), log), Logger: log}))
 	defer ts.Close()
 	call := func(keyID, body string) (int, map[string]any) {
 		req, _ := http.NewRequest(http.MethodPost, ts.URL+"/api/v1/keys/"+keyID+"/rotate", strings.NewReader(body))

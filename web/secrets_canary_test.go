@@ -26,6 +26,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 
 	"keyport/handlers"
+	"keyport/handlers/dataapi"
 	"keyport/keysvc"
 	"keyport/web"
 	"keyport/web/devidp"
@@ -152,7 +153,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 	s := newStack(t, func(c *handlers.Config) { c.Operators = []string{dana.Email} })
 	log := slog.New(slog.NewTextHandler(s.Logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	apiSrv := httptest.NewServer(web.New(web.Deps{Handlers: handlers.New(handlers.Deps{DB: s.DB, Logger: log}),
-		API: handlers.NewAPI(s.Keys, s.Managed, log), Logger: log}))
+		API: dataapi.New(s.Keys, s.Managed, log), Logger: log}))
 	defer apiSrv.Close()
 
 	// Sign in, connect AWS with the canary IAM secret, register a key.

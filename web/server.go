@@ -16,12 +16,13 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 
 	"keyport/handlers"
+	"keyport/handlers/dataapi"
 )
 
 // Deps is what the server is built from.
 type Deps struct {
 	Handlers *handlers.Handler
-	API      *handlers.API // data API; nil serves none
+	API      *dataapi.API // data API; nil serves none
 	Logger   *slog.Logger
 	Dev      bool // development routes and relaxed transport rules
 	// BodyLimit caps request bodies (echo size syntax, e.g. "1M").

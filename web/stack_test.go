@@ -21,6 +21,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"keyport/handlers"
+	"keyport/handlers/oidcrp"
 	"keyport/keysvc"
 	"keyport/keysvc/jobs"
 	"keyport/keysvc/kmslocal"
@@ -142,7 +143,7 @@ func newStackIdP(tb testing.TB, idpOpts devidp.Options, edit func(*handlers.Conf
 
 	ts := httptest.NewUnstartedServer(nil)
 	base := "http://" + ts.Listener.Addr().String()
-	oidc, err := handlers.NewOIDC(ctx, idp.Issuer(), idp.ClientID(), idp.ClientSecret(), base+"/auth/callback")
+	oidc, err := oidcrp.New(ctx, idp.Issuer(), idp.ClientID(), idp.ClientSecret(), base+"/auth/callback")
 	if err != nil {
 		tb.Fatalf("oidc: %v", err)
 	}

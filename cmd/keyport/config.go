@@ -15,7 +15,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
-	"keyport/handlers"
+	"keyport/handlers/oidcrp"
 	"keyport/keysvc/awskms"
 	"keyport/keysvc/mailer"
 )
@@ -126,7 +126,7 @@ func loadConfig(getenv func(string) string, dev bool) (*config, error) {
 	c.OIDCClientSecret = r.secret("KEYPORT_OIDC_CLIENT_SECRET")
 	c.OIDCRequireMFA = r.boolean("KEYPORT_OIDC_REQUIRE_MFA", false)
 	c.OIDCSubjectChange = r.oneOf("KEYPORT_OIDC_SUBJECT_CHANGE", "refuse", "refuse", "link")
-	c.OIDCMFAAMR = r.list("KEYPORT_OIDC_MFA_AMR", handlers.DefaultMFAAMR)
+	c.OIDCMFAAMR = r.list("KEYPORT_OIDC_MFA_AMR", oidcrp.DefaultMFAAMR)
 	c.OIDCMFAACR = r.list("KEYPORT_OIDC_MFA_ACR", []string{})
 	if c.OIDCRequireMFA && len(c.OIDCMFAAMR) == 0 && len(c.OIDCMFAACR) == 0 {
 		r.fail("KEYPORT_OIDC_MFA_AMR", "with KEYPORT_OIDC_REQUIRE_MFA=true, name at least one amr value here or one acr value in KEYPORT_OIDC_MFA_ACR, or nobody can sign in")

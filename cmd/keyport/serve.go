@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"keyport/handlers"
+	"keyport/handlers/dataapi"
+	"keyport/handlers/oidcrp"
 	"keyport/keysvc"
 	"keyport/keysvc/awskms"
 	"keyport/keysvc/mailer"
@@ -187,7 +189,7 @@ func serve(ctx context.Context, cfg *config, stdout io.Writer) error {
 	// a wrong address, a certificate it does not trust) stops keyport at
 	// once with the cause and a non-zero exit, before any background work
 	// starts. The service manager restarts it (docs/operations.md).
-	deps.OIDC, err = handlers.NewOIDC(ctx, cfg.OIDCIssuer, cfg.OIDCClientID, cfg.OIDCClientSecret, baseURL+"/auth/callback")
+	deps.OIDC, err = oidcrp.New(ctx, cfg.OIDCIssuer, cfg.OIDCClientID, cfg.OIDCClientSecret, baseURL+"/auth/callback")
 	if err != nil {
 		log.Error("identity provider unreachable at start", "issuer", cfg.OIDCIssuer, "err", err)
 		return &configError{"KEYPORT_OIDC_ISSUER", "cannot reach the identity provider: " + err.Error() + oidcHint(err)}
@@ -220,7 +222,7 @@ func serve(ctx context.Context, cfg *config, stdout io.Writer) error {
 	defer stopJobs() // deferred after waitJobs, so it runs first
 
 	h := handlers.New(deps)
-	srv := web.NewHTTPServer(cfg.Addr, web.New(web.Deps{Handlers: h, API: handlers.NewAPI(deps.Keys, deps.Managed, log), Logger: log, Dev: cfg.Dev,
+	srv := web.NewHTTPServer(cfg.Addr, web.New(web.Deps{Handlers: h, API: dataapi.New(deps.Keys, deps.Managed, log), Logger: log, Dev: cfg.Dev,
 		Metrics: metrics, MetricsToken: publicMetricsToken(cfg),
 		LoginRate:       web.RateLimit{Rate: cfg.LoginRate / 60, Burst: int(cfg.LoginRate)},
 		APIRate:         web.RateLimit{Rate: cfg.APIRate, Burst: cfg.APIBurst},

@@ -16,6 +16,7 @@ import (
 	"syscall"
 
 	"keyport/handlers"
+	"keyport/handlers/dataapi"
 	"keyport/keysvc"
 	"keyport/keysvc/keysvctest"
 	"keyport/web"
@@ -84,9 +85,9 @@ func serve(args []string) error {
 	// keyport's whole server (web.New), the same server over a key service
 	// that does not count use, and the baseline beside them.
 	mux := http.NewServeMux()
-	mux.Handle("/", web.New(web.Deps{Handlers: handlers.New(handlers.Deps{DB: env.DB, Logger: log}), API: handlers.NewAPI(env.Service, env.Managed(env.Service), log), Logger: log}))
+	mux.Handle("/", web.New(web.Deps{Handlers: handlers.New(handlers.Deps{DB: env.DB, Logger: log}), API: dataapi.New(env.Service, env.Managed(env.Service), log), Logger: log}))
 	mux.Handle("/nocount/", http.StripPrefix("/nocount", web.New(web.Deps{Handlers: handlers.New(handlers.Deps{DB: env.DB, Logger: log}),
-		API: handlers.NewAPI(noCount, env.Managed(noCount), log), Logger: log})))
+		API: dataapi.New(noCount, env.Managed(noCount), log), Logger: log})))
 	overhead := 66 + len(k.ID) // header and tag of a real ciphertext
 	mux.Handle("POST /baseline/encrypt", baselineEncrypt(overhead))
 	mux.Handle("POST /baseline/decrypt", baselineDecrypt(overhead))
@@ -129,26 +130,26 @@ func serveUntilDone(ctx context.Context, h http.Handler, ready func(url string) 
 // middleware: what a service would run without keyport in front of it.
 func baselineEncrypt(overhead int) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		var in handlers.EncryptItem
+		var in dataapi.EncryptItem
 		if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
 			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "bad json"})
 			return
 		}
 		ct := make([]byte, len(in.Plaintext)+overhead)
 		copy(ct, in.Plaintext)
-		writeJSON(w, http.StatusOK, handlers.EncryptResult{Ciphertext: ct, KeyID: in.KeyID, KeyVersion: 1})
+		writeJSON(w, http.StatusOK, dataapi.EncryptResult{Ciphertext: ct, KeyID: in.KeyID, KeyVersion: 1})
 	}
 }
 
 func baselineDecrypt(overhead int) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		var in handlers.DecryptItem
+		var in dataapi.DecryptItem
 		if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
 			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "bad json"})
 			return
 		}
 		pt := in.Ciphertext[:max(0, len(in.Ciphertext)-overhead)]
-		writeJSON(w, http.StatusOK, handlers.DecryptResult{Plaintext: pt, KeyID: "key_baseline", KeyVersion: 1})
+		writeJSON(w, http.StatusOK, dataapi.DecryptResult{Plaintext: pt, KeyID: "key_baseline", KeyVersion: 1})
 	}
 }
 

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"keyport/handlers"
+	"keyport/handlers/dataapi"
 	"keyport/keysvc"
 	"keyport/keysvc/awskms"
 	"keyport/keysvc/keysvctest"
@@ -233,7 +234,7 @@ func serveSoak(args []string) error {
 	go svc.Run(ctx)
 
 	mux := http.NewServeMux()
-	mux.Handle("/", web.New(web.Deps{Handlers: handlers.New(handlers.Deps{DB: env.DB, Logger: log}), API: handlers.NewAPI(svc, env.Managed(svc), log), Logger: log}))
+	mux.Handle("/", web.New(web.Deps{Handlers: handlers.New(handlers.Deps{DB: env.DB, Logger: log}), API: dataapi.New(svc, env.Managed(svc), log), Logger: log}))
 	mux.HandleFunc("GET /debug/soak", func(w http.ResponseWriter, r *http.Request) {
 		runtime.GC()
 		var ms runtime.MemStats

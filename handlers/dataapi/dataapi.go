@@ -1,12 +1,81 @@
-package handlers
+// Package dataapi serves keyport's data API under /api/v1 for the
+// provider's services: JSON in and out, service-token authentication, no
+// cookies, no CSRF. Encrypt, decrypt, rewrap (single and batch), data keys,
+// key status and the tenant-imported key's import requests.
+//
+// It imports handlers (the error answers, JSON decoding, the request's
+// token and actor), keysvc and keysvc/managed; handlers never imports it.
+package dataapi
 
 import (
+	"keyport/handlers"
+	"keyport/keysvc"
+	"keyport/keysvc/managed"
+	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/labstack/echo/v4"
-
-	"keyport/keysvc"
 )
+
+// API serves the data API under /api/v1 for the provider's services:
+// JSON in and out, service-token authentication, no cookies, no CSRF.
+type API struct {
+	keys *keysvc.Service
+	mgd  *managed.Service // import requests; nil serves none
+	log  *slog.Logger
+}
+
+// New builds the data API handlers. mgd serves the import-request
+// endpoints; it may be nil where they are not used.
+func New(keys *keysvc.Service, mgd *managed.Service, log *slog.Logger) *API {
+	return &API{keys: keys, mgd: mgd, log: log}
+}
+
+// Limits of the data API, part of its contract.
+const (
+	MaxAPIPlaintext = 256 << 10 // bytes per item
+	MaxBatchItems   = 100
+)
+
+// Authenticate is middleware: a valid service token in the Authorization
+// header, or 401. Responses never go to a cache: they carry plaintext.
+func (a *API) Authenticate(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		c.Response().Header().Set("Cache-Control", "no-store")
+		raw, ok := strings.CutPrefix(c.Request().Header.Get("Authorization"), "Bearer ")
+		if !ok {
+			return a.writeAPIError(c, keysvc.ErrTokenInvalid)
+		}
+		info, err := a.keys.Authenticate(c.Request().Context(), strings.TrimSpace(raw))
+		if err != nil {
+			return a.writeAPIError(c, err)
+		}
+		handlers.SetServiceToken(c, info)
+		return next(c)
+	}
+}
+
+// RateLimited answers 429 rate_limited in the API's error shape, asking the
+// caller to wait retryAfter seconds.
+func (a *API) RateLimited(c echo.Context, retryAfter string) error {
+	return a.writeAPIError(c, &handlers.APIError{Status: http.StatusTooManyRequests, Code: "rate_limited",
+		Message: "This service token sent more requests than its rate limit allows; retry after the time in Retry-After.", RetryAfter: retryAfter})
+}
+
+// TooManyFailedAuthentications answers 429 rate_limited in the API's error
+// shape when the client's address sent too many requests with a bad
+// service token; it asks the caller to wait retryAfter seconds.
+func (a *API) TooManyFailedAuthentications(c echo.Context, retryAfter string) error {
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return a.writeAPIError(c, &handlers.APIError{Status: http.StatusTooManyRequests, Code: "rate_limited",
+		Message: "Too many requests from this address carried a missing, invalid or revoked service token; retry after the time in Retry-After.", RetryAfter: retryAfter})
+}
+
+// writeAPIError answers err in the API's error shape.
+func (a *API) writeAPIError(c echo.Context, err error) error {
+	return handlers.WriteAPIError(c, a.log, err)
+}
 
 // EncryptItem is one encryption request (a body of POST /api/v1/encrypt,
 // or an item of the batch form). Plaintext is standard base64 in JSON.
@@ -19,10 +88,10 @@ type EncryptItem struct {
 
 // EncryptResult is the answer to one encryption.
 type EncryptResult struct {
-	Ciphertext []byte          `json:"ciphertext,omitempty"`
-	KeyID      string          `json:"key_id,omitempty"`
-	KeyVersion int64           `json:"key_version,omitempty"`
-	Error      *apiErrorDetail `json:"error,omitempty"`
+	Ciphertext []byte                   `json:"ciphertext,omitempty"`
+	KeyID      string                   `json:"key_id,omitempty"`
+	KeyVersion int64                    `json:"key_version,omitempty"`
+	Error      *handlers.APIErrorDetail `json:"error,omitempty"`
 }
 
 // DecryptItem is one decryption request.
@@ -34,14 +103,14 @@ type DecryptItem struct {
 
 // DecryptResult is the answer to one decryption.
 type DecryptResult struct {
-	Plaintext  []byte          `json:"plaintext,omitempty"`
-	KeyID      string          `json:"key_id,omitempty"`
-	KeyVersion int64           `json:"key_version,omitempty"`
-	Error      *apiErrorDetail `json:"error,omitempty"`
+	Plaintext  []byte                   `json:"plaintext,omitempty"`
+	KeyID      string                   `json:"key_id,omitempty"`
+	KeyVersion int64                    `json:"key_version,omitempty"`
+	Error      *handlers.APIErrorDetail `json:"error,omitempty"`
 }
 
 func (a *API) encryptOne(c echo.Context, it EncryptItem) (EncryptResult, error) {
-	tenantID, err := tenant(c, it.Tenant)
+	tenantID, err := handlers.TenantFor(c, it.Tenant)
 	if err != nil {
 		return EncryptResult{}, err
 	}
@@ -59,7 +128,7 @@ func (a *API) encryptOne(c echo.Context, it EncryptItem) (EncryptResult, error) 
 }
 
 func (a *API) decryptOne(c echo.Context, it DecryptItem) (DecryptResult, error) {
-	tenantID, err := tenant(c, it.Tenant)
+	tenantID, err := handlers.TenantFor(c, it.Tenant)
 	if err != nil {
 		return DecryptResult{}, err
 	}
@@ -76,7 +145,7 @@ func (a *API) decryptOne(c echo.Context, it DecryptItem) (DecryptResult, error) 
 // Encrypt is POST /api/v1/encrypt.
 func (a *API) Encrypt(c echo.Context) error {
 	var it EncryptItem
-	if err := decodeJSON(c, &it); err != nil {
+	if err := handlers.DecodeJSON(c, &it); err != nil {
 		return a.writeAPIError(c, err)
 	}
 	res, err := a.encryptOne(c, it)
@@ -89,7 +158,7 @@ func (a *API) Encrypt(c echo.Context) error {
 // Decrypt is POST /api/v1/decrypt.
 func (a *API) Decrypt(c echo.Context) error {
 	var it DecryptItem
-	if err := decodeJSON(c, &it); err != nil {
+	if err := handlers.DecodeJSON(c, &it); err != nil {
 		return a.writeAPIError(c, err)
 	}
 	res, err := a.decryptOne(c, it)
@@ -118,7 +187,7 @@ func checkBatch(n int) error {
 // EncryptBatch is POST /api/v1/encrypt/batch: each item answers on its own.
 func (a *API) EncryptBatch(c echo.Context) error {
 	var b encryptBatch
-	if err := decodeJSON(c, &b); err != nil {
+	if err := handlers.DecodeJSON(c, &b); err != nil {
 		return a.writeAPIError(c, err)
 	}
 	if err := checkBatch(len(b.Items)); err != nil {
@@ -138,7 +207,7 @@ func (a *API) EncryptBatch(c echo.Context) error {
 // DecryptBatch is POST /api/v1/decrypt/batch: each item answers on its own.
 func (a *API) DecryptBatch(c echo.Context) error {
 	var b decryptBatch
-	if err := decodeJSON(c, &b); err != nil {
+	if err := handlers.DecodeJSON(c, &b); err != nil {
 		return a.writeAPIError(c, err)
 	}
 	if err := checkBatch(len(b.Items)); err != nil {
@@ -160,12 +229,12 @@ func (a *API) DecryptBatch(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string][]DecryptResult{"items": out})
 }
 
-func (a *API) itemError(c echo.Context, err error) *apiErrorDetail {
-	ae := apiErrorFor(err)
+func (a *API) itemError(c echo.Context, err error) *handlers.APIErrorDetail {
+	ae := handlers.APIErrorFor(err)
 	if ae.Status >= 500 {
-		a.log.Error("data api item failed", "request_id", requestID(c), "err", err)
+		a.log.Error("data api item failed", "request_id", handlers.RequestID(c), "err", err)
 	}
-	return &apiErrorDetail{ae.Code, ae.Message}
+	return &handlers.APIErrorDetail{Code: ae.Code, Message: ae.Message}
 }
 
 // rewrapBatch is the body of POST /api/v1/rewrap/batch.
@@ -176,7 +245,7 @@ type rewrapBatch struct {
 // rewrapOne seals a ciphertext again under its key's current version; the
 // plaintext stays inside keysvc.
 func (a *API) rewrapOne(c echo.Context, it DecryptItem) (EncryptResult, error) {
-	tenantID, err := tenant(c, it.Tenant)
+	tenantID, err := handlers.TenantFor(c, it.Tenant)
 	if err != nil {
 		return EncryptResult{}, err
 	}
@@ -195,7 +264,7 @@ func (a *API) rewrapOne(c echo.Context, it DecryptItem) (EncryptResult, error) {
 // key_version}.
 func (a *API) Rewrap(c echo.Context) error {
 	var it DecryptItem
-	if err := decodeJSON(c, &it); err != nil {
+	if err := handlers.DecodeJSON(c, &it); err != nil {
 		return a.writeAPIError(c, err)
 	}
 	res, err := a.rewrapOne(c, it)
@@ -208,7 +277,7 @@ func (a *API) Rewrap(c echo.Context) error {
 // RewrapBatch is POST /api/v1/rewrap/batch: each item answers on its own.
 func (a *API) RewrapBatch(c echo.Context) error {
 	var b rewrapBatch
-	if err := decodeJSON(c, &b); err != nil {
+	if err := handlers.DecodeJSON(c, &b); err != nil {
 		return a.writeAPIError(c, err)
 	}
 	if err := checkBatch(len(b.Items)); err != nil {
@@ -243,10 +312,10 @@ type datakeyResponse struct {
 // to /decrypt later to get the key back).
 func (a *API) DataKey(c echo.Context) error {
 	var r datakeyRequest
-	if err := decodeJSON(c, &r); err != nil {
+	if err := handlers.DecodeJSON(c, &r); err != nil {
 		return a.writeAPIError(c, err)
 	}
-	tenantID, err := tenant(c, r.Tenant)
+	tenantID, err := handlers.TenantFor(c, r.Tenant)
 	if err != nil {
 		return a.writeAPIError(c, err)
 	}
@@ -270,7 +339,7 @@ type keyStatusResponse struct {
 
 // KeyStatus is GET /api/v1/keys/:key_id (?tenant= for provider-wide tokens).
 func (a *API) KeyStatus(c echo.Context) error {
-	tenantID, err := tenant(c, c.QueryParam("tenant"))
+	tenantID, err := handlers.TenantFor(c, c.QueryParam("tenant"))
 	if err != nil {
 		return a.writeAPIError(c, err)
 	}
@@ -279,4 +348,63 @@ func (a *API) KeyStatus(c echo.Context) error {
 		return a.writeAPIError(c, err)
 	}
 	return c.JSON(http.StatusOK, keyStatusResponse{KeyID: st.KeyID, State: st.State, Health: st.Health, CurrentVersion: st.CurrentVersion})
+}
+
+// apiImportRequest is the data API's import request.
+type apiImportRequest struct {
+	Tenant  string `json:"tenant,omitempty"`
+	StoreID string `json:"store_id"`
+	KeyName string `json:"key_name"`
+}
+
+// apiImportUpload is the data API's upload of a wrapped key.
+type apiImportUpload struct {
+	Tenant      string `json:"tenant,omitempty"`
+	ImportToken string `json:"import_token"`
+	WrappedKey  string `json:"wrapped_key"`
+	Alias       string `json:"alias,omitempty"`
+	ValidDays   int    `json:"valid_days,omitempty"`
+}
+
+// CreateImportRequest is POST /api/v1/import-requests: keyport's public key
+// (PEM) and a one-time import token, valid 24 hours.
+func (a *API) CreateImportRequest(c echo.Context) error {
+	var in apiImportRequest
+	if err := handlers.DecodeJSON(c, &in); err != nil {
+		return a.writeAPIError(c, err)
+	}
+	tenantID, err := handlers.TenantFor(c, in.Tenant)
+	if err != nil {
+		return a.writeAPIError(c, err)
+	}
+	nr, err := a.mgd.CreateImportRequest(c.Request().Context(), tenantID, handlers.APIBy(c), in.StoreID, in.KeyName)
+	if err != nil {
+		return a.writeAPIError(c, err)
+	}
+	return c.JSON(http.StatusCreated, map[string]any{"id": nr.Request.ID, "public_key": nr.Request.PublicKeyPEM, "import_token": nr.Token,
+		"expires_at": nr.Request.ExpiresAt, "wrapping": "RSAES_OAEP_SHA_256"})
+}
+
+// UploadImport is POST /api/v1/import-requests/{id}/upload: the wrapped key
+// (base64) with its token; the answer names the new key and fingerprint.
+func (a *API) UploadImport(c echo.Context) error {
+	var in apiImportUpload
+	if err := handlers.DecodeJSON(c, &in); err != nil {
+		return a.writeAPIError(c, err)
+	}
+	tenantID, err := handlers.TenantFor(c, in.Tenant)
+	if err != nil {
+		return a.writeAPIError(c, err)
+	}
+	ctx := c.Request().Context()
+	res, err := a.mgd.CompleteImport(ctx, tenantID, handlers.APIBy(c), c.Param("request_id"),
+		managed.ImportUpload{Token: in.ImportToken, WrappedB64: in.WrappedKey, Alias: in.Alias, ValidDays: in.ValidDays})
+	if err != nil {
+		return a.writeAPIError(c, err)
+	}
+	out := map[string]any{"key_id": res.Op.KeyID, "state": res.Key.State, "operation": res.Op.State}
+	if m, err := a.mgd.ActiveFingerprint(ctx, tenantID, res.Op.KeyID); err == nil {
+		out["fingerprint"] = m
+	}
+	return c.JSON(http.StatusCreated, out)
 }

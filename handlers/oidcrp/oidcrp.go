@@ -1,7 +1,16 @@
-package handlers
+// Package oidcrp is keyport's OpenID Connect relying party: discovery of
+// the identity provider, the authorization-code flow with PKCE and nonce,
+// verification of the ID token (go-oidc), step-up requests (max_age=0,
+// prompt=login), a reachability probe, and RP-initiated logout. It knows
+// nothing of echo, sessions or keyport's users: the sign-in handlers decide
+// what a verified identity may do.
+//
+// It imports only the OIDC and OAuth 2 libraries.
+package oidcrp
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"io"
@@ -18,8 +27,8 @@ import (
 	"golang.org/x/oauth2"
 )
 
-// OIDC is keyport's relying-party configuration for one identity provider.
-type OIDC struct {
+// Client is keyport's relying-party configuration for one identity provider.
+type Client struct {
 	issuer   string
 	oauth    oauth2.Config
 	verifier *oidc.IDTokenVerifier
@@ -30,9 +39,9 @@ type OIDC struct {
 	endSession string
 }
 
-// NewOIDC discovers the provider at issuer and prepares the code flow.
+// New discovers the provider at issuer and prepares the code flow.
 // redirectURL is keyport's absolute /auth/callback URL.
-func NewOIDC(ctx context.Context, issuer, clientID, clientSecret, redirectURL string) (*OIDC, error) {
+func New(ctx context.Context, issuer, clientID, clientSecret, redirectURL string) (*Client, error) {
 	client := &http.Client{Timeout: 10 * time.Second}
 	p, err := oidc.NewProvider(oidc.ClientContext(ctx, client), issuer)
 	if err != nil {
@@ -53,7 +62,7 @@ func NewOIDC(ctx context.Context, issuer, clientID, clientSecret, redirectURL st
 	if slices.Contains(meta.AuthMethods, "client_secret_post") {
 		ep.AuthStyle = oauth2.AuthStyleInParams
 	}
-	return &OIDC{
+	return &Client{
 		issuer: issuer,
 		oauth: oauth2.Config{
 			ClientID: clientID, ClientSecret: clientSecret, RedirectURL: redirectURL,
@@ -65,10 +74,10 @@ func NewOIDC(ctx context.Context, issuer, clientID, clientSecret, redirectURL st
 	}, nil
 }
 
-// authURL is where the browser is sent to sign in. A step-up asks the
+// AuthURL is where the browser is sent to sign in. A step-up asks the
 // provider to authenticate the user again whatever session it holds
 // (max_age=0, which also obliges it to send auth_time, and prompt=login).
-func (o *OIDC) authURL(state, nonce, verifier string, stepUp bool) string {
+func (o *Client) AuthURL(state, nonce, verifier string, stepUp bool) string {
 	opts := []oauth2.AuthCodeOption{oidc.Nonce(nonce), oauth2.S256ChallengeOption(verifier)}
 	if stepUp {
 		opts = append(opts, oauth2.SetAuthURLParam("max_age", "0"), oauth2.SetAuthURLParam("prompt", "login"))
@@ -76,8 +85,8 @@ func (o *OIDC) authURL(state, nonce, verifier string, stepUp bool) string {
 	return o.oauth.AuthCodeURL(state, opts...)
 }
 
-// identity is what keyport takes from a verified ID token.
-type identity struct {
+// Identity is what keyport takes from a verified ID token.
+type Identity struct {
 	Issuer, Subject, Email, Name string
 	EmailVerified                bool
 	AMR                          []string
@@ -88,16 +97,17 @@ type identity struct {
 	AuthTime time.Time
 }
 
-var errNonceMismatch = errors.New("oidc: id token nonce does not match the login flow")
+// ErrNonceMismatch: the ID token was not issued for this login flow.
+var ErrNonceMismatch = errors.New("oidc: id token nonce does not match the login flow")
 
-// errClientRejected: the provider refused keyport's own client credentials
+// ErrClientRejected: the provider refused keyport's own client credentials
 // (invalid_client, unauthorized_client), an operator's configuration error,
 // not a forged sign-in.
-var errClientRejected = errors.New("oidc: the identity provider refused keyport's client credentials")
+var ErrClientRejected = errors.New("oidc: the identity provider refused keyport's client credentials")
 
-// errProviderUnreachable: the provider could not be reached or failed
+// ErrProviderUnreachable: the provider could not be reached or failed
 // (connection refused, timeout, a 5xx answer) while completing the sign-in.
-var errProviderUnreachable = errors.New("oidc: the identity provider could not be reached")
+var ErrProviderUnreachable = errors.New("oidc: the identity provider could not be reached")
 
 // classifyExchange tells an operator's error and an outage from a sign-in
 // that does not verify, so each gets its own answer and audit reason.
@@ -107,23 +117,23 @@ func classifyExchange(err error) error {
 		switch {
 		case re.ErrorCode == "invalid_client" || re.ErrorCode == "unauthorized_client" ||
 			(re.ErrorCode == "" && re.Response != nil && re.Response.StatusCode == http.StatusUnauthorized):
-			return fmt.Errorf("%w: %w", errClientRejected, err)
+			return fmt.Errorf("%w: %w", ErrClientRejected, err)
 		case re.Response != nil && re.Response.StatusCode >= 500:
-			return fmt.Errorf("%w: %w", errProviderUnreachable, err)
+			return fmt.Errorf("%w: %w", ErrProviderUnreachable, err)
 		}
 		return err
 	}
 	var ne net.Error
 	if errors.As(err, &ne) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, syscall.ECONNREFUSED) {
-		return fmt.Errorf("%w: %w", errProviderUnreachable, err)
+		return fmt.Errorf("%w: %w", ErrProviderUnreachable, err)
 	}
 	return err
 }
 
-// exchange trades the code for tokens, verifies the ID token's signature,
+// Exchange trades the code for tokens, verifies the ID token's signature,
 // issuer, audience and expiry (go-oidc), and checks the nonce (go-oidc leaves
 // that to us).
-func (o *OIDC) exchange(ctx context.Context, code, verifier, nonce string) (*identity, error) {
+func (o *Client) Exchange(ctx context.Context, code, verifier, nonce string) (*Identity, error) {
 	ctx = oidc.ClientContext(ctx, o.client)
 	tok, err := o.oauth.Exchange(ctx, code, oauth2.VerifierOption(verifier))
 	if err != nil {
@@ -138,8 +148,8 @@ func (o *OIDC) exchange(ctx context.Context, code, verifier, nonce string) (*ide
 		// Fetching the signing keys can fail for an outage too.
 		return nil, fmt.Errorf("verify id token: %w", classifyExchange(err))
 	}
-	if !constantTimeEqual(idt.Nonce, nonce) {
-		return nil, errNonceMismatch
+	if subtle.ConstantTimeCompare([]byte(idt.Nonce), []byte(nonce)) != 1 {
+		return nil, ErrNonceMismatch
 	}
 	var claims struct {
 		Email         string   `json:"email"`
@@ -152,7 +162,7 @@ func (o *OIDC) exchange(ctx context.Context, code, verifier, nonce string) (*ide
 	if err := idt.Claims(&claims); err != nil {
 		return nil, fmt.Errorf("read id token claims: %w", err)
 	}
-	id := &identity{
+	id := &Identity{
 		Issuer: idt.Issuer, Subject: idt.Subject, Email: claims.Email, Name: claims.Name,
 		EmailVerified: claims.EmailVerified == true || claims.EmailVerified == "true",
 		AMR:           claims.AMR, ACR: claims.ACR,
@@ -168,11 +178,11 @@ func (o *OIDC) exchange(ctx context.Context, code, verifier, nonce string) (*ide
 // KEYPORT_OIDC_MFA_AMR accepts unless configured otherwise.
 var DefaultMFAAMR = []string{"mfa", "otp", "hwk", "swk", "sms", "tel", "sc", "fpt", "face", "iris", "retina", "vbm"}
 
-// hasSecondFactor reports whether the IdP asserted a second factor: one of
+// HasSecondFactor reports whether the IdP asserted a second factor: one of
 // the accepted "amr" values, or an accepted "acr" value (providers such as
 // Keycloak or Entra ID express the strength of a sign-in as an acr level
 // rather than a list of methods).
-func (id *identity) hasSecondFactor(amr, acr []string) bool {
+func (id *Identity) HasSecondFactor(amr, acr []string) bool {
 	if amr == nil {
 		amr = DefaultMFAAMR
 	}
@@ -184,11 +194,11 @@ func (id *identity) hasSecondFactor(amr, acr []string) bool {
 	return id.ACR != "" && slices.Contains(acr, id.ACR)
 }
 
-// reachable checks that the provider answers its discovery document, so
+// Reachable checks that the provider answers its discovery document, so
 // "Sign in" can say the provider is down instead of sending the browser to
 // a connection error. A success is remembered for probeTTL; every failure
 // is probed again next time.
-func (o *OIDC) reachable(ctx context.Context) error {
+func (o *Client) Reachable(ctx context.Context) error {
 	if last, ok := o.lastUp.Load().(time.Time); ok && time.Since(last) < probeTTL {
 		return nil
 	}
@@ -200,12 +210,12 @@ func (o *OIDC) reachable(ctx context.Context) error {
 	}
 	res, err := o.client.Do(req)
 	if err != nil {
-		return fmt.Errorf("%w: %w", errProviderUnreachable, err)
+		return fmt.Errorf("%w: %w", ErrProviderUnreachable, err)
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, 64<<10))
 	res.Body.Close()
 	if res.StatusCode != http.StatusOK {
-		return fmt.Errorf("%w: discovery answered %d", errProviderUnreachable, res.StatusCode)
+		return fmt.Errorf("%w: discovery answered %d", ErrProviderUnreachable, res.StatusCode)
 	}
 	o.lastUp.Store(time.Now())
 	return nil
@@ -225,12 +235,12 @@ func httpURL(raw string) string {
 	return raw
 }
 
-// logoutURL is the RP-initiated logout request (OpenID Connect
+// LogoutURL is the RP-initiated logout request (OpenID Connect
 // RP-Initiated Logout 1.0) that ends the provider's session and returns to
 // back, or "" when the provider offers none. It identifies keyport by
 // client_id, which the spec allows in place of id_token_hint, so no token
 // is kept for it or put in a URL.
-func (o *OIDC) logoutURL(back string) string {
+func (o *Client) LogoutURL(back string) string {
 	if o.endSession == "" {
 		return ""
 	}
@@ -245,7 +255,7 @@ func (o *OIDC) logoutURL(back string) string {
 // EndSessionOrigin is the origin of the provider's end_session_endpoint
 // ("" without one): sign-out forms redirect there, so the pages' CSP
 // form-action must allow it.
-func (o *OIDC) EndSessionOrigin() string {
+func (o *Client) EndSessionOrigin() string {
 	if o == nil || o.endSession == "" {
 		return ""
 	}

@@ -1,4 +1,4 @@
-package handlers_test
+package dataapi_test
 
 import (
 	"bytes"
@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"keyport/handlers"
+	"keyport/handlers/dataapi"
 	"keyport/keysvc"
 	"keyport/keysvc/keysvctest"
 	"keyport/web"
@@ -51,7 +52,7 @@ func newFuzzAPI(tb testing.TB) *fuzzAPI {
 		tb.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	e := web.New(web.Deps{Handlers: handlers.New(handlers.Deps{DB: env.DB, Logger: log}), API: handlers.NewAPI(env.Service, env.Managed(env.Service), log), Logger: log})
+	e := web.New(web.Deps{Handlers: handlers.New(handlers.Deps{DB: env.DB, Logger: log}), API: dataapi.New(env.Service, env.Managed(env.Service), log), Logger: log})
 	return &fuzzAPI{h: e, token: tok, keyID: k.ID, ct: base64.StdEncoding.EncodeToString(enc.Ciphertext)}
 }
 
