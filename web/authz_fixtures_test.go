@@ -13,6 +13,7 @@ import (
 	"net/smtp"
 	"net/url"
 	"testing"
+	"time"
 
 	"keyport/keysvc"
 	"keyport/keysvc/managed"
@@ -26,12 +27,7 @@ import (
 func (w *matrixWorld) realKey(t *testing.T) {
 	t.Helper()
 	ctx := context.Background()
-	c, err := w.s.Keys.CreateConnection(ctx, w.tenantA, keysvc.RequestBy{UserID: w.users[owner]}, keysvc.ConnectionInput{
-		Name: "Alpha Matrix Connection", AccountID: awsTenantAcct, DefaultRegion: awsRegion, Kind: "access_key",
-		AccessKeyID: awsUserAKID, Secret: awsUserSecret})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := w.connection(t, w.tenantA, "Alpha Matrix Connection")
 	arn := w.s.tenantKMSKey(t, "")
 	nk := &models.NewKey{Key: models.Key{TenantID: w.tenantA, ConnectionID: c.ID, Name: "Alpha Matrix Key", Mode: models.ModeCMK,
 		State: models.StateEnabled, Health: "OK"}, Regions: []models.KeyRegion{{Region: awsRegion, KMSKeyARN: arn}}}
@@ -41,6 +37,14 @@ func (w *matrixWorld) realKey(t *testing.T) {
 	if _, err := w.s.Keys.RotateDataKey(ctx, w.tenantA, nk.Key.ID, w.users[owner], "register"); err != nil {
 		t.Fatal(err)
 	}
+	// Tenant B's own connection and store, for its owner's changes in B.
+	w.connB = w.connection(t, w.tenantB, "Beta Connection").ID
+	st, err := w.s.Managed.CreateStore(ctx, w.tenantB, keysvc.RequestBy{UserID: w.users[outsider]},
+		managed.StoreInput{Name: "Beta Store", ConnectionID: w.connB})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.storeB = st.ID
 	// Decrypting tenant A's ciphertext shows this; nobody else may see it.
 	w.secretMarkers = append(w.secretMarkers, base64.StdEncoding.EncodeToString([]byte(matrixPlaintext)))
 }
@@ -122,8 +126,8 @@ func (w *matrixWorld) freshImport(t *testing.T, storeID string) (string, string,
 
 // fixtures make a permitted cell's request one that can succeed: the right
 // kind of key, complete forms, fresh objects where the action uses them up.
-var fixtures = map[string]func(t *testing.T, w *matrixWorld, params map[string]string, form url.Values){
-	"GET /dev/mail/:id": func(t *testing.T, w *matrixWorld, params map[string]string, form url.Values) {
+var fixtures = map[string]func(t *testing.T, w *matrixWorld, p persona, params map[string]string, form url.Values){
+	"GET /dev/mail/:id": func(t *testing.T, w *matrixWorld, p persona, params map[string]string, form url.Values) {
 		if len(w.s.Mail.Messages()) == 0 {
 			msg := "From: keyport@keyport.test\r\nTo: dev@example.net\r\nSubject: matrix\r\n\r\nhello\r\n"
 			if err := smtp.SendMail(w.s.Mail.Addr(), nil, "keyport@keyport.test", []string{"dev@example.net"}, []byte(msg)); err != nil {
@@ -132,7 +136,7 @@ var fixtures = map[string]func(t *testing.T, w *matrixWorld, params map[string]s
 		}
 		params[":id"] = w.s.Mail.Messages()[0].ID
 	},
-	"POST /connections": func(t *testing.T, w *matrixWorld, params map[string]string, form url.Values) {
+	"POST /connections": func(t *testing.T, w *matrixWorld, p persona, params map[string]string, form url.Values) {
 		w.seq++
 		form.Set("name", fmt.Sprintf("matrix connection %d", w.seq))
 		form.Set("account_id", awsTenantAcct)
@@ -141,16 +145,16 @@ var fixtures = map[string]func(t *testing.T, w *matrixWorld, params map[string]s
 		form.Set("access_key_id", awsUserAKID)
 		form.Set("secret_access_key", awsUserSecret)
 	},
-	"POST /stores/:store_id/rename": func(t *testing.T, w *matrixWorld, params map[string]string, form url.Values) {
+	"POST /stores/:store_id/rename": func(t *testing.T, w *matrixWorld, p persona, params map[string]string, form url.Values) {
 		w.seq++
 		form.Set("name", fmt.Sprintf("Alpha Matrix Store %d", w.seq))
 	},
-	"POST /stores/:store_id/keys": func(t *testing.T, w *matrixWorld, params map[string]string, form url.Values) {
+	"POST /stores/:store_id/keys": func(t *testing.T, w *matrixWorld, p persona, params map[string]string, form url.Values) {
 		w.seq++
 		form.Set("name", fmt.Sprintf("matrix made %d", w.seq))
 		form.Set("valid_days", "90")
 	},
-	"POST /keys/:key_id/min-decryption-version": func(t *testing.T, w *matrixWorld, params map[string]string, form url.Values) {
+	"POST /keys/:key_id/min-decryption-version": func(t *testing.T, w *matrixWorld, p persona, params map[string]string, form url.Values) {
 		form.Set("min_decryption_version", "1")
 	},
 	// The lifecycle of a key whose material keyport made: a fresh one per
@@ -162,25 +166,145 @@ var fixtures = map[string]func(t *testing.T, w *matrixWorld, params map[string]s
 	"POST /keys/:key_id/drift":           generatedKey,
 	"GET /keys/:key_id/delete":           generatedKey,
 	"GET /keys/:key_id/export":           generatedKey,
-	"POST /keys/:key_id/delete": func(t *testing.T, w *matrixWorld, params map[string]string, form url.Values) {
-		generatedKey(t, w, params, form)
+	"POST /keys/:key_id/delete": func(t *testing.T, w *matrixWorld, p persona, params map[string]string, form url.Values) {
+		generatedKey(t, w, p, params, form)
 		form.Set("window_days", "7")
 		form.Set("acknowledge", "true")
 	},
-	"POST /keys/:key_id/export": func(t *testing.T, w *matrixWorld, params map[string]string, form url.Values) {
-		generatedKey(t, w, params, form)
+	"POST /keys/:key_id/export": func(t *testing.T, w *matrixWorld, p persona, params map[string]string, form url.Values) {
+		generatedKey(t, w, p, params, form)
 		form.Set("format", "jwe")
 		form.Set("passphrase", "a matrix passphrase of a decent length, 2026")
 	},
-	"POST /keys/:key_id/approvals": func(t *testing.T, w *matrixWorld, params map[string]string, form url.Values) {
-		generatedKey(t, w, params, form)
+	"POST /keys/:key_id/activate": func(t *testing.T, w *matrixWorld, p persona, params map[string]string, form url.Values) {
+		generatedKey(t, w, p, params, form)
+		if r, err := w.s.Managed.Deactivate(context.Background(), w.tenantA, w.byOwner(), params[":key_id"]); err != nil || !r.Done() {
+			t.Fatalf("deactivate: %v", err)
+		}
+	},
+	"POST /keys/:key_id/delete/cancel": func(t *testing.T, w *matrixWorld, p persona, params map[string]string, form url.Values) {
+		generatedKey(t, w, p, params, form)
+		r, err := w.s.Managed.ScheduleDeletion(context.Background(), w.tenantA, w.byOwner(), params[":key_id"], managed.DeleteInput{WindowDays: 7, Acknowledge: true})
+		if err != nil || !r.Done() {
+			t.Fatalf("schedule deletion: %v", err)
+		}
+	},
+	"POST /keys/:key_id/undo": func(t *testing.T, w *matrixWorld, p persona, params map[string]string, form url.Values) {
+		generatedKey(t, w, p, params, form)
+		if r, err := w.s.Managed.Renew(context.Background(), w.tenantA, w.byOwner(), params[":key_id"]); err != nil || !r.Done() {
+			t.Fatalf("renew: %v", err)
+		}
+	},
+	"POST /keys/:key_id/rotation": policyForm,
+	"POST /rotations/defaults":    policyForm,
+	"POST /keys/:key_id/rotation/postpone": func(t *testing.T, w *matrixWorld, p persona, params map[string]string, form url.Values) {
+		form.Set("days", "1")
+	},
+	"POST /operator/rotations/settings": func(t *testing.T, w *matrixWorld, p persona, params map[string]string, form url.Values) {
+		form.Set("max_postpone_days", "30")
+	},
+	"POST /provider/tokens": func(t *testing.T, w *matrixWorld, p persona, params map[string]string, form url.Values) {
+		w.seq++
+		form.Set("name", fmt.Sprintf("matrix token %d", w.seq))
+	},
+	"POST /audit/verify": func(t *testing.T, w *matrixWorld, p persona, params map[string]string, form url.Values) {
+		w.s.Clock.Advance(31 * time.Second) // one verification per tenant per 30 s
+	},
+	// Changes that name no id act in the persona's own tenant: tenant B's
+	// connection and store for its owner.
+	"POST /keys": func(t *testing.T, w *matrixWorld, p persona, params map[string]string, form url.Values) {
+		w.seq++
+		form.Set("connection_id", w.own(p, params[":conn_id"], w.connB))
+		form.Set("name", fmt.Sprintf("matrix registered %d", w.seq))
+		form.Set("key_arn", w.s.tenantKMSKey(t, ""))
+	},
+	"POST /stores": func(t *testing.T, w *matrixWorld, p persona, params map[string]string, form url.Values) {
+		w.seq++
+		form.Set("connection_id", w.own(p, params[":conn_id"], w.connB))
+		form.Set("name", fmt.Sprintf("matrix store %d", w.seq))
+	},
+	"POST /import-requests": func(t *testing.T, w *matrixWorld, p persona, params map[string]string, form url.Values) {
+		w.seq++
+		form.Set("store_id", w.own(p, params[":store_id"], w.storeB))
+		form.Set("key_name", fmt.Sprintf("matrix import %d", w.seq))
+	},
+	"POST /import-requests/:request_id/upload": func(t *testing.T, w *matrixWorld, p persona, params map[string]string, form url.Values) {
+		id, token, wrapped := w.freshImport(t, params[":store_id"])
+		params[":request_id"] = id
+		form.Set("import_token", token)
+		form.Set("wrapped_key", wrapped)
+		form.Set("valid_days", "0")
+	},
+	// Deleting needs something nothing depends on: a fresh one each time.
+	"POST /stores/:store_id/delete": func(t *testing.T, w *matrixWorld, p persona, params map[string]string, form url.Values) {
+		w.seq++
+		st, err := w.s.Managed.CreateStore(context.Background(), w.tenantA, w.byOwner(),
+			managed.StoreInput{Name: fmt.Sprintf("matrix empty store %d", w.seq), ConnectionID: params[":conn_id"]})
+		if err != nil {
+			t.Fatal(err)
+		}
+		params[":store_id"] = st.ID
+	},
+	"POST /connections/:conn_id/delete": func(t *testing.T, w *matrixWorld, p persona, params map[string]string, form url.Values) {
+		w.seq++
+		params[":conn_id"] = w.connection(t, w.tenantA, fmt.Sprintf("matrix unused connection %d", w.seq)).ID
+	},
+	// The last owner cannot leave: give the leaving owner a co-owner
+	// (reset puts both tenants back).
+	"POST /members/leave": func(t *testing.T, w *matrixWorld, p persona, params map[string]string, form url.Values) {
+		ctx := context.Background()
+		var err error
+		switch p {
+		case owner:
+			_, err = w.s.DB.ChangeMemberRole(ctx, w.tenantA, w.victim, models.RoleOwner, models.AuditInput{Actor: "matrix"})
+		case outsider:
+			err = w.s.DB.AddMember(ctx, w.tenantB, w.coOwnerB, models.RoleOwner, "", models.AuditInput{Actor: "matrix"})
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	},
+	"POST /keys/:key_id/approvals": func(t *testing.T, w *matrixWorld, p persona, params map[string]string, form url.Values) {
+		generatedKey(t, w, p, params, form)
 		form.Set("action", "export")
 	},
 }
 
+// policyForm is a complete, valid rotation policy.
+func policyForm(t *testing.T, w *matrixWorld, p persona, params map[string]string, form url.Values) {
+	form.Set("period_days", "90")
+	form.Set("notice_days", "14")
+	form.Set("window_start_hour", "2")
+	form.Set("window_hours", "4")
+}
+
+func (w *matrixWorld) byOwner() keysvc.RequestBy { return keysvc.RequestBy{UserID: w.users[owner]} }
+
+// own picks tenant A's id for tenant A's members and tenant B's for its
+// owner.
+func (w *matrixWorld) own(p persona, a, b string) string {
+	if p == outsider {
+		return b
+	}
+	return a
+}
+
+// connection adds an AWS connection keyport can use (an IAM user of the
+// tenant's account in kmslocal) to tenant.
+func (w *matrixWorld) connection(t *testing.T, tenant, name string) *models.Connection {
+	t.Helper()
+	c, err := w.s.Keys.CreateConnection(context.Background(), tenant, w.byOwner(), keysvc.ConnectionInput{
+		Name: name, AccountID: awsTenantAcct, DefaultRegion: awsRegion, Kind: "access_key",
+		AccessKeyID: awsUserAKID, Secret: awsUserSecret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 // generatedKey puts a fresh key whose material keyport generated, in
 // tenant A's store, in :key_id.
-func generatedKey(t *testing.T, w *matrixWorld, params map[string]string, form url.Values) {
+func generatedKey(t *testing.T, w *matrixWorld, p persona, params map[string]string, form url.Values) {
 	t.Helper()
 	w.seq++
 	r, err := w.s.Managed.CreateGeneratedKey(context.Background(), w.tenantA, keysvc.RequestBy{UserID: w.users[owner]},
@@ -198,23 +322,6 @@ func generatedKey(t *testing.T, w *matrixWorld, params map[string]string, form u
 var notYetStrict = map[string]bool{
 	"GET /invite":                                      true, // needs an invitation cookie from a real link
 	"POST /invite/accept":                              true,
-	"GET /keys/new":                                    true, // the other tenant's owner has no connection of its own
-	"POST /keys":                                       true,
-	"POST /audit/verify":                               true, // rate-limited per tenant: the second permitted cell gets 429
-	"POST /connections/:conn_id/delete":                true,
-	"POST /import-requests":                            true,
-	"POST /import-requests/:request_id/upload":         true,
-	"POST /keys/:key_id/activate":                      true, // needs a deactivated key
-	"POST /keys/:key_id/delete/cancel":                 true, // needs a key pending deletion
 	"POST /keys/:key_id/drift/reconcile":               true, // needs a drifted key
-	"POST /keys/:key_id/undo":                          true, // needs a renewed key
 	"POST /keys/:key_id/approvals/:approval_id/decide": true,
-	"POST /keys/:key_id/rotation":                      true,
-	"POST /keys/:key_id/rotation/postpone":             true,
-	"POST /members/leave":                              true, // owners are the last owner
-	"POST /operator/rotations/settings":                true,
-	"POST /provider/tokens":                            true,
-	"POST /rotations/defaults":                         true,
-	"POST /stores":                                     true,
-	"POST /stores/:store_id/delete":                    true,
 }

@@ -222,6 +222,8 @@ type matrixWorld struct {
 	raw            *sql.DB
 	tables         []string // every table with a tenant_id column
 	seq            int      // for unique names in fixtures
+	connB, storeB  string   // tenant B's own, for its owner's changes in B
+	coOwnerB       string   // a second owner of tenant B, so its owner may leave
 }
 
 func newMatrixWorld(t *testing.T, s *stack) *matrixWorld {
@@ -237,7 +239,7 @@ func newMatrixWorld(t *testing.T, s *stack) *matrixWorld {
 	w := &matrixWorld{s: s, users: map[persona]string{
 		owner: user("owner@alpha.test"), admin: user("admin@alpha.test"), auditor: user("auditor@alpha.test"),
 		outsider: user("owner@beta.test"), operator: user("ops@provider.test"),
-	}, victim: user("victim@alpha.test")}
+	}, victim: user("victim@alpha.test"), coOwnerB: user("co@beta.test")}
 	a, err := s.DB.CreateTenantWithOwner(ctx, "Alpha Matrix Tenant", w.users[owner], models.AuditInput{Actor: w.users[owner]})
 	if err != nil {
 		t.Fatal(err)
@@ -276,6 +278,11 @@ func (w *matrixWorld) reset(t *testing.T) map[string]string {
 			_, err = w.s.DB.ChangeMemberRole(ctx, w.tenantA, uid, role, models.AuditInput{Actor: "matrix"})
 		}
 		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := w.s.DB.GetMembership(ctx, w.tenantB, w.users[outsider]); errors.Is(err, models.ErrNotFound) {
+		if err := w.s.DB.AddMember(ctx, w.tenantB, w.users[outsider], models.RoleOwner, "", models.AuditInput{Actor: "matrix"}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -492,7 +499,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 			form := url.Values{"csrf_token": {token}, "email": {fmt.Sprintf("matrix-%d-%d@example.net", cells, i)},
 				"role": {"admin"}, "tenant_id": {w.tenantA}}
 			if fx := fixtures[key]; fx != nil && want[p] {
-				fx(t, w, params, form)
+				fx(t, w, p, params, form)
 			}
 			var body io.Reader
 			switch {
