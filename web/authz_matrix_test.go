@@ -267,9 +267,14 @@ func newMatrixWorld(t *testing.T, s *stack) *matrixWorld {
 func (w *matrixWorld) reset(t *testing.T) map[string]string {
 	t.Helper()
 	ctx := context.Background()
-	want := map[string]models.Role{w.users[owner]: models.RoleOwner, w.users[admin]: models.RoleAdmin,
-		w.users[auditor]: models.RoleAuditor, w.victim: models.RoleAuditor}
-	for uid, role := range want {
+	// In order: the owner first, so a co-owner made for a leave can step
+	// down again.
+	want := []struct {
+		uid  string
+		role models.Role
+	}{{w.users[owner], models.RoleOwner}, {w.users[admin], models.RoleAdmin}, {w.users[auditor], models.RoleAuditor}, {w.victim, models.RoleAuditor}}
+	for _, mw := range want {
+		uid, role := mw.uid, mw.role
 		m, err := w.s.DB.GetMembership(ctx, w.tenantA, uid)
 		switch {
 		case errors.Is(err, models.ErrNotFound):
