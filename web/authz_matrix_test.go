@@ -214,6 +214,7 @@ type matrixWorld struct {
 	s                *stack
 	tenantA, tenantB string
 	users            map[persona]string
+	emails           map[persona]string
 	victim           string
 	invitation       string
 	secretMarkers    []string // text only tenant A's pages show
@@ -236,10 +237,12 @@ func newMatrixWorld(t *testing.T, s *stack) *matrixWorld {
 		}
 		return u.ID
 	}
-	w := &matrixWorld{s: s, users: map[persona]string{
-		owner: user("owner@alpha.test"), admin: user("admin@alpha.test"), auditor: user("auditor@alpha.test"),
-		outsider: user("owner@beta.test"), operator: user("ops@provider.test"),
-	}, victim: user("victim@alpha.test"), coOwnerB: user("co@beta.test")}
+	w := &matrixWorld{s: s, emails: map[persona]string{owner: "owner@alpha.test", admin: "admin@alpha.test", auditor: "auditor@alpha.test",
+		outsider: "owner@beta.test", operator: "ops@provider.test"}, users: map[persona]string{},
+		victim: user("victim@alpha.test"), coOwnerB: user("co@beta.test")}
+	for p, email := range w.emails {
+		w.users[p] = user(email)
+	}
 	a, err := s.DB.CreateTenantWithOwner(ctx, "Alpha Matrix Tenant", w.users[owner], models.AuditInput{Actor: w.users[owner]})
 	if err != nil {
 		t.Fatal(err)
@@ -506,6 +509,19 @@ func TestAuthorizationMatrix(t *testing.T) {
 			if fx := fixtures[key]; fx != nil && want[p] {
 				fx(t, w, p, params, form)
 			}
+			// Fixture steps that are not form fields: a query string, an
+			// invitation link opened first, a membership to undo after.
+			query, inviteToken, leaveTenant := form.Get("_query"), form.Get("_invite_token"), form.Get("_leave_tenant")
+			form.Del("_query")
+			form.Del("_invite_token")
+			form.Del("_leave_tenant")
+			if inviteToken != "" {
+				res, err := c.Get(s.URL + "/invite?token=" + inviteToken)
+				if err != nil || res.StatusCode != http.StatusSeeOther {
+					t.Fatalf("%s as %s: opening the invitation link: %v", key, p, err)
+				}
+				res.Body.Close()
+			}
 			var body io.Reader
 			switch {
 			case api:
@@ -522,6 +538,9 @@ func TestAuthorizationMatrix(t *testing.T) {
 			}
 			if strings.ContainsAny(target, ":*") {
 				t.Fatalf("%s: no test value for a parameter in %s", key, target)
+			}
+			if query != "" {
+				target += "?" + query
 			}
 			before := w.stateOfA(t)
 			req, _ := http.NewRequest(method, s.URL+target, body)
@@ -544,6 +563,12 @@ func TestAuthorizationMatrix(t *testing.T) {
 			page, _ := io.ReadAll(res.Body)
 			res.Body.Close()
 			cells++
+			if leaveTenant != "" {
+				// Also proof the acceptance took: the membership is there.
+				if err := w.s.DB.RemoveMember(context.Background(), leaveTenant, w.users[p], false, models.AuditInput{Actor: "matrix"}); err != nil {
+					t.Errorf("%s as %s: no membership to leave after accepting: %v", key, p, err)
+				}
+			}
 
 			got := !denied(res) && !(api && allItemsRefused(page)) && refusedAs[key] != res.StatusCode
 			switch {
