@@ -15,6 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+
 	"keyport/keysvc"
 	"keyport/keysvc/managed"
 	"keyport/models"
@@ -235,6 +238,37 @@ var fixtures = map[string]func(t *testing.T, w *matrixWorld, p persona, params m
 		form.Set("wrapped_key", wrapped)
 		form.Set("valid_days", "0")
 	},
+	// Real drift: the tenant disables the KMS key behind keyport's back;
+	// reconciling enables it again.
+	"POST /keys/:key_id/drift/reconcile": func(t *testing.T, w *matrixWorld, p persona, params map[string]string, form url.Values) {
+		generatedKey(t, w, p, params, form)
+		ctx := context.Background()
+		m, err := w.s.DB.ActiveMaterial(ctx, w.tenantA, params[":key_id"])
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := w.s.KMS.AWSConfig(awsRegion, awsAdminAKID, awsAdminSecret)
+		if _, err := kms.NewFromConfig(cfg).DisableKey(ctx, &kms.DisableKeyInput{KeyId: aws.String(m.KMSKeyARN)}); err != nil {
+			t.Fatal(err)
+		}
+		form.Set("field", managed.DriftState)
+		form.Set("action", managed.ReconcileRestore)
+	},
+	// Another member's export request, decided by an owner or admin; the
+	// provider's minimum membership age is off (the stack's clock stands
+	// still, so everyone joined "now").
+	"POST /keys/:key_id/approvals/:approval_id/decide": func(t *testing.T, w *matrixWorld, p persona, params map[string]string, form url.Values) {
+		ctx := context.Background()
+		if err := w.s.Managed.SetApprovalSettings(ctx, keysvc.RequestBy{UserID: w.users[operator]}, managed.ApprovalSettings{}); err != nil {
+			t.Fatal(err)
+		}
+		a := &models.Approval{TenantID: w.tenantA, KeyID: params[":key_id"], Action: models.ApprovalExport, RequestedBy: w.victim}
+		if err := w.s.DB.CreateApproval(ctx, a, time.Hour, models.AuditInput{Actor: w.victim, Action: "key.approval_requested"}); err != nil {
+			t.Fatal(err)
+		}
+		params[":approval_id"] = a.ID
+		form.Set("decision", "approve")
+	},
 	// An invitation link sets its cookie and comes back to the page;
 	// accepting joins the invitee to a tenant of its own (left again after).
 	"GET /invite": func(t *testing.T, w *matrixWorld, p persona, params map[string]string, form url.Values) {
@@ -345,13 +379,4 @@ func generatedKey(t *testing.T, w *matrixWorld, p persona, params map[string]str
 		t.Fatalf("generated key: %v", err)
 	}
 	params[":key_id"] = r.Key.ID
-}
-
-// notYetStrict are routes whose permitted cells still only have to avoid
-// a refusal (401/403/404, or the sign-in redirect), not succeed: their
-// fixtures are not built yet (issue 17 #30, left for a follow-up). Shrink
-// this list; never grow it.
-var notYetStrict = map[string]bool{
-	"POST /keys/:key_id/drift/reconcile":               true, // needs a drifted key
-	"POST /keys/:key_id/approvals/:approval_id/decide": true,
 }
