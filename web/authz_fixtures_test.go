@@ -162,38 +162,44 @@ var fixtures = map[string]func(t *testing.T, w *matrixWorld, p persona, params m
 	},
 	// The lifecycle of a key whose material keyport made: a fresh one per
 	// cell, so one cell's renewal or deletion is not the next one's state.
-	"POST /keys/:key_id/renew":           generatedKey,
-	"POST /keys/:key_id/rotate-material": generatedKey,
-	"POST /keys/:key_id/reupload":        generatedKey,
-	"POST /keys/:key_id/deactivate":      generatedKey,
-	"POST /keys/:key_id/drift":           generatedKey,
-	"GET /keys/:key_id/delete":           generatedKey,
-	"GET /keys/:key_id/export":           generatedKey,
+	"POST /keys/:key_id/renew":           anyGeneratedKey,
+	"POST /keys/:key_id/rotate-material": anyGeneratedKey,
+	"POST /keys/:key_id/reupload":        anyGeneratedKey,
+	"POST /keys/:key_id/deactivate":      anyGeneratedKey,
+	"POST /keys/:key_id/drift":           anyGeneratedKey,
+	"GET /keys/:key_id/delete":           anyGeneratedKey,
+	"GET /keys/:key_id/export":           anyGeneratedKey,
 	"POST /keys/:key_id/delete": func(t *testing.T, w *matrixWorld, p persona, params map[string]string, form url.Values) {
-		generatedKey(t, w, p, params, form)
+		anyGeneratedKey(t, w, p, params, form)
 		form.Set("window_days", "7")
 		form.Set("acknowledge", "true")
 	},
 	"POST /keys/:key_id/export": func(t *testing.T, w *matrixWorld, p persona, params map[string]string, form url.Values) {
-		generatedKey(t, w, p, params, form)
+		anyGeneratedKey(t, w, p, params, form)
 		form.Set("format", "jwe")
 		form.Set("passphrase", "a matrix passphrase of a decent length, 2026")
 	},
 	"POST /keys/:key_id/activate": func(t *testing.T, w *matrixWorld, p persona, params map[string]string, form url.Values) {
-		generatedKey(t, w, p, params, form)
+		if !generatedKey(t, w, p, params, form) {
+			return
+		}
 		if r, err := w.s.Managed.Deactivate(context.Background(), w.tenantA, w.byOwner(), params[":key_id"]); err != nil || !r.Done() {
 			t.Fatalf("deactivate: %v", err)
 		}
 	},
 	"POST /keys/:key_id/delete/cancel": func(t *testing.T, w *matrixWorld, p persona, params map[string]string, form url.Values) {
-		generatedKey(t, w, p, params, form)
+		if !generatedKey(t, w, p, params, form) {
+			return
+		}
 		r, err := w.s.Managed.ScheduleDeletion(context.Background(), w.tenantA, w.byOwner(), params[":key_id"], managed.DeleteInput{WindowDays: 7, Acknowledge: true})
 		if err != nil || !r.Done() {
 			t.Fatalf("schedule deletion: %v", err)
 		}
 	},
 	"POST /keys/:key_id/undo": func(t *testing.T, w *matrixWorld, p persona, params map[string]string, form url.Values) {
-		generatedKey(t, w, p, params, form)
+		if !generatedKey(t, w, p, params, form) {
+			return
+		}
 		if r, err := w.s.Managed.Renew(context.Background(), w.tenantA, w.byOwner(), params[":key_id"]); err != nil || !r.Done() {
 			t.Fatalf("renew: %v", err)
 		}
@@ -232,6 +238,16 @@ var fixtures = map[string]func(t *testing.T, w *matrixWorld, p persona, params m
 		form.Set("key_name", fmt.Sprintf("matrix import %d", w.seq))
 	},
 	"POST /import-requests/:request_id/upload": func(t *testing.T, w *matrixWorld, p persona, params map[string]string, form url.Values) {
+		if !w.permitted { // a refused cell cannot use it up: one for all
+			if w.sharedImport == nil {
+				id, token, wrapped := w.freshImport(t, params[":store_id"])
+				w.sharedImport = []string{id, token, wrapped}
+			}
+			params[":request_id"] = w.sharedImport[0]
+			form.Set("import_token", w.sharedImport[1])
+			form.Set("wrapped_key", w.sharedImport[2])
+			return
+		}
 		id, token, wrapped := w.freshImport(t, params[":store_id"])
 		params[":request_id"] = id
 		form.Set("import_token", token)
@@ -241,7 +257,11 @@ var fixtures = map[string]func(t *testing.T, w *matrixWorld, p persona, params m
 	// Real drift: the tenant disables the KMS key behind keyport's back;
 	// reconciling enables it again.
 	"POST /keys/:key_id/drift/reconcile": func(t *testing.T, w *matrixWorld, p persona, params map[string]string, form url.Values) {
-		generatedKey(t, w, p, params, form)
+		if !generatedKey(t, w, p, params, form) {
+			form.Set("field", managed.DriftState)
+			form.Set("action", managed.ReconcileRestore)
+			return
+		}
 		ctx := context.Background()
 		m, err := w.s.DB.ActiveMaterial(ctx, w.tenantA, params[":key_id"])
 		if err != nil {
@@ -310,9 +330,13 @@ var fixtures = map[string]func(t *testing.T, w *matrixWorld, p persona, params m
 		}
 	},
 	"POST /keys/:key_id/approvals": func(t *testing.T, w *matrixWorld, p persona, params map[string]string, form url.Values) {
-		generatedKey(t, w, p, params, form)
+		anyGeneratedKey(t, w, p, params, form)
 		form.Set("action", "export")
 	},
+}
+
+func anyGeneratedKey(t *testing.T, w *matrixWorld, p persona, params map[string]string, form url.Values) {
+	generatedKey(t, w, p, params, form)
 }
 
 // policyForm is a complete, valid rotation policy.
@@ -368,10 +392,15 @@ func (w *matrixWorld) inviteTo(t *testing.T, email string) (string, string) {
 	return g.ID, token
 }
 
-// generatedKey puts a fresh key whose material keyport generated, in
-// tenant A's store, in :key_id.
-func generatedKey(t *testing.T, w *matrixWorld, p persona, params map[string]string, form url.Values) {
+// generatedKey puts a key whose material keyport generated, in tenant A's
+// store, in :key_id: a fresh one for a permitted cell (reporting true), a
+// shared one for a refused cell (nothing may change it).
+func generatedKey(t *testing.T, w *matrixWorld, p persona, params map[string]string, form url.Values) bool {
 	t.Helper()
+	if !w.permitted && w.sharedGenerated != "" {
+		params[":key_id"] = w.sharedGenerated
+		return false
+	}
 	w.seq++
 	r, err := w.s.Managed.CreateGeneratedKey(context.Background(), w.tenantA, keysvc.RequestBy{UserID: w.users[owner]},
 		managed.CreateKeyInput{StoreID: params[":store_id"], Name: fmt.Sprintf("matrix generated %d", w.seq), ValidDays: 90})
@@ -379,4 +408,9 @@ func generatedKey(t *testing.T, w *matrixWorld, p persona, params map[string]str
 		t.Fatalf("generated key: %v", err)
 	}
 	params[":key_id"] = r.Key.ID
+	if !w.permitted {
+		w.sharedGenerated = r.Key.ID
+		return false
+	}
+	return true
 }
