@@ -31,6 +31,7 @@ import (
 	"keyport/keysvc/seal"
 	"keyport/models"
 	"keyport/models/modelstest"
+	"keyport/views"
 	"keyport/web"
 	"keyport/web/devidp"
 	"keyport/web/mailcatcher"
@@ -102,6 +103,27 @@ func newStack(tb testing.TB, edit func(*handlers.Config)) *stack {
 // clock is always the stack's).
 func newStackIdP(tb testing.TB, idpOpts devidp.Options, edit func(*handlers.Config)) *stack {
 	tb.Helper()
+	return buildStack(tb, idpOpts, edit, false)
+}
+
+// stackMetricsToken is the /metrics token of a full stack.
+const stackMetricsToken = "stack-metrics-token-0123456789abcdef"
+
+// newFullStack is newStack serving every route keyport has: the data API,
+// /metrics behind stackMetricsToken and the development routes (the dev
+// mail page shows the stack's mail catcher).
+func newFullStack(tb testing.TB, edit func(*handlers.Config)) *stack {
+	tb.Helper()
+	return buildStack(tb, devidp.Options{}, func(c *handlers.Config) {
+		c.Dev = true
+		if edit != nil {
+			edit(c)
+		}
+	}, true)
+}
+
+func buildStack(tb testing.TB, idpOpts devidp.Options, edit func(*handlers.Config), full bool) *stack {
+	tb.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	tb.Cleanup(cancel)
 	logs := &syncBuffer{}
@@ -167,13 +189,43 @@ func newStackIdP(tb testing.TB, idpOpts devidp.Options, edit func(*handlers.Conf
 	kmsSrv, keys := newKeyService(tb, db, sealer, log)
 	mgd := managed.New(managed.Deps{DB: db, Sealer: sealer, Keys: keys, Logger: log})
 	jobs, rot := newScheduler(db, sealer, keys, ml, base, clk.Now, log)
-	h := handlers.New(handlers.Deps{DB: db, OIDC: oidc, Logger: log, Config: cfg, Now: clk.Now, Mailer: ml, Keys: keys, Managed: mgd, Rotation: rot})
-	e := web.New(web.Deps{Handlers: h, Logger: log, Dev: cfg.Dev})
+	hd := handlers.Deps{DB: db, OIDC: oidc, Logger: log, Config: cfg, Now: clk.Now, Mailer: ml, Keys: keys, Managed: mgd, Rotation: rot}
+	wd := web.Deps{Logger: log, Dev: cfg.Dev}
+	if full {
+		hd.Mailbox = catcherBox{mc}
+		wd.API = handlers.NewAPI(keys, mgd, log)
+		wd.Metrics, wd.MetricsToken = web.NewMetrics(), stackMetricsToken
+	}
+	h := handlers.New(hd)
+	wd.Handlers = h
+	e := web.New(wd)
 	ts.Config.Handler = e
 	ts.Start()
 	tb.Cleanup(ts.Close)
 	return &stack{Echo: e, URL: base, DB: db, DSN: dsn, IdP: idp, Clock: clk, Logs: logs, Mail: mc, KMS: kmsSrv, Keys: keys, Managed: mgd,
 		Seal: sealer, Jobs: jobs, Rot: rot}
+}
+
+// catcherBox shows the mail catcher's messages on the development mail
+// pages, as cmd/keyport does.
+type catcherBox struct{ c *mailcatcher.Catcher }
+
+func (b catcherBox) List() []views.Mail {
+	var out []views.Mail
+	for _, m := range b.c.Messages() {
+		out = append(out, catcherMail(m))
+	}
+	return out
+}
+
+func (b catcherBox) Get(id string) (views.Mail, bool) {
+	m, ok := b.c.Message(id)
+	return catcherMail(m), ok
+}
+
+func catcherMail(m mailcatcher.Message) views.Mail {
+	return views.Mail{MailSummary: views.MailSummary{ID: m.ID, ReceivedAt: m.ReceivedAt, From: m.From, To: strings.Join(m.To, ", "), Subject: m.Subject},
+		Text: m.Text, HTML: m.HTML}
 }
 
 // rawSQL opens the stack's database around the store, for tests that
