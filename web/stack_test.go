@@ -21,6 +21,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"keyport/handlers"
+	"keyport/handlers/dataapi"
 	"keyport/handlers/oidcrp"
 	"keyport/keysvc"
 	"keyport/keysvc/jobs"
@@ -193,7 +194,7 @@ func buildStack(tb testing.TB, idpOpts devidp.Options, edit func(*handlers.Confi
 	wd := web.Deps{Logger: log, Dev: cfg.Dev}
 	if full {
 		hd.Mailbox = catcherBox{mc}
-		wd.API = handlers.NewAPI(keys, mgd, log)
+		wd.API = dataapi.New(keys, mgd, log)
 		wd.Metrics, wd.MetricsToken = web.NewMetrics(), stackMetricsToken
 	}
 	h := handlers.New(hd)
