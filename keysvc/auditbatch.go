@@ -27,11 +27,6 @@ func newAuditBatcher(db *models.DB) *auditBatcher {
 	return b
 }
 
-// append writes ev and returns once it is committed (or failed).
-func (b *auditBatcher) append(ctx context.Context, ev models.AuditInput) error {
-	return b.start(ctx, ev).wait(ctx)
-}
-
 // pendingAudit is an event handed to the batcher, not yet known committed.
 type pendingAudit struct {
 	done chan error

@@ -94,15 +94,6 @@ func (e *cpEnv) adminIn(region string) *kms.Client {
 	return e.admin[region]
 }
 
-// inspectorIn is the tenant admin's KMS client for the tests' read-only
-// looks at the KMS world (which keys exist, where an alias points). Unlike
-// adminIn it keeps the SDK's standard retries: a connection that net/http
-// closes under a response (aws-sdk-go-v2#2737, retried by the SDK) must not
-// read as a missing key.
-func (e *cpEnv) inspectorIn(region string) *kms.Client {
-	return kms.NewFromConfig(e.srv.AWSConfig(region, cpAdminAKID, cpAdminSecret))
-}
-
 // createKMSKey makes a key in the tenant account with the given input.
 func (e *cpEnv) createKMSKey(tb testing.TB, region string, in *kms.CreateKeyInput) string {
 	tb.Helper()

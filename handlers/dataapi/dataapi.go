@@ -169,12 +169,28 @@ func (a *API) Decrypt(c echo.Context) error {
 	return c.JSON(http.StatusOK, res)
 }
 
-type encryptBatch struct {
-	Items []EncryptItem `json:"items"`
-}
-
-type decryptBatch struct {
-	Items []DecryptItem `json:"items"`
+// batch decodes a batch body ({"items": [...]}, 1 to MaxBatchItems) and
+// answers each item with one, or with its error through fail: one item's
+// failure never fails the others.
+func batch[I, R any](a *API, c echo.Context, one func(echo.Context, I) (R, error), fail func(*handlers.APIErrorDetail) R) ([]R, error) {
+	var b struct {
+		Items []I `json:"items"`
+	}
+	if err := handlers.DecodeJSON(c, &b); err != nil {
+		return nil, err
+	}
+	if err := checkBatch(len(b.Items)); err != nil {
+		return nil, err
+	}
+	out := make([]R, len(b.Items))
+	for i, it := range b.Items {
+		res, err := one(c, it)
+		if err != nil {
+			res = fail(a.itemError(c, err))
+		}
+		out[i] = res
+	}
+	return out, nil
 }
 
 func checkBatch(n int) error {
@@ -186,40 +202,18 @@ func checkBatch(n int) error {
 
 // EncryptBatch is POST /api/v1/encrypt/batch: each item answers on its own.
 func (a *API) EncryptBatch(c echo.Context) error {
-	var b encryptBatch
-	if err := handlers.DecodeJSON(c, &b); err != nil {
+	out, err := batch(a, c, a.encryptOne, func(e *handlers.APIErrorDetail) EncryptResult { return EncryptResult{Error: e} })
+	if err != nil {
 		return a.writeAPIError(c, err)
-	}
-	if err := checkBatch(len(b.Items)); err != nil {
-		return a.writeAPIError(c, err)
-	}
-	out := make([]EncryptResult, len(b.Items))
-	for i, it := range b.Items {
-		res, err := a.encryptOne(c, it)
-		if err != nil {
-			res = EncryptResult{Error: a.itemError(c, err)}
-		}
-		out[i] = res
 	}
 	return c.JSON(http.StatusOK, map[string][]EncryptResult{"items": out})
 }
 
 // DecryptBatch is POST /api/v1/decrypt/batch: each item answers on its own.
 func (a *API) DecryptBatch(c echo.Context) error {
-	var b decryptBatch
-	if err := handlers.DecodeJSON(c, &b); err != nil {
+	out, err := batch(a, c, a.decryptOne, func(e *handlers.APIErrorDetail) DecryptResult { return DecryptResult{Error: e} })
+	if err != nil {
 		return a.writeAPIError(c, err)
-	}
-	if err := checkBatch(len(b.Items)); err != nil {
-		return a.writeAPIError(c, err)
-	}
-	out := make([]DecryptResult, len(b.Items))
-	for i, it := range b.Items {
-		res, err := a.decryptOne(c, it)
-		if err != nil {
-			res = DecryptResult{Error: a.itemError(c, err)}
-		}
-		out[i] = res
 	}
 	defer func() {
 		for _, r := range out {
@@ -235,11 +229,6 @@ func (a *API) itemError(c echo.Context, err error) *handlers.APIErrorDetail {
 		a.log.Error("data api item failed", "request_id", handlers.RequestID(c), "err", err)
 	}
 	return &handlers.APIErrorDetail{Code: ae.Code, Message: ae.Message}
-}
-
-// rewrapBatch is the body of POST /api/v1/rewrap/batch.
-type rewrapBatch struct {
-	Items []DecryptItem `json:"items"`
 }
 
 // rewrapOne seals a ciphertext again under its key's current version; the
@@ -276,20 +265,9 @@ func (a *API) Rewrap(c echo.Context) error {
 
 // RewrapBatch is POST /api/v1/rewrap/batch: each item answers on its own.
 func (a *API) RewrapBatch(c echo.Context) error {
-	var b rewrapBatch
-	if err := handlers.DecodeJSON(c, &b); err != nil {
+	out, err := batch(a, c, a.rewrapOne, func(e *handlers.APIErrorDetail) EncryptResult { return EncryptResult{Error: e} })
+	if err != nil {
 		return a.writeAPIError(c, err)
-	}
-	if err := checkBatch(len(b.Items)); err != nil {
-		return a.writeAPIError(c, err)
-	}
-	out := make([]EncryptResult, len(b.Items))
-	for i, it := range b.Items {
-		res, err := a.rewrapOne(c, it)
-		if err != nil {
-			res = EncryptResult{Error: a.itemError(c, err)}
-		}
-		out[i] = res
 	}
 	return c.JSON(http.StatusOK, map[string][]EncryptResult{"items": out})
 }

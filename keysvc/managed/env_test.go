@@ -122,16 +122,6 @@ func (e *cpEnv) createKMSKey(tb testing.TB, region string, in *kms.CreateKeyInpu
 	return aws.ToString(out.KeyMetadata.Arn)
 }
 
-func (e *cpEnv) accessKeyConn(tb testing.TB, name, akid, secret string) *models.Connection {
-	tb.Helper()
-	c, err := e.keys.CreateConnection(context.Background(), e.tenant.ID, e.by, keysvc.ConnectionInput{
-		Name: name, AccountID: cpTenantAcct, DefaultRegion: cpRegion, Kind: awskms.KindAccessKey, AccessKeyID: akid, Secret: secret})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return c
-}
-
 func (e *cpEnv) roleConn(tb testing.TB, name, roleARN string) *models.Connection {
 	tb.Helper()
 	c, err := e.keys.CreateConnection(context.Background(), e.tenant.ID, e.by, keysvc.ConnectionInput{
