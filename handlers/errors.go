@@ -61,6 +61,7 @@ var (
 var domainErrors = []domainError{
 	{err: models.ErrNotFound, page: pageNotFound},
 	{err: keysvc.ErrTokenInvalid, api: &APIError{http.StatusUnauthorized, "unauthorized", "The service token is missing, invalid or revoked.", ""}},
+	{err: keysvc.ErrAPIKeyInvalid, api: &APIError{http.StatusUnauthorized, "unauthorized", "The API key is missing, invalid, expired or revoked.", ""}},
 	{err: keysvc.ErrTokenScope, api: &APIError{http.StatusForbidden, "forbidden", "This service token may not act for that tenant.", ""}},
 	{err: keysvc.ErrKeyNotFound, page: pageNotFound, api: &APIError{http.StatusNotFound, "key_not_found", "No such key for this tenant.", ""}},
 	{err: envelope.ErrMalformedCiphertext, api: &APIError{http.StatusBadRequest, "ciphertext_malformed", "The ciphertext is not in keyport's format.", ""}},

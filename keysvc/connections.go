@@ -58,11 +58,11 @@ func (s *Service) CreateConnection(ctx context.Context, tenantID string, by Requ
 	if err != nil {
 		return nil, err
 	}
-	acct := strings.TrimSpace(in.AccountID)
+	acct := awskms.NormalizeAccountID(in.AccountID)
 	region := strings.TrimSpace(in.DefaultRegion)
 	switch {
 	case !awskms.ValidAccountID(acct):
-		return nil, &ValidationError{Field: "account_id", Message: "must be the 12-digit AWS account id (no dashes)"}
+		return nil, &ValidationError{Field: "account_id", Message: "must be the 12-digit AWS account id, such as 111122223333 or 1111-2222-3333"}
 	case !awskms.KnownRegion(region):
 		return nil, &ValidationError{Field: "default_region", Message: "must be an AWS region of the standard partition, such as us-east-1"}
 	case !ps.RegionAllowed(region):
@@ -180,6 +180,21 @@ func (s *Service) TestConnection(ctx context.Context, tenantID string, by Reques
 	if err := s.tests.take(tenantID, s.now()); err != nil {
 		return nil, err
 	}
+	t, err := s.probe(ctx, mc)
+	if err != nil {
+		return nil, err
+	}
+	details := map[string]string{"ok": fmt.Sprint(t.OK)}
+	if err := s.db.RecordConnectionTest(ctx, tenantID, id, t.OK, t.Summary(), by.Audit("connection.tested", details)); err != nil {
+		return nil, err
+	}
+	s.clients.Forget(id) // the next data-path call starts from what was just proven
+	return t, nil
+}
+
+// probe runs a connection test's steps with mc's credentials, recording
+// nothing.
+func (s *Service) probe(ctx context.Context, mc *models.Connection) (*ConnectionTest, error) {
 	ps, err := s.ProviderSettings(ctx)
 	if err != nil {
 		return nil, err
@@ -203,12 +218,119 @@ func (s *Service) TestConnection(ctx context.Context, tenantID string, by Reques
 	for _, c := range t.Checks {
 		t.OK = t.OK && (c.OK || !c.Required)
 	}
-	details := map[string]string{"ok": fmt.Sprint(t.OK)}
-	if err := s.db.RecordConnectionTest(ctx, tenantID, id, t.OK, t.Summary(), by.Audit("connection.tested", details)); err != nil {
-		return nil, err
-	}
-	s.clients.Forget(id) // the next data-path call starts from what was just proven
 	return t, nil
+}
+
+// ConnectionUpdate changes a connection: a new name, a new access key and
+// secret (access-key connections), or another role (role connections).
+// Empty fields keep what is there.
+type ConnectionUpdate struct {
+	Name        string
+	AccessKeyID string
+	Secret      string
+	RoleARN     string
+}
+
+// String redacts the secret.
+func (in ConnectionUpdate) String() string {
+	return fmt.Sprintf("keysvc.ConnectionUpdate{name: %q, new secret: %t, role: %q}", in.Name, in.Secret != "", in.RoleARN)
+}
+
+// LogValue redacts for slog too.
+func (in ConnectionUpdate) LogValue() slog.Value { return slog.StringValue(in.String()) }
+
+// ErrConnectionTestFailed: new credentials did not pass the connection
+// test, so the old ones stay. The *ConnectionTestFailedError says why.
+var ErrConnectionTestFailed = errors.New("keysvc: the new credentials failed the connection test")
+
+// ConnectionTestFailedError carries the failed test of new credentials.
+type ConnectionTestFailedError struct{ Test *ConnectionTest }
+
+func (e *ConnectionTestFailedError) Error() string {
+	return "keysvc: the new credentials failed the connection test: " + e.Test.Summary()
+}
+func (e *ConnectionTestFailedError) Unwrap() error { return ErrConnectionTestFailed }
+
+// UpdateConnection rotates a connection's IAM secret (with its access key
+// id) or changes its role. The new credentials are tested first, exactly as
+// "Test connection" does; only when every check passes do they replace the
+// old ones, so keys keep working through a mistyped secret. A rename alone
+// needs no test.
+func (s *Service) UpdateConnection(ctx context.Context, tenantID string, by RequestBy, id string, in ConnectionUpdate) (*models.Connection, *ConnectionTest, error) {
+	mc, err := s.db.GetConnection(ctx, tenantID, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	cand := *mc
+	cand.Name = strings.TrimSpace(in.Name)
+	details := map[string]string{"name": mc.Name}
+	if cand.Name != "" && cand.Name != mc.Name {
+		details["new_name"] = cand.Name
+	}
+	credentials := false
+	switch {
+	case in.Secret != "" || in.AccessKeyID != "":
+		if mc.Kind != awskms.KindAccessKey {
+			return nil, nil, &ValidationError{Field: "secret_access_key", Message: "this connection assumes a role; change role_arn instead"}
+		}
+		akid, secret := strings.TrimSpace(cmpOr(in.AccessKeyID, mc.AccessKeyID)), strings.TrimSpace(in.Secret)
+		if !accessKeyIDRE.MatchString(akid) {
+			return nil, nil, &ValidationError{Field: "access_key_id", Message: "must be an IAM user's access key id: 20 characters starting with AKIA"}
+		}
+		if !secretKeyRE.MatchString(secret) {
+			return nil, nil, &ValidationError{Field: "secret_access_key", Message: "must be the 40-character secret access key shown when the access key was created"}
+		}
+		cand.AccessKeyID = akid
+		if cand.SecretSealed, err = s.sealer.Seal(seal.SecretPurpose(mc.ID), []byte(secret)); err != nil {
+			return nil, nil, fmt.Errorf("seal connection secret: %w", err)
+		}
+		details["access_key_last4"] = Last4(akid)
+		details["change"] = "secret rotated"
+		credentials = true
+	case in.RoleARN != "":
+		if mc.Kind != awskms.KindAssumeRole {
+			return nil, nil, &ValidationError{Field: "role_arn", Message: "this connection uses an access key; rotate secret_access_key instead"}
+		}
+		roleAcct, err := awskms.ParseRoleARN("role_arn", in.RoleARN)
+		if err != nil {
+			return nil, nil, err
+		}
+		if roleAcct != mc.AccountID {
+			return nil, nil, &ValidationError{Field: "role_arn", Message: "is in account " + roleAcct + ", not in this connection's account " + mc.AccountID}
+		}
+		cand.RoleARN = strings.TrimSpace(in.RoleARN)
+		details["role_arn"] = cand.RoleARN
+		details["change"] = "role changed"
+		credentials = true
+	case cand.Name == "":
+		return nil, nil, &ValidationError{Field: "name", Message: "nothing to change: give a new name, secret or role"}
+	}
+	var t *ConnectionTest
+	if credentials {
+		if err := s.tests.take(tenantID, s.now()); err != nil {
+			return nil, nil, err
+		}
+		if t, err = s.probe(ctx, &cand); err != nil {
+			return nil, nil, err
+		}
+		if !t.OK {
+			return nil, t, &ConnectionTestFailedError{Test: t}
+		}
+		cand.LastTestSummary = t.Summary()
+	}
+	if err := s.db.UpdateConnectionCredentials(ctx, &cand, credentials, by.Audit("connection.updated", details)); err != nil {
+		return nil, t, err
+	}
+	s.clients.Forget(id)
+	out, err := s.db.GetConnection(ctx, tenantID, id)
+	return out, t, err
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
 }
 
 // testAssumeRole checks keyport's own identity, then assumes the role.

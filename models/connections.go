@@ -147,3 +147,42 @@ func (db *DB) DeleteConnection(ctx context.Context, tenantID, id string, audit A
 		return &audit, nil
 	})
 }
+
+// UpdateConnectionCredentials replaces a connection's credentials (a new
+// access key and sealed secret, or another role) after keyport tested them,
+// with its audit event; the revision tells every replica to drop its cached
+// clients. The name may change too ("" keeps it). tested records that
+// the credentials just passed a connection test.
+func (db *DB) UpdateConnectionCredentials(ctx context.Context, c *Connection, tested bool, audit AuditInput) error {
+	if c.Name != "" {
+		name, err := validateName("name", c.Name, 100)
+		if err != nil {
+			return err
+		}
+		c.Name = name
+	}
+	audit.TenantID, audit.TargetType, audit.TargetID = c.TenantID, "connection", c.ID
+	return db.change(ctx, "update connection", func(tx *gorm.DB) (*AuditInput, error) {
+		if c.Name != "" {
+			if taken, err := nameTaken(tx, "aws_connections", c.TenantID, c.Name, c.ID); err != nil || taken {
+				return nil, cmp.Or(err, error(ErrNameTaken))
+			}
+		}
+		rev, err := nextRevision(tx)
+		if err != nil {
+			return nil, err
+		}
+		up := map[string]any{"access_key_id": c.AccessKeyID, "secret_sealed": c.SecretSealed, "role_arn": c.RoleARN, "revision": rev}
+		if tested { // the new credentials passed the test they replace the old ones after
+			up["last_test_at"], up["last_test_ok"], up["last_test_summary"] = db.now(), true, c.LastTestSummary
+		}
+		if c.Name != "" {
+			up["name"] = c.Name
+		}
+		res := tx.Table("aws_connections").Where("tenant_id = ? AND id = ?", c.TenantID, c.ID).Updates(up)
+		if err := oneRow(res); err != nil {
+			return nil, duplicateName(err)
+		}
+		return &audit, nil
+	})
+}

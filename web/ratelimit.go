@@ -11,7 +11,6 @@ import (
 	"golang.org/x/time/rate"
 
 	"keyport/handlers"
-	"keyport/handlers/dataapi"
 )
 
 // RateLimit is a token bucket: Rate requests per second on average, Burst
@@ -123,14 +122,18 @@ func loginRateLimit(l RateLimit, now func() time.Time) echo.MiddlewareFunc {
 	}
 }
 
-// apiAuthFailLimit limits, per client address, data API requests whose
-// service token fails to authenticate, and it checks before
-// authentication: an address that has spent its failures is refused
-// without the token being looked at, so guessing tokens or flooding made-up
-// ids costs keyport nothing (issue 17 #8). Requests that authenticate
-// never use up the address's allowance, so many services behind one
-// address are limited only per token.
-func apiAuthFailLimit(a *dataapi.API, l RateLimit, now func() time.Time) echo.MiddlewareFunc {
+// refuse answers a request over its limit, asking to wait retryAfter.
+type refuse func(c echo.Context, retryAfter string) error
+
+// authFailLimit limits, per client address, API requests whose token (a
+// data API service token, a management API key) fails to authenticate, and
+// it checks before authentication: an address that has spent its failures
+// is refused without the token being looked at, so guessing tokens or
+// flooding made-up ids costs keyport nothing (issue 17 #8). Requests that
+// authenticate (who says the request's token id, "" when none did) never
+// use up the address's allowance, so many services behind one address are
+// limited only per token.
+func authFailLimit(tooMany refuse, who func(echo.Context) string, l RateLimit, now func() time.Time) echo.MiddlewareFunc {
 	if l.Rate <= 0 {
 		return passThrough
 	}
@@ -139,10 +142,10 @@ func apiAuthFailLimit(a *dataapi.API, l RateLimit, now func() time.Time) echo.Mi
 		return func(c echo.Context) error {
 			ip := clientIP(c.Request())
 			if ok, wait := lim.has(ip); !ok {
-				return a.TooManyFailedAuthentications(c, retryAfter(wait))
+				return tooMany(c, retryAfter(wait))
 			}
 			err := next(c)
-			if handlers.ServiceTokenID(c) == "" {
+			if who(c) == "" {
 				lim.allow(ip) // a failed authentication uses up one
 			}
 			return err
@@ -166,20 +169,20 @@ func (l *limiter) has(key string) (bool, time.Duration) {
 	return true, 0
 }
 
-// apiRateLimit limits data API requests per service token. It runs after
+// rateLimit limits API requests per token (who names it). It runs after
 // authentication, so only real tokens get a bucket.
-func apiRateLimit(a *dataapi.API, l RateLimit, now func() time.Time) echo.MiddlewareFunc {
+func rateLimit(limited refuse, who func(echo.Context) string, l RateLimit, now func() time.Time) echo.MiddlewareFunc {
 	if l.Rate <= 0 {
 		return passThrough
 	}
 	lim := newLimiter(l, now)
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
-			ok, wait := lim.allow(handlers.ServiceTokenID(c))
+			ok, wait := lim.allow(who(c))
 			if ok {
 				return next(c)
 			}
-			return a.RateLimited(c, retryAfter(wait))
+			return limited(c, retryAfter(wait))
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 
 	"keyport/handlers"
+	"keyport/handlers/manageapi"
 	"keyport/static"
 )
 
@@ -140,7 +141,8 @@ func routes(e *echo.Echo, d Deps) {
 	// cookies and so no CSRF, a rate limit per token. Absent when the
 	// process runs no key service.
 	if a := d.API; a != nil {
-		api := e.Group("/api/v1", apiAuthFailLimit(a, d.APIAuthFailRate, d.Now), a.Authenticate, apiRateLimit(a, d.APIRate, d.Now))
+		api := e.Group("/api/v1", authFailLimit(a.TooManyFailedAuthentications, handlers.ServiceTokenID, d.APIAuthFailRate, d.Now),
+			a.Authenticate, rateLimit(a.RateLimited, handlers.ServiceTokenID, d.APIRate, d.Now))
 		api.POST("/encrypt", a.Encrypt)
 		api.POST("/decrypt", a.Decrypt)
 		api.POST("/encrypt/batch", a.EncryptBatch)
@@ -152,6 +154,16 @@ func routes(e *echo.Echo, d Deps) {
 		api.POST("/import-requests/:request_id/upload", a.UploadImport)
 		api.GET("/keys/:key_id", a.KeyStatus)
 		api.POST("/keys/:key_id/rotate", h.APIRotateKey) // the scheduler's, so on Handler
+	}
+
+	// Management API for the tenant's scripts and kpctl: tenant API keys,
+	// JSON, no cookies and so no CSRF, a rate limit per key (the data
+	// API's) and per address for failed authentications.
+	if m := d.Manage; m != nil {
+		e.GET(manageapi.BasePath+"/openapi.json", m.OpenAPI, noStore)
+		g := e.Group(manageapi.BasePath, authFailLimit(m.TooManyFailedAuthentications, manageapi.APIKeyID, d.APIAuthFailRate, d.Now),
+			m.Authenticate, rateLimit(m.RateLimited, manageapi.APIKeyID, d.APIRate, d.Now))
+		m.Routes(g)
 	}
 
 	if d.Dev {

@@ -17,12 +17,14 @@ import (
 
 	"keyport/handlers"
 	"keyport/handlers/dataapi"
+	"keyport/handlers/manageapi"
 )
 
 // Deps is what the server is built from.
 type Deps struct {
 	Handlers *handlers.Handler
-	API      *dataapi.API // data API; nil serves none
+	API      *dataapi.API   // data API; nil serves none
+	Manage   *manageapi.API // management API; nil serves none
 	Logger   *slog.Logger
 	Dev      bool // development routes and relaxed transport rules
 	// BodyLimit caps request bodies (echo size syntax, e.g. "1M").

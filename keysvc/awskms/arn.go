@@ -49,6 +49,17 @@ var (
 // ValidAccountID reports whether s is a 12-digit AWS account id.
 func ValidAccountID(s string) bool { return accountRE.MatchString(s) }
 
+// NormalizeAccountID accepts an account id as the AWS console prints it
+// (1111-2222-3333) or with spaces, and returns the 12 digits; other input
+// comes back trimmed, for ValidAccountID to refuse.
+func NormalizeAccountID(s string) string {
+	s = strings.TrimSpace(s)
+	if d := strings.NewReplacer("-", "", " ", "").Replace(s); accountRE.MatchString(d) {
+		return d
+	}
+	return s
+}
+
 // PartitionMessage explains a refused partition, or "" for the standard one.
 func PartitionMessage(p string) string {
 	switch p {

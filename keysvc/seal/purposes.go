@@ -17,6 +17,10 @@ func OutboxPurpose(id string) string { return "outbox:" + id }
 // ImportPurpose is the purpose of an import request's sealed private key.
 func ImportPurpose(id string) string { return "import-request/" + id }
 
+// IdempotencyPurpose is the purpose of a management API answer kept for
+// replays of the same Idempotency-Key.
+func IdempotencyPurpose(id string) string { return "idempotency/" + id }
+
 // KMSKEKSecret is the sealed_secrets name under which the provider's KEK is
 // kept wrapped by the provider's KMS key (it is KMS ciphertext, not a sealer
 // blob).

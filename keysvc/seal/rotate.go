@@ -39,6 +39,8 @@ var sealedColumns = []SealedColumn{
 		Purpose: MaterialPurpose},
 	{SealedColumn: models.SealedColumn{Table: "import_requests", IDColumn: "id", BlobColumn: "private_sealed"},
 		Purpose: ImportPurpose},
+	{SealedColumn: models.SealedColumn{Table: "idempotency_records", IDColumn: "id", BlobColumn: "body_sealed"},
+		Purpose: IdempotencyPurpose},
 }
 
 // SealedColumns returns the sealed columns, sorted by table and column.

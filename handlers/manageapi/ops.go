@@ -1,0 +1,13 @@
+package manageapi
+
+// operations is the one list of the management API's operations, by
+// resource: routes and the OpenAPI document are both built from it.
+func (a *API) operations() []Operation {
+	var ops []Operation
+	for _, group := range [][]Operation{
+		a.connectionOps(),
+	} {
+		ops = append(ops, group...)
+	}
+	return ops
+}
