@@ -444,4 +444,3 @@ func last4(s string) string {
 	}
 	return s[len(s)-4:]
 }
-
