@@ -60,11 +60,17 @@ func StartWith(ctx context.Context, addr string, opts Options) (*IdP, error) {
 	if err := checkLoopback(addr); err != nil {
 		return nil, err
 	}
-	// A fresh key per start: mockoidc's default key is published in its
-	// source, so tokens signed with it would prove nothing.
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		return nil, fmt.Errorf("devidp: generate signing key: %w", err)
+	// A fresh key per start unless the caller keeps one: mockoidc's
+	// default key is published in its source, so tokens signed with it
+	// would prove nothing.
+	key := opts.SigningKey
+	if key == nil {
+		var err error
+		if key, err = rsa.GenerateKey(rand.Reader, 2048); err != nil {
+			return nil, fmt.Errorf("devidp: generate signing key: %w", err)
+		}
+	} else if err := key.Validate(); err != nil || key.N.BitLen() < 2048 {
+		return nil, errors.New("devidp: the signing key must be a valid RSA key of at least 2048 bits")
 	}
 	m, err := mockoidc.NewServer(key)
 	if err != nil {
@@ -128,6 +134,10 @@ func (p *IdP) routes() http.Handler {
 // Issuer returns the issuer URL, e.g. http://127.0.0.1:PORT/oidc; it is
 // exactly what go-oidc's NewProvider must be given.
 func (p *IdP) Issuer() string { return p.m.Issuer() }
+
+// Addr returns the address the IdP listens on, e.g. 127.0.0.1:PORT: the
+// host and port of its issuer.
+func (p *IdP) Addr() string { return p.srv.Addr }
 
 // ClientID returns the only client id the IdP accepts (random per Start).
 func (p *IdP) ClientID() string { return p.m.ClientID }
