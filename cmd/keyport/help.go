@@ -139,22 +139,28 @@ func isHelpFlag(a string) bool { return a == "-h" || a == "--help" || a == "-hel
 // helpFor answers a help request in args, if there is one: "help WORDS",
 // or -h/--help anywhere. It reports whether it answered.
 func helpFor(args []string, stdout io.Writer) (bool, error) {
-	var words []string
-	switch {
-	case len(args) == 0:
+	if len(args) == 0 {
 		return false, nil
-	case args[0] == "help" || isHelpFlag(args[0]):
-		words = args[1:]
-	default:
-		if !slices.ContainsFunc(args, isHelpFlag) {
-			return false, nil
+	}
+	var words []string // the command's words: those before the first flag
+	for _, a := range args {
+		if strings.HasPrefix(a, "-") {
+			break
 		}
-		for _, a := range args {
-			if strings.HasPrefix(a, "-") {
-				break
-			}
-			words = append(words, a)
+		words = append(words, a)
+	}
+	asked := slices.ContainsFunc(args, isHelpFlag)
+	switch {
+	case isHelpFlag(args[0]):
+		words = nil
+	case args[0] == "help":
+		words = words[1:]
+		if len(words) == 0 && asked { // keyport help --help
+			_, err := io.WriteString(stdout, commandUsage["help"])
+			return true, err
 		}
+	case !asked:
+		return false, nil
 	}
 	if len(words) == 0 {
 		_, err := io.WriteString(stdout, usage)
