@@ -67,8 +67,8 @@ func startDevIdP(ctx context.Context, cfg *config, db *models.DB, log *slog.Logg
 		}
 		if n > 0 {
 			return nil, &configError{"KEYPORT_DEV_IDP_ADDR", fmt.Sprintf(
-				"the development identity provider's port %s (saved in %s so that its issuer, and so its %d users, stay the same) is used by another program: stop that program, or set KEYPORT_DEV_IDP_ADDR=127.0.0.1:PORT to move it (the users who signed in so far then sign in as new users)",
-				addr, path, n)}
+				"the development identity provider's port %s is used by another program; it is saved in %s so that its issuer stays the same for the %s who signed in through it. Stop that program, or set KEYPORT_DEV_IDP_ADDR=127.0.0.1:PORT to move it (everyone who signed in so far then signs in as a new user)",
+				addr, path, plural(n, "user"))}
 		}
 		log.Warn("development identity provider: saved port taken, no user yet, taking a new one", "saved", addr)
 		idp, err = devidp.StartWith(ctx, "127.0.0.1:0", devidp.Options{SigningKey: key})
@@ -142,4 +142,12 @@ func saveDevIdPState(path string, st devIdPState, key *rsa.PrivateKey) error {
 		return fmt.Errorf("save %s: %w", path, err)
 	}
 	return nil
+}
+
+// plural is "1 user", "2 users".
+func plural(n int64, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

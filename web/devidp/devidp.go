@@ -32,6 +32,9 @@ import (
 type IdP struct {
 	m   *mockoidc.MockOIDC
 	srv *http.Server
+	// ln is closed by Close itself: Shutdown misses a listener that Serve
+	// has not picked up yet, and the port must be free once Close returns.
+	ln net.Listener
 
 	// mu serializes every call into mockoidc: its SessionStore is a plain
 	// map without a lock, its Keypair fills in Kid lazily, and the user it
@@ -90,7 +93,7 @@ func StartWith(ctx context.Context, addr string, opts Options) (*IdP, error) {
 		return nil, fmt.Errorf("devidp: %s is not a loopback address", ln.Addr())
 	}
 
-	p := &IdP{m: m, done: make(chan struct{}), opts: opts, sessions: map[string]*ssoSession{}}
+	p := &IdP{m: m, ln: ln, done: make(chan struct{}), opts: opts, sessions: map[string]*ssoSession{}}
 	p.srv = &http.Server{
 		Addr:              ln.Addr().String(),
 		Handler:           p.routes(),
@@ -178,6 +181,7 @@ func (p *IdP) Close() error {
 			_ = p.srv.Close()
 			p.closeErr = fmt.Errorf("devidp: shut down: %w", err)
 		}
+		_ = p.ln.Close()
 	})
 	return p.closeErr
 }
