@@ -44,10 +44,32 @@ func TestHelpForEveryCommand(t *testing.T) {
 			t.Errorf("keyport %v: %v, %q", args, err, out.String())
 		}
 	}
-	// The overview names every command that has a usage.
+	// The overview names every command that has a usage, and every
+	// command it names has one (a new command cannot forget its help).
 	for words := range commandUsage {
 		if !strings.Contains(usage, "  "+strings.Fields(words)[0]) {
 			t.Errorf("keyport help does not list %q", words)
+		}
+	}
+	word := regexp.MustCompile(`^[a-z]+$`)
+	for _, line := range strings.Split(usage, "\n") {
+		if !strings.HasPrefix(line, "  ") || strings.HasPrefix(line, "   ") {
+			continue
+		}
+		var words []string
+		for _, w := range strings.Fields(line) {
+			if !word.MatchString(w) {
+				break
+			}
+			words = append(words, w)
+		}
+		// "backup PATH" is backup; "audit verify" is audit verify, unless
+		// the second word is the description ("dev  run with ...").
+		for len(words) > 0 && commandUsage[strings.Join(words, " ")] == "" {
+			words = words[:len(words)-1]
+		}
+		if len(words) == 0 {
+			t.Errorf("keyport help lists %q, which has no usage in commandUsage", strings.TrimSpace(line))
 		}
 	}
 	if err := run(ctx, []string{"help", "frobnicate"}, noEnv, io.Discard); err == nil || exitCode(err) != 2 {
