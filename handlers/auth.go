@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"unicode"
 
@@ -190,6 +191,12 @@ func (h *Handler) finishSignIn(c echo.Context, ident *oidcrp.Identity, returnTo 
 	if err != nil {
 		return fmt.Errorf("record user: %w", err)
 	}
+	// A tenant made for this (verified) email by `keyport tenant create
+	// --owner` becomes theirs now, instead of a tenant of their own.
+	claimed, err := h.db.ClaimOwnerBinding(ctx, u.ID, ident.Email, models.AuditInput{Actor: u.ID, RequestID: RequestID(c)})
+	if err != nil {
+		return fmt.Errorf("claim tenant ownership: %w", err)
+	}
 	tenants, err := h.db.TenantsForUser(ctx, u.ID)
 	if err != nil {
 		return fmt.Errorf("load tenants: %w", err)
@@ -202,6 +209,9 @@ func (h *Handler) finishSignIn(c echo.Context, ident *oidcrp.Identity, returnTo 
 	switch {
 	case len(tenants) > 0:
 		tenantID = tenants[0].Tenant.ID
+		if claimed != "" {
+			tenantID = claimed
+		}
 		// Signing in again (a step-up before an export) keeps the tenant
 		// the user was working in.
 		if v := viewerFrom(c); v != nil && v.User.ID == u.ID && v.Tenant != nil {
@@ -214,6 +224,21 @@ func (h *Handler) finishSignIn(c echo.Context, ident *oidcrp.Identity, returnTo 
 		return refuse("no_membership", http.StatusForbidden, "No access yet",
 			"You signed in, but you are not a member of any keyport tenant. Ask an owner of your organisation's tenant to invite "+ident.Email+".")
 	default:
+		existing, err := h.tenantsOfDomain(ctx, ident.Email)
+		if err != nil {
+			return err
+		}
+		if len(existing) > 0 {
+			if !slices.Contains(h.cfg.Operators, strings.ToLower(u.Email)) {
+				return domainHasTenant(ident.Email, existing)
+			}
+			// An operator works on the operator pages: signed in
+			// without a tenant rather than refused or given a second one.
+			if returnTo == safeReturnTo("") {
+				returnTo = "/operator"
+			}
+			break
+		}
 		t, err := h.db.CreateTenantWithOwner(ctx, tenantNameFor(ident.Email), u.ID, models.AuditInput{
 			Actor: u.ID, Action: "tenant.created", RequestID: RequestID(c),
 			Details: map[string]string{"email": u.Email},

@@ -43,10 +43,14 @@ type Config struct {
 	// user (with an audit event); false refuses it with a message.
 	LinkChangedSubject bool
 	InviteOnly         bool // first sign-in without a membership is refused instead of creating a tenant
-	SecureCookies      bool // Secure + __Host- prefix; false only in development over plain http
-	LoginFlowTTL       time.Duration
-	SessionTouchAt     time.Duration // how stale last_seen_at may get before a request refreshes it
-	Operators          []string      // lowercased emails of provider operators
+	// SeveralTenantsPerDomain lets a first sign-in create a tenant although
+	// its email domain already has one; false (the default) points the
+	// person at the existing tenant's owners instead.
+	SeveralTenantsPerDomain bool
+	SecureCookies           bool // Secure + __Host- prefix; false only in development over plain http
+	LoginFlowTTL            time.Duration
+	SessionTouchAt          time.Duration // how stale last_seen_at may get before a request refreshes it
+	Operators               []string      // lowercased emails of provider operators
 	// BaseURL is keyport's public URL without a trailing slash; links in
 	// emails start with it (never with the request's Host header).
 	BaseURL string

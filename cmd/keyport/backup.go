@@ -19,7 +19,7 @@ const backupUsage = "usage: keyport backup PATH   (a new file; an existing one i
 // snapshot holds the secrets sealed, as the database does.
 func backupCommand(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	if len(args) != 1 || args[0] == "" || args[0][0] == '-' {
-		return errors.New(backupUsage)
+		return badUsage("backup", backupUsage)
 	}
 	cfg, err := loadCommandConfig(getenv)
 	if err != nil {

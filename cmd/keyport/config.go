@@ -54,8 +54,14 @@ type config struct {
 	// subject but a known verified email does (KEYPORT_OIDC_SUBJECT_CHANGE).
 	OIDCSubjectChange string
 
-	Signup    string   // "open" or "invite-only"
-	Operators []string // lowercased emails of provider operators
+	Signup string // "open" or "invite-only"
+	// OneTenantPerDomain refuses a first sign-in a tenant of its own when
+	// its email domain already has one (KEYPORT_ONE_TENANT_PER_DOMAIN).
+	OneTenantPerDomain bool
+	// DevIdPAddr is where `keyport dev` runs its identity provider
+	// (KEYPORT_DEV_IDP_ADDR); "" = the address saved in the data directory.
+	DevIdPAddr string
+	Operators  []string // lowercased emails of provider operators
 
 	SessionIdleTimeout time.Duration
 	SessionMaxAge      time.Duration
@@ -133,6 +139,13 @@ func loadConfig(getenv func(string) string, dev bool) (*config, error) {
 	}
 	c.Operators = r.emails("KEYPORT_OPERATORS")
 	c.Signup = r.oneOf("KEYPORT_SIGNUP", "open", "open", "invite-only")
+	c.OneTenantPerDomain = r.boolean("KEYPORT_ONE_TENANT_PER_DOMAIN", true)
+	c.DevIdPAddr = r.str("KEYPORT_DEV_IDP_ADDR", "")
+	if c.DevIdPAddr != "" {
+		if host, _, err := net.SplitHostPort(c.DevIdPAddr); err != nil || !isLoopbackHost(host) {
+			r.fail("KEYPORT_DEV_IDP_ADDR", "must be a loopback host:port, for example 127.0.0.1:8081")
+		}
+	}
 	c.SessionIdleTimeout = r.duration("KEYPORT_SESSION_IDLE_TIMEOUT", 30*time.Minute, time.Minute, 24*time.Hour)
 	c.SessionMaxAge = r.duration("KEYPORT_SESSION_MAX_AGE", 12*time.Hour, 5*time.Minute, 30*24*time.Hour)
 	c.LogLevel = r.oneOf("KEYPORT_LOG_LEVEL", "info", "debug", "info", "warn", "error")

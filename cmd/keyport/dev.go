@@ -3,12 +3,15 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"net"
 	"strconv"
 	"strings"
 
 	"keyport/keysvc/kmslocal"
 	"keyport/keysvc/mailer"
+	"keyport/models"
 	"keyport/views"
 	"keyport/web/devidp"
 	"keyport/web/mailcatcher"
@@ -24,10 +27,10 @@ type devStandIns struct {
 }
 
 // startDevStandIns starts them on loopback ports and points cfg at them.
-func startDevStandIns(ctx context.Context, cfg *config) (*devStandIns, error) {
-	idp, err := devidp.Start(ctx, "127.0.0.1:0")
+func startDevStandIns(ctx context.Context, cfg *config, db *models.DB, log *slog.Logger) (*devStandIns, error) {
+	idp, err := startDevIdP(ctx, cfg, db, log)
 	if err != nil {
-		return nil, fmt.Errorf("start development identity provider: %w", err)
+		return nil, err
 	}
 	mail, err := mailcatcher.Start(ctx, "127.0.0.1:0")
 	if err != nil {
@@ -57,6 +60,15 @@ func (d *devStandIns) Close() {
 	d.kms.Close()
 	d.mail.Close()
 	d.idp.Close()
+}
+
+// printDemo writes the demo AWS account of the local KMS and the dev
+// identity provider's issuer, one "demo name=value" line each, for
+// scripts and for pasting (stand-in credentials of a local emulator).
+func (d *devStandIns) printDemo(w io.Writer) error {
+	_, err := fmt.Fprintf(w, "demo aws_access_key_id=%s\ndemo aws_secret_access_key=%s\ndemo key_arn=%s\ndemo role_arn=%s\ndemo kms_endpoint=%s\ndemo oidc_issuer=%s\n",
+		d.demo.AccessKeyID, d.demo.SecretAccessKey, d.demo.KeyARN, d.demo.RoleARN, d.kms.URL(), d.idp.Issuer())
+	return err
 }
 
 func (d *devStandIns) mailbox() catcherBox { return catcherBox{d.mail} }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -25,8 +26,18 @@ func startDev(t *testing.T, env map[string]string) string {
 const runningAt = "keyport is running at "
 
 // startDevLines is startDev returning the lines it printed up to and
-// including runningAt, by prefix ("keyport metrics at ", runningAt).
+// including runningAt, by prefix ("keyport metrics at ", runningAt, and
+// each "demo NAME=" line).
 func startDevLines(t *testing.T, env map[string]string) map[string]string {
+	t.Helper()
+	lines, _ := runDev(t, env)
+	return lines
+}
+
+// runDev is startDevLines that also returns a function stopping keyport
+// dev and waiting for it, for tests that restart it (it also stops at the
+// end of the test).
+func runDev(t *testing.T, env map[string]string) (map[string]string, func()) {
 	t.Helper()
 	vars := map[string]string{"KEYPORT_ADDR": "127.0.0.1:0", "KEYPORT_DATA_DIR": t.TempDir(), "KEYPORT_LOG_LEVEL": "warn"}
 	for k, v := range env {
@@ -39,12 +50,16 @@ func startDevLines(t *testing.T, env map[string]string) map[string]string {
 		done <- run(ctx, []string{"dev"}, envOf(vars), pw)
 		pw.Close()
 	}()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("keyport dev stopped with: %v", err)
-		}
-	})
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("keyport dev stopped with: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
 	found := make(chan map[string]string, 1)
 	go func() {
 		lines := map[string]string{}
@@ -53,6 +68,11 @@ func startDevLines(t *testing.T, env map[string]string) map[string]string {
 			for _, prefix := range []string{"keyport metrics at ", runningAt} {
 				if v, ok := strings.CutPrefix(sc.Text(), prefix); ok {
 					lines[prefix] = v
+				}
+			}
+			if strings.HasPrefix(sc.Text(), "demo ") {
+				if name, v, ok := strings.Cut(sc.Text(), "="); ok {
+					lines[name+"="] = v
 				}
 			}
 			if lines[runningAt] != "" {
@@ -64,13 +84,13 @@ func startDevLines(t *testing.T, env map[string]string) map[string]string {
 	}()
 	select {
 	case l := <-found:
-		return l
+		return l, stop
 	case err := <-done:
 		t.Fatalf("keyport dev exited before serving: %v", err)
 	case <-time.After(30 * time.Second):
 		t.Fatal("keyport dev did not print its URL within 30s")
 	}
-	return nil
+	return nil, stop
 }
 
 func TestBrowserSignIn(t *testing.T) {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -34,7 +33,7 @@ const kekUsage = "usage: keyport kek rotate"
 // kekCommand runs "keyport kek ...".
 func kekCommand(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	if len(args) != 1 || args[0] != "rotate" {
-		return errors.New(kekUsage)
+		return badUsage("kek rotate", kekUsage)
 	}
 	cfg, err := loadCommandConfig(getenv)
 	if err != nil {

@@ -8,6 +8,11 @@
 //	keyport backup PATH    write a consistent SQLite snapshot to PATH
 //	keyport healthcheck    exit 0 if the local keyport answers /healthz
 //	keyport token create   create a data-API service token
+//	keyport tenant create  create a tenant bound to its first owner's email
+//	keyport tenant list    list tenants with their owners
+//
+// Every command answers --help, -h and `keyport help COMMAND` without
+// reading any configuration. Refused input exits 2, other failures 1.
 package main
 
 import (
@@ -18,6 +23,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
@@ -27,7 +33,13 @@ func main() {
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "keyport: "+err.Error())
-		os.Exit(1)
+		var u *usageError
+		if errors.As(err, &u) && u.usage != "" {
+			// The synopsis only; `keyport help COMMAND` has the rest.
+			synopsis, _, _ := strings.Cut(u.usage, "\n\n")
+			fmt.Fprintln(os.Stderr, strings.TrimRight(synopsis, "\n"))
+		}
+		os.Exit(exitCode(err))
 	}
 }
 
@@ -45,11 +57,19 @@ commands:
   token create --tenant ID --name NAME [--provider-wide]
                  create a data-API service token (printed once)
   token revoke TOKEN_ID
+  tenant create --name NAME --owner EMAIL
+                 create a tenant owned by the first sign-in of EMAIL; prints its id
+  tenant list    list tenants: id, name, owner
+  help COMMAND   print a command's usage (so do COMMAND --help and -h)
 `
 
 // run is main without the process: tests call it with their own arguments,
 // environment and output.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	// Help first: it needs no configuration at all.
+	if ok, err := helpFor(args, stdout); ok {
+		return err
+	}
 	cmd := "serve"
 	if len(args) > 0 {
 		cmd = args[0]
@@ -68,8 +88,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		}
 		return migrate(ctx, cfg, stdout)
 	case "audit":
-		if len(args) < 2 || args[1] != "verify" {
-			return errors.New("usage: keyport audit verify")
+		if len(args) != 2 || args[1] != "verify" {
+			return badUsage("audit", "usage: keyport audit verify")
 		}
 		cfg, err := loadCommandConfig(getenv)
 		if err != nil {
@@ -78,17 +98,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return auditVerify(ctx, cfg, stdout)
 	case "token":
 		return tokenCommand(ctx, args[1:], getenv, stdout)
+	case "tenant":
+		return tenantCommand(ctx, args[1:], getenv, stdout)
 	case "kek":
 		return kekCommand(ctx, args[1:], getenv, stdout)
 	case "backup":
 		return backupCommand(ctx, args[1:], getenv, stdout)
 	case "healthcheck":
 		return healthcheck(ctx, getenv, stdout)
-	case "help", "-h", "--help":
-		_, err := io.WriteString(stdout, usage)
-		return err
 	}
-	return fmt.Errorf("unknown command %q; run 'keyport help'", cmd)
+	return &usageError{msg: fmt.Sprintf("unknown command %q; run 'keyport help'", cmd), usage: usage}
 }
 
 // newLogger writes structured logs: text in development, JSON otherwise.

@@ -167,12 +167,14 @@ func serve(ctx context.Context, cfg *config, stdout io.Writer) error {
 		Dev: cfg.Dev, SessionIdle: cfg.SessionIdleTimeout, SessionMaxAge: cfg.SessionMaxAge,
 		RequireMFA: cfg.OIDCRequireMFA, MFAAMR: cfg.OIDCMFAAMR, MFAACR: cfg.OIDCMFAACR,
 		LinkChangedSubject: cfg.OIDCSubjectChange == "link", InviteOnly: cfg.Signup == "invite-only", SecureCookies: !cfg.Dev,
-		Operators: cfg.Operators, BaseURL: baseURL,
+		SeveralTenantsPerDomain: !cfg.OneTenantPerDomain,
+		Operators:               cfg.Operators, BaseURL: baseURL,
 	}
 	deps := handlers.Deps{DB: db, Logger: log, Config: hcfg}
 	var clientOpts awskms.ClientOptions
+	var stand *devStandIns
 	if cfg.Dev {
-		stand, err := startDevStandIns(ctx, cfg)
+		stand, err = startDevStandIns(ctx, cfg, db, log)
 		if err != nil {
 			return err
 		}
@@ -249,6 +251,11 @@ func serve(ctx context.Context, cfg *config, stdout io.Writer) error {
 	}
 	if metricsAddr != "" {
 		fmt.Fprintf(stdout, "keyport metrics at http://%s/metrics\n", metricsAddr)
+	}
+	if stand != nil {
+		if err := stand.printDemo(stdout); err != nil {
+			return err
+		}
 	}
 	fmt.Fprintf(stdout, "keyport is running at %s\n", baseURL)
 

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -15,7 +14,10 @@ import (
 // once and only its hash is kept.
 func tokenCommand(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("usage: keyport token create --tenant ID --name NAME [--provider-wide] | keyport token revoke TOKEN_ID")
+		return badUsage("token", "usage: keyport token create --tenant ID --name NAME [--provider-wide] | keyport token revoke TOKEN_ID")
+	}
+	if args[0] != "create" && args[0] != "revoke" {
+		return badUsage("token", "unknown token command %q", args[0])
 	}
 	cfg, err := loadCommandConfig(getenv)
 	if err != nil {
@@ -29,13 +31,13 @@ func tokenCommand(ctx context.Context, args []string, getenv func(string) string
 		name := fs.String("name", "", "what the token is for, e.g. the service's name")
 		wide := fs.Bool("provider-wide", false, "the token may act for any tenant named in each request")
 		if err := fs.Parse(args[1:]); err != nil {
-			return fmt.Errorf("token create: %w", err)
+			return badUsage("token create", "token create: %v", err)
 		}
 		if *wide == (*tenant != "") {
-			return errors.New("token create: give either --tenant ID or --provider-wide")
+			return badUsage("token create", "token create: give either --tenant ID or --provider-wide")
 		}
 		if *name == "" {
-			return errors.New("token create: --name is required")
+			return badUsage("token create", "token create: --name is required")
 		}
 		db, err := openStore(ctx, cfg, newLogger(cfg, io.Discard))
 		if err != nil {
@@ -51,7 +53,7 @@ func tokenCommand(ctx context.Context, args []string, getenv func(string) string
 		return err
 	case "revoke":
 		if len(args) != 2 {
-			return errors.New("usage: keyport token revoke TOKEN_ID")
+			return badUsage("token revoke", "usage: keyport token revoke TOKEN_ID")
 		}
 		db, err := openStore(ctx, cfg, newLogger(cfg, io.Discard))
 		if err != nil {
@@ -64,5 +66,5 @@ func tokenCommand(ctx context.Context, args []string, getenv func(string) string
 		_, err = fmt.Fprintf(stdout, "token %s revoked\n", args[1])
 		return err
 	}
-	return fmt.Errorf("unknown token command %q", args[0])
+	return badUsage("token", "unknown token command %q", args[0])
 }

@@ -32,6 +32,9 @@ import (
 type IdP struct {
 	m   *mockoidc.MockOIDC
 	srv *http.Server
+	// ln is closed by Close itself: Shutdown misses a listener that Serve
+	// has not picked up yet, and the port must be free once Close returns.
+	ln net.Listener
 
 	// mu serializes every call into mockoidc: its SessionStore is a plain
 	// map without a lock, its Keypair fills in Kid lazily, and the user it
@@ -60,11 +63,17 @@ func StartWith(ctx context.Context, addr string, opts Options) (*IdP, error) {
 	if err := checkLoopback(addr); err != nil {
 		return nil, err
 	}
-	// A fresh key per start: mockoidc's default key is published in its
-	// source, so tokens signed with it would prove nothing.
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		return nil, fmt.Errorf("devidp: generate signing key: %w", err)
+	// A fresh key per start unless the caller keeps one: mockoidc's
+	// default key is published in its source, so tokens signed with it
+	// would prove nothing.
+	key := opts.SigningKey
+	if key == nil {
+		var err error
+		if key, err = rsa.GenerateKey(rand.Reader, 2048); err != nil {
+			return nil, fmt.Errorf("devidp: generate signing key: %w", err)
+		}
+	} else if err := key.Validate(); err != nil || key.N.BitLen() < 2048 {
+		return nil, errors.New("devidp: the signing key must be a valid RSA key of at least 2048 bits")
 	}
 	m, err := mockoidc.NewServer(key)
 	if err != nil {
@@ -84,7 +93,7 @@ func StartWith(ctx context.Context, addr string, opts Options) (*IdP, error) {
 		return nil, fmt.Errorf("devidp: %s is not a loopback address", ln.Addr())
 	}
 
-	p := &IdP{m: m, done: make(chan struct{}), opts: opts, sessions: map[string]*ssoSession{}}
+	p := &IdP{m: m, ln: ln, done: make(chan struct{}), opts: opts, sessions: map[string]*ssoSession{}}
 	p.srv = &http.Server{
 		Addr:              ln.Addr().String(),
 		Handler:           p.routes(),
@@ -129,6 +138,10 @@ func (p *IdP) routes() http.Handler {
 // exactly what go-oidc's NewProvider must be given.
 func (p *IdP) Issuer() string { return p.m.Issuer() }
 
+// Addr returns the address the IdP listens on, e.g. 127.0.0.1:PORT: the
+// host and port of its issuer.
+func (p *IdP) Addr() string { return p.srv.Addr }
+
 // ClientID returns the only client id the IdP accepts (random per Start).
 func (p *IdP) ClientID() string { return p.m.ClientID }
 
@@ -168,6 +181,7 @@ func (p *IdP) Close() error {
 			_ = p.srv.Close()
 			p.closeErr = fmt.Errorf("devidp: shut down: %w", err)
 		}
+		_ = p.ln.Close()
 	})
 	return p.closeErr
 }

@@ -2,6 +2,7 @@ package devidp
 
 import (
 	"crypto/rand"
+	"crypto/rsa"
 	"encoding/hex"
 	"net/http"
 	"net/url"
@@ -23,6 +24,10 @@ type Options struct {
 	// Now is the IdP's clock for auth_time and session ages (time.Now when
 	// nil); tests share keyport's clock with it.
 	Now func() time.Time
+	// SigningKey signs the ID tokens (a new 2048-bit key per start when
+	// nil). `keyport dev` keeps one in its data directory, so that with the
+	// same port the issuer and its keys survive a restart.
+	SigningKey *rsa.PrivateKey
 }
 
 // EndSessionEndpoint is the path of the RP-initiated logout endpoint,
