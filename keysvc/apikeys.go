@@ -111,6 +111,9 @@ func (s *Service) AuthenticateAPIKey(ctx context.Context, presented string) (API
 // sealed (an answer may show a secret once) for replays of the same
 // Idempotency-Key by the same API key.
 
+// IdempotencyTTL is how long a recorded answer is replayed.
+const IdempotencyTTL = 24 * time.Hour
+
 // IdempotencyRecordID names the record of apiKeyID's idempotency key.
 func IdempotencyRecordID(apiKeyID, idemKey string) string {
 	sum := sha256.Sum256([]byte(idemKey))

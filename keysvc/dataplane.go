@@ -394,6 +394,11 @@ func (s *Service) Run(ctx context.Context) {
 				s.log.Warn("write key usage", "err", err)
 			}
 		}
+		if flushEvery%600 == 1 { // every few minutes: forget management-API answers past their replay window
+			if _, err := s.db.PurgeIdempotencyRecords(ctx, s.now().Add(-IdempotencyTTL)); err != nil && ctx.Err() == nil {
+				s.log.Warn("purge idempotency records", "err", err)
+			}
+		}
 	}
 }
 

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"sort"
 	"strconv"
-	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -70,9 +69,6 @@ func page[T any](c echo.Context, items []T, id func(T) string) error {
 	return c.JSON(http.StatusOK, out)
 }
 
-// idempotencyTTL is how long a POST's answer is kept for replays.
-const idempotencyTTL = 24 * time.Hour
-
 // idempotent is route middleware for a POST: with an Idempotency-Key
 // header, the first request's answer is recorded and a replay within 24
 // hours gets it back without running again. The same key with another
@@ -106,7 +102,7 @@ func (a *API) idempotent(op Operation) echo.MiddlewareFunc {
 			h.Write(body)
 			sum := h.Sum(nil)
 			ctx, id := c.Request().Context(), keysvc.IdempotencyRecordID(APIKeyID(c), ikey)
-			claimed, first, ans, err := a.keys.ClaimIdempotencyKey(ctx, id, sum, idempotencyTTL)
+			claimed, first, ans, err := a.keys.ClaimIdempotencyKey(ctx, id, sum, keysvc.IdempotencyTTL)
 			if err != nil {
 				return err
 			}
