@@ -17,6 +17,10 @@ func OutboxPurpose(id string) string { return "outbox:" + id }
 // ImportPurpose is the purpose of an import request's sealed private key.
 func ImportPurpose(id string) string { return "import-request/" + id }
 
+// WebhookSecretPurpose is the purpose of a webhook endpoint's sealed
+// signing secret.
+func WebhookSecretPurpose(endpointID string) string { return "webhook-secret/" + endpointID }
+
 // KMSKEKSecret is the sealed_secrets name under which the provider's KEK is
 // kept wrapped by the provider's KMS key (it is KMS ciphertext, not a sealer
 // blob).

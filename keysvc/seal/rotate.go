@@ -39,6 +39,8 @@ var sealedColumns = []SealedColumn{
 		Purpose: MaterialPurpose},
 	{SealedColumn: models.SealedColumn{Table: "import_requests", IDColumn: "id", BlobColumn: "private_sealed"},
 		Purpose: ImportPurpose},
+	{SealedColumn: models.SealedColumn{Table: "webhook_endpoints", IDColumn: "id", BlobColumn: "secret_sealed"},
+		Purpose: WebhookSecretPurpose},
 }
 
 // SealedColumns returns the sealed columns, sorted by table and column.

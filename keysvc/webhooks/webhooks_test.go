@@ -1,0 +1,486 @@
+package webhooks_test
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"keyport/keysvc"
+	"keyport/keysvc/jobs"
+	"keyport/keysvc/seal"
+	"keyport/keysvc/webhooks"
+	"keyport/models"
+	"keyport/models/modelstest"
+)
+
+var quiet = slog.New(slog.DiscardHandler)
+
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// world is a tenant with an owner, a store, a jobs worker and a webhook
+// service built by opts.
+type world struct {
+	db     *models.DB
+	clk    *clock
+	w      *jobs.Worker
+	svc    *webhooks.Service
+	tenant string
+	owner  string
+	by     keysvc.RequestBy
+}
+
+func newWorld(t *testing.T, opts webhooks.Options) *world {
+	t.Helper()
+	ctx := context.Background()
+	db, err := models.Open(ctx, modelstest.DSN(t), quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if err := db.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	key := make([]byte, 32)
+	rand.Read(key)
+	db.SetAuditKey(key)
+	kek := make([]byte, 32)
+	rand.Read(kek)
+	sealer, err := seal.NewSealer(kek)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk := &clock{now: time.Now().UTC().Truncate(time.Second)}
+	db.SetNow(clk.Now)
+	u, _, err := db.UpsertOIDCUser(ctx, "https://idp.test", "owner", "owner@acme.test", "Owner")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tn, err := db.CreateTenantWithOwner(ctx, "Acme", u.ID, models.AuditInput{Actor: u.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.DB, opts.Sealer, opts.Logger, opts.Now = db, sealer, quiet, clk.Now
+	svc := webhooks.New(opts)
+	w := jobs.NewWorker(db, quiet, jobs.WorkerConfig{})
+	svc.Register(w)
+	return &world{db: db, clk: clk, w: w, svc: svc, tenant: tn.ID, owner: u.ID,
+		by: keysvc.RequestBy{UserID: u.ID, Kind: models.ActorUser, RequestID: "req-test"}}
+}
+
+// received is one request the receiver accepted as correctly signed.
+type received struct {
+	ID, Timestamp string
+	Body          map[string]any
+}
+
+// receiver is a real TLS webhook receiver that checks every signature with
+// its own HMAC code, and answers from a script (then 200).
+type receiver struct {
+	srv     *httptest.Server
+	mu      sync.Mutex
+	secret  string
+	script  []func(w http.ResponseWriter, r *http.Request)
+	got     []received
+	badSigs int
+	calls   int
+}
+
+func newReceiver(t *testing.T) *receiver {
+	t.Helper()
+	rc := &receiver{}
+	rc.srv = httptest.NewTLSServer(http.HandlerFunc(rc.serve))
+	t.Cleanup(rc.srv.Close)
+	return rc
+}
+
+func (rc *receiver) pool() *x509.CertPool {
+	p := x509.NewCertPool()
+	p.AddCert(rc.srv.Certificate())
+	return p
+}
+
+func (rc *receiver) serve(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	rc.mu.Lock()
+	rc.calls++
+	var step func(http.ResponseWriter, *http.Request)
+	if len(rc.script) > 0 {
+		step, rc.script = rc.script[0], rc.script[1:]
+	}
+	secret := rc.secret
+	rc.mu.Unlock()
+	if step != nil {
+		step(w, r)
+		return
+	}
+	id, ts, sig := r.Header.Get("webhook-id"), r.Header.Get("webhook-timestamp"), r.Header.Get("webhook-signature")
+	// Independent verification, as a receiver following Standard
+	// Webhooks would do it.
+	key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(secret, "whsec_"))
+	mac := hmac.New(sha256.New, key)
+	mac.Write([]byte(id + "." + ts + "." + string(body)))
+	want := "v1," + base64.StdEncoding.EncodeToString(mac.Sum(nil))
+	var parsed map[string]any
+	jerr := json.Unmarshal(body, &parsed)
+	if _, terr := strconv.ParseInt(ts, 10, 64); err != nil || terr != nil || jerr != nil || !hmac.Equal([]byte(sig), []byte(want)) ||
+		r.Method != http.MethodPost || r.Header.Get("Content-Type") != "application/json" {
+		rc.mu.Lock()
+		rc.badSigs++
+		rc.mu.Unlock()
+		http.Error(w, "bad signature", http.StatusUnauthorized)
+		return
+	}
+	rc.mu.Lock()
+	rc.got = append(rc.got, received{ID: id, Timestamp: ts, Body: parsed})
+	rc.mu.Unlock()
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func status(code int) func(http.ResponseWriter, *http.Request) {
+	return func(w http.ResponseWriter, _ *http.Request) { http.Error(w, "down for maintenance", code) }
+}
+
+func (w *world) run(t *testing.T) {
+	t.Helper()
+	if _, err := w.w.RunDue(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (w *world) deliveries(t *testing.T, id string) []models.WebhookDelivery {
+	t.Helper()
+	ds, err := w.svc.ListDeliveries(context.Background(), w.tenant, id, 50)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ds
+}
+
+func TestDeliverySignedToTLSReceiver(t *testing.T) {
+	rc := newReceiver(t)
+	w := newWorld(t, webhooks.Options{Dev: true, RootCAs: rc.pool()})
+	ctx := context.Background()
+	ep, secret, err := w.svc.CreateEndpoint(ctx, w.tenant, w.by, rc.srv.URL+"/hooks", []string{models.WebhookMemberAdded, models.WebhookMemberRemoved})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(secret, "whsec_") || !strings.HasPrefix(ep.ID, "whe_") {
+		t.Fatalf("secret %q... id %q", secret[:6], ep.ID)
+	}
+	if raw, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(secret, "whsec_")); err != nil || len(raw) != 32 {
+		t.Fatalf("secret is not base64 of 32 bytes: %v", err)
+	}
+	rc.secret = secret
+	// The secret is never readable again: not in the endpoint, not in
+	// its log form, not in the audit log.
+	got, _ := w.svc.Get(ctx, w.tenant, ep.ID)
+	evs, _ := w.db.ListAudit(ctx, w.tenant, 50)
+	blob, _ := json.Marshal(evs)
+	for _, s := range []string{got.String(), string(got.SecretSealed), string(blob)} {
+		if strings.Contains(s, strings.TrimPrefix(secret, "whsec_")) {
+			t.Fatal("the secret is readable after creation")
+		}
+	}
+
+	// A test event and a real change (a member added, through the store
+	// path the members page uses) both arrive, signed.
+	if err := w.svc.SendTest(ctx, w.tenant, w.by, ep.ID); err != nil {
+		t.Fatal(err)
+	}
+	u, _, err := w.db.UpsertOIDCUser(ctx, "https://idp.test", "bob", "bob@acme.test", "Bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.db.AddMember(ctx, w.tenant, u.ID, models.RoleAuditor, w.owner, models.AuditInput{Actor: w.owner}); err != nil {
+		t.Fatal(err)
+	}
+	w.run(t)
+	if rc.badSigs != 0 || len(rc.got) != 2 {
+		t.Fatalf("receiver got %d verified messages, %d with bad signatures; want 2 and 0", len(rc.got), rc.badSigs)
+	}
+	types := map[string]received{}
+	for _, m := range rc.got {
+		types[m.Body["type"].(string)] = m
+		if !strings.HasPrefix(m.ID, "msg_") {
+			t.Errorf("webhook-id %q", m.ID)
+		}
+	}
+	added, ok := types[models.WebhookMemberAdded]
+	if !ok || types[models.WebhookTest].ID == "" {
+		t.Fatalf("got types %v, want member.added and webhook.test", types)
+	}
+	data := added.Body["data"].(map[string]any)
+	if data["target_id"] != u.ID || data["tenant_id"] != w.tenant || data["action"] != "member.added" {
+		t.Errorf("member.added data = %v", data)
+	}
+	ds := w.deliveries(t, ep.ID)
+	if len(ds) != 2 {
+		t.Fatalf("%d deliveries, want 2", len(ds))
+	}
+	for _, d := range ds {
+		if d.State != models.WebhookDelivered || len(d.AttemptList) != 1 || d.AttemptList[0].StatusCode != http.StatusNoContent {
+			t.Errorf("delivery %s: state %s, attempts %+v", d.EventType, d.State, d.AttemptList)
+		}
+	}
+
+	// After rotation the old secret no longer verifies, the new one does.
+	secret2, err := w.svc.RotateSecret(ctx, w.tenant, w.by, ep.ID)
+	if err != nil || secret2 == secret {
+		t.Fatalf("rotate: %v", err)
+	}
+	if err := w.db.RemoveMember(ctx, w.tenant, u.ID, false, models.AuditInput{Actor: w.owner}); err != nil {
+		t.Fatal(err)
+	}
+	w.run(t)
+	if rc.badSigs != 1 {
+		t.Fatalf("with the old secret the receiver refused %d, want 1", rc.badSigs)
+	}
+	rc.secret = secret2
+	w.clk.Advance(10 * time.Second) // past the first retry's backoff
+	w.run(t)
+	if len(rc.got) != 3 || rc.got[2].Body["type"] != models.WebhookMemberRemoved {
+		t.Fatalf("after rotation got %d messages", len(rc.got))
+	}
+}
+
+func TestRetriesAfter500sAndTimeouts(t *testing.T) {
+	rc := newReceiver(t)
+	// No backoff: each retry is due at once, so one RunDue makes them all.
+	w := newWorld(t, webhooks.Options{Dev: true, RootCAs: rc.pool(), Backoff: []time.Duration{0}, AttemptTimeout: 300 * time.Millisecond})
+	ctx := context.Background()
+	ep, secret, err := w.svc.CreateEndpoint(ctx, w.tenant, w.by, rc.srv.URL, []string{models.WebhookTest})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc.secret = secret
+	slow := func(w http.ResponseWriter, r *http.Request) {
+		select { // longer than the attempt timeout: keyport gives up first
+		case <-r.Context().Done():
+		case <-time.After(5 * time.Second):
+		}
+	}
+	rc.script = append(rc.script, status(500), slow, status(503))
+	if err := w.svc.SendTest(ctx, w.tenant, w.by, ep.ID); err != nil {
+		t.Fatal(err)
+	}
+	w.run(t)
+	ds := w.deliveries(t, ep.ID)
+	if len(ds) != 1 {
+		t.Fatalf("%d deliveries", len(ds))
+	}
+	d := ds[0]
+	if d.State != models.WebhookDelivered || d.Attempts != 4 || len(d.AttemptList) != 4 {
+		t.Fatalf("state %s after %d attempts (%+v), want delivered after 4", d.State, d.Attempts, d.AttemptList)
+	}
+	a := d.AttemptList
+	if a[0].StatusCode != 500 || a[1].StatusCode != 0 || !strings.Contains(a[1].Error, "no answer within") ||
+		a[2].StatusCode != 503 || a[3].StatusCode != 204 || a[3].Error != "" {
+		t.Errorf("attempts = %+v", a)
+	}
+	if len(rc.got) != 1 || rc.got[0].ID != d.ID {
+		t.Errorf("receiver verified %d messages", len(rc.got))
+	}
+}
+
+func TestGivesUpAfterTheWindow(t *testing.T) {
+	rc := newReceiver(t)
+	w := newWorld(t, webhooks.Options{Dev: true, RootCAs: rc.pool()})
+	ctx := context.Background()
+	ep, secret, err := w.svc.CreateEndpoint(ctx, w.tenant, w.by, rc.srv.URL, []string{models.WebhookTest})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc.secret = secret
+	for range 10 {
+		rc.script = append(rc.script, status(500))
+	}
+	if err := w.svc.SendTest(ctx, w.tenant, w.by, ep.ID); err != nil {
+		t.Fatal(err)
+	}
+	w.run(t)
+	d := w.deliveries(t, ep.ID)[0]
+	if d.State != models.WebhookPending || d.Attempts != 1 || d.NextAttemptAt == nil || !d.NextAttemptAt.Equal(w.clk.Now().Add(5*time.Second)) {
+		t.Fatalf("after one 500: %s, %d attempts, next %v (want now+5s)", d.State, d.Attempts, d.NextAttemptAt)
+	}
+	w.clk.Advance(24*time.Hour - 5*time.Second)
+	w.run(t)
+	d = w.deliveries(t, ep.ID)[0]
+	if d.State != models.WebhookPending || d.NextAttemptAt == nil || !d.NextAttemptAt.Equal(d.CreatedAt.Add(24*time.Hour)) {
+		t.Fatalf("5s before 24h: %s, next %v, want the last attempt at 24h", d.State, d.NextAttemptAt)
+	}
+	w.clk.Advance(5 * time.Second)
+	w.run(t)
+	d = w.deliveries(t, ep.ID)[0]
+	if d.State != models.WebhookFailed || d.Attempts != 3 || d.FinishedAt == nil {
+		t.Fatalf("after 24h: %s after %d attempts, want failed after 3", d.State, d.Attempts)
+	}
+	if j, err := w.db.JobByRunKey(ctx, "webhook:"+d.ID); err != nil || j.State != models.JobDone {
+		t.Fatalf("job %+v, %v", j, err)
+	}
+}
+
+// lookups resolves names from a table; a name with two entries answers
+// the first once, then the second (DNS rebinding).
+type lookups struct {
+	mu    sync.Mutex
+	names map[string][]string
+	calls map[string]int
+}
+
+func (l *lookups) lookup(_ context.Context, host string) ([]netip.Addr, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	answers, ok := l.names[host]
+	if !ok {
+		return nil, errors.New("no such host")
+	}
+	if l.calls == nil {
+		l.calls = map[string]int{}
+	}
+	i := min(l.calls[host], len(answers)-1)
+	l.calls[host]++
+	return []netip.Addr{netip.MustParseAddr(answers[i])}, nil
+}
+
+func TestRegistrationRefusesPrivateAddresses(t *testing.T) {
+	l := &lookups{names: map[string][]string{
+		"public.test": {"93.184.215.14"}, "loop.test": {"127.0.0.1"}, "meta.test": {"169.254.169.254"},
+		"ten.test": {"10.1.2.3"}, "home.test": {"192.168.1.10"}, "corp.test": {"172.20.0.1"}, "cgnat.test": {"100.64.1.1"},
+		"v6loop.test": {"::1"}, "ula.test": {"fd12:3456::1"}, "ec2v6.test": {"fd00:ec2::254"}, "mapped.test": {"::ffff:127.0.0.1"},
+		"mapped10.test": {"::ffff:10.0.0.1"}, "nat64.test": {"64:ff9b::a9fe:a9fe"}, "ll6.test": {"fe80::1"}, "zero.test": {"0.0.0.0"},
+		"mcast.test": {"239.1.1.1"},
+	}}
+	w := newWorld(t, webhooks.Options{LookupIP: l.lookup})
+	ctx := context.Background()
+	refused := []string{
+		"https://loop.test/hook", "https://meta.test/latest/meta-data", "https://ten.test/", "https://home.test/", "https://corp.test/",
+		"https://cgnat.test/", "https://v6loop.test/", "https://ula.test/", "https://ec2v6.test/", "https://mapped.test/",
+		"https://mapped10.test/", "https://nat64.test/", "https://ll6.test/", "https://zero.test/", "https://mcast.test/",
+		"https://127.0.0.1/", "https://[::1]:8443/", "https://169.254.169.254/latest", "https://[::ffff:169.254.169.254]/",
+		"https://[fd00:ec2::254]/", "https://10.0.0.1/",
+		"http://public.test/hook",          // https only outside development
+		"https://user:pw@public.test/hook", // no credentials in URLs
+		"ftp://public.test/", "https://nowhere.test/", "not a url", "",
+	}
+	for _, u := range refused {
+		_, _, err := w.svc.CreateEndpoint(ctx, w.tenant, w.by, u, []string{models.WebhookTest})
+		var ve *models.ValidationError
+		if !errors.As(err, &ve) || ve.Field != "url" {
+			t.Errorf("CreateEndpoint(%q) = %v, want a refusal of the url", u, err)
+		}
+	}
+	if _, _, err := w.svc.CreateEndpoint(ctx, w.tenant, w.by, "https://public.test/hook", []string{"key.made_up"}); err == nil {
+		t.Error("an unknown event type was accepted")
+	}
+	ep, _, err := w.svc.CreateEndpoint(ctx, w.tenant, w.by, "https://public.test/hook", []string{models.WebhookKeyRotated})
+	if err != nil {
+		t.Fatalf("a public https endpoint was refused: %v", err)
+	}
+	// Changing the URL is checked the same way.
+	bad := "https://meta.test/"
+	if _, err := w.svc.Update(ctx, w.tenant, w.by, ep.ID, webhooks.Update{URL: &bad}); err == nil {
+		t.Error("an update to a metadata address was accepted")
+	}
+	if eps, _ := w.svc.List(ctx, w.tenant); len(eps) != 1 || eps[0].URL != "https://public.test/hook" {
+		t.Errorf("endpoints = %v", eps)
+	}
+}
+
+func TestConnectTimeRefusesRebinding(t *testing.T) {
+	rc := newReceiver(t)
+	_, port, _ := strings.Cut(strings.TrimPrefix(rc.srv.URL, "https://"), ":")
+	// Public when registered, loopback (where the receiver listens) when
+	// keyport connects.
+	l := &lookups{names: map[string][]string{"rebind.test": {"93.184.215.14", "127.0.0.1"}}}
+	w := newWorld(t, webhooks.Options{LookupIP: l.lookup, RootCAs: rc.pool(), Backoff: []time.Duration{time.Hour}})
+	ctx := context.Background()
+	ep, secret, err := w.svc.CreateEndpoint(ctx, w.tenant, w.by, "https://rebind.test:"+port+"/hook", []string{models.WebhookTest})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc.secret = secret
+	if err := w.svc.SendTest(ctx, w.tenant, w.by, ep.ID); err != nil {
+		t.Fatal(err)
+	}
+	w.run(t)
+	d := w.deliveries(t, ep.ID)[0]
+	if rc.calls != 0 {
+		t.Fatalf("the receiver on loopback was reached %d times", rc.calls)
+	}
+	if d.State != models.WebhookPending || len(d.AttemptList) != 1 || !strings.Contains(d.AttemptList[0].Error, "loopback address") {
+		t.Fatalf("delivery %s, attempts %+v; want a refused attempt", d.State, d.AttemptList)
+	}
+	if strings.Contains(d.AttemptList[0].Error, "rebind.test") {
+		t.Error("the attempt's error shows the URL")
+	}
+}
+
+func TestDeleteEndsDeliveriesAndIsTenantScoped(t *testing.T) {
+	rc := newReceiver(t)
+	w := newWorld(t, webhooks.Options{Dev: true, RootCAs: rc.pool()})
+	ctx := context.Background()
+	ep, _, err := w.svc.CreateEndpoint(ctx, w.tenant, w.by, rc.srv.URL, []string{models.WebhookTest})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.svc.SendTest(ctx, "tnt_other", w.by, ep.ID); !errors.Is(err, models.ErrNotFound) {
+		t.Errorf("another tenant's test: %v, want not found", err)
+	}
+	if _, err := w.svc.ListDeliveries(ctx, "tnt_other", ep.ID, 10); !errors.Is(err, models.ErrNotFound) {
+		t.Errorf("another tenant's deliveries: %v", err)
+	}
+	if err := w.svc.Delete(ctx, "tnt_other", w.by, ep.ID); !errors.Is(err, models.ErrNotFound) {
+		t.Errorf("another tenant's delete: %v", err)
+	}
+	if err := w.svc.SendTest(ctx, w.tenant, w.by, ep.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.svc.Delete(ctx, w.tenant, w.by, ep.ID); err != nil {
+		t.Fatal(err)
+	}
+	w.run(t)
+	if rc.calls != 0 {
+		t.Errorf("a deleted endpoint got %d requests", rc.calls)
+	}
+	evs, _ := w.db.ListAudit(ctx, w.tenant, 20)
+	var actions []string
+	for _, e := range evs {
+		actions = append(actions, e.Action)
+	}
+	got := strings.Join(actions, " ")
+	for _, a := range []string{"webhook.endpoint_created", "webhook.test_sent", "webhook.endpoint_deleted"} {
+		if !strings.Contains(got, a) {
+			t.Errorf("audit log %q lacks %s", got, a)
+		}
+	}
+}
