@@ -289,7 +289,8 @@ func TestRetriesAfter500sAndTimeouts(t *testing.T) {
 		case <-time.After(5 * time.Second):
 		}
 	}
-	rc.script = append(rc.script, status(500), slow, status(503))
+	redirect := func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/elsewhere", http.StatusFound) }
+	rc.script = append(rc.script, status(500), slow, redirect, status(503))
 	if err := w.svc.SendTest(ctx, w.tenant, w.by, ep.ID); err != nil {
 		t.Fatal(err)
 	}
@@ -299,16 +300,17 @@ func TestRetriesAfter500sAndTimeouts(t *testing.T) {
 		t.Fatalf("%d deliveries", len(ds))
 	}
 	d := ds[0]
-	if d.State != models.WebhookDelivered || d.Attempts != 4 || len(d.AttemptList) != 4 {
-		t.Fatalf("state %s after %d attempts (%+v), want delivered after 4", d.State, d.Attempts, d.AttemptList)
+	if d.State != models.WebhookDelivered || d.Attempts != 5 || len(d.AttemptList) != 5 {
+		t.Fatalf("state %s after %d attempts (%+v), want delivered after 5", d.State, d.Attempts, d.AttemptList)
 	}
 	a := d.AttemptList
+	// A redirect is not followed: it is a failed attempt like any non-2xx.
 	if a[0].StatusCode != 500 || a[1].StatusCode != 0 || !strings.Contains(a[1].Error, "no answer within") ||
-		a[2].StatusCode != 503 || a[3].StatusCode != 204 || a[3].Error != "" {
+		a[2].StatusCode != http.StatusFound || a[3].StatusCode != 503 || a[4].StatusCode != 204 || a[4].Error != "" {
 		t.Errorf("attempts = %+v", a)
 	}
-	if len(rc.got) != 1 || rc.got[0].ID != d.ID {
-		t.Errorf("receiver verified %d messages", len(rc.got))
+	if len(rc.got) != 1 || rc.got[0].ID != d.ID || rc.calls != 5 {
+		t.Errorf("receiver verified %d messages of %d requests", len(rc.got), rc.calls)
 	}
 }
 
