@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -93,6 +94,9 @@ func (db *DB) enqueueWebhooksTx(tx *gorm.DB, evs []*AuditEvent) error {
 		types := webhookEventsOf[ev.Action]
 		if ev.TenantID == "" || len(types) == 0 {
 			continue
+		}
+		if ev.Action == "key.drift_adopted" && !strings.Contains(ev.Details, `"state":`) {
+			continue // an adopted expiry date is no status change
 		}
 		if cache == nil {
 			cache = map[string][]WebhookEndpoint{}
