@@ -260,10 +260,28 @@ func (db *DB) EndWebhookDelivery(ctx context.Context, l Lease, id, why string) e
 // ListWebhookDeliveries lists an endpoint's newest deliveries, newest
 // first, each with its attempts.
 func (db *DB) ListWebhookDeliveries(ctx context.Context, tenantID, endpointID string, limit int) ([]WebhookDelivery, error) {
+	return db.ListWebhookDeliveriesBefore(ctx, tenantID, endpointID, "", limit)
+}
+
+// ListWebhookDeliveriesBefore is ListWebhookDeliveries from the delivery
+// after before (a delivery id of the same endpoint; "" starts at the
+// newest), for paging. An unknown before gives an empty page.
+func (db *DB) ListWebhookDeliveriesBefore(ctx context.Context, tenantID, endpointID, before string, limit int) ([]WebhookDelivery, error) {
 	g := db.g.WithContext(ctx)
+	q := g.Table("webhook_deliveries").Where("tenant_id = ? AND endpoint_id = ?", tenantID, endpointID)
+	if before != "" {
+		var at WebhookDelivery
+		err := g.Table("webhook_deliveries").Select("created_at").Where("tenant_id = ? AND endpoint_id = ? AND id = ?", tenantID, endpointID, before).Take(&at).Error
+		if errors.Is(err, gorm.ErrRecordNotFound) {
+			return []WebhookDelivery{}, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("list webhook deliveries: %w", mapErr(err))
+		}
+		q = q.Where("created_at < ? OR (created_at = ? AND id < ?)", at.CreatedAt, at.CreatedAt, before)
+	}
 	var ds []WebhookDelivery
-	if err := g.Table("webhook_deliveries").Where("tenant_id = ? AND endpoint_id = ?", tenantID, endpointID).
-		Order("created_at DESC, id DESC").Limit(min(max(limit, 1), 500)).Find(&ds).Error; err != nil {
+	if err := q.Order("created_at DESC, id DESC").Limit(min(max(limit, 1), 500)).Find(&ds).Error; err != nil {
 		return nil, fmt.Errorf("list webhook deliveries: %w", mapErr(err))
 	}
 	if len(ds) == 0 {

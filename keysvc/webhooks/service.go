@@ -313,5 +313,26 @@ func (s *Service) ListDeliveries(ctx context.Context, tenantID, id string, limit
 	return s.db.ListWebhookDeliveries(ctx, tenantID, id, limit)
 }
 
+// ListDeliveriesPage is ListDeliveries for paging APIs: the page after
+// cursor ("" = the newest) and the cursor of the next page ("" when this
+// one is the last).
+func (s *Service) ListDeliveriesPage(ctx context.Context, tenantID, id, cursor string, limit int) ([]models.WebhookDelivery, string, error) {
+	if _, err := s.db.GetWebhookEndpoint(ctx, tenantID, id); err != nil {
+		return nil, "", err
+	}
+	if limit <= 0 {
+		limit = 50
+	}
+	ds, err := s.db.ListWebhookDeliveriesBefore(ctx, tenantID, id, cursor, limit+1)
+	if err != nil {
+		return nil, "", err
+	}
+	next := ""
+	if len(ds) > limit {
+		ds, next = ds[:limit], ds[limit-1].ID
+	}
+	return ds, next, nil
+}
+
 // IsNotFound reports whether err means "no such endpoint".
 func IsNotFound(err error) bool { return errors.Is(err, models.ErrNotFound) }

@@ -486,3 +486,42 @@ func TestDeleteEndsDeliveriesAndIsTenantScoped(t *testing.T) {
 		}
 	}
 }
+
+func TestDeliveriesPage(t *testing.T) {
+	w := newWorld(t, webhooks.Options{Dev: true})
+	ctx := context.Background()
+	ep, _, err := w.svc.CreateEndpoint(ctx, w.tenant, w.by, "https://127.0.0.1:1/", []string{models.WebhookTest})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		if err := w.svc.SendTest(ctx, w.tenant, w.by, ep.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seen := map[string]bool{}
+	cursor, pages := "", 0
+	for {
+		ds, next, err := w.svc.ListDeliveriesPage(ctx, w.tenant, ep.ID, cursor, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pages++
+		for _, d := range ds {
+			if seen[d.ID] {
+				t.Fatalf("delivery %s on two pages", d.ID)
+			}
+			seen[d.ID] = true
+		}
+		if next == "" {
+			break
+		}
+		cursor = next
+	}
+	if len(seen) != 5 || pages != 3 {
+		t.Errorf("%d deliveries over %d pages, want 5 over 3", len(seen), pages)
+	}
+	if _, _, err := w.svc.ListDeliveriesPage(ctx, "tnt_other", ep.ID, "", 2); !errors.Is(err, models.ErrNotFound) {
+		t.Errorf("another tenant's page: %v", err)
+	}
+}
