@@ -25,6 +25,7 @@ import (
 	"keyport/keysvc/mailer"
 	"keyport/keysvc/managed"
 	"keyport/keysvc/rotation"
+	"keyport/keysvc/webhooks"
 	"keyport/models"
 	"keyport/views"
 )
@@ -80,6 +81,8 @@ type Deps struct {
 	// Outbox, invitations are sent directly by Mailer.
 	Rotation *rotation.Scheduler
 	Outbox   *mailer.Outbox
+	// Webhooks manages the tenant's webhook endpoints (issue 15).
+	Webhooks *webhooks.Service
 	Logger   *slog.Logger
 	Config   Config
 	Now      func() time.Time // injected clock; time.Now when nil
@@ -95,6 +98,7 @@ type Handler struct {
 	mgd    *managed.Service
 	rot    *rotation.Scheduler
 	outbox *mailer.Outbox
+	hooks  *webhooks.Service
 	log    *slog.Logger
 	cfg    Config
 	now    func() time.Time
@@ -104,7 +108,7 @@ type Handler struct {
 
 // New builds the handlers.
 func New(d Deps) *Handler {
-	h := &Handler{db: d.DB, oidc: d.OIDC, mail: d.Mailbox, mailer: d.Mailer, keys: d.Keys, mgd: d.Managed, rot: d.Rotation, outbox: d.Outbox, log: d.Logger, cfg: d.Config, now: d.Now}
+	h := &Handler{db: d.DB, oidc: d.OIDC, mail: d.Mailbox, mailer: d.Mailer, keys: d.Keys, mgd: d.Managed, rot: d.Rotation, outbox: d.Outbox, hooks: d.Webhooks, log: d.Logger, cfg: d.Config, now: d.Now}
 	if h.now == nil {
 		h.now = time.Now
 	}

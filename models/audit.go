@@ -218,6 +218,11 @@ func (db *DB) appendAuditEventsTx(tx *gorm.DB, ins []AuditInput) ([]*AuditEvent,
 	if err := tx.Table("audit_events").Create(evs).Error; err != nil {
 		return nil, err
 	}
+	// The transactional outbox of webhooks: the deliveries an event causes
+	// commit with it or not at all.
+	if err := db.enqueueWebhooksTx(tx, evs); err != nil {
+		return nil, err
+	}
 	return evs, nil
 }
 

@@ -48,6 +48,7 @@ var migrations = []migration{
 	migration30VersionRetirement,
 	migration31AuditVerifications,
 	migration40APIKeys,
+	migration41Webhooks,
 	migration42OwnerBindings,
 }
 

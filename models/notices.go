@@ -109,6 +109,9 @@ func (db *DB) SendNotice(ctx context.Context, l Lease, tenantID, noticeID string
 			if err := db.enqueueMailTx(tx, mail); err != nil {
 				return err
 			}
+			if err := db.enqueueWebhookEventTx(tx, n.TenantID, WebhookNoticeDue, now, noticeWebhookData(&n)); err != nil {
+				return err
+			}
 		}
 		return db.completeJobTx(tx, l, outcome)
 	})
@@ -306,4 +309,17 @@ func (db *DB) RecordNotice(ctx context.Context, n Notice, superseded []string, m
 		return false, fmt.Errorf("record notice: %w", mapErr(err))
 	}
 	return true, nil
+}
+
+// noticeWebhookData is the "data" of a notice.due webhook: which notice
+// about which key, and the rotation it announces.
+func noticeWebhookData(n *Notice) map[string]any {
+	d := map[string]any{"tenant_id": n.TenantID, "notice_id": n.ID, "key_id": n.KeyID, "kind": n.Kind}
+	if n.RotationAt != nil {
+		d["rotation_at"] = n.RotationAt.UTC().Format(time.RFC3339)
+	}
+	if n.LeadDays > 0 {
+		d["lead_days"] = n.LeadDays
+	}
+	return d
 }

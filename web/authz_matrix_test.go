@@ -188,6 +188,17 @@ var expected = map[string]map[persona]bool{
 	"POST /import-requests/:request_id/upload":         allow(admin, owner),
 	"GET /operator/lifecycle":                          allow(operator),
 	"POST /operator/lifecycle/settings":                allow(operator),
+	// Webhooks (issue 15): every member reads; owners and admins manage,
+	// each in their own tenant where no id is named.
+	"GET /webhooks":                            anyMember,
+	"POST /webhooks":                           allow(admin, owner, outsider),
+	"GET /webhooks/:webhook_id":                tenantTeam,
+	"POST /webhooks/:webhook_id":               allow(admin, owner),
+	"POST /webhooks/:webhook_id/enabled":       allow(admin, owner),
+	"POST /webhooks/:webhook_id/test":          allow(admin, owner),
+	"POST /webhooks/:webhook_id/rotate-secret": allow(admin, owner),
+	"GET /webhooks/:webhook_id/delete":         allow(admin, owner),
+	"POST /webhooks/:webhook_id/delete":        allow(admin, owner),
 }
 
 // operatorDirectory are operator pages that list every tenant by name and
@@ -329,6 +340,7 @@ func (w *matrixWorld) reset(t *testing.T) map[string]string {
 	for k, v := range w.lifecycleParams(t, params[":conn_id"], params[":key_id"]) {
 		params[k] = v
 	}
+	params[":webhook_id"] = w.webhookParam(t)
 	return params
 }
 

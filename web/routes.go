@@ -137,6 +137,21 @@ func routes(e *echo.Echo, d Deps) {
 	s.POST("/import-requests/:request_id/upload", h.UploadImport, h.Require(handlers.ActManageKeys))
 	s.GET("/operator/lifecycle", h.OperatorLifecycle, h.Require(handlers.ActOperate))
 	s.POST("/operator/lifecycle/settings", h.SaveApprovalSettings, h.Require(handlers.ActOperate))
+	// Signed webhooks (issue 15): every member reads, owners and admins
+	// manage; ids are looked up in the viewer's tenant only. Absent when
+	// the process runs no webhook service.
+	if h.HasWebhooks() {
+		s.GET("/webhooks", h.Webhooks, h.Require(handlers.ActViewTenant))
+		s.POST("/webhooks", h.CreateWebhook, h.Require(handlers.ActManageSettings))
+		s.GET("/webhooks/:webhook_id", h.Webhook, h.Require(handlers.ActViewTenant))
+		s.POST("/webhooks/:webhook_id", h.UpdateWebhook, h.Require(handlers.ActManageSettings))
+		s.POST("/webhooks/:webhook_id/enabled", h.SetWebhookEnabled, h.Require(handlers.ActManageSettings))
+		s.POST("/webhooks/:webhook_id/test", h.SendWebhookTest, h.Require(handlers.ActManageSettings))
+		s.POST("/webhooks/:webhook_id/rotate-secret", h.RotateWebhookSecret, h.Require(handlers.ActManageSettings))
+		s.GET("/webhooks/:webhook_id/delete", h.ConfirmDeleteWebhook, h.Require(handlers.ActManageSettings))
+		s.POST("/webhooks/:webhook_id/delete", h.DeleteWebhook, h.Require(handlers.ActManageSettings))
+	}
+
 	// Data API for the provider's services: service tokens, JSON, no
 	// cookies and so no CSRF, a rate limit per token. Absent when the
 	// process runs no key service.

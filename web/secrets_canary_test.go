@@ -170,6 +170,28 @@ func TestSecretsNeverLeak(t *testing.T) {
 		t.Fatal("no service token on the page")
 	}
 
+	// A webhook endpoint: its signing secret shown once, then rotated
+	// (the new one shown once too), a test event queued.
+	_, page = b.get(t, s.URL+"/webhooks")
+	_, page = b.post(t, s.URL+"/webhooks", url.Values{"csrf_token": {csrfToken(t, page)}, "url": {"https://hooks.example.com/canary"},
+		"events": {"key.rotated", "webhook.test"}}, nil)
+	hookSecret := pageSecret(page)
+	eps, err := s.Hooks.List(context.Background(), tenant)
+	if hookSecret == "" || err != nil || len(eps) != 1 {
+		t.Fatalf("webhook endpoint: secret shown %t, %v", hookSecret != "", err)
+	}
+	hookPath := "/webhooks/" + eps[0].ID
+	_, page = b.get(t, s.URL+hookPath)
+	_, page = b.post(t, s.URL+hookPath+"/rotate-secret", url.Values{"csrf_token": {csrfToken(t, page)}}, nil)
+	hookSecret2 := pageSecret(page)
+	b.post(t, s.URL+hookPath+"/test", url.Values{"csrf_token": {csrfToken(t, page)}}, nil)
+	b.get(t, s.URL+hookPath)
+	hookKey, _ := base64.StdEncoding.DecodeString(strings.TrimPrefix(hookSecret, "whsec_"))
+	hookKey2, _ := base64.StdEncoding.DecodeString(strings.TrimPrefix(hookSecret2, "whsec_"))
+	if hookSecret2 == "" || len(hookKey) != 32 || len(hookKey2) != 32 {
+		t.Fatal("webhook secrets are not whsec_ and 32 bytes")
+	}
+
 	// Data API: a canary plaintext in and out, a data key.
 	plain := "canary-plaintext-" + randHex(16)
 	api := func(path string, body any) map[string]any {
@@ -296,6 +318,11 @@ func TestSecretsNeverLeak(t *testing.T) {
 		{"import_rsa_private_exponent", imp.privD, nowhere},
 		{"export_passphrase", []byte(passphrase), nowhere},
 		{"session_erin", []byte(erinSession), setCookie},
+		{"webhook_secret", []byte(hookSecret), only("POST", "/webhooks", "body")},
+		{"webhook_secret_rotated", []byte(hookSecret2), only("POST", hookPath+"/rotate-secret", "body")},
+		// the key is the secret's base64 part: shown where the secret is, and nowhere else
+		{"webhook_key", hookKey, only("POST", "/webhooks", "body")},
+		{"webhook_key_rotated", hookKey2, only("POST", hookPath+"/rotate-secret", "body")},
 	}
 	for i, c := range codes {
 		canaries = append(canaries, canary{fmt.Sprintf("oidc_code_%d", i), []byte(c), nowhere})

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/x509"
 	"database/sql"
 	"io"
 	"log/slog"
@@ -11,6 +12,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -31,6 +33,7 @@ import (
 	"keyport/keysvc/managed"
 	"keyport/keysvc/rotation"
 	"keyport/keysvc/seal"
+	"keyport/keysvc/webhooks"
 	"keyport/models"
 	"keyport/models/modelstest"
 	"keyport/views"
@@ -58,6 +61,20 @@ type stack struct {
 	Seal    *seal.Sealer        // the KEK, for tests that open what keyport sealed
 	Jobs    *jobs.Worker        // runs only when a test calls it (see rotation_test.go)
 	Rot     *rotation.Scheduler // rotation schedules and notices
+	// Hooks is the webhook service; HookCAs the CAs its deliveries trust
+	// (tests add their TLS receiver's certificate).
+	Hooks   *webhooks.Service
+	HookCAs *x509.CertPool
+}
+
+// stackLookup resolves *.example.com to a public documentation address
+// (nothing answers there: the matrix registers endpoints without delivering),
+// everything else as the system does.
+func stackLookup(ctx context.Context, host string) ([]netip.Addr, error) {
+	if strings.HasSuffix(host, ".example.com") {
+		return []netip.Addr{netip.MustParseAddr("203.0.113.10")}, nil
+	}
+	return net.DefaultResolver.LookupNetIP(ctx, "ip", host)
 }
 
 // clock is an injectable clock tests move forward.
@@ -191,7 +208,10 @@ func buildStack(tb testing.TB, idpOpts devidp.Options, edit func(*handlers.Confi
 	kmsSrv, keys := newKeyService(tb, db, sealer, log)
 	mgd := managed.New(managed.Deps{DB: db, Sealer: sealer, Keys: keys, Logger: log})
 	jobs, rot := newScheduler(db, sealer, keys, ml, base, clk.Now, log)
-	hd := handlers.Deps{DB: db, OIDC: oidc, Logger: log, Config: cfg, Now: clk.Now, Mailer: ml, Keys: keys, Managed: mgd, Rotation: rot}
+	hookCAs := x509.NewCertPool()
+	hooks := webhooks.New(webhooks.Options{DB: db, Sealer: sealer, Logger: log, Dev: cfg.Dev, Now: clk.Now, LookupIP: stackLookup, RootCAs: hookCAs})
+	hooks.Register(jobs)
+	hd := handlers.Deps{DB: db, OIDC: oidc, Logger: log, Config: cfg, Now: clk.Now, Mailer: ml, Keys: keys, Managed: mgd, Rotation: rot, Webhooks: hooks}
 	wd := web.Deps{Logger: log, Dev: cfg.Dev}
 	if full {
 		hd.Mailbox = catcherBox{mc}
@@ -206,7 +226,7 @@ func buildStack(tb testing.TB, idpOpts devidp.Options, edit func(*handlers.Confi
 	ts.Start()
 	tb.Cleanup(ts.Close)
 	return &stack{Echo: e, URL: base, DB: db, DSN: dsn, IdP: idp, Clock: clk, Logs: logs, Mail: mc, KMS: kmsSrv, Keys: keys, Managed: mgd,
-		Seal: sealer, Jobs: jobs, Rot: rot}
+		Seal: sealer, Jobs: jobs, Rot: rot, Hooks: hooks, HookCAs: hookCAs}
 }
 
 // catcherBox shows the mail catcher's messages on the development mail

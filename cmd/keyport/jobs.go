@@ -14,18 +14,19 @@ import (
 	"keyport/keysvc/managed"
 	"keyport/keysvc/rotation"
 	"keyport/keysvc/seal"
+	"keyport/keysvc/webhooks"
 	"keyport/models"
 )
 
 // startJobs starts the durable job worker of this process: scheduled
 // rotations, their notices, material-expiry notices, the validation sweep
-// (once per sweepEvery across replicas; 0: off) and the mail outbox
-// (issue 6). Every replica
+// (once per sweepEvery across replicas; 0: off), the mail outbox
+// (issue 6) and webhook deliveries (issue 15). Every replica
 // runs one; leases keep them from running a job twice. The returned
 // function waits for the worker to stop after ctx ends, so that the
 // database is closed only when no job is using it. obs, when not nil, hears
 // of every job run and email delivery (metrics).
-func startJobs(ctx context.Context, db *models.DB, sealer *seal.Sealer, keys *keysvc.Service, mgd *managed.Service, send mailer.MailSender,
+func startJobs(ctx context.Context, db *models.DB, sealer *seal.Sealer, keys *keysvc.Service, mgd *managed.Service, hooks *webhooks.Service, send mailer.MailSender,
 	baseURL string, sweepEvery time.Duration, log *slog.Logger, obs observers) (*rotation.Scheduler, *mailer.Outbox, func()) {
 	domain := "keyport.localhost"
 	if u, err := url.Parse(baseURL); err == nil && u.Hostname() != "" {
@@ -42,6 +43,7 @@ func startJobs(ctx context.Context, db *models.DB, sealer *seal.Sealer, keys *ke
 	s := rotation.NewScheduler(rotation.SchedulerDeps{DB: db, Keys: keys, Renewals: mgd, Outbox: ob, Worker: w,
 		Render: notice.Renderer{BaseURL: baseURL}, Logger: log, SweepEvery: sweepEvery})
 	mgd.AttachWorker(w)
+	hooks.Register(w)
 	mgd.SetApprovalMail(ob, notice.Renderer{BaseURL: baseURL})
 	var wg sync.WaitGroup
 	wg.Add(1)

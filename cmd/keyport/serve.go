@@ -24,6 +24,7 @@ import (
 	"keyport/keysvc/mailer"
 	"keyport/keysvc/managed"
 	"keyport/keysvc/seal"
+	"keyport/keysvc/webhooks"
 	"keyport/models"
 	"keyport/web"
 )
@@ -219,8 +220,12 @@ func serve(ctx context.Context, cfg *config, stdout io.Writer) error {
 	// ends: waiting for it on an error return would hang (issue 17 #14).
 	jobsCtx, stopJobs := context.WithCancel(ctx)
 	var waitJobs func()
-	deps.Rotation, deps.Outbox, waitJobs = startJobs(jobsCtx, db, sealer, deps.Keys, deps.Managed, deps.Mailer, baseURL, cfg.ValidationInterval, log,
-		observer(metrics))
+	// Webhooks (issue 15): in development mode endpoints may be http and
+	// on this machine (private addresses); otherwise https to public
+	// addresses only, checked again at connect time.
+	deps.Webhooks = webhooks.New(webhooks.Options{DB: db, Sealer: sealer, Logger: log, Dev: cfg.Dev})
+	deps.Rotation, deps.Outbox, waitJobs = startJobs(jobsCtx, db, sealer, deps.Keys, deps.Managed, deps.Webhooks, deps.Mailer, baseURL,
+		cfg.ValidationInterval, log, observer(metrics))
 	defer waitJobs()
 	defer stopJobs() // deferred after waitJobs, so it runs first
 

@@ -20,6 +20,9 @@ func ImportPurpose(id string) string { return "import-request/" + id }
 // IdempotencyPurpose is the purpose of a management API answer kept for
 // replays of the same Idempotency-Key.
 func IdempotencyPurpose(id string) string { return "idempotency/" + id }
+// WebhookSecretPurpose is the purpose of a webhook endpoint's sealed
+// signing secret.
+func WebhookSecretPurpose(endpointID string) string { return "webhook-secret/" + endpointID }
 
 // KMSKEKSecret is the sealed_secrets name under which the provider's KEK is
 // kept wrapped by the provider's KMS key (it is KMS ciphertext, not a sealer

@@ -41,6 +41,8 @@ var sealedColumns = []SealedColumn{
 		Purpose: ImportPurpose},
 	{SealedColumn: models.SealedColumn{Table: "idempotency_records", IDColumn: "id", BlobColumn: "body_sealed"},
 		Purpose: IdempotencyPurpose},
+	{SealedColumn: models.SealedColumn{Table: "webhook_endpoints", IDColumn: "id", BlobColumn: "secret_sealed"},
+		Purpose: WebhookSecretPurpose},
 }
 
 // SealedColumns returns the sealed columns, sorted by table and column.
