@@ -37,6 +37,8 @@ func (r Renderer) RenderNotice(ctx context.Context, m rotation.NoticeMail) (rota
 	case models.NoticeRotated:
 		n = views.RotatedNotice(m.TenantName, m.KeyName, scheduleURL, m.Reason == "manual", m.RotatedAt, m.FromVersion, m.NewVersion,
 			m.KMSDetail, m.Automatic, m.PeriodDays, m.RotationAt)
+	case models.NoticeDataKeyRequested:
+		n = views.DataKeyRequestedNotice(m.TenantName, m.KeyName, keyURL, m.RotationAt, m.FromVersion)
 	case models.NoticeMaterialExpiring:
 		n = views.MaterialExpiringNotice(m.TenantName, m.KeyName, keyURL, m.MaterialVersion, m.Fingerprint, m.MaterialActive, m.ValidTo,
 			m.LeadDays, m.AutoReupload)

@@ -58,7 +58,7 @@ type Renderer interface {
 // criticalNotice reports whether a kind of notice goes to every owner and
 // admin whatever their preferences: the key needs someone to act.
 func criticalNotice(kind string) bool {
-	return kind == models.NoticeHealth || kind == models.NoticeConfirm
+	return kind == models.NoticeHealth || kind == models.NoticeConfirm || kind == models.NoticeDataKeyRequested
 }
 
 // OptionalNoticeKinds are the kinds members may opt out of.
