@@ -14,8 +14,8 @@ import (
 
 // byokFlashes are the key page's texts after the issue-16 actions.
 var byokFlashes = map[string]string{
-	"data_key_uploaded":   "Your data key is the key's new current version: KMS decrypted it in every region.",
-	"kms_rotation_set":    "KMS automatic rotation is on for this key's KMS keys.",
+	"data_key_uploaded": "Your data key is the key's new current version: KMS decrypted it in every region.",
+	"kms_rotation_set":  "KMS automatic rotation is on for this key's KMS keys.",
 }
 
 // keyBYOK builds the key page's panels of a customer-managed key: the next
