@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -37,7 +38,11 @@ func (h *Handler) keyBYOK(ctx context.Context, v *Viewer, k *models.Key, rs []mo
 			b.DataKeyDue, b.DueAt = due, at
 		}
 	}
-	st, err := h.keys.KMSAutoRotationStatus(ctx, v.Tenant.ID, k.ID)
+	// The page must not hang on a slow KMS: a region that does not answer
+	// in time shows as not verifiable.
+	sctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	st, err := h.keys.KMSAutoRotationStatus(sctx, v.Tenant.ID, k.ID)
 	if err != nil {
 		return nil, err
 	}

@@ -166,3 +166,34 @@ func (k *key) allowedWithIAM(p principal, ids *iamPolicy, action string, encCtx 
 	}
 	return (direct || viaAccount) && iamAllow
 }
+
+// AddPrincipal creates an IAM identity with its access key (and its IAM
+// policies) on a running server, as a tenant creates an IAM user for a
+// provider after creating the key its policy names (InCountry's steps:
+// key, then policy, then user). The access key must be new.
+func (s *Server) AddPrincipal(p Principal) error {
+	if p.AccessKeyID == "" || p.SecretAccessKey == "" {
+		return fmt.Errorf("kmslocal: principal %q needs an access key id and secret", p.ARN)
+	}
+	who, err := parsePrincipalARN(p.ARN)
+	if err != nil {
+		return err
+	}
+	who.AccessKeyID = p.AccessKeyID
+	var ids *iamPolicy
+	if p.Policies != nil {
+		if ids, err = parseIAMPolicies(p.Policies); err != nil {
+			return fmt.Errorf("%w (principal %s)", err, p.ARN)
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, dup := s.principals[p.AccessKeyID]; dup {
+		return fmt.Errorf("kmslocal: access key %s configured twice", p.AccessKeyID)
+	}
+	s.principals[p.AccessKeyID] = credential{secret: p.SecretAccessKey, who: who}
+	if ids != nil {
+		s.iam[p.AccessKeyID] = ids
+	}
+	return nil
+}
