@@ -165,7 +165,8 @@ func TestInCountryStepsVerbatim(t *testing.T) {
 		t.Fatalf("register with InCountry's data key and policy: %d %s\n%s", res.StatusCode, res.Request.URL, page)
 	}
 	keyID := strings.TrimPrefix(res.Request.URL.Path, "/keys/")
-	for _, want := range []string{"Not applicable: you supply this key", "made without an encryption context", `data-testid="tenant-data-key"`} {
+	for _, want := range []string{"Not applicable: you supply this key", "made without an encryption context", `data-testid="tenant-data-key"`,
+		"not verifiable without kms:GetKeyRotationStatus"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("key page lacks %q", want)
 		}
