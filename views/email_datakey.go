@@ -22,3 +22,18 @@ func DataKeyRequestedNotice(tenant, key, keyURL string, at time.Time, current in
 	}
 	return n
 }
+
+// BeforeDataKeyRequestNotice: the rotation of a key whose data keys the
+// tenant supplies is due on at, leadDays from now; keyport will then ask for
+// a new data key, which may be uploaded already.
+func BeforeDataKeyRequestNotice(tenant, key, keyURL string, at time.Time, leadDays int) Notice {
+	n := Notice{keyName: key, linkLabel: "Key page", linkURL: keyURL,
+		footer: noticeFooter(tenant, "Notices before and after rotations")}
+	n.subject = "Key " + key + " needs a new data key in " + days(leadDays)
+	n.paragraphs = []string{
+		"The key " + key + " of " + tenant + " is due for rotation on " + noticeDate(at) + ", in " + days(leadDays) + ".",
+		"You supply this key's data keys, so keyport will not make one: on that date it asks owners and admins for a new one. " +
+			"You can upload it already on the key's page (aws kms generate-data-key-without-plaintext --key-id YOUR_KEY_ARN --key-spec AES_256).",
+	}
+	return n
+}

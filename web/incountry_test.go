@@ -236,10 +236,18 @@ func TestInCountryStepsVerbatim(t *testing.T) {
 	if err != nil || len(m.To) != 1 || m.To[0] != ivy.Email || !strings.Contains(m.Text, "generate-data-key-without-plaintext") {
 		t.Fatalf("request email: %v %+v", err, m.To)
 	}
+	for _, m := range s.Mail.Messages() {
+		if strings.Contains(m.Text, "keyport will rotate the key") {
+			t.Errorf("a notice promises a rotation keyport will not make: %s", m.Subject)
+		}
+	}
 	s.signIn(t, b, ivy) // a year later: a new session
 	_, page = b.get(t, s.URL+"/keys/"+keyID)
 	if !strings.Contains(page, `data-testid="data-key-due"`) || !strings.Contains(page, `data-testid="data-key-form"`) {
 		t.Fatal("the key page neither says a data key is due nor offers the upload")
+	}
+	if strings.Contains(page, `data-testid="rotate-now"`) {
+		t.Error("the key page offers Rotate now for a key keyport must not make data keys for")
 	}
 
 	// The tenant runs the command again and uploads the blob.

@@ -31,6 +31,10 @@ func (r Renderer) RenderNotice(ctx context.Context, m rotation.NoticeMail) (rota
 	var n views.Notice
 	switch m.Kind {
 	case models.NoticeBeforeRotation:
+		if m.TenantDataKeys {
+			n = views.BeforeDataKeyRequestNotice(m.TenantName, m.KeyName, keyURL, m.RotationAt, m.LeadDays)
+			break
+		}
 		n = views.BeforeRotationNotice(m.TenantName, m.KeyName, scheduleURL, m.RotationAt, m.LeadDays, m.Automatic)
 	case models.NoticeConfirm:
 		n = views.ConfirmRotationNotice(m.TenantName, m.KeyName, scheduleURL, m.RotationAt)
