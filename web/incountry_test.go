@@ -236,10 +236,17 @@ func TestInCountryStepsVerbatim(t *testing.T) {
 	if err != nil || len(m.To) != 1 || m.To[0] != ivy.Email || !strings.Contains(m.Text, "generate-data-key-without-plaintext") {
 		t.Fatalf("request email: %v %+v", err, m.To)
 	}
+	before := 0
 	for _, m := range s.Mail.Messages() {
 		if strings.Contains(m.Text, "keyport will rotate the key") {
 			t.Errorf("a notice promises a rotation keyport will not make: %s", m.Subject)
 		}
+		if strings.HasPrefix(m.Subject, "Key customers needs a new data key in ") {
+			before++
+		}
+	}
+	if before == 0 {
+		t.Error("no notice before the due date said a new data key will be needed")
 	}
 	s.signIn(t, b, ivy) // a year later: a new session
 	_, page = b.get(t, s.URL+"/keys/"+keyID)
