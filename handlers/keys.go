@@ -168,6 +168,9 @@ func (h *Handler) Key(c echo.Context) error {
 	if err := h.keyVersions(ctx, c, k, &d); err != nil {
 		return err
 	}
+	if d.BYOK, err = h.keyBYOK(ctx, v, k, rs); err != nil {
+		return err
+	}
 	val, err := h.db.LatestKeyValidation(ctx, v.Tenant.ID, k.ID)
 	if err != nil && !errors.Is(err, models.ErrNotFound) {
 		return err
@@ -197,6 +200,9 @@ func (h *Handler) Key(c echo.Context) error {
 	}
 	if p.Flash == "" {
 		p.Flash = lifecycleFlashes[c.QueryParam("done")]
+	}
+	if p.Flash == "" {
+		p.Flash = byokFlashes[c.QueryParam("done")]
 	}
 	return render(c, http.StatusOK, views.KeyPage(p, d))
 }

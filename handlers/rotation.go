@@ -55,7 +55,7 @@ func (h *Handler) rotationSchedule(ctx context.Context, v *Viewer, k *models.Key
 		return views.RotationSchedule{}, err
 	}
 	r := views.RotationSchedule{KeyID: k.ID, KeyName: k.Name, CanManage: v.can(ActManageNotices) && v.can(ActManageKeys),
-		CanRotate: s.CanRotate(k.Mode) && k.State == models.StateEnabled, CurrentVersion: k.CurrentVersion,
+		CanRotate: s.CanRotate(k.Mode) && k.State == models.StateEnabled && !k.TenantDataKeys, CurrentVersion: k.CurrentVersion,
 		NextRotationAt: p.NextRotationAt, Overdue: !p.NextRotationAt.After(h.now()), Automatic: p.Automatic, PeriodDays: p.PeriodDays,
 		NoticeDays: rotation.ParseNoticeList(p.NoticeDays), WindowStartHour: p.WindowStartHour, WindowHours: p.WindowHours,
 		OnDemand: p.KMSRotateOnDemand, PostponedDays: p.PostponedDays, MaxPostpone: max(s.MaxPostponeDays(ctx)-p.PostponedDays, 0)}

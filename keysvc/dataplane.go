@@ -246,7 +246,7 @@ func (s *Service) unwrap(ctx context.Context, m keyMeta, w models.DataKeyWrap) (
 	out, err := client.Decrypt(ctx, &kms.DecryptInput{
 		CiphertextBlob:    w.Ciphertext,
 		KeyId:             &w.KMSKeyARN,
-		EncryptionContext: KMSContext(m.TenantID, m.ID),
+		EncryptionContext: wrapContext(m.TenantID, m.ID, w),
 	})
 	if err != nil {
 		return nil, awskms.ClassifyKMSError(err)

@@ -2,7 +2,6 @@ package keysvc
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -83,13 +82,17 @@ func (s *Service) RegisterKey(ctx context.Context, tenantID string, by RequestBy
 	}
 	var tenantDK []byte
 	if v := strings.TrimSpace(in.EncryptedDataKey); v != "" {
-		tenantDK, err = base64.StdEncoding.DecodeString(strings.Join(strings.Fields(v), ""))
-		if err != nil || len(tenantDK) == 0 || len(tenantDK) > 6144 {
-			return nil, &ValidationError{Field: "encrypted_data_key", Message: "must be the base64 CiphertextBlob printed by generate-data-key-without-plaintext"}
+		if tenantDK, err = decodeDataKeyBlob(v); err != nil {
+			return nil, err
 		}
 	}
 
-	v := s.runChecks(ctx, tenantID, keyID, conn, regions, ps)
+	var v *validation
+	if tenantDK != nil {
+		v = s.runTenantDKChecks(ctx, tenantID, keyID, conn, regions, ps, nil) // the tenant's data key: kms:Decrypt is all keyport needs
+	} else {
+		v = s.runChecks(ctx, tenantID, keyID, conn, regions, ps)
+	}
 	if !v.OK() {
 		return nil, &RegisterError{Checks: v.Checks}
 	}
@@ -107,7 +110,7 @@ func (s *Service) RegisterKey(ctx context.Context, tenantID string, by RequestBy
 	now := s.now()
 	nk := &models.NewKey{
 		Key: models.Key{ID: keyID, TenantID: tenantID, ConnectionID: conn.ID, Name: in.Name, Mode: models.ModeCMK,
-			State: models.StateEnabled, Health: models.HealthOK, CreatedBy: by.UserID, ValidatedAt: &now},
+			State: models.StateEnabled, Health: models.HealthOK, CreatedBy: by.UserID, ValidatedAt: &now, TenantDataKeys: tenantDK != nil},
 		Version: &models.DataKeyVersion{Version: 1, Reason: "register", CreatedBy: by.UserID},
 		Wraps:   wraps,
 	}
@@ -119,6 +122,9 @@ func (s *Service) RegisterKey(ctx context.Context, tenantID string, by RequestBy
 	source := "generated"
 	if tenantDK != nil {
 		source = "tenant"
+		if wraps[0].NoContext {
+			source = "tenant, no encryption context"
+		}
 	}
 	audit := by.Audit("key.registered", map[string]string{"name": strings.TrimSpace(in.Name), "connection_id": conn.ID,
 		"kms_key_arns": strings.Join(arns, ","), "data_key": source})
@@ -214,20 +220,25 @@ func (s *Service) firstDataKey(ctx context.Context, tenantID, keyID string, conn
 	}
 	var plaintext, wrapped []byte
 	var check *Check
+	noContext := false
 	if tenantDK != nil {
-		out, err := client.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: tenantDK, KeyId: aws.String(primary.ARN), EncryptionContext: ec})
+		pt, noCtx, err := openTenantDataKey(ctx, client, primary.ARN, tenantDK, ec)
 		check = &Check{Name: "Your data key", Kind: CheckTenantDataKey, Required: true, Health: models.HealthDrift}
 		switch {
 		case err != nil:
-			check.Detail = "KMS did not decrypt your data key with this key under the encryption context shown (" + errCode(err) + "). Generate it again with the command shown, for this key."
+			check.Detail = "KMS did not decrypt your data key with this key, neither under the encryption context shown nor without one (" + errCode(err) + "). Generate it again with the command shown, for this key."
 			return nil, check, nil
-		case len(out.Plaintext) != 32:
-			clear(out.Plaintext)
+		case len(pt) != 32:
+			clear(pt)
 			check.Detail = "Your data key is not 256 bits. Generate it with --key-spec AES_256."
 			return nil, check, nil
 		}
 		check.OK, check.Health, check.Detail = true, "", "Your data key decrypts to 256 bits under this key's encryption context; keyport will use it as data-key version 1."
-		plaintext, wrapped = out.Plaintext, tenantDK
+		if noCtx {
+			check.Detail = "Your data key decrypts to 256 bits under this key. It was made without an encryption context, so keyport unwraps it without one; " +
+				"what keyport encrypts with it is still bound to your tenant and this key. keyport will use it as data-key version 1."
+		}
+		plaintext, wrapped, noContext = pt, tenantDK, noCtx
 	} else if len(regions) == 1 {
 		// No other region to wrap the plaintext for: KMS keeps it.
 		out, err := client.GenerateDataKeyWithoutPlaintext(ctx, &kms.GenerateDataKeyWithoutPlaintextInput{KeyId: aws.String(primary.ARN),
@@ -244,7 +255,7 @@ func (s *Service) firstDataKey(ctx context.Context, tenantID, keyID string, conn
 		plaintext, wrapped = out.Plaintext, out.CiphertextBlob
 	}
 	defer clear(plaintext)
-	wraps := []models.DataKeyWrap{{Region: primary.Region, KMSKeyARN: resolved[primary.Region], Ciphertext: wrapped}}
+	wraps := []models.DataKeyWrap{{Region: primary.Region, KMSKeyARN: resolved[primary.Region], Ciphertext: wrapped, NoContext: noContext}}
 	for _, rk := range regions[1:] {
 		rc, err := s.clients.KMS(ctx, conn, rk.Region)
 		if err != nil {

@@ -41,6 +41,11 @@ func (s *Service) RotateFrom(ctx context.Context, tenantID, keyID string, from i
 		return 0, ErrRotationRaced // already rotated past from: no KMS call for a lost race
 	}
 	m.CurrentVersion = from
+	if k, err := s.db.GetKey(ctx, tenantID, keyID); err != nil {
+		return 0, err
+	} else if k.TenantDataKeys {
+		return 0, ErrTenantDataKeyNeeded // never replace the tenant's data key with one keyport makes
+	}
 	regions, err := s.db.KeyRegions(ctx, tenantID, keyID)
 	if err != nil {
 		return 0, fmt.Errorf("keysvc: load key regions: %w", err)
@@ -112,9 +117,13 @@ func (s *Service) wrapNewDataKey(ctx context.Context, m keyMeta, regions []model
 		}
 		enc, err := rc.Encrypt(ctx, &kms.EncryptInput{KeyId: &r.KMSKeyARN, Plaintext: out.Plaintext, EncryptionContext: ec})
 		if err != nil {
-			return nil, fmt.Errorf("keysvc: wrap data key in %s: %w", r.Region, awskms.ClassifyKMSError(err))
+			return nil, regionErr(r.Region, "wrap", err)
 		}
 		wraps = append(wraps, models.DataKeyWrap{Region: r.Region, KMSKeyARN: r.KMSKeyARN, Ciphertext: enc.CiphertextBlob})
+	}
+	// Every region must decrypt the new version before it becomes current.
+	if err := s.proveWraps(ctx, m, wraps, out.Plaintext); err != nil {
+		return nil, err
 	}
 	return wraps, nil
 }

@@ -48,7 +48,14 @@ func (s *Service) validateKey(ctx context.Context, k *models.Key) ([]Check, erro
 		for _, r := range rs {
 			regions = append(regions, regionKey{Region: r.Region, ARN: r.KMSKeyARN})
 		}
-		checks = s.runChecks(ctx, k.TenantID, k.ID, awskms.ConnectionFromModel(mc), regions, ps).Checks
+		if k.TenantDataKeys {
+			checks, err = s.tenantDKKeyChecks(ctx, k, awskms.ConnectionFromModel(mc), regions, ps)
+			if err != nil {
+				return nil, err
+			}
+		} else {
+			checks = s.runChecks(ctx, k.TenantID, k.ID, awskms.ConnectionFromModel(mc), regions, ps).Checks
+		}
 	}
 	s.recordValidation(ctx, k.TenantID, k.ID, checks)
 	return checks, nil

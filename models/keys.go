@@ -33,6 +33,10 @@ type Key struct {
 	UpdatedAt            time.Time
 	ValidatedAt          *time.Time
 	Revision             int64
+	// TenantDataKeys: the tenant supplies the key's data keys (registered
+	// with an encrypted data key); keyport never generates one for it, a
+	// due rotation asks the tenant for the next.
+	TenantDataKeys bool
 }
 
 // KeyRegion is the KMS key that wraps a key's data keys in one region.
@@ -66,6 +70,9 @@ type DataKeyWrap struct {
 	Region     string
 	KMSKeyARN  string `gorm:"column:kms_key_arn"`
 	Ciphertext []byte
+	// NoContext: KMS wrapped it without keyport's encryption context (a
+	// tenant's own data key made with none); unwrap it without one.
+	NoContext bool
 }
 
 // nextRevision bumps the provider-wide change counter inside tx and returns

@@ -50,6 +50,7 @@ var migrations = []migration{
 	migration40APIKeys,
 	migration41Webhooks,
 	migration42OwnerBindings,
+	migration44TenantDataKeys,
 }
 
 // schemaMigration is a row of schema_migrations.

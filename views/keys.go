@@ -47,6 +47,8 @@ type KeyDetail struct {
 	CurrentVersion       int64
 	MinDecryptionVersion int64
 	IdleDays             int
+	// BYOK is the customer-managed key's KMS side; nil for other keys.
+	BYOK *KeyBYOK
 }
 
 // KeyUsageSummary counts a key's use through keyport. Cached decrypts never

@@ -160,6 +160,10 @@ var fixtures = map[string]func(t *testing.T, w *matrixWorld, p persona, params m
 	"POST /keys/:key_id/min-decryption-version": func(t *testing.T, w *matrixWorld, p persona, params map[string]string, form url.Values) {
 		form.Set("min_decryption_version", "1")
 	},
+	"POST /keys/:key_id/kms-rotation": func(t *testing.T, w *matrixWorld, p persona, params map[string]string, form url.Values) {
+		form.Set("kms_rotation_days", "90")
+	},
+	"POST /keys/:key_id/data-key": tenantDataKeyKey,
 	// The lifecycle of a key whose material keyport made: a fresh one per
 	// cell, so one cell's renewal or deletion is not the next one's state.
 	"POST /keys/:key_id/renew":           anyGeneratedKey,

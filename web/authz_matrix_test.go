@@ -145,6 +145,8 @@ var expected = map[string]map[persona]bool{
 	"POST /keys/:key_id/rotation":               allow(admin, owner),
 	"POST /keys/:key_id/rotate":                 allow(admin, owner),
 	"POST /keys/:key_id/rotation/kms":           allow(admin, owner),
+	"POST /keys/:key_id/kms-rotation":           allow(admin, owner), // KMS automatic rotation (issue 16, CleverTap)
+	"POST /keys/:key_id/data-key":               allow(admin, owner), // the tenant's next data key (issue 16, InCountry)
 	"POST /keys/:key_id/rotation/postpone":      allow(admin, owner),
 	"POST /keys/:key_id/notices/:notice_id/ack": allow(admin, owner),
 	"GET /rotations":                            anyMember,

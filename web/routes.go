@@ -70,6 +70,8 @@ func routes(e *echo.Echo, d Deps) {
 	s.POST("/provider/tokens/:token_id/revoke", h.RevokeServiceToken, h.Require(handlers.ActOperate))
 	s.POST("/keys/:key_id/purge", h.PurgeKeyCache, h.Require(handlers.ActPurgeCache))
 	s.POST("/keys/:key_id/min-decryption-version", h.SetMinDecryptionVersion, h.Require(handlers.ActManageKeys))
+	s.POST("/keys/:key_id/data-key", h.UploadDataKey, h.Require(handlers.ActManageKeys))
+	s.POST("/keys/:key_id/kms-rotation", h.EnableKMSRotation, h.Require(handlers.ActManageKeys))
 	s.POST("/keys/purge", h.PurgeTenantCache, h.Require(handlers.ActPurgeCache))
 
 	// Audit log, compliance reports and the operator's view (issue 8). A

@@ -31,12 +31,18 @@ func (r Renderer) RenderNotice(ctx context.Context, m rotation.NoticeMail) (rota
 	var n views.Notice
 	switch m.Kind {
 	case models.NoticeBeforeRotation:
+		if m.TenantDataKeys {
+			n = views.BeforeDataKeyRequestNotice(m.TenantName, m.KeyName, keyURL, m.RotationAt, m.LeadDays)
+			break
+		}
 		n = views.BeforeRotationNotice(m.TenantName, m.KeyName, scheduleURL, m.RotationAt, m.LeadDays, m.Automatic)
 	case models.NoticeConfirm:
 		n = views.ConfirmRotationNotice(m.TenantName, m.KeyName, scheduleURL, m.RotationAt)
 	case models.NoticeRotated:
 		n = views.RotatedNotice(m.TenantName, m.KeyName, scheduleURL, m.Reason == "manual", m.RotatedAt, m.FromVersion, m.NewVersion,
 			m.KMSDetail, m.Automatic, m.PeriodDays, m.RotationAt)
+	case models.NoticeDataKeyRequested:
+		n = views.DataKeyRequestedNotice(m.TenantName, m.KeyName, keyURL, m.RotationAt, m.FromVersion)
 	case models.NoticeMaterialExpiring:
 		n = views.MaterialExpiringNotice(m.TenantName, m.KeyName, keyURL, m.MaterialVersion, m.Fingerprint, m.MaterialActive, m.ValidTo,
 			m.LeadDays, m.AutoReupload)

@@ -119,7 +119,10 @@ func (s *Server) authenticate(r *http.Request, body []byte, service string, now 
 // lookupCredentials returns the secret for an access key (empty when the
 // server accepts any signature) and the principal it stands for.
 func (s *Server) lookupCredentials(r *http.Request, akid string, now time.Time) (string, principal, *apiError) {
-	if cred, ok := s.principals[akid]; ok {
+	s.mu.Lock() // AddPrincipal may add principals while the server runs
+	cred, ok := s.principals[akid]
+	s.mu.Unlock()
+	if ok {
 		return cred.secret, cred.who, nil
 	}
 	s.mu.Lock()

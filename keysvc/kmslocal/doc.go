@@ -14,14 +14,19 @@
 // replicas), aliases, Encrypt / Decrypt / ReEncrypt / GenerateDataKey*, key
 // material import (both RSA-OAEP and RSA + AES-KWP wrapping), material expiry
 // and re-import, automatic and on-demand rotation, tags, key policies with
-// Allow / Deny evaluation, key state transitions on the server's clock, and
-// SigV4-authenticated callers mapped to IAM principals. Errors come back with
+// Allow / Deny evaluation, key state transitions on the server's clock,
+// SigV4-authenticated callers mapped to IAM principals, and the IAM identity
+// policies of principals configured with Policies (a key policy that grants
+// the account delegates to them; see iam.go). Errors come back with
 // the AWS error type and HTTP status, so the SDK yields its typed errors.
 //
 // What it leaves out: asymmetric and HMAC keys, grants, custom key stores,
-// IAM identity policies (a principal of the key's account is allowed whatever
-// the key policy grants its account root), policy conditions (an Allow with a
-// Condition never matches, a Deny with one always does), request-time skew
+// IAM identity policies of principals configured without Policies (such a
+// principal of the key's account is allowed whatever the key policy grants
+// its account root), IAM policies on account-level actions (CreateKey,
+// ListKeys), policy conditions other than StringEquals on
+// kms:EncryptionContext:<key> (an Allow with another Condition never
+// matches, a Deny with one always does), request-time skew
 // checks, and AWS quotas other than the ones in Config.
 //
 // For tests the server offers an injectable clock (see ManualClock), fault

@@ -176,6 +176,9 @@ func (s *Server) allowedWith(k *key, p principal, action string, encCtx map[stri
 		}
 		k.policy = doc
 	}
+	if ids := s.iam[p.AccessKeyID]; ids != nil {
+		return k.allowedWithIAM(p, ids, action, encCtx)
+	}
 	return k.policy.allows(p, action, encCtx)
 }
 

@@ -88,6 +88,10 @@ func (s *Server) enableKeyRotation(c *call, body []byte) (any, *apiError) {
 	if aerr := checkNotDeleting(k); aerr != nil {
 		return nil, aerr
 	}
+	if k.State == stateDisabled {
+		// As AWS: rotation is enabled only on an enabled key.
+		return nil, newError("DisabledException", "%s is disabled.", k.ARN)
+	}
 	next := c.now.Add(time.Duration(period) * day)
 	k.RotationEnabled, k.RotationPeriod, k.NextRotation = true, period, &next
 	s.dirty = true

@@ -67,6 +67,10 @@ type Principal struct {
 	SecretAccessKey string `json:"secretAccessKey"`
 	// ARN is arn:aws:iam::ACCOUNT:user/NAME or arn:aws:iam::ACCOUNT:root.
 	ARN string `json:"arn"`
+	// Policies are the principal's identity-based IAM policies (JSON
+	// documents). Without them the principal administers its account;
+	// with them, key actions need what AWS needs (see iam.go).
+	Policies []json.RawMessage `json:"policies,omitempty"`
 }
 
 // String names the principal without its secret, so a logged Config does
@@ -122,6 +126,7 @@ func LoadConfigFile(path string) (Config, error) {
 type Server struct {
 	cfg        Config
 	principals map[string]credential // by access key id
+	iam        map[string]*iamPolicy // by access key id: principals held to IAM policies
 	roles      map[string]Role
 	strict     bool
 	rand       io.Reader
@@ -160,6 +165,7 @@ func New(cfg Config) (*Server, error) {
 		cfg:        cfg,
 		principals: map[string]credential{},
 		roles:      map[string]Role{},
+		iam:        map[string]*iamPolicy{},
 		strict:     len(cfg.Principals) > 0,
 		rand:       &lockedReader{r: cfg.Rand},
 		st:         newState(),
@@ -180,6 +186,13 @@ func New(cfg Config) (*Server, error) {
 			return nil, fmt.Errorf("kmslocal: access key %s configured twice", p.AccessKeyID)
 		}
 		who.AccessKeyID = p.AccessKeyID
+		if p.Policies != nil {
+			ids, err := parseIAMPolicies(p.Policies)
+			if err != nil {
+				return nil, fmt.Errorf("%w (principal %s)", err, p.ARN)
+			}
+			s.iam[p.AccessKeyID] = ids
+		}
 		s.principals[p.AccessKeyID] = credential{secret: p.SecretAccessKey, who: who}
 	}
 	for _, r := range cfg.Roles {

@@ -40,6 +40,9 @@ type NoticeMail struct {
 	Fingerprint     string
 	MaterialActive  bool
 	AutoReupload    bool
+	// TenantDataKeys: the tenant supplies the key's data keys, so a due
+	// rotation asks for the next one instead of making it.
+	TenantDataKeys bool
 }
 
 // MailContent is a rendered email.
@@ -58,7 +61,7 @@ type Renderer interface {
 // criticalNotice reports whether a kind of notice goes to every owner and
 // admin whatever their preferences: the key needs someone to act.
 func criticalNotice(kind string) bool {
-	return kind == models.NoticeHealth || kind == models.NoticeConfirm
+	return kind == models.NoticeHealth || kind == models.NoticeConfirm || kind == models.NoticeDataKeyRequested
 }
 
 // OptionalNoticeKinds are the kinds members may opt out of.
@@ -87,7 +90,7 @@ func (s *Scheduler) noticeMail(ctx context.Context, k *models.Key, p *models.Rot
 	if err != nil {
 		return nil, err
 	}
-	m.Kind, m.TenantName, m.KeyName, m.KeyID = n.Kind, t.Name, k.Name, k.ID
+	m.Kind, m.TenantName, m.KeyName, m.KeyID, m.TenantDataKeys = n.Kind, t.Name, k.Name, k.ID, k.TenantDataKeys
 	if p != nil {
 		m.Automatic, m.PeriodDays = p.Automatic, p.PeriodDays
 		if m.RotationAt.IsZero() {

@@ -94,6 +94,10 @@ func (s *Scheduler) requestRotation(ctx context.Context, tenantID, keyID string,
 	if !s.CanRotate(k.Mode) {
 		return nil, &keysvc.ValidationError{Field: "key", Message: "keys of this kind cannot be rotated from keyport yet"}
 	}
+	if k.TenantDataKeys {
+		return nil, &keysvc.ValidationError{Field: "key", Message: "this key uses data keys you supply, so keyport does not make one: " +
+			"upload the next encrypted data key on the key page"}
+	}
 	if kmsMaterial && k.Mode != models.ModeCMK {
 		return nil, &keysvc.ValidationError{Field: "key", Message: "only a customer-managed KMS key's material is rotated here; " +
 			"a key in a key store rotates its material in place from the key's page"}
@@ -212,6 +216,9 @@ func (s *Scheduler) runRotate(ctx context.Context, j *models.Job, l models.Lease
 	pol, err := s.Policy(ctx, k.TenantID, k.ID)
 	if err != nil {
 		return err
+	}
+	if k.TenantDataKeys && k.CurrentVersion == p.FromVersion {
+		return s.askForDataKey(ctx, k, pol, p.rotatePayload, l) // never replace the tenant's data key
 	}
 	detail := ""
 	wantKMS := k.Mode == models.ModeCMK && (p.KMSMaterial || pol.KMSRotateOnDemand)
