@@ -48,6 +48,8 @@ var webhookEventsOf = map[string][]string{
 	"key.data_key_rotated":     {WebhookKeyRotated},
 	"key.rotate_completed":     {WebhookKeyRotated},
 	"key.kms_material_rotated": {WebhookKeyRotated},
+	"key.data_key_uploaded":    {WebhookKeyRotated}, // a tenant-supplied data key became the next version
+	"key.data_key_requested":   {WebhookNoticeDue},  // keyport asks the tenant for its next data key
 	"key.renew_completed":      {WebhookKeyRenewed},
 	"key.undo_completed":       {WebhookKeyStatusChanged},
 	"key.activated":            {WebhookKeyStatusChanged},
