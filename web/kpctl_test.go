@@ -92,16 +92,20 @@ func TestKpctlApplyTwiceChangesNothing(t *testing.T) {
     secret_access_key_env: PROD_AWS_SECRET
   - name: prod-role
     role_arn: ` + awsRoleARN + `
+webhooks:
+  - url: https://hooks.example.com/keyport
+    events: [key.rotated, notice.due]
 `)
 	env := map[string]string{"PROD_AWS_SECRET": awsUserSecret}
 	code, out, errOut := w.kpctl(t, w.adminA, env, "plan", "-f", file)
-	if code != cli.ExitChanges || !strings.Contains(out, `+ connection "prod-user"`) || !strings.Contains(out, `+ connection "prod-role"`) {
+	if code != cli.ExitChanges || !strings.Contains(out, `+ connection "prod-user"`) || !strings.Contains(out, `+ connection "prod-role"`) ||
+		!strings.Contains(out, "+ webhook https://hooks.example.com/keyport") {
 		t.Fatalf("plan: %d\n%s\n%s", code, out, errOut)
 	}
 	if n := len(w.call(t, "GET", "/connections", w.adminA, nil).items()); n != 0 {
 		t.Fatalf("plan changed something: %d connections", n)
 	}
-	if code, out, errOut = w.kpctl(t, w.adminA, env, "apply", "-f", file); code != cli.ExitOK || !strings.Contains(out, "Applied: 2 change(s)") {
+	if code, out, errOut = w.kpctl(t, w.adminA, env, "apply", "-f", file); code != cli.ExitOK || !strings.Contains(out, "Applied: 3 change(s)") {
 		t.Fatalf("apply: %d\n%s\n%s", code, out, errOut)
 	}
 	before := len(w.s.auditActions(t, w.tenantA))
@@ -114,6 +118,17 @@ func TestKpctlApplyTwiceChangesNothing(t *testing.T) {
 	}
 	if code, out, _ = w.kpctl(t, w.adminA, env, "plan", "-f", file); code != cli.ExitOK {
 		t.Fatalf("plan after apply: %d\n%s", code, out)
+	}
+	// A changed file changes only what differs.
+	write(`webhooks:
+  - url: https://hooks.example.com/keyport
+    events: [key.rotated, key.deactivated]
+`)
+	if code, out, _ = w.kpctl(t, w.adminA, env, "apply", "-f", file); code != cli.ExitOK || !strings.Contains(out, "~ webhook") || !strings.Contains(out, "Applied: 1 change(s)") {
+		t.Fatalf("apply a change: %d\n%s", code, out)
+	}
+	if code, out, _ = w.kpctl(t, w.adminA, env, "plan", "-f", file); code != cli.ExitOK {
+		t.Fatalf("plan after the change: %d\n%s", code, out)
 	}
 	// A secret in the file is refused before anything is sent.
 	write("connections:\n  - name: leaked\n    access_key_id: " + awsUserAKID + "\n    secret_access_key: " + awsUserSecret + "\n")

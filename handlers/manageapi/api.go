@@ -21,6 +21,7 @@ import (
 	"keyport/keysvc"
 	"keyport/keysvc/managed"
 	"keyport/keysvc/rotation"
+	"keyport/keysvc/webhooks"
 	"keyport/models"
 )
 
@@ -33,25 +34,27 @@ type Deps struct {
 	Keys     *keysvc.Service
 	Managed  *managed.Service    // key stores, keyport-made keys, import requests, approvals
 	Rotation *rotation.Scheduler // rotation requests and policies
+	Webhooks *webhooks.Service   // webhook endpoints; nil serves none
 	Log      *slog.Logger
 	Now      func() time.Time
 }
 
 // API serves the management API.
 type API struct {
-	db   *models.DB
-	keys *keysvc.Service
-	mgd  *managed.Service
-	rot  *rotation.Scheduler
-	log  *slog.Logger
-	now  func() time.Time
-	ops  []Operation
-	doc  []byte // the OpenAPI document, built once
+	db    *models.DB
+	keys  *keysvc.Service
+	mgd   *managed.Service
+	rot   *rotation.Scheduler
+	hooks *webhooks.Service
+	log   *slog.Logger
+	now   func() time.Time
+	ops   []Operation
+	doc   []byte // the OpenAPI document, built once
 }
 
 // New builds the management API.
 func New(d Deps) *API {
-	a := &API{db: d.DB, keys: d.Keys, mgd: d.Managed, rot: d.Rotation, log: d.Log, now: d.Now}
+	a := &API{db: d.DB, keys: d.Keys, mgd: d.Managed, rot: d.Rotation, hooks: d.Webhooks, log: d.Log, now: d.Now}
 	if a.log == nil {
 		a.log = slog.Default()
 	}

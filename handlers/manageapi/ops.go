@@ -6,6 +6,7 @@ func (a *API) operations() []Operation {
 	var ops []Operation
 	for _, group := range [][]Operation{
 		a.connectionOps(),
+		a.webhookOps(),
 	} {
 		ops = append(ops, group...)
 	}
