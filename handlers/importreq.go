@@ -17,7 +17,9 @@ import (
 
 // ImportRequests lists the tenant's import requests (mode 3).
 func (h *Handler) ImportRequests(c echo.Context) error {
-	return h.renderImportRequests(c, http.StatusOK, views.ImportRequestsPage{})
+	// ?reimport=KEY_ID (the key page's link) preselects the key to
+	// re-import; the list offers only the tenant's own keys anyway.
+	return h.renderImportRequests(c, http.StatusOK, views.ImportRequestsPage{ReimportKeyID: c.QueryParam("reimport")})
 }
 
 func (h *Handler) renderImportRequests(c echo.Context, status int, m views.ImportRequestsPage) error {

@@ -103,9 +103,12 @@ func TestImportPageWrappingCommands(t *testing.T) {
 			// Re-import of this key from the pages: the commands without
 			// their first step (key.bin is the backup) are taken; a new
 			// key (the commands as shown) is refused naming the mismatch.
-			_, list = b.get(t, s.URL+"/import-requests")
-			if !strings.Contains(list, `data-testid="reimport-request-form"`) || !strings.Contains(list, `value="`+keys[tt.wrapping]+`"`) {
-				t.Fatalf("no re-import form for the key:\n%s", list)
+			if !strings.Contains(page, `href="/import-requests?reimport=`+keys[tt.wrapping]+`"`) {
+				t.Errorf("the key page has no re-import link")
+			}
+			_, list = b.get(t, s.URL+"/import-requests?reimport="+keys[tt.wrapping])
+			if !strings.Contains(list, `data-testid="reimport-request-form"`) || !strings.Contains(list, `<option value="`+keys[tt.wrapping]+`" selected>`) {
+				t.Fatalf("no re-import form with the key chosen:\n%s", list)
 			}
 			_, made = b.post(t, s.URL+"/import-requests", url.Values{"csrf_token": {csrfToken(t, list)}, "reimport_key_id": {keys[tt.wrapping]},
 				"wrapping": {tt.wrapping}}, nil)

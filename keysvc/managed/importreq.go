@@ -241,16 +241,9 @@ func (s *Service) unwrapImport(r *models.ImportRequest, wrapped []byte) ([]byte,
 }
 
 // ImportCommands are the openssl commands that wrap a 32-byte key for an
-// import request, as the tenant runs them (after saving the public key as
-// import-public.pem).
-const ImportCommands = `# 1. Your 32-byte key (from your HSM or key manager; here freshly generated).
-openssl rand 32 > key.bin
-# 2. Wrap it with RSA-OAEP, SHA-256, to this request's public key, and base64 it.
-openssl pkeyutl -encrypt -pubin -inkey import-public.pem -in key.bin \
-  -pkeyopt rsa_padding_mode:oaep -pkeyopt rsa_oaep_md:sha256 -pkeyopt rsa_mgf1_md:sha256 | base64 -w0 > wrapped.b64
-# 3. Its fingerprint, to compare with the one keyport shows after the upload.
-head -c 16 /dev/zero | openssl enc -aes-256-ecb -nopad -K "$(xxd -p -c 64 key.bin)" | head -c 3 | xxd -p | tr a-f A-F
-# 4. Keep key.bin safe (you may need to re-import it), or shred it: shred -u key.bin`
+// import request of the default wrapping (RSAES_OAEP_SHA_256), as the
+// tenant runs them (after saving the public key as import-public.pem).
+var ImportCommands = ImportCommandsFor(WrapOAEPSHA256).OpenSSL
 
 // ActiveFingerprint is the fingerprint of a managed key's active material.
 func (s *Service) ActiveFingerprint(ctx context.Context, tenantID, keyID string) (string, error) {
