@@ -167,6 +167,7 @@ func TestReimportBackupCopy(t *testing.T) {
 	}{
 		{map[string]any{"key_id": "key_nope"}, "key_id: choose one of your keys whose material keyport imported into your KMS"},
 		{map[string]any{"key_id": keyID, "wrapping": "SHA1"}, "wrapping: must be RSAES_OAEP_SHA_256 (the default) or RSAES_OAEP_SHA_1"},
+		{map[string]any{"key_id": keyID, "store_id": storeID, "key_name": "new"}, "key_id: re-imports the material of an existing key: give it without store_id and key_name"},
 	} {
 		if st, out, _ := s.call(t, "POST", "/api/v1/import-requests", s.TenantToken, tt.body); st != 400 || errMessage(out) != tt.msg {
 			t.Errorf("re-import request %v: %d %v", tt.body, st, out)

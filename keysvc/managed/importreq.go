@@ -75,6 +75,9 @@ func (s *Service) CreateImportRequestWith(ctx context.Context, tenantID string, 
 		return nil, err
 	}
 	storeID, keyName := in.StoreID, in.KeyName
+	if in.ReimportKeyID != "" && (strings.TrimSpace(storeID) != "" || strings.TrimSpace(keyName) != "") {
+		return nil, &keysvc.ValidationError{Field: "key_id", Message: "re-imports the material of an existing key: give it without store_id and key_name"}
+	}
 	if in.ReimportKeyID != "" {
 		k, mk, err := s.reimportTarget(ctx, tenantID, in.ReimportKeyID)
 		if err != nil {
