@@ -50,3 +50,12 @@ type ImportUploadPage struct {
 	// A re-import: the key and the fingerprints its material has.
 	ReimportKeyID, ReimportFingerprints string
 }
+
+// wrappingError is the wrapping's error for the new-key form, or for the
+// re-import form (reimport): the one that was sent.
+func (m ImportRequestsPage) wrappingError(reimport bool) string {
+	if (m.ReimportKeyID != "") != reimport {
+		return ""
+	}
+	return m.Errors["wrapping"]
+}

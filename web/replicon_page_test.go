@@ -110,6 +110,12 @@ func TestImportPageWrappingCommands(t *testing.T) {
 			if !strings.Contains(list, `data-testid="reimport-request-form"`) || !strings.Contains(list, `<option value="`+keys[tt.wrapping]+`" selected>`) {
 				t.Fatalf("no re-import form with the key chosen:\n%s", list)
 			}
+			res, bad := b.post(t, s.URL+"/import-requests", url.Values{"csrf_token": {csrfToken(t, list)}, "reimport_key_id": {keys[tt.wrapping]},
+				"wrapping": {"RSA_AES_KEY_WRAP_SHA_256"}}, nil)
+			if res.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(bad, `data-testid="error-reimport_wrapping"`) ||
+				strings.Contains(bad, `data-testid="error-wrapping"`) {
+				t.Errorf("bad wrapping on the re-import form: %d", res.StatusCode)
+			}
 			_, made = b.post(t, s.URL+"/import-requests", url.Values{"csrf_token": {csrfToken(t, list)}, "reimport_key_id": {keys[tt.wrapping]},
 				"wrapping": {tt.wrapping}}, nil)
 			if !strings.Contains(made, `data-testid="reimport-note"`) {
