@@ -42,7 +42,7 @@ func ImportRequestsList(p Page, m ImportRequestsPage) templ.Component {
 				}()
 			}
 			ctx = templ.InitializeContext(ctx)
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 1, "<section data-testid=\"import-requests\"><h1>Import your own key</h1><p class=\"muted\">Ask for an import request: keyport returns an RSA public key and a one-time import token valid 24 hours. Wrap your 256-bit key to the public key with RSA-OAEP (SHA-256), base64 it and upload it with the token. keyport unwraps it and seals it under the provider's key-encryption key.</p>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 1, "<section data-testid=\"import-requests\"><h1>Import your own key</h1><p class=\"muted\">Ask for an import request: keyport returns an RSA public key and a one-time import token valid 24 hours. Wrap your 256-bit key to the public key with RSA-OAEP (SHA-256, or SHA-1 if you choose it for the request), base64 it and upload it with the token. keyport unwraps it and seals it under the provider's key-encryption key.</p>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
