@@ -28,8 +28,7 @@ var reportIDs = map[string]string{"inventory": "key_inventory", "activity": "act
 
 // Reports lists the tenant's downloadable reports.
 func (h *Handler) Reports(c echo.Context) error {
-	v := viewerFrom(c)
-	return h.renderReports(c, "/reports", v.Tenant.Name)
+	return h.renderTenantReports(c, http.StatusOK, nil)
 }
 
 // OperatorReports lists the same reports across every tenant.
@@ -38,13 +37,17 @@ func (h *Handler) OperatorReports(c echo.Context) error {
 }
 
 func (h *Handler) renderReports(c echo.Context, base, scope string) error {
+	return h.renderReportsWith(c, http.StatusOK, base, scope, nil)
+}
+
+func (h *Handler) renderReportsWith(c echo.Context, status int, base, scope string, schedule *views.ReportScheduleForm) error {
 	from, to := defaultPeriod(h.now())
-	m := views.Reports{Base: base, Scope: scope, From: from, To: to, Reports: reportKinds}
+	m := views.Reports{Base: base, Scope: scope, From: from, To: to, Reports: reportKinds, Schedule: schedule}
 	nav := "reports"
 	if base != "/reports" {
 		nav = "operator"
 	}
-	return render(c, http.StatusOK, views.ReportsPage(h.page(c, "Reports", nav), m))
+	return render(c, status, views.ReportsPage(h.page(c, "Reports", nav), m))
 }
 
 // Report sends one report of the viewer's tenant, as csv, json or html.

@@ -29,6 +29,8 @@ type ImportRequest struct {
 	PrivateSealed []byte
 	State         string
 	KeyID         string
+	Wrapping      string // RSAES_OAEP_SHA_256 or RSAES_OAEP_SHA_1: the only one the upload may use
+	ReimportKeyID string // a re-import of this key's material from the tenant's backup; "" makes a new key
 	CreatedBy     string
 	CreatedAt     time.Time
 	ExpiresAt     time.Time
@@ -80,7 +82,7 @@ func (db *DB) GetImportRequest(ctx context.Context, tenantID, id string) (*Impor
 // ListImportRequests lists a tenant's import requests, newest first.
 func (db *DB) ListImportRequests(ctx context.Context, tenantID string) ([]ImportRequest, error) {
 	var out []ImportRequest
-	if err := db.g.WithContext(ctx).Table("import_requests").Select("id, tenant_id, store_id, key_name, state, key_id, created_by, created_at, expires_at, used_at").
+	if err := db.g.WithContext(ctx).Table("import_requests").Select("id, tenant_id, store_id, key_name, state, key_id, wrapping, reimport_key_id, created_by, created_at, expires_at, used_at").
 		Where("tenant_id = ?", tenantID).Order("created_at DESC").Limit(50).Find(&out).Error; err != nil {
 		return nil, fmt.Errorf("list import requests: %w", mapErr(err))
 	}

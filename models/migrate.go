@@ -51,6 +51,7 @@ var migrations = []migration{
 	migration41Webhooks,
 	migration42OwnerBindings,
 	migration44TenantDataKeys,
+	migration45ImportWrappingReports,
 }
 
 // schemaMigration is a row of schema_migrations.

@@ -13,11 +13,20 @@ type ImportRequestsPage struct {
 	CanManage bool
 	New       *NewImportShown
 	Held      bool // the provider keeps imported keys with keyport instead of importing them into KMS
+	// Wrapping is the chosen RSA-OAEP wrapping; Wrappings the offered ones.
+	Wrapping  string
+	Wrappings []Option
+	// ReimportKeys are the keys whose material the tenant may re-import
+	// from its backup; ReimportKeyID the one chosen.
+	ReimportKeys  []Option
+	ReimportKeyID string
 }
 
 // ImportRequestRow is one import request.
 type ImportRequestRow struct {
 	ID, KeyName, State, KeyID string
+	Wrapping                  string
+	Reimport                  bool
 	ExpiresAt                 time.Time
 }
 
@@ -26,6 +35,8 @@ type ImportRequestRow struct {
 type NewImportShown struct {
 	ID, PublicKeyPEM, Token, Commands string
 	ExpiresAt                         time.Time
+	Wrapping, NodeCommands            string
+	ReimportKeyName                   string // "" for a new key
 }
 
 // ImportUploadPage is the upload form of an import request.
@@ -35,4 +46,16 @@ type ImportUploadPage struct {
 	Alias, ValidDays                           string
 	Errors                                     map[string]string
 	Held                                       bool // as on ImportRequestsPage
+	Wrapping, NodeCommands                     string
+	// A re-import: the key and the fingerprints its material has.
+	ReimportKeyID, ReimportFingerprints string
+}
+
+// wrappingError is the wrapping's error for the new-key form, or for the
+// re-import form (reimport): the one that was sent.
+func (m ImportRequestsPage) wrappingError(reimport bool) string {
+	if (m.ReimportKeyID != "") != reimport {
+		return ""
+	}
+	return m.Errors["wrapping"]
 }

@@ -28,6 +28,26 @@ type Reports struct {
 	From    string // default activity period, YYYY-MM-DD
 	To      string
 	Reports []ReportLink
+	// Schedule is the tenant's scheduled validation report (nil on the
+	// operator's page).
+	Schedule *ReportScheduleForm
+}
+
+// ReportScheduleForm is the tenant's choice of a scheduled report.
+type ReportScheduleForm struct {
+	Period    string // "", "weekly" or "monthly"
+	CanManage bool
+	Errors    map[string]string
+}
+
+func scheduleLabel(period string) string {
+	switch period {
+	case "weekly":
+		return "sent weekly"
+	case "monthly":
+		return "sent monthly"
+	}
+	return "not sent"
 }
 
 // ReportLink is one report with what it holds.

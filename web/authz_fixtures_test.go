@@ -210,6 +210,10 @@ var fixtures = map[string]func(t *testing.T, w *matrixWorld, p persona, params m
 	},
 	"POST /keys/:key_id/rotation": policyForm,
 	"POST /rotations/defaults":    policyForm,
+	"POST /reports/schedule": func(t *testing.T, w *matrixWorld, p persona, params map[string]string, form url.Values) {
+		w.seq++
+		form.Set("period", []string{"weekly", "monthly"}[w.seq%2]) // a change every time
+	},
 	"POST /keys/:key_id/rotation/postpone": func(t *testing.T, w *matrixWorld, p persona, params map[string]string, form url.Values) {
 		form.Set("days", "1")
 	},

@@ -81,6 +81,7 @@ func routes(e *echo.Echo, d Deps) {
 	s.POST("/audit/verify", h.VerifyAuditChain, h.Require(handlers.ActViewAudit))
 	s.GET("/reports", h.Reports, h.Require(handlers.ActViewAudit))
 	s.GET("/reports/:report", h.Report, h.Require(handlers.ActViewAudit))
+	s.POST("/reports/schedule", h.SaveReportSchedule, h.Require(handlers.ActManageSettings))
 	s.GET("/operator", h.Operator, h.Require(handlers.ActOperate))
 	s.GET("/operator/audit", h.OperatorAudit, h.Require(handlers.ActOperate))
 	s.POST("/operator/audit/verify", h.OperatorVerifyAudit, h.Require(handlers.ActOperate))

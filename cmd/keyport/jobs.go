@@ -12,6 +12,7 @@ import (
 	"keyport/keysvc/jobs"
 	"keyport/keysvc/mailer"
 	"keyport/keysvc/managed"
+	"keyport/keysvc/reportmail"
 	"keyport/keysvc/rotation"
 	"keyport/keysvc/seal"
 	"keyport/keysvc/webhooks"
@@ -45,6 +46,8 @@ func startJobs(ctx context.Context, db *models.DB, sealer *seal.Sealer, keys *ke
 	mgd.AttachWorker(w)
 	hooks.Register(w)
 	mgd.SetApprovalMail(ob, notice.Renderer{BaseURL: baseURL})
+	// Tenants' scheduled validation reports by email (once per period).
+	reportmail.New(reportmail.Deps{DB: db, Settings: keys, Outbox: ob, Worker: w, Render: notice.Renderer{BaseURL: baseURL}, Logger: log})
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {

@@ -11,6 +11,7 @@ import (
 	"keyport/handlers"
 	"keyport/keysvc"
 	"keyport/keysvc/managed"
+	"keyport/models"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -333,6 +334,11 @@ type apiImportRequest struct {
 	Tenant  string `json:"tenant,omitempty"`
 	StoreID string `json:"store_id"`
 	KeyName string `json:"key_name"`
+	// Wrapping is RSAES_OAEP_SHA_256 (default) or RSAES_OAEP_SHA_1.
+	Wrapping string `json:"wrapping,omitempty"`
+	// KeyID asks to re-import that key's material from the tenant's
+	// backup instead of making a new key.
+	KeyID string `json:"key_id,omitempty"`
 }
 
 // apiImportUpload is the data API's upload of a wrapped key.
@@ -355,12 +361,17 @@ func (a *API) CreateImportRequest(c echo.Context) error {
 	if err != nil {
 		return a.writeAPIError(c, err)
 	}
-	nr, err := a.mgd.CreateImportRequest(c.Request().Context(), tenantID, handlers.APIBy(c), in.StoreID, in.KeyName)
+	nr, err := a.mgd.CreateImportRequestWith(c.Request().Context(), tenantID, handlers.APIBy(c),
+		managed.ImportRequestInput{StoreID: in.StoreID, KeyName: in.KeyName, Wrapping: in.Wrapping, ReimportKeyID: in.KeyID})
 	if err != nil {
 		return a.writeAPIError(c, err)
 	}
-	return c.JSON(http.StatusCreated, map[string]any{"id": nr.Request.ID, "public_key": nr.Request.PublicKeyPEM, "import_token": nr.Token,
-		"expires_at": nr.Request.ExpiresAt, "wrapping": "RSAES_OAEP_SHA_256"})
+	out := map[string]any{"id": nr.Request.ID, "public_key": nr.Request.PublicKeyPEM, "import_token": nr.Token,
+		"expires_at": nr.Request.ExpiresAt, "wrapping": nr.Request.Wrapping}
+	if nr.Request.ReimportKeyID != "" {
+		out["key_id"] = nr.Request.ReimportKeyID
+	}
+	return c.JSON(http.StatusCreated, out)
 }
 
 // UploadImport is POST /api/v1/import-requests/{id}/upload: the wrapped key
@@ -381,6 +392,9 @@ func (a *API) UploadImport(c echo.Context) error {
 		return a.writeAPIError(c, err)
 	}
 	out := map[string]any{"key_id": res.Op.KeyID, "state": res.Key.State, "operation": res.Op.State}
+	if res.Op.Kind == models.OpReupload {
+		out["reimported"] = true // the tenant's backup of the key's material, imported again
+	}
 	if m, err := a.mgd.ActiveFingerprint(ctx, tenantID, res.Op.KeyID); err == nil {
 		out["fingerprint"] = m
 	}

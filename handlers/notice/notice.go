@@ -4,7 +4,10 @@
 //
 // It also renders the approval emails of keysvc/managed the same way.
 //
-// It imports views, keysvc/rotation, keysvc/managed and models.
+// It also renders the scheduled report emails of keysvc/reportmail, with
+// the JSON file of handlers' report download.
+//
+// It imports handlers, views, keysvc/rotation, keysvc/managed, keysvc/reportmail and models.
 package notice
 
 import (

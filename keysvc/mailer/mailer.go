@@ -9,6 +9,7 @@
 package mailer
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -91,6 +92,16 @@ type Message struct {
 	Text      string
 	HTML      string
 	MessageID string // without angle brackets; "" lets the library pick one
+	// Attachments are files sent with the message (a report).
+	Attachments []Attachment
+}
+
+// Attachment is a file attached to a message. Name is a plain file name
+// (keyport makes it; no path, no quotes).
+type Attachment struct {
+	Name        string `json:"name"`
+	ContentType string `json:"content_type"`
+	Data        []byte `json:"data"`
 }
 
 // Mailer sends messages. It is safe for concurrent use: every Send opens
@@ -160,6 +171,9 @@ func (m *Mailer) Send(ctx context.Context, msg Message) error {
 	g.SetBodyString(gomail.TypeTextPlain, msg.Text)
 	if msg.HTML != "" {
 		g.AddAlternativeString(gomail.TypeTextHTML, msg.HTML)
+	}
+	for _, a := range msg.Attachments {
+		g.AttachReadSeeker(a.Name, bytes.NewReader(a.Data), gomail.WithFileContentType(gomail.ContentType(a.ContentType)))
 	}
 	c, err := m.client()
 	if err != nil {

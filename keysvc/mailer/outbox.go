@@ -48,8 +48,9 @@ func NewOutbox(db *models.DB, sealer *seal.Sealer, send MailSender, domain strin
 
 // sealedBody is what the outbox seals: both bodies of one message.
 type sealedBody struct {
-	Text string `json:"text"`
-	HTML string `json:"html,omitempty"`
+	Text        string       `json:"text"`
+	HTML        string       `json:"html,omitempty"`
+	Attachments []Attachment `json:"attachments,omitempty"`
 }
 
 // Compose prepares a message to one recipient for the outbox: it seals
@@ -62,7 +63,7 @@ func (o *Outbox) Compose(tenantID, kind, dedupe string, m Message) (models.NewMa
 		return models.NewMail{}, errors.New("mailer: an outbox message has exactly one recipient")
 	}
 	id := models.NewID("msg_")
-	body, err := json.Marshal(sealedBody{Text: m.Text, HTML: m.HTML})
+	body, err := json.Marshal(sealedBody{Text: m.Text, HTML: m.HTML, Attachments: m.Attachments})
 	if err != nil {
 		return models.NewMail{}, fmt.Errorf("mailer: encode mail body: %w", err)
 	}
@@ -125,7 +126,7 @@ func (o *Outbox) sendOnce(ctx context.Context, m *models.OutboxMessage) error {
 		return jobs.Permanent(fmt.Errorf("mailer: decode mail body: %w", err))
 	}
 	return o.send.Send(ctx, Message{To: []string{m.Recipient}, Subject: m.Subject, Text: b.Text, HTML: b.HTML,
-		MessageID: strings.Trim(m.MessageID, "<>")})
+		MessageID: strings.Trim(m.MessageID, "<>"), Attachments: b.Attachments})
 }
 
 // Register makes w deliver the outbox.

@@ -63,6 +63,28 @@ func (r NewImportRequest) LogValue() slog.Value { return slog.StringValue(r.Stri
 // ErrTooManyImportRequests, one that made ImportRequestsPerHour in the
 // last hour ErrImportRequestRate.
 func (s *Service) CreateImportRequest(ctx context.Context, tenantID string, by keysvc.RequestBy, storeID, keyName string) (*NewImportRequest, error) {
+	return s.CreateImportRequestWith(ctx, tenantID, by, ImportRequestInput{StoreID: storeID, KeyName: keyName})
+}
+
+// CreateImportRequestWith is CreateImportRequest with the wrapping the
+// upload must use and, for a re-import of a key's material from the
+// tenant's backup, the key (then the store and name are the key's).
+func (s *Service) CreateImportRequestWith(ctx context.Context, tenantID string, by keysvc.RequestBy, in ImportRequestInput) (*NewImportRequest, error) {
+	wrapping, err := ParseImportWrapping(in.Wrapping)
+	if err != nil {
+		return nil, err
+	}
+	storeID, keyName := in.StoreID, in.KeyName
+	if in.ReimportKeyID != "" && (strings.TrimSpace(storeID) != "" || strings.TrimSpace(keyName) != "") {
+		return nil, &keysvc.ValidationError{Field: "key_id", Message: "re-imports the material of an existing key: give it without store_id and key_name"}
+	}
+	if in.ReimportKeyID != "" {
+		k, mk, err := s.reimportTarget(ctx, tenantID, in.ReimportKeyID)
+		if err != nil {
+			return nil, err
+		}
+		storeID, keyName = mk.StoreID, k.Name
+	}
 	if _, err := s.db.GetKeyStore(ctx, tenantID, storeID); errors.Is(err, models.ErrNotFound) {
 		return nil, &keysvc.ValidationError{Field: "store_id", Message: "choose one of your key stores"}
 	} else if err != nil {
@@ -100,12 +122,16 @@ func (s *Service) CreateImportRequest(ctx context.Context, tenantID string, by k
 	token := importTokenPrefix + base64.RawURLEncoding.EncodeToString(raw)
 	h := sha256.Sum256([]byte(token))
 	r := &models.ImportRequest{ID: models.NewID("imp_"), TenantID: tenantID, StoreID: storeID, KeyName: strings.TrimSpace(keyName),
-		TokenHash: h[:], PublicKeyPEM: string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER})), CreatedBy: by.UserID}
+		TokenHash: h[:], PublicKeyPEM: string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER})), CreatedBy: by.UserID,
+		Wrapping: wrapping, ReimportKeyID: in.ReimportKeyID}
 	if r.PrivateSealed, err = s.sealer.Seal(seal.ImportPurpose(r.ID), der); err != nil {
 		return nil, err
 	}
-	if err := s.db.CreateImportRequest(ctx, r, importRequestTTL, by.Audit("import_request.created",
-		map[string]string{"store_id": storeID, "key_name": r.KeyName})); err != nil {
+	details := map[string]string{"store_id": storeID, "key_name": r.KeyName, "wrapping": wrapping}
+	if in.ReimportKeyID != "" {
+		details["reimport_key_id"] = in.ReimportKeyID
+	}
+	if err := s.db.CreateImportRequest(ctx, r, importRequestTTL, by.Audit("import_request.created", details)); err != nil {
 		return nil, err
 	}
 	return &NewImportRequest{Request: r, Token: token}, nil
@@ -152,15 +178,18 @@ func (s *Service) CompleteImport(ctx context.Context, tenantID string, by keysvc
 	if err != nil || len(wrapped) == 0 {
 		return nil, ErrImportBadBase64
 	}
-	ps, err := s.keys.ProviderSettings(ctx)
-	if err != nil {
-		return nil, err
-	}
 	plain, err := s.unwrapImport(r, wrapped)
 	if err != nil {
 		return nil, err
 	}
 	defer clear(plain)
+	if r.ReimportKeyID != "" {
+		return s.completeReimport(ctx, tenantID, by, r, plain)
+	}
+	ps, err := s.keys.ProviderSettings(ctx)
+	if err != nil {
+		return nil, err
+	}
 	if err := s.db.ClaimImportRequest(ctx, tenantID, r.ID); err != nil {
 		if errors.Is(err, models.ErrConflict) {
 			return nil, ErrImportTokenUsed
@@ -186,7 +215,8 @@ func (s *Service) CompleteImport(ctx context.Context, tenantID string, by keysvc
 }
 
 // unwrapImport opens the request's private key and unwraps the upload
-// with RSA-OAEP-SHA-256.
+// with RSA-OAEP and the request's hash (for OAEP and MGF1 alike), and no
+// other: an upload wrapped with the other hash is refused.
 func (s *Service) unwrapImport(r *models.ImportRequest, wrapped []byte) ([]byte, error) {
 	der, err := s.sealer.Open(seal.ImportPurpose(r.ID), r.PrivateSealed)
 	if err != nil {
@@ -201,9 +231,10 @@ func (s *Service) unwrapImport(r *models.ImportRequest, wrapped []byte) ([]byte,
 	if !ok {
 		return nil, errors.New("keysvc: import request key is not RSA")
 	}
-	plain, err := rsa.DecryptOAEP(sha256.New(), nil, priv, wrapped, nil)
+	h, bad := importHash(r.Wrapping)
+	plain, err := rsa.DecryptOAEP(h, nil, priv, wrapped, nil)
 	if err != nil {
-		return nil, ErrImportBadWrapping
+		return nil, bad
 	}
 	if len(plain) != keysvc.MaterialSize {
 		clear(plain)
@@ -213,16 +244,9 @@ func (s *Service) unwrapImport(r *models.ImportRequest, wrapped []byte) ([]byte,
 }
 
 // ImportCommands are the openssl commands that wrap a 32-byte key for an
-// import request, as the tenant runs them (after saving the public key as
-// import-public.pem).
-const ImportCommands = `# 1. Your 32-byte key (from your HSM or key manager; here freshly generated).
-openssl rand 32 > key.bin
-# 2. Wrap it with RSA-OAEP, SHA-256, to this request's public key, and base64 it.
-openssl pkeyutl -encrypt -pubin -inkey import-public.pem -in key.bin \
-  -pkeyopt rsa_padding_mode:oaep -pkeyopt rsa_oaep_md:sha256 -pkeyopt rsa_mgf1_md:sha256 | base64 -w0 > wrapped.b64
-# 3. Its fingerprint, to compare with the one keyport shows after the upload.
-head -c 16 /dev/zero | openssl enc -aes-256-ecb -nopad -K "$(xxd -p -c 64 key.bin)" | head -c 3 | xxd -p | tr a-f A-F
-# 4. Keep key.bin safe (you may need to re-import it), or shred it: shred -u key.bin`
+// import request of the default wrapping (RSAES_OAEP_SHA_256), as the
+// tenant runs them (after saving the public key as import-public.pem).
+var ImportCommands = ImportCommandsFor(WrapOAEPSHA256).OpenSSL
 
 // ActiveFingerprint is the fingerprint of a managed key's active material.
 func (s *Service) ActiveFingerprint(ctx context.Context, tenantID, keyID string) (string, error) {
