@@ -18,11 +18,16 @@
 // SigV4-authenticated callers mapped to IAM principals. Errors come back with
 // the AWS error type and HTTP status, so the SDK yields its typed errors.
 //
+// IAM identity policies are configured, not managed through an IAM API: a
+// principal or role may carry one (Principal.IdentityPolicy,
+// Role.IdentityPolicy), and a key policy statement granting the account root
+// then delegates to it, as in AWS; an identity without one is allowed
+// whatever the key policy grants its account root.
+//
 // What it leaves out: asymmetric and HMAC keys, grants, custom key stores,
-// IAM identity policies (a principal of the key's account is allowed whatever
-// the key policy grants its account root), policy conditions (an Allow with a
-// Condition never matches, a Deny with one always does), request-time skew
-// checks, and AWS quotas other than the ones in Config.
+// an IAM API, policy conditions (an Allow with a Condition never matches, a
+// Deny with one always does), request-time skew checks, and AWS quotas other
+// than the ones in Config.
 //
 // For tests the server offers an injectable clock (see ManualClock), fault
 // injection (latency, throttling, failing the next calls of an operation,

@@ -67,6 +67,11 @@ type Principal struct {
 	SecretAccessKey string `json:"secretAccessKey"`
 	// ARN is arn:aws:iam::ACCOUNT:user/NAME or arn:aws:iam::ACCOUNT:root.
 	ARN string `json:"arn"`
+	// IdentityPolicy is the IAM policy attached to the user (JSON, no
+	// Principal). Empty means the user may do whatever its account may;
+	// set, a key policy that grants the user's account root delegates to
+	// it, as in AWS.
+	IdentityPolicy string `json:"identityPolicy,omitempty"`
 }
 
 // String names the principal without its secret, so a logged Config does
@@ -97,6 +102,9 @@ type Role struct {
 	ExternalID string `json:"externalId,omitempty"`
 	// MaxSessionSeconds caps DurationSeconds; zero means 3600 as in IAM.
 	MaxSessionSeconds int32 `json:"maxSessionDurationSeconds,omitempty"`
+	// IdentityPolicy is the IAM policy attached to the role, which its
+	// sessions act under (see Principal.IdentityPolicy).
+	IdentityPolicy string `json:"identityPolicy,omitempty"`
 }
 
 // LoadConfigFile reads a JSON Config such as the -config file of
@@ -123,6 +131,7 @@ type Server struct {
 	cfg        Config
 	principals map[string]credential // by access key id
 	roles      map[string]Role
+	identities map[string]*identityDoc // by user or role ARN
 	strict     bool
 	rand       io.Reader
 
@@ -160,6 +169,7 @@ func New(cfg Config) (*Server, error) {
 		cfg:        cfg,
 		principals: map[string]credential{},
 		roles:      map[string]Role{},
+		identities: map[string]*identityDoc{},
 		strict:     len(cfg.Principals) > 0,
 		rand:       &lockedReader{r: cfg.Rand},
 		st:         newState(),
@@ -181,12 +191,18 @@ func New(cfg Config) (*Server, error) {
 		}
 		who.AccessKeyID = p.AccessKeyID
 		s.principals[p.AccessKeyID] = credential{secret: p.SecretAccessKey, who: who}
+		if err := s.addIdentityPolicy(p.ARN, p.IdentityPolicy); err != nil {
+			return nil, err
+		}
 	}
 	for _, r := range cfg.Roles {
 		if _, _, err := parseRoleARN(r.ARN); err != nil {
 			return nil, err
 		}
 		s.roles[r.ARN] = r
+		if err := s.addIdentityPolicy(r.ARN, r.IdentityPolicy); err != nil {
+			return nil, err
+		}
 	}
 	if cfg.DataFile != "" {
 		if err := s.load(); err != nil {
@@ -194,6 +210,19 @@ func New(cfg Config) (*Server, error) {
 		}
 	}
 	return s, nil
+}
+
+// addIdentityPolicy parses the identity policy configured for arn, if any.
+func (s *Server) addIdentityPolicy(arn, text string) error {
+	if text == "" {
+		return nil
+	}
+	doc, err := parseIdentityPolicy(text)
+	if err != nil {
+		return fmt.Errorf("kmslocal: identity policy of %s: %w", arn, err)
+	}
+	s.identities[arn] = doc
+	return nil
 }
 
 // lockedReader serialises reads so a caller-supplied io.Reader that is not
