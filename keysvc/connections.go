@@ -150,7 +150,6 @@ const (
 	CheckPolicy        CheckKind = "policy"          // a region's key policy grants keyport's actions
 	CheckReplicas      CheckKind = "replicas"        // the replicas the provider requires
 	CheckTenantDataKey CheckKind = "tenant_data_key" // the data key a tenant brought at registration
-	CheckDiscovery     CheckKind = "replica_discovery" // the replica regions KMS lists for a multi-region key
 	CheckMaterial      CheckKind = "material"        // a held key's material opens
 	CheckHeldDataKey   CheckKind = "held_data_key"   // a held key's data key unwraps
 	CheckProviderAWS   CheckKind = "provider_aws"    // keyport's own AWS identity

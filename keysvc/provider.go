@@ -183,13 +183,14 @@ func validateProviderSettings(in ProviderSettingsInput) (map[string]string, erro
 	default:
 		return nil, &ValidationError{Field: "replica_failover", Message: "choose when keyport may decrypt through a replica region"}
 	}
-	return map[string]string{
-		settingReplicaFailover: failover,
-		settingImportedKeyUse:  use,
+	vals := map[string]string{
+		settingImportedKeyUse: use,
 		settingAccountID:      acct, settingPrincipalARN: principal,
 		settingAllowedRegions: strings.Join(allowed, ","), settingReplicaRegions: strings.Join(replicas, ","),
 		settingDRRegions: strconv.Itoa(dr), settingOneKeyPerTenant: strconv.FormatBool(in.OneKeyPerTenant),
-	}, nil
+	}
+	vals[settingReplicaFailover] = failover
+	return vals, nil
 }
 
 // parsePrincipalARN accepts an IAM user, role or account root of the

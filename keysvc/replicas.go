@@ -13,6 +13,10 @@ import (
 	"keyport/keysvc/awskms"
 )
 
+// CheckDiscovery is the kind of the check of the replica regions KMS lists
+// for a multi-region key.
+const CheckDiscovery CheckKind = "replica_discovery"
+
 // notGranted reports whether err is KMS refusing keyport an action (the key
 // policy or IAM does not allow it), as opposed to STS refusing the role,
 // the key being unusable or KMS being out of reach.

@@ -47,6 +47,12 @@ type KeyDetail struct {
 	CurrentVersion       int64
 	MinDecryptionVersion int64
 	IdleDays             int
+	// CacheTTL is the provider's data-key cache lifetime: how long keyport
+	// may keep decrypting after the tenant revokes it. ReplicaFailover is
+	// the provider's rule for replica regions ("never", "unavailable",
+	// "revoked"). Both are shown for keys in KMS.
+	CacheTTL        time.Duration
+	ReplicaFailover string
 }
 
 // KeyUsageSummary counts a key's use through keyport. Cached decrypts never

@@ -107,6 +107,8 @@ func inventoryKey(kr models.KeyReport) InventoryKey {
 		for _, c := range keysvc.Checks(val) {
 			res := ResultFail
 			switch {
+			case c.Unverifiable != "":
+				res = "not verifiable without " + c.Unverifiable
 			case c.Skipped:
 				res = "skipped"
 			case c.OK:
