@@ -108,7 +108,14 @@ func replicaRegions(md *types.KeyMetadata) []string {
 // calls DescribeKey again and explains them.
 func (s *Service) discoverReplicas(ctx context.Context, conn awskms.Connection, ps ProviderSettings, in *RegisterInput) {
 	primary, err := awskms.ParseKeyARN("key_arn", in.KeyARN)
-	if err != nil || primary.Account != conn.AccountID || (!primary.IsAlias() && !strings.HasPrefix(primary.KeyID, "mrk-")) {
+	if err != nil || primary.Account != conn.AccountID {
+		return
+	}
+	mrk := strings.HasPrefix(primary.KeyID, "mrk-")
+	if mrk {
+		in.ExtraARNs = replicaARNs(primary, in.ExtraARNs)
+	}
+	if !mrk && !primary.IsAlias() {
 		return
 	}
 	client, err := s.clients.KMS(ctx, conn, primary.Region)
@@ -137,4 +144,18 @@ func (s *Service) discoverReplicas(ctx context.Context, conn awskms.Connection, 
 	if len(add) > 0 {
 		in.ExtraARNs = strings.TrimSpace(in.ExtraARNs + "\n" + strings.Join(add, "\n"))
 	}
+}
+
+// replicaARNs rewrites the lines of extra that name only a region into the
+// ARN of the multi-region primary's replica there: a replica has the same
+// mrk- id in every region, so a tenant who may not let keyport discover its
+// replicas (no kms:DescribeKey) can list just their regions.
+func replicaARNs(primary awskms.KeyARN, extra string) string {
+	lines := strings.FieldsFunc(extra, func(r rune) bool { return r == '\n' || r == '\r' || r == ',' })
+	for i, line := range lines {
+		if r := strings.TrimSpace(line); awskms.KnownRegion(r) {
+			lines[i] = "arn:aws:kms:" + r + ":" + primary.Account + ":key/" + primary.KeyID
+		}
+	}
+	return strings.Join(lines, "\n")
 }

@@ -604,7 +604,7 @@ func RegisterKeyPage(p Page, f RegisterForm) templ.Component {
 				}
 				return nil
 			})
-			templ_7745c5c3_Err = field("More regions for disaster recovery (optional: one key ARN per line, each in another region)", "extra_arns", f.Errors).Render(templ.WithChildren(ctx, templ_7745c5c3_Var29), templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = field("More regions for disaster recovery (optional: one key ARN per line, each in another region; for a multi-region mrk- key keyport finds the replicas itself when it may call kms:DescribeKey, otherwise list just their regions)", "extra_arns", f.Errors).Render(templ.WithChildren(ctx, templ_7745c5c3_Var29), templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

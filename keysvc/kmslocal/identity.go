@@ -124,3 +124,18 @@ func (s *Server) identityOf(p principal) *identityDoc {
 	}
 	return s.identities[p.ARN]
 }
+
+// SetIdentityPolicy attaches an IAM identity policy (JSON) to a user or
+// role by ARN, replacing any; "" detaches it. It stands in for IAM's
+// PutUserPolicy and PutRolePolicy, which kmslocal does not serve, so a test
+// can give the principal keyport acts as exactly the permissions a tenant
+// document grants.
+func (s *Server) SetIdentityPolicy(arn, policy string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if policy == "" {
+		delete(s.identities, arn)
+		return nil
+	}
+	return s.addIdentityPolicy(arn, policy)
+}
