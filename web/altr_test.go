@@ -162,6 +162,32 @@ func TestMultiRegionReplicasDiscovered(t *testing.T) {
 			t.Errorf("region %s was not checked", region)
 		}
 	}
+
+	// The default failover rule: a primary region out of reach is served
+	// by the next region, and the key stays healthy.
+	ctx := context.Background()
+	tok, _, err := s.Keys.NewServiceToken(ctx, tenant, "tokenization", "operator")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, enc := altrCall(t, s, tok, "/api/v1/encrypt", map[string]any{"key_id": keyID, "plaintext": b64("x")})
+	if st != http.StatusOK {
+		t.Fatalf("encrypt: %d %v", st, enc)
+	}
+	if err := s.Keys.Purge(ctx, tenant, keyID, "test"); err != nil {
+		t.Fatal(err)
+	}
+	s.KMS.FailNext("Decrypt", 1, "KMSInternalException")
+	before := s.KMS.Calls("Decrypt")
+	if st, dec := altrCall(t, s, tok, "/api/v1/decrypt", map[string]any{"ciphertext": enc["ciphertext"]}); st != http.StatusOK {
+		t.Fatalf("decrypt with the primary region failing: %d %v", st, dec)
+	}
+	if n := s.KMS.Calls("Decrypt") - before; n != 2 {
+		t.Errorf("decrypt made %d KMS calls, want 2 (the primary, then us-east-2)", n)
+	}
+	if _, k := altrCall(t, s, tok, "/api/v1/keys/"+keyID, nil); k["health"] != "OK" {
+		t.Errorf("health after an outage of the primary = %v, want OK", k["health"])
+	}
 }
 
 // TestPrimaryRevokedServesFromReplica: ALTR's "revoke only the us-east-1
