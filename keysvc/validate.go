@@ -263,6 +263,10 @@ func policyCheck(ctx context.Context, client *kms.Client, keyARN, region string,
 		c.Detail = "keyport could not read the key policy document."
 		return c
 	}
+	if len(missing) == 1 && missing[0] == "kms:DescribeKey" {
+		c.Detail = "The key policy does not allow kms:DescribeKey to " + strings.Join(principals, ", ") + ". keyport works without it, but cannot verify the key's state, kind or replicas."
+		return c
+	}
 	if len(missing) > 0 {
 		c.Detail = "The key policy does not allow " + strings.Join(missing, ", ") + " to " + strings.Join(principals, ", ") + ". Add them with the statement below, or later operations (re-encryption, rotation) will fail."
 		return c
