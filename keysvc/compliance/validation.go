@@ -166,6 +166,9 @@ func Evaluate(kr models.KeyReport, ps keysvc.ProviderSettings, now time.Time) Va
 			return fail(c.Name + ": " + c.Detail)
 		}
 		for _, c := range cs.policy {
+			if c.Unverifiable != "" {
+				return notVerified(c.Name + ": not verifiable without " + c.Unverifiable)
+			}
 			if c.Skipped {
 				return notVerified(c.Name + ": " + c.Detail)
 			}
