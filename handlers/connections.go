@@ -224,7 +224,7 @@ func fieldErrors(err error) map[string]string {
 func checkRows(cs []keysvc.Check) []views.CheckRow {
 	out := make([]views.CheckRow, 0, len(cs))
 	for _, c := range cs {
-		out = append(out, views.CheckRow{Name: c.Name, Detail: c.Detail, OK: c.OK, Required: c.Required, Skipped: c.Skipped})
+		out = append(out, views.CheckRow{Name: c.Name, Detail: c.Detail, OK: c.OK, Required: c.Required, Skipped: c.Skipped, Unverifiable: c.Unverifiable})
 	}
 	return out
 }

@@ -177,6 +177,12 @@ func (h *Handler) Key(c echo.Context) error {
 	}
 	d.Checks = checkRows(keysvc.Checks(val))
 	d.CanPurge = v.can(ActPurgeCache)
+	d.CacheTTL = h.keys.CacheTTL()
+	if ps, err := h.keys.ProviderSettings(ctx); err == nil {
+		d.ReplicaFailover = ps.ReplicaFailover
+	} else {
+		return err
+	}
 	if sched, err := h.rotationSchedule(ctx, v, k); err == nil {
 		d.Rotation = &sched
 	} else if !errors.Is(err, errNoScheduler) {

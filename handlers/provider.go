@@ -21,6 +21,7 @@ type providerForm struct {
 	DRRegions       string `form:"dr_regions"`
 	OneKeyPerTenant bool   `form:"one_key_per_tenant"`
 	ImportedKeyUse  string `form:"imported_key_use"`
+	ReplicaFailover string `form:"replica_failover"`
 }
 
 // ProviderSettings shows the provider-wide settings (operators only).
@@ -31,7 +32,7 @@ func (h *Handler) ProviderSettings(c echo.Context) error {
 	}
 	f := views.ProviderForm{AccountID: ps.AccountID, PrincipalARN: ps.PrincipalARN, AllowedRegions: strings.Join(ps.AllowedRegions, ", "),
 		ReplicaRegions: strings.Join(ps.ReplicaRegions, ", "), DRRegions: strconv.Itoa(ps.DRRegions), OneKeyPerTenant: ps.OneKeyPerTenant,
-		ImportedKeyUse: ps.ImportedKeyUse}
+		ImportedKeyUse: ps.ImportedKeyUse, ReplicaFailover: ps.ReplicaFailover}
 	p := h.page(c, "Provider settings", "provider")
 	if c.QueryParam("done") == "saved" {
 		p.Flash = "Settings saved."
@@ -48,10 +49,12 @@ func (h *Handler) SaveProviderSettings(c echo.Context) error {
 	}
 	_, err := h.keys.UpdateProviderSettings(c.Request().Context(), h.by(c), keysvc.ProviderSettingsInput{
 		AccountID: f.AccountID, PrincipalARN: f.PrincipalARN, AllowedRegions: f.AllowedRegions,
-		ReplicaRegions: f.ReplicaRegions, DRRegions: f.DRRegions, OneKeyPerTenant: f.OneKeyPerTenant, ImportedKeyUse: f.ImportedKeyUse})
+		ReplicaRegions: f.ReplicaRegions, DRRegions: f.DRRegions, OneKeyPerTenant: f.OneKeyPerTenant, ImportedKeyUse: f.ImportedKeyUse,
+		ReplicaFailover: f.ReplicaFailover})
 	if errs := fieldErrors(err); errs != nil {
 		form := views.ProviderForm{AccountID: f.AccountID, PrincipalARN: f.PrincipalARN, AllowedRegions: f.AllowedRegions,
-			ReplicaRegions: f.ReplicaRegions, DRRegions: f.DRRegions, OneKeyPerTenant: f.OneKeyPerTenant, ImportedKeyUse: f.ImportedKeyUse, Errors: errs}
+			ReplicaRegions: f.ReplicaRegions, DRRegions: f.DRRegions, OneKeyPerTenant: f.OneKeyPerTenant, ImportedKeyUse: f.ImportedKeyUse,
+			ReplicaFailover: f.ReplicaFailover, Errors: errs}
 		return render(c, http.StatusUnprocessableEntity, views.ProviderPage(h.page(c, "Provider settings", "provider"), form))
 	}
 	if err != nil {

@@ -130,6 +130,13 @@ type Check struct {
 	Skipped  bool          `json:"skipped,omitempty"`
 	Detail   string        `json:"detail"`
 	Health   models.Health `json:"health,omitempty"` // the key health a failure means
+	// Unverifiable names the KMS action keyport was not granted and
+	// needed to verify this (kms:DescribeKey...): the check is then
+	// neither passed nor failed but "not verifiable without" it, and does
+	// not refuse the key (OK and Skipped are set for older readers).
+	Unverifiable string `json:"unverifiable,omitempty"`
+	// Region is the AWS region a per-region check examined, if any.
+	Region string `json:"region,omitempty"`
 }
 
 // CheckKind says what a Check examined, so that code reading checks (the

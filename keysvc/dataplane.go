@@ -179,7 +179,8 @@ func (s *Service) dataKey(ctx context.Context, m keyMeta, version int64) (dk *en
 }
 
 // fetchDataKey unwraps a data-key version with KMS, trying each region in
-// priority order. Each KMS call is recorded in the audit log as
+// priority order as far as the provider's replica failover allows (see
+// FailoverUnavailable). Each KMS call is recorded in the audit log as
 // key.datakey_fetch (written while the call is in flight, so the audit
 // commit does not add to the latency of a miss) and it fails closed: the
 // key is not used until the event is committed, and not at all if the
@@ -201,7 +202,7 @@ func (s *Service) fetchDataKey(ctx context.Context, m keyMeta, version int64) (*
 		by = RequestBy{UserID: "keyport:data-api", Kind: models.ActorServiceToken}
 	}
 	var firstErr error
-	for _, w := range wraps {
+	for i, w := range wraps {
 		audited := s.dp.audit.start(ctx, models.AuditInput{TenantID: m.TenantID, ActorKind: by.Kind, Actor: by.UserID,
 			RequestID: by.RequestID, Action: "key.datakey_fetch", TargetType: "key", TargetID: m.ID,
 			Details: map[string]string{"version": strconv.FormatInt(version, 10), "region": w.Region}})
@@ -214,7 +215,7 @@ func (s *Service) fetchDataKey(ctx context.Context, m keyMeta, version int64) (*
 			if firstErr == nil {
 				firstErr = err
 			}
-			if ctx.Err() != nil {
+			if ctx.Err() != nil || (i == 0 && len(wraps) > 1 && !s.mayFailOver(ctx, err)) {
 				break
 			}
 			continue // DR: the next region may still answer
@@ -224,9 +225,7 @@ func (s *Service) fetchDataKey(ctx context.Context, m keyMeta, version int64) (*
 			clear(raw)
 			return nil, err
 		}
-		if m.Health != "OK" {
-			s.setHealth(ctx, m, "OK", "", false)
-		}
+		s.servedFrom(ctx, m, i == 0, w.Region, firstErr)
 		return dk, nil
 	}
 	s.reactToKMSError(ctx, m, firstErr)

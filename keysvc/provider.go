@@ -19,6 +19,7 @@ const (
 	settingDRRegions       = "dr_regions"
 	settingOneKeyPerTenant = "one_key_per_tenant"
 	settingImportedKeyUse  = "imported_key_use"
+	settingReplicaFailover = "replica_failover"
 )
 
 // Where a tenant's imported key material goes (mode 3), as the provider
@@ -41,6 +42,7 @@ type ProviderSettings struct {
 	DRRegions       int      // regions beyond the primary each key must be registered in
 	OneKeyPerTenant bool     // a tenant may register one key only
 	ImportedKeyUse  string   // ImportedIntoKMS or ImportedHeld
+	ReplicaFailover string   // FailoverNever, FailoverUnavailable (default) or FailoverRevoked
 }
 
 // RegionAllowed reports whether tenants may use region.
@@ -101,6 +103,7 @@ func (s *Service) ProviderSettings(ctx context.Context) (ProviderSettings, error
 	if m[settingImportedKeyUse] == ImportedHeld {
 		p.ImportedKeyUse = ImportedHeld
 	}
+	p.ReplicaFailover = failoverMode(m[settingReplicaFailover])
 	p.DRRegions, _ = strconv.Atoi(m[settingDRRegions])
 	return p, nil
 }
@@ -114,6 +117,7 @@ type ProviderSettingsInput struct {
 	DRRegions       string
 	OneKeyPerTenant bool
 	ImportedKeyUse  string // ImportedIntoKMS (or empty) or ImportedHeld
+	ReplicaFailover string // FailoverNever, FailoverUnavailable (or empty) or FailoverRevoked
 }
 
 // UpdateProviderSettings validates and stores the provider settings, with an
@@ -171,12 +175,22 @@ func validateProviderSettings(in ProviderSettingsInput) (map[string]string, erro
 	default:
 		return nil, &ValidationError{Field: "imported_key_use", Message: "choose whether imported keys go into the tenant's KMS or stay with keyport"}
 	}
-	return map[string]string{
+	failover := strings.TrimSpace(in.ReplicaFailover)
+	switch failover {
+	case "":
+		failover = FailoverUnavailable
+	case FailoverNever, FailoverUnavailable, FailoverRevoked:
+	default:
+		return nil, &ValidationError{Field: "replica_failover", Message: "choose when keyport may decrypt through a replica region"}
+	}
+	vals := map[string]string{
 		settingImportedKeyUse: use,
 		settingAccountID:      acct, settingPrincipalARN: principal,
 		settingAllowedRegions: strings.Join(allowed, ","), settingReplicaRegions: strings.Join(replicas, ","),
 		settingDRRegions: strconv.Itoa(dr), settingOneKeyPerTenant: strconv.FormatBool(in.OneKeyPerTenant),
-	}, nil
+	}
+	vals[settingReplicaFailover] = failover
+	return vals, nil
 }
 
 // parsePrincipalARN accepts an IAM user, role or account root of the

@@ -76,6 +76,7 @@ func (s *Service) RegisterKey(ctx context.Context, tenantID string, by RequestBy
 	if err != nil {
 		return nil, err
 	}
+	s.discoverReplicas(ctx, conn, ps, &in)
 	regions, err := s.checkRegisterInput(ctx, tenantID, conn, ps, in)
 	if err != nil {
 		return nil, err

@@ -128,3 +128,8 @@ func (s *Service) ApplyKey(k *models.Key) { s.dp.keys.apply(k) }
 // PurgeKey drops every cached data key of a key, so the next use fetches
 // (and checks) it again.
 func (s *Service) PurgeKey(tenantID, keyID string) { s.dp.cache.Purge(tenantID, keyID) }
+
+// CacheTTL is how long a data key stays cached after its KMS fetch: the
+// longest keyport may keep decrypting after a tenant revokes its access,
+// unless a purge or a refused KMS call ends it sooner.
+func (s *Service) CacheTTL() time.Duration { return s.cfg.CacheTTL }

@@ -65,7 +65,7 @@ func (s *Service) validateKey(ctx context.Context, k *models.Key) ([]Check, erro
 // writes only when the health changed, so an unchanged key adds no audit
 // event every interval.
 func (s *Service) applyHealth(ctx context.Context, k *models.Key, checks []Check, audit models.AuditInput, always bool) (*models.Key, error) {
-	health, detail := healthOf(checks)
+	health, detail := s.keyHealth(ctx, checks)
 	if !always && health == k.Health && detail == k.HealthDetail {
 		return k, nil
 	}

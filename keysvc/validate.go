@@ -77,33 +77,74 @@ func (s *Service) runChecks(ctx context.Context, tenantID, keyID string, conn aw
 	for i, rk := range regions {
 		client, err := s.clients.KMS(ctx, conn, rk.Region)
 		if err != nil {
-			v.Checks = append(v.Checks, Check{Name: "Key in " + rk.Region, Kind: CheckDescribe, Required: true, Health: models.HealthUnreachable, Detail: "keyport could not build a KMS client for this connection."})
+			v.Checks = append(v.Checks, Check{Name: "Key in " + rk.Region, Kind: CheckDescribe, Required: true, Region: rk.Region, Health: models.HealthUnreachable, Detail: "keyport could not build a KMS client for this connection."})
 			continue
 		}
-		md, c := describeCheck(ctx, client, conn, rk)
+		md, c, err := describeKMS(ctx, client, conn, rk)
+		if notGranted(err) {
+			// A tenant may grant only the data-key actions (ALTR's
+			// policy): what DescribeKey would show is then not
+			// verifiable, and the round trip below still proves use.
+			c = unverifiable(c, "kms:DescribeKey", "keyport cannot read this key's state, kind or replicas. The encrypt and decrypt check proves keyport can use it.")
+		}
+		c.Region = rk.Region
 		v.Checks = append(v.Checks, c)
-		if md == nil || !c.OK {
+		if !c.OK {
 			continue
 		}
-		v.Resolved[rk.Region] = aws.ToString(md.Arn)
-		if i == 0 && len(ps.ReplicaRegions) > 0 {
-			v.Checks = append(v.Checks, replicaCheck(md, rk.Region, ps.ReplicaRegions))
+		if md != nil {
+			v.Resolved[rk.Region] = aws.ToString(md.Arn)
 		}
-		v.Checks = append(v.Checks, roundTripCheck(ctx, client, rk, KMSContext(tenantID, keyID)))
-		v.Checks = append(v.Checks, policyCheck(ctx, client, aws.ToString(md.Arn), rk.Region, ActingPrincipals(conn)))
+		if i == 0 {
+			if dc, ok := discoveryCheck(md, rk, regions); ok {
+				v.Checks = append(v.Checks, dc)
+			}
+		}
+		if i == 0 && len(ps.ReplicaRegions) > 0 {
+			if md != nil {
+				v.Checks = append(v.Checks, replicaCheck(md, rk.Region, ps.ReplicaRegions))
+			} else {
+				v.Checks = append(v.Checks, unverifiable(Check{Name: "Replicas", Kind: CheckReplicas, Required: true, Region: rk.Region}, "kms:DescribeKey",
+					"Your provider requires replicas in "+strings.Join(ps.ReplicaRegions, ", ")+"; keyport cannot see the key's replicas."))
+			}
+		}
+		rt, resolved := roundTrip(ctx, client, rk, KMSContext(tenantID, keyID))
+		rt.Region = rk.Region
+		v.Checks = append(v.Checks, rt)
+		if _, ok := v.Resolved[rk.Region]; !ok && resolved != "" {
+			v.Resolved[rk.Region] = resolved // GenerateDataKey names the key ARN an alias points at
+		}
+		arn := v.Resolved[rk.Region]
+		if arn == "" {
+			arn = rk.ARN
+		}
+		pc := policyCheck(ctx, client, arn, rk.Region, ActingPrincipals(conn))
+		pc.Region = rk.Region
+		v.Checks = append(v.Checks, pc)
 	}
 	return v
 }
 
 // describeCheck runs DescribeKey and judges the key's metadata.
 func describeCheck(ctx context.Context, client *kms.Client, conn awskms.Connection, rk regionKey) (*types.KeyMetadata, Check) {
+	md, c, _ := describeKMS(ctx, client, conn, rk)
+	return md, c
+}
+
+// describeKMS is describeCheck that also returns DescribeKey's error.
+func describeKMS(ctx context.Context, client *kms.Client, conn awskms.Connection, rk regionKey) (*types.KeyMetadata, Check, error) {
 	c := Check{Name: "Key in " + rk.Region, Kind: CheckDescribe, Required: true}
 	out, err := client.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String(rk.ARN)})
 	if err != nil {
 		c.Health, c.Detail = kmsFailure(err, "kms:DescribeKey", rk)
-		return nil, c
+		return nil, c, err
 	}
-	md := out.KeyMetadata
+	md, c := judgeMetadata(out.KeyMetadata, conn, c)
+	return md, c, nil
+}
+
+// judgeMetadata judges DescribeKey's answer.
+func judgeMetadata(md *types.KeyMetadata, conn awskms.Connection, c Check) (*types.KeyMetadata, Check) {
 	fail := func(health models.Health, detail string) (*types.KeyMetadata, Check) {
 		c.Health, c.Detail = health, detail
 		return md, c
@@ -174,25 +215,33 @@ func replicaCheck(md *types.KeyMetadata, region string, want []string) Check {
 // roundTripCheck generates a data key and decrypts it again, under the
 // encryption context keyport will use.
 func roundTripCheck(ctx context.Context, client *kms.Client, rk regionKey, ec map[string]string) Check {
+	c, _ := roundTrip(ctx, client, rk, ec)
+	return c
+}
+
+// roundTrip is roundTripCheck that also returns the key ARN KMS named in
+// GenerateDataKey's answer (what an alias resolved to).
+func roundTrip(ctx context.Context, client *kms.Client, rk regionKey, ec map[string]string) (Check, string) {
 	c := Check{Name: "Encrypt and decrypt in " + rk.Region, Kind: CheckRoundTrip, Required: true}
 	gen, err := client.GenerateDataKey(ctx, &kms.GenerateDataKeyInput{KeyId: aws.String(rk.ARN), KeySpec: types.DataKeySpecAes256, EncryptionContext: ec})
 	if err != nil {
 		c.Health, c.Detail = kmsFailure(err, "kms:GenerateDataKey", rk)
-		return c
+		return c, ""
 	}
+	resolved := aws.ToString(gen.KeyId)
 	defer clear(gen.Plaintext)
 	dec, err := client.Decrypt(ctx, &kms.DecryptInput{CiphertextBlob: gen.CiphertextBlob, KeyId: aws.String(rk.ARN), EncryptionContext: ec})
 	if err != nil {
 		c.Health, c.Detail = kmsFailure(err, "kms:Decrypt", rk)
-		return c
+		return c, resolved
 	}
 	defer clear(dec.Plaintext)
 	if !bytes.Equal(dec.Plaintext, gen.Plaintext) || len(dec.Plaintext) != 32 {
 		c.Health, c.Detail = models.HealthDrift, "KMS decrypted a test data key to different bytes; keyport will not use this key."
-		return c
+		return c, resolved
 	}
 	c.OK, c.Detail = true, "A test data key was generated and decrypted under keyport's encryption context."
-	return c
+	return c, resolved
 }
 
 // policyCheck lints the key policy. It is advisory: keyport may not be
@@ -204,11 +253,18 @@ func policyCheck(ctx context.Context, client *kms.Client, keyARN, region string,
 	if err != nil {
 		c.OK, c.Skipped = true, true
 		c.Detail = "keyport may not read the key policy (kms:GetKeyPolicy), so it was not linted. That is fine; the checks above prove access."
+		if notGranted(err) {
+			c.Unverifiable = "kms:GetKeyPolicy"
+		}
 		return c
 	}
 	missing, err := LintPolicy(aws.ToString(out.Policy), principals)
 	if err != nil {
 		c.Detail = "keyport could not read the key policy document."
+		return c
+	}
+	if len(missing) == 1 && missing[0] == "kms:DescribeKey" {
+		c.Detail = "The key policy does not allow kms:DescribeKey to " + strings.Join(principals, ", ") + ". keyport works without it, but cannot verify the key's state, kind or replicas."
 		return c
 	}
 	if len(missing) > 0 {

@@ -37,4 +37,7 @@ const (
 	HealthMaterialExpired Health = "MATERIAL_EXPIRED"
 	HealthDrift           Health = "DRIFT"
 	HealthUnreachable     Health = "UNREACHABLE"
+	// HealthPrimaryRevoked: the tenant revoked the primary region's KMS
+	// key and the provider lets keyport fail over, so a replica serves.
+	HealthPrimaryRevoked Health = "PRIMARY_REVOKED"
 )

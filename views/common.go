@@ -13,6 +13,9 @@ type CheckRow struct {
 	OK       bool
 	Required bool
 	Skipped  bool
+	// Unverifiable names the KMS action the tenant did not grant that the
+	// check needed: shown as "not verifiable without kms:X".
+	Unverifiable string
 }
 
 // Option is one choice of a select box.

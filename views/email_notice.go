@@ -157,6 +157,8 @@ func healthPhrase(h string) string {
 		return "keyport's access to it was revoked in AWS KMS"
 	case "KMS_DISABLED":
 		return "it is disabled in AWS KMS"
+	case "PRIMARY_REVOKED":
+		return "its primary region's KMS key was revoked and keyport is serving from a replica"
 	case "PENDING_DELETION":
 		return "it is scheduled for deletion in AWS KMS"
 	case "MATERIAL_EXPIRED":

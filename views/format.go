@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // pluralize writes "1 member" or "3 members".
@@ -23,4 +24,16 @@ func DetailsText(m map[string]string) string {
 		parts = append(parts, k+"="+m[k])
 	}
 	return strings.Join(parts, "; ")
+}
+
+// PlainDuration writes a cache lifetime or similar span in words: "5
+// minutes", "1 hour", "90 seconds".
+func PlainDuration(d time.Duration) string {
+	switch {
+	case d >= time.Hour && d%time.Hour == 0:
+		return pluralize(int(d/time.Hour), "hour", "hours")
+	case d >= time.Minute && d%time.Minute == 0:
+		return pluralize(int(d/time.Minute), "minute", "minutes")
+	}
+	return pluralize(int(d.Round(time.Second)/time.Second), "second", "seconds")
 }

@@ -28,6 +28,8 @@ func HealthAdvice(health string) (label, advice string) {
 		return "Key material expired", "The imported key material expired or was deleted. Re-import the same material and press Check now."
 	case "DRIFT":
 		return "Does not match", "The key in KMS no longer matches what keyport registered (type, account or replicas). See the failed checks below."
+	case "PRIMARY_REVOKED":
+		return "Primary revoked, serving from replica", "The primary region's KMS key refuses keyport (revoked, disabled or scheduled for deletion) and your provider lets keyport decrypt through a replica, which it does (the detail below names the region). To cut keyport off, revoke every region's key; to end this, restore the primary and press Check now."
 	case "UNREACHABLE":
 		return "Unreachable", "keyport could not reach KMS or KMS was throttling. keyport retries; if it lasts, tell your provider."
 	}

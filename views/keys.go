@@ -49,6 +49,12 @@ type KeyDetail struct {
 	IdleDays             int
 	// BYOK is the customer-managed key's KMS side; nil for other keys.
 	BYOK *KeyBYOK
+	// CacheTTL is the provider's data-key cache lifetime: how long keyport
+	// may keep decrypting after the tenant revokes it. ReplicaFailover is
+	// the provider's rule for replica regions ("never", "unavailable",
+	// "revoked"). Both are shown for keys in KMS.
+	CacheTTL        time.Duration
+	ReplicaFailover string
 }
 
 // KeyUsageSummary counts a key's use through keyport. Cached decrypts never

@@ -9,5 +9,6 @@ type ProviderForm struct {
 	DRRegions       string
 	OneKeyPerTenant bool
 	ImportedKeyUse  string // "kms" or "provider"
+	ReplicaFailover string // "never", "unavailable" or "revoked"
 	Errors          map[string]string
 }

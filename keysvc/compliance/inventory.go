@@ -107,6 +107,8 @@ func inventoryKey(kr models.KeyReport) InventoryKey {
 		for _, c := range keysvc.Checks(val) {
 			res := ResultFail
 			switch {
+			case c.Unverifiable != "":
+				res = "not_verifiable" // Detail names the action: "Not verifiable without kms:X: ..."
 			case c.Skipped:
 				res = "skipped"
 			case c.OK:

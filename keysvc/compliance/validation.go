@@ -166,6 +166,9 @@ func Evaluate(kr models.KeyReport, ps keysvc.ProviderSettings, now time.Time) Va
 			return fail(c.Name + ": " + c.Detail)
 		}
 		for _, c := range cs.policy {
+			if c.Unverifiable != "" {
+				return notVerified(c.Name + ": not verifiable without " + c.Unverifiable)
+			}
 			if c.Skipped {
 				return notVerified(c.Name + ": " + c.Detail)
 			}
@@ -216,6 +219,11 @@ func described(describe []keysvc.Check, passDetail string, failOn ...models.Heal
 	if c, bad := firstFailed(describe); bad {
 		return notVerified(c.Name + ": " + c.Detail)
 	}
+	for _, c := range describe {
+		if c.Unverifiable != "" {
+			return notVerified(c.Name + ": not verifiable without " + c.Unverifiable)
+		}
+	}
 	if len(describe) == 0 {
 		return notVerified("no region's key was described")
 	}
@@ -251,6 +259,9 @@ func replicas(kr models.KeyReport, ps keysvc.ProviderSettings, cs keyChecks, val
 	}
 	if len(cs.replicas) == 0 {
 		return notVerified("replicas were not examined (the primary key could not be described)")
+	}
+	if c := cs.replicas[0]; c.Unverifiable != "" {
+		return notVerified("not verifiable without " + c.Unverifiable)
 	}
 	return pass(cs.replicas[0].Detail)
 }

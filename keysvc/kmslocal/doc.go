@@ -20,14 +20,16 @@
 // the account delegates to them; see iam.go). Errors come back with
 // the AWS error type and HTTP status, so the SDK yields its typed errors.
 //
+// IAM identity policies are configured, not managed through an IAM API: a
+// principal or role may carry one (Principal.IdentityPolicy,
+// Role.IdentityPolicy), and a key policy statement granting the account root
+// then delegates to it, as in AWS; an identity without one is allowed
+// whatever the key policy grants its account root.
+//
 // What it leaves out: asymmetric and HMAC keys, grants, custom key stores,
-// IAM identity policies of principals configured without Policies (such a
-// principal of the key's account is allowed whatever the key policy grants
-// its account root), IAM policies on account-level actions (CreateKey,
-// ListKeys), policy conditions other than StringEquals on
-// kms:EncryptionContext:<key> (an Allow with another Condition never
-// matches, a Deny with one always does), request-time skew
-// checks, and AWS quotas other than the ones in Config.
+// an IAM API, policy conditions (an Allow with a Condition never matches, a
+// Deny with one always does), request-time skew checks, and AWS quotas other
+// than the ones in Config.
 //
 // For tests the server offers an injectable clock (see ManualClock), fault
 // injection (latency, throttling, failing the next calls of an operation,

@@ -168,6 +168,12 @@ func (s *Server) allowed(k *key, p principal, action string) bool {
 // conditions are not, so they are read in the safe direction: an Allow
 // with one grants nothing, a Deny with one applies (when its evaluated
 // conditions hold).
+//
+// As in AWS, a statement that names the caller's account (its root)
+// rather than the caller delegates to the caller's identity policy
+// (Principal.IdentityPolicy, Role.IdentityPolicy), and a caller from
+// another account needs its identity policy to allow the action too. An
+// identity configured without one may do anything its account may.
 func (s *Server) allowedWith(k *key, p principal, action string, encCtx map[string]string) bool {
 	if k.policy == nil {
 		doc, aerr := parsePolicy(k.Policy)
@@ -176,27 +182,54 @@ func (s *Server) allowedWith(k *key, p principal, action string, encCtx map[stri
 		}
 		k.policy = doc
 	}
-	if ids := s.iam[p.AccessKeyID]; ids != nil {
-		return k.allowedWithIAM(p, ids, action, encCtx)
+	direct, viaAccount, denied := k.policy.grants(p, action, encCtx)
+	if denied {
+		return false
 	}
-	return k.policy.allows(p, action, encCtx)
+	iamAllow, iamDeny := s.identityOf(p).decide(action, k.ARN, encCtx)
+	switch {
+	case iamDeny:
+		return false
+	case p.Account == k.Account:
+		return direct || (viaAccount && iamAllow)
+	default:
+		return (direct || viaAccount) && iamAllow
+	}
 }
 
+// allows evaluates the key policy alone, for a caller of the key's own
+// account with no identity policy: the lockout safety check.
 func (d *policyDoc) allows(p principal, action string, encCtx map[string]string) bool {
+	direct, viaAccount, denied := d.grants(p, action, encCtx)
+	return !denied && (direct || viaAccount)
+}
+
+// grants reports whether a statement allows action to the caller by name
+// (or to everyone), whether one allows it to the caller's account, and
+// whether one denies it.
+func (d *policyDoc) grants(p principal, action string, encCtx map[string]string) (direct, viaAccount, denied bool) {
 	action = strings.ToLower(action)
-	allow := false
 	for _, st := range d.Statements {
 		if !st.matches(p, action) || !st.met(encCtx) {
 			continue
 		}
 		if st.Effect == "Deny" {
-			return false
+			return false, false, true
 		}
-		if !st.Unevaluated {
-			allow = true
+		if st.Unevaluated {
+			continue
+		}
+		for _, who := range st.Principals {
+			switch {
+			case !principalMatches(who, p):
+			case who == p.Account || who == "arn:aws:iam::"+p.Account+":root":
+				viaAccount = true
+			default:
+				direct = true
+			}
 		}
 	}
-	return allow
+	return direct, viaAccount, false
 }
 
 // matches takes action lowercased.

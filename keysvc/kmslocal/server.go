@@ -69,8 +69,14 @@ type Principal struct {
 	ARN string `json:"arn"`
 	// Policies are the principal's identity-based IAM policies (JSON
 	// documents). Without them the principal administers its account;
-	// with them, key actions need what AWS needs (see iam.go).
+	// with them, key actions need what AWS needs (see identity.go); they
+	// add to IdentityPolicy.
 	Policies []json.RawMessage `json:"policies,omitempty"`
+	// IdentityPolicy is the IAM policy attached to the user (JSON, no
+	// Principal). Empty means the user may do whatever its account may;
+	// set, a key policy that grants the user's account root delegates to
+	// it, as in AWS.
+	IdentityPolicy string `json:"identityPolicy,omitempty"`
 }
 
 // String names the principal without its secret, so a logged Config does
@@ -101,6 +107,9 @@ type Role struct {
 	ExternalID string `json:"externalId,omitempty"`
 	// MaxSessionSeconds caps DurationSeconds; zero means 3600 as in IAM.
 	MaxSessionSeconds int32 `json:"maxSessionDurationSeconds,omitempty"`
+	// IdentityPolicy is the IAM policy attached to the role, which its
+	// sessions act under (see Principal.IdentityPolicy).
+	IdentityPolicy string `json:"identityPolicy,omitempty"`
 }
 
 // LoadConfigFile reads a JSON Config such as the -config file of
@@ -126,8 +135,8 @@ func LoadConfigFile(path string) (Config, error) {
 type Server struct {
 	cfg        Config
 	principals map[string]credential // by access key id
-	iam        map[string]*iamPolicy // by access key id: principals held to IAM policies
 	roles      map[string]Role
+	identities map[string]*identityDoc // by user or role ARN
 	strict     bool
 	rand       io.Reader
 
@@ -165,7 +174,7 @@ func New(cfg Config) (*Server, error) {
 		cfg:        cfg,
 		principals: map[string]credential{},
 		roles:      map[string]Role{},
-		iam:        map[string]*iamPolicy{},
+		identities: map[string]*identityDoc{},
 		strict:     len(cfg.Principals) > 0,
 		rand:       &lockedReader{r: cfg.Rand},
 		st:         newState(),
@@ -186,20 +195,22 @@ func New(cfg Config) (*Server, error) {
 			return nil, fmt.Errorf("kmslocal: access key %s configured twice", p.AccessKeyID)
 		}
 		who.AccessKeyID = p.AccessKeyID
-		if p.Policies != nil {
-			ids, err := parseIAMPolicies(p.Policies)
-			if err != nil {
-				return nil, fmt.Errorf("%w (principal %s)", err, p.ARN)
-			}
-			s.iam[p.AccessKeyID] = ids
+		if err := s.addIdentityPolicies(p.ARN, p.Policies); err != nil {
+			return nil, err
 		}
 		s.principals[p.AccessKeyID] = credential{secret: p.SecretAccessKey, who: who}
+		if err := s.addIdentityPolicy(p.ARN, p.IdentityPolicy); err != nil {
+			return nil, err
+		}
 	}
 	for _, r := range cfg.Roles {
 		if _, _, err := parseRoleARN(r.ARN); err != nil {
 			return nil, err
 		}
 		s.roles[r.ARN] = r
+		if err := s.addIdentityPolicy(r.ARN, r.IdentityPolicy); err != nil {
+			return nil, err
+		}
 	}
 	if cfg.DataFile != "" {
 		if err := s.load(); err != nil {
@@ -207,6 +218,22 @@ func New(cfg Config) (*Server, error) {
 		}
 	}
 	return s, nil
+}
+
+// addIdentityPolicy parses the identity policy configured for arn, if any.
+func (s *Server) addIdentityPolicy(arn, text string) error {
+	if text == "" {
+		return nil
+	}
+	doc, err := parseIdentityPolicy(text)
+	if err != nil {
+		return fmt.Errorf("kmslocal: identity policy of %s: %w", arn, err)
+	}
+	if prev := s.identities[arn]; prev != nil { // several attached policies: their statements together
+		doc.Statements = append(prev.Statements, doc.Statements...)
+	}
+	s.identities[arn] = doc
+	return nil
 }
 
 // lockedReader serialises reads so a caller-supplied io.Reader that is not
