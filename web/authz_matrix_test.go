@@ -188,6 +188,12 @@ var expected = map[string]map[persona]bool{
 	"POST /import-requests/:request_id/upload":         allow(admin, owner),
 	"GET /operator/lifecycle":                          allow(operator),
 	"POST /operator/lifecycle/settings":                allow(operator),
+
+	// Closing a tenant (issue 16): its owners only, each their own tenant
+	// (no route names one).
+	"GET /tenant/close":         allow(owner, outsider),
+	"POST /tenant/close":        allow(owner, outsider),
+	"POST /tenant/close/cancel": allow(owner, outsider),
 }
 
 // operatorDirectory are operator pages that list every tenant by name and
