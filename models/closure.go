@@ -318,8 +318,11 @@ func (db *DB) EraseTenantSecrets(ctx context.Context, tenantID string, audit Aud
 			count(tx.Table("import_requests").Where("tenant_id = ? AND (private_sealed IS NOT NULL OR state = ?)", tenantID, "open").
 				Updates(map[string]any{"private_sealed": nil, "state": gorm.Expr("CASE WHEN state = 'open' THEN 'expired' ELSE state END")}), &out.ImportKeys),
 			count(tx.Exec("DELETE FROM data_key_wraps WHERE key_id IN (?)", keys), &out.DataKeyWraps),
-			// Unsent email of the tenant (its bodies are sealed) goes too.
+			// The tenant's email: unsent messages go, sent ones keep their
+			// envelope (subject, recipients) for the operator's page but
+			// not their sealed bodies.
 			tx.Exec("DELETE FROM outbox WHERE tenant_id = ? AND state <> 'sent'", tenantID).Error,
+			tx.Table("outbox").Where("tenant_id = ? AND length(body_sealed) > 0", tenantID).Update("body_sealed", []byte{}).Error,
 			tx.Table("managed_keys").Where("tenant_id = ?", tenantID).Update("deletion_at", nil).Error,
 			count(tx.Table("keys").Where("tenant_id = ? AND state <> ?", tenantID, StateDeleted).
 				Updates(map[string]any{"state": StateDeleted, "revision": rev, "updated_at": now, "cache_epoch": gorm.Expr("cache_epoch + 1")}), &out.Keys),
@@ -335,6 +338,19 @@ func (db *DB) EraseTenantSecrets(ctx context.Context, tenantID string, audit Aud
 		return nil, err
 	}
 	return &out, nil
+}
+
+// ClosureErasedColumns are the sealed columns EraseTenantSecrets empties
+// for a tenant (each table has a tenant_id column).
+func ClosureErasedColumns() []SealedColumn {
+	return []SealedColumn{{Table: "aws_connections", BlobColumn: "secret_sealed"}, {Table: "import_requests", BlobColumn: "private_sealed"},
+		{Table: "key_materials", BlobColumn: "sealed"}, {Table: "outbox", BlobColumn: "body_sealed"}}
+}
+
+// closureKeeps are the sealed columns a tenant's closure leaves, and why:
+// they hold no tenant's secret.
+var closureKeeps = map[string]string{
+	"sealed_secrets.blob": "provider-wide secrets: the audit key and the KEK kept in KMS",
 }
 
 // FinishTenantClosure marks a closing tenant closed and completes its job

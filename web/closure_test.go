@@ -241,6 +241,12 @@ func TestTenantClosure(t *testing.T) {
 			t.Errorf("%s = %d, want %d", q, got, want)
 		}
 	}
+	for _, col := range models.ClosureErasedColumns() {
+		q := "SELECT count(*) FROM " + col.Table + " WHERE tenant_id = '" + tenant + "' AND " + col.BlobColumn + " IS NOT NULL AND length(" + col.BlobColumn + ") > 0"
+		if got := countRows(t, s, q); got != 0 {
+			t.Errorf("%s: %d sealed blobs of the closed tenant remain", col, got)
+		}
+	}
 	if _, err := s.Keys.Encrypt(ctx, tenant, gen.Key.ID, []byte("x"), nil); err == nil {
 		t.Error("the data plane still encrypts under a closed tenant's key")
 	}

@@ -1,0 +1,115 @@
+package models
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"testing"
+	"time"
+)
+
+// TestClosureErasesEverySealedColumn keeps "a closed tenant's secrets are
+// erased" true as the schema grows: every sealed column is either one
+// EraseTenantSecrets empties or one named as holding no tenant's secret.
+func TestClosureErasesEverySealedColumn(t *testing.T) {
+	db, _ := openTestDB(t)
+	cols, err := db.SealedColumnsInSchema(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cols) < 4 {
+		t.Fatalf("only %d sealed columns found: %v", len(cols), cols)
+	}
+	erased := map[string]bool{}
+	for _, c := range ClosureErasedColumns() {
+		erased[c.String()] = true
+	}
+	for _, c := range cols {
+		if _, kept := closureKeeps[c.String()]; !erased[c.String()] && !kept {
+			t.Errorf("sealed column %s is neither erased by EraseTenantSecrets nor listed in closureKeeps: decide which", c)
+		}
+	}
+}
+
+// TestTenantClosureStore walks a closure through the store: one live
+// closure per tenant, cancel with its job, the window's end, and steps
+// that run twice without doing anything twice.
+func TestTenantClosureStore(t *testing.T) {
+	db, clock := openTestDB(t)
+	ctx := context.Background()
+	owner, other := mustUser(t, db, "owner"), mustUser(t, db, "other")
+	tn := mustTenant(t, db, "Closing Co", owner)
+	keep := mustTenant(t, db, "Keeps Going", other)
+	if err := db.AddMember(ctx, tn.ID, other.ID, RoleAdmin, owner.ID, AuditInput{Actor: owner.ID}); err != nil {
+		t.Fatal(err)
+	}
+	week := clock.Now().Add(7 * 24 * time.Hour)
+	c, err := db.RequestTenantClosure(ctx, tn.ID, owner.ID, 7, week, AuditInput{Actor: owner.ID, Action: "tenant.closure_requested"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.RequestTenantClosure(ctx, tn.ID, owner.ID, 7, week, AuditInput{Actor: owner.ID, Action: "tenant.closure_requested"}); !errors.Is(err, ErrConflict) {
+		t.Fatalf("second closure: %v, want ErrConflict", err)
+	}
+	if err := db.CancelTenantClosure(ctx, tn.ID, owner.ID, AuditInput{Actor: owner.ID, Action: "tenant.closure_cancelled"}); err != nil {
+		t.Fatal(err)
+	}
+	if j, err := db.GetJob(ctx, c.JobID); err != nil || j.State != JobCancelled {
+		t.Fatalf("the cancelled closure's job: %+v %v", j, err)
+	}
+	if err := db.CancelTenantClosure(ctx, tn.ID, owner.ID, AuditInput{Actor: owner.ID, Action: "tenant.closure_cancelled"}); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("cancel twice: %v, want ErrNotFound", err)
+	}
+	if _, err := db.BeginTenantClosure(ctx, tn.ID, c.ID); !errors.Is(err, ErrConflict) {
+		t.Fatalf("begin a cancelled closure: %v", err)
+	}
+	c, err = db.RequestTenantClosure(ctx, tn.ID, owner.ID, 7, week, AuditInput{Actor: owner.ID, Action: "tenant.closure_requested"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.BeginTenantClosure(ctx, tn.ID, c.ID); !errors.Is(err, ErrConflict) {
+		t.Fatalf("begin before the window ended: %v", err)
+	}
+	clock.Advance(7*24*time.Hour + time.Second)
+	if c, err = db.BeginTenantClosure(ctx, tn.ID, c.ID); err != nil || c.State != ClosureClosing {
+		t.Fatalf("begin: %+v %v", c, err)
+	}
+	if err := db.CancelTenantClosure(ctx, tn.ID, owner.ID, AuditInput{Actor: owner.ID, Action: "tenant.closure_cancelled"}); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("cancel a closing tenant: %v, want ErrNotFound", err)
+	}
+	sys := AuditInput{Actor: "keyport:closure", ActorKind: ActorSystem, Action: "tenant.access_revoked"}
+	r, err := db.RevokeTenantAccess(ctx, tn.ID, sys)
+	if err != nil || r.Members != 2 {
+		t.Fatalf("revoke access: %+v %v", r, err)
+	}
+	if r, err = db.RevokeTenantAccess(ctx, tn.ID, sys); err != nil || *r != (AccessRevoked{}) {
+		t.Fatalf("revoke access again: %+v %v", r, err)
+	}
+	mine, err := db.TenantsForUser(ctx, other.ID)
+	if err != nil || len(mine) != 1 || mine[0].Tenant.ID != keep.ID {
+		t.Fatalf("the admin's tenants after the closure: %+v %v", mine, err)
+	}
+	if _, err := db.EraseTenantSecrets(ctx, tn.ID, AuditInput{Actor: "keyport:closure", Action: "tenant.secrets_erased"}); err != nil {
+		t.Fatal(err)
+	}
+	ct, at, err := db.ClosedTenantOf(ctx, owner.ID)
+	if err != nil || ct.ID != tn.ID || !at.Equal(clock.Now()) {
+		t.Fatalf("closed tenant of the owner: %+v %v %v", ct, at, err)
+	}
+	if _, _, err := db.ClosedTenantOf(ctx, mustUser(t, db, "stranger").ID); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("closed tenant of a stranger: %v", err)
+	}
+	events, err := db.ListAudit(ctx, tn.ID, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var actions []string
+	for _, e := range events {
+		actions = append(actions, e.Action)
+	}
+	for _, want := range []string{"tenant.closure_requested", "tenant.closure_cancelled", "tenant.access_revoked", "tenant.secrets_erased"} {
+		if !slices.Contains(actions, want) {
+			t.Errorf("no %s event in %v", want, actions)
+		}
+	}
+}
