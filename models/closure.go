@@ -250,6 +250,23 @@ func revokeTenantAPIKeysTx(tx *gorm.DB, tenantID string, now time.Time, rev int6
 	return nil
 }
 
+// ErrTenantClosed refuses to add anything to a tenant that is being
+// closed or is closed: no new key, import request or service token may
+// bring it back to life.
+var ErrTenantClosed = &ValidationError{Field: "tenant", Message: "is closed (or being closed)"}
+
+// tenantOpenTx gives ErrTenantClosed when tenantID's closure has begun.
+func tenantOpenTx(tx *gorm.DB, tenantID string) error {
+	var n int64
+	if err := tx.Table("tenant_closures").Where("tenant_id = ? AND state IN ?", tenantID, []string{ClosureClosing, ClosureClosed}).Count(&n).Error; err != nil {
+		return err
+	}
+	if n > 0 {
+		return ErrTenantClosed
+	}
+	return nil
+}
+
 // RunningTenantOperations counts the tenant's key operations still
 // running: a closing tenant waits for them before it schedules its KMS
 // keys for deletion, so no operation makes a KMS key after that pass.

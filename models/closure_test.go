@@ -89,6 +89,13 @@ func TestTenantClosureStore(t *testing.T) {
 	if err != nil || len(mine) != 1 || mine[0].Tenant.ID != keep.ID {
 		t.Fatalf("the admin's tenants after the closure: %+v %v", mine, err)
 	}
+	if err := db.CreateServiceToken(ctx, &ServiceToken{TenantID: tn.ID, Name: "late", SecretHash: make([]byte, 32)}, AuditInput{Actor: "operator"}); !errors.Is(err, ErrTenantClosed) {
+		t.Errorf("a service token for a closing tenant: %v, want ErrTenantClosed", err)
+	}
+	if err := db.CreateImportRequest(ctx, &ImportRequest{ID: NewID("imp_"), TenantID: tn.ID, StoreID: "kst_x", KeyName: "late", TokenHash: make([]byte, 32)},
+		time.Hour, AuditInput{Actor: "operator"}); !errors.Is(err, ErrTenantClosed) {
+		t.Errorf("an import request in a closing tenant: %v, want ErrTenantClosed", err)
+	}
 	if _, err := db.EraseTenantSecrets(ctx, tn.ID, AuditInput{Actor: "keyport:closure", Action: "tenant.secrets_erased"}); err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/url"
 	"slices"
@@ -246,6 +247,9 @@ func TestTenantClosure(t *testing.T) {
 		if got := countRows(t, s, q); got != 0 {
 			t.Errorf("%s: %d sealed blobs of the closed tenant remain", col, got)
 		}
+	}
+	if _, _, err := s.Keys.NewServiceToken(ctx, tenant, "late", "operator"); !errors.Is(err, models.ErrTenantClosed) {
+		t.Errorf("a new service token for the closed tenant: %v, want ErrTenantClosed", err)
 	}
 	if _, err := s.Keys.Encrypt(ctx, tenant, gen.Key.ID, []byte("x"), nil); err == nil {
 		t.Error("the data plane still encrypts under a closed tenant's key")
