@@ -166,6 +166,14 @@ func (db *DB) SetClosureStep(ctx context.Context, tenantID, id, step string, kms
 	return nil
 }
 
+// advanceClosureTx moves a closing tenant's closure from step to next;
+// false when it is not at step (the step already committed).
+func advanceClosureTx(tx *gorm.DB, tenantID, closureID, step, next string) (bool, error) {
+	res := tx.Table("tenant_closures").Where("tenant_id = ? AND id = ? AND state = ? AND step = ?", tenantID, closureID, ClosureClosing, step).
+		Update("step", next)
+	return res.RowsAffected == 1, res.Error
+}
+
 // AccessRevoked counts what RevokeTenantAccess ended.
 type AccessRevoked struct {
 	Members, Sessions, ServiceTokens, Invitations, Keys int64
@@ -177,12 +185,16 @@ type AccessRevoked struct {
 // open invitations and the calendar feed are revoked; the tenant's
 // service tokens are revoked and its keys leave service
 // (PENDING_DELETION, cached data keys dropped on every replica), both
-// with a new revision so every replica's tables follow. Running it again
-// finds nothing left to end.
-func (db *DB) RevokeTenantAccess(ctx context.Context, tenantID string, audit AuditInput) (*AccessRevoked, error) {
+// with a new revision so every replica's tables follow. The closure's
+// step moves from step to next in the same transaction, so the effect is
+// recorded once: run again (after a crash) it does nothing.
+func (db *DB) RevokeTenantAccess(ctx context.Context, tenantID, closureID, step, next string, audit AuditInput) (*AccessRevoked, error) {
 	var out AccessRevoked
 	audit.TenantID, audit.TargetType, audit.TargetID = tenantID, "tenant", tenantID
 	err := db.changeRev(ctx, "revoke tenant access", func(tx *gorm.DB, rev int64) (*AuditInput, error) {
+		if moved, err := advanceClosureTx(tx, tenantID, closureID, step, next); err != nil || !moved {
+			return nil, err
+		}
 		now := db.now()
 		var ms []Membership
 		if err := tx.Table("memberships").Where("tenant_id = ?", tenantID).Find(&ms).Error; err != nil {
@@ -313,14 +325,18 @@ type SecretsErased struct {
 // material, every connection's sealed IAM secret, every import request's
 // sealed private key and every wrapped data key of the tenant is erased,
 // and its keys are DELETED. The audit log is kept. Running it again
-// erases nothing more.
+// erases nothing more. The closure's step moves from step to next in the
+// same transaction, as in RevokeTenantAccess.
 //
 // Every sealed column that holds a tenant's secret must be erased here:
 // TestClosureErasesEverySealedColumn fails for a new one until it is.
-func (db *DB) EraseTenantSecrets(ctx context.Context, tenantID string, audit AuditInput) (*SecretsErased, error) {
+func (db *DB) EraseTenantSecrets(ctx context.Context, tenantID, closureID, step, next string, audit AuditInput) (*SecretsErased, error) {
 	var out SecretsErased
 	audit.TenantID, audit.TargetType, audit.TargetID = tenantID, "tenant", tenantID
 	err := db.changeRev(ctx, "erase tenant secrets", func(tx *gorm.DB, rev int64) (*AuditInput, error) {
+		if moved, err := advanceClosureTx(tx, tenantID, closureID, step, next); err != nil || !moved {
+			return nil, err
+		}
 		now := db.now()
 		count := func(res *gorm.DB, n *int64) error {
 			if res.Error == nil {

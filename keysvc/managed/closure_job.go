@@ -84,14 +84,14 @@ func (s *Service) runClosureStep(ctx context.Context, c *models.TenantClosure, s
 	}
 	switch step {
 	case closeStepRevoke:
-		if _, err := s.db.RevokeTenantAccess(ctx, c.TenantID, audit("tenant.access_revoked")); err != nil {
+		if _, err := s.db.RevokeTenantAccess(ctx, c.TenantID, c.ID, step, closeStepKMS, audit("tenant.access_revoked")); err != nil {
 			return err
 		}
 		return s.dropTenantKeys(ctx, c.TenantID)
 	case closeStepKMS:
 		return s.scheduleTenantKMSKeys(ctx, c)
 	case closeStepErase:
-		if _, err := s.db.EraseTenantSecrets(ctx, c.TenantID, audit("tenant.secrets_erased")); err != nil {
+		if _, err := s.db.EraseTenantSecrets(ctx, c.TenantID, c.ID, step, closeStepFinish, audit("tenant.secrets_erased")); err != nil {
 			return err
 		}
 		return s.dropTenantKeys(ctx, c.TenantID)
