@@ -53,9 +53,9 @@ func ClosureJobRunKey(closureID string) string { return "tenant-close:" + closur
 
 // RequestTenantClosure records a closure of tenantID due at closeAt and
 // enqueues the job that carries it out then, in one transaction with its
-// audit event. A tenant with a closure that is not cancelled gives
+// audit event and the emails about it. A tenant with a closure that is not cancelled gives
 // ErrConflict.
-func (db *DB) RequestTenantClosure(ctx context.Context, tenantID, userID string, windowDays int, closeAt time.Time, audit AuditInput) (*TenantClosure, error) {
+func (db *DB) RequestTenantClosure(ctx context.Context, tenantID, userID string, windowDays int, closeAt time.Time, audit AuditInput, mail ...NewMail) (*TenantClosure, error) {
 	now := db.now()
 	c := &TenantClosure{ID: NewID("tcl_"), TenantID: tenantID, State: ClosurePending, WindowDays: windowDays, CloseAt: ts(closeAt),
 		RequestedBy: userID, RequestedAt: now}
@@ -81,6 +81,9 @@ func (db *DB) RequestTenantClosure(ctx context.Context, tenantID, userID string,
 			}
 			return nil, err
 		}
+		if err := db.enqueueMailTx(tx, mail); err != nil {
+			return nil, err
+		}
 		return &audit, nil
 	})
 	if err != nil {
@@ -92,7 +95,7 @@ func (db *DB) RequestTenantClosure(ctx context.Context, tenantID, userID string,
 // CancelTenantClosure cancels a tenant's pending closure, and its job,
 // with the audit event. ErrNotFound when none is pending (none asked, or
 // its job has already started: a closing tenant is not given back).
-func (db *DB) CancelTenantClosure(ctx context.Context, tenantID, userID string, audit AuditInput) error {
+func (db *DB) CancelTenantClosure(ctx context.Context, tenantID, userID string, audit AuditInput, mail ...NewMail) error {
 	audit.TenantID, audit.TargetType, audit.TargetID = tenantID, "tenant", tenantID
 	return db.change(ctx, "cancel tenant closure", func(tx *gorm.DB) (*AuditInput, error) {
 		var c TenantClosure
@@ -106,6 +109,9 @@ func (db *DB) CancelTenantClosure(ctx context.Context, tenantID, userID string, 
 			return nil, err
 		}
 		if err := cancelJobsTx(tx, now, []string{ClosureJobRunKey(c.ID)}); err != nil {
+			return nil, err
+		}
+		if err := db.enqueueMailTx(tx, mail); err != nil {
 			return nil, err
 		}
 		audit.Details = withDetails(audit.Details, "closure_id", c.ID)

@@ -3,9 +3,11 @@ package web_test
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -13,10 +15,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 
+	"keyport/handlers/notice"
 	"keyport/keysvc"
+	"keyport/keysvc/mailer"
 	"keyport/keysvc/managed"
 	"keyport/models"
 	"keyport/web/devidp"
+	"keyport/web/mailcatcher"
 )
 
 var (
@@ -35,6 +40,26 @@ func TestTenantClosure(t *testing.T) {
 	s.Managed.AttachWorker(s.Jobs)
 	s.Managed.PreferWrappingKeySpec("RSA_2048")
 	ctx := context.Background()
+	mhost, mport, _ := net.SplitHostPort(s.Mail.Addr())
+	port, _ := strconv.Atoi(mport)
+	ml, err := mailer.New(mailer.Config{Host: mhost, Port: port, TLS: mailer.NoTLS, From: "keyport <keyport@keyport.test>"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Managed.SetApprovalMail(mailer.NewOutbox(s.DB, s.Seal, ml, "keyport.test"), notice.Renderer{BaseURL: s.URL})
+	mailed := func(to, subject string) {
+		t.Helper()
+		if _, err := s.Jobs.RunDue(ctx); err != nil {
+			t.Fatal(err)
+		}
+		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		if _, err := s.Mail.WaitFor(wctx, func(m mailcatcher.Message) bool {
+			return len(m.To) == 1 && m.To[0] == to && strings.HasPrefix(m.Subject, subject)
+		}); err != nil {
+			t.Errorf("no email %q to %s: %v", subject, to, err)
+		}
+	}
 
 	ob := newBrowser(t)
 	s.signIn(t, ob, olga)
@@ -145,6 +170,8 @@ func TestTenantClosure(t *testing.T) {
 	if _, dash := ab.get(t, s.URL+"/dashboard"); !strings.Contains(dash, `data-testid="closing-banner"`) || !strings.Contains(dash, "olga@closing.test") {
 		t.Error("the auditor sees no closing banner")
 	}
+	mailed(aldo.Email, "closing.test closes on ")
+	mailed(olga.Email, "closing.test closes on ")
 	if res, _ := post(ab, "/tenant/close/cancel", url.Values{}); res.StatusCode != http.StatusForbidden {
 		t.Errorf("an auditor cancelled: %d", res.StatusCode)
 	}
@@ -154,6 +181,7 @@ func TestTenantClosure(t *testing.T) {
 	if _, dash := ab.get(t, s.URL+"/dashboard"); strings.Contains(dash, `data-testid="closing-banner"`) {
 		t.Error("the banner stays after the cancellation")
 	}
+	mailed(aldo.Email, "Cancelled: closing.test will not be closed")
 	if res, _ := post(ob, "/tenant/close/cancel", url.Values{}); res.StatusCode != http.StatusConflict {
 		t.Errorf("cancel with nothing pending: %d, want 409", res.StatusCode)
 	}

@@ -3,10 +3,12 @@ package managed
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
 	"keyport/keysvc"
+	"keyport/keysvc/mailer"
 	"keyport/models"
 )
 
@@ -69,7 +71,11 @@ func (s *Service) RequestClosure(ctx context.Context, tenantID string, by keysvc
 		return nil, &keysvc.ValidationError{Field: "window_days", Message: "must be between 7 and 30 days"}
 	}
 	at := s.now().Add(time.Duration(days) * 24 * time.Hour).UTC()
-	c, err := s.db.RequestTenantClosure(ctx, tenantID, by.UserID, days, at, by.Audit("tenant.closure_requested", nil))
+	mails, err := s.closureMails(ctx, tenantID, "requested", by.UserID, at)
+	if err != nil {
+		return nil, err
+	}
+	c, err := s.db.RequestTenantClosure(ctx, tenantID, by.UserID, days, at, by.Audit("tenant.closure_requested", nil), mails...)
 	if errors.Is(err, models.ErrConflict) {
 		return nil, ErrClosureRequested
 	}
@@ -78,9 +84,64 @@ func (s *Service) RequestClosure(ctx context.Context, tenantID string, by keysvc
 
 // CancelClosure cancels a tenant's pending closure.
 func (s *Service) CancelClosure(ctx context.Context, tenantID string, by keysvc.RequestBy) error {
-	err := s.db.CancelTenantClosure(ctx, tenantID, by.UserID, by.Audit("tenant.closure_cancelled", nil))
+	mails, err := s.closureMails(ctx, tenantID, "cancelled", by.UserID, time.Time{})
+	if err != nil {
+		return err
+	}
+	err = s.db.CancelTenantClosure(ctx, tenantID, by.UserID, by.Audit("tenant.closure_cancelled", nil), mails...)
 	if errors.Is(err, models.ErrNotFound) {
 		return ErrNoPendingClosure
 	}
 	return err
+}
+
+// ClosureMail is what an email about a tenant's closure says; every
+// member gets one when it is asked for and when it is cancelled.
+type ClosureMail struct {
+	To         string
+	TenantName string
+	Event      string // "requested" or "cancelled"
+	By         string // email of the owner who asked or cancelled
+	CloseAt    time.Time
+}
+
+// ClosureRenderer renders closure emails. The renderer given to
+// SetApprovalMail renders them too when it has this method.
+type ClosureRenderer interface {
+	RenderClosure(ctx context.Context, m ClosureMail) (MailContent, error)
+}
+
+// closureMails composes the emails to every member about a closure
+// event; nil without an outbox or a renderer for them.
+func (s *Service) closureMails(ctx context.Context, tenantID, event, byUserID string, closeAt time.Time) ([]models.NewMail, error) {
+	r, ok := s.mailRender.(ClosureRenderer)
+	if s.mailOut == nil || !ok {
+		return nil, nil
+	}
+	t, err := s.db.GetTenant(ctx, tenantID)
+	if err != nil {
+		return nil, err
+	}
+	members, err := s.db.ListMembers(ctx, tenantID)
+	if err != nil {
+		return nil, err
+	}
+	m := ClosureMail{TenantName: t.Name, Event: event, By: s.userEmail(ctx, byUserID), CloseAt: closeAt}
+	var out []models.NewMail
+	for _, mem := range members {
+		if mem.Email == "" {
+			continue
+		}
+		m.To = mem.Email
+		c, err := r.RenderClosure(ctx, m)
+		if err != nil {
+			return nil, fmt.Errorf("keysvc: render closure email: %w", err)
+		}
+		nm, err := s.mailOut.Compose(tenantID, "closure", "", mailer.Message{To: []string{mem.Email}, Subject: c.Subject, Text: c.Text, HTML: c.HTML})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, nm)
+	}
+	return out, nil
 }
