@@ -15,7 +15,7 @@ import (
 
 // AccessRevoked counts what RevokeTenantAccess ended.
 type AccessRevoked struct {
-	Members, Sessions, ServiceTokens, Invitations, Keys int64
+	Members, Sessions, ServiceTokens, APIKeys, Invitations, Keys int64
 }
 
 // RevokeTenantAccess is the first step of a closing tenant, in one
@@ -71,10 +71,8 @@ func (db *DB) RevokeTenantAccess(ctx context.Context, tenantID, closureID, step,
 			return nil, res.Error
 		}
 		out.ServiceTokens = res.RowsAffected
-		// TODO(tenant API keys): the lead's tenant API keys table lands in
-		// parallel; revoke the tenant's API keys here, in this
-		// transaction, as service tokens are (see revokeTenantAPIKeysTx).
-		if err := revokeTenantAPIKeysTx(tx, tenantID, now, rev); err != nil {
+		var err error
+		if out.APIKeys, err = revokeTenantAPIKeysTx(tx, tenantID, now); err != nil {
 			return nil, err
 		}
 		res = tx.Table("keys").Where("tenant_id = ? AND state <> ? AND state <> ?", tenantID, StateDeleted, StatePendingDeletion).
@@ -84,7 +82,7 @@ func (db *DB) RevokeTenantAccess(ctx context.Context, tenantID, closureID, step,
 		}
 		out.Keys = res.RowsAffected
 		audit.Details = withDetails(audit.Details, "members_removed", fmt.Sprint(out.Members), "sessions_ended", fmt.Sprint(out.Sessions),
-			"invitations_revoked", fmt.Sprint(out.Invitations), "service_tokens_revoked", fmt.Sprint(out.ServiceTokens),
+			"invitations_revoked", fmt.Sprint(out.Invitations), "service_tokens_revoked", fmt.Sprint(out.ServiceTokens), "api_keys_revoked", fmt.Sprint(out.APIKeys),
 			"keys_stopped", fmt.Sprint(out.Keys))
 		return &audit, nil
 	})
@@ -94,11 +92,16 @@ func (db *DB) RevokeTenantAccess(ctx context.Context, tenantID, closureID, step,
 	return &out, nil
 }
 
-// revokeTenantAPIKeysTx is the hook for tenant API keys (a table added in
-// parallel to this change): when it exists, revoke every key of the
-// tenant here. Until then there is nothing to revoke.
-func revokeTenantAPIKeysTx(tx *gorm.DB, tenantID string, now time.Time, rev int64) error {
-	return nil
+// revokeTenantAPIKeysTx revokes the tenant's management API keys. The
+// api_keys table (tenant API keys, migration 40) was added in parallel to
+// the tenant closure: until both are merged it may not exist, and then
+// there is nothing to revoke. Once merged, the table check can go.
+func revokeTenantAPIKeysTx(tx *gorm.DB, tenantID string, now time.Time) (int64, error) {
+	if !tx.Migrator().HasTable("api_keys") {
+		return 0, nil
+	}
+	res := tx.Table("api_keys").Where("tenant_id = ? AND revoked_at IS NULL", tenantID).Update("revoked_at", now)
+	return res.RowsAffected, res.Error
 }
 
 // RunningTenantOperations counts the tenant's key operations still
