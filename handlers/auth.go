@@ -205,6 +205,11 @@ func (h *Handler) finishSignIn(c echo.Context, ident *oidcrp.Identity, returnTo 
 	if err != nil {
 		return err
 	}
+	if len(tenants) == 0 && !invited {
+		if err := h.refuseClosedTenant(ctx, u.ID); err != nil {
+			return err
+		}
+	}
 	var tenantID string
 	switch {
 	case len(tenants) > 0:

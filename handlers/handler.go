@@ -165,7 +165,7 @@ func (h *Handler) page(c echo.Context, title, nav string) views.Page {
 			p.Tenant = &t
 		}
 	}
-	return p
+	return h.withClosing(c, p)
 }
 
 // RequestID is the id the request-id middleware gave this request.

@@ -61,6 +61,9 @@ func (db *DB) CreateImportRequest(ctx context.Context, r *ImportRequest, ttl tim
 	r.State, r.CreatedAt, r.ExpiresAt = ImportOpen, now, now.Add(ttl)
 	audit.TenantID, audit.TargetType, audit.TargetID = r.TenantID, "import_request", r.ID
 	return db.change(ctx, "create import request", func(tx *gorm.DB) (*AuditInput, error) {
+		if err := tenantOpenTx(tx, r.TenantID); err != nil {
+			return nil, err
+		}
 		if err := tx.Table("import_requests").Create(r).Error; err != nil {
 			return nil, err
 		}

@@ -118,6 +118,9 @@ func (db *DB) CreateKey(ctx context.Context, nk *NewKey, audit AuditInput) error
 	}
 	audit.TenantID, audit.TargetType, audit.TargetID = k.TenantID, "key", k.ID
 	return db.changeRev(ctx, "create key", func(tx *gorm.DB, rev int64) (*AuditInput, error) {
+		if err := tenantOpenTx(tx, k.TenantID); err != nil {
+			return nil, err
+		}
 		k.Revision = rev
 		if nk.Version != nil {
 			k.CurrentVersion = nk.Version.Version

@@ -52,6 +52,7 @@ var migrations = []migration{
 	migration42OwnerBindings,
 	migration44TenantDataKeys,
 	migration45ImportWrappingReports,
+	migration46TenantClosure,
 }
 
 // schemaMigration is a row of schema_migrations.

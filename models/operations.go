@@ -80,6 +80,9 @@ func (db *DB) StartManagedKey(ctx context.Context, nk *NewManagedKey, audit Audi
 	k.CreatedAt, k.UpdatedAt = now, now
 	nk.Managed.KeyID, nk.Managed.TenantID, nk.Managed.UpdatedAt = k.ID, k.TenantID, now
 	return db.change(ctx, "start managed key", func(tx *gorm.DB) (*AuditInput, error) {
+		if err := tenantOpenTx(tx, k.TenantID); err != nil {
+			return nil, err
+		}
 		if taken, err := nameTaken(tx, "keys", k.TenantID, name, ""); err != nil || taken {
 			return nil, cmp.Or(err, error(ErrNameTaken))
 		}

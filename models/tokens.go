@@ -52,6 +52,9 @@ func (db *DB) CreateServiceToken(ctx context.Context, t *ServiceToken, audit Aud
 			if n == 0 {
 				return nil, invalid("tenant", "no such tenant")
 			}
+			if err := tenantOpenTx(tx, t.TenantID); err != nil {
+				return nil, err
+			}
 		}
 		rev, err := nextRevision(tx)
 		if err != nil {

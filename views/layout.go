@@ -12,6 +12,9 @@ type Page struct {
 	Flash     string
 	Operator  bool     // provider operator: the Provider page is in the navigation
 	DemoAWS   *DemoAWS // development only: the kmslocal demo account
+	// Closing is the tenant's closure while it is pending or under way:
+	// every page shows it to every member.
+	Closing *ClosureInfo
 }
 
 // UserInfo is the signed-in user as the layout shows them.

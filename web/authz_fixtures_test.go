@@ -309,6 +309,29 @@ var fixtures = map[string]func(t *testing.T, w *matrixWorld, p persona, params m
 		form.Set("_leave_tenant", tenant)
 	},
 	// Deleting needs something nothing depends on: a fresh one each time.
+	"POST /tenant/close": func(t *testing.T, w *matrixWorld, p persona, params map[string]string, form url.Values) {
+		tenant, name := w.own(p, w.tenantA, w.tenantB), w.own(p, "Alpha Matrix Tenant", "Beta")
+		if c, err := w.s.Managed.Closure(context.Background(), tenant); err != nil {
+			t.Fatal(err)
+		} else if c != nil && w.permitted {
+			if err := w.s.Managed.CancelClosure(context.Background(), tenant, keysvc.RequestBy{UserID: w.users[p]}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		form.Set("confirm_name", name)
+		form.Set("window_days", "7")
+	},
+	"POST /tenant/close/cancel": func(t *testing.T, w *matrixWorld, p persona, params map[string]string, form url.Values) {
+		tenant := w.own(p, w.tenantA, w.tenantB)
+		if c, err := w.s.Managed.Closure(context.Background(), tenant); err != nil {
+			t.Fatal(err)
+		} else if c == nil {
+			name := w.own(p, "Alpha Matrix Tenant", "Beta")
+			if _, err := w.s.Managed.RequestClosure(context.Background(), tenant, w.byOwner(), managed.ClosureInput{ConfirmName: name, WindowDays: 7}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	},
 	"POST /stores/:store_id/delete": func(t *testing.T, w *matrixWorld, p persona, params map[string]string, form url.Values) {
 		w.seq++
 		st, err := w.s.Managed.CreateStore(context.Background(), w.tenantA, w.byOwner(),

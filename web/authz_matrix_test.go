@@ -202,6 +202,12 @@ var expected = map[string]map[persona]bool{
 	"POST /webhooks/:webhook_id/rotate-secret": allow(admin, owner),
 	"GET /webhooks/:webhook_id/delete":         allow(admin, owner),
 	"POST /webhooks/:webhook_id/delete":        allow(admin, owner),
+
+	// Closing a tenant (issue 16): its owners only, each their own tenant
+	// (no route names one).
+	"GET /tenant/close":         allow(owner, outsider),
+	"POST /tenant/close":        allow(owner, outsider),
+	"POST /tenant/close/cancel": allow(owner, outsider),
 }
 
 // operatorDirectory are operator pages that list every tenant by name and

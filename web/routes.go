@@ -35,6 +35,10 @@ func routes(e *echo.Echo, d Deps) {
 	s := b.Group("", h.RequireViewer)
 	s.GET("/dashboard", h.Dashboard, h.Require(handlers.ActViewTenant))
 	s.POST("/tenants/switch", h.SwitchTenant)
+	// Closing the tenant (issue 16): owners only, after a waiting window.
+	s.GET("/tenant/close", h.ClosePage, h.Require(handlers.ActDeleteTenant))
+	s.POST("/tenant/close", h.RequestClosure, h.Require(handlers.ActDeleteTenant))
+	s.POST("/tenant/close/cancel", h.CancelClosure, h.Require(handlers.ActDeleteTenant))
 
 	// Members and invitations (issue 7). The invitation link is public: it
 	// moves its token into a cookie, then asks the visitor to sign in.

@@ -26,6 +26,9 @@ type lifecycle struct {
 	hook func(op *models.KeyOperation, step string) error
 	// beforeRun, when set (tests), runs before an operation's steps.
 	beforeRun func(op *models.KeyOperation)
+	// closureHook, when set (tests), runs after each step of a tenant's
+	// closure, before the next is recorded.
+	closureHook func(step string) error
 	// wrapSpecs are the wrapping key specs and algorithms to ask KMS for,
 	// in order of preference.
 	wrapSpecs []wrapSpec
@@ -49,6 +52,7 @@ func (s *Service) lifecycle() *lifecycle {
 		lc.wrapSpecs = defaultWrapSpecs
 		lc.worker = jobs.NewWorker(s.db, s.log, jobs.WorkerConfig{Concurrency: 1})
 		lc.worker.Handle(models.JobKindLifecycle, s.runLifecycleJob)
+		lc.worker.Handle(models.JobKindTenantClose, s.runClosureJob)
 	})
 	return lc
 }
@@ -62,6 +66,7 @@ func (s *Service) AttachWorker(w *jobs.Worker) {
 	lc := s.lifecycle()
 	w.Handle(models.JobKindLifecycle, s.runLifecycleJob)
 	w.Handle(jobKindReupload, s.runReuploadJob)
+	w.Handle(models.JobKindTenantClose, s.runClosureJob)
 	w.OnTick(s.lifecycleTick)
 	lc.worker = w
 }
