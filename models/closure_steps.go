@@ -92,14 +92,8 @@ func (db *DB) RevokeTenantAccess(ctx context.Context, tenantID, closureID, step,
 	return &out, nil
 }
 
-// revokeTenantAPIKeysTx revokes the tenant's management API keys. The
-// api_keys table (tenant API keys, migration 40) was added in parallel to
-// the tenant closure: until both are merged it may not exist, and then
-// there is nothing to revoke. Once merged, the table check can go.
+// revokeTenantAPIKeysTx revokes the tenant's management API keys.
 func revokeTenantAPIKeysTx(tx *gorm.DB, tenantID string, now time.Time) (int64, error) {
-	if !tx.Migrator().HasTable("api_keys") {
-		return 0, nil
-	}
 	res := tx.Table("api_keys").Where("tenant_id = ? AND revoked_at IS NULL", tenantID).Update("revoked_at", now)
 	return res.RowsAffected, res.Error
 }
@@ -182,6 +176,11 @@ func (db *DB) EraseTenantSecrets(ctx context.Context, tenantID, closureID, step,
 			tx.Exec("DELETE FROM outbox WHERE tenant_id = ? AND state <> 'sent'", tenantID).Error,
 			tx.Table("outbox").Where("tenant_id = ? AND length(body_sealed) > 0", tenantID).Update("body_sealed", []byte{}).Error,
 			tx.Table("managed_keys").Where("tenant_id = ?", tenantID).Update("deletion_at", nil).Error,
+			// Webhook signing secrets, and the management API's answers kept
+			// for replays (sealed; some show a secret once), which are keyed
+			// by the API key that made the request.
+			tx.Table("webhook_endpoints").Where("tenant_id = ?", tenantID).Updates(map[string]any{"secret_sealed": []byte{}, "enabled": false}).Error,
+			eraseIdempotencyRecordsTx(tx, tenantID),
 			count(tx.Table("keys").Where("tenant_id = ? AND state <> ?", tenantID, StateDeleted).
 				Updates(map[string]any{"state": StateDeleted, "revision": rev, "updated_at": now, "cache_epoch": gorm.Expr("cache_epoch + 1")}), &out.Keys),
 		}
@@ -199,10 +198,27 @@ func (db *DB) EraseTenantSecrets(ctx context.Context, tenantID, closureID, step,
 }
 
 // ClosureErasedColumns are the sealed columns EraseTenantSecrets empties
-// for a tenant (each table has a tenant_id column).
+// for a tenant (each table but idempotency_records has a tenant_id column;
+// its rows are found by the tenant's API keys).
 func ClosureErasedColumns() []SealedColumn {
 	return []SealedColumn{{Table: "aws_connections", BlobColumn: "secret_sealed"}, {Table: "import_requests", BlobColumn: "private_sealed"},
-		{Table: "key_materials", BlobColumn: "sealed"}, {Table: "outbox", BlobColumn: "body_sealed"}}
+		{Table: "key_materials", BlobColumn: "sealed"}, {Table: "outbox", BlobColumn: "body_sealed"},
+		{Table: "webhook_endpoints", BlobColumn: "secret_sealed"}, {Table: "idempotency_records", BlobColumn: "body_sealed"}}
+}
+
+// eraseIdempotencyRecordsTx deletes the recorded answers of a tenant's API
+// keys (a record's id starts with the key's id and a slash).
+func eraseIdempotencyRecordsTx(tx *gorm.DB, tenantID string) error {
+	var ids []string
+	if err := tx.Table("api_keys").Where("tenant_id = ?", tenantID).Pluck("id", &ids).Error; err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if err := tx.Exec("DELETE FROM idempotency_records WHERE id LIKE ?", id+"/%").Error; err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // closureKeeps are the sealed columns a tenant's closure leaves, and why:
