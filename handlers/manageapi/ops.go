@@ -6,6 +6,10 @@ func (a *API) operations() []Operation {
 	var ops []Operation
 	for _, group := range [][]Operation{
 		a.connectionOps(),
+		a.keyOps(),
+		a.storeOps(),
+		a.importRequestOps(),
+		a.rotationOps(),
 	} {
 		ops = append(ops, group...)
 	}
