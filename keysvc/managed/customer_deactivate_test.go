@@ -46,8 +46,10 @@ func TestDeactivateRegisteredKeyMakesNoKMSCall(t *testing.T) {
 		t.Fatalf("encrypt after activate: %v", err)
 	}
 	for name, f := range map[string]func() (*managed.OperationResult, error){
-		"renew":  func() (*managed.OperationResult, error) { return mgd.Renew(ctx, env.Tenant.ID, by, k.ID) },
-		"delete": func() (*managed.OperationResult, error) { return mgd.ScheduleDeletion(ctx, env.Tenant.ID, by, k.ID, managed.DeleteInput{Acknowledge: true}) },
+		"renew": func() (*managed.OperationResult, error) { return mgd.Renew(ctx, env.Tenant.ID, by, k.ID) },
+		"delete": func() (*managed.OperationResult, error) {
+			return mgd.ScheduleDeletion(ctx, env.Tenant.ID, by, k.ID, managed.DeleteInput{Acknowledge: true})
+		},
 	} {
 		if _, err := f(); !errors.Is(err, managed.ErrNotManaged) {
 			t.Errorf("%s of a registered key: %v, want ErrNotManaged", name, err)
