@@ -1,9 +1,11 @@
 package web_test
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 )
@@ -62,11 +64,22 @@ func TestManageAPIStoresAndGeneratedKeys(t *testing.T) {
 	}
 
 	// Deactivating a key keyport made disables its KMS key too; activating
-	// enables it again.
-	op := w.call(t, http.MethodPost, "/keys/"+keyID+"/deactivate", w.adminA, nil).want(t, http.StatusOK, "")
-	if op.str("state") != "done" || op.str("kind") != "deactivate" {
+	// enables it again. KMS failing at first: keyport stops using the key
+	// at once, answers 202, and the operation's job disables the KMS key
+	// on its retry.
+	w.s.KMS.FailNext("DisableKey", 1, "KMSInternalException")
+	op := w.call(t, http.MethodPost, "/keys/"+keyID+"/deactivate", w.adminA, nil).want(t, http.StatusAccepted, "")
+	if op.str("state") != "running" || op.str("kind") != "deactivate" || op.str("error") == "" || op.str("id") == "" {
 		t.Fatalf("deactivate: %s", op.Raw)
 	}
+	if st := w.call(t, http.MethodGet, "/keys/"+keyID, w.adminA, nil).str("state"); st != "DISABLED" {
+		t.Fatalf("key %s while its deactivation runs", st)
+	}
+	if s := w.kmsKeyState(t, arn); s != types.KeyStateEnabled {
+		t.Fatalf("KMS key %s before the retry", s)
+	}
+	w.s.Clock.Advance(time.Hour) // past the retry's backoff
+	w.s.Jobs.RunDue(context.Background())
 	if s := w.kmsKeyState(t, arn); s != types.KeyStateDisabled {
 		t.Fatalf("KMS key of a keyport-made key is %s after deactivate, want Disabled", s)
 	}
