@@ -40,6 +40,13 @@ func TestManageAPIStoresAndGeneratedKeys(t *testing.T) {
 	w.call(t, http.MethodPost, "/stores/"+storeID+"/keys", w.auditorA, map[string]any{"name": "orders"}).want(t, http.StatusForbidden, "forbidden")
 	w.call(t, http.MethodPost, "/stores/"+storeID+"/keys", w.adminA, map[string]any{"name": "orders", "valid_days": 400}).
 		want(t, http.StatusBadRequest, "invalid_request")
+	// KMS refusing the import: the creation fails and is rolled back (422).
+	w.s.KMS.FailNext("ImportKeyMaterial", 1, "AccessDeniedException")
+	failed := w.call(t, http.MethodPost, "/stores/"+storeID+"/keys", w.adminA, map[string]any{"name": "refused"}).
+		want(t, http.StatusUnprocessableEntity, "operation_failed")
+	if !strings.Contains(string(failed.Raw), "rolled back") {
+		t.Fatalf("failed create: %s", failed.Raw)
+	}
 	made := w.call(t, http.MethodPost, "/stores/"+storeID+"/keys", w.adminA, map[string]any{"name": "orders", "valid_days": 90}).
 		want(t, http.StatusCreated, "")
 	keyID := made.str("key_id")
@@ -56,8 +63,12 @@ func TestManageAPIStoresAndGeneratedKeys(t *testing.T) {
 		t.Errorf("q on the alias: %v", got)
 	}
 	one := w.call(t, http.MethodGet, "/stores/"+storeID, w.auditorA, nil).want(t, http.StatusOK, "")
-	if ks, _ := one.Body["keys"].([]any); len(ks) != 1 || ks[0].(map[string]any)["id"] != keyID {
-		t.Fatalf("store keys: %s", one.Raw)
+	states := map[string]any{}
+	for _, sk := range one.Body["keys"].([]any) {
+		states[sk.(map[string]any)["name"].(string)] = sk.(map[string]any)["state"]
+	}
+	if len(states) != 2 || states["orders"] != "ENABLED" || states["refused"] != "DELETED" {
+		t.Fatalf("store keys (the refused one rolled back to DELETED): %s", one.Raw)
 	}
 	if got := w.call(t, http.MethodGet, "/stores", w.auditorA, nil).want(t, http.StatusOK, "").items(); len(got) != 1 {
 		t.Fatalf("stores: %v", got)
