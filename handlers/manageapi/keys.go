@@ -134,7 +134,7 @@ func (a *API) keyOps() []Operation {
 		a.lifecycleOp("/deactivate", "deactivateKey", "Deactivate the key: keyport stops using it at once. A key keyport made or imported is also disabled in KMS; a registered customer-managed key is left as it is in KMS.",
 			nil, a.deactivateKey),
 		{Method: http.MethodPost, Path: "/keys/:id/activate", ID: "activateKey", Tag: "keys", Act: handlers.ActManageKeys,
-			Summary: "Activate a deactivated key: keyport uses it again (and first enables the KMS keys of a key keyport made or imported). It runs at once: the answer has no operation id.",
+			Summary:  "Activate a deactivated key: keyport uses it again (and first enables the KMS keys of a key keyport made or imported). It runs at once: the answer has no operation id.",
 			Response: KeyOperation{}, Handler: a.activateKey},
 		a.lifecycleOp("/renew", "renewKey", "Renew a key keyport made or imported: new material in a new KMS key, the alias moved; the old KMS key stays enabled for older data.",
 			nil, a.renewKey),
