@@ -204,6 +204,9 @@ func (h *Handler) Key(c echo.Context) error {
 	if p.Flash == "" && d.Lifecycle != nil && d.Lifecycle.Held {
 		p.Flash = heldFlashes[c.QueryParam("done")]
 	}
+	if p.Flash == "" && k.Mode == models.ModeCMK {
+		p.Flash = customerFlashes[c.QueryParam("done")]
+	}
 	if p.Flash == "" {
 		p.Flash = lifecycleFlashes[c.QueryParam("done")]
 	}

@@ -45,6 +45,13 @@ var heldFlashes = map[string]string{
 	"on":     "Key activated: keyport uses it again.",
 }
 
+// customerFlashes replace lifecycleFlashes for a registered customer-managed
+// key: keyport never changes it in KMS.
+var customerFlashes = map[string]string{
+	"off": "Key deactivated: keyport stopped using it at once on every replica. Your KMS key was left as it is.",
+	"on":  "Key activated: keyport uses it again.",
+}
+
 // opDoneFlashes names the flash of an operation kind whose success reads
 // differently from its kind.
 var opDoneFlashes = map[string]string{models.OpDelete: "scheduled", models.OpDeactivate: "off"}

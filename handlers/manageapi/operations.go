@@ -35,6 +35,11 @@ type Operation struct {
 	Response any
 	// Status is the success status (200 when 0).
 	Status int
+	// AlsoStatus lists other success statuses with the same answer (202
+	// for an operation still running).
+	AlsoStatus []int
+	// OptionalBody marks a Request body the caller may leave out.
+	OptionalBody bool
 	// Idempotent marks a POST that accepts an Idempotency-Key (every
 	// POST does; others need none).
 	Handler echo.HandlerFunc
@@ -152,7 +157,7 @@ func (a *API) openAPIDocument() ([]byte, error) {
 			if err != nil {
 				return nil, fmt.Errorf("%s request: %w", op.ID, err)
 			}
-			o.RequestBody = &openapi3.RequestBodyRef{Value: openapi3.NewRequestBody().WithRequired(true).WithJSONSchemaRef(s)}
+			o.RequestBody = &openapi3.RequestBodyRef{Value: openapi3.NewRequestBody().WithRequired(!op.OptionalBody).WithJSONSchemaRef(s)}
 		}
 		status := op.Status
 		if status == 0 {
@@ -167,6 +172,9 @@ func (a *API) openAPIDocument() ([]byte, error) {
 			resp = resp.WithJSONSchemaRef(s)
 		}
 		o.AddResponse(status, resp)
+		for _, st := range op.AlsoStatus {
+			o.AddResponse(st, openapi3.NewResponse().WithDescription(http.StatusText(st)).WithContent(resp.Content))
+		}
 		o.Responses.Set("default", &openapi3.ResponseRef{Ref: "#/components/responses/Error", Value: errResp})
 		path := OpenAPIPath(op.Path)
 		item := doc.Paths.Value(path)

@@ -7,6 +7,10 @@ func (a *API) operations() []Operation {
 	for _, group := range [][]Operation{
 		a.connectionOps(),
 		a.webhookOps(),
+		a.keyOps(),
+		a.storeOps(),
+		a.importRequestOps(),
+		a.rotationOps(),
 	} {
 		ops = append(ops, group...)
 	}

@@ -193,6 +193,9 @@ type opContext struct {
 	conn    awskms.Connection
 	client  *kms.Client
 	fence   func() error
+	// customer marks a registered customer-managed key: its operations
+	// (a deactivation) touch only keyport, and managed is an empty record.
+	customer bool
 }
 
 func (s *Service) loadOpContext(ctx context.Context, op *models.KeyOperation, fence func() error) (*opContext, error) {
@@ -201,6 +204,9 @@ func (s *Service) loadOpContext(ctx context.Context, op *models.KeyOperation, fe
 		return nil, err
 	}
 	mk, err := s.db.GetManagedKey(ctx, op.TenantID, op.KeyID)
+	if errors.Is(err, models.ErrNotFound) && k.Mode == models.ModeCMK {
+		return &opContext{op: op, key: k, managed: &models.ManagedKey{KeyID: k.ID, TenantID: k.TenantID}, fence: fence, customer: true}, nil
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -77,9 +77,11 @@ func (s *Service) storeKMS(ctx context.Context, tenantID string, st *models.KeyS
 // Deactivate disables a key: keyport stops using it at once (every
 // replica's cached data keys are purged), in the same transaction that
 // records the operation, whose job then disables its KMS keys; a crash in
-// between is resumed by the worker.
+// between is resumed by the worker. A registered customer-managed key
+// (mode 1) is the tenant's own: keyport only stops using it and leaves it
+// as it is in KMS (its operation has no KMS step).
 func (s *Service) Deactivate(ctx context.Context, tenantID string, by keysvc.RequestBy, keyID string) (*OperationResult, error) {
-	if _, _, err := s.managedKey(ctx, tenantID, keyID, models.StateEnabled); err != nil {
+	if _, _, err := s.lifecycleKey(ctx, tenantID, keyID, models.StateEnabled); err != nil {
 		return nil, err
 	}
 	op := &models.KeyOperation{TenantID: tenantID, KeyID: keyID, Kind: models.OpDeactivate}
@@ -161,7 +163,7 @@ func (s *Service) finishStateOp(ctx context.Context, oc *opContext) error {
 // disabled in keyport: the safe side; activating it enables its KMS keys.
 // It returns what could not be undone, for the operation's detail.
 func (s *Service) rollbackStateOp(ctx context.Context, oc *opContext) (string, error) {
-	if oc.op.Kind != models.OpDelete || oc.managed.Held {
+	if oc.op.Kind != models.OpDelete || oc.customer || oc.managed.Held {
 		return "", nil
 	}
 	var leftover string
@@ -197,20 +199,24 @@ func (s *Service) noRunningOp(ctx context.Context, tenantID, keyID string) error
 	return nil
 }
 
-// Activate enables a key's KMS keys and then the key in keyport.
+// Activate enables a key's KMS keys and then the key in keyport. A
+// registered customer-managed key is only used by keyport again: keyport
+// never disabled it in KMS, so it does not enable it there either.
 func (s *Service) Activate(ctx context.Context, tenantID string, by keysvc.RequestBy, keyID string) error {
-	_, mk, err := s.managedKey(ctx, tenantID, keyID, models.StateDisabled)
+	_, mk, err := s.lifecycleKey(ctx, tenantID, keyID, models.StateDisabled)
 	if err != nil {
 		return err
 	}
 	if err := s.noRunningOp(ctx, tenantID, keyID); err != nil {
 		return err
 	}
-	if err := s.eachKMSKey(ctx, tenantID, keyID, mk, func(c *kms.Client, arn string) error {
-		_, err := c.EnableKey(ctx, &kms.EnableKeyInput{KeyId: aws.String(arn)})
-		return err
-	}); err != nil {
-		return err
+	if mk != nil {
+		if err := s.eachKMSKey(ctx, tenantID, keyID, mk, func(c *kms.Client, arn string) error {
+			_, err := c.EnableKey(ctx, &kms.EnableKeyInput{KeyId: aws.String(arn)})
+			return err
+		}); err != nil {
+			return err
+		}
 	}
 	st := models.StateEnabled
 	k, err := s.db.UpdateKey(ctx, tenantID, keyID, models.KeyUpdate{State: &st, BumpEpoch: true}, by.Audit("key.activated", nil))

@@ -24,6 +24,12 @@ var heldOpSteps = map[string][]string{
 	models.OpDeactivate: {stepFinish},
 }
 
+// Steps of the operations of a registered customer-managed key: the key
+// is the tenant's, so keyport stops using it and leaves KMS alone.
+var customerOpSteps = map[string][]string{
+	models.OpDeactivate: {stepFinish},
+}
+
 // Steps of each operation kind, in order. An operation's recorded step is
 // the one about to run or running; every step is safe to run again after
 // a crash in the middle of it.
@@ -74,7 +80,10 @@ func (s *Service) runOp(ctx context.Context, op *models.KeyOperation, fence func
 		return err
 	}
 	steps := opSteps[op.Kind]
-	if oc.managed.Held {
+	switch {
+	case oc.customer:
+		steps = customerOpSteps[op.Kind]
+	case oc.managed.Held:
 		steps = heldOpSteps[op.Kind]
 	}
 	i := slices.Index(steps, op.Step)

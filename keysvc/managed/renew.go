@@ -40,6 +40,24 @@ func (s *Service) managedKey(ctx context.Context, tenantID, keyID string, states
 	return k, mk, nil
 }
 
+// lifecycleKey is managedKey for the actions that also apply to a
+// registered customer-managed key (deactivate, activate): for one, the
+// managed record is nil.
+func (s *Service) lifecycleKey(ctx context.Context, tenantID, keyID string, states ...models.KeyState) (*models.Key, *models.ManagedKey, error) {
+	k, mk, err := s.managedKey(ctx, tenantID, keyID, states...)
+	if !errors.Is(err, ErrNotManaged) {
+		return k, mk, err
+	}
+	k, err = s.db.GetKey(ctx, tenantID, keyID)
+	if err != nil {
+		return nil, nil, err
+	}
+	if k.Mode != models.ModeCMK {
+		return nil, nil, ErrNotManaged
+	}
+	return k, nil, inState(k, states...)
+}
+
 // inState refuses a key in none of states (none given: every state will do).
 func inState(k *models.Key, states ...models.KeyState) error {
 	if len(states) == 0 || slices.Contains(states, k.State) {
