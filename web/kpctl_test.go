@@ -79,6 +79,7 @@ func TestKpctlApplyTwiceChangesNothing(t *testing.T) {
 	w := newManageWorld(t)
 	dir := t.TempDir()
 	file := filepath.Join(dir, "keyport.yaml")
+	kmsKey := w.s.tenantKMSKey(t, "")
 	write := func(s string) {
 		if err := os.WriteFile(file, []byte(s), 0o600); err != nil {
 			t.Fatal(err)
@@ -92,6 +93,14 @@ func TestKpctlApplyTwiceChangesNothing(t *testing.T) {
     secret_access_key_env: PROD_AWS_SECRET
   - name: prod-role
     role_arn: ` + awsRoleARN + `
+keys:
+  - name: orders
+    connection: prod-user
+    key_arns: [` + kmsKey + `]
+    rotation_policy:
+      period_days: 90
+      notice_days: [7, 30]
+      automatic: true
 webhooks:
   - url: https://hooks.example.com/keyport
     events: [key.rotated, notice.due]
@@ -99,14 +108,22 @@ webhooks:
 	env := map[string]string{"PROD_AWS_SECRET": awsUserSecret}
 	code, out, errOut := w.kpctl(t, w.adminA, env, "plan", "-f", file)
 	if code != cli.ExitChanges || !strings.Contains(out, `+ connection "prod-user"`) || !strings.Contains(out, `+ connection "prod-role"`) ||
-		!strings.Contains(out, "+ webhook https://hooks.example.com/keyport") {
+		!strings.Contains(out, "+ webhook https://hooks.example.com/keyport") || !strings.Contains(out, `+ key "orders"`) {
 		t.Fatalf("plan: %d\n%s\n%s", code, out, errOut)
 	}
 	if n := len(w.call(t, "GET", "/connections", w.adminA, nil).items()); n != 0 {
 		t.Fatalf("plan changed something: %d connections", n)
 	}
-	if code, out, errOut = w.kpctl(t, w.adminA, env, "apply", "-f", file); code != cli.ExitOK || !strings.Contains(out, "Applied: 3 change(s)") {
+	if code, out, errOut = w.kpctl(t, w.adminA, env, "apply", "-f", file); code != cli.ExitOK || !strings.Contains(out, "Applied: 4 change(s)") {
 		t.Fatalf("apply: %d\n%s\n%s", code, out, errOut)
+	}
+	keys := w.call(t, "GET", "/keys?q=orders", w.adminA, nil).want(t, 200, "").items()
+	if len(keys) != 1 {
+		t.Fatalf("keys after apply: %v", keys)
+	}
+	pol := w.call(t, "GET", "/keys/"+keys[0]["id"].(string)+"/rotation-policy", w.adminA, nil).want(t, 200, "")
+	if pol.Body["period_days"] != float64(90) || pol.Body["automatic"] != true {
+		t.Fatalf("rotation policy after apply: %s", pol.Raw)
 	}
 	before := len(w.s.auditActions(t, w.tenantA))
 	code, out, _ = w.kpctl(t, w.adminA, env, "apply", "-f", file)

@@ -420,12 +420,31 @@ func subsetDiff(want, have map[string]any) string {
 	return strings.Join(parts, ", ")
 }
 
+// sameJSON compares two values as JSON; a list of numbers compares as a
+// set (notice_days come back largest first, whatever order the file used).
 func sameJSON(a, b any) bool {
 	var na, nb any
 	if json.Unmarshal([]byte(jsonText(a)), &na) != nil || json.Unmarshal([]byte(jsonText(b)), &nb) != nil {
 		return false
 	}
-	return reflect.DeepEqual(na, nb)
+	return reflect.DeepEqual(sortNumbers(na), sortNumbers(nb))
+}
+
+func sortNumbers(v any) any {
+	l, ok := v.([]any)
+	if !ok {
+		return v
+	}
+	nums := make([]float64, 0, len(l))
+	for _, e := range l {
+		f, ok := e.(float64)
+		if !ok {
+			return v
+		}
+		nums = append(nums, f)
+	}
+	slices.Sort(nums)
+	return nums
 }
 
 func jsonText(v any) string {
