@@ -54,7 +54,7 @@ func TestOneAnswerPerSurface(t *testing.T) {
 		{awskms.ErrThrottled, http.StatusServiceUnavailable, http.StatusTooManyRequests, "kms_throttled"},
 		{awskms.ErrUnavailable, http.StatusServiceUnavailable, http.StatusServiceUnavailable, "unavailable"},
 		{awskms.ErrKeyDisabled, http.StatusInternalServerError, http.StatusConflict, "key_disabled"},
-		{managed.ErrNotManaged, http.StatusConflict, http.StatusInternalServerError, "internal_error"},
+		{managed.ErrNotManaged, http.StatusConflict, http.StatusConflict, "not_managed"},
 		{models.ErrInvitationExpired, http.StatusGone, http.StatusInternalServerError, "internal_error"},
 		{models.ErrLastOwner, http.StatusConflict, http.StatusInternalServerError, "internal_error"},
 		{&keysvc.ValidationError{Field: "days", Message: "too many"}, http.StatusUnprocessableEntity, http.StatusBadRequest, "invalid_request"},

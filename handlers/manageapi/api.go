@@ -10,6 +10,7 @@
 package manageapi
 
 import (
+	"errors"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -140,7 +141,21 @@ func (a *API) TooManyFailedAuthentications(c echo.Context, retryAfter string) er
 // Authenticate (and the rate limits) first.
 func (a *API) Routes(g *echo.Group) {
 	for _, op := range a.ops {
-		g.Add(op.Method, op.Path, op.Handler, allow(op.Act), a.idempotent(op))
+		g.Add(op.Method, op.Path, notFoundAs(op), allow(op.Act), a.idempotent(op))
+	}
+}
+
+// notFoundAs runs op's handler and answers the store's "no such row" (a
+// missing resource or another tenant's) as this API's 404, whichever
+// service call found it missing.
+func notFoundAs(op Operation) echo.HandlerFunc {
+	what := strings.TrimSuffix(strings.ReplaceAll(op.Tag, "-", " "), "s")
+	return func(c echo.Context) error {
+		err := op.Handler(c)
+		if errors.Is(err, models.ErrNotFound) {
+			return notFound(what)
+		}
+		return err
 	}
 }
 
