@@ -196,11 +196,13 @@ func buildStack(tb testing.TB, idpOpts devidp.Options, edit func(*handlers.Confi
 	if full {
 		hd.Mailbox = catcherBox{mc}
 		wd.API = dataapi.New(keys, mgd, log)
-		wd.Manage = manageapi.New(manageapi.Deps{DB: db, Keys: keys, Managed: mgd, Rotation: rot, Log: log, Now: clk.Now})
 		wd.Metrics, wd.MetricsToken = web.NewMetrics(), stackMetricsToken
 	}
 	h := handlers.New(hd)
 	wd.Handlers = h
+	if full {
+		wd.Manage = manageapi.New(manageapi.Deps{DB: db, Keys: keys, Managed: mgd, Rotation: rot, Invites: h.Invitations(), Log: log, Now: clk.Now})
+	}
 	e := web.New(wd)
 	ts.Config.Handler = e
 	ts.Start()

@@ -6,6 +6,11 @@ func (a *API) operations() []Operation {
 	var ops []Operation
 	for _, group := range [][]Operation{
 		a.connectionOps(),
+		a.memberOps(),
+		a.approvalOps(),
+		a.auditOps(),
+		a.reportOps(),
+		a.apiKeyOps(),
 	} {
 		ops = append(ops, group...)
 	}

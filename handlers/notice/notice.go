@@ -4,13 +4,19 @@
 //
 // It also renders the approval emails of keysvc/managed the same way.
 //
-// It imports views, keysvc/rotation, keysvc/managed and models.
+// It also renders the invitation emails of keysvc/invites.
+//
+// It imports views, keysvc/rotation, keysvc/managed, keysvc/invites,
+// keysvc/mailer and models.
 package notice
 
 import (
 	"bytes"
 	"context"
 	"fmt"
+
+	"keyport/keysvc/invites"
+	"keyport/keysvc/mailer"
 	"keyport/keysvc/managed"
 	"keyport/keysvc/rotation"
 	"keyport/models"
@@ -70,4 +76,22 @@ func (r Renderer) RenderApproval(ctx context.Context, m managed.ApprovalMail) (m
 		return managed.MailContent{}, fmt.Errorf("render approval email: %w", err)
 	}
 	return managed.MailContent{Subject: views.NoticeEmailSubject(n), Text: text.String(), HTML: html.String()}, nil
+}
+
+// RenderInvitation renders an invitation email. An invitation an API key
+// sent names the key and the API where the email shows an address.
+func (r Renderer) RenderInvitation(ctx context.Context, m invites.Mail) (mailer.Message, error) {
+	from := m.InviterEmail
+	if from == "" {
+		from = "keyport management API"
+	}
+	e := views.InviteEmail{TenantName: m.TenantName, InviterName: m.InviterName, InviterEmail: from, Role: m.Role, Link: m.Link, ExpiresAt: m.ExpiresAt}
+	var html, text bytes.Buffer
+	if err := views.InviteEmailHTML(e).Render(ctx, &html); err != nil {
+		return mailer.Message{}, fmt.Errorf("render invitation email: %w", err)
+	}
+	if err := views.InviteEmailText(e).Render(ctx, &text); err != nil {
+		return mailer.Message{}, fmt.Errorf("render invitation email: %w", err)
+	}
+	return mailer.Message{To: []string{m.To}, Subject: views.InviteEmailSubject(e), Text: text.String(), HTML: html.String()}, nil
 }
