@@ -58,6 +58,9 @@ type stack struct {
 	Seal    *seal.Sealer        // the KEK, for tests that open what keyport sealed
 	Jobs    *jobs.Worker        // runs only when a test calls it (see rotation_test.go)
 	Rot     *rotation.Scheduler // rotation schedules and notices
+	// Manage is the management API (full stacks only): its operation table
+	// is what the authorization matrix derives its rows from.
+	Manage *manageapi.API
 }
 
 // clock is an injectable clock tests move forward.
@@ -208,7 +211,7 @@ func buildStack(tb testing.TB, idpOpts devidp.Options, edit func(*handlers.Confi
 	ts.Start()
 	tb.Cleanup(ts.Close)
 	return &stack{Echo: e, URL: base, DB: db, DSN: dsn, IdP: idp, Clock: clk, Logs: logs, Mail: mc, KMS: kmsSrv, Keys: keys, Managed: mgd,
-		Seal: sealer, Jobs: jobs, Rot: rot}
+		Seal: sealer, Jobs: jobs, Rot: rot, Manage: wd.Manage}
 }
 
 // catcherBox shows the mail catcher's messages on the development mail
