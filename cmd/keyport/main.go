@@ -78,6 +78,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return auditVerify(ctx, cfg, stdout)
 	case "token":
 		return tokenCommand(ctx, args[1:], getenv, stdout)
+	case "apikey":
+		return apikeyCommand(ctx, args[1:], getenv, stdout)
 	case "kek":
 		return kekCommand(ctx, args[1:], getenv, stdout)
 	case "backup":
