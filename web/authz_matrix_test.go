@@ -188,6 +188,11 @@ var expected = map[string]map[persona]bool{
 	"POST /import-requests/:request_id/upload":         allow(admin, owner),
 	"GET /operator/lifecycle":                          allow(operator),
 	"POST /operator/lifecycle/settings":                allow(operator),
+	// The tenant's management-API keys (issue 15): owners and admins, each
+	// in their own tenant where no id is named.
+	"GET /api-keys":                     allow(admin, owner, outsider),
+	"POST /api-keys":                    allow(admin, owner, outsider),
+	"POST /api-keys/:api_key_id/revoke": allow(admin, owner),
 }
 
 // operatorDirectory are operator pages that list every tenant by name and
@@ -332,6 +337,7 @@ func (w *matrixWorld) reset(t *testing.T) map[string]string {
 		params[k] = v
 	}
 	params[":notice_id"], params[":feed_token"] = w.noticeParam(t, params[":key_id"]), "no-such-feed-token-0123456789"
+	params[":api_key_id"] = w.liveAPIKey(t, false) // a refused revoke must leave it live
 	for k, v := range w.lifecycleParams(t, params[":conn_id"], params[":key_id"]) {
 		params[k] = v
 	}

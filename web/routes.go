@@ -137,6 +137,11 @@ func routes(e *echo.Echo, d Deps) {
 	s.POST("/import-requests/:request_id/upload", h.UploadImport, h.Require(handlers.ActManageKeys))
 	s.GET("/operator/lifecycle", h.OperatorLifecycle, h.Require(handlers.ActOperate))
 	s.POST("/operator/lifecycle/settings", h.SaveApprovalSettings, h.Require(handlers.ActOperate))
+
+	// The tenant's management-API keys (issue 15): owners and admins.
+	s.GET("/api-keys", h.APIKeys, h.Require(handlers.ActManageAPIKeys))
+	s.POST("/api-keys", h.CreateAPIKey, h.Require(handlers.ActManageAPIKeys))
+	s.POST("/api-keys/:api_key_id/revoke", h.RevokeAPIKey, h.Require(handlers.ActManageAPIKeys))
 	// Data API for the provider's services: service tokens, JSON, no
 	// cookies and so no CSRF, a rate limit per token. Absent when the
 	// process runs no key service.
