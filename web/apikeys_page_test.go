@@ -11,7 +11,6 @@ import (
 	"keyport/handlers/manageapi"
 )
 
-
 // shownAPIKey is the key the creation answer shows, "" when none.
 func shownAPIKey(page string) string {
 	i := strings.Index(page, `id="new-api-key"`)
@@ -128,4 +127,3 @@ func TestAPIKeysPage(t *testing.T) {
 		t.Fatal("the key's secret is in the log")
 	}
 }
-
