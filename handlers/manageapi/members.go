@@ -46,7 +46,12 @@ type Invitation struct {
 	CreatedAt time.Time `json:"created_at"`
 	ExpiresAt time.Time `json:"expires_at"`
 	Expired   bool      `json:"expired" doc:"the link no longer works; resend to send a new one"`
-	EmailSent bool      `json:"email_sent,omitempty" doc:"in the answer of a create or resend: the email went out (or was queued); false: saved but not sent, resend later"`
+}
+
+// SentInvitation is the answer of a create or resend.
+type SentInvitation struct {
+	Invitation
+	EmailSent bool `json:"email_sent" doc:"the email went out (or was queued for sending); false: the invitation is saved but its email was not sent, resend it later"`
 }
 
 // InvitationCreate is the body of POST /invitations.
@@ -69,10 +74,10 @@ func (a *API) memberOps() []Operation {
 			Response: List[Invitation]{}, Handler: a.listInvitations},
 		{Method: http.MethodPost, Path: "/invitations", ID: "createInvitation", Tag: "members", Act: handlers.ActManageNonOwners,
 			Summary: "Invite an email address as admin or auditor; it gets the same email as from the portal (the link works once). Older open invitations of the address are revoked." + memberRule,
-			Request: InvitationCreate{}, Response: Invitation{}, Status: http.StatusCreated, Handler: a.createInvitation},
+			Request: InvitationCreate{}, Response: SentInvitation{}, Status: http.StatusCreated, Handler: a.createInvitation},
 		{Method: http.MethodPost, Path: "/invitations/:id/resend", ID: "resendInvitation", Tag: "members", Act: handlers.ActManageNonOwners,
 			Summary:  "Send an open invitation again with a new link and expiry; the old link stops working." + memberRule,
-			Response: Invitation{}, Handler: a.resendInvitation},
+			Response: SentInvitation{}, Handler: a.resendInvitation},
 		{Method: http.MethodDelete, Path: "/invitations/:id", ID: "revokeInvitation", Tag: "members", Act: handlers.ActManageNonOwners,
 			Summary: "Revoke an open invitation; its link stops working." + memberRule, Status: http.StatusNoContent, Handler: a.revokeInvitation},
 	}
@@ -206,9 +211,7 @@ func (a *API) createInvitation(c echo.Context) error {
 	if err := invitationErr(err); err != nil {
 		return err
 	}
-	out := invitationOut(*inv, a.now())
-	out.EmailSent = mailed
-	return c.JSON(http.StatusCreated, out)
+	return c.JSON(http.StatusCreated, SentInvitation{Invitation: invitationOut(*inv, a.now()), EmailSent: mailed})
 }
 
 func (a *API) resendInvitation(c echo.Context) error {
@@ -224,9 +227,7 @@ func (a *API) resendInvitation(c echo.Context) error {
 	if err := invitationErr(err); err != nil {
 		return err
 	}
-	out := invitationOut(*inv, a.now())
-	out.EmailSent = mailed
-	return c.JSON(http.StatusOK, out)
+	return c.JSON(http.StatusOK, SentInvitation{Invitation: invitationOut(*inv, a.now()), EmailSent: mailed})
 }
 
 func (a *API) revokeInvitation(c echo.Context) error {
