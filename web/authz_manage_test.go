@@ -95,6 +95,12 @@ func matrixTable(t *testing.T, s *stack) map[string]map[persona]bool {
 		if row[admin] && !strings.Contains(op.Path, ":") {
 			row[outsider] = true
 		}
+		// Derived rows trust the table's Act; one thing they can still
+		// hold it to: auditors read, so no auditor key may change anything.
+		if row[auditor] && r.Method != http.MethodGet {
+			t.Errorf("management API operation %s (%s) lets auditor keys use a %s: auditors only read; give it an Act auditors do not hold",
+				key, op.ID, r.Method)
+		}
 		table[key] = row
 	}
 	return table
@@ -338,4 +344,35 @@ func manageRowsCovered(t *testing.T, s *stack, walked []string) {
 			t.Errorf("management API operation %s (%s) is not a route the matrix walked", key, op.ID)
 		}
 	}
+}
+
+// metricsHolder checks /metrics beyond the matrix's personas (who all
+// send sessions or tokens that are not the metrics token, and are all
+// refused): the metrics token reads it, and neither an API key nor a
+// data-API token does. It returns the cells it checked and the unexpected
+// allows among them.
+func (w *matrixWorld) metricsHolder(t *testing.T) (cells, allows int) {
+	t.Helper()
+	for _, c := range []struct {
+		who, token string
+		want       bool
+	}{{"the metrics token", stackMetricsToken, true}, {"tenant A's admin API key", w.apiKeys[admin], false},
+		{"tenant B's admin API key", w.apiKeys[outsider], false}, {"tenant A's service token", w.tokenA, false}} {
+		req, _ := http.NewRequest(http.MethodGet, w.s.URL+"/metrics", nil)
+		req.Header.Set("Authorization", "Bearer "+c.token)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		cells++
+		switch got := res.StatusCode == http.StatusOK; {
+		case got && !c.want:
+			allows++
+			t.Errorf("UNEXPECTED ALLOW: GET /metrics with %s answered %d", c.who, res.StatusCode)
+		case !got && c.want:
+			t.Errorf("GET /metrics with %s answered %d, want 200", c.who, res.StatusCode)
+		}
+	}
+	return cells, allows
 }

@@ -672,6 +672,8 @@ func TestAuthorizationMatrix(t *testing.T) {
 			}
 		}
 	}
+	mc, ma := w.metricsHolder(t)
+	cells, unexpectedAllows = cells+mc, unexpectedAllows+ma
 	fmt.Printf("METRIC authz_matrix cells=%d unexpected_allows=%d cross_tenant=%d permitted_failed=%d\n", cells, unexpectedAllows, crossTenant, permittedFailed)
 	t.Logf("METRIC authz_matrix cells=%d unexpected_allows=%d cross_tenant=%d permitted_failed=%d (unexpected denies %d, routes %d, tables %d)",
 		cells, unexpectedAllows, crossTenant, permittedFailed, unexpectedDenies, len(routes), len(w.tables))
