@@ -209,7 +209,12 @@ func (w *matrixWorld) manageTarget(t *testing.T, key, path string, params map[st
 		}
 		parts[i] = v
 	}
-	return strings.Join(parts, "/")
+	target := strings.Join(parts, "/")
+	if q := params["manage?"]; q != "" { // a fixture's query string
+		target += "?" + q
+		delete(params, "manage?")
+	}
+	return target
 }
 
 // manageBody is a management API request's JSON body: the fixture's, or
@@ -272,6 +277,108 @@ var manageFixtures = map[string]func(t *testing.T, w *matrixWorld, p persona, pa
 		params["manage:id"] = w.pendingApproval(t, params, w.permitted)
 		return nil
 	},
+	// Keys, stores, import requests and rotation (helper mk's operations):
+	// tenant A's real customer key where it works, a fresh key keyport
+	// made where the operation uses one up, tenant B's own connection and
+	// store for B's key where no id is named.
+	"POST " + manageapi.BasePath + "/keys": func(t *testing.T, w *matrixWorld, p persona, params map[string]string) any {
+		w.seq++
+		return map[string]any{"name": fmt.Sprintf("matrix api registered %d", w.seq), "connection_id": w.own(p, params[":conn_id"], w.connB),
+			"key_arns": []string{w.s.tenantKMSKey(t, "")}}
+	},
+	"PATCH " + manageapi.BasePath + "/keys/:id": func(t *testing.T, w *matrixWorld, p persona, params map[string]string) any {
+		return map[string]any{"min_decryption_version": 1}
+	},
+	"DELETE " + manageapi.BasePath + "/keys/:id": func(t *testing.T, w *matrixWorld, p persona, params map[string]string) any {
+		generatedKey(t, w, p, params, nil)
+		params["manage?"] = "window_days=7&acknowledge=true"
+		return nil
+	},
+	"POST " + manageapi.BasePath + "/keys/:id/rotate":   emptyBody,
+	"POST " + manageapi.BasePath + "/keys/:id/validate": emptyBody,
+	"POST " + manageapi.BasePath + "/keys/:id/deactivate": func(t *testing.T, w *matrixWorld, p persona, params map[string]string) any {
+		generatedKey(t, w, p, params, nil)
+		return nil
+	},
+	"POST " + manageapi.BasePath + "/keys/:id/renew": func(t *testing.T, w *matrixWorld, p persona, params map[string]string) any {
+		generatedKey(t, w, p, params, nil)
+		return nil
+	},
+	"POST " + manageapi.BasePath + "/keys/:id/rotate-material": func(t *testing.T, w *matrixWorld, p persona, params map[string]string) any {
+		generatedKey(t, w, p, params, nil)
+		return nil
+	},
+	"POST " + manageapi.BasePath + "/keys/:id/reupload": func(t *testing.T, w *matrixWorld, p persona, params map[string]string) any {
+		generatedKey(t, w, p, params, nil)
+		return nil
+	},
+	"POST " + manageapi.BasePath + "/keys/:id/undo": func(t *testing.T, w *matrixWorld, p persona, params map[string]string) any {
+		if generatedKey(t, w, p, params, nil) {
+			if r, err := w.s.Managed.Renew(context.Background(), w.tenantA, w.byOwner(), params[":key_id"]); err != nil || !r.Done() {
+				t.Fatalf("renew: %v", err)
+			}
+		}
+		return nil
+	},
+	"POST " + manageapi.BasePath + "/keys/:id/activate": func(t *testing.T, w *matrixWorld, p persona, params map[string]string) any {
+		if generatedKey(t, w, p, params, nil) {
+			if r, err := w.s.Managed.Deactivate(context.Background(), w.tenantA, w.byOwner(), params[":key_id"]); err != nil || !r.Done() {
+				t.Fatalf("deactivate: %v", err)
+			}
+		}
+		return nil
+	},
+	"POST " + manageapi.BasePath + "/keys/:id/cancel-deletion": func(t *testing.T, w *matrixWorld, p persona, params map[string]string) any {
+		if generatedKey(t, w, p, params, nil) {
+			r, err := w.s.Managed.ScheduleDeletion(context.Background(), w.tenantA, w.byOwner(), params[":key_id"], managed.DeleteInput{WindowDays: 7, Acknowledge: true})
+			if err != nil || !r.Done() {
+				t.Fatalf("schedule deletion: %v", err)
+			}
+		}
+		return nil
+	},
+	"PUT " + manageapi.BasePath + "/keys/:id/rotation-policy": func(t *testing.T, w *matrixWorld, p persona, params map[string]string) any {
+		return map[string]any{"period_days": 90, "notice_days": []int{14}, "automatic": true}
+	},
+	"POST " + manageapi.BasePath + "/keys/:id/postpone": func(t *testing.T, w *matrixWorld, p persona, params map[string]string) any {
+		return map[string]any{"days": 1}
+	},
+	"POST " + manageapi.BasePath + "/notices/:id/acknowledge": emptyBody,
+	"POST " + manageapi.BasePath + "/stores": func(t *testing.T, w *matrixWorld, p persona, params map[string]string) any {
+		w.seq++
+		return map[string]any{"name": fmt.Sprintf("matrix api store %d", w.seq), "connection_id": w.own(p, params[":conn_id"], w.connB)}
+	},
+	"DELETE " + manageapi.BasePath + "/stores/:id": func(t *testing.T, w *matrixWorld, p persona, params map[string]string) any {
+		w.seq++
+		st, err := w.s.Managed.CreateStore(context.Background(), w.tenantA, w.byOwner(),
+			managed.StoreInput{Name: fmt.Sprintf("matrix api empty store %d", w.seq), ConnectionID: params[":conn_id"]})
+		if err != nil {
+			t.Fatal(err)
+		}
+		params["manage:id"] = st.ID
+		return nil
+	},
+	"POST " + manageapi.BasePath + "/stores/:id/keys": func(t *testing.T, w *matrixWorld, p persona, params map[string]string) any {
+		w.seq++
+		return map[string]any{"name": fmt.Sprintf("matrix api made %d", w.seq), "valid_days": 90}
+	},
+	"POST " + manageapi.BasePath + "/import-requests": func(t *testing.T, w *matrixWorld, p persona, params map[string]string) any {
+		w.seq++
+		return map[string]any{"store_id": w.own(p, params[":store_id"], w.storeB), "key_name": fmt.Sprintf("matrix api import %d", w.seq)}
+	},
+	"POST " + manageapi.BasePath + "/import-requests/:id/upload": func(t *testing.T, w *matrixWorld, p persona, params map[string]string) any {
+		if !w.permitted { // a refused cell cannot use it up: one for all
+			if w.sharedImport == nil {
+				id, token, wrapped := w.freshImport(t, params[":store_id"])
+				w.sharedImport = []string{id, token, wrapped}
+			}
+			params["manage:id"] = w.sharedImport[0]
+			return map[string]any{"import_token": w.sharedImport[1], "wrapped_key": w.sharedImport[2]}
+		}
+		id, token, wrapped := w.freshImport(t, params[":store_id"])
+		params["manage:id"] = id
+		return map[string]any{"import_token": token, "wrapped_key": wrapped}
+	},
 	"GET " + manageapi.BasePath + "/audit/verify": func(t *testing.T, w *matrixWorld, p persona, params map[string]string) any {
 		w.s.Clock.Advance(31 * time.Second) // one verification per tenant per 30 s
 		return nil
@@ -284,6 +391,11 @@ var manageFixtures = map[string]func(t *testing.T, w *matrixWorld, p persona, pa
 		params["manage:id"] = w.liveAPIKey(t, w.permitted)
 		return nil
 	},
+}
+
+// emptyBody is the body of an operation whose body is optional: {}.
+func emptyBody(t *testing.T, w *matrixWorld, p persona, params map[string]string) any {
+	return map[string]any{}
 }
 
 // pendingApproval is a pending export approval of tenant A's generated
