@@ -17,9 +17,14 @@ type Action string
 
 // The actions of the portal.
 const (
-	ActViewTenant        Action = "tenant.view"        // dashboard, keys, connections (read)
-	ActViewMembers       Action = "members.view"       // members and invitations (read)
-	ActManageMembers     Action = "members.manage"     // invite, change roles, remove
+	ActViewTenant    Action = "tenant.view"    // dashboard, keys, connections (read)
+	ActViewMembers   Action = "members.view"   // members and invitations (read)
+	ActManageMembers Action = "members.manage" // invite, change roles, remove
+	// ActManageNonOwners is inviting, changing and removing admins and
+	// auditors, never owners: what a tenant's admin API key may do with
+	// members in the management API (the portal's members page stays with
+	// owners; API keys are never owners).
+	ActManageNonOwners   Action = "members.manage_non_owners"
 	ActLeaveTenant       Action = "members.leave"      // end one's own membership
 	ActManageConnections Action = "connections.manage" // AWS connections
 	ActManageKeys        Action = "keys.manage"        // register, create, rotate, enable, disable, delete keys
@@ -30,6 +35,7 @@ const (
 	ActManageSettings    Action = "tenant.settings"    // tenant-wide settings, rotation defaults
 	ActManageNotices     Action = "notices.manage"     // acknowledge rotation notices, postpone rotations
 	ActDeleteTenant      Action = "tenant.delete"
+	ActManageAPIKeys     Action = "apikeys.manage"   // the tenant's management-API keys: create, list, revoke
 	ActOperate           Action = "provider.operate" // operator: all tenants' health, service tokens, provider settings
 )
 
@@ -40,6 +46,7 @@ var permissions = map[Action][]models.Role{
 	ActViewTenant:        {models.RoleOwner, models.RoleAdmin, models.RoleAuditor},
 	ActViewMembers:       {models.RoleOwner, models.RoleAdmin, models.RoleAuditor},
 	ActManageMembers:     {models.RoleOwner},
+	ActManageNonOwners:   {models.RoleOwner, models.RoleAdmin},
 	ActLeaveTenant:       {models.RoleOwner, models.RoleAdmin, models.RoleAuditor},
 	ActManageConnections: {models.RoleOwner, models.RoleAdmin},
 	ActManageKeys:        {models.RoleOwner, models.RoleAdmin},
@@ -50,6 +57,7 @@ var permissions = map[Action][]models.Role{
 	ActManageSettings:    {models.RoleOwner, models.RoleAdmin},
 	ActManageNotices:     {models.RoleOwner, models.RoleAdmin},
 	ActDeleteTenant:      {models.RoleOwner},
+	ActManageAPIKeys:     {models.RoleOwner, models.RoleAdmin},
 }
 
 // operatorActions are what the provider's operators may do.

@@ -20,8 +20,10 @@ import (
 	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
 
+	"keyport/handlers/notice"
 	"keyport/handlers/oidcrp"
 	"keyport/keysvc"
+	"keyport/keysvc/invites"
 	"keyport/keysvc/mailer"
 	"keyport/keysvc/managed"
 	"keyport/keysvc/rotation"
@@ -104,6 +106,7 @@ type Handler struct {
 	now    func() time.Time
 	// verifies limits audit chain verifications (see verifyChain).
 	verifies verifyGate
+	invites  *invites.Service
 }
 
 // New builds the handlers.
@@ -130,8 +133,19 @@ func New(d Deps) *Handler {
 	if h.cfg.InviteRateWindow == 0 {
 		h.cfg.InviteRateWindow = time.Hour
 	}
+	var sender invites.Sender
+	if d.Mailer != nil {
+		sender = d.Mailer
+	}
+	h.invites = invites.New(invites.Deps{DB: d.DB, Outbox: d.Outbox, Sender: sender, Render: notice.Renderer{BaseURL: h.cfg.BaseURL},
+		Wake: h.wakeWorker, BaseURL: h.cfg.BaseURL, TTL: h.cfg.InviteTTL, Limit: h.cfg.InviteRateLimit, Window: h.cfg.InviteRateWindow,
+		Now: h.now, Log: h.log})
 	return h
 }
+
+// Invitations is the invitation service the members page uses, for the
+// management API to invite through the same one.
+func (h *Handler) Invitations() *invites.Service { return h.invites }
 
 var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 

@@ -1,17 +1,16 @@
 package handlers
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
+	"keyport/keysvc/invites"
 	"keyport/keysvc/mailer"
 	"keyport/models"
 	"keyport/views"
@@ -48,15 +47,7 @@ func (h *Handler) InviteMember(c echo.Context) error {
 	if len(f.Errors) > 0 {
 		return h.renderMembers(c, http.StatusUnprocessableEntity, f)
 	}
-	token, err := newSecret()
-	if err != nil {
-		return err
-	}
-	in := h.newInvitation(v, token, f.Email, models.Role(f.Role))
-	if err := h.queueInvitation(c, v, &in, token); err != nil {
-		return err
-	}
-	inv, err := h.db.CreateInvitation(c.Request().Context(), in, models.AuditInput{Actor: v.User.ID, RequestID: RequestID(c)})
+	_, mailed, err := h.invites.Invite(c.Request().Context(), v.Tenant.ID, h.inviter(c, v), f.Email, models.Role(f.Role))
 	switch {
 	case errors.Is(err, models.ErrAlreadyMember):
 		f.Errors["email"] = "This person is already a member of this tenant."
@@ -67,33 +58,29 @@ func (h *Handler) InviteMember(c echo.Context) error {
 	case err != nil:
 		return fmt.Errorf("create invitation: %w", err)
 	}
-	return c.Redirect(http.StatusSeeOther, "/members?done="+h.mailInvitation(c, v, inv, token, "invited"))
+	return c.Redirect(http.StatusSeeOther, "/members?done="+mailFlash(mailed, "invited"))
 }
 
-// newInvitation fills what every invitation and resend shares.
-func (h *Handler) newInvitation(v *Viewer, token, email string, role models.Role) models.NewInvitation {
-	return models.NewInvitation{TenantID: v.Tenant.ID, Email: email, Role: role, TokenHash: hashSecret(token),
-		InvitedBy: v.User.ID, TTL: h.cfg.InviteTTL, Limit: h.cfg.InviteRateLimit, Window: h.cfg.InviteRateWindow}
+// inviter names the viewer in the invitation email and its audit event.
+func (h *Handler) inviter(c echo.Context, v *Viewer) invites.Inviter {
+	return invites.Inviter{ID: v.User.ID, Kind: models.ActorUser, Name: personLabel(v.User.Name, v.User.Email), Email: v.User.Email,
+		RequestID: RequestID(c)}
+}
+
+// mailFlash is the flash code after an invitation: ok when its email went
+// out (or was queued), "mail_failed" when not (it can be resent).
+func mailFlash(mailed bool, ok string) string {
+	if mailed {
+		return ok
+	}
+	return "mail_failed"
 }
 
 // ResendInvitation replaces an open invitation with a fresh link and
 // expiry, and emails it.
 func (h *Handler) ResendInvitation(c echo.Context) error {
 	v := viewerFrom(c)
-	token, err := newSecret()
-	if err != nil {
-		return err
-	}
-	old, err := h.db.GetInvitation(c.Request().Context(), v.Tenant.ID, c.Param("id"))
-	if err != nil {
-		return fmt.Errorf("resend invitation: %w", err)
-	}
-	in := h.newInvitation(v, token, old.Email, old.Role)
-	if err := h.queueInvitation(c, v, &in, token); err != nil {
-		return err
-	}
-	inv, err := h.db.ResendInvitation(c.Request().Context(), v.Tenant.ID, c.Param("id"), in,
-		models.AuditInput{Actor: v.User.ID, RequestID: RequestID(c)})
+	_, mailed, err := h.invites.Resend(c.Request().Context(), v.Tenant.ID, h.inviter(c, v), c.Param("id"))
 	switch {
 	case errors.Is(err, models.ErrRateLimited):
 		return &PublicError{Status: http.StatusTooManyRequests, Heading: "Too many invitations",
@@ -102,7 +89,7 @@ func (h *Handler) ResendInvitation(c echo.Context) error {
 	case err != nil:
 		return fmt.Errorf("resend invitation: %w", err)
 	}
-	return c.Redirect(http.StatusSeeOther, "/members?done="+h.mailInvitation(c, v, inv, token, "resent"))
+	return c.Redirect(http.StatusSeeOther, "/members?done="+mailFlash(mailed, "resent"))
 }
 
 // RevokeInvitation withdraws an open invitation.
@@ -114,74 +101,6 @@ func (h *Handler) RevokeInvitation(c echo.Context) error {
 		return fmt.Errorf("revoke invitation: %w", err)
 	}
 	return c.Redirect(http.StatusSeeOther, "/members?done=revoked")
-}
-
-// mailInvitation sends the invitation email after the invitation is
-// committed and returns the flash code: ok when sent, "mail_failed" when
-// not (the invitation exists and can be resent). The error is logged
-// without the message, whose link holds the token.
-func (h *Handler) mailInvitation(c echo.Context, v *Viewer, inv *models.Invitation, token, ok string) string {
-	if h.outbox != nil {
-		h.wakeWorker() // queued with the invitation (queueInvitation)
-		return ok
-	}
-	err := h.sendInvitation(c.Request().Context(), v, inv, token)
-	if err == nil {
-		return ok
-	}
-	h.log.Warn("invitation email not sent", "request_id", RequestID(c), "tenant_id", inv.TenantID,
-		"invitation_id", inv.ID, "err", err)
-	return "mail_failed"
-}
-
-func (h *Handler) sendInvitation(ctx context.Context, v *Viewer, inv *models.Invitation, token string) error {
-	if h.mailer == nil {
-		return errors.New("no mail server is configured")
-	}
-	base, err := url.Parse(h.cfg.BaseURL)
-	if err != nil || base.Host == "" {
-		return errors.New("no base url is configured for links")
-	}
-	msg, err := h.invitationMessage(ctx, v, inv.Email, inv.Role, token, inv.ExpiresAt)
-	if err != nil {
-		return err
-	}
-	msg.MessageID = inv.ID + "@" + base.Hostname()
-	return h.mailer.Send(ctx, msg)
-}
-
-// queueInvitation renders the invitation email into in.Mail, so that it
-// enters the outbox in the invitation's own transaction. Without an
-// outbox it does nothing and mailInvitation sends after the commit.
-func (h *Handler) queueInvitation(c echo.Context, v *Viewer, in *models.NewInvitation, token string) error {
-	if h.outbox == nil {
-		return nil
-	}
-	// The store stamps the expiry with the same clock a moment later.
-	msg, err := h.invitationMessage(c.Request().Context(), v, in.Email, in.Role, token, h.now().Add(in.TTL))
-	if err != nil {
-		return err
-	}
-	nm, err := h.outbox.Compose(v.Tenant.ID, "invitation", "", msg)
-	if err != nil {
-		return fmt.Errorf("queue invitation email: %w", err)
-	}
-	in.Mail = &nm
-	return nil
-}
-
-// invitationMessage renders the invitation email.
-func (h *Handler) invitationMessage(ctx context.Context, v *Viewer, email string, role models.Role, token string, expires time.Time) (mailer.Message, error) {
-	e := views.InviteEmail{TenantName: v.Tenant.Name, InviterName: personLabel(v.User.Name, v.User.Email), InviterEmail: v.User.Email,
-		Role: string(role), Link: h.cfg.BaseURL + "/invite?token=" + url.QueryEscape(token), ExpiresAt: expires.UTC()}
-	var html, text bytes.Buffer
-	if err := views.InviteEmailHTML(e).Render(ctx, &html); err != nil {
-		return mailer.Message{}, fmt.Errorf("render invitation email: %w", err)
-	}
-	if err := views.InviteEmailText(e).Render(ctx, &text); err != nil {
-		return mailer.Message{}, fmt.Errorf("render invitation email: %w", err)
-	}
-	return mailer.Message{To: []string{email}, Subject: views.InviteEmailSubject(e), Text: text.String(), HTML: html.String()}, nil
 }
 
 // Problems of the invitation link, for the person holding it.

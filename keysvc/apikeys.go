@@ -35,10 +35,15 @@ type APIKeyInfo struct {
 	TenantID string
 	Name     string
 	Role     models.Role
+	// CreatedBy is who created the key: a member's user id, or the name
+	// of the command ("cli") for keys an operator made.
+	CreatedBy string
 }
 
 // NewAPIKey creates a tenant API key and returns it in full, the only time
-// it is ever shown. lifetime 0 means the longest allowed.
+// it is ever shown. lifetime 0 means the longest allowed. A key made with
+// another key belongs to that key's creator (by.Person): approvals count
+// persons.
 func (s *Service) NewAPIKey(ctx context.Context, tenantID string, by RequestBy, name string, role models.Role, lifetime time.Duration) (string, *models.APIKey, error) {
 	if lifetime == 0 {
 		lifetime = MaxAPIKeyLifetime
@@ -55,7 +60,7 @@ func (s *Service) NewAPIKey(ctx context.Context, tenantID string, by RequestBy, 
 	sum := sha256.Sum256([]byte(enc))
 	expires := s.now().Add(lifetime)
 	k := &models.APIKey{ID: models.NewID(models.PrefixAPIKey), TenantID: tenantID, Name: name, Role: role,
-		SecretHash: sum[:], CreatedBy: by.UserID, ExpiresAt: &expires}
+		SecretHash: sum[:], CreatedBy: by.Person(), ExpiresAt: &expires}
 	audit := by.Audit("api_key.created", map[string]string{"name": name, "role": string(role), "expires_at": expires.UTC().Format(time.RFC3339)})
 	if err := s.db.CreateAPIKey(ctx, k, audit); err != nil {
 		return "", nil, err
@@ -67,6 +72,17 @@ func (s *Service) NewAPIKey(ctx context.Context, tenantID string, by RequestBy, 
 // the row on each request).
 func (s *Service) RevokeAPIKey(ctx context.Context, tenantID string, by RequestBy, id string) error {
 	return s.db.RevokeAPIKey(ctx, tenantID, id, by.Audit("api_key.revoked", nil))
+}
+
+// APIKeyState names a key's state at now: active, expired or revoked.
+func APIKeyState(k *models.APIKey, now time.Time) string {
+	switch {
+	case k.RevokedAt != nil:
+		return "revoked"
+	case !k.Usable(now):
+		return "expired"
+	}
+	return "active"
 }
 
 // apiKeyTouchEvery is how stale a key's "last used" may get: a script
@@ -104,7 +120,7 @@ func (s *Service) AuthenticateAPIKey(ctx context.Context, presented string) (API
 			s.log.WarnContext(ctx, "record API key use", "api_key", k.ID, "err", err)
 		}
 	}
-	return APIKeyInfo{ID: k.ID, TenantID: k.TenantID, Name: k.Name, Role: k.Role}, nil
+	return APIKeyInfo{ID: k.ID, TenantID: k.TenantID, Name: k.Name, Role: k.Role, CreatedBy: k.CreatedBy}, nil
 }
 
 // Idempotency records of the management API: a POST's first answer, kept

@@ -62,6 +62,20 @@ type RequestBy struct {
 	// MFA: the user's sign-in asserted a second factor (approvals may
 	// require it).
 	MFA bool
+	// OnBehalfOf is the person accountable for a request that a non-person
+	// makes: an API key's creator. The four-eyes rule of approvals counts
+	// persons (see Person), so one admin cannot request with a key and
+	// approve in the portal, or the other way round.
+	OnBehalfOf string
+}
+
+// Person is who counts as the requester or decider of an approval: the
+// person behind an API key, else the actor.
+func (b RequestBy) Person() string {
+	if b.OnBehalfOf != "" {
+		return b.OnBehalfOf
+	}
+	return b.UserID
 }
 
 // Audit is the audit event of action by b, with details.

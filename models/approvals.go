@@ -66,6 +66,28 @@ func (db *DB) GetApproval(ctx context.Context, tenantID, keyID, id string) (*App
 	return &a, nil
 }
 
+// OpenApprovals lists a tenant's pending, unexpired approval requests,
+// oldest first.
+func (db *DB) OpenApprovals(ctx context.Context, tenantID string) ([]Approval, error) {
+	var out []Approval
+	err := db.g.WithContext(ctx).Table("key_approvals").Where("tenant_id = ? AND state = ? AND expires_at > ?", tenantID, ApprovalPending, ts(db.now())).
+		Order("created_at, id").Find(&out).Error
+	if err != nil {
+		return nil, fmt.Errorf("open approvals: %w", mapErr(err))
+	}
+	return out, nil
+}
+
+// TenantApproval reads one approval of a tenant by its id alone.
+func (db *DB) TenantApproval(ctx context.Context, tenantID, id string) (*Approval, error) {
+	var a Approval
+	err := db.g.WithContext(ctx).Table("key_approvals").Where("tenant_id = ? AND id = ?", tenantID, id).Take(&a).Error
+	if err != nil {
+		return nil, fmt.Errorf("get approval: %w", mapErr(err))
+	}
+	return &a, nil
+}
+
 // TenantOwnerEmails lists the email addresses of a tenant's owners.
 func (db *DB) TenantOwnerEmails(ctx context.Context, tenantID string) ([]string, error) {
 	var out []string

@@ -33,6 +33,9 @@ type AuditFilter struct {
 	Actor  string    // exact actor (a user id, "system", ...)
 	Action string    // exact action
 	KeyID  string    // events about this key
+	// TargetType and TargetID: events about this target (each exact,
+	// either may be empty).
+	TargetType, TargetID string
 	// Cursors: Before pages to older events (seq < Before), After to newer
 	// ones (seq > After). At most one is used; Before wins.
 	Before int64
@@ -133,6 +136,12 @@ func (db *DB) auditWhere(ctx context.Context, scope AuditScope, f AuditFilter) *
 	}
 	if f.KeyID != "" {
 		q = q.Where("target_type = 'key' AND target_id = ?", f.KeyID)
+	}
+	if f.TargetType != "" {
+		q = q.Where("target_type = ?", f.TargetType)
+	}
+	if f.TargetID != "" {
+		q = q.Where("target_id = ?", f.TargetID)
 	}
 	return q
 }

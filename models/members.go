@@ -15,6 +15,12 @@ import (
 // owner: nobody could then invite, change roles or delete the tenant.
 var ErrLastOwner = errors.New("models: a tenant must keep at least one owner")
 
+// ErrOwnerOutOfReach is returned by the changes that may not touch owners
+// (ChangeNonOwnerRole, RemoveNonOwner): the member is an owner, or the new
+// role would make them one. The management API's keys act with these:
+// no API key can make or unmake an owner.
+var ErrOwnerOutOfReach = errors.New("models: owners can only be changed by an owner in the portal")
+
 // Member is one member of a tenant with what the members page shows.
 type Member struct {
 	UserID         string
@@ -104,6 +110,17 @@ type RoleChange struct {
 // the new role is stored but an old session still runs here. Setting the current role again changes nothing and
 // writes no event. Action defaults to "member.role_changed".
 func (db *DB) ChangeMemberRole(ctx context.Context, tenantID, userID string, role Role, audit AuditInput) (*RoleChange, error) {
+	return db.changeMemberRole(ctx, tenantID, userID, role, false, audit)
+}
+
+// ChangeNonOwnerRole is ChangeMemberRole between admin and auditor only:
+// ErrOwnerOutOfReach when the member is an owner or role is owner, checked
+// in the transaction that changes the role.
+func (db *DB) ChangeNonOwnerRole(ctx context.Context, tenantID, userID string, role Role, audit AuditInput) (*RoleChange, error) {
+	return db.changeMemberRole(ctx, tenantID, userID, role, true, audit)
+}
+
+func (db *DB) changeMemberRole(ctx context.Context, tenantID, userID string, role Role, guard bool, audit AuditInput) (*RoleChange, error) {
 	if !role.Valid() {
 		return nil, invalid("role", "must be owner, admin or auditor")
 	}
@@ -112,6 +129,9 @@ func (db *DB) ChangeMemberRole(ctx context.Context, tenantID, userID string, rol
 		m, err := membershipTx(tx, tenantID, userID)
 		if err != nil {
 			return nil, err
+		}
+		if guard && (m.Role == RoleOwner || role == RoleOwner) {
+			return nil, ErrOwnerOutOfReach
 		}
 		ch = RoleChange{From: m.Role, To: role}
 		if m.Role == role {
@@ -152,10 +172,23 @@ func (db *DB) ChangeMemberRole(ctx context.Context, tenantID, userID string, rol
 // A member leaving on their own keeps their sessions, which fall back to
 // their other tenants. Action defaults to "member.removed".
 func (db *DB) RemoveMember(ctx context.Context, tenantID, userID string, endSessions bool, audit AuditInput) error {
+	return db.removeMember(ctx, tenantID, userID, endSessions, false, audit)
+}
+
+// RemoveNonOwner is RemoveMember (sessions ended) for admins and auditors
+// only: ErrOwnerOutOfReach for an owner, checked in the transaction.
+func (db *DB) RemoveNonOwner(ctx context.Context, tenantID, userID string, audit AuditInput) error {
+	return db.removeMember(ctx, tenantID, userID, true, true, audit)
+}
+
+func (db *DB) removeMember(ctx context.Context, tenantID, userID string, endSessions, guard bool, audit AuditInput) error {
 	return db.change(ctx, "remove member", func(tx *gorm.DB) (*AuditInput, error) {
 		m, err := membershipTx(tx, tenantID, userID)
 		if err != nil {
 			return nil, err
+		}
+		if guard && m.Role == RoleOwner {
+			return nil, ErrOwnerOutOfReach
 		}
 		if m.Role == RoleOwner {
 			if err := keepAnOwner(tx, tenantID); err != nil {

@@ -360,6 +360,15 @@ var fixtures = map[string]func(t *testing.T, w *matrixWorld, p persona, params m
 			t.Fatal(err)
 		}
 	},
+	"POST /api-keys": func(t *testing.T, w *matrixWorld, p persona, params map[string]string, form url.Values) {
+		w.seq++
+		form.Set("name", fmt.Sprintf("matrix page key %d", w.seq))
+		form.Set("role", "auditor")
+		form.Set("expires_days", "30")
+	},
+	"POST /api-keys/:api_key_id/revoke": func(t *testing.T, w *matrixWorld, p persona, params map[string]string, form url.Values) {
+		params[":api_key_id"] = w.liveAPIKey(t, w.permitted)
+	},
 	"POST /keys/:key_id/approvals": func(t *testing.T, w *matrixWorld, p persona, params map[string]string, form url.Values) {
 		anyGeneratedKey(t, w, p, params, form)
 		form.Set("action", "export")

@@ -208,6 +208,11 @@ var expected = map[string]map[persona]bool{
 	"GET /tenant/close":         allow(owner, outsider),
 	"POST /tenant/close":        allow(owner, outsider),
 	"POST /tenant/close/cancel": allow(owner, outsider),
+	// The tenant's management-API keys (issue 15): owners and admins, each
+	// in their own tenant where no id is named.
+	"GET /api-keys":                     allow(admin, owner, outsider),
+	"POST /api-keys":                    allow(admin, owner, outsider),
+	"POST /api-keys/:api_key_id/revoke": allow(admin, owner),
 }
 
 // operatorDirectory are operator pages that list every tenant by name and
@@ -250,6 +255,11 @@ type matrixWorld struct {
 	permitted       bool
 	sharedGenerated string
 	sharedImport    []string
+	// The management API's keys by persona (see manageKeys), and what
+	// its refused cells share.
+	apiKeys        map[persona]string
+	sharedApproval string
+	sharedAPIKey   string
 }
 
 func newMatrixWorld(t *testing.T, s *stack) *matrixWorld {
@@ -287,6 +297,7 @@ func newMatrixWorld(t *testing.T, s *stack) *matrixWorld {
 	if w.tokenB, _, err = s.Keys.NewServiceToken(ctx, w.tenantB, "beta service", "operator"); err != nil {
 		t.Fatal(err)
 	}
+	w.manageKeys(t)
 	return w
 }
 
@@ -346,6 +357,7 @@ func (w *matrixWorld) reset(t *testing.T) map[string]string {
 		params[k] = v
 	}
 	params[":notice_id"], params[":feed_token"] = w.noticeParam(t, params[":key_id"]), "no-such-feed-token-0123456789"
+	params[":api_key_id"] = w.liveAPIKey(t, false) // a refused revoke must leave it live
 	for k, v := range w.lifecycleParams(t, params[":conn_id"], params[":key_id"]) {
 		params[k] = v
 	}
@@ -427,7 +439,7 @@ func (w *matrixWorld) client(t *testing.T, p persona) (*http.Client, string) {
 	t.Helper()
 	b := newBrowser(t)
 	c := b.noFollow()
-	if p == anonymous || p == service {
+	if p == anonymous || p == service || p == revokedKey || p == expiredKey {
 		return c, "no-session-no-token"
 	}
 	raw := make([]byte, 32)
@@ -516,6 +528,10 @@ func TestAuthorizationMatrix(t *testing.T) {
 		}
 	}
 	sort.Strings(routes)
+	// The hand-written table, plus a row per management API route derived
+	// from its operation (authz_manage_test.go).
+	expected := matrixTable(t, s)
+	manageRowsCovered(t, s, routes)
 	// Both ways: a table entry for a route the server does not have is a
 	// decision about nothing (a renamed route, or one the matrix's stack
 	// does not serve).
@@ -539,7 +555,8 @@ func TestAuthorizationMatrix(t *testing.T) {
 		}
 		method, path, _ := strings.Cut(key, " ")
 		api := strings.HasPrefix(path, "/api/v1/")
-		for i, p := range personas {
+		manage := isManage(path)
+		for i, p := range personasFor(path) {
 			params := w.reset(t)
 			c, token := w.client(t, p)
 			form := url.Values{"csrf_token": {token}, "email": {fmt.Sprintf("matrix-%d-%d@example.net", cells, i)},
@@ -548,7 +565,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 			// refusal cannot come from a missing field alone: a broken
 			// check behind validation shows as an allow or a write.
 			w.permitted = want[p]
-			if fx := fixtures[key]; fx != nil && (want[p] || p != anonymous && p != service) {
+			if fx := fixtures[key]; fx != nil && !manage && (want[p] || p != anonymous && p != service) {
 				fx(t, w, p, params, form)
 			}
 			// Fixture steps that are not form fields: a query string, an
@@ -565,13 +582,22 @@ func TestAuthorizationMatrix(t *testing.T) {
 				res.Body.Close()
 			}
 			var body io.Reader
+			noFixture := false
 			switch {
+			case manage:
+				var b string
+				if b, noFixture = w.manageBody(t, s, key, method, path, p, params); b != "" {
+					body = strings.NewReader(b)
+				}
 			case api:
 				body = strings.NewReader(w.apiBody(t, key, params, want[p]))
 			case method != http.MethodGet:
 				body = strings.NewReader(form.Encode())
 			}
 			target := path
+			if manage {
+				target = w.manageTarget(t, key, path, params)
+			}
 			for name, v := range params {
 				target = strings.ReplaceAll(target, name, v)
 			}
@@ -587,12 +613,14 @@ func TestAuthorizationMatrix(t *testing.T) {
 			before := w.stateOfA(t)
 			req, _ := http.NewRequest(method, s.URL+target, body)
 			switch {
-			case api:
+			case manage && body != nil, api:
 				req.Header.Set("Content-Type", "application/json")
 			case body != nil:
 				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 			}
 			switch {
+			case manage:
+				w.manageAuth(req, p)
 			case p == service:
 				req.Header.Set("Authorization", "Bearer "+w.tokenA)
 			case p == outsider && api:
@@ -628,7 +656,11 @@ func TestAuthorizationMatrix(t *testing.T) {
 					}
 				} else if !successful(res) {
 					permittedFailed++
-					t.Errorf("PERMITTED FAILED: %s as %s answered %d (Location %q): %s", key, p, res.StatusCode, res.Header.Get("Location"), excerpt(page))
+					hint := ""
+					if noFixture {
+						hint = fmt.Sprintf(" (the matrix sent {}: add a manageFixtures entry for %q giving a valid body)", key)
+					}
+					t.Errorf("PERMITTED FAILED: %s as %s answered %d (Location %q)%s: %s", key, p, res.StatusCode, res.Header.Get("Location"), hint, excerpt(page))
 				}
 			}
 			// Another tenant's owner naming tenant A's ids finds nothing:
@@ -638,7 +670,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 				crossTenant++
 				t.Errorf("CROSS-TENANT: %s as %s with tenant A's ids answered %d, want 404", key, p, res.StatusCode)
 			}
-			if p != admin && p != owner && p != auditor && p != service {
+			if p != admin && p != owner && p != auditor && p != service || manage && (p == owner || p == service) {
 				for _, m := range w.secretMarkers {
 					if p == operator && operatorDirectory[key] {
 						break // operators are provider-wide: these pages list every tenant by name
@@ -661,6 +693,8 @@ func TestAuthorizationMatrix(t *testing.T) {
 			}
 		}
 	}
+	mc, ma := w.metricsHolder(t)
+	cells, unexpectedAllows = cells+mc, unexpectedAllows+ma
 	fmt.Printf("METRIC authz_matrix cells=%d unexpected_allows=%d cross_tenant=%d permitted_failed=%d\n", cells, unexpectedAllows, crossTenant, permittedFailed)
 	t.Logf("METRIC authz_matrix cells=%d unexpected_allows=%d cross_tenant=%d permitted_failed=%d (unexpected denies %d, routes %d, tables %d)",
 		cells, unexpectedAllows, crossTenant, permittedFailed, unexpectedDenies, len(routes), len(w.tables))

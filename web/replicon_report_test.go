@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"keyport/handlers/notice"
+	"keyport/handlers/reportnotice"
 	"keyport/keysvc/jobs"
 	"keyport/keysvc/mailer"
 	"keyport/keysvc/reportmail"
@@ -94,7 +94,7 @@ func TestScheduledValidationReport(t *testing.T) {
 
 	// Two replicas plan reports: the stack's worker (which also delivers
 	// email) and a second one on the same database.
-	render := notice.Renderer{BaseURL: s.URL}
+	render := reportnotice.Renderer{BaseURL: s.URL}
 	reportmail.New(reportmail.Deps{DB: s.DB, Settings: s.Keys, Outbox: mailer.NewOutbox(s.DB, s.Seal, nil, "keyport.test"), Worker: s.Jobs,
 		Render: render, Now: s.Clock.Now})
 	w2 := jobs.NewWorker(s.DB, nil, jobs.WorkerConfig{Concurrency: 1})

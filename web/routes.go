@@ -159,6 +159,10 @@ func routes(e *echo.Echo, d Deps) {
 		s.POST("/webhooks/:webhook_id/delete", h.DeleteWebhook, h.Require(handlers.ActManageSettings))
 	}
 
+	// The tenant's management-API keys (issue 15): owners and admins.
+	s.GET("/api-keys", h.APIKeys, h.Require(handlers.ActManageAPIKeys))
+	s.POST("/api-keys", h.CreateAPIKey, h.Require(handlers.ActManageAPIKeys))
+	s.POST("/api-keys/:api_key_id/revoke", h.RevokeAPIKey, h.Require(handlers.ActManageAPIKeys))
 	// Data API for the provider's services: service tokens, JSON, no
 	// cookies and so no CSRF, a rate limit per token. Absent when the
 	// process runs no key service.

@@ -65,6 +65,9 @@ type stack struct {
 	// (tests add their TLS receiver's certificate).
 	Hooks   *webhooks.Service
 	HookCAs *x509.CertPool
+	// Manage is the management API (full stacks only): its operation table
+	// is what the authorization matrix derives its rows from.
+	Manage *manageapi.API
 }
 
 // stackLookup resolves *.example.com to a public documentation address
@@ -216,17 +219,19 @@ func buildStack(tb testing.TB, idpOpts devidp.Options, edit func(*handlers.Confi
 	if full {
 		hd.Mailbox = catcherBox{mc}
 		wd.API = dataapi.New(keys, mgd, log)
-		wd.Manage = manageapi.New(manageapi.Deps{DB: db, Keys: keys, Managed: mgd, Rotation: rot, Webhooks: hooks, Log: log, Now: clk.Now})
 		wd.Metrics, wd.MetricsToken = web.NewMetrics(), stackMetricsToken
 	}
 	h := handlers.New(hd)
 	wd.Handlers = h
+	if full {
+		wd.Manage = manageapi.New(manageapi.Deps{DB: db, Keys: keys, Managed: mgd, Rotation: rot, Webhooks: hooks, Invites: h.Invitations(), Log: log, Now: clk.Now})
+	}
 	e := web.New(wd)
 	ts.Config.Handler = e
 	ts.Start()
 	tb.Cleanup(ts.Close)
 	return &stack{Echo: e, URL: base, DB: db, DSN: dsn, IdP: idp, Clock: clk, Logs: logs, Mail: mc, KMS: kmsSrv, Keys: keys, Managed: mgd,
-		Seal: sealer, Jobs: jobs, Rot: rot, Hooks: hooks, HookCAs: hookCAs}
+		Seal: sealer, Jobs: jobs, Rot: rot, Hooks: hooks, HookCAs: hookCAs, Manage: wd.Manage}
 }
 
 // catcherBox shows the mail catcher's messages on the development mail

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"keyport/handlers/notice"
+	"keyport/handlers/reportnotice"
 	"keyport/keysvc"
 	"keyport/keysvc/jobs"
 	"keyport/keysvc/mailer"
@@ -47,7 +48,7 @@ func startJobs(ctx context.Context, db *models.DB, sealer *seal.Sealer, keys *ke
 	hooks.Register(w)
 	mgd.SetApprovalMail(ob, notice.Renderer{BaseURL: baseURL})
 	// Tenants' scheduled validation reports by email (once per period).
-	reportmail.New(reportmail.Deps{DB: db, Settings: keys, Outbox: ob, Worker: w, Render: notice.Renderer{BaseURL: baseURL}, Logger: log})
+	reportmail.New(reportmail.Deps{DB: db, Settings: keys, Outbox: ob, Worker: w, Render: reportnotice.Renderer{BaseURL: baseURL}, Logger: log})
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {

@@ -100,6 +100,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return tokenCommand(ctx, args[1:], getenv, stdout)
 	case "tenant":
 		return tenantCommand(ctx, args[1:], getenv, stdout)
+	case "apikey":
+		return apikeyCommand(ctx, args[1:], getenv, stdout)
 	case "kek":
 		return kekCommand(ctx, args[1:], getenv, stdout)
 	case "backup":

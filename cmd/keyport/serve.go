@@ -231,7 +231,7 @@ func serve(ctx context.Context, cfg *config, stdout io.Writer) error {
 
 	h := handlers.New(deps)
 	srv := web.NewHTTPServer(cfg.Addr, web.New(web.Deps{Handlers: h, API: dataapi.New(deps.Keys, deps.Managed, log), Logger: log, Dev: cfg.Dev,
-		Manage:  manageapi.New(manageapi.Deps{DB: db, Keys: deps.Keys, Managed: deps.Managed, Rotation: deps.Rotation, Webhooks: deps.Webhooks, Log: log}),
+		Manage:  manageapi.New(manageapi.Deps{DB: db, Keys: deps.Keys, Managed: deps.Managed, Rotation: deps.Rotation, Webhooks: deps.Webhooks, Invites: h.Invitations(), Log: log}),
 		Metrics: metrics, MetricsToken: publicMetricsToken(cfg),
 		LoginRate:       web.RateLimit{Rate: cfg.LoginRate / 60, Burst: int(cfg.LoginRate)},
 		APIRate:         web.RateLimit{Rate: cfg.APIRate, Burst: cfg.APIBurst},

@@ -20,6 +20,7 @@ import (
 
 	"keyport/handlers"
 	"keyport/keysvc"
+	"keyport/keysvc/invites"
 	"keyport/keysvc/managed"
 	"keyport/keysvc/rotation"
 	"keyport/keysvc/webhooks"
@@ -36,26 +37,30 @@ type Deps struct {
 	Managed  *managed.Service    // key stores, keyport-made keys, import requests, approvals
 	Rotation *rotation.Scheduler // rotation requests and policies
 	Webhooks *webhooks.Service   // webhook endpoints; nil serves none
+	Invites  *invites.Service    // invitations, with the portal's email (handlers.Handler.Invitations)
 	Log      *slog.Logger
 	Now      func() time.Time
 }
 
 // API serves the management API.
 type API struct {
-	db    *models.DB
-	keys  *keysvc.Service
-	mgd   *managed.Service
-	rot   *rotation.Scheduler
-	hooks *webhooks.Service
-	log   *slog.Logger
-	now   func() time.Time
-	ops   []Operation
-	doc   []byte // the OpenAPI document, built once
+	db      *models.DB
+	keys    *keysvc.Service
+	mgd     *managed.Service
+	rot     *rotation.Scheduler
+	hooks   *webhooks.Service
+	invites *invites.Service
+	log     *slog.Logger
+	now     func() time.Time
+	ops     []Operation
+	doc     []byte // the OpenAPI document, built once
+	// verifies limits audit chain verifications (see verifyAudit).
+	verifies verifyGate
 }
 
 // New builds the management API.
 func New(d Deps) *API {
-	a := &API{db: d.DB, keys: d.Keys, mgd: d.Managed, rot: d.Rotation, hooks: d.Webhooks, log: d.Log, now: d.Now}
+	a := &API{db: d.DB, keys: d.Keys, mgd: d.Managed, rot: d.Rotation, hooks: d.Webhooks, invites: d.Invites, log: d.Log, now: d.Now}
 	if a.log == nil {
 		a.log = slog.Default()
 	}
@@ -105,9 +110,11 @@ func key(c echo.Context) keysvc.APIKeyInfo {
 // it can read or change.
 func tenant(c echo.Context) string { return key(c).TenantID }
 
-// by names the request's API key for audit events.
+// by names the request's API key for audit events, on behalf of the
+// person who created it (approvals count persons, not keys).
 func by(c echo.Context) keysvc.RequestBy {
-	return keysvc.RequestBy{UserID: key(c).ID, Kind: models.ActorAPIKey, RequestID: handlers.RequestID(c)}
+	k := key(c)
+	return keysvc.RequestBy{UserID: k.ID, Kind: models.ActorAPIKey, RequestID: handlers.RequestID(c), OnBehalfOf: k.CreatedBy}
 }
 
 // allow is route middleware: the key's role must allow act.

@@ -84,19 +84,32 @@ func schemaOf(v any) (*openapi3.SchemaRef, error) {
 			if t.Kind() == reflect.Struct && s.Properties != nil {
 				f := false
 				s.AdditionalProperties = openapi3.AdditionalProperties{Has: &f}
-				for i := range t.NumField() {
-					jt, ok := t.Field(i).Tag.Lookup("json")
-					if !ok || jt == "-" || strings.Contains(jt, ",omitempty") {
-						continue
-					}
-					s.Required = append(s.Required, strings.Split(jt, ",")[0])
-				}
+				s.Required = append(s.Required, requiredFields(t)...)
 			}
 			if d := tag.Get("doc"); d != "" {
 				s.Description = d
 			}
 			return nil
 		}))
+}
+
+// requiredFields are the json names of t's fields without omitempty,
+// those of embedded structs (whose fields JSON flattens) included.
+func requiredFields(t reflect.Type) []string {
+	var out []string
+	for i := range t.NumField() {
+		f := t.Field(i)
+		jt, ok := f.Tag.Lookup("json")
+		if !ok && f.Anonymous && f.Type.Kind() == reflect.Struct {
+			out = append(out, requiredFields(f.Type)...)
+			continue
+		}
+		if !ok || jt == "-" || strings.Contains(jt, ",omitempty") {
+			continue
+		}
+		out = append(out, strings.Split(jt, ",")[0])
+	}
+	return out
 }
 
 // openAPIDocument builds the OpenAPI 3.1 document from the operations.

@@ -11,6 +11,11 @@ func (a *API) operations() []Operation {
 		a.storeOps(),
 		a.importRequestOps(),
 		a.rotationOps(),
+		a.memberOps(),
+		a.approvalOps(),
+		a.auditOps(),
+		a.reportOps(),
+		a.apiKeyOps(),
 	} {
 		ops = append(ops, group...)
 	}

@@ -4,16 +4,20 @@
 //
 // It also renders the approval emails of keysvc/managed the same way.
 //
-// It also renders the scheduled report emails of keysvc/reportmail, with
-// the JSON file of handlers' report download.
+// It also renders the invitation emails of keysvc/invites (the scheduled
+// report emails are handlers/reportnotice's).
 //
-// It imports handlers, views, keysvc/rotation, keysvc/managed, keysvc/reportmail and models.
+// It imports views, keysvc/rotation, keysvc/managed, keysvc/invites,
+// keysvc/mailer and models.
 package notice
 
 import (
 	"bytes"
 	"context"
 	"fmt"
+
+	"keyport/keysvc/invites"
+	"keyport/keysvc/mailer"
 	"keyport/keysvc/managed"
 	"keyport/keysvc/rotation"
 	"keyport/models"
@@ -79,4 +83,22 @@ func (r Renderer) RenderApproval(ctx context.Context, m managed.ApprovalMail) (m
 		return managed.MailContent{}, fmt.Errorf("render approval email: %w", err)
 	}
 	return managed.MailContent{Subject: views.NoticeEmailSubject(n), Text: text.String(), HTML: html.String()}, nil
+}
+
+// RenderInvitation renders an invitation email. An invitation an API key
+// sent names the key and the API where the email shows an address.
+func (r Renderer) RenderInvitation(ctx context.Context, m invites.Mail) (mailer.Message, error) {
+	from := m.InviterEmail
+	if from == "" {
+		from = "keyport management API"
+	}
+	e := views.InviteEmail{TenantName: m.TenantName, InviterName: m.InviterName, InviterEmail: from, Role: m.Role, Link: m.Link, ExpiresAt: m.ExpiresAt}
+	var html, text bytes.Buffer
+	if err := views.InviteEmailHTML(e).Render(ctx, &html); err != nil {
+		return mailer.Message{}, fmt.Errorf("render invitation email: %w", err)
+	}
+	if err := views.InviteEmailText(e).Render(ctx, &text); err != nil {
+		return mailer.Message{}, fmt.Errorf("render invitation email: %w", err)
+	}
+	return mailer.Message{To: []string{m.To}, Subject: views.InviteEmailSubject(e), Text: text.String(), HTML: html.String()}, nil
 }

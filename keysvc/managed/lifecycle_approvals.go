@@ -89,7 +89,7 @@ func (s *Service) RequestApproval(ctx context.Context, tenantID string, by keysv
 	if action != models.ApprovalExport && action != models.ApprovalDelete {
 		return nil, &keysvc.ValidationError{Field: "action", Message: "choose export or delete"}
 	}
-	a := &models.Approval{ID: models.NewID("apr_"), TenantID: tenantID, KeyID: keyID, Action: action, RequestedBy: by.UserID,
+	a := &models.Approval{ID: models.NewID("apr_"), TenantID: tenantID, KeyID: keyID, Action: action, RequestedBy: by.Person(),
 		ExpiresAt: s.now().Add(approvalTTL)}
 	mail, err := s.approvalMails(ctx, a, models.ApprovalPending, "")
 	if err != nil {
@@ -113,13 +113,13 @@ func (s *Service) DecideApproval(ctx context.Context, tenantID string, by keysvc
 		if approve {
 			event = models.ApprovalApproved
 		}
-		if mail, err = s.approvalMails(ctx, cur, event, by.UserID); err != nil {
+		if mail, err = s.approvalMails(ctx, cur, event, by.Person()); err != nil {
 			return nil, err
 		}
 	} else if !errors.Is(err, models.ErrNotFound) {
 		return nil, err
 	} // not found: DecideApproval refuses it below
-	a, err := s.db.DecideApproval(ctx, tenantID, keyID, id, models.Approver{UserID: by.UserID, MFA: by.MFA}, approve, rules,
+	a, err := s.db.DecideApproval(ctx, tenantID, keyID, id, models.Approver{UserID: by.Person(), MFA: by.MFA}, approve, rules,
 		by.Audit("key.approval_decided", nil), mail...)
 	if errors.Is(err, models.ErrConflict) {
 		return nil, &keysvc.ValidationError{Field: "approval", Message: "this request is not pending any more, has expired, or is your own"}
@@ -137,7 +137,7 @@ func (s *Service) checkApproval(ctx context.Context, tenantID string, by keysvc.
 	if id == "" {
 		return true, ErrApprovalRequired
 	}
-	ok, err := s.db.UsableApproval(ctx, tenantID, id, keyID, action, by.UserID)
+	ok, err := s.db.UsableApproval(ctx, tenantID, id, keyID, action, by.Person())
 	if err == nil && !ok {
 		err = ErrApprovalRequired
 	}
@@ -151,7 +151,7 @@ func (s *Service) spendApproval(ctx context.Context, tenantID string, by keysvc.
 	if id == "" {
 		return ErrApprovalRequired
 	}
-	if err := s.db.ConsumeApproval(ctx, tenantID, id, keyID, action, by.UserID, audit); err != nil {
+	if err := s.db.ConsumeApproval(ctx, tenantID, id, keyID, action, by.Person(), audit); err != nil {
 		if errors.Is(err, models.ErrConflict) {
 			return ErrApprovalRequired
 		}

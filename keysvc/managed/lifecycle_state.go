@@ -287,7 +287,7 @@ func (s *Service) ScheduleDeletion(ctx context.Context, tenantID string, by keys
 	}
 	var spend *models.ApprovalUse
 	if need {
-		spend = &models.ApprovalUse{ID: in.ApprovalID, Action: models.ApprovalDelete, Requester: by.UserID}
+		spend = &models.ApprovalUse{ID: in.ApprovalID, Action: models.ApprovalDelete, Requester: by.Person()}
 	}
 	at := s.now().Add(time.Duration(days) * 24 * time.Hour).UTC()
 	op := &models.KeyOperation{TenantID: tenantID, KeyID: keyID, Kind: models.OpDelete, WindowDays: days}

@@ -1,4 +1,8 @@
-package notice
+// Package reportnotice renders the scheduled validation report's email
+// (keysvc/reportmail) with the same JSON file as the reports page's
+// download. It is apart from handlers/notice because it needs handlers'
+// report rendering, and handlers needs notice for invitation emails.
+package reportnotice
 
 import (
 	"bytes"
@@ -10,6 +14,11 @@ import (
 	"keyport/keysvc/reportmail"
 	"keyport/views"
 )
+
+// Renderer renders report emails; BaseURL is keyport's public URL.
+type Renderer struct {
+	BaseURL string
+}
 
 // RenderValidationReport renders the scheduled validation report's email
 // from the views, with the same JSON file as the reports page's download.
