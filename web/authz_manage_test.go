@@ -177,6 +177,7 @@ var manageIDs = map[string]func(t *testing.T, w *matrixWorld, params map[string]
 		return w.pendingApproval(t, params, false)
 	},
 	"api-keys": func(t *testing.T, w *matrixWorld, params map[string]string) string { return w.liveAPIKey(t, false) },
+	"webhooks": func(t *testing.T, w *matrixWorld, params map[string]string) string { return params[":webhook_id"] },
 }
 
 // manageTarget is the request path of a management API route with tenant
@@ -347,6 +348,23 @@ var manageFixtures = map[string]func(t *testing.T, w *matrixWorld, p persona, pa
 	"POST " + manageapi.BasePath + "/stores": func(t *testing.T, w *matrixWorld, p persona, params map[string]string) any {
 		w.seq++
 		return map[string]any{"name": fmt.Sprintf("matrix api store %d", w.seq), "connection_id": w.own(p, params[":conn_id"], w.connB)}
+	},
+	"POST " + manageapi.BasePath + "/webhooks": func(t *testing.T, w *matrixWorld, p persona, params map[string]string) any {
+		w.seq++
+		return map[string]any{"url": fmt.Sprintf("https://matrix-%d.example.com/hook", w.seq), "events": []string{"key.rotated"}}
+	},
+	"PATCH " + manageapi.BasePath + "/webhooks/:id": func(t *testing.T, w *matrixWorld, p persona, params map[string]string) any {
+		return map[string]any{"enabled": true}
+	},
+	"DELETE " + manageapi.BasePath + "/webhooks/:id": func(t *testing.T, w *matrixWorld, p persona, params map[string]string) any {
+		w.seq++
+		ep, _, err := w.s.Hooks.CreateEndpoint(context.Background(), w.tenantA, w.byOwner(), fmt.Sprintf("https://matrix-del-%d.example.com/hook", w.seq),
+			[]string{"key.rotated"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		params["manage:id"] = ep.ID
+		return nil
 	},
 	"DELETE " + manageapi.BasePath + "/stores/:id": func(t *testing.T, w *matrixWorld, p persona, params map[string]string) any {
 		w.seq++

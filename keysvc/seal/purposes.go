@@ -20,6 +20,7 @@ func ImportPurpose(id string) string { return "import-request/" + id }
 // IdempotencyPurpose is the purpose of a management API answer kept for
 // replays of the same Idempotency-Key.
 func IdempotencyPurpose(id string) string { return "idempotency/" + id }
+
 // WebhookSecretPurpose is the purpose of a webhook endpoint's sealed
 // signing secret.
 func WebhookSecretPurpose(endpointID string) string { return "webhook-secret/" + endpointID }
