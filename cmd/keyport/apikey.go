@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -41,7 +40,7 @@ another admin's export or deletion request.
 // the key alone on stdout, nothing else.
 func apikeyCommand(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	if len(args) == 0 {
-		return errors.New(strings.TrimSpace(apikeyUsage))
+		return badUsage("apikey", "apikey: name a command")
 	}
 	if slices.ContainsFunc(args, func(a string) bool { return a == "--help" || a == "-help" || a == "-h" }) {
 		u := apikeyUsage
@@ -52,7 +51,7 @@ func apikeyCommand(ctx context.Context, args []string, getenv func(string) strin
 		return err
 	}
 	if args[0] != "create" {
-		return fmt.Errorf("unknown apikey command %q; %s", args[0], strings.TrimSpace(apikeyUsage))
+		return badUsage("apikey", "unknown apikey command %q", args[0])
 	}
 	return apikeyCreate(ctx, args[1:], getenv, stdout)
 }
@@ -67,21 +66,21 @@ func apikeyCreate(ctx context.Context, args []string, getenv func(string) string
 	name := fs.String("name", "", "what the key is for")
 	expires := fs.String("expires", "90d", "lifetime: Nd or hours")
 	if err := fs.Parse(args); err != nil {
-		return fmt.Errorf("apikey create: %w", err)
+		return badUsage("apikey create", "apikey create: %v", err)
 	}
 	switch {
 	case fs.NArg() > 0:
-		return fmt.Errorf("apikey create: unexpected argument %q", fs.Arg(0))
+		return badUsage("apikey create", "apikey create: unexpected argument %q", fs.Arg(0))
 	case *tenant == "":
-		return errors.New("apikey create: --tenant is required")
+		return badUsage("apikey create", "apikey create: --tenant is required")
 	case *name == "":
-		return errors.New("apikey create: --name is required")
+		return badUsage("apikey create", "apikey create: --name is required")
 	case *role != string(models.RoleAdmin) && *role != string(models.RoleAuditor):
-		return fmt.Errorf("apikey create: --role must be admin or auditor, not %q", *role)
+		return badUsage("apikey create", "apikey create: --role must be admin or auditor, not %q", *role)
 	}
 	lifetime, err := parseLifetime(*expires)
 	if err != nil {
-		return fmt.Errorf("apikey create: --expires %w", err)
+		return badUsage("apikey create", "apikey create: --expires %v", err)
 	}
 	cfg, err := loadCommandConfig(getenv)
 	if err != nil {

@@ -15,6 +15,8 @@ import (
 // KEYPORT_* variables, data directory or database. A new command adds its
 // entry here (TestHelpForEveryCommand walks this table).
 var commandUsage = map[string]string{
+	"apikey":        apikeyUsage,
+	"apikey create": apikeyCreateUsage,
 	"serve": `usage: keyport serve
 
 Runs the server with the production configuration, read from KEYPORT_*

@@ -60,6 +60,8 @@ commands:
   tenant create --name NAME --owner EMAIL
                  create a tenant owned by the first sign-in of EMAIL; prints its id
   tenant list    list tenants: id, name, owner
+  apikey create --tenant ID --role admin|auditor --name NAME [--expires 90d]
+                 create a tenant API key for the management API (printed once)
   help COMMAND   print a command's usage (so do COMMAND --help and -h)
 `
 
