@@ -187,6 +187,23 @@ func (db *DB) RevokeTenantAPIKeys(ctx context.Context, tenantID string, audit Au
 	return n, err
 }
 
+// revokeCreatorAPIKeysTx revokes the API keys userID created in tenantID
+// that outrank role: all of them when role is "" (the member left or was
+// removed), the admin keys of a member demoted to auditor. A key never has
+// more rights than the person who made it still holds.
+func revokeCreatorAPIKeysTx(tx *gorm.DB, tenantID, userID string, role Role, now time.Time) (int64, error) {
+	q := tx.Table("api_keys").Where("tenant_id = ? AND created_by = ? AND revoked_at IS NULL", tenantID, userID)
+	switch role {
+	case "":
+	case RoleAuditor:
+		q = q.Where("role = ?", RoleAdmin)
+	default:
+		return 0, nil // owners and admins may hold admin keys
+	}
+	res := q.Update("revoked_at", now)
+	return res.RowsAffected, res.Error
+}
+
 // TouchAPIKey records when a key was last used.
 func (db *DB) TouchAPIKey(ctx context.Context, id string, at time.Time) error {
 	if err := db.g.WithContext(ctx).Table("api_keys").Where("id = ?", id).Update("last_used_at", ts(at)).Error; err != nil {

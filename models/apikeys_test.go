@@ -89,3 +89,43 @@ func TestIdempotencyRecords(t *testing.T) {
 		t.Fatalf("purge: %d %v", n, err)
 	}
 }
+
+func TestAPIKeysFollowTheirCreatorsMembership(t *testing.T) {
+	db, _ := openTestDB(t)
+	ctx := context.Background()
+	owner := mustUser(t, db, "owner-keys")
+	tn := mustTenant(t, db, "keys.test", owner)
+	admin := mustUser(t, db, "admin-keys")
+	if err := db.AddMember(ctx, tn.ID, admin.ID, RoleAdmin, owner.ID, AuditInput{Actor: owner.ID, Action: "member.added"}); err != nil {
+		t.Fatal(err)
+	}
+	mk := func(by string, role Role) string {
+		k := &APIKey{TenantID: tn.ID, Name: "k-" + string(role) + by, Role: role, SecretHash: make([]byte, 32), CreatedBy: by}
+		if err := db.CreateAPIKey(ctx, k, AuditInput{Actor: by, Action: "api_key.created"}); err != nil {
+			t.Fatal(err)
+		}
+		return k.ID
+	}
+	adminKey, auditorKey, ownersKey := mk(admin.ID, RoleAdmin), mk(admin.ID, RoleAuditor), mk(owner.ID, RoleAdmin)
+	usable := func(id string) bool {
+		k, err := db.GetAPIKey(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k.Usable(time.Now())
+	}
+	// Demoted to auditor: the admin keys they made stop, their auditor keys stay.
+	if _, err := db.ChangeMemberRole(ctx, tn.ID, admin.ID, RoleAuditor, AuditInput{Actor: owner.ID}); err != nil {
+		t.Fatal(err)
+	}
+	if usable(adminKey) || !usable(auditorKey) || !usable(ownersKey) {
+		t.Fatalf("after demotion: admin key %v, auditor key %v, owner's key %v", usable(adminKey), usable(auditorKey), usable(ownersKey))
+	}
+	// Removed: every key they made stops; others' keys stay.
+	if err := db.RemoveMember(ctx, tn.ID, admin.ID, true, AuditInput{Actor: owner.ID}); err != nil {
+		t.Fatal(err)
+	}
+	if usable(auditorKey) || !usable(ownersKey) {
+		t.Fatalf("after removal: auditor key %v, owner's key %v", usable(auditorKey), usable(ownersKey))
+	}
+}

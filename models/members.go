@@ -146,17 +146,22 @@ func (db *DB) changeMemberRole(ctx context.Context, tenantID, userID string, rol
 			Update("role", role).Error; err != nil {
 			return nil, err
 		}
+		var revoked int64
 		if role.rank() < m.Role.rank() {
 			if err := endTenantSessionsTx(tx, tenantID, userID); err != nil {
 				return nil, err
 			}
 			ch.SessionsEnded = true
+			if revoked, err = revokeCreatorAPIKeysTx(tx, tenantID, userID, role, db.now()); err != nil {
+				return nil, err
+			}
 		}
 		audit.TenantID, audit.TargetType, audit.TargetID = tenantID, "user", userID
 		if audit.Action == "" {
 			audit.Action = "member.role_changed"
 		}
-		audit.Details = withDetails(audit.Details, "from", string(m.Role), "to", string(role), "sessions_ended", fmt.Sprint(ch.SessionsEnded))
+		audit.Details = withDetails(audit.Details, "from", string(m.Role), "to", string(role), "sessions_ended", fmt.Sprint(ch.SessionsEnded),
+			"api_keys_revoked", fmt.Sprint(revoked))
 		return &audit, nil
 	})
 	if err != nil {
@@ -198,6 +203,10 @@ func (db *DB) removeMember(ctx context.Context, tenantID, userID string, endSess
 		if err := tx.Exec("DELETE FROM memberships WHERE tenant_id = ? AND user_id = ?", tenantID, userID).Error; err != nil {
 			return nil, err
 		}
+		revoked, err := revokeCreatorAPIKeysTx(tx, tenantID, userID, "", db.now())
+		if err != nil {
+			return nil, err
+		}
 		if endSessions {
 			if err := endTenantSessionsTx(tx, tenantID, userID); err != nil {
 				return nil, err
@@ -207,7 +216,7 @@ func (db *DB) removeMember(ctx context.Context, tenantID, userID string, endSess
 		if audit.Action == "" {
 			audit.Action = "member.removed"
 		}
-		audit.Details = withDetails(audit.Details, "role", string(m.Role), "sessions_ended", fmt.Sprint(endSessions))
+		audit.Details = withDetails(audit.Details, "role", string(m.Role), "sessions_ended", fmt.Sprint(endSessions), "api_keys_revoked", fmt.Sprint(revoked))
 		return &audit, nil
 	})
 }
