@@ -93,6 +93,11 @@ func TestKpctlApplyTwiceChangesNothing(t *testing.T) {
     secret_access_key_env: PROD_AWS_SECRET
   - name: prod-role
     role_arn: ` + awsRoleARN + `
+members:
+  - email: auditor@alpha.test
+    role: auditor
+  - email: owner@alpha.test
+    role: admin
 keys:
   - name: orders
     connection: prod-user
@@ -108,13 +113,14 @@ webhooks:
 	env := map[string]string{"PROD_AWS_SECRET": awsUserSecret}
 	code, out, errOut := w.kpctl(t, w.adminA, env, "plan", "-f", file)
 	if code != cli.ExitChanges || !strings.Contains(out, `+ connection "prod-user"`) || !strings.Contains(out, `+ connection "prod-role"`) ||
-		!strings.Contains(out, "+ webhook https://hooks.example.com/keyport") || !strings.Contains(out, `+ key "orders"`) {
+		!strings.Contains(out, "+ webhook https://hooks.example.com/keyport") || !strings.Contains(out, `+ key "orders"`) ||
+		!strings.Contains(out, "+ invitation auditor@alpha.test as auditor") || !strings.Contains(out, "! member owner@alpha.test is an owner") {
 		t.Fatalf("plan: %d\n%s\n%s", code, out, errOut)
 	}
 	if n := len(w.call(t, "GET", "/connections", w.adminA, nil).items()); n != 0 {
 		t.Fatalf("plan changed something: %d connections", n)
 	}
-	if code, out, errOut = w.kpctl(t, w.adminA, env, "apply", "-f", file); code != cli.ExitOK || !strings.Contains(out, "Applied: 4 change(s)") {
+	if code, out, errOut = w.kpctl(t, w.adminA, env, "apply", "-f", file); code != cli.ExitOK || !strings.Contains(out, "Applied: 5 change(s)") {
 		t.Fatalf("apply: %d\n%s\n%s", code, out, errOut)
 	}
 	keys := w.call(t, "GET", "/keys?q=orders", w.adminA, nil).want(t, 200, "").items()

@@ -149,6 +149,9 @@ func (x *cmd) declare(ctx context.Context, apply bool, args []string) error {
 	if err != nil {
 		return err
 	}
+	for _, w := range p.warnings {
+		fmt.Fprintln(x.out, "! "+w)
+	}
 	verb := "Plan"
 	if apply {
 		verb = "Applied"
@@ -174,9 +177,10 @@ func (x *cmd) declare(ctx context.Context, apply bool, args []string) error {
 
 // planner compares a file with what keyport has.
 type planner struct {
-	x       *cmd
-	f       *File
-	connIDs map[string]string // lower-case connection name -> id (filled as connections are created)
+	x        *cmd
+	f        *File
+	connIDs  map[string]string // lower-case connection name -> id (filled as connections are created)
+	warnings []string          // what the file asks and kpctl will not do
 }
 
 func (p *planner) plan(ctx context.Context) ([]change, error) {
@@ -364,12 +368,17 @@ func (p *planner) member(fm FileMember, member, invitation map[string]any) []cha
 		return nil
 	case member != nil:
 		if member["role"] == "owner" {
-			return []change{{line: fmt.Sprintf("! member %s is an owner; API keys do not change owners (left alone)", fm.Email),
-				apply: func(context.Context) error { return nil }}}
+			p.warnings = append(p.warnings, fmt.Sprintf("member %s is an owner in keyport; API keys do not change owners, so it is left alone", fm.Email))
+			return nil
 		}
 		uid, _ := member["user_id"].(string)
 		return []change{{line: fmt.Sprintf("~ member %s: %v -> %s", fm.Email, member["role"], fm.Role), apply: func(ctx context.Context) error {
 			return c.do(ctx, http.MethodPatch, "/members/"+url.PathEscape(uid), map[string]any{"role": fm.Role}, nil)
+		}}}
+	case invitation != nil && invitation["role"] == fm.Role && invitation["expired"] == true:
+		id, _ := invitation["id"].(string)
+		return []change{{line: fmt.Sprintf("~ invitation %s: expired, sent again", fm.Email), apply: func(ctx context.Context) error {
+			return c.do(ctx, http.MethodPost, "/invitations/"+url.PathEscape(id)+"/resend", nil, nil)
 		}}}
 	case invitation != nil && invitation["role"] == fm.Role:
 		return nil // invited; the invitation is pending
