@@ -281,7 +281,7 @@ func (h *Handler) keyLifecycle(ctx context.Context, v *Viewer, k *models.Key) (*
 	}
 	l := &views.KeyLifecycle{Mode: string(k.Mode), State: string(k.State), StoreID: mk.StoreID, Alias: mk.AliasName, ValidDays: mk.ValidDays,
 		AutoReupload: mk.AutoReupload, Held: mk.Held, CanManage: v.can(ActManageKeys), CanExport: v.can(ActExportKeys)}
-	if k.State == models.StatePendingDeletion {
+	if k.State == models.StatePendingDeletion || k.State == models.StateDeleted {
 		l.DeletionAt = mk.DeletionAt
 	}
 	if st, err := h.db.GetKeyStore(ctx, v.Tenant.ID, mk.StoreID); err == nil {

@@ -178,6 +178,7 @@ var fixtures = map[string]func(t *testing.T, w *matrixWorld, p persona, params m
 		anyGeneratedKey(t, w, p, params, form)
 		form.Set("format", "jwe")
 		form.Set("passphrase", "a matrix passphrase of a decent length, 2026")
+		form.Set("passphrase_confirm", "a matrix passphrase of a decent length, 2026")
 	},
 	"POST /keys/:key_id/activate": func(t *testing.T, w *matrixWorld, p persona, params map[string]string, form url.Values) {
 		if !generatedKey(t, w, p, params, form) {

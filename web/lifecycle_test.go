@@ -154,7 +154,7 @@ func TestKeyLifecycleOverHTTP(t *testing.T) {
 		t.Fatalf("exported material fingerprint %s, page says %s", fp, shown[1])
 	}
 	pass := "a passphrase of some length"
-	res, body = b.post(t, s.URL+"/keys/"+keyID+"/export", url.Values{"csrf_token": {csrfToken(t, exp)}, "format": {"jwe"}, "passphrase": {pass}}, nil)
+	res, body = b.post(t, s.URL+"/keys/"+keyID+"/export", url.Values{"csrf_token": {csrfToken(t, exp)}, "format": {"jwe"}, "passphrase": {pass}, "passphrase_confirm": {pass}}, nil)
 	obj, err := jose.ParseEncrypted(body, []jose.KeyAlgorithm{jose.PBES2_HS512_A256KW}, []jose.ContentEncryption{jose.A256GCM})
 	if err != nil || res.StatusCode != http.StatusOK {
 		t.Fatalf("jwe export: %d %v", res.StatusCode, err)
