@@ -29,6 +29,10 @@ func (h *Handler) Dashboard(c echo.Context) error {
 	if err != nil {
 		return fmt.Errorf("list keys: %w", err)
 	}
+	exp, err := h.db.MaterialExpiries(ctx, v.Tenant.ID)
+	if err != nil {
+		return err
+	}
 	d := views.Dashboard{
 		TenantName:  v.Tenant.Name,
 		Role:        string(v.Role),
@@ -41,7 +45,7 @@ func (h *Handler) Dashboard(c echo.Context) error {
 				Done: len(keys) > 0, Link: &views.Link{Label: "Keys", Href: "/keys"}},
 			{Title: "Invite your team", Detail: "Add admins and auditors so that no key depends on one person."},
 		},
-		KeyHealth: keyHealthCounts(keys),
+		KeyHealth: keyStatusCounts(keys, exp, h.now()),
 	}
 	for _, e := range events {
 		d.Activity = append(d.Activity, views.ActivityRow{At: e.CreatedAt, Actor: actorLabel(v, e.Actor), Action: e.Action, Target: e.TargetType})

@@ -251,21 +251,23 @@ func (db *DB) KeyUsageBetween(ctx context.Context, scope AuditScope, from, to ti
 }
 
 // TenantKeyCount is how many of a tenant's keys (not deleted) have one
-// health, for the operator's overview.
+// state and health, for the operator's overview.
 type TenantKeyCount struct {
 	TenantID   string
 	TenantName string
-	Health     Health // "" for a tenant without keys
+	State      KeyState // "" for a tenant without keys
+	Health     Health   // "" for a tenant without keys
 	Count      int
 }
 
-// TenantKeyCounts counts every tenant's keys by health, by tenant name.
+// TenantKeyCounts counts every tenant's keys by state and health, by
+// tenant name.
 func (db *DB) TenantKeyCounts(ctx context.Context) ([]TenantKeyCount, error) {
 	var out []TenantKeyCount
 	err := db.g.WithContext(ctx).Table("tenants AS t").
-		Select("t.id AS tenant_id, t.name AS tenant_name, COALESCE(k.health, '') AS health, COUNT(k.id) AS count").
+		Select("t.id AS tenant_id, t.name AS tenant_name, COALESCE(k.state, '') AS state, COALESCE(k.health, '') AS health, COUNT(k.id) AS count").
 		Joins("LEFT JOIN keys k ON k.tenant_id = t.id AND k.state <> ?", StateDeleted).
-		Group("t.id, t.name, k.health").Order("lower(t.name), t.id, health").Scan(&out).Error
+		Group("t.id, t.name, k.state, k.health").Order("lower(t.name), t.id, state, health").Scan(&out).Error
 	if err != nil {
 		return nil, fmt.Errorf("tenant key counts: %w", mapErr(err))
 	}

@@ -13,11 +13,10 @@ type Keys struct {
 type KeyRow struct {
 	ID          string
 	Name        string
-	State       string
-	Health      string
-	HealthLabel string
-	HealthOK    bool
-	Regions     string
+	State   string
+	Health  string
+	Status  KeyStatus
+	Regions string
 	Version     int64
 }
 
@@ -27,15 +26,14 @@ type KeyDetail struct {
 	Name         string
 	State        string
 	Health       string
-	HealthLabel  string
-	HealthAdvice string
+	Status       KeyStatus // from StatusOf: the one status of the key
 	HealthDetail string
-	HealthOK     bool
 	Connection   Link
 	Regions      []KeyRegionRow
 	Versions     []KeyVersionRow
 	ValidatedAt  *time.Time
 	Checks       []CheckRow
+	ChecksAt     *time.Time // when the recorded Checks ran
 	Policy       string // the key policy statement keyport needs
 	CanManage    bool
 	CanPurge     bool

@@ -33,3 +33,35 @@ func TestLifecycleWording(t *testing.T) {
 		t.Errorf("material without expiry = %q", got)
 	}
 }
+
+// TestStatusOf: the state wins over the health, so a deactivated key or one
+// scheduled for deletion never reads Active, and material close to its
+// expiry reads Expiring.
+func TestStatusOf(t *testing.T) {
+	now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	soon, later := now.AddDate(0, 0, 10), now.AddDate(0, 0, 60)
+	for _, tc := range []struct {
+		state, health string
+		expires       *time.Time
+		code, tone    string
+	}{
+		{"ENABLED", "OK", nil, "active", "ok"},
+		{"ENABLED", "OK", &later, "active", "ok"},
+		{"ENABLED", "OK", &soon, "expiring", "warn"},
+		{"DISABLED", "OK", nil, "deactivated", "warn"},
+		{"PENDING_DELETION", "OK", nil, "deletion_scheduled", "bad"},
+		{"DELETED", "OK", nil, "deleted", "muted"},
+		{"PENDING", "UNKNOWN", nil, "creating", "muted"},
+		{"ENABLED", "ACCESS_DENIED", nil, "access_revoked", "bad"},
+		{"ENABLED", "UNREACHABLE", nil, "unreachable", "bad"},
+		{"ENABLED", "UNKNOWN", nil, "not_checked", "warn"},
+	} {
+		st := StatusOf(tc.state, tc.health, tc.expires, now)
+		if st.Code != tc.code || st.Tone != tc.tone || st.Label == "" || st.Advice == "" {
+			t.Errorf("%s/%s: %+v", tc.state, tc.health, st)
+		}
+		if st.OK() != (tc.code == "active") {
+			t.Errorf("%s/%s: OK() = %v", tc.state, tc.health, st.OK())
+		}
+	}
+}
