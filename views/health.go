@@ -10,4 +10,3 @@ type HealthCount struct {
 	OK     bool
 	Tone   string // ok, warn, bad, muted
 }
-

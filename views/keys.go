@@ -11,13 +11,13 @@ type Keys struct {
 
 // KeyRow is one key in the list.
 type KeyRow struct {
-	ID          string
-	Name        string
+	ID      string
+	Name    string
 	State   string
 	Health  string
 	Status  KeyStatus
 	Regions string
-	Version     int64
+	Version int64
 }
 
 // KeyDetail is one key's page.
@@ -34,7 +34,7 @@ type KeyDetail struct {
 	ValidatedAt  *time.Time
 	Checks       []CheckRow
 	ChecksAt     *time.Time // when the recorded Checks ran
-	Policy       string // the key policy statement keyport needs
+	Policy       string     // the key policy statement keyport needs
 	CanManage    bool
 	CanPurge     bool
 	Rotation     *RotationSchedule // nil when the schedule cannot be shown

@@ -60,4 +60,3 @@ func StatusOf(state, health string, expiresAt *time.Time, now time.Time) KeyStat
 	}
 	return KeyStatus{"not_checked", "Not checked yet", "keyport has not validated this key yet. Press Check now.", "warn"}
 }
-
