@@ -248,7 +248,7 @@ func (h *Handler) OperatorLifecycle(c echo.Context) error {
 	}
 	m.ApproveExport, m.ApproveDelete, m.ApproverMFA = set.Export, set.Delete, set.ApproverMFA
 	m.ApproverMinHours = int(set.ApproverMinAge / time.Hour)
-	return render(c, http.StatusOK, views.OperatorLifecyclePage(h.page(c, "Key lifecycle", "operator-lifecycle"), m))
+	return render(c, http.StatusOK, views.OperatorLifecyclePage(h.page(c, "Key drift and approvals", "operator-lifecycle"), m))
 }
 
 // SaveApprovalSettings stores whether exports and deletions need a second

@@ -1445,7 +1445,7 @@ func OperatorLifecyclePage(p Page, m OperatorLifecycle) templ.Component {
 				}()
 			}
 			ctx = templ.InitializeContext(ctx)
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 121, "<section data-testid=\"operator-lifecycle\"><h1>Key lifecycle</h1></section><section class=\"card\"><h2>Keys whose KMS state differs from keyport's record</h2>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 121, "<section data-testid=\"operator-lifecycle\"><h1>Key drift and approvals</h1></section><section class=\"card\"><h2>Keys whose KMS state differs from keyport's record</h2>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"keyport/handlers"
 	"keyport/keysvc"
 	"keyport/keysvc/awskms"
 	"keyport/keysvc/managed"
@@ -99,4 +100,51 @@ func TestBrowserKeyStatus(t *testing.T) {
 		webtest.Screenshot(t, w.ctx, "ux-status-dashboard")
 		t.Errorf("dashboard counts %q", got)
 	}
+}
+
+// TestBrowserNavigation: at 1366 px the tenant's pages and the provider
+// operator's pages sit in two separate bars, neither wraps, and every link
+// opens the page it names.
+func TestBrowserNavigation(t *testing.T) {
+	ctx := webtest.Browser(t, 120*time.Second)
+	s := newStack(t, func(c *handlers.Config) { c.Operators = []string{erin.Email} })
+	p := webtest.Page{T: t, Ctx: ctx, Prefix: "ux-nav-"}
+	s.IdP.Queue(erin)
+	p.Step("sign in at 1366 px", chromedp.EmulateViewport(1366, 900), chromedp.Navigate(s.URL+"/auth/login"),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="dashboard"]`)))
+	if p.Count(`[data-testid="tenant-nav"] a[href^="/operator"], [data-testid="tenant-nav"] a[href^="/provider"]`) != 0 {
+		t.Error("operator pages in the tenant's navigation")
+	}
+	if p.Count(`[data-testid="operator-nav"] a`) < 4 {
+		t.Error("no operator navigation for an operator")
+	}
+	// One row each: every link of a bar has the same top.
+	for _, bar := range []string{"tenant-nav", "operator-nav"} {
+		rows, err := chromedp.Run(ctx, chromedp.Evaluate[int](`new Set([...document.querySelectorAll('[data-testid="`+bar+`"] a')].map(a => Math.round(a.getBoundingClientRect().top))).size`))
+		if err != nil || rows != 1 {
+			webtest.Screenshot(t, ctx, "ux-nav-wrapped")
+			t.Errorf("%s spans %d rows at 1366 px (%v)", bar, rows, err)
+		}
+	}
+	webtest.Screenshot(t, ctx, "ux-nav-1366-dashboard")
+
+	links, err := chromedp.Run(ctx, chromedp.Evaluate[[][2]string](`[...document.querySelectorAll('[data-testid="tenant-nav"] a, [data-testid="operator-nav"] a')].map(a => [a.getAttribute("href"), a.textContent.trim()])`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range links {
+		if l[0] == "/dashboard" {
+			continue // titled with the tenant's name
+		}
+		p.Step("open "+l[1], chromedp.Navigate(s.URL+l[0]), chromedp.WaitVisible(chromedp.CSS(`main h1`)))
+		if h1 := p.Text(`main h1`); h1 != l[1] {
+			webtest.Screenshot(t, ctx, "ux-nav-mismatch")
+			t.Errorf("link %q opens a page titled %q", l[1], h1)
+		}
+		if cur := p.Text(`nav a[aria-current="page"]`); cur != l[1] {
+			t.Errorf("on %s the current link is %q", l[0], cur)
+		}
+	}
+	p.Step("operator page", chromedp.Navigate(s.URL+"/operator/lifecycle"), chromedp.WaitVisible(chromedp.CSS(`main h1`)))
+	webtest.Screenshot(t, ctx, "ux-nav-1366-operator")
 }
