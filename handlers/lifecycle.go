@@ -32,6 +32,7 @@ var lifecycleFlashes = map[string]string{
 	"scheduled":  "Deletion scheduled: keyport no longer uses the key. You can cancel until the date shown.",
 	"cancelled":  "Deletion cancelled: the key is deactivated; activate it to use it again.",
 	"drift":      "Compared with KMS just now.",
+	"already":    "Nothing was done twice: the key had already changed since the page you submitted from (an earlier submit of the same form did it). Its current state is below.",
 	"reconciled": "Difference reconciled and compared with KMS again.",
 	"requested":  "Approval requested: another admin of this tenant can approve it on this key's page within 24 hours. Every owner is emailed about the request and the decision.",
 	"decided":    "Decision recorded.",
@@ -65,8 +66,23 @@ func opRedirect(c echo.Context, res *managed.OperationResult) error {
 }
 
 // keyOp runs a lifecycle operation named by the route on the tenant's key.
+// A repeated submit of a confirmed form (see submittedTwice) and a submit
+// while an operation runs show the key and its running operation instead
+// of acting twice or answering 409.
 func (h *Handler) keyOp(c echo.Context, f func(ctx context.Context, tenantID string, by keysvc.RequestBy, keyID string) (*managed.OperationResult, error)) error {
-	res, err := f(c.Request().Context(), viewerFrom(c).Tenant.ID, h.by(c), c.Param("key_id"))
+	v := viewerFrom(c)
+	ctx := c.Request().Context()
+	k, err := h.db.GetKey(ctx, v.Tenant.ID, c.Param("key_id"))
+	if err != nil {
+		return err
+	}
+	if submittedTwice(c, k) {
+		return c.Redirect(http.StatusSeeOther, "/keys/"+k.ID+"?done=already")
+	}
+	res, err := f(ctx, v.Tenant.ID, h.by(c), k.ID)
+	if errors.Is(err, managed.ErrOperationRunning) && c.FormValue("from_version") != "" {
+		return c.Redirect(http.StatusSeeOther, "/keys/"+k.ID+"?done=running")
+	}
 	if err != nil {
 		return fmt.Errorf("key operation: %w", err)
 	}
@@ -99,8 +115,22 @@ func (h *Handler) keyAction(c echo.Context, done string, f func(ctx context.Cont
 	return c.Redirect(http.StatusSeeOther, "/keys/"+c.Param("key_id")+"?done="+done)
 }
 
-// DeactivateKey disables a key in keyport and KMS.
+// DeactivateKey disables a key in keyport and KMS, once its name was typed
+// on the confirmation (an outage for the tenant's data). A key already
+// deactivated (a repeated submit) is shown as it is.
 func (h *Handler) DeactivateKey(c echo.Context) error {
+	v := viewerFrom(c)
+	k, err := h.db.GetKey(c.Request().Context(), v.Tenant.ID, c.Param("key_id"))
+	if err != nil {
+		return err
+	}
+	if k.State == models.StateDisabled {
+		return c.Redirect(http.StatusSeeOther, "/keys/"+k.ID+"?done=already")
+	}
+	if !typedNameMatches(c, k.Name) {
+		return h.renderKeyConfirm(c, http.StatusUnprocessableEntity, "deactivate", map[string]string{
+			views.ConfirmField: "Type the key's name exactly as shown to deactivate it."})
+	}
 	return h.keyOp(c, h.mgd.Deactivate)
 }
 

@@ -120,7 +120,7 @@ func ExportKeyPage(p Page, d ExportPage) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 8, "\" class=\"card form\" data-testid=\"export-rsa-form\"><h2>Wrapped to your RSA public key</h2><input type=\"hidden\" name=\"csrf_token\" value=\"")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 8, "\" class=\"card form\" data-testid=\"export-rsa-form\" data-download><h2>Wrapped to your RSA public key</h2><input type=\"hidden\" name=\"csrf_token\" value=\"")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -244,7 +244,7 @@ func ExportKeyPage(p Page, d ExportPage) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 19, "\" class=\"card form\" data-testid=\"export-jwe-form\" autocomplete=\"off\"><h2>Passphrase-protected file (JWE)</h2><p class=\"muted\">A JSON Web Encryption file (RFC 7516): PBES2-HS512+A256KW with 310,000 iterations, content A256GCM; inside, the material as a JSON Web Key. keyport does not keep the passphrase.</p><input type=\"hidden\" name=\"csrf_token\" value=\"")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 19, "\" class=\"card form\" data-testid=\"export-jwe-form\" autocomplete=\"off\" data-download><h2>Passphrase-protected file (JWE)</h2><p class=\"muted\">A JSON Web Encryption file (RFC 7516): PBES2-HS512+A256KW with 310,000 iterations, content A256GCM; inside, the material as a JSON Web Key. keyport does not keep the passphrase.</p><input type=\"hidden\" name=\"csrf_token\" value=\"")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

@@ -174,6 +174,7 @@ var expected = map[string]map[persona]bool{
 	"POST /keys/:key_id/deactivate":                    allow(admin, owner),
 	"POST /keys/:key_id/activate":                      allow(admin, owner),
 	"GET /keys/:key_id/delete":                         allow(admin, owner),
+	"GET /keys/:key_id/confirm/:action":                allow(admin, owner),
 	"POST /keys/:key_id/delete":                        allow(admin, owner),
 	"POST /keys/:key_id/delete/cancel":                 allow(admin, owner),
 	"POST /keys/:key_id/drift":                         allow(admin, owner),
@@ -321,7 +322,7 @@ func (w *matrixWorld) reset(t *testing.T) map[string]string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	params := map[string]string{":user_id": w.victim, ":id": w.invitation, ":token_id": live.ID, ":report": "inventory"}
+	params := map[string]string{":user_id": w.victim, ":id": w.invitation, ":token_id": live.ID, ":report": "inventory", ":action": "renew"}
 	for k, v := range w.keyParams(t) {
 		params[k] = v
 	}

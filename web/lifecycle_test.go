@@ -178,7 +178,7 @@ func TestKeyLifecycleOverHTTP(t *testing.T) {
 	s.Clock.Advance(-20 * time.Minute)
 
 	// Deactivate: the data path says "disabled" at once.
-	post("/keys/"+keyID+"/deactivate", nil)
+	post("/keys/"+keyID+"/deactivate", url.Values{"confirm_name": {"orders"}})
 	if _, err := s.Keys.Encrypt(ctx, tenant, keyID, []byte("x"), nil); err == nil || !strings.Contains(err.Error(), "disabled") {
 		t.Errorf("encrypt under a deactivated key: %v", err)
 	}

@@ -115,6 +115,7 @@ func routes(e *echo.Echo, d Deps) {
 	s.POST("/stores/:store_id/rename", h.RenameStore, h.Require(handlers.ActManageKeys))
 	s.POST("/stores/:store_id/delete", h.DeleteStore, h.Require(handlers.ActManageKeys))
 	s.POST("/stores/:store_id/keys", h.CreateManagedKey, h.Require(handlers.ActManageKeys))
+	s.GET("/keys/:key_id/confirm/:action", h.ConfirmKeyAction, h.Require(handlers.ActManageKeys))
 	s.POST("/keys/:key_id/renew", h.RenewKey, h.Require(handlers.ActManageKeys))
 	s.POST("/keys/:key_id/undo", h.UndoRenewal, h.Require(handlers.ActManageKeys))
 	s.POST("/keys/:key_id/rotate-material", h.RotateMaterial, h.Require(handlers.ActManageKeys))

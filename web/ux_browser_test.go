@@ -148,3 +148,112 @@ func TestBrowserNavigation(t *testing.T) {
 	p.Step("operator page", chromedp.Navigate(s.URL+"/operator/lifecycle"), chromedp.WaitVisible(chromedp.CSS(`main h1`)))
 	webtest.Screenshot(t, ctx, "ux-nav-1366-operator")
 }
+
+// TestBrowserConfirmations: Renew, Rotate and Deactivate ask first on a
+// page of their own that names the consequence; Deactivate wants the key's
+// name typed; a double submit renews once and never shows a 409; buttons
+// disable while a form is on its way.
+func TestBrowserConfirmations(t *testing.T) {
+	w := newUXWorld(t, "ux-confirm-")
+	p, s := w.p, w.s
+	keyURL := s.URL + "/keys/" + w.key
+
+	p.Step("open renew", chromedp.Navigate(keyURL), chromedp.WaitVisible(chromedp.CSS(`[data-testid="renew"]`)),
+		chromedp.Click(chromedp.CSS(`[data-testid="renew"]`)), chromedp.WaitVisible(chromedp.CSS(`[data-testid="confirm"]`)))
+	if h := p.Text(`main h1`); h != "Renew orders?" || !strings.Contains(p.Text(`[data-testid="confirm-cost"]`), "new KMS key") {
+		t.Errorf("renew confirmation: %q / %q", h, p.Text(`[data-testid="confirm"]`))
+	}
+	webtest.Screenshot(t, w.ctx, "ux-confirm-renew")
+
+	// The confirmed form posted twice, one right after the other, as a
+	// double click without the script would: both land on the key page.
+	js := `(async () => {
+		const f = document.querySelector('[data-testid="confirm-form"]');
+		const body = () => new URLSearchParams(new FormData(f));
+		const a = fetch(f.action, {method: "POST", body: body(), credentials: "same-origin"});
+		const b = fetch(f.action, {method: "POST", body: body(), credentials: "same-origin"});
+		const rs = await Promise.all([a, b]);
+		return rs.map(r => r.status + " " + new URL(r.url).search);
+	})()`
+	got, err := chromedp.Run(w.ctx, chromedp.Evaluate[[]string](js, chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatal(err)
+	}
+	renewed := 0
+	for _, g := range got {
+		if !strings.HasPrefix(g, "200 ") {
+			t.Errorf("a submit of the double submit answered %q", g)
+		}
+		if strings.Contains(g, "done=renew") {
+			renewed++
+		}
+	}
+	ops, err := s.DB.KeyOperations(context.Background(), w.tenant, w.key, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	renews := 0
+	for _, op := range ops {
+		if op.Kind == "renew" {
+			renews++
+		}
+	}
+	if renews != 1 || renewed != 1 {
+		t.Errorf("double submit: answers %v, %d renewals recorded", got, renews)
+	}
+
+	// With the script, a second click on a busy button does nothing.
+	p.Step("open rotate", chromedp.Navigate(keyURL+"/confirm/rotate-material"), chromedp.WaitVisible(chromedp.CSS(`[data-testid="confirm-rotate-material"]`)))
+	if u := p.Text(`[data-testid="confirm-undo"]`); !strings.Contains(u, "not possible") {
+		t.Errorf("rotate in place says of undo: %q", u)
+	}
+	p.Step("double click rotate", chromedp.Evaluate[chromedp.Void](`(() => { const b = document.querySelector('[data-testid="confirm-rotate-material"]'); b.click(); b.click(); })()`),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="lifecycle"]`)))
+	if f := p.Text(`.flash`); !strings.Contains(f, "rotated in place") {
+		t.Errorf("after a double click on rotate: %q", f)
+	}
+
+	// Deactivate: the wrong name is refused at its field, nothing happens.
+	p.Step("open deactivate", chromedp.Navigate(keyURL), chromedp.WaitVisible(chromedp.CSS(`[data-testid="deactivate"]`)),
+		chromedp.Click(chromedp.CSS(`[data-testid="deactivate"]`)), chromedp.WaitVisible(chromedp.CSS(`[data-testid="confirm-name"]`)))
+	if c := p.Text(`[data-testid="confirm"]`); !strings.Contains(c, "refuses every encrypt and decrypt") {
+		t.Errorf("deactivate confirmation: %q", c)
+	}
+	p.Step("wrong name", chromedp.SendKeys(chromedp.CSS(`[data-testid="confirm-name"]`), "order"),
+		chromedp.Click(chromedp.CSS(`[data-testid="confirm-deactivate"]`)), chromedp.WaitVisible(chromedp.CSS(`[data-testid="error-confirm_name"]`)))
+	if k, _ := s.DB.GetKey(context.Background(), w.tenant, w.key); k.State != "ENABLED" {
+		t.Fatalf("deactivated with the wrong name: %s", k.State)
+	}
+	p.Step("right name", chromedp.SendKeys(chromedp.CSS(`[data-testid="confirm-name"]`), "orders"),
+		chromedp.Click(chromedp.CSS(`[data-testid="confirm-deactivate"]`)), chromedp.WaitVisible(chromedp.CSS(`[data-testid="lifecycle"]`)))
+	if got := p.Text(`[data-testid="key"] [data-testid="status"]`); got != "Deactivated" {
+		t.Errorf("after deactivating: %q", got)
+	}
+}
+
+// TestBrowserRemoveMemberAsksFirst: Remove opens a confirmation naming the
+// member and what they lose; only its button removes them.
+func TestBrowserRemoveMemberAsksFirst(t *testing.T) {
+	ctx := webtest.Browser(t, 90*time.Second)
+	s := newStack(t, nil)
+	ob := newBrowser(t)
+	s.signIn(t, ob, alice)
+	s.join(t, ob, bob, "auditor")
+	p := webtest.Page{T: t, Ctx: ctx, Prefix: "ux-member-"}
+	s.IdP.Queue(alice)
+	p.Step("sign in", chromedp.Navigate(s.URL+"/auth/login"), chromedp.WaitVisible(chromedp.CSS(`[data-testid="dashboard"]`)))
+	row := `tr[data-email="bob@partner.test"]`
+	p.Step("open remove", chromedp.Navigate(s.URL+"/members"), chromedp.WaitVisible(chromedp.CSS(row+` [data-testid="remove-member"]`)))
+	if vis, _ := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.querySelector('`+row+` [data-testid="confirm-remove"]').checkVisibility()`)); vis {
+		t.Error("the remove button shows before Remove… was opened")
+	}
+	p.Step("ask", chromedp.Click(chromedp.CSS(row+` [data-testid="remove-member"]`)), chromedp.WaitVisible(chromedp.CSS(row+` [data-testid="confirm-remove"]`)))
+	if f := p.Text(row + ` [data-testid="remove-member-form"]`); !strings.Contains(f, "Bob Auditor (bob@partner.test)") || !strings.Contains(f, "lose access") {
+		t.Errorf("confirmation reads %q", f)
+	}
+	webtest.Screenshot(t, ctx, "ux-member-remove-confirm")
+	p.Step("remove", chromedp.Click(chromedp.CSS(row+` [data-testid="confirm-remove"]`)), chromedp.WaitVisible(chromedp.CSS(`.flash`)))
+	if p.Count(row) != 0 {
+		t.Error("bob is still a member")
+	}
+}
