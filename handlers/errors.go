@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -113,10 +114,11 @@ var domainErrors = []domainError{
 // statusPages answer echo's own errors (routing, authorization, body
 // limits) by status.
 var statusPages = map[int]*PublicError{
-	http.StatusNotFound:              pageNotFound,
-	http.StatusForbidden:             {Status: http.StatusForbidden, Heading: "Not allowed", Message: "You do not have permission to do this."},
-	http.StatusRequestEntityTooLarge: {Status: http.StatusRequestEntityTooLarge, Heading: "Request too large", Message: "What you sent is larger than keyport accepts."},
-	http.StatusMethodNotAllowed:      {Status: http.StatusMethodNotAllowed, Heading: "Not allowed", Message: "This address does not accept that kind of request."},
+	http.StatusNotFound:  pageNotFound,
+	http.StatusForbidden: {Status: http.StatusForbidden, Heading: "Not allowed", Message: "You do not have permission to do this."},
+	http.StatusRequestEntityTooLarge: {Status: http.StatusRequestEntityTooLarge, Heading: "Request too large",
+		Message: "What you sent is larger than keyport accepts (1 MB for a form), so nothing was saved. Go back: your browser keeps what you typed. Then shorten the largest field (a pasted file or key) and send it again."},
+	http.StatusMethodNotAllowed: {Status: http.StatusMethodNotAllowed, Heading: "Not allowed", Message: "This address does not accept that kind of request."},
 }
 
 // problemFor is the one place that decides what a page shows for err: a
@@ -175,6 +177,11 @@ func (h *Handler) HandleError(err error, c echo.Context) {
 		pr.Status = ae.Status
 	}
 	pr.RequestID = RequestID(c)
+	if pr.Status == http.StatusRequestEntityTooLarge && pr.Action == nil {
+		if back := sameOriginReferer(c); back != "" {
+			pr.Action = &views.Link{Label: "Back to the form", Href: back}
+		}
+	}
 	if pr.Status >= 500 {
 		h.log.Error("request failed", "request_id", pr.RequestID, "method", c.Request().Method, "path", LoggablePath(c), "err", err)
 	}
@@ -226,4 +233,14 @@ func redactCapabilityPath(path string) string {
 		return path
 	}
 	return path
+}
+
+// sameOriginReferer is the path (and query) of the page that sent the
+// request when it is one of keyport's own, for a "back" link; "" otherwise.
+func sameOriginReferer(c echo.Context) string {
+	ref, err := url.Parse(c.Request().Referer())
+	if err != nil || ref.Host != c.Request().Host || !strings.HasPrefix(ref.Path, "/") || strings.HasPrefix(ref.Path, "//") {
+		return ""
+	}
+	return ref.RequestURI()
 }

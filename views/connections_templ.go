@@ -441,13 +441,13 @@ func NewConnectionPage(p Page, f ConnectionForm) templ.Component {
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 34, "\" required inputmode=\"numeric\" pattern=\"[0-9]{12}\" placeholder=\"111122223333\">")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 34, "\" required inputmode=\"numeric\" pattern=\"[0-9]{4}-?[0-9]{4}-?[0-9]{4}\" placeholder=\"1111-2222-3333\">")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
 				return nil
 			})
-			templ_7745c5c3_Err = field("AWS account id", "account_id", f.Errors).Render(templ.WithChildren(ctx, templ_7745c5c3_Var22), templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = field("AWS account id (12 digits; with dashes as the console shows it, 1111-2222-3333, is fine)", "account_id", f.Errors).Render(templ.WithChildren(ctx, templ_7745c5c3_Var22), templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

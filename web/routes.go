@@ -22,7 +22,9 @@ func routes(e *echo.Echo, d Deps) {
 	e.StaticFS("/static", static.Files)
 
 	// Browser routes: session, then CSRF on every state-changing request.
-	b := e.Group("", middleware.BodyLimit("1M"), h.LoadViewer, h.CheckCSRF, noStore)
+	// The viewer is loaded before the body limit (it reads only the cookie),
+	// so a refused oversized form is answered inside the page's layout.
+	b := e.Group("", h.LoadViewer, middleware.BodyLimit("1M"), h.CheckCSRF, noStore)
 	b.GET("/", h.SignInPage)
 	signIn := loginRateLimit(d.LoginRate, d.Now) // one bucket per client for both
 	b.GET("/auth/login", h.Login, signIn)

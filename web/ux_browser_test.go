@@ -257,3 +257,49 @@ func TestBrowserRemoveMemberAsksFirst(t *testing.T) {
 		t.Error("bob is still a member")
 	}
 }
+
+// TestBrowserForms: a form reports all its errors at once, each at its own
+// field (a taken name at the name, not under the empty alias); key stores
+// offer the same region list as connections; an oversized form is answered
+// inside the page's layout, and going back keeps what was typed.
+func TestBrowserForms(t *testing.T) {
+	w := newUXWorld(t, "ux-forms-")
+	p, s := w.p, w.s
+	storeURL := s.URL + "/stores/" + w.store
+
+	p.Step("open the store", chromedp.Navigate(storeURL), chromedp.WaitVisible(chromedp.CSS(`[data-testid="create-key-form"]`)),
+		chromedp.SendKeys(chromedp.CSS(`#key_name`), "Orders"),
+		chromedp.SetValue(chromedp.CSS(`#valid_days`), "999"),
+		chromedp.Evaluate[chromedp.Void](`document.querySelector('#valid_days').removeAttribute('max')`),
+		chromedp.Click(chromedp.CSS(`[data-testid="create-key"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="error-valid_days"]`)))
+	if p.Count(`[data-testid="error-name"]`) != 1 || p.Count(`[data-testid="error-alias"]`) != 0 {
+		webtest.Screenshot(t, w.ctx, "ux-forms-errors")
+		t.Errorf("errors: name %d, alias %d: %s", p.Count(`[data-testid="error-name"]`), p.Count(`[data-testid="error-alias"]`), p.Text(`[data-testid="create-key-form"]`))
+	}
+	webtest.Screenshot(t, w.ctx, "ux-forms-all-errors")
+
+	p.Step("store form", chromedp.Navigate(s.URL+"/stores"), chromedp.WaitVisible(chromedp.CSS(`[data-testid="store-form"]`)))
+	if n := p.Count(`select#region option[value="eu-west-1"]`); n != 1 {
+		t.Errorf("the store form's region is not a list of regions (%d)", n)
+	}
+	if p.Count(`select#region option[value="eu-west-9"]`) != 0 {
+		t.Error("the region list offers a region that does not exist")
+	}
+
+	// 2 MB in a form: refused in the layout, and Back keeps the typed name.
+	p.Step("too large", chromedp.SendKeys(chromedp.CSS(`[data-testid="store-form"] #name`), "typed before"),
+		chromedp.Evaluate[chromedp.Void](`(() => { const f = document.querySelector('[data-testid="store-form"]'); const i = document.createElement('input'); i.type = 'hidden'; i.name = 'pad'; i.value = 'x'.repeat(2 << 20); f.appendChild(i); })()`),
+		chromedp.Click(chromedp.CSS(`[data-testid="create-store"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="problem"]`)))
+	if h := p.Text(`main h1`); h != "Request too large" || p.Count(`[data-testid="tenant-nav"]`) != 1 {
+		webtest.Screenshot(t, w.ctx, "ux-forms-too-large")
+		t.Errorf("oversized form answered %q, navigation %d", h, p.Count(`[data-testid="tenant-nav"]`))
+	}
+	webtest.Screenshot(t, w.ctx, "ux-forms-too-large")
+	p.Step("back", chromedp.NavigateBack(), chromedp.WaitVisible(chromedp.CSS(`[data-testid="store-form"]`)))
+	got, _ := chromedp.Run(w.ctx, chromedp.Value(chromedp.CSS(`[data-testid="store-form"] #name`)))
+	if got != "typed before" {
+		t.Errorf("after Back the name field holds %q", got)
+	}
+}
