@@ -194,7 +194,7 @@ func Evaluate(kr models.KeyReport, ps keysvc.ProviderSettings, now time.Time) Va
 			}
 		}
 		if age := now.Sub(kr.Validation.CreatedAt); age > staleValidation {
-			return notVerified(fmt.Sprintf("last validated %d days ago", int(age.Hours()/24)))
+			return notVerified("last validated " + daysText(int(age.Hours()/24)) + " ago")
 		}
 		return pass("KMS matches what keyport registered as of " + kr.Validation.CreatedAt.Format("2006-01-02 15:04 UTC"))
 	}
