@@ -47,6 +47,7 @@ var migrations = []migration{
 	migration26NamesIgnoreCase,
 	migration30VersionRetirement,
 	migration31AuditVerifications,
+	migration49OnboardingDismissed,
 }
 
 // schemaMigration is a row of schema_migrations.

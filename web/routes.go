@@ -35,6 +35,7 @@ func routes(e *echo.Echo, d Deps) {
 	// Signed-in routes.
 	s := b.Group("", h.RequireViewer)
 	s.GET("/dashboard", h.Dashboard, h.Require(handlers.ActViewTenant))
+	s.POST("/dashboard/getting-started/dismiss", h.DismissGettingStarted, h.Require(handlers.ActManageKeys))
 	s.POST("/tenants/switch", h.SwitchTenant)
 
 	// Members and invitations (issue 7). The invitation link is public: it

@@ -303,3 +303,58 @@ func TestBrowserForms(t *testing.T) {
 		t.Errorf("after Back the name field holds %q", got)
 	}
 }
+
+// TestBrowserGettingStarted: the steps tick as the tenant is set up, say
+// when all are done, can be dismissed for good, and an auditor sees what
+// an auditor does instead.
+func TestBrowserGettingStarted(t *testing.T) {
+	ctx := webtest.Browser(t, 120*time.Second)
+	s := lifecycleStack(t)
+	p := webtest.Page{T: t, Ctx: ctx, Prefix: "ux-onboarding-"}
+	s.IdP.Queue(erin)
+	p.Step("sign in", chromedp.Navigate(s.URL+"/auth/login"), chromedp.WaitVisible(chromedp.CSS(`[data-testid="getting-started"]`)))
+	if n := p.Count(`[data-testid="steps"] li[data-done="true"]`); n != 0 {
+		t.Errorf("%d steps done in a new tenant", n)
+	}
+	if strings.Contains(p.Text(`[data-testid="getting-started"]`), "Sign in") {
+		t.Error("signing in is listed as a step")
+	}
+	tenant := s.tenantOf(t, erin)
+	by := keysvc.RequestBy{UserID: "setup"}
+	c, err := s.Keys.CreateConnection(context.Background(), tenant, by, keysvc.ConnectionInput{
+		Name: "tenant role", AccountID: awsTenantAcct, DefaultRegion: awsRegion, Kind: awskms.KindAssumeRole, RoleARN: awsRoleARN})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Step("connected", chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS(`[data-testid="getting-started"]`)))
+	if n := p.Count(`[data-testid="steps"] li[data-done="true"]`); n != 1 {
+		t.Errorf("%d steps done after connecting", n)
+	}
+	st, err := s.Managed.CreateStore(context.Background(), tenant, by, managed.StoreInput{Name: "production", ConnectionID: c.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, err := s.Managed.CreateGeneratedKey(context.Background(), tenant, by, managed.CreateKeyInput{StoreID: st.ID, Name: "orders"}); err != nil || !r.Done() {
+		t.Fatalf("create key: %v", err)
+	}
+	ob := newBrowser(t)
+	s.signIn(t, ob, erin)
+	s.join(t, ob, bob, "auditor")
+	p.Step("all done", chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS(`[data-testid="steps-done"]`)))
+	webtest.Screenshot(t, ctx, "ux-onboarding-done")
+	p.Step("dismiss", chromedp.Click(chromedp.CSS(`[data-testid="dismiss-steps"]`)), chromedp.WaitVisible(chromedp.CSS(`[data-testid="dashboard"]`)))
+	p.Step("reload", chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS(`[data-testid="dashboard"]`)))
+	if p.Count(`[data-testid="getting-started"]`) != 0 {
+		t.Error("getting started shows after it was dismissed")
+	}
+
+	// The auditor: no setup steps, what an auditor can do instead.
+	actx := webtest.Browser(t, 60*time.Second)
+	ap := webtest.Page{T: t, Ctx: actx, Prefix: "ux-onboarding-auditor-"}
+	s.IdP.Queue(bob)
+	ap.Step("auditor signs in", chromedp.Navigate(s.URL+"/auth/login"), chromedp.WaitVisible(chromedp.CSS(`[data-testid="dashboard"]`)))
+	if ap.Count(`[data-testid="getting-started"]`) != 0 || ap.Count(`[data-testid="auditor-intro"]`) != 1 {
+		webtest.Screenshot(t, actx, "ux-onboarding-auditor")
+		t.Error("an auditor's dashboard offers the setup steps")
+	}
+}
