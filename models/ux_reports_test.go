@@ -2,6 +2,7 @@ package models
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 )
@@ -64,5 +65,44 @@ func TestKeyReportsOfManagedKeys(t *testing.T) {
 	}
 	if taken, _ := db.KeyNameTaken(ctx, a.ID, "ledger"); taken {
 		t.Error("KeyNameTaken(ledger) = true")
+	}
+}
+
+// TestDismissOnboarding: dismissed once per member and tenant, audited
+// once, and a stranger cannot dismiss.
+func TestDismissOnboarding(t *testing.T) {
+	db, _ := openTestDB(t)
+	ctx := context.Background()
+	u := mustUser(t, db, "owner-x")
+	a, b := mustTenant(t, db, "a.test", u), mustTenant(t, db, "b.test", u)
+	if d, err := db.OnboardingDismissed(ctx, a.ID, u.ID); err != nil || d {
+		t.Fatalf("new member: dismissed %v, %v", d, err)
+	}
+	for range 2 {
+		if err := db.DismissOnboarding(ctx, a.ID, u.ID, AuditInput{Actor: u.ID}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if d, _ := db.OnboardingDismissed(ctx, a.ID, u.ID); !d {
+		t.Error("not dismissed")
+	}
+	if d, _ := db.OnboardingDismissed(ctx, b.ID, u.ID); d {
+		t.Error("dismissed in the other tenant too")
+	}
+	evs, err := db.ListAudit(ctx, a.ID, 50)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, e := range evs {
+		if e.Action == "onboarding.dismissed" {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d onboarding.dismissed events, want 1", n)
+	}
+	if err := db.DismissOnboarding(ctx, a.ID, "usr_stranger", AuditInput{}); !errors.Is(err, ErrNotFound) {
+		t.Errorf("a stranger dismissing: %v", err)
 	}
 }
