@@ -134,8 +134,19 @@ func (h *Handler) DeactivateKey(c echo.Context) error {
 	return h.keyOp(c, h.mgd.Deactivate)
 }
 
-// ActivateKey enables a key again.
-func (h *Handler) ActivateKey(c echo.Context) error { return h.keyAction(c, "on", h.mgd.Activate) }
+// ActivateKey enables a key again; a key already enabled (a repeated
+// submit) is shown as it is.
+func (h *Handler) ActivateKey(c echo.Context) error {
+	v := viewerFrom(c)
+	k, err := h.db.GetKey(c.Request().Context(), v.Tenant.ID, c.Param("key_id"))
+	if err != nil {
+		return err
+	}
+	if k.State == models.StateEnabled {
+		return c.Redirect(http.StatusSeeOther, "/keys/"+k.ID+"?done=already")
+	}
+	return h.keyAction(c, "on", h.mgd.Activate)
+}
 
 // CancelKeyDeletion cancels a scheduled deletion.
 func (h *Handler) CancelKeyDeletion(c echo.Context) error {
@@ -223,11 +234,20 @@ func (h *Handler) renderDeleteKey(c echo.Context, status int, window string, err
 // DeleteKey schedules a key's deletion after its confirmation.
 func (h *Handler) DeleteKey(c echo.Context) error {
 	v := viewerFrom(c)
+	k, err := h.db.GetKey(c.Request().Context(), v.Tenant.ID, c.Param("key_id"))
+	if err != nil {
+		return err
+	}
+	if k.State == models.StatePendingDeletion {
+		return c.Redirect(http.StatusSeeOther, "/keys/"+k.ID+"?done=already") // a repeated submit
+	}
 	days, _ := strconv.Atoi(c.FormValue("window_days"))
-	res, err := h.mgd.ScheduleDeletion(c.Request().Context(), v.Tenant.ID, h.by(c), c.Param("key_id"), managed.DeleteInput{
+	res, err := h.mgd.ScheduleDeletion(c.Request().Context(), v.Tenant.ID, h.by(c), k.ID, managed.DeleteInput{
 		WindowDays: days, Acknowledge: c.FormValue("acknowledge") == "true", ApprovalID: c.FormValue("approval_id")})
 	var dep *managed.DependencyError
 	switch errs := fieldErrors(err); {
+	case errors.Is(err, managed.ErrOperationRunning):
+		return c.Redirect(http.StatusSeeOther, "/keys/"+k.ID+"?done=running")
 	case errors.As(err, &dep):
 		return h.renderDeleteKey(c, http.StatusUnprocessableEntity, c.FormValue("window_days"), map[string]string{"acknowledge": fmt.Sprintf(
 			"%d data-key version(s) depend on this key: data under them becomes unreadable. Tick the box to confirm you accept that.", dep.Versions)})

@@ -229,6 +229,24 @@ func TestBrowserConfirmations(t *testing.T) {
 	if got := p.Text(`[data-testid="key"] [data-testid="status"]`); got != "Deactivated" {
 		t.Errorf("after deactivating: %q", got)
 	}
+
+	// Delete, submitted twice: scheduled once, both answers are the key.
+	p.Step("open delete", chromedp.Navigate(keyURL+"/delete"), chromedp.WaitVisible(chromedp.CSS(`[data-testid="confirm-delete"]`)),
+		chromedp.Click(chromedp.CSS(`[data-testid="acknowledge"]`)))
+	got, err = chromedp.Run(w.ctx, chromedp.Evaluate[[]string](strings.ReplaceAll(js, `[data-testid="confirm-form"]`, `form[action$="/delete"]`), chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range got {
+		if !strings.HasPrefix(g, "200 ") || !(strings.Contains(g, "done=scheduled") || strings.Contains(g, "done=already") || strings.Contains(g, "done=running")) {
+			t.Errorf("a submit of the double delete answered %q", g)
+		}
+	}
+	p.Step("deletion scheduled", chromedp.Navigate(keyURL), chromedp.WaitVisible(chromedp.CSS(`[data-testid="deletion-at"]`)))
+	if got := p.Text(`[data-testid="key"] [data-testid="status"]`); got != "Deletion scheduled" || p.Count(`.health.ok`) != 0 {
+		t.Errorf("a key scheduled for deletion shows %q", got)
+	}
+	webtest.Screenshot(t, w.ctx, "ux-confirm-deletion-scheduled")
 }
 
 // TestBrowserRemoveMemberAsksFirst: Remove opens a confirmation naming the
