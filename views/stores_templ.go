@@ -586,7 +586,7 @@ func StorePage(p Page, d StoreDetail) templ.Component {
 					}
 					return nil
 				})
-				templ_7745c5c3_Err = field("Name", "name", d.Create.Errors).Render(templ.WithChildren(ctx, templ_7745c5c3_Var28), templ_7745c5c3_Buffer)
+				templ_7745c5c3_Err = fieldFor("Name", "key_name", "name", d.Create.Errors).Render(templ.WithChildren(ctx, templ_7745c5c3_Var28), templ_7745c5c3_Buffer)
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
@@ -731,7 +731,7 @@ func StorePage(p Page, d StoreDetail) templ.Component {
 					}
 					return nil
 				})
-				templ_7745c5c3_Err = field("New name", "name", d.RenameErrors).Render(templ.WithChildren(ctx, templ_7745c5c3_Var36), templ_7745c5c3_Buffer)
+				templ_7745c5c3_Err = fieldFor("New name", "rename", "name", d.RenameErrors).Render(templ.WithChildren(ctx, templ_7745c5c3_Var36), templ_7745c5c3_Buffer)
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}

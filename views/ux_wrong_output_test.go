@@ -4,6 +4,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/PuerkitoBio/goquery"
+	"github.com/a-h/templ"
 )
 
 // TestLifecycleWording: the material line reads as one sentence (no
@@ -62,6 +65,40 @@ func TestStatusOf(t *testing.T) {
 		}
 		if st.OK() != (tc.code == "active") {
 			t.Errorf("%s/%s: OK() = %v", tc.state, tc.health, st.OK())
+		}
+	}
+}
+
+// TestEveryFieldHasALabel: on the pages this change touched, every field a
+// person fills in is named by a label (for= its id, or around it).
+func TestEveryFieldHasALabel(t *testing.T) {
+	p := signedIn()
+	p.Operator = true
+	now := time.Now()
+	pages := map[string]templ.Component{
+		"store":   StorePage(p, StoreDetail{ID: "kst_1", Name: "prod", CanManage: true}),
+		"stores":  StoresList(p, StoresPage{CanManage: true, Connections: []Option{{Value: "con_1", Label: "c"}}, Regions: []string{"eu-west-1"}}),
+		"export":  ExportKeyPage(p, ExportPage{KeyID: "key_1", KeyName: "k", NeedApproval: true}),
+		"confirm": ConfirmPage(p, ConfirmAction{Heading: "Deactivate k?", Action: "/keys/key_1/deactivate", Button: "Deactivate", TypeName: "k", Back: Link{Href: "/keys/key_1"}}),
+		"dashboard": DashboardPage(p, Dashboard{TenantName: "t", Role: "owner", ShowSteps: true, Steps: []Step{{Title: "a", Done: true}},
+			KeyHealth: []HealthCount{{Health: "active", Label: "Active", Count: 1, OK: true, Tone: "ok"}}}),
+		"keys": KeysPage(p, Keys{Rows: []KeyRow{{ID: "key_1", Name: "k", Status: StatusOf("DISABLED", "OK", nil, now)}}}),
+	}
+	for name, c := range pages {
+		doc, _ := renderDoc(t, c)
+		doc.Find("input, select, textarea").Each(func(_ int, s *goquery.Selection) {
+			if typ, _ := s.Attr("type"); typ == "hidden" || typ == "submit" {
+				return
+			}
+			id, _ := s.Attr("id")
+			if s.ParentsFiltered("label").Length() > 0 || (id != "" && doc.Find(`label[for="`+id+`"]`).Length() == 1) {
+				return
+			}
+			n, _ := s.Attr("name")
+			t.Errorf("%s: field %q (id %q) has no label", name, n, id)
+		})
+		if doc.Find(`main`).Length() != 1 || doc.Find(`h1`).Length() != 1 {
+			t.Errorf("%s: %d main, %d h1", name, doc.Find("main").Length(), doc.Find("h1").Length())
 		}
 	}
 }
