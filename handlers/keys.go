@@ -209,6 +209,9 @@ func (h *Handler) Key(c echo.Context) error {
 	}
 	p := h.page(c, k.Name, "keys")
 	p.Flash = keyFlashes[c.QueryParam("done")]
+	if d.Lifecycle != nil && d.Lifecycle.Running() {
+		p.RefreshSeconds = 3 // the operation's step shows below; the page follows it
+	}
 	if c.QueryParam("done") == "drift" && d.Lifecycle != nil {
 		p.Flash = driftFlash(len(d.Lifecycle.Drift))
 	}

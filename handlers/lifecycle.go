@@ -25,7 +25,7 @@ var lifecycleFlashes = map[string]string{
 	"undo":       "Renewal undone: the alias points at the previous KMS key again (checked first), and new data is encrypted under it.",
 	"rotate":     "Material rotated in place: KMS now uses the new material under the same key ARN and alias; the earlier material still decrypts.",
 	"reupload":   "Material re-uploaded into its KMS key and checked.",
-	"running":    "The operation is under way or waiting to retry (KMS did not answer); it resumes by itself. Reload in a moment.",
+	"running":    "The operation is under way or waiting to retry (KMS did not answer); it resumes by itself, and this page follows its step below until it is done.",
 	"failed":     "The operation failed and was rolled back: see Operations below for why. Nothing half-done was left in KMS.",
 	"off":        "Key deactivated: keyport stopped using it at once on every replica, and its KMS keys are disabled.",
 	"on":         "Key activated: its KMS keys are enabled and keyport uses it again.",

@@ -12,6 +12,10 @@ type Page struct {
 	Flash     string
 	Operator  bool     // provider operator: the Provider page is in the navigation
 	DemoAWS   *DemoAWS // development only: the kmslocal demo account
+	// RefreshSeconds reloads the page by itself while something it shows
+	// is still running (a key operation); 0 never. A meta refresh works
+	// without scripts under the CSP.
+	RefreshSeconds int
 }
 
 // UserInfo is the signed-in user as the layout shows them.

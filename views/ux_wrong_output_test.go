@@ -102,3 +102,25 @@ func TestEveryFieldHasALabel(t *testing.T) {
 		}
 	}
 }
+
+// TestRunningOperationRefreshes: a key page with an operation under way
+// reloads by itself (a meta refresh, no script); one without does not.
+func TestRunningOperationRefreshes(t *testing.T) {
+	l := KeyLifecycle{Operations: []OperationRow{{Kind: "renew", Step: "import", State: "running"}}}
+	if !l.Running() {
+		t.Fatal("a running renewal is not running")
+	}
+	p := signedIn()
+	p.RefreshSeconds = 3
+	doc, _ := renderDoc(t, KeyPage(p, KeyDetail{ID: "key_1", Name: "k", Status: StatusOf("ENABLED", "OK", nil, time.Now()), Lifecycle: &l}))
+	if v, _ := doc.Find(`meta[http-equiv="refresh"]`).Attr("content"); v != "3" {
+		t.Errorf("refresh = %q", v)
+	}
+	if !strings.Contains(doc.Find(`main`).Text(), "import") {
+		t.Error("the running step is not shown")
+	}
+	doc, _ = renderDoc(t, KeyPage(signedIn(), KeyDetail{ID: "key_1", Name: "k"}))
+	if doc.Find(`meta[http-equiv="refresh"]`).Length() != 0 {
+		t.Error("a quiet page refreshes")
+	}
+}
