@@ -121,3 +121,31 @@ func TestReportsOfAKeyportKey(t *testing.T) {
 		t.Errorf("validation keys: %s", body)
 	}
 }
+
+// TestStoreFormShowsEveryError: a store form wrong in three fields is
+// answered once with the three errors, each at its field.
+func TestStoreFormShowsEveryError(t *testing.T) {
+	s := lifecycleStack(t)
+	b := newBrowser(t)
+	s.signIn(t, b, erin)
+	s.addConnection(t, b, url.Values{"name": {"role"}, "account_id": {awsTenantAcct}, "default_region": {awsRegion},
+		"kind": {"assume_role"}, "role_arn": {awsRoleARN}})
+	_, page := b.get(t, s.URL+"/stores")
+	res, page := b.post(t, s.URL+"/stores", url.Values{"csrf_token": {csrfToken(t, page)}, "name": {" "}, "connection_id": {"con_nope"}, "region": {"eu-west-9"}}, nil)
+	if res.StatusCode != http.StatusUnprocessableEntity {
+		t.Fatalf("bad store form: %d", res.StatusCode)
+	}
+	for _, f := range []string{"name", "connection_id"} {
+		if !strings.Contains(page, `data-testid="error-`+f+`"`) {
+			t.Errorf("no error at %s:\n%s", f, page)
+		}
+	}
+	_, page = b.get(t, s.URL+"/stores")
+	cs, _ := s.DB.ListConnections(context.Background(), s.tenantOf(t, erin))
+	_, page = b.post(t, s.URL+"/stores", url.Values{"csrf_token": {csrfToken(t, page)}, "name": {""}, "connection_id": {cs[0].ID}, "region": {"eu-west-9"}}, nil)
+	for _, f := range []string{"name", "region"} {
+		if !strings.Contains(page, `data-testid="error-`+f+`"`) {
+			t.Errorf("no error at %s:\n%s", f, page)
+		}
+	}
+}
