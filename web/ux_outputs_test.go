@@ -148,4 +148,7 @@ func TestStoreFormShowsEveryError(t *testing.T) {
 			t.Errorf("no error at %s:\n%s", f, page)
 		}
 	}
+	if !strings.Contains(page, "is not an AWS region") || strings.Contains(page, "your provider allows") {
+		t.Error("eu-west-9 is called a region the provider does not allow; it does not exist")
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"keyport/keysvc"
+	"keyport/keysvc/awskms"
 	"keyport/models"
 )
 
@@ -50,8 +51,11 @@ func (s *Service) CreateStore(ctx context.Context, tenantID string, by keysvc.Re
 	if err != nil {
 		return nil, err
 	}
-	if region != "" && !ps.RegionAllowed(region) {
-		errs = append(errs, &keysvc.ValidationError{Field: "region", Message: "is not a region your provider allows: choose one from the list"})
+	switch {
+	case region != "" && !awskms.KnownRegion(region):
+		errs = append(errs, &keysvc.ValidationError{Field: "region", Message: "is not an AWS region: choose one from the list"})
+	case region != "" && !ps.RegionAllowed(region):
+		errs = append(errs, &keysvc.ValidationError{Field: "region", Message: "is not one of the regions your provider allows: choose one from the list"})
 	}
 	if err := errs.Err(); err != nil {
 		return nil, err
