@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 
@@ -177,11 +176,6 @@ func (h *Handler) HandleError(err error, c echo.Context) {
 		pr.Status = ae.Status
 	}
 	pr.RequestID = RequestID(c)
-	if pr.Status == http.StatusRequestEntityTooLarge && pr.Action == nil {
-		if back := sameOriginReferer(c); back != "" {
-			pr.Action = &views.Link{Label: "Back to the form", Href: back}
-		}
-	}
 	if pr.Status >= 500 {
 		h.log.Error("request failed", "request_id", pr.RequestID, "method", c.Request().Method, "path", LoggablePath(c), "err", err)
 	}
@@ -233,14 +227,4 @@ func redactCapabilityPath(path string) string {
 		return path
 	}
 	return path
-}
-
-// sameOriginReferer is the path (and query) of the page that sent the
-// request when it is one of keyport's own, for a "back" link; "" otherwise.
-func sameOriginReferer(c echo.Context) string {
-	ref, err := url.Parse(c.Request().Referer())
-	if err != nil || ref.Host != c.Request().Host || !strings.HasPrefix(ref.Path, "/") || strings.HasPrefix(ref.Path, "//") {
-		return ""
-	}
-	return ref.RequestURI()
 }
