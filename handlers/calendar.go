@@ -74,7 +74,7 @@ func (h *Handler) OperatorRotations(c echo.Context) error {
 	if h.rot != nil {
 		m.MaxPostpone = h.rot.MaxPostponeDays(c.Request().Context())
 	}
-	return render(c, http.StatusOK, views.UpcomingPage(h.page(c, "Upcoming rotations", "operator"), m))
+	return render(c, http.StatusOK, views.UpcomingPage(h.page(c, "Upcoming rotations", "operator-rotations"), m))
 }
 
 // SaveMaxPostpone sets the provider's bound on postponing one rotation.
@@ -87,7 +87,7 @@ func (h *Handler) SaveMaxPostpone(c echo.Context) error {
 	var ve *keysvc.ValidationError
 	if errors.As(err, &ve) {
 		m := views.Upcoming{AllTenants: true, MaxPostpone: s.MaxPostponeDays(c.Request().Context()), MaxPostponeError: ve.Message}
-		return render(c, http.StatusUnprocessableEntity, views.UpcomingPage(h.page(c, "Upcoming rotations", "operator"), m))
+		return render(c, http.StatusUnprocessableEntity, views.UpcomingPage(h.page(c, "Upcoming rotations", "operator-rotations"), m))
 	}
 	if err != nil {
 		return fmt.Errorf("save postpone bound: %w", err)

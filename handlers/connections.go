@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -75,16 +76,27 @@ func (h *Handler) NewConnection(c echo.Context) error {
 }
 
 func (h *Handler) renderConnectionForm(c echo.Context, status int, f views.ConnectionForm) error {
-	ps, err := h.keys.ProviderSettings(c.Request().Context())
-	if err != nil {
+	var err error
+	if f.Regions, err = h.allowedRegions(c.Request().Context()); err != nil {
 		return err
 	}
+	return render(c, status, views.NewConnectionPage(h.page(c, "Add an AWS connection", "connections"), f))
+}
+
+// allowedRegions lists the AWS regions the provider allows, for every
+// region select (connections and key stores).
+func (h *Handler) allowedRegions(ctx context.Context) ([]string, error) {
+	ps, err := h.keys.ProviderSettings(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
 	for _, r := range awskms.Regions {
 		if ps.RegionAllowed(r) {
-			f.Regions = append(f.Regions, r)
+			out = append(out, r)
 		}
 	}
-	return render(c, status, views.NewConnectionPage(h.page(c, "Add an AWS connection", "connections"), f))
+	return out, nil
 }
 
 // CreateConnection saves a new connection; bad input re-renders the form
@@ -212,7 +224,16 @@ func (h *Handler) by(c echo.Context) keysvc.RequestBy {
 func fieldErrors(err error) map[string]string {
 	var kv *keysvc.ValidationError
 	var mv *models.ValidationError
+	var all models.ValidationErrors
 	switch {
+	case errors.As(err, &all):
+		out := make(map[string]string, len(all))
+		for _, e := range all {
+			if _, seen := out[e.Field]; !seen {
+				out[e.Field] = e.Message
+			}
+		}
+		return out
 	case errors.As(err, &kv):
 		return map[string]string{kv.Field: kv.Message}
 	case errors.As(err, &mv):

@@ -6,6 +6,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"keyport/models"
 	"keyport/views"
 )
 
@@ -29,24 +30,62 @@ func (h *Handler) Dashboard(c echo.Context) error {
 	if err != nil {
 		return fmt.Errorf("list keys: %w", err)
 	}
+	exp, err := h.db.MaterialExpiries(ctx, v.Tenant.ID)
+	if err != nil {
+		return err
+	}
 	d := views.Dashboard{
 		TenantName:  v.Tenant.Name,
 		Role:        string(v.Role),
 		MemberCount: int(members),
-		Steps: []views.Step{
-			{Title: "Sign in", Detail: "Done: your tenant was set up and you are its " + string(v.Role) + ".", Done: true},
-			{Title: "Connect your AWS account", Detail: "Give keyport an IAM role to assume (with an external id keyport generates) or an IAM user's access key.",
-				Done: len(conns) > 0, Link: &views.Link{Label: "AWS connections", Href: "/connections"}},
-			{Title: "Register a key", Detail: "Register a customer-managed KMS key by its ARN; keyport checks it before use. Available once an AWS connection exists.",
-				Done: len(keys) > 0, Link: &views.Link{Label: "Keys", Href: "/keys"}},
-			{Title: "Invite your team", Detail: "Add admins and auditors so that no key depends on one person."},
-		},
-		KeyHealth: keyHealthCounts(keys),
+		KeyHealth:   keyStatusCounts(keys, exp, h.now()),
+	}
+	if v.can(ActManageKeys) {
+		dismissed, err := h.db.OnboardingDismissed(ctx, v.Tenant.ID, v.User.ID)
+		if err != nil {
+			return err
+		}
+		if !dismissed {
+			invitations, err := h.db.ListInvitations(ctx, v.Tenant.ID)
+			if err != nil {
+				return fmt.Errorf("list invitations: %w", err)
+			}
+			d.Steps = gettingStarted(len(conns) > 0, len(keys) > 0, members > 1 || len(invitations) > 0, v.can(ActManageMembers))
+			d.ShowSteps = true
+		}
 	}
 	for _, e := range events {
 		d.Activity = append(d.Activity, views.ActivityRow{At: e.CreatedAt, Actor: actorLabel(v, e.Actor), Action: e.Action, Target: e.TargetType})
 	}
 	return render(c, http.StatusOK, views.DashboardPage(h.page(c, v.Tenant.Name, "dashboard"), d))
+}
+
+// gettingStarted is the setup a tenant admin walks through, ticked as each
+// part exists. Inviting is an owner's step; an admin is told whom to ask.
+func gettingStarted(connected, hasKey, team, canInvite bool) []views.Step {
+	steps := []views.Step{
+		{Title: "Connect your AWS account", Detail: "Give keyport an IAM role to assume (with an external id keyport generates) or an IAM user's access key.",
+			Done: connected, Link: &views.Link{Label: "AWS connections", Href: "/connections"}},
+		{Title: "Add a key", Detail: "Register a customer-managed KMS key by its ARN, or create one with keyport-generated material in a key store. keyport checks it before use.",
+			Done: hasKey, Link: &views.Link{Label: "Keys", Href: "/keys"}},
+	}
+	if canInvite {
+		steps = append(steps, views.Step{Title: "Invite your team", Detail: "Add admins and auditors so that no key depends on one person.",
+			Done: team, Link: &views.Link{Label: "Members", Href: "/members"}})
+	} else {
+		steps = append(steps, views.Step{Title: "Have a second admin", Detail: "Ask an owner of this tenant to invite another admin, so that no key depends on you alone.", Done: team})
+	}
+	return steps
+}
+
+// DismissGettingStarted hides the dashboard's getting-started steps from
+// the viewer in this tenant.
+func (h *Handler) DismissGettingStarted(c echo.Context) error {
+	v := viewerFrom(c)
+	if err := h.db.DismissOnboarding(c.Request().Context(), v.Tenant.ID, v.User.ID, models.AuditInput{Actor: v.User.ID, RequestID: RequestID(c)}); err != nil {
+		return fmt.Errorf("dismiss getting started: %w", err)
+	}
+	return c.Redirect(http.StatusSeeOther, "/dashboard")
 }
 
 // actorLabel shows "you" for the viewer's own events; other actors by id

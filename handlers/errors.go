@@ -121,10 +121,11 @@ var domainErrors = []domainError{
 // statusPages answer echo's own errors (routing, authorization, body
 // limits) by status.
 var statusPages = map[int]*PublicError{
-	http.StatusNotFound:              pageNotFound,
-	http.StatusForbidden:             {Status: http.StatusForbidden, Heading: "Not allowed", Message: "You do not have permission to do this."},
-	http.StatusRequestEntityTooLarge: {Status: http.StatusRequestEntityTooLarge, Heading: "Request too large", Message: "What you sent is larger than keyport accepts."},
-	http.StatusMethodNotAllowed:      {Status: http.StatusMethodNotAllowed, Heading: "Not allowed", Message: "This address does not accept that kind of request."},
+	http.StatusNotFound:  pageNotFound,
+	http.StatusForbidden: {Status: http.StatusForbidden, Heading: "Not allowed", Message: "You do not have permission to do this."},
+	http.StatusRequestEntityTooLarge: {Status: http.StatusRequestEntityTooLarge, Heading: "Request too large",
+		Message: "What you sent is larger than keyport accepts (1 MB for a form), so nothing was saved. Go back: your browser keeps what you typed. Then shorten the largest field (a pasted file or key) and send it again."},
+	http.StatusMethodNotAllowed: {Status: http.StatusMethodNotAllowed, Heading: "Not allowed", Message: "This address does not accept that kind of request."},
 }
 
 // problemFor is the one place that decides what a page shows for err: a

@@ -52,7 +52,9 @@ func (h *Handler) renderExport(c echo.Context, status int, k *models.Key, d view
 		return managed.ErrNotManaged
 	}
 	d.KeyID, d.KeyName, d.Fingerprint, d.Version = k.ID, k.Name, active.Fingerprint, active.Seq
-	d.RSAOpen, d.JWEOpen, d.FPCommand = managed.RSAOpenCommand, managed.JWEOpenCommand, managed.FingerprintCommand
+	d.RSAOpen = managed.RSAOpenCommand(managed.ExportFileName(k.ID, active.Seq, managed.ExportRSA))
+	d.JWEOpen = managed.JWEOpenCommand(managed.ExportFileName(k.ID, active.Seq, managed.ExportJWE))
+	d.FPCommand = managed.FingerprintCommand
 	if d.NeedApproval, err = h.mgd.ApprovalRequired(ctx, models.ApprovalExport); err != nil {
 		return err
 	}
@@ -77,6 +79,12 @@ func (h *Handler) ExportKey(c echo.Context) error {
 	}
 	in := managed.ExportInput{Format: c.FormValue("format"), PublicKeyPEM: c.FormValue("public_key"), Algorithm: c.FormValue("algorithm"),
 		Passphrase: c.FormValue("passphrase"), ApprovalID: c.FormValue("approval_id")}
+	// The passphrase is typed twice: a typo would lock the file for good.
+	// A mismatch is a form error; the service never sees the second copy.
+	if in.Format == managed.ExportJWE && in.Passphrase != c.FormValue("passphrase_confirm") {
+		return h.renderExport(c, http.StatusUnprocessableEntity, k, views.ExportPage{Errors: map[string]string{
+			"passphrase_confirm": "The two passphrases differ: type the same passphrase in both fields."}})
+	}
 	f, err := h.mgd.Export(ctx, v.Tenant.ID, h.by(c), k.ID, in)
 	if errs := fieldErrors(err); errs != nil {
 		return h.renderExport(c, http.StatusUnprocessableEntity, k, views.ExportPage{PublicKeyPEM: in.PublicKeyPEM, Algorithm: in.Algorithm, Errors: errs})

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -46,7 +47,12 @@ func (h *Handler) Keys(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	exp, err := h.db.MaterialExpiries(ctx, v.Tenant.ID)
+	if err != nil {
+		return err
+	}
 	m := views.Keys{CanManage: v.can(ActManageKeys), HasConnections: len(cs) > 0}
+	now := h.now()
 	for _, k := range ks {
 		rs, err := h.db.KeyRegions(ctx, v.Tenant.ID, k.ID)
 		if err != nil {
@@ -56,9 +62,8 @@ func (h *Handler) Keys(c echo.Context) error {
 		for _, r := range rs {
 			regions = append(regions, r.Region)
 		}
-		label, _ := views.HealthAdvice(string(k.Health))
-		m.Rows = append(m.Rows, views.KeyRow{ID: k.ID, Name: k.Name, State: string(k.State), Health: string(k.Health), HealthLabel: label,
-			HealthOK: k.Health == models.HealthOK, Regions: strings.Join(regions, ", "), Version: k.CurrentVersion})
+		m.Rows = append(m.Rows, views.KeyRow{ID: k.ID, Name: k.Name, State: string(k.State), Health: string(k.Health),
+			Status: views.StatusOf(string(k.State), string(k.Health), expiryOf(exp, k.ID), now), Regions: strings.Join(regions, ", "), Version: k.CurrentVersion})
 	}
 	p := h.page(c, "Keys", "keys")
 	if c.QueryParam("done") == "purged" { // PurgeTenantCache
@@ -157,9 +162,8 @@ func (h *Handler) Key(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	label, advice := views.HealthAdvice(string(k.Health))
-	d := views.KeyDetail{ID: k.ID, Name: k.Name, State: string(k.State), Health: string(k.Health), HealthLabel: label, HealthAdvice: advice,
-		HealthDetail: k.HealthDetail, HealthOK: k.Health == models.HealthOK, ValidatedAt: k.ValidatedAt,
+	d := views.KeyDetail{ID: k.ID, Name: k.Name, State: string(k.State), Health: string(k.Health),
+		HealthDetail: k.HealthDetail, ValidatedAt: k.ValidatedAt,
 		Connection: views.Link{Label: connectionLabel(mc), Href: "/connections/" + mc.ID},
 		Policy:     keysvc.PolicyStatement(keysvc.Principals(awskms.ConnectionFromModel(mc)), v.Tenant.ID), CanManage: v.can(ActManageKeys)}
 	for _, r := range rs {
@@ -176,6 +180,10 @@ func (h *Handler) Key(c echo.Context) error {
 		return err
 	}
 	d.Checks = checkRows(keysvc.Checks(val))
+	if val != nil {
+		at := val.CreatedAt
+		d.ChecksAt = &at
+	}
 	d.CanPurge = v.can(ActPurgeCache)
 	d.CacheTTL = h.keys.CacheTTL()
 	if ps, err := h.keys.ProviderSettings(ctx); err == nil {
@@ -196,11 +204,26 @@ func (h *Handler) Key(c echo.Context) error {
 	if d.Lifecycle, err = h.keyLifecycle(ctx, v, k); err != nil {
 		return err
 	}
-	if d.Lifecycle != nil && d.Lifecycle.Held && k.Health == models.HealthOK {
-		d.HealthAdvice = "keyport can use the key; its material is kept by keyport, not in any KMS."
+	var expires *time.Time
+	if d.Lifecycle != nil {
+		for _, m := range d.Lifecycle.Materials {
+			if m.State == models.MaterialActive {
+				expires = m.ValidTo
+			}
+		}
+	}
+	d.Status = views.StatusOf(string(k.State), string(k.Health), expires, h.now())
+	if d.Lifecycle != nil && d.Lifecycle.Held && d.Status.Code == "active" {
+		d.Status.Advice = "keyport can use the key; its material is kept by keyport, not in any KMS."
 	}
 	p := h.page(c, k.Name, "keys")
 	p.Flash = keyFlashes[c.QueryParam("done")]
+	if d.Lifecycle != nil && d.Lifecycle.Running() {
+		p.RefreshSeconds = 3 // the operation's step shows below; the page follows it
+	}
+	if c.QueryParam("done") == "drift" && d.Lifecycle != nil {
+		p.Flash = driftFlash(len(d.Lifecycle.Drift))
+	}
 	if p.Flash == "" && d.Lifecycle != nil && d.Lifecycle.Held {
 		p.Flash = heldFlashes[c.QueryParam("done")]
 	}
@@ -226,27 +249,53 @@ func (h *Handler) CheckKey(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, "/keys/"+k.ID+"?done=checked")
 }
 
-// keyHealthCounts counts a tenant's keys (not deleted) by health, worst
-// first, for the dashboard.
-func keyHealthCounts(ks []models.Key) []views.HealthCount {
-	counts := map[models.Health]int{}
+// keyStatusCounts counts a tenant's keys (not deleted) by status, worst
+// first, for the dashboard: the same status as the key page and the list.
+func keyStatusCounts(ks []models.Key, exp map[string]time.Time, now time.Time) []views.HealthCount {
+	var out []views.HealthCount
 	for _, k := range ks {
 		if k.State != models.StateDeleted {
-			counts[k.Health]++
+			out = addStatusCount(out, views.StatusOf(string(k.State), string(k.Health), expiryOf(exp, k.ID), now), 1)
 		}
 	}
-	out := make([]views.HealthCount, 0, len(counts))
-	for health, n := range counts {
-		label, advice := views.HealthAdvice(string(health))
-		out = append(out, views.HealthCount{Health: string(health), Label: label, Advice: advice, Count: n, OK: health == models.HealthOK})
-	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].OK != out[j].OK {
-			return !out[i].OK
+	rank := map[string]int{"bad": 0, "warn": 1, "muted": 2, "ok": 3}
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].Tone != out[j].Tone {
+			return rank[out[i].Tone] < rank[out[j].Tone]
 		}
-		return out[i].Health < out[j].Health
+		return out[i].Label < out[j].Label
 	})
 	return out
+}
+
+// addStatusCount adds n keys of status st to counts, one entry per status.
+func addStatusCount(counts []views.HealthCount, st views.KeyStatus, n int) []views.HealthCount {
+	for i := range counts {
+		if counts[i].Health == st.Code {
+			counts[i].Count += n
+			return counts
+		}
+	}
+	return append(counts, views.HealthCount{Health: st.Code, Label: st.Label, Advice: st.Advice, Count: n, OK: st.OK(), Tone: st.Tone})
+}
+
+// expiryOf is a key's material expiry from MaterialExpiries; nil if none.
+func expiryOf(exp map[string]time.Time, keyID string) *time.Time {
+	if t, ok := exp[keyID]; ok {
+		return &t
+	}
+	return nil
+}
+
+// driftFlash says what "Compare with KMS" found: a verdict every time.
+func driftFlash(differences int) string {
+	if differences == 0 {
+		return "Compared with KMS just now: KMS matches what keyport recorded (alias, state, origin, expiry and tags)."
+	}
+	if differences == 1 {
+		return "Compared with KMS just now: 1 difference, listed under \"KMS differs from keyport\" with how to reconcile it."
+	}
+	return fmt.Sprintf("Compared with KMS just now: %d differences, listed under \"KMS differs from keyport\" with how to reconcile each.", differences)
 }
 
 // PurgeKeyCache drops every replica's cached data keys of one key: the

@@ -25,13 +25,14 @@ var lifecycleFlashes = map[string]string{
 	"undo":       "Renewal undone: the alias points at the previous KMS key again (checked first), and new data is encrypted under it.",
 	"rotate":     "Material rotated in place: KMS now uses the new material under the same key ARN and alias; the earlier material still decrypts.",
 	"reupload":   "Material re-uploaded into its KMS key and checked.",
-	"running":    "The operation is under way or waiting to retry (KMS did not answer); it resumes by itself. Reload in a moment.",
+	"running":    "The operation is under way or waiting to retry (KMS did not answer); it resumes by itself, and this page follows its step below until it is done.",
 	"failed":     "The operation failed and was rolled back: see Operations below for why. Nothing half-done was left in KMS.",
 	"off":        "Key deactivated: keyport stopped using it at once on every replica, and its KMS keys are disabled.",
 	"on":         "Key activated: its KMS keys are enabled and keyport uses it again.",
 	"scheduled":  "Deletion scheduled: keyport no longer uses the key. You can cancel until the date shown.",
 	"cancelled":  "Deletion cancelled: the key is deactivated; activate it to use it again.",
 	"drift":      "Compared with KMS just now.",
+	"already":    "Nothing was done twice: the key had already changed since the page you submitted from (an earlier submit of the same form did it). Its current state is below.",
 	"reconciled": "Difference reconciled and compared with KMS again.",
 	"requested":  "Approval requested: another admin of this tenant can approve it on this key's page within 24 hours. Every owner is emailed about the request and the decision.",
 	"decided":    "Decision recorded.",
@@ -72,8 +73,23 @@ func opRedirect(c echo.Context, res *managed.OperationResult) error {
 }
 
 // keyOp runs a lifecycle operation named by the route on the tenant's key.
+// A repeated submit of a confirmed form (see submittedTwice) and a submit
+// while an operation runs show the key and its running operation instead
+// of acting twice or answering 409.
 func (h *Handler) keyOp(c echo.Context, f func(ctx context.Context, tenantID string, by keysvc.RequestBy, keyID string) (*managed.OperationResult, error)) error {
-	res, err := f(c.Request().Context(), viewerFrom(c).Tenant.ID, h.by(c), c.Param("key_id"))
+	v := viewerFrom(c)
+	ctx := c.Request().Context()
+	k, err := h.db.GetKey(ctx, v.Tenant.ID, c.Param("key_id"))
+	if err != nil {
+		return err
+	}
+	if submittedTwice(c, k) {
+		return c.Redirect(http.StatusSeeOther, "/keys/"+k.ID+"?done=already")
+	}
+	res, err := f(ctx, v.Tenant.ID, h.by(c), k.ID)
+	if errors.Is(err, managed.ErrOperationRunning) && c.FormValue("from_version") != "" {
+		return c.Redirect(http.StatusSeeOther, "/keys/"+k.ID+"?done=running")
+	}
 	if err != nil {
 		return fmt.Errorf("key operation: %w", err)
 	}
@@ -106,13 +122,38 @@ func (h *Handler) keyAction(c echo.Context, done string, f func(ctx context.Cont
 	return c.Redirect(http.StatusSeeOther, "/keys/"+c.Param("key_id")+"?done="+done)
 }
 
-// DeactivateKey disables a key in keyport and KMS.
+// DeactivateKey disables a key in keyport and KMS, once its name was typed
+// on the confirmation (an outage for the tenant's data). A key already
+// deactivated (a repeated submit) is shown as it is.
 func (h *Handler) DeactivateKey(c echo.Context) error {
+	v := viewerFrom(c)
+	k, err := h.db.GetKey(c.Request().Context(), v.Tenant.ID, c.Param("key_id"))
+	if err != nil {
+		return err
+	}
+	if k.State == models.StateDisabled {
+		return c.Redirect(http.StatusSeeOther, "/keys/"+k.ID+"?done=already")
+	}
+	if !typedNameMatches(c, k.Name) {
+		return h.renderKeyConfirm(c, http.StatusUnprocessableEntity, "deactivate", map[string]string{
+			views.ConfirmField: "Type the key's name exactly as shown to deactivate it."})
+	}
 	return h.keyOp(c, h.mgd.Deactivate)
 }
 
-// ActivateKey enables a key again.
-func (h *Handler) ActivateKey(c echo.Context) error { return h.keyAction(c, "on", h.mgd.Activate) }
+// ActivateKey enables a key again; a key already enabled (a repeated
+// submit) is shown as it is.
+func (h *Handler) ActivateKey(c echo.Context) error {
+	v := viewerFrom(c)
+	k, err := h.db.GetKey(c.Request().Context(), v.Tenant.ID, c.Param("key_id"))
+	if err != nil {
+		return err
+	}
+	if k.State == models.StateEnabled {
+		return c.Redirect(http.StatusSeeOther, "/keys/"+k.ID+"?done=already")
+	}
+	return h.keyAction(c, "on", h.mgd.Activate)
+}
 
 // CancelKeyDeletion cancels a scheduled deletion.
 func (h *Handler) CancelKeyDeletion(c echo.Context) error {
@@ -200,11 +241,20 @@ func (h *Handler) renderDeleteKey(c echo.Context, status int, window string, err
 // DeleteKey schedules a key's deletion after its confirmation.
 func (h *Handler) DeleteKey(c echo.Context) error {
 	v := viewerFrom(c)
+	k, err := h.db.GetKey(c.Request().Context(), v.Tenant.ID, c.Param("key_id"))
+	if err != nil {
+		return err
+	}
+	if k.State == models.StatePendingDeletion {
+		return c.Redirect(http.StatusSeeOther, "/keys/"+k.ID+"?done=already") // a repeated submit
+	}
 	days, _ := strconv.Atoi(c.FormValue("window_days"))
-	res, err := h.mgd.ScheduleDeletion(c.Request().Context(), v.Tenant.ID, h.by(c), c.Param("key_id"), managed.DeleteInput{
+	res, err := h.mgd.ScheduleDeletion(c.Request().Context(), v.Tenant.ID, h.by(c), k.ID, managed.DeleteInput{
 		WindowDays: days, Acknowledge: c.FormValue("acknowledge") == "true", ApprovalID: c.FormValue("approval_id")})
 	var dep *managed.DependencyError
 	switch errs := fieldErrors(err); {
+	case errors.Is(err, managed.ErrOperationRunning):
+		return c.Redirect(http.StatusSeeOther, "/keys/"+k.ID+"?done=running")
 	case errors.As(err, &dep):
 		return h.renderDeleteKey(c, http.StatusUnprocessableEntity, c.FormValue("window_days"), map[string]string{"acknowledge": fmt.Sprintf(
 			"%d data-key version(s) depend on this key: data under them becomes unreadable. Tick the box to confirm you accept that.", dep.Versions)})
@@ -255,7 +305,7 @@ func (h *Handler) OperatorLifecycle(c echo.Context) error {
 	}
 	m.ApproveExport, m.ApproveDelete, m.ApproverMFA = set.Export, set.Delete, set.ApproverMFA
 	m.ApproverMinHours = int(set.ApproverMinAge / time.Hour)
-	return render(c, http.StatusOK, views.OperatorLifecyclePage(h.page(c, "Key lifecycle", "operator-lifecycle"), m))
+	return render(c, http.StatusOK, views.OperatorLifecyclePage(h.page(c, "Key drift and approvals", "operator-lifecycle"), m))
 }
 
 // SaveApprovalSettings stores whether exports and deletions need a second
@@ -288,7 +338,7 @@ func (h *Handler) keyLifecycle(ctx context.Context, v *Viewer, k *models.Key) (*
 	}
 	l := &views.KeyLifecycle{Mode: string(k.Mode), State: string(k.State), StoreID: mk.StoreID, Alias: mk.AliasName, ValidDays: mk.ValidDays,
 		AutoReupload: mk.AutoReupload, Held: mk.Held, CanManage: v.can(ActManageKeys), CanExport: v.can(ActExportKeys)}
-	if k.State == models.StatePendingDeletion {
+	if k.State == models.StatePendingDeletion || k.State == models.StateDeleted {
 		l.DeletionAt = mk.DeletionAt
 	}
 	if st, err := h.db.GetKeyStore(ctx, v.Tenant.ID, mk.StoreID); err == nil {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"sort"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -25,7 +26,7 @@ func (h *Handler) Operator(c echo.Context) error {
 	if err != nil {
 		return fmt.Errorf("operator overview: %w", err)
 	}
-	m := views.Operator{Tenants: operatorTenants(counts)}
+	m := views.Operator{Tenants: operatorTenants(counts, h.now())}
 	for _, a := range compliance.NeedsAttention(krs, h.now()) {
 		m.Attention = append(m.Attention, views.AttentionKey{TenantName: a.TenantName, KeyID: a.Key.ID, KeyName: a.Key.Name,
 			State: string(a.Key.State), Health: string(a.Key.Health), Reasons: a.Reasons})
@@ -33,8 +34,9 @@ func (h *Handler) Operator(c echo.Context) error {
 	return render(c, http.StatusOK, views.OperatorPage(h.page(c, "Operator", "operator"), m))
 }
 
-// operatorTenants folds the per-health counts into one row per tenant.
-func operatorTenants(counts []models.TenantKeyCount) []views.OperatorTenant {
+// operatorTenants folds the per-state-and-health counts into one row per
+// tenant, by the keys' status.
+func operatorTenants(counts []models.TenantKeyCount, now time.Time) []views.OperatorTenant {
 	var out []views.OperatorTenant
 	for _, tc := range counts {
 		if len(out) == 0 || out[len(out)-1].ID != tc.TenantID {
@@ -45,12 +47,12 @@ func operatorTenants(counts []models.TenantKeyCount) []views.OperatorTenant {
 			continue
 		}
 		t.Keys += tc.Count
-		if tc.Health == models.HealthOK {
+		st := views.StatusOf(string(tc.State), string(tc.Health), nil, now)
+		if st.OK() {
 			t.Healthy += tc.Count
 			continue
 		}
-		label, advice := views.HealthAdvice(string(tc.Health))
-		t.ByHealth = append(t.ByHealth, views.HealthCount{Health: string(tc.Health), Label: label, Advice: advice, Count: tc.Count})
+		t.ByHealth = addStatusCount(t.ByHealth, st, tc.Count)
 	}
 	// Tenants with unhealthy keys first, then by name (the query's order).
 	sort.SliceStable(out, func(i, j int) bool { return len(out[i].ByHealth) > 0 && len(out[j].ByHealth) == 0 })

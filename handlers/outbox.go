@@ -45,7 +45,7 @@ func (h *Handler) OperatorOutbox(c echo.Context) error {
 		m.Rows = append(m.Rows, views.OutboxRow{ID: x.ID, TenantID: x.TenantID, Kind: x.Kind, Recipient: x.Recipient, Subject: x.Subject,
 			State: x.State, Attempts: x.Attempts, LastError: x.LastError, CreatedAt: x.CreatedAt})
 	}
-	return render(c, http.StatusOK, views.OutboxOperatorPage(h.page(c, "Outgoing email", "operator"), m))
+	return render(c, http.StatusOK, views.OutboxOperatorPage(h.page(c, "Outgoing email", "operator-outbox"), m))
 }
 
 // RetryOutboxMessage puts a failed message back in the queue.

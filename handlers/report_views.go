@@ -35,7 +35,7 @@ func each[S, T any](xs []S, f func(S) T) []T {
 
 func inventoryDoc(r *compliance.Inventory) reportDoc {
 	v := &views.InventoryReport{Meta: metaView(r.Meta), Keys: each(r.Keys, func(k compliance.InventoryKey) views.InventoryKey {
-		return views.InventoryKey{TenantID: k.TenantID, TenantName: k.TenantName, ID: k.ID, Name: k.Name, Store: k.Store,
+		return views.InventoryKey{TenantID: k.TenantID, TenantName: k.TenantName, ID: k.ID, Name: k.Name, Store: k.Store, Connection: k.Connection,
 			AccountID: k.AccountID, Mode: k.Mode, Origin: k.Origin, State: string(k.State), Health: string(k.Health), HealthDetail: k.HealthDetail,
 			Aliases: k.Aliases, MaterialExpiresAt: k.MaterialExpiresAt,
 			Regions:            each(k.Regions, func(r compliance.InventoryRegion) views.InventoryRegion { return views.InventoryRegion(r) }),

@@ -100,13 +100,13 @@ func (h *Handler) userLabel(ctx context.Context, tenantID, userID string, cache 
 func noticeLabel(n models.Notice) string {
 	switch n.Kind {
 	case models.NoticeBeforeRotation:
-		return "notice " + strconv.Itoa(n.LeadDays) + " days before the rotation"
+		return "notice " + views.DayCount(n.LeadDays) + " before the rotation"
 	case models.NoticeConfirm:
 		return "rotation due: confirmation requested"
 	case models.NoticeRotated:
 		return "key rotated"
 	case models.NoticeMaterialExpiring:
-		return "key material expires in " + strconv.Itoa(n.LeadDays) + " days"
+		return "key material expires in " + views.DayCount(n.LeadDays)
 	case models.NoticeHealth:
 		if n.Detail == string(models.HealthMaterialExpired) && n.RotationAt != nil {
 			return "key material expired"

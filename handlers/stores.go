@@ -48,6 +48,9 @@ func (h *Handler) renderStores(c echo.Context, status int, f views.StoreForm) er
 	}
 	names := map[string]string{}
 	m := views.StoresPage{Form: f, CanManage: v.can(ActManageKeys)}
+	if m.Regions, err = h.allowedRegions(ctx); err != nil {
+		return err
+	}
 	for _, cn := range cs {
 		names[cn.ID] = connectionLabel(&cn)
 		m.Connections = append(m.Connections, views.Option{Value: cn.ID, Label: names[cn.ID]})

@@ -1,7 +1,10 @@
 package models
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"strings"
 
 	"gorm.io/gorm"
 )
@@ -23,6 +26,48 @@ type ValidationError struct {
 // Error implements error.
 func (e *ValidationError) Error() string {
 	return "models: " + e.Field + ": " + e.Message
+}
+
+// ValidationErrors is every bad field of one form, reported at once so a
+// form shows each message at its field in one round.
+type ValidationErrors []*ValidationError
+
+// Error implements error.
+func (e ValidationErrors) Error() string {
+	parts := make([]string, len(e))
+	for i, v := range e {
+		parts[i] = v.Field + ": " + v.Message
+	}
+	return "models: " + strings.Join(parts, "; ")
+}
+
+// Unwrap gives each error, so errors.As finds the first *ValidationError
+// for a caller that shows only one (the data API).
+func (e ValidationErrors) Unwrap() []error {
+	out := make([]error, len(e))
+	for i, v := range e {
+		out[i] = v
+	}
+	return out
+}
+
+// Err is nil without errors, else e itself.
+func (e ValidationErrors) Err() error {
+	if len(e) == 0 {
+		return nil
+	}
+	return e
+}
+
+// KeyNameTaken reports whether another of the tenant's keys has name,
+// ignoring case, so a form can say so beside its other errors; the unique
+// index still decides at insert.
+func (db *DB) KeyNameTaken(ctx context.Context, tenantID, name string) (bool, error) {
+	taken, err := nameTaken(db.g.WithContext(ctx), "keys", tenantID, name, "")
+	if err != nil {
+		return false, fmt.Errorf("key name taken: %w", mapErr(err))
+	}
+	return taken, nil
 }
 
 // invalid is shorthand for building a *ValidationError.

@@ -412,6 +412,11 @@ func (db *DB) PurgeTenantKeys(ctx context.Context, tenantID string, audit AuditI
 
 // validateName trims a display name and checks it: valid text, not empty,
 // at most max characters, no control characters.
+// ValidateName checks a name a person typed (trimmed, at most max
+// characters, no control characters) the way the store will, so a form can
+// report it beside its other errors; it returns the trimmed name.
+func ValidateName(field, name string, max int) (string, error) { return validateName(field, name, max) }
+
 func validateName(field, name string, max int) (string, error) {
 	name = strings.TrimSpace(name)
 	switch {

@@ -143,6 +143,26 @@ func (db *DB) ActiveMaterial(ctx context.Context, tenantID, keyID string) (*KeyM
 	return &m, nil
 }
 
+// MaterialExpiries maps each of a tenant's keys whose active material
+// expires in KMS to that expiry: one query for the keys list and the
+// dashboard, which show such keys as expiring.
+func (db *DB) MaterialExpiries(ctx context.Context, tenantID string) (map[string]time.Time, error) {
+	var rows []struct {
+		KeyID   string
+		ValidTo time.Time
+	}
+	err := db.g.WithContext(ctx).Table("key_materials").Select("key_id, valid_to").
+		Where("tenant_id = ? AND state = ? AND valid_to IS NOT NULL", tenantID, MaterialActive).Scan(&rows).Error
+	if err != nil {
+		return nil, fmt.Errorf("material expiries: %w", mapErr(err))
+	}
+	out := make(map[string]time.Time, len(rows))
+	for _, r := range rows {
+		out[r.KeyID] = r.ValidTo.UTC()
+	}
+	return out, nil
+}
+
 // MaterialImported records a successful import of a material into its KMS
 // key (first import or re-upload) with its expiry, and the audit event.
 func (db *DB) MaterialImported(ctx context.Context, tenantID, materialID string, validTo *time.Time, audit *AuditInput) error {

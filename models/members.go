@@ -287,3 +287,35 @@ func withDetails(details map[string]string, kv ...string) map[string]string {
 	}
 	return out
 }
+
+// OnboardingDismissed reports whether userID dismissed the dashboard's
+// getting-started steps in tenantID.
+func (db *DB) OnboardingDismissed(ctx context.Context, tenantID, userID string) (bool, error) {
+	var n int64
+	err := db.g.WithContext(ctx).Table("memberships").
+		Where("tenant_id = ? AND user_id = ? AND onboarding_dismissed_at IS NOT NULL", tenantID, userID).Count(&n).Error
+	if err != nil {
+		return false, fmt.Errorf("onboarding dismissed: %w", mapErr(err))
+	}
+	return n > 0, nil
+}
+
+// DismissOnboarding hides the getting-started steps from userID in
+// tenantID, with the audit event. Dismissing twice changes nothing.
+func (db *DB) DismissOnboarding(ctx context.Context, tenantID, userID string, audit AuditInput) error {
+	return db.change(ctx, "dismiss onboarding", func(tx *gorm.DB) (*AuditInput, error) {
+		res := tx.Table("memberships").Where("tenant_id = ? AND user_id = ? AND onboarding_dismissed_at IS NULL", tenantID, userID).
+			Update("onboarding_dismissed_at", db.now())
+		if res.Error != nil {
+			return nil, res.Error
+		}
+		if res.RowsAffected == 0 {
+			if _, err := membershipTx(tx, tenantID, userID); err != nil {
+				return nil, err
+			}
+			return nil, nil // already dismissed
+		}
+		audit.TenantID, audit.TargetType, audit.TargetID, audit.Action = tenantID, "user", userID, "onboarding.dismissed"
+		return &audit, nil
+	})
+}

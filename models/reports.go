@@ -21,6 +21,22 @@ type KeyReport struct {
 	Regions    []KeyRegion        // primary first
 	Versions   []KeyReportVersion // newest first
 	Validation *KeyValidation     // the latest, nil when never validated
+	// Managed is the lifecycle record of a key whose material keyport
+	// holds (modes 2 and 3), with its key store's name and its active
+	// material's expiry in KMS; nil for a customer-managed key.
+	Managed *KeyReportManaged
+	// RotationPeriodDays is the key's own rotation policy; 0 when it has none.
+	RotationPeriodDays int
+	NextRotationAt     *time.Time // the policy's next rotation, nil without a policy
+}
+
+// KeyReportManaged is what reports need of a key whose material keyport holds.
+type KeyReportManaged struct {
+	StoreName       string
+	AliasName       string
+	ValidDays       int  // 0: the material never expires in KMS
+	Held            bool // kept by keyport, never imported into KMS
+	MaterialValidTo *time.Time
 }
 
 // KeyReportVersion is a data-key version with its fingerprint.
@@ -109,6 +125,10 @@ func (db *DB) keyReports(ctx context.Context, tenantID string) ([]KeyReport, err
 		}
 	}
 
+	if err := db.keyReportPolicies(ctx, scope, byID); err != nil {
+		return nil, err
+	}
+
 	// Validations are pruned to a few per key, so reading them all and
 	// keeping the newest is cheaper than a correlated subquery per key.
 	var vals []KeyValidation
@@ -123,6 +143,51 @@ func (db *DB) keyReports(ctx context.Context, tenantID string) ([]KeyReport, err
 		}
 	}
 	return out, nil
+}
+
+// keyReportPolicies adds each key's store, alias, material expiry and
+// rotation policy.
+func (db *DB) keyReportPolicies(ctx context.Context, scope func(*gorm.DB) *gorm.DB, byID map[string]*KeyReport) error {
+	g := db.g.WithContext(ctx)
+	var mks []struct {
+		KeyID     string
+		StoreName string
+		AliasName string
+		ValidDays int
+		Held      bool
+	}
+	if err := scope(g.Table("managed_keys AS m").Select("m.key_id, COALESCE(s.name, '') AS store_name, m.alias_name, m.valid_days, m.held").
+		Joins("JOIN keys k ON k.id = m.key_id AND k.tenant_id = m.tenant_id").
+		Joins("LEFT JOIN key_stores s ON s.id = m.store_id AND s.tenant_id = m.tenant_id")).Scan(&mks).Error; err != nil {
+		return fmt.Errorf("key reports: managed keys: %w", mapErr(err))
+	}
+	for _, m := range mks {
+		if kr := byID[m.KeyID]; kr != nil {
+			kr.Managed = &KeyReportManaged{StoreName: m.StoreName, AliasName: m.AliasName, ValidDays: m.ValidDays, Held: m.Held}
+		}
+	}
+	var mats []KeyMaterial
+	if err := scope(g.Table("key_materials AS km").Select("km.key_id, km.valid_to").
+		Joins("JOIN keys k ON k.id = km.key_id AND k.tenant_id = km.tenant_id").Where("km.state = ?", MaterialActive)).Scan(&mats).Error; err != nil {
+		return fmt.Errorf("key reports: materials: %w", mapErr(err))
+	}
+	for _, m := range mats {
+		if kr := byID[m.KeyID]; kr != nil && kr.Managed != nil {
+			kr.Managed.MaterialValidTo = tsPtr(m.ValidTo)
+		}
+	}
+	var pols []RotationPolicy
+	if err := scope(g.Table("rotation_policies AS p").Select("p.key_id, p.period_days, p.next_rotation_at").
+		Joins("JOIN keys k ON k.id = p.key_id AND k.tenant_id = p.tenant_id")).Scan(&pols).Error; err != nil {
+		return fmt.Errorf("key reports: rotation policies: %w", mapErr(err))
+	}
+	for _, p := range pols {
+		if kr := byID[p.KeyID]; kr != nil {
+			next := p.NextRotationAt.UTC()
+			kr.RotationPeriodDays, kr.NextRotationAt = p.PeriodDays, &next
+		}
+	}
+	return nil
 }
 
 type fpKey struct {
@@ -186,21 +251,23 @@ func (db *DB) KeyUsageBetween(ctx context.Context, scope AuditScope, from, to ti
 }
 
 // TenantKeyCount is how many of a tenant's keys (not deleted) have one
-// health, for the operator's overview.
+// state and health, for the operator's overview.
 type TenantKeyCount struct {
 	TenantID   string
 	TenantName string
-	Health     Health // "" for a tenant without keys
+	State      KeyState // "" for a tenant without keys
+	Health     Health   // "" for a tenant without keys
 	Count      int
 }
 
-// TenantKeyCounts counts every tenant's keys by health, by tenant name.
+// TenantKeyCounts counts every tenant's keys by state and health, by
+// tenant name.
 func (db *DB) TenantKeyCounts(ctx context.Context) ([]TenantKeyCount, error) {
 	var out []TenantKeyCount
 	err := db.g.WithContext(ctx).Table("tenants AS t").
-		Select("t.id AS tenant_id, t.name AS tenant_name, COALESCE(k.health, '') AS health, COUNT(k.id) AS count").
+		Select("t.id AS tenant_id, t.name AS tenant_name, COALESCE(k.state, '') AS state, COALESCE(k.health, '') AS health, COUNT(k.id) AS count").
 		Joins("LEFT JOIN keys k ON k.tenant_id = t.id AND k.state <> ?", StateDeleted).
-		Group("t.id, t.name, k.health").Order("lower(t.name), t.id, health").Scan(&out).Error
+		Group("t.id, t.name, k.state, k.health").Order("lower(t.name), t.id, state, health").Scan(&out).Error
 	if err != nil {
 		return nil, fmt.Errorf("tenant key counts: %w", mapErr(err))
 	}

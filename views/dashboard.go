@@ -7,7 +7,8 @@ type Dashboard struct {
 	TenantName  string
 	Role        string
 	MemberCount int
-	Steps       []Step
+	Steps       []Step // getting started, for those who set the tenant up
+	ShowSteps   bool   // false for auditors and once dismissed
 	Activity    []ActivityRow
 	KeyHealth   []HealthCount // keys by health, worst first; empty when there are no keys
 }
@@ -26,4 +27,21 @@ type ActivityRow struct {
 	Actor  string
 	Action string
 	Target string
+}
+
+// StepsDone reports whether every getting-started step is done.
+func (d Dashboard) StepsDone() bool {
+	for _, s := range d.Steps {
+		if !s.Done {
+			return false
+		}
+	}
+	return true
+}
+
+func boolText(b bool) string {
+	if b {
+		return "true"
+	}
+	return "false"
 }

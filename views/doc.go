@@ -1,7 +1,7 @@
 // Package views holds keyport's templ components: the layout and page
 // chrome, every page and partial, the email bodies (invitations, notices
 // about keys), and all the wording a page shows, such as what a key's
-// health means (HealthAdvice) and what a drift reconciliation does
+// status means (StatusOf) and what a drift reconciliation does
 // (DriftActions).
 //
 // Each component takes its own small struct, declared in the hand-written

@@ -150,6 +150,9 @@ func noticeDate(t time.Time) string {
 
 func days(n int) string { return pluralize(n, "day", "days") }
 
+// DayCount is "1 day" or "n days", for handlers that word a period.
+func DayCount(n int) string { return days(n) }
+
 // healthPhrase says what a key's health means, for people.
 func healthPhrase(h string) string {
 	switch h {

@@ -683,7 +683,7 @@ func ImportUploadForm(p Page, d ImportUploadPage) templ.Component {
 					}()
 				}
 				ctx = templ.InitializeContext(ctx)
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 62, "<textarea id=\"wrapped_key\" name=\"wrapped_key\" rows=\"6\" required></textarea>")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 62, "<textarea id=\"wrapped_key\" name=\"wrapped_key\" rows=\"6\" required maxlength=\"8192\"></textarea>")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}

@@ -11,14 +11,13 @@ type Keys struct {
 
 // KeyRow is one key in the list.
 type KeyRow struct {
-	ID          string
-	Name        string
-	State       string
-	Health      string
-	HealthLabel string
-	HealthOK    bool
-	Regions     string
-	Version     int64
+	ID      string
+	Name    string
+	State   string
+	Health  string
+	Status  KeyStatus
+	Regions string
+	Version int64
 }
 
 // KeyDetail is one key's page.
@@ -27,16 +26,15 @@ type KeyDetail struct {
 	Name         string
 	State        string
 	Health       string
-	HealthLabel  string
-	HealthAdvice string
+	Status       KeyStatus // from StatusOf: the one status of the key
 	HealthDetail string
-	HealthOK     bool
 	Connection   Link
 	Regions      []KeyRegionRow
 	Versions     []KeyVersionRow
 	ValidatedAt  *time.Time
 	Checks       []CheckRow
-	Policy       string // the key policy statement keyport needs
+	ChecksAt     *time.Time // when the recorded Checks ran
+	Policy       string     // the key policy statement keyport needs
 	CanManage    bool
 	CanPurge     bool
 	Rotation     *RotationSchedule // nil when the schedule cannot be shown

@@ -15,6 +15,10 @@ type Page struct {
 	// Closing is the tenant's closure while it is pending or under way:
 	// every page shows it to every member.
 	Closing *ClosureInfo
+	// RefreshSeconds reloads the page by itself while something it shows
+	// is still running (a key operation); 0 never. A meta refresh works
+	// without scripts under the CSP.
+	RefreshSeconds int
 }
 
 // UserInfo is the signed-in user as the layout shows them.

@@ -40,3 +40,11 @@ type InviteForm struct {
 	Errors map[string]string // by field: "email", "role"
 	Error  string            // about the form as a whole
 }
+
+// memberWho names a member for a confirmation: "Name (email)", or the email.
+func memberWho(r MemberRow) string {
+	if r.Name != "" && r.Name != r.Email {
+		return r.Name + " (" + r.Email + ")"
+	}
+	return r.Email
+}

@@ -164,7 +164,7 @@ func OperatorPage(p Page, m Operator) templ.Component {
 					return templ_7745c5c3_Err
 				}
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 13, "</section><section class=\"card\" data-testid=\"tenants\"><h2>Tenants</h2><table class=\"table\"><thead><tr><th>Tenant</th><th>Keys</th><th>Healthy</th><th>Not healthy</th></tr></thead> <tbody>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 13, "</section><section class=\"card\" data-testid=\"tenants\"><h2>Tenants</h2><table class=\"table\"><thead><tr><th>Tenant</th><th>Keys</th><th>Active</th><th>Needing attention</th></tr></thead> <tbody>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

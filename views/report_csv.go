@@ -86,7 +86,7 @@ func stampPtr(t *time.Time) string {
 // InventoryCSV is the inventory report as CSV.
 func InventoryCSV(r *InventoryReport) ([]byte, error) {
 	d := newCSV(r.Meta)
-	d.table("tenant_id", "tenant_name", "key_id", "name", "store", "aws_account_id", "mode", "origin", "state", "health", "health_detail",
+	d.table("tenant_id", "tenant_name", "key_id", "name", "store", "connection", "aws_account_id", "mode", "origin", "state", "health", "health_detail",
 		"aliases", "regions", "material_expires_at", "rotation_period_days", "last_rotation", "next_rotation",
 		"versions", "last_validation", "last_validation_ok", "last_validation_checks")
 	for _, k := range r.Keys {
@@ -104,7 +104,7 @@ func InventoryCSV(r *InventoryReport) ([]byte, error) {
 		if k.ValidationOK != nil {
 			ok = strconv.FormatBool(*k.ValidationOK)
 		}
-		d.row(k.TenantID, k.TenantName, k.ID, k.Name, k.Store, k.AccountID, k.Mode, k.Origin, k.State, k.Health, k.HealthDetail,
+		d.row(k.TenantID, k.TenantName, k.ID, k.Name, k.Store, k.Connection, k.AccountID, k.Mode, k.Origin, k.State, k.Health, k.HealthDetail,
 			strings.Join(k.Aliases, "; "), strings.Join(regions, "; "), stampPtr(k.MaterialExpiresAt), strconv.Itoa(k.RotationPeriodDays),
 			stampPtr(k.LastRotation), stampPtr(k.NextRotation), strings.Join(versions, "; "), stampPtr(k.LastValidation), ok, strings.Join(checks, " | "))
 	}

@@ -70,7 +70,8 @@ type InventoryKey struct {
 	TenantName         string             `json:"tenant_name"`
 	ID                 string             `json:"id"`
 	Name               string             `json:"name"`
-	Store              string             `json:"store"` // the AWS connection the key is used through
+	Store              string             `json:"store"`      // the key store of a keyport-held key; "" for a customer-managed key
+	Connection         string             `json:"connection"` // the AWS connection the key is used through
 	AccountID          string             `json:"aws_account_id"`
 	Mode               string             `json:"mode"`
 	Origin             string             `json:"origin"`

@@ -4,6 +4,7 @@ package views
 type StoresPage struct {
 	Stores      []StoreRow
 	Connections []Option
+	Regions     []string // the regions the provider allows, as on the connection form
 	Form        StoreForm
 	CanManage   bool
 }

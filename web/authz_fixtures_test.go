@@ -169,10 +169,16 @@ var fixtures = map[string]func(t *testing.T, w *matrixWorld, p persona, params m
 	"POST /keys/:key_id/renew":           anyGeneratedKey,
 	"POST /keys/:key_id/rotate-material": anyGeneratedKey,
 	"POST /keys/:key_id/reupload":        anyGeneratedKey,
-	"POST /keys/:key_id/deactivate":      anyGeneratedKey,
-	"POST /keys/:key_id/drift":           anyGeneratedKey,
-	"GET /keys/:key_id/delete":           anyGeneratedKey,
-	"GET /keys/:key_id/export":           anyGeneratedKey,
+	"POST /keys/:key_id/deactivate": func(t *testing.T, w *matrixWorld, p persona, params map[string]string, form url.Values) {
+		anyGeneratedKey(t, w, p, params, form)
+		if k, err := w.s.DB.GetKey(context.Background(), w.tenantA, params[":key_id"]); err == nil {
+			form.Set("confirm_name", k.Name) // the confirmation's typed name
+		}
+	},
+	"POST /keys/:key_id/drift":          anyGeneratedKey,
+	"GET /keys/:key_id/delete":          anyGeneratedKey,
+	"GET /keys/:key_id/confirm/:action": anyGeneratedKey,
+	"GET /keys/:key_id/export":          anyGeneratedKey,
 	"POST /keys/:key_id/delete": func(t *testing.T, w *matrixWorld, p persona, params map[string]string, form url.Values) {
 		anyGeneratedKey(t, w, p, params, form)
 		form.Set("window_days", "7")
@@ -182,6 +188,7 @@ var fixtures = map[string]func(t *testing.T, w *matrixWorld, p persona, params m
 		anyGeneratedKey(t, w, p, params, form)
 		form.Set("format", "jwe")
 		form.Set("passphrase", "a matrix passphrase of a decent length, 2026")
+		form.Set("passphrase_confirm", "a matrix passphrase of a decent length, 2026")
 	},
 	"POST /keys/:key_id/activate": func(t *testing.T, w *matrixWorld, p persona, params map[string]string, form url.Values) {
 		if !generatedKey(t, w, p, params, form) {

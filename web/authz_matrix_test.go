@@ -65,28 +65,29 @@ var (
 // so for the operator and the other tenant's owner every such route must
 // answer as if the id did not exist.
 var expected = map[string]map[persona]bool{
-	"GET /healthz":                         public,
-	"GET /readyz":                          public,
-	"GET /metrics":                         allow(), // only with the metrics token, never a session (see TestMetricsAfterTraffic)
-	"GET /static*":                         public,  // echo's StaticFS registers both
-	"GET /":                                public,
-	"GET /auth/login":                      public,
-	"GET /auth/callback":                   public, // refuses a missing login flow, for everyone
-	"POST /auth/logout":                    signedIn,
-	"GET /signed-out":                      public,
-	"GET /dashboard":                       anyMember,
-	"POST /tenants/switch":                 tenantTeam,
-	"GET /members":                         anyMember,
-	"POST /members/invite":                 allow(owner, outsider), // each into their own tenant
-	"POST /members/leave":                  anyMember,
-	"POST /members/:user_id/role":          ownerOnly,
-	"POST /members/:user_id/remove":        ownerOnly,
-	"POST /members/invitations/:id/resend": ownerOnly,
-	"POST /members/invitations/:id/revoke": ownerOnly,
-	"GET /invite":                          public, // the link holder's page; says "no invitation here" without one
-	"POST /invite/accept":                  signedIn,
-	"GET /dev/mail":                        public, // development mode only
-	"GET /dev/mail/:id":                    public,
+	"GET /healthz":       public,
+	"GET /readyz":        public,
+	"GET /metrics":       allow(), // only with the metrics token, never a session (see TestMetricsAfterTraffic)
+	"GET /static*":       public,  // echo's StaticFS registers both
+	"GET /":              public,
+	"GET /auth/login":    public,
+	"GET /auth/callback": public, // refuses a missing login flow, for everyone
+	"POST /auth/logout":  signedIn,
+	"GET /signed-out":    public,
+	"GET /dashboard":     anyMember,
+	"POST /dashboard/getting-started/dismiss": allow(admin, owner, outsider), // each in their own tenant
+	"POST /tenants/switch":                    tenantTeam,
+	"GET /members":                            anyMember,
+	"POST /members/invite":                    allow(owner, outsider), // each into their own tenant
+	"POST /members/leave":                     anyMember,
+	"POST /members/:user_id/role":             ownerOnly,
+	"POST /members/:user_id/remove":           ownerOnly,
+	"POST /members/invitations/:id/resend":    ownerOnly,
+	"POST /members/invitations/:id/revoke":    ownerOnly,
+	"GET /invite":                             public, // the link holder's page; says "no invitation here" without one
+	"POST /invite/accept":                     signedIn,
+	"GET /dev/mail":                           public, // development mode only
+	"GET /dev/mail/:id":                       public,
 	// The data API: service tokens only, never a session; tenant B's
 	// token naming tenant A's ids finds nothing.
 	"POST /api/v1/encrypt":                            allow(service),
@@ -177,6 +178,7 @@ var expected = map[string]map[persona]bool{
 	"POST /keys/:key_id/deactivate":                    allow(admin, owner),
 	"POST /keys/:key_id/activate":                      allow(admin, owner),
 	"GET /keys/:key_id/delete":                         allow(admin, owner),
+	"GET /keys/:key_id/confirm/:action":                allow(admin, owner),
 	"POST /keys/:key_id/delete":                        allow(admin, owner),
 	"POST /keys/:key_id/delete/cancel":                 allow(admin, owner),
 	"POST /keys/:key_id/drift":                         allow(admin, owner),
@@ -352,7 +354,7 @@ func (w *matrixWorld) reset(t *testing.T) map[string]string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	params := map[string]string{":user_id": w.victim, ":id": w.invitation, ":token_id": live.ID, ":report": "inventory"}
+	params := map[string]string{":user_id": w.victim, ":id": w.invitation, ":token_id": live.ID, ":report": "inventory", ":action": "renew"}
 	for k, v := range w.keyParams(t) {
 		params[k] = v
 	}

@@ -51,11 +51,11 @@ func TestHeldImportOverHTTP(t *testing.T) {
 		t.Error("the key page does not say keyport keeps the material")
 	}
 	for _, absent := range []string{"/renew", "/rotate-material", "/reupload", "/drift", "/undo"} {
-		if strings.Contains(page, `action="/keys/`+keyID+absent+`"`) {
+		if strings.Contains(page, `action="/keys/`+keyID+absent+`"`) || strings.Contains(page, `href="/keys/`+keyID+`/confirm`+absent+`"`) {
 			t.Errorf("the key page offers %s for a key with no KMS key", absent)
 		}
 	}
-	if !strings.Contains(page, `action="/keys/`+keyID+`/deactivate"`) || !strings.Contains(page, `data-testid="export-link"`) {
+	if !strings.Contains(page, `href="/keys/`+keyID+`/confirm/deactivate"`) || !strings.Contains(page, `data-testid="export-link"`) {
 		t.Error("the key page lacks deactivate or export")
 	}
 	// Its rotation is a new data key: no KMS options on the rotation page.

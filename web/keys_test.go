@@ -106,7 +106,7 @@ func TestConnectionAndKeyRegistrationOverHTTP(t *testing.T) {
 	if res.StatusCode != http.StatusOK || !strings.Contains(page, "Checked just now") {
 		t.Errorf("check now: %d", res.StatusCode)
 	}
-	if _, page = b.get(t, s.URL+"/dashboard"); !strings.Contains(page, `data-testid="key-health"`) || !strings.Contains(page, "1 key: Healthy") {
+	if _, page = b.get(t, s.URL+"/dashboard"); !strings.Contains(page, `data-testid="key-health"`) || !strings.Contains(page, "1 key: Active") {
 		t.Error("dashboard shows no key health")
 	}
 	if _, page = b.get(t, s.URL+"/keys"); !strings.Contains(page, "orders") || !strings.Contains(page, `data-health="OK"`) {

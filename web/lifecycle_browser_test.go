@@ -48,7 +48,8 @@ func TestBrowserCreateRenewExport(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="lifecycle"]`)),
 	)
 	first := p.Text(`[data-testid="material-row"] [data-testid="fingerprint"]`)
-	p.Step("renew", chromedp.Click(chromedp.CSS(`[data-testid="renew"]`)), chromedp.WaitVisible(chromedp.CSS(`[data-testid="undo"]`)))
+	p.Step("renew", chromedp.Click(chromedp.CSS(`[data-testid="renew"]`)), chromedp.WaitVisible(chromedp.CSS(`[data-testid="confirm-renew"]`)),
+		chromedp.Click(chromedp.CSS(`[data-testid="confirm-renew"]`)), chromedp.WaitVisible(chromedp.CSS(`[data-testid="undo"]`)))
 	current := p.Text(`[data-testid="material-row"][data-state="active"] [data-testid="fingerprint"]`)
 	if current == first || len(current) != 6 {
 		t.Fatalf("fingerprints: first %q, after renewal %q", first, current)

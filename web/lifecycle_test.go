@@ -154,7 +154,7 @@ func TestKeyLifecycleOverHTTP(t *testing.T) {
 		t.Fatalf("exported material fingerprint %s, page says %s", fp, shown[1])
 	}
 	pass := "a passphrase of some length"
-	res, body = b.post(t, s.URL+"/keys/"+keyID+"/export", url.Values{"csrf_token": {csrfToken(t, exp)}, "format": {"jwe"}, "passphrase": {pass}}, nil)
+	res, body = b.post(t, s.URL+"/keys/"+keyID+"/export", url.Values{"csrf_token": {csrfToken(t, exp)}, "format": {"jwe"}, "passphrase": {pass}, "passphrase_confirm": {pass}}, nil)
 	obj, err := jose.ParseEncrypted(body, []jose.KeyAlgorithm{jose.PBES2_HS512_A256KW}, []jose.ContentEncryption{jose.A256GCM})
 	if err != nil || res.StatusCode != http.StatusOK {
 		t.Fatalf("jwe export: %d %v", res.StatusCode, err)
@@ -178,7 +178,7 @@ func TestKeyLifecycleOverHTTP(t *testing.T) {
 	s.Clock.Advance(-20 * time.Minute)
 
 	// Deactivate: the data path says "disabled" at once.
-	post("/keys/"+keyID+"/deactivate", nil)
+	post("/keys/"+keyID+"/deactivate", url.Values{"confirm_name": {"orders"}})
 	if _, err := s.Keys.Encrypt(ctx, tenant, keyID, []byte("x"), nil); err == nil || !strings.Contains(err.Error(), "disabled") {
 		t.Errorf("encrypt under a deactivated key: %v", err)
 	}

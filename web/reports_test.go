@@ -122,7 +122,7 @@ func TestReportsForAuditors(t *testing.T) {
 		}
 	}
 	if o := names["orders"]; len(o.Versions) != 1 || !headHash.MatchString(o.Versions[0].Fingerprint) || len(o.Regions) != 1 ||
-		!strings.HasPrefix(o.Regions[0].ARN, "arn:aws:kms:") || o.Store != "prod" || o.LastValidation == nil || len(o.Checks) == 0 {
+		!strings.HasPrefix(o.Regions[0].ARN, "arn:aws:kms:") || o.Store != "" || o.Connection != "prod" || o.LastValidation == nil || len(o.Checks) == 0 {
 		t.Errorf("inventory entry of orders = %+v", o)
 	}
 	if len(names) != 3 { // orders, =paused and ledger

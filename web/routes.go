@@ -23,7 +23,9 @@ func routes(e *echo.Echo, d Deps) {
 	e.StaticFS("/static", static.Files)
 
 	// Browser routes: session, then CSRF on every state-changing request.
-	b := e.Group("", middleware.BodyLimit("1M"), h.LoadViewer, h.CheckCSRF, noStore)
+	// The viewer is loaded before the body limit (it reads only the cookie),
+	// so a refused oversized form is answered inside the page's layout.
+	b := e.Group("", h.LoadViewer, middleware.BodyLimit("1M"), h.CheckCSRF, noStore)
 	b.GET("/", h.SignInPage)
 	signIn := loginRateLimit(d.LoginRate, d.Now) // one bucket per client for both
 	b.GET("/auth/login", h.Login, signIn)
@@ -34,6 +36,7 @@ func routes(e *echo.Echo, d Deps) {
 	// Signed-in routes.
 	s := b.Group("", h.RequireViewer)
 	s.GET("/dashboard", h.Dashboard, h.Require(handlers.ActViewTenant))
+	s.POST("/dashboard/getting-started/dismiss", h.DismissGettingStarted, h.Require(handlers.ActManageKeys))
 	s.POST("/tenants/switch", h.SwitchTenant)
 	// Closing the tenant (issue 16): owners only, after a waiting window.
 	s.GET("/tenant/close", h.ClosePage, h.Require(handlers.ActDeleteTenant))
@@ -123,6 +126,7 @@ func routes(e *echo.Echo, d Deps) {
 	s.POST("/stores/:store_id/rename", h.RenameStore, h.Require(handlers.ActManageKeys))
 	s.POST("/stores/:store_id/delete", h.DeleteStore, h.Require(handlers.ActManageKeys))
 	s.POST("/stores/:store_id/keys", h.CreateManagedKey, h.Require(handlers.ActManageKeys))
+	s.GET("/keys/:key_id/confirm/:action", h.ConfirmKeyAction, h.Require(handlers.ActManageKeys))
 	s.POST("/keys/:key_id/renew", h.RenewKey, h.Require(handlers.ActManageKeys))
 	s.POST("/keys/:key_id/undo", h.UndoRenewal, h.Require(handlers.ActManageKeys))
 	s.POST("/keys/:key_id/rotate-material", h.RotateMaterial, h.Require(handlers.ActManageKeys))

@@ -228,7 +228,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 	passphrase := "canary-passphrase-" + randHex(12)
 	_, page = b.get(t, s.URL+"/keys/"+imp.keyID+"/export")
 	if res, body := b.post(t, s.URL+"/keys/"+imp.keyID+"/export", url.Values{"csrf_token": {csrfToken(t, page)}, "format": {"jwe"},
-		"passphrase": {passphrase}}, nil); res.StatusCode != 200 || strings.Count(body, ".") != 4 {
+		"passphrase": {passphrase}, "passphrase_confirm": {passphrase}}, nil); res.StatusCode != 200 || strings.Count(body, ".") != 4 {
 		t.Fatalf("JWE export: %d", res.StatusCode)
 	}
 

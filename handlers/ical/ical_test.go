@@ -57,6 +57,7 @@ func TestRotations(t *testing.T) {
 		"SUMMARY:Key rotation: ledger\\, main (automatic)\r\n",
 		"URL:https://keyport.example/app/keys/key_1/rotation\r\n",
 		"TRIGGER:-P7D\r\n", "TRIGGER:-P1D\r\n",
+		"DESCRIPTION:Key ledger\\, main rotates in 1 day\r\n", // never "1 days"
 		"SUMMARY:Key rotation: orders (needs confirmation)\r\n",
 		"DTEND:20260301T030000Z\r\n", // a window of 0 hours lasts one
 		"END:VEVENT\r\nEND:VCALENDAR\r\n",

@@ -32,12 +32,20 @@ func Rotations(tenantName, baseURL string, now time.Time, rows []models.Upcoming
 		e := Event{UID: "rotation-" + r.KeyID + "-" + start.Format(utcStamp) + "@" + host,
 			Start: start, End: start.Add(time.Duration(hours) * time.Hour),
 			Summary:     "Key rotation: " + r.KeyName + " (" + how + ")",
-			Description: "keyport rotates the key " + r.KeyName + " of " + tenantName + " (every " + strconv.Itoa(r.PeriodDays) + " days).",
+			Description: "keyport rotates the key " + r.KeyName + " of " + tenantName + " (every " + dayCount(r.PeriodDays) + ").",
 			URL:         baseURL + "/keys/" + r.KeyID + "/rotation"}
 		for _, d := range rotation.ParseNoticeList(r.NoticeDays) {
-			e.Alarms = append(e.Alarms, Alarm{DaysBefore: d, Description: "Key " + r.KeyName + " rotates in " + strconv.Itoa(d) + " days"})
+			e.Alarms = append(e.Alarms, Alarm{DaysBefore: d, Description: "Key " + r.KeyName + " rotates in " + dayCount(d)})
 		}
 		c.Events = append(c.Events, e)
 	}
 	return c
+}
+
+// dayCount is "1 day" or "n days".
+func dayCount(n int) string {
+	if n == 1 {
+		return "1 day"
+	}
+	return strconv.Itoa(n) + " days"
 }

@@ -19,9 +19,32 @@ import (
 	"keyport/models"
 )
 
-// RotationPeriod is the rotation period reports hold every key to: the
-// default period of DESIGN.md, since keys carry no period of their own.
+// RotationPeriod is the rotation period reports hold a key to when it has
+// no rotation policy of its own: the default period of DESIGN.md.
 const RotationPeriod = 365 * 24 * time.Hour
+
+// rotationPeriod is the period a key is held to: its own policy's, else
+// the default.
+func rotationPeriod(kr models.KeyReport) time.Duration {
+	if kr.RotationPeriodDays > 0 {
+		return time.Duration(kr.RotationPeriodDays) * 24 * time.Hour
+	}
+	return RotationPeriod
+}
+
+// nextRotation is when the key's next rotation is due: its policy's
+// schedule, else the period after the newest data key; nil without either.
+func nextRotation(kr models.KeyReport) *time.Time {
+	if kr.NextRotationAt != nil {
+		t := *kr.NextRotationAt
+		return &t
+	}
+	if len(kr.Versions) == 0 {
+		return nil
+	}
+	t := kr.Versions[0].CreatedAt.Add(rotationPeriod(kr))
+	return &t
+}
 
 // Other policy figures of the validation report.
 const (

@@ -21,7 +21,8 @@ type InventoryKey struct {
 	TenantName         string
 	ID                 string
 	Name               string
-	Store              string // the AWS connection the key is used through
+	Store              string // the key store of a keyport-held key; "" for a customer-managed key
+	Connection         string // the AWS connection the key is used through
 	AccountID          string
 	Mode               string
 	Origin             string
@@ -80,9 +81,9 @@ func (r *Reports) Inventory(ctx context.Context, s Scope, meta Meta) (*Inventory
 
 func inventoryKey(kr models.KeyReport) InventoryKey {
 	k := kr.Key
-	ik := InventoryKey{TenantID: k.TenantID, TenantName: kr.TenantName, ID: k.ID, Name: k.Name, Store: kr.Connection,
+	ik := InventoryKey{TenantID: k.TenantID, TenantName: kr.TenantName, ID: k.ID, Name: k.Name, Connection: kr.Connection,
 		AccountID: kr.AccountID, Mode: string(k.Mode), Origin: originOf(k.Mode), State: string(k.State), Health: string(k.Health), HealthDetail: k.HealthDetail,
-		RotationPeriodDays: int(RotationPeriod.Hours() / 24), Aliases: []string{}, Regions: []InventoryRegion{},
+		RotationPeriodDays: int(rotationPeriod(kr).Hours() / 24), Aliases: []string{}, Regions: []InventoryRegion{},
 		Versions: []InventoryVersion{}, Checks: []CheckResult{}}
 	for _, r := range kr.Regions {
 		ik.Regions = append(ik.Regions, InventoryRegion{Region: r.Region, ARN: r.KMSKeyARN, Primary: r.Priority == 0})
@@ -92,14 +93,20 @@ func inventoryKey(kr models.KeyReport) InventoryKey {
 			ik.Aliases = append(ik.Aliases, "alias/"+alias)
 		}
 	}
+	if m := kr.Managed; m != nil {
+		ik.Store = m.StoreName
+		if m.AliasName != "" {
+			ik.Aliases = append(ik.Aliases, m.AliasName)
+		}
+		ik.MaterialExpiresAt = m.MaterialValidTo
+	}
 	for _, v := range kr.Versions {
 		ik.Versions = append(ik.Versions, InventoryVersion{Version: v.Version, Reason: v.Reason, CreatedAt: v.CreatedAt,
 			CreatedBy: v.CreatedBy, Fingerprint: v.Fingerprint, Current: v.Version == k.CurrentVersion})
 	}
 	if len(kr.Versions) > 0 {
 		last := kr.Versions[0].CreatedAt
-		next := last.Add(RotationPeriod)
-		ik.LastRotation, ik.NextRotation = &last, &next
+		ik.LastRotation, ik.NextRotation = &last, nextRotation(kr)
 	}
 	if val := kr.Validation; val != nil {
 		at, ok := val.CreatedAt, val.OK

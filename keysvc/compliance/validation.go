@@ -181,8 +181,8 @@ func Evaluate(kr models.KeyReport, ps keysvc.ProviderSettings, now time.Time) Va
 	add("key_policy", "the key policy grants keyport the actions it needs ("+strings.Join(keysvc.UsageActions, ", ")+")", policy())
 
 	add("replicas", replicaExpectation(ps), replicas(kr, ps, cs, validated))
-	add("rotation", fmt.Sprintf("a new data key at least every %d days", int(RotationPeriod.Hours()/24)), rotation(kr, now))
-	add("material_expiry", fmt.Sprintf("key material does not expire within %d days", int(expiryWarning.Hours()/24)), materialExpiry(kr))
+	add("rotation", fmt.Sprintf("a new data key at least every %s", daysText(int(rotationPeriod(kr).Hours()/24))), rotation(kr, now))
+	add("material_expiry", fmt.Sprintf("key material does not expire within %s", daysText(int(expiryWarning.Hours()/24))), materialExpiry(kr, now))
 
 	drift := func() PropertyResult {
 		if !validated {
@@ -197,7 +197,7 @@ func Evaluate(kr models.KeyReport, ps keysvc.ProviderSettings, now time.Time) Va
 			}
 		}
 		if age := now.Sub(kr.Validation.CreatedAt); age > staleValidation {
-			return notVerified(fmt.Sprintf("last validated %d days ago", int(age.Hours()/24)))
+			return notVerified("last validated " + daysText(int(age.Hours()/24)) + " ago")
 		}
 		return pass("KMS matches what keyport registered as of " + kr.Validation.CreatedAt.Format("2006-01-02 15:04 UTC"))
 	}
@@ -271,14 +271,22 @@ func rotation(kr models.KeyReport, now time.Time) PropertyResult {
 		return fail("the key has no data key yet")
 	}
 	last := kr.Versions[0].CreatedAt
-	days := int(now.Sub(last).Hours() / 24)
-	if now.Sub(last) > RotationPeriod {
-		return fail(fmt.Sprintf("the newest data key is %d days old (version %d, %s)", days, kr.Versions[0].Version, last.Format("2006-01-02")))
+	age := daysText(int(now.Sub(last).Hours() / 24))
+	if now.Sub(last) > rotationPeriod(kr) {
+		return fail(fmt.Sprintf("the newest data key is %s old (version %d, %s)", age, kr.Versions[0].Version, last.Format("2006-01-02")))
 	}
-	return pass(fmt.Sprintf("the newest data key is %d days old; next rotation due by %s", days, last.Add(RotationPeriod).Format("2006-01-02")))
+	return pass(fmt.Sprintf("the newest data key is %s old; next rotation due by %s", age, nextRotation(kr).Format("2006-01-02")))
 }
 
-func materialExpiry(kr models.KeyReport) PropertyResult {
+// daysText is "1 day" or "n days".
+func daysText(n int) string {
+	if n == 1 {
+		return "1 day"
+	}
+	return fmt.Sprintf("%d days", n)
+}
+
+func materialExpiry(kr models.KeyReport, now time.Time) PropertyResult {
 	switch kr.Key.Health {
 	case models.HealthMaterialExpired, models.HealthPendingImport:
 		return fail(kr.Key.HealthDetail)
@@ -286,9 +294,20 @@ func materialExpiry(kr models.KeyReport) PropertyResult {
 	if kr.Key.Mode == models.ModeCMK {
 		return pass("no expiry recorded: the key material of a customer-managed key is kept by the tenant's KMS")
 	}
-	// Material expiry of generated and imported keys is recorded by the
-	// import work; until it is, keyport cannot vouch for it.
-	return notVerified("keyport does not record this key's material expiry yet")
+	m := kr.Managed
+	switch {
+	case m == nil:
+		return notVerified("keyport has no record of this key's material")
+	case m.Held:
+		return pass("the material is kept by keyport and does not expire")
+	case m.ValidDays == 0 && m.MaterialValidTo == nil:
+		return pass("the material was imported without an expiry: it never expires in KMS")
+	case m.MaterialValidTo == nil:
+		return notVerified("the current material has no recorded expiry in KMS")
+	case m.MaterialValidTo.Sub(now) < expiryWarning:
+		return fail("the material expires in KMS on " + m.MaterialValidTo.UTC().Format("2006-01-02 15:04 UTC"))
+	}
+	return pass("the material expires in KMS on " + m.MaterialValidTo.UTC().Format("2006-01-02"))
 }
 
 func pass(detail string) PropertyResult {

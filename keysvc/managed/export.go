@@ -122,7 +122,6 @@ func (s *Service) Export(ctx context.Context, tenantID string, by keysvc.Request
 		return nil, err
 	}
 	defer clear(plain)
-	base := "keyport-" + strings.TrimPrefix(k.ID, "key_") + "-v" + strconv.Itoa(mat.Seq)
 	f := &ExportFile{Fingerprint: mat.Fingerprint, Version: mat.Seq}
 	details := map[string]string{"format": in.Format, "material": mat.ID, "fingerprint": mat.Fingerprint}
 	if pub != nil {
@@ -132,13 +131,13 @@ func (s *Service) Export(ctx context.Context, tenantID string, by keysvc.Request
 		der, _ := x509.MarshalPKIXPublicKey(pub)
 		sum := sha256.Sum256(der)
 		details["algorithm"], details["public_key_sha256"] = in.Algorithm, hex.EncodeToString(sum[:])
-		f.Name, f.ContentType = base+".bin", "application/octet-stream"
+		f.Name, f.ContentType = ExportFileName(k.ID, mat.Seq, ExportRSA), "application/octet-stream"
 	} else {
 		if f.Body, err = sealJWE(k.ID, mat, plain, in.Passphrase); err != nil {
 			return nil, err
 		}
 		details["algorithm"] = string(jose.PBES2_HS512_A256KW) + "/" + string(jose.A256GCM)
-		f.Name, f.ContentType = base+".jwe", "application/jose"
+		f.Name, f.ContentType = ExportFileName(k.ID, mat.Seq, ExportJWE), "application/jose"
 	}
 	ev := models.AuditInput{TenantID: tenantID, Actor: by.UserID, RequestID: by.RequestID,
 		Action: "key.exported", TargetType: "key", TargetID: keyID, Details: details}
@@ -238,10 +237,22 @@ func sealJWE(keyID string, mat *models.KeyMaterial, plain []byte, passphrase str
 	return []byte(out), err
 }
 
-// JWEOpenCommand is the documented way to open a passphrase export with a
-// common tool (Python's jwcrypto); it prints the material as hex.
-const JWEOpenCommand = `pip install jwcrypto
-python3 - keyport-export.jwe <<'EOF'
+// ExportFileName is the name of an export download: the key's id, the
+// material version and the format's extension. The page's open commands
+// name the same file, so they work on the download as saved.
+func ExportFileName(keyID string, seq int, format string) string {
+	ext := ".bin"
+	if format == ExportJWE {
+		ext = ".jwe"
+	}
+	return "keyport-" + strings.TrimPrefix(keyID, "key_") + "-v" + strconv.Itoa(seq) + ext
+}
+
+// JWEOpenCommand is the documented way to open the passphrase export named
+// file with a common tool (Python's jwcrypto); it prints the material as hex.
+func JWEOpenCommand(file string) string {
+	return `pip install jwcrypto
+python3 - ` + file + ` <<'EOF'
 import sys, json, base64, getpass
 from jwcrypto import jwe, jwk
 jwe.default_max_pbkdf2_iterations = 1000000  # keyport uses 310000
@@ -252,11 +263,14 @@ t.decrypt(jwk.JWK.from_password(getpass.getpass("passphrase: ")))
 k = json.loads(t.payload)["k"]
 print(base64.urlsafe_b64decode(k + "=" * (-len(k) % 4)).hex())
 EOF`
+}
 
-// RSAOpenCommand opens an RSAES-OAEP-SHA-256 export with openssl.
-const RSAOpenCommand = `openssl pkeyutl -decrypt -inkey private.pem -in keyport-export.bin -out material.bin \
+// RSAOpenCommand opens the RSAES-OAEP-SHA-256 export named file with openssl.
+func RSAOpenCommand(file string) string {
+	return `openssl pkeyutl -decrypt -inkey private.pem -in ` + file + ` -out material.bin \
   -pkeyopt rsa_padding_mode:oaep -pkeyopt rsa_oaep_md:sha256 -pkeyopt rsa_mgf1_md:sha256
 xxd -p -c 64 material.bin   # 32 bytes; shred material.bin when done`
+}
 
 // FingerprintCommand computes the fingerprint of opened material with
 // openssl, to compare with the one keyport shows.

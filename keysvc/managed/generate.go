@@ -71,9 +71,16 @@ func (s *Service) startCreate(ctx context.Context, tenantID string, by keysvc.Re
 	if err != nil {
 		return nil, err
 	}
+	// Every field is checked before any is refused, so the form shows all
+	// its errors at once, each at its own field.
+	var errs models.ValidationErrors
 	name := strings.TrimSpace(in.Name)
 	if name == "" || len([]rune(name)) > 100 {
-		return nil, &keysvc.ValidationError{Field: "name", Message: "is required, at most 100 characters"}
+		errs = append(errs, &keysvc.ValidationError{Field: "name", Message: "is required, at most 100 characters"})
+	} else if taken, err := s.db.KeyNameTaken(ctx, tenantID, name); err != nil {
+		return nil, err
+	} else if taken {
+		errs = append(errs, models.ErrNameTaken)
 	}
 	if err := s.checkProviderRules(ctx, tenantID, st, in.held); err != nil {
 		return nil, err
@@ -82,18 +89,34 @@ func (s *Service) startCreate(ctx context.Context, tenantID string, by keysvc.Re
 	if in.held {
 		alias, in.ValidDays, in.AutoReupload = "", 0, false // nothing goes into KMS
 	} else {
+		// An alias the tenant left empty comes from the name: its problems
+		// are the name's.
+		aliasField := "alias"
 		if alias == "" {
-			alias = DefaultAlias(name)
+			alias, aliasField = DefaultAlias(name), "name"
 		}
-		if !aliasRE.MatchString(alias) || strings.HasPrefix(alias, "alias/aws/") {
-			return nil, &keysvc.ValidationError{Field: "alias", Message: "must look like alias/keyport/orders: letters, digits, /, _ and -, not alias/aws/"}
+		aliasOK := aliasRE.MatchString(alias) && !strings.HasPrefix(alias, "alias/aws/")
+		if !aliasOK && aliasField == "alias" {
+			errs = append(errs, &keysvc.ValidationError{Field: "alias", Message: "must look like alias/keyport/orders: letters, digits, /, _ and -, not alias/aws/"})
 		}
 		if in.ValidDays < 0 || in.ValidDays > MaxValidDays {
-			return nil, &keysvc.ValidationError{Field: "valid_days", Message: "must be 0 (no expiry) or 1 to 365 days"}
+			errs = append(errs, &keysvc.ValidationError{Field: "valid_days", Message: "must be 0 (no expiry) or 1 to 365 days"})
 		}
-		if err := s.checkAliasFree(ctx, tenantID, st, alias); err != nil {
-			return nil, err
+		if aliasOK && !errsAt(errs, aliasField) {
+			err := s.checkAliasFree(ctx, tenantID, st, alias)
+			var ve *keysvc.ValidationError
+			switch {
+			case errors.As(err, &ve) && aliasField == "name":
+				errs = append(errs, &keysvc.ValidationError{Field: "name", Message: "gives the alias " + alias + ", which already names a KMS key in your account; choose another name, or type an alias"})
+			case errors.As(err, &ve):
+				errs = append(errs, ve)
+			case err != nil:
+				return nil, err
+			}
 		}
+	}
+	if err := errs.Err(); err != nil {
+		return nil, err
 	}
 	nk := &models.NewManagedKey{
 		Key:      models.Key{TenantID: tenantID, ConnectionID: st.ConnectionID, Name: name, Mode: mode, CreatedBy: by.UserID},
@@ -149,6 +172,16 @@ func (s *Service) checkProviderRules(ctx context.Context, tenantID string, st *m
 
 // checkAliasFree refuses an alias that already names a key in the store's
 // account and region: keyport never takes over an alias it did not make.
+// errsAt reports whether errs already has an error at field.
+func errsAt(errs models.ValidationErrors, field string) bool {
+	for _, e := range errs {
+		if e.Field == field {
+			return true
+		}
+	}
+	return false
+}
+
 func (s *Service) checkAliasFree(ctx context.Context, tenantID string, st *models.KeyStore, alias string) error {
 	_, client, err := s.storeKMS(ctx, tenantID, st)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"keyport/keysvc"
+	"keyport/keysvc/awskms"
 	"keyport/models"
 )
 
@@ -26,23 +27,38 @@ type StoreSummary struct {
 // CreateStore records a key store bound to one of the tenant's connections
 // and a region the provider allows.
 func (s *Service) CreateStore(ctx context.Context, tenantID string, by keysvc.RequestBy, in StoreInput) (*models.KeyStore, error) {
-	mc, err := s.db.GetConnection(ctx, tenantID, in.ConnectionID)
-	if errors.Is(err, models.ErrNotFound) {
-		return nil, &keysvc.ValidationError{Field: "connection_id", Message: "choose one of your AWS connections"}
-	}
-	if err != nil {
-		return nil, err
+	// Every field is checked before any is refused: the form shows all
+	// its errors at once.
+	var errs models.ValidationErrors
+	if _, err := models.ValidateName("name", in.Name, 100); err != nil {
+		var ve *models.ValidationError
+		if !errors.As(err, &ve) {
+			return nil, err
+		}
+		errs = append(errs, ve)
 	}
 	region := strings.TrimSpace(in.Region)
-	if region == "" {
+	mc, err := s.db.GetConnection(ctx, tenantID, in.ConnectionID)
+	switch {
+	case errors.Is(err, models.ErrNotFound):
+		errs = append(errs, &keysvc.ValidationError{Field: "connection_id", Message: "choose one of your AWS connections"})
+	case err != nil:
+		return nil, err
+	case region == "":
 		region = mc.DefaultRegion
 	}
 	ps, err := s.keys.ProviderSettings(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if !ps.RegionAllowed(region) {
-		return nil, &keysvc.ValidationError{Field: "region", Message: "is not a region your provider allows"}
+	switch {
+	case region != "" && !awskms.KnownRegion(region):
+		errs = append(errs, &keysvc.ValidationError{Field: "region", Message: "is not an AWS region: choose one from the list"})
+	case region != "" && !ps.RegionAllowed(region):
+		errs = append(errs, &keysvc.ValidationError{Field: "region", Message: "is not one of the regions your provider allows: choose one from the list"})
+	}
+	if err := errs.Err(); err != nil {
+		return nil, err
 	}
 	st := &models.KeyStore{TenantID: tenantID, ConnectionID: mc.ID, Region: region, Name: in.Name, CreatedBy: by.UserID}
 	err = s.db.CreateKeyStore(ctx, st, by.Audit("key_store.created", map[string]string{"name": strings.TrimSpace(in.Name),
