@@ -168,7 +168,7 @@ func TestCryptomathicStepsVerbatim(t *testing.T) {
 	privDER, _ := x509.MarshalPKCS8PrivateKey(priv)
 	cmxWrite(t, dir, "private.pem", pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: privDER}))
 	cmxWrite(t, dir, "keyport-export.bin", []byte(exported))
-	cmxShell(t, dir, managed.RSAOpenCommand)
+	cmxShell(t, dir, managed.RSAOpenCommand("keyport-export.bin"))
 	active, err := s.DB.ActiveMaterial(ctx, tenant, keyID)
 	if err != nil {
 		t.Fatal(err)
