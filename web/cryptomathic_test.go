@@ -196,7 +196,8 @@ func TestCryptomathicStepsVerbatim(t *testing.T) {
 
 	// How to activate and deactivate a key.
 	for _, step := range []struct{ path, want string }{{"deactivate", "Disabled"}, {"activate", "Enabled"}} {
-		if res, _ := post("/keys/"+keyID+"/"+step.path, url.Values{}); res.StatusCode != http.StatusOK {
+		// Deactivating asks for the key's name first (issue 14).
+		if res, _ := post("/keys/"+keyID+"/"+step.path, url.Values{"confirm_name": {"ledger"}}); res.StatusCode != http.StatusOK {
 			t.Fatalf("%s: %d", step.path, res.StatusCode)
 		}
 		if st := run(1, fill)["KeyMetadata"].(map[string]any)["KeyState"]; st != step.want {
