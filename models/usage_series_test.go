@@ -1,0 +1,64 @@
+package models
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+// TestUsageSinceSumsATenantsKeys: the tenant series sums every key of the
+// tenant per hour in one grouped query, leaves out other tenants and hours
+// before the start; the key series holds one key, and only for its tenant.
+func TestUsageSinceSumsATenantsKeys(t *testing.T) {
+	db, _ := openTestDB(t)
+	ctx := context.Background()
+	a, b := connTenant(t, db, "a.test"), connTenant(t, db, "b.test")
+	key := func(tenantID, name string) string {
+		t.Helper()
+		c := &Connection{TenantID: tenantID, Name: "prod " + name, AccountID: "111122223333", DefaultRegion: "us-east-1", Kind: "assume_role"}
+		if err := db.CreateConnection(ctx, c, AuditInput{Action: "connection.created"}); err != nil {
+			t.Fatal(err)
+		}
+		nk := &NewKey{Key: Key{TenantID: tenantID, ConnectionID: c.ID, Name: name, Mode: ModeCMK, State: StateEnabled},
+			Regions: []KeyRegion{{Region: "us-east-1", KMSKeyARN: "arn:1:" + name}}}
+		if err := db.CreateKey(ctx, nk, AuditInput{Action: "key.registered"}); err != nil {
+			t.Fatal(err)
+		}
+		return nk.Key.ID
+	}
+	ka, ka2, kb := key(a.ID, "orders"), key(a.ID, "billing"), key(b.ID, "theirs")
+	err := db.AddKeyUsage(ctx, []KeyUsage{
+		{KeyID: ka, Period: "2026-03-01T09", Encrypts: 100}, // before the start
+		{KeyID: ka, Period: "2026-03-02T10", Encrypts: 3, Decrypts: 2, Datakeys: 1, KMSCalls: 1, CacheHits: 4},
+		{KeyID: ka2, Period: "2026-03-02T10", Encrypts: 5, CacheHits: 5},
+		{KeyID: ka2, Period: "2026-03-03T00", Decrypts: 7, KMSCalls: 2},
+		{KeyID: kb, Period: "2026-03-02T10", Encrypts: 1000},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	from := time.Date(2026, 3, 2, 10, 30, 0, 0, time.UTC) // the hour holding it counts
+	got, err := db.TenantUsageSince(ctx, a.ID, from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []UsageBucket{
+		{Period: "2026-03-02T10", Encrypts: 8, Decrypts: 2, Datakeys: 1, KMSCalls: 1, CacheHits: 9},
+		{Period: "2026-03-03T00", Decrypts: 7, KMSCalls: 2},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("tenant series = %+v", got)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("tenant bucket %d = %+v, want %+v", i, got[i], want[i])
+		}
+	}
+	one, err := db.KeyUsageSince(ctx, a.ID, ka2, from)
+	if err != nil || len(one) != 2 || one[0].Encrypts != 5 || one[1].Decrypts != 7 {
+		t.Errorf("key series = %+v, %v", one, err)
+	}
+	if other, err := db.KeyUsageSince(ctx, b.ID, ka, from); err != nil || len(other) != 0 {
+		t.Errorf("tenant b read a's key: %+v, %v", other, err)
+	}
+}
