@@ -78,8 +78,9 @@ type ChartLine struct {
 
 // ChartTick is an axis label at a place in the viewBox.
 type ChartTick struct {
-	At    float64
-	Label string
+	At     float64
+	Label  string
+	Anchor string // the x-axis label's text-anchor: the last one ends at its tick, to stay inside the chart
 }
 
 // usageSeries names the counted things, in the tables' column order. The
@@ -189,7 +190,11 @@ func newUsageChart(id, title, xTitle, yTitle, summary string, pts []UsagePoint, 
 		if hourly {
 			label = p.Start.UTC().Format("Jan 2 15:00")
 		}
-		ch.XTicks = append(ch.XTicks, ChartTick{At: x(i), Label: label})
+		anchor := "middle"
+		if i == len(pts)-1 {
+			anchor = "end"
+		}
+		ch.XTicks = append(ch.XTicks, ChartTick{At: x(i), Label: label, Anchor: anchor})
 	}
 	for si, s := range usageSeries {
 		var b strings.Builder
