@@ -20,8 +20,9 @@ type KeyUsage struct {
 	CacheHits int64
 }
 
-// AddKeyUsage adds counts to the stored totals in one transaction. Keys
-// deleted meanwhile are skipped.
+// AddKeyUsage adds counts to the stored totals in one transaction, and to
+// the key's tenant's totals (tenant_usage). Keys deleted meanwhile are
+// skipped.
 func (db *DB) AddKeyUsage(ctx context.Context, us []KeyUsage) error {
 	if len(us) == 0 {
 		return nil
@@ -38,6 +39,9 @@ func (db *DB) AddKeyUsage(ctx context.Context, us []KeyUsage) error {
 					cache_hits = key_usage.cache_hits + excluded.cache_hits`,
 				u.KeyID, u.Period, u.Encrypts, u.Decrypts, u.Datakeys, u.KMSCalls, u.CacheHits, u.KeyID).Error
 			if err != nil {
+				return err
+			}
+			if err := addTenantUsage(tx, u); err != nil {
 				return err
 			}
 		}

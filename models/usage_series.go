@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"gorm.io/gorm"
 )
 
-// usageHour is the format of key_usage.period: the data plane's flush
-// writes one row per key and UTC hour, so hours need no table of their own
-// and days are rolled up from them when read.
+// usageHour is the format of key_usage.period and tenant_usage.period: the
+// data plane's flush writes one row per key and UTC hour and adds it to the
+// tenant's hour; days are rolled up from the hours when read.
 const usageHour = "2006-01-02T15"
 
 // UsageBucket is the use counted in one hour, for one key or summed over a
@@ -25,41 +27,43 @@ type UsageBucket struct {
 // KeyUsageSince returns a tenant key's hourly use from the hour holding
 // from onwards, oldest first; hours without use have no bucket.
 func (db *DB) KeyUsageSince(ctx context.Context, tenantID, keyID string, from time.Time) ([]UsageBucket, error) {
-	out, err := db.usageSince(ctx, tenantID, keyID, from)
+	var out []UsageBucket
+	err := db.g.WithContext(ctx).Table("key_usage AS u").
+		Select("u.period, u.encrypts, u.decrypts, u.datakeys, u.kms_calls, u.cache_hits").
+		Joins("JOIN keys k ON k.id = u.key_id").
+		Where("k.tenant_id = ? AND u.key_id = ? AND u.period >= ?", tenantID, keyID, from.UTC().Format(usageHour)).
+		Order("u.period").Scan(&out).Error
 	if err != nil {
-		return nil, fmt.Errorf("key usage since: %w", err)
+		return nil, fmt.Errorf("key usage since: %w", mapErr(err))
 	}
 	return out, nil
 }
 
 // TenantUsageSince returns the hourly use summed over all of a tenant's
-// keys from the hour holding from onwards, oldest first: one grouped query
-// however many keys the tenant has.
+// keys (deleted ones too) from the hour holding from onwards, oldest
+// first: a read of tenant_usage, whatever the number of keys.
 func (db *DB) TenantUsageSince(ctx context.Context, tenantID string, from time.Time) ([]UsageBucket, error) {
-	out, err := db.usageSince(ctx, tenantID, "", from)
+	var out []UsageBucket
+	err := db.g.WithContext(ctx).Table("tenant_usage").
+		Select("period, encrypts, decrypts, datakeys, kms_calls, cache_hits").
+		Where("tenant_id = ? AND period >= ?", tenantID, from.UTC().Format(usageHour)).
+		Order("period").Scan(&out).Error
 	if err != nil {
-		return nil, fmt.Errorf("tenant usage since: %w", err)
+		return nil, fmt.Errorf("tenant usage since: %w", mapErr(err))
 	}
 	return out, nil
 }
 
-// usageSince is one grouped query over key_usage for a tenant, and one key
-// of it when keyID is set. The sums are cast so that PostgreSQL answers
-// bigint, not numeric.
-func (db *DB) usageSince(ctx context.Context, tenantID, keyID string, from time.Time) ([]UsageBucket, error) {
-	q := db.g.WithContext(ctx).Table("key_usage AS u").
-		Select(`u.period AS period,
-			CAST(SUM(u.encrypts) AS bigint) AS encrypts, CAST(SUM(u.decrypts) AS bigint) AS decrypts,
-			CAST(SUM(u.datakeys) AS bigint) AS datakeys, CAST(SUM(u.kms_calls) AS bigint) AS kms_calls,
-			CAST(SUM(u.cache_hits) AS bigint) AS cache_hits`).
-		Joins("JOIN keys k ON k.id = u.key_id").
-		Where("k.tenant_id = ? AND u.period >= ?", tenantID, from.UTC().Format(usageHour))
-	if keyID != "" {
-		q = q.Where("u.key_id = ?", keyID)
-	}
-	var out []UsageBucket
-	if err := q.Group("u.period").Order("u.period").Scan(&out).Error; err != nil {
-		return nil, mapErr(err)
-	}
-	return out, nil
+// addTenantUsage adds one key's counts of an hour to its tenant's, in the
+// flush's transaction: one statement, the tenant found by the key.
+func addTenantUsage(tx *gorm.DB, u KeyUsage) error {
+	return tx.Exec(`INSERT INTO tenant_usage (tenant_id, period, encrypts, decrypts, datakeys, kms_calls, cache_hits)
+		SELECT k.tenant_id, ?, ?, ?, ?, ?, ? FROM keys k WHERE k.id = ?
+		ON CONFLICT (tenant_id, period) DO UPDATE SET
+			encrypts = tenant_usage.encrypts + excluded.encrypts,
+			decrypts = tenant_usage.decrypts + excluded.decrypts,
+			datakeys = tenant_usage.datakeys + excluded.datakeys,
+			kms_calls = tenant_usage.kms_calls + excluded.kms_calls,
+			cache_hits = tenant_usage.cache_hits + excluded.cache_hits`,
+		u.Period, u.Encrypts, u.Decrypts, u.Datakeys, u.KMSCalls, u.CacheHits, u.KeyID).Error
 }

@@ -6,9 +6,11 @@ import (
 	"time"
 )
 
-// TestUsageSinceSumsATenantsKeys: the tenant series sums every key of the
-// tenant per hour in one grouped query, leaves out other tenants and hours
-// before the start; the key series holds one key, and only for its tenant.
+// TestUsageSinceSumsATenantsKeys: the flush adds each key's hour to its
+// tenant's, so the tenant series sums every key of the tenant per hour and
+// leaves out other tenants and hours before the start; the key series holds
+// one key, and only for its tenant; migration 51's backfill gives the same
+// sums.
 func TestUsageSinceSumsATenantsKeys(t *testing.T) {
 	db, _ := openTestDB(t)
 	ctx := context.Background()
@@ -60,5 +62,21 @@ func TestUsageSinceSumsATenantsKeys(t *testing.T) {
 	}
 	if other, err := db.KeyUsageSince(ctx, b.ID, ka, from); err != nil || len(other) != 0 {
 		t.Errorf("tenant b read a's key: %+v, %v", other, err)
+	}
+
+	// Migration 51 fills tenant_usage from key_usage with the same sums
+	// the flush wrote.
+	if err := db.g.Exec("DELETE FROM tenant_usage").Error; err != nil {
+		t.Fatal(err)
+	}
+	if err := db.g.Exec(migration51TenantUsage.stmts[1]).Error; err != nil {
+		t.Fatalf("backfill: %v", err)
+	}
+	again, err := db.TenantUsageSince(ctx, a.ID, from)
+	if err != nil || len(again) != len(want) || again[0] != want[0] || again[1] != want[1] {
+		t.Errorf("after the backfill: %+v, %v", again, err)
+	}
+	if theirs, _ := db.TenantUsageSince(ctx, b.ID, from); len(theirs) != 1 || theirs[0].Encrypts != 1000 {
+		t.Errorf("tenant b after the backfill: %+v", theirs)
 	}
 }
