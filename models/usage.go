@@ -41,11 +41,8 @@ func (db *DB) AddKeyUsage(ctx context.Context, us []KeyUsage) error {
 			if err != nil {
 				return err
 			}
-			if err := addTenantUsage(tx, u); err != nil {
-				return err
-			}
 		}
-		return nil
+		return addTenantUsage(tx, us)
 	})
 	if err != nil {
 		return fmt.Errorf("add key usage: %w", mapErr(err))

@@ -2,6 +2,7 @@ package models
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 )
@@ -78,5 +79,32 @@ func TestUsageSinceSumsATenantsKeys(t *testing.T) {
 	}
 	if theirs, _ := db.TenantUsageSince(ctx, b.ID, from); len(theirs) != 1 || theirs[0].Encrypts != 1000 {
 		t.Errorf("tenant b after the backfill: %+v", theirs)
+	}
+}
+
+// BenchmarkAddKeyUsage is one flush of 100 keys' counts for an hour: the
+// key rows and the tenant's hour, in one transaction.
+func BenchmarkAddKeyUsage(b *testing.B) {
+	db, _ := openTestDB(b)
+	ctx := context.Background()
+	tn := connTenant(b, db, "bench.test")
+	c := &Connection{TenantID: tn.ID, Name: "prod", AccountID: "111122223333", DefaultRegion: "us-east-1", Kind: "assume_role"}
+	if err := db.CreateConnection(ctx, c, AuditInput{Action: "connection.created"}); err != nil {
+		b.Fatal(err)
+	}
+	var batch []KeyUsage
+	for i := range 100 {
+		nk := &NewKey{Key: Key{TenantID: tn.ID, ConnectionID: c.ID, Name: fmt.Sprintf("k%d", i), Mode: ModeCMK, State: StateEnabled},
+			Regions: []KeyRegion{{Region: "us-east-1", KMSKeyARN: fmt.Sprintf("arn:%d", i)}}}
+		if err := db.CreateKey(ctx, nk, AuditInput{Action: "key.registered"}); err != nil {
+			b.Fatal(err)
+		}
+		batch = append(batch, KeyUsage{KeyID: nk.Key.ID, Period: "2026-03-02T10", Encrypts: 3, Decrypts: 5, CacheHits: 7, KMSCalls: 1})
+	}
+	b.ResetTimer()
+	for range b.N {
+		if err := db.AddKeyUsage(ctx, batch); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
