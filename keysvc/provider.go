@@ -127,7 +127,7 @@ func (s *Service) ProviderSettings(ctx context.Context) (ProviderSettings, error
 	p.ReplicaFailover = failoverMode(m[settingReplicaFailover])
 	p.DRRegions, _ = strconv.Atoi(m[settingDRRegions])
 	p.KMSPricePer10k = DefaultKMSPricePer10k
-	if v, err := parseKMSPrice(m[settingKMSPrice]); err == nil && m[settingKMSPrice] != "" {
+	if v, err := parseKMSPrice(m[settingKMSPrice]); err == nil { // unset or unreadable: the default
 		p.KMSPricePer10k = v
 	}
 	return p, nil
