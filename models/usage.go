@@ -20,8 +20,9 @@ type KeyUsage struct {
 	CacheHits int64
 }
 
-// AddKeyUsage adds counts to the stored totals in one transaction. Keys
-// deleted meanwhile are skipped.
+// AddKeyUsage adds counts to the stored totals in one transaction, and to
+// the key's tenant's totals (tenant_usage). Keys deleted meanwhile are
+// skipped.
 func (db *DB) AddKeyUsage(ctx context.Context, us []KeyUsage) error {
 	if len(us) == 0 {
 		return nil
@@ -41,7 +42,7 @@ func (db *DB) AddKeyUsage(ctx context.Context, us []KeyUsage) error {
 				return err
 			}
 		}
-		return nil
+		return addTenantUsage(tx, us)
 	})
 	if err != nil {
 		return fmt.Errorf("add key usage: %w", mapErr(err))
