@@ -110,6 +110,73 @@ func TestBrowserAccessibility(t *testing.T) {
 	s.IdP.Queue(devidp.Identity{Email: w.emails[owner], Name: "Owner Alpha", EmailVerified: true})
 	p.Step("sign in", chromedp.Navigate(s.URL+"/auth/login"), chromedp.WaitVisible(chromedp.CSS(`[data-testid="dashboard"]`)))
 
+	// Forms answered with their errors: each form with a required field,
+	// sent with its required fields empty (the browser's own validation
+	// off), once per form action route. The page that re-renders the form
+	// with its messages is checked like any other.
+	postRoutes := map[string]*regexp.Regexp{}
+	for _, rt := range s.Echo.Routes() {
+		if rt.Method == http.MethodPost {
+			postRoutes[rt.Path] = routePattern(rt.Path)
+		}
+	}
+	formsSent := map[string]bool{}
+	checkFormErrors := func(path string) {
+		t.Helper()
+		actions, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.forms]
+			.filter(f => f.method === 'post' && f.querySelector('input[required]:not([type=hidden]):not([type=checkbox]):not([type=radio]), textarea[required]'))
+			.map(f => new URL(f.action).pathname)`))
+		if err != nil {
+			t.Fatalf("forms of %s: %v", path, err)
+		}
+		for i, action := range actions {
+			route := ""
+			for r, re := range postRoutes {
+				if re.MatchString(action) {
+					route = r
+				}
+			}
+			if route == "" || formsSent[route] {
+				continue
+			}
+			formsSent[route] = true
+			cctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+			if err := chromedp.Do(cctx, chromedp.Navigate(s.URL+path)); err != nil {
+				cancel()
+				t.Fatalf("open %s: %v", path, err)
+			}
+			res, err := chromedp.RunResponse(cctx, chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`(() => {
+				const f = [...document.forms].filter(f => f.method === 'post' && f.querySelector('input[required]:not([type=hidden]):not([type=checkbox]):not([type=radio]), textarea[required]'))[%d];
+				f.querySelectorAll('input[required]:not([type=hidden]):not([type=checkbox]):not([type=radio]), textarea[required]').forEach(e => e.value = '');
+				f.noValidate = true;
+				f.requestSubmit();
+				return {};
+			})()`, i)))
+			cancel()
+			if err != nil {
+				t.Errorf("send the form %s on %s empty: %v", action, path, err)
+				continue
+			}
+			if res.Status < 400 {
+				// Not an accessibility failure (an empty field may mean
+				// "the default"), but the page checked is then not the
+				// form's error state.
+				t.Logf("the form %s on %s was accepted with its required fields empty", action, path)
+			}
+			label := "POST " + action + " (empty, from " + path + ")"
+			vs, err := webtest.CheckA11y(ctx)
+			if err != nil {
+				t.Errorf("check %s: %v", label, err)
+				continue
+			}
+			order = append(order, label)
+			if len(vs) > 0 {
+				report[label] = vs
+				webtest.Screenshot(t, ctx, "a11y-form-"+screenshotName(action))
+			}
+		}
+	}
+
 	// Every page route, with the seeded parameters.
 	var pages []string
 	for _, rt := range s.Echo.Routes() {
@@ -160,6 +227,7 @@ func TestBrowserAccessibility(t *testing.T) {
 		visited[path] = true
 		if status := check(path); status == http.StatusOK {
 			shown[route] = true
+			checkFormErrors(path)
 		}
 		// Other values of the routes' parameters that this page links
 		// to: each key, report and confirmation is a page of its own.

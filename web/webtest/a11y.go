@@ -72,9 +72,9 @@ const a11yScript = `(async () => {
   return JSON.stringify(out);
 })()`
 
-// CheckA11y injects axe-core into the page the tab shows and returns every
-// accessibility violation on it: each field labelled, buttons, links and
-// images named, landmarks, headings in order and one h1, text contrast of
+// CheckA11y opens every <details> of the page the tab shows, injects
+// axe-core into it and returns every accessibility violation on it: each
+// field labelled, buttons, links and images named, landmarks, headings in order and one h1, text contrast of
 // at least 4.5:1 (3:1 for large text), and the rest of WCAG 2.x A and AA
 // that axe checks automatically.
 func CheckA11y(ctx context.Context) ([]A11yViolation, error) {
@@ -82,6 +82,11 @@ func CheckA11y(ctx context.Context) ([]A11yViolation, error) {
 	// keyport's real policy without loosening it.
 	if _, err := chromedp.Run(ctx, chromedp.Evaluate[any](`if (!window.axe) { `+axeSource+"\n}; true")); err != nil {
 		return nil, fmt.Errorf("inject axe-core: %w", err)
+	}
+	// Folded content (an audit event's details, an advanced section) is
+	// checked unfolded: axe skips what is hidden.
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('details:not([open])').forEach(d => d.open = true); 0`)); err != nil {
+		return nil, fmt.Errorf("open details: %w", err)
 	}
 	rules, _ := json.Marshal(A11yRules)
 	raw, err := chromedp.Run(ctx, chromedp.Evaluate[string](fmt.Sprintf(a11yScript, rules), chromedp.EvalAwaitPromise))
