@@ -39,7 +39,7 @@ var a11yNotPages = map[string]string{
 
 // a11yMaxPerRoute bounds how many distinct pages of one route (one per key,
 // per report, per confirmation...) the check opens.
-const a11yMaxPerRoute = 8
+const a11yMaxPerRoute = 12
 
 // TestBrowserAccessibility signs in as a tenant owner who is also a
 // provider operator and runs axe-core (plus keyport's structural checks) on
@@ -73,6 +73,8 @@ func TestBrowserAccessibility(t *testing.T) {
 	if _, err := s.Managed.Renew(bg, w.tenantA, keysvc.RequestBy{UserID: w.users[owner]}, r.Key.ID); err != nil {
 		t.Logf("renew the generated key (its page is checked without a renewal): %v", err)
 	}
+
+	a11yKeyStates(t, w, params[":store_id"], params[":conn_id"])
 
 	p := webtest.Page{T: t, Ctx: ctx, Prefix: "a11y-"}
 	p.Step("signed-out pages", chromedp.Navigate(s.URL+"/"))
@@ -241,10 +243,36 @@ func TestBrowserAccessibility(t *testing.T) {
 				continue
 			}
 			for route, re := range patterns {
-				if re.MatchString(u.Path) && perRoute[route] < a11yMaxPerRoute && (u.RawQuery == "" || !strings.Contains(route, ":")) {
+				if re.MatchString(u.Path) && perRoute[route] < a11yMaxPerRoute {
 					perRoute[route]++
 					queue = append(queue, visit{route, u.Path})
 					break
+				}
+			}
+		}
+	}
+
+	// The pages that differ by who looks: an auditor's (no buttons, its
+	// own getting started) and an operator's in no tenant.
+	for _, who := range []persona{auditor, operator} {
+		p.Step("open the dashboard before "+string(who), chromedp.Navigate(s.URL+"/dashboard"))
+		if _, err := chromedp.RunResponse(ctx, chromedp.Click(chromedp.CSS(`[data-testid="signout"]`))); err != nil {
+			t.Fatalf("sign out before %s: %v", who, err)
+		}
+		s.IdP.Queue(devidp.Identity{Email: w.emails[who], Name: string(who), EmailVerified: true})
+		p.Step("sign in as "+string(who), chromedp.Navigate(s.URL+"/auth/login"), chromedp.WaitVisible(chromedp.CSS(`[data-testid="signout"]`)))
+		landing, err := chromedp.Run(ctx, chromedp.Evaluate[string](`location.pathname`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, path := range []string{landing, "/dashboard", "/keys", "/keys/" + params[":key_id"], "/members"} {
+			before := len(order)
+			check(path)
+			if len(order) > before {
+				order[len(order)-1] += " (as " + string(who) + ")"
+				if vs, ok := report[path]; ok {
+					delete(report, path)
+					report[order[len(order)-1]] = vs
 				}
 			}
 		}
@@ -258,6 +286,7 @@ func TestBrowserAccessibility(t *testing.T) {
 			fmt.Fprintf(&b, "\n  %s: %s", path, v)
 		}
 	}
+	t.Logf("checked:\n  %s", strings.Join(order, "\n  "))
 	t.Logf("METRIC a11y pages=%d violations=%d", len(order), total)
 	if total > 0 {
 		t.Errorf("%d accessibility violations on %d of %d pages:%s", total, len(report), len(order), b.String())
@@ -282,6 +311,33 @@ func routePattern(route string) *regexp.Regexp {
 		}
 	}
 	return regexp.MustCompile("^" + strings.Join(parts, "/") + "$")
+}
+
+// a11yKeyStates gives tenant A keys in the states whose statuses have
+// their own colours: deactivated, scheduled for deletion, and a
+// customer-managed key keyport lost access to.
+func a11yKeyStates(t *testing.T, w *matrixWorld, storeID, connID string) {
+	t.Helper()
+	ctx, by := context.Background(), keysvc.RequestBy{UserID: w.users[owner]}
+	generated := func(name string) string {
+		r, err := w.s.Managed.CreateGeneratedKey(ctx, w.tenantA, by, managed.CreateKeyInput{StoreID: storeID, Name: name, ValidDays: 90})
+		if err != nil || !r.Done() {
+			t.Fatalf("generated key %s: %v", name, err)
+		}
+		return r.Key.ID
+	}
+	if _, err := w.s.Managed.Deactivate(ctx, w.tenantA, by, generated("a11y deactivated")); err != nil {
+		t.Fatalf("deactivate: %v", err)
+	}
+	if _, err := w.s.Managed.ScheduleDeletion(ctx, w.tenantA, by, generated("a11y deleting"), managed.DeleteInput{Acknowledge: true}); err != nil {
+		t.Fatalf("schedule deletion: %v", err)
+	}
+	arn := "arn:aws:kms:" + awsRegion + ":" + awsTenantAcct + ":key/11111111-1111-1111-1111-111111111111"
+	nk := &models.NewKey{Key: models.Key{TenantID: w.tenantA, ConnectionID: connID, Name: "a11y access revoked", Mode: models.ModeCMK,
+		State: models.StateEnabled, Health: "ACCESS_DENIED"}, Regions: []models.KeyRegion{{Region: awsRegion, KMSKeyARN: arn}}}
+	if err := w.s.DB.CreateKey(ctx, nk, models.AuditInput{Actor: w.users[owner], Action: "key.registered"}); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // a11yMail sends one message through the stack's mail catcher over SMTP,
