@@ -201,6 +201,9 @@ func (h *Handler) Key(c echo.Context) error {
 		return err
 	}
 	d.Usage = views.KeyUsageSummary{Encrypts: u.Encrypts, Decrypts: u.Decrypts, Datakeys: u.Datakeys, KMSCalls: u.KMSCalls, CacheHits: u.CacheHits}
+	if d.Charts, err = h.keyCharts(ctx, v.Tenant.ID, k.ID); err != nil {
+		return err
+	}
 	if d.Lifecycle, err = h.keyLifecycle(ctx, v, k); err != nil {
 		return err
 	}

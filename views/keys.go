@@ -39,6 +39,7 @@ type KeyDetail struct {
 	CanPurge     bool
 	Rotation     *RotationSchedule // nil when the schedule cannot be shown
 	Usage        KeyUsageSummary
+	Charts       *UsageCharts  // use over time; nil hides the section
 	Lifecycle    *KeyLifecycle // keys whose material keyport holds (issue 5); nil otherwise
 	// CurrentVersion and MinDecryptionVersion bound the retirement form;
 	// IdleDays is the "safe to retire" period the viewer chose.

@@ -495,6 +495,9 @@ var cannotSucceed = map[string]struct {
 }
 
 func TestAuthorizationMatrix(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the authorization matrix runs without the race detector (make test runs it in its own step)")
+	}
 	s := newFullStack(t, func(c *handlers.Config) {
 		c.Operators = []string{"ops@provider.test"}
 		c.InviteRateLimit = 10000
