@@ -956,7 +956,7 @@ func KeyPage(p Page, d KeyDetail) templ.Component {
 				return templ_7745c5c3_Err
 			}
 			if d.Lifecycle == nil || !d.Lifecycle.Held {
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 84, "<section class=\"card\"><h2>KMS keys by region</h2><table class=\"table\" data-testid=\"key-regions\"><thead><tr><th>Region</th><th>KMS key</th><th></th></tr></thead> <tbody>")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 84, "<section class=\"card\"><h2>KMS keys by region</h2><table class=\"table\" data-testid=\"key-regions\"><thead><tr><th>Region</th><th>KMS key</th><th>Role</th></tr></thead> <tbody>")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
