@@ -327,6 +327,16 @@ func (w *matrixWorld) reset(t *testing.T) map[string]string {
 			t.Fatal(err)
 		}
 	}
+	// A member who left or was demoted lost the API keys they made (they
+	// follow their creator's membership); the personas get theirs back.
+	for _, p := range []persona{admin, auditor, outsider} {
+		if k := w.apiKeys[p]; k != "" {
+			id := strings.Join(strings.SplitN(strings.TrimPrefix(k, "kpa_"), "_", 3)[:2], "_")
+			if _, err := w.raw.Exec("UPDATE api_keys SET revoked_at = NULL WHERE id = '" + id + "'"); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 	if _, err := w.s.DB.GetMembership(ctx, w.tenantB, w.users[outsider]); errors.Is(err, models.ErrNotFound) {
 		if err := w.s.DB.AddMember(ctx, w.tenantB, w.users[outsider], models.RoleOwner, "", models.AuditInput{Actor: "matrix"}); err != nil {
 			t.Fatal(err)
