@@ -47,6 +47,13 @@ func (h *Handler) Keys(c echo.Context) error {
 		return err
 	}
 	m := views.Keys{CanManage: v.can(ActManageKeys), HasConnections: len(cs) > 0}
+	if m.CanManage { // the import-your-own-key link says whether a store exists
+		sts, err := h.db.ListKeyStores(ctx, v.Tenant.ID)
+		if err != nil {
+			return err
+		}
+		m.HasStores = len(sts) > 0
+	}
 	for _, k := range ks {
 		rs, err := h.db.KeyRegions(ctx, v.Tenant.ID, k.ID)
 		if err != nil {

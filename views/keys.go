@@ -6,6 +6,8 @@ import "time"
 type Keys struct {
 	CanManage      bool
 	HasConnections bool
+	// HasStores: the tenant has a key store (to import a key into).
+	HasStores bool
 	Rows           []KeyRow
 }
 
