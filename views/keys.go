@@ -8,7 +8,7 @@ type Keys struct {
 	HasConnections bool
 	// HasStores: the tenant has a key store (to import a key into).
 	HasStores bool
-	Rows           []KeyRow
+	Rows      []KeyRow
 }
 
 // KeyRow is one key in the list.
