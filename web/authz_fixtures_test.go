@@ -148,6 +148,10 @@ var fixtures = map[string]func(t *testing.T, w *matrixWorld, p persona, params m
 		form.Set("access_key_id", awsUserAKID)
 		form.Set("secret_access_key", awsUserSecret)
 	},
+	"POST /connections/:conn_id/edit": func(t *testing.T, w *matrixWorld, p persona, params map[string]string, form url.Values) {
+		w.seq++
+		form.Set("name", fmt.Sprintf("Alpha Matrix Connection %d", w.seq))
+	},
 	"POST /stores/:store_id/rename": func(t *testing.T, w *matrixWorld, p persona, params map[string]string, form url.Values) {
 		w.seq++
 		form.Set("name", fmt.Sprintf("Alpha Matrix Store %d", w.seq))

@@ -108,6 +108,8 @@ var expected = map[string]map[persona]bool{
 	"POST /connections":                 allow(admin, owner, outsider),
 	"GET /connections/:conn_id":         tenantTeam,
 	"POST /connections/:conn_id/test":   allow(admin, owner),
+	"GET /connections/:conn_id/edit":    allow(admin, owner),
+	"POST /connections/:conn_id/edit":   allow(admin, owner),
 	"GET /connections/:conn_id/delete":  allow(admin, owner),
 	"POST /connections/:conn_id/delete": allow(admin, owner), // refused while a key uses it: 409
 	"GET /keys":                         anyMember,

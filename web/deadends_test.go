@@ -12,6 +12,7 @@ import (
 
 	"keyport/handlers/notice"
 	"keyport/keysvc"
+	"keyport/keysvc/kmslocal"
 	"keyport/keysvc/mailer"
 	"keyport/keysvc/managed"
 	"keyport/models"
@@ -159,4 +160,103 @@ func TestApprovalNeedsApproverAndMailsThem(t *testing.T) {
 	if a, _ := s.DB.TenantApproval(ctx, tenant, as[0].ID); a.State != models.ApprovalApproved {
 		t.Fatalf("approval state %s", a.State)
 	}
+}
+
+var edda = devidp.Identity{Email: "edda@deadends.test", Name: "Edda Owner", EmailVerified: true}
+
+// TestEditConnection: issue 14 item 5. A wrong IAM secret is no longer
+// "delete and re-add": the edit form tests the new access key first,
+// shows every check with the failure at its field, keeps the form (never
+// the secret) and the old key in use; a working new key replaces the old
+// one; a rename needs no test; several mistakes are reported at once.
+func TestEditConnection(t *testing.T) {
+	s := newStack(t, nil)
+	ctx := context.Background()
+	b := newBrowser(t)
+	s.signIn(t, b, edda)
+	tenant := s.tenantOf(t, edda)
+	res, page := s.addConnection(t, b, url.Values{"name": {"prod"}, "account_id": {awsTenantAcct}, "default_region": {awsRegion},
+		"kind": {"access_key"}, "access_key_id": {awsUserAKID}, "secret_access_key": {awsUserSecret}})
+	if res.StatusCode != http.StatusOK || !strings.Contains(page, `data-testid="edit-connection"`) {
+		t.Fatalf("connection page: %d, no edit link", res.StatusCode)
+	}
+	connID := lastSegment(res.Request.URL.Path)
+	editURL := s.URL + "/connections/" + connID + "/edit"
+	edit := func(form url.Values) (*http.Response, string) {
+		t.Helper()
+		_, page := b.get(t, editURL)
+		if !strings.Contains(page, `data-testid="edit-connection-form"`) {
+			t.Fatalf("edit page:\n%s", page)
+		}
+		form.Set("csrf_token", csrfToken(t, page))
+		return b.post(t, editURL, form, nil)
+	}
+
+	// Two mistakes at once, each at its field.
+	res, page = edit(url.Values{"name": {" "}, "access_key_id": {"AKIASTACKUSER0000002"}})
+	if res.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(page, `data-testid="error-name"`) ||
+		!strings.Contains(page, `data-testid="error-secret_access_key"`) || !strings.Contains(page, `value="AKIASTACKUSER0000002"`) {
+		t.Fatalf("two mistakes: %d\n%s", res.StatusCode, page)
+	}
+
+	// A secret AWS does not accept: the test fails, the old key stays.
+	wrong := "WrongSecretAccessKey00000000000000000001"
+	res, page = edit(url.Values{"name": {"prod"}, "access_key_id": {awsUserAKID}, "secret_access_key": {wrong}})
+	if res.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(page, `data-testid="error-form"`) ||
+		!strings.Contains(page, "the old ones stay in use") || !strings.Contains(page, `data-testid="checks"`) ||
+		!strings.Contains(page, `data-testid="error-secret_access_key"`) {
+		t.Fatalf("wrong secret: %d\n%s", res.StatusCode, page)
+	}
+	if strings.Contains(page, wrong) || strings.Contains(page, awsUserSecret) {
+		t.Fatal("the edit page shows a secret")
+	}
+	if !strings.Contains(page, `value="prod"`) {
+		t.Error("the form lost what was typed")
+	}
+	if mc, _ := s.DB.GetConnection(ctx, tenant, connID); mc.AccessKeyID != awsUserAKID {
+		t.Fatalf("a failed test changed the access key to %s", mc.AccessKeyID)
+	}
+	_, cp := b.get(t, s.URL+"/connections/"+connID)
+	if res, page := b.post(t, s.URL+"/connections/"+connID+"/test", url.Values{"csrf_token": {csrfToken(t, cp)}}, nil); res.StatusCode != http.StatusOK ||
+		!strings.Contains(page, "Every check passed") {
+		t.Fatalf("the old key stopped working after a failed edit: %d", res.StatusCode)
+	}
+
+	// The IAM user's second access key: tested, then it replaces the first.
+	newAKID, newSecret := "AKIASTACKUSER0000002", "StackUserSecretAccessKey0000000000000002"
+	if err := s.KMS.AddPrincipal(kmslocalPrincipal(newAKID, newSecret)); err != nil {
+		t.Fatal(err)
+	}
+	res, page = edit(url.Values{"name": {"prod"}, "access_key_id": {newAKID}, "secret_access_key": {newSecret}})
+	if res.StatusCode != http.StatusOK || res.Request.URL.Query().Get("done") != "updated" || !strings.Contains(page, "passed every check") ||
+		!strings.Contains(page, "…0002") || strings.Contains(page, newSecret) {
+		t.Fatalf("rotate the secret: %d %s", res.StatusCode, res.Request.URL)
+	}
+	if mc, _ := s.DB.GetConnection(ctx, tenant, connID); mc.AccessKeyID != newAKID {
+		t.Fatalf("access key after rotation: %s", mc.AccessKeyID)
+	}
+
+	// A rename alone.
+	res, page = edit(url.Values{"name": {"production"}})
+	if res.StatusCode != http.StatusOK || res.Request.URL.Query().Get("done") != "renamed" || !strings.Contains(page, "<h1>production</h1>") {
+		t.Fatalf("rename: %d %s", res.StatusCode, res.Request.URL)
+	}
+	n := 0
+	for _, a := range s.auditActions(t, tenant) {
+		if strings.HasPrefix(a, "connection.updated:") {
+			n++
+		}
+		if strings.Contains(a, newSecret) || strings.Contains(a, wrong) {
+			t.Errorf("an audit event holds a secret: %s", a)
+		}
+	}
+	if n != 2 {
+		t.Errorf("%d connection.updated events, want 2 (rotation and rename)", n)
+	}
+}
+
+// kmslocalPrincipal is a second access key of the tenant's IAM user for
+// keyport.
+func kmslocalPrincipal(akid, secret string) kmslocal.Principal {
+	return kmslocal.Principal{AccessKeyID: akid, SecretAccessKey: secret, ARN: "arn:aws:iam::" + awsTenantAcct + ":user/keyport"}
 }

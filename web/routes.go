@@ -58,6 +58,8 @@ func routes(e *echo.Echo, d Deps) {
 	s.POST("/connections", h.CreateConnection, h.Require(handlers.ActManageConnections))
 	s.GET("/connections/:conn_id", h.Connection, h.Require(handlers.ActViewTenant))
 	s.POST("/connections/:conn_id/test", h.TestConnection, h.Require(handlers.ActManageConnections))
+	s.GET("/connections/:conn_id/edit", h.EditConnection, h.Require(handlers.ActManageConnections))
+	s.POST("/connections/:conn_id/edit", h.UpdateConnection, h.Require(handlers.ActManageConnections))
 	s.GET("/connections/:conn_id/delete", h.ConfirmDeleteConnection, h.Require(handlers.ActManageConnections))
 	s.POST("/connections/:conn_id/delete", h.DeleteConnection, h.Require(handlers.ActManageConnections))
 	s.GET("/keys", h.Keys, h.Require(handlers.ActViewTenant))
