@@ -156,7 +156,7 @@ func (h *Handler) Key(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	mc, err := h.db.GetConnection(ctx, v.Tenant.ID, k.ConnectionID)
+	mc, err := h.db.GetConnectionRecord(ctx, v.Tenant.ID, k.ConnectionID) // kept after deletion for deregistered keys
 	if err != nil {
 		return err
 	}
@@ -184,6 +184,8 @@ func (h *Handler) Key(c echo.Context) error {
 	}
 	d.Checks = checkRows(keysvc.Checks(val))
 	d.CanPurge = v.can(ActPurgeCache)
+	d.CanDeregister = canDeregister(v, k)
+	d.Deregistered = k.Mode == models.ModeCMK && k.State == models.StateDeleted
 	d.CacheTTL = h.keys.CacheTTL()
 	if ps, err := h.keys.ProviderSettings(ctx); err == nil {
 		d.ReplicaFailover = ps.ReplicaFailover

@@ -50,6 +50,7 @@ var heldFlashes = map[string]string{
 var customerFlashes = map[string]string{
 	"off": "Key deactivated: keyport stopped using it at once on every replica. Your KMS key was left as it is.",
 	"on":  "Key activated: keyport uses it again.",
+	"deregistered": "Key deregistered: keyport stopped using it at once on every replica. The KMS key stays in your account, untouched.",
 }
 
 // opDoneFlashes names the flash of an operation kind whose success reads

@@ -53,6 +53,7 @@ var migrations = []migration{
 	migration44TenantDataKeys,
 	migration45ImportWrappingReports,
 	migration46TenantClosure,
+	migration50DeregisteredKeys,
 }
 
 // schemaMigration is a row of schema_migrations.

@@ -117,6 +117,8 @@ var expected = map[string]map[persona]bool{
 	"POST /keys":                        allow(admin, owner, outsider),
 	"GET /keys/:key_id":                 tenantTeam,
 	"POST /keys/:key_id/check":          allow(admin, owner),
+	"GET /keys/:key_id/deregister":      allow(admin, owner),
+	"POST /keys/:key_id/deregister":     allow(admin, owner),
 	"GET /provider":                     allow(operator),
 	"POST /provider/settings":           allow(operator),
 	// Service tokens are the operator's; purges are for a tenant's owners

@@ -10,6 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
+
 	"keyport/handlers/notice"
 	"keyport/keysvc"
 	"keyport/keysvc/kmslocal"
@@ -259,4 +263,123 @@ func TestEditConnection(t *testing.T) {
 // keyport.
 func kmslocalPrincipal(akid, secret string) kmslocal.Principal {
 	return kmslocal.Principal{AccessKeyID: akid, SecretAccessKey: secret, ARN: "arn:aws:iam::" + awsTenantAcct + ":user/keyport"}
+}
+
+var fern = devidp.Identity{Email: "fern@deadends.test", Name: "Fern Owner", EmailVerified: true}
+
+// TestDeregisterKeyThenDeleteConnection: issue 14 item 5. A registered key
+// is no longer a dead end: its page offers deregistration, the
+// confirmation names every data-key version that stops working and needs
+// the key's name typed; afterwards keyport refuses the key at once, the
+// KMS key is untouched, and the connection (refused before) can be
+// deleted while the key's page and history stay.
+func TestDeregisterKeyThenDeleteConnection(t *testing.T) {
+	s := newFullStack(t, nil)
+	ctx := context.Background()
+	b := newBrowser(t)
+	s.signIn(t, b, fern)
+	tenant := s.tenantOf(t, fern)
+	userID := s.userID(t, fern)
+	res, _ := s.addConnection(t, b, url.Values{"name": {"prod"}, "account_id": {awsTenantAcct}, "default_region": {awsRegion},
+		"kind": {"access_key"}, "access_key_id": {awsUserAKID}, "secret_access_key": {awsUserSecret}})
+	connID := lastSegment(res.Request.URL.Path)
+	arn := s.tenantKMSKey(t, "")
+	keyID := registerRealKey(t, s, b, connID, "orders", arn)
+	if _, err := s.Keys.RotateDataKey(ctx, tenant, keyID, userID, "manual"); err != nil {
+		t.Fatal(err)
+	}
+	token, _, err := s.Keys.NewServiceToken(ctx, tenant, "app", "operator")
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, enc := s.dataAPI(t, token, "/api/v1/encrypt", map[string]any{"key_id": keyID, "plaintext": "aGVsbG8=", "context": map[string]string{"f": "x"}})
+	if code != http.StatusOK {
+		t.Fatalf("encrypt: %d %v", code, enc)
+	}
+	decrypt := func() int {
+		code, _ := s.dataAPI(t, token, "/api/v1/decrypt", map[string]any{"ciphertext": enc["ciphertext"], "context": map[string]string{"f": "x"}})
+		return code
+	}
+	if got := decrypt(); got != http.StatusOK { // and its data key is now cached
+		t.Fatalf("decrypt before: %d", got)
+	}
+
+	// Before: the connection cannot be deleted.
+	_, cp := b.get(t, s.URL+"/connections/"+connID+"/delete")
+	if res, page := b.post(t, s.URL+"/connections/"+connID+"/delete", url.Values{"csrf_token": {csrfToken(t, cp)}}, nil); res.StatusCode != http.StatusConflict ||
+		!strings.Contains(page, "deregister, delete or move them first") {
+		t.Fatalf("delete a used connection: %d", res.StatusCode)
+	}
+
+	// The key page leads to the confirmation, which names what ends.
+	_, kp := b.get(t, s.URL+"/keys/"+keyID)
+	if !strings.Contains(kp, `data-testid="deregister-key"`) {
+		t.Fatal("key page offers no deregistration")
+	}
+	res, page := b.get(t, s.URL+"/keys/"+keyID+"/deregister")
+	if res.StatusCode != http.StatusOK || strings.Count(page, `data-testid="deregister-version"`) != 2 || !strings.Contains(page, "version 1") ||
+		!strings.Contains(page, "version 2") || !strings.Contains(page, "can no longer be decrypted through keyport") || !strings.Contains(page, arn) ||
+		!strings.Contains(page, "no KMS call") {
+		t.Fatalf("confirmation: %d\n%s", res.StatusCode, page)
+	}
+	res, page = b.post(t, s.URL+"/keys/"+keyID+"/deregister", url.Values{"csrf_token": {csrfToken(t, page)}, "confirm_name": {"order"}}, nil)
+	if res.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(page, `data-testid="error-confirm_name"`) {
+		t.Fatalf("wrong name: %d", res.StatusCode)
+	}
+	if k, _ := s.DB.GetKey(ctx, tenant, keyID); k.State != models.StateEnabled {
+		t.Fatalf("a refused confirmation changed the key to %s", k.State)
+	}
+	if got := decrypt(); got != http.StatusOK {
+		t.Fatalf("decrypt after a refused confirmation: %d", got)
+	}
+	res, page = b.post(t, s.URL+"/keys/"+keyID+"/deregister", url.Values{"csrf_token": {csrfToken(t, page)}, "confirm_name": {"orders"}}, nil)
+	if res.StatusCode != http.StatusOK || res.Request.URL.Query().Get("done") != "deregistered" || !strings.Contains(page, `data-testid="deregistered"`) ||
+		strings.Contains(page, `data-testid="deregister-key"`) {
+		t.Fatalf("deregister: %d %s", res.StatusCode, res.Request.URL)
+	}
+
+	// keyport stops at once, from its cache too; KMS was not touched.
+	if got := decrypt(); got == http.StatusOK {
+		t.Error("a deregistered key still decrypts")
+	}
+	if code, _ := s.dataAPI(t, token, "/api/v1/encrypt", map[string]any{"key_id": keyID, "plaintext": "aGVsbG8="}); code == http.StatusOK {
+		t.Error("a deregistered key still encrypts")
+	}
+	d, err := kms.NewFromConfig(s.KMS.AWSConfig(awsRegion, awsAdminAKID, awsAdminSecret)).DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String(arn)})
+	if err != nil || d.KeyMetadata.KeyState != kmstypes.KeyStateEnabled {
+		t.Fatalf("the KMS key after deregistration: %v %v", err, d)
+	}
+	found := false
+	for _, a := range s.auditActions(t, tenant) {
+		if strings.HasPrefix(a, "key.deregistered:") {
+			found = strings.Contains(a, `"data_key_versions":"2"`) && strings.Contains(a, arn)
+		}
+	}
+	if !found {
+		t.Errorf("no key.deregistered event naming the KMS key and 2 versions: %v", s.auditActions(t, tenant))
+	}
+
+	// After: the connection goes; the key's page and record stay.
+	_, cp = b.get(t, s.URL+"/connections/"+connID+"/delete")
+	res, _ = b.post(t, s.URL+"/connections/"+connID+"/delete", url.Values{"csrf_token": {csrfToken(t, cp)}}, nil)
+	if res.StatusCode != http.StatusOK || res.Request.URL.Query().Get("done") != "deleted" {
+		t.Fatalf("delete the connection after deregistration: %d %s", res.StatusCode, res.Request.URL)
+	}
+	if cs, _ := s.DB.ListConnections(ctx, tenant); len(cs) != 0 {
+		t.Fatalf("connections after deletion: %d", len(cs))
+	}
+	if res, _ := b.get(t, s.URL+"/connections/"+connID); res.StatusCode != http.StatusNotFound {
+		t.Errorf("deleted connection's page: %d", res.StatusCode)
+	}
+	if c, err := s.DB.GetConnectionRecord(ctx, tenant, connID); err != nil || c.SecretSealed != nil || c.DeletedAt == nil {
+		t.Fatalf("kept record of the connection: %v, secret kept %v", err, c != nil && c.SecretSealed != nil)
+	}
+	if res, page := b.get(t, s.URL+"/keys/"+keyID); res.StatusCode != http.StatusOK || !strings.Contains(page, "prod (deleted "+connID+")") {
+		t.Errorf("key page after its connection went: %d", res.StatusCode)
+	}
+	// The name is free again.
+	if res, _ := s.addConnection(t, b, url.Values{"name": {"prod"}, "account_id": {awsTenantAcct}, "default_region": {awsRegion},
+		"kind": {"access_key"}, "access_key_id": {awsUserAKID}, "secret_access_key": {awsUserSecret}}); res.StatusCode != http.StatusOK {
+		t.Errorf("a new connection named prod: %d", res.StatusCode)
+	}
 }

@@ -67,6 +67,8 @@ func routes(e *echo.Echo, d Deps) {
 	s.POST("/keys", h.RegisterKey, h.Require(handlers.ActManageKeys))
 	s.GET("/keys/:key_id", h.Key, h.Require(handlers.ActViewTenant))
 	s.POST("/keys/:key_id/check", h.CheckKey, h.Require(handlers.ActManageKeys))
+	s.GET("/keys/:key_id/deregister", h.ConfirmDeregisterKey, h.Require(handlers.ActManageKeys))
+	s.POST("/keys/:key_id/deregister", h.DeregisterKey, h.Require(handlers.ActManageKeys))
 	s.GET("/provider", h.ProviderSettings, h.Require(handlers.ActOperate))
 	s.POST("/provider/settings", h.SaveProviderSettings, h.Require(handlers.ActOperate))
 
