@@ -29,24 +29,24 @@ type KeyDetail struct {
 	// key); Deregistered: the key was deregistered (issue 14 item 5).
 	CanDeregister, Deregistered bool
 	ID                          string
-	Name         string
-	State        string
-	Health       string
-	HealthLabel  string
-	HealthAdvice string
-	HealthDetail string
-	HealthOK     bool
-	Connection   Link
-	Regions      []KeyRegionRow
-	Versions     []KeyVersionRow
-	ValidatedAt  *time.Time
-	Checks       []CheckRow
-	Policy       string // the key policy statement keyport needs
-	CanManage    bool
-	CanPurge     bool
-	Rotation     *RotationSchedule // nil when the schedule cannot be shown
-	Usage        KeyUsageSummary
-	Lifecycle    *KeyLifecycle // keys whose material keyport holds (issue 5); nil otherwise
+	Name                        string
+	State                       string
+	Health                      string
+	HealthLabel                 string
+	HealthAdvice                string
+	HealthDetail                string
+	HealthOK                    bool
+	Connection                  Link
+	Regions                     []KeyRegionRow
+	Versions                    []KeyVersionRow
+	ValidatedAt                 *time.Time
+	Checks                      []CheckRow
+	Policy                      string // the key policy statement keyport needs
+	CanManage                   bool
+	CanPurge                    bool
+	Rotation                    *RotationSchedule // nil when the schedule cannot be shown
+	Usage                       KeyUsageSummary
+	Lifecycle                   *KeyLifecycle // keys whose material keyport holds (issue 5); nil otherwise
 	// CurrentVersion and MinDecryptionVersion bound the retirement form;
 	// IdleDays is the "safe to retire" period the viewer chose.
 	CurrentVersion       int64
