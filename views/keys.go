@@ -6,9 +6,8 @@ import "time"
 type Keys struct {
 	CanManage      bool
 	HasConnections bool
-	// HasStores: the tenant has a key store (to import a key into).
-	HasStores bool
-	Rows      []KeyRow
+	HasStores      bool // a key store exists to import a key into
+	Rows           []KeyRow
 }
 
 // KeyRow is one key in the list.
@@ -28,25 +27,26 @@ type KeyDetail struct {
 	// CanDeregister offers deregistration (a registered customer-managed
 	// key); Deregistered: the key was deregistered (issue 14 item 5).
 	CanDeregister, Deregistered bool
-	ID                          string
-	Name                        string
-	State                       string
-	Health                      string
-	HealthLabel                 string
-	HealthAdvice                string
-	HealthDetail                string
-	HealthOK                    bool
-	Connection                  Link
-	Regions                     []KeyRegionRow
-	Versions                    []KeyVersionRow
-	ValidatedAt                 *time.Time
-	Checks                      []CheckRow
-	Policy                      string // the key policy statement keyport needs
-	CanManage                   bool
-	CanPurge                    bool
-	Rotation                    *RotationSchedule // nil when the schedule cannot be shown
-	Usage                       KeyUsageSummary
-	Lifecycle                   *KeyLifecycle // keys whose material keyport holds (issue 5); nil otherwise
+
+	ID           string
+	Name         string
+	State        string
+	Health       string
+	HealthLabel  string
+	HealthAdvice string
+	HealthDetail string
+	HealthOK     bool
+	Connection   Link
+	Regions      []KeyRegionRow
+	Versions     []KeyVersionRow
+	ValidatedAt  *time.Time
+	Checks       []CheckRow
+	Policy       string // the key policy statement keyport needs
+	CanManage    bool
+	CanPurge     bool
+	Rotation     *RotationSchedule // nil when the schedule cannot be shown
+	Usage        KeyUsageSummary
+	Lifecycle    *KeyLifecycle // keys whose material keyport holds (issue 5); nil otherwise
 	// CurrentVersion and MinDecryptionVersion bound the retirement form;
 	// IdleDays is the "safe to retire" period the viewer chose.
 	CurrentVersion       int64
