@@ -1346,7 +1346,7 @@ func DeleteConnectionPage(p Page, d ConnectionDetail) templ.Component {
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 107, " this connection, so it cannot be deleted. Delete or move the keys first.</p><p><a href=\"")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 107, " this connection, so it cannot be deleted. Deregister the keys you registered (on each key's page) and delete the keys keyport made first; keys that are gone do not count.</p><p><a href=\"")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
