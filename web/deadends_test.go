@@ -383,3 +383,38 @@ func TestDeregisterKeyThenDeleteConnection(t *testing.T) {
 		t.Errorf("a new connection named prod: %d", res.StatusCode)
 	}
 }
+
+// TestEditRoleConnection: a role that keyport cannot assume is refused at
+// the role field with the failed check, and the old role stays in use;
+// a role in another account is refused before any test.
+func TestEditRoleConnection(t *testing.T) {
+	s := newStack(t, nil)
+	ctx := context.Background()
+	b := newBrowser(t)
+	s.signIn(t, b, edda)
+	tenant := s.tenantOf(t, edda)
+	res, _ := s.addConnection(t, b, url.Values{"name": {"role"}, "account_id": {awsTenantAcct}, "default_region": {awsRegion},
+		"kind": {"assume_role"}, "role_arn": {awsRoleARN}})
+	connID := lastSegment(res.Request.URL.Path)
+	editURL := s.URL + "/connections/" + connID + "/edit"
+	edit := func(role string) (*http.Response, string) {
+		t.Helper()
+		_, page := b.get(t, editURL)
+		if !strings.Contains(page, `value="`+awsRoleARN+`"`) {
+			t.Fatalf("edit page does not show the current role:\n%s", page)
+		}
+		return b.post(t, editURL, url.Values{"csrf_token": {csrfToken(t, page)}, "name": {"role"}, "role_arn": {role}}, nil)
+	}
+	res, page := edit("arn:aws:iam::" + awsTenantAcct + ":role/not-there")
+	if res.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(page, `data-testid="error-role_arn"`) ||
+		!strings.Contains(page, "Assume the role") || !strings.Contains(page, `data-testid="checks"`) {
+		t.Fatalf("a role keyport cannot assume: %d\n%s", res.StatusCode, page)
+	}
+	res, page = edit("arn:aws:iam::444455556666:role/keyport-access")
+	if res.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(page, `data-testid="error-role_arn"`) || !strings.Contains(page, "444455556666") {
+		t.Fatalf("a role in another account: %d\n%s", res.StatusCode, page)
+	}
+	if mc, _ := s.DB.GetConnection(ctx, tenant, connID); mc.RoleARN != awsRoleARN {
+		t.Fatalf("role after refused edits: %s", mc.RoleARN)
+	}
+}
