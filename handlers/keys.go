@@ -52,6 +52,13 @@ func (h *Handler) Keys(c echo.Context) error {
 		return err
 	}
 	m := views.Keys{CanManage: v.can(ActManageKeys), HasConnections: len(cs) > 0}
+	if m.CanManage { // the import-your-own-key link says whether a store exists
+		sts, err := h.db.ListKeyStores(ctx, v.Tenant.ID)
+		if err != nil {
+			return err
+		}
+		m.HasStores = len(sts) > 0
+	}
 	now := h.now()
 	for _, k := range ks {
 		rs, err := h.db.KeyRegions(ctx, v.Tenant.ID, k.ID)
@@ -154,7 +161,7 @@ func (h *Handler) Key(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	mc, err := h.db.GetConnection(ctx, v.Tenant.ID, k.ConnectionID)
+	mc, err := h.db.GetConnectionRecord(ctx, v.Tenant.ID, k.ConnectionID) // kept after deletion for deregistered keys
 	if err != nil {
 		return err
 	}
@@ -185,6 +192,8 @@ func (h *Handler) Key(c echo.Context) error {
 		d.ChecksAt = &at
 	}
 	d.CanPurge = v.can(ActPurgeCache)
+	d.CanDeregister = canDeregister(v, k)
+	d.Deregistered = k.Mode == models.ModeCMK && k.State == models.StateDeleted
 	d.CacheTTL = h.keys.CacheTTL()
 	if ps, err := h.keys.ProviderSettings(ctx); err == nil {
 		d.ReplicaFailover = ps.ReplicaFailover

@@ -54,6 +54,7 @@ var migrations = []migration{
 	migration45ImportWrappingReports,
 	migration46TenantClosure,
 	migration49OnboardingDismissed,
+	migration50DeregisteredKeys,
 	migration51TenantUsage,
 }
 

@@ -6,6 +6,7 @@ import "time"
 type Keys struct {
 	CanManage      bool
 	HasConnections bool
+	HasStores      bool // a key store exists to import a key into
 	Rows           []KeyRow
 }
 
@@ -22,6 +23,10 @@ type KeyRow struct {
 
 // KeyDetail is one key's page.
 type KeyDetail struct {
+	// CanDeregister offers deregistration (a registered customer-managed
+	// key); Deregistered: the key was deregistered (issue 14 item 5).
+	CanDeregister, Deregistered bool
+
 	ID           string
 	Name         string
 	State        string
@@ -100,4 +105,21 @@ type RegisterForm struct {
 	ReplicaRegions   []string
 	DRRegions        int
 	OneKeyPerTenant  bool
+}
+
+// DeregisterConfirm is the page that asks before a customer-managed key is
+// deregistered: its KMS keys and the data-key versions that depend on it.
+type DeregisterConfirm struct {
+	KeyID, KeyName string
+	KMSKeys        []string
+	Versions       []DeregisterVersion
+	Errors         map[string]string
+}
+
+// DeregisterVersion is one data-key version that stops working.
+type DeregisterVersion struct {
+	Version    int64
+	CreatedAt  time.Time
+	Encrypts   int64
+	LastUsedAt *time.Time
 }

@@ -109,6 +109,8 @@ var expected = map[string]map[persona]bool{
 	"POST /connections":                 allow(admin, owner, outsider),
 	"GET /connections/:conn_id":         tenantTeam,
 	"POST /connections/:conn_id/test":   allow(admin, owner),
+	"GET /connections/:conn_id/edit":    allow(admin, owner),
+	"POST /connections/:conn_id/edit":   allow(admin, owner),
 	"GET /connections/:conn_id/delete":  allow(admin, owner),
 	"POST /connections/:conn_id/delete": allow(admin, owner), // refused while a key uses it: 409
 	"GET /keys":                         anyMember,
@@ -116,6 +118,8 @@ var expected = map[string]map[persona]bool{
 	"POST /keys":                        allow(admin, owner, outsider),
 	"GET /keys/:key_id":                 tenantTeam,
 	"POST /keys/:key_id/check":          allow(admin, owner),
+	"GET /keys/:key_id/deregister":      allow(admin, owner),
+	"POST /keys/:key_id/deregister":     allow(admin, owner),
 	"GET /provider":                     allow(operator),
 	"POST /provider/settings":           allow(operator),
 	// Service tokens are the operator's; purges are for a tenant's owners
