@@ -50,9 +50,13 @@ func ConfirmRotationNotice(tenant, key, scheduleURL string, at time.Time) Notice
 // RotatedNotice: the key rotated from version from to version to at
 // rotatedAt, on request (manual) or as scheduled; kmsDetail ("" = none)
 // says what happened to the KMS key material. An automatic policy of
-// periodDays (0 = none) names the next rotation, next.
+// periodDays (0 = none) names the next rotation, next. renewal says the
+// rotation was a renewal (new material in a new KMS key, alias moved: a
+// scheduled rotation of a key keyport made or imported), which Undo
+// renewal can reverse; otherwise it was a new data-key version under the
+// same KMS key ("Rotate now" on every kind of key), which needs no undo.
 func RotatedNotice(tenant, key, scheduleURL string, manual bool, rotatedAt time.Time, from, to int64, kmsDetail string,
-	automatic bool, periodDays int, next time.Time) Notice {
+	automatic bool, periodDays int, next time.Time, renewal bool) Notice {
 	n := rotationNotice(tenant, key, scheduleURL)
 	n.subject = "Key " + key + " was rotated to version " + strconv.FormatInt(to, 10)
 	how := "as scheduled"
@@ -60,8 +64,17 @@ func RotatedNotice(tenant, key, scheduleURL string, manual bool, rotatedAt time.
 		how = "on request"
 	}
 	n.paragraphs = []string{"keyport rotated the key " + key + " of " + tenant + " " + how + " on " + noticeDate(rotatedAt) +
-		": new encryptions now use data-key version " + strconv.FormatInt(to, 10) + " instead of version " + strconv.FormatInt(from, 10) + ".",
-		"Data encrypted under earlier versions stays readable; nothing needs to change in your applications. A data-key rotation cannot be undone, and does not need to be: every older version keeps decrypting."}
+		": new encryptions now use data-key version v" + strconv.FormatInt(to, 10) + " instead of v" + strconv.FormatInt(from, 10) + "."}
+	if renewal {
+		n.paragraphs = append(n.paragraphs, "This rotation was a renewal: keyport generated new key material, created a new KMS key in your AWS account "+
+			"(billed by AWS like any customer-managed key) and moved the key's alias to it. The previous KMS key stays enabled, so data encrypted "+
+			"before stays readable; nothing needs to change in your applications.",
+			"A renewal can be undone with Undo renewal on the key's page, as long as the key's material has not changed in another way since.")
+	} else {
+		n.paragraphs = append(n.paragraphs, "This rotation made a new data key under the same KMS key: nothing changed in your AWS account. "+
+			"Data encrypted under earlier versions stays readable; nothing needs to change in your applications. "+
+			"There is nothing to undo: every older version keeps decrypting.")
+	}
 	if kmsDetail != "" {
 		n.paragraphs = append(n.paragraphs, kmsDetail)
 	}

@@ -16,18 +16,21 @@ import (
 // NoticeMail is everything an email about a key may show. Renderers pick
 // what their Kind needs.
 type NoticeMail struct {
-	Kind         string // a models.Notice* kind
-	To           string
-	TenantName   string
-	KeyName      string
-	KeyID        string
-	RotationAt   time.Time
-	LeadDays     int
-	Automatic    bool
-	PeriodDays   int
-	FromVersion  int64
-	NewVersion   int64
-	Reason       string // "scheduled" or "manual"
+	Kind        string // a models.Notice* kind
+	To          string
+	TenantName  string
+	KeyName     string
+	KeyID       string
+	RotationAt  time.Time
+	LeadDays    int
+	Automatic   bool
+	PeriodDays  int
+	FromVersion int64
+	NewVersion  int64
+	Reason      string // "scheduled" or "manual"
+	// Renewal: the rotation was a renewal (new KMS key, alias moved), not
+	// a new data key under the same KMS key.
+	Renewal      bool
 	RotatedAt    time.Time
 	KMSDetail    string
 	Health       string
