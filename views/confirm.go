@@ -49,16 +49,17 @@ func KeyActionConfirm(action, keyID, keyName, mode string, held bool, currentVer
 		d.Cost = "none beyond the KMS requests."
 		d.Undo = "not possible: KMS keeps the new material current. Renew or rotate again instead."
 	case "rotate":
+		// "Rotate now" is the same for every kind of key: a new data-key
+		// version under the current KMS key (renewal and the in-place
+		// rotation of the material are actions of their own).
 		d.Heading, d.Button, d.Action = "Rotate "+keyName+" now?", "Rotate now", base+"/rotate"
-		if mode == "cmk" || held {
-			d.Consequence = []string{"keyport makes a new data key and a new data-key version; new data is encrypted under it, older data still decrypts. Nothing changes in KMS."}
-			d.Cost = "none beyond one KMS request."
-			d.Undo = "not needed: older versions keep decrypting; a new version cannot be removed."
-		} else {
-			d.Consequence = []string{"For a key whose material keyport generated or imported, rotating is a renewal: new material in a new KMS key in your account, the alias moves to it, and the previous KMS key stays enabled so older data still decrypts."}
-			d.Cost = "a new KMS key, billed by AWS as a customer-managed key (about 1 USD a month)."
-			d.Undo = "possible while nothing else changed the key: Undo renewal on the key's page."
+		d.Consequence = []string{"keyport makes a new data key under the key's current KMS key and a new data-key version, v" + itoa64(currentVersion+1) +
+			"; new data is encrypted under it, older data still decrypts. Nothing changes in KMS or in your AWS account."}
+		if mode != "cmk" && !held {
+			d.Consequence = append(d.Consequence, "To change the key material or the KMS key, use Renew or Rotate material in place on the Rotate page instead.")
 		}
+		d.Cost = "none beyond one KMS request."
+		d.Undo = "not needed: older versions keep decrypting; a new version cannot be removed."
 	case "deactivate":
 		d.Heading, d.Button, d.Action, d.Danger = "Deactivate "+keyName+"?", "Deactivate the key", base+"/deactivate", true
 		if held {

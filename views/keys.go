@@ -31,6 +31,7 @@ type KeyDetail struct {
 	Connection   Link
 	Regions      []KeyRegionRow
 	Versions     []KeyVersionRow
+	Timeline     []TimelineRow // the versions timeline, oldest first
 	ValidatedAt  *time.Time
 	Checks       []CheckRow
 	ChecksAt     *time.Time // when the recorded Checks ran
