@@ -94,15 +94,19 @@ var versionKinds = map[string][2]string{
 	"tenant":          {TimelineTenantKey, ""},
 }
 
-// BuildTimeline assembles a key's timeline from its rows (any order):
-// the n-th data-key version made by an operation kind is matched with the
-// n-th finished operation of that kind, which names its material; a
+// BuildTimeline assembles a key's timeline from its rows (any order): a
+// data-key version made by an operation is matched with the operation that
+// recorded it (or, for operations from before they recorded versions, the
+// n-th one of its kind), which names its material; a
 // version made without an operation (a new data key) is under the
 // material that was active then. primaryARN is the key's KMS key, for
 // keys without materials.
 func BuildTimeline(k *models.Key, vs []models.DataKeyVersion, ms []models.KeyMaterial, ops []models.KeyOperation, evs []models.AuditEvent, primaryARN string) []TimelineEntry {
 	sort.Slice(vs, func(i, j int) bool { return vs[i].Version < vs[j].Version })
 	sort.Slice(ops, func(i, j int) bool {
+		if ops[i].Version != ops[j].Version {
+			return ops[i].Version < ops[j].Version
+		}
 		if !ops[i].CreatedAt.Equal(ops[j].CreatedAt) {
 			return ops[i].CreatedAt.Before(ops[j].CreatedAt)
 		}
@@ -112,7 +116,8 @@ func BuildTimeline(k *models.Key, vs []models.DataKeyVersion, ms []models.KeyMat
 	for i := range ms {
 		mats[ms[i].ID] = &ms[i]
 	}
-	done := map[string][]models.KeyOperation{}
+	done := map[string][]models.KeyOperation{} // by kind, for operations that did not record their version
+	byVersion := map[int64]models.KeyOperation{}
 	var out []TimelineEntry
 	for _, op := range ops {
 		switch {
@@ -122,6 +127,8 @@ func BuildTimeline(k *models.Key, vs []models.DataKeyVersion, ms []models.KeyMat
 				e.Material, e.Fingerprint, e.KMSKeyARN = m.Seq, m.Fingerprint, m.KMSKeyARN
 			}
 			out = append(out, e)
+		case op.State == models.OpDone && op.Version > 0:
+			byVersion[op.Version] = op
 		case op.State == models.OpDone:
 			done[op.Kind] = append(done[op.Kind], op)
 		case op.Kind == models.OpDelete || op.Kind == models.OpDeactivate:
@@ -144,12 +151,13 @@ func BuildTimeline(k *models.Key, vs []models.DataKeyVersion, ms []models.KeyMat
 			Current: v.Version == k.CurrentVersion}
 		if vk, ok := versionKinds[v.Reason]; ok {
 			e.Kind = vk[0]
-			if list := done[vk[1]]; vk[1] != "" && len(list) > 0 {
-				op := list[0]
+			op, ok := byVersion[v.Version]
+			if list := done[vk[1]]; !ok && vk[1] != "" && len(list) > 0 {
+				op, ok = list[0], true
 				done[vk[1]] = list[1:]
-				if m := mats[op.MaterialID]; m != nil {
-					cur = m
-				}
+			}
+			if m := mats[op.MaterialID]; ok && m != nil {
+				cur = m
 			}
 		}
 		if e.Kind == TimelineCreated && cur != nil && cur.Source == models.SourceTenant {

@@ -54,6 +54,7 @@ var migrations = []migration{
 	migration45ImportWrappingReports,
 	migration46TenantClosure,
 	migration49OnboardingDismissed,
+	migration53OperationVersion,
 }
 
 // schemaMigration is a row of schema_migrations.
