@@ -39,7 +39,7 @@ func KeyActionConfirm(action, keyID, keyName, mode string, held bool, currentVer
 		d.Heading, d.Button, d.Action = "Renew "+keyName+"?", "Renew the key", base+"/renew"
 		d.Consequence = []string{"keyport generates new key material, creates a new KMS key in your AWS account, imports the material into it and moves the key's alias to it. New data is encrypted under the new KMS key; the previous KMS key stays enabled, so data under older versions still decrypts."}
 		d.Cost = "a new KMS key, billed by AWS as a customer-managed key (about 1 USD a month) for as long as it exists, plus the previous key, which stays."
-		d.Undo = "possible while nothing else changed the key: Undo renewal moves the alias back to the previous KMS key."
+		d.Undo = "possible until the key's material changes in another way (an in-place rotation): Undo renewal moves the alias back to the previous KMS key."
 	case "undo":
 		d.Heading, d.Button, d.Action = "Undo the renewal of "+keyName+"?", "Undo the renewal", base+"/undo"
 		d.Consequence = []string{"keyport checks that the previous KMS key still works, then moves the alias back to it and makes a new data-key version under it. The KMS key of the renewal stays in your account (disable or delete it in KMS if you no longer want it)."}
@@ -47,7 +47,7 @@ func KeyActionConfirm(action, keyID, keyName, mode string, held bool, currentVer
 		d.Heading, d.Button, d.Action = "Rotate the material of "+keyName+" in place?", "Rotate the material", base+"/rotate-material"
 		d.Consequence = []string{"keyport generates new material and imports it into the same KMS key, then has KMS rotate to it: the key ARN and the alias stay the same, and the earlier material still decrypts."}
 		d.Cost = "none beyond the KMS requests."
-		d.Undo = "not possible: KMS keeps the new material current. Renew or rotate again instead."
+		d.Undo = "not possible: KMS keeps the new material current. Renew or rotate again instead. An earlier renewal can no longer be undone after it."
 	case "rotate":
 		// "Rotate now" is the same for every kind of key: a new data-key
 		// version under the current KMS key (renewal and the in-place

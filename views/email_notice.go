@@ -21,30 +21,49 @@ type Notice struct {
 
 // BeforeRotationNotice: the key rotates on at, leadDays from now; a key
 // that does not rotate automatically waits for an owner or admin to
-// confirm.
-func BeforeRotationNotice(tenant, key, scheduleURL string, at time.Time, leadDays int, automatic bool) Notice {
+// confirm. renewal says the key's scheduled rotation is a renewal (a key
+// whose material keyport holds): new material in a new KMS key.
+func BeforeRotationNotice(tenant, key, scheduleURL string, at time.Time, leadDays int, automatic, renewal bool) Notice {
 	n := rotationNotice(tenant, key, scheduleURL)
 	if automatic {
 		n.subject = "Key " + key + " rotates in " + days(leadDays)
 		n.paragraphs = append(n.paragraphs, "keyport will rotate the key "+key+" of "+tenant+" on "+noticeDate(at)+", in "+days(leadDays)+".",
-			"Rotation makes a new data-key version for new encryptions; data encrypted before stays readable with the older versions. Nothing needs to change in your applications.")
+			rotationWhat(renewal))
 	} else {
 		n.subject = "Key " + key + " is due for rotation in " + days(leadDays) + " (needs your confirmation)"
 		n.paragraphs = append(n.paragraphs, "The key "+key+" of "+tenant+" is due for rotation on "+noticeDate(at)+", in "+days(leadDays)+".",
-			"This key's policy asks an owner or admin to confirm each rotation: on the date, use Rotate now on the key's rotation page.")
+			rotationWhat(renewal), confirmHow(renewal))
 	}
 	n.paragraphs = append(n.paragraphs, "To move the date (within the limit your provider sets) or change the schedule, open the key's rotation page.")
 	return n
 }
 
 // ConfirmRotationNotice: the rotation due on at waits for an owner or
-// admin to confirm it.
-func ConfirmRotationNotice(tenant, key, scheduleURL string, at time.Time) Notice {
+// admin to confirm it (renewal as in BeforeRotationNotice).
+func ConfirmRotationNotice(tenant, key, scheduleURL string, at time.Time, renewal bool) Notice {
 	n := rotationNotice(tenant, key, scheduleURL)
 	n.subject = "Key " + key + " is due for rotation: confirm it in keyport"
 	n.paragraphs = []string{"The key " + key + " of " + tenant + " was due for rotation on " + noticeDate(at) + ".",
-		"Its policy asks an owner or admin to confirm each rotation. Open the key's rotation page and use Rotate now, or postpone the rotation."}
+		"Its policy asks an owner or admin to confirm each rotation, or to postpone it. " + confirmHow(renewal)}
 	return n
+}
+
+// rotationWhat says what the key's scheduled rotation will do.
+func rotationWhat(renewal bool) string {
+	if renewal {
+		return "For this key, whose material keyport holds, a scheduled rotation is a renewal: new material in a new KMS key in your AWS account " +
+			"(billed by AWS like any customer-managed key), with the alias moved to it. The previous KMS key stays enabled, so data encrypted before stays readable, " +
+			"and Undo renewal on the key's page can reverse it. Nothing needs to change in your applications."
+	}
+	return "Rotation makes a new data-key version for new encryptions; data encrypted before stays readable with the older versions. Nothing needs to change in your applications."
+}
+
+// confirmHow says how to confirm a due rotation.
+func confirmHow(renewal bool) string {
+	if renewal {
+		return "Open the key's Rotate page: Rotate now makes a new data key under the same KMS key (nothing changes in KMS); Renew makes the new KMS key the schedule would."
+	}
+	return "On the date, use Rotate now on the key's rotation page."
 }
 
 // RotatedNotice: the key rotated from version from to version to at
