@@ -357,8 +357,10 @@ func (h *Handler) keyLifecycle(ctx context.Context, v *Viewer, k *models.Key) (*
 			active = &ms[i]
 		}
 	}
-	for _, m := range ms {
-		l.CanUndo = l.CanUndo || (active != nil && m.State == models.MaterialPrevious && m.Seq < active.Seq && m.KMSKeyARN != active.KMSKeyARN)
+	if active != nil && !mk.Held {
+		if l.CanUndo, err = h.mgd.CanUndo(ctx, v.Tenant.ID, k.ID); err != nil {
+			return nil, err
+		}
 	}
 	ops, err := h.db.KeyOperations(ctx, v.Tenant.ID, k.ID, 10)
 	if err != nil {

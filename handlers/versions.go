@@ -41,6 +41,11 @@ func (h *Handler) keyVersions(ctx context.Context, c echo.Context, k *models.Key
 	d.IdleDays = days
 	d.CurrentVersion = k.CurrentVersion
 	d.MinDecryptionVersion = max(k.MinDecryptionVersion, 1)
+	tl, err := h.keys.KeyTimeline(ctx, k.TenantID, k.ID)
+	if err != nil {
+		return err
+	}
+	d.Timeline = timelineRows(tl)
 	now := h.now()
 	for _, v := range vs {
 		d.Versions = append(d.Versions, views.KeyVersionRow{Version: v.Version, Reason: v.Reason, CreatedAt: v.CreatedAt, Current: v.Current,
@@ -68,4 +73,14 @@ func (h *Handler) SetMinDecryptionVersion(c echo.Context) error {
 		return fmt.Errorf("set min decryption version: %w", err)
 	}
 	return c.Redirect(http.StatusSeeOther, "/keys/"+url.PathEscape(k.ID)+"?done=min_version")
+}
+
+// timelineRows is a key's timeline in the page's terms.
+func timelineRows(tl []keysvc.TimelineEntry) []views.TimelineRow {
+	out := make([]views.TimelineRow, len(tl))
+	for i, e := range tl {
+		out[i] = views.TimelineRow{At: e.At, Kind: e.Kind, Version: e.Version, Material: e.Material, Fingerprint: e.Fingerprint,
+			KMSKeyARN: e.KMSKeyARN, Detail: e.Detail, Current: e.Current}
+	}
+	return out
 }

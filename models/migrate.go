@@ -56,6 +56,7 @@ var migrations = []migration{
 	migration49OnboardingDismissed,
 	migration50DeregisteredKeys,
 	migration51TenantUsage,
+	migration53OperationVersion,
 }
 
 // schemaMigration is a row of schema_migrations.

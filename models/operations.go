@@ -50,10 +50,13 @@ type KeyOperation struct {
 	// WindowDays is a deletion's waiting period in KMS.
 	WindowDays int
 	JobID      string
-	Detail     string
-	Actor      string
-	CreatedAt  time.Time
-	UpdatedAt  time.Time
+	// Version is the data-key version the operation made when it
+	// committed (0: none, still running, or made before migration 53).
+	Version   int64
+	Detail    string
+	Actor     string
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 // NewManagedKey is a key keyport is about to create with its own (or the
@@ -328,7 +331,7 @@ func (db *DB) CommitKeyVersion(ctx context.Context, c VersionCommit) (*Key, erro
 	err := db.changeRev(ctx, "commit key version", func(tx *gorm.DB, rev int64) (*AuditInput, error) {
 		now := db.now()
 		res := tx.Table("key_operations").Where("tenant_id = ? AND id = ? AND state = ?", op.TenantID, op.ID, OpRunning).
-			Updates(map[string]any{"state": OpDone, "step": "done", "updated_at": now})
+			Updates(map[string]any{"state": OpDone, "step": "done", "updated_at": now, "version": c.Version.Version})
 		if err := errIfNone(res); err != nil {
 			return nil, err
 		}

@@ -39,7 +39,7 @@ func KeyActionConfirm(action, keyID, keyName, mode string, held bool, currentVer
 		d.Heading, d.Button, d.Action = "Renew "+keyName+"?", "Renew the key", base+"/renew"
 		d.Consequence = []string{"keyport generates new key material, creates a new KMS key in your AWS account, imports the material into it and moves the key's alias to it. New data is encrypted under the new KMS key; the previous KMS key stays enabled, so data under older versions still decrypts."}
 		d.Cost = "a new KMS key, billed by AWS as a customer-managed key (about 1 USD a month) for as long as it exists, plus the previous key, which stays."
-		d.Undo = "possible while nothing else changed the key: Undo renewal moves the alias back to the previous KMS key."
+		d.Undo = "possible until the key's material changes in another way (an in-place rotation): Undo renewal moves the alias back to the previous KMS key."
 	case "undo":
 		d.Heading, d.Button, d.Action = "Undo the renewal of "+keyName+"?", "Undo the renewal", base+"/undo"
 		d.Consequence = []string{"keyport checks that the previous KMS key still works, then moves the alias back to it and makes a new data-key version under it. The KMS key of the renewal stays in your account (disable or delete it in KMS if you no longer want it)."}
@@ -47,18 +47,19 @@ func KeyActionConfirm(action, keyID, keyName, mode string, held bool, currentVer
 		d.Heading, d.Button, d.Action = "Rotate the material of "+keyName+" in place?", "Rotate the material", base+"/rotate-material"
 		d.Consequence = []string{"keyport generates new material and imports it into the same KMS key, then has KMS rotate to it: the key ARN and the alias stay the same, and the earlier material still decrypts."}
 		d.Cost = "none beyond the KMS requests."
-		d.Undo = "not possible: KMS keeps the new material current. Renew or rotate again instead."
+		d.Undo = "not possible: KMS keeps the new material current. Renew or rotate again instead. An earlier renewal can no longer be undone after it."
 	case "rotate":
+		// "Rotate now" is the same for every kind of key: a new data-key
+		// version under the current KMS key (renewal and the in-place
+		// rotation of the material are actions of their own).
 		d.Heading, d.Button, d.Action = "Rotate "+keyName+" now?", "Rotate now", base+"/rotate"
-		if mode == "cmk" || held {
-			d.Consequence = []string{"keyport makes a new data key and a new data-key version; new data is encrypted under it, older data still decrypts. Nothing changes in KMS."}
-			d.Cost = "none beyond one KMS request."
-			d.Undo = "not needed: older versions keep decrypting; a new version cannot be removed."
-		} else {
-			d.Consequence = []string{"For a key whose material keyport generated or imported, rotating is a renewal: new material in a new KMS key in your account, the alias moves to it, and the previous KMS key stays enabled so older data still decrypts."}
-			d.Cost = "a new KMS key, billed by AWS as a customer-managed key (about 1 USD a month)."
-			d.Undo = "possible while nothing else changed the key: Undo renewal on the key's page."
+		d.Consequence = []string{"keyport makes a new data key under the key's current KMS key and a new data-key version, v" + itoa64(currentVersion+1) +
+			"; new data is encrypted under it, older data still decrypts. Nothing changes in KMS or in your AWS account."}
+		if mode != "cmk" && !held {
+			d.Consequence = append(d.Consequence, "To change the key material or the KMS key, use Renew or Rotate material in place on the Rotate page instead.")
 		}
+		d.Cost = "none beyond one KMS request."
+		d.Undo = "not needed: older versions keep decrypting; a new version cannot be removed."
 	case "deactivate":
 		d.Heading, d.Button, d.Action, d.Danger = "Deactivate "+keyName+"?", "Deactivate the key", base+"/deactivate", true
 		if held {

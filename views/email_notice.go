@@ -21,38 +21,61 @@ type Notice struct {
 
 // BeforeRotationNotice: the key rotates on at, leadDays from now; a key
 // that does not rotate automatically waits for an owner or admin to
-// confirm.
-func BeforeRotationNotice(tenant, key, scheduleURL string, at time.Time, leadDays int, automatic bool) Notice {
+// confirm. renewal says the key's scheduled rotation is a renewal (a key
+// whose material keyport holds): new material in a new KMS key.
+func BeforeRotationNotice(tenant, key, scheduleURL string, at time.Time, leadDays int, automatic, renewal bool) Notice {
 	n := rotationNotice(tenant, key, scheduleURL)
 	if automatic {
 		n.subject = "Key " + key + " rotates in " + days(leadDays)
 		n.paragraphs = append(n.paragraphs, "keyport will rotate the key "+key+" of "+tenant+" on "+noticeDate(at)+", in "+days(leadDays)+".",
-			"Rotation makes a new data-key version for new encryptions; data encrypted before stays readable with the older versions. Nothing needs to change in your applications.")
+			rotationWhat(renewal))
 	} else {
 		n.subject = "Key " + key + " is due for rotation in " + days(leadDays) + " (needs your confirmation)"
 		n.paragraphs = append(n.paragraphs, "The key "+key+" of "+tenant+" is due for rotation on "+noticeDate(at)+", in "+days(leadDays)+".",
-			"This key's policy asks an owner or admin to confirm each rotation: on the date, use Rotate now on the key's rotation page.")
+			rotationWhat(renewal), confirmHow(renewal))
 	}
 	n.paragraphs = append(n.paragraphs, "To move the date (within the limit your provider sets) or change the schedule, open the key's rotation page.")
 	return n
 }
 
 // ConfirmRotationNotice: the rotation due on at waits for an owner or
-// admin to confirm it.
-func ConfirmRotationNotice(tenant, key, scheduleURL string, at time.Time) Notice {
+// admin to confirm it (renewal as in BeforeRotationNotice).
+func ConfirmRotationNotice(tenant, key, scheduleURL string, at time.Time, renewal bool) Notice {
 	n := rotationNotice(tenant, key, scheduleURL)
 	n.subject = "Key " + key + " is due for rotation: confirm it in keyport"
 	n.paragraphs = []string{"The key " + key + " of " + tenant + " was due for rotation on " + noticeDate(at) + ".",
-		"Its policy asks an owner or admin to confirm each rotation. Open the key's rotation page and use Rotate now, or postpone the rotation."}
+		"Its policy asks an owner or admin to confirm each rotation, or to postpone it. " + confirmHow(renewal)}
 	return n
+}
+
+// rotationWhat says what the key's scheduled rotation will do.
+func rotationWhat(renewal bool) string {
+	if renewal {
+		return "For this key, whose material keyport holds, a scheduled rotation is a renewal: new material in a new KMS key in your AWS account " +
+			"(billed by AWS like any customer-managed key), with the alias moved to it. The previous KMS key stays enabled, so data encrypted before stays readable, " +
+			"and Undo renewal on the key's page can reverse it. Nothing needs to change in your applications."
+	}
+	return "Rotation makes a new data-key version for new encryptions; data encrypted before stays readable with the older versions. Nothing needs to change in your applications."
+}
+
+// confirmHow says how to confirm a due rotation.
+func confirmHow(renewal bool) string {
+	if renewal {
+		return "Open the key's Rotate page: Rotate now makes a new data key under the same KMS key (nothing changes in KMS); Renew makes the new KMS key the schedule would."
+	}
+	return "On the date, use Rotate now on the key's rotation page."
 }
 
 // RotatedNotice: the key rotated from version from to version to at
 // rotatedAt, on request (manual) or as scheduled; kmsDetail ("" = none)
 // says what happened to the KMS key material. An automatic policy of
-// periodDays (0 = none) names the next rotation, next.
+// periodDays (0 = none) names the next rotation, next. renewal says the
+// rotation was a renewal (new material in a new KMS key, alias moved: a
+// scheduled rotation of a key keyport made or imported), which Undo
+// renewal can reverse; otherwise it was a new data-key version under the
+// same KMS key ("Rotate now" on every kind of key), which needs no undo.
 func RotatedNotice(tenant, key, scheduleURL string, manual bool, rotatedAt time.Time, from, to int64, kmsDetail string,
-	automatic bool, periodDays int, next time.Time) Notice {
+	automatic bool, periodDays int, next time.Time, renewal bool) Notice {
 	n := rotationNotice(tenant, key, scheduleURL)
 	n.subject = "Key " + key + " was rotated to version " + strconv.FormatInt(to, 10)
 	how := "as scheduled"
@@ -60,8 +83,17 @@ func RotatedNotice(tenant, key, scheduleURL string, manual bool, rotatedAt time.
 		how = "on request"
 	}
 	n.paragraphs = []string{"keyport rotated the key " + key + " of " + tenant + " " + how + " on " + noticeDate(rotatedAt) +
-		": new encryptions now use data-key version " + strconv.FormatInt(to, 10) + " instead of version " + strconv.FormatInt(from, 10) + ".",
-		"Data encrypted under earlier versions stays readable; nothing needs to change in your applications. A data-key rotation cannot be undone, and does not need to be: every older version keeps decrypting."}
+		": new encryptions now use data-key version v" + strconv.FormatInt(to, 10) + " instead of v" + strconv.FormatInt(from, 10) + "."}
+	if renewal {
+		n.paragraphs = append(n.paragraphs, "This rotation was a renewal: keyport generated new key material, created a new KMS key in your AWS account "+
+			"(billed by AWS like any customer-managed key) and moved the key's alias to it. The previous KMS key stays enabled, so data encrypted "+
+			"before stays readable; nothing needs to change in your applications.",
+			"A renewal can be undone with Undo renewal on the key's page, as long as the key's material has not changed in another way since.")
+	} else {
+		n.paragraphs = append(n.paragraphs, "This rotation made a new data key under the same KMS key: nothing changed in your AWS account. "+
+			"Data encrypted under earlier versions stays readable; nothing needs to change in your applications. "+
+			"There is nothing to undo: every older version keeps decrypting.")
+	}
 	if kmsDetail != "" {
 		n.paragraphs = append(n.paragraphs, kmsDetail)
 	}

@@ -36,6 +36,7 @@ type KeyDetail struct {
 	Connection   Link
 	Regions      []KeyRegionRow
 	Versions     []KeyVersionRow
+	Timeline     []TimelineRow // the versions timeline, oldest first
 	ValidatedAt  *time.Time
 	Checks       []CheckRow
 	ChecksAt     *time.Time // when the recorded Checks ran

@@ -148,6 +148,7 @@ var expected = map[string]map[persona]bool{
 	// and admins of their own tenant. The calendar feed answers only its
 	// capability token, for nobody with a made-up one.
 	"GET /keys/:key_id/rotation":                tenantTeam,
+	"GET /keys/:key_id/rotate":                  tenantTeam,
 	"POST /keys/:key_id/rotation":               allow(admin, owner),
 	"POST /keys/:key_id/rotate":                 allow(admin, owner),
 	"POST /keys/:key_id/rotation/kms":           allow(admin, owner),

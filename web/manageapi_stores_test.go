@@ -99,8 +99,8 @@ func TestManageAPIStoresAndGeneratedKeys(t *testing.T) {
 		t.Fatalf("KMS key is %s after activate", s)
 	}
 
-	// Rotation is a renewal; renew, undo, rotate the material in place,
-	// re-upload: each a finished operation.
+	// Rotate now is a new data-key version; renew, undo, rotate the
+	// material in place, re-upload: each a finished operation.
 	rot := w.call(t, http.MethodPost, "/keys/"+keyID+"/rotate", w.adminA, map[string]any{}).want(t, http.StatusOK, "")
 	if rot.str("state") != "rotated" || rot.Body["version"] != float64(2) {
 		t.Fatalf("rotate: %s", rot.Raw)

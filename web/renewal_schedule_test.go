@@ -123,7 +123,7 @@ func TestScheduledRenewalEndToEnd(t *testing.T) {
 		t.Errorf("the old KMS key after the renewal: %+v %v (it stays enabled)", old, err)
 	}
 	m := wait("Key payments was rotated to version 2")
-	if !strings.Contains(m.Text, "payments") {
+	if !strings.Contains(m.Text, "payments") || !strings.Contains(m.Text, "This rotation was a renewal") || strings.Contains(m.Text, "nothing to undo") {
 		t.Errorf("rotated email:\n%s", m.Text)
 	}
 	ops, err := s.DB.KeyOperations(ctx, tenant, keyID, 10)

@@ -105,6 +105,7 @@ func routes(e *echo.Echo, d Deps) {
 	// the browser group and sets no cookie.
 	s.GET("/keys/:key_id/rotation", h.RotationPage, h.Require(handlers.ActViewTenant))
 	s.POST("/keys/:key_id/rotation", h.SaveRotationPolicy, h.Require(handlers.ActManageKeys))
+	s.GET("/keys/:key_id/rotate", h.RotateOptions, h.Require(handlers.ActViewTenant))
 	s.POST("/keys/:key_id/rotate", h.RotateNow, h.Require(handlers.ActManageKeys))
 	s.POST("/keys/:key_id/rotation/kms", h.RotateKMSMaterial, h.Require(handlers.ActManageKeys))
 	s.POST("/keys/:key_id/rotation/postpone", h.PostponeRotation, h.Require(handlers.ActManageNotices))

@@ -101,7 +101,7 @@ func (a *API) keyOps() []Operation {
 		{Method: http.MethodPost, Path: "/keys/:id/validate", ID: "validateKey", Tag: "keys", Act: handlers.ActManageKeys,
 			Summary: "Validate the key in KMS now; its health follows.", Response: TestResult{}, Handler: a.validateKey},
 		{Method: http.MethodPost, Path: "/keys/:id/rotate", ID: "rotateKey", Tag: "keys", Act: handlers.ActManageKeys,
-			Summary: "Rotate the key now: a new data-key version (a registered key), or a renewal (a key keyport made or imported). 202 while it is still running.",
+			Summary: "Rotate the key now: a new data-key version under its current KMS key, for every kind of key (renew and rotate-material change the KMS key or its material). 202 while it is still running.",
 			Request: RotateRequest{}, OptionalBody: true, Response: RotateResult{}, AlsoStatus: opStatus, Handler: a.rotateKey},
 		a.lifecycleOp("/deactivate", "deactivateKey", "Deactivate the key: keyport stops using it at once. A key keyport made or imported is also disabled in KMS; a registered customer-managed key is left as it is in KMS.",
 			nil, a.deactivateKey),

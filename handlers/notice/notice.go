@@ -42,12 +42,12 @@ func (r Renderer) RenderNotice(ctx context.Context, m rotation.NoticeMail) (rota
 			n = views.BeforeDataKeyRequestNotice(m.TenantName, m.KeyName, keyURL, m.RotationAt, m.LeadDays)
 			break
 		}
-		n = views.BeforeRotationNotice(m.TenantName, m.KeyName, scheduleURL, m.RotationAt, m.LeadDays, m.Automatic)
+		n = views.BeforeRotationNotice(m.TenantName, m.KeyName, scheduleURL, m.RotationAt, m.LeadDays, m.Automatic, m.Renewal)
 	case models.NoticeConfirm:
-		n = views.ConfirmRotationNotice(m.TenantName, m.KeyName, scheduleURL, m.RotationAt)
+		n = views.ConfirmRotationNotice(m.TenantName, m.KeyName, scheduleURL, m.RotationAt, m.Renewal)
 	case models.NoticeRotated:
 		n = views.RotatedNotice(m.TenantName, m.KeyName, scheduleURL, m.Reason == "manual", m.RotatedAt, m.FromVersion, m.NewVersion,
-			m.KMSDetail, m.Automatic, m.PeriodDays, m.RotationAt)
+			m.KMSDetail, m.Automatic, m.PeriodDays, m.RotationAt, m.Renewal)
 	case models.NoticeDataKeyRequested:
 		n = views.DataKeyRequestedNotice(m.TenantName, m.KeyName, keyURL, m.RotationAt, m.FromVersion)
 	case models.NoticeMaterialExpiring:

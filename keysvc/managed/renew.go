@@ -156,27 +156,78 @@ func (s *Service) UndoRenewal(ctx context.Context, tenantID string, by keysvc.Re
 		"to_fingerprint": prev.Fingerprint})
 }
 
-// previousMaterial is the newest committed material older than the active
-// one with its own KMS key (the one an undo returns to), and the active one.
+// ErrNothingToUndo: the key's current KMS key was not put in place by a
+// renewal that can still be undone.
+var ErrNothingToUndo = &keysvc.ValidationError{Field: "key", Message: "there is no renewal to undo: " +
+	"an undo returns only to the KMS key a renewal replaced, and only until the key's material changes in another way " +
+	"(an in-place rotation or an earlier undo past it)"}
+
+// previousMaterial is the material an undo returns to, and the active one.
+// It replays the key's finished material operations as a stack of
+// materials: a renewal pushes its new material, an undo pops back to the
+// one before, and creation or an in-place rotation starts the stack again
+// (an undo must never bring back a KMS key whose material a later
+// operation replaced, nor discard an in-place rotation). The undo is valid
+// only when the top of the stack is the active material and the one below
+// it is a previous material with a KMS key of its own.
 func (s *Service) previousMaterial(ctx context.Context, tenantID, keyID string) (prev, active *models.KeyMaterial, err error) {
 	ms, err := s.db.KeyMaterials(ctx, tenantID, keyID)
 	if err != nil {
 		return nil, nil, err
 	}
+	ops, err := s.db.MaterialOperations(ctx, tenantID, keyID)
+	if err != nil {
+		return nil, nil, err
+	}
+	byID := map[string]*models.KeyMaterial{}
 	for i := range ms {
+		byID[ms[i].ID] = &ms[i]
 		if ms[i].State == models.MaterialActive {
 			active = &ms[i]
 		}
 	}
-	for i := range ms { // newest first: the first earlier one wins
-		if active != nil && prev == nil && ms[i].State == models.MaterialPrevious && ms[i].Seq < active.Seq && ms[i].KMSKeyARN != active.KMSKeyARN {
-			prev = &ms[i]
-		}
+	stack := UndoStack(ops)
+	if active == nil || len(stack) < 2 || stack[len(stack)-1] != active.ID {
+		return nil, nil, ErrNothingToUndo
 	}
-	if prev == nil || active == nil {
-		return nil, nil, &keysvc.ValidationError{Field: "key", Message: "there is no earlier KMS key to return to"}
+	prev = byID[stack[len(stack)-2]]
+	if prev == nil || prev.State != models.MaterialPrevious || prev.KMSKeyARN == "" || prev.KMSKeyARN == active.KMSKeyARN {
+		return nil, nil, ErrNothingToUndo
 	}
 	return prev, active, nil
+}
+
+// UndoStack replays finished material operations (oldest first) into the
+// stack of material ids that undos walk back through; the last is the
+// material the operations left active.
+func UndoStack(ops []models.KeyOperation) []string {
+	var stack []string
+	for _, op := range ops {
+		switch op.Kind {
+		case models.OpCreate, models.OpRotate:
+			stack = []string{op.MaterialID}
+		case models.OpRenew:
+			stack = append(stack, op.MaterialID)
+		case models.OpUndo:
+			if len(stack) > 1 {
+				stack = stack[:len(stack)-1]
+			}
+			if len(stack) == 0 || stack[len(stack)-1] != op.MaterialID { // history we cannot follow: undo no further
+				stack = []string{op.MaterialID}
+			}
+		}
+	}
+	return stack
+}
+
+// CanUndo reports whether UndoRenewal would be accepted for the key now
+// (it checks the same history), for pages that offer it only while valid.
+func (s *Service) CanUndo(ctx context.Context, tenantID, keyID string) (bool, error) {
+	_, _, err := s.previousMaterial(ctx, tenantID, keyID)
+	if err == ErrNothingToUndo {
+		return false, nil
+	}
+	return err == nil, err
 }
 
 // RotateMaterialInPlace imports new keyport-generated material into the

@@ -16,18 +16,22 @@ import (
 // NoticeMail is everything an email about a key may show. Renderers pick
 // what their Kind needs.
 type NoticeMail struct {
-	Kind         string // a models.Notice* kind
-	To           string
-	TenantName   string
-	KeyName      string
-	KeyID        string
-	RotationAt   time.Time
-	LeadDays     int
-	Automatic    bool
-	PeriodDays   int
-	FromVersion  int64
-	NewVersion   int64
-	Reason       string // "scheduled" or "manual"
+	Kind        string // a models.Notice* kind
+	To          string
+	TenantName  string
+	KeyName     string
+	KeyID       string
+	RotationAt  time.Time
+	LeadDays    int
+	Automatic   bool
+	PeriodDays  int
+	FromVersion int64
+	NewVersion  int64
+	Reason      string // "scheduled" or "manual"
+	// Renewal: the rotation was (for a "rotated" notice) or will be (for
+	// the notices before it) a renewal (new KMS key, alias moved), not a
+	// new data key under the same KMS key.
+	Renewal      bool
 	RotatedAt    time.Time
 	KMSDetail    string
 	Health       string
@@ -91,6 +95,12 @@ func (s *Scheduler) noticeMail(ctx context.Context, k *models.Key, p *models.Rot
 		return nil, err
 	}
 	m.Kind, m.TenantName, m.KeyName, m.KeyID, m.TenantDataKeys = n.Kind, t.Name, k.Name, k.ID, k.TenantDataKeys
+	if (n.Kind == models.NoticeBeforeRotation || n.Kind == models.NoticeConfirm) && k.Mode != models.ModeCMK {
+		// A key whose material keyport holds in KMS renews on schedule.
+		if mk, err := s.DB.GetManagedKey(ctx, k.TenantID, k.ID); err == nil && !mk.Held {
+			m.Renewal = true
+		}
+	}
 	if p != nil {
 		m.Automatic, m.PeriodDays = p.Automatic, p.PeriodDays
 		if m.RotationAt.IsZero() {

@@ -116,7 +116,7 @@ func (s *Scheduler) requestRotation(ctx context.Context, tenantID, keyID string,
 	}
 	now := s.Now().UTC()
 	payload, _ := json.Marshal(rotateJob{rotatePayload: rotatePayload{KeyID: keyID, FromVersion: from, Reason: "manual", Actor: by.UserID},
-		KMSMaterial: kmsMaterial, RequestedAt: &now})
+		KMSMaterial: kmsMaterial, DataKeyOnly: true, RequestedAt: &now})
 	details := map[string]string{"from_version": strconv.FormatInt(from, 10)}
 	runKey := models.RotateRunKey(keyID, from)
 	if kmsMaterial {
@@ -186,6 +186,11 @@ type rotateJob struct {
 	rotatePayload
 	// KMSMaterial: the request asked for new KMS key material too.
 	KMSMaterial bool `json:"kms_material,omitempty"`
+	// DataKeyOnly: the request ("Rotate now", the data API) asked for a new
+	// data-key version under the key's current KMS key, whatever the key's
+	// kind: "Rotate now" means the same for every key. Renewal and in-place
+	// rotation of the material are separate actions on the key page.
+	DataKeyOnly bool `json:"data_key_only,omitempty"`
 	// RequestedAt: when the request came. On a later attempt, a KMS key
 	// rotated on demand at or after it (or, without it, after the job was
 	// made) counts as rotated by an earlier attempt.
@@ -235,6 +240,9 @@ func (s *Scheduler) runRotate(ctx context.Context, j *models.Job, l models.Lease
 	}
 	if k.CurrentVersion == p.FromVersion {
 		rotate := s.rotators[k.Mode]
+		if p.DataKeyOnly {
+			rotate = s.rotators[models.ModeCMK] // the data-key rotation, for every kind of key
+		}
 		if rotate == nil {
 			return jobs.Permanent(fmt.Errorf("keysvc: no rotation for %s keys yet", k.Mode))
 		}
@@ -261,7 +269,7 @@ func (s *Scheduler) afterRotation(ctx context.Context, k *models.Key, p rotatePa
 		return err
 	}
 	newVersion := p.FromVersion + 1
-	rotatedAt := s.versionTime(ctx, k, newVersion, s.Now())
+	rotatedAt, why := s.versionInfo(ctx, k, newVersion, s.Now())
 	if pol.FromVersion <= p.FromVersion {
 		pol.FromVersion = k.CurrentVersion
 		pol.LastRotatedAt = &rotatedAt
@@ -271,7 +279,7 @@ func (s *Scheduler) afterRotation(ctx context.Context, k *models.Key, p rotatePa
 	n := models.Notice{TenantID: k.TenantID, KeyID: k.ID, Kind: models.NoticeRotated,
 		DedupeKey: "rotated:" + k.ID + ":v" + strconv.FormatInt(newVersion, 10), Detail: kmsDetail}
 	mail, err := s.noticeMail(ctx, k, pol, n, NoticeMail{Kind: models.NoticeRotated, FromVersion: p.FromVersion, NewVersion: newVersion,
-		Reason: p.Reason, RotatedAt: rotatedAt, KMSDetail: kmsDetail})
+		Reason: p.Reason, RotatedAt: rotatedAt, KMSDetail: kmsDetail, Renewal: why == "renewal"})
 	if err != nil {
 		return err
 	}

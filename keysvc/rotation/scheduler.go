@@ -240,15 +240,22 @@ func (s *Scheduler) lastRotation(ctx context.Context, k *models.Key) time.Time {
 
 // versionTime is when a data-key version was made (fallback if unknown).
 func (s *Scheduler) versionTime(ctx context.Context, k *models.Key, v int64, fallback time.Time) time.Time {
+	at, _ := s.versionInfo(ctx, k, v, fallback)
+	return at
+}
+
+// versionInfo is when a data-key version was made (fallback if unknown)
+// and why ("renewal", "manual", ...; "" if unknown).
+func (s *Scheduler) versionInfo(ctx context.Context, k *models.Key, v int64, fallback time.Time) (time.Time, string) {
 	vs, err := s.DB.DataKeyVersions(ctx, k.TenantID, k.ID)
 	if err == nil {
 		for _, dv := range vs {
 			if dv.Version == v {
-				return dv.CreatedAt
+				return dv.CreatedAt, dv.Reason
 			}
 		}
 	}
-	return fallback
+	return fallback, ""
 }
 
 // ensurePolicy gives a key without a policy the tenant's default one.
