@@ -41,7 +41,7 @@ func TestProviderSettingsEnforcedOnCreation(t *testing.T) {
 		refused(t, "outside", "which your provider no longer allows (allowed: eu-west-1)")
 		_, err := e.svc.CreateStore(ctx, e.tenant.ID, e.by, StoreInput{Name: "elsewhere", ConnectionID: conn.ID, Region: "us-west-2"})
 		var ve *keysvc.ValidationError
-		if !errors.As(err, &ve) || ve.Field != "region" || !strings.Contains(ve.Message, "not a region your provider allows") {
+		if !errors.As(err, &ve) || ve.Field != "region" || !strings.Contains(ve.Message, "is not one of the regions your provider allows") {
 			t.Fatalf("store in a disallowed region: %v", err)
 		}
 		set(t, keysvc.ProviderSettingsInput{})
