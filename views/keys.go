@@ -7,6 +7,7 @@ type Keys struct {
 	CanManage      bool
 	HasConnections bool
 	Rows           []KeyRow
+	Nav            KeyListNav // search, sort and paging
 }
 
 // KeyRow is one key in the list.
@@ -18,6 +19,14 @@ type KeyRow struct {
 	Status  KeyStatus
 	Regions string
 	Version int64
+	Kind    string // KindLabel
+	// Store and StoreHref name the key store of a key whose material
+	// keyport holds ("" for registered keys); Alias is its KMS alias.
+	Store        string
+	StoreHref    string
+	Alias        string
+	NextRotation *time.Time
+	LastUsed     *time.Time
 }
 
 // KeyDetail is one key's page.

@@ -1,0 +1,201 @@
+package models
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// KeyPageSize is how many keys one page of the keys list holds.
+const KeyPageSize = 50
+
+// Key list sort orders (KeyListQuery.Sort).
+const (
+	KeySortName         = "name"
+	KeySortStatus       = "status"
+	KeySortNextRotation = "next_rotation"
+	KeySortLastUsed     = "last_used"
+)
+
+// KeyListQuery selects one page of a tenant's keys. Search, order and
+// paging all happen in SQL, so a page costs the same at ten keys as at ten
+// thousand.
+type KeyListQuery struct {
+	// Search is a case-insensitive substring of the key's name, id, alias
+	// or the ARN of any of its KMS keys; "" matches every key.
+	Search string
+	Sort   string // one of the KeySort* orders; "" or unknown = name
+	Desc   bool
+	Page   int // 1-based; below 1 means 1
+}
+
+// KeyListRow is one key of the keys list with what the list shows beside
+// its name: the store and alias of a key whose material keyport holds, its
+// next rotation, and the expiry of its active material.
+type KeyListRow struct {
+	Key
+	StoreID        string
+	StoreName      string
+	AliasName      string
+	Held           bool // keyport keeps the material; nothing in KMS
+	NextRotationAt *time.Time
+	MaterialExpiry *time.Time
+}
+
+// KeyListPage is one page of keys and how many keys match in all.
+type KeyListPage struct {
+	Rows  []KeyListRow
+	Total int64
+	Page  int // the page returned, clamped to the last one
+	Pages int // at least 1
+}
+
+// keyStatusRank orders keys by their status, those that need someone
+// first: broken KMS access, then not checked, expiring material is ranked
+// with active (the rank is computed in SQL, the label in views).
+const keyStatusRank = `CASE
+	WHEN k.state = 'PENDING_DELETION' THEN 1
+	WHEN k.state = 'DISABLED' THEN 2
+	WHEN k.state = 'PENDING' THEN 4
+	WHEN k.state = 'DELETED' THEN 6
+	WHEN k.health = 'UNKNOWN' THEN 3
+	WHEN k.health = 'OK' THEN 5
+	ELSE 0 END`
+
+// keyLastUsed is a key's last encrypt or decrypt, from its versions.
+const keyLastUsed = `(SELECT MAX(v.last_used_at) FROM data_key_versions v WHERE v.key_id = k.id)`
+
+// KeyList returns one page of a tenant's keys: a count and a page query
+// whatever the number of keys. Regions and last use of the page's keys come
+// from KeyRegionsOf and KeyLastUse, one query each.
+func (db *DB) KeyList(ctx context.Context, tenantID string, q KeyListQuery) (KeyListPage, error) {
+	like := ""
+	if s := strings.ToLower(strings.TrimSpace(q.Search)); s != "" {
+		like = "%" + likeEscaper.Replace(s) + "%"
+	}
+	base := func() *gorm.DB {
+		g := db.g.WithContext(ctx).Table("keys AS k").
+			Joins("LEFT JOIN managed_keys AS m ON m.key_id = k.id AND m.tenant_id = k.tenant_id").
+			Where("k.tenant_id = ?", tenantID)
+		if like == "" {
+			return g
+		}
+		return g.Where(`(lower(k.name) LIKE ? ESCAPE '\' OR lower(k.id) LIKE ? ESCAPE '\' OR lower(COALESCE(m.alias_name, '')) LIKE ? ESCAPE '\'
+			OR EXISTS (SELECT 1 FROM key_regions r WHERE r.key_id = k.id AND lower(r.kms_key_arn) LIKE ? ESCAPE '\'))`, like, like, like, like)
+	}
+	var out KeyListPage
+	if err := base().Count(&out.Total).Error; err != nil {
+		return out, fmt.Errorf("count keys: %w", mapErr(err))
+	}
+	out.Pages = max(int((out.Total+KeyPageSize-1)/KeyPageSize), 1)
+	out.Page = min(max(q.Page, 1), out.Pages)
+
+	dir := "ASC"
+	if q.Desc {
+		dir = "DESC"
+	}
+	// NULLs (never rotated, never used) go last in both directions, the
+	// same on SQLite and PostgreSQL; the name then the id break ties so
+	// pages never overlap.
+	var order string
+	switch q.Sort {
+	case KeySortStatus:
+		order = keyStatusRank + " " + dir
+	case KeySortNextRotation:
+		order = "CASE WHEN p.next_rotation_at IS NULL THEN 1 ELSE 0 END, p.next_rotation_at " + dir
+	case KeySortLastUsed:
+		order = "CASE WHEN " + keyLastUsed + " IS NULL THEN 1 ELSE 0 END, " + keyLastUsed + " " + dir
+	default:
+		order = "lower(k.name) " + dir + ", k.id " + dir
+	}
+	if q.Sort == KeySortStatus || q.Sort == KeySortNextRotation || q.Sort == KeySortLastUsed {
+		order += ", lower(k.name), k.id"
+	}
+	err := base().Select(`k.*, m.store_id AS store_id, s.name AS store_name, m.alias_name AS alias_name, COALESCE(m.held, FALSE) AS held,
+			p.next_rotation_at AS next_rotation_at, km.valid_to AS material_expiry`).
+		Joins("LEFT JOIN key_stores AS s ON s.id = m.store_id").
+		Joins("LEFT JOIN rotation_policies AS p ON p.key_id = k.id").
+		Joins("LEFT JOIN key_materials AS km ON km.key_id = k.id AND km.state = ? AND km.valid_to IS NOT NULL", MaterialActive).
+		Order(order).Limit(KeyPageSize).Offset((out.Page - 1) * KeyPageSize).Scan(&out.Rows).Error
+	if err != nil {
+		return out, fmt.Errorf("list keys: %w", mapErr(err))
+	}
+	for i := range out.Rows {
+		r := &out.Rows[i]
+		fixKeyTimes(&r.Key)
+		r.NextRotationAt, r.MaterialExpiry = tsPtr(r.NextRotationAt), tsPtr(r.MaterialExpiry)
+	}
+	return out, nil
+}
+
+// KeyRegionsOf returns the KMS keys of some of a tenant's keys, by key id,
+// primary first: one query for a page of keys.
+func (db *DB) KeyRegionsOf(ctx context.Context, tenantID string, keyIDs []string) (map[string][]KeyRegion, error) {
+	out := map[string][]KeyRegion{}
+	if len(keyIDs) == 0 {
+		return out, nil
+	}
+	var rs []KeyRegion
+	err := db.g.WithContext(ctx).Table("key_regions AS r").Select("r.*").
+		Joins("JOIN keys k ON k.id = r.key_id").Where("k.tenant_id = ? AND r.key_id IN ?", tenantID, keyIDs).
+		Order("r.key_id, r.priority").Find(&rs).Error
+	if err != nil {
+		return nil, fmt.Errorf("key regions: %w", mapErr(err))
+	}
+	for _, r := range rs {
+		out[r.KeyID] = append(out[r.KeyID], r)
+	}
+	return out, nil
+}
+
+// KeyLastUse returns when each of some of a tenant's keys last encrypted
+// or decrypted (keys never used are absent): one query for a page of keys.
+func (db *DB) KeyLastUse(ctx context.Context, tenantID string, keyIDs []string) (map[string]time.Time, error) {
+	out := map[string]time.Time{}
+	if len(keyIDs) == 0 {
+		return out, nil
+	}
+	// Rows, not MAX(): SQLite returns an aggregate's time as text.
+	var rows []struct {
+		KeyID      string
+		LastUsedAt time.Time
+	}
+	err := db.g.WithContext(ctx).Table("data_key_versions AS v").Select("v.key_id, v.last_used_at").
+		Joins("JOIN keys k ON k.id = v.key_id").
+		Where("k.tenant_id = ? AND v.key_id IN ? AND v.last_used_at IS NOT NULL", tenantID, keyIDs).Scan(&rows).Error
+	if err != nil {
+		return nil, fmt.Errorf("key last use: %w", mapErr(err))
+	}
+	for _, r := range rows {
+		if at := r.LastUsedAt.UTC(); at.After(out[r.KeyID]) {
+			out[r.KeyID] = at
+		}
+	}
+	return out, nil
+}
+
+// ConnectionKey is a key and the connection it uses.
+type ConnectionKey struct {
+	ConnectionID string
+	KeyID        string
+	Name         string
+}
+
+// ConnectionKeys lists the tenant's keys that are not deleted by the
+// connection they use, by name: one query for the connections list.
+func (db *DB) ConnectionKeys(ctx context.Context, tenantID string) (map[string][]ConnectionKey, error) {
+	var rows []ConnectionKey
+	err := db.g.WithContext(ctx).Table("keys").Select("connection_id, id AS key_id, name").
+		Where("tenant_id = ? AND state <> ?", tenantID, StateDeleted).Order("lower(name), id").Scan(&rows).Error
+	if err != nil {
+		return nil, fmt.Errorf("connection keys: %w", mapErr(err))
+	}
+	out := map[string][]ConnectionKey{}
+	for _, r := range rows {
+		out[r.ConnectionID] = append(out[r.ConnectionID], r)
+	}
+	return out, nil
+}
