@@ -6,7 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-		"strings"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -134,5 +134,111 @@ func TestKeysListQueriesDoNotGrow(t *testing.T) {
 		if small[p] == 0 || large[p] > small[p] {
 			t.Errorf("GET %s: %d statements at 10 keys, %d at 200: the count grows with the keys", p, small[p], large[p])
 		}
+	}
+}
+
+// keyRowNames lists the key names of a keys page in order.
+func keyRowNames(page string) []string {
+	var out []string
+	for _, part := range strings.Split(page, `data-testid="key-row"`)[1:] {
+		i := strings.Index(part, `<a href="/keys/`)
+		j := strings.Index(part[i:], ">")
+		k := strings.Index(part[i+j:], "</a>")
+		out = append(out, part[i+j+1:i+j+k])
+	}
+	return out
+}
+
+// TestKeysListSearchSortPage: the empty state, search by name, alias, ARN
+// and id ignoring case, a "no match" state that keeps the query, sorting
+// by name and last use both ways, and 50 keys a page.
+func TestKeysListSearchSortPage(t *testing.T) {
+	s := newStack(t, nil)
+	b := newBrowser(t)
+	s.signIn(t, b, dana)
+	tenant := s.tenantOf(t, dana)
+	if _, page := b.get(t, s.URL+"/keys"); !strings.Contains(page, `data-testid="keys-empty"`) || strings.Contains(page, `data-testid="keys-search"`) {
+		t.Fatal("a tenant without keys does not get the empty state")
+	}
+	seed := newListSeed(t, s, tenant)
+	now := s.Clock.Now()
+	orders := seed.add(t, "Orders EU", now.Add(-time.Hour))
+	seed.add(t, "billing", now.Add(-48*time.Hour))
+	seed.add(t, "audit trail", time.Time{})
+	for i := 0; i < 52; i++ {
+		seed.add(t, fmt.Sprintf("zz bulk %02d", i), time.Time{})
+	}
+	// A key whose material keyport holds, in a store, with its alias.
+	st := &models.KeyStore{TenantID: tenant, ConnectionID: seed.conn, Region: "us-east-1", Name: "payments store"}
+	if err := s.DB.CreateKeyStore(context.Background(), st, models.AuditInput{Action: "key_store.created"}); err != nil {
+		t.Fatal(err)
+	}
+	ledger := seed.add(t, "ledger", time.Time{})
+	if _, err := s.rawSQL(t).Exec(`UPDATE keys SET mode = 'generated' WHERE id = $1`, ledger); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.rawSQL(t).Exec(`INSERT INTO managed_keys (key_id, tenant_id, store_id, alias_name, updated_at) VALUES ($1, $2, $3, $4, $5)`,
+		ledger, tenant, st.ID, "alias/keyport/Ledger-Main", now); err != nil {
+		t.Fatal(err)
+	}
+
+	res, page := b.get(t, s.URL+"/keys")
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("keys list: %d", res.StatusCode)
+	}
+	names := keyRowNames(page)
+	if len(names) != models.KeyPageSize || names[0] != "audit trail" || names[1] != "billing" || !strings.Contains(page, `data-testid="keys-next"`) ||
+		!strings.Contains(page, "Page 1 of 2") || !strings.Contains(page, "56 keys") {
+		t.Errorf("first page: %d rows starting %v", len(names), names[:min(3, len(names))])
+	}
+	for _, col := range []string{"Kind", "Store", "Alias", "Regions", "Status", "Next rotation", "Last used"} {
+		if !strings.Contains(page, ">"+col) {
+			t.Errorf("the keys table has no %q column", col)
+		}
+	}
+	if _, page := b.get(t, s.URL+"/keys?page=2"); len(keyRowNames(page)) != 6 || !strings.Contains(page, `data-testid="keys-prev"`) || strings.Contains(page, `data-testid="keys-next"`) {
+		t.Errorf("second page: %v", keyRowNames(page))
+	}
+	if _, page := b.get(t, s.URL+"/keys?page=99"); !strings.Contains(page, "Page 2 of 2") {
+		t.Error("a page past the end does not show the last page")
+	}
+
+	for _, tc := range []struct{ q, want string }{
+		{"ORDERS", "Orders EU"},                             // name, any case
+		{"ledger-main", "ledger"},                           // alias
+		{"eu-west-1:111122223333:key/seed-0002", "billing"}, // a replica's ARN
+		{strings.ToUpper(orders[4:]), "Orders EU"},          // id
+	} {
+		_, page := b.get(t, s.URL+"/keys?q="+url.QueryEscape(tc.q))
+		if got := keyRowNames(page); len(got) != 1 || got[0] != tc.want {
+			t.Errorf("search %q: %v, want [%s]", tc.q, got, tc.want)
+		}
+	}
+	if _, page := b.get(t, s.URL+"/keys?q=ledger"); !strings.Contains(page, "payments store") || !strings.Contains(page, "alias/keyport/Ledger-Main") ||
+		!strings.Contains(page, `href="/stores/`+st.ID+`"`) || !strings.Contains(page, "keyport-generated") {
+		t.Error("the managed key's row does not show its kind, store and alias")
+	}
+	if _, page := b.get(t, s.URL+"/keys?q=100%25_"); !strings.Contains(page, `data-testid="keys-no-match"`) || !strings.Contains(page, `value="100%_"`) ||
+		!strings.Contains(page, "“100%_”") {
+		t.Error("a search matching nothing does not keep its query (LIKE wildcards must match themselves)")
+	}
+
+	_, page = b.get(t, s.URL+"/keys?sort=last_used&dir=desc")
+	if got := keyRowNames(page); len(got) < 3 || got[0] != "Orders EU" || got[1] != "billing" {
+		t.Errorf("by last use, newest first: %v", got[:min(3, len(got))])
+	}
+	if !strings.Contains(page, `aria-sort="descending"`) || !strings.Contains(page, `href="/keys?sort=last_used"`) {
+		t.Error("the sorted column does not say so or does not offer the other direction")
+	}
+	_, page = b.get(t, s.URL+"/keys?sort=last_used")
+	if got := keyRowNames(page); got[0] != "billing" || got[1] != "Orders EU" {
+		t.Errorf("by last use, oldest first (never used last): %v", got[:3])
+	}
+	_, page = b.get(t, s.URL+"/keys?sort=name&dir=desc&q=bulk")
+	if got := keyRowNames(page); len(got) != 50 || got[0] != "zz bulk 51" {
+		t.Errorf("by name, descending, searched: %v", got[:min(3, len(got))])
+	}
+	if _, page := b.get(t, s.URL+"/keys?sort=name;drop&dir=sideways"); len(keyRowNames(page)) != 50 {
+		t.Error("an unknown sort is not the default order")
 	}
 }
