@@ -86,3 +86,12 @@ func (h *Handler) Keys(c echo.Context) error {
 	}
 	return render(c, http.StatusOK, views.KeysPage(p, m))
 }
+
+// connectionKeyLinks links the keys that use a connection.
+func connectionKeyLinks(count int, ks []models.ConnectionKey) views.ConnectionKeys {
+	out := views.ConnectionKeys{Count: count}
+	for _, k := range ks {
+		out.Keys = append(out.Keys, views.Link{Label: k.Name, Href: "/keys/" + k.KeyID})
+	}
+	return out
+}

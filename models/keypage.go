@@ -184,18 +184,34 @@ type ConnectionKey struct {
 	Name         string
 }
 
-// ConnectionKeys lists the tenant's keys that are not deleted by the
-// connection they use, by name: one query for the connections list.
-func (db *DB) ConnectionKeys(ctx context.Context, tenantID string) (map[string][]ConnectionKey, error) {
+// ConnectionKeys counts the tenant's keys that are not deleted by the
+// connection they use, and names the first few of each by name: two
+// queries for the connections list, however many keys there are.
+func (db *DB) ConnectionKeys(ctx context.Context, tenantID string, names int) (map[string]int, map[string][]ConnectionKey, error) {
+	g := db.g.WithContext(ctx)
+	var counts []struct {
+		ConnectionID string
+		N            int
+	}
+	if err := g.Table("keys").Select("connection_id, COUNT(*) AS n").Where("tenant_id = ? AND state <> ?", tenantID, StateDeleted).
+		Group("connection_id").Scan(&counts).Error; err != nil {
+		return nil, nil, fmt.Errorf("connection keys: %w", mapErr(err))
+	}
 	var rows []ConnectionKey
-	err := db.g.WithContext(ctx).Table("keys").Select("connection_id, id AS key_id, name").
-		Where("tenant_id = ? AND state <> ?", tenantID, StateDeleted).Order("lower(name), id").Scan(&rows).Error
+	err := g.Raw(`SELECT connection_id, key_id, name FROM (
+			SELECT connection_id, id AS key_id, name, ROW_NUMBER() OVER (PARTITION BY connection_id ORDER BY lower(name), id) AS n
+			FROM keys WHERE tenant_id = ? AND state <> ?) AS ranked
+		WHERE n <= ? ORDER BY connection_id, n`, tenantID, StateDeleted, names).Scan(&rows).Error
 	if err != nil {
-		return nil, fmt.Errorf("connection keys: %w", mapErr(err))
+		return nil, nil, fmt.Errorf("connection keys: %w", mapErr(err))
+	}
+	n := make(map[string]int, len(counts))
+	for _, c := range counts {
+		n[c.ConnectionID] = c.N
 	}
 	out := map[string][]ConnectionKey{}
 	for _, r := range rows {
 		out[r.ConnectionID] = append(out[r.ConnectionID], r)
 	}
-	return out, nil
+	return n, out, nil
 }

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -240,5 +241,48 @@ func TestKeysListSearchSortPage(t *testing.T) {
 	}
 	if _, page := b.get(t, s.URL+"/keys?sort=name;drop&dir=sideways"); len(keyRowNames(page)) != 50 {
 		t.Error("an unknown sort is not the default order")
+	}
+}
+
+// TestConnectionsListKeys: each connection says how many keys use it and
+// links the first ones by name; deleted keys do not count.
+func TestConnectionsListKeys(t *testing.T) {
+	s := newStack(t, nil)
+	b := newBrowser(t)
+	s.signIn(t, b, dana)
+	tenant := s.tenantOf(t, dana)
+	used := newListSeed(t, s, tenant)
+	var ids []string
+	for i := 0; i < 8; i++ {
+		ids = append(ids, used.add(t, fmt.Sprintf("k%d", i), time.Time{}))
+	}
+	if _, err := s.rawSQL(t).Exec(`UPDATE keys SET state = 'DELETED' WHERE id = $1`, ids[0]); err != nil {
+		t.Fatal(err)
+	}
+	idle := &models.Connection{TenantID: tenant, Name: "idle", AccountID: "444455556666", DefaultRegion: "us-east-1", Kind: "assume_role",
+		RoleARN: "arn:aws:iam::444455556666:role/keyport"}
+	if err := s.DB.CreateConnection(context.Background(), idle, models.AuditInput{Action: "connection.created"}); err != nil {
+		t.Fatal(err)
+	}
+	_, page := b.get(t, s.URL+"/connections")
+	cells := strings.Split(page, `data-testid="connection-keys"`)[1:]
+	if len(cells) != 2 {
+		t.Fatalf("%d connection key cells, want 2", len(cells))
+	}
+	// Rows are by name: "idle" first, then "prod".
+	if !strings.HasPrefix(cells[0], ` data-count="0"`) || !strings.Contains(cells[0], "none") {
+		t.Errorf("the idle connection's keys: %.80s", cells[0])
+	}
+	prod := cells[1]
+	if !strings.HasPrefix(prod, ` data-count="7"`) || !strings.Contains(prod, "7 keys") || !strings.Contains(prod, "and 2 more") {
+		t.Errorf("the used connection's keys: %.300s", prod)
+	}
+	for i, id := range ids[1:6] {
+		if !strings.Contains(prod, `href="/keys/`+id+`">k`+strconv.Itoa(i+1)+`<`) {
+			t.Errorf("key k%d is not linked", i+1)
+		}
+	}
+	if strings.Contains(prod, ids[0]) {
+		t.Error("a deleted key is listed as using the connection")
 	}
 }
