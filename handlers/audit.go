@@ -138,13 +138,13 @@ func (h *Handler) renderAuditStatus(c echo.Context, operator bool, cv *views.Cha
 		base, m.VerifyAction = "/operator/audit", "/operator/audit/verify"
 		form.TenantID = q.Get("tenant")
 		scope = models.AllTenants(form.TenantID)
-		tenants, err := h.db.ListTenants(ctx)
+		tenants, _, err := h.tenantOwners(ctx)
 		if err != nil {
 			return err
 		}
 		for _, t := range tenants {
 			tenantNames[t.ID] = t.Name
-			m.Tenants = append(m.Tenants, views.Option{Value: t.ID, Label: t.Name})
+			m.Tenants = append(m.Tenants, views.Option{Value: t.ID, Label: tenantChoiceLabel(t)})
 		}
 	} else {
 		scope = models.TenantScope(v.Tenant.ID)
