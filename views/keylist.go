@@ -92,18 +92,34 @@ func listTime(t *time.Time) string {
 	return t.UTC().Format("2006-01-02 15:04")
 }
 
-// KindLabel names a key's kind (models' mode) in lists.
+// KindLabel names a key's kind (models' mode) in lists: who made its
+// material and where it lives.
 func KindLabel(mode string, held bool) string {
 	switch mode {
 	case "cmk":
-		return "Your KMS key (registered)"
+		return "Registered"
 	case "generated":
 		if held {
-			return "keyport-generated, held"
+			return "Generated, held"
 		}
-		return "keyport-generated"
+		return "Generated"
 	case "imported":
-		return "Your material (imported)"
+		return "Imported"
 	}
 	return mode
+}
+
+// kindTitle explains a kind label on hover and to screen readers.
+func kindTitle(kind string) string {
+	switch kind {
+	case "Registered":
+		return "Your KMS key, registered by its ARN"
+	case "Generated":
+		return "keyport-generated material imported into your KMS key"
+	case "Generated, held":
+		return "keyport-generated material that keyport holds; nothing in KMS"
+	case "Imported":
+		return "Your own material, imported through keyport"
+	}
+	return ""
 }

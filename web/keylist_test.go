@@ -216,7 +216,7 @@ func TestKeysListSearchSortPage(t *testing.T) {
 		}
 	}
 	if _, page := b.get(t, s.URL+"/keys?q=ledger"); !strings.Contains(page, "payments store") || !strings.Contains(page, "alias/keyport/Ledger-Main") ||
-		!strings.Contains(page, `href="/stores/`+st.ID+`"`) || !strings.Contains(page, "keyport-generated") {
+		!strings.Contains(page, `href="/stores/`+st.ID+`"`) || !strings.Contains(page, ">Generated<") {
 		t.Error("the managed key's row does not show its kind, store and alias")
 	}
 	if _, page := b.get(t, s.URL+"/keys?q=100%25_"); !strings.Contains(page, `data-testid="keys-no-match"`) || !strings.Contains(page, `value="100%_"`) ||
