@@ -65,12 +65,17 @@ const keyStatusRank = `CASE
 	WHEN k.health = 'OK' THEN 5
 	ELSE 0 END`
 
-// keyLastUsed is a key's last encrypt or decrypt, from its versions.
-const keyLastUsed = `(SELECT MAX(v.last_used_at) FROM data_key_versions v WHERE v.key_id = k.id)`
+// keyListScan is a page row with the number of rows the search matches
+// (a window count: the page and the total in one statement).
+type keyListScan struct {
+	KeyListRow
+	TotalRows int64
+}
 
-// KeyList returns one page of a tenant's keys: a count and a page query
-// whatever the number of keys. Regions and last use of the page's keys come
-// from KeyRegionsOf and KeyLastUse, one query each.
+// KeyList returns one page of a tenant's keys with the number of keys the
+// search matches: one statement (two more only for a page past the end),
+// whatever the number of keys. Regions and last use of the page's keys
+// come from KeyRegionsOf and KeyLastUse, one query each.
 func (db *DB) KeyList(ctx context.Context, tenantID string, q KeyListQuery) (KeyListPage, error) {
 	like := ""
 	if s := strings.ToLower(strings.TrimSpace(q.Search)); s != "" {
@@ -86,47 +91,67 @@ func (db *DB) KeyList(ctx context.Context, tenantID string, q KeyListQuery) (Key
 		return g.Where(`(lower(k.name) LIKE ? ESCAPE '\' OR lower(k.id) LIKE ? ESCAPE '\' OR lower(COALESCE(m.alias_name, '')) LIKE ? ESCAPE '\'
 			OR EXISTS (SELECT 1 FROM key_regions r WHERE r.key_id = k.id AND lower(r.kms_key_arn) LIKE ? ESCAPE '\'))`, like, like, like, like)
 	}
-	var out KeyListPage
-	if err := base().Count(&out.Total).Error; err != nil {
-		return out, fmt.Errorf("count keys: %w", mapErr(err))
-	}
-	out.Pages = max(int((out.Total+KeyPageSize-1)/KeyPageSize), 1)
-	out.Page = min(max(q.Page, 1), out.Pages)
-
 	dir := "ASC"
 	if q.Desc {
 		dir = "DESC"
 	}
-	// NULLs (never rotated, never used) go last in both directions, the
-	// same on SQLite and PostgreSQL; the name then the id break ties so
+	// NULLs (never rotated, never used) go last in both directions, on
+	// SQLite (3.30+) as on PostgreSQL; the name then the id break ties so
 	// pages never overlap.
 	var order string
 	switch q.Sort {
 	case KeySortStatus:
-		order = keyStatusRank + " " + dir
+		order = keyStatusRank + " " + dir + ", lower(k.name), k.id"
 	case KeySortNextRotation:
-		order = "CASE WHEN p.next_rotation_at IS NULL THEN 1 ELSE 0 END, p.next_rotation_at " + dir
+		order = "p.next_rotation_at " + dir + " NULLS LAST, lower(k.name), k.id"
 	case KeySortLastUsed:
-		order = "CASE WHEN " + keyLastUsed + " IS NULL THEN 1 ELSE 0 END, " + keyLastUsed + " " + dir
+		order = "lu.last_used " + dir + " NULLS LAST, lower(k.name), k.id"
 	default:
 		order = "lower(k.name) " + dir + ", k.id " + dir
 	}
-	if q.Sort == KeySortStatus || q.Sort == KeySortNextRotation || q.Sort == KeySortLastUsed {
-		order += ", lower(k.name), k.id"
+	// The inner query orders and counts the matching keys touching only
+	// what the search and the order need; the outer one reads the details
+	// of the page's keys alone.
+	read := func(page int) ([]keyListScan, error) {
+		inner := base().Select("k.id AS id, COUNT(*) OVER () AS total_rows, ROW_NUMBER() OVER (ORDER BY " + order + ") AS rn").
+			Joins("LEFT JOIN rotation_policies AS p ON p.key_id = k.id")
+		if q.Sort == KeySortLastUsed { // one pass over the tenant's versions
+			inner = inner.Joins(`LEFT JOIN (SELECT v.key_id, MAX(v.last_used_at) AS last_used FROM data_key_versions v
+				JOIN keys AS vk ON vk.id = v.key_id WHERE vk.tenant_id = ? GROUP BY v.key_id) AS lu ON lu.key_id = k.id`, tenantID)
+		}
+		inner = inner.Order("rn").Limit(KeyPageSize).Offset((page - 1) * KeyPageSize)
+		var rows []keyListScan
+		err := db.g.WithContext(ctx).Table("(?) AS pg", inner).
+			Select(`k.*, m.store_id AS store_id, s.name AS store_name, m.alias_name AS alias_name, COALESCE(m.held, FALSE) AS held,
+				p.next_rotation_at AS next_rotation_at, km.valid_to AS material_expiry, pg.total_rows AS total_rows`).
+			Joins("JOIN keys AS k ON k.id = pg.id").
+			Joins("LEFT JOIN managed_keys AS m ON m.key_id = k.id AND m.tenant_id = k.tenant_id").
+			Joins("LEFT JOIN key_stores AS s ON s.id = m.store_id").
+			Joins("LEFT JOIN rotation_policies AS p ON p.key_id = k.id").
+			Joins("LEFT JOIN key_materials AS km ON km.key_id = k.id AND km.state = ? AND km.valid_to IS NOT NULL", MaterialActive).
+			Order("pg.rn").Scan(&rows).Error
+		return rows, err
 	}
-	err := base().Select(`k.*, m.store_id AS store_id, s.name AS store_name, m.alias_name AS alias_name, COALESCE(m.held, FALSE) AS held,
-			p.next_rotation_at AS next_rotation_at, km.valid_to AS material_expiry`).
-		Joins("LEFT JOIN key_stores AS s ON s.id = m.store_id").
-		Joins("LEFT JOIN rotation_policies AS p ON p.key_id = k.id").
-		Joins("LEFT JOIN key_materials AS km ON km.key_id = k.id AND km.state = ? AND km.valid_to IS NOT NULL", MaterialActive).
-		Order(order).Limit(KeyPageSize).Offset((out.Page - 1) * KeyPageSize).Scan(&out.Rows).Error
+	out := KeyListPage{Page: max(q.Page, 1)}
+	rows, err := read(out.Page)
+	if err == nil && len(rows) == 0 && out.Page > 1 { // past the end: show the last page
+		if err = base().Count(&out.Total).Error; err == nil && out.Total > 0 {
+			out.Page = int((out.Total + KeyPageSize - 1) / KeyPageSize)
+			rows, err = read(out.Page)
+		}
+	}
 	if err != nil {
 		return out, fmt.Errorf("list keys: %w", mapErr(err))
 	}
-	for i := range out.Rows {
-		r := &out.Rows[i]
+	if len(rows) > 0 {
+		out.Total = rows[0].TotalRows
+	}
+	out.Pages = max(int((out.Total+KeyPageSize-1)/KeyPageSize), 1)
+	out.Page = min(out.Page, out.Pages)
+	for _, r := range rows {
 		fixKeyTimes(&r.Key)
 		r.NextRotationAt, r.MaterialExpiry = tsPtr(r.NextRotationAt), tsPtr(r.MaterialExpiry)
+		out.Rows = append(out.Rows, r.KeyListRow)
 	}
 	return out, nil
 }
