@@ -76,10 +76,10 @@ func (n KeyListNav) link(sort string, desc bool, page int) string {
 	return "/keys?" + v.Encode()
 }
 
-// listDate shows a date of the keys list ("-" for none).
+// listDate shows a date of the keys list (a dash for none).
 func listDate(t *time.Time) string {
 	if t == nil {
-		return "-"
+		return orDash("")
 	}
 	return t.UTC().Format("2006-01-02")
 }
