@@ -17,7 +17,11 @@ var statementHooks atomic.Int64
 // production paths, which must not slow every statement.
 func (db *DB) OnStatement(fn func(ctx context.Context)) error {
 	name := fmt.Sprintf("keyport:on_statement_%d", statementHooks.Add(1))
-	call := func(tx *gorm.DB) { fn(tx.Statement.Context) }
+	call := func(tx *gorm.DB) {
+		if !tx.DryRun { // a sub-query built into its statement, never sent
+			fn(tx.Statement.Context)
+		}
+	}
 	cb := db.g.Callback()
 	for _, err := range []error{
 		cb.Query().After("gorm:query").Register(name, call),
