@@ -23,10 +23,13 @@ PG_ONLY_RUN ?= ^TestReplicas
 ## KEYPORT_TEST_POSTGRES=postgres://... also the store, jobs and web suites on
 ## PostgreSQL (each test in a fresh schema) and the multi-replica tests
 test: lint
-	KEYPORT_TEST_POSTGRES= $(GO) test -race -count=1 ./...
+	KEYPORT_TEST_POSTGRES= $(GO) test -race -count=1 -timeout 20m ./...
+	@echo "make test: the authorization matrix, without the race detector"
+	@$(call metrics,KEYPORT_TEST_POSTGRES= $(GO) test -count=1 -v -run '^TestAuthorizationMatrix$$' ./web/)
 	@if [ -n "$$KEYPORT_TEST_POSTGRES" ]; then \
 	  echo "make test: again on PostgreSQL: $(PG_PACKAGES), and $(PG_ONLY_RUN) in ./cmd/keyport/"; \
-	  $(GO) test -race -count=1 $(PG_PACKAGES) || exit 1; \
+	  $(GO) test -race -count=1 -timeout 20m $(PG_PACKAGES) || exit 1; \
+	  ( $(call metrics,$(GO) test -count=1 -v -run '^TestAuthorizationMatrix$$' ./web/) ) || exit 1; \
 	  $(call metrics,$(GO) test -race -count=1 -v -run '$(PG_ONLY_RUN)' ./cmd/keyport/); \
 	else echo "make test: KEYPORT_TEST_POSTGRES is not set, PostgreSQL suites skipped"; fi
 

@@ -20,6 +20,8 @@ import (
 var connectionFlashes = map[string]string{
 	"created": "Connection saved. Test it to see that keyport can reach your account.",
 	"deleted": "Connection deleted.",
+	"renamed": "Connection renamed.",
+	"updated": "The new credentials passed every check and replaced the old ones.",
 }
 
 // connectionForm is the "add AWS connection" form.

@@ -54,6 +54,9 @@ func (h *Handler) Dashboard(c echo.Context) error {
 			d.ShowSteps = true
 		}
 	}
+	if d.Charts, err = h.tenantCharts(ctx, v.Tenant.ID); err != nil {
+		return err
+	}
 	for _, e := range events {
 		d.Activity = append(d.Activity, views.ActivityRow{At: e.CreatedAt, Actor: actorLabel(v, e.Actor), Action: e.Action, Target: e.TargetType})
 	}

@@ -62,6 +62,13 @@ func (h *Handler) Keys(c echo.Context) error {
 	}
 	m := views.Keys{CanManage: v.can(ActManageKeys), HasConnections: len(cs) > 0,
 		Nav: views.KeyListNav{Query: q.Search, Sort: q.Sort, Desc: q.Desc, Page: page.Page, Pages: page.Pages, Total: page.Total, Any: any}}
+	if m.CanManage { // the import-your-own-key link says whether a store exists
+		sts, err := h.db.ListKeyStores(ctx, v.Tenant.ID)
+		if err != nil {
+			return err
+		}
+		m.HasStores = len(sts) > 0
+	}
 	now := h.now()
 	for _, k := range page.Rows {
 		names := make([]string, 0, len(regions[k.ID]))

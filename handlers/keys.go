@@ -116,7 +116,7 @@ func (h *Handler) Key(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	mc, err := h.db.GetConnection(ctx, v.Tenant.ID, k.ConnectionID)
+	mc, err := h.db.GetConnectionRecord(ctx, v.Tenant.ID, k.ConnectionID) // kept after deletion for deregistered keys
 	if err != nil {
 		return err
 	}
@@ -147,6 +147,8 @@ func (h *Handler) Key(c echo.Context) error {
 		d.ChecksAt = &at
 	}
 	d.CanPurge = v.can(ActPurgeCache)
+	d.CanDeregister = canDeregister(v, k)
+	d.Deregistered = k.Mode == models.ModeCMK && k.State == models.StateDeleted
 	d.CacheTTL = h.keys.CacheTTL()
 	if ps, err := h.keys.ProviderSettings(ctx); err == nil {
 		d.ReplicaFailover = ps.ReplicaFailover
@@ -163,6 +165,9 @@ func (h *Handler) Key(c echo.Context) error {
 		return err
 	}
 	d.Usage = views.KeyUsageSummary{Encrypts: u.Encrypts, Decrypts: u.Decrypts, Datakeys: u.Datakeys, KMSCalls: u.KMSCalls, CacheHits: u.CacheHits}
+	if d.Charts, err = h.keyCharts(ctx, v.Tenant.ID, k.ID); err != nil {
+		return err
+	}
 	if d.Lifecycle, err = h.keyLifecycle(ctx, v, k); err != nil {
 		return err
 	}

@@ -49,8 +49,9 @@ var heldFlashes = map[string]string{
 // customerFlashes replace lifecycleFlashes for a registered customer-managed
 // key: keyport never changes it in KMS.
 var customerFlashes = map[string]string{
-	"off": "Key deactivated: keyport stopped using it at once on every replica. Your KMS key was left as it is.",
-	"on":  "Key activated: keyport uses it again.",
+	"off":          "Key deactivated: keyport stopped using it at once on every replica. Your KMS key was left as it is.",
+	"on":           "Key activated: keyport uses it again.",
+	"deregistered": "Key deregistered: keyport stopped using it at once on every replica. The KMS key stays in your account, untouched.",
 }
 
 // opDoneFlashes names the flash of an operation kind whose success reads

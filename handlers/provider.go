@@ -22,6 +22,7 @@ type providerForm struct {
 	OneKeyPerTenant bool   `form:"one_key_per_tenant"`
 	ImportedKeyUse  string `form:"imported_key_use"`
 	ReplicaFailover string `form:"replica_failover"`
+	KMSPricePer10k  string `form:"kms_price_per_10k"`
 }
 
 // ProviderSettings shows the provider-wide settings (operators only).
@@ -32,7 +33,7 @@ func (h *Handler) ProviderSettings(c echo.Context) error {
 	}
 	f := views.ProviderForm{AccountID: ps.AccountID, PrincipalARN: ps.PrincipalARN, AllowedRegions: strings.Join(ps.AllowedRegions, ", "),
 		ReplicaRegions: strings.Join(ps.ReplicaRegions, ", "), DRRegions: strconv.Itoa(ps.DRRegions), OneKeyPerTenant: ps.OneKeyPerTenant,
-		ImportedKeyUse: ps.ImportedKeyUse, ReplicaFailover: ps.ReplicaFailover}
+		ImportedKeyUse: ps.ImportedKeyUse, ReplicaFailover: ps.ReplicaFailover, KMSPricePer10k: strconv.FormatFloat(ps.KMSPricePer10k, 'f', -1, 64)}
 	p := h.page(c, "Provider settings", "provider")
 	if c.QueryParam("done") == "saved" {
 		p.Flash = "Settings saved."
@@ -50,11 +51,11 @@ func (h *Handler) SaveProviderSettings(c echo.Context) error {
 	_, err := h.keys.UpdateProviderSettings(c.Request().Context(), h.by(c), keysvc.ProviderSettingsInput{
 		AccountID: f.AccountID, PrincipalARN: f.PrincipalARN, AllowedRegions: f.AllowedRegions,
 		ReplicaRegions: f.ReplicaRegions, DRRegions: f.DRRegions, OneKeyPerTenant: f.OneKeyPerTenant, ImportedKeyUse: f.ImportedKeyUse,
-		ReplicaFailover: f.ReplicaFailover})
+		ReplicaFailover: f.ReplicaFailover, KMSPricePer10k: f.KMSPricePer10k})
 	if errs := fieldErrors(err); errs != nil {
 		form := views.ProviderForm{AccountID: f.AccountID, PrincipalARN: f.PrincipalARN, AllowedRegions: f.AllowedRegions,
 			ReplicaRegions: f.ReplicaRegions, DRRegions: f.DRRegions, OneKeyPerTenant: f.OneKeyPerTenant, ImportedKeyUse: f.ImportedKeyUse,
-			ReplicaFailover: f.ReplicaFailover, Errors: errs}
+			ReplicaFailover: f.ReplicaFailover, KMSPricePer10k: f.KMSPricePer10k, Errors: errs}
 		return render(c, http.StatusUnprocessableEntity, views.ProviderPage(h.page(c, "Provider settings", "provider"), form))
 	}
 	if err != nil {

@@ -20,7 +20,13 @@ const (
 	settingOneKeyPerTenant = "one_key_per_tenant"
 	settingImportedKeyUse  = "imported_key_use"
 	settingReplicaFailover = "replica_failover"
+	settingKMSPrice        = "kms_price_per_10k"
 )
+
+// DefaultKMSPricePer10k is the price of 10,000 KMS requests (USD) that the
+// cache savings are estimated with until the provider sets its own: AWS's
+// list price for symmetric requests in most regions.
+const DefaultKMSPricePer10k = 0.03
 
 // Where a tenant's imported key material goes (mode 3), as the provider
 // decides.
@@ -43,6 +49,7 @@ type ProviderSettings struct {
 	OneKeyPerTenant bool     // a tenant may register one key only
 	ImportedKeyUse  string   // ImportedIntoKMS or ImportedHeld
 	ReplicaFailover string   // FailoverNever, FailoverUnavailable (default) or FailoverRevoked
+	KMSPricePer10k  float64  // USD per 10,000 KMS requests, for the cache's savings
 }
 
 // RegionAllowed reports whether tenants may use region.
@@ -119,6 +126,10 @@ func (s *Service) ProviderSettings(ctx context.Context) (ProviderSettings, error
 	}
 	p.ReplicaFailover = failoverMode(m[settingReplicaFailover])
 	p.DRRegions, _ = strconv.Atoi(m[settingDRRegions])
+	p.KMSPricePer10k = DefaultKMSPricePer10k
+	if v, err := parseKMSPrice(m[settingKMSPrice]); err == nil { // unset or unreadable: the default
+		p.KMSPricePer10k = v
+	}
 	return p, nil
 }
 
@@ -132,6 +143,7 @@ type ProviderSettingsInput struct {
 	OneKeyPerTenant bool
 	ImportedKeyUse  string // ImportedIntoKMS (or empty) or ImportedHeld
 	ReplicaFailover string // FailoverNever, FailoverUnavailable (or empty) or FailoverRevoked
+	KMSPricePer10k  string // USD per 10,000 KMS requests; empty means DefaultKMSPricePer10k
 }
 
 // UpdateProviderSettings validates and stores the provider settings, with an
@@ -204,7 +216,30 @@ func validateProviderSettings(in ProviderSettingsInput) (map[string]string, erro
 		settingDRRegions: strconv.Itoa(dr), settingOneKeyPerTenant: strconv.FormatBool(in.OneKeyPerTenant),
 	}
 	vals[settingReplicaFailover] = failover
+	price := DefaultKMSPricePer10k
+	if v := strings.TrimSpace(in.KMSPricePer10k); v != "" {
+		p, err := parseKMSPrice(v)
+		if err != nil {
+			return nil, &ValidationError{Field: "kms_price_per_10k", Message: "must be a price in US dollars from 0 to 1000, such as 0.03"}
+		}
+		price = p
+	}
+	vals[settingKMSPrice] = strconv.FormatFloat(price, 'f', -1, 64)
 	return vals, nil
+}
+
+// parseKMSPrice reads a price per 10,000 KMS requests: a plain decimal
+// number of dollars ("0.03", "$0.03"), 0 to 1000.
+func parseKMSPrice(s string) (float64, error) {
+	s = strings.TrimPrefix(strings.TrimSpace(s), "$")
+	if s == "" || strings.ContainsAny(s, "eEnNiIxX_+-") { // no exponents, NaN, Inf, hex or signs
+		return 0, strconv.ErrSyntax
+	}
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil || v < 0 || v > 1000 {
+		return 0, strconv.ErrRange
+	}
+	return v, nil
 }
 
 // parsePrincipalARN accepts an IAM user, role or account root of the

@@ -33,6 +33,12 @@ type Connection struct {
 	LastTestOK      bool `gorm:"column:last_test_ok"`
 	LastTestSummary string
 	Revision        int64
+	// DeletedAt is set on a connection deleted while deregistered keys
+	// still name it (see DeleteConnection): it is kept, without its
+	// secret, so that those keys' history and reports still say which
+	// account they were in; no list or lookup but GetConnectionRecord
+	// returns it.
+	DeletedAt *time.Time
 }
 
 // String leaves the sealed secret out of logs.
@@ -74,14 +80,14 @@ func (db *DB) CreateConnection(ctx context.Context, c *Connection, audit AuditIn
 }
 
 func fixConnTimes(c *Connection) {
-	c.CreatedAt, c.LastTestAt = c.CreatedAt.UTC(), tsPtr(c.LastTestAt)
+	c.CreatedAt, c.LastTestAt, c.DeletedAt = c.CreatedAt.UTC(), tsPtr(c.LastTestAt), tsPtr(c.DeletedAt)
 }
 
 // GetConnection returns a tenant's connection, or ErrNotFound (also for
 // another tenant's).
 func (db *DB) GetConnection(ctx context.Context, tenantID, id string) (*Connection, error) {
 	var c Connection
-	if err := db.g.WithContext(ctx).Table("aws_connections").Where("tenant_id = ? AND id = ?", tenantID, id).Take(&c).Error; err != nil {
+	if err := db.g.WithContext(ctx).Table("aws_connections").Where("tenant_id = ? AND id = ? AND deleted_at IS NULL", tenantID, id).Take(&c).Error; err != nil {
 		return nil, fmt.Errorf("get connection: %w", mapErr(err))
 	}
 	fixConnTimes(&c)
@@ -91,7 +97,7 @@ func (db *DB) GetConnection(ctx context.Context, tenantID, id string) (*Connecti
 // ListConnections lists a tenant's connections by name.
 func (db *DB) ListConnections(ctx context.Context, tenantID string) ([]Connection, error) {
 	var cs []Connection
-	if err := db.g.WithContext(ctx).Table("aws_connections").Where("tenant_id = ?", tenantID).Order("lower(name), id").Find(&cs).Error; err != nil {
+	if err := db.g.WithContext(ctx).Table("aws_connections").Where("tenant_id = ? AND deleted_at IS NULL", tenantID).Order("lower(name), id").Find(&cs).Error; err != nil {
 		return nil, fmt.Errorf("list connections: %w", mapErr(err))
 	}
 	for i := range cs {
@@ -125,27 +131,69 @@ func (db *DB) RecordConnectionTest(ctx context.Context, tenantID, id string, ok 
 }
 
 // DeleteConnection deletes a tenant's connection, with its audit event. A
-// connection that keys still use is refused with a *ValidationError: the
-// keys would lose their way to KMS.
+// connection that keys still use (any key not DELETED) or that a key store
+// holds is refused with a *ValidationError: they would lose their way to
+// KMS. Keys that are DELETED (deregistered customer keys, deleted managed
+// keys) do not count; when such keys still name the connection it is kept
+// as a record (DeletedAt set, secret erased, renamed to free its name)
+// instead of removed, so their history and reports keep saying where they
+// were; otherwise the row is deleted.
 func (db *DB) DeleteConnection(ctx context.Context, tenantID, id string, audit AuditInput) error {
 	audit.TenantID, audit.TargetType, audit.TargetID = tenantID, "connection", id
 	return db.change(ctx, "delete connection", func(tx *gorm.DB) (*AuditInput, error) {
-		var n int64
-		if err := tx.Table("keys").Where("tenant_id = ? AND connection_id = ?", tenantID, id).Count(&n).Error; err != nil {
+		var live, gone, stores int64
+		if err := tx.Table("keys").Where("tenant_id = ? AND connection_id = ? AND state <> ?", tenantID, id, StateDeleted).Count(&live).Error; err != nil {
 			return nil, err
 		}
-		if n > 0 {
-			return nil, invalid("connection", fmt.Sprintf("is used by %d key(s); delete or move them first", n))
+		if live > 0 {
+			return nil, invalid("connection", fmt.Sprintf("is used by %d key(s); deregister, delete or move them first", live))
 		}
-		if _, err := nextRevision(tx); err != nil {
+		if err := tx.Table("key_stores").Where("tenant_id = ? AND connection_id = ?", tenantID, id).Count(&stores).Error; err != nil {
 			return nil, err
 		}
-		res := tx.Exec(`DELETE FROM aws_connections WHERE tenant_id = ? AND id = ?`, tenantID, id)
+		if stores > 0 {
+			return nil, invalid("connection", fmt.Sprintf("holds %d key store(s); delete them first", stores))
+		}
+		if err := tx.Table("keys").Where("tenant_id = ? AND connection_id = ?", tenantID, id).Count(&gone).Error; err != nil {
+			return nil, err
+		}
+		rev, err := nextRevision(tx)
+		if err != nil {
+			return nil, err
+		}
+		if gone == 0 {
+			return &audit, oneRow(tx.Exec(`DELETE FROM aws_connections WHERE tenant_id = ? AND id = ?`, tenantID, id))
+		}
+		var c Connection
+		if err := tx.Table("aws_connections").Where("tenant_id = ? AND id = ? AND deleted_at IS NULL", tenantID, id).Take(&c).Error; err != nil {
+			return nil, err
+		}
+		name := c.Name
+		if r := []rune(name); len(r) > 60 {
+			name = string(r[:60])
+		}
+		res := tx.Table("aws_connections").Where("tenant_id = ? AND id = ? AND deleted_at IS NULL", tenantID, id).
+			Updates(map[string]any{"deleted_at": db.now(), "secret_sealed": nil, "name": name + " (deleted " + id + ")", "revision": rev})
 		if err := oneRow(res); err != nil {
 			return nil, err
 		}
+		if audit.Details == nil {
+			audit.Details = map[string]string{}
+		}
+		audit.Details["kept_for_deregistered_keys"] = fmt.Sprint(gone)
 		return &audit, nil
 	})
+}
+
+// GetConnectionRecord returns a tenant's connection even when it was
+// deleted and kept for the DELETED keys that name it (key pages).
+func (db *DB) GetConnectionRecord(ctx context.Context, tenantID, id string) (*Connection, error) {
+	var c Connection
+	if err := db.g.WithContext(ctx).Table("aws_connections").Where("tenant_id = ? AND id = ?", tenantID, id).Take(&c).Error; err != nil {
+		return nil, fmt.Errorf("get connection: %w", mapErr(err))
+	}
+	fixConnTimes(&c)
+	return &c, nil
 }
 
 // UpdateConnectionCredentials replaces a connection's credentials (a new

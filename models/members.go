@@ -160,8 +160,10 @@ func (db *DB) changeMemberRole(ctx context.Context, tenantID, userID string, rol
 		if audit.Action == "" {
 			audit.Action = "member.role_changed"
 		}
-		audit.Details = withDetails(audit.Details, "from", string(m.Role), "to", string(role), "sessions_ended", fmt.Sprint(ch.SessionsEnded),
-			"api_keys_revoked", fmt.Sprint(revoked))
+		audit.Details = withDetails(audit.Details, "from", string(m.Role), "to", string(role), "sessions_ended", fmt.Sprint(ch.SessionsEnded))
+		if revoked > 0 {
+			audit.Details["api_keys_revoked"] = fmt.Sprint(revoked)
+		}
 		return &audit, nil
 	})
 	if err != nil {
@@ -216,7 +218,10 @@ func (db *DB) removeMember(ctx context.Context, tenantID, userID string, endSess
 		if audit.Action == "" {
 			audit.Action = "member.removed"
 		}
-		audit.Details = withDetails(audit.Details, "role", string(m.Role), "sessions_ended", fmt.Sprint(endSessions), "api_keys_revoked", fmt.Sprint(revoked))
+		audit.Details = withDetails(audit.Details, "role", string(m.Role), "sessions_ended", fmt.Sprint(endSessions))
+		if revoked > 0 {
+			audit.Details["api_keys_revoked"] = fmt.Sprint(revoked)
+		}
 		return &audit, nil
 	})
 }

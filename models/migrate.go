@@ -54,6 +54,8 @@ var migrations = []migration{
 	migration45ImportWrappingReports,
 	migration46TenantClosure,
 	migration49OnboardingDismissed,
+	migration50DeregisteredKeys,
+	migration51TenantUsage,
 }
 
 // schemaMigration is a row of schema_migrations.

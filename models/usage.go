@@ -1,8 +1,10 @@
 package models
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 
 	"gorm.io/gorm"
 )
@@ -20,12 +22,17 @@ type KeyUsage struct {
 	CacheHits int64
 }
 
-// AddKeyUsage adds counts to the stored totals in one transaction. Keys
-// deleted meanwhile are skipped.
+// AddKeyUsage adds counts to the stored totals in one transaction, and to
+// the key's tenant's totals (tenant_usage). Keys deleted meanwhile are
+// skipped.
 func (db *DB) AddKeyUsage(ctx context.Context, us []KeyUsage) error {
 	if len(us) == 0 {
 		return nil
 	}
+	// Rows are written in one fixed order, so two replicas flushing at once
+	// wait for each other instead of deadlocking on PostgreSQL.
+	us = slices.Clone(us)
+	slices.SortFunc(us, func(a, b KeyUsage) int { return cmp.Or(cmp.Compare(a.KeyID, b.KeyID), cmp.Compare(a.Period, b.Period)) })
 	err := db.g.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		for _, u := range us {
 			err := tx.Exec(`INSERT INTO key_usage (key_id, period, encrypts, decrypts, datakeys, kms_calls, cache_hits)
@@ -41,7 +48,7 @@ func (db *DB) AddKeyUsage(ctx context.Context, us []KeyUsage) error {
 				return err
 			}
 		}
-		return nil
+		return addTenantUsage(tx, us)
 	})
 	if err != nil {
 		return fmt.Errorf("add key usage: %w", mapErr(err))

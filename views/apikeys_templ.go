@@ -217,7 +217,7 @@ func APIKeysTemplate(p Page, m APIKeysPage) templ.Component {
 					return templ_7745c5c3_Err
 				}
 			} else {
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 23, "<table class=\"table\" data-testid=\"api-keys\"><thead><tr><th>Name</th><th>Role</th><th>Created (UTC)</th><th>Last used</th><th>Expires</th><th>State</th><th></th></tr></thead> <tbody>")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 23, "<table class=\"table\" data-testid=\"api-keys\"><thead><tr><th>Name</th><th>Role</th><th>Created (UTC)</th><th>Last used</th><th>Expires</th><th>State</th><th><span class=\"visually-hidden\">Actions</span></th></tr></thead> <tbody>")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}

@@ -55,3 +55,15 @@ type ConnectionDetail struct {
 	KeyCount    int
 	CanManage   bool
 }
+
+// ConnectionEdit is the edit-connection form: what was typed (never the
+// secret), the errors by field ("form" for the whole form) and the checks
+// of a failed test of new credentials.
+type ConnectionEdit struct {
+	Detail      ConnectionDetail
+	Name        string
+	AccessKeyID string
+	RoleARN     string
+	Errors      map[string]string
+	Checks      []CheckRow
+}

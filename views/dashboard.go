@@ -11,6 +11,7 @@ type Dashboard struct {
 	ShowSteps   bool   // false for auditors and once dismissed
 	Activity    []ActivityRow
 	KeyHealth   []HealthCount // keys by health, worst first; empty when there are no keys
+	Charts      *UsageCharts  // use of all keys over time; nil hides the section
 }
 
 // Step is one of the "getting started" steps on the dashboard.

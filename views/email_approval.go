@@ -11,7 +11,7 @@ func ApprovalNotice(tenant, key, keyURL, action, event, requester, decider strin
 		what = "delete"
 	}
 	n := Notice{keyName: key, linkLabel: "Key page", linkURL: keyURL,
-		footer: "You receive this as an owner of " + tenant + " on keyport. Approval emails go to every owner and cannot be turned off: a second person's approval only protects the key if the owners see it."}
+		footer: "You receive this as an owner, a possible approver or the requester on " + tenant + " on keyport. Approval emails go to every owner, to the admins who can decide a request and to its requester, and cannot be turned off: a second person's approval only protects the key if the owners see it."}
 	switch event {
 	case "approved":
 		n.subject = "Approved: " + requester + " may " + what + " key " + key

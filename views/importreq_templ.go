@@ -375,7 +375,7 @@ func ImportRequestsList(p Page, m ImportRequestsPage) templ.Component {
 					}
 				}
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 36, " <section class=\"card\"><table class=\"table\"><thead><tr><th>Key name</th><th>Wrapping</th><th>State</th><th>Expires (UTC)</th><th></th></tr></thead> <tbody>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 36, " <section class=\"card\"><table class=\"table\"><thead><tr><th>Key name</th><th>Wrapping</th><th>State</th><th>Expires (UTC)</th><th><span class=\"visually-hidden\">Actions</span></th></tr></thead> <tbody>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

@@ -6,6 +6,7 @@ import "time"
 type Keys struct {
 	CanManage      bool
 	HasConnections bool
+	HasStores      bool // a key store exists to import a key into
 	Rows           []KeyRow
 	Nav            KeyListNav // search, sort and paging
 }
@@ -31,6 +32,10 @@ type KeyRow struct {
 
 // KeyDetail is one key's page.
 type KeyDetail struct {
+	// CanDeregister offers deregistration (a registered customer-managed
+	// key); Deregistered: the key was deregistered (issue 14 item 5).
+	CanDeregister, Deregistered bool
+
 	ID           string
 	Name         string
 	State        string
@@ -48,6 +53,7 @@ type KeyDetail struct {
 	CanPurge     bool
 	Rotation     *RotationSchedule // nil when the schedule cannot be shown
 	Usage        KeyUsageSummary
+	Charts       *UsageCharts  // use over time; nil hides the section
 	Lifecycle    *KeyLifecycle // keys whose material keyport holds (issue 5); nil otherwise
 	// CurrentVersion and MinDecryptionVersion bound the retirement form;
 	// IdleDays is the "safe to retire" period the viewer chose.
@@ -108,4 +114,21 @@ type RegisterForm struct {
 	ReplicaRegions   []string
 	DRRegions        int
 	OneKeyPerTenant  bool
+}
+
+// DeregisterConfirm is the page that asks before a customer-managed key is
+// deregistered: its KMS keys and the data-key versions that depend on it.
+type DeregisterConfirm struct {
+	KeyID, KeyName string
+	KMSKeys        []string
+	Versions       []DeregisterVersion
+	Errors         map[string]string
+}
+
+// DeregisterVersion is one data-key version that stops working.
+type DeregisterVersion struct {
+	Version    int64
+	CreatedAt  time.Time
+	Encrypts   int64
+	LastUsedAt *time.Time
 }

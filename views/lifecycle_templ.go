@@ -513,7 +513,7 @@ func LifecycleSection(csrf, keyID string, l KeyLifecycle) templ.Component {
 			return templ_7745c5c3_Err
 		}
 		if len(l.Drift) > 0 {
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 56, "<section class=\"card problem\" data-testid=\"drift\"><h2>KMS differs from keyport</h2><p class=\"muted\">Changes made directly in KMS desynchronise keyport. Reconcile each difference: adopt what KMS says, or restore keyport's record in KMS.</p><table class=\"table\"><thead><tr><th>What</th><th>keyport recorded</th><th>KMS says</th><th></th></tr></thead> <tbody>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 56, "<section class=\"card problem\" data-testid=\"drift\"><h2>KMS differs from keyport</h2><p class=\"muted\">Changes made directly in KMS desynchronise keyport. Reconcile each difference: adopt what KMS says, or restore keyport's record in KMS.</p><table class=\"table\"><thead><tr><th>What</th><th>keyport recorded</th><th>KMS says</th><th><span class=\"visually-hidden\">Actions</span></th></tr></thead> <tbody>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -1011,7 +1011,7 @@ func approvalList(csrf, keyID string, as []ApprovalRow, canDecide bool) templ.Co
 			templ_7745c5c3_Var49 = templ.NopComponent
 		}
 		ctx = templ.ClearChildren(ctx)
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 92, "<section class=\"card\" data-testid=\"approvals\"><h2>Approvals</h2><table class=\"table\"><thead><tr><th>Action</th><th>Requested by</th><th>State</th><th>Expires (UTC)</th><th></th></tr></thead> <tbody>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 92, "<section class=\"card\" data-testid=\"approvals\"><h2>Approvals</h2><table class=\"table\"><thead><tr><th>Action</th><th>Requested by</th><th>State</th><th>Expires (UTC)</th><th><span class=\"visually-hidden\">Actions</span></th></tr></thead> <tbody>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}

@@ -10,5 +10,6 @@ type ProviderForm struct {
 	OneKeyPerTenant bool
 	ImportedKeyUse  string // "kms" or "provider"
 	ReplicaFailover string // "never", "unavailable" or "revoked"
+	KMSPricePer10k  string // USD per 10,000 KMS requests, for the cache's savings
 	Errors          map[string]string
 }

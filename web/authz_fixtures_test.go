@@ -148,6 +148,17 @@ var fixtures = map[string]func(t *testing.T, w *matrixWorld, p persona, params m
 		form.Set("access_key_id", awsUserAKID)
 		form.Set("secret_access_key", awsUserSecret)
 	},
+	// Deregistration ends a customer-managed key: a fresh one per cell.
+	"GET /keys/:key_id/deregister": func(t *testing.T, w *matrixWorld, p persona, params map[string]string, form url.Values) {
+		freshCMKKey(t, w, params)
+	},
+	"POST /keys/:key_id/deregister": func(t *testing.T, w *matrixWorld, p persona, params map[string]string, form url.Values) {
+		form.Set("confirm_name", freshCMKKey(t, w, params))
+	},
+	"POST /connections/:conn_id/edit": func(t *testing.T, w *matrixWorld, p persona, params map[string]string, form url.Values) {
+		w.seq++
+		form.Set("name", fmt.Sprintf("Alpha Matrix Connection %d", w.seq))
+	},
 	"POST /stores/:store_id/rename": func(t *testing.T, w *matrixWorld, p persona, params map[string]string, form url.Values) {
 		w.seq++
 		form.Set("name", fmt.Sprintf("Alpha Matrix Store %d", w.seq))
@@ -460,4 +471,22 @@ func generatedKey(t *testing.T, w *matrixWorld, p persona, params map[string]str
 		return false
 	}
 	return true
+}
+
+// freshCMKKey registers a new customer-managed key of tenant A (rows only,
+// no KMS) for a cell that ends it, and returns its name.
+func freshCMKKey(t *testing.T, w *matrixWorld, params map[string]string) string {
+	t.Helper()
+	w.seq++
+	name := fmt.Sprintf("matrix registered %d", w.seq)
+	arn := fmt.Sprintf("arn:aws:kms:%s:%s:key/00000000-0000-0000-0000-%012d", awsRegion, awsTenantAcct, w.seq)
+	nk := &models.NewKey{Key: models.Key{TenantID: w.tenantA, ConnectionID: params[":conn_id"], Name: name, Mode: models.ModeCMK, State: models.StateEnabled},
+		Regions: []models.KeyRegion{{Region: awsRegion, KMSKeyARN: arn}},
+		Version: &models.DataKeyVersion{Version: 1, Reason: "register"},
+		Wraps:   []models.DataKeyWrap{{Region: awsRegion, KMSKeyARN: arn, Ciphertext: []byte("matrix")}}}
+	if err := w.s.DB.CreateKey(context.Background(), nk, models.AuditInput{Actor: "matrix", Action: "key.registered"}); err != nil {
+		t.Fatal(err)
+	}
+	params[":key_id"] = nk.Key.ID
+	return name
 }

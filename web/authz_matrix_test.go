@@ -109,6 +109,8 @@ var expected = map[string]map[persona]bool{
 	"POST /connections":                 allow(admin, owner, outsider),
 	"GET /connections/:conn_id":         tenantTeam,
 	"POST /connections/:conn_id/test":   allow(admin, owner),
+	"GET /connections/:conn_id/edit":    allow(admin, owner),
+	"POST /connections/:conn_id/edit":   allow(admin, owner),
 	"GET /connections/:conn_id/delete":  allow(admin, owner),
 	"POST /connections/:conn_id/delete": allow(admin, owner), // refused while a key uses it: 409
 	"GET /keys":                         anyMember,
@@ -116,6 +118,8 @@ var expected = map[string]map[persona]bool{
 	"POST /keys":                        allow(admin, owner, outsider),
 	"GET /keys/:key_id":                 tenantTeam,
 	"POST /keys/:key_id/check":          allow(admin, owner),
+	"GET /keys/:key_id/deregister":      allow(admin, owner),
+	"POST /keys/:key_id/deregister":     allow(admin, owner),
 	"GET /provider":                     allow(operator),
 	"POST /provider/settings":           allow(operator),
 	// Service tokens are the operator's; purges are for a tenant's owners
@@ -327,6 +331,16 @@ func (w *matrixWorld) reset(t *testing.T) map[string]string {
 			t.Fatal(err)
 		}
 	}
+	// A member who left or was demoted lost the API keys they made (they
+	// follow their creator's membership); the personas get theirs back.
+	for _, p := range []persona{admin, auditor, outsider} {
+		if k := w.apiKeys[p]; k != "" {
+			id := strings.Join(strings.SplitN(strings.TrimPrefix(k, "kpa_"), "_", 3)[:2], "_")
+			if _, err := w.raw.Exec("UPDATE api_keys SET revoked_at = NULL WHERE id = '" + id + "'"); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 	if _, err := w.s.DB.GetMembership(ctx, w.tenantB, w.users[outsider]); errors.Is(err, models.ErrNotFound) {
 		if err := w.s.DB.AddMember(ctx, w.tenantB, w.users[outsider], models.RoleOwner, "", models.AuditInput{Actor: "matrix"}); err != nil {
 			t.Fatal(err)
@@ -495,6 +509,9 @@ var cannotSucceed = map[string]struct {
 }
 
 func TestAuthorizationMatrix(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the authorization matrix runs without the race detector (make test runs it in its own step)")
+	}
 	s := newFullStack(t, func(c *handlers.Config) {
 		c.Operators = []string{"ops@provider.test"}
 		c.InviteRateLimit = 10000

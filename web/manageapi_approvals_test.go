@@ -103,6 +103,8 @@ func TestManageAPIApprovals(t *testing.T) {
 	if no.str("state") != "denied" {
 		t.Fatalf("reject: %s", no.Raw)
 	}
+	// Tenant B needs a second admin too, or nobody there could decide.
+	w.member(t, w.tenantB, "adm2@beta.test", models.RoleAdmin)
 	b := w.call(t, http.MethodPost, "/keys/"+keyB+"/approvals", w.adminB, map[string]any{"action": "export"}).want(t, http.StatusCreated, "")
 	w.call(t, http.MethodPost, "/approvals/"+b.str("id")+"/reject", w.adminA, nil).want(t, http.StatusNotFound, "not_found")
 	if a, err := w.s.DB.TenantApproval(ctx, w.tenantB, b.str("id")); err != nil || a.State != models.ApprovalPending {

@@ -61,6 +61,8 @@ func routes(e *echo.Echo, d Deps) {
 	s.POST("/connections", h.CreateConnection, h.Require(handlers.ActManageConnections))
 	s.GET("/connections/:conn_id", h.Connection, h.Require(handlers.ActViewTenant))
 	s.POST("/connections/:conn_id/test", h.TestConnection, h.Require(handlers.ActManageConnections))
+	s.GET("/connections/:conn_id/edit", h.EditConnection, h.Require(handlers.ActManageConnections))
+	s.POST("/connections/:conn_id/edit", h.UpdateConnection, h.Require(handlers.ActManageConnections))
 	s.GET("/connections/:conn_id/delete", h.ConfirmDeleteConnection, h.Require(handlers.ActManageConnections))
 	s.POST("/connections/:conn_id/delete", h.DeleteConnection, h.Require(handlers.ActManageConnections))
 	s.GET("/keys", h.Keys, h.Require(handlers.ActViewTenant))
@@ -68,6 +70,8 @@ func routes(e *echo.Echo, d Deps) {
 	s.POST("/keys", h.RegisterKey, h.Require(handlers.ActManageKeys))
 	s.GET("/keys/:key_id", h.Key, h.Require(handlers.ActViewTenant))
 	s.POST("/keys/:key_id/check", h.CheckKey, h.Require(handlers.ActManageKeys))
+	s.GET("/keys/:key_id/deregister", h.ConfirmDeregisterKey, h.Require(handlers.ActManageKeys))
+	s.POST("/keys/:key_id/deregister", h.DeregisterKey, h.Require(handlers.ActManageKeys))
 	s.GET("/provider", h.ProviderSettings, h.Require(handlers.ActOperate))
 	s.POST("/provider/settings", h.SaveProviderSettings, h.Require(handlers.ActOperate))
 

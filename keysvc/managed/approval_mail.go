@@ -3,6 +3,8 @@ package managed
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"keyport/keysvc/mailer"
@@ -42,9 +44,10 @@ func (s *Service) SetApprovalMail(ob *mailer.Outbox, r ApprovalRenderer) {
 	s.mailOut, s.mailRender = ob, r
 }
 
-// approvalMails composes the emails to every owner about an approval
-// event; nil when no outbox is set.
-func (s *Service) approvalMails(ctx context.Context, a *models.Approval, event, decider string) ([]models.NewMail, error) {
+// approvalMails composes the emails about an approval event to every
+// owner and to also (for a request: the admins who could approve it; for a
+// decision: the requester), each address once; nil when no outbox is set.
+func (s *Service) approvalMails(ctx context.Context, a *models.Approval, event, decider string, also ...string) ([]models.NewMail, error) {
 	if s.mailOut == nil || s.mailRender == nil {
 		return nil, nil
 	}
@@ -52,6 +55,12 @@ func (s *Service) approvalMails(ctx context.Context, a *models.Approval, event, 
 	if err != nil {
 		return nil, err
 	}
+	for _, e := range also {
+		if strings.Contains(e, "@") && !slices.Contains(owners, e) {
+			owners = append(owners, e)
+		}
+	}
+	slices.SortFunc(owners, func(x, y string) int { return strings.Compare(strings.ToLower(x), strings.ToLower(y)) })
 	t, err := s.db.GetTenant(ctx, a.TenantID)
 	if err != nil {
 		return nil, err

@@ -192,14 +192,58 @@ func TestApprovalMailsEveryOwner(t *testing.T) {
 	for _, m := range r.sent {
 		got = append(got, m.Event+":"+m.To)
 	}
-	want := []string{"pending:co-owner@tenant.test", "pending:owner@tenant.test", "denied:co-owner@tenant.test", "denied:owner@tenant.test"}
+	want := []string{"pending:co-owner@tenant.test", "pending:owner@tenant.test", "pending:veteran@tenant.test", "denied:co-owner@tenant.test", "denied:owner@tenant.test"}
 	if strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Errorf("approval emails went to %v, want %v", got, want)
 	}
-	if n := must(e.db.OutboxCounts(ctx))[models.MailPending] - before; n != 4 {
-		t.Errorf("%d approval emails in the outbox, want 4", n)
+	if n := must(e.db.OutboxCounts(ctx))[models.MailPending] - before; n != 5 {
+		t.Errorf("%d approval emails in the outbox, want 5", n)
 	}
-	if r.sent[2].Decider != "veteran@tenant.test" || r.sent[0].Requester != "owner@tenant.test" {
+	if r.sent[3].Decider != "veteran@tenant.test" || r.sent[0].Requester != "owner@tenant.test" {
 		t.Errorf("emails name requester %q and decider %q", r.sent[0].Requester, r.sent[2].Decider)
+	}
+}
+
+// TestApprovalNeedsAPossibleApprover: issue 14 item 5. A request nobody
+// could decide is refused with who could and why nobody can yet; once
+// an admin qualifies, the request is made and that admin is emailed.
+func TestApprovalNeedsAPossibleApprover(t *testing.T) {
+	e := newLCEnv(t)
+	ctx := context.Background()
+	keyID := e.create(t, "guarded", 0).Key.ID
+	r := &recordingRenderer{}
+	e.svc.SetApprovalMail(mailer.NewOutbox(e.db, e.svc.sealer, nil, "keyport.test"), r)
+	refused := func(name string, want ...string) {
+		t.Helper()
+		_, err := e.svc.RequestApproval(ctx, e.tenant.ID, e.by, keyID, models.ApprovalExport)
+		var ve *keysvc.ValidationError
+		if !errors.As(err, &ve) || ve.Field != "approval" {
+			t.Fatalf("%s: %v, want a refusal", name, err)
+		}
+		for _, w := range append(want, "Invite another admin first", "another owner or admin", "at least 24 hours") {
+			if !strings.Contains(ve.Message, w) {
+				t.Errorf("%s: %q does not say %q", name, ve.Message, w)
+			}
+		}
+	}
+	refused("alone")
+	e.member(t, "auditor@tenant.test", models.RoleAuditor, "")
+	e.member(t, "mine@tenant.test", models.RoleAdmin, e.owner.ID)
+	refused("an auditor and an admin the owner invited", "mine@tenant.test (admin): you invited them")
+	e.member(t, "fresh@tenant.test", models.RoleAdmin, "")
+	refused("an admin who joined just now", "fresh@tenant.test (admin): joined less than 24 hours ago, can decide from ")
+	if n := len(must(e.db.OpenApprovals(ctx, e.tenant.ID))); n != 0 || len(r.sent) != 0 {
+		t.Fatalf("refused requests left %d approvals and %d emails", n, len(r.sent))
+	}
+	e.clk.Advance(DefaultApproverMinAge + time.Minute)
+	if _, err := e.svc.RequestApproval(ctx, e.tenant.ID, e.by, keyID, models.ApprovalExport); err != nil {
+		t.Fatalf("with an admin who can decide: %v", err)
+	}
+	var got []string
+	for _, m := range r.sent {
+		got = append(got, m.To)
+	}
+	if strings.Join(got, ",") != "fresh@tenant.test,owner@tenant.test" {
+		t.Errorf("request emailed %v, want the possible approver and the owner", got)
 	}
 }

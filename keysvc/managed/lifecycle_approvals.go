@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"strings"
 	"time"
 
 	"keyport/keysvc"
@@ -89,9 +90,13 @@ func (s *Service) RequestApproval(ctx context.Context, tenantID string, by keysv
 	if action != models.ApprovalExport && action != models.ApprovalDelete {
 		return nil, &keysvc.ValidationError{Field: "action", Message: "choose export or delete"}
 	}
+	approvers, err := s.possibleApprovers(ctx, tenantID, by.Person())
+	if err != nil {
+		return nil, err
+	}
 	a := &models.Approval{ID: models.NewID("apr_"), TenantID: tenantID, KeyID: keyID, Action: action, RequestedBy: by.Person(),
 		ExpiresAt: s.now().Add(approvalTTL)}
-	mail, err := s.approvalMails(ctx, a, models.ApprovalPending, "")
+	mail, err := s.approvalMails(ctx, a, models.ApprovalPending, "", approvers...)
 	if err != nil {
 		return nil, err
 	}
@@ -113,7 +118,8 @@ func (s *Service) DecideApproval(ctx context.Context, tenantID string, by keysvc
 		if approve {
 			event = models.ApprovalApproved
 		}
-		if mail, err = s.approvalMails(ctx, cur, event, by.Person()); err != nil {
+		// The requester hears of the decision too (besides the owners).
+		if mail, err = s.approvalMails(ctx, cur, event, by.Person(), s.userEmail(ctx, cur.RequestedBy)); err != nil {
 			return nil, err
 		}
 	} else if !errors.Is(err, models.ErrNotFound) {
@@ -158,4 +164,53 @@ func (s *Service) spendApproval(ctx context.Context, tenantID string, by keysvc.
 		return err
 	}
 	return nil
+}
+
+// possibleApprovers returns the emails of the tenant's members who could
+// decide a request requester makes now. None is a *keysvc.ValidationError
+// that says who could approve and why nobody can: a request that nobody
+// can decide would only wait 24 hours and expire.
+func (s *Service) possibleApprovers(ctx context.Context, tenantID, requester string) ([]string, error) {
+	set, err := s.GetApprovalSettings(ctx)
+	if err != nil {
+		return nil, err
+	}
+	cands, err := s.db.ApproverCandidates(ctx, tenantID, requester, models.ApprovalRules{MinMemberAge: set.ApproverMinAge})
+	if err != nil {
+		return nil, err
+	}
+	var out, why []string
+	for _, c := range cands {
+		if c.Eligible {
+			out = append(out, c.Email)
+			continue
+		}
+		w := c.Email + " (" + string(c.Role) + "): " + c.Reason
+		if !c.From.IsZero() {
+			w += ", can decide from " + c.From.UTC().Format("2006-01-02 15:04") + " UTC"
+		}
+		why = append(why, w)
+	}
+	if len(out) > 0 {
+		return out, nil
+	}
+	rule := "another owner or admin of this tenant"
+	if set.ApproverMinAge > 0 {
+		rule += " who has been a member for at least " + hoursText(set.ApproverMinAge)
+	}
+	msg := "Nobody can approve this request: it must be decided by " + rule + " and whom you did not invite."
+	if len(why) > 0 {
+		msg += " Not yet able to: " + strings.Join(why, "; ") + "."
+	}
+	msg += " Invite another admin first (Members), or ask an owner to."
+	return nil, &keysvc.ValidationError{Field: "approval", Message: msg}
+}
+
+// hoursText writes a whole number of hours in words.
+func hoursText(d time.Duration) string {
+	h := int(d / time.Hour)
+	if h == 1 {
+		return "1 hour"
+	}
+	return strconv.Itoa(h) + " hours"
 }
