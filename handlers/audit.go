@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -137,13 +138,13 @@ func (h *Handler) renderAuditStatus(c echo.Context, operator bool, cv *views.Cha
 		base, m.VerifyAction = "/operator/audit", "/operator/audit/verify"
 		form.TenantID = q.Get("tenant")
 		scope = models.AllTenants(form.TenantID)
-		tenants, err := h.db.ListTenants(ctx)
+		tenants, _, err := h.tenantOwners(ctx)
 		if err != nil {
 			return err
 		}
 		for _, t := range tenants {
 			tenantNames[t.ID] = t.Name
-			m.Tenants = append(m.Tenants, views.Option{Value: t.ID, Label: t.Name})
+			m.Tenants = append(m.Tenants, views.Option{Value: t.ID, Label: tenantChoiceLabel(t)})
 		}
 	} else {
 		scope = models.TenantScope(v.Tenant.ID)
@@ -186,8 +187,12 @@ func (h *Handler) renderAuditStatus(c echo.Context, operator bool, cv *views.Cha
 	} else if page, err = h.db.QueryAudit(ctx, scope, f); err != nil {
 		return err
 	}
+	people, err := h.auditActors(ctx, scopeTenant(operator, v), page.Events)
+	if err != nil {
+		return err
+	}
 	for _, e := range page.Events {
-		m.Rows = append(m.Rows, auditRow(e, operator, actorNames, keyNames, tenantNames))
+		m.Rows = append(m.Rows, auditRow(e, operator, actorNames, people, keyNames, tenantNames))
 	}
 	link := func(cursor string, seq int64) string {
 		params := url.Values{}
@@ -223,7 +228,7 @@ func (h *Handler) renderAuditStatus(c echo.Context, operator bool, cv *views.Cha
 
 // auditRow shows one event with links to its key or member. The operator
 // view links nowhere inside tenants: operators hold no tenant role.
-func auditRow(e models.AuditEvent, operator bool, actors, keys, tenants map[string]string) views.AuditRow {
+func auditRow(e models.AuditEvent, operator bool, actors map[string]string, people map[string]models.AuditActor, keys, tenants map[string]string) views.AuditRow {
 	r := views.AuditRow{Seq: e.Seq, At: e.CreatedAt, ActorKind: e.ActorKind, Actor: e.Actor, Action: e.Action,
 		Details: views.DetailsText(compliance.Details(e.Details)), RequestID: e.RequestID}
 	if !operator { // a tenant sees its own chain's numbers: no gaps, nothing of others
@@ -232,6 +237,14 @@ func auditRow(e models.AuditEvent, operator bool, actors, keys, tenants map[stri
 	if e.TargetType != "" {
 		r.Target = e.TargetType + " " + e.TargetID
 	}
+	// People by name and email, API keys and tokens by name, members or
+	// not (a former member's events keep naming them).
+	if p, ok := people[e.Actor]; ok {
+		r.Actor, r.ActorEmail = actorName(p), p.Email
+	}
+	if p, ok := people[e.TargetID]; ok && e.TargetType == "user" {
+		r.Target = "member " + actorName(p)
+	}
 	if operator {
 		r.TenantName = tenants[e.TenantID]
 		if r.TenantName == "" {
@@ -239,8 +252,8 @@ func auditRow(e models.AuditEvent, operator bool, actors, keys, tenants map[stri
 		}
 		return r
 	}
-	if name, ok := actors[e.Actor]; ok {
-		r.Actor, r.ActorHref = name, "/members"
+	if _, ok := actors[e.Actor]; ok {
+		r.ActorHref = "/members"
 	}
 	switch e.TargetType {
 	case "key":
@@ -249,12 +262,45 @@ func auditRow(e models.AuditEvent, operator bool, actors, keys, tenants map[stri
 			r.Target = "key " + name
 		}
 	case "user":
-		r.TargetHref = "/members"
-		if name, ok := actors[e.TargetID]; ok {
-			r.Target = "member " + name
+		if _, ok := actors[e.TargetID]; ok {
+			r.TargetHref = "/members"
 		}
 	case "invitation":
 		r.TargetHref = "/members"
 	}
 	return r
+}
+
+// scopeTenant is the tenant whose API keys and tokens the audit page may
+// name: the viewer's, or "" (every one) on the operator's page.
+func scopeTenant(operator bool, v *Viewer) string {
+	if operator {
+		return ""
+	}
+	return v.Tenant.ID
+}
+
+// auditActors names the actors and user targets of a page of events, in
+// a fixed number of queries.
+func (h *Handler) auditActors(ctx context.Context, tenantID string, events []models.AuditEvent) (map[string]models.AuditActor, error) {
+	seen := map[string]bool{}
+	var ids []string
+	for _, e := range events {
+		for _, id := range []string{e.Actor, e.TargetID} {
+			if id != "" && !seen[id] && (id == e.Actor || e.TargetType == "user") {
+				seen[id] = true
+				ids = append(ids, id)
+			}
+		}
+	}
+	return h.db.AuditActors(ctx, tenantID, ids)
+}
+
+// actorName is a person's name (their email when they have none), or an
+// API key's or token's name.
+func actorName(a models.AuditActor) string {
+	if a.Name != "" {
+		return a.Name
+	}
+	return a.Email
 }

@@ -42,6 +42,10 @@ func (h *Handler) Connections(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	counts, used, err := h.db.ConnectionKeys(c.Request().Context(), v.Tenant.ID, views.ConnectionKeysShown)
+	if err != nil {
+		return err
+	}
 	m := views.Connections{CanManage: v.can(ActManageConnections)}
 	for _, mc := range cs {
 		r := views.ConnectionRow{ID: mc.ID, Name: mc.Name, AccountID: mc.AccountID, Region: mc.DefaultRegion,
@@ -49,6 +53,7 @@ func (h *Handler) Connections(c echo.Context) error {
 		if mc.LastTestAt != nil {
 			r.TestAt = *mc.LastTestAt
 		}
+		r.Keys = connectionKeyLinks(counts[mc.ID], used[mc.ID])
 		m.Rows = append(m.Rows, r)
 	}
 	p := h.page(c, "AWS connections", "connections")

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/url"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -33,50 +32,6 @@ type registerForm struct {
 	ExtraARNs        string `form:"extra_arns"`
 	KeyID            string `form:"key_id"`
 	EncryptedDataKey string `form:"encrypted_data_key"`
-}
-
-// Keys lists the tenant's keys with their health.
-func (h *Handler) Keys(c echo.Context) error {
-	v := viewerFrom(c)
-	ctx := c.Request().Context()
-	ks, err := h.db.ListKeys(ctx, v.Tenant.ID)
-	if err != nil {
-		return err
-	}
-	cs, err := h.db.ListConnections(ctx, v.Tenant.ID)
-	if err != nil {
-		return err
-	}
-	exp, err := h.db.MaterialExpiries(ctx, v.Tenant.ID)
-	if err != nil {
-		return err
-	}
-	m := views.Keys{CanManage: v.can(ActManageKeys), HasConnections: len(cs) > 0}
-	if m.CanManage { // the import-your-own-key link says whether a store exists
-		sts, err := h.db.ListKeyStores(ctx, v.Tenant.ID)
-		if err != nil {
-			return err
-		}
-		m.HasStores = len(sts) > 0
-	}
-	now := h.now()
-	for _, k := range ks {
-		rs, err := h.db.KeyRegions(ctx, v.Tenant.ID, k.ID)
-		if err != nil {
-			return err
-		}
-		regions := make([]string, 0, len(rs))
-		for _, r := range rs {
-			regions = append(regions, r.Region)
-		}
-		m.Rows = append(m.Rows, views.KeyRow{ID: k.ID, Name: k.Name, State: string(k.State), Health: string(k.Health),
-			Status: views.StatusOf(string(k.State), string(k.Health), expiryOf(exp, k.ID), now), Regions: strings.Join(regions, ", "), Version: k.CurrentVersion})
-	}
-	p := h.page(c, "Keys", "keys")
-	if c.QueryParam("done") == "purged" { // PurgeTenantCache
-		p.Flash = keyFlashes["purged"]
-	}
-	return render(c, http.StatusOK, views.KeysPage(p, m))
 }
 
 // NewKey shows the guided registration page.

@@ -26,9 +26,17 @@ func (h *Handler) Operator(c echo.Context) error {
 	if err != nil {
 		return fmt.Errorf("operator overview: %w", err)
 	}
+	_, owners, err := h.tenantOwners(ctx)
+	if err != nil {
+		return fmt.Errorf("operator overview: %w", err)
+	}
 	m := views.Operator{Tenants: operatorTenants(counts, h.now())}
+	for i := range m.Tenants {
+		m.Tenants[i].Owner = owners[m.Tenants[i].ID].OwnerLabel()
+	}
 	for _, a := range compliance.NeedsAttention(krs, h.now()) {
-		m.Attention = append(m.Attention, views.AttentionKey{TenantName: a.TenantName, KeyID: a.Key.ID, KeyName: a.Key.Name,
+		m.Attention = append(m.Attention, views.AttentionKey{TenantName: a.TenantName, TenantID: a.Key.TenantID,
+			TenantOwner: owners[a.Key.TenantID].OwnerLabel(), KeyID: a.Key.ID, KeyName: a.Key.Name,
 			State: string(a.Key.State), Health: string(a.Key.Health), Reasons: a.Reasons})
 	}
 	return render(c, http.StatusOK, views.OperatorPage(h.page(c, "Operator", "operator"), m))

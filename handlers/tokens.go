@@ -29,15 +29,15 @@ func (h *Handler) renderTokens(c echo.Context, status int, form views.TokenForm,
 	if err != nil {
 		return err
 	}
-	tenants, err := h.db.ListTenants(ctx)
+	tenants, _, err := h.tenantOwners(ctx)
 	if err != nil {
 		return err
 	}
 	names := map[string]string{}
 	page := views.TokensPage{Form: form, Created: created}
 	for _, t := range tenants {
-		names[t.ID] = t.Name
-		page.Tenants = append(page.Tenants, views.TenantInfo{ID: t.ID, Name: t.Name})
+		names[t.ID] = tenantChoiceLabel(t)
+		page.Tenants = append(page.Tenants, views.TenantInfo{ID: t.ID, Name: names[t.ID]})
 	}
 	for _, t := range rows {
 		row := views.TokenRow{ID: t.ID, Name: t.Name, Scope: "provider-wide", CreatedAt: t.CreatedAt, LastUsedAt: t.LastUsedAt, Revoked: t.RevokedAt != nil}

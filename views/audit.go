@@ -37,7 +37,8 @@ type AuditRow struct {
 	At         time.Time
 	TenantName string // operator view only
 	ActorKind  string // user, service_token, api_key or system
-	Actor      string
+	Actor      string // a person's name, an API key's or token's name, or the id
+	ActorEmail string // a person's email, beside their name
 	ActorHref  string // "" when the actor is not a member to link to
 	Action     string
 	Target     string
@@ -74,4 +75,18 @@ func actorKindLabel(kind string) string {
 		return "keyport"
 	}
 	return kind
+}
+
+// detailsSummaryLen is how much of an event's details its compact row shows
+// before "Details" expands.
+const detailsSummaryLen = 48
+
+// DetailsSummary is the start of long details for the compact row; "" when
+// the details are short enough to show whole.
+func (r AuditRow) DetailsSummary() string {
+	rs := []rune(r.Details)
+	if len(rs) <= detailsSummaryLen {
+		return ""
+	}
+	return string(rs[:detailsSummaryLen]) + "…"
 }

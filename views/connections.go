@@ -19,6 +19,7 @@ type ConnectionRow struct {
 	TestOK     bool
 	TestAt     time.Time
 	Summary    string
+	Keys       ConnectionKeys // the keys that use the connection
 }
 
 // ConnectionForm is the "add AWS connection" form with what was typed (never

@@ -8,6 +8,7 @@ type Keys struct {
 	HasConnections bool
 	HasStores      bool // a key store exists to import a key into
 	Rows           []KeyRow
+	Nav            KeyListNav // search, sort and paging
 }
 
 // KeyRow is one key in the list.
@@ -19,6 +20,14 @@ type KeyRow struct {
 	Status  KeyStatus
 	Regions string
 	Version int64
+	Kind    string // KindLabel
+	// Store and StoreHref name the key store of a key whose material
+	// keyport holds ("" for registered keys); Alias is its KMS alias.
+	Store        string
+	StoreHref    string
+	Alias        string
+	NextRotation *time.Time
+	LastUsed     *time.Time
 }
 
 // KeyDetail is one key's page.

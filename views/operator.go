@@ -10,6 +10,7 @@ type Operator struct {
 type OperatorTenant struct {
 	ID       string
 	Name     string
+	Owner    string // the owners' emails (or the bound owner's), to tell same-named tenants apart
 	Keys     int
 	Healthy  int
 	ByHealth []HealthCount // the unhealthy ones, worst first
@@ -17,10 +18,12 @@ type OperatorTenant struct {
 
 // AttentionKey is a key that needs someone to act, with why.
 type AttentionKey struct {
-	TenantName string
-	KeyID      string
-	KeyName    string
-	State      string
-	Health     string
-	Reasons    []string
+	TenantName  string
+	TenantID    string
+	TenantOwner string
+	KeyID       string
+	KeyName     string
+	State       string
+	Health      string
+	Reasons     []string
 }
