@@ -58,47 +58,67 @@ func (s *Service) CreateConnection(ctx context.Context, tenantID string, by Requ
 	if err != nil {
 		return nil, err
 	}
+	// Every bad field is reported at once, each at its field.
+	var bad models.ValidationErrors
+	if _, err := models.ValidateName("name", in.Name, 100); err != nil {
+		var ve *ValidationError
+		if errors.As(err, &ve) {
+			bad = append(bad, ve)
+		}
+	}
 	acct := awskms.NormalizeAccountID(in.AccountID)
 	region := strings.TrimSpace(in.DefaultRegion)
 	switch {
 	case !awskms.ValidAccountID(acct):
-		return nil, &ValidationError{Field: "account_id", Message: "must be the 12-digit AWS account id, such as 111122223333 or 1111-2222-3333"}
+		bad = append(bad, &ValidationError{Field: "account_id", Message: "must be the 12-digit AWS account id, such as 111122223333 or 1111-2222-3333"})
+	}
+	switch {
 	case !awskms.KnownRegion(region):
-		return nil, &ValidationError{Field: "default_region", Message: "must be an AWS region of the standard partition, such as us-east-1"}
+		bad = append(bad, &ValidationError{Field: "default_region", Message: "must be an AWS region of the standard partition, such as us-east-1"})
 	case !ps.RegionAllowed(region):
-		return nil, &ValidationError{Field: "default_region", Message: "is not one of the regions your provider allows: " + strings.Join(ps.AllowedRegions, ", ")}
+		bad = append(bad, &ValidationError{Field: "default_region", Message: "is not one of the regions your provider allows: " + strings.Join(ps.AllowedRegions, ", ")})
 	}
 	c := &models.Connection{ID: models.NewID(models.PrefixConnection), TenantID: tenantID, Name: in.Name,
 		AccountID: acct, DefaultRegion: region, Kind: in.Kind, CreatedBy: by.UserID}
 	details := map[string]string{"name": strings.TrimSpace(in.Name), "account_id": acct, "region": region, "kind": in.Kind}
+	var secret string
 	switch in.Kind {
 	case awskms.KindAccessKey:
-		akid, secret := strings.TrimSpace(in.AccessKeyID), strings.TrimSpace(in.Secret)
+		akid := strings.TrimSpace(in.AccessKeyID)
+		secret = strings.TrimSpace(in.Secret)
 		if !accessKeyIDRE.MatchString(akid) {
-			return nil, &ValidationError{Field: "access_key_id", Message: "must be an IAM user's access key id: 20 characters starting with AKIA"}
+			bad = append(bad, &ValidationError{Field: "access_key_id", Message: "must be an IAM user's access key id: 20 characters starting with AKIA"})
 		}
 		if !secretKeyRE.MatchString(secret) {
-			return nil, &ValidationError{Field: "secret_access_key", Message: "must be the 40-character secret access key shown when the access key was created"}
+			bad = append(bad, &ValidationError{Field: "secret_access_key", Message: "must be the 40-character secret access key shown when the access key was created"})
 		}
 		c.AccessKeyID = akid
-		c.SecretSealed, err = s.sealer.Seal(seal.SecretPurpose(c.ID), []byte(secret))
-		if err != nil {
-			return nil, fmt.Errorf("seal connection secret: %w", err)
-		}
 		details["access_key_last4"] = Last4(akid)
 	case awskms.KindAssumeRole:
 		roleAcct, err := awskms.ParseRoleARN("role_arn", in.RoleARN)
-		if err != nil {
+		var ve *ValidationError
+		switch {
+		case errors.As(err, &ve):
+			bad = append(bad, ve)
+		case err != nil:
 			return nil, err
-		}
-		if roleAcct != acct {
-			return nil, &ValidationError{Field: "role_arn", Message: "is in account " + roleAcct + ", not in this connection's account " + acct}
+		case awskms.ValidAccountID(acct) && roleAcct != acct:
+			bad = append(bad, &ValidationError{Field: "role_arn", Message: "is in account " + roleAcct + ", not in this connection's account " + acct})
 		}
 		c.RoleARN = strings.TrimSpace(in.RoleARN)
-		c.ExternalID = s.clients.NewExternalID()
 		details["role_arn"] = c.RoleARN
 	default:
-		return nil, &ValidationError{Field: "kind", Message: "choose an access key or a role to assume"}
+		bad = append(bad, &ValidationError{Field: "kind", Message: "choose an access key or a role to assume"})
+	}
+	if err := bad.Err(); err != nil {
+		return nil, err
+	}
+	if in.Kind == awskms.KindAccessKey {
+		if c.SecretSealed, err = s.sealer.Seal(seal.SecretPurpose(c.ID), []byte(secret)); err != nil {
+			return nil, fmt.Errorf("seal connection secret: %w", err)
+		}
+	} else {
+		c.ExternalID = s.clients.NewExternalID()
 	}
 	if err := s.db.CreateConnection(ctx, c, by.Audit("connection.created", details)); err != nil {
 		return nil, err

@@ -46,6 +46,15 @@ func TestConnectionAndKeyRegistrationOverHTTP(t *testing.T) {
 		t.Fatalf("bad secret: %d", res.StatusCode)
 	}
 
+	// Every bad field is reported at once, each at its own field.
+	res, page = s.addConnection(t, b, url.Values{"name": {""}, "account_id": {"12345"}, "default_region": {"eu-west-9"},
+		"kind": {"access_key"}, "access_key_id": {"nope"}, "secret_access_key": {"too-short-secret"}})
+	for _, f := range []string{"name", "account_id", "default_region", "access_key_id", "secret_access_key"} {
+		if res.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(page, `data-testid="error-`+f+`"`) {
+			t.Errorf("all errors at once: %d, no error at %s", res.StatusCode, f)
+		}
+	}
+
 	// The access-key connection: saved, secret never shown again, test passes.
 	res, page = s.addConnection(t, b, url.Values{"name": {"prod"}, "account_id": {awsTenantAcct}, "default_region": {awsRegion},
 		"kind": {"access_key"}, "access_key_id": {awsUserAKID}, "secret_access_key": {awsUserSecret}})
