@@ -139,9 +139,12 @@ func (s *Service) RegisterKey(ctx context.Context, tenantID string, by RequestBy
 // checkRegisterInput checks everything that needs no KMS call and returns
 // the regions, primary first.
 func (s *Service) checkRegisterInput(ctx context.Context, tenantID string, conn awskms.Connection, ps ProviderSettings, in RegisterInput) ([]regionKey, error) {
+	// A bad name is reported together with a bad key ARN (issue 14: every
+	// error at once); the checks after the ARN need a good one.
+	var bad models.ValidationErrors
 	name := strings.TrimSpace(in.Name)
 	if name == "" || len([]rune(name)) > 100 {
-		return nil, &ValidationError{Field: "name", Message: "is required, at most 100 characters"}
+		bad = append(bad, &ValidationError{Field: "name", Message: "is required, at most 100 characters"})
 	}
 	keys, err := s.db.ListKeys(ctx, tenantID)
 	if err != nil {
@@ -152,7 +155,7 @@ func (s *Service) checkRegisterInput(ctx context.Context, tenantID string, conn 
 		if k.State != models.StateDeleted {
 			live++
 		}
-		if strings.EqualFold(k.Name, name) {
+		if name != "" && strings.EqualFold(k.Name, name) {
 			return nil, models.ErrNameTaken
 		}
 	}
@@ -160,8 +163,14 @@ func (s *Service) checkRegisterInput(ctx context.Context, tenantID string, conn 
 		return nil, &ValidationError{Field: "key_arn", Message: "your provider allows one key per tenant, and this tenant has one already"}
 	}
 	primary, err := awskms.ParseKeyARN("key_arn", in.KeyARN)
-	if err != nil {
+	var ve *ValidationError
+	switch {
+	case errors.As(err, &ve):
+		return nil, append(bad, ve)
+	case err != nil:
 		return nil, err
+	case len(bad) > 0:
+		return nil, bad
 	}
 	if err := s.checkARNScope("key_arn", primary, conn, ps); err != nil {
 		return nil, err

@@ -97,6 +97,11 @@ func TestConnectionAndKeyRegistrationOverHTTP(t *testing.T) {
 	if res.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(page, "GovCloud") {
 		t.Fatalf("govcloud arn: %d", res.StatusCode)
 	}
+	// A missing name and a bad ARN are both reported, each at its field.
+	res, page = b.post(t, s.URL+"/keys", url.Values{"csrf_token": {token}, "connection_id": {conn}, "name": {" "}, "key_arn": {"not-an-arn"}}, nil)
+	if res.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(page, `data-testid="error-name"`) || !strings.Contains(page, `data-testid="error-key_arn"`) {
+		t.Fatalf("all registration errors at once: %d", res.StatusCode)
+	}
 	if ks, _ := s.DB.ListKeys(context.Background(), tenant); len(ks) != 0 {
 		t.Fatalf("refusals stored keys")
 	}
