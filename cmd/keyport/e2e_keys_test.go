@@ -70,8 +70,8 @@ func TestBrowserRegisterDemoKey(t *testing.T) {
 		webtest.Screenshot(t, ctx, "keys-validation")
 		t.Fatalf("%d validation checks failed", n)
 	}
-	if h := p.Text(`[data-testid="key"] [data-testid="health"]`); h != "Healthy" {
-		t.Errorf("health shown = %q", h)
+	if h := p.Text(`[data-testid="key"] [data-testid="status"]`); h != "Active" {
+		t.Errorf("status shown = %q", h)
 	}
 	webtest.Screenshot(t, ctx, "key-registered")
 	p.Step("dashboard shows key health",

@@ -73,7 +73,10 @@ func TestBrowserInviteAuditor(t *testing.T) {
 		chromedp.Navigate(base+"/members"),
 		// Dave signed in as Dave@Partner.test: the IdP's spelling is kept.
 		chromedp.WaitVisible(chromedp.CSS(`tr[data-email="dave@partner.test" i]`)),
+		// Remove asks first: the fold-out names the member, then removes.
 		chromedp.Click(chromedp.CSS(`tr[data-email="dave@partner.test" i] [data-testid="remove-member"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`tr[data-email="dave@partner.test" i] [data-testid="confirm-remove"]`)),
+		chromedp.Click(chromedp.CSS(`tr[data-email="dave@partner.test" i] [data-testid="confirm-remove"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`p.flash`)),
 	)
 	step(dave, "the colleague's open session has ended",

@@ -71,6 +71,9 @@ func TestBrowserRotation(t *testing.T) {
 
 	p.Step("rotate now",
 		chromedp.Click(chromedp.CSS(`[data-testid="rotate-now"]`)),
+		// Rotate now asks first, naming what it does and costs.
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="confirm-rotate"]`)),
+		chromedp.Click(chromedp.CSS(`[data-testid="confirm-rotate"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`tbody tr:nth-child(2)[data-testid="version-row"]`)),
 	)
 	if got := p.Text(`[data-testid="current-version"]`); got != "2" {
