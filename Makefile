@@ -29,7 +29,6 @@ test: lint
 	@if [ -n "$$KEYPORT_TEST_POSTGRES" ]; then \
 	  echo "make test: again on PostgreSQL: $(PG_PACKAGES), and $(PG_ONLY_RUN) in ./cmd/keyport/"; \
 	  $(GO) test -race -count=1 -timeout 20m $(PG_PACKAGES) || exit 1; \
-	  ( $(call metrics,$(GO) test -count=1 -v -run '^TestAuthorizationMatrix$$' ./web/) ) || exit 1; \
 	  $(call metrics,$(GO) test -race -count=1 -v -run '$(PG_ONLY_RUN)' ./cmd/keyport/); \
 	else echo "make test: KEYPORT_TEST_POSTGRES is not set, PostgreSQL suites skipped"; fi
 

@@ -326,7 +326,9 @@ func TestBrowserForms(t *testing.T) {
 // when all are done, can be dismissed for good, and an auditor sees what
 // an auditor does instead.
 func TestBrowserGettingStarted(t *testing.T) {
-	ctx := webtest.Browser(t, 120*time.Second)
+	// A generous budget: the setup below makes a keyport-generated key,
+	// whose RSA import parameters are slow under the race detector.
+	ctx := webtest.Browser(t, 300*time.Second)
 	s := lifecycleStack(t)
 	p := webtest.Page{T: t, Ctx: ctx, Prefix: "ux-onboarding-"}
 	s.IdP.Queue(erin)
