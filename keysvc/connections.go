@@ -1,6 +1,7 @@
 package keysvc
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -300,7 +301,7 @@ func (s *Service) UpdateConnection(ctx context.Context, tenantID string, by Requ
 		if mc.Kind != awskms.KindAccessKey {
 			return nil, nil, &ValidationError{Field: "secret_access_key", Message: "this connection assumes a role; change role_arn instead"}
 		}
-		akid, secret := strings.TrimSpace(cmpOr(in.AccessKeyID, mc.AccessKeyID)), strings.TrimSpace(in.Secret)
+		akid, secret := strings.TrimSpace(cmp.Or(in.AccessKeyID, mc.AccessKeyID)), strings.TrimSpace(in.Secret)
 		if !accessKeyIDRE.MatchString(akid) {
 			return nil, nil, &ValidationError{Field: "access_key_id", Message: "must be an IAM user's access key id: 20 characters starting with AKIA"}
 		}
@@ -351,13 +352,6 @@ func (s *Service) UpdateConnection(ctx context.Context, tenantID string, by Requ
 	s.clients.Forget(id)
 	out, err := s.db.GetConnection(ctx, tenantID, id)
 	return out, t, err
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // testAssumeRole checks keyport's own identity, then assumes the role.

@@ -167,26 +167,6 @@ func (db *DB) RevokeAPIKey(ctx context.Context, tenantID, id string, audit Audit
 	})
 }
 
-// RevokeTenantAPIKeys revokes every key of a tenant (closing a tenant, a
-// demoted creator); it returns how many it revoked.
-func (db *DB) RevokeTenantAPIKeys(ctx context.Context, tenantID string, audit AuditInput) (int64, error) {
-	var n int64
-	err := db.change(ctx, "revoke tenant API keys", func(tx *gorm.DB) (*AuditInput, error) {
-		res := tx.Table("api_keys").Where("tenant_id = ? AND revoked_at IS NULL", tenantID).Update("revoked_at", db.now())
-		if res.Error != nil {
-			return nil, res.Error
-		}
-		n = res.RowsAffected
-		if n == 0 || audit.Action == "" {
-			return nil, nil
-		}
-		audit.TenantID, audit.TargetType = tenantID, "tenant"
-		audit.TargetID = tenantID
-		return &audit, nil
-	})
-	return n, err
-}
-
 // revokeCreatorAPIKeysTx revokes the API keys userID created in tenantID
 // that outrank role: all of them when role is "" (the member left or was
 // removed), the admin keys of a member demoted to auditor. A key never has

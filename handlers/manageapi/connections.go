@@ -151,9 +151,6 @@ func (a *API) listConnections(c echo.Context) error {
 
 func (a *API) getConnection(c echo.Context) error {
 	mc, err := a.db.GetConnection(c.Request().Context(), tenant(c), c.Param("id"))
-	if errors.Is(err, models.ErrNotFound) {
-		return notFound("connection")
-	}
 	if err != nil {
 		return err
 	}
@@ -169,8 +166,6 @@ func (a *API) updateConnection(c echo.Context) error {
 		keysvc.ConnectionUpdate{Name: in.Name, AccessKeyID: in.AccessKeyID, Secret: in.SecretAccessKey, RoleARN: in.RoleARN})
 	var tf *keysvc.ConnectionTestFailedError
 	switch {
-	case errors.Is(err, models.ErrNotFound):
-		return notFound("connection")
 	case errors.As(err, &tf):
 		return c.JSON(http.StatusUnprocessableEntity, ErrorBody{Error: handlers.APIErrorDetail{Code: "connection_test_failed",
 			Message: "The new credentials failed the connection test; the old ones stay in use. " + tf.Test.Summary() + "."}, Checks: checks(tf.Test.Checks)})
@@ -184,8 +179,6 @@ func (a *API) deleteConnection(c echo.Context) error {
 	err := a.keys.DeleteConnection(c.Request().Context(), tenant(c), by(c), c.Param("id"))
 	var ve *models.ValidationError
 	switch {
-	case errors.Is(err, models.ErrNotFound):
-		return notFound("connection")
 	case errors.As(err, &ve) && ve.Field == "connection":
 		return &handlers.APIError{Status: http.StatusConflict, Code: "connection_in_use", Message: "This connection " + ve.Message + "."}
 	case err != nil:
@@ -196,9 +189,6 @@ func (a *API) deleteConnection(c echo.Context) error {
 
 func (a *API) testConnection(c echo.Context) error {
 	res, err := a.keys.TestConnection(c.Request().Context(), tenant(c), by(c), c.Param("id"))
-	if errors.Is(err, models.ErrNotFound) {
-		return notFound("connection")
-	}
 	if err != nil {
 		return err
 	}

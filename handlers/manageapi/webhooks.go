@@ -1,7 +1,6 @@
 package manageapi
 
 import (
-	"errors"
 	"net/http"
 	"time"
 
@@ -98,13 +97,6 @@ func (a *API) webhookOps() []Operation {
 	}
 }
 
-func webhookErr(err error) error {
-	if errors.Is(err, models.ErrNotFound) {
-		return notFound("webhook")
-	}
-	return err
-}
-
 func (a *API) createWebhook(c echo.Context) error {
 	var in WebhookCreate
 	if err := bind(c, &in); err != nil {
@@ -132,7 +124,7 @@ func (a *API) listWebhooks(c echo.Context) error {
 func (a *API) getWebhook(c echo.Context) error {
 	e, err := a.hooks.Get(c.Request().Context(), tenant(c), c.Param("id"))
 	if err != nil {
-		return webhookErr(err)
+		return err
 	}
 	return c.JSON(http.StatusOK, webhookOut(e))
 }
@@ -144,21 +136,21 @@ func (a *API) updateWebhook(c echo.Context) error {
 	}
 	e, err := a.hooks.Update(c.Request().Context(), tenant(c), by(c), c.Param("id"), webhooks.Update{URL: in.URL, Events: in.Events, Enabled: in.Enabled})
 	if err != nil {
-		return webhookErr(err)
+		return err
 	}
 	return c.JSON(http.StatusOK, webhookOut(e))
 }
 
 func (a *API) deleteWebhook(c echo.Context) error {
 	if err := a.hooks.Delete(c.Request().Context(), tenant(c), by(c), c.Param("id")); err != nil {
-		return webhookErr(err)
+		return err
 	}
 	return c.NoContent(http.StatusNoContent)
 }
 
 func (a *API) testWebhook(c echo.Context) error {
 	if err := a.hooks.SendTest(c.Request().Context(), tenant(c), by(c), c.Param("id")); err != nil {
-		return webhookErr(err)
+		return err
 	}
 	return c.NoContent(http.StatusAccepted)
 }
@@ -166,7 +158,7 @@ func (a *API) testWebhook(c echo.Context) error {
 func (a *API) rotateWebhookSecret(c echo.Context) error {
 	secret, err := a.hooks.RotateSecret(c.Request().Context(), tenant(c), by(c), c.Param("id"))
 	if err != nil {
-		return webhookErr(err)
+		return err
 	}
 	return c.JSON(http.StatusOK, WebhookSecret{Secret: secret})
 }
@@ -178,7 +170,7 @@ func (a *API) listWebhookDeliveries(c echo.Context) error {
 	}
 	ds, next, err := a.hooks.ListDeliveriesPage(c.Request().Context(), tenant(c), c.Param("id"), c.QueryParam("cursor"), n)
 	if err != nil {
-		return webhookErr(err)
+		return err
 	}
 	out := List[WebhookDelivery]{Items: make([]WebhookDelivery, 0, len(ds)), NextCursor: next}
 	for _, d := range ds {

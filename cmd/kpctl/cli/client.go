@@ -103,15 +103,14 @@ func newClient(baseURL, key string) (*client, error) {
 // POST carries an Idempotency-Key, so a retry after a lost answer does
 // nothing twice.
 func (c *client) do(ctx context.Context, method, path string, body, out any) error {
-	var rd io.Reader
+	var payload []byte
 	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
+		var err error
+		if payload, err = json.Marshal(body); err != nil {
 			return err
 		}
-		rd = bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, nil)
 	if err != nil {
 		return err
 	}
@@ -125,9 +124,9 @@ func (c *client) do(ctx context.Context, method, path string, body, out any) err
 	}
 	var res *http.Response
 	for attempt := 0; ; attempt++ {
-		if rd != nil {
-			b, _ := json.Marshal(body)
-			req.Body = io.NopCloser(bytes.NewReader(b))
+		if payload != nil { // a fresh reader for each attempt
+			req.Body = io.NopCloser(bytes.NewReader(payload))
+			req.ContentLength = int64(len(payload))
 		}
 		res, err = c.http.Do(req)
 		// Retry what could not have been served (a network error) or was
