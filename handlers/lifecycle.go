@@ -253,6 +253,9 @@ func (h *Handler) DeleteKey(c echo.Context) error {
 	res, err := h.mgd.ScheduleDeletion(c.Request().Context(), v.Tenant.ID, h.by(c), k.ID, managed.DeleteInput{
 		WindowDays: days, Acknowledge: c.FormValue("acknowledge") == "true", ApprovalID: c.FormValue("approval_id")})
 	var dep *managed.DependencyError
+	if err != nil && scheduledMeanwhile(c, h.db, v.Tenant.ID, k.ID) {
+		return c.Redirect(http.StatusSeeOther, "/keys/"+k.ID+"?done=already") // a second submit raced the first
+	}
 	switch errs := fieldErrors(err); {
 	case errors.Is(err, managed.ErrOperationRunning):
 		return c.Redirect(http.StatusSeeOther, "/keys/"+k.ID+"?done=running")
@@ -265,6 +268,14 @@ func (h *Handler) DeleteKey(c echo.Context) error {
 		return fmt.Errorf("schedule deletion: %w", err)
 	}
 	return opRedirect(c, res)
+}
+
+// scheduledMeanwhile reports whether the key became PENDING_DELETION
+// while this request ran: two submits of one confirmation race, and the
+// one that loses sees the key as the winner left it.
+func scheduledMeanwhile(c echo.Context, db *models.DB, tenantID, keyID string) bool {
+	k, err := db.GetKey(c.Request().Context(), tenantID, keyID)
+	return err == nil && k.State == models.StatePendingDeletion
 }
 
 // approvalRows lists a key's approvals for the viewer.
