@@ -47,14 +47,14 @@ func ServiceTokensPage(p Page, t TokensPage) templ.Component {
 				return templ_7745c5c3_Err
 			}
 			if t.Created != "" {
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 2, "<section class=\"card created-token\" data-testid=\"token-created\"><h2>New token</h2><p>Copy it now. It will not be shown again.</p><pre class=\"mailbody\" data-testid=\"token-value\">")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 2, "<section class=\"card created-token\" data-testid=\"token-created\"><h2>New token</h2><p>Copy it now. It will not be shown again.</p><pre class=\"mailbody\" data-testid=\"token-value\" data-copy=\"token\">")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
 				var templ_7745c5c3_Var3 string
 				templ_7745c5c3_Var3, templ_7745c5c3_Err = templ.JoinStringErrs(t.Created)
 				if templ_7745c5c3_Err != nil {
-					return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/tokens.templ`, Line: 14, Col: 63}
+					return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/tokens.templ`, Line: 14, Col: 81}
 				}
 				_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var3))
 				if templ_7745c5c3_Err != nil {

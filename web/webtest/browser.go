@@ -49,7 +49,7 @@ func Browser(tb testing.TB, timeout time.Duration) context.Context {
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("disable-dev-shm-usage", true),
 		chromedp.UserDataDir(tb.TempDir()),
-		chromedp.WindowSize(1280, 900),
+		chromedp.WindowSize(1366, 900),
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	tb.Cleanup(cancel)
