@@ -1683,20 +1683,20 @@ func OperatorLifecyclePage(p Page, m OperatorLifecycle) templ.Component {
 					return templ_7745c5c3_Err
 				}
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 144, "> Key deletions need another admin's approval</label></p><p class=\"field\"><label for=\"approver_min_hours\">An approver must have been a member for at least (hours, before the request)</label> <input id=\"approver_min_hours\" name=\"approver_min_hours\" type=\"number\" min=\"0\" max=\"8760\" required value=\"")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 144, "> Key deletions need another admin's approval</label></p><p class=\"field\"><label for=\"approver_min_hours\">An approver must have been a member for at least (hours, before the request)</label> <input id=\"approver_min_hours\" name=\"approver_min_hours\" type=\"number\" min=\"0\" max=\"8760\" value=\"")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
 			var templ_7745c5c3_Var86 string
 			templ_7745c5c3_Var86, templ_7745c5c3_Err = templ.JoinStringErrs(strconv.Itoa(m.ApproverMinHours))
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/lifecycle.templ`, Line: 307, Col: 143}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/lifecycle.templ`, Line: 307, Col: 134}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var86))
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 145, "\"> <small>Nobody invited by the requester can approve, whatever this says: an owner could otherwise invite a second mailbox of their own.</small></p><p class=\"field\"><label><input type=\"checkbox\" name=\"approver_mfa\" value=\"true\"")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 145, "\" aria-describedby=\"approver_min_hours_help\"> <small id=\"approver_min_hours_help\">Optional: left empty, it is 24 hours. Nobody invited by the requester can approve, whatever this says: an owner could otherwise invite a second mailbox of their own.</small></p><p class=\"field\"><label><input type=\"checkbox\" name=\"approver_mfa\" value=\"true\"")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
