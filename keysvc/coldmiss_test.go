@@ -3,6 +3,9 @@ package keysvc_test
 import (
 	"context"
 	"fmt"
+	"math"
+	"runtime"
+	"runtime/debug"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -23,7 +26,7 @@ const (
 	coldClients = 64
 	coldKeys    = 100
 	coldLatency = 50 * time.Millisecond
-	coldRounds  = 5    // rounds of herd, keyport, keyport, herd
+	coldRounds  = 8    // rounds of herd, keyport, keyport, herd
 	coldTarget  = 1.10 // keyport's p50 and p99 at most this times the bare herd's
 )
 
@@ -245,4 +248,42 @@ func median(ds []time.Duration) time.Duration {
 	slices.Sort(s)
 	n := len(s)
 	return (s[(n-1)/2] + s[n/2]) / 2
+}
+
+// TestMetricColdMissGC measures what the collector settings the operations
+// guide discusses do to cold misses: keyport's cold-miss p50 and p99 with
+// Go's defaults against GOGC=400 with GOMEMLIMIT=512MiB, set in this
+// process between runs (debug.SetGCPercent, debug.SetMemoryLimit) and
+// interleaved A B B A, medians compared. Information only: keyport ships
+// Go's defaults (README, "Tuning").
+func TestMetricColdMissGC(t *testing.T) {
+	benchMetrics(t)
+	env := keysvctest.New(t, keysvc.Config{})
+	cts := encryptedUnderKeys(t, env, coldKeys, "k%d")
+	url := startKMSProcess(t, env, coldLatency)
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(math.MaxInt64))
+	var def, tuned struct{ p50, p99 []time.Duration }
+	for range coldRounds {
+		for _, tune := range []bool{false, true, true, false} {
+			side := &def
+			if tune {
+				side = &tuned
+				debug.SetGCPercent(400)
+				debug.SetMemoryLimit(512 << 20)
+			} else {
+				debug.SetGCPercent(100)
+				debug.SetMemoryLimit(math.MaxInt64)
+			}
+			runtime.GC() // each run starts from the same heap
+			lat, _ := keyportColdRun(t, env, url, cts)
+			side.p50 = append(side.p50, pct(lat, 50))
+			side.p99 = append(side.p99, pct(lat, 99))
+		}
+	}
+	p50, p99 := median(def.p50), median(def.p99)
+	tp50, tp99 := median(tuned.p50), median(tuned.p99)
+	fmt.Printf("METRIC cold_miss_gc kms=second_process kms_latency_ms=%d clients=%d keys=%d rounds=%d default_p50_ms=%.1f default_p99_ms=%.1f gogc400_memlimit512mib_p50_ms=%.1f gogc400_memlimit512mib_p99_ms=%.1f p50_ratio=%.2f p99_ratio=%.2f\n",
+		coldLatency.Milliseconds(), coldClients, coldKeys, coldRounds, ms(p50), ms(p99), ms(tp50), ms(tp99),
+		float64(tp50)/float64(p50), float64(tp99)/float64(p99))
 }
