@@ -26,7 +26,7 @@ const (
 	coldClients = 64
 	coldKeys    = 100
 	coldLatency = 50 * time.Millisecond
-	coldRounds  = 8    // rounds of herd, keyport, keyport, herd
+	coldRounds  = 12   // rounds of herd, keyport, keyport, herd
 	coldTarget  = 1.10 // keyport's p50 and p99 at most this times the bare herd's
 )
 
