@@ -8,6 +8,7 @@ import (
 	"keyport/keysvc/seal"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -48,6 +49,52 @@ func TestClientsCacheAndAssumeRoleOnce(t *testing.T) {
 	}
 	if _, err := e.svc.clients.KMS(ctx, conn, "us-gov-west-1"); err == nil {
 		t.Error("a GovCloud region got a client")
+	}
+}
+
+// TestClientsConcurrentCallersShareOneClient: a burst of callers asking
+// for a connection's client at once (cold misses after a restart) get one
+// client, built once, not one each with its own connection pool.
+func TestClientsConcurrentCallersShareOneClient(t *testing.T) {
+	e := newCPEnv(t)
+	ctx := context.Background()
+	conn := awskms.ConnectionFromModel(e.accessKeyConn(t, "user", cpUserAKID, cpUserSecret))
+	got := make([]*kms.Client, 64)
+	var wg sync.WaitGroup
+	for i := range got {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := e.svc.clients.KMS(ctx, conn, cpRegion)
+			if err != nil {
+				t.Error(err)
+			}
+			got[i] = c
+		}()
+	}
+	wg.Wait()
+	for _, c := range got {
+		if c == nil || c != got[0] {
+			t.Fatal("concurrent callers got different clients")
+		}
+	}
+	if _, err := got[0].ListKeys(ctx, &kms.ListKeysInput{}); err != nil {
+		t.Fatal(err)
+	}
+	bad := conn
+	bad.SecretSealed = []byte("not sealed")
+	if _, err := e.svc.clients.KMS(ctx, bad, cpRegion); err == nil {
+		t.Fatal("a secret that does not open gave a client")
+	}
+	if _, err := e.svc.clients.KMS(ctx, bad, cpRegion); err == nil {
+		t.Fatal("a failed build was kept as a client")
+	}
+	c, err := e.svc.clients.KMS(ctx, conn, cpRegion) // failures are not kept: the good connection builds again
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ListKeys(ctx, &kms.ListKeysInput{}); err != nil {
+		t.Fatal(err)
 	}
 }
 

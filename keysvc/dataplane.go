@@ -343,9 +343,10 @@ func (s *Service) Purge(ctx context.Context, tenantID, keyID, actor string) erro
 	return nil
 }
 
-// Warm loads every key and service token into memory, and reads ahead the
-// wrapped data keys of the keys' current versions, so the first requests
-// after a start do not each read them from the database.
+// Warm loads every key and service token into memory, reads ahead the
+// wrapped data keys of the keys' current versions and builds the KMS
+// clients that unwrap them, so the first requests after a start neither
+// read the database nor build clients before their KMS call.
 func (s *Service) Warm(ctx context.Context) error {
 	if err := s.dp.keys.refresh(ctx); err != nil {
 		return fmt.Errorf("keysvc: load keys: %w", err)
@@ -353,10 +354,35 @@ func (s *Service) Warm(ctx context.Context) error {
 	if err := s.dp.wraps.readAhead(ctx, s.dp.keys.currentVersions(), s.cfg.CacheMaxEntries); err != nil {
 		return fmt.Errorf("keysvc: read wrapped data keys: %w", err)
 	}
+	s.primeClients(ctx)
 	if err := s.tokens.refresh(ctx); err != nil {
 		return fmt.Errorf("keysvc: load service tokens: %w", err)
 	}
 	return nil
+}
+
+// primeClients builds the KMS client of every connection and primary
+// region the read-ahead wraps name: the connection read, its secret opened
+// and the SDK client made once here rather than in the first burst of cache
+// misses, in front of their KMS calls. A connection that fails is left to
+// the misses (which report it); no KMS call is made.
+func (s *Service) primeClients(ctx context.Context) {
+	type target struct{ tenantID, connID, region string }
+	seen := map[target]bool{}
+	for _, ref := range s.dp.wraps.aheadPrimaries() {
+		m, err := s.dp.keys.get(ctx, ref.TenantID, ref.KeyID)
+		if err != nil || ref.Region == HeldRegion {
+			continue
+		}
+		t := target{m.TenantID, m.ConnectionID, ref.Region}
+		if seen[t] {
+			continue
+		}
+		seen[t] = true
+		if _, err := s.dp.kmsFor(ctx, t.tenantID, t.connID, t.region); err != nil {
+			s.log.Warn("build kms client", "tenant_id", t.tenantID, "connection_id", t.connID, "region", t.region, "err", err)
+		}
+	}
 }
 
 // Run keeps the data plane current until ctx ends: it follows other

@@ -102,6 +102,25 @@ func (r *wrapReader) readAhead(ctx context.Context, refs []models.WrapRef, limit
 	return nil
 }
 
+// primaryRef names a read-ahead data-key version and the region of its
+// primary wrap.
+type primaryRef struct {
+	TenantID, KeyID, Region string
+}
+
+// aheadPrimaries lists the read-ahead versions with their primary region.
+func (r *wrapReader) aheadPrimaries() []primaryRef {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]primaryRef, 0, len(r.ahead))
+	for ref, ws := range r.ahead {
+		if len(ws) > 0 {
+			out = append(out, primaryRef{ref.TenantID, ref.KeyID, ws[0].Region})
+		}
+	}
+	return out
+}
+
 // dropStale drops the read-ahead wraps once their time is over.
 func (r *wrapReader) dropStale() {
 	r.mu.Lock()

@@ -121,7 +121,7 @@ type Clients struct {
 
 	mu    sync.Mutex
 	creds map[string]credEntry // by connection id
-	kms   map[string]kmsEntry  // by connection id + "/" + region
+	kms   map[string]*kmsEntry // by connection id + "/" + region
 }
 
 type credEntry struct {
@@ -129,9 +129,15 @@ type credEntry struct {
 	prov aws.CredentialsProvider
 }
 
+// kmsEntry is a client built (or being built) for one connection and
+// region. Concurrent callers wait for one build: a burst of cold misses
+// (a restart) would otherwise open the connection's secret and build a
+// client, each with its own connection pool, once per caller.
 type kmsEntry struct {
 	fp     string
+	ready  chan struct{} // closed once client or err is set
 	client *kms.Client
+	err    error
 }
 
 // NewClients builds the client factory.
@@ -161,7 +167,7 @@ func NewClients(o ClientOptions) *Clients {
 			t.MaxIdleConnsPerHost = maxIdleKMSConns
 		}),
 		creds: map[string]credEntry{},
-		kms:   map[string]kmsEntry{},
+		kms:   map[string]*kmsEntry{},
 	}
 	if o.Base != nil {
 		c.baseOnce.Do(func() { c.base = o.Base.Copy() })
@@ -221,26 +227,39 @@ func (c *Clients) KMS(ctx context.Context, conn Connection, region string) (*kms
 	fp := conn.fingerprint()
 	key := conn.ID + "/" + region
 	c.mu.Lock()
-	if e, ok := c.kms[key]; ok && e.fp == fp {
+	e, ok := c.kms[key]
+	if !ok || e.fp != fp {
+		e = &kmsEntry{fp: fp, ready: make(chan struct{})}
+		c.kms[key] = e
 		c.mu.Unlock()
-		return e.client, nil
+		e.client, e.err = c.buildKMS(context.WithoutCancel(ctx), conn, fp, region) // the waiters want it too
+		if e.err != nil {
+			c.mu.Lock()
+			if c.kms[key] == e {
+				delete(c.kms, key) // failures are not kept: the next call tries again
+			}
+			c.mu.Unlock()
+		}
+		close(e.ready)
+	} else {
+		c.mu.Unlock()
 	}
-	c.mu.Unlock()
+	select {
+	case <-e.ready:
+		return e.client, e.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// buildKMS makes conn's client in region, with the connection's cached
+// credentials.
+func (c *Clients) buildKMS(ctx context.Context, conn Connection, fp, region string) (*kms.Client, error) {
 	prov, err := c.cachedCredentials(ctx, conn, fp)
 	if err != nil {
 		return nil, err
 	}
-	client, err := c.KMSWith(ctx, prov, region)
-	if err != nil {
-		return nil, err
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if e, ok := c.kms[key]; ok && e.fp == fp {
-		return e.client, nil // another caller built it first; keep one
-	}
-	c.kms[key] = kmsEntry{fp: fp, client: client}
-	return client, nil
+	return c.KMSWith(ctx, prov, region)
 }
 
 // Provider returns a KMS client in region acting as the provider itself
