@@ -131,14 +131,32 @@ func (db *DB) ClaimJobs(ctx context.Context, owner string, limit int, leaseFor t
 	var out []Job
 	err := db.g.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		now := db.now()
-		q := tx.Table("jobs").Where(claimable, JobPending, now, JobRunning, now).Order("due_at, id").Limit(limit).
-			Clauses(clause.Locking{Strength: "UPDATE", Options: "SKIP LOCKED"})
-		if len(kinds) > 0 {
-			q = q.Where("kind IN ?", kinds)
-		}
+		// Two queries, each read in its index's order and stopping at
+		// limit: jobs whose worker died (their lease ran out) first, then
+		// pending jobs that are due, oldest first. One query with an OR
+		// of the two would collect every due job and sort them all.
 		var cands []Job
-		if err := q.Find(&cands).Error; err != nil {
-			return err
+		for _, part := range []struct {
+			where string
+			args  []any
+			order string
+		}{
+			{"state = ? AND lease_expires_at <= ?", []any{JobRunning, now}, "lease_expires_at, id"},
+			{"state = ? AND due_at <= ?", []any{JobPending, now}, "due_at, id"},
+		} {
+			if len(cands) >= limit {
+				break
+			}
+			q := tx.Table("jobs").Where(part.where, part.args...).Order(part.order).Limit(limit-len(cands)).
+				Clauses(clause.Locking{Strength: "UPDATE", Options: "SKIP LOCKED"})
+			if len(kinds) > 0 {
+				q = q.Where("kind IN ?", kinds)
+			}
+			var found []Job
+			if err := q.Find(&found).Error; err != nil {
+				return err
+			}
+			cands = append(cands, found...)
 		}
 		for i := range cands {
 			c := &cands[i]

@@ -93,11 +93,37 @@ func (db *DB) SaveRotationPlan(ctx context.Context, plan RotationPlan, w PlanWri
 	return nil
 }
 
+// scheduledRotateJobs selects by run key the scheduled rotation jobs a
+// key can have: one per version it rotates from (RotateRunKey), and it
+// has no version past current. Naming them lets the run key's unique
+// index find them; a LIKE on the run key's prefix read every job in the
+// table, for every rotation, as rotations of 10,000 keys filled it with
+// their next cycles. Past a thousand versions the prefix does it.
+func scheduledRotateJobs(keyID string, current int64) clause.Expression {
+	if current > 1000 {
+		return clause.Expr{SQL: "run_key LIKE ?", Vars: []any{"rotate:" + keyID + ":from:%"}}
+	}
+	runKeys := make([]string, 0, current+1)
+	for v := int64(0); v <= current; v++ {
+		runKeys = append(runKeys, RotateRunKey(keyID, v))
+	}
+	return clause.IN{Column: clause.Column{Name: "run_key"}, Values: anySlice(runKeys)}
+}
+
+func anySlice(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, s := range ss {
+		out[i] = s
+	}
+	return out
+}
+
 func (db *DB) saveRotationPlanTx(tx *gorm.DB, plan RotationPlan, w PlanWrite) error {
 	now := db.now()
 	p := plan.Policy
 	p.NextRotationAt, p.UpdatedAt, p.LastRotatedAt = ts(p.NextRotationAt), now, tsPtr(p.LastRotatedAt)
-	if _, err := getKeyTx(tx, p.TenantID, p.KeyID); err != nil {
+	k, err := getKeyTx(tx, p.TenantID, p.KeyID)
+	if err != nil {
 		return err
 	}
 	if w.Lease != nil {
@@ -138,8 +164,8 @@ func (db *DB) saveRotationPlanTx(tx *gorm.DB, plan RotationPlan, w PlanWrite) er
 		}
 		// A scheduled rotation job is due in the future; one due now was
 		// asked for by someone (Rotate now) and stays.
-		q := tx.Table("jobs").Where("kind = ? AND tenant_id = ? AND state = ? AND due_at > ? AND run_key LIKE ?",
-			JobKindRotate, p.TenantID, JobPending, now, "rotate:"+p.KeyID+":from:%")
+		q := tx.Table("jobs").Where("kind = ? AND tenant_id = ? AND state = ? AND due_at > ?", JobKindRotate, p.TenantID, JobPending, now).
+			Where(scheduledRotateJobs(p.KeyID, k.CurrentVersion))
 		if plan.RotateJob != nil {
 			q = q.Where("run_key <> ?", plan.RotateJob.RunKey)
 		}
