@@ -43,8 +43,8 @@ const (
 	replicaWorkersEnv   = "KEYPORT_TEST_REPLICA_WORKERS"
 	replicaAddrEnv      = "KEYPORT_TEST_REPLICA_ADDR"
 	replicaServeOnlyEnv = "KEYPORT_TEST_REPLICA_SERVE_ONLY"
-	replicaJobKind   = "test.replica_effect"
-	replicaJobAction = "test.replica_job_effect"
+	replicaJobKind      = "test.replica_effect"
+	replicaJobAction    = "test.replica_job_effect"
 )
 
 // TestHelperReplica is not a test: it is one keyport replica that

@@ -37,7 +37,7 @@ func TestMetricSchedulerScale(t *testing.T) {
 	}
 	const (
 		replicas = 2
-		latency        = 50 * time.Millisecond
+		latency  = 50 * time.Millisecond
 		// A rotation of a two-region key calls KMS four times in a row:
 		// GenerateDataKey in the primary region, Encrypt of the same
 		// plaintext in the other, then the proof that the new version
