@@ -147,7 +147,7 @@ func (db *DB) ClaimJobs(ctx context.Context, owner string, limit int, leaseFor t
 			if len(cands) >= limit {
 				break
 			}
-			q := tx.Table("jobs").Where(part.where, part.args...).Order(part.order).Limit(limit-len(cands)).
+			q := tx.Table("jobs").Where(part.where, part.args...).Order(part.order).Limit(limit - len(cands)).
 				Clauses(clause.Locking{Strength: "UPDATE", Options: "SKIP LOCKED"})
 			if len(kinds) > 0 {
 				q = q.Where("kind IN ?", kinds)

@@ -173,10 +173,8 @@ func (db *DB) saveRotationPlanTx(tx *gorm.DB, plan RotationPlan, w PlanWrite) er
 			return err
 		}
 	}
-	for _, n := range plan.Notices {
-		if err := db.planNoticeTx(tx, n, now); err != nil {
-			return err
-		}
+	if err := db.planNoticesTx(tx, plan.Notices, now); err != nil {
+		return err
 	}
 	if plan.RotateJob != nil {
 		if _, err := db.upsertJobTx(tx, *plan.RotateJob, false); err != nil {
@@ -197,6 +195,59 @@ func (db *DB) saveRotationPlanTx(tx *gorm.DB, plan RotationPlan, w PlanWrite) er
 	a := *w.Audit
 	a.TenantID, a.TargetType, a.TargetID = p.TenantID, "key", p.KeyID
 	return db.appendOptionalAuditTx(tx, &a)
+}
+
+// planNoticesTx records planned notices with their jobs (planNoticeTx).
+// A new cycle's notices, none of which exists yet, take two statements
+// for all of them: every rotation plans the next cycle's notices, so with
+// thousands of keys rotating at once these statements add up.
+func (db *DB) planNoticesTx(tx *gorm.DB, ns []Notice, now time.Time) error {
+	if len(ns) > 1 {
+		done, err := db.planNewNoticesTx(tx, ns, now)
+		if err != nil || done {
+			return err
+		}
+	}
+	for _, n := range ns {
+		if err := db.planNoticeTx(tx, n, now); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// planNewNoticesTx records ns and their jobs in one insert each when none
+// of them exists yet, and reports whether it did; otherwise it leaves the
+// transaction as it found it (a savepoint), for planNoticeTx to revive or
+// keep what exists one by one.
+func (db *DB) planNewNoticesTx(tx *gorm.DB, ns []Notice, now time.Time) (bool, error) {
+	notices := make([]Notice, len(ns))
+	jobs := make([]Job, len(ns))
+	for i, n := range ns {
+		n.ID, n.State, n.CreatedAt, n.DueAt, n.RotationAt = NewID("ntc_"), NoticePlanned, now, ts(n.DueAt), tsPtr(n.RotationAt)
+		notices[i] = n
+		payload, _ := json.Marshal(NoticePayload{NoticeID: n.ID})
+		jobs[i] = Job{ID: NewID("job_"), Kind: JobKindNotice, TenantID: n.TenantID, RunKey: noticeRunKey(n.DedupeKey), Payload: string(payload),
+			State: JobPending, DueAt: n.DueAt, MaxAttempts: 10, CreatedAt: now, UpdatedAt: now}
+	}
+	const sp = "plan_notices"
+	if err := tx.SavePoint(sp).Error; err != nil {
+		return false, err
+	}
+	res := tx.Table("notices").Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "dedupe_key"}}, DoNothing: true}).Create(&notices)
+	if res.Error != nil {
+		return false, res.Error
+	}
+	if res.RowsAffected == int64(len(notices)) {
+		res = tx.Table("jobs").Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "run_key"}}, DoNothing: true}).Create(&jobs)
+		if res.Error != nil {
+			return false, res.Error
+		}
+		if res.RowsAffected == int64(len(jobs)) {
+			return true, nil
+		}
+	}
+	return false, tx.RollbackTo(sp).Error
 }
 
 // planNoticeTx records a planned notice (or revives it if a postponement
