@@ -2,8 +2,8 @@ package models
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"strings"
 	"sync"
 
 	"gorm.io/gorm"
@@ -55,26 +55,38 @@ func (b *versionBatcher) add(ctx context.Context, db *DB, w *versionWrite) error
 	return <-w.done
 }
 
-// flush commits batches until none is waiting.
+// flush commits batches until none is waiting. A batch holds one write
+// per key: a second write of a key waits for the next batch, where it
+// compares against the first one's version as it would have after its
+// commit.
 func (b *versionBatcher) flush(ctx context.Context, db *DB) {
 	for {
 		b.mu.Lock()
-		n := min(len(b.pending), maxVersionBatch)
-		if n == 0 {
+		if len(b.pending) == 0 {
 			b.running = false
 			b.mu.Unlock()
 			return
 		}
-		batch := b.pending[:n:n]
-		b.pending = b.pending[n:]
+		var batch, rest []*versionWrite
+		seen := map[string]bool{}
+		for _, w := range b.pending {
+			if len(batch) < maxVersionBatch && !seen[w.keyID] {
+				seen[w.keyID] = true
+				batch = append(batch, w)
+			} else {
+				rest = append(rest, w)
+			}
+		}
+		b.pending = rest
 		b.mu.Unlock()
 		db.addVersions(ctx, batch)
 	}
 }
 
-// addVersions commits batch in one transaction and answers each write. If
-// the transaction fails as a whole, each write is tried again on its own,
-// so that one bad write cannot fail the others.
+// addVersions commits batch in one transaction of a fixed number of
+// statements, whatever its size, and answers each write. If the
+// transaction fails as a whole, each write is tried again on its own, so
+// that one bad write cannot fail the others.
 func (db *DB) addVersions(ctx context.Context, batch []*versionWrite) {
 	if len(batch) == 1 {
 		batch[0].done <- db.addDataKeyVersionAlone(ctx, batch[0])
@@ -88,23 +100,54 @@ func (db *DB) addVersions(ctx context.Context, batch []*versionWrite) {
 			return err
 		}
 		now := db.now()
+		// Every key moves to its new version only if it is still on the
+		// one before: one UPDATE, which reports the keys it moved.
+		var cond strings.Builder
+		args := []any{now, rev}
+		for i, w := range batch {
+			if i > 0 {
+				cond.WriteString(" OR ")
+			}
+			cond.WriteString("(tenant_id = ? AND id = ? AND current_version = ?)")
+			args = append(args, w.tenantID, w.keyID, w.v.Version-1)
+		}
+		var moved []string
+		if err := tx.Raw("UPDATE keys SET current_version = current_version + 1, updated_at = ?, revision = ? WHERE "+cond.String()+
+			" RETURNING id", args...).Scan(&moved).Error; err != nil {
+			return err
+		}
+		ok := map[string]bool{}
+		for _, id := range moved {
+			ok[id] = true
+		}
+		var versions []DataKeyVersion
+		var wraps []DataKeyWrap
 		var audits []AuditInput
 		for i, w := range batch {
-			// One write per key per batch: a second write of the same key
-			// compares against the first's version, as it would have
-			// after its commit.
-			err := addVersionTx(tx, w, rev, now)
-			switch {
-			case errors.Is(err, ErrConflict), errors.Is(err, gorm.ErrRecordNotFound):
-				results[i] = err
-			case err != nil:
-				return err
-			default:
-				audits = append(audits, w.audit)
+			if !ok[w.keyID] {
+				if _, err := getKeyTx(tx, w.tenantID, w.keyID); err != nil {
+					results[i] = err
+				} else {
+					results[i] = ErrConflict
+				}
+				continue
 			}
+			w.v.KeyID, w.v.CreatedAt = w.keyID, now
+			versions = append(versions, *w.v)
+			for j := range w.wraps {
+				w.wraps[j].KeyID, w.wraps[j].Version = w.keyID, w.v.Version
+			}
+			wraps = append(wraps, w.wraps...)
+			audits = append(audits, w.audit)
 		}
 		if len(audits) == 0 {
 			return nil
+		}
+		if err := tx.Table("data_key_versions").Create(&versions).Error; err != nil {
+			return err
+		}
+		if err := tx.Table("data_key_wraps").Create(&wraps).Error; err != nil {
+			return err
 		}
 		_, err = db.appendAuditEventsTx(tx, audits)
 		return err
