@@ -170,6 +170,7 @@ func (w *Worker) RunDue(ctx context.Context) (int, error) {
 	defer wg.Wait()
 	kinds := w.handled()
 	ran := 0
+	var lastFull time.Time
 	for ctx.Err() == nil {
 		select { // a free slot, or the end
 		case slots <- struct{}{}:
@@ -186,7 +187,13 @@ func (w *Worker) RunDue(ctx context.Context) (int, error) {
 				break more
 			}
 		}
-		jobs, err := w.db.ClaimJobs(ctx, w.cfg.Owner, free, w.cfg.LeaseFor, kinds...)
+		claim := w.db.ClaimDueJobs
+		if time.Since(lastFull) >= w.cfg.Poll {
+			// Now and then (and first) also take over jobs whose worker
+			// died; in between, the one-statement claim of due jobs.
+			claim, lastFull = w.db.ClaimJobs, time.Now()
+		}
+		jobs, err := claim(ctx, w.cfg.Owner, free, w.cfg.LeaseFor, kinds...)
 		for range free - len(jobs) {
 			<-slots
 		}
