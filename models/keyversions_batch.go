@@ -2,6 +2,7 @@ package models
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -95,7 +96,7 @@ func (db *DB) addVersions(ctx context.Context, batch []*versionWrite) {
 	results := make([]error, len(batch))
 	err := db.g.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		clear(results)
-		rev, err := nextRevision(tx)
+		rev, err := nextRevisionNotified(tx)
 		if err != nil {
 			return err
 		}
@@ -164,4 +165,21 @@ func (db *DB) addVersions(ctx context.Context, batch []*versionWrite) {
 		}
 		w.done <- results[i]
 	}
+}
+
+// nextRevisionNotified is nextRevision in one statement on PostgreSQL
+// (the counter's update and the NOTIFY together): the counter stays locked
+// from this statement to the commit, so every round trip after it is one
+// that every other change waits for.
+func nextRevisionNotified(tx *gorm.DB) (int64, error) {
+	if tx.Dialector.Name() != dialectPostgres {
+		return nextRevision(tx)
+	}
+	var row struct{ Revision int64 }
+	err := tx.Raw(`WITH r AS (UPDATE change_counter SET revision = revision + 1 WHERE id = 1 RETURNING revision)
+		SELECT revision, pg_notify(?, revision::text) FROM r`, changesChannel).Scan(&row).Error
+	if err == nil && row.Revision == 0 {
+		err = errors.New("change counter: no row")
+	}
+	return row.Revision, err
 }

@@ -5,7 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
+
+	"gorm.io/gorm"
 )
 
 // TestAddDataKeyVersionConcurrent: many rotations at once, three racing
@@ -100,5 +104,43 @@ func TestAddDataKeyVersionConcurrent(t *testing.T) {
 	}
 	if v, err := db.VerifyAudit(ctx); err != nil || !v.OK {
 		t.Fatalf("audit chain: %+v %v", v, err)
+	}
+}
+
+// TestNextRevisionNotified: the one-statement revision of a version batch
+// takes the next revision and announces it on commit, as nextRevision does.
+func TestNextRevisionNotified(t *testing.T) {
+	db, _ := openTestDB(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var wakes atomic.Int64
+	if db.isPostgres() {
+		go func() { _ = db.WatchChanges(ctx, func() { wakes.Add(1) }) }()
+		for deadline := time.Now().Add(5 * time.Second); wakes.Load() < 1; time.Sleep(2 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("no wake after LISTEN")
+			}
+		}
+	}
+	var revs []int64
+	for range 2 {
+		err := db.g.Transaction(func(tx *gorm.DB) error {
+			rev, err := nextRevisionNotified(tx)
+			revs = append(revs, rev)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if revs[1] != revs[0]+1 || revs[0] < 1 {
+		t.Fatalf("revisions %v, want two in a row", revs)
+	}
+	if db.isPostgres() {
+		for deadline := time.Now().Add(5 * time.Second); wakes.Load() < 2; time.Sleep(2 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("the revision's commit woke no watcher")
+			}
+		}
 	}
 }
