@@ -36,6 +36,8 @@ type DB struct {
 	mu       sync.RWMutex // guards nowFn and auditKey, which tests and startup set late
 	nowFn    func() time.Time
 	auditKey []byte
+
+	versions versionBatcher // commits concurrent AddDataKeyVersion calls together
 }
 
 // sqliteParams are forced on every SQLite connection. WAL lets readers run

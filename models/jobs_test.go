@@ -170,3 +170,54 @@ func TestTruncateKeepsUTF8(t *testing.T) {
 		}
 	}
 }
+
+// TestClaimDueJobs: the one-statement claim takes due pending jobs of the
+// kinds asked, oldest first, leases them as ClaimJobs does (the returned
+// rows are the stored rows), and leaves alone jobs not yet due, of other
+// kinds, or running under an expired lease (ClaimJobs takes those over).
+func TestClaimDueJobs(t *testing.T) {
+	db, clock := openTestDB(t)
+	ctx := context.Background()
+	now := clock.Now()
+	for i, rk := range []string{"due-b", "due-a", "later"} {
+		due := now.Add(time.Duration(i-2) * time.Minute) // due-b first, then due-a
+		if rk == "later" {
+			due = now.Add(time.Hour)
+		}
+		if _, _, err := db.EnqueueJob(ctx, NewJob{Kind: "test.due", RunKey: rk, DueAt: due}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, err := db.EnqueueJob(ctx, NewJob{Kind: "test.other", RunKey: "other"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := db.EnqueueJob(ctx, NewJob{Kind: "test.dead", RunKey: "dead", DueAt: now.Add(-time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if js, err := db.ClaimJobs(ctx, "dead-worker", 1, time.Second, "test.dead"); err != nil || len(js) != 1 {
+		t.Fatalf("claim the dead worker's job: %v %v", js, err)
+	}
+	clock.Advance(time.Minute) // its lease runs out
+	js, err := db.ClaimDueJobs(ctx, "w1", 10, time.Minute, "test.due", "test.dead")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(js) != 2 || js[0].RunKey != "due-b" || js[1].RunKey != "due-a" {
+		t.Fatalf("claimed %+v, want due-b then due-a", js)
+	}
+	for _, claimed := range js {
+		stored, err := db.GetJob(ctx, claimed.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(claimed, *stored) {
+			t.Errorf("claimed job\n%+v\nstored as\n%+v", claimed, *stored)
+		}
+		if claimed.State != JobRunning || claimed.Attempts != 1 || claimed.LeaseToken != 1 || claimed.LeaseOwner != "w1" {
+			t.Errorf("claimed job = %+v, want running for w1, first attempt, token 1", claimed)
+		}
+	}
+	if js, err := db.ClaimDueJobs(ctx, "w2", 10, time.Minute, "test.due"); err != nil || len(js) != 0 {
+		t.Fatalf("second claim = %v %v, want nothing", js, err)
+	}
+}

@@ -163,26 +163,40 @@ func insertVersion(tx *gorm.DB, keyID string, v *DataKeyVersion, wraps []DataKey
 // AddDataKeyVersion records the next data-key version of a key and makes it
 // current, with the audit event. The version number must be current+1, so
 // two concurrent rotations cannot both succeed (the loser gets ErrConflict).
+// Concurrent calls in this process commit together (see versionBatcher).
 func (db *DB) AddDataKeyVersion(ctx context.Context, tenantID, keyID string, v *DataKeyVersion, wraps []DataKeyWrap, audit AuditInput) error {
 	audit.TenantID, audit.TargetType, audit.TargetID = tenantID, "key", keyID
+	if len(wraps) == 0 {
+		return fmt.Errorf("add data key version: %w", invalid("wraps", "a data key version needs at least one wrapped copy"))
+	}
+	return db.versions.add(ctx, db, &versionWrite{tenantID: tenantID, keyID: keyID, v: v, wraps: wraps, audit: audit})
+}
+
+// addDataKeyVersionAlone is AddDataKeyVersion in a transaction of its own.
+func (db *DB) addDataKeyVersionAlone(ctx context.Context, w *versionWrite) error {
 	return db.changeRev(ctx, "add data key version", func(tx *gorm.DB, rev int64) (*AuditInput, error) {
-		now := db.now()
-		res := tx.Table("keys").Where("tenant_id = ? AND id = ? AND current_version = ?", tenantID, keyID, v.Version-1).
-			Updates(map[string]any{"current_version": v.Version, "updated_at": now, "revision": rev})
-		if res.Error != nil {
-			return nil, res.Error
-		}
-		if res.RowsAffected == 0 {
-			if _, err := getKeyTx(tx, tenantID, keyID); err != nil {
-				return nil, err
-			}
-			return nil, ErrConflict
-		}
-		if err := insertVersion(tx, keyID, v, wraps, now); err != nil {
+		if err := addVersionTx(tx, w, rev, db.now()); err != nil {
 			return nil, err
 		}
-		return &audit, nil
+		return &w.audit, nil
 	})
+}
+
+// addVersionTx moves the key of w to its new version (if it is still on
+// the one before) and records the version, stamped with rev.
+func addVersionTx(tx *gorm.DB, w *versionWrite, rev int64, now time.Time) error {
+	res := tx.Table("keys").Where("tenant_id = ? AND id = ? AND current_version = ?", w.tenantID, w.keyID, w.v.Version-1).
+		Updates(map[string]any{"current_version": w.v.Version, "updated_at": now, "revision": rev})
+	if res.Error != nil {
+		return res.Error
+	}
+	if res.RowsAffected == 0 {
+		if _, err := getKeyTx(tx, w.tenantID, w.keyID); err != nil {
+			return err
+		}
+		return ErrConflict
+	}
+	return insertVersion(tx, w.keyID, w.v, w.wraps, now)
 }
 
 func getKeyTx(tx *gorm.DB, tenantID, keyID string) (*Key, error) {

@@ -62,10 +62,14 @@ func postgresDialector(dsn string) (gorm.Dialector, error) {
 // configurePostgresPool sizes the pool for a server that, unlike SQLite,
 // runs transactions side by side. Connections are recycled now and then so
 // a replica follows a failover or a pgbouncer restart without a restart of
-// its own.
+// its own. Idle connections are kept up to the pool's size: with fewer,
+// a busy replica (its job workers and requests together above the idle
+// bound) closed a connection after nearly every statement and opened a
+// new one for the next, and PostgreSQL forks a backend for each;
+// ConnMaxIdleTime still returns them when the load goes.
 func configurePostgresPool(sqlDB *sql.DB) {
 	sqlDB.SetMaxOpenConns(20)
-	sqlDB.SetMaxIdleConns(5)
+	sqlDB.SetMaxIdleConns(20)
 	sqlDB.SetConnMaxLifetime(30 * time.Minute)
 	sqlDB.SetConnMaxIdleTime(5 * time.Minute)
 }

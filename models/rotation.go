@@ -93,11 +93,37 @@ func (db *DB) SaveRotationPlan(ctx context.Context, plan RotationPlan, w PlanWri
 	return nil
 }
 
+// scheduledRotateJobs selects by run key the scheduled rotation jobs a
+// key can have: one per version it rotates from (RotateRunKey), and it
+// has no version past current. Naming them lets the run key's unique
+// index find them; a LIKE on the run key's prefix read every job in the
+// table, for every rotation, as rotations of 10,000 keys filled it with
+// their next cycles. Past a thousand versions the prefix does it.
+func scheduledRotateJobs(keyID string, current int64) clause.Expression {
+	if current > 1000 {
+		return clause.Expr{SQL: "run_key LIKE ?", Vars: []any{"rotate:" + keyID + ":from:%"}}
+	}
+	runKeys := make([]string, 0, current+1)
+	for v := int64(0); v <= current; v++ {
+		runKeys = append(runKeys, RotateRunKey(keyID, v))
+	}
+	return clause.IN{Column: clause.Column{Name: "run_key"}, Values: anySlice(runKeys)}
+}
+
+func anySlice(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, s := range ss {
+		out[i] = s
+	}
+	return out
+}
+
 func (db *DB) saveRotationPlanTx(tx *gorm.DB, plan RotationPlan, w PlanWrite) error {
 	now := db.now()
 	p := plan.Policy
 	p.NextRotationAt, p.UpdatedAt, p.LastRotatedAt = ts(p.NextRotationAt), now, tsPtr(p.LastRotatedAt)
-	if _, err := getKeyTx(tx, p.TenantID, p.KeyID); err != nil {
+	k, err := getKeyTx(tx, p.TenantID, p.KeyID)
+	if err != nil {
 		return err
 	}
 	if w.Lease != nil {
@@ -138,8 +164,8 @@ func (db *DB) saveRotationPlanTx(tx *gorm.DB, plan RotationPlan, w PlanWrite) er
 		}
 		// A scheduled rotation job is due in the future; one due now was
 		// asked for by someone (Rotate now) and stays.
-		q := tx.Table("jobs").Where("kind = ? AND tenant_id = ? AND state = ? AND due_at > ? AND run_key LIKE ?",
-			JobKindRotate, p.TenantID, JobPending, now, "rotate:"+p.KeyID+":from:%")
+		q := tx.Table("jobs").Where("kind = ? AND tenant_id = ? AND state = ? AND due_at > ?", JobKindRotate, p.TenantID, JobPending, now).
+			Where(scheduledRotateJobs(p.KeyID, k.CurrentVersion))
 		if plan.RotateJob != nil {
 			q = q.Where("run_key <> ?", plan.RotateJob.RunKey)
 		}
@@ -147,10 +173,8 @@ func (db *DB) saveRotationPlanTx(tx *gorm.DB, plan RotationPlan, w PlanWrite) er
 			return err
 		}
 	}
-	for _, n := range plan.Notices {
-		if err := db.planNoticeTx(tx, n, now); err != nil {
-			return err
-		}
+	if err := db.planNoticesTx(tx, plan.Notices, now); err != nil {
+		return err
 	}
 	if plan.RotateJob != nil {
 		if _, err := db.upsertJobTx(tx, *plan.RotateJob, false); err != nil {
@@ -171,6 +195,59 @@ func (db *DB) saveRotationPlanTx(tx *gorm.DB, plan RotationPlan, w PlanWrite) er
 	a := *w.Audit
 	a.TenantID, a.TargetType, a.TargetID = p.TenantID, "key", p.KeyID
 	return db.appendOptionalAuditTx(tx, &a)
+}
+
+// planNoticesTx records planned notices with their jobs (planNoticeTx).
+// A new cycle's notices, none of which exists yet, take two statements
+// for all of them: every rotation plans the next cycle's notices, so with
+// thousands of keys rotating at once these statements add up.
+func (db *DB) planNoticesTx(tx *gorm.DB, ns []Notice, now time.Time) error {
+	if len(ns) > 1 {
+		done, err := db.planNewNoticesTx(tx, ns, now)
+		if err != nil || done {
+			return err
+		}
+	}
+	for _, n := range ns {
+		if err := db.planNoticeTx(tx, n, now); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// planNewNoticesTx records ns and their jobs in one insert each when none
+// of them exists yet, and reports whether it did; otherwise it leaves the
+// transaction as it found it (a savepoint), for planNoticeTx to revive or
+// keep what exists one by one.
+func (db *DB) planNewNoticesTx(tx *gorm.DB, ns []Notice, now time.Time) (bool, error) {
+	notices := make([]Notice, len(ns))
+	jobs := make([]Job, len(ns))
+	for i, n := range ns {
+		n.ID, n.State, n.CreatedAt, n.DueAt, n.RotationAt = NewID("ntc_"), NoticePlanned, now, ts(n.DueAt), tsPtr(n.RotationAt)
+		notices[i] = n
+		payload, _ := json.Marshal(NoticePayload{NoticeID: n.ID})
+		jobs[i] = Job{ID: NewID("job_"), Kind: JobKindNotice, TenantID: n.TenantID, RunKey: noticeRunKey(n.DedupeKey), Payload: string(payload),
+			State: JobPending, DueAt: n.DueAt, MaxAttempts: 10, CreatedAt: now, UpdatedAt: now}
+	}
+	const sp = "plan_notices"
+	if err := tx.SavePoint(sp).Error; err != nil {
+		return false, err
+	}
+	res := tx.Table("notices").Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "dedupe_key"}}, DoNothing: true}).Create(&notices)
+	if res.Error != nil {
+		return false, res.Error
+	}
+	if res.RowsAffected == int64(len(notices)) {
+		res = tx.Table("jobs").Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "run_key"}}, DoNothing: true}).Create(&jobs)
+		if res.Error != nil {
+			return false, res.Error
+		}
+		if res.RowsAffected == int64(len(jobs)) {
+			return true, nil
+		}
+	}
+	return false, tx.RollbackTo(sp).Error
 }
 
 // planNoticeTx records a planned notice (or revives it if a postponement

@@ -37,6 +37,9 @@ type config struct {
 	// ValidationInterval is how often every key is re-validated in the
 	// background (0 turns the sweep off).
 	ValidationInterval time.Duration
+	// JobWorkers is how many durable jobs (rotations, notices, mail,
+	// sweeps) one replica runs at once (KEYPORT_JOB_WORKERS).
+	JobWorkers int
 
 	// CacheTTL is how long a plaintext data key stays cached after it was
 	// fetched from KMS: the longest a tenant's revocation can take to bite
@@ -119,6 +122,7 @@ func loadConfig(getenv func(string) string, dev bool) (*config, error) {
 	c.KEKFile = r.str("KEYPORT_KEK_FILE", "")
 	c.KEKKMSKeyARN = r.str("KEYPORT_KEK_KMS_KEY_ARN", "")
 	c.ValidationInterval = r.duration("KEYPORT_VALIDATION_INTERVAL", time.Hour, 0, 7*24*time.Hour)
+	c.JobWorkers = r.count("KEYPORT_JOB_WORKERS", defaultJobWorkers, 1, 256)
 	c.CacheTTL = r.duration("KEYPORT_CACHE_TTL", 5*time.Minute, time.Second, time.Hour)
 	if c.KEKFile != "" && c.KEKKMSKeyARN != "" {
 		r.fail("KEYPORT_KEK_KMS_KEY_ARN", "set either KEYPORT_KEK_FILE or KEYPORT_KEK_KMS_KEY_ARN, not both")
@@ -404,6 +408,26 @@ func (r *envReader) smtp(c *config, dev bool) {
 			r.fail("KEYPORT_MAIL_FROM", problem)
 		}
 	}
+}
+
+// defaultJobWorkers is KEYPORT_JOB_WORKERS' default. A job spends most
+// of its time waiting for KMS (a rotation of a two-region key makes four
+// calls in a row), not on this machine's CPU, so a replica runs several
+// at once; each holds a database connection only between those calls.
+const defaultJobWorkers = 16
+
+// count reads a whole number between min and max.
+func (r *envReader) count(name string, def, min, max int) int {
+	v := r.str(name, "")
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < min || n > max {
+		r.fail(name, fmt.Sprintf("must be a whole number from %d to %d, got %q", min, max, v))
+		return def
+	}
+	return n
 }
 
 func (r *envReader) port(name string, def int) int {

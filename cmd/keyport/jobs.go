@@ -24,17 +24,18 @@ import (
 // rotations, their notices, material-expiry notices, the validation sweep
 // (once per sweepEvery across replicas; 0: off), the mail outbox
 // (issue 6) and webhook deliveries (issue 15). Every replica
-// runs one; leases keep them from running a job twice. The returned
+// runs one, with workers jobs at once (KEYPORT_JOB_WORKERS); leases keep
+// them from running a job twice. The returned
 // function waits for the worker to stop after ctx ends, so that the
 // database is closed only when no job is using it. obs, when not nil, hears
 // of every job run and email delivery (metrics).
 func startJobs(ctx context.Context, db *models.DB, sealer *seal.Sealer, keys *keysvc.Service, mgd *managed.Service, hooks *webhooks.Service, send mailer.MailSender,
-	baseURL string, sweepEvery time.Duration, log *slog.Logger, obs observers) (*rotation.Scheduler, *mailer.Outbox, func()) {
+	baseURL string, sweepEvery time.Duration, workers int, log *slog.Logger, obs observers) (*rotation.Scheduler, *mailer.Outbox, func()) {
 	domain := "keyport.localhost"
 	if u, err := url.Parse(baseURL); err == nil && u.Hostname() != "" {
 		domain = u.Hostname()
 	}
-	w := jobs.NewWorker(db, log, jobs.WorkerConfig{})
+	w := jobs.NewWorker(db, log, jobs.WorkerConfig{Concurrency: workers})
 	ob := mailer.NewOutbox(db, sealer, send, domain)
 	if obs != nil {
 		w.SetObserver(obs)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -36,8 +37,14 @@ const (
 	replicaKEKEnv    = "KEYPORT_TEST_REPLICA_KEK_FILE"
 	replicaIssuerEnv = "KEYPORT_TEST_REPLICA_ISSUER"
 	replicaSMTPEnv   = "KEYPORT_TEST_REPLICA_SMTP"
-	replicaJobKind   = "test.replica_effect"
-	replicaJobAction = "test.replica_job_effect"
+	// replicaWorkersEnv sets the replica's KEYPORT_JOB_WORKERS ("" = the
+	// worker's own default); replicaAddrEnv its listen address ("" = any
+	// free port); replicaServeOnlyEnv=1 leaves out the test job worker.
+	replicaWorkersEnv   = "KEYPORT_TEST_REPLICA_WORKERS"
+	replicaAddrEnv      = "KEYPORT_TEST_REPLICA_ADDR"
+	replicaServeOnlyEnv = "KEYPORT_TEST_REPLICA_SERVE_ONLY"
+	replicaJobKind      = "test.replica_effect"
+	replicaJobAction    = "test.replica_job_effect"
 )
 
 // TestHelperReplica is not a test: it is one keyport replica that
@@ -57,12 +64,17 @@ func TestHelperReplica(t *testing.T) {
 	ctx := context.Background()
 	smtpHost, smtpPort, _ := strings.Cut(os.Getenv(replicaSMTPEnv), ":")
 	port, _ := strconv.Atoi(smtpPort)
-	cfg := &config{Addr: "127.0.0.1:0", DataDir: filepath.Dir(os.Getenv(replicaKEKEnv)), DatabaseURL: dsn,
+	addr := cmp.Or(os.Getenv(replicaAddrEnv), "127.0.0.1:0")
+	workers, _ := strconv.Atoi(os.Getenv(replicaWorkersEnv))
+	cfg := &config{Addr: addr, JobWorkers: workers, DataDir: filepath.Dir(os.Getenv(replicaKEKEnv)), DatabaseURL: dsn,
 		KEKFile: os.Getenv(replicaKEKEnv), CacheTTL: 5 * time.Minute, OIDCIssuer: os.Getenv(replicaIssuerEnv),
 		OIDCClientID: "keyport", OIDCClientSecret: "unused-by-these-tests", Signup: "open",
 		SessionIdleTimeout: 30 * time.Minute, SessionMaxAge: 12 * time.Hour,
 		SMTPHost: smtpHost, SMTPPort: port, SMTPTLS: mailer.NoTLS, MailFrom: "keyport <keyport@keyport.test>",
 		LogLevel: "warn", LogFormat: "json"}
+	if os.Getenv(replicaServeOnlyEnv) == "1" {
+		fail(fmt.Errorf("serve stopped: %w", serve(ctx, cfg, os.Stdout)))
+	}
 	go func() { fail(fmt.Errorf("serve stopped: %w", serve(ctx, cfg, os.Stdout))) }()
 
 	db, sealer, err := openStoreWithSealer(ctx, cfg, slog.New(slog.DiscardHandler))

@@ -225,7 +225,7 @@ func serve(ctx context.Context, cfg *config, stdout io.Writer) error {
 	// addresses only, checked again at connect time.
 	deps.Webhooks = webhooks.New(webhooks.Options{DB: db, Sealer: sealer, Logger: log, Dev: cfg.Dev})
 	deps.Rotation, deps.Outbox, waitJobs = startJobs(jobsCtx, db, sealer, deps.Keys, deps.Managed, deps.Webhooks, deps.Mailer, baseURL,
-		cfg.ValidationInterval, log, observer(metrics))
+		cfg.ValidationInterval, cfg.JobWorkers, log, observer(metrics))
 	defer waitJobs()
 	defer stopJobs() // deferred after waitJobs, so it runs first
 

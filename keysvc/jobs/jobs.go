@@ -42,7 +42,7 @@ type WorkerConfig struct {
 	Owner       string        // lease owner name (default host:pid:random)
 	LeaseFor    time.Duration // lease length, renewed at a third of it while a job runs (default 1m)
 	Poll        time.Duration // how often Run looks for due jobs (default 1s)
-	Concurrency int           // jobs run at once (default 4)
+	Concurrency int           // jobs run at once (default 4; keyport serve: KEYPORT_JOB_WORKERS)
 	BackoffBase time.Duration // first retry delay (default 10s), doubled per attempt
 	BackoffMax  time.Duration // retry delay cap (default 1h)
 	TickEvery   time.Duration // how often Run calls the tick functions (default 1m)
@@ -159,28 +159,64 @@ func (w *Worker) Tick(ctx context.Context) {
 	}
 }
 
-// RunDue claims and runs due jobs, Concurrency at a time, until none is
-// due, and returns how many it ran.
+// RunDue claims and runs due jobs, keeping up to Concurrency of them
+// running, until none is due, and returns how many it ran. A slot that
+// frees is refilled at once (one slow job does not hold up the others, as
+// waiting for a whole batch would), and every claim asks for all the free
+// slots at once, so a busy worker claims in batches.
 func (w *Worker) RunDue(ctx context.Context) (int, error) {
+	slots := make(chan struct{}, w.cfg.Concurrency)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	kinds := w.handled()
 	ran := 0
+	var lastFull time.Time
 	for ctx.Err() == nil {
-		jobs, err := w.db.ClaimJobs(ctx, w.cfg.Owner, w.cfg.Concurrency, w.cfg.LeaseFor, w.handled()...)
+		select { // a free slot, or the end
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			return ran, ctx.Err()
+		}
+		free := 1
+	more:
+		for free < w.cfg.Concurrency {
+			select {
+			case slots <- struct{}{}:
+				free++
+			default:
+				break more
+			}
+		}
+		claim := w.db.ClaimDueJobs
+		if time.Since(lastFull) >= w.cfg.Poll {
+			// Now and then (and first) also take over jobs whose worker
+			// died; in between, the one-statement claim of due jobs.
+			claim, lastFull = w.db.ClaimJobs, time.Now()
+		}
+		jobs, err := claim(ctx, w.cfg.Owner, free, w.cfg.LeaseFor, kinds...)
+		for range free - len(jobs) {
+			<-slots
+		}
 		if err != nil {
 			return ran, err
 		}
-		if len(jobs) == 0 {
-			return ran, nil
-		}
-		var wg sync.WaitGroup
 		for i := range jobs {
 			wg.Add(1)
 			go func(j *models.Job) {
-				defer wg.Done()
+				defer func() { <-slots; wg.Done() }()
 				w.run(ctx, j)
 			}(&jobs[i])
 		}
-		wg.Wait()
 		ran += len(jobs)
+		if len(jobs) < free {
+			// Nothing more is due now: let the running jobs finish.
+			// They may enqueue due work (mail, the next step), which
+			// Run's next poll, or their Wake, picks up.
+			wg.Wait()
+			if len(jobs) == 0 {
+				return ran, nil
+			}
+		}
 	}
 	return ran, ctx.Err()
 }

@@ -69,27 +69,38 @@ type reuploadPayload struct {
 // planReuploads enqueues, for every key that asks for it, the re-upload
 // of its active material a week before it expires in KMS. The run key
 // names the expiry, so each expiry gets one job whatever the replicas do.
+// Every replica runs it on every tick: it reads the keys in one query and
+// their jobs in one more (per 500 keys), and writes only jobs not yet
+// enqueued.
 func (s *Service) planReuploads(ctx context.Context) error {
-	ids, err := s.db.ManagedKeyIDs(ctx)
+	cands, err := s.db.ReuploadCandidates(ctx)
+	if err != nil || len(cands) == 0 {
+		return err
+	}
+	runKeys := make([]string, len(cands))
+	for i, c := range cands {
+		runKeys[i] = reuploadRunKey(c.MaterialID, c.ValidTo)
+	}
+	exist, err := s.db.ExistingRunKeys(ctx, runKeys)
 	if err != nil {
 		return err
 	}
-	for _, id := range ids {
-		mk, err := s.db.GetManagedKey(ctx, id[0], id[1])
-		if err != nil || !mk.AutoReupload || mk.ValidDays == 0 {
+	for i, c := range cands {
+		if exist[runKeys[i]] {
 			continue
 		}
-		mat, err := s.db.ActiveMaterial(ctx, id[0], id[1])
-		if err != nil || mat.ValidTo == nil {
-			continue
-		}
-		payload, _ := json.Marshal(reuploadPayload{TenantID: id[0], KeyID: id[1], MaterialID: mat.ID})
-		if _, _, err := s.db.EnqueueJob(ctx, models.NewJob{Kind: jobKindReupload, TenantID: id[0], Payload: string(payload),
-			RunKey: "reupload:" + mat.ID + ":" + mat.ValidTo.UTC().Format(time.RFC3339), DueAt: mat.ValidTo.Add(-reuploadLead)}); err != nil {
+		payload, _ := json.Marshal(reuploadPayload{TenantID: c.TenantID, KeyID: c.KeyID, MaterialID: c.MaterialID})
+		if _, _, err := s.db.EnqueueJob(ctx, models.NewJob{Kind: jobKindReupload, TenantID: c.TenantID, Payload: string(payload),
+			RunKey: runKeys[i], DueAt: c.ValidTo.Add(-reuploadLead)}); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// reuploadRunKey names the re-upload of one material before one expiry.
+func reuploadRunKey(materialID string, validTo time.Time) string {
+	return "reupload:" + materialID + ":" + validTo.UTC().Format(time.RFC3339)
 }
 
 // runReuploadJob re-imports a material on schedule.

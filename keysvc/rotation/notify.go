@@ -86,11 +86,11 @@ func (s *Scheduler) noticeMail(ctx context.Context, k *models.Key, p *models.Rot
 	if s.Render == nil {
 		return nil, errors.New("keysvc: no email renderer is configured")
 	}
-	t, err := s.DB.GetTenant(ctx, k.TenantID)
-	if err != nil {
-		return nil, err
-	}
 	to, err := s.DB.MailRecipients(ctx, k.TenantID, n.Kind, criticalNotice(n.Kind))
+	if err != nil || len(to) == 0 {
+		return nil, err // nobody to write to (all opted out): nothing to render
+	}
+	t, err := s.DB.GetTenant(ctx, k.TenantID)
 	if err != nil {
 		return nil, err
 	}

@@ -246,9 +246,17 @@ func (s *Scheduler) runRotate(ctx context.Context, j *models.Job, l models.Lease
 		if rotate == nil {
 			return jobs.Permanent(fmt.Errorf("keysvc: no rotation for %s keys yet", k.Mode))
 		}
-		_, err := rotate.RotateFrom(ctx, k.TenantID, k.ID, p.FromVersion, p.Actor, p.Reason)
+		next, err := rotate.RotateFrom(ctx, k.TenantID, k.ID, p.FromVersion, p.Actor, p.Reason)
 		if err != nil && !errors.Is(err, keysvc.ErrRotationRaced) {
 			return fmt.Errorf("keysvc: rotate key: %w", err)
+		}
+		if err == nil && next == p.FromVersion+1 && (k.Mode == models.ModeCMK || p.DataKeyOnly) && !wantKMS {
+			// This job made the data-key version, now, for its own
+			// reason, and nothing else touched the key's policy since
+			// it read it: the next cycle needs no read of what the
+			// store has just said.
+			k.CurrentVersion = next
+			return s.afterRotationWith(ctx, k, pol, p.rotatePayload, &l, detail, &madeVersion{at: s.Now(), reason: p.Reason})
 		}
 		if k, err = s.DB.GetKey(ctx, j.TenantID, p.KeyID); err != nil {
 			return err
@@ -260,6 +268,13 @@ func (s *Scheduler) runRotate(ctx context.Context, j *models.Job, l models.Lease
 	return s.afterRotation(ctx, k, p.rotatePayload, &l, detail)
 }
 
+// madeVersion is the version a rotation job has just made itself: when
+// and why.
+type madeVersion struct {
+	at     time.Time
+	reason string
+}
+
 // afterRotation plans the next cycle of a key that moved past
 // p.FromVersion and queues the "rotated" notice, with what KMS did to the
 // key material (kmsDetail) if it was asked.
@@ -268,8 +283,22 @@ func (s *Scheduler) afterRotation(ctx context.Context, k *models.Key, p rotatePa
 	if err != nil {
 		return err
 	}
+	return s.afterRotationWith(ctx, k, pol, p, l, kmsDetail, nil)
+}
+
+// afterRotationWith is afterRotation with the key's policy as read in
+// this job, and the new version when the job made it itself (nil: read
+// it from the store).
+func (s *Scheduler) afterRotationWith(ctx context.Context, k *models.Key, pol *models.RotationPolicy, p rotatePayload, l *models.Lease,
+	kmsDetail string, made *madeVersion) error {
 	newVersion := p.FromVersion + 1
-	rotatedAt, why := s.versionInfo(ctx, k, newVersion, s.Now())
+	var rotatedAt time.Time
+	var why string
+	if made != nil {
+		rotatedAt, why = made.at, made.reason
+	} else {
+		rotatedAt, why = s.versionInfo(ctx, k, newVersion, s.Now())
+	}
 	if pol.FromVersion <= p.FromVersion {
 		pol.FromVersion = k.CurrentVersion
 		pol.LastRotatedAt = &rotatedAt
