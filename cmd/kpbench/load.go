@@ -5,9 +5,13 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -54,6 +58,8 @@ type blockResult struct {
 	rps      float64
 	p50, p99 float64 // milliseconds
 	errors   int     // non-200 answers and socket errors
+	requests int     // answered requests
+	cpuUS    float64 // server CPU time per request, microseconds
 }
 
 // load is the Go fallback generator, used only where wrk cannot run: it
@@ -103,7 +109,7 @@ func (l *load) run(ctx context.Context, name string, d time.Duration) (blockResu
 	wg.Wait()
 	elapsed := time.Since(start)
 	slices.Sort(lat)
-	r := blockResult{rps: float64(len(lat)) / elapsed.Seconds(), errors: errs}
+	r := blockResult{rps: float64(len(lat)) / elapsed.Seconds(), errors: errs, requests: len(lat)}
 	if len(lat) > 0 {
 		r.p50 = ms(lat[len(lat)/2])
 		r.p99 = ms(lat[len(lat)*99/100])
@@ -131,14 +137,20 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 type comparison struct{ a, b blockResult }
 
 // compare runs A B B A ... so that drift (thermal, other load) falls on
-// both variants alike, and takes medians over the blocks.
-func compare(ctx context.Context, g generator, a, b string, blocks int, d time.Duration) (comparison, error) {
+// both variants alike, and takes medians over the blocks. The server's CPU
+// time (pid's, from /proc) per request is read around each block: unlike
+// requests per second it hardly moves when other processes share the cores.
+func compare(ctx context.Context, g generator, pid int, a, b string, blocks int, d time.Duration) (comparison, error) {
 	var as, bs []blockResult
 	for i := 0; i < blocks/2; i++ {
 		for _, v := range []string{a, b, b, a} {
+			cpu0 := cpuTime(pid)
 			r, err := g.run(ctx, v, d)
 			if err != nil {
 				return comparison{}, err
+			}
+			if r.requests > 0 {
+				r.cpuUS = float64((cpuTime(pid) - cpu0).Microseconds()) / float64(r.requests)
 			}
 			if v == a {
 				as = append(as, r)
@@ -163,12 +175,38 @@ func medianOf[T any](xs []T, f func(T) float64) float64 {
 // median takes the median of each figure across blocks; errors are summed.
 func median(rs []blockResult) blockResult {
 	out := blockResult{
-		rps: medianOf(rs, func(r blockResult) float64 { return r.rps }),
-		p50: medianOf(rs, func(r blockResult) float64 { return r.p50 }),
-		p99: medianOf(rs, func(r blockResult) float64 { return r.p99 }),
+		rps:   medianOf(rs, func(r blockResult) float64 { return r.rps }),
+		p50:   medianOf(rs, func(r blockResult) float64 { return r.p50 }),
+		p99:   medianOf(rs, func(r blockResult) float64 { return r.p99 }),
+		cpuUS: medianOf(rs, func(r blockResult) float64 { return r.cpuUS }),
 	}
 	for _, r := range rs {
 		out.errors += r.errors
 	}
 	return out
 }
+
+// cpuTime is a process's user and system CPU time so far, from
+// /proc/<pid>/stat (0 where there is none).
+func cpuTime(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The command name (field 2) may hold spaces: count from its ")".
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(utime+stime) * time.Second / clockTicks
+}
+
+// clockTicks is USER_HZ, the unit of /proc's CPU times: 100 on Linux
+// everywhere kpbench runs.
+const clockTicks = 100

@@ -126,8 +126,10 @@ func parseWrk(out string) (blockResult, error) {
 			} else {
 				r.p99, have99 = v, true
 			}
-		case len(f) == 4 && f[0] == "Non-2xx":
-			n, _ := strconv.Atoi(f[3])
+		case len(f) >= 3 && f[1] == "requests" && f[2] == "in":
+			r.requests, _ = strconv.Atoi(f[0])
+		case len(f) == 5 && f[0] == "Non-2xx":
+			n, _ := strconv.Atoi(f[4])
 			r.errors += n
 		case len(f) >= 3 && f[0] == "Socket" && f[1] == "errors:":
 			// Socket errors: connect 0, read 0, write 0, timeout 0
