@@ -8,6 +8,7 @@
 package web
 
 import (
+	"cmp"
 	"log/slog"
 	"net/http"
 	"time"
@@ -26,7 +27,10 @@ type Deps struct {
 	API      *dataapi.API   // data API; nil serves none
 	Manage   *manageapi.API // management API; nil serves none
 	Logger   *slog.Logger
-	Dev      bool // development routes and relaxed transport rules
+	// AccessLog writes the one line per request; nil writes it to Logger.
+	// cmd/keyport gives it a BufferedWriter.
+	AccessLog *slog.Logger
+	Dev       bool // development routes and relaxed transport rules
 	// BodyLimit caps request bodies (echo size syntax, e.g. "1M").
 	BodyLimit string
 	// Metrics, when set, counts every request; with MetricsToken it is
@@ -61,7 +65,7 @@ func New(d Deps) *echo.Echo {
 	if d.Metrics != nil {
 		e.Use(d.Metrics.middleware())
 	}
-	e.Use(accessLog(d.Logger))
+	e.Use(accessLog(cmp.Or(d.AccessLog, d.Logger)))
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{
 		DisableStackAll: true,
 		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {

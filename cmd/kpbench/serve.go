@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"keyport/handlers"
 	"keyport/handlers/dataapi"
@@ -90,11 +91,15 @@ func serve(args []string) error {
 	}
 	defer sink.Close()
 	log := slog.New(slog.NewJSONHandler(sink, nil))
+	// The access log over a BufferedWriter, as cmd/keyport writes it.
+	alogw := web.NewBufferedWriter(sink, 100*time.Millisecond)
+	defer alogw.Close()
+	alog := slog.New(slog.NewJSONHandler(alogw, nil))
 	// keyport's whole server (web.New) with cmd/keyport's protections: rate
 	// limits set high enough never to refuse the bench (but paid for), and
 	// the same server over a key service that does not count use.
 	deps := func(svc *keysvc.Service) web.Deps {
-		return web.Deps{Handlers: handlers.New(handlers.Deps{DB: env.DB, Logger: log}), API: dataapi.New(svc, env.Managed(svc), log), Logger: log,
+		return web.Deps{Handlers: handlers.New(handlers.Deps{DB: env.DB, Logger: log}), API: dataapi.New(svc, env.Managed(svc), log), Logger: log, AccessLog: alog,
 			Metrics: web.NewMetrics(), APIRate: web.RateLimit{Rate: 1e6, Burst: 2e6}, APIAuthFailRate: web.RateLimit{Rate: 1, Burst: 60},
 			LoginRate: web.RateLimit{Rate: 1, Burst: 10}}
 	}
