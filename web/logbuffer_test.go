@@ -88,3 +88,14 @@ func TestLogBufferCountsLinesTheSinkRefused(t *testing.T) {
 		t.Errorf("after recovery: sink %q, lost %d", got, w.Lost())
 	}
 }
+
+func TestRequestIDShape(t *testing.T) {
+	seen := map[string]bool{}
+	for range 1000 {
+		id := requestID()
+		if len(id) != 32 || strings.Trim(id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") != "" || seen[id] {
+			t.Fatalf("request id %q: want 32 letters, each id new", id)
+		}
+		seen[id] = true
+	}
+}
