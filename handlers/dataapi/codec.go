@@ -78,6 +78,14 @@ func hasPrefix(s, p string) bool { return len(s) >= len(p) && s[:len(p)] == p }
 type scanner struct {
 	b []byte
 	i int
+
+	// A batch's items mostly repeat their key and context: the previous
+	// item's are reused (never changed: a second "context" in one item is
+	// left to encoding/json), and decoded bytes share one allocation.
+	lastKeyID  string
+	lastCtxRaw []byte
+	lastCtx    map[string]string
+	arena      []byte
 }
 
 func (s *scanner) ws() {
@@ -158,27 +166,59 @@ func (s *scanner) b64() ([]byte, bool) {
 	if !ok {
 		return nil, false
 	}
-	out := make([]byte, base64.StdEncoding.DecodedLen(len(v)))
-	n, err := base64.StdEncoding.Decode(out, v)
+	n := base64.StdEncoding.DecodedLen(len(v))
+	if cap(s.arena)-len(s.arena) < n {
+		s.arena = make([]byte, 0, max(n, min(len(s.b), 64<<10)))
+	}
+	start := len(s.arena)
+	dst := s.arena[start : start+n]
+	n, err := base64.StdEncoding.Decode(dst, v)
 	if err != nil {
 		return nil, false
 	}
-	return out[:n], true
+	s.arena = s.arena[:start+n]
+	return dst[:n:n], true // full: an append never reaches the next item's bytes
 }
 
-// context reads {"k": "v", ...} into *m, made on first use (encoding/json
-// adds to a map that is already there).
-func (s *scanner) context(m *map[string]string) bool {
-	if *m == nil {
-		*m = make(map[string]string, 1)
+// keyID reads a key id, reusing the previous item's string when equal.
+func (s *scanner) keyID() (string, bool) {
+	v, ok := s.str()
+	if !ok {
+		return "", false
 	}
-	return s.object(func(k []byte) bool {
+	if string(v) != s.lastKeyID {
+		s.lastKeyID = string(v)
+	}
+	return s.lastKeyID, true
+}
+
+// context reads {"k": "v", ...} into *m. A context written exactly as the
+// previous item's shares its map (the data plane only reads contexts). A
+// second context in one item merges into the first in encoding/json:
+// left to it, so a shared map is never written.
+func (s *scanner) context(m *map[string]string) bool {
+	if *m != nil {
+		return false
+	}
+	s.ws()
+	if s.lastCtx != nil && bytes.HasPrefix(s.b[s.i:], s.lastCtxRaw) {
+		s.i += len(s.lastCtxRaw)
+		*m = s.lastCtx
+		return true
+	}
+	start := s.i
+	ctx := make(map[string]string, 1)
+	ok := s.object(func(k []byte) bool {
 		v, ok := s.str()
 		if ok {
-			(*m)[string(k)] = string(v)
+			ctx[string(k)] = string(v)
 		}
 		return ok
 	})
+	if ok {
+		*m, s.lastCtx, s.lastCtxRaw = ctx, ctx, s.b[start:s.i]
+	}
+	return ok
 }
 
 func (s *scanner) encryptItem(it *EncryptItem) bool {
@@ -187,8 +227,7 @@ func (s *scanner) encryptItem(it *EncryptItem) bool {
 		var v []byte
 		switch string(name) {
 		case "key_id":
-			v, ok = s.str()
-			it.KeyID = string(v)
+			it.KeyID, ok = s.keyID()
 		case "plaintext":
 			it.Plaintext, ok = s.b64()
 		case "context":
