@@ -85,9 +85,9 @@ func crossOriginProtection() echo.MiddlewareFunc {
 }
 
 // accessLog writes one line per request. It logs the path without the query
-// string: the OIDC callback's query holds an authorization code. Attributes
-// go in typed (LogAttrs: nothing boxed); cmd/keyport gives it a logger over
-// a buffered writer (BufferedWriter), so a line costs no system call.
+// string: the OIDC callback's query holds an authorization code. cmd/keyport
+// gives it NewAccessLogger over a BufferedWriter: a line is formatted by
+// hand and costs no system call.
 func accessLog(log *slog.Logger) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
@@ -105,15 +105,13 @@ func accessLog(log *slog.Logger) echo.MiddlewareFunc {
 			if v := res.Header()[echo.HeaderXRequestID]; len(v) > 0 {
 				rid = v[0]
 			}
-			log.LogAttrs(req.Context(), level, "request",
-				slog.String("request_id", rid),
-				slog.String("method", req.Method),
-				slog.String("path", handlers.LoggablePath(c)), // no capability token in the path
-				slog.String("route", c.Path()),
-				slog.Int("status", res.Status),
-				slog.Int64("bytes", res.Size),
-				slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
-			)
+			logAccess(req.Context(), log, level, &accessEntry{
+				requestID: rid, method: req.Method,
+				path:   handlers.LoggablePath(c), // no capability token in the path
+				route:  c.Path(),
+				status: res.Status, bytes: res.Size,
+				durationMS: float64(time.Since(start).Microseconds()) / 1000,
+			})
 			return nil
 		}
 	}

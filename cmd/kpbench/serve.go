@@ -94,7 +94,7 @@ func serve(args []string) error {
 	// The access log over a BufferedWriter, as cmd/keyport writes it.
 	alogw := web.NewBufferedWriter(sink, 100*time.Millisecond)
 	defer alogw.Close()
-	alog := slog.New(slog.NewJSONHandler(alogw, nil))
+	alog := web.NewAccessLogger(alogw, true, slog.LevelInfo)
 	// keyport's whole server (web.New) with cmd/keyport's protections: rate
 	// limits set high enough never to refuse the bench (but paid for), and
 	// the same server over a key service that does not count use.
