@@ -35,7 +35,8 @@ func BenchmarkDataAPIChain(b *testing.B) {
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
 	keyport := web.New(web.Deps{Handlers: handlers.New(handlers.Deps{DB: api.env.DB, Logger: log}),
 		API: dataapi.New(api.env.Service, api.env.Managed(api.env.Service), log), Logger: log, Metrics: web.NewMetrics(),
-		APIRate: web.RateLimit{Rate: 1e9, Burst: 1e9}, APIAuthFailRate: web.RateLimit{Rate: 1, Burst: 60}})
+		AccessLog: web.NewAccessLogger(io.Discard, true, slog.LevelInfo),
+		APIRate:   web.RateLimit{Rate: 1e9, Burst: 1e9}, APIAuthFailRate: web.RateLimit{Rate: 1, Burst: 60}})
 	bare := echo.New()
 	bare.POST("/api/v1/encrypt", func(c echo.Context) error {
 		var in dataapi.EncryptItem

@@ -36,7 +36,7 @@ func putBuf(b *bytes.Buffer) {
 	if b.Cap() > maxPooled {
 		return
 	}
-	clear(b.Bytes()[:b.Cap()]) // plaintext or its base64 must not linger
+	clear(b.Bytes()) // plaintext or its base64 must not linger; the rest was cleared before
 	b.Reset()
 	bufPool.Put(b)
 }
