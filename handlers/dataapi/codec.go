@@ -36,7 +36,10 @@ func putBuf(b *bytes.Buffer) {
 	if b.Cap() > maxPooled {
 		return
 	}
-	clear(b.Bytes()) // plaintext or its base64 must not linger; the rest was cleared before
+	// Plaintext or its base64 must not linger: the body, and after it the
+	// bytes decoded from it (at most as long), are cleared; the rest was
+	// cleared before.
+	clear(b.Bytes()[:min(b.Cap(), 2*b.Len())])
 	b.Reset()
 	bufPool.Put(b)
 }
@@ -49,18 +52,18 @@ func (e errReader) Read([]byte) (int, error) { return 0, e.err }
 
 // decodeBody decodes the request body into v: by parse (the fast path)
 // when it takes the body, else by handlers.DecodeJSON over the same bytes.
-// buf holds the body; the caller puts it back when done with v (v's
-// strings are copies, its byte slices are not shared with buf either).
-func decodeBody(c echo.Context, buf *bytes.Buffer, v any, parse func([]byte) bool) error {
+// buf holds the body and, after it, the bytes the fast path decodes (v's
+// byte slices point there): the caller puts buf back only when done with v.
+func decodeBody(c echo.Context, buf *bytes.Buffer, v any, parse func(body, spare []byte) bool) error {
 	req := c.Request()
 	if ct := req.Header.Get("Content-Type"); ct != "" && !hasPrefix(ct, "application/json") {
 		return handlers.DecodeJSON(c, v) // the standard refusal
 	}
-	if req.ContentLength > 0 { // at most the body limit: the middleware refused larger
-		buf.Grow(int(req.ContentLength) + bytes.MinRead)
+	if n := int(req.ContentLength); n > 0 { // at most the body limit: the middleware refused larger
+		buf.Grow(n + n*3/4 + bytes.MinRead) // the body, then what its base64 decodes to
 	}
 	_, err := buf.ReadFrom(req.Body)
-	if err == nil && parse(buf.Bytes()) {
+	if err == nil && parse(buf.Bytes(), buf.AvailableBuffer()) {
 		return nil
 	}
 	var body io.Reader = bytes.NewReader(buf.Bytes())
@@ -81,7 +84,8 @@ type scanner struct {
 
 	// A batch's items mostly repeat their key and context: the previous
 	// item's are reused (never changed: a second "context" in one item is
-	// left to encoding/json), and decoded bytes share one allocation.
+	// left to encoding/json). Decoded bytes go to arena, the pooled
+	// buffer's room after the body.
 	lastKeyID  string
 	lastCtxRaw []byte
 	lastCtx    map[string]string
@@ -285,9 +289,9 @@ func items[I any](s *scanner, out *[]I, item func(*scanner, *I) bool) bool {
 	})
 }
 
-func parseEncrypt(it *EncryptItem) func([]byte) bool {
-	return func(b []byte) bool {
-		s := scanner{b: b}
+func parseEncrypt(it *EncryptItem) func(body, spare []byte) bool {
+	return func(b, spare []byte) bool {
+		s := scanner{b: b, arena: spare}
 		ok := s.encryptItem(it) && s.end()
 		if !ok {
 			*it = EncryptItem{}
@@ -296,9 +300,9 @@ func parseEncrypt(it *EncryptItem) func([]byte) bool {
 	}
 }
 
-func parseDecrypt(it *DecryptItem) func([]byte) bool {
-	return func(b []byte) bool {
-		s := scanner{b: b}
+func parseDecrypt(it *DecryptItem) func(body, spare []byte) bool {
+	return func(b, spare []byte) bool {
+		s := scanner{b: b, arena: spare}
 		ok := s.decryptItem(it) && s.end()
 		if !ok {
 			*it = DecryptItem{}
@@ -307,9 +311,9 @@ func parseDecrypt(it *DecryptItem) func([]byte) bool {
 	}
 }
 
-func parseBatch[I any](out *[]I, item func(*scanner, *I) bool) func([]byte) bool {
-	return func(b []byte) bool {
-		s := scanner{b: b}
+func parseBatch[I any](out *[]I, item func(*scanner, *I) bool) func(body, spare []byte) bool {
+	return func(b, spare []byte) bool {
+		s := scanner{b: b, arena: spare}
 		ok := items(&s, out, item) && s.end()
 		if !ok {
 			*out = nil

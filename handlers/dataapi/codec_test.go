@@ -42,20 +42,20 @@ func FuzzFastDecode(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var fe, se EncryptItem
-		if parseEncrypt(&fe)(b) {
+		if parseEncrypt(&fe)(b, nil) {
 			if !stdDecode(b, &se) || !reflect.DeepEqual(norm(fe), norm(se)) {
 				t.Fatalf("encrypt %q: fast %+v, std %+v", b, fe, se)
 			}
 		}
 		var fd, sd DecryptItem
-		if parseDecrypt(&fd)(b) {
+		if parseDecrypt(&fd)(b, nil) {
 			if !stdDecode(b, &sd) || !reflect.DeepEqual(normD(fd), normD(sd)) {
 				t.Fatalf("decrypt %q: fast %+v, std %+v", b, fd, sd)
 			}
 		}
 		var fb []EncryptItem
 		var sb struct{ Items []EncryptItem }
-		if parseBatch(&fb, (*scanner).encryptItem)(b) {
+		if parseBatch(&fb, (*scanner).encryptItem)(b, make([]byte, 0, 64)) {
 			if !stdDecode(b, &sb) || len(fb) != len(sb.Items) {
 				t.Fatalf("batch %q: fast %+v, std %+v", b, fb, sb.Items)
 			}
