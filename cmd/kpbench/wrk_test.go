@@ -44,3 +44,24 @@ func TestWrkDuration(t *testing.T) {
 		t.Error("no unit: want an error")
 	}
 }
+
+func TestMetricLineJudgesTargets(t *testing.T) {
+	vs := map[string]variant{"batch_encrypt": {items: 100}}
+	fast, slow := blockResult{rps: 1000, p99: 1, cpuUS: 10}, blockResult{rps: 700, p99: 1.5, cpuUS: 14}
+	for _, tt := range []struct {
+		cmp  comparisonSpec
+		res  comparison
+		want string
+	}{
+		{comparisons[0], comparison{fast, fast}, "target_met=true"},
+		{comparisons[0], comparison{slow, fast}, "target_met=false"},
+		{comparisons[2], comparison{blockResult{rps: 120, cpuUS: 500}, fast}, "target_met=true"},
+		{comparisons[2], comparison{blockResult{rps: 90, cpuUS: 500}, fast}, "target_met=false"},
+		{comparisons[4], comparison{fast, slow}, "errors=0 baseline_errors=0"},
+	} {
+		line := metricLine(tt.cmp, tt.res, "wrk", 64, 256, 8, 2e9, vs)
+		if !strings.HasPrefix(line, "METRIC "+tt.cmp.name+" loadgen=wrk ") || !strings.HasSuffix(line, tt.want) || strings.Contains(line, "%!") {
+			t.Errorf("metricLine = %s; want it to end %q", line, tt.want)
+		}
+	}
+}
