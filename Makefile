@@ -44,7 +44,7 @@ soak:
 # Every fuzz target, as package:Name. Crashers land in the package's
 # testdata/fuzz/ and from then on run as seeds in make test.
 FUZZ_TARGETS ?= ./keysvc/awskms:FuzzParseKeyARN ./keysvc/awskms:FuzzParseAliasARN ./keysvc/awskms:FuzzParseRoleARN \
-	./keysvc/envelope:FuzzParseCiphertext ./keysvc/managed:FuzzParseExportPublicKey ./keysvc/kwp:FuzzUnwrap ./handlers/dataapi:FuzzDataAPIJSON
+	./keysvc/envelope:FuzzParseCiphertext ./keysvc/managed:FuzzParseExportPublicKey ./keysvc/kwp:FuzzUnwrap ./handlers/dataapi:FuzzDataAPIJSON ./handlers/dataapi:FuzzFastDecode
 FUZZTIME ?= 60s
 
 ## fuzz: run each fuzz target for FUZZTIME (default 60s; CI runs 10s each)

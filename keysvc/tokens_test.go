@@ -153,3 +153,22 @@ func TestCompleteTokenTableNeedsNoReadForUnknownIDs(t *testing.T) {
 		}
 	}
 }
+
+// The token check runs on every data API request: it allocates nothing
+// (the constant-time compare of the secret's hash stays).
+func TestAuthenticateAllocatesNothing(t *testing.T) {
+	ctx := context.Background()
+	db, tenant, owner := testStore(t)
+	s := NewService(Deps{DB: db})
+	tok, _, err := s.NewServiceToken(ctx, tenant.ID, "alloc", owner.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if allocs := testing.AllocsPerRun(100, func() {
+		if _, err := s.Authenticate(ctx, tok); err != nil {
+			t.Fatal(err)
+		}
+	}); allocs != 0 {
+		t.Errorf("Authenticate allocates %.0f times per call, want 0", allocs)
+	}
+}

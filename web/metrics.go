@@ -37,6 +37,8 @@ type Metrics struct {
 	jobLag       *prometheus.HistogramVec
 	jobDuration  *prometheus.HistogramVec
 	emails       *prometheus.CounterVec
+
+	routes sync.Map // routeKey -> *routeMetric
 }
 
 // NewMetrics builds the registry with the Go runtime and process
@@ -184,6 +186,31 @@ func (m *Metrics) Handler(token string) http.Handler {
 var knownMethods = map[string]bool{http.MethodGet: true, http.MethodHead: true, http.MethodPost: true, http.MethodPut: true,
 	http.MethodPatch: true, http.MethodDelete: true, http.MethodOptions: true}
 
+// routeKey names one request counter; the labels are bounded (route
+// patterns, known methods, statuses), and so is the cache of them.
+type routeKey struct {
+	method, route string
+	status        int
+}
+
+type routeMetric struct {
+	count    prometheus.Counter
+	duration prometheus.Observer
+}
+
+// routeMetrics is the counter and histogram of a request, looked up once
+// per label set: a request then neither formats its status nor hashes
+// its labels.
+func (m *Metrics) routeMetrics(method, route string, status int) *routeMetric {
+	k := routeKey{method, route, status}
+	if rm, ok := m.routes.Load(k); ok {
+		return rm.(*routeMetric)
+	}
+	rm := &routeMetric{m.httpRequests.WithLabelValues(method, route, strconv.Itoa(status)), m.httpDuration.WithLabelValues(method, route)}
+	m.routes.Store(k, rm)
+	return rm
+}
+
 // middleware counts and times every request by route pattern. It runs
 // outside the access log, which has already turned a returned error into
 // the response, so the status is the one the client got.
@@ -200,8 +227,9 @@ func (m *Metrics) middleware() echo.MiddlewareFunc {
 			if route == "" {
 				route = "none"
 			}
-			m.httpRequests.WithLabelValues(method, route, strconv.Itoa(c.Response().Status)).Inc()
-			m.httpDuration.WithLabelValues(method, route).Observe(time.Since(start).Seconds())
+			rm := m.routeMetrics(method, route, c.Response().Status)
+			rm.count.Inc()
+			rm.duration.Observe(time.Since(start).Seconds())
 			return err
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -34,6 +35,9 @@ type limiter struct {
 
 	mu      sync.Mutex
 	buckets map[string]*bucket
+	// size is len(buckets), readable without the lock: while it is 0 no
+	// key is limited, and a check need not even work out its key.
+	size atomic.Int64
 }
 
 type bucket struct {
@@ -65,8 +69,12 @@ func (l *limiter) allow(key string) (bool, time.Duration) {
 		}
 		b = &bucket{lim: rate.NewLimiter(l.limit, l.burst)}
 		l.buckets[key] = b
+		l.size.Store(int64(len(l.buckets)))
 	}
 	b.seen = now
+	if b.lim.AllowN(now, 1) { // no Reservation to allocate on the way through
+		return true, 0
+	}
 	r := b.lim.ReserveN(now, 1)
 	if d := r.DelayFrom(now); d > 0 {
 		r.CancelAt(now) // a refused request does not use up a token
@@ -89,6 +97,7 @@ func (l *limiter) sweep(now time.Time) {
 	if len(l.buckets) >= maxBuckets {
 		clear(l.buckets)
 	}
+	l.size.Store(int64(len(l.buckets)))
 }
 
 // retryAfter is a Retry-After value in whole seconds, at least 1.
@@ -140,13 +149,16 @@ func authFailLimit(tooMany refuse, who func(echo.Context) string, l RateLimit, n
 	lim := newLimiter(l, now)
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
-			ip := clientIP(c.Request())
-			if ok, wait := lim.has(ip); !ok {
-				return tooMany(c, retryAfter(wait))
+			// Until some address has failed, nobody is limited: the address
+			// is worked out only when needed.
+			if lim.size.Load() > 0 {
+				if ok, wait := lim.has(clientIP(c.Request())); !ok {
+					return tooMany(c, retryAfter(wait))
+				}
 			}
 			err := next(c)
 			if who(c) == "" {
-				lim.allow(ip) // a failed authentication uses up one
+				lim.allow(clientIP(c.Request())) // a failed authentication uses up one
 			}
 			return err
 		}

@@ -8,7 +8,9 @@
 package web
 
 import (
+	"cmp"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"time"
 
@@ -26,7 +28,10 @@ type Deps struct {
 	API      *dataapi.API   // data API; nil serves none
 	Manage   *manageapi.API // management API; nil serves none
 	Logger   *slog.Logger
-	Dev      bool // development routes and relaxed transport rules
+	// AccessLog writes the one line per request; nil writes it to Logger.
+	// cmd/keyport gives it a BufferedWriter.
+	AccessLog *slog.Logger
+	Dev       bool // development routes and relaxed transport rules
 	// BodyLimit caps request bodies (echo size syntax, e.g. "1M").
 	BodyLimit string
 	// Metrics, when set, counts every request; with MetricsToken it is
@@ -57,11 +62,11 @@ func New(d Deps) *echo.Echo {
 	// Order matters: the request id first so every later line carries it;
 	// the access log wraps recovery so a panic is still logged as a 500;
 	// headers go on before any handler can write.
-	e.Use(middleware.RequestID())
+	e.Use(middleware.RequestIDWithConfig(middleware.RequestIDConfig{Generator: requestID}))
 	if d.Metrics != nil {
 		e.Use(d.Metrics.middleware())
 	}
-	e.Use(accessLog(d.Logger))
+	e.Use(accessLog(cmp.Or(d.AccessLog, d.Logger)))
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{
 		DisableStackAll: true,
 		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
@@ -75,6 +80,25 @@ func New(d Deps) *echo.Echo {
 
 	routes(e, d)
 	return e
+}
+
+// requestID makes a request id like echo's (32 ASCII letters) from the
+// runtime's ChaCha8 generator (math/rand/v2, seeded by the system) in
+// one allocation, instead of reading crypto/rand through a pooled reader:
+// ids must be unique, not secret.
+func requestID() string {
+	const letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	const per = 8                       // letters per draw: 52^8 < 2^64
+	const span = uint64(53459728531456) // 52^8
+	var b [32]byte
+	for i := 0; i < len(b); i += per {
+		x := rand.Uint64N(span)
+		for j := range per {
+			b[i+j] = letters[x%52]
+			x /= 52
+		}
+	}
+	return string(b[:])
 }
 
 // NewHTTPServer wraps the echo server with timeouts, so a slow client cannot

@@ -5,46 +5,81 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
 
 func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
 
-// load sends requests of one kind from many connections for a while.
-type load struct {
-	info   serverInfo
-	conns  int
-	client *http.Client
-	bodies map[string][]byte // request body per variant
-	paths  map[string]string
+// variant is one kind of request: where it goes and what it sends.
+type variant struct {
+	url   string
+	body  []byte
+	items int // data-API items per request (1, or the batch size)
 }
 
-func newLoad(info serverInfo, conns, size int) *load {
-	tr := &http.Transport{MaxIdleConns: conns, MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns, IdleConnTimeout: time.Minute}
-	encBody, _ := json.Marshal(map[string]any{"key_id": info.KeyID, "plaintext": b64(make([]byte, size)), "context": map[string]string{"field": "bench"}})
-	decBody, _ := json.Marshal(map[string]any{"ciphertext": info.Ciphertext, "context": map[string]string{"field": "bench"}})
-	return &load{
-		info: info, conns: conns, client: &http.Client{Transport: tr, Timeout: 10 * time.Second},
-		bodies: map[string][]byte{"encrypt": encBody, "baseline_encrypt": encBody, "encrypt_nocount": encBody, "decrypt": decBody, "baseline_decrypt": decBody},
-		paths: map[string]string{"encrypt": "/api/v1/encrypt", "baseline_encrypt": "/baseline/encrypt", "encrypt_nocount": "/nocount/api/v1/encrypt",
-			"decrypt": "/api/v1/decrypt", "baseline_decrypt": "/baseline/decrypt"},
+// newVariants is every request kpbench sends. The baselines get the same
+// path, body and headers as keyport's, on the bare server's port.
+func newVariants(info serverInfo, size int) map[string]variant {
+	ctx := map[string]string{"field": "bench"}
+	enc := map[string]any{"key_id": info.KeyID, "plaintext": b64(make([]byte, size)), "context": ctx}
+	dec := map[string]any{"ciphertext": info.Ciphertext, "context": ctx}
+	encBody, _ := json.Marshal(enc)
+	decBody, _ := json.Marshal(dec)
+	encBatch, _ := json.Marshal(map[string]any{"items": slices.Repeat([]any{enc}, batchItems)})
+	decBatch, _ := json.Marshal(map[string]any{"items": slices.Repeat([]any{dec}, batchItems)})
+	return map[string]variant{
+		"encrypt":          {info.URL + "/api/v1/encrypt", encBody, 1},
+		"decrypt":          {info.URL + "/api/v1/decrypt", decBody, 1},
+		"baseline_encrypt": {info.BaselineURL + "/api/v1/encrypt", encBody, 1},
+		"baseline_decrypt": {info.BaselineURL + "/api/v1/decrypt", decBody, 1},
+		"encrypt_nocount":  {info.URL + "/nocount/api/v1/encrypt", encBody, 1},
+		"batch_encrypt":    {info.URL + "/api/v1/encrypt/batch", encBatch, batchItems},
+		"batch_decrypt":    {info.URL + "/api/v1/decrypt/batch", decBatch, batchItems},
 	}
+}
+
+// generator sends one variant's requests from many connections for a
+// while: wrk, or the Go fallback.
+type generator interface {
+	name() string
+	run(ctx context.Context, variant string, d time.Duration) (blockResult, error)
 }
 
 // blockResult is one block's figures.
 type blockResult struct {
 	rps      float64
 	p50, p99 float64 // milliseconds
-	errors   int
+	errors   int     // non-200 answers and socket errors
+	requests int     // answered requests
+	cpuUS    float64 // server CPU time per request, microseconds
 }
 
-// run sends one variant's requests from every connection for d.
-func (l *load) run(ctx context.Context, variant string, d time.Duration) blockResult {
-	url, body := l.info.URL+l.paths[variant], l.bodies[variant]
+// load is the Go fallback generator, used only where wrk cannot run: it
+// costs more CPU per request than wrk, so its figures are lower.
+type load struct {
+	token    string
+	conns    int
+	client   *http.Client
+	variants map[string]variant
+}
+
+func newLoad(info serverInfo, conns int, variants map[string]variant) *load {
+	tr := &http.Transport{MaxIdleConns: 2 * conns, MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns, IdleConnTimeout: time.Minute}
+	return &load{token: info.Token, conns: conns, client: &http.Client{Transport: tr, Timeout: 10 * time.Second}, variants: variants}
+}
+
+func (l *load) name() string { return "go" }
+
+func (l *load) run(ctx context.Context, name string, d time.Duration) (blockResult, error) {
+	v := l.variants[name]
 	deadline := time.Now().Add(d)
 	var mu sync.Mutex
 	var lat []time.Duration
@@ -59,7 +94,7 @@ func (l *load) run(ctx context.Context, variant string, d time.Duration) blockRe
 			bad := 0
 			for time.Now().Before(deadline) && ctx.Err() == nil {
 				t0 := time.Now()
-				if !post(ctx, l.client, url, l.info.Token, body) {
+				if !post(ctx, l.client, v.url, l.token, v.body) {
 					bad++
 					continue
 				}
@@ -74,12 +109,12 @@ func (l *load) run(ctx context.Context, variant string, d time.Duration) blockRe
 	wg.Wait()
 	elapsed := time.Since(start)
 	slices.Sort(lat)
-	r := blockResult{rps: float64(len(lat)) / elapsed.Seconds(), errors: errs}
+	r := blockResult{rps: float64(len(lat)) / elapsed.Seconds(), errors: errs, requests: len(lat)}
 	if len(lat) > 0 {
 		r.p50 = ms(lat[len(lat)/2])
 		r.p99 = ms(lat[len(lat)*99/100])
 	}
-	return r
+	return r, ctx.Err()
 }
 
 // post sends one data-API request and reports whether it was answered 200.
@@ -102,15 +137,20 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 type comparison struct{ a, b blockResult }
 
 // compare runs A B B A ... so that drift (thermal, other load) falls on
-// both variants alike, and takes medians over the blocks.
-func (l *load) compare(ctx context.Context, a, b string, blocks int, d time.Duration) (comparison, error) {
+// both variants alike, and takes medians over the blocks. The server's CPU
+// time (pid's, from /proc) per request is read around each block: unlike
+// requests per second it hardly moves when other processes share the cores.
+func compare(ctx context.Context, g generator, pid int, a, b string, blocks int, d time.Duration) (comparison, error) {
 	var as, bs []blockResult
 	for i := 0; i < blocks/2; i++ {
-		order := []string{a, b, b, a}
-		for _, v := range order {
-			r := l.run(ctx, v, d)
-			if ctx.Err() != nil {
-				return comparison{}, ctx.Err()
+		for _, v := range []string{a, b, b, a} {
+			cpu0 := cpuTime(pid)
+			r, err := g.run(ctx, v, d)
+			if err != nil {
+				return comparison{}, err
+			}
+			if r.requests > 0 {
+				r.cpuUS = float64((cpuTime(pid) - cpu0).Microseconds()) / float64(r.requests)
 			}
 			if v == a {
 				as = append(as, r)
@@ -135,12 +175,38 @@ func medianOf[T any](xs []T, f func(T) float64) float64 {
 // median takes the median of each figure across blocks; errors are summed.
 func median(rs []blockResult) blockResult {
 	out := blockResult{
-		rps: medianOf(rs, func(r blockResult) float64 { return r.rps }),
-		p50: medianOf(rs, func(r blockResult) float64 { return r.p50 }),
-		p99: medianOf(rs, func(r blockResult) float64 { return r.p99 }),
+		rps:   medianOf(rs, func(r blockResult) float64 { return r.rps }),
+		p50:   medianOf(rs, func(r blockResult) float64 { return r.p50 }),
+		p99:   medianOf(rs, func(r blockResult) float64 { return r.p99 }),
+		cpuUS: medianOf(rs, func(r blockResult) float64 { return r.cpuUS }),
 	}
 	for _, r := range rs {
 		out.errors += r.errors
 	}
 	return out
 }
+
+// cpuTime is a process's user and system CPU time so far, from
+// /proc/<pid>/stat (0 where there is none).
+func cpuTime(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The command name (field 2) may hold spaces: count from its ")".
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(utime+stime) * time.Second / clockTicks
+}
+
+// clockTicks is USER_HZ, the unit of /proc's CPU times: 100 on Linux
+// everywhere kpbench runs.
+const clockTicks = 100

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -14,33 +13,38 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"keyport/handlers"
 	"keyport/handlers/dataapi"
 	"keyport/keysvc"
 	"keyport/keysvc/keysvctest"
 	"keyport/web"
+
+	"github.com/labstack/echo/v4"
 )
 
 // serverInfo is what the server tells the load generator, on one line.
 type serverInfo struct {
-	URL        string
-	Token      string
-	KeyID      string
-	Ciphertext string // base64 of a ciphertext of size bytes, for decrypt
+	URL         string // keyport
+	BaselineURL string // the bare echo handlers
+	Token       string
+	KeyID       string
+	Ciphertext  string // base64 of a ciphertext of size bytes, for decrypt
 }
 
 func parseInfo(line string) (serverInfo, error) {
 	f := strings.Fields(line)
-	if len(f) != 5 || f[0] != "READY" {
+	if len(f) != 6 || f[0] != "READY" {
 		return serverInfo{}, fmt.Errorf("unexpected server line %q", line)
 	}
-	return serverInfo{URL: f[1], Token: f[2], KeyID: f[3], Ciphertext: f[4]}, nil
+	return serverInfo{URL: f[1], BaselineURL: f[2], Token: f[3], KeyID: f[4], Ciphertext: f[5]}, nil
 }
 
 // serve runs the real data API (token authentication, the key service, the
-// cache, use counting) in front of a kmslocal AWS account, plus a baseline
-// handler of the same JSON shape without crypto, until SIGTERM.
+// cache, use counting) in front of a kmslocal AWS account, configured as
+// cmd/keyport serves it (metrics, rate limits, an access log written to a
+// file), and on a second port the bare echo baseline, until SIGTERM.
 func serve(args []string) error {
 	size := 256
 	if len(args) > 0 {
@@ -79,20 +83,39 @@ func serve(args []string) error {
 	}
 	noCount := env.NewService(keysvc.Config{DisableUsageCounts: true})
 
-	// Logs are formatted as in production and then dropped: both sides of
-	// every comparison pay for them.
-	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	// keyport's whole server (web.New), the same server over a key service
-	// that does not count use, and the baseline beside them.
+	// Logs are formatted as in production (JSON) and written to a file
+	// (the null device): keyport pays for every access-log line.
+	sink, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	defer sink.Close()
+	log := slog.New(slog.NewJSONHandler(sink, nil))
+	// The access log over a BufferedWriter, as cmd/keyport writes it.
+	alogw := web.NewBufferedWriter(sink, 100*time.Millisecond)
+	defer alogw.Close()
+	alog := web.NewAccessLogger(alogw, true, slog.LevelInfo)
+	// keyport's whole server (web.New) with cmd/keyport's protections: rate
+	// limits set high enough never to refuse the bench (but paid for), and
+	// the same server over a key service that does not count use.
+	deps := func(svc *keysvc.Service) web.Deps {
+		return web.Deps{Handlers: handlers.New(handlers.Deps{DB: env.DB, Logger: log}), API: dataapi.New(svc, env.Managed(svc), log), Logger: log, AccessLog: alog,
+			Metrics: web.NewMetrics(), APIRate: web.RateLimit{Rate: 1e6, Burst: 2e6}, APIAuthFailRate: web.RateLimit{Rate: 1, Burst: 60},
+			LoginRate: web.RateLimit{Rate: 1, Burst: 10}}
+	}
 	mux := http.NewServeMux()
-	mux.Handle("/", web.New(web.Deps{Handlers: handlers.New(handlers.Deps{DB: env.DB, Logger: log}), API: dataapi.New(env.Service, env.Managed(env.Service), log), Logger: log}))
-	mux.Handle("/nocount/", http.StripPrefix("/nocount", web.New(web.Deps{Handlers: handlers.New(handlers.Deps{DB: env.DB, Logger: log}),
-		API: dataapi.New(noCount, env.Managed(noCount), log), Logger: log})))
-	overhead := 66 + len(k.ID) // header and tag of a real ciphertext
-	mux.Handle("POST /baseline/encrypt", baselineEncrypt(overhead))
-	mux.Handle("POST /baseline/decrypt", baselineDecrypt(overhead))
+	mux.Handle("/", web.New(deps(env.Service)))
+	mux.Handle("/nocount/", http.StripPrefix("/nocount", web.New(deps(noCount))))
+
+	bl, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	base := web.NewHTTPServer(bl.Addr().String(), baseline(66+len(k.ID), k.ID)) // header and tag of a real ciphertext
+	go base.Serve(bl)
+	defer base.Close()
 	return serveUntilDone(ctx, mux, func(url string) string {
-		return fmt.Sprintf("READY %s %s %s %s", url, token, k.ID, b64(enc.Ciphertext))
+		return fmt.Sprintf("READY %s http://%s %s %s %s", url, bl.Addr(), token, k.ID, b64(enc.Ciphertext))
 	})
 }
 
@@ -125,32 +148,31 @@ func serveUntilDone(ctx context.Context, h http.Handler, ready func(url string) 
 	return srv.Shutdown(context.Background())
 }
 
-// The baseline handlers decode and encode the same JSON as the data API and
-// return answers of the same size, with no token check, no crypto and no
-// middleware: what a service would run without keyport in front of it.
-func baselineEncrypt(overhead int) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
+// baseline is the bare echo server of issue 18: echo.New(), no
+// middleware, no token check, no crypto; it decodes the data API's JSON and
+// answers JSON of the same size, at the same paths: what a service would run
+// without keyport in front of it.
+func baseline(overhead int, keyID string) *echo.Echo {
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.POST("/api/v1/encrypt", func(c echo.Context) error {
 		var in dataapi.EncryptItem
-		if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
-			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "bad json"})
-			return
+		if err := json.NewDecoder(c.Request().Body).Decode(&in); err != nil {
+			return c.JSON(http.StatusBadRequest, map[string]string{"error": "bad json"})
 		}
 		ct := make([]byte, len(in.Plaintext)+overhead)
 		copy(ct, in.Plaintext)
-		writeJSON(w, http.StatusOK, dataapi.EncryptResult{Ciphertext: ct, KeyID: in.KeyID, KeyVersion: 1})
-	}
-}
-
-func baselineDecrypt(overhead int) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
+		return c.JSON(http.StatusOK, dataapi.EncryptResult{Ciphertext: ct, KeyID: in.KeyID, KeyVersion: 1})
+	})
+	e.POST("/api/v1/decrypt", func(c echo.Context) error {
 		var in dataapi.DecryptItem
-		if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
-			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "bad json"})
-			return
+		if err := json.NewDecoder(c.Request().Body).Decode(&in); err != nil {
+			return c.JSON(http.StatusBadRequest, map[string]string{"error": "bad json"})
 		}
 		pt := in.Ciphertext[:max(0, len(in.Ciphertext)-overhead)]
-		writeJSON(w, http.StatusOK, dataapi.DecryptResult{Plaintext: pt, KeyID: "key_baseline", KeyVersion: 1})
-	}
+		return c.JSON(http.StatusOK, dataapi.DecryptResult{Plaintext: pt, KeyID: keyID, KeyVersion: 1})
+	})
+	return e
 }
 
 // writeJSON answers v as JSON with status.

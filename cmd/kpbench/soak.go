@@ -74,7 +74,7 @@ func soak(args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	srv, line, err := startChild(ctx, false, "serve-soak", fmt.Sprint(*tenants), fmt.Sprint(*keys), ttl.String(), fmt.Sprint(*maxEntries))
+	srv, line, err := startChild(ctx, false, nil, "serve-soak", fmt.Sprint(*tenants), fmt.Sprint(*keys), ttl.String(), fmt.Sprint(*maxEntries))
 	if err != nil {
 		return err
 	}

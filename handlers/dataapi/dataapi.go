@@ -43,7 +43,7 @@ const (
 // header, or 401. Responses never go to a cache: they carry plaintext.
 func (a *API) Authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		c.Response().Header().Set("Cache-Control", "no-store")
+		c.Response().Header()["Cache-Control"] = noStore
 		raw, ok := strings.CutPrefix(c.Request().Header.Get("Authorization"), "Bearer ")
 		if !ok {
 			return a.writeAPIError(c, keysvc.ErrTokenInvalid)
@@ -146,20 +146,25 @@ func (a *API) decryptOne(c echo.Context, it DecryptItem) (DecryptResult, error) 
 // Encrypt is POST /api/v1/encrypt.
 func (a *API) Encrypt(c echo.Context) error {
 	var it EncryptItem
-	if err := handlers.DecodeJSON(c, &it); err != nil {
+	buf := getBuf()
+	defer putBuf(buf)
+	if err := decodeBody(c, buf, &it, parseEncrypt(&it)); err != nil {
 		return a.writeAPIError(c, err)
 	}
 	res, err := a.encryptOne(c, it)
+	clear(it.Plaintext)
 	if err != nil {
 		return a.writeAPIError(c, err)
 	}
-	return c.JSON(http.StatusOK, res)
+	return writeOne(c, &res, appendEncrypt)
 }
 
 // Decrypt is POST /api/v1/decrypt.
 func (a *API) Decrypt(c echo.Context) error {
 	var it DecryptItem
-	if err := handlers.DecodeJSON(c, &it); err != nil {
+	buf := getBuf()
+	defer putBuf(buf)
+	if err := decodeBody(c, buf, &it, parseDecrypt(&it)); err != nil {
 		return a.writeAPIError(c, err)
 	}
 	res, err := a.decryptOne(c, it)
@@ -167,17 +172,19 @@ func (a *API) Decrypt(c echo.Context) error {
 		return a.writeAPIError(c, err)
 	}
 	defer clear(res.Plaintext)
-	return c.JSON(http.StatusOK, res)
+	return writeOne(c, &res, appendDecrypt)
 }
 
-// batch decodes a batch body ({"items": [...]}, 1 to MaxBatchItems) and
-// answers each item with one, or with its error through fail: one item's
-// failure never fails the others.
-func batch[I, R any](a *API, c echo.Context, one func(echo.Context, I) (R, error), fail func(*handlers.APIErrorDetail) R) ([]R, error) {
+// batch decodes a batch body ({"items": [...]}, 1 to MaxBatchItems; parse
+// is the fast decoder of one item) and answers each item with one, or with
+// its error through fail: one item's failure never fails the others.
+func batch[I, R any](a *API, c echo.Context, parse func(*scanner, *I) bool, one func(echo.Context, I) (R, error), fail func(*handlers.APIErrorDetail) R) ([]R, error) {
 	var b struct {
 		Items []I `json:"items"`
 	}
-	if err := handlers.DecodeJSON(c, &b); err != nil {
+	buf := getBuf()
+	defer putBuf(buf)
+	if err := decodeBody(c, buf, &b, parseBatch(&b.Items, parse)); err != nil {
 		return nil, err
 	}
 	if err := checkBatch(len(b.Items)); err != nil {
@@ -203,16 +210,16 @@ func checkBatch(n int) error {
 
 // EncryptBatch is POST /api/v1/encrypt/batch: each item answers on its own.
 func (a *API) EncryptBatch(c echo.Context) error {
-	out, err := batch(a, c, a.encryptOne, func(e *handlers.APIErrorDetail) EncryptResult { return EncryptResult{Error: e} })
+	out, err := batch(a, c, (*scanner).encryptItem, a.encryptOne, func(e *handlers.APIErrorDetail) EncryptResult { return EncryptResult{Error: e} })
 	if err != nil {
 		return a.writeAPIError(c, err)
 	}
-	return c.JSON(http.StatusOK, map[string][]EncryptResult{"items": out})
+	return writeItems(c, out, appendEncrypt)
 }
 
 // DecryptBatch is POST /api/v1/decrypt/batch: each item answers on its own.
 func (a *API) DecryptBatch(c echo.Context) error {
-	out, err := batch(a, c, a.decryptOne, func(e *handlers.APIErrorDetail) DecryptResult { return DecryptResult{Error: e} })
+	out, err := batch(a, c, (*scanner).decryptItem, a.decryptOne, func(e *handlers.APIErrorDetail) DecryptResult { return DecryptResult{Error: e} })
 	if err != nil {
 		return a.writeAPIError(c, err)
 	}
@@ -221,7 +228,7 @@ func (a *API) DecryptBatch(c echo.Context) error {
 			clear(r.Plaintext)
 		}
 	}()
-	return c.JSON(http.StatusOK, map[string][]DecryptResult{"items": out})
+	return writeItems(c, out, appendDecrypt)
 }
 
 func (a *API) itemError(c echo.Context, err error) *handlers.APIErrorDetail {
@@ -254,23 +261,25 @@ func (a *API) rewrapOne(c echo.Context, it DecryptItem) (EncryptResult, error) {
 // key_version}.
 func (a *API) Rewrap(c echo.Context) error {
 	var it DecryptItem
-	if err := handlers.DecodeJSON(c, &it); err != nil {
+	buf := getBuf()
+	defer putBuf(buf)
+	if err := decodeBody(c, buf, &it, parseDecrypt(&it)); err != nil {
 		return a.writeAPIError(c, err)
 	}
 	res, err := a.rewrapOne(c, it)
 	if err != nil {
 		return a.writeAPIError(c, err)
 	}
-	return c.JSON(http.StatusOK, res)
+	return writeOne(c, &res, appendEncrypt)
 }
 
 // RewrapBatch is POST /api/v1/rewrap/batch: each item answers on its own.
 func (a *API) RewrapBatch(c echo.Context) error {
-	out, err := batch(a, c, a.rewrapOne, func(e *handlers.APIErrorDetail) EncryptResult { return EncryptResult{Error: e} })
+	out, err := batch(a, c, (*scanner).decryptItem, a.rewrapOne, func(e *handlers.APIErrorDetail) EncryptResult { return EncryptResult{Error: e} })
 	if err != nil {
 		return a.writeAPIError(c, err)
 	}
-	return c.JSON(http.StatusOK, map[string][]EncryptResult{"items": out})
+	return writeItems(c, out, appendEncrypt)
 }
 
 type datakeyRequest struct {

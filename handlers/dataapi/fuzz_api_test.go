@@ -32,6 +32,7 @@ var apiCodes = map[string]bool{
 // fuzzAPI is the real server (routing, body limit, token check, the data
 // API handlers and decodeJSON) over a real key service, called in process.
 type fuzzAPI struct {
+	env   *keysvctest.Env
 	h     http.Handler
 	token string
 	keyID string
@@ -53,7 +54,7 @@ func newFuzzAPI(tb testing.TB) *fuzzAPI {
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	e := web.New(web.Deps{Handlers: handlers.New(handlers.Deps{DB: env.DB, Logger: log}), API: dataapi.New(env.Service, env.Managed(env.Service), log), Logger: log})
-	return &fuzzAPI{h: e, token: tok, keyID: k.ID, ct: base64.StdEncoding.EncodeToString(enc.Ciphertext)}
+	return &fuzzAPI{env: env, h: e, token: tok, keyID: k.ID, ct: base64.StdEncoding.EncodeToString(enc.Ciphertext)}
 }
 
 var fuzzPaths = []string{"/api/v1/encrypt", "/api/v1/decrypt", "/api/v1/encrypt/batch", "/api/v1/decrypt/batch", "/api/v1/datakey"}

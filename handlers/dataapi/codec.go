@@ -1,0 +1,431 @@
+package dataapi
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strconv"
+	"sync"
+
+	"github.com/labstack/echo/v4"
+
+	"keyport/handlers"
+)
+
+// The hot calls (encrypt, decrypt, their batches, rewrap) read the body
+// into a pooled buffer and decode their fixed request shapes by hand, and
+// answer from a pooled buffer with one Write and a Content-Length. The
+// hand decoder takes only the plain form (exact field names, strings
+// without escapes, ASCII); anything else (an escape, a field name in
+// another case, null, a number, a syntax error, an unknown field, trailing
+// data) goes to handlers.DecodeJSON over the same bytes, so every refusal
+// is the standard decoder's, word for word.
+
+// bufPool holds request and response buffers. Both may hold plaintext:
+// they are cleared before they go back.
+var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// maxPooled keeps a rare large batch from pinning its buffer.
+const maxPooled = 256 << 10
+
+func getBuf() *bytes.Buffer { return bufPool.Get().(*bytes.Buffer) }
+
+func putBuf(b *bytes.Buffer) {
+	if b.Cap() > maxPooled {
+		return
+	}
+	// Plaintext or its base64 must not linger: the body, and after it the
+	// bytes decoded from it (at most as long), are cleared; the rest was
+	// cleared before.
+	clear(b.Bytes()[:min(b.Cap(), 2*b.Len())])
+	b.Reset()
+	bufPool.Put(b)
+}
+
+// errReader returns err once its bytes are spent: a body whose reading
+// failed is replayed to the standard decoder with the same failure.
+type errReader struct{ err error }
+
+func (e errReader) Read([]byte) (int, error) { return 0, e.err }
+
+// decodeBody decodes the request body into v: by parse (the fast path)
+// when it takes the body, else by handlers.DecodeJSON over the same bytes.
+// buf holds the body and, after it, the bytes the fast path decodes (v's
+// byte slices point there): the caller puts buf back only when done with v.
+func decodeBody(c echo.Context, buf *bytes.Buffer, v any, parse func(body, spare []byte) bool) error {
+	req := c.Request()
+	if ct := req.Header.Get("Content-Type"); ct != "" && !hasPrefix(ct, "application/json") {
+		return handlers.DecodeJSON(c, v) // the standard refusal
+	}
+	if n := int(req.ContentLength); n > 0 { // at most the body limit: the middleware refused larger
+		buf.Grow(n + n*3/4 + bytes.MinRead) // the body, then what its base64 decodes to
+	}
+	_, err := buf.ReadFrom(req.Body)
+	if err == nil && parse(buf.Bytes(), buf.AvailableBuffer()) {
+		return nil
+	}
+	var body io.Reader = bytes.NewReader(buf.Bytes())
+	if err != nil {
+		body = io.MultiReader(body, errReader{err})
+	}
+	req.Body = io.NopCloser(body)
+	return handlers.DecodeJSON(c, v)
+}
+
+func hasPrefix(s, p string) bool { return len(s) >= len(p) && s[:len(p)] == p }
+
+// scanner walks a JSON body in the plain form; every method returns false
+// where the body leaves it (the caller then falls back).
+type scanner struct {
+	b []byte
+	i int
+
+	// A batch's items mostly repeat their key and context: the previous
+	// item's are reused (never changed: a second "context" in one item is
+	// left to encoding/json). Decoded bytes go to arena, the pooled
+	// buffer's room after the body.
+	lastKeyID  string
+	lastCtxRaw []byte
+	lastCtx    map[string]string
+	arena      []byte
+}
+
+func (s *scanner) ws() {
+	for s.i < len(s.b) {
+		switch s.b[s.i] {
+		case ' ', '\t', '\n', '\r':
+			s.i++
+		default:
+			return
+		}
+	}
+}
+
+// next skips whitespace and consumes c if it comes next.
+func (s *scanner) next(c byte) bool {
+	s.ws()
+	if s.i < len(s.b) && s.b[s.i] == c {
+		s.i++
+		return true
+	}
+	return false
+}
+
+// str reads a string of printable ASCII without escapes and returns its
+// contents (a slice of the body).
+func (s *scanner) str() ([]byte, bool) {
+	if !s.next('"') {
+		return nil, false
+	}
+	start := s.i
+	for s.i < len(s.b) {
+		c := s.b[s.i]
+		switch {
+		case c == '"':
+			s.i++
+			return s.b[start : s.i-1], true
+		case c < 0x20 || c >= 0x80 || c == '\\':
+			return nil, false
+		}
+		s.i++
+	}
+	return nil, false
+}
+
+// end reports whether only whitespace is left.
+func (s *scanner) end() bool {
+	s.ws()
+	return s.i == len(s.b)
+}
+
+// object reads {"name": value, ...}, calling field for each name; field
+// reads the value.
+func (s *scanner) object(field func(name []byte) bool) bool {
+	if !s.next('{') {
+		return false
+	}
+	if s.next('}') {
+		return true
+	}
+	for {
+		name, ok := s.str()
+		if !ok || !s.next(':') || !field(name) {
+			return false
+		}
+		if s.next('}') {
+			return true
+		}
+		if !s.next(',') {
+			return false
+		}
+	}
+}
+
+// b64 reads a string holding standard base64, as encoding/json decodes
+// a []byte.
+func (s *scanner) b64() ([]byte, bool) {
+	v, ok := s.str()
+	if !ok {
+		return nil, false
+	}
+	n := base64.StdEncoding.DecodedLen(len(v))
+	if cap(s.arena)-len(s.arena) < n {
+		s.arena = make([]byte, 0, max(n, min(len(s.b), 64<<10)))
+	}
+	start := len(s.arena)
+	dst := s.arena[start : start+n]
+	n, err := base64.StdEncoding.Decode(dst, v)
+	if err != nil {
+		return nil, false
+	}
+	s.arena = s.arena[:start+n]
+	return dst[:n:n], true // full: an append never reaches the next item's bytes
+}
+
+// keyID reads a key id, reusing the previous item's string when equal.
+func (s *scanner) keyID() (string, bool) {
+	v, ok := s.str()
+	if !ok {
+		return "", false
+	}
+	if string(v) != s.lastKeyID {
+		s.lastKeyID = string(v)
+	}
+	return s.lastKeyID, true
+}
+
+// context reads {"k": "v", ...} into *m. A context written exactly as the
+// previous item's shares its map (the data plane only reads contexts). A
+// second context in one item merges into the first in encoding/json:
+// left to it, so a shared map is never written.
+func (s *scanner) context(m *map[string]string) bool {
+	if *m != nil {
+		return false
+	}
+	s.ws()
+	if s.lastCtx != nil && bytes.HasPrefix(s.b[s.i:], s.lastCtxRaw) {
+		s.i += len(s.lastCtxRaw)
+		*m = s.lastCtx
+		return true
+	}
+	start := s.i
+	ctx := make(map[string]string, 1)
+	ok := s.object(func(k []byte) bool {
+		v, ok := s.str()
+		if ok {
+			ctx[string(k)] = string(v)
+		}
+		return ok
+	})
+	if ok {
+		*m, s.lastCtx, s.lastCtxRaw = ctx, ctx, s.b[start:s.i]
+	}
+	return ok
+}
+
+func (s *scanner) encryptItem(it *EncryptItem) bool {
+	return s.object(func(name []byte) bool {
+		var ok bool
+		var v []byte
+		switch string(name) {
+		case "key_id":
+			it.KeyID, ok = s.keyID()
+		case "plaintext":
+			it.Plaintext, ok = s.b64()
+		case "context":
+			ok = s.context(&it.Context)
+		case "tenant":
+			v, ok = s.str()
+			it.Tenant = string(v)
+		}
+		return ok
+	})
+}
+
+func (s *scanner) decryptItem(it *DecryptItem) bool {
+	return s.object(func(name []byte) bool {
+		var ok bool
+		var v []byte
+		switch string(name) {
+		case "ciphertext":
+			it.Ciphertext, ok = s.b64()
+		case "context":
+			ok = s.context(&it.Context)
+		case "tenant":
+			v, ok = s.str()
+			it.Tenant = string(v)
+		}
+		return ok
+	})
+}
+
+// items reads {"items": [item, ...]}.
+func items[I any](s *scanner, out *[]I, item func(*scanner, *I) bool) bool {
+	seen := false // a second "items" merges in encoding/json: left to it
+	return s.object(func(name []byte) bool {
+		if string(name) != "items" || seen || !s.next('[') {
+			return false
+		}
+		seen = true
+		*out = make([]I, 0, 8)
+		if s.next(']') {
+			return true
+		}
+		for {
+			var it I
+			if !item(s, &it) {
+				return false
+			}
+			*out = append(*out, it)
+			if s.next(']') {
+				return true
+			}
+			if !s.next(',') {
+				return false
+			}
+		}
+	})
+}
+
+func parseEncrypt(it *EncryptItem) func(body, spare []byte) bool {
+	return func(b, spare []byte) bool {
+		s := scanner{b: b, arena: spare}
+		ok := s.encryptItem(it) && s.end()
+		if !ok {
+			*it = EncryptItem{}
+		}
+		return ok
+	}
+}
+
+func parseDecrypt(it *DecryptItem) func(body, spare []byte) bool {
+	return func(b, spare []byte) bool {
+		s := scanner{b: b, arena: spare}
+		ok := s.decryptItem(it) && s.end()
+		if !ok {
+			*it = DecryptItem{}
+		}
+		return ok
+	}
+}
+
+func parseBatch[I any](out *[]I, item func(*scanner, *I) bool) func(body, spare []byte) bool {
+	return func(b, spare []byte) bool {
+		s := scanner{b: b, arena: spare}
+		ok := items(&s, out, item) && s.end()
+		if !ok {
+			*out = nil
+		}
+		return ok
+	}
+}
+
+// Answers.
+
+var (
+	jsonContentType = []string{echo.MIMEApplicationJSON}
+	noStore         = []string{"no-store"}
+)
+
+// writeBody answers 200 with the JSON in buf (one Write, with its length).
+func writeBody(c echo.Context, buf *bytes.Buffer) error {
+	res := c.Response()
+	h := res.Header()
+	h["Content-Type"] = jsonContentType
+	h["Content-Length"] = []string{strconv.Itoa(buf.Len())}
+	res.WriteHeader(http.StatusOK)
+	_, err := res.Write(buf.Bytes())
+	return err
+}
+
+// appendString appends s as encoding/json does (HTML-safe escapes
+// included): by hand when nothing needs escaping, else through json.
+func appendString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x80 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s)
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}
+
+func appendB64(b []byte, v []byte) []byte {
+	b = append(b, '"')
+	b = base64.StdEncoding.AppendEncode(b, v)
+	return append(b, '"')
+}
+
+// appendResult appends one answer as encoding/json encodes EncryptResult
+// and DecryptResult (data is ciphertext or plaintext, under name).
+func appendResult(b []byte, name string, data []byte, keyID string, version int64, e *handlers.APIErrorDetail) []byte {
+	b = append(b, '{')
+	open := len(b) // nothing written yet: no comma before the next field
+	if len(data) > 0 {
+		b = append(b, '"')
+		b = append(b, name...)
+		b = append(b, `":`...)
+		b = appendB64(b, data)
+	}
+	if keyID != "" {
+		if len(b) > open {
+			b = append(b, ',')
+		}
+		b = append(b, `"key_id":`...)
+		b = appendString(b, keyID)
+	}
+	if version != 0 {
+		if len(b) > open {
+			b = append(b, ',')
+		}
+		b = append(b, `"key_version":`...)
+		b = strconv.AppendInt(b, version, 10)
+	}
+	if e != nil {
+		if len(b) > open {
+			b = append(b, ',')
+		}
+		b = append(b, `"error":{"code":`...)
+		b = appendString(b, e.Code)
+		b = append(b, `,"message":`...)
+		b = appendString(b, e.Message)
+		b = append(b, '}')
+	}
+	return append(b, '}')
+}
+
+func appendEncrypt(b []byte, r *EncryptResult) []byte {
+	return appendResult(b, "ciphertext", r.Ciphertext, r.KeyID, r.KeyVersion, r.Error)
+}
+
+func appendDecrypt(b []byte, r *DecryptResult) []byte {
+	return appendResult(b, "plaintext", r.Plaintext, r.KeyID, r.KeyVersion, r.Error)
+}
+
+// writeOne answers one result; writeItems a batch as {"items": [...]}.
+// Both end with the newline encoding/json's Encoder writes.
+func writeOne[R any](c echo.Context, r *R, appendR func([]byte, *R) []byte) error {
+	out := getBuf()
+	defer putBuf(out)
+	out.Write(appendR(out.AvailableBuffer(), r))
+	out.WriteByte('\n')
+	return writeBody(c, out)
+}
+
+func writeItems[R any](c echo.Context, rs []R, appendR func([]byte, *R) []byte) error {
+	out := getBuf()
+	defer putBuf(out)
+	out.WriteString(`{"items":[`)
+	for i := range rs {
+		if i > 0 {
+			out.WriteByte(',')
+		}
+		out.Write(appendR(out.AvailableBuffer(), &rs[i]))
+	}
+	out.WriteString("]}\n")
+	return writeBody(c, out)
+}
