@@ -74,7 +74,7 @@ func APIKeysTemplate(p Page, m APIKeysPage) templ.Component {
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 4, "\" readonly data-testid=\"api-key-value\" data-copy=\"API key\" autocomplete=\"off\" spellcheck=\"false\" size=\"80\"><p class=\"muted small\">Send it as <code>Authorization: Bearer</code> and the key, or give it to kpctl in <code>KEYPORT_API_KEY</code>.</p></section>")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 4, "\" readonly data-copy=\"API key\" data-testid=\"api-key-value\" autocomplete=\"off\" spellcheck=\"false\" size=\"80\"><p class=\"muted small\">Send it as <code>Authorization: Bearer</code> and the key, or give it to kpctl in <code>KEYPORT_API_KEY</code>.</p></section>")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}

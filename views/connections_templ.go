@@ -269,7 +269,7 @@ func demoHint(p Page) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 24, "</code></dd><dt>Access key id</dt><dd><code data-testid=\"demo-akid\" data-copy=\"access key id\">")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 24, "</code></dd><dt>Access key id</dt><dd><code data-copy=\"access key id\" data-testid=\"demo-akid\">")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -282,7 +282,7 @@ func demoHint(p Page) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 25, "</code></dd><dt>Secret access key</dt><dd><code data-testid=\"demo-secret\" data-copy=\"secret access key\">")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 25, "</code></dd><dt>Secret access key</dt><dd><code data-copy=\"secret access key\" data-testid=\"demo-secret\">")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -295,7 +295,7 @@ func demoHint(p Page) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 26, "</code></dd><dt>Role to assume</dt><dd><code data-testid=\"demo-role\" data-copy=\"role ARN\">")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 26, "</code></dd><dt>Role to assume</dt><dd><code data-copy=\"role ARN\" data-testid=\"demo-role\">")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -308,7 +308,7 @@ func demoHint(p Page) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 27, "</code></dd><dt>Demo key ARN</dt><dd><code data-testid=\"demo-key-arn\" data-copy=\"key ARN\">")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 27, "</code></dd><dt>Demo key ARN</dt><dd><code data-copy=\"key ARN\" data-testid=\"demo-key-arn\">")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -970,7 +970,7 @@ func ConnectionPage(p Page, d ConnectionDetail) templ.Component {
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 77, "</code></dd><dt>External id</dt><dd><code data-testid=\"external-id\" data-copy=\"external id\">")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 77, "</code></dd><dt>External id</dt><dd><code data-copy=\"external id\" data-testid=\"external-id\">")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
@@ -1024,7 +1024,7 @@ func ConnectionPage(p Page, d ConnectionDetail) templ.Component {
 				return templ_7745c5c3_Err
 			}
 			if d.Kind == "assume_role" {
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 83, "<section class=\"card\"><h2>Trust policy for the role</h2><p class=\"muted\">Let keyport's account assume the role, only with this connection's external id:</p><pre data-testid=\"trust-policy\" data-copy=\"trust policy\">")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 83, "<section class=\"card\"><h2>Trust policy for the role</h2><p class=\"muted\">Let keyport's account assume the role, only with this connection's external id:</p><pre data-copy=\"trust policy\" data-testid=\"trust-policy\">")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}

@@ -75,7 +75,7 @@ func ImportRequestsList(p Page, m ImportRequestsPage) templ.Component {
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 6, " UTC.</p><p>Import token: <code data-testid=\"import-token\" data-copy=\"import token\">")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 6, " UTC.</p><p>Import token: <code data-copy=\"import token\" data-testid=\"import-token\">")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
@@ -88,7 +88,7 @@ func ImportRequestsList(p Page, m ImportRequestsPage) templ.Component {
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 7, "</code></p><p>Save this public key as <code>import-public.pem</code>:</p><pre data-testid=\"import-public-key\" data-copy=\"public key\">")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 7, "</code></p><p>Save this public key as <code>import-public.pem</code>:</p><pre data-copy=\"public key\" data-testid=\"import-public-key\">")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
@@ -985,7 +985,7 @@ func importCommands(wrapping, openssl, node string) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 87, "</code>, with openssl:</p><pre data-testid=\"import-commands\" data-copy=\"openssl commands\">")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 87, "</code>, with openssl:</p><pre data-copy=\"openssl commands\" data-testid=\"import-commands\">")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
@@ -998,7 +998,7 @@ func importCommands(wrapping, openssl, node string) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 88, "</pre><p>or with Node.js:</p><pre data-testid=\"import-node-commands\" data-copy=\"Node commands\">")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 88, "</pre><p>or with Node.js:</p><pre data-copy=\"Node commands\" data-testid=\"import-node-commands\">")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}

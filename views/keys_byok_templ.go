@@ -110,7 +110,7 @@ func KeyBYOKPanels(csrf, keyID string, b KeyBYOK) templ.Component {
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 8, ".</p><pre data-testid=\"next-datakey-command\" data-copy=\"command\">")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 8, ".</p><pre data-copy=\"command\" data-testid=\"next-datakey-command\">")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}

@@ -208,7 +208,7 @@ func RegisterKeyPage(p Page, f RegisterForm) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 10, " <section class=\"card\"><h2>1. Create the key and grant keyport access</h2><p class=\"muted\">Add these statements to the key policy (or use the complete policy below when you create a key). They let keyport describe the key and use it only under this tenant's encryption context (kms:EncryptionContext:keyport:tenant).</p><pre data-testid=\"policy-statement\" data-copy=\"policy statement\">")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 10, " <section class=\"card\"><h2>1. Create the key and grant keyport access</h2><p class=\"muted\">Add these statements to the key policy (or use the complete policy below when you create a key). They let keyport describe the key and use it only under this tenant's encryption context (kms:EncryptionContext:keyport:tenant).</p><pre data-copy=\"policy statement\" data-testid=\"policy-statement\">")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -221,7 +221,7 @@ func RegisterKeyPage(p Page, f RegisterForm) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 11, "</pre><details><summary>Complete key policy and AWS CLI commands</summary><pre data-testid=\"key-policy\" data-copy=\"key policy\">")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 11, "</pre><details><summary>Complete key policy and AWS CLI commands</summary><pre data-copy=\"key policy\" data-testid=\"key-policy\">")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -234,7 +234,7 @@ func RegisterKeyPage(p Page, f RegisterForm) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 12, "</pre><pre data-testid=\"cli\" data-copy=\"command\">")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 12, "</pre><pre data-copy=\"command\" data-testid=\"cli\">")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -530,7 +530,7 @@ func RegisterKeyPage(p Page, f RegisterForm) templ.Component {
 					return templ_7745c5c3_Err
 				}
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 41, "><summary>Bring your own encrypted data key (optional)</summary><p class=\"muted\">Instead of letting keyport generate the first data key, make one yourself under this exact encryption context and paste the base64 CiphertextBlob:</p><pre data-testid=\"datakey-command\" data-copy=\"command\">")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 41, "><summary>Bring your own encrypted data key (optional)</summary><p class=\"muted\">Instead of letting keyport generate the first data key, make one yourself under this exact encryption context and paste the base64 CiphertextBlob:</p><pre data-copy=\"command\" data-testid=\"datakey-command\">")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -678,7 +678,7 @@ func KeyPage(p Page, d KeyDetail) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 50, "</a></dd><dt>keyport key id</dt><dd><code data-testid=\"key-id\" data-copy=\"key id\">")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 50, "</a></dd><dt>keyport key id</dt><dd><code data-copy=\"key id\" data-testid=\"key-id\">")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

@@ -47,7 +47,7 @@ func ServiceTokensPage(p Page, t TokensPage) templ.Component {
 				return templ_7745c5c3_Err
 			}
 			if t.Created != "" {
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 2, "<section class=\"card created-token\" data-testid=\"token-created\"><h2>New token</h2><p>Copy it now. It will not be shown again.</p><pre class=\"mailbody\" data-testid=\"token-value\" data-copy=\"token\">")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 2, "<section class=\"card created-token\" data-testid=\"token-created\"><h2>New token</h2><p>Copy it now. It will not be shown again.</p><pre class=\"mailbody\" data-copy=\"token\" data-testid=\"token-value\">")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}

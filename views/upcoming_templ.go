@@ -313,7 +313,7 @@ func UpcomingPage(p Page, m Upcoming) templ.Component {
 					return templ_7745c5c3_Err
 				}
 				if m.Feed.URL != "" {
-					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 35, "<p>Copy it now; keyport shows it only once:</p><pre data-testid=\"calendar-url\" data-copy=\"feed URL\">")
+					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 35, "<p>Copy it now; keyport shows it only once:</p><pre data-copy=\"feed URL\" data-testid=\"calendar-url\">")
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}

@@ -418,7 +418,7 @@ func webhookSecretCard(heading, secret string) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 38, "\" data-testid=\"webhook-secret\" data-copy=\"signing secret\" size=\"60\" autocomplete=\"off\" spellcheck=\"false\"></section>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 38, "\" data-copy=\"signing secret\" data-testid=\"webhook-secret\" size=\"60\" autocomplete=\"off\" spellcheck=\"false\"></section>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
