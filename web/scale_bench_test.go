@@ -1,0 +1,116 @@
+package web_test
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"keyport/models/modelstest"
+)
+
+// scalePage is one page the scale measurement requests.
+type scalePage struct {
+	name, path string
+}
+
+// scalePages are the portal's pages at scale: the keys list (first page,
+// a search, a late page, a sort), a key, the dashboard, the audit log
+// (newest and filtered), the members and the reports page.
+func scalePages(keyID string) []scalePage {
+	return []scalePage{
+		{"keys_list", "/keys"},
+		{"keys_search", "/keys?q=key+0999"},
+		{"keys_late_page", "/keys?page=150"},
+		{"keys_sort", "/keys?sort=last_used&dir=desc"},
+		{"key", "/keys/" + keyID},
+		{"dashboard", "/dashboard"},
+		{"audit", "/audit"},
+		{"audit_filtered", "/audit?action=key.rotated&key=" + keyID},
+		{"members", "/members"},
+		{"reports", "/reports"},
+	}
+}
+
+// TestMetricPortalScale measures the portal's pages through the real HTTP
+// stack with signed-in sessions, on a database of 100 tenants, one of them
+// with 10,000 keys, 100,000 audit events and 1,000 members (make bench;
+// KEYPORT_BENCH=1): p50 and p99 for one user, then for 8 users at once,
+// and the SQL statements of one request. A measurement, not a timed
+// assertion: target_met tells bench-check whether the p99 held (50 ms for
+// one user, 250 ms for 8).
+func TestMetricPortalScale(t *testing.T) {
+	if os.Getenv("KEYPORT_BENCH") == "" {
+		t.Skip("a benchmark: set KEYPORT_BENCH=1 (make bench)")
+	}
+	const users, single, perUser = 8, 100, 25
+	s := newStack(t, nil)
+	bs := make([]*browser, users)
+	for i := range bs {
+		bs[i] = newBrowser(t)
+		s.signIn(t, bs[i], dana)
+	}
+	tenant := s.tenantOf(t, dana)
+	seed := newListSeed(t, s, tenant)
+	start := time.Now()
+	seedScale(t, s, tenant, seed.conn, scaleSize{Keys: 10000, Events: 100000, Members: 1000}, scaleSize{Keys: 20, Events: 200, Members: 5}, 100)
+	t.Logf("seeded in %s", time.Since(start).Round(time.Millisecond))
+	sc := newStatementCounter(t, s)
+	get := func(b *browser, path string) time.Duration {
+		start := time.Now()
+		res, err := b.Get(s.URL + path)
+		if err != nil {
+			t.Errorf("GET %s: %v", path, err)
+			return 0
+		}
+		io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		took := time.Since(start)
+		if res.StatusCode != http.StatusOK {
+			t.Errorf("GET %s: %d", path, res.StatusCode)
+		}
+		return took
+	}
+	report := func(page scalePage, n int, queries int64, took []time.Duration, target time.Duration) {
+		slices.Sort(took)
+		p50, p99 := took[len(took)/2], took[len(took)*99/100]
+		line := fmt.Sprintf("METRIC portal_scale db=%s users=%d page=%s requests=%d queries=%d p50_ms=%.1f p99_ms=%.1f target_p99_ms=%d target_met=%t",
+			modelstest.Backend(), n, page.name, len(took), queries, ms(p50), ms(p99), target.Milliseconds(), p99 <= target)
+		fmt.Println(line)
+		t.Log(line)
+	}
+	for _, page := range scalePages(scaleKeyID(0, 4321)) {
+		code, _, queries := sc.get(t, bs[0], page.path)
+		if code != http.StatusOK {
+			t.Fatalf("GET %s: %d", page.path, code)
+		}
+		for range 3 { // warm up
+			get(bs[0], page.path)
+		}
+		var took []time.Duration
+		for range single {
+			took = append(took, get(bs[0], page.path))
+		}
+		report(page, 1, queries, took, 50*time.Millisecond)
+
+		var mu sync.Mutex
+		took = took[:0]
+		var wg sync.WaitGroup
+		for _, b := range bs {
+			wg.Go(func() {
+				for range perUser {
+					d := get(b, page.path)
+					mu.Lock()
+					took = append(took, d)
+					mu.Unlock()
+				}
+			})
+		}
+		wg.Wait()
+		report(page, users, queries, took, 250*time.Millisecond)
+	}
+}
