@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -112,5 +113,55 @@ func TestMetricPortalScale(t *testing.T) {
 		}
 		wg.Wait()
 		report(page, users, queries, took, 250*time.Millisecond)
+	}
+}
+
+// TestPortalQueriesDoNotGrow: every page of the scale measurement runs as
+// many SQL statements for a tenant with 200 keys, 200 audit events and 100
+// members as for one with 10 of each and 5 members (make test: a count,
+// not a timing). A page that loads a row per key, event or member, or
+// something per row, fails here.
+func TestPortalQueriesDoNotGrow(t *testing.T) {
+	stmts := map[string]string{}
+	measure := func(size scaleSize) map[string]int64 {
+		s := newStack(t, nil)
+		b := newBrowser(t)
+		s.signIn(t, b, dana)
+		tenant := s.tenantOf(t, dana)
+		seed := newListSeed(t, s, tenant)
+		seedScale(t, s, tenant, seed.conn, size, scaleSize{Keys: 2, Events: 2, Members: 1}, 3)
+		sc := newStatementCounter(t, s)
+		out := map[string]int64{}
+		for _, p := range scalePages(scaleKeyID(0, 3)) {
+			code, _, q := sc.get(t, b, p.path)
+			if code != http.StatusOK {
+				t.Fatalf("GET %s with %d keys: %d", p.path, size.Keys, code)
+			}
+			out[p.name] = q
+			stmts[p.name] = sc.statements()
+		}
+		return out
+	}
+	small := measure(scaleSize{Keys: 10, Events: 10, Members: 5})
+	// The session, its user and the user's tenants come in one statement
+	// (the reports page reads nothing else of them).
+	var viewer []string
+	for _, q := range strings.Split(stmts["reports"], "\n") {
+		if strings.Contains(q, "sessions") || strings.Contains(q, "users") || strings.Contains(q, "memberships") {
+			viewer = append(viewer, q)
+		}
+	}
+	if len(viewer) != 1 {
+		t.Errorf("the session, user and tenants take %d statements, want 1:\n%s", len(viewer), strings.Join(viewer, "\n"))
+	}
+	large := measure(scaleSize{Keys: 200, Events: 200, Members: 100})
+	for _, p := range scalePages("") {
+		t.Logf("METRIC portal_queries page=%s small=%d large=%d", p.name, small[p.name], large[p.name])
+		if os.Getenv("KEYPORT_SQL_TRACE") != "" {
+			t.Logf("%s:\n%s", p.name, stmts[p.name])
+		}
+		if small[p.name] == 0 || large[p.name] > small[p.name] {
+			t.Errorf("GET %s: %d statements for the small tenant, %d for the large one: the count grows:\n%s", p.path, small[p.name], large[p.name], stmts[p.name])
+		}
 	}
 }
