@@ -73,3 +73,14 @@ func (db *DB) KeyStatusCounts(ctx context.Context, tenantID string, expiringBefo
 	}
 	return counts, first, nil
 }
+
+// TenantHasLiveKey reports whether the tenant has a key that is not
+// deleted: one indexed probe, for the one-key-per-tenant rule.
+func (db *DB) TenantHasLiveKey(ctx context.Context, tenantID string) (bool, error) {
+	var ids []string
+	err := db.g.WithContext(ctx).Table("keys").Where("tenant_id = ? AND state <> ?", tenantID, StateDeleted).Limit(1).Pluck("id", &ids).Error
+	if err != nil {
+		return false, fmt.Errorf("tenant has live key: %w", mapErr(err))
+	}
+	return len(ids) > 0, nil
+}
