@@ -240,3 +240,42 @@ func (db *DB) ConnectionKeys(ctx context.Context, tenantID string, names int) (m
 	}
 	return n, out, nil
 }
+
+// KeyName is a key's id and name.
+type KeyName struct {
+	ID   string
+	Name string
+}
+
+// KeyNames lists at most limit of a tenant's keys by name (for a filter's
+// choices) and whether there are more.
+func (db *DB) KeyNames(ctx context.Context, tenantID string, limit int) ([]KeyName, bool, error) {
+	var out []KeyName
+	err := db.g.WithContext(ctx).Table("keys").Select("id, name").Where("tenant_id = ?", tenantID).
+		Order("lower(name), id").Limit(limit + 1).Scan(&out).Error
+	if err != nil {
+		return nil, false, fmt.Errorf("key names: %w", mapErr(err))
+	}
+	if len(out) > limit {
+		return out[:limit], true, nil
+	}
+	return out, false, nil
+}
+
+// KeyNamesOf names some of a tenant's keys, by id (ids of other tenants'
+// keys or of none are absent): one query for a page of audit events.
+func (db *DB) KeyNamesOf(ctx context.Context, tenantID string, ids []string) (map[string]string, error) {
+	out := map[string]string{}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	var rows []KeyName
+	err := db.g.WithContext(ctx).Table("keys").Select("id, name").Where("tenant_id = ? AND id IN ?", tenantID, ids).Scan(&rows).Error
+	if err != nil {
+		return nil, fmt.Errorf("key names: %w", mapErr(err))
+	}
+	for _, r := range rows {
+		out[r.ID] = r.Name
+	}
+	return out, nil
+}
