@@ -133,6 +133,7 @@ func (s *Service) RegisterKey(ctx context.Context, tenantID string, by RequestBy
 		return nil, err // a name taken meanwhile is models.ErrNameTaken
 	}
 	s.recordValidation(ctx, tenantID, keyID, v.Checks)
+	s.refreshKMSAutoRotation(ctx, tenantID, keyID)
 	return &Registered{Key: &nk.Key, Checks: v.Checks}, nil
 }
 

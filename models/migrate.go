@@ -57,6 +57,7 @@ var migrations = []migration{
 	migration50DeregisteredKeys,
 	migration51TenantUsage,
 	migration53OperationVersion,
+	migration64KMSRotationStatus,
 }
 
 // schemaMigration is a row of schema_migrations.
