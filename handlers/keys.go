@@ -131,7 +131,7 @@ func (h *Handler) Key(c echo.Context) error {
 	for _, r := range rs {
 		d.Regions = append(d.Regions, views.KeyRegionRow{Region: r.Region, ARN: r.KMSKeyARN, Primary: r.Priority == 0})
 	}
-	if err := h.keyVersions(ctx, c, k, &d); err != nil {
+	if err := h.keyVersions(ctx, c, k, rs, &d); err != nil {
 		return err
 	}
 	if d.BYOK, err = h.keyBYOK(ctx, v, k, rs); err != nil {
