@@ -84,3 +84,12 @@ func (db *DB) TenantHasLiveKey(ctx context.Context, tenantID string) (bool, erro
 	}
 	return len(ids) > 0, nil
 }
+
+// TenantHasKeys reports whether the tenant has any key, deleted ones too.
+func (db *DB) TenantHasKeys(ctx context.Context, tenantID string) (bool, error) {
+	var ids []string
+	if err := db.g.WithContext(ctx).Table("keys").Where("tenant_id = ?", tenantID).Limit(1).Pluck("id", &ids).Error; err != nil {
+		return false, fmt.Errorf("tenant has keys: %w", mapErr(err))
+	}
+	return len(ids) > 0, nil
+}
