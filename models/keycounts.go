@@ -39,36 +39,49 @@ type KeyStatusCount struct {
 
 // KeyStatusCounts counts a tenant's keys (deleted ones too) by state,
 // health and whether their active material expires before expiringBefore,
-// in SQL: the dashboard's key health costs one statement whatever the
-// number of keys. first is the earliest expiry of an active material
-// before expiringBefore (nil when none).
+// in SQL: the dashboard's key health costs two grouped statements (three
+// when some material expires) whatever the number of keys, off the
+// (tenant_id, state, health) and (tenant_id, state, valid_to) indexes.
+// first is the earliest expiry of an active material (nil when none
+// expires before expiringBefore).
 func (db *DB) KeyStatusCounts(ctx context.Context, tenantID string, expiringBefore time.Time) (counts []KeyStatusCount, first *time.Time, err error) {
-	var rows []struct {
-		State    KeyState
-		Health   Health
-		Expiring int
-		N        int
+	type group struct {
+		State  KeyState
+		Health Health
+		N      int
 	}
-	err = db.g.WithContext(ctx).Table("keys AS k").
-		Select(`k.state AS state, k.health AS health, CASE WHEN EXISTS (SELECT 1 FROM key_materials km WHERE km.key_id = k.id AND km.tenant_id = k.tenant_id
-			AND km.state = ? AND km.valid_to IS NOT NULL AND km.valid_to < ?) THEN 1 ELSE 0 END AS expiring, COUNT(*) AS n`, MaterialActive, ts(expiringBefore)).
-		Where("k.tenant_id = ?", tenantID).Group("1, 2, 3").Order("1, 2, 3").Scan(&rows).Error
+	var all, expiring []group
+	g := db.g.WithContext(ctx)
+	err = g.Table("keys").Select("state, health, COUNT(*) AS n").Where("tenant_id = ?", tenantID).
+		Group("state, health").Order("state, health").Scan(&all).Error
+	if err == nil {
+		err = g.Table("key_materials AS km").Select("k.state AS state, k.health AS health, COUNT(DISTINCT k.id) AS n").
+			Joins("JOIN keys AS k ON k.id = km.key_id AND k.tenant_id = km.tenant_id").
+			Where("km.tenant_id = ? AND km.state = ? AND km.valid_to < ?", tenantID, MaterialActive, ts(expiringBefore)).
+			Group("k.state, k.health").Scan(&expiring).Error
+	}
+	if err == nil && len(expiring) > 0 {
+		var at []time.Time
+		err = g.Table("key_materials").Where("tenant_id = ? AND state = ? AND valid_to IS NOT NULL", tenantID, MaterialActive).
+			Order("valid_to").Limit(1).Pluck("valid_to", &at).Error
+		if len(at) == 1 {
+			t := at[0].UTC()
+			first = &t
+		}
+	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("key status counts: %w", mapErr(err))
 	}
-	for _, r := range rows {
-		counts = append(counts, KeyStatusCount{State: r.State, Health: r.Health, Expiring: r.Expiring == 1, N: r.N})
-		if r.Expiring == 1 && first == nil {
-			var at []time.Time
-			err = db.g.WithContext(ctx).Table("key_materials").Where("tenant_id = ? AND state = ? AND valid_to IS NOT NULL", tenantID, MaterialActive).
-				Order("valid_to").Limit(1).Pluck("valid_to", &at).Error
-			if err != nil {
-				return nil, nil, fmt.Errorf("key status counts: %w", mapErr(err))
+	for _, a := range all {
+		n := a.N
+		for _, e := range expiring {
+			if e.State == a.State && e.Health == a.Health && e.N > 0 {
+				counts = append(counts, KeyStatusCount{State: a.State, Health: a.Health, Expiring: true, N: min(e.N, n)})
+				n -= min(e.N, n)
 			}
-			if len(at) == 1 {
-				t := at[0].UTC()
-				first = &t
-			}
+		}
+		if n > 0 {
+			counts = append(counts, KeyStatusCount{State: a.State, Health: a.Health, N: n})
 		}
 	}
 	return counts, first, nil

@@ -58,6 +58,7 @@ var migrations = []migration{
 	migration51TenantUsage,
 	migration53OperationVersion,
 	migration64KMSRotationStatus,
+	migration65KeyStatusIndexes,
 }
 
 // schemaMigration is a row of schema_migrations.

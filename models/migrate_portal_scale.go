@@ -1,8 +1,7 @@
 package models
 
 // The portal at scale (issue 18): the key page shows the KMS automatic
-// rotation that validation last read instead of asking KMS on every view,
-// and the audit page's actor, action and key filters sort with seq.
+// rotation that validation last read instead of asking KMS on every view.
 var migration64KMSRotationStatus = migration{
 	version: 64,
 	name:    "remember each region's KMS automatic rotation",
@@ -20,5 +19,16 @@ var migration64KMSRotationStatus = migration{
 			checked_at {{time}} NOT NULL,
 			PRIMARY KEY (key_id, region)
 		)`,
+	},
+}
+
+// The dashboard counts a tenant's keys by state and health, and its
+// expiring material, from indexes alone.
+var migration65KeyStatusIndexes = migration{
+	version: 65,
+	name:    "index keys by tenant, state and health, and active material by expiry",
+	stmts: []string{
+		`CREATE INDEX keys_tenant_state_health_idx ON keys (tenant_id, state, health)`,
+		`CREATE INDEX key_materials_tenant_expiry_idx ON key_materials (tenant_id, state, valid_to)`,
 	},
 }

@@ -157,6 +157,7 @@ func seedScale(tb testing.TB, s *stack, tenant, conn string, big, small scaleSiz
 	if err := tx.QueryRow(`SELECT COALESCE(MAX(seq), 0) FROM audit_events`).Scan(&seq); err != nil {
 		tb.Fatal(err)
 	}
+	start := time.Now()
 	for t := 1; t < others; t++ {
 		id, cid := fmt.Sprintf("tnt_s%03d", t), fmt.Sprintf("con_s%03d", t)
 		if _, err := tx.Exec(`INSERT INTO tenants (id, name, created_at) VALUES ($1, $2, $3)`, id, fmt.Sprintf("scale tenant %03d", t), now); err != nil {
@@ -168,10 +169,12 @@ func seedScale(tb testing.TB, s *stack, tenant, conn string, big, small scaleSiz
 		}
 		seedScaleTenant(tb, tx, t, id, cid, small, now, &seq)
 	}
+	small := time.Since(start)
 	seedScaleTenant(tb, tx, 0, tenant, conn, big, now, &seq)
 	if err := tx.Commit(); err != nil {
 		tb.Fatal(err)
 	}
+	tb.Logf("seed: %d small tenants in %s, the big one in %s", others-1, small.Round(time.Millisecond), (time.Since(start) - small).Round(time.Millisecond))
 	stmt := `ANALYZE`
 	if !modelstest.Postgres() {
 		stmt = `PRAGMA optimize`
