@@ -169,12 +169,12 @@ func seedScale(tb testing.TB, s *stack, tenant, conn string, big, small scaleSiz
 		}
 		seedScaleTenant(tb, tx, t, id, cid, small, now, &seq)
 	}
-	small := time.Since(start)
+	smallTook := time.Since(start)
 	seedScaleTenant(tb, tx, 0, tenant, conn, big, now, &seq)
 	if err := tx.Commit(); err != nil {
 		tb.Fatal(err)
 	}
-	tb.Logf("seed: %d small tenants in %s, the big one in %s", others-1, small.Round(time.Millisecond), (time.Since(start) - small).Round(time.Millisecond))
+	tb.Logf("seed: %d small tenants in %s, the big one in %s", others-1, smallTook.Round(time.Millisecond), (time.Since(start) - smallTook).Round(time.Millisecond))
 	stmt := `ANALYZE`
 	if !modelstest.Postgres() {
 		stmt = `PRAGMA optimize`
