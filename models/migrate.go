@@ -59,6 +59,7 @@ var migrations = []migration{
 	migration53OperationVersion,
 	migration64KMSRotationStatus,
 	migration65KeyStatusIndexes,
+	migration66VersionUseIndex,
 }
 
 // schemaMigration is a row of schema_migrations.

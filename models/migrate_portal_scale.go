@@ -32,3 +32,13 @@ var migration65KeyStatusIndexes = migration{
 		`CREATE INDEX key_materials_tenant_expiry_idx ON key_materials (tenant_id, state, valid_to)`,
 	},
 }
+
+// The keys list sorted by last use reads each key's newest use off an
+// index instead of its version rows.
+var migration66VersionUseIndex = migration{
+	version: 66,
+	name:    "index data-key versions by key and last use",
+	stmts: []string{
+		`CREATE INDEX data_key_versions_key_used_idx ON data_key_versions (key_id, last_used_at)`,
+	},
+}
