@@ -3,8 +3,10 @@ package handlers
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -148,25 +150,22 @@ func (h *Handler) renderAuditStatus(c echo.Context, operator bool, cv *views.Cha
 		}
 	} else {
 		scope = models.TenantScope(v.Tenant.ID)
-		members, err := h.db.ListMembers(ctx, v.Tenant.ID)
+		// The filter offers a bounded number of members and keys (the
+		// chosen ones always among them); the rows' links and names come
+		// from the page's own events below.
+		members, err := h.db.MembersPage(ctx, v.Tenant.ID, 0, auditChoices)
 		if err != nil {
 			return err
 		}
 		for _, mb := range members {
-			label := personLabel(mb.Name, mb.Email)
-			if mb.Email != "" && mb.Email != label {
-				label += " <" + mb.Email + ">"
-			}
-			actorNames[mb.UserID] = label
-			m.Actors = append(m.Actors, views.Option{Value: mb.UserID, Label: label})
+			m.Actors = append(m.Actors, views.Option{Value: mb.UserID, Label: memberChoiceLabel(mb)})
 		}
 		m.Actors = append(m.Actors, systemActors...)
-		keys, err := h.db.ListKeys(ctx, v.Tenant.ID)
+		keys, _, err := h.db.KeyNames(ctx, v.Tenant.ID, auditChoices)
 		if err != nil {
 			return err
 		}
 		for _, k := range keys {
-			keyNames[k.ID] = k.Name
 			m.Keys = append(m.Keys, views.Option{Value: k.ID, Label: k.Name})
 		}
 	}
@@ -190,6 +189,11 @@ func (h *Handler) renderAuditStatus(c echo.Context, operator bool, cv *views.Cha
 	people, err := h.auditActors(ctx, scopeTenant(operator, v), page.Events)
 	if err != nil {
 		return err
+	}
+	if !operator {
+		if err := h.auditNames(ctx, v.Tenant.ID, form, page.Events, &m, actorNames, keyNames); err != nil {
+			return err
+		}
 	}
 	for _, e := range page.Events {
 		m.Rows = append(m.Rows, auditRow(e, operator, actorNames, people, keyNames, tenantNames))
@@ -224,6 +228,74 @@ func (h *Handler) renderAuditStatus(c echo.Context, operator bool, cv *views.Cha
 		status = given
 	}
 	return render(c, status, views.AuditPage(h.page(c, "Audit log", nav), m))
+}
+
+// auditChoices bounds the members and keys the audit filter offers.
+const auditChoices = 100
+
+// memberChoiceLabel names a member in the audit filter: name and email.
+func memberChoiceLabel(mb models.Member) string {
+	label := personLabel(mb.Name, mb.Email)
+	if mb.Email != "" && mb.Email != label {
+		label += " <" + mb.Email + ">"
+	}
+	return label
+}
+
+// auditNames fills, for a tenant's page of events, which actors and user
+// targets are members (actors) and the names of the keys the events name
+// (keys), and makes sure the filter offers the member and key it filters
+// on: two queries bounded by the page, whatever the tenant's size.
+func (h *Handler) auditNames(ctx context.Context, tenantID string, form views.AuditFilterForm, events []models.AuditEvent, m *views.AuditLog,
+	actors, keys map[string]string) error {
+	var userIDs, keyIDs []string
+	if form.Actor != "" {
+		userIDs = append(userIDs, form.Actor)
+	}
+	if form.KeyID != "" {
+		keyIDs = append(keyIDs, form.KeyID)
+	}
+	for _, e := range events {
+		userIDs = append(userIDs, e.Actor)
+		switch e.TargetType {
+		case "user":
+			userIDs = append(userIDs, e.TargetID)
+		case "key":
+			keyIDs = append(keyIDs, e.TargetID)
+		}
+	}
+	members, err := h.db.MembersAmong(ctx, tenantID, compactIDs(userIDs))
+	if err != nil {
+		return err
+	}
+	for _, mb := range members {
+		actors[mb.UserID] = memberChoiceLabel(mb)
+	}
+	names, err := h.db.KeyNamesOf(ctx, tenantID, compactIDs(keyIDs))
+	if err != nil {
+		return err
+	}
+	maps.Copy(keys, names)
+	if label, ok := actors[form.Actor]; ok && !slices.ContainsFunc(m.Actors, func(o views.Option) bool { return o.Value == form.Actor }) {
+		m.Actors = append([]views.Option{{Value: form.Actor, Label: label}}, m.Actors...)
+	}
+	if name, ok := keys[form.KeyID]; ok && !slices.ContainsFunc(m.Keys, func(o views.Option) bool { return o.Value == form.KeyID }) {
+		m.Keys = append([]views.Option{{Value: form.KeyID, Label: name}}, m.Keys...)
+	}
+	return nil
+}
+
+// compactIDs is ids without blanks and repeats.
+func compactIDs(ids []string) []string {
+	out := make([]string, 0, len(ids))
+	seen := map[string]bool{}
+	for _, id := range ids {
+		if id != "" && !seen[id] {
+			seen[id] = true
+			out = append(out, id)
+		}
+	}
+	return out
 }
 
 // auditRow shows one event with links to its key or member. The operator

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -38,17 +37,22 @@ func (h *Handler) keyBYOK(ctx context.Context, v *Viewer, k *models.Key, rs []mo
 			b.DataKeyDue, b.DueAt = due, at
 		}
 	}
-	// The page must not hang on a slow KMS: a region that does not answer
-	// in time shows as not verifiable.
-	sctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-	defer cancel()
-	st, err := h.keys.KMSAutoRotationStatus(sctx, v.Tenant.ID, k.ID)
+	// What validation last read from KMS, in the key's region order: a
+	// page view makes no KMS call ("Check now" reads it again).
+	recs, err := h.db.KMSRotation(ctx, v.Tenant.ID, k.ID)
 	if err != nil {
 		return nil, err
 	}
-	for _, r := range st {
-		b.KMSRotation = append(b.KMSRotation, views.KMSRotationRow{Region: r.Region, ARN: r.ARN, Verifiable: r.Verifiable, Enabled: r.Enabled,
-			PeriodDays: r.PeriodDays, NextRotation: r.NextRotation, Detail: r.Detail})
+	for _, r := range rs {
+		row := views.KMSRotationRow{Region: r.Region, ARN: r.KMSKeyARN, Detail: "not read from KMS yet: press Check now."}
+		for _, rec := range recs {
+			if rec.Region == r.Region {
+				at := rec.CheckedAt
+				row = views.KMSRotationRow{Region: r.Region, ARN: r.KMSKeyARN, Verifiable: rec.Verifiable, Enabled: rec.Enabled,
+					PeriodDays: rec.PeriodDays, NextRotation: rec.NextRotationAt, Detail: rec.Detail, CheckedAt: &at}
+			}
+		}
+		b.KMSRotation = append(b.KMSRotation, row)
 	}
 	return b, nil
 }

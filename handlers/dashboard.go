@@ -26,19 +26,20 @@ func (h *Handler) Dashboard(c echo.Context) error {
 	if err != nil {
 		return fmt.Errorf("list connections: %w", err)
 	}
-	keys, err := h.db.ListKeys(ctx, v.Tenant.ID)
-	if err != nil {
-		return fmt.Errorf("list keys: %w", err)
-	}
-	exp, err := h.db.MaterialExpiries(ctx, v.Tenant.ID)
+	now := h.now()
+	counts, firstExpiry, err := h.db.KeyStatusCounts(ctx, v.Tenant.ID, now.Add(views.ExpiryWarning))
 	if err != nil {
 		return err
+	}
+	keys := 0
+	for _, n := range counts {
+		keys += n.N
 	}
 	d := views.Dashboard{
 		TenantName:  v.Tenant.Name,
 		Role:        string(v.Role),
 		MemberCount: int(members),
-		KeyHealth:   keyStatusCounts(keys, exp, h.now()),
+		KeyHealth:   keyStatusCounts(counts, firstExpiry, now),
 	}
 	if v.can(ActManageKeys) {
 		dismissed, err := h.db.OnboardingDismissed(ctx, v.Tenant.ID, v.User.ID)
@@ -50,7 +51,7 @@ func (h *Handler) Dashboard(c echo.Context) error {
 			if err != nil {
 				return fmt.Errorf("list invitations: %w", err)
 			}
-			d.Steps = gettingStarted(len(conns) > 0, len(keys) > 0, members > 1 || len(invitations) > 0, v.can(ActManageMembers))
+			d.Steps = gettingStarted(len(conns) > 0, keys > 0, members > 1 || len(invitations) > 0, v.can(ActManageMembers))
 			d.ShowSteps = true
 		}
 	}

@@ -38,11 +38,9 @@ func (h *Handler) Keys(c echo.Context) error {
 	}
 	any := page.Total > 0
 	if !any && q.Search != "" { // no match, or no key at all?
-		all, err := h.db.KeyList(ctx, v.Tenant.ID, models.KeyListQuery{})
-		if err != nil {
+		if any, err = h.db.TenantHasKeys(ctx, v.Tenant.ID); err != nil {
 			return err
 		}
-		any = all.Total > 0
 	}
 	ids := make([]string, len(page.Rows))
 	for i, r := range page.Rows {

@@ -131,7 +131,7 @@ func (h *Handler) Key(c echo.Context) error {
 	for _, r := range rs {
 		d.Regions = append(d.Regions, views.KeyRegionRow{Region: r.Region, ARN: r.KMSKeyARN, Primary: r.Priority == 0})
 	}
-	if err := h.keyVersions(ctx, c, k, &d); err != nil {
+	if err := h.keyVersions(ctx, c, k, rs, &d); err != nil {
 		return err
 	}
 	if d.BYOK, err = h.keyBYOK(ctx, v, k, rs); err != nil {
@@ -216,14 +216,24 @@ func (h *Handler) CheckKey(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, "/keys/"+k.ID+"?done=checked")
 }
 
-// keyStatusCounts counts a tenant's keys (not deleted) by status, worst
-// first, for the dashboard: the same status as the key page and the list.
-func keyStatusCounts(ks []models.Key, exp map[string]time.Time, now time.Time) []views.HealthCount {
+// keyStatusCounts turns a tenant's key counts by state, health and
+// expiring material (models.KeyStatusCounts) into the dashboard's counts
+// by status, deleted keys left out, worst first: the same status as the
+// key page and the list. firstExpiry dates the "expiring" advice.
+func keyStatusCounts(counts []models.KeyStatusCount, firstExpiry *time.Time, now time.Time) []views.HealthCount {
 	var out []views.HealthCount
-	for _, k := range ks {
-		if k.State != models.StateDeleted {
-			out = addStatusCount(out, views.StatusOf(string(k.State), string(k.Health), expiryOf(exp, k.ID), now), 1)
+	for _, c := range counts {
+		if c.State == models.StateDeleted {
+			continue
 		}
+		var exp *time.Time
+		if c.Expiring {
+			exp = firstExpiry
+			if exp == nil { // expired between the two reads: still expiring
+				exp = &now
+			}
+		}
+		out = addStatusCount(out, views.StatusOf(string(c.State), string(c.Health), exp, now), c.N)
 	}
 	rank := map[string]int{"bad": 0, "warn": 1, "muted": 2, "ok": 3}
 	sort.SliceStable(out, func(i, j int) bool {
@@ -244,14 +254,6 @@ func addStatusCount(counts []views.HealthCount, st views.KeyStatus, n int) []vie
 		}
 	}
 	return append(counts, views.HealthCount{Health: st.Code, Label: st.Label, Advice: st.Advice, Count: n, OK: st.OK(), Tone: st.Tone})
-}
-
-// expiryOf is a key's material expiry from MaterialExpiries; nil if none.
-func expiryOf(exp map[string]time.Time, keyID string) *time.Time {
-	if t, ok := exp[keyID]; ok {
-		return &t
-	}
-	return nil
 }
 
 // driftFlash says what "Compare with KMS" found: a verdict every time.

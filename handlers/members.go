@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 
 	"github.com/labstack/echo/v4"
 
@@ -27,6 +28,9 @@ var memberNotices = map[string]string{
 	"mail_failed": "The invitation was saved, but the email could not be sent. Check keyport's mail settings, then use Resend below.",
 }
 
+// memberPageSize is how many members one page of the members list shows.
+const memberPageSize = 50
+
 // Members lists the tenant's members and open invitations.
 func (h *Handler) Members(c echo.Context) error {
 	return h.renderMembers(c, http.StatusOK, views.InviteForm{Role: string(models.RoleAuditor)})
@@ -37,7 +41,16 @@ func (h *Handler) Members(c echo.Context) error {
 func (h *Handler) renderMembers(c echo.Context, status int, form views.InviteForm) error {
 	v := viewerFrom(c)
 	ctx := c.Request().Context()
-	members, err := h.db.ListMembers(ctx, v.Tenant.ID)
+	// One page of members: a tenant with a thousand of them gets a page
+	// of the same size and cost as one with ten.
+	total, err := h.db.CountMembers(ctx, v.Tenant.ID)
+	if err != nil {
+		return fmt.Errorf("count members: %w", err)
+	}
+	pages := max(int((total+memberPageSize-1)/memberPageSize), 1)
+	page, _ := strconv.Atoi(c.QueryParam("page"))
+	page = min(max(page, 1), pages)
+	members, err := h.db.MembersPage(ctx, v.Tenant.ID, (page-1)*memberPageSize, memberPageSize)
 	if err != nil {
 		return fmt.Errorf("list members: %w", err)
 	}
@@ -45,7 +58,7 @@ func (h *Handler) renderMembers(c echo.Context, status int, form views.InviteFor
 	if err != nil {
 		return fmt.Errorf("list invitations: %w", err)
 	}
-	m := views.Members{CanManage: v.can(ActManageMembers), Invite: form}
+	m := views.Members{CanManage: v.can(ActManageMembers), Invite: form, Page: page, Pages: pages, Total: int(total)}
 	for _, r := range members {
 		m.Members = append(m.Members, views.MemberRow{UserID: r.UserID, Name: r.Name, Email: r.Email, Role: string(r.Role),
 			InvitedBy: personLabel(r.InvitedByName, r.InvitedByEmail), LastSignIn: r.LastSignInAt, You: r.UserID == v.User.ID})

@@ -154,13 +154,14 @@ func (h *Handler) viewerForCookie(ctx context.Context, value string) (*Viewer, e
 	if !ok {
 		return nil, nil
 	}
-	s, err := h.db.GetSession(ctx, id)
+	sv, err := h.db.GetSessionView(ctx, id)
 	if errors.Is(err, models.ErrNotFound) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("load session: %w", err)
 	}
+	s, u, tenants := &sv.Session, &sv.User, sv.Tenants
 	if subtle.ConstantTimeCompare(s.SecretHash, hashSecret(secret)) != 1 {
 		return nil, nil
 	}
@@ -176,19 +177,11 @@ func (h *Handler) viewerForCookie(ctx context.Context, value string) (*Viewer, e
 			return nil, fmt.Errorf("touch session: %w", err)
 		}
 	}
-	u, err := h.db.GetUser(ctx, s.UserID)
-	if err != nil {
-		return nil, fmt.Errorf("load session user: %w", err)
-	}
-	tenants, err := h.db.TenantsForUser(ctx, u.ID)
-	if err != nil {
-		return nil, fmt.Errorf("load tenants: %w", err)
-	}
 	v := &Viewer{Session: s, User: u, Tenants: tenants, CSRFToken: derive(secret, "csrf"),
 		Operator: slices.Contains(h.cfg.Operators, strings.ToLower(u.Email))}
 	// The session names the tenant last chosen, or the first one when that
-	// is gone. Membership is re-read on every request, so a removed member
-	// loses the tenant at once.
+	// is gone. Membership is re-read on every request (with the session, in
+	// one statement), so a removed member loses the tenant at once.
 	if len(tenants) == 0 {
 		return v, nil
 	}

@@ -32,16 +32,18 @@ func idleDays(c echo.Context) int {
 
 // keyVersions fills the key page's data-key versions table and retirement
 // form.
-func (h *Handler) keyVersions(ctx context.Context, c echo.Context, k *models.Key, d *views.KeyDetail) error {
-	vs, err := h.keys.KeyVersions(ctx, k.TenantID, k.ID)
+func (h *Handler) keyVersions(ctx context.Context, c echo.Context, k *models.Key, rs []models.KeyRegion, d *views.KeyDetail) error {
+	// Read once for the versions table and the timeline.
+	dvs, err := h.db.DataKeyVersions(ctx, k.TenantID, k.ID)
 	if err != nil {
 		return err
 	}
+	vs := keysvc.VersionUses(k, dvs)
 	days := idleDays(c)
 	d.IdleDays = days
 	d.CurrentVersion = k.CurrentVersion
 	d.MinDecryptionVersion = max(k.MinDecryptionVersion, 1)
-	tl, err := h.keys.KeyTimeline(ctx, k.TenantID, k.ID)
+	tl, err := h.keys.KeyTimelineOf(ctx, k, dvs, rs)
 	if err != nil {
 		return err
 	}

@@ -67,6 +67,42 @@ func (s *Service) KMSAutoRotationStatus(ctx context.Context, tenantID, keyID str
 	return out, nil
 }
 
+// kmsRotationTimeout bounds the reads of one key's KMS automatic rotation:
+// a slow region shows as not verifiable rather than holding up a sweep.
+const kmsRotationTimeout = 3 * time.Second
+
+// RefreshKMSAutoRotation reads the automatic rotation of each region's KMS
+// key of a tenant's customer-managed key and records it, so the key page
+// shows it without calling KMS on every view. Validation (the sweep and
+// "Check now"), registration and enabling the rotation refresh it; other
+// modes have nothing to record.
+func (s *Service) RefreshKMSAutoRotation(ctx context.Context, tenantID, keyID string) error {
+	sctx, cancel := context.WithTimeout(ctx, kmsRotationTimeout)
+	defer cancel()
+	st, err := s.KMSAutoRotationStatus(sctx, tenantID, keyID)
+	var ve *ValidationError
+	if errors.As(err, &ve) { // not a customer-managed key
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	rs := make([]models.KMSRotationRecord, 0, len(st))
+	for _, r := range st {
+		rs = append(rs, models.KMSRotationRecord{Region: r.Region, KMSKeyARN: r.ARN, Verifiable: r.Verifiable, Enabled: r.Enabled,
+			PeriodDays: r.PeriodDays, NextRotationAt: r.NextRotation, Detail: r.Detail})
+	}
+	return s.db.SetKMSRotation(ctx, tenantID, keyID, rs, s.now())
+}
+
+// refreshKMSAutoRotation is RefreshKMSAutoRotation for callers whose own
+// work succeeded already: a failure is logged, not returned.
+func (s *Service) refreshKMSAutoRotation(ctx context.Context, tenantID, keyID string) {
+	if err := s.RefreshKMSAutoRotation(ctx, tenantID, keyID); err != nil && ctx.Err() == nil {
+		s.log.Warn("record kms automatic rotation", "tenant_id", tenantID, "key_id", keyID, "err", err)
+	}
+}
+
 // EnableKMSAutoRotation turns on KMS automatic rotation of every region's
 // KMS key of a tenant's customer-managed key, every periodDays (90 to
 // 2,560) days, or changes the period. Replicas of a multi-region key
@@ -106,6 +142,7 @@ func (s *Service) EnableKMSAutoRotation(ctx context.Context, tenantID, keyID str
 		done = append(done, r.Region)
 	}
 	if len(done) > 0 {
+		s.refreshKMSAutoRotation(ctx, tenantID, keyID)
 		audit := by.Audit("key.kms_auto_rotation_enabled", map[string]string{"period_days": strconv.Itoa(days), "regions": strings.Join(done, ",")})
 		audit.TenantID, audit.TargetType, audit.TargetID = tenantID, "key", keyID
 		if _, err := s.db.AppendAudit(ctx, audit); err != nil {

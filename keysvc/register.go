@@ -133,6 +133,7 @@ func (s *Service) RegisterKey(ctx context.Context, tenantID string, by RequestBy
 		return nil, err // a name taken meanwhile is models.ErrNameTaken
 	}
 	s.recordValidation(ctx, tenantID, keyID, v.Checks)
+	s.refreshKMSAutoRotation(ctx, tenantID, keyID)
 	return &Registered{Key: &nk.Key, Checks: v.Checks}, nil
 }
 
@@ -146,21 +147,25 @@ func (s *Service) checkRegisterInput(ctx context.Context, tenantID string, conn 
 	if name == "" || len([]rune(name)) > 100 {
 		bad = append(bad, &ValidationError{Field: "name", Message: "is required, at most 100 characters"})
 	}
-	keys, err := s.db.ListKeys(ctx, tenantID)
-	if err != nil {
-		return nil, err
-	}
-	live := 0
-	for _, k := range keys {
-		if k.State != models.StateDeleted {
-			live++
+	// Indexed look-ups, not a pass over the tenant's keys: registering
+	// costs the same at 10,000 keys as at one.
+	if name != "" {
+		taken, err := s.db.KeyNameTaken(ctx, tenantID, name)
+		if err != nil {
+			return nil, err
 		}
-		if name != "" && strings.EqualFold(k.Name, name) {
+		if taken {
 			return nil, models.ErrNameTaken
 		}
 	}
-	if ps.OneKeyPerTenant && live > 0 {
-		return nil, &ValidationError{Field: "key_arn", Message: "your provider allows one key per tenant, and this tenant has one already"}
+	if ps.OneKeyPerTenant {
+		live, err := s.db.TenantHasLiveKey(ctx, tenantID)
+		if err != nil {
+			return nil, err
+		}
+		if live {
+			return nil, &ValidationError{Field: "key_arn", Message: "your provider allows one key per tenant, and this tenant has one already"}
+		}
 	}
 	primary, err := awskms.ParseKeyARN("key_arn", in.KeyARN)
 	var ve *ValidationError

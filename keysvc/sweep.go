@@ -56,6 +56,9 @@ func (s *Service) validateKey(ctx context.Context, k *models.Key) ([]Check, erro
 		} else {
 			checks = s.runChecks(ctx, k.TenantID, k.ID, awskms.ConnectionFromModel(mc), regions, ps).Checks
 		}
+		if k.Mode == models.ModeCMK {
+			s.refreshKMSAutoRotation(ctx, k.TenantID, k.ID)
+		}
 	}
 	s.recordValidation(ctx, k.TenantID, k.ID, checks)
 	return checks, nil

@@ -64,6 +64,17 @@ func (s *Service) KeyTimeline(ctx context.Context, tenantID, keyID string) ([]Ti
 	if err != nil {
 		return nil, err
 	}
+	rs, err := s.db.KeyRegions(ctx, tenantID, keyID)
+	if err != nil {
+		return nil, err
+	}
+	return s.KeyTimelineOf(ctx, k, vs, rs)
+}
+
+// KeyTimelineOf is KeyTimeline of a key whose versions (newest first) and
+// regions the caller loaded already, as the key page has.
+func (s *Service) KeyTimelineOf(ctx context.Context, k *models.Key, vs []models.DataKeyVersion, rs []models.KeyRegion) ([]TimelineEntry, error) {
+	tenantID, keyID := k.TenantID, k.ID
 	ms, err := s.db.KeyMaterials(ctx, tenantID, keyID)
 	if err != nil {
 		return nil, err
@@ -77,7 +88,7 @@ func (s *Service) KeyTimeline(ctx context.Context, tenantID, keyID string) ([]Ti
 		return nil, err
 	}
 	var arn string
-	if rs, err := s.db.KeyRegions(ctx, tenantID, keyID); err == nil && len(rs) > 0 {
+	if len(rs) > 0 {
 		arn = rs[0].KMSKeyARN
 	}
 	return BuildTimeline(k, vs, ms, ops, evs, arn), nil

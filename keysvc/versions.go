@@ -112,6 +112,12 @@ func (s *Service) KeyVersions(ctx context.Context, tenantID, keyID string) ([]Ve
 	if err != nil {
 		return nil, err
 	}
+	return VersionUses(k, vs), nil
+}
+
+// VersionUses is KeyVersions of a key and its versions (newest first) the
+// caller loaded already.
+func VersionUses(k *models.Key, vs []models.DataKeyVersion) []VersionUse {
 	out := make([]VersionUse, len(vs))
 	for i, v := range vs {
 		out[i] = VersionUse{Version: v.Version, CreatedAt: v.CreatedAt, Encrypts: v.Encrypts, Decrypts: v.Decrypts,
@@ -122,5 +128,5 @@ func (s *Service) KeyVersions(ctx context.Context, tenantID, keyID string) ([]Ve
 			out[i].SupersededAt = &t
 		}
 	}
-	return out, nil
+	return out
 }

@@ -226,9 +226,21 @@ func (db *DB) LatestAuditHead(ctx context.Context) (AuditHead, error) {
 // AuditActions lists the distinct actions of a scope's events, for the
 // filter's choices.
 func (db *DB) AuditActions(ctx context.Context, scope AuditScope) ([]string, error) {
+	// A loose index scan: each step asks the (tenant_id, action, seq) or
+	// (action, seq) index for the next action after the previous one, so
+	// the cost grows with the number of distinct actions (a few dozen),
+	// not with the events (a DISTINCT reads every row of the tenant).
+	where, args := "", []any{}
+	if !scope.allTenants {
+		where, args = "tenant_id = ? AND ", []any{scope.tenantID, scope.tenantID}
+	}
+	q := `WITH RECURSIVE a(action) AS (
+			SELECT MIN(action) FROM audit_events WHERE ` + where + `action IS NOT NULL
+			UNION ALL
+			SELECT (SELECT MIN(action) FROM audit_events WHERE ` + where + `action > a.action) FROM a WHERE a.action IS NOT NULL)
+		SELECT action FROM a WHERE action IS NOT NULL ORDER BY action`
 	var out []string
-	err := db.auditWhere(ctx, scope, AuditFilter{}).Distinct("action").Order("action").Pluck("action", &out).Error
-	if err != nil {
+	if err := db.g.WithContext(ctx).Raw(q, args...).Scan(&out).Error; err != nil {
 		return nil, fmt.Errorf("list audit actions: %w", mapErr(err))
 	}
 	return out, nil

@@ -245,3 +245,26 @@ func TestMetricAuditQuery(t *testing.T) {
 	fmt.Printf("METRIC audit_query events=%d pages=%d p50_ms=%.2f p99_ms=%.2f max_ms=%.2f actions_list_ms=%.2f target_ms=50 target_met=%t\n",
 		n, len(times), pct(0.5), pct(0.99), pct(1), float64(actions.Microseconds())/1000, pct(0.99) < 50)
 }
+
+// TestAuditActionsDistinct: the filter's actions are each action of the
+// scope once, in order, and nothing of another tenant.
+func TestAuditActionsDistinct(t *testing.T) {
+	db, _ := openTestDB(t)
+	ctx := context.Background()
+	for _, e := range []struct{ tenant, action string }{{"tnt_x", "b.done"}, {"tnt_x", "a.done"}, {"tnt_x", "c.done"}, {"tnt_x", "a.done"}, {"tnt_y", "d.done"}} {
+		if _, err := db.AppendAudit(ctx, AuditInput{TenantID: e.tenant, Actor: "system", Action: e.action}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := db.AuditActions(ctx, TenantScope("tnt_x"))
+	if err != nil || !slices.Equal(got, []string{"a.done", "b.done", "c.done"}) {
+		t.Errorf("tenant actions: %v, %v", got, err)
+	}
+	got, err = db.AuditActions(ctx, AllTenants(""))
+	if err != nil || !slices.Equal(got, []string{"a.done", "b.done", "c.done", "d.done"}) {
+		t.Errorf("every tenant's actions: %v, %v", got, err)
+	}
+	if got, err := db.AuditActions(ctx, TenantScope("tnt_none")); err != nil || len(got) != 0 {
+		t.Errorf("a tenant without events: %v, %v", got, err)
+	}
+}

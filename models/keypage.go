@@ -65,30 +65,29 @@ const keyStatusRank = `CASE
 	WHEN k.health = 'OK' THEN 5
 	ELSE 0 END`
 
-// keyListScan is a page row with the number of rows the search matches
-// (a window count: the page and the total in one statement).
-type keyListScan struct {
-	KeyListRow
-	TotalRows int64
-}
+// lastUsedOf is when the key k last encrypted or decrypted: one index
+// look-up per key, so a page sorted by it needs no pass that groups every
+// version of the tenant first.
+const lastUsedOf = `(SELECT MAX(v.last_used_at) FROM data_key_versions v WHERE v.key_id = k.id)`
 
 // KeyList returns one page of a tenant's keys with the number of keys the
-// search matches: one statement (two more only for a page past the end),
-// whatever the number of keys. Regions and last use of the page's keys
-// come from KeyRegionsOf and KeyLastUse, one query each.
+// search matches: two statements (the count, then the page), whatever the
+// number of keys. Sorted by name, the page is read off the
+// (tenant_id, lower(name)) index, even far down the list. Regions and
+// last use of the page's keys come from KeyRegionsOf and KeyLastUse, one
+// query each.
 func (db *DB) KeyList(ctx context.Context, tenantID string, q KeyListQuery) (KeyListPage, error) {
 	like := ""
 	if s := strings.ToLower(strings.TrimSpace(q.Search)); s != "" {
 		like = "%" + likeEscaper.Replace(s) + "%"
 	}
 	base := func() *gorm.DB {
-		g := db.g.WithContext(ctx).Table("keys AS k").
-			Joins("LEFT JOIN managed_keys AS m ON m.key_id = k.id AND m.tenant_id = k.tenant_id").
-			Where("k.tenant_id = ?", tenantID)
+		g := db.g.WithContext(ctx).Table("keys AS k").Where("k.tenant_id = ?", tenantID)
 		if like == "" {
 			return g
 		}
-		return g.Where(`(lower(k.name) LIKE ? ESCAPE '\' OR lower(k.id) LIKE ? ESCAPE '\' OR lower(COALESCE(m.alias_name, '')) LIKE ? ESCAPE '\'
+		return g.Joins("LEFT JOIN managed_keys AS m ON m.key_id = k.id AND m.tenant_id = k.tenant_id").
+			Where(`(lower(k.name) LIKE ? ESCAPE '\' OR lower(k.id) LIKE ? ESCAPE '\' OR lower(COALESCE(m.alias_name, '')) LIKE ? ESCAPE '\'
 			OR EXISTS (SELECT 1 FROM key_regions r WHERE r.key_id = k.id AND lower(r.kms_key_arn) LIKE ? ESCAPE '\'))`, like, like, like, like)
 	}
 	dir := "ASC"
@@ -96,62 +95,73 @@ func (db *DB) KeyList(ctx context.Context, tenantID string, q KeyListQuery) (Key
 		dir = "DESC"
 	}
 	// NULLs (never rotated, never used) go last in both directions, on
-	// SQLite (3.30+) as on PostgreSQL; the name then the id break ties so
-	// pages never overlap.
+	// SQLite (3.30+) as on PostgreSQL; the name then breaks ties, and
+	// names are unique in a tenant ignoring case (keys_tenant_lower_name_key),
+	// so pages never overlap.
 	var order string
 	switch q.Sort {
 	case KeySortStatus:
-		order = keyStatusRank + " " + dir + ", lower(k.name), k.id"
+		order = keyStatusRank + " " + dir + ", lower(k.name)"
 	case KeySortNextRotation:
-		order = "p.next_rotation_at " + dir + " NULLS LAST, lower(k.name), k.id"
+		order = "p.next_rotation_at " + dir + " NULLS LAST, lower(k.name)"
 	case KeySortLastUsed:
-		order = "lu.last_used " + dir + " NULLS LAST, lower(k.name), k.id"
+		order = lastUsedOf + " " + dir + " NULLS LAST, lower(k.name)"
 	default:
-		order = "lower(k.name) " + dir + ", k.id " + dir
-	}
-	// The inner query orders and counts the matching keys touching only
-	// what the search and the order need; the outer one reads the details
-	// of the page's keys alone.
-	read := func(page int) ([]keyListScan, error) {
-		inner := base().Select("k.id AS id, COUNT(*) OVER () AS total_rows, ROW_NUMBER() OVER (ORDER BY " + order + ") AS rn").
-			Joins("LEFT JOIN rotation_policies AS p ON p.key_id = k.id")
-		if q.Sort == KeySortLastUsed { // one pass over the tenant's versions
-			inner = inner.Joins(`LEFT JOIN (SELECT v.key_id, MAX(v.last_used_at) AS last_used FROM data_key_versions v
-				JOIN keys AS vk ON vk.id = v.key_id WHERE vk.tenant_id = ? GROUP BY v.key_id) AS lu ON lu.key_id = k.id`, tenantID)
-		}
-		inner = inner.Order("rn").Limit(KeyPageSize).Offset((page - 1) * KeyPageSize)
-		var rows []keyListScan
-		err := db.g.WithContext(ctx).Table("(?) AS pg", inner).
-			Select(`k.*, m.store_id AS store_id, s.name AS store_name, m.alias_name AS alias_name, COALESCE(m.held, FALSE) AS held,
-				p.next_rotation_at AS next_rotation_at, km.valid_to AS material_expiry, pg.total_rows AS total_rows`).
-			Joins("JOIN keys AS k ON k.id = pg.id").
-			Joins("LEFT JOIN managed_keys AS m ON m.key_id = k.id AND m.tenant_id = k.tenant_id").
-			Joins("LEFT JOIN key_stores AS s ON s.id = m.store_id").
-			Joins("LEFT JOIN rotation_policies AS p ON p.key_id = k.id").
-			Joins("LEFT JOIN key_materials AS km ON km.key_id = k.id AND km.state = ? AND km.valid_to IS NOT NULL", MaterialActive).
-			Order("pg.rn").Scan(&rows).Error
-		return rows, err
+		order = "lower(k.name) " + dir
 	}
 	out := KeyListPage{Page: max(q.Page, 1)}
-	rows, err := read(out.Page)
-	if err == nil && len(rows) == 0 && out.Page > 1 { // past the end: show the last page
-		if err = base().Count(&out.Total).Error; err == nil && out.Total > 0 {
-			out.Page = int((out.Total + KeyPageSize - 1) / KeyPageSize)
-			rows, err = read(out.Page)
+	ordered := func() *gorm.DB {
+		g := base().Select("k.id AS id").Order(order)
+		if q.Sort == KeySortNextRotation {
+			g = g.Joins("LEFT JOIN rotation_policies AS p ON p.key_id = k.id")
 		}
+		return g
 	}
+	var inner any
+	if like == "" {
+		if err := base().Count(&out.Total).Error; err != nil {
+			return out, fmt.Errorf("list keys: %w", mapErr(err))
+		}
+	} else {
+		// A search cannot use an index: it scans once for the matching
+		// ids in order (the count is how many), not once to count and
+		// again for the page.
+		var ids []string
+		if err := ordered().Pluck("k.id", &ids).Error; err != nil {
+			return out, fmt.Errorf("list keys: %w", mapErr(err))
+		}
+		out.Total = int64(len(ids))
+		from := min((max(q.Page, 1)-1)*KeyPageSize, max((len(ids)-1)/KeyPageSize, 0)*KeyPageSize)
+		inner = ids[from:min(from+KeyPageSize, len(ids))]
+	}
+	out.Pages = max(int((out.Total+KeyPageSize-1)/KeyPageSize), 1)
+	out.Page = min(out.Page, out.Pages) // past the end: the last page
+	if out.Total == 0 {
+		return out, nil
+	}
+	// The inner query orders the matching keys touching only what the
+	// search and the order need; the outer one reads the details of the
+	// page's keys alone, in the same order.
+	if inner == nil {
+		inner = ordered().Limit(KeyPageSize).Offset((out.Page - 1) * KeyPageSize)
+	}
+	var rows []KeyListRow
+	err := db.g.WithContext(ctx).Table("keys AS pg").Where("pg.tenant_id = ? AND pg.id IN (?)", tenantID, inner).
+		Select(`k.*, m.store_id AS store_id, s.name AS store_name, m.alias_name AS alias_name, COALESCE(m.held, FALSE) AS held,
+			p.next_rotation_at AS next_rotation_at, km.valid_to AS material_expiry`).
+		Joins("JOIN keys AS k ON k.id = pg.id").
+		Joins("LEFT JOIN managed_keys AS m ON m.key_id = k.id AND m.tenant_id = k.tenant_id").
+		Joins("LEFT JOIN key_stores AS s ON s.id = m.store_id").
+		Joins("LEFT JOIN rotation_policies AS p ON p.key_id = k.id").
+		Joins("LEFT JOIN key_materials AS km ON km.key_id = k.id AND km.state = ? AND km.valid_to IS NOT NULL", MaterialActive).
+		Order(order).Scan(&rows).Error
 	if err != nil {
 		return out, fmt.Errorf("list keys: %w", mapErr(err))
 	}
-	if len(rows) > 0 {
-		out.Total = rows[0].TotalRows
-	}
-	out.Pages = max(int((out.Total+KeyPageSize-1)/KeyPageSize), 1)
-	out.Page = min(out.Page, out.Pages)
 	for _, r := range rows {
 		fixKeyTimes(&r.Key)
 		r.NextRotationAt, r.MaterialExpiry = tsPtr(r.NextRotationAt), tsPtr(r.MaterialExpiry)
-		out.Rows = append(out.Rows, r.KeyListRow)
+		out.Rows = append(out.Rows, r)
 	}
 	return out, nil
 }
@@ -239,4 +249,43 @@ func (db *DB) ConnectionKeys(ctx context.Context, tenantID string, names int) (m
 		out[r.ConnectionID] = append(out[r.ConnectionID], r)
 	}
 	return n, out, nil
+}
+
+// KeyName is a key's id and name.
+type KeyName struct {
+	ID   string
+	Name string
+}
+
+// KeyNames lists at most limit of a tenant's keys by name (for a filter's
+// choices) and whether there are more.
+func (db *DB) KeyNames(ctx context.Context, tenantID string, limit int) ([]KeyName, bool, error) {
+	var out []KeyName
+	err := db.g.WithContext(ctx).Table("keys").Select("id, name").Where("tenant_id = ?", tenantID).
+		Order("lower(name), id").Limit(limit + 1).Scan(&out).Error
+	if err != nil {
+		return nil, false, fmt.Errorf("key names: %w", mapErr(err))
+	}
+	if len(out) > limit {
+		return out[:limit], true, nil
+	}
+	return out, false, nil
+}
+
+// KeyNamesOf names some of a tenant's keys, by id (ids of other tenants'
+// keys or of none are absent): one query for a page of audit events.
+func (db *DB) KeyNamesOf(ctx context.Context, tenantID string, ids []string) (map[string]string, error) {
+	out := map[string]string{}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	var rows []KeyName
+	err := db.g.WithContext(ctx).Table("keys").Select("id, name").Where("tenant_id = ? AND id IN ?", tenantID, ids).Scan(&rows).Error
+	if err != nil {
+		return nil, fmt.Errorf("key names: %w", mapErr(err))
+	}
+	for _, r := range rows {
+		out[r.ID] = r.Name
+	}
+	return out, nil
 }

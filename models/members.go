@@ -50,21 +50,49 @@ func (r Role) rank() int {
 
 // ListMembers lists a tenant's members, owners first, then by email.
 func (db *DB) ListMembers(ctx context.Context, tenantID string) ([]Member, error) {
+	return db.listMembers(ctx, tenantID, nil, 0, 0)
+}
+
+// MembersPage lists at most limit of a tenant's members from offset, in
+// ListMembers' order: pages and filter choices stay bounded however many
+// members a tenant has.
+func (db *DB) MembersPage(ctx context.Context, tenantID string, offset, limit int) ([]Member, error) {
+	return db.listMembers(ctx, tenantID, nil, offset, limit)
+}
+
+// MembersAmong lists those of userIDs who are members of the tenant: one
+// query for a page of audit events.
+func (db *DB) MembersAmong(ctx context.Context, tenantID string, userIDs []string) ([]Member, error) {
+	if len(userIDs) == 0 {
+		return nil, nil
+	}
+	return db.listMembers(ctx, tenantID, userIDs, 0, 0)
+}
+
+// listMembers is ListMembers of only userIDs (nil: all), limit of them
+// (0: all) from offset.
+func (db *DB) listMembers(ctx context.Context, tenantID string, userIDs []string, offset, limit int) ([]Member, error) {
 	var rows []struct {
 		UserID, Email, Name, InvitedBy, InvitedByName, InvitedByEmail string
 		Role                                                          Role
 		JoinedAt                                                      time.Time
 		LastSignInAt                                                  *time.Time
 	}
-	err := db.g.WithContext(ctx).Table("memberships AS m").
+	q := db.g.WithContext(ctx).Table("memberships AS m").
 		Select(`m.user_id AS user_id, u.email AS email, u.name AS name, m.role AS role,
 			m.invited_by AS invited_by, COALESCE(i.name, '') AS invited_by_name, COALESCE(i.email, '') AS invited_by_email,
 			m.created_at AS joined_at, u.last_sign_in_at AS last_sign_in_at`).
 		Joins("JOIN users AS u ON u.id = m.user_id").
 		Joins("LEFT JOIN users AS i ON i.id = m.invited_by").
 		Where("m.tenant_id = ?", tenantID).
-		Order("CASE m.role WHEN 'owner' THEN 0 WHEN 'admin' THEN 1 ELSE 2 END, lower(u.email), m.user_id").
-		Scan(&rows).Error
+		Order("CASE m.role WHEN 'owner' THEN 0 WHEN 'admin' THEN 1 ELSE 2 END, lower(u.email), m.user_id")
+	if userIDs != nil {
+		q = q.Where("m.user_id IN ?", userIDs)
+	}
+	if limit > 0 {
+		q = q.Offset(offset).Limit(limit)
+	}
+	err := q.Scan(&rows).Error
 	if err != nil {
 		return nil, fmt.Errorf("list members: %w", err)
 	}

@@ -57,6 +57,9 @@ var migrations = []migration{
 	migration50DeregisteredKeys,
 	migration51TenantUsage,
 	migration53OperationVersion,
+	migration64KMSRotationStatus,
+	migration65KeyStatusIndexes,
+	migration66VersionUseIndex,
 	migration68JobsClaimOrder,
 }
 

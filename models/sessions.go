@@ -139,3 +139,60 @@ func rowsOrNotFound(res *gorm.DB, op string) error {
 	}
 	return nil
 }
+
+// SessionView is what a browser request needs of its session: the session,
+// its user and the user's tenants with their roles (ordered as
+// TenantsForUser orders them).
+type SessionView struct {
+	Session Session
+	User    User
+	Tenants []TenantMembership
+}
+
+// GetSessionView is GetSession, GetUser and TenantsForUser in one
+// statement: every browser request reads it, so a removed member or an
+// ended session is refused on the very next request, on every replica,
+// for one round trip. A session past its ExpiresAt is ErrNotFound.
+func (db *DB) GetSessionView(ctx context.Context, id string) (*SessionView, error) {
+	var rows []struct {
+		Session
+		UEmail, UName, UIssuer, USubject string
+		UCreatedAt                       time.Time
+		ULastSignInAt                    *time.Time
+		TID, TName                       *string
+		TCreatedAt                       *time.Time
+		Role                             *Role
+	}
+	err := db.g.WithContext(ctx).Table("sessions AS s").
+		Select(`s.*, u.email AS u_email, u.name AS u_name, u.issuer AS u_issuer, u.subject AS u_subject, u.created_at AS u_created_at,
+			u.last_sign_in_at AS u_last_sign_in_at, t.id AS t_id, t.name AS t_name, t.created_at AS t_created_at, m.role AS role`).
+		Joins("JOIN users AS u ON u.id = s.user_id").
+		Joins("LEFT JOIN memberships AS m ON m.user_id = s.user_id").
+		Joins("LEFT JOIN tenants AS t ON t.id = m.tenant_id").
+		Where("s.id = ? AND s.expires_at > ?", id, db.now()).
+		// As TenantsForUser: lower() so the order is the same on every backend.
+		Order("lower(t.name), t.name, t.id").
+		Scan(&rows).Error
+	if err != nil {
+		return nil, fmt.Errorf("get session view: %w", mapErr(err))
+	}
+	if len(rows) == 0 {
+		return nil, fmt.Errorf("get session view: %w", ErrNotFound)
+	}
+	r := rows[0]
+	v := &SessionView{Session: r.Session, User: User{ID: r.UserID, Issuer: r.UIssuer, Subject: r.USubject, Email: r.UEmail, Name: r.UName,
+		CreatedAt: r.UCreatedAt, LastSignInAt: r.ULastSignInAt}}
+	v.Session.normalize()
+	v.User.normalize()
+	for _, r := range rows {
+		if r.TID == nil || r.Role == nil {
+			continue // no membership
+		}
+		tm := TenantMembership{Tenant: Tenant{ID: *r.TID, Name: *r.TName}, Role: *r.Role}
+		if r.TCreatedAt != nil {
+			tm.Tenant.CreatedAt = r.TCreatedAt.UTC()
+		}
+		v.Tenants = append(v.Tenants, tm)
+	}
+	return v, nil
+}

@@ -192,3 +192,38 @@ func TestDeleteExpiredSessions(t *testing.T) {
 		})
 	}
 }
+
+// TestGetSessionView: the session, its user and the user's tenants in one
+// read; a user without a tenant has none; an expired session is not found.
+func TestGetSessionView(t *testing.T) {
+	db, _ := openTestDB(t)
+	ctx := context.Background()
+	u, _, err := db.UpsertOIDCUser(ctx, "https://idp.test", "sv-1", "sv@example.com", "Sam View")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Session{SecretHash: make([]byte, 32), UserID: u.ID, ExpiresAt: db.now().Add(time.Hour)}
+	if err := db.CreateSession(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	v, err := db.GetSessionView(ctx, s.ID)
+	if err != nil || v.User.Email != "sv@example.com" || v.Session.UserID != u.ID || len(v.Tenants) != 0 {
+		t.Fatalf("no tenant: %+v, %v", v, err)
+	}
+	for _, name := range []string{"Zeta", "alpha"} {
+		if _, err := db.CreateTenantWithOwner(ctx, name, u.ID, AuditInput{Action: "tenant.created"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	v, err = db.GetSessionView(ctx, s.ID)
+	if err != nil || len(v.Tenants) != 2 || v.Tenants[0].Tenant.Name != "alpha" || v.Tenants[1].Role != RoleOwner {
+		t.Fatalf("two tenants: %+v, %v", v, err)
+	}
+	s2 := &Session{SecretHash: make([]byte, 32), UserID: u.ID, ExpiresAt: db.now().Add(-time.Minute), CreatedAt: db.now().Add(-time.Hour)}
+	if err := db.CreateSession(ctx, s2); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.GetSessionView(ctx, s2.ID); !errors.Is(err, ErrNotFound) {
+		t.Errorf("expired session: %v", err)
+	}
+}

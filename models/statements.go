@@ -16,10 +16,16 @@ var statementHooks atomic.Int64
 // (filtering on a value they put in its context); it is not for
 // production paths, which must not slow every statement.
 func (db *DB) OnStatement(fn func(ctx context.Context)) error {
+	return db.OnStatementSQL(func(ctx context.Context, _ string) { fn(ctx) })
+}
+
+// OnStatementSQL is OnStatement with the statement's SQL (placeholders,
+// never the values), so a test that counts statements can say which ran.
+func (db *DB) OnStatementSQL(fn func(ctx context.Context, sql string)) error {
 	name := fmt.Sprintf("keyport:on_statement_%d", statementHooks.Add(1))
 	call := func(tx *gorm.DB) {
 		if !tx.DryRun { // a sub-query built into its statement, never sent
-			fn(tx.Statement.Context)
+			fn(tx.Statement.Context, tx.Statement.SQL.String())
 		}
 	}
 	cb := db.g.Callback()

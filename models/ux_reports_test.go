@@ -60,6 +60,19 @@ func TestKeyReportsOfManagedKeys(t *testing.T) {
 	if other, _ := db.MaterialExpiries(ctx, "tnt_other"); len(other) != 0 {
 		t.Errorf("another tenant sees %v", other)
 	}
+	// The dashboard's counts: the key's material expires in 2030, so
+	// "expiring" only when the warning reaches that far.
+	counts, first, err := db.KeyStatusCounts(ctx, a.ID, validTo.Add(-time.Hour))
+	if err != nil || len(counts) != 1 || counts[0].Expiring || counts[0].N != 1 || first != nil {
+		t.Errorf("key status counts before the warning = %+v, %v, %v", counts, first, err)
+	}
+	counts, first, err = db.KeyStatusCounts(ctx, a.ID, validTo.Add(time.Hour))
+	if err != nil || len(counts) != 1 || !counts[0].Expiring || counts[0].N != 1 || first == nil || !first.Equal(validTo) {
+		t.Errorf("key status counts within the warning = %+v, %v, %v", counts, first, err)
+	}
+	if counts, _, _ := db.KeyStatusCounts(ctx, "tnt_other", validTo.Add(time.Hour)); len(counts) != 0 {
+		t.Errorf("another tenant counts %+v", counts)
+	}
 	if taken, err := db.KeyNameTaken(ctx, a.ID, "orders"); err != nil || !taken {
 		t.Errorf("KeyNameTaken(orders) = %v, %v", taken, err)
 	}

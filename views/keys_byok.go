@@ -26,4 +26,6 @@ type KMSRotationRow struct {
 	PeriodDays   int
 	NextRotation *time.Time
 	Detail       string
+	// CheckedAt is when validation read it from KMS; nil: not yet.
+	CheckedAt *time.Time
 }

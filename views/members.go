@@ -1,14 +1,19 @@
 package views
 
-import "time"
+import (
+	"strconv"
+	"time"
+)
 
 // Members is the members page of a tenant.
 type Members struct {
-	CanManage   bool   // the viewer may invite, change roles and remove
-	Notice      string // a warning to act on, e.g. an invitation whose email failed
-	Members     []MemberRow
+	CanManage   bool        // the viewer may invite, change roles and remove
+	Notice      string      // a warning to act on, e.g. an invitation whose email failed
+	Members     []MemberRow // one page of them
 	Invitations []InvitationRow
-	Invite      InviteForm
+	// Page of Pages (1-based) of the Total members.
+	Page, Pages, Total int
+	Invite             InviteForm
 }
 
 // MemberRow is one member in the members table.
@@ -47,4 +52,12 @@ func memberWho(r MemberRow) string {
 		return r.Name + " (" + r.Email + ")"
 	}
 	return r.Email
+}
+
+// MembersPageHref links page n of the members.
+func MembersPageHref(n int) string {
+	if n <= 1 {
+		return "/members"
+	}
+	return "/members?page=" + strconv.Itoa(n)
 }

@@ -104,9 +104,16 @@ func TestCleverTapStepsVerbatim(t *testing.T) {
 
 	// "The rotation frequency can be configured in the customer KMS during
 	// key creation or modified later": KMS automatic rotation, off at first.
+	calls := s.KMS.Calls("GetKeyRotationStatus")
 	_, page = b.get(t, s.URL+"/keys/"+keyID)
 	if strings.Count(page, `data-testid="kms-rotation-status">off<`) != 2 {
 		t.Fatalf("KMS rotation status not shown as off in both regions")
+	}
+	// The status is what validation recorded: viewing the page asks KMS
+	// nothing (issue 18).
+	b.get(t, s.URL+"/keys/"+keyID)
+	if n := s.KMS.Calls("GetKeyRotationStatus") - calls; n != 0 {
+		t.Errorf("viewing the key page twice made %d GetKeyRotationStatus calls, want 0", n)
 	}
 	for _, days := range []string{"89", "2561", "ninety"} {
 		res, _ := b.post(t, s.URL+"/keys/"+keyID+"/kms-rotation", url.Values{"csrf_token": {csrfToken(t, page)}, "kms_rotation_days": {days}}, nil)

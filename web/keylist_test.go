@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -66,14 +67,20 @@ type countedKey struct{}
 type statementCounter struct {
 	s *stack
 	n atomic.Int64
+
+	mu  sync.Mutex
+	sql []string // the statements of the last request, in order
 }
 
 func newStatementCounter(t *testing.T, s *stack) *statementCounter {
 	t.Helper()
 	sc := &statementCounter{s: s}
-	if err := s.DB.OnStatement(func(ctx context.Context) {
+	if err := s.DB.OnStatementSQL(func(ctx context.Context, sql string) {
 		if ctx != nil && ctx.Value(countedKey{}) != nil {
 			sc.n.Add(1)
+			sc.mu.Lock()
+			sc.sql = append(sc.sql, sql)
+			sc.mu.Unlock()
 		}
 	}); err != nil {
 		t.Fatal(err)
@@ -92,9 +99,19 @@ func (sc *statementCounter) get(t *testing.T, b *browser, path string) (int, str
 		req.AddCookie(c)
 	}
 	sc.n.Store(0)
+	sc.mu.Lock()
+	sc.sql = nil
+	sc.mu.Unlock()
 	rec := httptest.NewRecorder()
 	sc.s.Echo.ServeHTTP(rec, req)
 	return rec.Code, rec.Body.String(), sc.n.Load()
+}
+
+// statements lists the SQL of the last request get served, one a line.
+func (sc *statementCounter) statements() string {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	return strings.Join(sc.sql, "\n")
 }
 
 // TestKeysListQueriesDoNotGrow: the keys list runs as many SQL statements
