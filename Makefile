@@ -73,6 +73,7 @@ generate:
 	$(GO) tool templ generate
 
 ## bench: benchmarks and load tests; every figure prints as one METRIC line.
+## The portal's scale figures run on PostgreSQL (when it answers) and on SQLite.
 ## Fails (after printing everything) when a test fails or a METRIC line
 ## misses its target (target_met=false; see bench-check)
 bench:
@@ -81,6 +82,8 @@ bench:
 	    export KEYPORT_TEST_POSTGRES='postgres://postgres@127.0.0.1:5432/test?sslmode=disable'; fi; \
 	  [ -n "$$KEYPORT_TEST_POSTGRES" ] || echo "make bench: no PostgreSQL (KEYPORT_TEST_POSTGRES unset, nothing on 127.0.0.1:5432): its figures are skipped"; \
 	  KEYPORT_BENCH=1 $(GO) test -p 1 -count=1 -timeout 60m -v -run 'TestMetric|TestKMSEconomy' ./... >$$log.tests 2>&1 || rc=1; \
+	  if [ -n "$$KEYPORT_TEST_POSTGRES" ]; then \
+	    KEYPORT_TEST_POSTGRES= KEYPORT_BENCH=1 $(GO) test -count=1 -timeout 30m -v -run 'TestMetric(PortalScale|KeysList10k)' ./web/ >>$$log.tests 2>&1 || rc=1; fi; \
 	  grep -E '^(METRIC|--- FAIL|FAIL|ok)' $$log.tests >$$log; cat $$log; \
 	  if [ $$rc -ne 0 ]; then echo "make bench: a metric test failed:"; grep -E -B20 '^--- FAIL' $$log.tests; fi; \
 	  $(GO) test -run '^$$' -bench . -benchtime 1s ./keysvc/ >$$log.bench 2>&1 || { rc=1; cat $$log.bench; }; \
