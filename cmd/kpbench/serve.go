@@ -20,8 +20,7 @@ import (
 	"keyport/keysvc"
 	"keyport/keysvc/keysvctest"
 	"keyport/web"
-
-	"github.com/labstack/echo/v4"
+	"keyport/web/benchbase"
 )
 
 // serverInfo is what the server tells the load generator, on one line.
@@ -111,7 +110,7 @@ func serve(args []string) error {
 	if err != nil {
 		return err
 	}
-	base := web.NewHTTPServer(bl.Addr().String(), baseline(66+len(k.ID), k.ID)) // header and tag of a real ciphertext
+	base := web.NewHTTPServer(bl.Addr().String(), benchbase.Handler(66+len(k.ID), k.ID)) // header and tag of a real ciphertext
 	go base.Serve(bl)
 	defer base.Close()
 	return serveUntilDone(ctx, mux, func(url string) string {
@@ -146,33 +145,6 @@ func serveUntilDone(ctx context.Context, h http.Handler, ready func(url string) 
 	fmt.Println(ready("http://" + ln.Addr().String()))
 	<-ctx.Done()
 	return srv.Shutdown(context.Background())
-}
-
-// baseline is the bare echo server of issue 18: echo.New(), no
-// middleware, no token check, no crypto; it decodes the data API's JSON and
-// answers JSON of the same size, at the same paths: what a service would run
-// without keyport in front of it.
-func baseline(overhead int, keyID string) *echo.Echo {
-	e := echo.New()
-	e.HideBanner, e.HidePort = true, true
-	e.POST("/api/v1/encrypt", func(c echo.Context) error {
-		var in dataapi.EncryptItem
-		if err := json.NewDecoder(c.Request().Body).Decode(&in); err != nil {
-			return c.JSON(http.StatusBadRequest, map[string]string{"error": "bad json"})
-		}
-		ct := make([]byte, len(in.Plaintext)+overhead)
-		copy(ct, in.Plaintext)
-		return c.JSON(http.StatusOK, dataapi.EncryptResult{Ciphertext: ct, KeyID: in.KeyID, KeyVersion: 1})
-	})
-	e.POST("/api/v1/decrypt", func(c echo.Context) error {
-		var in dataapi.DecryptItem
-		if err := json.NewDecoder(c.Request().Body).Decode(&in); err != nil {
-			return c.JSON(http.StatusBadRequest, map[string]string{"error": "bad json"})
-		}
-		pt := in.Ciphertext[:max(0, len(in.Ciphertext)-overhead)]
-		return c.JSON(http.StatusOK, dataapi.DecryptResult{Plaintext: pt, KeyID: keyID, KeyVersion: 1})
-	})
-	return e
 }
 
 // writeJSON answers v as JSON with status.
