@@ -387,11 +387,9 @@ func (s *Service) primeClients(ctx context.Context) {
 
 // Run keeps the data plane current until ctx ends: it follows other
 // replicas' key changes, zeroes expired cache entries and writes usage
-// counts.
+// counts. A server calls Warm before it serves and before Run (Run used
+// to warm a second time, reading every key table again at start-up).
 func (s *Service) Run(ctx context.Context) {
-	if err := s.Warm(ctx); err != nil && ctx.Err() == nil {
-		s.log.Warn("warm key tables", "err", err)
-	}
 	tick := time.NewTicker(s.cfg.RefreshEvery)
 	defer tick.Stop()
 	changed := s.watchChanges(ctx) // PostgreSQL: another replica committed a change
