@@ -57,6 +57,22 @@ func (t *keyTable) apply(k *models.Key) keyMeta {
 	return m
 }
 
+// advance records that the key of m, as read at m's revision, moved to
+// data-key version next (this replica has just committed it). Nothing
+// else of the row is taken from m: a newer row already here stays, and
+// the row with the rotation's own revision replaces this one when the
+// table next follows the database.
+func (t *keyTable) advance(m keyMeta, next int64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	cur, ok := t.byID[m.ID]
+	if !ok || cur.Revision != m.Revision || cur.CurrentVersion >= next {
+		return
+	}
+	cur.CurrentVersion = next
+	t.byID[m.ID] = cur
+}
+
 // refresh loads every key changed since the last refresh.
 func (t *keyTable) refresh(ctx context.Context) error {
 	t.mu.RLock()

@@ -30,6 +30,19 @@ func (s *Service) RotateDataKey(ctx context.Context, tenantID, keyID, actor, rea
 // still from: a job that decided to rotate version N can never make N+2,
 // however stale this replica's view is (the store compares and sets).
 func (s *Service) RotateFrom(ctx context.Context, tenantID, keyID string, from int64, actor, reason string) (int64, error) {
+	return s.rotateFrom(ctx, tenantID, keyID, nil, from, actor, reason)
+}
+
+// RotateKeyFrom is RotateFrom for a caller that has just read the key
+// (the rotation job does, to decide what to do): k stands for the read
+// RotateFrom would make. The version is compared and set all the same.
+func (s *Service) RotateKeyFrom(ctx context.Context, k *models.Key, from int64, actor, reason string) (int64, error) {
+	return s.rotateFrom(ctx, k.TenantID, k.ID, k, from, actor, reason)
+}
+
+// rotateFrom is RotateFrom; k, when not nil, is the key as its caller
+// has just read it.
+func (s *Service) rotateFrom(ctx context.Context, tenantID, keyID string, k *models.Key, from int64, actor, reason string) (int64, error) {
 	m, err := s.dp.keys.get(ctx, tenantID, keyID)
 	if err != nil {
 		return 0, err
@@ -41,9 +54,12 @@ func (s *Service) RotateFrom(ctx context.Context, tenantID, keyID string, from i
 		return 0, ErrRotationRaced // already rotated past from: no KMS call for a lost race
 	}
 	m.CurrentVersion = from
-	if k, err := s.db.GetKey(ctx, tenantID, keyID); err != nil {
-		return 0, err
-	} else if k.TenantDataKeys {
+	if k == nil {
+		if k, err = s.db.GetKey(ctx, tenantID, keyID); err != nil {
+			return 0, err
+		}
+	}
+	if k.TenantDataKeys {
 		return 0, ErrTenantDataKeyNeeded // never replace the tenant's data key with one keyport makes
 	}
 	regions, err := s.db.KeyRegions(ctx, tenantID, keyID)
@@ -63,11 +79,10 @@ func (s *Service) RotateFrom(ctx context.Context, tenantID, keyID string, from i
 	if err != nil {
 		return 0, err
 	}
-	k, err := s.db.GetKey(ctx, tenantID, keyID)
-	if err != nil {
-		return 0, err
-	}
-	s.dp.keys.apply(k)
+	// New encryptions here use the new version at once, without reading
+	// back the row just written: only the version moved, and the row's
+	// new revision reaches this table as every change does.
+	s.dp.keys.advance(m, next)
 	return next, nil
 }
 

@@ -158,6 +158,15 @@ func (db *DB) appendOptionalAuditTx(tx *gorm.DB, audit *AuditInput) error {
 // transaction: the head is read once and the new rows are chained in memory
 // and written with one statement.
 func (db *DB) appendAuditEventsTx(tx *gorm.DB, ins []AuditInput) ([]*AuditEvent, error) {
+	return db.appendAuditEventsLockTx(tx, ins, false)
+}
+
+// appendAuditEventsLockTx is appendAuditEventsTx; locked says the caller's
+// transaction holds the audit lock already (taken in one of its own
+// statements, as the batch of new data-key versions does) and that it was
+// taken in an earlier statement than this one's reads of the heads, whose
+// snapshot must postdate it.
+func (db *DB) appendAuditEventsLockTx(tx *gorm.DB, ins []AuditInput, locked bool) ([]*AuditEvent, error) {
 	key, err := db.key()
 	if err != nil {
 		return nil, err
@@ -183,34 +192,33 @@ func (db *DB) appendAuditEventsTx(tx *gorm.DB, ins []AuditInput) ([]*AuditEvent,
 	// commit order. SQLite holds its write lock from BEGIN already; on
 	// PostgreSQL an advisory lock does it (a row lock on the head would not:
 	// after the wait, the statement's snapshot still shows the old head).
-	if err := db.xactLock(tx, "audit"); err != nil {
-		return nil, err
+	if !locked {
+		if err := db.xactLock(tx, "audit"); err != nil {
+			return nil, err
+		}
 	}
-	var head struct {
-		Seq  int64
-		Hash []byte
-	}
-	seq, prev := int64(1), make([]byte, auditKeySize)
-	err = tx.Table("audit_events").Select("seq, hash").Order("seq DESC").Limit(1).Take(&head).Error
-	switch {
-	case err == nil:
-		seq, prev = head.Seq+1, head.Hash
-	case !errors.Is(err, gorm.ErrRecordNotFound):
-		return nil, err
-	}
-	now := db.now()
+	// The global head and the head of every tenant of the batch, in one
+	// statement: each read is a round trip that every other append of
+	// every replica waits for.
+	var tenants []string
 	heads := map[string]*tenantHead{}
+	for _, ev := range evs {
+		if _, ok := heads[ev.TenantID]; !ok {
+			heads[ev.TenantID] = nil
+			tenants = append(tenants, ev.TenantID)
+		}
+	}
+	global, err := readHeadsTx(tx, key, tenants, heads)
+	if err != nil {
+		return nil, err
+	}
+	seq, prev := global.seq+1, global.hash
+	now := db.now()
 	for _, ev := range evs {
 		ev.Seq, ev.CreatedAt, ev.PrevHash = seq, now, prev
 		ev.Hash = auditHash(key, ev)
 		seq, prev = seq+1, ev.Hash
-		th, ok := heads[ev.TenantID]
-		if !ok {
-			if th, err = tenantHeadTx(tx, key, ev.TenantID); err != nil {
-				return nil, err
-			}
-			heads[ev.TenantID] = th
-		}
+		th := heads[ev.TenantID]
 		ev.TenantSeq, ev.TenantPrevHash = th.seq+1, th.hash
 		ev.TenantHash = tenantAuditHash(key, ev)
 		th.seq, th.hash = ev.TenantSeq, ev.TenantHash
@@ -232,25 +240,49 @@ type tenantHead struct {
 	hash []byte
 }
 
-// tenantHeadTx reads a tenant's chain head inside the append transaction
-// (under the audit lock), chaining the tenant's rows from before migration
-// 14 first if they are not yet.
-func tenantHeadTx(tx *gorm.DB, key []byte, tenantID string) (*tenantHead, error) {
-	var row struct {
-		TenantSeq  int64
-		TenantHash []byte
+// readHeadsTx reads the global chain's head (seq 0 and a zero hash when
+// the log is empty) and fills heads with the head of each of tenants,
+// in one statement, under the audit lock. A tenant whose newest row is
+// from before migration 14 is chained first (chainLegacyTx).
+func readHeadsTx(tx *gorm.DB, key []byte, tenants []string, heads map[string]*tenantHead) (*tenantHead, error) {
+	var q strings.Builder
+	q.WriteString("SELECT * FROM (SELECT 1 AS g, '' AS tenant_id, seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1) h0")
+	args := make([]any, 0, len(tenants))
+	for i, t := range tenants {
+		fmt.Fprintf(&q, " UNION ALL SELECT * FROM (SELECT 0 AS g, tenant_id, tenant_seq AS seq, tenant_hash AS hash FROM audit_events "+
+			"WHERE tenant_id = ? ORDER BY tenant_seq DESC LIMIT 1) h%d", i+1)
+		args = append(args, t)
 	}
-	err := tx.Table("audit_events").Select("tenant_seq, tenant_hash").Where("tenant_id = ?", tenantID).
-		Order("tenant_seq DESC").Limit(1).Take(&row).Error
-	switch {
-	case errors.Is(err, gorm.ErrRecordNotFound):
-		return &tenantHead{hash: make([]byte, auditKeySize)}, nil
-	case err != nil:
+	var rows []struct {
+		G        int
+		TenantID string
+		Seq      int64
+		Hash     []byte
+	}
+	if err := tx.Raw(q.String(), args...).Scan(&rows).Error; err != nil {
 		return nil, err
-	case row.TenantHash == nil:
-		return chainLegacyTx(tx, key, tenantID)
 	}
-	return &tenantHead{seq: row.TenantSeq, hash: row.TenantHash}, nil
+	global := &tenantHead{hash: make([]byte, auditKeySize)}
+	for _, r := range rows {
+		switch {
+		case r.G == 1:
+			global.seq, global.hash = r.Seq, r.Hash
+		case r.Hash == nil:
+			th, err := chainLegacyTx(tx, key, r.TenantID)
+			if err != nil {
+				return nil, err
+			}
+			heads[r.TenantID] = th
+		default:
+			heads[r.TenantID] = &tenantHead{seq: r.Seq, hash: r.Hash}
+		}
+	}
+	for _, t := range tenants {
+		if heads[t] == nil { // the tenant's first event
+			heads[t] = &tenantHead{hash: make([]byte, auditKeySize)}
+		}
+	}
+	return global, nil
 }
 
 // chainLegacyTx links a tenant's rows written before migration 14 into the

@@ -89,13 +89,18 @@ func (b *versionBatcher) flush(ctx context.Context, db *DB) {
 // transaction fails as a whole, each write is tried again on its own, so
 // that one bad write cannot fail the others.
 func (db *DB) addVersions(ctx context.Context, batch []*versionWrite) {
-	if len(batch) == 1 {
+	if len(batch) == 1 && !db.isPostgres() {
+		// PostgreSQL takes a batch of one as it takes any batch: in
+		// fewer round trips under the locks than a change of its own.
 		batch[0].done <- db.addDataKeyVersionAlone(ctx, batch[0])
 		return
 	}
 	results := make([]error, len(batch))
 	err := db.g.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		clear(results)
+		if db.isPostgres() {
+			return db.addVersionsPostgresTx(tx, batch, results)
+		}
 		rev, err := nextRevisionNotified(tx)
 		if err != nil {
 			return err
@@ -182,4 +187,104 @@ func nextRevisionNotified(tx *gorm.DB) (int64, error) {
 		err = errors.New("change counter: no row")
 	}
 	return row.Revision, err
+}
+
+// addVersionsPostgresTx is the batch's transaction on PostgreSQL, in four
+// round trips and the commit: every one of them after the change counter
+// is taken is one that every other change of every replica waits for
+// (the counter and the audit lock are held to the commit), so the
+// counter, the keys' compare-and-set, the versions, their wraps, the
+// notification and the audit lock are one statement; then the audit
+// heads (read in a statement of their own, so that its snapshot postdates
+// the lock), the events, and their webhooks.
+//
+// Locks are taken in the order every other change takes them: the
+// counter (the keys' new revision reads it), then the keys' rows, then
+// the audit lock, which the final SELECT takes only after the aggregate
+// over moved has run the keys' UPDATE to its end. The versions and wraps
+// are inserted only for the keys that moved (a key that lost its race
+// gets none), and their foreign keys are checked at the statement's end.
+func (db *DB) addVersionsPostgresTx(tx *gorm.DB, batch []*versionWrite, results []error) error {
+	now := db.now()
+	var q strings.Builder
+	args := []any{now}
+	q.WriteString(`WITH r AS (UPDATE change_counter SET revision = revision + 1 WHERE id = 1 RETURNING revision),
+moved AS (UPDATE keys AS k SET current_version = k.current_version + 1, updated_at = ?, revision = (SELECT revision FROM r)
+	FROM (VALUES `)
+	for i, w := range batch {
+		if i > 0 {
+			q.WriteString(", ")
+		}
+		q.WriteString("(?::text, ?::text, ?::bigint)")
+		args = append(args, w.tenantID, w.keyID, w.v.Version-1)
+	}
+	q.WriteString(`) AS c (tenant_id, id, version)
+	WHERE k.tenant_id = c.tenant_id AND k.id = c.id AND k.current_version = c.version RETURNING k.id),
+v AS (INSERT INTO data_key_versions (key_id, version, reason, created_by, created_at, messages_reserved, encrypts, decrypts,
+	last_used_at, last_decrypt_at)
+	SELECT x.* FROM (VALUES `)
+	for i, w := range batch {
+		if i > 0 {
+			q.WriteString(", ")
+		}
+		q.WriteString("(?::text, ?::bigint, ?::text, ?::text, ?::timestamptz, ?::bigint, ?::bigint, ?::bigint, ?::timestamptz, ?::timestamptz)")
+		args = append(args, w.keyID, w.v.Version, w.v.Reason, w.v.CreatedBy, now, w.v.MessagesReserved, w.v.Encrypts, w.v.Decrypts,
+			tsPtr(w.v.LastUsedAt), tsPtr(w.v.LastDecryptAt))
+	}
+	q.WriteString(`) AS x (key_id, version, reason, created_by, created_at, messages_reserved, encrypts, decrypts, last_used_at, last_decrypt_at)
+	WHERE x.key_id IN (SELECT id FROM moved)),
+w AS (INSERT INTO data_key_wraps (key_id, version, region, kms_key_arn, ciphertext, no_context)
+	SELECT x.* FROM (VALUES `)
+	n := 0
+	for _, w := range batch {
+		for _, wr := range w.wraps {
+			if n > 0 {
+				q.WriteString(", ")
+			}
+			n++
+			q.WriteString("(?::text, ?::bigint, ?::text, ?::text, ?::bytea, ?::boolean)")
+			args = append(args, w.keyID, w.v.Version, wr.Region, wr.KMSKeyARN, wr.Ciphertext, wr.NoContext)
+		}
+	}
+	q.WriteString(`) AS x (key_id, version, region, kms_key_arn, ciphertext, no_context)
+	WHERE x.key_id IN (SELECT id FROM moved))
+SELECT m.ids, r.revision, pg_notify(?, r.revision::text)::text AS notified,
+	pg_advisory_xact_lock(hashtext(?), hashtext(current_schema()))::text AS locked
+FROM r, (SELECT coalesce(string_agg(id, ','), '') AS ids FROM moved) AS m`)
+	args = append(args, changesChannel, "keyport.audit")
+	var row struct {
+		IDs      string `gorm:"column:ids"`
+		Revision int64
+	}
+	if err := tx.Raw(q.String(), args...).Scan(&row).Error; err != nil {
+		return err
+	}
+	if row.Revision == 0 {
+		return errors.New("change counter: no row")
+	}
+	ok := map[string]bool{}
+	for id := range strings.SplitSeq(row.IDs, ",") {
+		ok[id] = true
+	}
+	var audits []AuditInput
+	for i, w := range batch {
+		if !ok[w.keyID] {
+			if _, err := getKeyTx(tx, w.tenantID, w.keyID); err != nil {
+				results[i] = err
+			} else {
+				results[i] = ErrConflict
+			}
+			continue
+		}
+		w.v.KeyID, w.v.CreatedAt = w.keyID, now
+		for j := range w.wraps {
+			w.wraps[j].KeyID, w.wraps[j].Version = w.keyID, w.v.Version
+		}
+		audits = append(audits, w.audit)
+	}
+	if len(audits) == 0 {
+		return nil
+	}
+	_, err := db.appendAuditEventsLockTx(tx, audits, true)
+	return err
 }

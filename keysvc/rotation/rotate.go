@@ -246,7 +246,12 @@ func (s *Scheduler) runRotate(ctx context.Context, j *models.Job, l models.Lease
 		if rotate == nil {
 			return jobs.Permanent(fmt.Errorf("keysvc: no rotation for %s keys yet", k.Mode))
 		}
-		next, err := rotate.RotateFrom(ctx, k.TenantID, k.ID, p.FromVersion, p.Actor, p.Reason)
+		var next int64
+		if kr, ok := rotate.(keyRotator); ok {
+			next, err = kr.RotateKeyFrom(ctx, k, p.FromVersion, p.Actor, p.Reason) // k was read just now
+		} else {
+			next, err = rotate.RotateFrom(ctx, k.TenantID, k.ID, p.FromVersion, p.Actor, p.Reason)
+		}
 		if err != nil && !errors.Is(err, keysvc.ErrRotationRaced) {
 			return fmt.Errorf("keysvc: rotate key: %w", err)
 		}
@@ -266,6 +271,12 @@ func (s *Scheduler) runRotate(ctx context.Context, j *models.Job, l models.Lease
 		}
 	}
 	return s.afterRotation(ctx, k, p.rotatePayload, &l, detail)
+}
+
+// keyRotator is a Rotator that can take the key its caller has just
+// read instead of reading it again (keysvc.Service).
+type keyRotator interface {
+	RotateKeyFrom(ctx context.Context, k *models.Key, from int64, actor, reason string) (int64, error)
 }
 
 // madeVersion is the version a rotation job has just made itself: when
