@@ -85,7 +85,10 @@ func TestMetricSchedulerScale(t *testing.T) {
 	}
 	analyze(t, raw, dsn)
 
-	w.env = append(w.env, replicaWorkersEnv+"="+strconv.Itoa(workers))
+	// Each replica is keyport serve alone: the helper's extra job worker
+	// for TestReplicas' test job kind polls the jobs table every 20 ms,
+	// load that no keyport deployment carries.
+	w.env = append(w.env, replicaWorkersEnv+"="+strconv.Itoa(workers), replicaServeOnlyEnv+"=1")
 	for range replicas {
 		w.start(t)
 	}
