@@ -88,22 +88,10 @@ func (db *DB) EnqueueJob(ctx context.Context, nj NewJob) (job *Job, created bool
 // enqueueJobTx inserts the job inside the caller's transaction, so that a
 // change and the work it causes commit together.
 func (db *DB) enqueueJobTx(tx *gorm.DB, nj NewJob) (*Job, bool, error) {
-	if nj.Kind == "" || nj.RunKey == "" {
-		return nil, false, invalid("job", "kind and run key are required")
+	j, err := db.newJobRow(nj)
+	if err != nil {
+		return nil, false, err
 	}
-	now := db.now()
-	due := now
-	if !nj.DueAt.IsZero() {
-		due = ts(nj.DueAt)
-	}
-	if nj.MaxAttempts <= 0 {
-		nj.MaxAttempts = 10
-	}
-	if nj.Payload == "" {
-		nj.Payload = "{}"
-	}
-	j := &Job{ID: NewID("job_"), Kind: nj.Kind, TenantID: nj.TenantID, RunKey: nj.RunKey, Payload: nj.Payload,
-		State: JobPending, DueAt: due, MaxAttempts: nj.MaxAttempts, CreatedAt: now, UpdatedAt: now}
 	res := tx.Table("jobs").Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "run_key"}}, DoNothing: true}).Create(j)
 	if res.Error != nil {
 		return nil, false, res.Error
@@ -117,6 +105,26 @@ func (db *DB) enqueueJobTx(tx *gorm.DB, nj NewJob) (*Job, bool, error) {
 	}
 	old.normalize()
 	return &old, false, nil
+}
+
+// newJobRow is the row of a new pending job: nj with its defaults.
+func (db *DB) newJobRow(nj NewJob) (*Job, error) {
+	if nj.Kind == "" || nj.RunKey == "" {
+		return nil, invalid("job", "kind and run key are required")
+	}
+	now := db.now()
+	due := now
+	if !nj.DueAt.IsZero() {
+		due = ts(nj.DueAt)
+	}
+	if nj.MaxAttempts <= 0 {
+		nj.MaxAttempts = 10
+	}
+	if nj.Payload == "" {
+		nj.Payload = "{}"
+	}
+	return &Job{ID: NewID("job_"), Kind: nj.Kind, TenantID: nj.TenantID, RunKey: nj.RunKey, Payload: nj.Payload,
+		State: JobPending, DueAt: due, MaxAttempts: nj.MaxAttempts, CreatedAt: now, UpdatedAt: now}, nil
 }
 
 // ClaimJobs leases up to limit jobs that are due, or whose previous

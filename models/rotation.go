@@ -173,18 +173,8 @@ func (db *DB) saveRotationPlanTx(tx *gorm.DB, plan RotationPlan, w PlanWrite) er
 			return err
 		}
 	}
-	if err := db.planNoticesTx(tx, plan.Notices, now); err != nil {
+	if err := db.writeCycleTx(tx, plan.Notices, plan.RotateJob, w.Sent, now); err != nil {
 		return err
-	}
-	if plan.RotateJob != nil {
-		if _, err := db.upsertJobTx(tx, *plan.RotateJob, false); err != nil {
-			return err
-		}
-	}
-	for _, n := range w.Sent {
-		if _, err := insertSentNoticeTx(tx, n, now); err != nil {
-			return err
-		}
 	}
 	if err := db.enqueueMailTx(tx, w.Mail); err != nil {
 		return err
@@ -197,57 +187,89 @@ func (db *DB) saveRotationPlanTx(tx *gorm.DB, plan RotationPlan, w PlanWrite) er
 	return db.appendOptionalAuditTx(tx, &a)
 }
 
-// planNoticesTx records planned notices with their jobs (planNoticeTx).
-// A new cycle's notices, none of which exists yet, take two statements
-// for all of them: every rotation plans the next cycle's notices, so with
-// thousands of keys rotating at once these statements add up.
-func (db *DB) planNoticesTx(tx *gorm.DB, ns []Notice, now time.Time) error {
-	if len(ns) > 1 {
-		done, err := db.planNewNoticesTx(tx, ns, now)
-		if err != nil || done {
-			return err
+// writeCycleTx records a cycle's planned notices with their jobs, its
+// rotation job (nil: none) and the notices already sent (recorded as sent
+// at now unless they exist), as planNoticeTx, upsertJobTx and
+// insertSentNoticeTx would one by one. In the usual case, a new cycle of
+// which nothing exists yet, that is two statements for all of them: one
+// insert of the notices, one of the jobs (every rotation plans the next
+// cycle, so with thousands of keys rotating at once these statements add
+// up). Anything that exists already (a retry, a revived date) is then
+// taken one by one, as before.
+func (db *DB) writeCycleTx(tx *gorm.DB, planned []Notice, rotate *NewJob, sent []Notice, now time.Time) error {
+	notices := make([]Notice, 0, len(planned)+len(sent))
+	for _, n := range planned {
+		n.ID, n.State, n.CreatedAt, n.DueAt, n.RotationAt = NewID("ntc_"), NoticePlanned, now, ts(n.DueAt), tsPtr(n.RotationAt)
+		notices = append(notices, n)
+	}
+	for _, n := range sent {
+		n.ID, n.State, n.CreatedAt, n.SentAt, n.DueAt = NewID("ntc_"), NoticeSent, now, &now, now
+		notices = append(notices, n)
+	}
+	mine := map[string]bool{} // the planned notices this call inserted
+	if len(notices) > 0 {
+		res := tx.Table("notices").Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "dedupe_key"}}, DoNothing: true}).Create(&notices)
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == int64(len(notices)) {
+			for _, n := range notices[:len(planned)] {
+				mine[n.ID] = true
+			}
+		} else if len(planned) > 0 {
+			ids := make([]string, len(planned))
+			for i, n := range notices[:len(planned)] {
+				ids[i] = n.ID
+			}
+			var found []string
+			if err := tx.Table("notices").Where("id IN ?", ids).Pluck("id", &found).Error; err != nil {
+				return err
+			}
+			for _, id := range found {
+				mine[id] = true
+			}
 		}
 	}
-	for _, n := range ns {
-		if err := db.planNoticeTx(tx, n, now); err != nil {
+	var want []NewJob
+	for i, n := range notices[:len(planned)] {
+		if !mine[n.ID] {
+			// It exists (planned, sent, or cancelled by a postponement
+			// whose date came back): planNoticeTx decides.
+			if err := db.planNoticeTx(tx, planned[i], now); err != nil {
+				return err
+			}
+			continue
+		}
+		payload, _ := json.Marshal(NoticePayload{NoticeID: n.ID})
+		want = append(want, NewJob{Kind: JobKindNotice, TenantID: n.TenantID, RunKey: noticeRunKey(n.DedupeKey), Payload: string(payload), DueAt: n.DueAt})
+	}
+	if rotate != nil {
+		want = append(want, *rotate)
+	}
+	if len(want) == 0 {
+		return nil
+	}
+	jobs := make([]Job, len(want))
+	for i, nj := range want {
+		j, err := db.newJobRow(nj)
+		if err != nil {
+			return err
+		}
+		jobs[i] = *j
+	}
+	res := tx.Table("jobs").Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "run_key"}}, DoNothing: true}).Create(&jobs)
+	if res.Error != nil || res.RowsAffected == int64(len(jobs)) {
+		return res.Error
+	}
+	// Some job existed already (a retried rotation's next job, a notice's
+	// cancelled job): bring each back as upsertJobTx does; for the ones
+	// just inserted it changes nothing.
+	for _, nj := range want {
+		if _, err := db.upsertJobTx(tx, nj, false); err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-// planNewNoticesTx records ns and their jobs in one insert each when none
-// of them exists yet, and reports whether it did; otherwise it leaves the
-// transaction as it found it (a savepoint), for planNoticeTx to revive or
-// keep what exists one by one.
-func (db *DB) planNewNoticesTx(tx *gorm.DB, ns []Notice, now time.Time) (bool, error) {
-	notices := make([]Notice, len(ns))
-	jobs := make([]Job, len(ns))
-	for i, n := range ns {
-		n.ID, n.State, n.CreatedAt, n.DueAt, n.RotationAt = NewID("ntc_"), NoticePlanned, now, ts(n.DueAt), tsPtr(n.RotationAt)
-		notices[i] = n
-		payload, _ := json.Marshal(NoticePayload{NoticeID: n.ID})
-		jobs[i] = Job{ID: NewID("job_"), Kind: JobKindNotice, TenantID: n.TenantID, RunKey: noticeRunKey(n.DedupeKey), Payload: string(payload),
-			State: JobPending, DueAt: n.DueAt, MaxAttempts: 10, CreatedAt: now, UpdatedAt: now}
-	}
-	const sp = "plan_notices"
-	if err := tx.SavePoint(sp).Error; err != nil {
-		return false, err
-	}
-	res := tx.Table("notices").Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "dedupe_key"}}, DoNothing: true}).Create(&notices)
-	if res.Error != nil {
-		return false, res.Error
-	}
-	if res.RowsAffected == int64(len(notices)) {
-		res = tx.Table("jobs").Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "run_key"}}, DoNothing: true}).Create(&jobs)
-		if res.Error != nil {
-			return false, res.Error
-		}
-		if res.RowsAffected == int64(len(jobs)) {
-			return true, nil
-		}
-	}
-	return false, tx.RollbackTo(sp).Error
 }
 
 // planNoticeTx records a planned notice (or revives it if a postponement
