@@ -80,6 +80,15 @@ func TestMetricSchedulerScale(t *testing.T) {
 	scaleKeys{prefix: "key_sched", tenant: w.tenant.ID, conn: w.key.ConnectionID, n: keys, created: now.AddDate(-1, 0, 0),
 		regions: [][2]string{{regions[0].Region, regions[0].KMSKeyARN}, {"us-east-1", *out.KeyMetadata.Arn}},
 		due:     now.Add(24 * time.Hour)}.seed(t, tx)
+	// A key written by keyport carries the change counter's revision
+	// (CreateKey takes one), which is how every replica's key table loads
+	// it when serve warms up. The bulk seed leaves revision 0, which no
+	// replica ever loads: each rotation would then read its key once more
+	// than in a live deployment.
+	if _, err := tx.Exec(`WITH r AS (UPDATE change_counter SET revision = revision + 1 WHERE id = 1 RETURNING revision)
+		UPDATE keys SET revision = r.revision FROM r WHERE keys.id LIKE 'key_sched%'`); err != nil {
+		t.Fatal(err)
+	}
 	if err := tx.Commit(); err != nil {
 		t.Fatal(err)
 	}
