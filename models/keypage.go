@@ -90,13 +90,17 @@ func (db *DB) KeyList(ctx context.Context, tenantID string, q KeyListQuery) (Key
 		// lower() folds nothing else, so lower() would only cost a copy of
 		// every string of every key the search reads. The ARNs come off
 		// the (key_id, kms_key_arn) index, not the region rows.
-		lower := func(col string) string { return col }
+		lower, lowerASCII := func(col string) string { return col }, func(col string) string { return col }
 		if db.isPostgres() {
 			lower = func(col string) string { return "lower(" + col + ")" }
+			// Ids, aliases and ARNs are ASCII (keyport's ids, KMS's
+			// formats): lower() under the C collation folds the same
+			// letters, several times faster than the database's locale.
+			lowerASCII = func(col string) string { return "lower(" + col + ` COLLATE "C")` }
 		}
 		return g.Joins("LEFT JOIN managed_keys AS m ON m.key_id = k.id AND m.tenant_id = k.tenant_id").
-			Where(`(`+lower("k.name")+` LIKE ? ESCAPE '\' OR `+lower("k.id")+` LIKE ? ESCAPE '\' OR `+lower("COALESCE(m.alias_name, '')")+` LIKE ? ESCAPE '\'
-			OR EXISTS (SELECT 1 FROM key_regions r WHERE r.key_id = k.id AND `+lower("r.kms_key_arn")+` LIKE ? ESCAPE '\'))`, like, like, like, like)
+			Where(`(`+lower("k.name")+` LIKE ? ESCAPE '\' OR `+lowerASCII("k.id")+` LIKE ? ESCAPE '\' OR `+lower("COALESCE(m.alias_name, '')")+` LIKE ? ESCAPE '\'
+			OR EXISTS (SELECT 1 FROM key_regions r WHERE r.key_id = k.id AND `+lowerASCII("r.kms_key_arn")+` LIKE ? ESCAPE '\'))`, like, like, like, like)
 	}
 	dir := "ASC"
 	if q.Desc {
@@ -175,7 +179,9 @@ func (db *DB) KeyList(ctx context.Context, tenantID string, q KeyListQuery) (Key
 }
 
 // KeyRegionsOf returns the KMS keys of some of a tenant's keys, by key id,
-// primary first: one query for a page of keys.
+// primary first: one query for a page of keys. The ids filter both sides
+// of the join, so PostgreSQL looks the page's keys up by primary key
+// instead of hashing every key of the tenant.
 func (db *DB) KeyRegionsOf(ctx context.Context, tenantID string, keyIDs []string) (map[string][]KeyRegion, error) {
 	out := map[string][]KeyRegion{}
 	if len(keyIDs) == 0 {
@@ -183,7 +189,7 @@ func (db *DB) KeyRegionsOf(ctx context.Context, tenantID string, keyIDs []string
 	}
 	var rs []KeyRegion
 	err := db.reader(ctx).Table("key_regions AS r").Select("r.*").
-		Joins("JOIN keys k ON k.id = r.key_id").Where("k.tenant_id = ? AND r.key_id IN ?", tenantID, keyIDs).
+		Joins("JOIN keys k ON k.id = r.key_id").Where("k.tenant_id = ? AND k.id IN ? AND r.key_id IN ?", tenantID, keyIDs, keyIDs).
 		Order("r.key_id, r.priority").Find(&rs).Error
 	if err != nil {
 		return nil, fmt.Errorf("key regions: %w", mapErr(err))
@@ -195,7 +201,8 @@ func (db *DB) KeyRegionsOf(ctx context.Context, tenantID string, keyIDs []string
 }
 
 // KeyLastUse returns when each of some of a tenant's keys last encrypted
-// or decrypted (keys never used are absent): one query for a page of keys.
+// or decrypted (keys never used are absent): one query for a page of keys
+// (the ids filter both sides of the join, as in KeyRegionsOf).
 func (db *DB) KeyLastUse(ctx context.Context, tenantID string, keyIDs []string) (map[string]time.Time, error) {
 	out := map[string]time.Time{}
 	if len(keyIDs) == 0 {
@@ -208,7 +215,7 @@ func (db *DB) KeyLastUse(ctx context.Context, tenantID string, keyIDs []string) 
 	}
 	err := db.reader(ctx).Table("data_key_versions AS v").Select("v.key_id, v.last_used_at").
 		Joins("JOIN keys k ON k.id = v.key_id").
-		Where("k.tenant_id = ? AND v.key_id IN ? AND v.last_used_at IS NOT NULL", tenantID, keyIDs).Scan(&rows).Error
+		Where("k.tenant_id = ? AND k.id IN ? AND v.key_id IN ? AND v.last_used_at IS NOT NULL", tenantID, keyIDs, keyIDs).Scan(&rows).Error
 	if err != nil {
 		return nil, fmt.Errorf("key last use: %w", mapErr(err))
 	}
