@@ -23,7 +23,7 @@ func (db *DB) AuditActors(ctx context.Context, tenantID string, ids []string) (m
 	if len(ids) == 0 {
 		return out, nil
 	}
-	g := db.g.WithContext(ctx)
+	g := db.reader(ctx)
 	var users []User
 	if err := g.Table("users").Select("id, email, name").Where("id IN ?", ids).Find(&users).Error; err != nil {
 		return nil, fmt.Errorf("audit actors: %w", mapErr(err))

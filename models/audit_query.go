@@ -118,7 +118,7 @@ func (db *DB) QueryAudit(ctx context.Context, scope AuditScope, f AuditFilter) (
 
 // auditWhere applies scope and filter (not the cursor).
 func (db *DB) auditWhere(ctx context.Context, scope AuditScope, f AuditFilter) *gorm.DB {
-	q := db.g.WithContext(ctx).Table("audit_events")
+	q := db.reader(ctx).Table("audit_events")
 	if !scope.allTenants {
 		q = q.Where("tenant_id = ?", scope.tenantID)
 	}
@@ -240,7 +240,7 @@ func (db *DB) AuditActions(ctx context.Context, scope AuditScope) ([]string, err
 			SELECT (SELECT MIN(action) FROM audit_events WHERE ` + where + `action > a.action) FROM a WHERE a.action IS NOT NULL)
 		SELECT action FROM a WHERE action IS NOT NULL ORDER BY action`
 	var out []string
-	if err := db.g.WithContext(ctx).Raw(q, args...).Scan(&out).Error; err != nil {
+	if err := db.reader(ctx).Raw(q, args...).Scan(&out).Error; err != nil {
 		return nil, fmt.Errorf("list audit actions: %w", mapErr(err))
 	}
 	return out, nil

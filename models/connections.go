@@ -97,7 +97,7 @@ func (db *DB) GetConnection(ctx context.Context, tenantID, id string) (*Connecti
 // ListConnections lists a tenant's connections by name.
 func (db *DB) ListConnections(ctx context.Context, tenantID string) ([]Connection, error) {
 	var cs []Connection
-	if err := db.g.WithContext(ctx).Table("aws_connections").Where("tenant_id = ? AND deleted_at IS NULL", tenantID).Order("lower(name), id").Find(&cs).Error; err != nil {
+	if err := db.reader(ctx).Table("aws_connections").Where("tenant_id = ? AND deleted_at IS NULL", tenantID).Order("lower(name), id").Find(&cs).Error; err != nil {
 		return nil, fmt.Errorf("list connections: %w", mapErr(err))
 	}
 	for i := range cs {
@@ -189,7 +189,7 @@ func (db *DB) DeleteConnection(ctx context.Context, tenantID, id string, audit A
 // deleted and kept for the DELETED keys that name it (key pages).
 func (db *DB) GetConnectionRecord(ctx context.Context, tenantID, id string) (*Connection, error) {
 	var c Connection
-	if err := db.g.WithContext(ctx).Table("aws_connections").Where("tenant_id = ? AND id = ?", tenantID, id).Take(&c).Error; err != nil {
+	if err := db.reader(ctx).Table("aws_connections").Where("tenant_id = ? AND id = ?", tenantID, id).Take(&c).Error; err != nil {
 		return nil, fmt.Errorf("get connection: %w", mapErr(err))
 	}
 	fixConnTimes(&c)

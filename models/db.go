@@ -29,6 +29,7 @@ import (
 // DB is keyport's store.
 type DB struct {
 	g      *gorm.DB
+	rd     *gorm.DB // reads outside transactions: a read-only pool beside SQLite's one writer; g itself on PostgreSQL
 	logger *slog.Logger
 
 	verifyPage int // rows per page in VerifyAudit; tests lower it to cross pages cheaply
@@ -52,6 +53,20 @@ var sqliteParams = map[string]string{
 	"_txlock":       "immediate",
 }
 
+// sqliteReaderParams are forced on the read-only pool's connections: WAL
+// (set by the writer, kept in the file) lets them read the last committed
+// state while the writer writes; query_only refuses any write, and their
+// transactions, if any, take no write lock.
+var sqliteReaderParams = map[string]string{
+	"_busy_timeout": "5000",
+	"_query_only":   "true",
+	"_txlock":       "deferred",
+}
+
+// sqliteReaders is how many connections the read-only pool keeps: the
+// portal's pages read in parallel while writes keep the single writer.
+const sqliteReaders = 4
+
 // Open opens the database and checks that it answers: a PostgreSQL server
 // when dsn is a postgres:// (or postgresql://) URL, otherwise the SQLite
 // database at dsn, a file path or a "file:" URI, created if needed. Call
@@ -60,7 +75,7 @@ func Open(ctx context.Context, dsn string, logger *slog.Logger) (*DB, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	var dialector gorm.Dialector
+	var dialector, readDialector gorm.Dialector
 	if IsPostgresURL(dsn) {
 		d, err := postgresDialector(dsn)
 		if err != nil {
@@ -68,19 +83,29 @@ func Open(ctx context.Context, dsn string, logger *slog.Logger) (*DB, error) {
 		}
 		dialector = d
 	} else {
-		full, err := sqliteDSN(dsn)
+		full, err := sqliteDSN(dsn, sqliteParams)
 		if err != nil {
 			return nil, err
 		}
 		dialector = sqlite.Open(full)
+		if !sqliteInMemory(dsn) {
+			ro, err := sqliteDSN(dsn, sqliteReaderParams)
+			if err != nil {
+				return nil, err
+			}
+			readDialector = sqlite.Open(ro)
+		}
 	}
 	db := &DB{logger: logger, nowFn: time.Now, verifyPage: verifyPageSize}
-	g, err := gorm.Open(dialector, &gorm.Config{
-		Logger:                 newGormLogger(logger),
-		TranslateError:         true,
-		SkipDefaultTransaction: true, // single statements need no wrapping transaction
-		NowFunc:                db.now,
-	})
+	config := func() *gorm.Config {
+		return &gorm.Config{
+			Logger:                 newGormLogger(logger),
+			TranslateError:         true,
+			SkipDefaultTransaction: true, // single statements need no wrapping transaction
+			NowFunc:                db.now,
+		}
+	}
+	g, err := gorm.Open(dialector, config())
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
@@ -88,7 +113,7 @@ func Open(ctx context.Context, dsn string, logger *slog.Logger) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
-	db.g = g
+	db.g, db.rd = g, g
 	if db.isPostgres() {
 		configurePostgresPool(sqlDB)
 	} else {
@@ -104,12 +129,77 @@ func Open(ctx context.Context, dsn string, logger *slog.Logger) (*DB, error) {
 		_ = sqlDB.Close()
 		return nil, err
 	}
+	if readDialector != nil {
+		// Opened after the writer has put the file in WAL mode.
+		r, err := gorm.Open(readDialector, config())
+		if err == nil {
+			err = pingReader(ctx, r)
+		}
+		if err != nil {
+			_ = sqlDB.Close()
+			return nil, fmt.Errorf("open database readers: %w", err)
+		}
+		db.rd = r
+	}
 	return db, nil
+}
+
+// pingReader sizes the read-only pool and checks that it answers.
+func pingReader(ctx context.Context, r *gorm.DB) error {
+	rdb, err := r.DB()
+	if err != nil {
+		return err
+	}
+	rdb.SetMaxOpenConns(sqliteReaders)
+	rdb.SetMaxIdleConns(sqliteReaders)
+	rdb.SetConnMaxLifetime(0)
+	rdb.SetConnMaxIdleTime(0)
+	if err := rdb.PingContext(ctx); err != nil {
+		_ = rdb.Close()
+		return err
+	}
+	return nil
+}
+
+// resetReaders closes the read-only pool's idle connections, so the next
+// reads open fresh ones. A SQLite connection that loaded the schema before
+// a migration changed a table expands "SELECT *" with the old columns on
+// its next statement (the driver reads the names before the statement
+// notices the change); Migrate calls this when it is done.
+func (db *DB) resetReaders() {
+	if db.rd == db.g {
+		return
+	}
+	if rdb, err := db.rd.DB(); err == nil {
+		rdb.SetMaxIdleConns(0) // closes the idle connections
+		rdb.SetMaxIdleConns(sqliteReaders)
+	}
+}
+
+// sqliteInMemory reports whether a SQLite dsn names an in-memory
+// database, which a second pool could not see (each connection would get
+// its own): such a store reads through its one writer connection.
+func sqliteInMemory(dsn string) bool {
+	base, query, _ := strings.Cut(dsn, "?")
+	if base == ":memory:" || base == "" || strings.HasPrefix(base, "file::memory:") || base == "file::memory" {
+		return true
+	}
+	q, _ := url.ParseQuery(query)
+	return q.Get("mode") == "memory"
+}
+
+// reader is the handle for reads of committed data outside a
+// transaction: on SQLite a pool of read-only connections that run beside
+// the single writer (WAL), so pages do not queue behind each other or
+// behind writes. A read that must see a transaction's own writes uses
+// that transaction instead.
+func (db *DB) reader(ctx context.Context) *gorm.DB {
+	return db.rd.WithContext(ctx)
 }
 
 // sqliteDSN adds sqliteParams to a path or "file:" URI, overriding any value
 // the caller gave for them.
-func sqliteDSN(dsn string) (string, error) {
+func sqliteDSN(dsn string, params map[string]string) (string, error) {
 	if dsn == "" {
 		return "", &ValidationError{Field: "dsn", Message: "is empty"}
 	}
@@ -126,7 +216,7 @@ func sqliteDSN(dsn string) (string, error) {
 	if err != nil {
 		return "", &ValidationError{Field: "dsn", Message: "has an invalid query string"}
 	}
-	for k, v := range sqliteParams {
+	for k, v := range params {
 		q.Set(k, v)
 	}
 	return base + "?" + q.Encode(), nil
@@ -138,7 +228,13 @@ func (db *DB) Close() error {
 	if err != nil {
 		return fmt.Errorf("close database: %w", err)
 	}
-	if err := sqlDB.Close(); err != nil {
+	err = sqlDB.Close()
+	if db.rd != db.g {
+		if rdb, rerr := db.rd.DB(); rerr == nil {
+			err = errors.Join(err, rdb.Close())
+		}
+	}
+	if err != nil {
 		return fmt.Errorf("close database: %w", err)
 	}
 	return nil

@@ -125,7 +125,7 @@ func TestSQLiteDSN(t *testing.T) {
 		{"postgres url", "postgres://keyport@db/keyport", true, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := sqliteDSN(tc.dsn)
+			got, err := sqliteDSN(tc.dsn, sqliteParams)
 			if tc.wantErr {
 				var ve *ValidationError
 				if !errors.As(err, &ve) {

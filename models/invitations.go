@@ -217,7 +217,7 @@ func (db *DB) RevokeInvitation(ctx context.Context, tenantID, id string, audit A
 // ListInvitations lists a tenant's open invitations (neither accepted nor
 // revoked; expired ones included, so they can be resent), newest first.
 func (db *DB) ListInvitations(ctx context.Context, tenantID string) ([]InvitationInfo, error) {
-	out, err := db.invitationInfos(db.g.WithContext(ctx).
+	out, err := db.invitationInfos(db.reader(ctx).
 		Where("v.tenant_id = ? AND v.accepted_at IS NULL AND v.revoked_at IS NULL", tenantID).
 		Order("v.created_at DESC, v.id"))
 	if err != nil {

@@ -51,7 +51,7 @@ func (db *DB) KeyStatusCounts(ctx context.Context, tenantID string, expiringBefo
 		N      int
 	}
 	var all, expiring []group
-	g := db.g.WithContext(ctx)
+	g := db.reader(ctx)
 	err = g.Table("keys").Select("state, health, COUNT(*) AS n").Where("tenant_id = ?", tenantID).
 		Group("state, health").Order("state, health").Scan(&all).Error
 	if err == nil {
@@ -101,7 +101,7 @@ func (db *DB) TenantHasLiveKey(ctx context.Context, tenantID string) (bool, erro
 // TenantHasKeys reports whether the tenant has any key, deleted ones too.
 func (db *DB) TenantHasKeys(ctx context.Context, tenantID string) (bool, error) {
 	var ids []string
-	if err := db.g.WithContext(ctx).Table("keys").Where("tenant_id = ?", tenantID).Limit(1).Pluck("id", &ids).Error; err != nil {
+	if err := db.reader(ctx).Table("keys").Where("tenant_id = ?", tenantID).Limit(1).Pluck("id", &ids).Error; err != nil {
 		return false, fmt.Errorf("tenant has keys: %w", mapErr(err))
 	}
 	return len(ids) > 0, nil

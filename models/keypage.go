@@ -82,13 +82,25 @@ func (db *DB) KeyList(ctx context.Context, tenantID string, q KeyListQuery) (Key
 		like = "%" + likeEscaper.Replace(s) + "%"
 	}
 	base := func() *gorm.DB {
-		g := db.g.WithContext(ctx).Table("keys AS k").Where("k.tenant_id = ?", tenantID)
+		g := db.reader(ctx).Table("keys AS k").Where("k.tenant_id = ?", tenantID)
 		if like == "" {
 			return g
 		}
+		// On SQLite, LIKE already ignores the case of ASCII letters and
+		// lower() folds nothing else, so lower() would only cost a copy of
+		// every string of every key the search reads. The ARNs come off
+		// the (key_id, kms_key_arn) index, not the region rows.
+		lower, lowerASCII := func(col string) string { return col }, func(col string) string { return col }
+		if db.isPostgres() {
+			lower = func(col string) string { return "lower(" + col + ")" }
+			// Ids, aliases and ARNs are ASCII (keyport's ids, KMS's
+			// formats): lower() under the C collation folds the same
+			// letters, several times faster than the database's locale.
+			lowerASCII = func(col string) string { return "lower(" + col + ` COLLATE "C")` }
+		}
 		return g.Joins("LEFT JOIN managed_keys AS m ON m.key_id = k.id AND m.tenant_id = k.tenant_id").
-			Where(`(lower(k.name) LIKE ? ESCAPE '\' OR lower(k.id) LIKE ? ESCAPE '\' OR lower(COALESCE(m.alias_name, '')) LIKE ? ESCAPE '\'
-			OR EXISTS (SELECT 1 FROM key_regions r WHERE r.key_id = k.id AND lower(r.kms_key_arn) LIKE ? ESCAPE '\'))`, like, like, like, like)
+			Where(`(`+lower("k.name")+` LIKE ? ESCAPE '\' OR `+lowerASCII("k.id")+` LIKE ? ESCAPE '\' OR `+lower("COALESCE(m.alias_name, '')")+` LIKE ? ESCAPE '\'
+			OR EXISTS (SELECT 1 FROM key_regions r WHERE r.key_id = k.id AND `+lowerASCII("r.kms_key_arn")+` LIKE ? ESCAPE '\'))`, like, like, like, like)
 	}
 	dir := "ASC"
 	if q.Desc {
@@ -146,7 +158,7 @@ func (db *DB) KeyList(ctx context.Context, tenantID string, q KeyListQuery) (Key
 		inner = ordered().Limit(KeyPageSize).Offset((out.Page - 1) * KeyPageSize)
 	}
 	var rows []KeyListRow
-	err := db.g.WithContext(ctx).Table("keys AS pg").Where("pg.tenant_id = ? AND pg.id IN (?)", tenantID, inner).
+	err := db.reader(ctx).Table("keys AS pg").Where("pg.tenant_id = ? AND pg.id IN (?)", tenantID, inner).
 		Select(`k.*, m.store_id AS store_id, s.name AS store_name, m.alias_name AS alias_name, COALESCE(m.held, FALSE) AS held,
 			p.next_rotation_at AS next_rotation_at, km.valid_to AS material_expiry`).
 		Joins("JOIN keys AS k ON k.id = pg.id").
@@ -167,15 +179,17 @@ func (db *DB) KeyList(ctx context.Context, tenantID string, q KeyListQuery) (Key
 }
 
 // KeyRegionsOf returns the KMS keys of some of a tenant's keys, by key id,
-// primary first: one query for a page of keys.
+// primary first: one query for a page of keys. The ids filter both sides
+// of the join, so PostgreSQL looks the page's keys up by primary key
+// instead of hashing every key of the tenant.
 func (db *DB) KeyRegionsOf(ctx context.Context, tenantID string, keyIDs []string) (map[string][]KeyRegion, error) {
 	out := map[string][]KeyRegion{}
 	if len(keyIDs) == 0 {
 		return out, nil
 	}
 	var rs []KeyRegion
-	err := db.g.WithContext(ctx).Table("key_regions AS r").Select("r.*").
-		Joins("JOIN keys k ON k.id = r.key_id").Where("k.tenant_id = ? AND r.key_id IN ?", tenantID, keyIDs).
+	err := db.reader(ctx).Table("key_regions AS r").Select("r.*").
+		Joins("JOIN keys k ON k.id = r.key_id").Where("k.tenant_id = ? AND k.id IN ? AND r.key_id IN ?", tenantID, keyIDs, keyIDs).
 		Order("r.key_id, r.priority").Find(&rs).Error
 	if err != nil {
 		return nil, fmt.Errorf("key regions: %w", mapErr(err))
@@ -187,7 +201,8 @@ func (db *DB) KeyRegionsOf(ctx context.Context, tenantID string, keyIDs []string
 }
 
 // KeyLastUse returns when each of some of a tenant's keys last encrypted
-// or decrypted (keys never used are absent): one query for a page of keys.
+// or decrypted (keys never used are absent): one query for a page of keys
+// (the ids filter both sides of the join, as in KeyRegionsOf).
 func (db *DB) KeyLastUse(ctx context.Context, tenantID string, keyIDs []string) (map[string]time.Time, error) {
 	out := map[string]time.Time{}
 	if len(keyIDs) == 0 {
@@ -198,9 +213,9 @@ func (db *DB) KeyLastUse(ctx context.Context, tenantID string, keyIDs []string) 
 		KeyID      string
 		LastUsedAt time.Time
 	}
-	err := db.g.WithContext(ctx).Table("data_key_versions AS v").Select("v.key_id, v.last_used_at").
+	err := db.reader(ctx).Table("data_key_versions AS v").Select("v.key_id, v.last_used_at").
 		Joins("JOIN keys k ON k.id = v.key_id").
-		Where("k.tenant_id = ? AND v.key_id IN ? AND v.last_used_at IS NOT NULL", tenantID, keyIDs).Scan(&rows).Error
+		Where("k.tenant_id = ? AND k.id IN ? AND v.key_id IN ? AND v.last_used_at IS NOT NULL", tenantID, keyIDs, keyIDs).Scan(&rows).Error
 	if err != nil {
 		return nil, fmt.Errorf("key last use: %w", mapErr(err))
 	}
@@ -261,7 +276,7 @@ type KeyName struct {
 // choices) and whether there are more.
 func (db *DB) KeyNames(ctx context.Context, tenantID string, limit int) ([]KeyName, bool, error) {
 	var out []KeyName
-	err := db.g.WithContext(ctx).Table("keys").Select("id, name").Where("tenant_id = ?", tenantID).
+	err := db.reader(ctx).Table("keys").Select("id, name").Where("tenant_id = ?", tenantID).
 		Order("lower(name), id").Limit(limit + 1).Scan(&out).Error
 	if err != nil {
 		return nil, false, fmt.Errorf("key names: %w", mapErr(err))
@@ -280,7 +295,7 @@ func (db *DB) KeyNamesOf(ctx context.Context, tenantID string, ids []string) (ma
 		return out, nil
 	}
 	var rows []KeyName
-	err := db.g.WithContext(ctx).Table("keys").Select("id, name").Where("tenant_id = ? AND id IN ?", tenantID, ids).Scan(&rows).Error
+	err := db.reader(ctx).Table("keys").Select("id, name").Where("tenant_id = ? AND id IN ?", tenantID, ids).Scan(&rows).Error
 	if err != nil {
 		return nil, fmt.Errorf("key names: %w", mapErr(err))
 	}

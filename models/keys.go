@@ -214,7 +214,7 @@ func fixKeyTimes(k *Key) {
 
 // GetKey returns a tenant's key, or ErrNotFound (also for another tenant's).
 func (db *DB) GetKey(ctx context.Context, tenantID, keyID string) (*Key, error) {
-	k, err := getKeyTx(db.g.WithContext(ctx), tenantID, keyID)
+	k, err := getKeyTx(db.reader(ctx), tenantID, keyID)
 	if err != nil {
 		return nil, fmt.Errorf("get key: %w", mapErr(err))
 	}
@@ -249,7 +249,7 @@ func (db *DB) KeysChangedSince(ctx context.Context, rev int64) ([]Key, error) {
 // KeyRegions lists a key's KMS keys, primary first.
 func (db *DB) KeyRegions(ctx context.Context, tenantID, keyID string) ([]KeyRegion, error) {
 	var rs []KeyRegion
-	err := db.g.WithContext(ctx).Table("key_regions AS r").Select("r.*").
+	err := db.reader(ctx).Table("key_regions AS r").Select("r.*").
 		Joins("JOIN keys k ON k.id = r.key_id").Where("k.tenant_id = ? AND r.key_id = ?", tenantID, keyID).
 		Order("r.priority").Find(&rs).Error
 	if err != nil {

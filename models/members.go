@@ -78,7 +78,7 @@ func (db *DB) listMembers(ctx context.Context, tenantID string, userIDs []string
 		JoinedAt                                                      time.Time
 		LastSignInAt                                                  *time.Time
 	}
-	q := db.g.WithContext(ctx).Table("memberships AS m").
+	q := db.reader(ctx).Table("memberships AS m").
 		Select(`m.user_id AS user_id, u.email AS email, u.name AS name, m.role AS role,
 			m.invited_by AS invited_by, COALESCE(i.name, '') AS invited_by_name, COALESCE(i.email, '') AS invited_by_email,
 			m.created_at AS joined_at, u.last_sign_in_at AS last_sign_in_at`).
@@ -325,7 +325,7 @@ func withDetails(details map[string]string, kv ...string) map[string]string {
 // getting-started steps in tenantID.
 func (db *DB) OnboardingDismissed(ctx context.Context, tenantID, userID string) (bool, error) {
 	var n int64
-	err := db.g.WithContext(ctx).Table("memberships").
+	err := db.reader(ctx).Table("memberships").
 		Where("tenant_id = ? AND user_id = ? AND onboarding_dismissed_at IS NOT NULL", tenantID, userID).Count(&n).Error
 	if err != nil {
 		return false, fmt.Errorf("onboarding dismissed: %w", mapErr(err))

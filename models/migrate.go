@@ -61,6 +61,7 @@ var migrations = []migration{
 	migration65KeyStatusIndexes,
 	migration66VersionUseIndex,
 	migration68JobsClaimOrder,
+	migration69RegionARNIndex,
 }
 
 // schemaMigration is a row of schema_migrations.
@@ -129,6 +130,7 @@ func (db *DB) Migrate(ctx context.Context) error {
 			db.logger.InfoContext(ctx, "applied migration", "version", m.version, "name", m.name)
 		}
 	}
+	db.resetReaders()
 	return nil
 }
 

@@ -42,3 +42,13 @@ var migration66VersionUseIndex = migration{
 		`CREATE INDEX data_key_versions_key_used_idx ON data_key_versions (key_id, last_used_at)`,
 	},
 }
+
+// The keys list's search reads each key's ARNs off an index that holds
+// them beside the key id, instead of visiting the region rows.
+var migration69RegionARNIndex = migration{
+	version: 69,
+	name:    "index key regions by key and KMS key ARN",
+	stmts: []string{
+		`CREATE INDEX key_regions_key_arn_idx ON key_regions (key_id, kms_key_arn)`,
+	},
+}

@@ -163,7 +163,7 @@ func (db *DB) GetSessionView(ctx context.Context, id string) (*SessionView, erro
 		TCreatedAt                       *time.Time
 		Role                             *Role
 	}
-	err := db.g.WithContext(ctx).Table("sessions AS s").
+	err := db.reader(ctx).Table("sessions AS s").
 		Select(`s.*, u.email AS u_email, u.name AS u_name, u.issuer AS u_issuer, u.subject AS u_subject, u.created_at AS u_created_at,
 			u.last_sign_in_at AS u_last_sign_in_at, t.id AS t_id, t.name AS t_name, t.created_at AS t_created_at, m.role AS role`).
 		Joins("JOIN users AS u ON u.id = s.user_id").

@@ -28,18 +28,29 @@ func (db *DB) OnStatementSQL(fn func(ctx context.Context, sql string)) error {
 			fn(tx.Statement.Context, tx.Statement.SQL.String())
 		}
 	}
-	cb := db.g.Callback()
-	for _, err := range []error{
-		cb.Query().After("gorm:query").Register(name, call),
-		cb.Row().After("gorm:row").Register(name, call),
-		cb.Raw().After("gorm:raw").Register(name, call),
-		cb.Create().After("gorm:create").Register(name, call),
-		cb.Update().After("gorm:update").Register(name, call),
-		cb.Delete().After("gorm:delete").Register(name, call),
-	} {
-		if err != nil {
-			return fmt.Errorf("register statement hook: %w", err)
+	for _, g := range db.handles() {
+		cb := g.Callback()
+		for _, err := range []error{
+			cb.Query().After("gorm:query").Register(name, call),
+			cb.Row().After("gorm:row").Register(name, call),
+			cb.Raw().After("gorm:raw").Register(name, call),
+			cb.Create().After("gorm:create").Register(name, call),
+			cb.Update().After("gorm:update").Register(name, call),
+			cb.Delete().After("gorm:delete").Register(name, call),
+		} {
+			if err != nil {
+				return fmt.Errorf("register statement hook: %w", err)
+			}
 		}
 	}
 	return nil
+}
+
+// handles are the store's gorm handles: the writer, and the read-only
+// pool when it is a separate one.
+func (db *DB) handles() []*gorm.DB {
+	if db.rd == db.g {
+		return []*gorm.DB{db.g}
+	}
+	return []*gorm.DB{db.g, db.rd}
 }

@@ -99,7 +99,7 @@ func (db *DB) GetKeyStore(ctx context.Context, tenantID, id string) (*KeyStore, 
 // ListKeyStores lists a tenant's stores by name.
 func (db *DB) ListKeyStores(ctx context.Context, tenantID string) ([]KeyStore, error) {
 	var out []KeyStore
-	if err := db.g.WithContext(ctx).Table("key_stores").Where("tenant_id = ?", tenantID).Order("lower(name), id").Find(&out).Error; err != nil {
+	if err := db.reader(ctx).Table("key_stores").Where("tenant_id = ?", tenantID).Order("lower(name), id").Find(&out).Error; err != nil {
 		return nil, fmt.Errorf("list key stores: %w", mapErr(err))
 	}
 	return out, nil

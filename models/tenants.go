@@ -146,7 +146,7 @@ func (db *DB) GetMembership(ctx context.Context, tenantID, userID string) (*Memb
 // CountMembers counts the members of a tenant.
 func (db *DB) CountMembers(ctx context.Context, tenantID string) (int64, error) {
 	var n int64
-	err := db.g.WithContext(ctx).Table("memberships").Where("tenant_id = ?", tenantID).Count(&n).Error
+	err := db.reader(ctx).Table("memberships").Where("tenant_id = ?", tenantID).Count(&n).Error
 	if err != nil {
 		return 0, fmt.Errorf("count members: %w", mapErr(err))
 	}

@@ -59,7 +59,7 @@ func (db *DB) AddKeyUsage(ctx context.Context, us []KeyUsage) error {
 // KeyUsageTotals sums a tenant key's usage over all periods.
 func (db *DB) KeyUsageTotals(ctx context.Context, tenantID, keyID string) (KeyUsage, error) {
 	var u KeyUsage
-	err := db.g.WithContext(ctx).Table("key_usage AS u").
+	err := db.reader(ctx).Table("key_usage AS u").
 		Select("u.key_id, '' AS period, SUM(u.encrypts) AS encrypts, SUM(u.decrypts) AS decrypts, SUM(u.datakeys) AS datakeys, SUM(u.kms_calls) AS kms_calls, SUM(u.cache_hits) AS cache_hits").
 		Joins("JOIN keys k ON k.id = u.key_id").Where("k.tenant_id = ? AND u.key_id = ?", tenantID, keyID).
 		Group("u.key_id").Scan(&u).Error

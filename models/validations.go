@@ -34,7 +34,7 @@ func (db *DB) AddKeyValidation(ctx context.Context, v *KeyValidation) error {
 // ErrNotFound when it has none.
 func (db *DB) LatestKeyValidation(ctx context.Context, tenantID, keyID string) (*KeyValidation, error) {
 	var v KeyValidation
-	err := db.g.WithContext(ctx).Table("key_validations").Where("tenant_id = ? AND key_id = ?", tenantID, keyID).
+	err := db.reader(ctx).Table("key_validations").Where("tenant_id = ? AND key_id = ?", tenantID, keyID).
 		Order("created_at DESC, id DESC").Take(&v).Error
 	if err != nil {
 		return nil, fmt.Errorf("latest key validation: %w", mapErr(err))
