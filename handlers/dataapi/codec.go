@@ -54,10 +54,10 @@ func (e errReader) Read([]byte) (int, error) { return 0, e.err }
 // when it takes the body, else by handlers.DecodeJSON over the same bytes.
 // buf holds the body and, after it, the bytes the fast path decodes (v's
 // byte slices point there): the caller puts buf back only when done with v.
-func decodeBody(c echo.Context, buf *bytes.Buffer, v any, parse func(body, spare []byte) bool) error {
+func decodeBody[T any](c echo.Context, buf *bytes.Buffer, v *T, parse func(body, spare []byte) bool) error {
 	req := c.Request()
 	if ct := req.Header.Get("Content-Type"); ct != "" && !hasPrefix(ct, "application/json") {
-		return handlers.DecodeJSON(c, v) // the standard refusal
+		return handlers.DecodeJSON(c, new(T)) // the standard refusal
 	}
 	if n := int(req.ContentLength); n > 0 { // at most the body limit: the middleware refused larger
 		buf.Grow(n + n*3/4 + bytes.MinRead) // the body, then what its base64 decodes to
@@ -71,7 +71,12 @@ func decodeBody(c echo.Context, buf *bytes.Buffer, v any, parse func(body, spare
 		body = io.MultiReader(body, errReader{err})
 	}
 	req.Body = io.NopCloser(body)
-	return handlers.DecodeJSON(c, v)
+	// Decoded into a value of its own, copied to v: v, which the fast path
+	// fills, then need not live on the heap.
+	p := new(T)
+	err = handlers.DecodeJSON(c, p)
+	*v = *p
+	return err
 }
 
 func hasPrefix(s, p string) bool { return len(s) >= len(p) && s[:len(p)] == p }
@@ -406,12 +411,22 @@ func appendDecrypt(b []byte, r *DecryptResult) []byte {
 	return appendResult(b, "plaintext", r.Plaintext, r.KeyID, r.KeyVersion, r.Error)
 }
 
-// writeOne answers one result; writeItems a batch as {"items": [...]}.
-// Both end with the newline encoding/json's Encoder writes.
-func writeOne[R any](c echo.Context, r *R, appendR func([]byte, *R) []byte) error {
+// writeEncrypt and writeDecrypt answer one result, writeItems a batch as
+// {"items": [...]}. All end with the newline encoding/json's Encoder
+// writes. (Not one generic writer: a result reached through a function
+// value would escape to the heap.)
+func writeEncrypt(c echo.Context, r *EncryptResult) error {
 	out := getBuf()
 	defer putBuf(out)
-	out.Write(appendR(out.AvailableBuffer(), r))
+	out.Write(appendEncrypt(out.AvailableBuffer(), r))
+	out.WriteByte('\n')
+	return writeBody(c, out)
+}
+
+func writeDecrypt(c echo.Context, r *DecryptResult) error {
+	out := getBuf()
+	defer putBuf(out)
+	out.Write(appendDecrypt(out.AvailableBuffer(), r))
 	out.WriteByte('\n')
 	return writeBody(c, out)
 }
