@@ -35,6 +35,7 @@ type accessEntry struct {
 	status                         int
 	bytes                          int64
 	durationMS                     float64
+	at                             time.Time // when the response was done; zero is now
 }
 
 var lineBufs = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
@@ -98,7 +99,11 @@ func logAccess(ctx context.Context, log *slog.Logger, level slog.Level, e *acces
 		if !h.Enabled(ctx, level) {
 			return
 		}
-		if h.writeLine(time.Now(), level, e) {
+		at := e.at
+		if at.IsZero() {
+			at = time.Now()
+		}
+		if h.writeLine(at, level, e) {
 			return
 		}
 	}

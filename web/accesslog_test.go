@@ -12,10 +12,10 @@ import (
 func TestAccessLineMatchesSlogJSON(t *testing.T) {
 	at := time.Date(2026, 12, 7, 22, 39, 43, 123456789, time.FixedZone("X", 3600))
 	entries := []accessEntry{
-		{"upOAtwhWSjptPsQuifCosxIvACAVbutu", "POST", "/api/v1/encrypt", "/api/v1/encrypt", 200, 202, 0.123},
-		{"id", "GET", "/keys/key_1", "/keys/:key_id", 500, 0, 0},
-		{"", "GET", "/x<y>&z", "/*", 404, 12345678, 1234.5},
-		{"id", "GET", "/a b", "", 301, -1, 100000},
+		{"upOAtwhWSjptPsQuifCosxIvACAVbutu", "POST", "/api/v1/encrypt", "/api/v1/encrypt", 200, 202, 0.123, time.Time{}},
+		{"id", "GET", "/keys/key_1", "/keys/:key_id", 500, 0, 0, time.Time{}},
+		{"", "GET", "/x<y>&z", "/*", 404, 12345678, 1234.5, time.Time{}},
+		{"id", "GET", "/a b", "", 301, -1, 100000, time.Time{}},
 	}
 	for _, e := range entries {
 		for _, level := range []slog.Level{slog.LevelInfo, slog.LevelError} {

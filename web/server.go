@@ -62,21 +62,22 @@ func New(d Deps) *echo.Echo {
 	// Order matters: the request id first so every later line carries it;
 	// the access log wraps recovery so a panic is still logged as a 500;
 	// headers go on before any handler can write.
-	e.Use(middleware.RequestIDWithConfig(middleware.RequestIDConfig{Generator: requestID}))
-	if d.Metrics != nil {
-		e.Use(d.Metrics.middleware())
+	mw := []echo.MiddlewareFunc{
+		middleware.RequestIDWithConfig(middleware.RequestIDConfig{Generator: requestID}),
+		accessLog(cmp.Or(d.AccessLog, d.Logger), d.Metrics), // d.Metrics counts every request
+		middleware.RecoverWithConfig(middleware.RecoverConfig{
+			DisableStackAll: true,
+			LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
+				d.Logger.Error("panic", "request_id", c.Response().Header().Get(echo.HeaderXRequestID), "err", err, "stack", string(stack))
+				return err
+			},
+		}),
+		securityHeaders(d.Dev, d.Handlers.EndSessionOrigin()),
+		middleware.BodyLimit(d.BodyLimit),
+		crossOriginProtection(),
 	}
-	e.Use(accessLog(cmp.Or(d.AccessLog, d.Logger)))
-	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{
-		DisableStackAll: true,
-		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
-			d.Logger.Error("panic", "request_id", c.Response().Header().Get(echo.HeaderXRequestID), "err", err, "stack", string(stack))
-			return err
-		},
-	}))
-	e.Use(securityHeaders(d.Dev, d.Handlers.EndSessionOrigin()))
-	e.Use(middleware.BodyLimit(d.BodyLimit))
-	e.Use(crossOriginProtection())
+	// The one e.Use: the chain is composed here, once (see useOnce).
+	e.Use(useOnce(mw...))
 
 	routes(e, d)
 	return e
