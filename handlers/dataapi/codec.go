@@ -56,7 +56,7 @@ func (e errReader) Read([]byte) (int, error) { return 0, e.err }
 // byte slices point there): the caller puts buf back only when done with v.
 func decodeBody[T any](c echo.Context, buf *bytes.Buffer, v *T, parse func(body, spare []byte) bool) error {
 	req := c.Request()
-	if ct := req.Header.Get("Content-Type"); ct != "" && !hasPrefix(ct, "application/json") {
+	if ct := header(req.Header, "Content-Type"); ct != "" && !hasPrefix(ct, "application/json") {
 		return handlers.DecodeJSON(c, new(T)) // the standard refusal
 	}
 	if n := int(req.ContentLength); n > 0 { // at most the body limit: the middleware refused larger
@@ -77,6 +77,15 @@ func decodeBody[T any](c echo.Context, buf *bytes.Buffer, v *T, parse func(body,
 	err = handlers.DecodeJSON(c, p)
 	*v = *p
 	return err
+}
+
+// header is h.Get(key) for a key already in canonical form: no
+// canonicalising on the way.
+func header(h http.Header, key string) string {
+	if v := h[key]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }
 
 func hasPrefix(s, p string) bool { return len(s) >= len(p) && s[:len(p)] == p }
@@ -121,22 +130,40 @@ func (s *scanner) next(c byte) bool {
 // str reads a string of printable ASCII without escapes and returns its
 // contents (a slice of the body).
 func (s *scanner) str() ([]byte, bool) {
+	v, ok := s.rawStr()
+	if !ok {
+		return nil, false
+	}
+	for _, c := range v {
+		if !plainByte[c] {
+			return nil, false
+		}
+	}
+	return v, true
+}
+
+// plainByte holds the bytes str takes: printable ASCII but the backslash
+// (an escape) and the quote (the end).
+var plainByte = func() (t [256]bool) {
+	for c := 0x20; c < 0x80; c++ {
+		t[c] = c != '\\' && c != '"'
+	}
+	return t
+}()
+
+// rawStr reads a string up to the next quote, its bytes unchecked: the
+// caller refuses the string if they hold anything but the plain form.
+func (s *scanner) rawStr() ([]byte, bool) {
 	if !s.next('"') {
 		return nil, false
 	}
-	start := s.i
-	for s.i < len(s.b) {
-		c := s.b[s.i]
-		switch {
-		case c == '"':
-			s.i++
-			return s.b[start : s.i-1], true
-		case c < 0x20 || c >= 0x80 || c == '\\':
-			return nil, false
-		}
-		s.i++
+	n := bytes.IndexByte(s.b[s.i:], '"')
+	if n < 0 {
+		return nil, false
 	}
-	return nil, false
+	v := s.b[s.i : s.i+n]
+	s.i += n + 1
+	return v, true
 }
 
 // end reports whether only whitespace is left.
@@ -171,8 +198,11 @@ func (s *scanner) object(field func(name []byte) bool) bool {
 // b64 reads a string holding standard base64, as encoding/json decodes
 // a []byte.
 func (s *scanner) b64() ([]byte, bool) {
-	v, ok := s.str()
-	if !ok {
+	// The base64 decoder refuses every byte str would but the line breaks
+	// it skips (a raw one is invalid JSON): only those are looked for
+	// here, not each byte twice.
+	v, ok := s.rawStr()
+	if !ok || bytes.IndexByte(v, '\n') >= 0 || bytes.IndexByte(v, '\r') >= 0 {
 		return nil, false
 	}
 	n := base64.StdEncoding.DecodedLen(len(v))

@@ -28,6 +28,10 @@ var codecSeeds = []string{
 	`{"items":[{"ciphertext":"AQID"},{"ciphertext":"AAAA","context":{}}]}`,
 	` { "key_id" : "k" , "plaintext" : "" } `, `{}`, `{"items":[]}`, `{"items":null}`,
 	`{"Key_ID":"k"}`, `{"key_id":"k","key_id":"k2"}`, `{"context":{"a":"1"},"context":{"b":"2"}}`,
+	// Base64 the fast decoder scans without checking each byte: raw line
+	// breaks (which base64 skips, JSON refuses), escapes, other bytes.
+	"{\"plaintext\":\"eA\n==\"}", "{\"ciphertext\":\"AQ\rID\"}", `{"plaintext":"e\u0041=="}`, `{"ciphertext":"AQ\"ID"}`,
+	"{\"plaintext\":\"eA\t==\"}", "{\"plaintext\":\"eA\xc3\xa9==\"}", `{"plaintext":"eA\/=="}`,
 	`{"items":[{"key_id":"a"}],"items":[{"plaintext":"eA=="}]}`,
 	`{"key_id":"k\u0041"}`, `{"key_id":"é"}`, `{"plaintext":"***"}`, `{"plaintext":"eA"}`, `{"plaintext":null}`,
 	`{"key_id":"k"} {}`, `{"key_id":"k"} `, `{"key_id":1}`, `{"x":"y"}`, `[]`, `null`, ``, `{`, `{"key_id":"k",}`,
