@@ -63,7 +63,7 @@ func New(d Deps) *echo.Echo {
 	// the access log wraps recovery so a panic is still logged as a 500;
 	// headers go on before any handler can write.
 	mw := []echo.MiddlewareFunc{
-		middleware.RequestIDWithConfig(middleware.RequestIDConfig{Generator: requestID}),
+		requestIDs,
 		accessLog(cmp.Or(d.AccessLog, d.Logger), d.Metrics), // d.Metrics counts every request
 		middleware.RecoverWithConfig(middleware.RecoverConfig{
 			DisableStackAll: true,
@@ -81,6 +81,23 @@ func New(d Deps) *echo.Echo {
 
 	routes(e, d)
 	return e
+}
+
+// requestIDs gives the request an id, as echo's RequestID middleware
+// does: the X-Request-Id the request came with, else a new one, set on the
+// response (keys in canonical form, so nothing to canonicalise).
+func requestIDs(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		var rid string
+		if v := c.Request().Header[echo.HeaderXRequestID]; len(v) > 0 {
+			rid = v[0]
+		}
+		if rid == "" {
+			rid = requestID()
+		}
+		c.Response().Header()[echo.HeaderXRequestID] = []string{rid}
+		return next(c)
+	}
 }
 
 // requestID makes a request id like echo's (32 ASCII letters) from the

@@ -44,7 +44,7 @@ const (
 func (a *API) Authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		c.Response().Header()["Cache-Control"] = noStore
-		raw, ok := strings.CutPrefix(c.Request().Header.Get("Authorization"), "Bearer ")
+		raw, ok := strings.CutPrefix(header(c.Request().Header, "Authorization"), "Bearer ")
 		if !ok {
 			return a.writeAPIError(c, keysvc.ErrTokenInvalid)
 		}
