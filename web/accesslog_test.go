@@ -52,3 +52,21 @@ func TestAccessLineMatchesSlogJSON(t *testing.T) {
 		t.Errorf("an info line passed a warn logger: %q", out.String())
 	}
 }
+
+// appendTime writes what AppendFormat(RFC3339Nano) does, through the
+// cached second: fractions with and without trailing zeros, other zones
+// in the same second, other seconds.
+func TestAccessLineTime(t *testing.T) {
+	base := time.Date(2026, 12, 7, 22, 39, 43, 0, time.UTC)
+	zones := []*time.Location{time.UTC, time.FixedZone("X", 3600), time.FixedZone("Y", -5*3600-1800), time.Local}
+	for _, ns := range []int{0, 1, 10, 100000000, 123456789, 999999999, 500000, 120000000} {
+		for _, sec := range []int{0, 1, 0, 3600 * 24 * 200} {
+			for _, z := range zones {
+				at := base.Add(time.Duration(sec)*time.Second + time.Duration(ns)).In(z)
+				if got, want := string(appendTime(nil, at)), at.Format(time.RFC3339Nano); got != want {
+					t.Errorf("appendTime(%v) = %s, want %s", at, got, want)
+				}
+			}
+		}
+	}
+}
