@@ -2,6 +2,7 @@ package dataapi
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"reflect"
 	"strings"
@@ -111,6 +112,33 @@ func TestAppendResultMatchesEncodingJSON(t *testing.T) {
 		json.NewEncoder(&want).Encode(r)
 		if got := string(appendDecrypt(nil, &r)) + "\n"; got != want.String() {
 			t.Errorf("decrypt result %+v:\n got %s\nwant %s", r, got, want.String())
+		}
+	}
+}
+
+// appendBase64 is base64.StdEncoding.AppendEncode, for every length up to
+// a few blocks past the 8-byte loads and every byte value, after a prefix.
+func TestAppendBase64(t *testing.T) {
+	src := make([]byte, 300)
+	for i := range src {
+		src[i] = byte(i*7 + i/256)
+	}
+	for n := 0; n <= len(src); n++ {
+		v := src[len(src)-n:]
+		want := base64.StdEncoding.AppendEncode([]byte("x"), v)
+		if got := appendBase64([]byte("x"), v); !bytes.Equal(got, want) {
+			t.Fatalf("%d bytes: %s, want %s", n, got, want)
+		}
+	}
+}
+
+// appendString writes what encoding/json writes for every single byte.
+func TestAppendStringByte(t *testing.T) {
+	for c := range 256 {
+		s := "a" + string([]byte{byte(c)}) + "b"
+		want, _ := json.Marshal(s)
+		if got := appendString(nil, s); !bytes.Equal(got, want) {
+			t.Errorf("byte %#x: %s, want %s", c, got, want)
 		}
 	}
 }
