@@ -2,10 +2,13 @@ package dataapi_test
 
 import (
 	"bytes"
+	"context"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -90,4 +93,46 @@ func BenchmarkDataAPIBatch(b *testing.B) {
 		clear(w.h)
 		api.h.ServeHTTP(w, req)
 	}
+}
+
+// BenchmarkDecryptChain is one warm decrypt of a 256-byte plaintext
+// through keyport's whole echo server, as BenchmarkDataAPIChain/keyport is
+// for encrypt.
+//
+//	go test -run '^$' -bench DecryptChain -benchmem ./handlers/dataapi/
+func BenchmarkDecryptChain(b *testing.B) {
+	api := newFuzzAPI(b)
+	enc, err := api.env.Service.Encrypt(context.Background(), api.env.Tenant.ID, api.keyID, make([]byte, 256), map[string]string{"field": "bench"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	body := []byte(`{"ciphertext":"` + base64.StdEncoding.EncodeToString(enc.Ciphertext) + `","context":{"field":"bench"}}`)
+	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	keyport := web.New(web.Deps{Handlers: handlers.New(handlers.Deps{DB: api.env.DB, Logger: log}),
+		API: dataapi.New(api.env.Service, api.env.Managed(api.env.Service), log), Logger: log, Metrics: web.NewMetrics(),
+		AccessLog: web.NewAccessLogger(io.Discard, true, slog.LevelInfo),
+		APIRate:   web.RateLimit{Rate: 1e9, Burst: 1e9}, APIAuthFailRate: web.RateLimit{Rate: 1, Burst: 60}})
+	check := httptest.NewRequest(http.MethodPost, "/api/v1/decrypt", bytes.NewReader(body))
+	check.Header.Set("Content-Type", "application/json")
+	check.Header.Set("Authorization", "Bearer "+api.token)
+	rec := httptest.NewRecorder()
+	if keyport.ServeHTTP(rec, check); rec.Code != http.StatusOK {
+		b.Fatalf("decrypt: %d %s", rec.Code, rec.Body)
+	}
+	b.Run("keyport", func(b *testing.B) {
+		req, _ := http.NewRequest(http.MethodPost, "/api/v1/decrypt", nil)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+api.token)
+		req.RemoteAddr = "127.0.0.1:1234"
+		w := &discardWriter{h: http.Header{}}
+		rd := bytes.NewReader(body)
+		b.ReportAllocs()
+		for b.Loop() {
+			rd.Reset(body)
+			req.Body = io.NopCloser(rd)
+			req.ContentLength = int64(len(body))
+			clear(w.h)
+			keyport.ServeHTTP(w, req)
+		}
+	})
 }
