@@ -5,10 +5,12 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 
@@ -136,3 +138,59 @@ func BenchmarkDecryptChain(b *testing.B) {
 		}
 	})
 }
+
+// TestMetricDataAPIChainAllocs reports what one warm encrypt and one warm
+// decrypt allocate through keyport's whole server (in process, no
+// network): deterministic figures beside kpbench's wall-clock ones.
+func TestMetricDataAPIChainAllocs(t *testing.T) {
+	if os.Getenv("KEYPORT_BENCH") != "1" {
+		t.Skip("KEYPORT_BENCH=1 counts the data API's allocations per request")
+	}
+	api := newFuzzAPI(t)
+	enc, err := api.env.Service.Encrypt(context.Background(), api.env.Tenant.ID, api.keyID, make([]byte, 256), map[string]string{"field": "bench"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	keyport := web.New(web.Deps{Handlers: handlers.New(handlers.Deps{DB: api.env.DB, Logger: log}),
+		API: dataapi.New(api.env.Service, api.env.Managed(api.env.Service), log), Logger: log, Metrics: web.NewMetrics(),
+		AccessLog: web.NewAccessLogger(io.Discard, true, slog.LevelInfo),
+		APIRate:   web.RateLimit{Rate: 1e9, Burst: 1e9}, APIAuthFailRate: web.RateLimit{Rate: 1, Burst: 60}})
+	for _, c := range []struct{ name, path, body string }{
+		{"encrypt", "/api/v1/encrypt", `{"key_id":"` + api.keyID + `","plaintext":"` + base64.StdEncoding.EncodeToString(make([]byte, 256)) + `","context":{"field":"bench"}}`},
+		{"decrypt", "/api/v1/decrypt", `{"ciphertext":"` + base64.StdEncoding.EncodeToString(enc.Ciphertext) + `","context":{"field":"bench"}}`},
+	} {
+		body := []byte(c.body)
+		req, _ := http.NewRequest(http.MethodPost, c.path, nil)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+api.token)
+		req.RemoteAddr = "127.0.0.1:1234"
+		rd := bytes.NewReader(body)
+		rc := io.NopCloser(rd)
+		w := &statusWriter{discardWriter: discardWriter{h: http.Header{}}}
+		serve := func() {
+			rd.Reset(body)
+			req.Body, req.ContentLength = rc, int64(len(body))
+			clear(w.h)
+			keyport.ServeHTTP(w, req)
+		}
+		if serve(); w.status != http.StatusOK {
+			t.Fatalf("%s: status %d", c.name, w.status)
+		}
+		r := testing.Benchmark(func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				serve()
+			}
+		})
+		fmt.Printf("METRIC dataapi_chain_%s allocs_per_req=%d bytes_per_req=%d ns_per_req=%d\n", c.name, r.AllocsPerOp(), r.AllocedBytesPerOp(), r.NsPerOp())
+	}
+}
+
+// statusWriter is a discardWriter that keeps the status.
+type statusWriter struct {
+	discardWriter
+	status int
+}
+
+func (s *statusWriter) WriteHeader(code int) { s.status = code }
