@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/labstack/echo/v4"
 
@@ -106,6 +107,7 @@ type scanner struct {
 	lastKeyID  string
 	lastCtxRaw []byte
 	lastCtx    map[string]string
+	given      *seen // what newScanner started from
 	arena      []byte
 }
 
@@ -327,36 +329,76 @@ func items[I any](s *scanner, out *[]I, item func(*scanner, *I) bool) bool {
 	})
 }
 
+// seen is what the fast decoder read last, handed to the requests after
+// it: services send the same key id and context again and again, and
+// those then share the string and the map (the data plane only reads
+// contexts) instead of allocating their own.
+type seen struct {
+	keyID  string
+	ctxRaw []byte // a copy: the body's buffer goes back to the pool
+	ctx    map[string]string
+}
+
+var lastSeen atomic.Pointer[seen]
+
+// maxSeenContext keeps a large context from being held between requests.
+const maxSeenContext = 1 << 10
+
+// newScanner scans b (decoded bytes go to spare), starting from what the
+// last request read.
+func newScanner(b, spare []byte) scanner {
+	s := scanner{b: b, arena: spare}
+	if g := lastSeen.Load(); g != nil {
+		s.lastKeyID, s.lastCtxRaw, s.lastCtx, s.given = g.keyID, g.ctxRaw, g.ctx, g
+	}
+	return s
+}
+
+// remember hands what s read last to the requests after it, when that is
+// not what s was given.
+func (s *scanner) remember() {
+	if g := s.given; g != nil && s.lastKeyID == g.keyID && bytes.Equal(s.lastCtxRaw, g.ctxRaw) {
+		return
+	}
+	if len(s.lastCtxRaw) > maxSeenContext {
+		return
+	}
+	lastSeen.Store(&seen{keyID: s.lastKeyID, ctxRaw: bytes.Clone(s.lastCtxRaw), ctx: s.lastCtx})
+}
+
 func parseEncrypt(it *EncryptItem) func(body, spare []byte) bool {
 	return func(b, spare []byte) bool {
-		s := scanner{b: b, arena: spare}
-		ok := s.encryptItem(it) && s.end()
-		if !ok {
+		s := newScanner(b, spare)
+		if !s.encryptItem(it) || !s.end() {
 			*it = EncryptItem{}
+			return false
 		}
-		return ok
+		s.remember()
+		return true
 	}
 }
 
 func parseDecrypt(it *DecryptItem) func(body, spare []byte) bool {
 	return func(b, spare []byte) bool {
-		s := scanner{b: b, arena: spare}
-		ok := s.decryptItem(it) && s.end()
-		if !ok {
+		s := newScanner(b, spare)
+		if !s.decryptItem(it) || !s.end() {
 			*it = DecryptItem{}
+			return false
 		}
-		return ok
+		s.remember()
+		return true
 	}
 }
 
 func parseBatch[I any](out *[]I, item func(*scanner, *I) bool) func(body, spare []byte) bool {
 	return func(b, spare []byte) bool {
-		s := scanner{b: b, arena: spare}
-		ok := items(&s, out, item) && s.end()
-		if !ok {
+		s := newScanner(b, spare)
+		if !items(&s, out, item) || !s.end() {
 			*out = nil
+			return false
 		}
-		return ok
+		s.remember()
+		return true
 	}
 }
 
