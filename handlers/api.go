@@ -14,15 +14,41 @@ import (
 	"keyport/models"
 )
 
-const tokenKey = "keyport.service_token"
+// tokenCtx is the request's context once a service token authenticated
+// it: the token, and the requester keysvc's own events name (see
+// keysvc.RequestContext), in one allocation rather than echo's store and
+// two context values.
+type tokenCtx struct {
+	keysvc.RequestContext
+	info keysvc.TokenInfo
+}
+
+type tokenCtxKey struct{}
+
+// Value answers tokenCtxKey with the tokenCtx itself.
+func (t *tokenCtx) Value(key any) any {
+	if _, ok := key.(tokenCtxKey); ok {
+		return t
+	}
+	return t.RequestContext.Value(key)
+}
 
 // SetServiceToken records the service token that authenticated the
 // request (the data API's Authenticate does it) and puts the request's
 // actor in its context, so keysvc's own events of this request (data-key
 // fetches) name the token and the request id too.
 func SetServiceToken(c echo.Context, info keysvc.TokenInfo) {
-	c.Set(tokenKey, info)
-	c.SetRequest(c.Request().WithContext(keysvc.WithRequestBy(c.Request().Context(), APIBy(c))))
+	req := c.Request()
+	t := &tokenCtx{RequestContext: keysvc.RequestContext{Context: req.Context(), By: apiBy(info.ID, c)}, info: info}
+	c.SetRequest(req.WithContext(t))
+}
+
+// serviceToken is the token SetServiceToken recorded (zero before).
+func serviceToken(c echo.Context) keysvc.TokenInfo {
+	if t, ok := c.Request().Context().Value(tokenCtxKey{}).(*tokenCtx); ok {
+		return t.info
+	}
+	return keysvc.TokenInfo{}
 }
 
 // dataAPIActor is the audit actor of what the data API does; keysvc's
@@ -33,25 +59,26 @@ const dataAPIActor = "keyport:data-api"
 // that authenticated it, as the actor (issue 17 #25: one scheme of actor
 // kind, actor id and request id on every event).
 func APIBy(c echo.Context) keysvc.RequestBy {
-	id := ServiceTokenID(c)
-	if id == "" { // not reached behind Authenticate; never an empty actor
-		id = dataAPIActor
+	return apiBy(ServiceTokenID(c), c)
+}
+
+func apiBy(tokenID string, c echo.Context) keysvc.RequestBy {
+	if tokenID == "" { // not reached behind Authenticate; never an empty actor
+		tokenID = dataAPIActor
 	}
-	return keysvc.RequestBy{UserID: id, Kind: models.ActorServiceToken, RequestID: RequestID(c)}
+	return keysvc.RequestBy{UserID: tokenID, Kind: models.ActorServiceToken, RequestID: RequestID(c)}
 }
 
 // ServiceTokenID is the id of the service token that authenticated the
 // request ("" before Authenticate ran): the key of the per-token rate limit.
 func ServiceTokenID(c echo.Context) string {
-	info, _ := c.Get(tokenKey).(keysvc.TokenInfo)
-	return info.ID
+	return serviceToken(c).ID
 }
 
 // TenantFor resolves the tenant a data API request acts for, from the token and the
 // tenant the body (or query) names.
 func TenantFor(c echo.Context, requested string) (string, error) {
-	info, _ := c.Get(tokenKey).(keysvc.TokenInfo)
-	return info.TenantFor(requested)
+	return serviceToken(c).TenantFor(requested)
 }
 
 // DecodeJSON reads one JSON object, refusing unknown fields (a typo in a

@@ -218,6 +218,11 @@ func LoggablePath(c echo.Context) string {
 // redactCapabilityPath replaces the segment after "calendar" (in any case,
 // after any run of slashes) with ":feed_token".
 func redactCapabilityPath(path string) string {
+	// Most paths are not the feed's: their first segment says so without
+	// splitting the path.
+	if first, _, _ := strings.Cut(strings.TrimLeft(path, "/"), "/"); !strings.EqualFold(first, "calendar") {
+		return path
+	}
 	segs := strings.Split(path, "/")
 	for i, seg := range segs {
 		if seg == "" {

@@ -184,7 +184,10 @@ func (h *Handler) page(c echo.Context, title, nav string) views.Page {
 
 // RequestID is the id the request-id middleware gave this request.
 func RequestID(c echo.Context) string {
-	return c.Response().Header().Get(echo.HeaderXRequestID)
+	if v := c.Response().Header()[echo.HeaderXRequestID]; len(v) > 0 { // canonical already
+		return v[0]
+	}
+	return ""
 }
 
 // EndSessionOrigin is the origin the sign-out redirects to for

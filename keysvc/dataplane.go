@@ -84,6 +84,24 @@ func (s *Service) Encrypt(ctx context.Context, tenantID, keyID string, plaintext
 	return &Encrypted{Ciphertext: ct, KeyID: keyID, Version: m.CurrentVersion}, nil
 }
 
+// RequestContext is a context carrying who made the request, as
+// WithRequestBy's does, for a caller that embeds it in a context type of
+// its own (the data API's, which also holds the request's token): one
+// allocation for both, and By is boxed only when asked for, which the
+// data plane does on a data-key fetch, not on a cache hit.
+type RequestContext struct {
+	context.Context
+	By RequestBy
+}
+
+// Value answers WithRequestBy's key with By, any other from the parent.
+func (r *RequestContext) Value(key any) any {
+	if _, ok := key.(requestByKey); ok {
+		return r.By
+	}
+	return r.Context.Value(key)
+}
+
 // Decrypted is the result of a decryption.
 type Decrypted struct {
 	Plaintext []byte

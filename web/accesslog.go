@@ -7,6 +7,7 @@ import (
 	"math"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -35,6 +36,7 @@ type accessEntry struct {
 	status                         int
 	bytes                          int64
 	durationMS                     float64
+	at                             time.Time // when the response was done; zero is now
 }
 
 var lineBufs = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
@@ -57,7 +59,7 @@ func (h *accessJSON) writeLine(t time.Time, level slog.Level, e *accessEntry) bo
 	bp := lineBufs.Get().(*[]byte)
 	b := (*bp)[:0]
 	b = append(b, `{"time":"`...)
-	b = t.AppendFormat(b, time.RFC3339Nano)
+	b = appendTime(b, t)
 	b = append(b, `","level":"`...)
 	b = append(b, level.String()...)
 	b = append(b, `","msg":"request","request_id":"`...)
@@ -81,6 +83,42 @@ func (h *accessJSON) writeLine(t time.Time, level slog.Level, e *accessEntry) bo
 	return true
 }
 
+// lineTime is what a line's time has in common with every other time of
+// the same second: the date and time to the second, and the zone.
+type lineTime struct {
+	sec        int64
+	loc        *time.Location
+	date, zone string
+}
+
+var lastLineTime atomic.Pointer[lineTime]
+
+// appendTime appends t as t.AppendFormat(b, time.RFC3339Nano) does, the
+// date and zone formatted once a second rather than on every line.
+func appendTime(b []byte, t time.Time) []byte {
+	sec := t.Unix()
+	lt := lastLineTime.Load()
+	if lt == nil || lt.sec != sec || lt.loc != t.Location() {
+		lt = &lineTime{sec: sec, loc: t.Location(), date: t.Format("2006-01-02T15:04:05"), zone: t.Format("Z07:00")}
+		lastLineTime.Store(lt)
+	}
+	b = append(b, lt.date...)
+	if ns := t.Nanosecond(); ns != 0 { // ".999999999": trailing zeros trimmed
+		var frac [10]byte
+		frac[0] = '.'
+		for i := 9; i > 0; i-- {
+			frac[i] = byte('0' + ns%10)
+			ns /= 10
+		}
+		n := len(frac)
+		for frac[n-1] == '0' {
+			n--
+		}
+		b = append(b, frac[:n]...)
+	}
+	return append(b, lt.zone...)
+}
+
 // plainJSON reports whether s is printable ASCII without a quote or a
 // backslash: written as is by slog's JSON escaping.
 func plainJSON(s string) bool {
@@ -98,7 +136,11 @@ func logAccess(ctx context.Context, log *slog.Logger, level slog.Level, e *acces
 		if !h.Enabled(ctx, level) {
 			return
 		}
-		if h.writeLine(time.Now(), level, e) {
+		at := e.at
+		if at.IsZero() {
+			at = time.Now()
+		}
+		if h.writeLine(at, level, e) {
 			return
 		}
 	}

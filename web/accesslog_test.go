@@ -12,10 +12,10 @@ import (
 func TestAccessLineMatchesSlogJSON(t *testing.T) {
 	at := time.Date(2026, 12, 7, 22, 39, 43, 123456789, time.FixedZone("X", 3600))
 	entries := []accessEntry{
-		{"upOAtwhWSjptPsQuifCosxIvACAVbutu", "POST", "/api/v1/encrypt", "/api/v1/encrypt", 200, 202, 0.123},
-		{"id", "GET", "/keys/key_1", "/keys/:key_id", 500, 0, 0},
-		{"", "GET", "/x<y>&z", "/*", 404, 12345678, 1234.5},
-		{"id", "GET", "/a b", "", 301, -1, 100000},
+		{"upOAtwhWSjptPsQuifCosxIvACAVbutu", "POST", "/api/v1/encrypt", "/api/v1/encrypt", 200, 202, 0.123, time.Time{}},
+		{"id", "GET", "/keys/key_1", "/keys/:key_id", 500, 0, 0, time.Time{}},
+		{"", "GET", "/x<y>&z", "/*", 404, 12345678, 1234.5, time.Time{}},
+		{"id", "GET", "/a b", "", 301, -1, 100000, time.Time{}},
 	}
 	for _, e := range entries {
 		for _, level := range []slog.Level{slog.LevelInfo, slog.LevelError} {
@@ -50,5 +50,23 @@ func TestAccessLineMatchesSlogJSON(t *testing.T) {
 	logAccess(context.Background(), NewAccessLogger(&out, true, slog.LevelWarn), slog.LevelInfo, &entries[0])
 	if out.Len() != 0 {
 		t.Errorf("an info line passed a warn logger: %q", out.String())
+	}
+}
+
+// appendTime writes what AppendFormat(RFC3339Nano) does, through the
+// cached second: fractions with and without trailing zeros, other zones
+// in the same second, other seconds.
+func TestAccessLineTime(t *testing.T) {
+	base := time.Date(2026, 12, 7, 22, 39, 43, 0, time.UTC)
+	zones := []*time.Location{time.UTC, time.FixedZone("X", 3600), time.FixedZone("Y", -5*3600-1800), time.Local}
+	for _, ns := range []int{0, 1, 10, 100000000, 123456789, 999999999, 500000, 120000000} {
+		for _, sec := range []int{0, 1, 0, 3600 * 24 * 200} {
+			for _, z := range zones {
+				at := base.Add(time.Duration(sec)*time.Second + time.Duration(ns)).In(z)
+				if got, want := string(appendTime(nil, at)), at.Format(time.RFC3339Nano); got != want {
+					t.Errorf("appendTime(%v) = %s, want %s", at, got, want)
+				}
+			}
+		}
 	}
 }

@@ -211,26 +211,18 @@ func (m *Metrics) routeMetrics(method, route string, status int) *routeMetric {
 	return rm
 }
 
-// middleware counts and times every request by route pattern. It runs
-// outside the access log, which has already turned a returned error into
-// the response, so the status is the one the client got.
-func (m *Metrics) middleware() echo.MiddlewareFunc {
-	return func(next echo.HandlerFunc) echo.HandlerFunc {
-		return func(c echo.Context) error {
-			start := time.Now()
-			err := next(c)
-			method := c.Request().Method
-			if !knownMethods[method] {
-				method = "OTHER"
-			}
-			route := c.Path() // the pattern, e.g. /keys/:key_id; "/*" for no route
-			if route == "" {
-				route = "none"
-			}
-			rm := m.routeMetrics(method, route, c.Response().Status)
-			rm.count.Inc()
-			rm.duration.Observe(time.Since(start).Seconds())
-			return err
-		}
+// observe counts and times a request by route pattern, once its response
+// is decided (the access log middleware calls it).
+func (m *Metrics) observe(c echo.Context, took time.Duration) {
+	method := c.Request().Method
+	if !knownMethods[method] {
+		method = "OTHER"
 	}
+	route := c.Path() // the pattern, e.g. /keys/:key_id; "/*" for no route
+	if route == "" {
+		route = "none"
+	}
+	rm := m.routeMetrics(method, route, c.Response().Status)
+	rm.count.Inc()
+	rm.duration.Observe(took.Seconds())
 }

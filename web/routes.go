@@ -1,6 +1,8 @@
 package web
 
 import (
+	"net/http"
+
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
@@ -176,19 +178,28 @@ func routes(e *echo.Echo, d Deps) {
 	// cookies and so no CSRF, a rate limit per token. Absent when the
 	// process runs no key service.
 	if a := d.API; a != nil {
-		api := e.Group("/api/v1", authFailLimit(a.TooManyFailedAuthentications, handlers.ServiceTokenID, d.APIAuthFailRate, d.Now),
-			a.Authenticate, rateLimit(a.RateLimited, handlers.ServiceTokenID, d.APIRate, d.Now))
-		api.POST("/encrypt", a.Encrypt)
-		api.POST("/decrypt", a.Decrypt)
-		api.POST("/encrypt/batch", a.EncryptBatch)
-		api.POST("/decrypt/batch", a.DecryptBatch)
-		api.POST("/rewrap", a.Rewrap)
-		api.POST("/rewrap/batch", a.RewrapBatch)
-		api.POST("/datakey", a.DataKey)
-		api.POST("/import-requests", a.CreateImportRequest)
-		api.POST("/import-requests/:request_id/upload", a.UploadImport)
-		api.GET("/keys/:key_id", a.KeyStatus)
-		api.POST("/keys/:key_id/rotate", h.APIRotateKey) // the scheduler's, so on Handler
+		// The group's middleware is composed once per route rather than
+		// through an echo Group, which applies it anew to every request.
+		mw := []echo.MiddlewareFunc{authFailLimit(a.TooManyFailedAuthentications, handlers.ServiceTokenID, d.APIAuthFailRate, d.Now),
+			a.Authenticate, rateLimit(a.RateLimited, handlers.ServiceTokenID, d.APIRate, d.Now)}
+		const api = "/api/v1"
+		add := func(method, path string, h echo.HandlerFunc) { e.Add(method, api+path, compose(h, mw...)) }
+		add(http.MethodPost, "/encrypt", a.Encrypt)
+		add(http.MethodPost, "/decrypt", a.Decrypt)
+		add(http.MethodPost, "/encrypt/batch", a.EncryptBatch)
+		add(http.MethodPost, "/decrypt/batch", a.DecryptBatch)
+		add(http.MethodPost, "/rewrap", a.Rewrap)
+		add(http.MethodPost, "/rewrap/batch", a.RewrapBatch)
+		add(http.MethodPost, "/datakey", a.DataKey)
+		add(http.MethodPost, "/import-requests", a.CreateImportRequest)
+		add(http.MethodPost, "/import-requests/:request_id/upload", a.UploadImport)
+		add(http.MethodGet, "/keys/:key_id", a.KeyStatus)
+		add(http.MethodPost, "/keys/:key_id/rotate", h.APIRotateKey) // the scheduler's, so on Handler
+		// As an echo Group with middleware does: any other path under
+		// /api/v1 is a 404 behind the same middleware (a bad token is
+		// refused first).
+		add(echo.RouteNotFound, "", echo.NotFoundHandler)
+		add(echo.RouteNotFound, "/*", echo.NotFoundHandler)
 	}
 
 	// Management API for the tenant's scripts and kpctl: tenant API keys,

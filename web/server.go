@@ -62,24 +62,42 @@ func New(d Deps) *echo.Echo {
 	// Order matters: the request id first so every later line carries it;
 	// the access log wraps recovery so a panic is still logged as a 500;
 	// headers go on before any handler can write.
-	e.Use(middleware.RequestIDWithConfig(middleware.RequestIDConfig{Generator: requestID}))
-	if d.Metrics != nil {
-		e.Use(d.Metrics.middleware())
+	mw := []echo.MiddlewareFunc{
+		requestIDs,
+		accessLog(cmp.Or(d.AccessLog, d.Logger), d.Metrics), // d.Metrics counts every request
+		middleware.RecoverWithConfig(middleware.RecoverConfig{
+			DisableStackAll: true,
+			LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
+				d.Logger.Error("panic", "request_id", c.Response().Header().Get(echo.HeaderXRequestID), "err", err, "stack", string(stack))
+				return err
+			},
+		}),
+		securityHeaders(d.Dev, d.Handlers.EndSessionOrigin()),
+		middleware.BodyLimit(d.BodyLimit),
+		crossOriginProtection(),
 	}
-	e.Use(accessLog(cmp.Or(d.AccessLog, d.Logger)))
-	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{
-		DisableStackAll: true,
-		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
-			d.Logger.Error("panic", "request_id", c.Response().Header().Get(echo.HeaderXRequestID), "err", err, "stack", string(stack))
-			return err
-		},
-	}))
-	e.Use(securityHeaders(d.Dev, d.Handlers.EndSessionOrigin()))
-	e.Use(middleware.BodyLimit(d.BodyLimit))
-	e.Use(crossOriginProtection())
+	// The one e.Use: the chain is composed here, once (see useOnce).
+	e.Use(useOnce(mw...))
 
 	routes(e, d)
 	return e
+}
+
+// requestIDs gives the request an id, as echo's RequestID middleware
+// does: the X-Request-Id the request came with, else a new one, set on the
+// response (keys in canonical form, so nothing to canonicalise).
+func requestIDs(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		var rid string
+		if v := c.Request().Header[echo.HeaderXRequestID]; len(v) > 0 {
+			rid = v[0]
+		}
+		if rid == "" {
+			rid = requestID()
+		}
+		c.Response().Header()[echo.HeaderXRequestID] = []string{rid}
+		return next(c)
+	}
 }
 
 // requestID makes a request id like echo's (32 ASCII letters) from the

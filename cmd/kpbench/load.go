@@ -40,7 +40,7 @@ func newVariants(info serverInfo, size int) map[string]variant {
 		"decrypt":          {info.URL + "/api/v1/decrypt", decBody, 1},
 		"baseline_encrypt": {info.BaselineURL + "/api/v1/encrypt", encBody, 1},
 		"baseline_decrypt": {info.BaselineURL + "/api/v1/decrypt", decBody, 1},
-		"encrypt_nocount":  {info.URL + "/nocount/api/v1/encrypt", encBody, 1},
+		"encrypt_nocount":  {info.NoCountURL + "/api/v1/encrypt", encBody, 1},
 		"batch_encrypt":    {info.URL + "/api/v1/encrypt/batch", encBatch, batchItems},
 		"batch_decrypt":    {info.URL + "/api/v1/decrypt/batch", decBatch, batchItems},
 	}

@@ -27,6 +27,7 @@ import (
 type serverInfo struct {
 	URL         string // keyport
 	BaselineURL string // the bare echo handlers
+	NoCountURL  string // keyport over a key service that does not count use
 	Token       string
 	KeyID       string
 	Ciphertext  string // base64 of a ciphertext of size bytes, for decrypt
@@ -34,10 +35,10 @@ type serverInfo struct {
 
 func parseInfo(line string) (serverInfo, error) {
 	f := strings.Fields(line)
-	if len(f) != 6 || f[0] != "READY" {
+	if len(f) != 7 || f[0] != "READY" {
 		return serverInfo{}, fmt.Errorf("unexpected server line %q", line)
 	}
-	return serverInfo{URL: f[1], BaselineURL: f[2], Token: f[3], KeyID: f[4], Ciphertext: f[5]}, nil
+	return serverInfo{URL: f[1], BaselineURL: f[2], NoCountURL: f[3], Token: f[4], KeyID: f[5], Ciphertext: f[6]}, nil
 }
 
 // serve runs the real data API (token authentication, the key service, the
@@ -102,10 +103,8 @@ func serve(args []string) error {
 			Metrics: web.NewMetrics(), APIRate: web.RateLimit{Rate: 1e6, Burst: 2e6}, APIAuthFailRate: web.RateLimit{Rate: 1, Burst: 60},
 			LoginRate: web.RateLimit{Rate: 1, Burst: 10}}
 	}
-	mux := http.NewServeMux()
-	mux.Handle("/", web.New(deps(env.Service)))
-	mux.Handle("/nocount/", http.StripPrefix("/nocount", web.New(deps(noCount))))
-
+	// Each server on a port of its own, as cmd/keyport serves web.New:
+	// nothing (no mux) in front of keyport that the baseline does not pay.
 	bl, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
@@ -113,8 +112,15 @@ func serve(args []string) error {
 	base := web.NewHTTPServer(bl.Addr().String(), benchbase.Handler(66+len(k.ID), k.ID)) // header and tag of a real ciphertext
 	go base.Serve(bl)
 	defer base.Close()
-	return serveUntilDone(ctx, mux, func(url string) string {
-		return fmt.Sprintf("READY %s http://%s %s %s %s", url, bl.Addr(), token, k.ID, b64(enc.Ciphertext))
+	nl, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	nocount := web.NewHTTPServer(nl.Addr().String(), web.New(deps(noCount)))
+	go nocount.Serve(nl)
+	defer nocount.Close()
+	return serveUntilDone(ctx, web.New(deps(env.Service)), func(url string) string {
+		return fmt.Sprintf("READY %s http://%s http://%s %s %s %s", url, bl.Addr(), nl.Addr(), token, k.ID, b64(enc.Ciphertext))
 	})
 }
 

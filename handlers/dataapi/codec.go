@@ -3,11 +3,15 @@ package dataapi
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/labstack/echo/v4"
 
@@ -54,10 +58,10 @@ func (e errReader) Read([]byte) (int, error) { return 0, e.err }
 // when it takes the body, else by handlers.DecodeJSON over the same bytes.
 // buf holds the body and, after it, the bytes the fast path decodes (v's
 // byte slices point there): the caller puts buf back only when done with v.
-func decodeBody(c echo.Context, buf *bytes.Buffer, v any, parse func(body, spare []byte) bool) error {
+func decodeBody[T any](c echo.Context, buf *bytes.Buffer, v *T, parse func(body, spare []byte) bool) error {
 	req := c.Request()
-	if ct := req.Header.Get("Content-Type"); ct != "" && !hasPrefix(ct, "application/json") {
-		return handlers.DecodeJSON(c, v) // the standard refusal
+	if ct := header(req.Header, "Content-Type"); ct != "" && !hasPrefix(ct, "application/json") {
+		return handlers.DecodeJSON(c, new(T)) // the standard refusal
 	}
 	if n := int(req.ContentLength); n > 0 { // at most the body limit: the middleware refused larger
 		buf.Grow(n + n*3/4 + bytes.MinRead) // the body, then what its base64 decodes to
@@ -71,7 +75,21 @@ func decodeBody(c echo.Context, buf *bytes.Buffer, v any, parse func(body, spare
 		body = io.MultiReader(body, errReader{err})
 	}
 	req.Body = io.NopCloser(body)
-	return handlers.DecodeJSON(c, v)
+	// Decoded into a value of its own, copied to v: v, which the fast path
+	// fills, then need not live on the heap.
+	p := new(T)
+	err = handlers.DecodeJSON(c, p)
+	*v = *p
+	return err
+}
+
+// header is h.Get(key) for a key already in canonical form: no
+// canonicalising on the way.
+func header(h http.Header, key string) string {
+	if v := h[key]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }
 
 func hasPrefix(s, p string) bool { return len(s) >= len(p) && s[:len(p)] == p }
@@ -89,6 +107,7 @@ type scanner struct {
 	lastKeyID  string
 	lastCtxRaw []byte
 	lastCtx    map[string]string
+	given      *seen // what newScanner started from
 	arena      []byte
 }
 
@@ -116,22 +135,40 @@ func (s *scanner) next(c byte) bool {
 // str reads a string of printable ASCII without escapes and returns its
 // contents (a slice of the body).
 func (s *scanner) str() ([]byte, bool) {
+	v, ok := s.rawStr()
+	if !ok {
+		return nil, false
+	}
+	for _, c := range v {
+		if !plainByte[c] {
+			return nil, false
+		}
+	}
+	return v, true
+}
+
+// plainByte holds the bytes str takes: printable ASCII but the backslash
+// (an escape) and the quote (the end).
+var plainByte = func() (t [256]bool) {
+	for c := 0x20; c < 0x80; c++ {
+		t[c] = c != '\\' && c != '"'
+	}
+	return t
+}()
+
+// rawStr reads a string up to the next quote, its bytes unchecked: the
+// caller refuses the string if they hold anything but the plain form.
+func (s *scanner) rawStr() ([]byte, bool) {
 	if !s.next('"') {
 		return nil, false
 	}
-	start := s.i
-	for s.i < len(s.b) {
-		c := s.b[s.i]
-		switch {
-		case c == '"':
-			s.i++
-			return s.b[start : s.i-1], true
-		case c < 0x20 || c >= 0x80 || c == '\\':
-			return nil, false
-		}
-		s.i++
+	n := bytes.IndexByte(s.b[s.i:], '"')
+	if n < 0 {
+		return nil, false
 	}
-	return nil, false
+	v := s.b[s.i : s.i+n]
+	s.i += n + 1
+	return v, true
 }
 
 // end reports whether only whitespace is left.
@@ -166,8 +203,11 @@ func (s *scanner) object(field func(name []byte) bool) bool {
 // b64 reads a string holding standard base64, as encoding/json decodes
 // a []byte.
 func (s *scanner) b64() ([]byte, bool) {
-	v, ok := s.str()
-	if !ok {
+	// The base64 decoder refuses every byte str would but the line breaks
+	// it skips (a raw one is invalid JSON): only those are looked for
+	// here, not each byte twice.
+	v, ok := s.rawStr()
+	if !ok || bytes.IndexByte(v, '\n') >= 0 || bytes.IndexByte(v, '\r') >= 0 {
 		return nil, false
 	}
 	n := base64.StdEncoding.DecodedLen(len(v))
@@ -289,36 +329,76 @@ func items[I any](s *scanner, out *[]I, item func(*scanner, *I) bool) bool {
 	})
 }
 
+// seen is what the fast decoder read last, handed to the requests after
+// it: services send the same key id and context again and again, and
+// those then share the string and the map (the data plane only reads
+// contexts) instead of allocating their own.
+type seen struct {
+	keyID  string
+	ctxRaw []byte // a copy: the body's buffer goes back to the pool
+	ctx    map[string]string
+}
+
+var lastSeen atomic.Pointer[seen]
+
+// maxSeenContext keeps a large context from being held between requests.
+const maxSeenContext = 1 << 10
+
+// newScanner scans b (decoded bytes go to spare), starting from what the
+// last request read.
+func newScanner(b, spare []byte) scanner {
+	s := scanner{b: b, arena: spare}
+	if g := lastSeen.Load(); g != nil {
+		s.lastKeyID, s.lastCtxRaw, s.lastCtx, s.given = g.keyID, g.ctxRaw, g.ctx, g
+	}
+	return s
+}
+
+// remember hands what s read last to the requests after it, when that is
+// not what s was given.
+func (s *scanner) remember() {
+	if g := s.given; g != nil && s.lastKeyID == g.keyID && bytes.Equal(s.lastCtxRaw, g.ctxRaw) {
+		return
+	}
+	if len(s.lastCtxRaw) > maxSeenContext {
+		return
+	}
+	lastSeen.Store(&seen{keyID: s.lastKeyID, ctxRaw: bytes.Clone(s.lastCtxRaw), ctx: s.lastCtx})
+}
+
 func parseEncrypt(it *EncryptItem) func(body, spare []byte) bool {
 	return func(b, spare []byte) bool {
-		s := scanner{b: b, arena: spare}
-		ok := s.encryptItem(it) && s.end()
-		if !ok {
+		s := newScanner(b, spare)
+		if !s.encryptItem(it) || !s.end() {
 			*it = EncryptItem{}
+			return false
 		}
-		return ok
+		s.remember()
+		return true
 	}
 }
 
 func parseDecrypt(it *DecryptItem) func(body, spare []byte) bool {
 	return func(b, spare []byte) bool {
-		s := scanner{b: b, arena: spare}
-		ok := s.decryptItem(it) && s.end()
-		if !ok {
+		s := newScanner(b, spare)
+		if !s.decryptItem(it) || !s.end() {
 			*it = DecryptItem{}
+			return false
 		}
-		return ok
+		s.remember()
+		return true
 	}
 }
 
 func parseBatch[I any](out *[]I, item func(*scanner, *I) bool) func(body, spare []byte) bool {
 	return func(b, spare []byte) bool {
-		s := scanner{b: b, arena: spare}
-		ok := items(&s, out, item) && s.end()
-		if !ok {
+		s := newScanner(b, spare)
+		if !items(&s, out, item) || !s.end() {
 			*out = nil
+			return false
 		}
-		return ok
+		s.remember()
+		return true
 	}
 }
 
@@ -344,7 +424,7 @@ func writeBody(c echo.Context, buf *bytes.Buffer) error {
 // included): by hand when nothing needs escaping, else through json.
 func appendString(b []byte, s string) []byte {
 	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c >= 0x80 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+		if !plainOut[s[i]] {
 			q, _ := json.Marshal(s)
 			return append(b, q...)
 		}
@@ -354,10 +434,47 @@ func appendString(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
+// plainOut holds the bytes encoding/json writes as they are in a string:
+// printable ASCII but the quote, the backslash and the HTML-escaped three.
+var plainOut = func() (t [256]bool) {
+	for c := 0x20; c < 0x80; c++ {
+		t[c] = strings.IndexByte(`"\<>&`, byte(c)) < 0
+	}
+	return t
+}()
+
 func appendB64(b []byte, v []byte) []byte {
 	b = append(b, '"')
-	b = base64.StdEncoding.AppendEncode(b, v)
+	b = appendBase64(b, v)
 	return append(b, '"')
+}
+
+// b64Pairs holds the two characters of standard base64 for each 12 bits,
+// the first in the low byte.
+var b64Pairs = func() (t [1 << 12]uint16) {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+	for v := range t {
+		t[v] = uint16(alphabet[v>>6]) | uint16(alphabet[v&63])<<8
+	}
+	return t
+}()
+
+// appendBase64 appends v in standard base64, as
+// base64.StdEncoding.AppendEncode does, 6 bytes to 8 characters at a time
+// (one 8-byte load, four table reads, one 8-byte store); the last few
+// bytes, and the padding, are the standard encoder's.
+func appendBase64(b, v []byte) []byte {
+	n := base64.StdEncoding.EncodedLen(len(v))
+	b = slices.Grow(b, n)
+	dst := b[len(b) : len(b)+n]
+	si, di := 0, 0
+	for ; len(v)-si >= 8; si, di = si+6, di+8 { // 8 bytes readable, 6 used
+		x := binary.BigEndian.Uint64(v[si:])
+		binary.LittleEndian.PutUint64(dst[di:], uint64(b64Pairs[x>>52])|uint64(b64Pairs[x>>40&0xfff])<<16|
+			uint64(b64Pairs[x>>28&0xfff])<<32|uint64(b64Pairs[x>>16&0xfff])<<48)
+	}
+	base64.StdEncoding.Encode(dst[di:], v[si:]) // si is a multiple of 3: the rest encodes on its own
+	return b[:len(b)+n]
 }
 
 // appendResult appends one answer as encoding/json encodes EncryptResult
@@ -406,12 +523,22 @@ func appendDecrypt(b []byte, r *DecryptResult) []byte {
 	return appendResult(b, "plaintext", r.Plaintext, r.KeyID, r.KeyVersion, r.Error)
 }
 
-// writeOne answers one result; writeItems a batch as {"items": [...]}.
-// Both end with the newline encoding/json's Encoder writes.
-func writeOne[R any](c echo.Context, r *R, appendR func([]byte, *R) []byte) error {
+// writeEncrypt and writeDecrypt answer one result, writeItems a batch as
+// {"items": [...]}. All end with the newline encoding/json's Encoder
+// writes. (Not one generic writer: a result reached through a function
+// value would escape to the heap.)
+func writeEncrypt(c echo.Context, r *EncryptResult) error {
 	out := getBuf()
 	defer putBuf(out)
-	out.Write(appendR(out.AvailableBuffer(), r))
+	out.Write(appendEncrypt(out.AvailableBuffer(), r))
+	out.WriteByte('\n')
+	return writeBody(c, out)
+}
+
+func writeDecrypt(c echo.Context, r *DecryptResult) error {
+	out := getBuf()
+	defer putBuf(out)
+	out.Write(appendDecrypt(out.AvailableBuffer(), r))
 	out.WriteByte('\n')
 	return writeBody(c, out)
 }

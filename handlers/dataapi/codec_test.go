@@ -2,6 +2,7 @@ package dataapi
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"reflect"
 	"strings"
@@ -28,6 +29,10 @@ var codecSeeds = []string{
 	`{"items":[{"ciphertext":"AQID"},{"ciphertext":"AAAA","context":{}}]}`,
 	` { "key_id" : "k" , "plaintext" : "" } `, `{}`, `{"items":[]}`, `{"items":null}`,
 	`{"Key_ID":"k"}`, `{"key_id":"k","key_id":"k2"}`, `{"context":{"a":"1"},"context":{"b":"2"}}`,
+	// Base64 the fast decoder scans without checking each byte: raw line
+	// breaks (which base64 skips, JSON refuses), escapes, other bytes.
+	"{\"plaintext\":\"eA\n==\"}", "{\"ciphertext\":\"AQ\rID\"}", `{"plaintext":"e\u0041=="}`, `{"ciphertext":"AQ\"ID"}`,
+	"{\"plaintext\":\"eA\t==\"}", "{\"plaintext\":\"eA\xc3\xa9==\"}", `{"plaintext":"eA\/=="}`,
 	`{"items":[{"key_id":"a"}],"items":[{"plaintext":"eA=="}]}`,
 	`{"key_id":"k\u0041"}`, `{"key_id":"é"}`, `{"plaintext":"***"}`, `{"plaintext":"eA"}`, `{"plaintext":null}`,
 	`{"key_id":"k"} {}`, `{"key_id":"k"} `, `{"key_id":1}`, `{"x":"y"}`, `[]`, `null`, ``, `{`, `{"key_id":"k",}`,
@@ -107,6 +112,33 @@ func TestAppendResultMatchesEncodingJSON(t *testing.T) {
 		json.NewEncoder(&want).Encode(r)
 		if got := string(appendDecrypt(nil, &r)) + "\n"; got != want.String() {
 			t.Errorf("decrypt result %+v:\n got %s\nwant %s", r, got, want.String())
+		}
+	}
+}
+
+// appendBase64 is base64.StdEncoding.AppendEncode, for every length up to
+// a few blocks past the 8-byte loads and every byte value, after a prefix.
+func TestAppendBase64(t *testing.T) {
+	src := make([]byte, 300)
+	for i := range src {
+		src[i] = byte(i*7 + i/256)
+	}
+	for n := 0; n <= len(src); n++ {
+		v := src[len(src)-n:]
+		want := base64.StdEncoding.AppendEncode([]byte("x"), v)
+		if got := appendBase64([]byte("x"), v); !bytes.Equal(got, want) {
+			t.Fatalf("%d bytes: %s, want %s", n, got, want)
+		}
+	}
+}
+
+// appendString writes what encoding/json writes for every single byte.
+func TestAppendStringByte(t *testing.T) {
+	for c := range 256 {
+		s := "a" + string([]byte{byte(c)}) + "b"
+		want, _ := json.Marshal(s)
+		if got := appendString(nil, s); !bytes.Equal(got, want) {
+			t.Errorf("byte %#x: %s, want %s", c, got, want)
 		}
 	}
 }

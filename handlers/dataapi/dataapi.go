@@ -44,7 +44,7 @@ const (
 func (a *API) Authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		c.Response().Header()["Cache-Control"] = noStore
-		raw, ok := strings.CutPrefix(c.Request().Header.Get("Authorization"), "Bearer ")
+		raw, ok := strings.CutPrefix(header(c.Request().Header, "Authorization"), "Bearer ")
 		if !ok {
 			return a.writeAPIError(c, keysvc.ErrTokenInvalid)
 		}
@@ -156,7 +156,7 @@ func (a *API) Encrypt(c echo.Context) error {
 	if err != nil {
 		return a.writeAPIError(c, err)
 	}
-	return writeOne(c, &res, appendEncrypt)
+	return writeEncrypt(c, &res)
 }
 
 // Decrypt is POST /api/v1/decrypt.
@@ -172,7 +172,7 @@ func (a *API) Decrypt(c echo.Context) error {
 		return a.writeAPIError(c, err)
 	}
 	defer clear(res.Plaintext)
-	return writeOne(c, &res, appendDecrypt)
+	return writeDecrypt(c, &res)
 }
 
 // batch decodes a batch body ({"items": [...]}, 1 to MaxBatchItems; parse
@@ -270,7 +270,7 @@ func (a *API) Rewrap(c echo.Context) error {
 	if err != nil {
 		return a.writeAPIError(c, err)
 	}
-	return writeOne(c, &res, appendEncrypt)
+	return writeEncrypt(c, &res)
 }
 
 // RewrapBatch is POST /api/v1/rewrap/batch: each item answers on its own.
