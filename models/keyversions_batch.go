@@ -131,11 +131,7 @@ func (db *DB) addVersions(ctx context.Context, batch []*versionWrite) {
 		var audits []AuditInput
 		for i, w := range batch {
 			if !ok[w.keyID] {
-				if _, err := getKeyTx(tx, w.tenantID, w.keyID); err != nil {
-					results[i] = err
-				} else {
-					results[i] = ErrConflict
-				}
+				results[i] = lostWrite(tx, w)
 				continue
 			}
 			w.v.KeyID, w.v.CreatedAt = w.keyID, now
@@ -269,11 +265,7 @@ FROM r, (SELECT coalesce(string_agg(id, ','), '') AS ids FROM moved) AS m`)
 	var audits []AuditInput
 	for i, w := range batch {
 		if !ok[w.keyID] {
-			if _, err := getKeyTx(tx, w.tenantID, w.keyID); err != nil {
-				results[i] = err
-			} else {
-				results[i] = ErrConflict
-			}
+			results[i] = lostWrite(tx, w)
 			continue
 		}
 		w.v.KeyID, w.v.CreatedAt = w.keyID, now
@@ -287,4 +279,14 @@ FROM r, (SELECT coalesce(string_agg(id, ','), '') AS ids FROM moved) AS m`)
 	}
 	_, err := db.appendAuditEventsLockTx(tx, audits, true)
 	return err
+}
+
+// lostWrite is the result of a write whose key did not move to its
+// version: the key's own error when it cannot be read (gone, say), else
+// ErrConflict (another rotation got there first).
+func lostWrite(tx *gorm.DB, w *versionWrite) error {
+	if _, err := getKeyTx(tx, w.tenantID, w.keyID); err != nil {
+		return err
+	}
+	return ErrConflict
 }
